@@ -1,0 +1,54 @@
+# One-command setup on a fresh machine: a virtualenv in .venv with both native
+# builds (Rust via maturin, Cython via setup.py) and every dependency.
+# Stamps make re-runs cheap: each native part rebuilds only when its sources change.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+RUST_SRC := $(shell find ext/rust/src -name '*.rs') ext/rust/Cargo.toml ext/rust/Cargo.lock ext/rust/pyproject.toml
+CYTHON_SRC := $(wildcard ext/cython/*.pyx ext/cython/*.pxd ext/cython/*.pxi) setup.py pyproject.toml
+
+.PHONY: setup run test lint unit bench-tiny primitives clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.native: $(PY) $(RUST_SRC)
+	$(PY) -m pip install -q ./ext/rust
+	touch $@
+
+$(VENV)/.tierchain: $(PY) $(CYTHON_SRC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.native $(VENV)/.tierchain
+	$(PY) -c "import tierchain, tierchain._hot, tierchain_native"
+
+# Main job. Until the engine lands it measures the native primitives.
+run: setup
+	$(PY) bench/primitives.py
+
+lint: setup
+	$(BIN)/ruff check core tests bench
+	$(BIN)/ruff format --check core tests bench
+	$(BIN)/cython-lint ext/cython
+	cd ext/rust && cargo clippy --all-targets --quiet -- -D warnings
+
+unit: setup
+	cd ext/rust && cargo test --quiet
+	$(PY) -m pytest -q tests
+
+# Benchmarks with tiny parameters so they cannot rot (figures are not checked).
+bench-tiny: setup
+	$(PY) -m pytest -q bench --benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.01 --benchmark-warmup=off
+	$(PY) bench/primitives.py --tiny --out bench/out/primitives-tiny.json
+
+test: lint unit bench-tiny
+
+primitives: setup
+	$(PY) bench/primitives.py --out bench/out/primitives.json
+
+clean:
+	rm -rf $(VENV) build core/tierchain/*.so ext/cython/*.c ext/rust/target

@@ -1,0 +1,112 @@
+"""Columnar decoding of a batch of framed transactions (spec: docs/wire-format.md).
+
+``decode_batch(buf)`` is the admission path's first step. It makes two native
+calls and no per-transaction Python:
+
+1. ``tierchain._hot.decode_frames`` (Cython, ext/cython/_decode.pxi) parses
+   every u32-length-prefixed frame into numpy columns with one reject code per
+   row, applying exactly the checks of ``tierchain.wire.decode``, in the same
+   order;
+2. ``tierchain_native.hash_many`` (Rust, ext/rust/src/hash.rs; GIL released,
+   all cores) computes every tx id: BLAKE3 derive-key(``domains.TX_BODY``) of
+   the body, which is also the message the sender signed.
+
+Rows with a nonzero ``code`` keep their place (so replies line up with the
+submitted frames) but have zeroed fields, no keys and a zero digest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tierchain import _hot, domains
+from tierchain.errors import Reject
+
+__all__ = ["Batch", "decode_batch"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class Batch:
+    """Decoded columns of one buffer of frames; ``n`` rows, ``k`` keys in all.
+
+    Offsets (``tx_start`` .. ``payload_start``, ``key_start``) index ``buf``.
+    For a rejected row: ``tx_start:tx_end`` are its bytes (those present, for
+    a truncated final frame), ``key_first`` is where its keys would start
+    (so ``key_first`` never decreases) and every other field is zero.
+    """
+
+    buf: bytes
+    code: np.ndarray  # uint8[n], tierchain.errors.Reject
+    tx_start: np.ndarray  # int64[n], first byte after the length prefix
+    tx_end: np.ndarray  # int64[n]
+    body_end: np.ndarray  # int64[n]; signature = buf[body_end : body_end + 64]
+    version: np.ndarray  # uint8[n]
+    chain_id: np.ndarray  # uint32[n]
+    shard_id: np.ndarray  # uint16[n]
+    op: np.ndarray  # uint16[n]
+    sender: np.ndarray  # uint8[n, 32]
+    nonce: np.ndarray  # uint64[n]
+    expires_at: np.ndarray  # uint64[n]
+    n_read: np.ndarray  # uint8[n]
+    n_write: np.ndarray  # uint8[n]
+    key_first: np.ndarray  # int64[n], index into the key columns
+    key_start: np.ndarray  # int64[k]; reads first, then writes, per tx
+    key_len: np.ndarray  # uint8[k]
+    payload_start: np.ndarray  # int64[n]
+    payload_len: np.ndarray  # uint32[n]
+    signature: np.ndarray  # uint8[n, 64]
+    digest: np.ndarray  # uint8[n, 32], tx id; zero for rejected rows
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of the rows that decoded."""
+        return self.code == Reject.OK
+
+    def _key(self, j: int) -> bytes:
+        start = int(self.key_start[j])
+        return self.buf[start : start + int(self.key_len[j])]
+
+    def keys_of(self, i: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """(reads, writes) of row ``i``; for tests, tools and op handlers, not hot paths."""
+        first, n_read = int(self.key_first[i]), int(self.n_read[i])
+        reads = tuple(self._key(j) for j in range(first, first + n_read))
+        writes = tuple(self._key(j) for j in range(first + n_read, first + n_read + int(self.n_write[i])))
+        return reads, writes
+
+    def tx_bytes(self, i: int) -> bytes:
+        """The encoded transaction of row ``i`` (without its length prefix)."""
+        return self.buf[int(self.tx_start[i]) : int(self.tx_end[i])]
+
+    def payload(self, i: int) -> bytes:
+        start = int(self.payload_start[i])
+        return self.buf[start : start + int(self.payload_len[i])]
+
+
+def decode_batch(buf: bytes | bytearray | memoryview) -> Batch:
+    """Decode every frame of ``buf``; raises ``RejectedError(BATCH_TOO_LARGE)`` over the limits.
+
+    The batch keeps an immutable copy of ``buf`` unless it already is ``bytes``,
+    because every column is an offset into it.
+    """
+    # Imported here, not at the top, so that Batch (and the scheduler and
+    # router built on it) work where only the Cython module is built.
+    import tierchain_native
+
+    if not isinstance(buf, bytes):
+        buf = bytes(buf)
+    cols = _hot.decode_frames(buf)
+    ok = cols["code"] == Reject.OK
+    # Rejected rows hash an empty range (start == end) and are zeroed after:
+    # one call for the whole batch, with no gather of the valid rows.
+    starts = np.where(ok, cols["tx_start"], 0)
+    ends = np.where(ok, cols["body_end"], 0)
+    n = len(ok)
+    digest = np.frombuffer(tierchain_native.hash_many(domains.TX_BODY, buf, starts, ends), np.uint8)
+    digest = digest.reshape(n, 32).copy()
+    digest[~ok] = 0
+    return Batch(buf=buf, digest=digest, **cols)

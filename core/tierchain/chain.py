@@ -1,0 +1,403 @@
+"""A solo chain: the embedded engine (docs/embedding.md).
+
+Data flow (DESIGN.md): ``submit`` decodes, bounds-checks and batch-verifies the
+submitted bytes in the caller's thread (native, GIL released, so admission of
+the next batch overlaps execution of the current block) and queues accepted
+transactions in the ``Mempool``. One producer thread cuts a block when
+``block_txs_max`` transactions wait or the oldest has waited
+``block_interval_ms``, executes it wave by wave (``execute``), and commits it in
+one LMDB write transaction (``storage``). Only after that transaction is durable
+are submitters woken and subscribers told: a block reported committed survives
+``kill -9``.
+
+On open, the chain resumes at the last committed block; nothing else is needed
+because a block is all-or-nothing on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import queue
+import struct
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import tierchain_native
+
+from tierchain import merkle, ops
+from tierchain.batch import Batch, decode_batch
+from tierchain.block import ZERO_HASH, Header, Receipt
+from tierchain.config import ChainConfig
+from tierchain.crypto import KeyPair
+from tierchain.errors import Reject, RejectedError, TierChainError
+from tierchain.execute import execute_block, nonce_key
+from tierchain.mempool import Chunk, Mempool
+from tierchain.state_root import GENESIS_PARENT, next_state_root
+from tierchain.storage import Store
+from tierchain.wire import frame
+
+log = logging.getLogger("tierchain.chain")
+_U64 = struct.Struct("<Q")
+subscriber_queue_max = 1024
+
+
+class ChainError(TierChainError):
+    """The chain cannot open or continue (wrong genesis, damaged database, stopped)."""
+
+
+class SubscriberLagged(TierChainError):
+    """A subscriber fell ``subscriber_queue_max`` blocks behind and was dropped."""
+
+
+def genesis_writes(config: ChainConfig) -> dict[bytes, bytes | None]:
+    writes: dict[bytes, bytes | None] = {}
+    for acct in config.genesis_accounts:
+        writes[ops.account_key(acct.public_key)] = ops.account_value(ops.roles_mask(acct.roles), 0)
+        if acct.balance:
+            writes[ops.balance_key(acct.public_key)] = _U64.pack(acct.balance)
+    return writes
+
+
+@dataclasses.dataclass(frozen=True)
+class CommittedBlock:
+    header: Header
+    receipts: list[Receipt]
+
+
+class Submission:
+    """The fate of one submitted batch: a code per transaction now, receipts at commit."""
+
+    def __init__(self, tx_ids: list[bytes]) -> None:
+        self.tx_ids = tx_ids  # b"" for rows that did not decode
+        self.codes = np.zeros(len(tx_ids), np.uint8)  # per submitted tx; 0 = accepted
+        self.receipts: list[Receipt | None] = [None] * len(tx_ids)
+        self.heights = np.zeros(len(tx_ids), np.uint64)
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def _expect(self, n: int) -> None:
+        """Called by the mempool, under its lock, before the rows can reach a block."""
+        with self._lock:
+            self._waiting += n
+
+    def _admitted(self, codes: np.ndarray) -> None:
+        self.codes[:] = codes
+        self._settle()
+
+    def _settle(self) -> None:
+        with self._lock:
+            if not self._waiting and not self._future.done():
+                self._future.set_result(self)
+
+    @property
+    def accepted(self) -> int:
+        return int((self.codes == 0).sum())
+
+    def rejections(self) -> list[tuple[int, Reject]]:
+        return [(int(i), Reject(int(self.codes[i]))) for i in np.flatnonzero(self.codes)]
+
+    def _committed(self, rows: np.ndarray, receipts: list[Receipt], height: int) -> None:
+        for row, receipt in zip(rows.tolist(), receipts):
+            self.receipts[row] = receipt
+        self.heights[rows] = height
+        with self._lock:
+            self._waiting -= len(rows)
+        self._settle()
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._future.done():
+            self._future.set_exception(exc)
+
+    def wait(self, timeout: float | None = None) -> list[Receipt | None]:
+        """Block until every accepted transaction is durably committed; receipts in submit order."""
+        self._future.result(timeout)
+        return self.receipts
+
+    async def wait_async(self) -> list[Receipt | None]:
+        await asyncio.wrap_future(self._future)
+        return self.receipts
+
+
+class Subscription:
+    """Committed blocks, in height order, from a bounded queue."""
+
+    def __init__(self, chain: Chain) -> None:
+        self._chain = chain
+        self._queue: queue.Queue = queue.Queue(subscriber_queue_max)
+        self.lagged = False
+
+    def _push(self, item: CommittedBlock | None) -> bool:
+        try:
+            self._queue.put_nowait(item)
+            return True
+        except queue.Full:
+            self.lagged = True
+            return False
+
+    def get(self, timeout: float | None = None) -> CommittedBlock | None:
+        """The next block; None once the chain closes; raises ``SubscriberLagged``."""
+        if self.lagged and self._queue.empty():
+            raise SubscriberLagged("fell behind; resume with Chain.blocks(from_height)")
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def __iter__(self) -> Iterator[CommittedBlock]:
+        while (item := self.get()) is not None:
+            yield item
+
+    def close(self) -> None:
+        self._chain._unsubscribe(self)
+
+
+class Chain:
+    """Open (and, on first use, create) the chain stored at ``path``."""
+
+    def __init__(self, path: str | Path, config: ChainConfig, proposer: KeyPair, *, start: bool = True) -> None:
+        self.path, self.config, self.proposer = Path(path), config, proposer
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.path / "db", sync=config.sync == "full")
+        self._init_or_check_genesis()
+        with self.store.read() as r:
+            self._head: Header = r.last("headers")[1]
+        self.mempool = Mempool(
+            chain_id=config.chain_id, txs_max=config.mempool_txs_max,
+            sender_pending_max=config.sender_pending_max, committed_nonce=self.nonce,
+        )
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._subscribers: list[Subscription] = []
+        self._sub_lock = threading.Lock()
+        self._producer: threading.Thread | None = None
+        self.error: BaseException | None = None
+        if start:
+            self.start()
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def _init_or_check_genesis(self) -> None:
+        genesis = self.config.genesis_bytes()
+        with self.store.read() as r:
+            stored = r.get("meta", "genesis")
+        if stored is not None:
+            if stored != genesis:
+                raise ChainError("database was created from a different genesis")
+            return
+        writes = genesis_writes(self.config)
+        header = Header(
+            chain_id=self.config.chain_id, height=0, prev_hash=ZERO_HASH,
+            timestamp_ms=self.config.genesis_timestamp_ms, tx_count=0,
+            tx_root=merkle.root([]), receipt_root=merkle.root([]),
+            state_root=next_state_root(GENESIS_PARENT, writes), proposer=self.proposer.public_key,
+        ).signed(self.proposer)
+        with self.store.write() as w:
+            w.put("meta", "genesis", genesis)
+            w.put("meta", "proposer", self.proposer.public_key)
+            w.put("headers", 0, header)
+            w.put("blocks", 0, b"")
+            w.put("receipts", 0, [])
+            w.put_many_raw("state", sorted((k, v) for k, v in writes.items() if v is not None))
+
+    def start(self) -> None:
+        with self.store.read() as r:
+            if r.get("meta", "proposer") != self.proposer.public_key:
+                raise ChainError("this node's key is not the chain's proposer")
+        self._producer = threading.Thread(target=self._run, name="tierchain-producer", daemon=True)
+        self._producer.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop accepting, commit what is queued, stop the producer, close the database."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._producer is not None:
+            self._producer.join(timeout)
+        with self._sub_lock:
+            for sub in self._subscribers:
+                sub._push(None)
+            self._subscribers.clear()
+        self.store.close()
+
+    def __enter__(self) -> Chain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- submission ----------------------------------------------------------------
+
+    def submit(self, txs: bytes | Iterable[bytes]) -> Submission:
+        """Admit a batch: a framed buffer (``wire.frame``) or encoded transactions."""
+        buf = txs if isinstance(txs, bytes | bytearray | memoryview) else frame(list(txs))
+        if self._stopping or self.error is not None:
+            raise RejectedError(Reject.SHUTTING_DOWN, "chain is closing" if self._stopping else repr(self.error))
+        batch = decode_batch(buf)
+        ids = [d.tobytes() if c == 0 else b"" for d, c in zip(batch.digest, batch.code)]
+        ticket = Submission(ids)
+        codes = self.mempool.admit(batch, self._head.height + 1, ticket)
+        if (codes == 0).any():
+            with self._wake:
+                self._wake.notify()
+        ticket._admitted(codes)
+        return ticket
+
+    async def submit_async(self, txs: bytes | Iterable[bytes]) -> Submission:
+        return await asyncio.get_running_loop().run_in_executor(None, self.submit, txs)
+
+    # --- block production ------------------------------------------------------------
+
+    def _run(self) -> None:
+        interval_s = self.config.block_interval_ms / 1000
+        try:
+            while True:
+                with self._wake:
+                    deadline = time.monotonic() + interval_s
+                    while (len(self.mempool) < self.config.block_txs_max and not self._stopping
+                           and (len(self.mempool) == 0 or time.monotonic() < deadline)):
+                        self._wake.wait(max(0.0, deadline - time.monotonic()) if len(self.mempool) else interval_s)
+                        if not len(self.mempool):
+                            deadline = time.monotonic() + interval_s
+                    if self._stopping and not len(self.mempool):
+                        return
+                chunks = self.mempool.take(self.config.block_txs_max)
+                if chunks:
+                    self._produce(chunks)
+        except BaseException as exc:  # a bug or a dead disk: stop producing, tell everyone
+            log.exception("block producer stopped")
+            self.error = exc
+            for chunk in self.mempool.take(1 << 62):
+                chunk.ticket._fail(ChainError(f"producer stopped: {exc!r}"))
+            raise
+
+    def _produce(self, chunks: list[Chunk]) -> None:
+        parts = []
+        for c in chunks:
+            buf, start, end = c.batch.buf, c.batch.tx_start[c.rows] - 4, c.batch.tx_end[c.rows]
+            parts.extend(buf[s:e] for s, e in zip(start.tolist(), end.tolist()))
+        block_buf = b"".join(parts)
+        batch = decode_batch(block_buf)
+        if not batch.ok.all():
+            raise AssertionError("admitted transactions failed to re-decode")
+        head = self._head
+        height = head.height + 1
+        timestamp_ms = max(int(time.time() * 1000), head.timestamp_ms)
+        header, receipts = self._execute_and_commit(batch, block_buf, head, height, timestamp_ms)
+        self._head = header
+        self.mempool.done(chunks)
+        pos = 0
+        for c in chunks:
+            c.ticket._committed(c.rows, receipts[pos : pos + len(c.rows)], height)
+            pos += len(c.rows)
+        self._publish(CommittedBlock(header, receipts))
+
+    def _execute_and_commit(self, batch: Batch, block_buf: bytes, head: Header, height: int,
+                            timestamp_ms: int) -> tuple[Header, list[Receipt]]:
+        with self.store.read() as r:
+            result = execute_block(batch, lambda k: r.get_raw("state", k), height, timestamp_ms)
+        receipts = result.receipts
+        header = Header(
+            chain_id=self.config.chain_id, height=height, prev_hash=head.hash(),
+            timestamp_ms=timestamp_ms, tx_count=len(batch),
+            tx_root=tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32),
+            receipt_root=merkle.root([rc.encode() for rc in receipts]),
+            state_root=next_state_root(head.state_root, result.writes),
+            proposer=self.proposer.public_key,
+        ).signed(self.proposer)
+        locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
+        locations["height"], locations["pos"] = height, np.arange(len(batch))
+        loc_bytes = locations.tobytes()
+        ids = batch.digest.tobytes()
+        index = [(ids[i * 32 : i * 32 + 32], loc_bytes[i * 12 : i * 12 + 12]) for i in range(len(batch))]
+        puts = sorted((k, v) for k, v in result.writes.items() if v is not None)
+        deletes = [k for k, v in result.writes.items() if v is None]
+        with self.store.write() as w:
+            w.put("headers", height, header)
+            w.put("blocks", height, block_buf)
+            w.put("receipts", height, receipts)
+            w.put_many_raw("tx_index", sorted(index))
+            w.put_many_raw("state", puts)
+            for k in deletes:
+                w.delete("state", k)
+        return header, receipts
+
+    # --- subscriptions ----------------------------------------------------------------
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self)
+        with self._sub_lock:
+            self._subscribers.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._sub_lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    def _publish(self, item: CommittedBlock) -> None:
+        with self._sub_lock:
+            self._subscribers = [s for s in self._subscribers if s._push(item)]
+
+    # --- queries ------------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self._head.height
+
+    def head(self) -> Header:
+        return self._head
+
+    def header(self, height: int) -> Header | None:
+        with self.store.read() as r:
+            return r.get("headers", height)
+
+    def block_txs(self, height: int) -> list[bytes] | None:
+        with self.store.read() as r:
+            buf = r.get("blocks", height)
+        if buf is None:
+            return None
+        b = decode_batch(buf)
+        return [b.tx_bytes(i) for i in range(len(b))]
+
+    def receipts(self, height: int) -> list[Receipt] | None:
+        with self.store.read() as r:
+            return r.get("receipts", height)
+
+    def blocks(self, from_height: int = 0) -> Iterator[CommittedBlock]:
+        """Committed blocks from ``from_height`` up to the current head (replay)."""
+        for h in range(from_height, self.height + 1):
+            header, receipts = self.header(h), self.receipts(h)
+            if header is None or receipts is None:
+                return
+            yield CommittedBlock(header, receipts)
+
+    def tx(self, tx_id: bytes) -> tuple[int, int, bytes, Receipt] | None:
+        """(height, position, encoded tx, receipt) of a committed transaction."""
+        with self.store.read() as r:
+            loc = r.get("tx_index", tx_id)
+            if loc is None:
+                return None
+            height, pos = loc
+            buf, receipts = r.get("blocks", height), r.get("receipts", height)
+        b = decode_batch(buf)
+        return height, pos, b.tx_bytes(pos), receipts[pos]
+
+    def state_get(self, key: bytes) -> bytes | None:
+        with self.store.read() as r:
+            return r.get("state", key)
+
+    def nonce(self, sender: bytes) -> int:
+        """The next nonce the ledger expects from ``sender`` (committed state)."""
+        raw = self.state_get(nonce_key(sender))
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def balance(self, public_key: bytes) -> int:
+        raw = self.state_get(ops.balance_key(public_key))
+        return 0 if raw is None else _U64.unpack(raw)[0]

@@ -1,0 +1,146 @@
+"""Chain configuration and genesis, in TOML.
+
+A node directory holds ``chain.toml`` (this schema) and the proposer's sealed key
+file. The genesis part is copied into the database at first start, so that
+``tierchain verify`` can re-execute the chain from the database alone.
+
+```toml
+[chain]
+id = 1
+block_txs_max = 4096      # <= limits.batch_txs_max
+block_interval_ms = 20    # a block is cut when full or this old
+sync = "full"             # "none" is for benchmarks only and says so
+
+[mempool]
+txs_max = 100000
+sender_pending_max = 4096  # a sender's txs waiting in the mempool
+
+[node]
+key_file = "node.key"
+
+[genesis]
+timestamp_ms = 0
+[[genesis.accounts]]
+public_key = "…64 hex…"
+roles = ["registrar"]
+balance = 1000000000
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+from tierchain import limits
+from tierchain.errors import TierChainError
+
+ROLES = ("registrar", "committee")  # the finance issue adds its roles here
+genesis_accounts_max = 1 << 20
+balance_max = (1 << 63) - 1
+
+
+class ConfigError(TierChainError):
+    """chain.toml is missing, malformed, or outside the limits."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GenesisAccount:
+    public_key: bytes
+    roles: tuple[str, ...] = ()
+    balance: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainConfig:
+    chain_id: int = 1
+    block_txs_max: int = 4096
+    block_interval_ms: int = 20
+    sync: str = "full"
+    mempool_txs_max: int = 100_000
+    sender_pending_max: int = 4096
+    key_file: str = "node.key"
+    genesis_timestamp_ms: int = 0
+    genesis_accounts: tuple[GenesisAccount, ...] = ()
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0 <= self.chain_id < 1 << 32, "chain.id must be a u32"),
+            (1 <= self.block_txs_max <= limits.batch_txs_max, f"block_txs_max in 1..{limits.batch_txs_max}"),
+            (1 <= self.block_interval_ms <= 60_000, "block_interval_ms in 1..60000"),
+            (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
+            (self.block_txs_max <= self.mempool_txs_max <= 10_000_000, "mempool txs_max in block_txs_max..1e7"),
+            (1 <= self.sender_pending_max <= 1 << 20, "sender_pending_max in 1..2^20"),
+            (len(self.genesis_accounts) <= genesis_accounts_max, "too many genesis accounts"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        seen = set()
+        for acct in self.genesis_accounts:
+            if len(acct.public_key) != limits.public_key_bytes:
+                raise ConfigError("genesis public_key must be 32 bytes")
+            if acct.public_key in seen:
+                raise ConfigError(f"genesis account {acct.public_key.hex()} listed twice")
+            seen.add(acct.public_key)
+            if not 0 <= acct.balance <= balance_max:
+                raise ConfigError("genesis balance out of range")
+            if unknown := set(acct.roles) - set(ROLES):
+                raise ConfigError(f"unknown roles {sorted(unknown)}")
+
+    # --- TOML ------------------------------------------------------------------
+
+    def to_toml(self) -> str:
+        doc = {
+            "chain": {"id": self.chain_id, "block_txs_max": self.block_txs_max,
+                      "block_interval_ms": self.block_interval_ms, "sync": self.sync},
+            "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
+            "node": {"key_file": self.key_file},
+            "genesis": {
+                "timestamp_ms": self.genesis_timestamp_ms,
+                "accounts": [
+                    {"public_key": a.public_key.hex(), "roles": list(a.roles), "balance": a.balance}
+                    for a in self.genesis_accounts
+                ],
+            },
+        }
+        return tomli_w.dumps(doc)
+
+    def genesis_bytes(self) -> bytes:
+        """The canonical genesis (what re-execution needs), stored in the database."""
+        g = dataclasses.replace(self, key_file="", block_interval_ms=1, sync="full")
+        return g.to_toml().encode()
+
+    @classmethod
+    def from_toml(cls, text: str) -> ChainConfig:
+        try:
+            doc = tomllib.loads(text)
+            chain, mempool = doc.get("chain", {}), doc.get("mempool", {})
+            node, genesis = doc.get("node", {}), doc.get("genesis", {})
+            accounts = tuple(
+                GenesisAccount(bytes.fromhex(a["public_key"]), tuple(a.get("roles", ())), int(a.get("balance", 0)))
+                for a in genesis.get("accounts", [])
+            )
+            return cls(
+                chain_id=int(chain.get("id", 1)),
+                block_txs_max=int(chain.get("block_txs_max", 4096)),
+                block_interval_ms=int(chain.get("block_interval_ms", 20)),
+                sync=str(chain.get("sync", "full")),
+                mempool_txs_max=int(mempool.get("txs_max", 100_000)),
+                sender_pending_max=int(mempool.get("sender_pending_max", 4096)),
+                key_file=str(node.get("key_file", "node.key")),
+                genesis_timestamp_ms=int(genesis.get("timestamp_ms", 0)),
+                genesis_accounts=accounts,
+            )
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"bad chain configuration: {exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | Path) -> ChainConfig:
+        try:
+            return cls.from_toml(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc

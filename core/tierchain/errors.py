@@ -1,0 +1,69 @@
+"""Named rejection codes and the exceptions that carry them.
+
+A code is a small integer so that native code can return one per transaction
+in a numpy column; ``Reject(code).name`` is what a submitter sees. Codes are
+part of the protocol: never renumber one, only add.
+
+Ranges: 1-31 wire decoding (``tierchain.wire`` and ``tierchain._hot``),
+32-63 admission and signatures, 64+ execution (op handlers).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Reject(enum.IntEnum):
+    OK = 0
+    # --- wire decoding (docs/wire-format.md) ---
+    TRUNCATED = 1  # frame or field runs past the end of the input
+    TOO_LARGE = 2  # transaction longer than limits.tx_bytes_max
+    TOO_SHORT = 3  # shorter than the smallest possible transaction
+    BAD_VERSION = 4
+    BAD_OP = 5  # op code 0 is reserved
+    TOO_MANY_KEYS = 6
+    BAD_KEY_LENGTH = 7  # key of length 0 or above limits.key_bytes_max
+    KEYS_NOT_CANONICAL = 8  # a key set not strictly ascending (order or duplicate)
+    KEY_IN_BOTH_SETS = 9  # a key declared as read and as write
+    PAYLOAD_TOO_LARGE = 10
+    TRAILING_BYTES = 11  # bytes after the signature
+    # --- admission ---
+    BAD_SIGNATURE = 32
+    WRONG_CHAIN = 33
+    WRONG_SHARD = 34
+    DUPLICATE = 35
+    NONCE_TOO_LOW = 36
+    NONCE_TOO_HIGH = 37
+    EXPIRED = 38
+    MEMPOOL_FULL = 39
+    BATCH_TOO_LARGE = 40
+    RESERVED_KEY = 41  # a declared key in the system namespace (first byte 0x00)
+    SENDER_LIMIT = 42  # the sender already has config.sender_pending_max txs waiting
+    SHUTTING_DOWN = 43
+    # --- execution (receipts) ---
+    UNDECLARED_ACCESS = 64  # the handler touched a key the tx did not declare
+    UNKNOWN_OP = 65
+    BAD_PAYLOAD = 66
+    NONCE_MISMATCH = 67
+    INSUFFICIENT_FUNDS = 68
+    UNAUTHORIZED = 69  # the sender lacks the role or ownership the op needs
+    NO_SUCH_ACCOUNT = 70
+    ACCOUNT_EXISTS = 71
+    HANDLER_FAILED = 72  # an op handler raised an unexpected exception (a bug, logged)
+
+
+class TierChainError(Exception):
+    """Base of every error TierChain raises on purpose."""
+
+
+class RejectedError(TierChainError):
+    """Input refused with a named code."""
+
+    def __init__(self, code: Reject, detail: str = "") -> None:
+        self.code = Reject(code)
+        self.detail = detail
+        super().__init__(f"{self.code.name}: {detail}" if detail else self.code.name)
+
+
+class WireError(RejectedError):
+    """A transaction's bytes are not a canonical encoding within the limits."""

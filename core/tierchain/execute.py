@@ -1,0 +1,187 @@
+"""Block execution: op handlers over a declared-key overlay, wave by wave.
+
+The scheduler (``tierchain.schedule``) puts every transaction of a block into a
+wave; no two transactions in one wave conflict on a declared key, and
+conflicting ones keep block order. Executing wave by wave therefore gives the
+same receipts and writes as serial execution in block order (a property test
+checks this against ``execute_serial``).
+
+Each transaction runs against a ``TxContext`` that lets its handler read only
+keys it declared (reads or writes) and write only keys it declared as writes.
+Anything else raises ``UndeclaredAccess``: the transaction fails with
+``Reject.UNDECLARED_ACCESS`` and none of its writes survive. A handler refuses a
+transaction by raising ``OpFailed(code)``; any other exception is a bug in the
+handler, logged, and the transaction fails with ``HANDLER_FAILED`` — it never
+stops the node.
+
+Per-transaction Python is allowed here and only here (DESIGN.md): op handlers
+are the ledger's business logic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import struct
+from collections.abc import Callable
+
+import numpy as np
+
+from tierchain import schedule
+from tierchain.batch import Batch
+from tierchain.block import Event, Receipt, event_data_bytes_max, events_per_receipt_max
+from tierchain.errors import Reject, TierChainError
+from tierchain.storage import state_value_bytes_max
+
+log = logging.getLogger("tierchain.execute")
+
+SYSTEM_PREFIX = b"\x00"  # keys no transaction may declare (admission rejects them)
+_U64 = struct.Struct("<Q")
+
+
+def nonce_key(sender: bytes) -> bytes:
+    return SYSTEM_PREFIX + b"n" + sender
+
+
+class OpFailed(TierChainError):
+    """Raised by a handler to refuse a transaction with a named code."""
+
+    def __init__(self, code: Reject, detail: str = "") -> None:
+        self.code, self.detail = Reject(code), detail
+        super().__init__(f"{self.code.name}: {detail}")
+
+
+class UndeclaredAccess(OpFailed):
+    def __init__(self, key: bytes, mode: str) -> None:
+        super().__init__(Reject.UNDECLARED_ACCESS, f"{mode} of undeclared key {key!r}")
+
+
+# Reads of state as of the block's start (the committed state, or a pipeline overlay).
+BaseGet = Callable[[bytes], "bytes | None"]
+_TOMBSTONE = None
+
+
+class TxContext:
+    """What an op handler sees: its transaction, its declared keys, an event sink."""
+
+    __slots__ = ("_base", "_block", "_local", "_reads", "_writes", "events", "height", "nonce",
+                 "op", "payload", "sender", "timestamp_ms", "tx_id")
+
+    def __init__(self, base: BaseGet, block_writes: dict, height: int, timestamp_ms: int) -> None:
+        self._base, self._block = base, block_writes
+        self.height, self.timestamp_ms = height, timestamp_ms
+
+    def _reset(self, tx_id, sender, nonce, op, payload, reads, writes) -> None:
+        self.tx_id, self.sender, self.nonce, self.op, self.payload = tx_id, sender, nonce, op, payload
+        self._reads, self._writes = reads, writes
+        self._local: dict[bytes, bytes | None] = {}
+        self.events: list[Event] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        if key not in self._writes and key not in self._reads:
+            raise UndeclaredAccess(key, "read")
+        if key in self._local:
+            return self._local[key]
+        if key in self._block:
+            return self._block[key]
+        return self._base(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        if key not in self._writes:
+            raise UndeclaredAccess(key, "write")
+        if len(value) > state_value_bytes_max:
+            raise OpFailed(Reject.BAD_PAYLOAD, f"value of {len(value)} bytes")
+        self._local[key] = bytes(value)
+
+    def delete(self, key: bytes) -> None:
+        if key not in self._writes:
+            raise UndeclaredAccess(key, "write")
+        self._local[key] = _TOMBSTONE
+
+    def get_u64(self, key: bytes) -> int:
+        raw = self.get(key)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def put_u64(self, key: bytes, value: int) -> None:
+        self.put(key, _U64.pack(value))
+
+    def emit(self, topic: bytes, data: bytes = b"") -> None:
+        if len(self.events) >= events_per_receipt_max or len(data) > event_data_bytes_max:
+            raise OpFailed(Reject.BAD_PAYLOAD, "too many or too large events")
+        self.events.append(Event(topic, data))
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    code: int
+    name: str
+    handler: Callable[[TxContext], None]
+
+
+OPS: dict[int, Op] = {}
+
+
+def register_op(code: int, name: str) -> Callable:
+    """Decorator: make ``handler`` the executor of op ``code`` (codes are protocol)."""
+
+    def wrap(handler: Callable[[TxContext], None]) -> Callable[[TxContext], None]:
+        if code in OPS:
+            raise ValueError(f"op {code} already registered as {OPS[code].name}")
+        OPS[code] = Op(code, name, handler)
+        return handler
+
+    return wrap
+
+
+@dataclasses.dataclass
+class BlockResult:
+    receipts: list[Receipt]
+    writes: dict[bytes, bytes | None]  # key -> new value, None = deleted
+
+
+def _run_one(ctx: TxContext, batch: Batch, i: int) -> Receipt:
+    reads, writes = batch.keys_of(i)
+    tx_id, sender = bytes(batch.digest[i]), bytes(batch.sender[i])
+    ctx._reset(tx_id, sender, int(batch.nonce[i]), int(batch.op[i]), batch.payload(i),
+               frozenset(reads), frozenset(writes))
+    nkey = nonce_key(sender)
+    expected = ctx._block.get(nkey)
+    if expected is None and nkey not in ctx._block:
+        expected = ctx._base(nkey)
+    expected_nonce = 0 if expected is None else _U64.unpack(expected)[0]
+    if ctx.nonce != expected_nonce:
+        return Receipt(tx_id, Reject.NONCE_MISMATCH)
+    # The nonce is consumed whatever the op's outcome, so a failed tx cannot be replayed.
+    ctx._block[nkey] = _U64.pack(expected_nonce + 1)
+    op = OPS.get(ctx.op)
+    if op is None:
+        return Receipt(tx_id, Reject.UNKNOWN_OP)
+    try:
+        op.handler(ctx)
+    except OpFailed as exc:
+        return Receipt(tx_id, exc.code)
+    except Exception:
+        log.exception("op handler %s failed on tx %s", op.name, tx_id.hex())
+        return Receipt(tx_id, Reject.HANDLER_FAILED)
+    ctx._block.update(ctx._local)
+    return Receipt(tx_id, Reject.OK, tuple(ctx.events))
+
+
+def execute_block(batch: Batch, base: BaseGet, height: int, timestamp_ms: int,
+                  waves: list[np.ndarray] | None = None) -> BlockResult:
+    """Execute every valid transaction of ``batch`` wave by wave."""
+    writes: dict[bytes, bytes | None] = {}
+    ctx = TxContext(base, writes, height, timestamp_ms)
+    receipts: list[Receipt | None] = [None] * len(batch)
+    for wave in schedule.waves(batch) if waves is None else waves:
+        for i in wave.tolist():
+            receipts[i] = _run_one(ctx, batch, i)
+    missing = [i for i, r in enumerate(receipts) if r is None]
+    if missing:
+        raise AssertionError(f"scheduler left transactions unscheduled: {missing[:5]}")
+    return BlockResult(receipts, writes)  # type: ignore[arg-type]
+
+
+def execute_serial(batch: Batch, base: BaseGet, height: int, timestamp_ms: int) -> BlockResult:
+    """Reference: one transaction after another in block order."""
+    return execute_block(batch, base, height, timestamp_ms, waves=[np.flatnonzero(batch.ok)])

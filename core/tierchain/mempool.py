@@ -1,0 +1,157 @@
+"""Admission: from submitted bytes to transactions waiting for a block.
+
+``Mempool.admit`` takes one decoded batch and gives every row a code. All checks
+that touch every transaction run as whole-column numpy operations or one native
+call (decode, chain/shard, expiry, reserved keys, batch signature verification,
+in-batch duplicates). What is left per transaction is bookkeeping on the
+survivors — sender nonce sequencing and the pending-id set — under one lock.
+
+Nonces: a sender's transactions must arrive in nonce order; the next accepted
+nonce is the committed one plus the sender's pending count. Ahead of it is
+``NONCE_TOO_HIGH``, behind it ``NONCE_TOO_LOW`` (or ``DUPLICATE`` for an id that
+is already pending). So a committed transaction can never be admitted again.
+
+Bounds: ``mempool_txs_max`` in all (``MEMPOOL_FULL``: explicit backpressure,
+the submitter retries later) and ``sender_pending_max`` per sender.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tierchain_native
+
+from tierchain.batch import Batch
+from tierchain.errors import Reject
+
+_U64 = struct.Struct("<Q")
+
+
+@dataclasses.dataclass
+class Chunk:
+    """Accepted rows of one submitted batch, in submission order."""
+
+    batch: Batch
+    rows: np.ndarray  # int64 row indices into batch
+    ticket: Any  # the chain.Submission to notify
+
+
+class Mempool:
+    def __init__(self, *, chain_id: int, txs_max: int, sender_pending_max: int,
+                 committed_nonce: Callable[[bytes], int]) -> None:
+        self.chain_id, self.txs_max, self.sender_pending_max = chain_id, txs_max, sender_pending_max
+        self._committed_nonce = committed_nonce
+        self._lock = threading.Lock()
+        self._chunks: collections.deque[Chunk] = collections.deque()
+        self._size = 0
+        # sender -> [committed nonce, pending count], only for senders with pending txs.
+        # Cached here, not re-read from state, because between a block's commit and
+        # ``done`` the state is ahead of the pending counts.
+        self._pending: dict[bytes, list[int]] = {}
+        self._pending_ids: set[bytes] = set()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def admit(self, batch: Batch, next_height: int, ticket: Any) -> np.ndarray:
+        """Codes for every row of ``batch`` (0 = accepted); accepted rows are queued."""
+        codes = batch.code.copy()
+        ok = codes == Reject.OK
+        codes[ok & (batch.chain_id != self.chain_id)] = Reject.WRONG_CHAIN
+        codes[(codes == 0) & (batch.shard_id != 0)] = Reject.WRONG_SHARD
+        codes[(codes == 0) & (batch.expires_at != 0) & (batch.expires_at < next_height)] = Reject.EXPIRED
+        if len(batch.key_start):
+            buf = np.frombuffer(batch.buf, np.uint8)
+            reserved_key = buf[batch.key_start] == 0
+            if reserved_key.any():
+                row_of_key = np.repeat(np.arange(len(batch)), batch.n_read.astype(np.int64) + batch.n_write)
+                bad_rows = np.unique(row_of_key[reserved_key])
+                codes[bad_rows[codes[bad_rows] == 0]] = Reject.RESERVED_KEY
+        idx = np.flatnonzero(codes == 0)
+        if len(idx):
+            valid = np.frombuffer(
+                tierchain_native.verify_batch_packed(
+                    batch.sender[idx].tobytes(), batch.digest[idx].tobytes(), batch.signature[idx].tobytes()
+                ),
+                np.uint8,
+            )
+            codes[idx[valid == 0]] = Reject.BAD_SIGNATURE
+            idx = idx[valid == 1]
+        if len(idx) > 1:
+            ids = np.ascontiguousarray(batch.digest[idx]).view("V32").ravel()
+            _, first = np.unique(ids, return_index=True)
+            dup = np.ones(len(idx), bool)
+            dup[first] = False
+            codes[idx[dup]] = Reject.DUPLICATE
+            idx = idx[~dup]
+        accepted = []
+        with self._lock:
+            # Per-transaction bookkeeping on the survivors only.
+            for i in idx.tolist():
+                sender, tx_id = batch.sender[i].tobytes(), batch.digest[i].tobytes()
+                if tx_id in self._pending_ids:
+                    codes[i] = Reject.DUPLICATE
+                    continue
+                entry = self._pending.get(sender)
+                if entry is None:
+                    entry = [self._committed_nonce(sender), 0]
+                committed, pending = entry
+                expected = committed + pending
+                nonce = int(batch.nonce[i])
+                if nonce != expected:
+                    codes[i] = Reject.NONCE_TOO_LOW if nonce < expected else Reject.NONCE_TOO_HIGH
+                elif self._size >= self.txs_max:
+                    codes[i] = Reject.MEMPOOL_FULL
+                elif pending >= self.sender_pending_max:
+                    codes[i] = Reject.SENDER_LIMIT
+                else:
+                    entry[1] = pending + 1
+                    self._pending[sender] = entry
+                    self._pending_ids.add(tx_id)
+                    self._size += 1
+                    accepted.append(i)
+            if accepted:
+                ticket._expect(len(accepted))
+                self._chunks.append(Chunk(batch, np.asarray(accepted, np.int64), ticket))
+        return codes
+
+    def take(self, txs_max: int) -> list[Chunk]:
+        """Up to ``txs_max`` transactions, oldest first (they stay pending until ``done``)."""
+        out, n = [], 0
+        with self._lock:
+            while self._chunks and n < txs_max:
+                chunk = self._chunks[0]
+                room = txs_max - n
+                if len(chunk.rows) <= room:
+                    out.append(self._chunks.popleft())
+                    n += len(chunk.rows)
+                else:
+                    out.append(Chunk(chunk.batch, chunk.rows[:room], chunk.ticket))
+                    chunk.rows = chunk.rows[room:]
+                    n += room
+        return out
+
+    def done(self, chunks: list[Chunk]) -> None:
+        """The chunks' transactions are committed: their nonces now live in state."""
+        with self._lock:
+            for chunk in chunks:
+                b = chunk.batch
+                for i in chunk.rows.tolist():
+                    sender = b.sender[i].tobytes()
+                    entry = self._pending[sender]
+                    entry[0] += 1
+                    entry[1] -= 1
+                    if not entry[1]:
+                        del self._pending[sender]
+                    self._pending_ids.discard(b.digest[i].tobytes())
+                self._size -= len(chunk.rows)
+
+    def oldest_ticket(self) -> object | None:
+        with self._lock:
+            return self._chunks[0].ticket if self._chunks else None

@@ -1,0 +1,75 @@
+"""Shard routing: key bytes -> shard id, natively and in batches.
+
+    shard = jump_consistent_hash(siphash24(ROUTE_KEY, key), n_shards)
+
+* SipHash-2-4 spreads arbitrary key bytes uniformly over 64 bits. Its key,
+  ``ROUTE_KEY``, is the first 16 bytes of BLAKE3 derive-key(``domains.SHARD_ROUTE``)
+  of the empty string: a protocol constant, so every machine routes alike.
+* Lamping & Veach's jump consistent hash maps the 64-bit value to
+  ``[0, n_shards)`` with no table; going from n to n+1 shards moves only the
+  keys that land on the new shard (~1/(n+1) of them).
+
+The loop is ``tierchain._hot.route_keys`` (ext/cython/_route.pxi).
+
+``route_batch`` places each transaction by its FIRST WRITE key, or by its
+sender when it writes no declared key. That is a first rule: asset placement
+keys (keeping a whole voucher lineage on one shard, DESIGN.md "Sharding") and
+cross-shard transactions come later and will replace it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tierchain import _hot, limits
+from tierchain.batch import Batch
+
+__all__ = ["ROUTE_KEY", "route_batch", "route_keys"]
+
+ROUTE_KEY: bytes = _hot.ROUTE_KEY
+
+# Offset of the sender's public key inside an encoded transaction (after
+# version, chain_id, shard_id, op; docs/wire-format.md).
+_SENDER_OFFSET: int = _hot.SENDER_OFFSET
+
+
+def _check(n_shards: int) -> None:
+    if not 1 <= n_shards <= limits.shards_max:
+        raise ValueError(f"n_shards must be in 1..{limits.shards_max}, not {n_shards}")
+
+
+def route_keys(keys: Sequence[bytes], n_shards: int) -> np.ndarray:
+    """Shard (uint16) of each key; convenience over ``_hot.route_keys``."""
+    _check(n_shards)
+    lengths = np.fromiter((len(k) for k in keys), np.int64, len(keys))
+    starts = np.zeros(len(keys), np.int64)
+    if len(keys) > 1:
+        np.cumsum(lengths[:-1], out=starts[1:])
+    return _hot.route_keys(b"".join(keys), starts, lengths, n_shards)
+
+
+def route_batch(batch: Batch, n_shards: int) -> np.ndarray:
+    """Shard (int32) of every row by its first write key, else its sender; -1 if rejected."""
+    _check(n_shards)
+    ok = batch.ok
+    has_write = ok & (batch.n_write > 0)
+    # Index of each row's first write key; clipped so rows without one still
+    # index something (their result is replaced by the sender's below).
+    k = len(batch.key_start)
+    first_write = batch.key_first + batch.n_read.astype(np.int64)
+    first_write = np.minimum(first_write, max(k - 1, 0))
+    if k:
+        starts = np.where(has_write, batch.key_start[first_write], batch.tx_start + _SENDER_OFFSET)
+        lengths = np.where(has_write, batch.key_len[first_write], limits.public_key_bytes)
+    else:
+        starts = batch.tx_start + _SENDER_OFFSET
+        lengths = np.full(len(batch), limits.public_key_bytes, np.int64)
+    # Rejected rows route an empty key at offset 0 (always in bounds); their
+    # shard is then overwritten with -1.
+    starts = np.where(ok, starts, 0)
+    lengths = np.where(ok, lengths, 0)
+    shard = _hot.route_keys(batch.buf, starts, lengths, n_shards).astype(np.int32)
+    shard[~ok] = -1
+    return shard

@@ -1,0 +1,333 @@
+//! `tierchain_native`: the Rust half of TierChain's hot path.
+//!
+//! Three jobs, each a pure-Rust module that `cargo test` exercises without
+//! Python; this file only converts Python arguments and releases the GIL.
+//!
+//! * **Signatures** — [`sig`]: Ed25519 under the ZIP-215 rule (via
+//!   `ed25519-consensus`), single and batch. Batches are split into chunks
+//!   across the thread pool, malformed items are rejected up front, each chunk
+//!   is batch-verified, and a failing chunk is narrowed by bisection (then
+//!   single verification) so every element gets exactly the verdict that
+//!   single verification gives it. ZIP-215's cofactored equation is what
+//!   makes batch and single verification agree.
+//! * **Hashing** — [`hash`]: BLAKE3 `derive_key(context, ·)` over many slices
+//!   of one buffer (domain separation for every hash in the ledger).
+//! * **Merkle trees** — [`merkle`]: RFC 6962 tree shape with BLAKE3 and the
+//!   0x00/0x01 leaf/node prefixes; roots are built level by level (leaves and
+//!   large levels hashed in parallel); RFC 6962 audit paths and the RFC 9162
+//!   §2.1.3.2 inclusion check.
+//!
+//! All parallel work runs on one private rayon pool ([`pool`]) sized by the
+//! `TIERCHAIN_THREADS` environment variable (default: all cores).
+//!
+//! Python conventions: bad *cryptographic* input (wrong lengths, bad points,
+//! bad proofs) is an ordinary `False`, never an exception; the wrong Python
+//! *type* is `TypeError`; inconsistent shapes (mismatched lengths,
+//! out-of-range offsets) are `ValueError`. Buffers other than `bytes` are
+//! copied before the GIL is released, so a caller mutating a numpy array from
+//! another thread cannot race with the native code.
+
+pub mod hash;
+pub mod merkle;
+pub mod pool;
+pub mod sig;
+
+use std::ops::Deref;
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyInt};
+
+/// Bytes taken from a Python argument: borrowed from an immutable `bytes`
+/// object, copied from any other buffer (which could be mutated while the GIL
+/// is released).
+enum ByteArg<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Deref for ByteArg<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ByteArg::Borrowed(b) => b,
+            ByteArg::Owned(v) => v,
+        }
+    }
+}
+
+fn byte_arg<'a>(obj: &'a Bound<'_, PyAny>, name: &str) -> PyResult<ByteArg<'a>> {
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        return Ok(ByteArg::Borrowed(bytes.as_bytes()));
+    }
+    let type_error = || {
+        let type_name = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        PyTypeError::new_err(format!(
+            "{name} must be a bytes-like object (bytes, bytearray, memoryview or uint8 array), \
+             not {type_name}"
+        ))
+    };
+    let buffer = PyBuffer::<u8>::get(obj).map_err(|_| type_error())?;
+    Ok(ByteArg::Owned(
+        buffer.to_vec(obj.py()).map_err(|_| type_error())?,
+    ))
+}
+
+fn byte_args<'a>(items: &'a [Bound<'_, PyAny>], name: &str) -> PyResult<Vec<ByteArg<'a>>> {
+    items.iter().map(|item| byte_arg(item, name)).collect()
+}
+
+fn slices<'a>(args: &'a [ByteArg<'_>]) -> Vec<&'a [u8]> {
+    args.iter().map(|a| &a[..]).collect()
+}
+
+fn i64_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<i64>> {
+    if let Ok(buffer) = PyBuffer::<i64>::get(obj) {
+        return buffer.to_vec(obj.py());
+    }
+    obj.extract::<Vec<i64>>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name} must be an int64 buffer (e.g. numpy int64 array) or a sequence of ints"
+        ))
+    })
+}
+
+fn runtime_error(message: String) -> PyErr {
+    PyRuntimeError::new_err(message)
+}
+
+/// `verify(public_key, message, signature) -> bool` (ZIP-215 Ed25519).
+#[pyfunction]
+fn verify(
+    py: Python<'_>,
+    public_key: &Bound<'_, PyAny>,
+    message: &Bound<'_, PyAny>,
+    signature: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let public_key = byte_arg(public_key, "public_key")?;
+    let message = byte_arg(message, "message")?;
+    let signature = byte_arg(signature, "signature")?;
+    let (k, m, s) = (&public_key[..], &message[..], &signature[..]);
+    Ok(py.detach(|| sig::verify(k, m, s)))
+}
+
+/// `verify_batch(public_keys, messages, signatures) -> list[bool]`.
+#[pyfunction]
+fn verify_batch(
+    py: Python<'_>,
+    public_keys: Vec<Bound<'_, PyAny>>,
+    messages: Vec<Bound<'_, PyAny>>,
+    signatures: Vec<Bound<'_, PyAny>>,
+) -> PyResult<Vec<bool>> {
+    let n = public_keys.len();
+    if messages.len() != n || signatures.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "public_keys, messages and signatures must have the same length (got {n}, {}, {})",
+            messages.len(),
+            signatures.len()
+        )));
+    }
+    let keys = byte_args(&public_keys, "public_keys[i]")?;
+    let msgs = byte_args(&messages, "messages[i]")?;
+    let sigs = byte_args(&signatures, "signatures[i]")?;
+    let (k, m, s) = (slices(&keys), slices(&msgs), slices(&sigs));
+    py.detach(|| sig::verify_batch(&k, &m, &s))
+        .map_err(runtime_error)
+}
+
+/// `verify_batch_packed(public_keys, digests, signatures) -> bytes`: packed
+/// `n*32`, `n*32`, `n*64`-byte buffers; one 0/1 byte per signature.
+#[pyfunction]
+fn verify_batch_packed<'py>(
+    py: Python<'py>,
+    public_keys: &Bound<'py, PyAny>,
+    digests: &Bound<'py, PyAny>,
+    signatures: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let keys = byte_arg(public_keys, "public_keys")?;
+    let digests = byte_arg(digests, "digests")?;
+    let sigs = byte_arg(signatures, "signatures")?;
+    if keys.len() % sig::PUBLIC_KEY_LEN != 0 {
+        return Err(PyValueError::new_err(format!(
+            "public_keys has {} bytes, not a multiple of {}",
+            keys.len(),
+            sig::PUBLIC_KEY_LEN
+        )));
+    }
+    let n = keys.len() / sig::PUBLIC_KEY_LEN;
+    if digests.len() != n * 32 || sigs.len() != n * sig::SIGNATURE_LEN {
+        return Err(PyValueError::new_err(format!(
+            "for {n} public keys expected {} digest bytes and {} signature bytes, got {} and {}",
+            n * 32,
+            n * sig::SIGNATURE_LEN,
+            digests.len(),
+            sigs.len()
+        )));
+    }
+    let k: Vec<&[u8]> = keys.chunks_exact(sig::PUBLIC_KEY_LEN).collect();
+    let m: Vec<&[u8]> = digests.chunks_exact(32).collect();
+    let s: Vec<&[u8]> = sigs.chunks_exact(sig::SIGNATURE_LEN).collect();
+    let verdicts = py
+        .detach(|| sig::verify_batch(&k, &m, &s))
+        .map_err(runtime_error)?;
+    let out: Vec<u8> = verdicts.into_iter().map(u8::from).collect();
+    Ok(PyBytes::new(py, &out))
+}
+
+/// `hash_many(context, buf, starts, ends) -> bytes`: `n*32` bytes of
+/// BLAKE3 `derive_key(context, buf[starts[i]:ends[i]])`.
+#[pyfunction]
+fn hash_many<'py>(
+    py: Python<'py>,
+    context: &str,
+    buf: &Bound<'py, PyAny>,
+    starts: &Bound<'py, PyAny>,
+    ends: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let data = byte_arg(buf, "buf")?;
+    let starts = i64_arg(starts, "starts")?;
+    let ends = i64_arg(ends, "ends")?;
+    hash::check_ranges(data.len(), &starts, &ends).map_err(PyValueError::new_err)?;
+    let d = &data[..];
+    let out = py
+        .detach(|| hash::hash_many(context, d, &starts, &ends))
+        .map_err(runtime_error)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// `hash_one(context, data) -> bytes`: BLAKE3 `derive_key(context, data)`.
+#[pyfunction]
+fn hash_one<'py>(
+    py: Python<'py>,
+    context: &str,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let data = byte_arg(data, "data")?;
+    let d = &data[..];
+    let out = py.detach(|| hash::hash_one(context, d));
+    Ok(PyBytes::new(py, &out))
+}
+
+/// `merkle_root(leaves) -> bytes`.
+#[pyfunction]
+fn merkle_root<'py>(
+    py: Python<'py>,
+    leaves: Vec<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let args = byte_args(&leaves, "leaves[i]")?;
+    let ls = slices(&args);
+    let root = py.detach(|| merkle::root(&ls)).map_err(runtime_error)?;
+    Ok(PyBytes::new(py, &root))
+}
+
+/// `merkle_root_packed(buf, leaf_size) -> bytes`: leaves are consecutive
+/// `leaf_size`-byte items of `buf`.
+#[pyfunction]
+fn merkle_root_packed<'py>(
+    py: Python<'py>,
+    buf: &Bound<'py, PyAny>,
+    leaf_size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let data = byte_arg(buf, "buf")?;
+    if leaf_size == 0 || data.len() % leaf_size != 0 {
+        return Err(PyValueError::new_err(format!(
+            "buf has {} bytes, not a whole number of {leaf_size}-byte leaves",
+            data.len()
+        )));
+    }
+    let d = &data[..];
+    let root = py
+        .detach(|| merkle::root_packed(d, leaf_size))
+        .map_err(runtime_error)?;
+    Ok(PyBytes::new(py, &root))
+}
+
+/// `merkle_prove(leaves, index) -> list[bytes]`: RFC 6962 audit path,
+/// leaf to root.
+#[pyfunction]
+fn merkle_prove<'py>(
+    py: Python<'py>,
+    leaves: Vec<Bound<'py, PyAny>>,
+    index: &Bound<'py, PyAny>,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    if !index.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err("index must be an int"));
+    }
+    let args = byte_args(&leaves, "leaves[i]")?;
+    let size = args.len();
+    let out_of_range = || {
+        PyIndexError::new_err(format!(
+            "leaf index out of range for a tree of {size} leaves"
+        ))
+    };
+    let index: usize = index.extract().map_err(|_| out_of_range())?;
+    let ls = slices(&args);
+    let path = py
+        .detach(|| merkle::prove(&ls, index))
+        .map_err(|e| match e {
+            merkle::ProveError::IndexOutOfRange { .. } => out_of_range(),
+            merkle::ProveError::Pool(message) => runtime_error(message),
+        })?;
+    Ok(path.iter().map(|d| PyBytes::new(py, d)).collect())
+}
+
+/// `merkle_verify(root, leaf, index, size, proof) -> bool` (RFC 9162
+/// §2.1.3.2). Malformed roots, proofs, indices or sizes are `False`.
+#[pyfunction]
+fn merkle_verify(
+    py: Python<'_>,
+    root: &Bound<'_, PyAny>,
+    leaf: &Bound<'_, PyAny>,
+    index: &Bound<'_, PyAny>,
+    size: &Bound<'_, PyAny>,
+    proof: Vec<Bound<'_, PyAny>>,
+) -> PyResult<bool> {
+    if !index.is_instance_of::<PyInt>() || !size.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err("index and size must be ints"));
+    }
+    let root = byte_arg(root, "root")?;
+    let leaf = byte_arg(leaf, "leaf")?;
+    let proof = byte_args(&proof, "proof[i]")?;
+    // Negative or > 2^64 - 1 positions cannot be in any tree.
+    let (Ok(index), Ok(size)) = (index.extract::<u64>(), size.extract::<u64>()) else {
+        return Ok(false);
+    };
+    let Ok(root) = <merkle::Digest>::try_from(&root[..]) else {
+        return Ok(false);
+    };
+    let Ok(path) = proof
+        .iter()
+        .map(|p| <merkle::Digest>::try_from(&p[..]))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return Ok(false);
+    };
+    let l = &leaf[..];
+    Ok(py.detach(|| merkle::verify(&root, l, index, size, &path)))
+}
+
+/// `thread_count() -> int`: workers in the native pool.
+#[pyfunction]
+fn thread_count() -> PyResult<usize> {
+    Ok(pool::pool().map_err(runtime_error)?.current_num_threads())
+}
+
+#[pymodule]
+fn tierchain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_batch_packed, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_many, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_one, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle_root, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle_root_packed, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle_prove, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(thread_count, m)?)?;
+    m.add("THREADS_ENV", pool::THREADS_ENV)?;
+    Ok(())
+}

@@ -1,0 +1,53 @@
+"""Type stubs for the native TierChain hot path (Rust, built with maturin).
+
+Bad cryptographic input (wrong lengths, undecodable points, bad proofs) gives
+``False``; the wrong Python type raises ``TypeError``; inconsistent shapes
+(mismatched lengths, out-of-range offsets) raise ``ValueError``. Every call
+releases the GIL; parallel work runs on a private pool sized by
+``TIERCHAIN_THREADS`` (default: all cores).
+"""
+
+from collections.abc import Buffer, Sequence
+
+THREADS_ENV: str
+
+def verify(public_key: Buffer, message: Buffer, signature: Buffer) -> bool:
+    """Ed25519 verification under the ZIP-215 rule (cofactored, non-canonical
+    point encodings accepted, ``S < L`` required)."""
+
+def verify_batch(
+    public_keys: Sequence[Buffer],
+    messages: Sequence[Buffer],
+    signatures: Sequence[Buffer],
+) -> list[bool]:
+    """Element ``i`` equals ``verify(public_keys[i], messages[i], signatures[i])``.
+    Raises ``ValueError`` if the three sequences differ in length."""
+
+def verify_batch_packed(public_keys: Buffer, digests: Buffer, signatures: Buffer) -> bytes:
+    """Packed ``n*32``-byte keys, ``n*32``-byte digests (the signed messages)
+    and ``n*64``-byte signatures; returns ``n`` bytes, each 1 (valid) or 0."""
+
+def hash_many(context: str, buf: Buffer, starts: Buffer | Sequence[int], ends: Buffer | Sequence[int]) -> bytes:
+    """Concatenated 32-byte BLAKE3 ``derive_key(context, buf[starts[i]:ends[i]])``.
+    ``starts``/``ends`` are int64 buffers (or int sequences); out-of-range
+    offsets raise ``ValueError``."""
+
+def hash_one(context: str, data: Buffer) -> bytes:
+    """BLAKE3 ``derive_key(context, data)``."""
+
+def merkle_root(leaves: Sequence[Buffer]) -> bytes:
+    """RFC 6962-shaped BLAKE3 Merkle root; ``BLAKE3(b"")`` for no leaves."""
+
+def merkle_root_packed(buf: Buffer, leaf_size: int) -> bytes:
+    """Merkle root over consecutive ``leaf_size``-byte leaves of ``buf``."""
+
+def merkle_prove(leaves: Sequence[Buffer], index: int) -> list[bytes]:
+    """RFC 6962 audit path for ``leaves[index]``, sibling nearest the leaf
+    first. Raises ``IndexError`` if ``index`` is not a leaf position."""
+
+def merkle_verify(root: Buffer, leaf: Buffer, index: int, size: int, proof: Sequence[Buffer]) -> bool:
+    """RFC 9162 §2.1.3.2 inclusion check of ``leaf`` at ``index`` in a tree of
+    ``size`` leaves with root ``root``."""
+
+def thread_count() -> int:
+    """Worker threads in the native pool."""
