@@ -4,7 +4,6 @@ import json
 
 import nacl.pwhash
 import pytest
-
 from tierchain import crypto, wire
 from tierchain.crypto import KeyFileDamaged, KeyPair, WrongPassphrase
 

@@ -256,6 +256,7 @@ class Chain:
 
     def _run(self) -> None:
         interval_s = self.config.block_interval_ms / 1000
+        chunks: list[Chunk] = []
         try:
             while True:
                 with self._wake:
@@ -273,7 +274,7 @@ class Chain:
         except BaseException as exc:  # a bug or a dead disk: stop producing, tell everyone
             log.exception("block producer stopped")
             self.error = exc
-            for chunk in self.mempool.take(1 << 62):
+            for chunk in chunks + self.mempool.take(1 << 62):
                 chunk.ticket._fail(ChainError(f"producer stopped: {exc!r}"))
             raise
 

@@ -93,10 +93,10 @@ class WriteTxn(_Txn):
         self._txn.put(t.key.encode(key), t.value.encode(value), db=self._store._dbs[table])
 
     def put_many_raw(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
-        """Batch put of already-encoded pairs (checked against the codecs' bounds)."""
+        """Batch put of already-encoded pairs (each must decode with the table's codecs)."""
         t = TABLES[table]
         for k, v in items:
-            t.key.encode(k), t.value.encode(v)
+            t.key.decode(k), t.value.decode(v)
         with self._txn.cursor(db=self._store._dbs[table]) as cur:
             cur.putmulti(items)
 

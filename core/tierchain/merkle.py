@@ -1,0 +1,114 @@
+"""Binary Merkle trees: RFC 6962 shape, BLAKE3 hash, with inclusion proofs.
+
+The tree over leaves ``D[0:n]`` is RFC 6962 §2.1 with BLAKE3 (plain hash mode)
+in place of SHA-256::
+
+    MTH([])   = BLAKE3(b"")
+    MTH([d])  = BLAKE3(b"\\x00" + d)                                leaf hash
+    MTH(D[n]) = BLAKE3(b"\\x01" + MTH(D[0:k]) + MTH(D[k:n]))        node hash
+                with k the largest power of two strictly below n
+
+The 0x00 / 0x01 prefixes keep leaves and interior nodes in separate domains,
+so no leaf can be presented as a node. Equivalently (and that is how the
+native code builds it): hash the leaves, then repeatedly pair adjacent nodes
+left to right, carrying an odd last node up unchanged.
+
+An inclusion proof is the RFC 6962 audit path ``PATH(index, D[n])``: the
+sibling hashes from the leaf up to the root. It proves membership only
+relative to a trusted ``(root, size)`` pair, e.g. from a signed block header.
+
+Where each part lives:
+
+* :func:`root` and :func:`prove` — ``tierchain_native.merkle_root`` /
+  ``merkle_prove`` (``ext/rust/src/merkle.rs``): parallel, GIL released.
+* :func:`verify` — pure Python (stdlib + the ``blake3`` package) so that light
+  clients can check proofs without the native extension; it follows RFC 9162
+  §2.1.3.2 step by step.
+* :func:`verify_native` — the same check in Rust, for bulk use on a node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import blake3
+
+import tierchain_native
+
+__all__ = ["DIGEST_BYTES", "root", "prove", "verify", "verify_native", "leaf_hash", "node_hash"]
+
+DIGEST_BYTES = 32
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    """``BLAKE3(0x00 || leaf)``."""
+    return blake3.blake3(LEAF_PREFIX + bytes(leaf)).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """``BLAKE3(0x01 || left || right)``."""
+    return blake3.blake3(NODE_PREFIX + left + right).digest()
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """Merkle tree hash of ``leaves`` (``BLAKE3(b"")`` for none)."""
+    return tierchain_native.merkle_root(leaves)
+
+
+def prove(leaves: Sequence[bytes], index: int) -> list[bytes]:
+    """Audit path for ``leaves[index]``, sibling nearest the leaf first.
+
+    Raises ``IndexError`` if ``index`` is not in ``range(len(leaves))``
+    (negative indices are not wrapped: a proof names an absolute position).
+    """
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise TypeError(f"index must be an int, not {type(index).__name__}")
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf index {index} out of range for a tree of {len(leaves)} leaves")
+    return tierchain_native.merkle_prove(leaves, index)
+
+
+def verify(root: bytes, leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bool:
+    """Is ``leaf`` at position ``index`` of the ``size``-leaf tree with ``root``?
+
+    RFC 9162 §2.1.3.2, in pure Python. Every malformed input (index out of
+    range, wrong-length hashes, too short or too long a proof) is ``False``.
+    """
+    if isinstance(index, bool) or isinstance(size, bool):
+        return False
+    if not isinstance(index, int) or not isinstance(size, int):
+        return False
+    if not 0 <= index < size:
+        return False
+    if len(root) != DIGEST_BYTES or any(len(p) != DIGEST_BYTES for p in proof):
+        return False
+    f_n = index
+    s_n = size - 1
+    r = leaf_hash(leaf)
+    for p in proof:
+        if s_n == 0:
+            return False  # proof is longer than the path
+        p = bytes(p)
+        if f_n & 1 or f_n == s_n:
+            r = node_hash(p, r)
+            # A right-most node without a sibling is carried up unchanged
+            # through the following levels: skip them.
+            while not f_n & 1 and f_n != 0:
+                f_n >>= 1
+                s_n >>= 1
+        else:
+            r = node_hash(r, p)
+        f_n >>= 1
+        s_n >>= 1
+    return s_n == 0 and r == bytes(root)
+
+
+def verify_native(root: bytes, leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bool:
+    """Same as :func:`verify`, computed by ``tierchain_native``."""
+    if isinstance(index, bool) or isinstance(size, bool):
+        return False
+    if not isinstance(index, int) or not isinstance(size, int):
+        return False
+    return tierchain_native.merkle_verify(root, leaf, index, size, proof)

@@ -1,0 +1,124 @@
+"""Shard router: SipHash-2-4 reference vectors, jump hash against the paper, balance, monotonicity."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import blake3
+import numpy as np
+import pytest
+from tierchain import _hot, domains, limits, wire
+from tierchain.batch import Batch
+from tierchain.route import ROUTE_KEY, route_batch, route_keys
+
+SIP = json.loads((Path(__file__).parent / "vectors" / "siphash24_reference.json").read_text())
+
+
+def test_siphash24_reference_vectors():
+    key = bytes.fromhex(SIP["key_hex"])
+    assert len(SIP["vectors"]) == 64
+    for i, want in enumerate(SIP["vectors"]):
+        assert _hot.siphash24(key, bytes(range(i))).to_bytes(8, "little").hex() == want, i
+
+
+def jump_reference(key: int, n: int) -> int:
+    """Lamping & Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm", Figure 1."""
+    b, j = -1, 0
+    while j < n:
+        b = j
+        key = (key * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
+        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+    return b
+
+
+def test_jump_hash_matches_paper():
+    rng = random.Random(1)
+    for _ in range(3000):
+        key, n = rng.getrandbits(64), rng.randint(1, limits.shards_max)
+        assert _hot.jump_hash(key, n) == jump_reference(key, n)
+    for key in (0, 1, 2**64 - 1):
+        for n in (1, 2, 3, 1000, limits.shards_max):
+            assert _hot.jump_hash(key, n) == jump_reference(key, n)
+
+
+def test_route_key_is_the_fixed_protocol_constant():
+    assert ROUTE_KEY == blake3.blake3(b"", derive_key_context=domains.SHARD_ROUTE).digest()[:16]
+
+
+def test_route_keys_is_siphash_then_jump():
+    keys = [b"", b"a", b"acct/alice", bytes(range(64))]
+    for n in (1, 7, 64):
+        want = [jump_reference(_hot.siphash24(ROUTE_KEY, k), n) for k in keys]
+        assert route_keys(keys, n).tolist() == want
+        assert route_keys(keys, n).dtype == np.uint16
+
+
+def keys_100k() -> list[bytes]:
+    return [b"acct/%08d" % i for i in range(100_000)]
+
+
+def test_distribution_roughly_uniform():
+    shards = route_keys(keys_100k(), 8)
+    counts = np.bincount(shards, minlength=8)
+    expected = 100_000 / 8
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    # 7 degrees of freedom: P(chi2 > 30) < 1e-4 for a uniform router.
+    assert chi2 < 30, (chi2, counts)
+
+
+def test_monotone_when_adding_a_shard():
+    keys = keys_100k()
+    before = route_keys(keys, 8)
+    after = route_keys(keys, 9)
+    moved = before != after
+    assert (after[moved] == 8).all()  # keys only move to the new shard
+    assert 0.08 < moved.mean() < 0.14  # ~1/9 of them
+
+
+@pytest.mark.parametrize("n", [0, -1, limits.shards_max + 1])
+def test_n_shards_out_of_range(n):
+    with pytest.raises(ValueError):
+        route_keys([b"a"], n)
+    with pytest.raises(ValueError):
+        _hot.route_keys(b"a", np.array([0]), np.array([1]), n)
+
+
+def test_route_keys_rejects_keys_outside_buffer():
+    with pytest.raises(ValueError):
+        _hot.route_keys(b"abc", np.array([2]), np.array([2]), 4)
+    with pytest.raises(ValueError):
+        _hot.route_keys(b"abc", np.array([-1]), np.array([1]), 4)
+    assert _hot.route_keys(b"", np.array([], np.int64), np.array([], np.int64), 4).tolist() == []
+
+
+def test_route_batch_by_first_write_else_sender():
+    sender = b"\x05" * 32
+    txs = [
+        wire.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=0, reads=(b"r",), writes=(b"w1", b"w2")),
+        wire.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=1, reads=(b"r",)),
+        wire.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=2),
+    ]
+    encoded = [_signed(t) for t in txs]
+    buf = wire.frame([encoded[0], b"junk", encoded[1], encoded[2]])
+    cols = _hot.decode_frames(buf)
+    b = Batch(buf=buf, digest=np.zeros((4, 32), np.uint8), **cols)
+    n = 64
+    got = route_batch(b, n).tolist()
+    by_sender = route_keys([sender], n)[0]
+    assert got == [route_keys([b"w1"], n)[0], -1, by_sender, by_sender]
+    with pytest.raises(ValueError):
+        route_batch(b, 0)
+
+
+def _signed(t: wire.Tx) -> bytes:
+    return dataclasses.replace(t, signature=b"\x00" * 64).encode()
+
+
+def test_route_batch_without_any_keys():
+    t = _signed(wire.Tx(chain_id=1, shard_id=0, op=1, sender=b"\x07" * 32, nonce=0))
+    buf = wire.frame([t, t])
+    b = Batch(buf=buf, digest=np.zeros((2, 32), np.uint8), **_hot.decode_frames(buf))
+    assert route_batch(b, 16).tolist() == [route_keys([b"\x07" * 32], 16)[0]] * 2
