@@ -165,9 +165,15 @@ class Chain:
         self.path, self.config, self.proposer = Path(path), config, proposer
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.path / "db", sync=config.sync == "full")
-        self._init_or_check_genesis()
-        with self.store.read() as r:
-            self._head: Header = r.last("headers")[1]
+        try:
+            self._init_or_check_genesis()
+            with self.store.read() as r:
+                if r.get("meta", "proposer") != proposer.public_key:
+                    raise ChainError("this node's key is not the chain's proposer")
+                self._head: Header = r.last("headers")[1]
+        except BaseException:
+            self.store.close()
+            raise
         self.mempool = Mempool(
             chain_id=config.chain_id, txs_max=config.mempool_txs_max,
             sender_pending_max=config.sender_pending_max, committed_nonce=self.nonce,
@@ -207,9 +213,6 @@ class Chain:
             w.put_many_raw("state", sorted((k, v) for k, v in writes.items() if v is not None))
 
     def start(self) -> None:
-        with self.store.read() as r:
-            if r.get("meta", "proposer") != self.proposer.public_key:
-                raise ChainError("this node's key is not the chain's proposer")
         self._producer = threading.Thread(target=self._run, name="tierchain-producer", daemon=True)
         self._producer.start()
 

@@ -104,6 +104,6 @@ def register(chain_id: int, sender: bytes, nonce: int, new_key: bytes, roles: tu
 def transfer(chain_id: int, sender: bytes, nonce: int, to: bytes, amount: int, expires_at: int = 0) -> wire.Tx:
     return wire.Tx(
         chain_id=chain_id, shard_id=0, op=OP_TRANSFER, sender=sender, nonce=nonce, expires_at=expires_at,
-        reads=(account_key(to),), writes=tuple(sorted((balance_key(sender), balance_key(to)))),
+        reads=(account_key(to),), writes=tuple(sorted({balance_key(sender), balance_key(to)})),
         payload=_TRANSFER.pack(to, amount),
     )

@@ -1,0 +1,200 @@
+"""The solo chain: admission codes, execution outcomes, commit, restart, queries."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import lmdb
+import pytest
+from conftest import ALICE, BOB, CAROL, NODE, small_config
+
+from tierchain import ops, wire
+from tierchain.chain import Chain, ChainError
+from tierchain.crypto import KeyPair
+from tierchain.errors import Reject
+from tierchain.execute import nonce_key
+from tierchain.verify import verify_chain
+
+CHAIN_ID = 9
+
+
+def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int, **tx_fields) -> bytes:
+    tx = ops.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)
+    return keys.sign_tx(dataclasses.replace(tx, **tx_fields)).encode()
+
+
+def test_transfers_commit_with_receipts_and_events(chain):
+    sub = chain.submit([transfer(ALICE, n, BOB, 100) for n in range(3)])
+    receipts = sub.wait(10)
+    assert [r.code for r in receipts] == [Reject.OK] * 3
+    assert receipts[0].events[0].topic == b"transfer"
+    assert chain.balance(ALICE.public_key) == 700
+    assert chain.balance(BOB.public_key) == 300
+    assert chain.nonce(ALICE.public_key) == 3
+    height, pos, raw, receipt = chain.tx(sub.tx_ids[1])
+    assert wire.decode(raw).nonce == 1 and receipt == receipts[1]
+    assert height == int(sub.heights[1])
+    assert chain.block_txs(height)[pos] == raw
+
+
+def test_every_admission_rejection_is_named(chain):
+    good = transfer(ALICE, 0, BOB, 1)
+    tampered = bytearray(transfer(ALICE, 1, BOB, 1))
+    tampered[-1] ^= 1
+    rows = [
+        good,
+        good,  # same id twice in one batch
+        bytes(tampered),
+        transfer(ALICE, 5, BOB, 1),  # gap
+        transfer(CAROL, 0, BOB, 1, chain_id=CHAIN_ID + 1),
+        transfer(CAROL, 0, BOB, 1, shard_id=3),
+        transfer(CAROL, 0, BOB, 1, expires_at=1, writes=(b"\x00sys", *ops.transfer(
+            CHAIN_ID, CAROL.public_key, 0, BOB.public_key, 1).writes)),
+        b"\x01garbage",
+    ]
+    sub = chain.submit(rows)
+    got = [Reject(int(c)) for c in sub.codes]
+    assert got == [
+        Reject.OK, Reject.DUPLICATE, Reject.BAD_SIGNATURE, Reject.NONCE_TOO_HIGH,
+        Reject.WRONG_CHAIN, Reject.WRONG_SHARD, Reject.RESERVED_KEY, Reject.TOO_SHORT,
+    ]
+    sub.wait(10)
+    again = chain.submit([good, transfer(ALICE, 0, CAROL, 1)])
+    assert [Reject(int(c)) for c in again.codes] == [Reject.NONCE_TOO_LOW, Reject.NONCE_TOO_LOW]
+
+
+def test_expired_transaction_is_rejected(chain):
+    chain.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+    chain.submit([transfer(ALICE, 1, BOB, 1)]).wait(10)
+    assert chain.height >= 2
+    sub = chain.submit([transfer(ALICE, 2, BOB, 1, expires_at=chain.height)])
+    assert Reject(int(sub.codes[0])) == Reject.EXPIRED
+
+
+def test_mempool_full_and_sender_limit_give_backpressure(chain_dir):
+    config = small_config(mempool_txs_max=4, sender_pending_max=3, block_txs_max=2)
+    c = Chain(chain_dir, config, NODE, start=False)
+    try:
+        a = c.submit([transfer(ALICE, n, BOB, 1) for n in range(4)])
+        assert [Reject(int(x)) for x in a.codes] == [Reject.OK] * 3 + [Reject.SENDER_LIMIT]
+        b = c.submit([transfer(CAROL, n, BOB, 1) for n in range(2)])
+        assert [Reject(int(x)) for x in b.codes] == [Reject.OK, Reject.MEMPOOL_FULL]
+        assert len(c.mempool) == 4
+    finally:
+        c.close()
+
+
+def test_failed_ops_change_nothing_but_the_nonce(chain):
+    stranger = KeyPair.from_seed(b"s" * 32)
+    rows = [
+        transfer(ALICE, 0, BOB, 10_000),  # more than she has
+        transfer(ALICE, 1, stranger, 1),  # unregistered recipient
+        ALICE.sign_tx(ops.register(CHAIN_ID, ALICE.public_key, 2, stranger.public_key)).encode(),
+        transfer(ALICE, 3, ALICE, 1),  # self
+    ]
+    receipts = chain.submit(rows).wait(10)
+    assert [r.code for r in receipts] == [
+        Reject.INSUFFICIENT_FUNDS, Reject.NO_SUCH_ACCOUNT, Reject.UNAUTHORIZED, Reject.BAD_PAYLOAD]
+    assert chain.balance(ALICE.public_key) == 1_000
+    assert chain.state_get(ops.account_key(stranger.public_key)) is None
+    assert chain.nonce(ALICE.public_key) == 4
+
+
+def test_undeclared_access_fails_the_tx_and_leaves_state(chain):
+    honest = ops.transfer(CHAIN_ID, ALICE.public_key, 0, BOB.public_key, 5)
+    # Declares only its own balance: the handler's write to Bob's balance is undeclared.
+    sneaky = dataclasses.replace(honest, writes=(ops.balance_key(ALICE.public_key),))
+    receipts = chain.submit([ALICE.sign_tx(sneaky).encode()]).wait(10)
+    assert receipts[0].code == Reject.UNDECLARED_ACCESS
+    assert chain.balance(ALICE.public_key) == 1_000 and chain.balance(BOB.public_key) == 0
+    assert chain.nonce(ALICE.public_key) == 1
+
+
+def test_registration_by_registrar(chain):
+    newcomer = KeyPair.from_seed(b"n" * 32)
+    sub = chain.submit([NODE.sign_tx(ops.register(CHAIN_ID, NODE.public_key, 0, newcomer.public_key)).encode()])
+    assert sub.wait(10)[0].code == Reject.OK
+    assert chain.submit([transfer(ALICE, 0, newcomer, 7)]).wait(10)[0].code == Reject.OK
+    assert chain.balance(newcomer.public_key) == 7
+
+
+def test_headers_chain_and_subscription(chain):
+    sub = chain.subscribe()
+    chain.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+    got = sub.get(timeout=5)
+    assert got is not None and got.header.height == 1 and got.header.signature_ok()
+    assert got.header.prev_hash == chain.header(0).hash()
+    assert [b.header.height for b in chain.blocks(0)] == list(range(chain.height + 1))
+
+
+def test_async_submit_and_wait(chain):
+    async def go():
+        sub = await chain.submit_async([transfer(ALICE, 0, BOB, 3)])
+        return await sub.wait_async()
+
+    assert asyncio.run(go())[0].code == Reject.OK
+
+
+def test_restart_resumes_and_checks_genesis(chain_dir):
+    with Chain(chain_dir, small_config(), NODE) as c:
+        c.submit([transfer(ALICE, n, BOB, 1) for n in range(5)]).wait(10)
+        head = c.head()
+    with Chain(chain_dir, small_config(), NODE) as c:
+        assert c.head() == head and c.balance(BOB.public_key) == 5
+        assert c.submit([transfer(ALICE, 5, BOB, 1)]).wait(10)[0].code == Reject.OK
+    with pytest.raises(ChainError, match="genesis"):
+        Chain(chain_dir, small_config(chain_id=10), NODE)
+    with pytest.raises(ChainError, match="proposer"):
+        Chain(chain_dir, small_config(), ALICE)
+    assert verify_chain(chain_dir).ok
+
+
+def test_same_blocks_give_identical_roots(tmp_path):
+    """Determinism: replaying the committed blocks on a fresh chain gives the same roots."""
+    with Chain(tmp_path / "a", small_config(), NODE) as a:
+        for n in range(4):
+            a.submit([transfer(ALICE, n, BOB, 3), transfer(CAROL, n, ALICE, 2)]).wait(10)
+        blocks = [(h, a.block_txs(h)) for h in range(1, a.height + 1)]
+        headers = [a.header(h) for h in range(a.height + 1)]
+    with Chain(tmp_path / "b", small_config(), NODE, start=False) as b:
+        from tierchain.batch import decode_batch
+        from tierchain.wire import frame
+
+        assert b.header(0) == headers[0]
+        for h, txs in blocks:
+            buf = frame(txs)
+            hdr, _ = b._execute_and_commit(decode_batch(buf), buf, b._head, h, headers[h].timestamp_ms)
+            b._head = hdr
+            assert (hdr.state_root, hdr.tx_root, hdr.receipt_root) == (
+                headers[h].state_root, headers[h].tx_root, headers[h].receipt_root)
+
+
+def test_verify_detects_tampered_state(chain_dir):
+    with Chain(chain_dir, small_config(), NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+    assert verify_chain(chain_dir).ok
+    env = lmdb.open(str(chain_dir / "db"), max_dbs=8)
+    with env.begin(write=True) as txn:
+        txn.put(ops.balance_key(BOB.public_key), (10**6).to_bytes(8, "little"), db=env.open_db(b"state", txn=txn))
+    env.close()
+    report = verify_chain(chain_dir)
+    assert not report.ok and "stored state differs" in report.problems[0]
+
+
+def test_verify_detects_damaged_block(chain_dir):
+    with Chain(chain_dir, small_config(), NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+    env = lmdb.open(str(chain_dir / "db"), max_dbs=8)
+    with env.begin(write=True) as txn:
+        db = env.open_db(b"blocks", txn=txn)
+        raw = bytearray(txn.get((1).to_bytes(8, "big"), db=db))
+        raw[10] ^= 0x40
+        txn.put((1).to_bytes(8, "big"), bytes(raw), db=db)
+    env.close()
+    report = verify_chain(chain_dir)
+    assert not report.ok and "checksum" in " ".join(report.problems)
+
+
+def test_nonce_key_is_system_namespace():
+    assert nonce_key(ALICE.public_key)[0] == 0
