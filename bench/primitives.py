@@ -26,7 +26,6 @@ from pathlib import Path
 import blake3
 import click
 import nacl.signing
-import numpy as np
 import tierchain_native
 from rich.console import Console
 from rich.table import Table
@@ -35,7 +34,7 @@ from tierchain import merkle, schedule, wire
 from tierchain.batch import decode_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from workloads import transfers  # noqa: E402
+from workloads import transfers
 
 
 def best_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -90,7 +89,9 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
     # Signatures: the naive node verifies one tx at a time with libsodium.
     pks, digests, sigs = batch.sender.tobytes(), batch.digest.tobytes(), batch.signature.tobytes()
     n_sig = min(n_txs, 20_000)  # PyNaCl is slow; its rate is flat in n
-    naive_items = [(bytes(batch.sender[i]), bytes(batch.digest[i]), bytes(batch.signature[i])) for i in range(n_sig)]
+    naive_items = [
+        (bytes(batch.sender[i]), bytes(batch.digest[i]), bytes(batch.signature[i])) for i in range(n_sig)
+    ]
 
     def nacl_one_core() -> None:
         for pk, msg, sig in naive_items:
@@ -113,45 +114,84 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
     leaves = [bytes(batch.digest[i % n_txs]) for i in range(merkle_leaves)]
     packed = b"".join(leaves)
     assert naive_merkle_root(leaves) == merkle.root(leaves)
-    row("merkle root (list of bytes)", "leaf", merkle_leaves,
-        lambda: naive_merkle_root(leaves), lambda: merkle.root(leaves), 20.0)
-    row("merkle root (packed buffer)", "leaf", merkle_leaves,
-        lambda: naive_merkle_root(leaves), lambda: tierchain_native.merkle_root_packed(packed, 32), 20.0)
+    row(
+        "merkle root (list of bytes)",
+        "leaf",
+        merkle_leaves,
+        lambda: naive_merkle_root(leaves),
+        lambda: merkle.root(leaves),
+        20.0,
+    )
+    row(
+        "merkle root (packed buffer)",
+        "leaf",
+        merkle_leaves,
+        lambda: naive_merkle_root(leaves),
+        lambda: tierchain_native.merkle_root_packed(packed, 32),
+        20.0,
+    )
 
     row("decode + tx id", "tx", n_txs, lambda: naive_decode(txs), lambda: decode_batch(buf), 0.0)
     decoded = naive_decode(txs)
-    row("conflict schedule", "tx", n_txs,
+    row(
+        "conflict schedule",
+        "tx",
+        n_txs,
         lambda: schedule.schedule_reference([(t.sender, t.reads, t.writes) for t, _ in decoded]),
-        lambda: schedule.schedule(batch), 0.0)
-    row("decode + tx id + schedule", "tx", n_txs,
+        lambda: schedule.schedule(batch),
+        0.0,
+    )
+    row(
+        "decode + tx id + schedule",
+        "tx",
+        n_txs,
         lambda: schedule.schedule_reference([(t.sender, t.reads, t.writes) for t, _ in naive_decode(txs)]),
-        lambda: schedule.schedule(decode_batch(buf)), 0.0)
+        lambda: schedule.schedule(decode_batch(buf)),
+        0.0,
+    )
     return rows
 
 
 @click.command()
-@click.option("--tiny", is_flag=True, help="Tiny parameters (CI): checks the script runs, figures mean little.")
+@click.option(
+    "--tiny", is_flag=True, help="Tiny parameters (CI): checks the script runs, figures mean little."
+)
 @click.option("--txs", type=int, default=100_000, show_default=True, help="Transactions in the workload.")
-@click.option("--repeat", type=int, default=5, show_default=True, help="Runs per measurement; the best counts.")
+@click.option(
+    "--repeat", type=int, default=5, show_default=True, help="Runs per measurement; the best counts."
+)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write results as JSON here.")
 def main(tiny: bool, txs: int, repeat: int, out: str | None) -> None:
     if tiny:
         txs, repeat = 2_000, 1
     merkle_leaves = 10_000 if not tiny else 1_000
     console = Console()
-    console.print(f"[bold]TierChain primitives[/bold]: {txs} txs, best of {repeat}, "
-                  f"{os.cpu_count()} cores, native threads {tierchain_native.thread_count()}")
+    console.print(
+        f"[bold]TierChain primitives[/bold]: {txs} txs, best of {repeat}, "
+        f"{os.cpu_count()} cores, native threads {tierchain_native.thread_count()}"
+    )
     rows = measure(txs, repeat, merkle_leaves)
     table = Table("primitive", "items", "naive /s", "native /s", "ratio", "aim")
     for r in rows:
         aim = f">= {r['aim_ratio']:.0f}x" if r["aim_ratio"] else ">= 1M tx/s"
-        table.add_row(r["primitive"], str(r["items"]), f"{r['naive_per_s']:,.0f}",
-                      f"{r['native_per_s']:,.0f}", f"{r['ratio']:.1f}x", aim)
+        table.add_row(
+            r["primitive"],
+            str(r["items"]),
+            f"{r['naive_per_s']:,.0f}",
+            f"{r['native_per_s']:,.0f}",
+            f"{r['ratio']:.1f}x",
+            aim,
+        )
     console.print(table)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                  "txs": txs, "repeat": repeat, "tiny": tiny, "rows": rows}
+        result = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "txs": txs,
+            "repeat": repeat,
+            "tiny": tiny,
+            "rows": rows,
+        }
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
         console.print(f"wrote {out}")
 

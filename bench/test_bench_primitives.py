@@ -20,8 +20,8 @@ from tierchain import merkle, schedule
 from tierchain.batch import decode_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from primitives import naive_decode, naive_merkle_root  # noqa: E402
-from workloads import transfers  # noqa: E402
+from primitives import naive_decode, naive_merkle_root
+from workloads import transfers
 
 N = int(os.environ.get("TIERCHAIN_BENCH_TXS", "4096"))
 

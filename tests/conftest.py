@@ -16,7 +16,8 @@ CAROL = KeyPair.from_seed(b"carol".ljust(32, b"\0"))
 
 def small_config(**overrides) -> ChainConfig:
     fields = dict(
-        chain_id=9, block_interval_ms=5,
+        chain_id=9,
+        block_interval_ms=5,
         genesis_accounts=(
             GenesisAccount(NODE.public_key, ("registrar", "committee"), 0),
             GenesisAccount(ALICE.public_key, (), 1_000),

@@ -7,8 +7,8 @@ import dataclasses
 
 import lmdb
 import pytest
-from conftest import ALICE, BOB, CAROL, NODE, small_config
 
+from conftest import ALICE, BOB, CAROL, NODE, small_config
 from tierchain import ops, wire
 from tierchain.chain import Chain, ChainError
 from tierchain.crypto import KeyPair
@@ -49,15 +49,27 @@ def test_every_admission_rejection_is_named(chain):
         transfer(ALICE, 5, BOB, 1),  # gap
         transfer(CAROL, 0, BOB, 1, chain_id=CHAIN_ID + 1),
         transfer(CAROL, 0, BOB, 1, shard_id=3),
-        transfer(CAROL, 0, BOB, 1, expires_at=1, writes=(b"\x00sys", *ops.transfer(
-            CHAIN_ID, CAROL.public_key, 0, BOB.public_key, 1).writes)),
+        transfer(
+            CAROL,
+            0,
+            BOB,
+            1,
+            expires_at=1,
+            writes=(b"\x00sys", *ops.transfer(CHAIN_ID, CAROL.public_key, 0, BOB.public_key, 1).writes),
+        ),
         b"\x01garbage",
     ]
     sub = chain.submit(rows)
     got = [Reject(int(c)) for c in sub.codes]
     assert got == [
-        Reject.OK, Reject.DUPLICATE, Reject.BAD_SIGNATURE, Reject.NONCE_TOO_HIGH,
-        Reject.WRONG_CHAIN, Reject.WRONG_SHARD, Reject.RESERVED_KEY, Reject.TOO_SHORT,
+        Reject.OK,
+        Reject.DUPLICATE,
+        Reject.BAD_SIGNATURE,
+        Reject.NONCE_TOO_HIGH,
+        Reject.WRONG_CHAIN,
+        Reject.WRONG_SHARD,
+        Reject.RESERVED_KEY,
+        Reject.TOO_SHORT,
     ]
     sub.wait(10)
     again = chain.submit([good, transfer(ALICE, 0, CAROL, 1)])
@@ -95,7 +107,11 @@ def test_failed_ops_change_nothing_but_the_nonce(chain):
     ]
     receipts = chain.submit(rows).wait(10)
     assert [r.code for r in receipts] == [
-        Reject.INSUFFICIENT_FUNDS, Reject.NO_SUCH_ACCOUNT, Reject.UNAUTHORIZED, Reject.BAD_PAYLOAD]
+        Reject.INSUFFICIENT_FUNDS,
+        Reject.NO_SUCH_ACCOUNT,
+        Reject.UNAUTHORIZED,
+        Reject.BAD_PAYLOAD,
+    ]
     assert chain.balance(ALICE.public_key) == 1_000
     assert chain.state_get(ops.account_key(stranger.public_key)) is None
     assert chain.nonce(ALICE.public_key) == 4
@@ -113,7 +129,9 @@ def test_undeclared_access_fails_the_tx_and_leaves_state(chain):
 
 def test_registration_by_registrar(chain):
     newcomer = KeyPair.from_seed(b"n" * 32)
-    sub = chain.submit([NODE.sign_tx(ops.register(CHAIN_ID, NODE.public_key, 0, newcomer.public_key)).encode()])
+    sub = chain.submit(
+        [NODE.sign_tx(ops.register(CHAIN_ID, NODE.public_key, 0, newcomer.public_key)).encode()]
+    )
     assert sub.wait(10)[0].code == Reject.OK
     assert chain.submit([transfer(ALICE, 0, newcomer, 7)]).wait(10)[0].code == Reject.OK
     assert chain.balance(newcomer.public_key) == 7
@@ -167,7 +185,10 @@ def test_same_blocks_give_identical_roots(tmp_path):
             hdr, _ = b._execute_and_commit(decode_batch(buf), buf, b._head, h, headers[h].timestamp_ms)
             b._head = hdr
             assert (hdr.state_root, hdr.tx_root, hdr.receipt_root) == (
-                headers[h].state_root, headers[h].tx_root, headers[h].receipt_root)
+                headers[h].state_root,
+                headers[h].tx_root,
+                headers[h].receipt_root,
+            )
 
 
 def test_verify_detects_tampered_state(chain_dir):
@@ -176,7 +197,9 @@ def test_verify_detects_tampered_state(chain_dir):
     assert verify_chain(chain_dir).ok
     env = lmdb.open(str(chain_dir / "db"), max_dbs=8)
     with env.begin(write=True) as txn:
-        txn.put(ops.balance_key(BOB.public_key), (10**6).to_bytes(8, "little"), db=env.open_db(b"state", txn=txn))
+        txn.put(
+            ops.balance_key(BOB.public_key), (10**6).to_bytes(8, "little"), db=env.open_db(b"state", txn=txn)
+        )
     env.close()
     report = verify_chain(chain_dir)
     assert not report.ok and "stored state differs" in report.problems[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,10 +43,12 @@ def test_waves_in_any_order_equal_serial(specs):
     backwards = execute_block(batch, BASE.get, 1, 0, waves=[w[::-1] for w in waves])
     assert backwards.receipts == serial.receipts
     assert backwards.writes == serial.writes
+
     # Money is conserved whatever happened.
     def total(writes):
         state = {**BASE, **{k: v for k, v in writes.items() if v is not None}}
         return sum(struct.unpack("<Q", v)[0] for k, v in state.items() if k.startswith(b"bal/"))
+
     assert total(serial.writes) == 50 * len(KEYS)
 
 

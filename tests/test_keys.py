@@ -4,6 +4,7 @@ import json
 
 import nacl.pwhash
 import pytest
+
 from tierchain import crypto, wire
 from tierchain.crypto import KeyFileDamaged, KeyPair, WrongPassphrase
 
@@ -11,8 +12,15 @@ FAST_KDF = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwha
 
 
 def _tx(keys: KeyPair) -> wire.Tx:
-    return wire.Tx(chain_id=7, shard_id=0, op=1, sender=keys.public_key, nonce=3,
-                   writes=(b"acct/a", b"acct/b"), payload=b"\x01\x02")
+    return wire.Tx(
+        chain_id=7,
+        shard_id=0,
+        op=1,
+        sender=keys.public_key,
+        nonce=3,
+        writes=(b"acct/a", b"acct/b"),
+        payload=b"\x01\x02",
+    )
 
 
 def test_signed_tx_verifies_and_tampering_fails():

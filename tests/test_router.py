@@ -10,6 +10,7 @@ from pathlib import Path
 import blake3
 import numpy as np
 import pytest
+
 from tierchain import _hot, domains, limits, wire
 from tierchain.batch import Batch
 from tierchain.route import ROUTE_KEY, route_batch, route_keys

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tierchain import _hot, wire
 from tierchain.batch import Batch
 from tierchain.schedule import access_sets, schedule, schedule_reference, waves
@@ -41,8 +42,10 @@ def native_ids(txs):
     ids = [k for r, w in txs for k in (*r, *w)]
     first = np.cumsum([0] + [len(r) + len(w) for r, w in txs])[:-1]
     return _hot.schedule_ids(
-        np.array(ids, np.int64), np.array(first, np.int64),
-        np.array([len(r) for r, _ in txs], np.uint8), np.array([len(w) for _, w in txs], np.uint8),
+        np.array(ids, np.int64),
+        np.array(first, np.int64),
+        np.array([len(r) for r, _ in txs], np.uint8),
+        np.array([len(w) for _, w in txs], np.uint8),
     )
 
 
@@ -133,12 +136,18 @@ def encoded_batches(draw):
             continue
         touched = sorted(draw(st.lists(st.sampled_from(key_space), unique=True, max_size=4)))
         is_write = [draw(st.booleans()) for _ in touched]
-        out.append(wire.Tx(
-            chain_id=1, shard_id=0, op=1, sender=draw(st.sampled_from(SENDERS)), nonce=nonce,
-            reads=tuple(k for k, w in zip(touched, is_write, strict=True) if not w),
-            writes=tuple(k for k, w in zip(touched, is_write, strict=True) if w),
-            signature=b"\x00" * 64,
-        ).encode())
+        out.append(
+            wire.Tx(
+                chain_id=1,
+                shard_id=0,
+                op=1,
+                sender=draw(st.sampled_from(SENDERS)),
+                nonce=nonce,
+                reads=tuple(k for k, w in zip(touched, is_write, strict=True) if not w),
+                writes=tuple(k for k, w in zip(touched, is_write, strict=True) if w),
+                signature=b"\x00" * 64,
+            ).encode()
+        )
     return out
 
 
@@ -153,8 +162,18 @@ def test_batch_schedule_matches_reference(encoded, sender_is_write):
 
 
 def test_same_sender_keeps_nonce_order():
-    txs = [wire.Tx(chain_id=1, shard_id=0, op=1, sender=SENDERS[0], nonce=i, writes=(b"k%d" % i,),
-                   signature=b"\x00" * 64).encode() for i in range(5)]
+    txs = [
+        wire.Tx(
+            chain_id=1,
+            shard_id=0,
+            op=1,
+            sender=SENDERS[0],
+            nonce=i,
+            writes=(b"k%d" % i,),
+            signature=b"\x00" * 64,
+        ).encode()
+        for i in range(5)
+    ]
     b = batch_of(txs)
     assert schedule(b).tolist() == [0, 1, 2, 3, 4]
     assert schedule(b, sender_is_write=False).tolist() == [0, 0, 0, 0, 0]
@@ -162,8 +181,9 @@ def test_same_sender_keeps_nonce_order():
 
 def test_sender_namespace_is_separate_from_keys():
     a = wire.Tx(chain_id=1, shard_id=0, op=1, sender=SENDERS[0], nonce=0, signature=b"\x00" * 64)
-    b = wire.Tx(chain_id=1, shard_id=0, op=1, sender=SENDERS[1], nonce=0, writes=(SENDERS[0],),
-                signature=b"\x00" * 64)
+    b = wire.Tx(
+        chain_id=1, shard_id=0, op=1, sender=SENDERS[1], nonce=0, writes=(SENDERS[0],), signature=b"\x00" * 64
+    )
     assert schedule(batch_of([a.encode(), b.encode()])).tolist() == [0, 0]
 
 
@@ -173,9 +193,18 @@ def test_large_batch_with_colliding_prefixes_matches_reference():
     encoded = []
     for i in range(20_000):
         touched = sorted(rng.sample(keys, 3))
-        encoded.append(wire.Tx(chain_id=1, shard_id=0, op=1, sender=rng.choice(SENDERS), nonce=i,
-                               reads=(touched[0],), writes=tuple(touched[1:]),
-                               signature=b"\x00" * 64).encode())
+        encoded.append(
+            wire.Tx(
+                chain_id=1,
+                shard_id=0,
+                op=1,
+                sender=rng.choice(SENDERS),
+                nonce=i,
+                reads=(touched[0],),
+                writes=tuple(touched[1:]),
+                signature=b"\x00" * 64,
+            ).encode()
+        )
     b = batch_of(encoded)
     assert schedule(b).tolist() == schedule_reference(access_sets(b))
 
@@ -188,10 +217,22 @@ def test_waves_helper():
 
 
 def test_schedule_rejects_inconsistent_columns():
-    b = batch_of([wire.Tx(chain_id=1, shard_id=0, op=1, sender=SENDERS[0], nonce=0, writes=(b"k",),
-                          signature=b"\x00" * 64).encode()])
+    b = batch_of(
+        [
+            wire.Tx(
+                chain_id=1,
+                shard_id=0,
+                op=1,
+                sender=SENDERS[0],
+                nonce=0,
+                writes=(b"k",),
+                signature=b"\x00" * 64,
+            ).encode()
+        ]
+    )
     with pytest.raises(ValueError):
         _hot.schedule(b.buf, b.code, b.key_first + 5, b.key_start, b.key_len, b.n_read, b.n_write, b.sender)
     with pytest.raises(ValueError):
-        _hot.schedule(b.buf, b.code, b.key_first, b.key_start + 10**6, b.key_len, b.n_read, b.n_write,
-                      b.sender)
+        _hot.schedule(
+            b.buf, b.code, b.key_first, b.key_start + 10**6, b.key_len, b.n_read, b.n_write, b.sender
+        )

@@ -45,7 +45,9 @@ def test_damaged_header_record_is_reported(tmp_path):
     from tierchain.crypto import KeyPair
 
     keys = KeyPair.from_seed(b"k" * 32)
-    header = block.Header(1, 0, bytes(32), 0, 0, bytes(32), bytes(32), bytes(32), keys.public_key).signed(keys)
+    header = block.Header(1, 0, bytes(32), 0, 0, bytes(32), bytes(32), bytes(32), keys.public_key).signed(
+        keys
+    )
     store = Store(tmp_path / "db")
     with store.write() as w:
         w.put("headers", 0, header)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tierchain import _hot, errors, limits, wire
 from tierchain.errors import Reject, RejectedError, WireError
 
@@ -37,18 +38,30 @@ def py_code(data: bytes) -> int:
 def row_tx(cols: dict, buf: bytes, i: int) -> wire.Tx:
     """Rebuild a Tx from row ``i`` of decode_frames' columns."""
     first, nr, nw = int(cols["key_first"][i]), int(cols["n_read"][i]), int(cols["n_write"][i])
-    keys = [buf[s : s + n] for s, n in zip(cols["key_start"][first : first + nr + nw].tolist(),
-                                          cols["key_len"][first : first + nr + nw].tolist(), strict=True)]
+    keys = [
+        buf[s : s + n]
+        for s, n in zip(
+            cols["key_start"][first : first + nr + nw].tolist(),
+            cols["key_len"][first : first + nr + nw].tolist(),
+            strict=True,
+        )
+    ]
     ps, pl = int(cols["payload_start"][i]), int(cols["payload_len"][i])
     be = int(cols["body_end"][i])
     assert ps + pl == be
     assert buf[be : be + limits.signature_bytes] == cols["signature"][i].tobytes()
     assert be + limits.signature_bytes == int(cols["tx_end"][i])
     return wire.Tx(
-        chain_id=int(cols["chain_id"][i]), shard_id=int(cols["shard_id"][i]), op=int(cols["op"][i]),
-        sender=cols["sender"][i].tobytes(), nonce=int(cols["nonce"][i]),
-        expires_at=int(cols["expires_at"][i]), reads=tuple(keys[:nr]), writes=tuple(keys[nr:]),
-        payload=buf[ps : ps + pl], signature=cols["signature"][i].tobytes(),
+        chain_id=int(cols["chain_id"][i]),
+        shard_id=int(cols["shard_id"][i]),
+        op=int(cols["op"][i]),
+        sender=cols["sender"][i].tobytes(),
+        nonce=int(cols["nonce"][i]),
+        expires_at=int(cols["expires_at"][i]),
+        reads=tuple(keys[:nr]),
+        writes=tuple(keys[nr:]),
+        payload=buf[ps : ps + pl],
+        signature=cols["signature"][i].tobytes(),
         version=int(cols["version"][i]),
     )
 
@@ -66,8 +79,19 @@ def assert_rows_agree(txs: list[bytes]) -> dict:
         if code == 0:
             assert row_tx(cols, buf, i) == wire.decode(data)
         else:
-            for name in ("version", "chain_id", "shard_id", "op", "nonce", "expires_at", "n_read",
-                         "n_write", "payload_start", "payload_len", "body_end"):
+            for name in (
+                "version",
+                "chain_id",
+                "shard_id",
+                "op",
+                "nonce",
+                "expires_at",
+                "n_read",
+                "n_write",
+                "payload_start",
+                "payload_len",
+                "body_end",
+            ):
                 assert int(cols[name][i]) == 0, name
             assert not cols["sender"][i].any() and not cols["signature"][i].any()
         pos += 4 + len(data)
@@ -105,10 +129,17 @@ def test_valid_vector_python(v):
     tx = wire.decode(data)
     f = v["fields"]
     want = wire.Tx(
-        chain_id=f["chain_id"], shard_id=f["shard_id"], op=f["op"], sender=bytes.fromhex(f["sender"]),
-        nonce=f["nonce"], expires_at=f["expires_at"], reads=tuple(bytes.fromhex(k) for k in f["reads"]),
-        writes=tuple(bytes.fromhex(k) for k in f["writes"]), payload=bytes.fromhex(f["payload"]),
-        signature=bytes.fromhex(f["signature"]), version=f["version"],
+        chain_id=f["chain_id"],
+        shard_id=f["shard_id"],
+        op=f["op"],
+        sender=bytes.fromhex(f["sender"]),
+        nonce=f["nonce"],
+        expires_at=f["expires_at"],
+        reads=tuple(bytes.fromhex(k) for k in f["reads"]),
+        writes=tuple(bytes.fromhex(k) for k in f["writes"]),
+        payload=bytes.fromhex(f["payload"]),
+        signature=bytes.fromhex(f["signature"]),
+        version=f["version"],
     )
     assert tx == want
     assert tx.encode() == data
@@ -152,8 +183,10 @@ def test_vectors_through_decode_batch():
         assert b.digest[i].tobytes().hex() == v["tx_id"]
         assert b.tx_bytes(i).hex() == v["hex"]
         f = v["fields"]
-        assert b.keys_of(i) == (tuple(bytes.fromhex(k) for k in f["reads"]),
-                                tuple(bytes.fromhex(k) for k in f["writes"]))
+        assert b.keys_of(i) == (
+            tuple(bytes.fromhex(k) for k in f["reads"]),
+            tuple(bytes.fromhex(k) for k in f["writes"]),
+        )
         assert b.payload(i).hex() == f["payload"]
         assert b.signature[i].tobytes().hex() == f["signature"]
 
@@ -250,9 +283,12 @@ def txs(draw):
     keys = sorted(draw(st.sets(key_st, max_size=limits.tx_keys_max)))
     is_write = draw(st.lists(st.booleans(), min_size=len(keys), max_size=len(keys)))
     return wire.Tx(
-        chain_id=draw(st.integers(0, 2**32 - 1)), shard_id=draw(st.integers(0, 2**16 - 1)),
-        op=draw(st.integers(1, 2**16 - 1)), sender=draw(st.binary(min_size=32, max_size=32)),
-        nonce=draw(st.integers(0, 2**64 - 1)), expires_at=draw(st.integers(0, 2**64 - 1)),
+        chain_id=draw(st.integers(0, 2**32 - 1)),
+        shard_id=draw(st.integers(0, 2**16 - 1)),
+        op=draw(st.integers(1, 2**16 - 1)),
+        sender=draw(st.binary(min_size=32, max_size=32)),
+        nonce=draw(st.integers(0, 2**64 - 1)),
+        expires_at=draw(st.integers(0, 2**64 - 1)),
         reads=tuple(k for k, w in zip(keys, is_write, strict=True) if not w),
         writes=tuple(k for k, w in zip(keys, is_write, strict=True) if w),
         payload=draw(st.binary(max_size=limits.payload_bytes_max)),
@@ -331,8 +367,9 @@ def test_fuzz_mutations_of_valid_txs():
     rng = random.Random(20260101)
     seeds = [bytes.fromhex(v["hex"]) for v in VALID]
     for _ in range(40):
-        batch = [mutate(rng, rng.choice(seeds)) if rng.random() < 0.8 else rng.choice(seeds)
-                 for _ in range(100)]
+        batch = [
+            mutate(rng, rng.choice(seeds)) if rng.random() < 0.8 else rng.choice(seeds) for _ in range(100)
+        ]
         assert_rows_agree(batch)
 
 

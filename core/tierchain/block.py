@@ -41,8 +41,16 @@ class Header:
 
     def unsigned_bytes(self) -> bytes:
         return _HEADER.pack(
-            self.version, self.chain_id, self.height, self.prev_hash, self.timestamp_ms,
-            self.tx_count, self.tx_root, self.receipt_root, self.state_root, self.proposer,
+            self.version,
+            self.chain_id,
+            self.height,
+            self.prev_hash,
+            self.timestamp_ms,
+            self.tx_count,
+            self.tx_root,
+            self.receipt_root,
+            self.state_root,
+            self.proposer,
         )
 
     def hash(self) -> bytes:
@@ -70,9 +78,17 @@ def decode_header(data: bytes) -> Header:
         raise CodecError(f"header version {fields[0]}")
     version, chain_id, height, prev, ts, count, tx_root, receipt_root, state_root, proposer = fields
     return Header(
-        chain_id=chain_id, height=height, prev_hash=prev, timestamp_ms=ts, tx_count=count,
-        tx_root=tx_root, receipt_root=receipt_root, state_root=state_root, proposer=proposer,
-        signature=bytes(data[header_unsigned_bytes:]), version=version,
+        chain_id=chain_id,
+        height=height,
+        prev_hash=prev,
+        timestamp_ms=ts,
+        tx_count=count,
+        tx_root=tx_root,
+        receipt_root=receipt_root,
+        state_root=state_root,
+        proposer=proposer,
+        signature=bytes(data[header_unsigned_bytes:]),
+        version=version,
     )
 
 

@@ -104,7 +104,7 @@ class Submission:
         return [(int(i), Reject(int(self.codes[i]))) for i in np.flatnonzero(self.codes)]
 
     def _committed(self, rows: np.ndarray, receipts: list[Receipt], height: int) -> None:
-        for row, receipt in zip(rows.tolist(), receipts):
+        for row, receipt in zip(rows.tolist(), receipts, strict=True):
             self.receipts[row] = receipt
         self.heights[rows] = height
         with self._lock:
@@ -161,7 +161,9 @@ class Subscription:
 class Chain:
     """Open (and, on first use, create) the chain stored at ``path``."""
 
-    def __init__(self, path: str | Path, config: ChainConfig, proposer: KeyPair, *, start: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, config: ChainConfig, proposer: KeyPair, *, start: bool = True
+    ) -> None:
         self.path, self.config, self.proposer = Path(path), config, proposer
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.path / "db", sync=config.sync == "full")
@@ -175,8 +177,10 @@ class Chain:
             self.store.close()
             raise
         self.mempool = Mempool(
-            chain_id=config.chain_id, txs_max=config.mempool_txs_max,
-            sender_pending_max=config.sender_pending_max, committed_nonce=self.nonce,
+            chain_id=config.chain_id,
+            txs_max=config.mempool_txs_max,
+            sender_pending_max=config.sender_pending_max,
+            committed_nonce=self.nonce,
         )
         self._wake = threading.Condition()
         self._stopping = False
@@ -199,10 +203,15 @@ class Chain:
             return
         writes = genesis_writes(self.config)
         header = Header(
-            chain_id=self.config.chain_id, height=0, prev_hash=ZERO_HASH,
-            timestamp_ms=self.config.genesis_timestamp_ms, tx_count=0,
-            tx_root=merkle.root([]), receipt_root=merkle.root([]),
-            state_root=next_state_root(GENESIS_PARENT, writes), proposer=self.proposer.public_key,
+            chain_id=self.config.chain_id,
+            height=0,
+            prev_hash=ZERO_HASH,
+            timestamp_ms=self.config.genesis_timestamp_ms,
+            tx_count=0,
+            tx_root=merkle.root([]),
+            receipt_root=merkle.root([]),
+            state_root=next_state_root(GENESIS_PARENT, writes),
+            proposer=self.proposer.public_key,
         ).signed(self.proposer)
         with self.store.write() as w:
             w.put("meta", "genesis", genesis)
@@ -241,9 +250,11 @@ class Chain:
         """Admit a batch: a framed buffer (``wire.frame``) or encoded transactions."""
         buf = txs if isinstance(txs, bytes | bytearray | memoryview) else frame(list(txs))
         if self._stopping or self.error is not None:
-            raise RejectedError(Reject.SHUTTING_DOWN, "chain is closing" if self._stopping else repr(self.error))
+            raise RejectedError(
+                Reject.SHUTTING_DOWN, "chain is closing" if self._stopping else repr(self.error)
+            )
         batch = decode_batch(buf)
-        ids = [d.tobytes() if c == 0 else b"" for d, c in zip(batch.digest, batch.code)]
+        ids = [d.tobytes() if c == 0 else b"" for d, c in zip(batch.digest, batch.code, strict=True)]
         ticket = Submission(ids)
         codes = self.mempool.admit(batch, self._head.height + 1, ticket)
         if (codes == 0).any():
@@ -264,9 +275,14 @@ class Chain:
             while True:
                 with self._wake:
                     deadline = time.monotonic() + interval_s
-                    while (len(self.mempool) < self.config.block_txs_max and not self._stopping
-                           and (len(self.mempool) == 0 or time.monotonic() < deadline)):
-                        self._wake.wait(max(0.0, deadline - time.monotonic()) if len(self.mempool) else interval_s)
+                    while (
+                        len(self.mempool) < self.config.block_txs_max
+                        and not self._stopping
+                        and (len(self.mempool) == 0 or time.monotonic() < deadline)
+                    ):
+                        self._wake.wait(
+                            max(0.0, deadline - time.monotonic()) if len(self.mempool) else interval_s
+                        )
                         if not len(self.mempool):
                             deadline = time.monotonic() + interval_s
                     if self._stopping and not len(self.mempool):
@@ -285,7 +301,7 @@ class Chain:
         parts = []
         for c in chunks:
             buf, start, end = c.batch.buf, c.batch.tx_start[c.rows] - 4, c.batch.tx_end[c.rows]
-            parts.extend(buf[s:e] for s, e in zip(start.tolist(), end.tolist()))
+            parts.extend(buf[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True))
         block_buf = b"".join(parts)
         batch = decode_batch(block_buf)
         if not batch.ok.all():
@@ -302,14 +318,18 @@ class Chain:
             pos += len(c.rows)
         self._publish(CommittedBlock(header, receipts))
 
-    def _execute_and_commit(self, batch: Batch, block_buf: bytes, head: Header, height: int,
-                            timestamp_ms: int) -> tuple[Header, list[Receipt]]:
+    def _execute_and_commit(
+        self, batch: Batch, block_buf: bytes, head: Header, height: int, timestamp_ms: int
+    ) -> tuple[Header, list[Receipt]]:
         with self.store.read() as r:
             result = execute_block(batch, lambda k: r.get_raw("state", k), height, timestamp_ms)
         receipts = result.receipts
         header = Header(
-            chain_id=self.config.chain_id, height=height, prev_hash=head.hash(),
-            timestamp_ms=timestamp_ms, tx_count=len(batch),
+            chain_id=self.config.chain_id,
+            height=height,
+            prev_hash=head.hash(),
+            timestamp_ms=timestamp_ms,
+            tx_count=len(batch),
             tx_root=tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32),
             receipt_root=merkle.root([rc.encode() for rc in receipts]),
             state_root=next_state_root(head.state_root, result.writes),

@@ -26,8 +26,12 @@ class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: what operators' log pipelines ingest."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                 "logger": record.name, "msg": record.getMessage()}
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -59,14 +63,17 @@ def _parse_key(text: str) -> bytes:
 
 
 passphrase_option = click.option(
-    "--passphrase-env", default="TIERCHAIN_PASSPHRASE", show_default=True,
+    "--passphrase-env",
+    default="TIERCHAIN_PASSPHRASE",
+    show_default=True,
     help="Environment variable holding the key passphrase (prompted for if unset).",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
 def main(log_level: str) -> None:
     """TierChain: a parallel ledger core for consortium supply-chain finance."""
     _setup_logging(log_level)
@@ -75,22 +82,42 @@ def main(log_level: str) -> None:
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--chain-id", type=int, default=1, show_default=True)
-@click.option("--sync", type=click.Choice(["full", "none"]), default="full", show_default=True,
-              help='"none" loses durability: benchmarks only.')
-@click.option("--balance", type=int, default=10**15, show_default=True,
-              help="Genesis balance of the node's own account (minor units).")
+@click.option(
+    "--sync",
+    type=click.Choice(["full", "none"]),
+    default="full",
+    show_default=True,
+    help='"none" loses durability: benchmarks only.',
+)
+@click.option(
+    "--balance",
+    type=int,
+    default=10**15,
+    show_default=True,
+    help="Genesis balance of the node's own account (minor units).",
+)
 @click.option("--block-txs-max", type=int, default=4096, show_default=True)
 @click.option("--block-interval-ms", type=int, default=20, show_default=True)
 @passphrase_option
-def init(directory: Path, chain_id: int, sync: str, balance: int, block_txs_max: int,
-         block_interval_ms: int, passphrase_env: str) -> None:
+def init(
+    directory: Path,
+    chain_id: int,
+    sync: str,
+    balance: int,
+    block_txs_max: int,
+    block_interval_ms: int,
+    passphrase_env: str,
+) -> None:
     """Create a solo chain in DIRECTORY: chain.toml and a sealed node key."""
     if (directory / CONFIG_NAME).exists():
         raise click.ClickException(f"{directory / CONFIG_NAME} exists; refusing to overwrite a chain")
     directory.mkdir(parents=True, exist_ok=True)
     keys = KeyPair.generate()
     config = ChainConfig(
-        chain_id=chain_id, sync=sync, block_txs_max=block_txs_max, block_interval_ms=block_interval_ms,
+        chain_id=chain_id,
+        sync=sync,
+        block_txs_max=block_txs_max,
+        block_interval_ms=block_interval_ms,
         genesis_timestamp_ms=int(time.time() * 1000),
         genesis_accounts=(GenesisAccount(keys.public_key, ("registrar", "committee"), balance),),
     )
@@ -134,15 +161,26 @@ def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("node started", extra={"fields": {"height": chain.height, "listen": f"{host}:{port}",
-                                               "sync": config.sync, "chain_id": config.chain_id}})
+    log.info(
+        "node started",
+        extra={
+            "fields": {
+                "height": chain.height,
+                "listen": f"{host}:{port}",
+                "sync": config.sync,
+                "chain_id": config.chain_id,
+            }
+        },
+    )
     sub = chain.subscribe()
     while not stop.is_set():
         item = sub.get(timeout=0.2)
         if item is not None:
             h = item.header
-            log.info("block committed", extra={"fields": {"height": h.height, "txs": h.tx_count,
-                                                          "hash": h.hash().hex()[:16]}})
+            log.info(
+                "block committed",
+                extra={"fields": {"height": h.height, "txs": h.tx_count, "hash": h.hash().hex()[:16]}},
+            )
         if chain.error is not None:
             log.error("producer failed; stopping")
             break
@@ -162,16 +200,30 @@ def tx() -> None:
 @tx.command("send")
 @click.argument("kind", type=click.Choice(["transfer", "register"]))
 @click.option("--node", "url", default="http://127.0.0.1:7545", show_default=True)
-@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
 @click.option("--chain-id", type=int, default=1, show_default=True)
 @click.option("--to", help="transfer: recipient public key (hex).")
 @click.option("--amount", type=int, help="transfer: amount in minor units.")
 @click.option("--new-key", help="register: the public key to register (hex).")
 @click.option("--role", "roles", multiple=True, help="register: a role of the new account (repeatable).")
-@click.option("--wait", "wait_s", type=float, default=10.0, show_default=True, help="Seconds to wait for commit.")
+@click.option(
+    "--wait", "wait_s", type=float, default=10.0, show_default=True, help="Seconds to wait for commit."
+)
 @passphrase_option
-def tx_send(kind: str, url: str, key_file: Path, chain_id: int, to: str | None, amount: int | None,
-            new_key: str | None, roles: tuple[str, ...], wait_s: float, passphrase_env: str) -> None:
+def tx_send(
+    kind: str,
+    url: str,
+    key_file: Path,
+    chain_id: int,
+    to: str | None,
+    amount: int | None,
+    new_key: str | None,
+    roles: tuple[str, ...],
+    wait_s: float,
+    passphrase_env: str,
+) -> None:
     """Sign a KIND transaction with --key and send it to a running node."""
     from tierchain.rpc import NodeClient
 
@@ -222,8 +274,15 @@ def block_show(directory: Path, height: str) -> None:
         b = decode_batch(r.get("blocks", header.height))
         out = {
             "header": header_json(header),
-            "txs": [{"tx_id": b.digest[i].tobytes().hex(), "op": int(b.op[i]),
-                     "sender": b.sender[i].tobytes().hex(), "nonce": int(b.nonce[i])} for i in range(len(b))],
+            "txs": [
+                {
+                    "tx_id": b.digest[i].tobytes().hex(),
+                    "op": int(b.op[i]),
+                    "sender": b.sender[i].tobytes().hex(),
+                    "nonce": int(b.nonce[i]),
+                }
+                for i in range(len(b))
+            ],
             "receipts": [receipt_json(rc) for rc in r.get("receipts", header.height)],
         }
     click.echo(json.dumps(out, indent=2))
@@ -270,16 +329,34 @@ def verify(directory: Path) -> None:
 @click.option("--accounts", type=int, default=10_000, show_default=True)
 @click.option("--txs", type=int, default=None, help="Pre-signed transactions (default: enough for the run).")
 @click.option("--threads", type=int, default=4, show_default=True, help="Submitter threads.")
-@click.option("--batch", "batch_txs", type=int, default=512, show_default=True, help="Transactions per submit.")
+@click.option(
+    "--batch", "batch_txs", type=int, default=512, show_default=True, help="Transactions per submit."
+)
 @click.option("--inflight", type=int, default=8, show_default=True, help="Outstanding batches per thread.")
 @click.option("--sync", type=click.Choice(["full", "none"]), default="full", show_default=True)
 @click.option("--block-txs-max", type=int, default=4096, show_default=True)
 @click.option("--block-interval-ms", type=int, default=20, show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/tierchain"),
-              show_default=True, help="Where pre-signed workloads are kept between runs.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".cache/tierchain"),
+    show_default=True,
+    help="Where pre-signed workloads are kept between runs.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JSON here.")
-def load(seconds: float, accounts: int, txs: int | None, threads: int, batch_txs: int, inflight: int,
-         sync: str, block_txs_max: int, block_interval_ms: int, cache_dir: Path, out: Path | None) -> None:
+def load(
+    seconds: float,
+    accounts: int,
+    txs: int | None,
+    threads: int,
+    batch_txs: int,
+    inflight: int,
+    sync: str,
+    block_txs_max: int,
+    block_interval_ms: int,
+    cache_dir: Path,
+    out: Path | None,
+) -> None:
     """Run a solo chain (embedded) under a transfer load and report committed TPS and latency."""
     import dataclasses
 
@@ -289,19 +366,33 @@ def load(seconds: float, accounts: int, txs: int | None, threads: int, batch_txs
     click.echo(f"preparing {txs:,} signed transfers among {accounts:,} accounts (cached in {cache_dir}) ...")
     t0 = time.perf_counter()
     work = transfer_workload(accounts, txs, threads, cache_dir=cache_dir)
-    click.echo(f"ready in {time.perf_counter() - t0:.1f}s; running {seconds:.0f}s, sync={sync}"
-               + ("  [sync=none: NOT DURABLE, benchmark only]" if sync == "none" else ""))
+    click.echo(
+        f"ready in {time.perf_counter() - t0:.1f}s; running {seconds:.0f}s, sync={sync}"
+        + ("  [sync=none: NOT DURABLE, benchmark only]" if sync == "none" else "")
+    )
 
     def show(p: dict) -> None:
-        click.echo(f"t={p['t_s']:5.1f}s  committed={p['committed']:>9,}  tps={p['tps']:>8,.0f}  "
-                   f"p50={p['latency_ms_p50']:6.1f}ms  p99={p['latency_ms_p99']:6.1f}ms  "
-                   f"height={p['height']:>6}  mempool={p['mempool']:>6}")
+        click.echo(
+            f"t={p['t_s']:5.1f}s  committed={p['committed']:>9,}  tps={p['tps']:>8,.0f}  "
+            f"p50={p['latency_ms_p50']:6.1f}ms  p99={p['latency_ms_p99']:6.1f}ms  "
+            f"height={p['height']:>6}  mempool={p['mempool']:>6}"
+        )
 
-    result = run_load(work, seconds=seconds, batch_txs=batch_txs, inflight=inflight, sync=sync,
-                      block_txs_max=block_txs_max, block_interval_ms=block_interval_ms, report=show)
-    click.echo(f"committed {result.committed:,} txs in {result.seconds:.1f}s = {result.tps:,.0f} TPS "
-               f"(sync={sync}); latency p50 {result.latency_ms_p50:.1f} ms, p95 {result.latency_ms_p95:.1f} ms, "
-               f"p99 {result.latency_ms_p99:.1f} ms; rejected {result.rejected}, failed {result.failed}")
+    result = run_load(
+        work,
+        seconds=seconds,
+        batch_txs=batch_txs,
+        inflight=inflight,
+        sync=sync,
+        block_txs_max=block_txs_max,
+        block_interval_ms=block_interval_ms,
+        report=show,
+    )
+    click.echo(
+        f"committed {result.committed:,} txs in {result.seconds:.1f}s = {result.tps:,.0f} TPS "
+        f"(sync={sync}); latency p50 {result.latency_ms_p50:.1f} ms, p95 {result.latency_ms_p95:.1f} ms, "
+        f"p99 {result.latency_ms_p99:.1f} ms; rejected {result.rejected}, failed {result.failed}"
+    )
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")

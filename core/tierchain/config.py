@@ -72,7 +72,10 @@ class ChainConfig:
             (1 <= self.block_txs_max <= limits.batch_txs_max, f"block_txs_max in 1..{limits.batch_txs_max}"),
             (1 <= self.block_interval_ms <= 60_000, "block_interval_ms in 1..60000"),
             (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
-            (self.block_txs_max <= self.mempool_txs_max <= 10_000_000, "mempool txs_max in block_txs_max..1e7"),
+            (
+                self.block_txs_max <= self.mempool_txs_max <= 10_000_000,
+                "mempool txs_max in block_txs_max..1e7",
+            ),
             (1 <= self.sender_pending_max <= 1 << 20, "sender_pending_max in 1..2^20"),
             (len(self.genesis_accounts) <= genesis_accounts_max, "too many genesis accounts"),
         ]
@@ -95,8 +98,12 @@ class ChainConfig:
 
     def to_toml(self) -> str:
         doc = {
-            "chain": {"id": self.chain_id, "block_txs_max": self.block_txs_max,
-                      "block_interval_ms": self.block_interval_ms, "sync": self.sync},
+            "chain": {
+                "id": self.chain_id,
+                "block_txs_max": self.block_txs_max,
+                "block_interval_ms": self.block_interval_ms,
+                "sync": self.sync,
+            },
             "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
             "node": {"key_file": self.key_file},
             "genesis": {
@@ -121,7 +128,9 @@ class ChainConfig:
             chain, mempool = doc.get("chain", {}), doc.get("mempool", {})
             node, genesis = doc.get("node", {}), doc.get("genesis", {})
             accounts = tuple(
-                GenesisAccount(bytes.fromhex(a["public_key"]), tuple(a.get("roles", ())), int(a.get("balance", 0)))
+                GenesisAccount(
+                    bytes.fromhex(a["public_key"]), tuple(a.get("roles", ())), int(a.get("balance", 0))
+                )
                 for a in genesis.get("accounts", [])
             )
             return cls(

@@ -64,8 +64,21 @@ _TOMBSTONE = None
 class TxContext:
     """What an op handler sees: its transaction, its declared keys, an event sink."""
 
-    __slots__ = ("_base", "_block", "_local", "_reads", "_writes", "events", "height", "nonce",
-                 "op", "payload", "sender", "timestamp_ms", "tx_id")
+    __slots__ = (
+        "_base",
+        "_block",
+        "_local",
+        "_reads",
+        "_writes",
+        "events",
+        "height",
+        "nonce",
+        "op",
+        "payload",
+        "sender",
+        "timestamp_ms",
+        "tx_id",
+    )
 
     def __init__(self, base: BaseGet, block_writes: dict, height: int, timestamp_ms: int) -> None:
         self._base, self._block = base, block_writes
@@ -142,8 +155,15 @@ class BlockResult:
 def _run_one(ctx: TxContext, batch: Batch, i: int) -> Receipt:
     reads, writes = batch.keys_of(i)
     tx_id, sender = bytes(batch.digest[i]), bytes(batch.sender[i])
-    ctx._reset(tx_id, sender, int(batch.nonce[i]), int(batch.op[i]), batch.payload(i),
-               frozenset(reads), frozenset(writes))
+    ctx._reset(
+        tx_id,
+        sender,
+        int(batch.nonce[i]),
+        int(batch.op[i]),
+        batch.payload(i),
+        frozenset(reads),
+        frozenset(writes),
+    )
     nkey = nonce_key(sender)
     expected = ctx._block.get(nkey)
     if expected is None and nkey not in ctx._block:
@@ -167,8 +187,9 @@ def _run_one(ctx: TxContext, batch: Batch, i: int) -> Receipt:
     return Receipt(tx_id, Reject.OK, tuple(ctx.events))
 
 
-def execute_block(batch: Batch, base: BaseGet, height: int, timestamp_ms: int,
-                  waves: list[np.ndarray] | None = None) -> BlockResult:
+def execute_block(
+    batch: Batch, base: BaseGet, height: int, timestamp_ms: int, waves: list[np.ndarray] | None = None
+) -> BlockResult:
     """Execute every valid transaction of ``batch`` wave by wave."""
     writes: dict[bytes, bytes | None] = {}
     ctx = TxContext(base, writes, height, timestamp_ms)

@@ -36,7 +36,9 @@ shards_max = 1024
 
 # The largest possible transaction must fit the size limit; otherwise a valid
 # transaction could be unencodable, and the decoder would have two size rules.
-assert tx_fixed_bytes + tx_keys_max * (1 + key_bytes_max) + payload_bytes_max + signature_bytes <= tx_bytes_max
+assert (
+    tx_fixed_bytes + tx_keys_max * (1 + key_bytes_max) + payload_bytes_max + signature_bytes <= tx_bytes_max
+)
 assert tx_keys_max <= 255 and key_bytes_max <= 255  # counts and lengths are u8 on the wire
 assert payload_bytes_max < 1 << 32
 assert batch_bytes_max >= batch_txs_max * tx_bytes_min

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tierchain import ops, wire
+from tierchain import ops
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 
@@ -58,8 +58,16 @@ class Workload:
     streams: list[list[bytes]]  # one per submitter thread
 
 
-def transfer_workload(accounts: int, txs: int, threads: int, *, seed: int = 7, chain_id: int = 1,
-                      cache_dir: Path | None = None, processes: int | None = None) -> Workload:
+def transfer_workload(
+    accounts: int,
+    txs: int,
+    threads: int,
+    *,
+    seed: int = 7,
+    chain_id: int = 1,
+    cache_dir: Path | None = None,
+    processes: int | None = None,
+) -> Workload:
     per_sender = max(1, -(-txs // accounts))
     tag = hashlib.blake2b(repr((accounts, per_sender, threads, seed, chain_id, 1)).encode(), digest_size=8)
     path = cache_dir / f"transfers-{tag.hexdigest()}.pickle" if cache_dir else None
@@ -80,13 +88,21 @@ def transfer_workload(accounts: int, txs: int, threads: int, *, seed: int = 7, c
     return work
 
 
-def genesis_config(work: Workload, node: KeyPair, *, sync: str, block_txs_max: int,
-                   block_interval_ms: int, chain_id: int = 1) -> ChainConfig:
-    accounts = [GenesisAccount(k.public_key, (), genesis_balance) for k in account_keys(work.accounts, work.seed)]
+def genesis_config(
+    work: Workload, node: KeyPair, *, sync: str, block_txs_max: int, block_interval_ms: int, chain_id: int = 1
+) -> ChainConfig:
+    accounts = [
+        GenesisAccount(k.public_key, (), genesis_balance) for k in account_keys(work.accounts, work.seed)
+    ]
     accounts.append(GenesisAccount(node.public_key, ("registrar", "committee"), 0))
-    return ChainConfig(chain_id=chain_id, sync=sync, block_txs_max=block_txs_max,
-                       block_interval_ms=block_interval_ms, mempool_txs_max=max(100_000, 4 * block_txs_max),
-                       genesis_accounts=tuple(accounts))
+    return ChainConfig(
+        chain_id=chain_id,
+        sync=sync,
+        block_txs_max=block_txs_max,
+        block_interval_ms=block_interval_ms,
+        mempool_txs_max=max(100_000, 4 * block_txs_max),
+        genesis_accounts=tuple(accounts),
+    )
 
 
 @dataclasses.dataclass
@@ -104,17 +120,27 @@ class LoadResult:
     timeline: list[tuple[float, int]]  # (seconds since start, committed so far)
 
 
-def run_load(work: Workload, *, directory: Path | None = None, seconds: float = 30.0, batch_txs: int = 256,
-             inflight: int = 8, sync: str = "full", block_txs_max: int = 4096, block_interval_ms: int = 20,
-             report: Callable[[dict], None] | None = None) -> LoadResult:
+def run_load(
+    work: Workload,
+    *,
+    directory: Path | None = None,
+    seconds: float = 30.0,
+    batch_txs: int = 256,
+    inflight: int = 8,
+    sync: str = "full",
+    block_txs_max: int = 4096,
+    block_interval_ms: int = 20,
+    report: Callable[[dict], None] | None = None,
+) -> LoadResult:
     """Drive a fresh solo chain with ``work`` for ``seconds`` (or until the workload runs out)."""
     from tierchain.chain import Chain
 
     own_dir = directory is None
     directory = Path(tempfile.mkdtemp(prefix="tierchain-load-")) if own_dir else directory
     node = KeyPair.from_seed(bytes(32))
-    config = genesis_config(work, node, sync=sync, block_txs_max=block_txs_max,
-                            block_interval_ms=block_interval_ms)
+    config = genesis_config(
+        work, node, sync=sync, block_txs_max=block_txs_max, block_interval_ms=block_interval_ms
+    )
     chain = Chain(directory, config, node)
     lock = threading.Lock()
     latencies: list[np.ndarray] = []
@@ -127,7 +153,7 @@ def run_load(work: Workload, *, directory: Path | None = None, seconds: float = 
         pos = 0
 
         def settle(entry) -> None:
-            t0, sub, n = entry
+            t0, sub, _ = entry
             receipts = sub.wait(120)
             dt = (time.perf_counter() - t0) * 1000
             ok = sum(1 for r in receipts if r is not None and r.code == 0)
@@ -160,10 +186,17 @@ def run_load(work: Workload, *, directory: Path | None = None, seconds: float = 
                 recent = np.concatenate(latencies[-64:]) if latencies else np.zeros(1, np.float32)
             timeline.append((now, committed))
             if report:
-                report({"t_s": now, "committed": committed, "tps": (committed - last_c) / (now - last_t),
+                report(
+                    {
+                        "t_s": now,
+                        "committed": committed,
+                        "tps": (committed - last_c) / (now - last_t),
                         "latency_ms_p50": float(np.percentile(recent, 50)) if recent.size else 0.0,
                         "latency_ms_p99": float(np.percentile(recent, 99)) if recent.size else 0.0,
-                        "height": chain.height, "mempool": len(chain.mempool)})
+                        "height": chain.height,
+                        "mempool": len(chain.mempool),
+                    }
+                )
             last_t, last_c = now, committed
             if now >= seconds:
                 stop.set()
@@ -177,8 +210,15 @@ def run_load(work: Workload, *, directory: Path | None = None, seconds: float = 
             shutil.rmtree(directory, ignore_errors=True)
     lat = np.concatenate(latencies) if latencies else np.zeros(1, np.float32)
     return LoadResult(
-        seconds=elapsed, committed=counts["committed"], rejected=counts["rejected"], failed=counts["failed"],
-        tps=counts["committed"] / elapsed, latency_ms_p50=float(np.percentile(lat, 50)),
-        latency_ms_p95=float(np.percentile(lat, 95)), latency_ms_p99=float(np.percentile(lat, 99)),
-        height=height, sync=sync, timeline=timeline,
+        seconds=elapsed,
+        committed=counts["committed"],
+        rejected=counts["rejected"],
+        failed=counts["failed"],
+        tps=counts["committed"] / elapsed,
+        latency_ms_p50=float(np.percentile(lat, 50)),
+        latency_ms_p95=float(np.percentile(lat, 95)),
+        latency_ms_p99=float(np.percentile(lat, 99)),
+        height=height,
+        sync=sync,
+        timeline=timeline,
     )

@@ -43,8 +43,9 @@ class Chunk:
 
 
 class Mempool:
-    def __init__(self, *, chain_id: int, txs_max: int, sender_pending_max: int,
-                 committed_nonce: Callable[[bytes], int]) -> None:
+    def __init__(
+        self, *, chain_id: int, txs_max: int, sender_pending_max: int, committed_nonce: Callable[[bytes], int]
+    ) -> None:
         self.chain_id, self.txs_max, self.sender_pending_max = chain_id, txs_max, sender_pending_max
         self._committed_nonce = committed_nonce
         self._lock = threading.Lock()

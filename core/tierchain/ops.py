@@ -92,18 +92,33 @@ def _transfer(ctx: TxContext) -> None:
 # --- client-side builders: the declared keys are computed here ----------------
 
 
-def register(chain_id: int, sender: bytes, nonce: int, new_key: bytes, roles: tuple[str, ...] = (),
-             expires_at: int = 0) -> wire.Tx:
+def register(
+    chain_id: int, sender: bytes, nonce: int, new_key: bytes, roles: tuple[str, ...] = (), expires_at: int = 0
+) -> wire.Tx:
     return wire.Tx(
-        chain_id=chain_id, shard_id=0, op=OP_REGISTER, sender=sender, nonce=nonce, expires_at=expires_at,
-        reads=(account_key(sender),), writes=(account_key(new_key),),
+        chain_id=chain_id,
+        shard_id=0,
+        op=OP_REGISTER,
+        sender=sender,
+        nonce=nonce,
+        expires_at=expires_at,
+        reads=(account_key(sender),),
+        writes=(account_key(new_key),),
         payload=_REGISTER.pack(new_key, roles_mask(roles)),
     )
 
 
-def transfer(chain_id: int, sender: bytes, nonce: int, to: bytes, amount: int, expires_at: int = 0) -> wire.Tx:
+def transfer(
+    chain_id: int, sender: bytes, nonce: int, to: bytes, amount: int, expires_at: int = 0
+) -> wire.Tx:
     return wire.Tx(
-        chain_id=chain_id, shard_id=0, op=OP_TRANSFER, sender=sender, nonce=nonce, expires_at=expires_at,
-        reads=(account_key(to),), writes=tuple(sorted({balance_key(sender), balance_key(to)})),
+        chain_id=chain_id,
+        shard_id=0,
+        op=OP_TRANSFER,
+        sender=sender,
+        nonce=nonce,
+        expires_at=expires_at,
+        reads=(account_key(to),),
+        writes=tuple(sorted({balance_key(sender), balance_key(to)})),
         payload=_TRANSFER.pack(to, amount),
     )

@@ -35,10 +35,17 @@ class RpcError(TierChainError):
 
 def header_json(h: Header) -> dict[str, Any]:
     return {
-        "height": h.height, "hash": h.hash().hex(), "prev_hash": h.prev_hash.hex(),
-        "timestamp_ms": h.timestamp_ms, "tx_count": h.tx_count, "tx_root": h.tx_root.hex(),
-        "receipt_root": h.receipt_root.hex(), "state_root": h.state_root.hex(),
-        "proposer": h.proposer.hex(), "signature": h.signature.hex(), "chain_id": h.chain_id,
+        "height": h.height,
+        "hash": h.hash().hex(),
+        "prev_hash": h.prev_hash.hex(),
+        "timestamp_ms": h.timestamp_ms,
+        "tx_count": h.tx_count,
+        "tx_root": h.tx_root.hex(),
+        "receipt_root": h.receipt_root.hex(),
+        "state_root": h.state_root.hex(),
+        "proposer": h.proposer.hex(),
+        "signature": h.signature.hex(),
+        "chain_id": h.chain_id,
     }
 
 
@@ -46,7 +53,8 @@ def receipt_json(r: Receipt | None) -> dict[str, Any] | None:
     if r is None:
         return None
     return {
-        "tx_id": r.tx_id.hex(), "code": Reject(r.code).name,
+        "tx_id": r.tx_id.hex(),
+        "code": Reject(r.code).name,
         "events": [{"topic": e.topic.decode(errors="replace"), "data": e.data.hex()} for e in r.events],
     }
 
@@ -77,8 +85,10 @@ def _handler(chain: Chain) -> type[http.server.BaseHTTPRequestHandler]:
             try:
                 sub = chain.submit(body)
             except RejectedError as exc:
-                return self._reply(503 if exc.code == Reject.SHUTTING_DOWN else 400,
-                                   {"error": exc.code.name, "detail": exc.detail})
+                return self._reply(
+                    503 if exc.code == Reject.SHUTTING_DOWN else 400,
+                    {"error": exc.code.name, "detail": exc.detail},
+                )
             reply: dict[str, Any] = {
                 "codes": [Reject(int(c)).name for c in sub.codes],
                 "tx_ids": [t.hex() for t in sub.tx_ids],
@@ -102,15 +112,27 @@ def _handler(chain: Chain) -> type[http.server.BaseHTTPRequestHandler]:
                     h = chain.header(int(parts[2]))
                     if h is None:
                         return self._reply(404, {"error": "no such block"})
-                    return self._reply(200, {"header": header_json(h),
-                                             "receipts": [receipt_json(r) for r in chain.receipts(h.height)]})
+                    return self._reply(
+                        200,
+                        {
+                            "header": header_json(h),
+                            "receipts": [receipt_json(r) for r in chain.receipts(h.height)],
+                        },
+                    )
                 if len(parts) == 3 and parts[:2] == ["v1", "tx"]:
                     found = chain.tx(bytes.fromhex(parts[2]))
                     if found is None:
                         return self._reply(404, {"error": "no such transaction"})
                     height, pos, raw, receipt = found
-                    return self._reply(200, {"height": height, "position": pos, "tx": raw.hex(),
-                                             "receipt": receipt_json(receipt)})
+                    return self._reply(
+                        200,
+                        {
+                            "height": height,
+                            "position": pos,
+                            "tx": raw.hex(),
+                            "receipt": receipt_json(receipt),
+                        },
+                    )
                 if len(parts) == 3 and parts[:2] == ["v1", "state"]:
                     value = chain.state_get(bytes.fromhex(parts[2]))
                     return self._reply(200, {"value": None if value is None else value.hex()})

@@ -35,8 +35,15 @@ __all__ = ["access_sets", "schedule", "schedule_reference", "waves"]
 def schedule(batch: Batch, *, sender_is_write: bool = True) -> np.ndarray:
     """Wave (int32[n]) of every row of ``batch``; -1 for rejected rows."""
     return _hot.schedule(
-        batch.buf, batch.code, batch.key_first, batch.key_start, batch.key_len,
-        batch.n_read, batch.n_write, batch.sender, sender_is_write=sender_is_write,
+        batch.buf,
+        batch.code,
+        batch.key_first,
+        batch.key_start,
+        batch.key_len,
+        batch.n_read,
+        batch.n_write,
+        batch.sender,
+        sender_is_write=sender_is_write,
     )
 
 

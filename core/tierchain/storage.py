@@ -19,7 +19,7 @@ from typing import Any
 import lmdb
 
 from tierchain import block, limits
-from tierchain.codec import Bytes, Checked, Codec, CodecError, Struct, U64BE, Utf8
+from tierchain.codec import U64BE, Bytes, Checked, Codec, CodecError, Struct, Utf8
 from tierchain.errors import TierChainError
 
 state_value_bytes_max = 64 << 10
@@ -107,13 +107,26 @@ class WriteTxn(_Txn):
 class Store:
     """One chain's LMDB environment. ``sync=False`` is for benchmarks only."""
 
-    def __init__(self, path: str | os.PathLike, *, sync: bool = True,
-                 map_size: int = map_size_bytes_default, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        sync: bool = True,
+        map_size: int = map_size_bytes_default,
+        readonly: bool = False,
+    ) -> None:
         self.path, self.sync = os.fspath(path), sync
         try:
             self.env = lmdb.open(
-                self.path, map_size=map_size, max_dbs=len(TABLES), sync=sync, metasync=sync,
-                readonly=readonly, subdir=True, max_readers=256, lock=True,
+                self.path,
+                map_size=map_size,
+                max_dbs=len(TABLES),
+                sync=sync,
+                metasync=sync,
+                readonly=readonly,
+                subdir=True,
+                max_readers=256,
+                lock=True,
             )
             self._dbs = {name: self.env.open_db(name.encode(), create=not readonly) for name in TABLES}
         except lmdb.Error as exc:

@@ -29,7 +29,7 @@ from tierchain.chain import genesis_writes
 from tierchain.config import ChainConfig
 from tierchain.execute import execute_block
 from tierchain.state_root import GENESIS_PARENT, next_state_root
-from tierchain.storage import Store, StorageError
+from tierchain.storage import StorageError, Store
 
 
 @dataclasses.dataclass
@@ -43,8 +43,9 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_chain(path: str | Path, progress: Callable[[int, int], None] | None = None,
-                 problems_max: int = 100) -> VerifyReport:
+def verify_chain(
+    path: str | Path, progress: Callable[[int, int], None] | None = None, problems_max: int = 100
+) -> VerifyReport:
     report = VerifyReport()
 
     def problem(text: str) -> bool:
@@ -98,8 +99,12 @@ def verify_chain(path: str | Path, progress: Callable[[int, int], None] | None =
                 if n != header.tx_count:
                     problem(f"height {height}: {n} txs, header says {header.tx_count}")
                 if n:
-                    valid = np.frombuffer(tierchain_native.verify_batch_packed(
-                        batch.sender.tobytes(), batch.digest.tobytes(), batch.signature.tobytes()), np.uint8)
+                    valid = np.frombuffer(
+                        tierchain_native.verify_batch_packed(
+                            batch.sender.tobytes(), batch.digest.tobytes(), batch.signature.tobytes()
+                        ),
+                        np.uint8,
+                    )
                     for i in np.flatnonzero(valid == 0).tolist():
                         problem(f"height {height}: tx {i} has a bad signature")
                 if tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32) != header.tx_root:

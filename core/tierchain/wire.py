@@ -16,6 +16,7 @@ sender signs with Ed25519, so one hash serves both.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import struct
 
 import blake3
@@ -66,7 +67,7 @@ def _check_keys(keys: tuple[bytes, ...], what: str) -> None:
     for key in keys:
         if not 1 <= len(key) <= limits.key_bytes_max:
             raise WireError(Reject.BAD_KEY_LENGTH, f"{what} key of {len(key)} bytes")
-    for a, b in zip(keys, keys[1:]):
+    for a, b in itertools.pairwise(keys):
         if not a < b:
             raise WireError(Reject.KEYS_NOT_CANONICAL, f"{what} keys must be strictly ascending")
 
@@ -79,6 +80,14 @@ def encode_body(tx: Tx) -> bytes:
         raise WireError(Reject.BAD_OP, f"op {tx.op}")
     if len(tx.sender) != limits.public_key_bytes:
         raise WireError(Reject.TRUNCATED, "sender must be 32 bytes")
+    for name, value, bits in (
+        ("chain_id", tx.chain_id, 32),
+        ("shard_id", tx.shard_id, 16),
+        ("nonce", tx.nonce, 64),
+        ("expires_at", tx.expires_at, 64),
+    ):
+        if not 0 <= value < 1 << bits:
+            raise WireError(Reject.TRUNCATED, f"{name} {value} does not fit u{bits}")
     if len(tx.reads) + len(tx.writes) > limits.tx_keys_max:
         raise WireError(Reject.TOO_MANY_KEYS, f"{len(tx.reads) + len(tx.writes)} keys")
     _check_keys(tx.reads, "read")
@@ -89,8 +98,15 @@ def encode_body(tx: Tx) -> bytes:
         raise WireError(Reject.PAYLOAD_TOO_LARGE, f"{len(tx.payload)} bytes")
     parts = [
         _FIXED_HEAD.pack(
-            tx.version, tx.chain_id, tx.shard_id, tx.op, tx.sender, tx.nonce,
-            tx.expires_at, len(tx.reads), len(tx.writes),
+            tx.version,
+            tx.chain_id,
+            tx.shard_id,
+            tx.op,
+            tx.sender,
+            tx.nonce,
+            tx.expires_at,
+            len(tx.reads),
+            len(tx.writes),
         )
     ]
     for key in tx.reads + tx.writes:
@@ -108,8 +124,8 @@ def decode(data: bytes) -> Tx:
         raise WireError(Reject.TOO_LARGE, f"{n} bytes")
     if n < limits.tx_bytes_min:
         raise WireError(Reject.TOO_SHORT, f"{n} bytes")
-    version, chain_id, shard_id, op, sender, nonce, expires_at, n_read, n_write = (
-        _FIXED_HEAD.unpack_from(data, 0)
+    version, chain_id, shard_id, op, sender, nonce, expires_at, n_read, n_write = _FIXED_HEAD.unpack_from(
+        data, 0
     )
     if version != limits.wire_version:
         raise WireError(Reject.BAD_VERSION, f"version {version}")
@@ -146,10 +162,17 @@ def decode(data: bytes) -> Tx:
     if end < n:
         raise WireError(Reject.TRAILING_BYTES, f"{n - end} bytes after the signature")
     return Tx(
-        chain_id=chain_id, shard_id=shard_id, op=op, sender=bytes(sender), nonce=nonce,
-        expires_at=expires_at, reads=reads, writes=writes,
+        chain_id=chain_id,
+        shard_id=shard_id,
+        op=op,
+        sender=bytes(sender),
+        nonce=nonce,
+        expires_at=expires_at,
+        reads=reads,
+        writes=writes,
         payload=bytes(data[pos : pos + payload_len]),
-        signature=bytes(data[pos + payload_len :]), version=version,
+        signature=bytes(data[pos + payload_len :]),
+        version=version,
     )
 
 
