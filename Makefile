@@ -34,6 +34,9 @@ lint: setup
 	$(BIN)/ruff check core tests bench
 	$(BIN)/ruff format --check core tests bench
 	$(BIN)/cython-lint ext/cython
+	@# cython-lint skips .pxi files: lint copies of them under a .pyx name.
+	@tmp=$$(mktemp -d) && for f in ext/cython/*.pxi; do cp $$f $$tmp/$$(basename $$f .pxi)_pxi.pyx; done \
+	  && $(BIN)/cython-lint $$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
 	cd ext/rust && cargo clippy --all-targets --quiet -- -D warnings
 
 unit: setup

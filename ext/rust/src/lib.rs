@@ -27,6 +27,7 @@
 //! copied before the GIL is released, so a caller mutating a numpy array from
 //! another thread cannot race with the native code.
 
+pub mod blake3x8;
 pub mod hash;
 pub mod merkle;
 pub mod pool;

@@ -29,17 +29,19 @@
 
 use rayon::prelude::*;
 
+use crate::blake3x8;
+
 pub type Digest = [u8; 32];
 
 pub const LEAF_PREFIX: u8 = 0x00;
 pub const NODE_PREFIX: u8 = 0x01;
 
-/// Levels (and leaf sets) at least this long are hashed on the pool; below,
-/// rayon's hand-off costs more than the ~100 ns per hash it would split.
-pub const PARALLEL_NODES_MIN: usize = 2048;
+/// Trees with at least this many leaves are built on the pool; below, the
+/// hand-off to worker threads costs more than it saves.
+pub const PARALLEL_LEAVES_MIN: usize = 2048;
 
-/// Hashes per rayon task.
-const TASK_NODES: usize = 512;
+/// Smallest subtree one rayon task builds (a power of two, see [`root`]).
+const SUBTREE_LEAVES_MIN: usize = 256;
 
 /// Leaves up to this size are hashed from a stack buffer in one call.
 const SMALL_LEAF_MAX: usize = 127;
@@ -74,22 +76,126 @@ pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
     *blake3::hash(&buf).as_bytes()
 }
 
-/// Leaf hashes of `leaves`, in parallel when there are many.
-pub fn leaf_hashes<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Vec<Digest>, String> {
-    if leaves.len() < PARALLEL_NODES_MIN {
-        return Ok(leaves.iter().map(|l| leaf_hash(l.as_ref())).collect());
+/// Number of BLAKE3 blocks `0x00 || leaf` takes, if it fits the eight-lane
+/// hasher (which needs every lane of a call to take the same number).
+fn short_blocks(leaf_len: usize) -> Option<usize> {
+    match leaf_len + 1 {
+        0..=blake3x8::BLOCK_LEN => Some(1),
+        n if n <= blake3x8::SHORT_MAX => Some(2),
+        _ => None,
     }
-    crate::pool::install(|| {
-        leaves
-            .par_iter()
-            .with_min_len(TASK_NODES)
-            .map(|l| leaf_hash(l.as_ref()))
-            .collect()
-    })
 }
 
-/// Leaf hashes of consecutive `leaf_size`-byte items of `buf`.
-pub fn leaf_hashes_packed(buf: &[u8], leaf_size: usize) -> Result<Vec<Digest>, String> {
+/// Leaf hashes of `leaves` into `out`, on the calling thread. Eight at a time
+/// when all leaves are short and of one block count (the common case: fixed
+/// 32-byte ids), one by one otherwise.
+fn hash_leaves_into<L: AsRef<[u8]>>(leaves: &[L], out: &mut [Digest]) {
+    debug_assert_eq!(leaves.len(), out.len());
+    let class = leaves.first().and_then(|l| short_blocks(l.as_ref().len()));
+    let uniform = class.is_some()
+        && leaves
+            .iter()
+            .all(|l| short_blocks(l.as_ref().len()) == class);
+    if uniform {
+        blake3x8::hash_many_short(
+            leaves.len(),
+            LEAF_PREFIX,
+            |i, buf| {
+                let leaf = leaves[i].as_ref();
+                buf[..leaf.len()].copy_from_slice(leaf);
+                leaf.len()
+            },
+            out,
+        );
+    } else {
+        for (leaf, o) in leaves.iter().zip(out.iter_mut()) {
+            *o = leaf_hash(leaf.as_ref());
+        }
+    }
+}
+
+/// The level above `level`: adjacent pairs hashed (eight at a time), an odd
+/// last node carried up unchanged. On the calling thread.
+fn next_level(level: &[Digest]) -> Vec<Digest> {
+    let pairs = level.len() / 2;
+    let mut out = vec![[0u8; 32]; pairs + level.len() % 2];
+    blake3x8::hash_many_short(
+        pairs,
+        NODE_PREFIX,
+        |i, buf| {
+            buf[..32].copy_from_slice(&level[2 * i]);
+            buf[32..64].copy_from_slice(&level[2 * i + 1]);
+            64
+        },
+        &mut out[..pairs],
+    );
+    if level.len() % 2 == 1 {
+        out[pairs] = level[level.len() - 1];
+    }
+    out
+}
+
+/// Root over already-hashed leaves, on the calling thread.
+fn root_of_level(mut level: Vec<Digest>) -> Digest {
+    if level.is_empty() {
+        return empty_root();
+    }
+    while level.len() > 1 {
+        level = next_level(&level);
+    }
+    level[0]
+}
+
+/// `MTH` of `leaves` on the calling thread.
+fn root_serial<L: AsRef<[u8]>>(leaves: &[L]) -> Digest {
+    let mut hashes = vec![[0u8; 32]; leaves.len()];
+    hash_leaves_into(leaves, &mut hashes);
+    root_of_level(hashes)
+}
+
+/// Leaf hashes of `leaves` (on the pool when there are many).
+pub fn leaf_hashes<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Vec<Digest>, String> {
+    let mut out = vec![[0u8; 32]; leaves.len()];
+    if leaves.len() < PARALLEL_LEAVES_MIN {
+        hash_leaves_into(leaves, &mut out);
+        return Ok(out);
+    }
+    crate::pool::install(|| {
+        out.par_chunks_mut(SUBTREE_LEAVES_MIN)
+            .zip(leaves.par_chunks(SUBTREE_LEAVES_MIN))
+            .for_each(|(o, l)| hash_leaves_into(l, o));
+    })?;
+    Ok(out)
+}
+
+/// `MTH(leaves)`.
+///
+/// In parallel the leaves are cut into aligned blocks of `2^j` leaves, each
+/// rayon task builds one block's subtree completely (no synchronisation per
+/// level), and the block roots are combined level by level. This is the same
+/// tree: level-by-level pairing never crosses an aligned `2^j` boundary in
+/// the first `j` levels, and a short last block reduces to its own root,
+/// which is then carried exactly as the whole-tree construction carries it.
+pub fn root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Digest, String> {
+    if leaves.len() < PARALLEL_LEAVES_MIN {
+        return Ok(root_serial(leaves));
+    }
+    let pool = crate::pool::pool()?;
+    // About four blocks per thread, for balance, but never tiny ones.
+    let block = (leaves.len() / (4 * pool.current_num_threads()))
+        .max(SUBTREE_LEAVES_MIN)
+        .next_power_of_two();
+    let block_roots: Vec<Digest> = pool.install(|| {
+        leaves
+            .par_chunks(block)
+            .map(|subtree| root_serial(subtree))
+            .collect()
+    });
+    Ok(root_of_level(block_roots))
+}
+
+/// `MTH` over consecutive `leaf_size`-byte leaves of `buf`.
+pub fn root_packed(buf: &[u8], leaf_size: usize) -> Result<Digest, String> {
     if leaf_size == 0 || buf.len() % leaf_size != 0 {
         return Err(format!(
             "buffer of {} bytes is not a whole number of {leaf_size}-byte leaves",
@@ -97,47 +203,7 @@ pub fn leaf_hashes_packed(buf: &[u8], leaf_size: usize) -> Result<Vec<Digest>, S
         ));
     }
     let leaves: Vec<&[u8]> = buf.chunks_exact(leaf_size).collect();
-    leaf_hashes(&leaves)
-}
-
-/// The level above `level`: adjacent pairs hashed, an odd last node carried.
-fn next_level(level: &[Digest]) -> Result<Vec<Digest>, String> {
-    let pair = |p: &[Digest]| match p {
-        [left, right] => node_hash(left, right),
-        [carried] => *carried,
-        _ => unreachable!("chunks(2) yields one or two nodes"),
-    };
-    if level.len() < PARALLEL_NODES_MIN {
-        return Ok(level.chunks(2).map(pair).collect());
-    }
-    crate::pool::install(|| {
-        level
-            .par_chunks(2)
-            .with_min_len(TASK_NODES)
-            .map(pair)
-            .collect()
-    })
-}
-
-/// Root over already-hashed leaves.
-pub fn root_of_leaf_hashes(mut level: Vec<Digest>) -> Result<Digest, String> {
-    if level.is_empty() {
-        return Ok(empty_root());
-    }
-    while level.len() > 1 {
-        level = next_level(&level)?;
-    }
-    Ok(level[0])
-}
-
-/// `MTH(leaves)`.
-pub fn root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Digest, String> {
-    root_of_leaf_hashes(leaf_hashes(leaves)?)
-}
-
-/// `MTH` over consecutive `leaf_size`-byte leaves of `buf`.
-pub fn root_packed(buf: &[u8], leaf_size: usize) -> Result<Digest, String> {
-    root_of_leaf_hashes(leaf_hashes_packed(buf, leaf_size)?)
+    root(&leaves)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -165,7 +231,7 @@ pub fn prove<L: AsRef<[u8]> + Sync>(leaves: &[L], index: usize) -> Result<Vec<Di
         if sibling < level.len() {
             path.push(level[sibling]);
         }
-        level = next_level(&level).map_err(ProveError::Pool)?;
+        level = next_level(&level);
         at /= 2;
     }
     Ok(path)
@@ -258,7 +324,7 @@ mod tests {
 
     #[test]
     fn level_by_level_equals_rfc6962_recursion() {
-        for n in (0..=140).chain([255, 256, 257, 1000, PARALLEL_NODES_MIN + 3]) {
+        for n in (0..=140).chain([255, 256, 257, 1000, 2047, 2048, 2049, 4099, 9000, 20_000]) {
             let ls = leaves(n);
             assert_eq!(root(&ls).unwrap(), mth(&ls), "n = {n}");
         }

@@ -1,0 +1,50 @@
+"""A node under load, for tests/test_crash.py: prints ``ACK <height> <tx id hex>...``
+for every batch once it is durably committed, until it is killed."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+from tierchain import ops
+from tierchain.chain import Chain
+from tierchain.config import ChainConfig, GenesisAccount
+from tierchain.crypto import KeyPair
+
+NODE = KeyPair.from_seed(b"crash-node".ljust(32, b"\0"))
+ACCOUNTS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(8)]
+CONFIG = ChainConfig(
+    chain_id=3,
+    block_interval_ms=2,
+    block_txs_max=64,
+    genesis_accounts=(
+        GenesisAccount(NODE.public_key, ("registrar",), 0),
+        *(GenesisAccount(k.public_key, (), 10**9) for k in ACCOUNTS),
+    ),
+)
+
+
+def main(directory: str, seed: int) -> None:
+    rng = random.Random(seed)
+    chain = Chain(directory, CONFIG, NODE)
+    nonces = [chain.nonce(k.public_key) for k in ACCOUNTS]
+    print(f"START {chain.height}", flush=True)
+    while True:
+        txs = []
+        for _ in range(rng.randrange(1, 40)):
+            s, t = rng.sample(range(len(ACCOUNTS)), 2)
+            tx = ops.transfer(
+                3, ACCOUNTS[s].public_key, nonces[s], ACCOUNTS[t].public_key, rng.randrange(1, 9)
+            )
+            nonces[s] += 1
+            txs.append(ACCOUNTS[s].sign_tx(tx).encode())
+        sub = chain.submit(txs)
+        if sub.codes.any():
+            raise SystemExit(f"rejected: {sub.rejections()}")
+        receipts = sub.wait(30)
+        assert all(r.code == 0 for r in receipts)
+        print(f"ACK {int(sub.heights.max())} {' '.join(t.hex() for t in sub.tx_ids)}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
