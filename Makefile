@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUST_SRC := $(shell find ext/rust/src -name '*.rs') ext/rust/Cargo.toml ext/rust/Cargo.lock ext/rust/pyproject.toml
 CYTHON_SRC := $(wildcard ext/cython/*.pyx ext/cython/*.pxd ext/cython/*.pxi) setup.py pyproject.toml
 
-.PHONY: setup run test lint unit bench-tiny primitives clean
+.PHONY: setup run test lint unit bench-tiny primitives engine clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,10 @@ $(VENV)/.tierchain: $(PY) $(CYTHON_SRC)
 setup: $(VENV)/.native $(VENV)/.tierchain
 	$(PY) -c "import tierchain, tierchain._hot, tierchain_native"
 
-# Main job. Until the engine lands it measures the native primitives.
+# Main job: a solo chain (embedded, durable commits) under a transfer load for ~30 s,
+# printing committed TPS and latency as it goes.
 run: setup
-	$(PY) bench/primitives.py
+	$(BIN)/tierchain load --seconds 30 --out bench/out/load.json
 
 lint: setup
 	$(BIN)/ruff check core tests bench
@@ -47,11 +48,15 @@ unit: setup
 bench-tiny: setup
 	$(PY) -m pytest -q bench --benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.01 --benchmark-warmup=off
 	$(PY) bench/primitives.py --tiny --out bench/out/primitives-tiny.json
+	$(PY) bench/engine.py --tiny --out bench/out/engine-tiny.json
 
 test: lint unit bench-tiny
 
 primitives: setup
 	$(PY) bench/primitives.py --out bench/out/primitives.json
+
+engine: setup
+	$(PY) bench/engine.py --out bench/out/engine.json
 
 clean:
 	rm -rf $(VENV) build core/tierchain/*.so ext/cython/*.c ext/rust/target

@@ -137,7 +137,7 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
         "conflict schedule",
         "tx",
         n_txs,
-        lambda: schedule.schedule_reference([(t.sender, t.reads, t.writes) for t, _ in decoded]),
+        lambda: schedule.schedule_reference(schedule.access_sets([t for t, _ in decoded])),
         lambda: schedule.schedule(batch),
         0.0,
     )
@@ -145,7 +145,7 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
         "decode + tx id + schedule",
         "tx",
         n_txs,
-        lambda: schedule.schedule_reference([(t.sender, t.reads, t.writes) for t, _ in naive_decode(txs)]),
+        lambda: schedule.schedule_reference(schedule.access_sets([t for t, _ in naive_decode(txs)])),
         lambda: schedule.schedule(decode_batch(buf)),
         0.0,
     )
@@ -156,7 +156,13 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
 @click.option(
     "--tiny", is_flag=True, help="Tiny parameters (CI): checks the script runs, figures mean little."
 )
-@click.option("--txs", type=int, default=100_000, show_default=True, help="Transactions in the workload.")
+@click.option(
+    "--txs",
+    type=int,
+    default=65_536,
+    show_default=True,
+    help="Transactions in the workload (<= limits.batch_txs_max).",
+)
 @click.option(
     "--repeat", type=int, default=5, show_default=True, help="Runs per measurement; the best counts."
 )

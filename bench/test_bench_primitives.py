@@ -86,5 +86,5 @@ def test_schedule_native(benchmark, work):
 @pytest.mark.benchmark(group="schedule")
 def test_schedule_python(benchmark, work):
     w, _ = work
-    items = [(t.sender, t.reads, t.writes) for t, _ in naive_decode(w.txs)]
-    benchmark(schedule.schedule_reference, items)
+    txs = [t for t, _ in naive_decode(w.txs)]
+    benchmark(lambda: schedule.schedule_reference(schedule.access_sets(txs)))

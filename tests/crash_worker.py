@@ -1,4 +1,4 @@
-"""A node under load, for tests/test_crash.py: prints ``ACK <height> <tx id hex>...``
+"""A node under load, for tests/test_crash.py: prints ``ACK <tx id hex>:<height> ...``
 for every batch once it is durably committed, until it is killed."""
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def main(directory: str, seed: int) -> None:
             raise SystemExit(f"rejected: {sub.rejections()}")
         receipts = sub.wait(30)
         assert all(r.code == 0 for r in receipts)
-        print(f"ACK {int(sub.heights.max())} {' '.join(t.hex() for t in sub.tx_ids)}", flush=True)
+        acks = " ".join(f"{t.hex()}:{int(h)}" for t, h in zip(sub.tx_ids, sub.heights, strict=True))
+        print(f"ACK {acks}", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ import random
 import blake3
 import numpy as np
 import pytest
-
 import tierchain_native as tn
-from tierchain import merkle
 
+from tierchain import merkle
 
 # --------------------------------------------------------------------------
 # reference: RFC 6962 §2.1, recursive, BLAKE3
@@ -55,8 +54,8 @@ def ref_path(m: int, d: list[bytes]) -> list[bytes]:
         return []
     k = ref_split(len(d))
     if m < k:
-        return ref_path(m, d[:k]) + [ref_mth(d[k:])]
-    return ref_path(m - k, d[k:]) + [ref_mth(d[:k])]
+        return [*ref_path(m, d[:k]), ref_mth(d[k:])]
+    return [*ref_path(m - k, d[k:]), ref_mth(d[:k])]
 
 
 def leaves_of(n: int, seed: int = 0) -> list[bytes]:
@@ -208,12 +207,12 @@ def test_verify_rejects_tampering(n):
             if path:
                 assert not verify(root, d[m], m, n, path[:-1])
                 assert not verify(root, d[m], m, n, path[1:])
-            assert not verify(root, d[m], m, n, path + [path[-1] if path else root])
-            assert not verify(root, d[m], m, n, path + [bytes(32)])
+            assert not verify(root, d[m], m, n, [*path, path[-1] if path else root])
+            assert not verify(root, d[m], m, n, [*path, bytes(32)])
             # malformed elements
             if path:
-                assert not verify(root, d[m], m, n, [path[0][:31]] + path[1:])
-                assert not verify(root, d[m], m, n, [path[0] + b"\x00"] + path[1:])
+                assert not verify(root, d[m], m, n, [path[0][:31], *path[1:]])
+                assert not verify(root, d[m], m, n, [path[0] + b"\x00", *path[1:]])
             assert not verify(root[:31], d[m], m, n, path)
 
 

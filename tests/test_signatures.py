@@ -21,16 +21,17 @@ import hashlib
 import json
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 import pytest
+import tierchain_native as tn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import tierchain_native as tn
 
 VECTORS = Path(__file__).parent / "vectors" / "ed25519_rfc8032.json"
 
@@ -97,17 +98,17 @@ def filler() -> list[tuple[bytes, bytes, bytes]]:
 def all_paths(cases: list[tuple[bytes, bytes, bytes]], filler) -> list[bool]:
     """Verdicts from ``verify``; asserts every other path gives the same ones."""
     single = [tn.verify(pk, msg, sig) for pk, msg, sig in cases]
-    for (pk, msg, sig), want in zip(cases, single):
+    for (pk, msg, sig), want in zip(cases, single, strict=True):
         assert tn.verify_batch([pk], [msg], [sig]) == [want]
     # All cases at once, at random positions among BIG_BATCH valid signatures.
     batch = list(filler)
     positions = sorted(_rng.sample(range(len(batch) + len(cases)), len(cases)))
-    for pos, case in zip(positions, cases):
+    for pos, case in zip(positions, cases, strict=True):
         batch.insert(pos, case)
     expected = [True] * len(batch)
-    for pos, want in zip(positions, single):
+    for pos, want in zip(positions, single, strict=True):
         expected[pos] = want
-    got = tn.verify_batch(*map(list, zip(*batch)))
+    got = tn.verify_batch(*map(list, zip(*batch, strict=True)))
     assert got == expected
     # Packed path: only for well-formed lengths and 32-byte messages.
     packable = [
@@ -168,7 +169,9 @@ def test_rfc8032_vectors_valid_and_every_tampering_invalid(filler):
 # ZIP-215 edge cases
 
 # y of the order-8 points (the other one is P - Y8).
-Y8 = int.from_bytes(bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"), "little")
+Y8 = int.from_bytes(
+    bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"), "little"
+)
 SMALL_ORDER_Y = {
     "identity (order 1)": 1,
     "(0, -1) (order 2)": P - 1,
@@ -195,8 +198,12 @@ def test_small_order_encoding_set_is_complete():
     enc = small_order_encodings()
     assert len(enc) == 14
     assert enc["identity (order 1) sign=0"] == bytes([1]) + bytes(31)
-    assert enc["order 8, y sign=0"].hex() == "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"
-    assert enc["order 8, -y sign=0"].hex() == "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
+    assert (
+        enc["order 8, y sign=0"].hex() == "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"
+    )
+    assert (
+        enc["order 8, -y sign=0"].hex() == "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
+    )
     assert all(decodes(e) for e in enc.values())
     # And they really are small-order: [8]P is the identity (libsodium's
     # scalar multiplication refuses a small-order result, which is the point).
@@ -342,7 +349,7 @@ def test_type_and_length_errors():
 
 def test_large_all_valid_batch():
     items = make_valid(5000, 40)
-    assert tn.verify_batch(*map(list, zip(*items))) == [True] * 5000
+    assert tn.verify_batch(*map(list, zip(*items, strict=True))) == [True] * 5000
 
 
 def test_large_batch_pinpoints_exactly_the_bad_ones():
@@ -351,9 +358,9 @@ def test_large_batch_pinpoints_exactly_the_bad_ones():
     items[0] = (items[0][0], flip_bit(items[0][1], 3), items[0][2])
     items[777] = (items[777][0], items[777][1], flip_bit(items[777][2], 300))
     items[4999] = (items[1][0], items[4999][1], items[4999][2])
-    got = tn.verify_batch(*map(list, zip(*items)))
+    got = tn.verify_batch(*map(list, zip(*items, strict=True)))
     assert {i for i, ok in enumerate(got) if not ok} == bad
-    packed = tn.verify_batch_packed(*(b"".join(col) for col in zip(*items)))
+    packed = tn.verify_batch_packed(*(b"".join(col) for col in zip(*items, strict=True)))
     assert {i for i, ok in enumerate(packed) if not ok} == bad
 
 
@@ -405,5 +412,15 @@ def test_batch_equals_single_for_random_mixtures(spec):
         ]
 
 
-def test_thread_count():
+def test_thread_count_honours_environment():
     assert tn.thread_count() >= 1
+    code = "import tierchain_native as t; print(t.thread_count())"
+    for value, ok in [("1", True), ("3", True), ("0", False), ("lots", False), ("-2", False)]:
+        env = dict(os.environ, TIERCHAIN_THREADS=value)
+        run = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+        )
+        if ok:
+            assert run.returncode == 0 and run.stdout.strip() == value
+        else:
+            assert run.returncode != 0 and "TIERCHAIN_THREADS" in run.stderr

@@ -152,17 +152,46 @@ class BlockResult:
     writes: dict[bytes, bytes | None]  # key -> new value, None = deleted
 
 
-def _run_one(ctx: TxContext, batch: Batch, i: int) -> Receipt:
-    reads, writes = batch.keys_of(i)
-    tx_id, sender = bytes(batch.digest[i]), bytes(batch.sender[i])
+class _BlockColumns:
+    """A block's columns as Python objects, built once per block with C-level loops,
+    so the per-transaction path does no numpy scalar conversions or slicing."""
+
+    __slots__ = ("first", "keys", "n_read", "n_write", "nonce", "op", "payload", "sender", "tx_id")
+
+    def __init__(self, batch: Batch) -> None:
+        buf = batch.buf
+        self.keys = [
+            buf[s : s + n] for s, n in zip(batch.key_start.tolist(), batch.key_len.tolist(), strict=True)
+        ]
+        self.first = batch.key_first.tolist()
+        self.n_read, self.n_write = batch.n_read.tolist(), batch.n_write.tolist()
+        self.tx_id = [d.tobytes() for d in batch.digest]
+        self.sender = [s.tobytes() for s in batch.sender]
+        self.nonce, self.op = batch.nonce.tolist(), batch.op.tolist()
+        self.payload = [
+            buf[s : s + n]
+            for s, n in zip(batch.payload_start.tolist(), batch.payload_len.tolist(), strict=True)
+        ]
+
+
+def declared_keys(batch: Batch) -> list[bytes]:
+    """Every key the block may read: declared keys and the senders' nonce keys (for prefetching)."""
+    cols = _BlockColumns(batch)
+    return sorted(set(cols.keys).union(nonce_key(s) for s in cols.sender))
+
+
+def _run_one(ctx: TxContext, cols: _BlockColumns, i: int) -> Receipt:
+    first, n_read = cols.first[i], cols.n_read[i]
+    mid, last = first + n_read, first + n_read + cols.n_write[i]
+    tx_id, sender = cols.tx_id[i], cols.sender[i]
     ctx._reset(
         tx_id,
         sender,
-        int(batch.nonce[i]),
-        int(batch.op[i]),
-        batch.payload(i),
-        frozenset(reads),
-        frozenset(writes),
+        cols.nonce[i],
+        cols.op[i],
+        cols.payload[i],
+        frozenset(cols.keys[first:mid]),
+        frozenset(cols.keys[mid:last]),
     )
     nkey = nonce_key(sender)
     expected = ctx._block.get(nkey)
@@ -193,10 +222,11 @@ def execute_block(
     """Execute every valid transaction of ``batch`` wave by wave."""
     writes: dict[bytes, bytes | None] = {}
     ctx = TxContext(base, writes, height, timestamp_ms)
+    cols = _BlockColumns(batch)
     receipts: list[Receipt | None] = [None] * len(batch)
     for wave in schedule.waves(batch) if waves is None else waves:
         for i in wave.tolist():
-            receipts[i] = _run_one(ctx, batch, i)
+            receipts[i] = _run_one(ctx, cols, i)
     missing = [i for i, r in enumerate(receipts) if r is None]
     if missing:
         raise AssertionError(f"scheduler left transactions unscheduled: {missing[:5]}")

@@ -32,10 +32,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import blake3
-
 import tierchain_native
 
-__all__ = ["DIGEST_BYTES", "root", "prove", "verify", "verify_native", "leaf_hash", "node_hash"]
+__all__ = ["DIGEST_BYTES", "leaf_hash", "node_hash", "prove", "root", "verify", "verify_native"]
 
 DIGEST_BYTES = 32
 LEAF_PREFIX = b"\x00"

@@ -30,6 +30,10 @@ class StorageError(TierChainError):
     """The database could not be opened, or holds a record that fails its codec."""
 
 
+class NotInitialized(StorageError):
+    """Opened read-only before the first block (genesis) was ever committed."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Table:
     name: str
@@ -67,6 +71,11 @@ class _Txn:
     def get_raw(self, table: str, key_bytes: bytes) -> bytes | None:
         """Undecoded value bytes (hot path for state reads; codecs checked on write)."""
         return self._txn.get(key_bytes, db=self._store._dbs[table])
+
+    def get_many_raw(self, table: str, keys: list[bytes]) -> dict[bytes, bytes]:
+        """Values of the present ``keys`` (sorted for locality), in one native call."""
+        with self._txn.cursor(db=self._store._dbs[table]) as cur:
+            return dict(cur.getmulti(keys))
 
     def last(self, table: str) -> tuple[Any, Any] | None:
         t = TABLES[table]
@@ -116,6 +125,8 @@ class Store:
         readonly: bool = False,
     ) -> None:
         self.path, self.sync = os.fspath(path), sync
+        if readonly and not os.path.exists(os.path.join(self.path, "data.mdb")):
+            raise NotInitialized(f"no TierChain database at {self.path}")
         try:
             self.env = lmdb.open(
                 self.path,
@@ -129,6 +140,9 @@ class Store:
                 lock=True,
             )
             self._dbs = {name: self.env.open_db(name.encode(), create=not readonly) for name in TABLES}
+        except lmdb.NotFoundError as exc:
+            self.env.close()
+            raise NotInitialized(f"no TierChain database at {self.path} (never initialized)") from exc
         except lmdb.Error as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
 

@@ -7,7 +7,9 @@ releases the GIL; parallel work runs on a private pool sized by
 ``TIERCHAIN_THREADS`` (default: all cores).
 """
 
-from collections.abc import Buffer, Sequence
+from collections.abc import Sequence
+
+from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 THREADS_ENV: str
 

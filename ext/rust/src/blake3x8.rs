@@ -7,10 +7,10 @@
 //! crate vectorises across *chunks of one long input*, but exposes no way to
 //! hash many independent short inputs together. Here the BLAKE3 compression
 //! function (spec §2.2) runs on eight messages in the eight 32-bit lanes of
-//! an AVX2 register: same rounds, same message schedule, lane-wise. Code is
-//! written once over `[u32; 8]` arrays; LLVM vectorises it, and we compile it
-//! twice — with AVX2 enabled (chosen at run time when the CPU has it) and as
-//! a portable fallback (SSE2 on x86-64, NEON-less scalar elsewhere).
+//! an AVX2 register: same rounds, same message schedule, lane-wise, written
+//! with `std::arch` intrinsics (the compiler does not vectorise the portable
+//! form of this across lanes). It is chosen at run time when the CPU has
+//! AVX2; otherwise each lane goes through `blake3::hash`.
 //!
 //! Only single-chunk messages of at most two blocks are supported (≤ 128
 //! bytes), which is all the tree needs. Every function is tested against the
@@ -31,113 +31,204 @@ const CHUNK_START: u32 = 1 << 0;
 const CHUNK_END: u32 = 1 << 1;
 const ROOT: u32 = 1 << 3;
 
-type Lanes = [u32; LANES];
+/// Hashes eight messages: lane `l` is `blocks[l][..lens[l]]`; `two_blocks`
+/// says whether every lane is 65..=128 bytes (else every lane is <= 64).
+type Hash8Fn =
+    fn(&[[u8; 2 * BLOCK_LEN]; LANES], &[usize; LANES], bool, &mut [[u8; OUT_LEN]; LANES]);
 
-#[inline(always)]
-fn add(a: Lanes, b: Lanes) -> Lanes {
-    std::array::from_fn(|i| a[i].wrapping_add(b[i]))
-}
-
-#[inline(always)]
-fn xor_rot(a: Lanes, b: Lanes, n: u32) -> Lanes {
-    std::array::from_fn(|i| (a[i] ^ b[i]).rotate_right(n))
-}
-
-#[inline(always)]
-fn g(v: &mut [Lanes; 16], a: usize, b: usize, c: usize, d: usize, mx: Lanes, my: Lanes) {
-    v[a] = add(add(v[a], v[b]), mx);
-    v[d] = xor_rot(v[d], v[a], 16);
-    v[c] = add(v[c], v[d]);
-    v[b] = xor_rot(v[b], v[c], 12);
-    v[a] = add(add(v[a], v[b]), my);
-    v[d] = xor_rot(v[d], v[a], 8);
-    v[c] = add(v[c], v[d]);
-    v[b] = xor_rot(v[b], v[c], 7);
-}
-
-/// One BLAKE3 compression per lane, chunk counter 0. Returns the first eight
-/// output words (the chaining value, or the hash when `ROOT` is set).
-#[inline(always)]
-fn compress_lanes(cv: &[Lanes; 8], block: &[Lanes; 16], block_len: &Lanes, flags: u32) -> [Lanes; 8] {
-    let mut v: [Lanes; 16] = [
-        cv[0],
-        cv[1],
-        cv[2],
-        cv[3],
-        cv[4],
-        cv[5],
-        cv[6],
-        cv[7],
-        [IV[0]; LANES],
-        [IV[1]; LANES],
-        [IV[2]; LANES],
-        [IV[3]; LANES],
-        [0; LANES], // counter low
-        [0; LANES], // counter high
-        *block_len,
-        [flags; LANES],
-    ];
-    let mut m = *block;
-    for round in 0..7 {
-        g(&mut v, 0, 4, 8, 12, m[0], m[1]);
-        g(&mut v, 1, 5, 9, 13, m[2], m[3]);
-        g(&mut v, 2, 6, 10, 14, m[4], m[5]);
-        g(&mut v, 3, 7, 11, 15, m[6], m[7]);
-        g(&mut v, 0, 5, 10, 15, m[8], m[9]);
-        g(&mut v, 1, 6, 11, 12, m[10], m[11]);
-        g(&mut v, 2, 7, 8, 13, m[12], m[13]);
-        g(&mut v, 3, 4, 9, 14, m[14], m[15]);
-        if round < 6 {
-            m = std::array::from_fn(|i| m[MSG_PERMUTATION[i]]);
-        }
+/// Fallback without AVX2: the `blake3` crate, one message at a time.
+fn hash8_portable(
+    blocks: &[[u8; 2 * BLOCK_LEN]; LANES],
+    lens: &[usize; LANES],
+    _two_blocks: bool,
+    out: &mut [[u8; OUT_LEN]; LANES],
+) {
+    for l in 0..LANES {
+        out[l] = *blake3::hash(&blocks[l][..lens[l]]).as_bytes();
     }
-    std::array::from_fn(|i| std::array::from_fn(|l| v[i][l] ^ v[i + 8][l]))
 }
 
-/// Eight messages, each `len[l] <= 128` bytes, stored in `blocks[l]` (zero
-/// padded). Writes BLAKE3(message) of lane `l` to `out[l]`.
-#[inline(always)]
-fn hash8_impl(blocks: &[[u8; 2 * BLOCK_LEN]; LANES], lens: &[usize; LANES], two_blocks: bool, out: &mut [[u8; OUT_LEN]; LANES]) {
-    let words = |half: usize| -> [Lanes; 16] {
-        std::array::from_fn(|w| {
-            std::array::from_fn(|l| {
-                let at = half * BLOCK_LEN + 4 * w;
-                u32::from_le_bytes([blocks[l][at], blocks[l][at + 1], blocks[l][at + 2], blocks[l][at + 3]])
-            })
-        })
-    };
-    let iv: [Lanes; 8] = std::array::from_fn(|i| [IV[i]; LANES]);
-    let cv = if two_blocks {
-        let first = compress_lanes(&iv, &words(0), &[BLOCK_LEN as u32; LANES], CHUNK_START);
-        let last_len: Lanes = std::array::from_fn(|l| (lens[l] - BLOCK_LEN) as u32);
-        compress_lanes(&first, &words(1), &last_len, CHUNK_END | ROOT)
-    } else {
-        let len: Lanes = std::array::from_fn(|l| lens[l] as u32);
-        compress_lanes(&iv, &words(0), &len, CHUNK_START | CHUNK_END | ROOT)
-    };
-    for (l, o) in out.iter_mut().enumerate() {
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// The BLAKE3 G function on eight lanes. A macro, not a function, so it
+    /// is certainly inlined into the AVX2-enabled caller.
+    macro_rules! g {
+        ($v:ident, $a:expr, $b:expr, $c:expr, $d:expr, $x:expr, $y:expr, $rot16:ident, $rot8:ident) => {
+            $v[$a] = _mm256_add_epi32(_mm256_add_epi32($v[$a], $v[$b]), $x);
+            $v[$d] = _mm256_shuffle_epi8(_mm256_xor_si256($v[$d], $v[$a]), $rot16);
+            $v[$c] = _mm256_add_epi32($v[$c], $v[$d]);
+            let t = _mm256_xor_si256($v[$b], $v[$c]);
+            $v[$b] = _mm256_or_si256(_mm256_srli_epi32::<12>(t), _mm256_slli_epi32::<20>(t));
+            $v[$a] = _mm256_add_epi32(_mm256_add_epi32($v[$a], $v[$b]), $y);
+            $v[$d] = _mm256_shuffle_epi8(_mm256_xor_si256($v[$d], $v[$a]), $rot8);
+            $v[$c] = _mm256_add_epi32($v[$c], $v[$d]);
+            let t = _mm256_xor_si256($v[$b], $v[$c]);
+            $v[$b] = _mm256_or_si256(_mm256_srli_epi32::<7>(t), _mm256_slli_epi32::<25>(t));
+        };
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn splat(x: u32) -> __m256i {
+        _mm256_set1_epi32(x as i32)
+    }
+
+    /// BLAKE3 compression (chunk counter 0) of eight blocks; returns the
+    /// first eight output words per lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn compress(
+        cv: &[__m256i; 8],
+        block: &[__m256i; 16],
+        block_len: __m256i,
+        flags: u32,
+    ) -> [__m256i; 8] {
+        // Byte shuffles that rotate each 32-bit word right by 16 and by 8.
+        let rot16 = _mm256_set_epi8(
+            13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2, //
+            13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2,
+        );
+        let rot8 = _mm256_set_epi8(
+            12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1, //
+            12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1,
+        );
+        let mut v = [
+            cv[0],
+            cv[1],
+            cv[2],
+            cv[3],
+            cv[4],
+            cv[5],
+            cv[6],
+            cv[7],
+            splat(IV[0]),
+            splat(IV[1]),
+            splat(IV[2]),
+            splat(IV[3]),
+            _mm256_setzero_si256(), // counter low
+            _mm256_setzero_si256(), // counter high
+            block_len,
+            splat(flags),
+        ];
+        let mut m = *block;
+        for round in 0..7 {
+            g!(v, 0, 4, 8, 12, m[0], m[1], rot16, rot8);
+            g!(v, 1, 5, 9, 13, m[2], m[3], rot16, rot8);
+            g!(v, 2, 6, 10, 14, m[4], m[5], rot16, rot8);
+            g!(v, 3, 7, 11, 15, m[6], m[7], rot16, rot8);
+            g!(v, 0, 5, 10, 15, m[8], m[9], rot16, rot8);
+            g!(v, 1, 6, 11, 12, m[10], m[11], rot16, rot8);
+            g!(v, 2, 7, 8, 13, m[12], m[13], rot16, rot8);
+            g!(v, 3, 4, 9, 14, m[14], m[15], rot16, rot8);
+            if round < 6 {
+                let old = m;
+                for (i, &from) in MSG_PERMUTATION.iter().enumerate() {
+                    m[i] = old[from];
+                }
+            }
+        }
+        let mut out = [_mm256_setzero_si256(); 8];
+        for i in 0..8 {
+            out[i] = _mm256_xor_si256(v[i], v[i + 8]);
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load_words(words: &[[u32; LANES]; 16]) -> [__m256i; 16] {
+        let mut m = [_mm256_setzero_si256(); 16];
+        for w in 0..16 {
+            // SAFETY: `words[w]` is 8 contiguous u32 = 32 readable bytes;
+            // loadu has no alignment requirement.
+            m[w] = unsafe { _mm256_loadu_si256(words[w].as_ptr().cast()) };
+        }
+        m
+    }
+
+    /// Transposes block `half` of each lane into word-major order.
+    fn transpose(blocks: &[[u8; 2 * BLOCK_LEN]; LANES], half: usize) -> [[u32; LANES]; 16] {
+        let mut words = [[0u32; LANES]; 16];
+        for (l, block) in blocks.iter().enumerate() {
+            let bytes = &block[half * BLOCK_LEN..(half + 1) * BLOCK_LEN];
+            for (w, word) in bytes.chunks_exact(4).enumerate() {
+                words[w][l] = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+            }
+        }
+        words
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn hash8(
+        blocks: &[[u8; 2 * BLOCK_LEN]; LANES],
+        lens: &[usize; LANES],
+        two_blocks: bool,
+        out: &mut [[u8; OUT_LEN]; LANES],
+    ) {
+        let iv = [
+            splat(IV[0]),
+            splat(IV[1]),
+            splat(IV[2]),
+            splat(IV[3]),
+            splat(IV[4]),
+            splat(IV[5]),
+            splat(IV[6]),
+            splat(IV[7]),
+        ];
+        let lane_lens =
+            |sub: usize| -> [u32; LANES] { std::array::from_fn(|l| (lens[l] - sub) as u32) };
+        let hash = if two_blocks {
+            let first = compress(
+                &iv,
+                &load_words(&transpose(blocks, 0)),
+                splat(BLOCK_LEN as u32),
+                CHUNK_START,
+            );
+            let last_lens = lane_lens(BLOCK_LEN);
+            // SAFETY: 8 u32 = 32 readable bytes, unaligned load.
+            let last_len = unsafe { _mm256_loadu_si256(last_lens.as_ptr().cast()) };
+            compress(
+                &first,
+                &load_words(&transpose(blocks, 1)),
+                last_len,
+                CHUNK_END | ROOT,
+            )
+        } else {
+            let only_lens = lane_lens(0);
+            // SAFETY: as above.
+            let len = unsafe { _mm256_loadu_si256(only_lens.as_ptr().cast()) };
+            compress(
+                &iv,
+                &load_words(&transpose(blocks, 0)),
+                len,
+                CHUNK_START | CHUNK_END | ROOT,
+            )
+        };
+        let mut words = [[0u32; LANES]; 8];
         for w in 0..8 {
-            o[4 * w..4 * w + 4].copy_from_slice(&cv[w][l].to_le_bytes());
+            // SAFETY: `words[w]` is 32 writable bytes, unaligned store.
+            unsafe { _mm256_storeu_si256(words[w].as_mut_ptr().cast(), hash[w]) };
+        }
+        for (l, o) in out.iter_mut().enumerate() {
+            for w in 0..8 {
+                o[4 * w..4 * w + 4].copy_from_slice(&words[w][l].to_le_bytes());
+            }
         }
     }
 }
 
-type Hash8Fn = fn(&[[u8; 2 * BLOCK_LEN]; LANES], &[usize; LANES], bool, &mut [[u8; OUT_LEN]; LANES]);
-
-fn hash8_portable(b: &[[u8; 2 * BLOCK_LEN]; LANES], l: &[usize; LANES], two: bool, o: &mut [[u8; OUT_LEN]; LANES]) {
-    hash8_impl(b, l, two, o)
-}
-
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn hash8_avx2_inner(b: &[[u8; 2 * BLOCK_LEN]; LANES], l: &[usize; LANES], two: bool, o: &mut [[u8; OUT_LEN]; LANES]) {
-    hash8_impl(b, l, two, o)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn hash8_avx2(b: &[[u8; 2 * BLOCK_LEN]; LANES], l: &[usize; LANES], two: bool, o: &mut [[u8; OUT_LEN]; LANES]) {
+fn hash8_avx2(
+    b: &[[u8; 2 * BLOCK_LEN]; LANES],
+    l: &[usize; LANES],
+    two: bool,
+    o: &mut [[u8; OUT_LEN]; LANES],
+) {
     // SAFETY: only selected by `hash8_fn` after `is_x86_feature_detected!("avx2")`.
-    unsafe { hash8_avx2_inner(b, l, two, o) }
+    unsafe { avx2::hash8(b, l, two, o) }
 }
 
 fn hash8_fn() -> Hash8Fn {
@@ -218,7 +309,11 @@ mod tests {
         for i in 0..n {
             let mut full = vec![0xA5];
             full.extend_from_slice(&msgs[i]);
-            assert_eq!(out[i], *blake3::hash(&full).as_bytes(), "len {len}, item {i}");
+            assert_eq!(
+                out[i],
+                *blake3::hash(&full).as_bytes(),
+                "len {len}, item {i}"
+            );
         }
     }
 
@@ -233,8 +328,14 @@ mod tests {
 
     #[test]
     fn portable_and_dispatched_agree() {
-        let blocks: [[u8; 128]; LANES] = std::array::from_fn(|l| std::array::from_fn(|i| (i * 3 + l) as u8));
-        for (lens, two) in [([33usize; LANES], false), ([65; LANES], true), ([128; LANES], true), ([1; LANES], false)] {
+        for (lens, two) in [
+            ([33usize, 1, 64, 2, 63, 40, 33, 0], false),
+            ([65, 128, 100, 66, 127, 65, 90, 64 + 33], true),
+        ] {
+            // Messages are zero padded to the block, as `hash_many_short` does.
+            let blocks: [[u8; 128]; LANES] = std::array::from_fn(|l| {
+                std::array::from_fn(|i| if i < lens[l] { (i * 3 + l) as u8 } else { 0 })
+            });
             let mut a = [[0u8; OUT_LEN]; LANES];
             let mut b = [[0u8; OUT_LEN]; LANES];
             hash8_portable(&blocks, &lens, two, &mut a);

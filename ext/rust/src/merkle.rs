@@ -181,10 +181,11 @@ pub fn root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Digest, String> {
         return Ok(root_serial(leaves));
     }
     let pool = crate::pool::pool()?;
-    // About four blocks per thread, for balance, but never tiny ones.
-    let block = (leaves.len() / (4 * pool.current_num_threads()))
-        .max(SUBTREE_LEAVES_MIN)
-        .next_power_of_two();
+    // At least four blocks per thread, for balance (a power of two rounded
+    // down, so 10k leaves on 2 threads give ten 1024-leaf blocks, not five
+    // 2048-leaf ones), but never tiny ones.
+    let target = (leaves.len() / (4 * pool.current_num_threads())).max(SUBTREE_LEAVES_MIN);
+    let block = 1usize << target.ilog2();
     let block_roots: Vec<Digest> = pool.install(|| {
         leaves
             .par_chunks(block)
@@ -328,6 +329,22 @@ mod tests {
             let ls = leaves(n);
             assert_eq!(root(&ls).unwrap(), mth(&ls), "n = {n}");
         }
+    }
+
+    #[test]
+    fn every_leaf_length_class_matches_the_recursion() {
+        // One-block (<= 63 bytes), two-block (64..=127) and long leaves, each
+        // uniform (eight-lane path) and mixed (one-by-one path).
+        for len in [0usize, 1, 31, 32, 63, 64, 100, 127, 128, 1500] {
+            for n in [1usize, 2, 9, 100, 2500] {
+                let ls: Vec<Vec<u8>> = (0..n).map(|i| vec![(i % 251) as u8; len]).collect();
+                assert_eq!(root(&ls).unwrap(), mth(&ls), "len {len}, n {n}");
+            }
+        }
+        let mixed: Vec<Vec<u8>> = (0..3000)
+            .map(|i| vec![7u8; [0, 32, 64, 200][i % 4]])
+            .collect();
+        assert_eq!(root(&mixed).unwrap(), mth(&mixed));
     }
 
     #[test]
