@@ -84,7 +84,8 @@ def main(
     note = "" if sync == "full" else "  [sync=none: NOT DURABLE]"
     click.echo(
         f"end-to-end {result.tps:,.0f} TPS (sync={sync}){note}; verifier ceiling {ceiling:,.0f} sig/s; "
-        f"ratio {result.tps / ceiling:.2f}; p50 {result.latency_ms_p50:.0f} ms, p99 {result.latency_ms_p99:.0f} ms"
+        f"ratio {result.tps / ceiling:.2f}; "
+        f"p50 {result.latency_ms_p50:.0f} ms, p99 {result.latency_ms_p99:.0f} ms"
     )
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
