@@ -137,28 +137,61 @@ mod avx2 {
         out
     }
 
+    /// 8x8 transpose of 32-bit words: `v[r]` word `c` becomes `out[c]` word
+    /// `r`. Turns eight lane-major rows into word-major vectors and back
+    /// (the same shuffle network as the `blake3` crate's AVX2 code).
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn load_words(words: &[[u32; LANES]; 16]) -> [__m256i; 16] {
-        let mut m = [_mm256_setzero_si256(); 16];
-        for w in 0..16 {
-            // SAFETY: `words[w]` is 8 contiguous u32 = 32 readable bytes;
-            // loadu has no alignment requirement.
-            m[w] = unsafe { _mm256_loadu_si256(words[w].as_ptr().cast()) };
-        }
-        m
+    fn transpose8(v: [__m256i; 8]) -> [__m256i; 8] {
+        let ab_0145 = _mm256_unpacklo_epi32(v[0], v[1]);
+        let ab_2367 = _mm256_unpackhi_epi32(v[0], v[1]);
+        let cd_0145 = _mm256_unpacklo_epi32(v[2], v[3]);
+        let cd_2367 = _mm256_unpackhi_epi32(v[2], v[3]);
+        let ef_0145 = _mm256_unpacklo_epi32(v[4], v[5]);
+        let ef_2367 = _mm256_unpackhi_epi32(v[4], v[5]);
+        let gh_0145 = _mm256_unpacklo_epi32(v[6], v[7]);
+        let gh_2367 = _mm256_unpackhi_epi32(v[6], v[7]);
+        let abcd_04 = _mm256_unpacklo_epi64(ab_0145, cd_0145);
+        let abcd_15 = _mm256_unpackhi_epi64(ab_0145, cd_0145);
+        let abcd_26 = _mm256_unpacklo_epi64(ab_2367, cd_2367);
+        let abcd_37 = _mm256_unpackhi_epi64(ab_2367, cd_2367);
+        let efgh_04 = _mm256_unpacklo_epi64(ef_0145, gh_0145);
+        let efgh_15 = _mm256_unpackhi_epi64(ef_0145, gh_0145);
+        let efgh_26 = _mm256_unpacklo_epi64(ef_2367, gh_2367);
+        let efgh_37 = _mm256_unpackhi_epi64(ef_2367, gh_2367);
+        [
+            _mm256_permute2x128_si256::<0x20>(abcd_04, efgh_04),
+            _mm256_permute2x128_si256::<0x20>(abcd_15, efgh_15),
+            _mm256_permute2x128_si256::<0x20>(abcd_26, efgh_26),
+            _mm256_permute2x128_si256::<0x20>(abcd_37, efgh_37),
+            _mm256_permute2x128_si256::<0x31>(abcd_04, efgh_04),
+            _mm256_permute2x128_si256::<0x31>(abcd_15, efgh_15),
+            _mm256_permute2x128_si256::<0x31>(abcd_26, efgh_26),
+            _mm256_permute2x128_si256::<0x31>(abcd_37, efgh_37),
+        ]
     }
 
-    /// Transposes block `half` of each lane into word-major order.
-    fn transpose(blocks: &[[u8; 2 * BLOCK_LEN]; LANES], half: usize) -> [[u32; LANES]; 16] {
-        let mut words = [[0u32; LANES]; 16];
-        for (l, block) in blocks.iter().enumerate() {
-            let bytes = &block[half * BLOCK_LEN..(half + 1) * BLOCK_LEN];
-            for (w, word) in bytes.chunks_exact(4).enumerate() {
-                words[w][l] = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+    /// Block `half` of every lane, word-major: `m[w]` holds word `w` of the
+    /// eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load_block(blocks: &[[u8; 2 * BLOCK_LEN]; LANES], half: usize) -> [__m256i; 16] {
+        let at = half * BLOCK_LEN;
+        let mut lo = [_mm256_setzero_si256(); 8];
+        let mut hi = [_mm256_setzero_si256(); 8];
+        for l in 0..LANES {
+            let row = &blocks[l][at..at + BLOCK_LEN];
+            // SAFETY: `row` has 64 readable bytes; loadu needs no alignment.
+            unsafe {
+                lo[l] = _mm256_loadu_si256(row.as_ptr().cast());
+                hi[l] = _mm256_loadu_si256(row[32..].as_ptr().cast());
             }
         }
-        words
+        let (lo, hi) = (transpose8(lo), transpose8(hi));
+        let mut m = [_mm256_setzero_si256(); 16];
+        m[..8].copy_from_slice(&lo);
+        m[8..].copy_from_slice(&hi);
+        m
     }
 
     #[target_feature(enable = "avx2")]
@@ -183,39 +216,30 @@ mod avx2 {
         let hash = if two_blocks {
             let first = compress(
                 &iv,
-                &load_words(&transpose(blocks, 0)),
+                &load_block(blocks, 0),
                 splat(BLOCK_LEN as u32),
                 CHUNK_START,
             );
             let last_lens = lane_lens(BLOCK_LEN);
             // SAFETY: 8 u32 = 32 readable bytes, unaligned load.
             let last_len = unsafe { _mm256_loadu_si256(last_lens.as_ptr().cast()) };
-            compress(
-                &first,
-                &load_words(&transpose(blocks, 1)),
-                last_len,
-                CHUNK_END | ROOT,
-            )
+            compress(&first, &load_block(blocks, 1), last_len, CHUNK_END | ROOT)
         } else {
             let only_lens = lane_lens(0);
             // SAFETY: as above.
             let len = unsafe { _mm256_loadu_si256(only_lens.as_ptr().cast()) };
             compress(
                 &iv,
-                &load_words(&transpose(blocks, 0)),
+                &load_block(blocks, 0),
                 len,
                 CHUNK_START | CHUNK_END | ROOT,
             )
         };
-        let mut words = [[0u32; LANES]; 8];
-        for w in 0..8 {
-            // SAFETY: `words[w]` is 32 writable bytes, unaligned store.
-            unsafe { _mm256_storeu_si256(words[w].as_mut_ptr().cast(), hash[w]) };
-        }
-        for (l, o) in out.iter_mut().enumerate() {
-            for w in 0..8 {
-                o[4 * w..4 * w + 4].copy_from_slice(&words[w][l].to_le_bytes());
-            }
+        // Back to lane-major: row l is lane l's 32-byte hash.
+        let rows = transpose8(hash);
+        for (o, row) in out.iter_mut().zip(rows) {
+            // SAFETY: `o` is 32 writable bytes; storeu needs no alignment.
+            unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), row) };
         }
     }
 }
