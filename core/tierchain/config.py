@@ -39,7 +39,7 @@ from tierchain import limits
 from tierchain.errors import TierChainError
 
 ROLES = ("registrar", "committee")  # the finance issue adds its roles here
-genesis_accounts_max = 1 << 20
+genesis_accounts_max = 1 << 20  # storage.meta_value_bytes_max holds this many in TOML
 balance_max = (1 << 63) - 1
 
 

@@ -23,6 +23,8 @@ from tierchain.codec import U64BE, Bytes, Checked, Codec, CodecError, Struct, Ut
 from tierchain.errors import TierChainError
 
 state_value_bytes_max = 64 << 10
+# The genesis TOML lives in meta: up to config.genesis_accounts_max accounts of ~150 bytes.
+meta_value_bytes_max = 256 << 20
 map_size_bytes_default = 64 << 30  # address space only; the file grows as written
 
 
@@ -44,7 +46,7 @@ class Table:
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
-        Table("meta", Utf8(64), Bytes(0, 1 << 20)),
+        Table("meta", Utf8(64), Bytes(0, meta_value_bytes_max)),
         Table("headers", U64BE(), Checked(block.HeaderCodec())),
         Table("blocks", U64BE(), Checked(Bytes(0, limits.batch_bytes_max))),  # framed txs
         Table("receipts", U64BE(), Checked(block.ReceiptsCodec())),
