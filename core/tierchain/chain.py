@@ -36,7 +36,7 @@ from tierchain.block import ZERO_HASH, Header, Receipt
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError, TierChainError
-from tierchain.execute import declared_keys, execute_block, nonce_key
+from tierchain.execute import BlockColumns, declared_keys, execute_block, nonce_key
 from tierchain.mempool import Chunk, Mempool
 from tierchain.state_root import GENESIS_PARENT, next_state_root
 from tierchain.storage import Store
@@ -323,9 +323,10 @@ class Chain:
     ) -> tuple[Header, list[Receipt]]:
         # Handlers can read only declared keys (and the executor the nonce keys), so
         # one prefetch of exactly those is every state read the block will make.
+        cols = BlockColumns(batch)
         with self.store.read() as r:
-            prefetched = r.get_many_raw("state", declared_keys(batch))
-        result = execute_block(batch, prefetched.get, height, timestamp_ms)
+            prefetched = r.get_many_raw("state", declared_keys(cols))
+        result = execute_block(batch, prefetched.get, height, timestamp_ms, cols=cols)
         receipts = result.receipts
         header = Header(
             chain_id=self.config.chain_id,

@@ -152,7 +152,7 @@ class BlockResult:
     writes: dict[bytes, bytes | None]  # key -> new value, None = deleted
 
 
-class _BlockColumns:
+class BlockColumns:
     """A block's columns as Python objects, built once per block with C-level loops,
     so the per-transaction path does no numpy scalar conversions or slicing."""
 
@@ -174,13 +174,12 @@ class _BlockColumns:
         ]
 
 
-def declared_keys(batch: Batch) -> list[bytes]:
+def declared_keys(cols: BlockColumns) -> list[bytes]:
     """Every key the block may read: declared keys and the senders' nonce keys (for prefetching)."""
-    cols = _BlockColumns(batch)
     return sorted(set(cols.keys).union(nonce_key(s) for s in cols.sender))
 
 
-def _run_one(ctx: TxContext, cols: _BlockColumns, i: int) -> Receipt:
+def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
     first, n_read = cols.first[i], cols.n_read[i]
     mid, last = first + n_read, first + n_read + cols.n_write[i]
     tx_id, sender = cols.tx_id[i], cols.sender[i]
@@ -217,12 +216,17 @@ def _run_one(ctx: TxContext, cols: _BlockColumns, i: int) -> Receipt:
 
 
 def execute_block(
-    batch: Batch, base: BaseGet, height: int, timestamp_ms: int, waves: list[np.ndarray] | None = None
+    batch: Batch,
+    base: BaseGet,
+    height: int,
+    timestamp_ms: int,
+    waves: list[np.ndarray] | None = None,
+    cols: BlockColumns | None = None,
 ) -> BlockResult:
     """Execute every valid transaction of ``batch`` wave by wave."""
     writes: dict[bytes, bytes | None] = {}
     ctx = TxContext(base, writes, height, timestamp_ms)
-    cols = _BlockColumns(batch)
+    cols = BlockColumns(batch) if cols is None else cols
     receipts: list[Receipt | None] = [None] * len(batch)
     for wave in schedule.waves(batch) if waves is None else waves:
         for i in wave.tolist():

@@ -178,7 +178,7 @@ def run_load(
     timeline = []
     last_t, last_c = 0.0, 0
     try:
-        while any(t.is_alive() for t in threads):
+        while any(t.is_alive() for t in threads) and chain.error is None:
             time.sleep(1.0)
             now = time.perf_counter() - t_start
             with lock:
@@ -204,6 +204,8 @@ def run_load(
             t.join()
         elapsed = time.perf_counter() - t_start
         height = chain.height
+        if chain.error is not None:
+            raise RuntimeError(f"the chain stopped producing blocks: {chain.error!r}") from chain.error
     finally:
         chain.close()
         if own_dir:
