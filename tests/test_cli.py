@@ -78,62 +78,18 @@ def test_cli_end_to_end(tmp_path):
                 time.sleep(0.1)
         node_key = str(chain_dir / "node.key")
         url = f"http://127.0.0.1:{port}"
-        r = runner.invoke(
-            main,
-            [
-                "tx",
-                "send",
-                "register",
-                "--node",
-                url,
-                "--key",
-                node_key,
-                "--chain-id",
-                "5",
-                "--new-key",
-                user_pk.hex(),
-            ],
-        )
+
+        def send(kind: str, *args: str):
+            return runner.invoke(
+                main, ["tx", "send", kind, "--node", url, "--key", node_key, "--chain-id", "5", *args]
+            )
+
+        r = send("register", "--new-key", user_pk.hex())
         assert r.exit_code == 0, r.output
-        r = runner.invoke(
-            main,
-            [
-                "tx",
-                "send",
-                "transfer",
-                "--node",
-                url,
-                "--key",
-                node_key,
-                "--chain-id",
-                "5",
-                "--to",
-                user_pk.hex(),
-                "--amount",
-                "250",
-            ],
-        )
+        r = send("transfer", "--to", user_pk.hex(), "--amount", "250")
         assert r.exit_code == 0, r.output
-        reply = json.loads(r.output)
-        assert reply["receipts"][0]["code"] == "OK"
-        r = runner.invoke(
-            main,
-            [
-                "tx",
-                "send",
-                "transfer",
-                "--node",
-                url,
-                "--key",
-                node_key,
-                "--chain-id",
-                "5",
-                "--to",
-                user_pk.hex(),
-                "--amount",
-                "999999",
-            ],
-        )
+        assert json.loads(r.output)["receipts"][0]["code"] == "OK"
+        r = send("transfer", "--to", user_pk.hex(), "--amount", "999999")
         assert r.exit_code == 1 and "INSUFFICIENT_FUNDS" in r.output
     finally:
         node.send_signal(signal.SIGTERM)
