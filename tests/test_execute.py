@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from tierchain import ops, schedule
 from tierchain.batch import decode_batch
-from tierchain.chain import genesis_writes
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.execute import execute_block, execute_serial
+from tierchain.genesis import genesis_writes
 from tierchain.wire import frame
 
 KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(6)]

@@ -37,6 +37,7 @@ from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError, TierChainError
 from tierchain.execute import BlockColumns, declared_keys, execute_block, nonce_key
+from tierchain.genesis import genesis_writes
 from tierchain.mempool import Chunk, Mempool
 from tierchain.state_root import GENESIS_PARENT, next_state_root
 from tierchain.storage import Store
@@ -53,15 +54,6 @@ class ChainError(TierChainError):
 
 class SubscriberLagged(TierChainError):
     """A subscriber fell ``subscriber_queue_max`` blocks behind and was dropped."""
-
-
-def genesis_writes(config: ChainConfig) -> dict[bytes, bytes | None]:
-    writes: dict[bytes, bytes | None] = {}
-    for acct in config.genesis_accounts:
-        writes[ops.account_key(acct.public_key)] = ops.account_value(ops.roles_mask(acct.roles), 0)
-        if acct.balance:
-            writes[ops.balance_key(acct.public_key)] = _U64.pack(acct.balance)
-    return writes
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,9 +25,9 @@ import tierchain_native
 from tierchain import merkle
 from tierchain.batch import decode_batch
 from tierchain.block import ZERO_HASH
-from tierchain.chain import genesis_writes
 from tierchain.config import ChainConfig
 from tierchain.execute import execute_block
+from tierchain.genesis import genesis_writes
 from tierchain.state_root import GENESIS_PARENT, next_state_root
 from tierchain.storage import StorageError, Store
 
