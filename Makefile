@@ -37,7 +37,7 @@ lint: setup
 	$(BIN)/cython-lint ext/cython
 	@# cython-lint skips .pxi files: lint copies of them under a .pyx name.
 	@tmp=$$(mktemp -d) && for f in ext/cython/*.pxi; do cp $$f $$tmp/$$(basename $$f .pxi)_pxi.pyx; done \
-	  && $(BIN)/cython-lint $$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
+	  && $(BIN)/cython-lint --max-line-length 110 $$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
 	cd ext/rust && cargo clippy --all-targets --quiet -- -D warnings
 
 unit: setup
