@@ -58,5 +58,10 @@ primitives: setup
 engine: setup
 	$(PY) bench/engine.py --out bench/out/engine.json
 
+# Every table and plot of docs/benchmarks.md in one run (bench suite, docs/benchmarks.md).
+.PHONY: bench-report
+bench-report: setup
+	$(PY) -m bench report
+
 clean:
 	rm -rf $(VENV) build core/tierchain/*.so ext/cython/*.c ext/rust/target

@@ -12,6 +12,12 @@ are submitters woken and subscribers told: a block reported committed survives
 
 On open, the chain resumes at the last committed block; nothing else is needed
 because a block is all-or-nothing on disk.
+
+State is committed by the sparse Merkle tree (``tierchain.state_tree``, Rust in
+``ext/rust/src/smt.rs``) updated in the block's write transaction; its root is
+the header's ``state_root``. ``state_get(key, height)`` reads any retained
+height, ``prove_state`` / ``prove_tx`` give proofs that ``tierchain.proofs``
+checks against a header without trusting this node (docs/proofs.md).
 """
 
 from __future__ import annotations
@@ -30,16 +36,17 @@ from pathlib import Path
 import numpy as np
 import tierchain_native
 
-from tierchain import merkle, ops
+from tierchain import merkle, ops, proofs
 from tierchain.batch import Batch, decode_batch
 from tierchain.block import ZERO_HASH, Header, Receipt
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError, TierChainError
 from tierchain.execute import BlockColumns, declared_keys, execute_block, nonce_key
-from tierchain.genesis import genesis_writes
+from tierchain.genesis import genesis_chunks
 from tierchain.mempool import Chunk, Mempool
-from tierchain.state_root import GENESIS_PARENT, next_state_root
+from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
+from tierchain.state_tree import StateTree, StateUnavailable
 from tierchain.storage import Store
 from tierchain.wire import frame
 
@@ -151,12 +158,23 @@ class Subscription:
 
 
 class Chain:
-    """Open (and, on first use, create) the chain stored at ``path``."""
+    """Open (and, on first use, create) the chain stored at ``path``.
+
+    ``state_keep_heights``: state versions kept for historic reads and proofs
+    (0 = every height; K = the last K heights, older ones raise ``StatePruned``).
+    """
 
     def __init__(
-        self, path: str | Path, config: ChainConfig, proposer: KeyPair, *, start: bool = True
+        self,
+        path: str | Path,
+        config: ChainConfig,
+        proposer: KeyPair,
+        *,
+        start: bool = True,
+        state_keep_heights: int = 0,
     ) -> None:
         self.path, self.config, self.proposer = Path(path), config, proposer
+        self.state_tree = StateTree(state_keep_heights) if config.state_commitment == "smt" else None
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.path / "db", sync=config.sync == "full")
         try:
@@ -193,25 +211,41 @@ class Chain:
             if stored != genesis:
                 raise ChainError("database was created from a different genesis")
             return
-        writes = genesis_writes(self.config)
-        header = Header(
-            chain_id=self.config.chain_id,
-            height=0,
-            prev_hash=ZERO_HASH,
-            timestamp_ms=self.config.genesis_timestamp_ms,
-            tx_count=0,
-            tx_root=merkle.root([]),
-            receipt_root=merkle.root([]),
-            state_root=next_state_root(GENESIS_PARENT, writes),
-            proposer=self.proposer.public_key,
-        ).signed(self.proposer)
         with self.store.write() as w:
+            # Genesis arrives in ascending chunks (a 10M-account state never sits in
+            # one dict); each chunk goes to the flat state and the tree in this txn.
+            if self.state_tree is not None:
+                state_root = proofs.EMPTY_HASH
+                for chunk in genesis_chunks(self.config):
+                    w.put_many_raw("state", chunk)
+                    state_root = self.state_tree.apply(w, 0, chunk)
+                if state_root == proofs.EMPTY_HASH:
+                    self.state_tree.apply(w, 0, [])  # record the (empty) root of height 0
+            else:
+                chunks = genesis_chunks(self.config)
+
+                def stored(chunks=chunks):
+                    for chunk in chunks:
+                        w.put_many_raw("state", chunk)
+                        yield from chunk
+
+                state_root = root_from_digest(GENESIS_PARENT, write_set_digest_sorted(stored()))
+            header = Header(
+                chain_id=self.config.chain_id,
+                height=0,
+                prev_hash=ZERO_HASH,
+                timestamp_ms=self.config.genesis_timestamp_ms,
+                tx_count=0,
+                tx_root=merkle.root([]),
+                receipt_root=merkle.root([]),
+                state_root=state_root,
+                proposer=self.proposer.public_key,
+            ).signed(self.proposer)
             w.put("meta", "genesis", genesis)
             w.put("meta", "proposer", self.proposer.public_key)
             w.put("headers", 0, header)
             w.put("blocks", 0, b"")
             w.put("receipts", 0, [])
-            w.put_many_raw("state", sorted((k, v) for k, v in writes.items() if v is not None))
 
     def start(self) -> None:
         self._producer = threading.Thread(target=self._run, name="tierchain-producer", daemon=True)
@@ -320,17 +354,8 @@ class Chain:
             prefetched = r.get_many_raw("state", declared_keys(cols))
         result = execute_block(batch, prefetched.get, height, timestamp_ms, cols=cols)
         receipts = result.receipts
-        header = Header(
-            chain_id=self.config.chain_id,
-            height=height,
-            prev_hash=head.hash(),
-            timestamp_ms=timestamp_ms,
-            tx_count=len(batch),
-            tx_root=tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32),
-            receipt_root=merkle.root([rc.encode() for rc in receipts]),
-            state_root=next_state_root(head.state_root, result.writes),
-            proposer=self.proposer.public_key,
-        ).signed(self.proposer)
+        tx_root = tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32)
+        receipt_root = merkle.root([rc.encode() for rc in receipts])
         locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
         locations["height"], locations["pos"] = height, np.arange(len(batch))
         loc_bytes = locations.tobytes()
@@ -339,6 +364,24 @@ class Chain:
         puts = sorted((k, v) for k, v in result.writes.items() if v is not None)
         deletes = [k for k, v in result.writes.items() if v is None]
         with self.store.write() as w:
+            # The tree's new nodes and root go into this same write txn: a block and
+            # its state version are committed together or not at all.
+            if self.state_tree is not None:
+                state_root = self.state_tree.apply(w, height, result.writes)
+                self.state_tree.prune(w, height)
+            else:
+                state_root = next_state_root(head.state_root, result.writes)
+            header = Header(
+                chain_id=self.config.chain_id,
+                height=height,
+                prev_hash=head.hash(),
+                timestamp_ms=timestamp_ms,
+                tx_count=len(batch),
+                tx_root=tx_root,
+                receipt_root=receipt_root,
+                state_root=state_root,
+                proposer=self.proposer.public_key,
+            ).signed(self.proposer)
             w.put("headers", height, header)
             w.put("blocks", height, block_buf)
             w.put("receipts", height, receipts)
@@ -409,9 +452,58 @@ class Chain:
         b = decode_batch(buf)
         return height, pos, b.tx_bytes(pos), receipts[pos]
 
-    def state_get(self, key: bytes) -> bytes | None:
+    def state_get(self, key: bytes, height: int | None = None) -> bytes | None:
+        """Value of ``key`` now (``height=None``) or after block ``height``.
+
+        Historic reads need the state tree ("smt" chains) and a retained height:
+        ``StatePruned`` below the retention window, ``StateUnavailable`` otherwise.
+        """
+        if height is None:
+            with self.store.read() as r:
+                return r.get("state", key)
+        if self.state_tree is None:
+            if height == self._head.height:
+                return self.state_get(key)
+            raise StateUnavailable('historic state needs state_commitment = "smt"')
         with self.store.read() as r:
-            return r.get("state", key)
+            return self.state_tree.get(r, key, height)
+
+    def prove_state(self, key: bytes, height: int | None = None) -> proofs.StateProof:
+        """Value or absence of ``key`` after block ``height`` (default: head), with its proof.
+
+        Check it with ``proofs.verify_state(header.state_root, proof, key)``.
+        """
+        if self.state_tree is None:
+            raise StateUnavailable('proofs need state_commitment = "smt"')
+        with self.store.read() as r:
+            if height is None:
+                height = r.last("headers")[0]
+            return self.state_tree.prove(r, key, height)
+
+    def prove_tx(self, tx_id: bytes) -> proofs.TxProof | None:
+        """Inclusion proof of a committed transaction and its receipt (None if unknown).
+
+        Check it with ``proofs.verify_tx(header, proof)`` for the header at ``proof.height``.
+        """
+        with self.store.read() as r:
+            loc = r.get("tx_index", tx_id)
+            if loc is None:
+                return None
+            height, pos = loc
+            buf, receipts = r.get("blocks", height), r.get("receipts", height)
+        batch = decode_batch(buf)
+        digests = batch.digest.tobytes()
+        ids = [digests[i * 32 : i * 32 + 32] for i in range(len(batch))]
+        encoded = [rc.encode() for rc in receipts]
+        return proofs.TxProof(
+            height=height,
+            index=pos,
+            size=len(ids),
+            tx_id=ids[pos],
+            tx_path=tuple(merkle.prove(ids, pos)),
+            receipt=encoded[pos],
+            receipt_path=tuple(merkle.prove(encoded, pos)),
+        )
 
     def nonce(self, sender: bytes) -> int:
         """The next nonce the ledger expects from ``sender`` (committed state)."""

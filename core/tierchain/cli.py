@@ -305,6 +305,34 @@ def state_get(directory: Path, key: str) -> None:
     click.echo(value.hex())
 
 
+@state.command("prove")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("key")
+@click.option("--height", type=int, default=None, help="a retained height (default: the head)")
+def state_prove(directory: Path, key: str, height: int | None) -> None:
+    """Print KEY's value or absence with its proof and header, as JSON (docs/proofs.md)."""
+    from tierchain import proofs
+    from tierchain.state_tree import StateTree
+
+    with _open_readonly(directory) as store, store.read() as r:
+        height = r.last("headers")[0] if height is None else height
+        header = r.get("headers", height)
+        if header is None:
+            raise click.ClickException(f"no block at height {height}")
+        try:
+            proof = StateTree().prove(r, _parse_key(key), height)
+        except TierChainError as exc:
+            raise click.ClickException(str(exc)) from exc
+    out = {
+        "height": height,
+        "value": None if proof.value is None else proof.value.hex(),
+        "proof": proof.encode().hex(),
+        "header": header.encode().hex(),
+        "verified": proofs.verify_state(header.encode(), proof, _parse_key(key)),
+    }
+    click.echo(json.dumps(out, indent=2))
+
+
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def verify(directory: Path) -> None:
@@ -333,6 +361,9 @@ def verify(directory: Path) -> None:
     "--batch", "batch_txs", type=int, default=512, show_default=True, help="Transactions per submit."
 )
 @click.option("--inflight", type=int, default=8, show_default=True, help="Outstanding batches per thread.")
+@click.option("--skew", type=float, default=0.0, show_default=True, help="Zipf exponent of recipients.")
+@click.option("--hot-pct", type=float, default=0.0, show_default=True, help="%% of txs paying one account.")
+@click.option("--rate", type=float, default=None, help="Open loop at this many tx/s (default: closed).")
 @click.option("--sync", type=click.Choice(["full", "none"]), default="full", show_default=True)
 @click.option("--block-txs-max", type=int, default=4096, show_default=True)
 @click.option("--block-interval-ms", type=int, default=20, show_default=True)
@@ -351,6 +382,9 @@ def load(
     threads: int,
     batch_txs: int,
     inflight: int,
+    skew: float,
+    hot_pct: float,
+    rate: float | None,
     sync: str,
     block_txs_max: int,
     block_interval_ms: int,
@@ -365,7 +399,7 @@ def load(
     txs = txs or int(seconds * 25_000)
     click.echo(f"preparing {txs:,} signed transfers among {accounts:,} accounts (cached in {cache_dir}) ...")
     t0 = time.perf_counter()
-    work = transfer_workload(accounts, txs, threads, cache_dir=cache_dir)
+    work = transfer_workload(accounts, txs, threads, cache_dir=cache_dir, skew=skew, hot_pct=hot_pct)
     click.echo(
         f"ready in {time.perf_counter() - t0:.1f}s; running {seconds:.0f}s, sync={sync}"
         + ("  [sync=none: NOT DURABLE, benchmark only]" if sync == "none" else "")
@@ -383,6 +417,7 @@ def load(
         seconds=seconds,
         batch_txs=batch_txs,
         inflight=inflight,
+        rate=rate,
         sync=sync,
         block_txs_max=block_txs_max,
         block_interval_ms=block_interval_ms,
@@ -396,6 +431,11 @@ def load(
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+
+
+from tierchain.cli_finance import finance as finance_group  # noqa: E402
+
+main.add_command(finance_group)
 
 
 def run() -> None:

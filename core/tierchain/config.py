@@ -10,6 +10,7 @@ id = 1
 block_txs_max = 4096      # <= limits.batch_txs_max
 block_interval_ms = 20    # a block is cut when full or this old
 sync = "full"             # "none" is for benchmarks only and says so
+state_commitment = "smt"  # sparse Merkle state root (docs/proofs.md); "interim": benchmarks only
 
 [mempool]
 txs_max = 100000
@@ -24,6 +25,10 @@ timestamp_ms = 0
 public_key = "…64 hex…"
 roles = ["registrar"]
 balance = 1000000000
+[genesis.synthetic]       # optional, benchmarks: accounts nobody holds a key for
+accounts = 10000000       # public key j = BLAKE3_derive(seed u64 LE || j u64 LE), see genesis.py
+seed = 7
+balance = 0
 ```
 """
 
@@ -38,9 +43,25 @@ import tomli_w
 from tierchain import limits
 from tierchain.errors import TierChainError
 
-ROLES = ("registrar", "committee")  # the finance issue adds its roles here
+# Bit i of a roles mask is ROLES[i]: append only. Accounts use the first two;
+# organizations (tierchain.finance) the rest.
+ROLES = (
+    "registrar",
+    "committee",
+    "core_enterprise",
+    "supplier",
+    "bank",
+    "warehouse",
+    "logistics",
+    "rating_agency",
+    "investor",
+    "trustee",
+    "auditor",
+    "regulator",
+)
 genesis_accounts_max = 1 << 20  # storage.meta_value_bytes_max holds this many in TOML
 balance_max = (1 << 63) - 1
+synthetic_accounts_max = 1 << 27
 
 
 class ConfigError(TierChainError):
@@ -55,16 +76,27 @@ class GenesisAccount:
 
 
 @dataclasses.dataclass(frozen=True)
+class SyntheticAccounts:
+    """``[genesis.synthetic]``: ``accounts`` registered accounts derived from ``seed``."""
+
+    accounts: int
+    seed: int = 0
+    balance: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ChainConfig:
     chain_id: int = 1
     block_txs_max: int = 4096
     block_interval_ms: int = 20
     sync: str = "full"
+    state_commitment: str = "smt"  # "interim" (state_root.py) only for benchmarks; part of genesis
     mempool_txs_max: int = 100_000
     sender_pending_max: int = 4096
     key_file: str = "node.key"
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
+    genesis_synthetic: SyntheticAccounts | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -72,6 +104,7 @@ class ChainConfig:
             (1 <= self.block_txs_max <= limits.batch_txs_max, f"block_txs_max in 1..{limits.batch_txs_max}"),
             (1 <= self.block_interval_ms <= 60_000, "block_interval_ms in 1..60000"),
             (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
+            (self.state_commitment in ("smt", "interim"), 'state_commitment must be "smt" or "interim"'),
             (
                 self.block_txs_max <= self.mempool_txs_max <= 10_000_000,
                 "mempool txs_max in block_txs_max..1e7",
@@ -79,6 +112,12 @@ class ChainConfig:
             (1 <= self.sender_pending_max <= 1 << 20, "sender_pending_max in 1..2^20"),
             (len(self.genesis_accounts) <= genesis_accounts_max, "too many genesis accounts"),
         ]
+        if (syn := self.genesis_synthetic) is not None:
+            checks += [
+                (0 <= syn.accounts <= synthetic_accounts_max, "genesis.synthetic.accounts out of range"),
+                (0 <= syn.seed < 1 << 63, "genesis.synthetic.seed in 0..2^63 (a TOML integer)"),
+                (0 <= syn.balance <= balance_max, "genesis.synthetic.balance out of range"),
+            ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
@@ -103,6 +142,7 @@ class ChainConfig:
                 "block_txs_max": self.block_txs_max,
                 "block_interval_ms": self.block_interval_ms,
                 "sync": self.sync,
+                "state_commitment": self.state_commitment,
             },
             "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
             "node": {"key_file": self.key_file},
@@ -114,6 +154,8 @@ class ChainConfig:
                 ],
             },
         }
+        if self.genesis_synthetic is not None:  # absent otherwise: older genesis bytes stay identical
+            doc["genesis"]["synthetic"] = dataclasses.asdict(self.genesis_synthetic)
         return tomli_w.dumps(doc)
 
     def genesis_bytes(self) -> bytes:
@@ -138,11 +180,17 @@ class ChainConfig:
                 block_txs_max=int(chain.get("block_txs_max", 4096)),
                 block_interval_ms=int(chain.get("block_interval_ms", 20)),
                 sync=str(chain.get("sync", "full")),
+                state_commitment=str(chain.get("state_commitment", "smt")),
                 mempool_txs_max=int(mempool.get("txs_max", 100_000)),
                 sender_pending_max=int(mempool.get("sender_pending_max", 4096)),
                 key_file=str(node.get("key_file", "node.key")),
                 genesis_timestamp_ms=int(genesis.get("timestamp_ms", 0)),
                 genesis_accounts=accounts,
+                genesis_synthetic=(
+                    SyntheticAccounts(**{k: int(v) for k, v in genesis["synthetic"].items()})
+                    if "synthetic" in genesis
+                    else None
+                ),
             )
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"bad chain configuration: {exc}") from exc

@@ -50,6 +50,50 @@ class Reject(enum.IntEnum):
     NO_SUCH_ACCOUNT = 70
     ACCOUNT_EXISTS = 71
     HANDLER_FAILED = 72  # an op handler raised an unexpected exception (a bug, logged)
+    # --- finance (tierchain.finance, docs/finance.md): 96-159 ---
+    NOT_A_MEMBER = 96  # the sender key belongs to no organization
+    KEY_REVOKED = 97  # the sender key was revoked
+    ROLE_MISSING = 98  # the sender's organization lacks the role the op needs
+    ORG_INACTIVE = 99
+    NOT_COMMITTEE = 100  # proposals and votes need the committee account role
+    PROPOSAL_CLOSED = 101  # already executed
+    ALREADY_VOTED = 102
+    NO_SUCH_PROPOSAL = 103
+    ORG_EXISTS = 104
+    KEY_IN_USE = 105  # the key already belongs to an organization (or was revoked)
+    NO_SUCH_ORG = 106
+    NO_SUCH_KEY = 107  # not a key of the sender's organization
+    LAST_KEY = 108  # an organization keeps at least one active key
+    DOC_EXISTS = 109
+    NO_SUCH_DOC = 110
+    INVOICE_ALREADY_USED = 111  # one invoice backs one receivable
+    NO_INVOICE = 112  # a confirmation needs at least one anchored invoice
+    VOUCHER_EXISTS = 113
+    NO_SUCH_VOUCHER = 114
+    NO_SUCH_PIECE = 115
+    NOT_HOLDER = 116
+    PIECE_LOCKED = 117  # pledged or financed: cannot be split or moved
+    PIECE_PENDING = 118  # an offer awaits the counterparty
+    PIECE_CLOSED = 119  # split or settled
+    SPLIT_SUM_MISMATCH = 120
+    PIECE_TOO_SMALL = 121
+    SPLIT_TOO_DEEP = 122
+    NOT_OFFEREE = 123
+    NOT_OFFERED = 124
+    MATURED = 125  # the voucher has matured (or is overdue): pieces no longer move
+    NOT_MATURED = 126
+    VOUCHER_SETTLED = 127
+    NOT_OBLIGOR = 128
+    NOT_LENDER = 129
+    LOAN_NOT_DUE = 130
+    EXCEEDS_ASSET_VALUE = 131  # duplicate-financing registry: it does not fit
+    ASSET_EXISTS = 132
+    NO_SUCH_ASSET = 133
+    NO_SUCH_FINANCING = 134
+    HISTORY_FULL = 135
+    BAD_COUNTERPARTY = 136  # offer to itself, or to an organization without the needed role
+    BAD_VOUCHER_STATE = 137  # overdue/default transitions out of order
+    NOT_PLEDGED = 138
 
 
 class TierChainError(Exception):

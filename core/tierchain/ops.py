@@ -122,3 +122,9 @@ def transfer(
         writes=tuple(sorted({balance_key(sender), balance_key(to)})),
         payload=_TRANSFER.pack(to, amount),
     )
+
+
+# The finance ops (issue 6) register themselves on import; importing them here gives
+# every engine (chain, verify, tests) the same op table. Last line: tierchain.finance
+# imports this module's names.
+from tierchain import finance as _finance  # noqa: E402, F401

@@ -9,8 +9,11 @@ gives byte-identical receipts, the same receipt root and the same state root;
 every transaction is indexed at its place. At the end, the stored state equals
 the re-executed state key for key.
 
-Re-execution keeps the state in memory (a dict): fine for the chains this issue
-targets; the authenticated-state issue verifies against the tree instead.
+Re-execution keeps the state in memory (a dict) and, for "smt" chains, rebuilds
+the sparse Merkle tree in memory too (``state_tree.MemoryStateTree``, the same
+Rust update as the node): every header's state root must equal the recomputed
+one, and so must every root the database still keeps for a height
+(``smt_roots``; pruned heights have none).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from tierchain.batch import decode_batch
 from tierchain.block import ZERO_HASH
 from tierchain.config import ChainConfig
 from tierchain.execute import execute_block
-from tierchain.genesis import genesis_writes
-from tierchain.state_root import GENESIS_PARENT, next_state_root
+from tierchain.genesis import genesis_chunks
+from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
+from tierchain.state_tree import MemoryStateTree
 from tierchain.storage import StorageError, Store
 
 
@@ -63,9 +67,16 @@ def verify_chain(
                 return report
             config = ChainConfig.from_toml(genesis.decode())
             top = last[0]
-            state = genesis_writes(config)
-            state_root = next_state_root(GENESIS_PARENT, state)
-            state = {k: v for k, v in state.items() if v is not None}
+            state: dict[bytes, bytes] = {}
+            tree = MemoryStateTree() if config.state_commitment == "smt" else None
+            for chunk in genesis_chunks(config):
+                state.update(chunk)
+                if tree is not None:
+                    tree.apply(0, chunk)
+            if tree is not None:
+                state_root = tree.root
+            else:
+                state_root = root_from_digest(GENESIS_PARENT, write_set_digest_sorted(sorted(state.items())))
             prev = None
             for height in range(top + 1):
                 header = r.get("headers", height)
@@ -113,7 +124,10 @@ def verify_chain(
                     result = execute_block(batch, state.get, height, header.timestamp_ms)
                     if result.receipts != receipts:
                         problem(f"height {height}: re-executed receipts differ")
-                    state_root = next_state_root(state_root, result.writes)
+                    if tree is not None:
+                        state_root = tree.apply(height, result.writes)
+                    else:
+                        state_root = next_state_root(state_root, result.writes)
                     for k, v in result.writes.items():
                         if v is None:
                             state.pop(k, None)
@@ -123,6 +137,10 @@ def verify_chain(
                     problem(f"height {height}: receipt root mismatch")
                 if state_root != header.state_root:
                     problem(f"height {height}: state root mismatch after re-execution")
+                if tree is not None:
+                    kept = r.get("smt_roots", height)
+                    if kept is not None and kept[0] != state_root:
+                        problem(f"height {height}: stored state tree root differs from re-execution")
                 for i in range(n):
                     if r.get("tx_index", batch.digest[i].tobytes()) != (height, i):
                         problem(f"height {height}: tx {i} not indexed at its place")

@@ -7,7 +7,7 @@ releases the GIL; parallel work runs on a private pool sized by
 ``TIERCHAIN_THREADS`` (default: all cores).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
@@ -53,3 +53,22 @@ def merkle_verify(root: Buffer, leaf: Buffer, index: int, size: int, proof: Sequ
 
 def thread_count() -> int:
     """Worker threads in the native pool."""
+
+def smt_apply(
+    root_hash: Buffer,
+    root_version: int,
+    version: int,
+    keys: Sequence[Buffer],
+    values: Sequence[Buffer | None],
+    fetch: Callable[[list[bytes]], Sequence[Buffer | None]],
+) -> tuple[bytes, int, list[tuple[bytes, bytes]], list[bytes]]:
+    """One batch update of the state tree (``ext/rust/src/smt.rs``): ``values[i]``
+    ``None`` deletes ``keys[i]``. ``fetch(node_keys)`` returns each stored node
+    (or ``None``), in order; it is called once per tree level. Returns the new
+    root hash, the version of the root node, the new nodes ``(key, node)``
+    sorted by key, and the keys of the nodes replaced. A key given twice is
+    ``ValueError``; a missing or damaged node is ``RuntimeError``."""
+
+def smt_constants() -> tuple[bytes, list[str]]:
+    """The empty-subtree hash and the five derive-key contexts (key, value,
+    leaf, node, empty) of the state tree."""

@@ -1,0 +1,32 @@
+"""Supply-chain finance on the ledger (issue 6; docs/finance.md).
+
+Ops are handlers registered with ``tierchain.execute.register_op`` (codes
+16..63, rejections 96..159 in ``tierchain.errors.Reject``); importing this
+package registers them, and ``tierchain.ops`` imports it so every engine has
+them. Parts:
+
+* ``codes``    — op codes, state keys, ids, record layouts, limits
+* ``orgs``     — organizations, keys, roles, committee proposals and votes
+* ``evidence`` — document anchoring
+* ``voucher``  — confirmation, split, transfer, discount, pledge, settlement
+* ``registry`` — duplicate-financing registry under blinded fingerprints
+* ``lineage``  — indexed lineage queries
+* ``client``   — ``Finance``: the high-level API that derives every declared key
+* ``workload`` — deterministic pre-signed voucher-lifecycle workloads (bench)
+"""
+
+from tierchain.finance import codes, evidence, lineage, orgs, registry, voucher
+from tierchain.finance.codes import DocType, OfferKind, PieceState, VoucherStatus
+
+__all__ = [
+    "DocType",
+    "OfferKind",
+    "PieceState",
+    "VoucherStatus",
+    "codes",
+    "evidence",
+    "lineage",
+    "orgs",
+    "registry",
+    "voucher",
+]

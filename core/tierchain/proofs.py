@@ -1,0 +1,462 @@
+"""Light-client verification: facts checked against a block header, trusting no node.
+
+Pure Python on purpose — the standard library and the ``blake3`` package only,
+no numpy and no native extension — so a bank or an investor can check a proof
+on any machine, and can read this one file to see exactly what is checked
+(docs/proofs.md). It depends on nothing else in TierChain but ``domains``.
+
+Three kinds of fact, each against one field of a trusted header:
+
+* **State** (``StateProof``, against ``state_root``): the value of a state key,
+  or its absence, at a height. The state tree is the binary sparse Merkle tree
+  of ``ext/rust/src/smt.rs``: key hash ``kh`` picks the path (bit 0 = most
+  significant bit of byte 0 at the root), a subtree with one key is that key's
+  leaf, a subtree with none is the empty subtree::
+
+      empty       = derive_key(STATE_EMPTY, b"")
+      leaf(kh,vh) = derive_key(STATE_LEAF, kh || vh)     kh = derive_key(STATE_KEY, key)
+      node(l, r)  = derive_key(STATE_NODE, l || r)       vh = derive_key(STATE_VALUE, value)
+
+  A proof lists the sibling hashes from the root down to where the key's path
+  ends, and what is there: the key's own leaf (present), the empty subtree
+  (absent), or the leaf of another key sharing the path so far (absent).
+* **Transaction / receipt inclusion** (``TxProof``, against ``tx_root`` or
+  ``receipt_root`` and ``tx_count``): an RFC 6962 audit path in the BLAKE3
+  Merkle tree of ``tierchain.merkle`` (checked here by the same RFC 9162
+  algorithm, re-stated so this module needs no native code).
+* **Header chain** (``verify_header_chain``): from one trusted header, each
+  next header links by hash, has the next height, the same chain and proposer,
+  and a valid proposer signature.
+
+Every verifier returns ``True``/``False`` and never raises on malformed input;
+decoders raise only ``ProofError``.
+
+Signatures: headers are signed with Ed25519 under the ZIP-215 rule. The
+``verify_signature`` callable defaults to ``tierchain.crypto.verify`` (native);
+a light client without the native extension passes its own, e.g. PyNaCl's
+``VerifyKey(pk).verify(msg, sig)`` wrapped to return a bool. libsodium accepts
+a subset of what ZIP-215 accepts, so such a client may reject a
+deliberately odd signature the chain accepted, but never accepts a header the
+chain would reject.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Callable, Sequence
+
+import blake3
+
+from tierchain import domains
+
+DIGEST_BYTES = 32
+STATE_KEY_BYTES_MAX = 64  # limits.key_bytes_max (checked by tests; no import: pure module)
+STATE_VALUE_BYTES_MAX = 64 << 10  # storage.state_value_bytes_max
+DEPTH_MAX = 256
+PROOF_VERSION = 1
+TX_PROOF_PATH_MAX = 64
+
+
+class ProofError(ValueError):
+    """Bytes that are not a canonical proof encoding."""
+
+
+def _h(context: str, data: bytes) -> bytes:
+    return blake3.blake3(data, derive_key_context=context).digest()
+
+
+def key_hash(key: bytes) -> bytes:
+    return _h(domains.STATE_KEY, bytes(key))
+
+
+def value_hash(value: bytes) -> bytes:
+    return _h(domains.STATE_VALUE, bytes(value))
+
+
+def leaf_hash(kh: bytes, vh: bytes) -> bytes:
+    return _h(domains.STATE_LEAF, kh + vh)
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return _h(domains.STATE_NODE, left + right)
+
+
+EMPTY_HASH = _h(domains.STATE_EMPTY, b"")
+
+
+def bit(h: bytes, i: int) -> int:
+    """Bit ``i`` of a key hash, most significant bit of byte 0 first."""
+    return (h[i >> 3] >> (7 - (i & 7))) & 1
+
+
+# --- state proofs ------------------------------------------------------------
+
+PRESENT, ABSENT_EMPTY, ABSENT_LEAF = 0, 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class StateProof:
+    """The value of ``key`` at ``height`` (``None``: absent) and why.
+
+    ``siblings[i]`` is the sibling hash at depth ``i + 1`` on the key's path
+    (root side first). For an absence shown by another key's leaf,
+    ``other = (kh', vh')`` is that leaf.
+    """
+
+    height: int
+    key: bytes
+    value: bytes | None
+    siblings: tuple[bytes, ...]
+    other: tuple[bytes, bytes] | None = None
+
+    @property
+    def kind(self) -> int:
+        if self.value is not None:
+            return PRESENT
+        return ABSENT_EMPTY if self.other is None else ABSENT_LEAF
+
+    def encode(self) -> bytes:
+        """Canonical bytes: decode(encode(p)) == p; see ``decode_state_proof``."""
+        depth = len(self.siblings)
+        bitmap = bytearray((depth + 7) // 8)
+        carried = []
+        for i, s in enumerate(self.siblings):
+            if s == EMPTY_HASH:
+                bitmap[i >> 3] |= 1 << (i & 7)
+            else:
+                carried.append(s)
+        parts = [
+            struct.pack("<BBQB", PROOF_VERSION, self.kind, self.height, len(self.key)),
+            self.key,
+            struct.pack("<H", depth),
+            bytes(bitmap),
+            *carried,
+        ]
+        if self.value is not None:
+            parts += [struct.pack("<I", len(self.value)), self.value]
+        elif self.other is not None:
+            parts += list(self.other)
+        return b"".join(parts)
+
+
+def decode_state_proof(data: bytes) -> StateProof:
+    """Parse canonical proof bytes; anything else raises ``ProofError`` (never another error).
+
+    Layout (little-endian): version u8 = 1 | kind u8 (0 present, 1 absent:
+    empty subtree, 2 absent: other leaf) | height u64 | key_len u8 (1..64) |
+    key | depth u16 (0..256) | bitmap ceil(depth/8) bytes, bit i (LSB first)
+    set = sibling i is the empty hash and is not carried, unused bits zero |
+    the other siblings, 32 bytes each, none equal to the empty hash | kind 0:
+    value_len u32 (<= 64 KiB), value; kind 2: kh' 32, vh' 32 | nothing more.
+    """
+    data = bytes(data)
+    try:
+        version, kind, height, key_len = struct.unpack_from("<BBQB", data, 0)
+        pos = 11
+        if version != PROOF_VERSION or kind not in (PRESENT, ABSENT_EMPTY, ABSENT_LEAF):
+            raise ProofError("unknown proof version or kind")
+        if not 1 <= key_len <= STATE_KEY_BYTES_MAX:
+            raise ProofError("key length out of bounds")
+        key = data[pos : pos + key_len]
+        pos += key_len
+        (depth,) = struct.unpack_from("<H", data, pos)
+        pos += 2
+        if depth > DEPTH_MAX:
+            raise ProofError("proof deeper than the tree")
+        nbitmap = (depth + 7) // 8
+        bitmap = data[pos : pos + nbitmap]
+        pos += nbitmap
+        if len(bitmap) != nbitmap or len(key) != key_len:
+            raise ProofError("proof truncated")
+        if depth & 7 and bitmap[-1] >> (depth & 7):
+            raise ProofError("non-zero padding bits in the bitmap")
+        siblings = []
+        for i in range(depth):
+            if bitmap[i >> 3] >> (i & 7) & 1:
+                siblings.append(EMPTY_HASH)
+                continue
+            s = data[pos : pos + DIGEST_BYTES]
+            pos += DIGEST_BYTES
+            if len(s) != DIGEST_BYTES:
+                raise ProofError("proof truncated")
+            if s == EMPTY_HASH:
+                raise ProofError("empty sibling carried in full (non-canonical)")
+            siblings.append(s)
+        value = other = None
+        if kind == PRESENT:
+            (value_len,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            if value_len > STATE_VALUE_BYTES_MAX:
+                raise ProofError("value too long")
+            value = data[pos : pos + value_len]
+            pos += value_len
+            if len(value) != value_len:
+                raise ProofError("proof truncated")
+        elif kind == ABSENT_LEAF:
+            kh, vh = data[pos : pos + 32], data[pos + 32 : pos + 64]
+            pos += 64
+            if len(vh) != 32:
+                raise ProofError("proof truncated")
+            other = (kh, vh)
+    except struct.error as exc:
+        raise ProofError(f"proof truncated: {exc}") from None
+    if pos != len(data):
+        raise ProofError("trailing bytes after the proof")
+    return StateProof(height, key, value, tuple(siblings), other)
+
+
+def state_root_from_proof(proof: StateProof) -> bytes | None:
+    """The root the proof implies, or ``None`` if the proof is malformed."""
+    try:
+        kh = key_hash(proof.key)
+        depth = len(proof.siblings)
+        if depth > DEPTH_MAX or any(len(s) != DIGEST_BYTES for s in proof.siblings):
+            return None
+        if proof.value is not None:
+            if proof.other is not None or len(proof.value) > STATE_VALUE_BYTES_MAX:
+                return None
+            h = leaf_hash(kh, value_hash(proof.value))
+        elif proof.other is not None:
+            okh, ovh = (bytes(x) for x in proof.other)
+            if len(okh) != DIGEST_BYTES or len(ovh) != DIGEST_BYTES or okh == kh:
+                return None
+            # The other leaf must sit on the key's path: same first `depth` bits.
+            if any(bit(okh, i) != bit(kh, i) for i in range(depth)):
+                return None
+            h = leaf_hash(okh, ovh)
+        else:
+            h = EMPTY_HASH
+        for i in range(depth - 1, -1, -1):
+            s = bytes(proof.siblings[i])
+            h = node_hash(s, h) if bit(kh, i) else node_hash(h, s)
+        return h
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def verify_state(
+    trusted: bytes | LightHeader, proof: StateProof, key: bytes | None = None, *, height: int | None = None
+) -> bool:
+    """Does ``proof`` show ``proof.value`` (or absence) for ``key`` in ``trusted``?
+
+    ``trusted`` is a header you trust (encoded, or a ``LightHeader``, e.g.
+    one checked with ``verify_header_chain``): its ``state_root`` is used and
+    its height must be ``proof.height``. A bare 32-byte state root is accepted
+    too; then pass ``height`` to bind the proof's height (the root alone does
+    not). Pass ``key`` (the key you asked about) so a proof about another key
+    cannot be passed off.
+    """
+    if key is not None and bytes(key) != bytes(proof.key):
+        return False
+    if isinstance(trusted, LightHeader) or len(trusted) == HEADER_BYTES:
+        try:
+            header = trusted if isinstance(trusted, LightHeader) else decode_header(trusted)
+        except ProofError:
+            return False
+        state_root, height = header.state_root, header.height if height is None else height
+        if header.height != height:
+            return False
+    else:
+        state_root = trusted
+    if height is not None and height != proof.height:
+        return False
+    root = state_root_from_proof(proof)
+    return root is not None and len(state_root) == DIGEST_BYTES and root == bytes(state_root)
+
+
+# --- headers -------------------------------------------------------------------
+
+# Mirrors tierchain.block (checked by tests): version u8, chain_id u32, height u64,
+# prev_hash, timestamp_ms u64, tx_count u32, tx_root, receipt_root, state_root, proposer.
+_HEADER = struct.Struct("<BIQ32sQI32s32s32s32s")
+HEADER_BYTES = _HEADER.size + 64
+
+
+@dataclasses.dataclass(frozen=True)
+class LightHeader:
+    """A decoded block header (the fields a light client checks)."""
+
+    version: int
+    chain_id: int
+    height: int
+    prev_hash: bytes
+    timestamp_ms: int
+    tx_count: int
+    tx_root: bytes
+    receipt_root: bytes
+    state_root: bytes
+    proposer: bytes
+    signature: bytes
+    hash: bytes  # BLAKE3 derive_key(BLOCK_HEADER, unsigned bytes): what the proposer signs
+
+
+def decode_header(data: bytes) -> LightHeader:
+    """Parse an encoded header (``Header.encode()``); ``ProofError`` if it is not one."""
+    data = bytes(data)
+    if len(data) != HEADER_BYTES:
+        raise ProofError(f"a header is {HEADER_BYTES} bytes, got {len(data)}")
+    fields = _HEADER.unpack_from(data)
+    if fields[0] != 1:
+        raise ProofError(f"header version {fields[0]}")
+    unsigned = data[: _HEADER.size]
+    return LightHeader(
+        *fields,
+        signature=data[_HEADER.size :],
+        hash=_h(domains.BLOCK_HEADER, unsigned),
+    )
+
+
+def _default_verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    from tierchain import crypto  # native (ZIP-215); light clients inject their own
+
+    return crypto.verify(public_key, message, signature)
+
+
+VerifySignature = Callable[[bytes, bytes, bytes], bool]
+
+
+def verify_header_chain(
+    trusted: bytes | LightHeader,
+    headers: Sequence[bytes | LightHeader],
+    verify_signature: VerifySignature | None = None,
+) -> bool:
+    """Do ``headers`` extend ``trusted`` one height at a time, each signed by its proposer?
+
+    ``trusted`` is a header the client already trusts (e.g. genesis, obtained
+    out of band); ``headers`` are the following ones in height order. Each must
+    name the previous header's hash, have the next height, the same chain id
+    and proposer (a solo chain has one proposer), and carry a valid proposer
+    signature over its hash. The last header's roots can then be trusted.
+    """
+    check = verify_signature or _default_verify_signature
+    try:
+        prev = trusted if isinstance(trusted, LightHeader) else decode_header(trusted)
+        for item in headers:
+            h = item if isinstance(item, LightHeader) else decode_header(item)
+            if (
+                h.prev_hash != prev.hash
+                or h.height != prev.height + 1
+                or h.chain_id != prev.chain_id
+                or h.proposer != prev.proposer
+                or h.timestamp_ms < prev.timestamp_ms
+                or not check(h.proposer, h.hash, h.signature)
+            ):
+                return False
+            prev = h
+        return True
+    except (ProofError, TypeError, ValueError):
+        return False
+
+
+# --- transaction and receipt inclusion --------------------------------------------
+
+
+def merkle_leaf_hash(leaf: bytes) -> bytes:
+    return blake3.blake3(b"\x00" + bytes(leaf)).digest()
+
+
+def merkle_node_hash(left: bytes, right: bytes) -> bytes:
+    return blake3.blake3(b"\x01" + left + right).digest()
+
+
+def merkle_verify(root: bytes, leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bool:
+    """RFC 9162 §2.1.3.2 inclusion check (same as ``tierchain.merkle.verify``)."""
+    if isinstance(index, bool) or isinstance(size, bool):
+        return False
+    if not isinstance(index, int) or not isinstance(size, int) or not 0 <= index < size:
+        return False
+    if len(root) != DIGEST_BYTES or any(len(p) != DIGEST_BYTES for p in path):
+        return False
+    f_n, s_n, r = index, size - 1, merkle_leaf_hash(leaf)
+    for p in path:
+        if s_n == 0:
+            return False
+        p = bytes(p)
+        if f_n & 1 or f_n == s_n:
+            r = merkle_node_hash(p, r)
+            while not f_n & 1 and f_n != 0:
+                f_n >>= 1
+                s_n >>= 1
+        else:
+            r = merkle_node_hash(r, p)
+        f_n >>= 1
+        s_n >>= 1
+    return s_n == 0 and r == bytes(root)
+
+
+@dataclasses.dataclass(frozen=True)
+class TxProof:
+    """A transaction (its id) and its receipt at ``(height, index)`` of a block of ``size`` txs.
+
+    ``tx_path`` proves ``tx_id`` under the header's ``tx_root``; ``receipt_path``
+    proves ``receipt`` (encoded ``Receipt``, which starts with the tx id) under
+    its ``receipt_root``. The header's ``tx_count`` must equal ``size``.
+    """
+
+    height: int
+    index: int
+    size: int
+    tx_id: bytes
+    tx_path: tuple[bytes, ...]
+    receipt: bytes
+    receipt_path: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        parts = [
+            struct.pack(
+                "<BQII32sB", PROOF_VERSION, self.height, self.index, self.size, self.tx_id, len(self.tx_path)
+            ),
+            *self.tx_path,
+            struct.pack("<IB", len(self.receipt), len(self.receipt_path)),
+            self.receipt,
+            *self.receipt_path,
+        ]
+        return b"".join(parts)
+
+
+def decode_tx_proof(data: bytes) -> TxProof:
+    """Parse canonical ``TxProof`` bytes; anything else raises ``ProofError``."""
+    data = bytes(data)
+    try:
+        version, height, index, size, tx_id, n_tx = struct.unpack_from("<BQII32sB", data, 0)
+        pos = struct.calcsize("<BQII32sB")
+        if version != PROOF_VERSION or n_tx > TX_PROOF_PATH_MAX:
+            raise ProofError("unknown version or path too long")
+        tx_path = [data[pos + 32 * i : pos + 32 * i + 32] for i in range(n_tx)]
+        pos += 32 * n_tx
+        receipt_len, n_rc = struct.unpack_from("<IB", data, pos)
+        pos += 5
+        if n_rc > TX_PROOF_PATH_MAX or receipt_len > 1 << 20:
+            raise ProofError("receipt path or receipt too long")
+        receipt = data[pos : pos + receipt_len]
+        pos += receipt_len
+        receipt_path = [data[pos + 32 * i : pos + 32 * i + 32] for i in range(n_rc)]
+        pos += 32 * n_rc
+    except struct.error as exc:
+        raise ProofError(f"proof truncated: {exc}") from None
+    if pos != len(data) or len(receipt) != receipt_len or any(len(p) != 32 for p in tx_path + receipt_path):
+        raise ProofError("proof truncated or trailing bytes")
+    return TxProof(height, index, size, tx_id, tuple(tx_path), receipt, tuple(receipt_path))
+
+
+def verify_tx(header: bytes | LightHeader, proof: TxProof, tx_id: bytes | None = None) -> bool:
+    """Is ``proof.tx_id`` (with ``proof.receipt``) in the block of ``header``?
+
+    Checks height, the block size against ``tx_count``, the tx id under
+    ``tx_root`` and the receipt (which must name the same tx id) under
+    ``receipt_root``. The receipt's code tells whether the transaction succeeded.
+    """
+    try:
+        h = header if isinstance(header, LightHeader) else decode_header(header)
+    except (ProofError, TypeError, ValueError):
+        return False
+    if tx_id is not None and bytes(tx_id) != bytes(proof.tx_id):
+        return False
+    return (
+        h.height == proof.height
+        and h.tx_count == proof.size
+        and bytes(proof.receipt[:32]) == bytes(proof.tx_id)
+        and merkle_verify(h.tx_root, proof.tx_id, proof.index, proof.size, proof.tx_path)
+        and merkle_verify(h.receipt_root, proof.receipt, proof.index, proof.size, proof.receipt_path)
+    )

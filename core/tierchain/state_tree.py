@@ -1,0 +1,221 @@
+"""Authenticated state: the versioned sparse Merkle tree, stored in the chain's LMDB.
+
+The tree (binary, path-compressed, BLAKE3 with separate leaf / node / empty
+domains) and its batch update are Rust (``ext/rust/src/smt.rs``, exposed as
+``tierchain_native.smt_apply``); proof checking is pure Python
+(``tierchain.proofs``). This module is the glue between them and storage:
+
+* ``smt_nodes``: node key ``version u64 BE || depth u16 BE || path bits`` ->
+  node (``0x01 || left || right || left version || right version`` or
+  ``0x02 || key hash || value hash || value``). A block writes the nodes on
+  the paths of its written keys anew, at its own height, in the block's one
+  write transaction; nodes are never changed in place.
+* ``smt_roots``: height -> (root hash, version of the root node). The root at
+  every retained height, so state can be read and proved at any of them.
+* ``smt_stale``: height -> packed keys of the nodes that height replaced.
+  Pruning with ``keep_heights = K`` deletes, when height ``h`` commits, the
+  nodes replaced at or before ``h - K + 1`` (no retained height can reach
+  them) and the roots below it: state at heights ``>= h - K + 1`` stays
+  readable and provable, older heights raise ``StatePruned``. ``K = 0`` keeps
+  every version.
+
+Updating a block: ``apply`` hands the block's write set to Rust, which asks
+for the nodes it needs one tree level at a time; each level is one
+``getmulti`` over the write transaction (so a multi-chunk genesis sees its own
+earlier chunks). Rust returns the new nodes (sorted), the replaced node keys
+and the root; Python writes them with one ``putmulti``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Iterable, Mapping
+
+import tierchain_native
+
+from tierchain import domains, proofs
+from tierchain.errors import TierChainError
+from tierchain.proofs import EMPTY_HASH, StateProof
+from tierchain.storage import StorageError, WriteTxn, _Txn
+
+_EMPTY_ROOT = (EMPTY_HASH, 0)
+
+_native_empty, _native_contexts = tierchain_native.smt_constants()
+assert tuple(_native_contexts) == domains.STATE_TREE, "smt.rs contexts differ from domains.py"
+assert _native_empty == EMPTY_HASH
+
+
+class StatePruned(TierChainError):
+    """The state at that height was pruned (older than the node's retention window)."""
+
+
+class StateUnavailable(TierChainError):
+    """No authenticated state at that height (not committed yet, or an "interim" chain)."""
+
+
+def node_key(version: int, depth: int, path: bytes) -> bytes:
+    n = (depth + 7) // 8
+    p = bytearray(path[:n])
+    if depth & 7:
+        p[-1] &= (0xFF << (8 - (depth & 7))) & 0xFF
+    return struct.pack(">QH", version, depth) + bytes(p)
+
+
+def split_keys(packed: bytes) -> list[bytes]:
+    """Node keys packed back to back (each one's length follows from its depth)."""
+    out, pos = [], 0
+    while pos < len(packed):
+        depth = int.from_bytes(packed[pos + 8 : pos + 10], "big")
+        end = pos + 10 + (depth + 7) // 8
+        out.append(packed[pos:end])
+        pos = end
+    return out
+
+
+class StateTree:
+    """The state tree of one chain; methods take the caller's LMDB transaction."""
+
+    def __init__(self, keep_heights: int = 0) -> None:
+        if keep_heights < 0:
+            raise ValueError("keep_heights must be >= 0 (0 keeps every version)")
+        self.keep_heights = keep_heights
+
+    # --- writing ------------------------------------------------------------
+
+    def apply(
+        self,
+        w: WriteTxn,
+        height: int,
+        writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
+    ) -> bytes:
+        """Apply a write set at ``height``; return the new root.
+
+        May be called several times for one height (genesis in sorted chunks):
+        each call continues from the root the previous one wrote.
+        """
+        items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
+        base = w.get("smt_roots", height)
+        if base is None:
+            base = (w.get("smt_roots", height - 1) if height else None) or _EMPTY_ROOT
+        keys = [k for k, _ in items]
+        values = [v for _, v in items]
+
+        def fetch(node_keys: list[bytes]) -> list[bytes | None]:
+            found = w.get_many_raw("smt_nodes", node_keys)
+            return [found.get(k) for k in node_keys]
+
+        root, root_version, puts, stale = tierchain_native.smt_apply(
+            base[0], base[1], height, keys, values, fetch
+        )
+        # Nodes written earlier at this same height (an earlier genesis chunk) and
+        # replaced now never belonged to any committed version: drop them at once.
+        this = struct.pack(">Q", height)
+        older = []
+        for k in stale:
+            if k[:8] == this:
+                w.delete("smt_nodes", k)
+            else:
+                older.append(k)
+        if older:
+            w.put("smt_stale", height, (w.get("smt_stale", height) or b"") + b"".join(older))
+        if puts:
+            w.put_many_raw("smt_nodes", puts)
+        w.put("smt_roots", height, (root, root_version))
+        return root
+
+    def prune(self, w: WriteTxn, height: int) -> int:
+        """Drop what no height ``>= height - keep_heights + 1`` needs; return nodes deleted."""
+        if not self.keep_heights:
+            return 0
+        floor = height - self.keep_heights + 1
+        doomed = list(itertools.takewhile(lambda item: item[0] <= floor, w.items("smt_stale")))
+        deleted = 0
+        for h, packed in doomed:
+            for k in split_keys(packed):
+                w.delete("smt_nodes", k)
+                deleted += 1
+            w.delete("smt_stale", h)
+        for h, _ in list(itertools.takewhile(lambda item: item[0] < floor, w.items("smt_roots"))):
+            w.delete("smt_roots", h)
+        return deleted
+
+    # --- reading --------------------------------------------------------------
+
+    @staticmethod
+    def root(r: _Txn, height: int) -> bytes | None:
+        got = r.get("smt_roots", height)
+        return None if got is None else got[0]
+
+    @staticmethod
+    def oldest_height(r: _Txn) -> int | None:
+        first = next(r.items("smt_roots"), None)
+        return None if first is None else first[0]
+
+    def prove(self, r: _Txn, key: bytes, height: int) -> StateProof:
+        """Value or absence of ``key`` at ``height``, with its proof."""
+        base = r.get("smt_roots", height)
+        if base is None:
+            oldest = self.oldest_height(r)
+            if oldest is not None and height < oldest:
+                raise StatePruned(f"state at height {height} was pruned (oldest retained: {oldest})")
+            raise StateUnavailable(f"no state tree at height {height}")
+        kh = proofs.key_hash(key)
+        expect, version = base
+        depth, siblings = 0, []
+        while True:
+            if expect == EMPTY_HASH:
+                return StateProof(height, key, None, tuple(siblings))
+            raw = r.get_raw("smt_nodes", node_key(version, depth, kh))
+            if raw is None:
+                raise StorageError(f"state tree node missing at height {height}, depth {depth}")
+            if raw[0] == 1 and len(raw) == 81:
+                left, right = raw[1:33], raw[33:65]
+                if proofs.node_hash(left, right) != expect:
+                    raise StorageError(f"state tree node damaged at height {height}, depth {depth}")
+                lv, rv = struct.unpack_from("<QQ", raw, 65)
+                if proofs.bit(kh, depth):
+                    siblings.append(left)
+                    expect, version = right, rv
+                else:
+                    siblings.append(right)
+                    expect, version = left, lv
+                depth += 1
+                continue
+            if raw[0] != 2 or len(raw) < 65:
+                raise StorageError(f"state tree node damaged at height {height}, depth {depth}")
+            okh, ovh, value = raw[1:33], raw[33:65], raw[65:]
+            if proofs.leaf_hash(okh, ovh) != expect or proofs.value_hash(value) != ovh:
+                raise StorageError(f"state tree leaf damaged at height {height}, depth {depth}")
+            if okh == kh:
+                return StateProof(height, key, bytes(value), tuple(siblings))
+            return StateProof(height, key, None, tuple(siblings), (bytes(okh), bytes(ovh)))
+
+    def get(self, r: _Txn, key: bytes, height: int) -> bytes | None:
+        return self.prove(r, key, height).value
+
+
+class MemoryStateTree:
+    """The same tree with its nodes in a dict and no history (re-execution in ``verify``)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, bytes] = {}
+        self.root, self._root_version = EMPTY_HASH, 0
+
+    def apply(
+        self, version: int, writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]]
+    ) -> bytes:
+        items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
+        nodes = self.nodes
+        self.root, self._root_version, puts, stale = tierchain_native.smt_apply(
+            self.root,
+            self._root_version,
+            version,
+            [k for k, _ in items],
+            [v for _, v in items],
+            lambda keys: [nodes.get(k) for k in keys],
+        )
+        for k in stale:
+            del nodes[k]
+        nodes.update(puts)
+        return self.root

@@ -1,0 +1,217 @@
+"""Light-client verification (tierchain.proofs): tampering, forgery, decoders, purity."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.signing
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ALICE, BOB, NODE, small_config
+from test_chain import transfer
+from tierchain import block, domains, limits, merkle, proofs, storage
+from tierchain.chain import Chain
+from tierchain.state_tree import MemoryStateTree, StateTree
+from tierchain.storage import Store
+
+KEYS = [bytes([i, i ^ 0x5A]) for i in range(60)]
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """60 keys, then key 0..19 deleted at height 1; proofs at both heights."""
+    path = tmp_path_factory.mktemp("proofs")
+    store, t = Store(path, sync=False), StateTree()
+    with store.write() as w:
+        roots = [t.apply(w, 0, {k: b"value-" + k for k in KEYS})]
+        roots.append(t.apply(w, 1, {k: None for k in KEYS[:20]}))
+    yield store, t, roots
+    store.close()
+
+
+def all_proofs(store, t, roots):
+    with store.read() as r:
+        for height, root in enumerate(roots):
+            for k in [*KEYS, b"absent-1", b"absent-2", b"\x00"]:
+                yield root, height, t.prove(r, k, height)
+
+
+def test_every_kind_of_proof_occurs_and_verifies(tree):
+    kinds = set()
+    for root, height, p in all_proofs(*tree):
+        kinds.add(p.kind)
+        assert proofs.verify_state(root, p, p.key, height=height)
+        assert not proofs.verify_state(root, p, p.key, height=height + 1)
+        assert proofs.decode_state_proof(p.encode()) == p
+    assert kinds == {proofs.PRESENT, proofs.ABSENT_EMPTY, proofs.ABSENT_LEAF}
+
+
+def test_every_single_byte_change_fails(tree):
+    for root, height, p in list(all_proofs(*tree))[::7]:
+        data = p.encode()
+        for i in range(len(data)):
+            for delta in (1, 0x80):
+                bad = bytearray(data)
+                bad[i] ^= delta
+                try:
+                    q = proofs.decode_state_proof(bytes(bad))
+                except proofs.ProofError:
+                    continue
+                # Checked for the key the client asked about. (The altered proof may
+                # be a true absence proof for another key with the same path prefix.)
+                assert not proofs.verify_state(root, q, p.key, height=height), (i, delta)
+        # The claimed value and the asked-for key, changed byte by byte.
+        if p.value:
+            for i in range(len(p.value)):
+                v = bytearray(p.value)
+                v[i] ^= 1
+                assert not proofs.verify_state(root, dataclasses.replace(p, value=bytes(v)))
+        for i in range(len(p.key)):
+            k = bytearray(p.key)
+            k[i] ^= 1
+            assert not proofs.verify_state(root, p, bytes(k))
+            if p.value is not None:  # an inclusion proof never carries over to another key
+                assert not proofs.verify_state(root, dataclasses.replace(p, key=bytes(k)))
+        for i in range(32):
+            rt = bytearray(root)
+            rt[i] ^= 1
+            assert not proofs.verify_state(bytes(rt), p)
+
+
+def test_absence_cannot_be_forged_for_present_keys_nor_inclusion_for_absent(tree):
+    store, t, roots = tree
+    root = roots[1]
+    with store.read() as r:
+        present = [t.prove(r, k, 1) for k in KEYS[20:]]
+        absent = [t.prove(r, k, 1) for k in [*KEYS[:20], b"absent-1"]]
+        leaves = [(proofs.key_hash(p.key), proofs.value_hash(p.value)) for p in present]
+    for p in present:
+        assert p.value is not None
+        for depth in range(len(p.siblings) + 1):
+            sib = p.siblings[:depth]
+            assert not proofs.verify_state(root, dataclasses.replace(p, value=None, siblings=sib))
+            for other in leaves:
+                forged = dataclasses.replace(p, value=None, siblings=sib, other=other)
+                assert not proofs.verify_state(root, forged)
+        assert not proofs.verify_state(root, dataclasses.replace(p, value=None))
+    for p in absent:
+        assert p.value is None
+        for value in (b"", b"value-" + p.key, b"x"):
+            assert not proofs.verify_state(root, dataclasses.replace(p, value=value, other=None))
+    # A present key's proof at height 0 is not a proof at height 1 (it was deleted).
+    with store.read() as r:
+        old = t.prove(r, KEYS[0], 0)
+    assert old.value is not None and not proofs.verify_state(roots[1], old)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=400))
+def test_state_proof_decoder_never_crashes_and_is_canonical(data):
+    try:
+        p = proofs.decode_state_proof(data)
+    except proofs.ProofError:
+        return
+    assert p.encode() == data
+    proofs.verify_state(bytes(32), p)  # never raises
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=300))
+def test_tx_proof_and_header_decoders_never_crash(data):
+    for decode in (proofs.decode_tx_proof, proofs.decode_header):
+        try:
+            p = decode(data)
+        except proofs.ProofError:
+            continue
+        if decode is proofs.decode_tx_proof:
+            assert p.encode() == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=40), st.data())
+def test_merkle_verify_matches_tierchain_merkle(leaves, data):
+    i = data.draw(st.integers(0, len(leaves) - 1))
+    path = merkle.prove(leaves, i)
+    root = merkle.root(leaves)
+    assert proofs.merkle_verify(root, leaves[i], i, len(leaves), path)
+    wrong = data.draw(st.integers(0, len(leaves)))
+    assert proofs.merkle_verify(root, leaves[i], wrong, len(leaves), path) == merkle.verify(
+        root, leaves[i], wrong, len(leaves), path
+    )
+
+
+def test_tx_and_receipt_proofs_and_header_chain(tmp_path):
+    with Chain(tmp_path / "c", small_config(), NODE) as c:
+        subs = []
+        for k in (0, 3, 6):  # one block each
+            subs.append(c.submit([transfer(ALICE, n, BOB, 1) for n in range(k, k + 3)]))
+            subs[-1].wait(10)
+        headers = [c.header(h).encode() for h in range(c.height + 1)]
+        assert len(headers) >= 4
+        tx_id = subs[1].tx_ids[2]
+        p = c.prove_tx(tx_id)
+    header = headers[p.height]
+    assert proofs.verify_tx(header, p, tx_id)
+    assert proofs.decode_tx_proof(p.encode()) == p
+    assert not proofs.verify_tx(headers[p.height - 1], p)
+    assert not proofs.verify_tx(header, p, subs[0].tx_ids[0])
+    data = p.encode()
+    for i in range(len(data)):
+        bad = bytearray(data)
+        bad[i] ^= 1
+        try:
+            q = proofs.decode_tx_proof(bytes(bad))
+        except proofs.ProofError:
+            continue
+        assert not proofs.verify_tx(header, q), i
+    # Header chain from the trusted genesis header, with the native and a PyNaCl verifier.
+    assert proofs.verify_header_chain(headers[0], headers[1:])
+
+    def nacl_verify(pk: bytes, msg: bytes, sig: bytes) -> bool:
+        try:
+            nacl.signing.VerifyKey(pk).verify(msg, sig)
+            return True
+        except nacl.exceptions.BadSignatureError:
+            return False
+
+    assert proofs.verify_header_chain(headers[0], headers[1:], nacl_verify)
+    assert not proofs.verify_header_chain(headers[0], headers[2:])  # a gap
+    assert not proofs.verify_header_chain(headers[1], headers[1:])
+    for i in range(0, block.header_bytes, 3):
+        bad = bytearray(headers[-1])
+        bad[i] ^= 1
+        assert not proofs.verify_header_chain(headers[0], [*headers[1:-1], bytes(bad)]), i
+    light = proofs.decode_header(headers[-1])
+    assert light.hash == block.decode_header(headers[-1]).hash()
+
+
+def test_constants_mirror_the_node():
+    assert proofs.STATE_KEY_BYTES_MAX == limits.key_bytes_max
+    assert proofs.STATE_VALUE_BYTES_MAX == storage.state_value_bytes_max
+    assert proofs.HEADER_BYTES == block.header_bytes
+    assert proofs.EMPTY_HASH == MemoryStateTree().root
+    assert len(set(domains.STATE_TREE)) == 5
+
+
+def test_proofs_module_needs_no_native_code(tmp_path, tree):
+    store, t, roots = tree
+    with store.read() as r:
+        p = t.prove(r, KEYS[30], 1)
+    script = f"""
+import sys
+sys.modules["tierchain_native"] = None  # importing it now fails
+sys.modules["numpy"] = None
+from tierchain import proofs
+p = proofs.decode_state_proof(bytes.fromhex("{p.encode().hex()}"))
+assert proofs.verify_state(bytes.fromhex("{roots[1].hex()}"), p, {KEYS[30]!r})
+print("ok")
+"""
+    core = Path(proofs.__file__).parents[1]
+    out = subprocess.run([sys.executable, "-c", script], env={"PYTHONPATH": str(core)}, capture_output=True)
+    assert out.stdout.strip() == b"ok", out.stderr

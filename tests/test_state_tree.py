@@ -1,0 +1,245 @@
+"""The versioned sparse Merkle state tree (Rust update, LMDB glue) against a naive reference."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ALICE, BOB, NODE, small_config
+from test_chain import transfer
+from tierchain import ops, proofs
+from tierchain.chain import Chain
+from tierchain.config import ChainConfig, GenesisAccount
+from tierchain.crypto import KeyPair
+from tierchain.errors import Reject
+from tierchain.state_tree import MemoryStateTree, StatePruned, StateTree, StateUnavailable
+from tierchain.storage import Store
+from tierchain.verify import verify_chain
+
+
+def reference_root(state: dict[bytes, bytes]) -> bytes:
+    """The tree's definition, from scratch: no storage, no versions, no Rust."""
+    items = sorted((proofs.key_hash(k), proofs.value_hash(v)) for k, v in state.items())
+
+    def rec(items: list[tuple[bytes, bytes]], depth: int) -> bytes:
+        if not items:
+            return proofs.EMPTY_HASH
+        if len(items) == 1:
+            return proofs.leaf_hash(*items[0])
+        mid = next((i for i, (kh, _) in enumerate(items) if proofs.bit(kh, depth)), len(items))
+        return proofs.node_hash(rec(items[:mid], depth + 1), rec(items[mid:], depth + 1))
+
+    return rec(items, 0)
+
+
+keys_st = st.binary(min_size=1, max_size=3)  # a small key space: many overwrites and deletes
+batch_st = st.dictionaries(keys_st, st.none() | st.binary(max_size=4), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(batch_st, min_size=1, max_size=8))
+def test_random_versions_match_reference_memory_and_lmdb(tmp_path_factory, batches):
+    path = tmp_path_factory.mktemp("smt")
+    mem, tree, state = MemoryStateTree(), StateTree(), {}
+    snapshots = []
+    with Store(path, sync=False) as store:
+        for version, batch in enumerate(batches):
+            with store.write() as w:
+                root = tree.apply(w, version, batch)
+            for k, v in batch.items():
+                if v is None:
+                    state.pop(k, None)
+                else:
+                    state[k] = v
+            want = reference_root(state)
+            assert root == want
+            assert mem.apply(version, batch) == want
+            # One leaf per key and exactly the reachable nodes: deletions restore compression.
+            assert sum(1 for n in mem.nodes.values() if n[0] == 2) == len(state)
+            snapshots.append((dict(state), root))
+        with store.read() as r:
+            universe = {k for batch in batches for k in batch} | {b"\xff" * 4}
+            for version, (snap, root) in enumerate(snapshots):
+                assert StateTree.root(r, version) == root
+                for k in universe:
+                    proof = tree.prove(r, k, version)
+                    assert proof.value == snap.get(k)
+                    assert tree.get(r, k, version) == snap.get(k)
+                    assert proofs.verify_state(root, proof, k)
+                    assert proofs.verify_state(root, proofs.decode_state_proof(proof.encode()), k)
+
+
+def test_root_independent_of_order_and_batching():
+    rng = random.Random(4)
+    items = list(
+        dict(
+            (rng.randbytes(rng.randint(1, 40)), rng.randbytes(rng.randint(0, 50))) for _ in range(2000)
+        ).items()
+    )
+    one = MemoryStateTree()
+    one.apply(1, dict(items))
+    for trial in range(3):
+        shuffled = items[:]
+        rng.shuffle(shuffled)
+        many, pos, version = MemoryStateTree(), 0, 0
+        while pos < len(shuffled):
+            n = rng.randint(1, 300)
+            many.apply(version, shuffled[pos : pos + n])
+            pos, version = pos + n, version + 1
+        assert many.root == one.root, trial
+    assert one.root == reference_root(dict(items))
+
+
+def test_chunked_genesis_at_one_height_equals_one_batch(tmp_path):
+    items = sorted((i.to_bytes(4, "big"), bytes([i % 7])) for i in range(3000))
+    with Store(tmp_path / "a", sync=False) as a, Store(tmp_path / "b", sync=False) as b:
+        tree = StateTree()
+        with a.write() as w:
+            for start in range(0, len(items), 256):
+                root_chunked = tree.apply(w, 0, items[start : start + 256])
+        with b.write() as w:
+            root_once = tree.apply(w, 0, items)
+        assert root_chunked == root_once == reference_root(dict(items))
+        with a.read() as r1, b.read() as r2:  # superseded same-height nodes were dropped
+            assert dict(r1.items("smt_nodes")) == dict(r2.items("smt_nodes"))
+            assert r1.get("smt_stale", 0) is None
+
+
+def test_pruning_keeps_the_last_k_heights(tmp_path):
+    keep, rng = 3, random.Random(9)
+    tree = StateTree(keep_heights=keep)
+    mem = MemoryStateTree()
+    state, roots = {}, []
+    with Store(tmp_path, sync=False) as store:
+        for height in range(12):
+            batch = {
+                bytes([rng.randrange(40)]): rng.choice([None, b"x", b"yy", bytes([height])])
+                for _ in range(15)
+            }
+            with store.write() as w:
+                roots.append(tree.apply(w, height, batch))
+                tree.prune(w, height)
+            mem.apply(height, batch)
+            state = {k: v for k, v in {**state, **batch}.items() if v is not None}
+        with store.read() as r:
+            for height in range(12 - keep):
+                with pytest.raises(StatePruned):
+                    tree.prove(r, b"\x01", height)
+            for height in range(12 - keep, 12):
+                for k in map(bytes, ([i] for i in range(40))):
+                    assert proofs.verify_state(roots[height], tree.prove(r, k, height), k)
+            assert StateTree.oldest_height(r) == 12 - keep
+            with pytest.raises(StateUnavailable):
+                tree.prove(r, b"\x01", 12)
+            # Pruned down to the retained versions: the newest tree plus what the
+            # K-1 older versions still reach, not every node ever written.
+            stored = len(list(r.items("smt_nodes")))
+            assert stored >= len(mem.nodes)
+            assert stored <= len(mem.nodes) + sum(len(p) // 10 for _, p in r.items("smt_stale"))
+
+
+def test_damaged_node_is_refused(tmp_path):
+    with Store(tmp_path, sync=False) as store:
+        tree = StateTree()
+        with store.write() as w:
+            tree.apply(w, 0, {bytes([i]): b"v" for i in range(50)})
+        with store.write() as w:
+            key, node = next(iter(w.items("smt_nodes")))
+            w.put("smt_nodes", key, node[:-1] + bytes([node[-1] ^ 1]))
+        with pytest.raises(RuntimeError, match="state tree"), store.write() as w:
+            tree.apply(w, 1, {bytes([i]): b"w" for i in range(50)})
+
+
+# --- through the chain -------------------------------------------------------------
+
+
+def test_chain_historic_reads_and_proofs_against_old_headers(tmp_path):
+    with Chain(tmp_path / "c", small_config(), NODE) as c:
+        heights = []
+        for n in range(4):
+            sub = c.submit([transfer(ALICE, n, BOB, 10)])
+            assert sub.wait(10)[0].code == Reject.OK
+            heights.append(int(sub.heights[0]))
+        bal = ops.balance_key(BOB.public_key)
+        for i, h in enumerate(heights):
+            header = c.header(h)
+            assert int.from_bytes(c.state_get(bal, h), "little") == 10 * (i + 1)
+            proof = c.prove_state(bal, h)
+            assert proofs.verify_state(header.state_root, proof, bal)
+            assert not proofs.verify_state(c.head().state_root, proof, bal) or h == c.height
+        assert c.state_get(bal, 0) is None  # Bob had no balance at genesis
+        absent = c.prove_state(ops.balance_key(KeyPair.from_seed(b"z" * 32).public_key))
+        assert absent.value is None and proofs.verify_state(c.head().state_root, absent)
+        tx_proof = c.prove_tx(sub.tx_ids[0])
+        assert proofs.verify_tx(c.header(tx_proof.height).encode(), tx_proof, sub.tx_ids[0])
+        assert c.prove_tx(bytes(32)) is None
+    assert verify_chain(tmp_path / "c").ok
+
+
+def test_chain_pruning_and_interim_commitment(tmp_path):
+    with Chain(tmp_path / "p", small_config(), NODE, state_keep_heights=2) as c:
+        for n in range(5):
+            c.submit([transfer(ALICE, n, BOB, 1)]).wait(10)
+        with pytest.raises(StatePruned):
+            c.state_get(ops.balance_key(BOB.public_key), 0)
+        assert c.prove_state(ops.balance_key(BOB.public_key), c.height).value is not None
+    assert verify_chain(tmp_path / "p").ok
+    interim = small_config(state_commitment="interim")
+    assert interim.genesis_bytes() != small_config().genesis_bytes()  # a different chain
+    assert ChainConfig.from_toml(interim.to_toml()).state_commitment == "interim"
+    with Chain(tmp_path / "i", interim, NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+        with pytest.raises(StateUnavailable):
+            c.prove_state(ops.balance_key(BOB.public_key))
+        with pytest.raises(StateUnavailable):
+            c.state_get(ops.balance_key(BOB.public_key), 0)
+        smt_root = Chain(tmp_path / "s", small_config(), NODE, start=False)
+        assert smt_root.head().state_root != c.header(0).state_root
+        smt_root.close()
+    assert verify_chain(tmp_path / "i").ok
+
+
+def test_verify_catches_a_wrong_stored_tree_root(tmp_path):
+    path = tmp_path / "v"
+    with Chain(path, small_config(), NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+    store = Store(path / "db")
+    with store.write() as w:
+        w.put("smt_roots", 1, (bytes(32), 1))
+    store.close()
+    report = verify_chain(path)
+    assert any("state tree root" in p for p in report.problems)
+
+
+def test_empty_genesis_has_the_empty_root(tmp_path):
+    cfg = small_config(genesis_accounts=(GenesisAccount(NODE.public_key, (), 0),))
+    with Chain(tmp_path / "e", cfg, NODE, start=False) as c:
+        assert c.head().state_root == reference_root(
+            {ops.account_key(NODE.public_key): c.state_get(ops.account_key(NODE.public_key))}
+        )
+    cfg0 = ChainConfig(chain_id=3)
+    with Chain(tmp_path / "z", cfg0, NODE, start=False) as c:
+        assert c.head().state_root == proofs.EMPTY_HASH
+
+
+def test_cli_state_prove(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from tierchain.cli import main
+
+    with Chain(tmp_path / "c", small_config(), NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 7)]).wait(10)
+    key = "0x" + ops.balance_key(BOB.public_key).hex()
+    res = CliRunner().invoke(main, ["state", "prove", str(tmp_path / "c"), key])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["verified"] and int.from_bytes(bytes.fromhex(out["value"]), "little") == 7
+    proof = proofs.decode_state_proof(bytes.fromhex(out["proof"]))
+    assert proofs.verify_state(bytes.fromhex(out["header"]), proof, bytes.fromhex(key[2:]))
+    res = CliRunner().invoke(main, ["state", "prove", str(tmp_path / "c"), key, "--height", "0"])
+    assert json.loads(res.output)["value"] is None
