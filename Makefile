@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUST_SRC := $(shell find ext/rust/src -name '*.rs') ext/rust/Cargo.toml ext/rust/Cargo.lock ext/rust/pyproject.toml
 CYTHON_SRC := $(wildcard ext/cython/*.pyx ext/cython/*.pxd ext/cython/*.pxi) setup.py pyproject.toml
 
-.PHONY: setup run test lint unit bench-tiny primitives engine clean
+.PHONY: setup run test lint unit bench-tiny primitives engine finance clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-tiny: setup
 	$(PY) -m pytest -q bench --benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.01 --benchmark-warmup=off
 	$(PY) bench/primitives.py --tiny --out bench/out/primitives-tiny.json
 	$(PY) bench/engine.py --tiny --out bench/out/engine-tiny.json
+	$(PY) bench/finance.py --tiny --out bench/out/finance-tiny.json
+	$(PY) bench/state_tree.py --tiny --out bench/out/state_tree-tiny.json
+	$(PY) -m bench report --tiny
 
 test: lint unit bench-tiny
 
@@ -58,10 +61,14 @@ primitives: setup
 engine: setup
 	$(PY) bench/engine.py --out bench/out/engine.json
 
+finance: setup
+	$(PY) bench/finance.py --out bench/out/finance.json
+
 # Every table and plot of docs/benchmarks.md in one run (bench suite, docs/benchmarks.md).
+# 10M accounts is left out until genesis through the state tree fits (docs/benchmarks.md).
 .PHONY: bench-report
 bench-report: setup
-	$(PY) -m bench report
+	$(PY) -m bench report --max-accounts 1000000
 
 clean:
 	rm -rf $(VENV) build core/tierchain/*.so ext/cython/*.c ext/rust/target

@@ -23,8 +23,9 @@ def _save(fig, path: Path) -> None:
 
 def tps_over_time(rep: dict, path: Path) -> None:
     e, b = rep["engine"], rep["baselines"]
-    t = np.array([x[0] for x in e["timeline"]])
-    c = np.array([x[1] for x in e["timeline"]])
+    end_s = e["warmup_s"] + e["seconds"]  # leave out the drain after the run stops
+    t = np.array([x[0] for x in e["timeline"] if x[0] <= end_s + 0.01])
+    c = np.array([x[1] for x in e["timeline"] if x[0] <= end_s + 0.01])
     fig, ax = plt.subplots(figsize=_SIZE)
     if len(t) > 1:
         ax.plot(t[1:], np.diff(c) / np.diff(t), label="engine (sync=full)")
@@ -86,6 +87,7 @@ def sweep_plot(s: dict, path: Path) -> None:
         "skew": "Zipf exponent of recipients",
         "block": "block_txs_max",
         "sync": "sync mode",
+        "mix": "workload mix",
         "rate": "offered load (open loop), fraction of closed-loop peak",
         "shards": "shards",
     }.get(axis, axis)

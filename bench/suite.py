@@ -263,7 +263,7 @@ def baselines(
 
 # --- sweeps ------------------------------------------------------------------------------
 
-AXES = ("state", "contention", "skew", "block", "sync", "rate", "shards")
+AXES = ("state", "contention", "skew", "mix", "block", "sync", "rate", "shards")
 
 
 def sweep(axis: str, p: Params, *, peak_tps: float | None = None) -> dict:
@@ -278,6 +278,8 @@ def sweep(axis: str, p: Params, *, peak_tps: float | None = None) -> dict:
         points = [(h, [*acc, "--hot-pct", str(h)]) for h in p.hot_pcts]
     elif axis == "skew":
         points = [(s, [*acc, "--skew", str(s)]) for s in p.skews]
+    elif axis == "mix":  # the finance voucher lifecycle is one ordered stream: one submitter
+        points = [("transfer", acc), ("voucher", [*acc, "--mix", "voucher", "--threads", "1"])]
     elif axis == "block":
         points = [(b, [*acc, "--block-txs", str(b)]) for b in p.block_sizes]
     elif axis == "sync":
@@ -312,17 +314,24 @@ def sweep(axis: str, p: Params, *, peak_tps: float | None = None) -> dict:
 
 # --- profile ------------------------------------------------------------------------------
 
-STAGES = (  # (label, frame substring); first match from the leaf upward wins
-    ("receipts + tx index + write-set digest", "state_root.py"),
-    ("LMDB prefetch of declared keys (get_many_raw)", "get_many_raw"),
-    ("LMDB puts (put_many_raw, put)", "put_many_raw"),
-    ("LMDB commit (fsync)", "__exit__ (tierchain/storage.py"),
-    ("op handlers + nonce checks (execute_block)", "execute.py"),
-    ("building block columns", "BlockColumns"),
+STAGES = (  # (label, frame substring): the first frame below Chain._produce that matches wins
+    ("re-decoding the block (decode_batch)", "decode_batch"),
+    ("building block columns (BlockColumns)", "BlockColumns"),
+    ("prefetch: collecting declared keys", "declared_keys"),
+    ("prefetch: LMDB getmulti of declared keys", "get_many_raw"),
+    ("op handlers + nonce checks (execute_block, Python per tx)", "execute_block"),
+    ("receipts: encode + Merkle root", "Receipt.encode"),
     ("tx/receipt Merkle roots", "merkle"),
-    ("header sign + encode", "block.py"),
-    ("re-decoding the block (decode_batch)", "batch.py"),
+    ("authenticated state: StateTree.apply (native SMT + node I/O)", "StateTree.apply"),
+    ("authenticated state: StateTree.prune", "StateTree.prune"),
+    ("interim state root", "next_state_root"),
+    ("header: hash + sign", "Header"),
+    ("LMDB puts: tx index + state (put_many_raw)", "put_many_raw"),
+    ("LMDB puts: header, block, receipts", ".put ("),
+    ("LMDB write txn begin/commit (fsync)", "Store.write"),
     ("mempool take/done", "mempool.py"),
+    ("waking submitters (receipts to tickets)", "_committed"),
+    ("subscribers", "_publish"),
 )
 
 
@@ -341,16 +350,15 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
     for s, c in producer.items():
         frames = s.split(";")
         leaf[re.sub(r":\d+\)$", ")", frames[-1])] += c
-        if not any("_produce" in f for f in frames):
+        start = next((i for i, f in enumerate(frames) if "_produce" in f), None)
+        if start is None:
             stage["waiting for transactions (idle)"] += c
             continue
-        for f in reversed(frames):
-            hit = next((label for label, sub in STAGES if sub in f), None)
-            if hit:
-                stage[hit] += c
-                break
-        else:
-            stage["other (chain.py glue)"] += c
+        label = next(
+            (lab for f in frames[start + 1 :] for lab, sub in STAGES if sub in f),
+            "other chain.py glue (tx index list, sorting writes)",
+        )
+        stage[label] += c
     return {
         "samples_total": total,
         "producer_samples": busy,
@@ -482,7 +490,8 @@ def profile_cmd(seconds: float, accounts: int, out: Path) -> None:
     console.print("$ " + " ".join(cmd))
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     summary = summarize_profile(raw)
-    summary["command"] = " ".join([*cmd[:8], "python -m bench run", *cmd[12:]])
+    shown = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", os.path.relpath(raw, ROOT), "--"]
+    summary["command"] = " ".join([*shown, "python", "-m", "bench", *cmd[12:]])
     out.write_text(json.dumps(summary, indent=1) + "\n")
     table = Table("producer stage", "samples", "share")
     for label, n, share in summary["stages"]:
@@ -516,6 +525,7 @@ def report_cmd(tiny: bool, profile: bool, skip: tuple[str, ...], max_accounts: i
         },
         "load_avg_before": os.getloadavg(),
         "tiny": tiny,
+        "command": "python -m bench " + " ".join(sys.argv[1:]),
         "params": dataclasses.asdict(p),
     }
     # Same run, same workload: the baselines first, then the engine.
@@ -562,6 +572,21 @@ def report_cmd(tiny: bool, profile: bool, skip: tuple[str, ...], max_accounts: i
     console.print(f"[bold]report[/] written to {out} in {rep['wall_s']:.0f} s")
 
 
+@main.command("render")
+@click.option("--tiny", is_flag=True)
+def render_cmd(tiny: bool) -> None:
+    """Plots and the docs tables again from bench/out/report.json (no measuring)."""
+    import plots
+
+    rep = json.loads((OUT / f"report{'-tiny' if tiny else ''}.json").read_text())
+    plots.all_plots(rep, OUT / "img-tiny" if tiny else IMG)
+    md = render_markdown(rep)
+    if tiny:
+        (OUT / "report-tiny.md").write_text(md)
+    else:
+        write_doc_section(md)
+
+
 # --- docs ----------------------------------------------------------------------------------------
 
 
@@ -591,10 +616,11 @@ def targets(rep: dict) -> list[tuple[str, str, str, bool]]:
         lo, hi = pts[0], pts[-1]
         r = hi["tps"] / lo["tps"]
         rss = hi["rss_peak_bytes"] / 2**30
+        anon = hi.get("rss_anon_peak_bytes", 0) / 2**30
         rows.append((
-            f"{hi['x']:,} vs {lo['x']:,} accounts; peak RSS",
+            f"{hi['x']:,} vs {lo['x']:,} accounts; peak RSS (anonymous)",
             ">= 80%; < 2 GiB",
-            f"{r:.0%}; {rss:.2f} GiB",
+            f"{r:.0%}; {rss:.2f} GiB ({anon:.2f} GiB)",
             r >= 0.8 and rss < 2,
         ))  # fmt: skip
     o = rep["open_half"]
@@ -614,7 +640,8 @@ def render_markdown(rep: dict) -> str:
         BEGIN,
         "<!-- Generated by `make bench-report` (python -m bench report); edits here are overwritten. -->",
         "",
-        f"Generated by `PYTHONPATH=core python -m bench report{tiny}` in {rep['wall_s']:.0f} s "
+        f"Generated by `PYTHONPATH=core {rep.get('command', 'python -m bench report' + tiny)}` "
+        f"in {rep['wall_s']:.0f} s "
         f"({rep['machine']['cpus']} CPUs; load average before/after "
         f"{rep['load_avg_before'][0]:.1f}/{rep['load_avg_after'][0]:.1f}). "
         f"Raw figures: `bench/out/report.json`. Every ratio compares figures of this one run.",
@@ -666,7 +693,8 @@ def render_markdown(rep: dict) -> str:
         L += [
             f"**{axis}** (`python -m bench sweep {axis}{tiny}`)",
             "",
-            f"| {axis} | TPS | vs first | p50 ms | p99 ms | CPU cores | peak RSS MiB (anon) | db MiB | genesis s |",
+            f"| {axis} | TPS | vs first | p50 ms | p99 ms | CPU cores | peak RSS MiB (anon) | db MiB "
+            "| genesis s |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for pt in pts:

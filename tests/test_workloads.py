@@ -130,3 +130,16 @@ def test_synthetic_config_bounds():
         ChainConfig(genesis_synthetic=SyntheticAccounts(accounts=10, seed=1 << 63))
     # No [genesis.synthetic]: the genesis bytes of existing chains are unchanged.
     assert b"synthetic" not in ChainConfig().genesis_bytes()
+
+
+def test_voucher_mix_is_one_ordered_stream():
+    pytest.importorskip("tierchain.finance.workload")
+    work = build_workload(WorkloadSpec(accounts=100, txs=70, threads=1, mix="voucher"))
+    assert len(work.streams) == 1 and len(work.streams[0]) >= 70
+    last: dict[bytes, int] = {}
+    for tx in _decode_all(work)[0]:
+        assert tx.nonce == last.get(tx.sender, -1) + 1
+        last[tx.sender] = tx.nonce
+    assert [a.roles for a in work.extra_genesis] == [("registrar", "committee")]
+    with pytest.raises(ValueError):
+        build_workload(WorkloadSpec(accounts=100, txs=70, threads=2, senders=2, mix="voucher"))
