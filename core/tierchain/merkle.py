@@ -31,24 +31,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import blake3
 import tierchain_native
+
+# The pure-Python check lives in the light-client module (stdlib + blake3 only),
+# so a client can verify without importing native code; re-exported here.
+from tierchain.proofs import merkle_leaf_hash as leaf_hash
+from tierchain.proofs import merkle_node_hash as node_hash
+from tierchain.proofs import merkle_verify as verify
 
 __all__ = ["DIGEST_BYTES", "leaf_hash", "node_hash", "prove", "root", "verify", "verify_native"]
 
 DIGEST_BYTES = 32
-LEAF_PREFIX = b"\x00"
-NODE_PREFIX = b"\x01"
-
-
-def leaf_hash(leaf: bytes) -> bytes:
-    """``BLAKE3(0x00 || leaf)``."""
-    return blake3.blake3(LEAF_PREFIX + bytes(leaf)).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """``BLAKE3(0x01 || left || right)``."""
-    return blake3.blake3(NODE_PREFIX + left + right).digest()
 
 
 def root(leaves: Sequence[bytes]) -> bytes:
@@ -67,41 +60,6 @@ def prove(leaves: Sequence[bytes], index: int) -> list[bytes]:
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf index {index} out of range for a tree of {len(leaves)} leaves")
     return tierchain_native.merkle_prove(leaves, index)
-
-
-def verify(root: bytes, leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bool:
-    """Is ``leaf`` at position ``index`` of the ``size``-leaf tree with ``root``?
-
-    RFC 9162 §2.1.3.2, in pure Python. Every malformed input (index out of
-    range, wrong-length hashes, too short or too long a proof) is ``False``.
-    """
-    if isinstance(index, bool) or isinstance(size, bool):
-        return False
-    if not isinstance(index, int) or not isinstance(size, int):
-        return False
-    if not 0 <= index < size:
-        return False
-    if len(root) != DIGEST_BYTES or any(len(p) != DIGEST_BYTES for p in proof):
-        return False
-    f_n = index
-    s_n = size - 1
-    r = leaf_hash(leaf)
-    for p in proof:
-        if s_n == 0:
-            return False  # proof is longer than the path
-        p = bytes(p)
-        if f_n & 1 or f_n == s_n:
-            r = node_hash(p, r)
-            # A right-most node without a sibling is carried up unchanged
-            # through the following levels: skip them.
-            while not f_n & 1 and f_n != 0:
-                f_n >>= 1
-                s_n >>= 1
-        else:
-            r = node_hash(r, p)
-        f_n >>= 1
-        s_n >>= 1
-    return s_n == 0 and r == bytes(root)
 
 
 def verify_native(root: bytes, leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bool:
