@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import lmdb
 import pytest
@@ -12,7 +13,7 @@ from conftest import ALICE, BOB, CAROL, NODE, small_config
 from tierchain import ops, wire
 from tierchain.chain import Chain, ChainError
 from tierchain.crypto import KeyPair
-from tierchain.errors import Reject
+from tierchain.errors import Reject, RejectedError
 from tierchain.execute import nonce_key
 from tierchain.verify import verify_chain
 
@@ -182,7 +183,9 @@ def test_same_blocks_give_identical_roots(tmp_path):
         assert b.header(0) == headers[0]
         for h, txs in blocks:
             buf = frame(txs)
-            hdr, _ = b._execute_and_commit(decode_batch(buf), buf, b._head, h, headers[h].timestamp_ms)
+            executed = b._execute([], decode_batch(buf), buf, h, headers[h].timestamp_ms)
+            hdr, _ = b._execute_and_commit(executed)
+            b._uncommitted.popleft()
             b._head = hdr
             assert (hdr.state_root, hdr.tx_root, hdr.receipt_root) == (
                 headers[h].state_root,
@@ -221,3 +224,52 @@ def test_verify_detects_damaged_block(chain_dir):
 
 def test_nonce_key_is_system_namespace():
     assert nonce_key(ALICE.public_key)[0] == 0
+
+
+def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch):
+    """Block h+1 executes while h commits: its reads see h's writes (the overlay)."""
+    commit = Chain._execute_and_commit
+    in_flight: list[int] = []
+
+    def slow_commit(self, ex):
+        time.sleep(0.05)  # h+1 is cut and executed meanwhile
+        in_flight.append(len(self._uncommitted))
+        return commit(self, ex)
+
+    monkeypatch.setattr(Chain, "_execute_and_commit", slow_commit)
+    with Chain(chain_dir, small_config(), NODE) as c:
+        subs = []
+        for n in range(8):  # each depends on the previous one's nonce and balance
+            subs.append(c.submit([transfer(ALICE, n, BOB, 100), transfer(BOB, n, CAROL, 100)]))
+            time.sleep(0.02)
+        receipts = [r for s in subs for r in s.wait(10)]
+        assert [r.code for r in receipts] == [Reject.OK] * 16
+        assert max(in_flight) == 2  # the overlay was really used
+        assert len({int(h) for s in subs for h in s.heights}) >= 4
+        assert (c.balance(ALICE.public_key), c.balance(BOB.public_key)) == (200, 0)
+        assert c.balance(CAROL.public_key) == 1_300
+        assert (c.nonce(ALICE.public_key), c.nonce(BOB.public_key)) == (8, 8)
+    assert verify_chain(chain_dir).ok
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the producer re-raises
+def test_commit_failure_fails_the_waiting_submitters(chain_dir, monkeypatch):
+    commit = Chain._execute_and_commit
+
+    def failing_commit(self, ex):
+        if ex.height == 2:
+            raise OSError("disk gone")
+        return commit(self, ex)
+
+    monkeypatch.setattr(Chain, "_execute_and_commit", failing_commit)
+    with Chain(chain_dir, small_config(), NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+        with pytest.raises(ChainError, match="disk gone"):
+            c.submit([transfer(ALICE, 1, BOB, 1)]).wait(10)
+        deadline = time.monotonic() + 5
+        while c._producer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert isinstance(c.error, OSError) and not c._producer.is_alive()
+        with pytest.raises(RejectedError):
+            c.submit([transfer(ALICE, 1, BOB, 1)])
+        assert c.height == 1

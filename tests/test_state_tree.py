@@ -16,7 +16,7 @@ from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject
 from tierchain.state_tree import MemoryStateTree, StatePruned, StateTree, StateUnavailable
-from tierchain.storage import Store
+from tierchain.storage import StorageError, Store
 from tierchain.verify import verify_chain
 
 
@@ -149,8 +149,66 @@ def test_damaged_node_is_refused(tmp_path):
         with store.write() as w:
             key, node = next(iter(w.items("smt_nodes")))
             w.put("smt_nodes", key, node[:-1] + bytes([node[-1] ^ 1]))
+        # A fresh tree (a restart: nothing cached) reads the damaged node from LMDB.
         with pytest.raises(RuntimeError, match="state tree"), store.write() as w:
-            tree.apply(w, 1, {bytes([i]): b"w" for i in range(50)})
+            StateTree().apply(w, 1, {bytes([i]): b"w" for i in range(50)})
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(batch_st, st.sampled_from(["commit", "abort", "restart"])), min_size=1, max_size=10),
+    st.integers(min_value=1, max_value=5),
+)
+def test_node_cache_never_changes_a_result(tmp_path_factory, steps, cache_depth):
+    """Cached tree == uncached tree == reference, across aborted blocks and restarts."""
+    a = Store(tmp_path_factory.mktemp("cached"), sync=False)
+    b = Store(tmp_path_factory.mktemp("plain"), sync=False)
+    cached, plain, state, height = StateTree(cache_depth=cache_depth), StateTree(cache_depth=0), {}, 0
+    with a, b:
+        for batch, how in steps:
+            if how == "abort":
+                # Computed at this height with other contents, never committed: the
+                # same node keys as the real block's, other nodes behind them.
+                with pytest.raises(KeyError), a.write() as w:
+                    cached.apply(w, height, {**batch, b"aborted": b"x"})
+                    raise KeyError
+            elif how == "restart":
+                cached = StateTree(cache_depth=cache_depth)
+            with a.write() as w:
+                root = cached.apply(w, height, batch)
+            with b.write() as w:
+                assert plain.apply(w, height, batch) == root
+            state = {k: v for k, v in {**state, **batch}.items() if v is not None}
+            assert root == reference_root(state)
+            height += 1
+        with a.read() as r1, b.read() as r2:
+            assert dict(r1.items("smt_nodes")) == dict(r2.items("smt_nodes"))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 100, 3000])
+def test_bulk_build_equals_apply(tmp_path, n):
+    items = [(i.to_bytes(4, "big"), bytes([i % 7]) * (i % 3)) for i in range(n)]
+    with Store(tmp_path / "a", sync=False) as a, Store(tmp_path / "b", sync=False) as b:
+        tree = StateTree()
+        with a.write() as w:
+            built = tree.build(w, 0, (items[i : i + 64] for i in range(0, n, 64)))
+        with b.write() as w:
+            applied = StateTree().apply(w, 0, items)
+        assert built == applied == reference_root(dict(items))
+        with a.read() as r1, b.read() as r2:
+            assert list(r1.items("smt_nodes")) == list(r2.items("smt_nodes"))
+            assert r1.get("smt_roots", 0) == r2.get("smt_roots", 0)
+        # Later blocks continue from the built tree like from an applied one.
+        batch = {items[j][0]: None for j in range(0, n, 3)} | {b"new": b"v"}
+        with a.write() as w1, b.write() as w2:
+            assert tree.apply(w1, 1, batch) == StateTree().apply(w2, 1, batch)
+        with a.write() as w, pytest.raises(StorageError, match="empty"):
+            tree.build(w, 0, [])
+
+
+def test_bulk_build_refuses_duplicate_keys(tmp_path):
+    with Store(tmp_path, sync=False) as store, store.write() as w, pytest.raises(ValueError):
+        StateTree().build(w, 0, [[(b"a", b"1")], [(b"a", b"2")]])
 
 
 # --- through the chain -------------------------------------------------------------

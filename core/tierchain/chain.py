@@ -30,6 +30,7 @@ import queue
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from tierchain.block import ZERO_HASH, Header, Receipt
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError, TierChainError
-from tierchain.execute import BlockColumns, declared_keys, execute_block, nonce_key
+from tierchain.execute import BlockColumns, BlockResult, declared_keys, execute_block, nonce_key
 from tierchain.genesis import genesis_chunks
 from tierchain.mempool import Chunk, Mempool
 from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
@@ -67,6 +68,23 @@ class SubscriberLagged(TierChainError):
 class CommittedBlock:
     header: Header
     receipts: list[Receipt]
+
+
+@dataclasses.dataclass
+class _Executed:
+    """A block the producer executed, on its way to the committer thread."""
+
+    chunks: list[Chunk]
+    batch: Batch
+    block_buf: bytes
+    height: int
+    timestamp_ms: int
+    result: BlockResult
+    tx_root: bytes
+    receipt_root: bytes
+    index: list[tuple[bytes, bytes]]
+    puts: list[tuple[bytes, bytes]]
+    deletes: list[bytes]
 
 
 class Submission:
@@ -197,6 +215,14 @@ class Chain:
         self._subscribers: list[Subscription] = []
         self._sub_lock = threading.Lock()
         self._producer: threading.Thread | None = None
+        # Pipeline: the producer executes block h+1 while the committer thread commits
+        # block h. Write sets of executed, not yet committed blocks (oldest first) are
+        # the overlay the next block's state reads see; at most two blocks are in flight.
+        self._commits: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
+        self._uncommitted: deque[dict[bytes, bytes | None]] = deque()
+        self._uncommitted_lock = threading.Lock()
+        self._slots = threading.Semaphore(2)
+        self._committer: threading.Thread | None = None
         self.error: BaseException | None = None
         if start:
             self.start()
@@ -213,14 +239,16 @@ class Chain:
             return
         with self.store.write() as w:
             # Genesis arrives in ascending chunks (a 10M-account state never sits in
-            # one dict); each chunk goes to the flat state and the tree in this txn.
+            # one dict); each chunk goes to the flat state (appended: keys ascend,
+            # the table is empty) and to the tree, built bottom up in this txn.
             if self.state_tree is not None:
-                state_root = proofs.EMPTY_HASH
-                for chunk in genesis_chunks(self.config):
-                    w.put_many_raw("state", chunk)
-                    state_root = self.state_tree.apply(w, 0, chunk)
-                if state_root == proofs.EMPTY_HASH:
-                    self.state_tree.apply(w, 0, [])  # record the (empty) root of height 0
+
+                def streamed():
+                    for chunk in genesis_chunks(self.config):
+                        w.put_many_raw("state", chunk, append=True)
+                        yield chunk
+
+                state_root = self.state_tree.build(w, 0, streamed())
             else:
                 chunks = genesis_chunks(self.config)
 
@@ -248,7 +276,10 @@ class Chain:
             w.put("receipts", 0, [])
 
     def start(self) -> None:
+        self._next_height, self._last_timestamp_ms = self._head.height + 1, self._head.timestamp_ms
+        self._committer = threading.Thread(target=self._commit_loop, name="tierchain-committer", daemon=True)
         self._producer = threading.Thread(target=self._run, name="tierchain-producer", daemon=True)
+        self._committer.start()
         self._producer.start()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -295,33 +326,49 @@ class Chain:
     # --- block production ------------------------------------------------------------
 
     def _run(self) -> None:
+        # Natural batching: the producer cuts a block as soon as it is idle and any
+        # transaction waits (up to block_txs_max); while one block executes and the
+        # previous one commits, the next accumulates, so blocks grow with the load by
+        # themselves. Idle, it sleeps until ``submit`` wakes it (block_interval_ms at most).
         interval_s = self.config.block_interval_ms / 1000
         chunks: list[Chunk] = []
         try:
             while True:
+                self._slots.acquire()  # released by the committer (one block commits, one executes)
+                if self.error is not None:
+                    raise ChainError(f"committer stopped: {self.error!r}")
                 with self._wake:
-                    deadline = time.monotonic() + interval_s
-                    while (
-                        len(self.mempool) < self.config.block_txs_max
-                        and not self._stopping
-                        and (len(self.mempool) == 0 or time.monotonic() < deadline)
-                    ):
-                        self._wake.wait(
-                            max(0.0, deadline - time.monotonic()) if len(self.mempool) else interval_s
-                        )
-                        if not len(self.mempool):
-                            deadline = time.monotonic() + interval_s
+                    while not len(self.mempool) and not self._stopping:
+                        self._wake.wait(interval_s)
                     if self._stopping and not len(self.mempool):
                         return
                 chunks = self.mempool.take(self.config.block_txs_max)
                 if chunks:
                     self._produce(chunks)
+                else:
+                    self._slots.release()
+                chunks = []
         except BaseException as exc:  # a bug or a dead disk: stop producing, tell everyone
             log.exception("block producer stopped")
-            self.error = exc
+            if self.error is None:
+                self.error = exc
             for chunk in chunks + self.mempool.take(1 << 62):
                 chunk.ticket._fail(ChainError(f"producer stopped: {exc!r}"))
             raise
+        finally:
+            self._commits.put(None)  # the committer commits what it was given, then stops
+            if self._committer is not None:
+                self._committer.join()
+            self._fail_queued(ChainError(f"committer stopped: {self.error!r}"))
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        while True:
+            try:
+                item = self._commits.get_nowait()
+            except queue.Empty:
+                return
+            for chunk in item.chunks if item is not None else ():
+                chunk.ticket._fail(exc)
 
     def _produce(self, chunks: list[Chunk]) -> None:
         parts = []
@@ -332,26 +379,33 @@ class Chain:
         batch = decode_batch(block_buf)
         if not batch.ok.all():
             raise AssertionError("admitted transactions failed to re-decode")
-        head = self._head
-        height = head.height + 1
-        timestamp_ms = max(int(time.time() * 1000), head.timestamp_ms)
-        header, receipts = self._execute_and_commit(batch, block_buf, head, height, timestamp_ms)
-        self._head = header
-        self.mempool.done(chunks)
-        pos = 0
-        for c in chunks:
-            c.ticket._committed(c.rows, receipts[pos : pos + len(c.rows)], height)
-            pos += len(c.rows)
-        self._publish(CommittedBlock(header, receipts))
+        height = self._next_height
+        timestamp_ms = max(int(time.time() * 1000), self._last_timestamp_ms)
+        executed = self._execute(chunks, batch, block_buf, height, timestamp_ms)
+        self._next_height, self._last_timestamp_ms = height + 1, timestamp_ms
+        self._commits.put(executed)
 
-    def _execute_and_commit(
-        self, batch: Batch, block_buf: bytes, head: Header, height: int, timestamp_ms: int
-    ) -> tuple[Header, list[Receipt]]:
+    def _execute(
+        self, chunks: list[Chunk], batch: Batch, block_buf: bytes, height: int, timestamp_ms: int
+    ) -> _Executed:
         # Handlers can read only declared keys (and the executor the nonce keys), so
         # one prefetch of exactly those is every state read the block will make.
         cols = BlockColumns(batch)
+        keys = declared_keys(cols)
+        # Overlay snapshot BEFORE the read txn begins: a block the committer drops from
+        # it is already durable, so the read txn sees its writes; one still in the
+        # snapshot is overlaid whether or not the read txn also sees it.
+        with self._uncommitted_lock:
+            overlays = list(self._uncommitted)
         with self.store.read() as r:
-            prefetched = r.get_many_raw("state", declared_keys(cols))
+            prefetched = r.get_many_raw("state", keys)
+        for writes in overlays:
+            for k in writes.keys() & keys:
+                v = writes[k]
+                if v is None:
+                    prefetched.pop(k, None)
+                else:
+                    prefetched[k] = v
         result = execute_block(batch, prefetched.get, height, timestamp_ms, cols=cols)
         receipts = result.receipts
         tx_root = tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32)
@@ -363,6 +417,40 @@ class Chain:
         index = [(ids[i * 32 : i * 32 + 32], loc_bytes[i * 12 : i * 12 + 12]) for i in range(len(batch))]
         puts = sorted((k, v) for k, v in result.writes.items() if v is not None)
         deletes = [k for k, v in result.writes.items() if v is None]
+        with self._uncommitted_lock:
+            self._uncommitted.append(result.writes)
+        parts = (chunks, batch, block_buf, height, timestamp_ms, result, tx_root, receipt_root)
+        return _Executed(*parts, index, puts, deletes)
+
+    def _commit_loop(self) -> None:
+        """Commit executed blocks in height order; report each only once it is durable."""
+        ex: _Executed | None = None
+        try:
+            while (ex := self._commits.get()) is not None:
+                header, receipts = self._execute_and_commit(ex)
+                self._head = header
+                with self._uncommitted_lock:
+                    self._uncommitted.popleft()
+                self.mempool.done(ex.chunks)
+                pos = 0
+                for c in ex.chunks:
+                    c.ticket._committed(c.rows, receipts[pos : pos + len(c.rows)], ex.height)
+                    pos += len(c.rows)
+                self._publish(CommittedBlock(header, receipts))
+                self._slots.release()
+        except BaseException as exc:
+            log.exception("block committer stopped")
+            if self.error is None:
+                self.error = exc
+            for chunk in ex.chunks if ex is not None else ():
+                chunk.ticket._fail(ChainError(f"committer stopped: {exc!r}"))
+            self._slots.release(2)  # never leave the producer waiting for a slot
+
+    def _execute_and_commit(self, ex: _Executed) -> tuple[Header, list[Receipt]]:
+        """Commit one executed block (and its state tree version) in one write txn."""
+        batch, block_buf, height, timestamp_ms = ex.batch, ex.block_buf, ex.height, ex.timestamp_ms
+        result, receipts, tx_root, receipt_root = ex.result, ex.result.receipts, ex.tx_root, ex.receipt_root
+        index, puts, deletes, head = ex.index, ex.puts, ex.deletes, self._head
         with self.store.write() as w:
             # The tree's new nodes and root go into this same write txn: a block and
             # its state version are committed together or not at all.

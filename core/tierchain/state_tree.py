@@ -23,7 +23,10 @@ Updating a block: ``apply`` hands the block's write set to Rust, which asks
 for the nodes it needs one tree level at a time; each level is one
 ``getmulti`` over the write transaction (so a multi-chunk genesis sees its own
 earlier chunks). Rust returns the new nodes (sorted), the replaced node keys
-and the root; Python writes them with one ``putmulti``.
+and the root; Python writes them with one ``putmulti``. The top of the tree
+stays in a Rust-side cache across blocks (see ``StateTree``), so only the
+levels below it are fetched. A fresh state (genesis) is written by ``build``:
+bottom up, each node once, in key order with LMDB append.
 """
 
 from __future__ import annotations
@@ -73,13 +76,26 @@ def split_keys(packed: bytes) -> list[bytes]:
     return out
 
 
-class StateTree:
-    """The state tree of one chain; methods take the caller's LMDB transaction."""
+cache_depth_default = 16  # nodes at depth < 16: at most 2^16 - 1 internal nodes, ~10 MiB
+emit_batch = 1 << 16  # nodes per native call when writing a bulk-built tree
 
-    def __init__(self, keep_heights: int = 0) -> None:
+
+class StateTree:
+    """The state tree of one chain; methods take the caller's LMDB transaction.
+
+    ``cache_depth``: the nodes at depth ``< cache_depth`` stay in memory across
+    blocks (``tierchain_native.SmtCache``), so a block fetches from LMDB only
+    the nodes below. The cache holds only nodes of the tree whose root it last
+    produced and empties itself when ``apply`` starts from any other root (an
+    aborted write transaction, another writer, a restart): it can make a block
+    cheaper, never change its result. ``0`` disables it.
+    """
+
+    def __init__(self, keep_heights: int = 0, cache_depth: int = cache_depth_default) -> None:
         if keep_heights < 0:
             raise ValueError("keep_heights must be >= 0 (0 keeps every version)")
         self.keep_heights = keep_heights
+        self._cache = tierchain_native.SmtCache(cache_depth) if cache_depth > 0 else None
 
     # --- writing ------------------------------------------------------------
 
@@ -106,7 +122,7 @@ class StateTree:
             return [found.get(k) for k in node_keys]
 
         root, root_version, puts, stale = tierchain_native.smt_apply(
-            base[0], base[1], height, keys, values, fetch
+            base[0], base[1], height, keys, values, fetch, self._cache
         )
         # Nodes written earlier at this same height (an earlier genesis chunk) and
         # replaced now never belonged to any committed version: drop them at once.
@@ -121,6 +137,27 @@ class StateTree:
             w.put("smt_stale", height, (w.get("smt_stale", height) or b"") + b"".join(older))
         if puts:
             w.put_many_raw("smt_nodes", puts)
+        w.put("smt_roots", height, (root, root_version))
+        return root
+
+    def build(self, w: WriteTxn, height: int, chunks: Iterable[Iterable[tuple[bytes, bytes]]]) -> bytes:
+        """Write the whole tree of a fresh state at ``height`` (genesis); return its root.
+
+        ``chunks`` yield (key, value) pairs, no key twice, no deletions; only
+        compact (key hash, value) records are kept, in Rust, so the chunks can be
+        streamed. The tree is built bottom up in one pass, each node computed and
+        written once, in storage-key order with LMDB's append mode (the table must
+        hold no node yet). Same tree and root as ``apply`` of the same pairs.
+        """
+        if w.get("smt_roots", height) is not None or w.last("smt_nodes") is not None:
+            raise StorageError("bulk build needs an empty state tree")
+        builder = tierchain_native.SmtBuilder(height)
+        for chunk in chunks:
+            items = chunk if isinstance(chunk, list) else list(chunk)
+            builder.add([k for k, _ in items], [v for _, v in items])
+        root, root_version = builder.finish()
+        while batch := builder.emit(emit_batch):
+            w.put_many_raw("smt_nodes", batch, append=True)
         w.put("smt_roots", height, (root, root_version))
         return root
 

@@ -108,10 +108,13 @@ class WriteTxn(_Txn):
         t = TABLES[table]
         self._txn.put(t.key.encode(key), t.value.encode(value), db=self._store._dbs[table])
 
-    def put_many_raw(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+    def put_many_raw(self, table: str, items: list[tuple[bytes, bytes]], append: bool = False) -> None:
         """Batch put of already-encoded pairs, for tables whose codecs only bound lengths.
 
         The bounds are checked here, in bulk, instead of per item through the codecs.
+        ``append``: every key is greater than every key already in the table and the
+        items ascend (LMDB's append mode: no search, pages filled completely); raises
+        ``StorageError`` otherwise.
         """
         t = TABLES[table]
         if not (isinstance(t.key, Bytes | Struct) and isinstance(t.value, Bytes | Struct)):
@@ -128,7 +131,9 @@ class WriteTxn(_Txn):
                 if min(lens) < lo or max(lens) > hi:
                     raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
         with self._txn.cursor(db=self._store._dbs[table]) as cur:
-            cur.putmulti(items)
+            _, added = cur.putmulti(items, append=append)
+        if append and added != len(items):
+            raise StorageError(f"table {table!r}: append of keys out of order")
 
     def delete(self, table: str, key: Any) -> None:
         self._txn.delete(TABLES[table].key.encode(key), db=self._store._dbs[table])

@@ -61,6 +61,7 @@ def smt_apply(
     keys: Sequence[Buffer],
     values: Sequence[Buffer | None],
     fetch: Callable[[list[bytes]], Sequence[Buffer | None]],
+    cache: SmtCache | None = None,
 ) -> tuple[bytes, int, list[tuple[bytes, bytes]], list[bytes]]:
     """One batch update of the state tree (``ext/rust/src/smt.rs``): ``values[i]``
     ``None`` deletes ``keys[i]``. ``fetch(node_keys)`` returns each stored node
@@ -72,3 +73,27 @@ def smt_apply(
 def smt_constants() -> tuple[bytes, list[str]]:
     """The empty-subtree hash and the five derive-key contexts (key, value,
     leaf, node, empty) of the state tree."""
+
+
+class SmtCache:
+    """Nodes at depth ``< depth_max`` kept across ``smt_apply`` calls; trusted only for
+    the tree whose root it last produced (any other base root empties it)."""
+
+    def __init__(self, depth_max: int) -> None: ...
+    def __len__(self) -> int: ...
+    def clear(self) -> None: ...
+    @property
+    def depth_max(self) -> int: ...
+    @property
+    def root(self) -> tuple[bytes, int] | None: ...
+
+class SmtBuilder:
+    """A whole state tree at one version, built bottom up (genesis): ``add`` pairs in
+    any order, ``finish()`` -> (root hash, root version), then ``emit(max)`` until it
+    returns ``[]``: every ``(node_key, node)`` once, ascending by key."""
+
+    def __init__(self, version: int) -> None: ...
+    def __len__(self) -> int: ...
+    def add(self, keys: Sequence[Buffer], values: Sequence[Buffer]) -> None: ...
+    def finish(self) -> tuple[bytes, int]: ...
+    def emit(self, max: int) -> list[tuple[bytes, bytes]]: ...

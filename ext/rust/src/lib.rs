@@ -367,9 +367,12 @@ fn merkle_verify(
 /// tree (`smt.rs`). `values[i]` `None` deletes `keys[i]`. `fetch(node_keys)`
 /// returns the stored bytes (or `None`) of each key, in order; it is called
 /// once per tree level. `puts` are `(node_key, node)` pairs sorted by key;
-/// `stale` lists the node keys the batch replaced.
+/// `stale` lists the node keys the batch replaced. With `cache` (an
+/// [`SmtCache`]), nodes it holds are not asked of `fetch`, and the cache is
+/// updated with the batch's outcome.
 #[pyfunction]
-#[allow(clippy::type_complexity)]
+#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None))]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn smt_apply<'py>(
     py: Python<'py>,
     root_hash: &Bound<'py, PyAny>,
@@ -378,6 +381,7 @@ fn smt_apply<'py>(
     keys: &Bound<'py, PyAny>,
     values: &Bound<'py, PyAny>,
     fetch: &Bound<'py, PyAny>,
+    cache: Option<PyRefMut<'py, SmtCache>>,
 ) -> PyResult<(
     Bound<'py, PyBytes>,
     u64,
@@ -414,6 +418,10 @@ fn smt_apply<'py>(
         hash: root_hash,
         version: root_version,
     };
+    let mut cache = cache;
+    if let Some(c) = cache.as_mut() {
+        c.inner.begin(root);
+    }
     let mut updater = py
         .detach(|| {
             let updates = raw
@@ -424,6 +432,11 @@ fn smt_apply<'py>(
         })
         .map_err(smt_error)?;
     loop {
+        if let Some(c) = cache.as_ref() {
+            let inner = &c.inner;
+            py.detach(|| updater.resolve_from(inner))
+                .map_err(smt_error)?;
+        }
         let want = updater.wanted();
         if want.is_empty() {
             break;
@@ -442,6 +455,10 @@ fn smt_apply<'py>(
         py.detach(|| updater.supply(supplied)).map_err(smt_error)?;
     }
     let out = py.detach(|| updater.finish()).map_err(smt_error)?;
+    if let Some(c) = cache.as_mut() {
+        let inner = &mut c.inner;
+        py.detach(|| inner.commit(&out)).map_err(smt_error)?;
+    }
     let root = out.root.expect("finish sets the root");
     let puts = out
         .puts
@@ -450,6 +467,115 @@ fn smt_apply<'py>(
         .collect();
     let stale = out.stale.iter().map(|k| PyBytes::new(py, k)).collect();
     Ok((PyBytes::new(py, &root.hash), root.version, puts, stale))
+}
+
+/// `SmtCache(depth_max)`: the top of the state tree (nodes at depth
+/// `< depth_max`) kept in memory across `smt_apply` calls. It is trusted only
+/// for the tree whose root it last produced: given any other base root it
+/// empties itself, so an aborted (never committed) batch cannot leak nodes
+/// into the next one. Refills lazily from the nodes later batches write.
+#[pyclass(module = "tierchain_native")]
+struct SmtCache {
+    inner: smt::NodeCache,
+}
+
+#[pymethods]
+impl SmtCache {
+    #[new]
+    fn new(depth_max: u16) -> PyResult<Self> {
+        if depth_max > smt::DEPTH_MAX {
+            return Err(PyValueError::new_err("depth_max must be <= 256"));
+        }
+        Ok(SmtCache {
+            inner: smt::NodeCache::new(depth_max),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn clear(&mut self) {
+        self.inner.clear();
+    }
+
+    #[getter]
+    fn depth_max(&self) -> u16 {
+        self.inner.depth_max
+    }
+
+    /// `(root_hash, root_version)` the cache describes, or `None`.
+    #[getter]
+    fn root<'py>(&self, py: Python<'py>) -> Option<(Bound<'py, PyBytes>, u64)> {
+        self.inner
+            .root()
+            .map(|c| (PyBytes::new(py, &c.hash), c.version))
+    }
+}
+
+/// `SmtBuilder(version)`: a whole state tree built bottom up in one pass
+/// (genesis). `add(keys, values)` any number of times (any order), then
+/// `finish() -> (root_hash, root_version)`, then `emit(max)` repeatedly for
+/// the `(node_key, node)` pairs in ascending key order (empty list: done).
+#[pyclass(module = "tierchain_native")]
+struct SmtBuilder {
+    inner: smt::BulkBuilder,
+}
+
+#[pymethods]
+impl SmtBuilder {
+    #[new]
+    fn new(version: u64) -> Self {
+        SmtBuilder {
+            inner: smt::BulkBuilder::new(version),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn add(&mut self, keys: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key_items = seq_items(keys, "keys")?;
+        let value_items = seq_items(values, "values")?;
+        if key_items.len() != value_items.len() {
+            return Err(PyValueError::new_err(
+                "keys and values must have the same length",
+            ));
+        }
+        for (k, v) in key_items.iter().zip(&value_items) {
+            let k = byte_arg(k, "keys[i]")?;
+            let v = byte_arg(v, "values[i]")?;
+            self.inner
+                .add(&k, &v)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, u64)> {
+        let inner = &mut self.inner;
+        let root = py.detach(|| inner.finish()).map_err(|e| match e {
+            smt::SmtError::DuplicateKey => PyValueError::new_err(e.to_string()),
+            _ => runtime_error(e.to_string()),
+        })?;
+        Ok((PyBytes::new(py, &root.hash), root.version))
+    }
+
+    fn emit<'py>(
+        &mut self,
+        py: Python<'py>,
+        max: usize,
+    ) -> PyResult<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> {
+        let inner = &mut self.inner;
+        let nodes = py
+            .detach(|| inner.emit(max))
+            .map_err(|e| runtime_error(e.to_string()))?;
+        Ok(nodes
+            .iter()
+            .map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))
+            .collect())
+    }
 }
 
 /// `smt_hashes() -> (empty_hash, contexts)`: the state tree's constants, for
@@ -491,6 +617,8 @@ fn tierchain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(smt_apply, m)?)?;
     m.add_function(wrap_pyfunction!(smt_constants, m)?)?;
+    m.add_class::<SmtCache>()?;
+    m.add_class::<SmtBuilder>()?;
     m.add("THREADS_ENV", pool::THREADS_ENV)?;
     Ok(())
 }

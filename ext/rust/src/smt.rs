@@ -56,6 +56,8 @@ use std::sync::OnceLock;
 use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
 
 pub type Digest = [u8; 32];
+/// A node to store: `(node key, encoded node)`.
+pub type NodeWrite = (Vec<u8>, Vec<u8>);
 
 pub const KEY_CONTEXT: &str = "tierchain 2026 state key";
 pub const VALUE_CONTEXT: &str = "tierchain 2026 state value";
@@ -396,33 +398,65 @@ impl Updater {
                 return Err(SmtError::MissingNode(want.key));
             };
             let node = Node::decode(&raw)?;
-            if want.descend
-                && let Node::Internal { left, right } = &node
-            {
-                if want.depth >= DEPTH_MAX - 1 {
-                    return Err(SmtError::BadNode("internal node at the last depth".into()));
-                }
-                let mid = self.split(want.lo, want.hi, want.depth);
-                let has_delete = self.deletes_prefix[want.hi] > self.deletes_prefix[want.lo];
-                for (child, side, lo, hi) in
-                    [(left, false, want.lo, mid), (right, true, mid, want.hi)]
-                {
-                    if child.is_empty() || (lo == hi && !has_delete) {
-                        continue;
+            self.accept(want, node)?;
+        }
+        Ok(())
+    }
+
+    /// Takes every wanted node that `cache` holds (and, level after level,
+    /// the ones below it), so [`Self::wanted`] then lists only the misses.
+    /// A cached node is checked against its parent's hash like a stored one.
+    pub fn resolve_from(&mut self, cache: &NodeCache) -> Result<(), SmtError> {
+        if cache.nodes.is_empty() {
+            return Ok(());
+        }
+        loop {
+            let level = std::mem::take(&mut self.level);
+            let mut misses = Vec::with_capacity(level.len());
+            let mut hit = false;
+            for want in level {
+                match cache.nodes.get(&want.key) {
+                    Some(node) => {
+                        hit = true;
+                        let node = node.clone();
+                        self.accept(want, node)?;
                     }
-                    let path = with_bit(&want.path, want.depth, side);
-                    self.level.push(Want {
-                        key: node_key(child.version, want.depth + 1, &path),
-                        depth: want.depth + 1,
-                        path,
-                        lo,
-                        hi,
-                        descend: lo < hi,
-                    });
+                    None => misses.push(want),
                 }
             }
-            self.cache.insert(want.key, node);
+            self.level.append(&mut misses);
+            if !hit {
+                return Ok(());
+            }
         }
+    }
+
+    fn accept(&mut self, want: Want, node: Node) -> Result<(), SmtError> {
+        if want.descend
+            && let Node::Internal { left, right } = &node
+        {
+            if want.depth >= DEPTH_MAX - 1 {
+                return Err(SmtError::BadNode("internal node at the last depth".into()));
+            }
+            let mid = self.split(want.lo, want.hi, want.depth);
+            let has_delete = self.deletes_prefix[want.hi] > self.deletes_prefix[want.lo];
+            for (child, side, lo, hi) in [(left, false, want.lo, mid), (right, true, mid, want.hi)]
+            {
+                if child.is_empty() || (lo == hi && !has_delete) {
+                    continue;
+                }
+                let path = with_bit(&want.path, want.depth, side);
+                self.level.push(Want {
+                    key: node_key(child.version, want.depth + 1, &path),
+                    depth: want.depth + 1,
+                    path,
+                    lo,
+                    hi,
+                    descend: lo < hi,
+                });
+            }
+        }
+        self.cache.insert(want.key, node);
         Ok(())
     }
 
@@ -636,6 +670,265 @@ impl Updater {
             hash,
             version: self.version,
         }
+    }
+}
+
+/// The top of the tree kept in memory across batches: every node at depth
+/// `< depth_max` that the last batch wrote or that is still current, keyed
+/// by its node key.
+///
+/// Node keys carry the version that wrote the node, so a committed node key
+/// names one node forever. The cache is only trusted for the tree whose root
+/// it records ([`NodeCache::begin`]): a batch that was computed but never
+/// committed (its write transaction aborted) leaves a cache whose root is not
+/// the next batch's base, and the cache is then dropped and refilled lazily
+/// (from the nodes the following batches fetch and write).
+#[derive(Debug)]
+pub struct NodeCache {
+    pub depth_max: u16,
+    root: Option<Child>,
+    nodes: HashMap<Vec<u8>, Node>,
+}
+
+impl NodeCache {
+    pub fn new(depth_max: u16) -> NodeCache {
+        NodeCache {
+            depth_max,
+            root: None,
+            nodes: HashMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.root = None;
+        self.nodes.clear();
+    }
+
+    /// The root this cache describes (`None`: nothing cached yet).
+    pub fn root(&self) -> Option<Child> {
+        self.root
+    }
+
+    /// Called before a batch on the tree `root`: keeps the cache only if it
+    /// describes exactly that tree.
+    pub fn begin(&mut self, root: Child) {
+        if self.root != Some(root) {
+            self.clear();
+        }
+    }
+
+    /// Called with the outcome of a batch applied to the root passed to
+    /// [`Self::begin`]: drops the replaced nodes, adds the new shallow ones.
+    pub fn commit(&mut self, out: &Outcome) -> Result<(), SmtError> {
+        for k in &out.stale {
+            self.nodes.remove(k);
+        }
+        for (k, v) in &out.puts {
+            if u16::from_be_bytes([k[8], k[9]]) < self.depth_max {
+                self.nodes.insert(k.clone(), Node::decode(v)?);
+            }
+        }
+        self.root = out.root;
+        Ok(())
+    }
+}
+
+/// Builds a whole tree at one version from scratch (genesis): records are
+/// added in any order, then sorted by key hash; every node is computed once,
+/// bottom up, and emitted in storage-key order (depth, then path), so the
+/// caller can write them with an append-only cursor. Memory: 40 bytes per key
+/// plus its value, and 32 bytes per internal node while emitting.
+pub struct BulkBuilder {
+    version: u64,
+    recs: Vec<(Digest, u64)>, // (key hash, offset of `len u32 LE || value` in arena)
+    arena: Vec<u8>,
+    // After `finish`:
+    root: Option<Child>,
+    hashes: Vec<Vec<Digest>>, // internal node hashes per depth, in path order
+    depth: usize,
+    ranges: Vec<(u32, u32)>, // record ranges of the nodes at `depth`, in path order
+    pos: usize,
+    next_ranges: Vec<(u32, u32)>,
+    child_cursor: usize, // next unused entry of hashes[depth + 1]
+}
+
+impl BulkBuilder {
+    pub fn new(version: u64) -> BulkBuilder {
+        BulkBuilder {
+            version,
+            recs: Vec::new(),
+            arena: Vec::new(),
+            root: None,
+            hashes: Vec::new(),
+            depth: 0,
+            ranges: Vec::new(),
+            pos: 0,
+            next_ranges: Vec::new(),
+            child_cursor: 0,
+        }
+    }
+
+    pub fn add(&mut self, key: &[u8], value: &[u8]) -> Result<(), SmtError> {
+        if self.root.is_some() {
+            return Err(SmtError::Protocol("add after finish".into()));
+        }
+        let len = u32::try_from(value.len())
+            .map_err(|_| SmtError::Protocol("value longer than 4 GiB".into()))?;
+        self.recs.push((key_hash(key), self.arena.len() as u64));
+        self.arena.extend_from_slice(&len.to_le_bytes());
+        self.arena.extend_from_slice(value);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    fn value(&self, i: usize) -> &[u8] {
+        let off = usize::try_from(self.recs[i].1).expect("arena offset fits usize");
+        let len = u32::from_le_bytes(self.arena[off..off + 4].try_into().expect("4 bytes"));
+        &self.arena[off + 4..off + 4 + len as usize]
+    }
+
+    fn leaf(&self, i: usize) -> (Digest, Digest) {
+        let kh = self.recs[i].0;
+        let vh = value_hash(self.value(i));
+        (kh, leaf_hash(&kh, &vh))
+    }
+
+    fn split(&self, lo: usize, hi: usize, depth: u16) -> usize {
+        lo + self.recs[lo..hi].partition_point(|r| !bit(&r.0, depth))
+    }
+
+    /// Sorts, checks for duplicate keys and computes every hash; returns the root.
+    pub fn finish(&mut self) -> Result<Child, SmtError> {
+        if let Some(root) = self.root {
+            return Ok(root);
+        }
+        if u32::try_from(self.recs.len()).is_err() {
+            return Err(SmtError::Protocol("more than 2^32 keys".into()));
+        }
+        self.recs.sort_unstable_by_key(|r| r.0);
+        if self.recs.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(SmtError::DuplicateKey);
+        }
+        let n = self.recs.len();
+        let root = if n == 0 {
+            Child::empty()
+        } else {
+            let mut hashes = Vec::new();
+            let hash = self.hash_range(0, n, 0, &mut hashes);
+            self.hashes = hashes;
+            self.ranges = vec![(0, n as u32)];
+            Child {
+                hash,
+                version: self.version,
+            }
+        };
+        self.root = Some(root);
+        Ok(root)
+    }
+
+    fn hash_range(&self, lo: usize, hi: usize, depth: u16, out: &mut Vec<Vec<Digest>>) -> Digest {
+        match hi - lo {
+            0 => empty_hash(),
+            1 => self.leaf(lo).1,
+            _ => {
+                let mid = self.split(lo, hi, depth);
+                let l = self.hash_range(lo, mid, depth + 1, out);
+                let r = self.hash_range(mid, hi, depth + 1, out);
+                let h = node_hash(&l, &r);
+                let d = usize::from(depth);
+                if out.len() <= d {
+                    out.resize_with(d + 1, Vec::new);
+                }
+                out[d].push(h);
+                h
+            }
+        }
+    }
+
+    /// The next at most `max` nodes `(node key, node)`, ascending by key;
+    /// empty when every node was emitted. Call after [`Self::finish`].
+    pub fn emit(&mut self, max: usize) -> Result<Vec<NodeWrite>, SmtError> {
+        if self.root.is_none() {
+            return Err(SmtError::Protocol("emit before finish".into()));
+        }
+        let mut out = Vec::with_capacity(max.min(1 << 16));
+        while out.len() < max {
+            if self.pos >= self.ranges.len() {
+                if self.next_ranges.is_empty() {
+                    self.ranges.clear();
+                    self.hashes.clear();
+                    self.pos = 0;
+                    break;
+                }
+                self.ranges = std::mem::take(&mut self.next_ranges);
+                self.pos = 0;
+                if let Some(done) = self.hashes.get_mut(self.depth) {
+                    *done = Vec::new(); // free this depth's hashes
+                }
+                self.depth += 1;
+                self.child_cursor = 0;
+            }
+            let (lo, hi) = self.ranges[self.pos];
+            self.pos += 1;
+            let (lo, hi) = (lo as usize, hi as usize);
+            let depth = u16::try_from(self.depth).expect("depth <= 256");
+            if hi - lo == 1 {
+                let kh = self.recs[lo].0;
+                let value = self.value(lo).to_vec();
+                let node = Node::Leaf {
+                    kh,
+                    vh: value_hash(&value),
+                    value,
+                };
+                out.push((node_key(self.version, depth, &kh), node.encode()));
+                continue;
+            }
+            let mid = self.split(lo, hi, depth);
+            let child = |a: usize, b: usize, this: &mut Self| -> Child {
+                match b - a {
+                    0 => Child::empty(),
+                    1 => Child {
+                        hash: this.leaf(a).1,
+                        version: this.version,
+                    },
+                    _ => {
+                        let h = this.hashes[usize::from(depth) + 1][this.child_cursor];
+                        this.child_cursor += 1;
+                        Child {
+                            hash: h,
+                            version: this.version,
+                        }
+                    }
+                }
+            };
+            let left = child(lo, mid, self);
+            let right = child(mid, hi, self);
+            for (a, b) in [(lo, mid), (mid, hi)] {
+                if a < b {
+                    self.next_ranges.push((a as u32, b as u32));
+                }
+            }
+            // Any key below serves as the path: they share the first `depth` bits.
+            let path = self.recs[lo].0;
+            let node = Node::Internal { left, right };
+            out.push((node_key(self.version, depth, &path), node.encode()));
+        }
+        Ok(out)
     }
 }
 
@@ -867,6 +1160,113 @@ mod tests {
         assert!(Node::decode(&[]).is_err());
         assert!(Node::decode(&[TAG_INTERNAL; 80]).is_err());
         assert!(Node::decode(&[3; 81]).is_err());
+    }
+
+    #[test]
+    fn bulk_build_equals_one_batch_and_emits_in_key_order() {
+        for n in [0usize, 1, 2, 3, 17, 1000] {
+            let items: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
+                .map(|i| (format!("k{i}").into_bytes(), vec![i as u8; i % 5]))
+                .collect();
+            let mut batch = MemStore::default();
+            batch
+                .apply(
+                    0,
+                    items.iter().map(|(k, v)| Update::new(k, Some(v))).collect(),
+                )
+                .unwrap();
+            let mut b = BulkBuilder::new(0);
+            for (k, v) in items.iter().rev() {
+                b.add(k, v).unwrap();
+            }
+            let root = b.finish().unwrap();
+            assert_eq!(root, batch.root(), "n = {n}");
+            let mut emitted = Vec::new();
+            loop {
+                let chunk = b.emit(7).unwrap();
+                if chunk.is_empty() {
+                    break;
+                }
+                emitted.extend(chunk);
+            }
+            assert!(
+                emitted.windows(2).all(|w| w[0].0 < w[1].0),
+                "ascending keys"
+            );
+            let mut expect: Vec<_> = batch.nodes.into_iter().collect();
+            expect.sort();
+            assert_eq!(emitted, expect, "n = {n}");
+        }
+        let mut dup = BulkBuilder::new(0);
+        dup.add(b"a", b"1").unwrap();
+        dup.add(b"a", b"2").unwrap();
+        assert_eq!(dup.finish(), Err(SmtError::DuplicateKey));
+    }
+
+    /// Applies a batch through the cache, as the Python binding does.
+    fn apply_cached(
+        store: &MemStore,
+        cache: &mut NodeCache,
+        version: u64,
+        updates: Vec<Update>,
+    ) -> Result<Outcome, SmtError> {
+        cache.begin(store.root());
+        let mut up = Updater::new(store.root(), version, updates)?;
+        loop {
+            up.resolve_from(cache)?;
+            let want = up.wanted();
+            if want.is_empty() {
+                break;
+            }
+            up.supply(want.iter().map(|k| store.nodes.get(k).cloned()).collect())?;
+        }
+        let out = up.finish()?;
+        cache.commit(&out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn cache_matches_uncached_and_survives_aborted_batches() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let mut store = MemStore::default();
+        let mut plain = MemStore::default();
+        let mut cache = NodeCache::new(6);
+        for version in 1..=80u64 {
+            let mut batch: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+            for _ in 0..(rng.next() % 50) {
+                let key = format!("k{}", rng.next() % 300).into_bytes();
+                let value =
+                    (rng.next() % 4 != 0).then(|| format!("v{}", rng.next() % 9).into_bytes());
+                batch.insert(key, value);
+            }
+            let updates = || -> Vec<Update> {
+                batch
+                    .iter()
+                    .map(|(k, v)| Update::new(k, v.as_deref()))
+                    .collect()
+            };
+            if rng.next() % 4 == 0 {
+                // A batch computed at this version but never committed: its
+                // nodes (same keys as the real batch's, other contents) must
+                // not be served afterwards.
+                let mut other = updates();
+                other.push(Update::new(b"aborted", Some(b"x")));
+                apply_cached(&store, &mut cache, version, other).unwrap();
+            }
+            let out = apply_cached(&store, &mut cache, version, updates()).unwrap();
+            for k in &out.stale {
+                store.nodes.remove(k);
+            }
+            for (k, v) in &out.puts {
+                store.nodes.insert(k.clone(), v.clone());
+            }
+            store.root = out.root;
+            plain.apply(version, updates()).unwrap();
+            assert_eq!(store.root(), plain.root(), "version {version}");
+            assert_eq!(store.nodes, plain.nodes);
+            assert!(cache.nodes.keys().all(|k| store.nodes.contains_key(k)));
+        }
+        assert!(!cache.is_empty());
     }
 
     #[test]
