@@ -314,7 +314,7 @@ def sweep(axis: str, p: Params, *, peak_tps: float | None = None) -> dict:
 
 # --- profile ------------------------------------------------------------------------------
 
-STAGES = (  # (label, frame substring): the first frame below Chain._produce that matches wins
+STAGES = (  # (label, frame substring): the first frame below _produce / _commit_loop that matches wins
     ("re-decoding the block (decode_batch)", "decode_batch"),
     ("building block columns (BlockColumns)", "BlockColumns"),
     ("prefetch: collecting declared keys", "declared_keys"),
@@ -336,32 +336,43 @@ STAGES = (  # (label, frame substring): the first frame below Chain._produce tha
 
 
 def summarize_profile(raw: Path, top: int = 15) -> dict:
-    """Shares of the producer thread's samples per engine stage, and top self-time frames."""
+    """Shares of the block pipeline's samples (producer and committer threads) per engine
+    stage, and top self-time frames."""
     stacks: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             stacks[stack] += int(count)
     total = sum(stacks.values())
-    producer = {s: c for s, c in stacks.items() if "_run (tierchain/chain.py" in s}
-    busy = sum(producer.values())
+    threads = {  # thread -> (its root frame, the frame its block work runs under, idle label)
+        "producer": ("_run (tierchain/chain.py", "_produce", "waiting for a free slot or transactions"),
+        "committer": ("_commit_loop (tierchain/chain.py", "_commit_loop", "waiting for a block"),
+    }
     stage: collections.Counter[str] = collections.Counter()
     leaf: collections.Counter[str] = collections.Counter()
-    for s, c in producer.items():
+    per_thread: collections.Counter[str] = collections.Counter()
+    for s, c in stacks.items():
+        who = next((t for t, (root, _, _) in threads.items() if root in s), None)
+        if who is None:
+            continue
+        _, work, idle = threads[who]
+        per_thread[who] += c
         frames = s.split(";")
         leaf[re.sub(r":\d+\)$", ")", frames[-1])] += c
-        start = next((i for i, f in enumerate(frames) if "_produce" in f), None)
-        if start is None:
-            stage["waiting for transactions (idle)"] += c
+        start = next((i for i, f in enumerate(frames) if work in f), None)
+        if start is None or start == len(frames) - 1:
+            stage[f"{who}: {idle} (idle)"] += c
             continue
         label = next(
             (lab for f in frames[start + 1 :] for lab, sub in STAGES if sub in f),
             "other chain.py glue (tx index list, sorting writes)",
         )
-        stage[label] += c
+        stage[f"{who}: {label}"] += c
+    busy = sum(per_thread.values())
     return {
         "samples_total": total,
-        "producer_samples": busy,
+        "producer_samples": busy,  # both pipeline threads (producer + committer)
+        "thread_samples": dict(per_thread),
         "stages": [(k, v, v / max(1, busy)) for k, v in stage.most_common()],
         "top_self": [(k, v, v / max(1, busy)) for k, v in leaf.most_common(top)],
     }
@@ -481,7 +492,7 @@ def sweep_cmd(axis: str, tiny: bool, peak_tps: float | None, out: Path | None) -
 @click.option("--accounts", type=int, default=10_000, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=OUT / "profile.json")
 def profile_cmd(seconds: float, accounts: int, out: Path) -> None:
-    """py-spy record -r 200 -f raw of one closed-loop run, summarised per producer stage."""
+    """py-spy record -r 200 -f raw of one closed-loop run, summarised per pipeline stage."""
     raw = out.with_suffix(".raw.txt")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "core"))
     cmd = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(raw), "--",
@@ -493,7 +504,7 @@ def profile_cmd(seconds: float, accounts: int, out: Path) -> None:
     shown = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", os.path.relpath(raw, ROOT), "--"]
     summary["command"] = " ".join([*shown, "python", "-m", "bench", *cmd[12:]])
     out.write_text(json.dumps(summary, indent=1) + "\n")
-    table = Table("producer stage", "samples", "share")
+    table = Table("thread: stage", "samples", "share")
     for label, n, share in summary["stages"]:
         table.add_row(label, str(n), f"{share:.0%}")
     console.print(table)
@@ -723,16 +734,17 @@ def render_markdown(rep: dict) -> str:
     if "profile" in rep:
         pr = rep["profile"]
         L += [
-            "### Where the producer thread's time goes (py-spy)",
+            "### Where the block pipeline's time goes (py-spy)",
             "",
-            f"`{pr['command']}` — {pr['producer_samples']:,} producer-thread samples "
-            f"of {pr['samples_total']:,} in all threads.",
+            f"`{pr['command']}` — {pr['producer_samples']:,} samples of the producer thread "
+            "(cuts and executes blocks) and the committer thread (state tree, LMDB write txn, "
+            f"notifications) of {pr['samples_total']:,} in all threads.",
             "",
-            "| producer stage | share |",
+            "| thread: stage | share |",
             "|---|---:|",
         ]
         L += [f"| {label} | {share:.0%} |" for label, _, share in pr["stages"]]
-        L += ["", "| top self-time frames (producer) | share |", "|---|---:|"]
+        L += ["", "| top self-time frames (producer + committer) | share |", "|---|---:|"]
         L += [f"| `{name}` | {share:.1%} |" for name, _, share in pr["top_self"][:10]]
         L.append("")
     L.append(END)

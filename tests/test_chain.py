@@ -228,15 +228,15 @@ def test_nonce_key_is_system_namespace():
 
 def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch):
     """Block h+1 executes while h commits: its reads see h's writes (the overlay)."""
-    commit = Chain._execute_and_commit
+    started = Chain._commit_started
     in_flight: list[int] = []
 
-    def slow_commit(self, ex):
-        time.sleep(0.05)  # h+1 is cut and executed meanwhile
+    def slow_commit(self):
+        started(self)
+        time.sleep(0.05)  # a slow fsync: h+1 is cut and executed meanwhile
         in_flight.append(len(self._uncommitted))
-        return commit(self, ex)
 
-    monkeypatch.setattr(Chain, "_execute_and_commit", slow_commit)
+    monkeypatch.setattr(Chain, "_commit_started", slow_commit)
     with Chain(chain_dir, small_config(), NODE) as c:
         subs = []
         for n in range(8):  # each depends on the previous one's nonce and balance

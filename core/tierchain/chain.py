@@ -3,11 +3,15 @@
 Data flow (DESIGN.md): ``submit`` decodes, bounds-checks and batch-verifies the
 submitted bytes in the caller's thread (native, GIL released, so admission of
 the next batch overlaps execution of the current block) and queues accepted
-transactions in the ``Mempool``. One producer thread cuts a block when
-``block_txs_max`` transactions wait or the oldest has waited
-``block_interval_ms``, executes it wave by wave (``execute``), and commits it in
-one LMDB write transaction (``storage``). Only after that transaction is durable
-are submitters woken and subscribers told: a block reported committed survives
+transactions in the ``Mempool``. The producer thread cuts a block as soon as it
+is free and any transaction waits (at most ``block_txs_max``; no timer: while one
+block executes and commits, the next accumulates, so blocks grow with the load)
+and executes it wave by wave (``execute``). The committer thread commits each
+block, in height order, in one LMDB write transaction (``storage``); once that
+transaction's body is written, the producer executes the next block while the
+commit's fsync runs, reading state through an overlay of the write sets of the
+blocks not yet committed. Only after a block's own transaction is durable are its
+submitters woken and subscribers told: a block reported committed survives
 ``kill -9``.
 
 On open, the chain resumes at the last committed block; nothing else is needed
@@ -215,13 +219,15 @@ class Chain:
         self._subscribers: list[Subscription] = []
         self._sub_lock = threading.Lock()
         self._producer: threading.Thread | None = None
-        # Pipeline: the producer executes block h+1 while the committer thread commits
-        # block h. Write sets of executed, not yet committed blocks (oldest first) are
-        # the overlay the next block's state reads see; at most two blocks are in flight.
+        # Pipeline: the producer executes block h+1 while the committer thread's LMDB
+        # commit of block h (its fsync; py-lmdb releases the GIL) is in flight. Only
+        # then: started earlier, h+1's Python would starve the committer's tree reads,
+        # which give the GIL up and take it back once per key. Write sets of executed,
+        # not yet committed blocks (oldest first) are the overlay h+1's reads see.
         self._commits: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
         self._uncommitted: deque[dict[bytes, bytes | None]] = deque()
         self._uncommitted_lock = threading.Lock()
-        self._slots = threading.Semaphore(2)
+        self._slots = threading.Semaphore(1)
         self._committer: threading.Thread | None = None
         self.error: BaseException | None = None
         if start:
@@ -334,13 +340,13 @@ class Chain:
         chunks: list[Chunk] = []
         try:
             while True:
-                self._slots.acquire()  # released by the committer (one block commits, one executes)
+                self._slots.acquire()  # released when the previous block's commit starts
                 if self.error is not None:
                     raise ChainError(f"committer stopped: {self.error!r}")
                 with self._wake:
-                    while not len(self.mempool) and not self._stopping:
+                    while not self.mempool.waiting and not self._stopping:
                         self._wake.wait(interval_s)
-                    if self._stopping and not len(self.mempool):
+                    if self._stopping and not self.mempool.waiting:
                         return
                 chunks = self.mempool.take(self.config.block_txs_max)
                 if chunks:
@@ -374,7 +380,10 @@ class Chain:
         parts = []
         for c in chunks:
             buf, start, end = c.batch.buf, c.batch.tx_start[c.rows] - 4, c.batch.tx_end[c.rows]
-            parts.extend(buf[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True))
+            if (start[1:] == end[:-1]).all():  # adjacent frames (the usual case): one slice
+                parts.append(buf[int(start[0]) : int(end[-1])])
+            else:
+                parts.extend(buf[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True))
         block_buf = b"".join(parts)
         batch = decode_batch(block_buf)
         if not batch.ok.all():
@@ -415,8 +424,12 @@ class Chain:
         loc_bytes = locations.tobytes()
         ids = batch.digest.tobytes()
         index = [(ids[i * 32 : i * 32 + 32], loc_bytes[i * 12 : i * 12 + 12]) for i in range(len(batch))]
-        puts = sorted((k, v) for k, v in result.writes.items() if v is not None)
-        deletes = [k for k, v in result.writes.items() if v is None]
+        puts = sorted(result.writes.items())  # keys are unique: never compares values
+        deletes = []
+        if None in result.writes.values():
+            deletes = [k for k, v in puts if v is None]
+            puts = [(k, v) for k, v in puts if v is not None]
+        index.sort()
         with self._uncommitted_lock:
             self._uncommitted.append(result.writes)
         parts = (chunks, batch, block_buf, height, timestamp_ms, result, tx_root, receipt_root)
@@ -437,21 +450,24 @@ class Chain:
                     c.ticket._committed(c.rows, receipts[pos : pos + len(c.rows)], ex.height)
                     pos += len(c.rows)
                 self._publish(CommittedBlock(header, receipts))
-                self._slots.release()
         except BaseException as exc:
             log.exception("block committer stopped")
             if self.error is None:
                 self.error = exc
             for chunk in ex.chunks if ex is not None else ():
                 chunk.ticket._fail(ChainError(f"committer stopped: {exc!r}"))
-            self._slots.release(2)  # never leave the producer waiting for a slot
+            self._slots.release()  # never leave the producer waiting for a slot
+
+    def _commit_started(self) -> None:
+        """The block's write txn is complete and about to commit: cut the next block."""
+        self._slots.release()
 
     def _execute_and_commit(self, ex: _Executed) -> tuple[Header, list[Receipt]]:
         """Commit one executed block (and its state tree version) in one write txn."""
         batch, block_buf, height, timestamp_ms = ex.batch, ex.block_buf, ex.height, ex.timestamp_ms
         result, receipts, tx_root, receipt_root = ex.result, ex.result.receipts, ex.tx_root, ex.receipt_root
         index, puts, deletes, head = ex.index, ex.puts, ex.deletes, self._head
-        with self.store.write() as w:
+        with self.store.write(before_commit=self._commit_started) as w:
             # The tree's new nodes and root go into this same write txn: a block and
             # its state version are committed together or not at all.
             if self.state_tree is not None:

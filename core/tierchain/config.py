@@ -8,7 +8,7 @@ file. The genesis part is copied into the database at first start, so that
 [chain]
 id = 1
 block_txs_max = 4096      # <= limits.batch_txs_max
-block_interval_ms = 20    # a block is cut when full or this old
+block_interval_ms = 20    # idle producer's longest sleep; blocks are cut at once when it is free
 sync = "full"             # "none" is for benchmarks only and says so
 state_commitment = "smt"  # sparse Merkle state root (docs/proofs.md); "interim": benchmarks only
 

@@ -50,7 +50,8 @@ class Mempool:
         self._committed_nonce = committed_nonce
         self._lock = threading.Lock()
         self._chunks: collections.deque[Chunk] = collections.deque()
-        self._size = 0
+        self._size = 0  # admitted, not yet committed (``done``)
+        self._waiting = 0  # admitted, not yet taken into a block
         # sender -> [committed nonce, pending count], only for senders with pending txs.
         # Cached here, not re-read from state, because between a block's commit and
         # ``done`` the state is ahead of the pending counts.
@@ -59,6 +60,12 @@ class Mempool:
 
     def __len__(self) -> int:
         return self._size
+
+    @property
+    def waiting(self) -> int:
+        """Transactions not yet taken into a block (``len`` also counts those in blocks
+        that are executed but not committed yet)."""
+        return self._waiting
 
     def admit(self, batch: Batch, next_height: int, ticket: Any) -> np.ndarray:
         """Codes for every row of ``batch`` (0 = accepted); accepted rows are queued."""
@@ -118,6 +125,7 @@ class Mempool:
                     self._size += 1
                     accepted.append(i)
             if accepted:
+                self._waiting += len(accepted)
                 ticket._expect(len(accepted))
                 self._chunks.append(Chunk(batch, np.asarray(accepted, np.int64), ticket))
         return codes
@@ -136,22 +144,30 @@ class Mempool:
                     out.append(Chunk(chunk.batch, chunk.rows[:room], chunk.ticket))
                     chunk.rows = chunk.rows[room:]
                     n += room
+            self._waiting -= n
         return out
 
     def done(self, chunks: list[Chunk]) -> None:
         """The chunks' transactions are committed: their nonces now live in state."""
+        # Per sender, not per transaction: a block often holds many txs of one sender.
+        senders: collections.Counter[bytes] = collections.Counter()
+        ids: list[bytes] = []
+        for chunk in chunks:
+            n = 32 * len(chunk.rows)
+            packed = chunk.batch.sender[chunk.rows].tobytes()
+            senders.update(packed[i : i + 32] for i in range(0, n, 32))
+            packed = chunk.batch.digest[chunk.rows].tobytes()
+            ids.extend(packed[i : i + 32] for i in range(0, n, 32))
         with self._lock:
-            for chunk in chunks:
-                b = chunk.batch
-                for i in chunk.rows.tolist():
-                    sender = b.sender[i].tobytes()
-                    entry = self._pending[sender]
-                    entry[0] += 1
-                    entry[1] -= 1
-                    if not entry[1]:
-                        del self._pending[sender]
-                    self._pending_ids.discard(b.digest[i].tobytes())
-                self._size -= len(chunk.rows)
+            pending = self._pending
+            for sender, count in senders.items():
+                entry = pending[sender]
+                entry[0] += count
+                entry[1] -= count
+                if not entry[1]:
+                    del pending[sender]
+            self._pending_ids.difference_update(ids)
+            self._size -= len(ids)
 
     def oldest_ticket(self) -> object | None:
         with self._lock:

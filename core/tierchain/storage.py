@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lmdb
@@ -178,10 +178,16 @@ class Store:
             yield _Txn(self, txn)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[WriteTxn]:
-        """One atomic, (with sync) durable write transaction."""
+    def write(self, before_commit: Callable[[], object] | None = None) -> Iterator[WriteTxn]:
+        """One atomic, (with sync) durable write transaction.
+
+        ``before_commit`` runs after the body, right before the commit (and its
+        fsync, during which py-lmdb releases the GIL); if it raises, nothing commits.
+        """
         with self.env.begin(write=True) as txn:
             yield WriteTxn(self, txn)
+            if before_commit is not None:
+                before_commit()
 
     def size_bytes(self) -> int:
         info = self.env.info()
