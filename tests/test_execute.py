@@ -12,7 +12,8 @@ from tierchain import ops, schedule
 from tierchain.batch import decode_batch
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
-from tierchain.execute import execute_block, execute_serial
+from tierchain.errors import Reject
+from tierchain.execute import execute_block, execute_serial, nonce_key
 from tierchain.genesis import genesis_writes
 from tierchain.wire import frame
 
@@ -61,3 +62,21 @@ def test_reversed_serial_order_differs_so_the_test_can_fail():
     assert [r.code for r in serial.receipts] == [0, 0]
     assert [r.code for r in flipped.receipts] != [0, 0]
     assert len(schedule.waves(batch)) == 2  # the scheduler kept them apart
+
+
+def test_expired_tx_in_a_block_fails_and_consumes_its_nonce():
+    import dataclasses
+
+    tx = ops.transfer(1, KEYS[0].public_key, 0, KEYS[1].public_key, 5)
+    txs = [
+        KEYS[0].sign_tx(dataclasses.replace(tx, expires_at=3)).encode(),
+        KEYS[0].sign_tx(ops.transfer(1, KEYS[0].public_key, 1, KEYS[1].public_key, 5)).encode(),
+    ]
+    batch = decode_batch(frame(txs))
+    at_deadline = execute_serial(batch, BASE.get, 3, 0)
+    assert [r.code for r in at_deadline.receipts] == [0, 0]
+    late = execute_serial(batch, BASE.get, 4, 0)
+    assert [r.code for r in late.receipts] == [Reject.EXPIRED, 0]
+    # Only the second transfer moved money; both nonces were consumed.
+    assert struct.unpack("<Q", late.writes[ops.balance_key(KEYS[1].public_key)])[0] == 55
+    assert struct.unpack("<Q", late.writes[nonce_key(KEYS[0].public_key)])[0] == 2

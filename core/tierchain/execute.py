@@ -156,7 +156,18 @@ class BlockColumns:
     """A block's columns as Python objects, built once per block with C-level loops,
     so the per-transaction path does no numpy scalar conversions or slicing."""
 
-    __slots__ = ("first", "keys", "n_read", "n_write", "nonce", "op", "payload", "sender", "tx_id")
+    __slots__ = (
+        "expires_at",
+        "first",
+        "keys",
+        "n_read",
+        "n_write",
+        "nonce",
+        "op",
+        "payload",
+        "sender",
+        "tx_id",
+    )
 
     def __init__(self, batch: Batch) -> None:
         buf = batch.buf
@@ -168,6 +179,7 @@ class BlockColumns:
         self.tx_id = [d.tobytes() for d in batch.digest]
         self.sender = [s.tobytes() for s in batch.sender]
         self.nonce, self.op = batch.nonce.tolist(), batch.op.tolist()
+        self.expires_at = batch.expires_at.tolist()
         self.payload = [
             buf[s : s + n]
             for s, n in zip(batch.payload_start.tolist(), batch.payload_len.tolist(), strict=True)
@@ -201,6 +213,11 @@ def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
         return Receipt(tx_id, Reject.NONCE_MISMATCH)
     # The nonce is consumed whatever the op's outcome, so a failed tx cannot be replayed.
     ctx._block[nkey] = _U64.pack(expected_nonce + 1)
+    # Admission checks expiry against the head it saw; a tx that then waited (backpressure,
+    # pipelining) is checked again here, deterministically, against the block's height.
+    expires_at = cols.expires_at[i]
+    if expires_at and ctx.height > expires_at:
+        return Receipt(tx_id, Reject.EXPIRED)
     op = OPS.get(ctx.op)
     if op is None:
         return Receipt(tx_id, Reject.UNKNOWN_OP)
