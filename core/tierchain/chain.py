@@ -295,6 +295,10 @@ class Chain:
             self._wake.notify_all()
         if self._producer is not None:
             self._producer.join(timeout)
+            if self._producer.is_alive():
+                # Never close the environment under a block being committed: LMDB keeps
+                # the last committed block whatever happens to this process.
+                raise ChainError(f"producer still draining after {timeout} s; database left open")
         with self._sub_lock:
             for sub in self._subscribers:
                 sub._push(None)
