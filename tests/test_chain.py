@@ -12,6 +12,7 @@ import pytest
 from conftest import ALICE, BOB, CAROL, NODE, small_config
 from tierchain import ops, wire
 from tierchain.chain import Chain, ChainError
+from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError
 from tierchain.execute import nonce_key
@@ -273,3 +274,16 @@ def test_commit_failure_fails_the_waiting_submitters(chain_dir, monkeypatch):
         with pytest.raises(RejectedError):
             c.submit([transfer(ALICE, 1, BOB, 1)])
         assert c.height == 1
+
+
+def test_operational_settings_may_change_between_restarts(chain_dir):
+    """Genesis identity covers the chain, not node-local tuning (block size, mempool, pruning)."""
+    with Chain(chain_dir, small_config(), NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
+    tuned = small_config(block_txs_max=16, mempool_txs_max=64, sender_pending_max=8, state_keep_heights=4)
+    assert tuned.genesis_bytes() == small_config().genesis_bytes()
+    with Chain(chain_dir, tuned, NODE) as c:
+        assert c.submit([transfer(ALICE, 1, BOB, 1)]).wait(10)[0].code == Reject.OK
+    assert small_config(chain_id=10).genesis_bytes() != small_config().genesis_bytes()
+    text = tuned.to_toml()
+    assert "state_keep_heights = 4" in text and ChainConfig.from_toml(text) == tuned

@@ -183,7 +183,8 @@ class Chain:
     """Open (and, on first use, create) the chain stored at ``path``.
 
     ``state_keep_heights``: state versions kept for historic reads and proofs
-    (0 = every height; K = the last K heights, older ones raise ``StatePruned``).
+    (0 = every height; K = the last K heights, older ones raise ``StatePruned``);
+    defaults to ``config.state_keep_heights`` (``[node]`` in chain.toml).
     """
 
     def __init__(
@@ -193,10 +194,11 @@ class Chain:
         proposer: KeyPair,
         *,
         start: bool = True,
-        state_keep_heights: int = 0,
+        state_keep_heights: int | None = None,
     ) -> None:
         self.path, self.config, self.proposer = Path(path), config, proposer
-        self.state_tree = StateTree(state_keep_heights) if config.state_commitment == "smt" else None
+        keep = config.state_keep_heights if state_keep_heights is None else state_keep_heights
+        self.state_tree = StateTree(keep) if config.state_commitment == "smt" else None
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.path / "db", sync=config.sync == "full")
         try:

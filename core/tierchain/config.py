@@ -94,6 +94,7 @@ class ChainConfig:
     mempool_txs_max: int = 100_000
     sender_pending_max: int = 4096
     key_file: str = "node.key"
+    state_keep_heights: int = 0  # state versions kept for historic reads/proofs; 0 = all
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     genesis_synthetic: SyntheticAccounts | None = None
@@ -103,6 +104,7 @@ class ChainConfig:
             (0 <= self.chain_id < 1 << 32, "chain.id must be a u32"),
             (1 <= self.block_txs_max <= limits.batch_txs_max, f"block_txs_max in 1..{limits.batch_txs_max}"),
             (1 <= self.block_interval_ms <= 60_000, "block_interval_ms in 1..60000"),
+            (0 <= self.state_keep_heights < 1 << 63, "node.state_keep_heights must be >= 0"),
             (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
             (self.state_commitment in ("smt", "interim"), 'state_commitment must be "smt" or "interim"'),
             (
@@ -145,7 +147,7 @@ class ChainConfig:
                 "state_commitment": self.state_commitment,
             },
             "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
-            "node": {"key_file": self.key_file},
+            "node": {"key_file": self.key_file, "state_keep_heights": self.state_keep_heights},
             "genesis": {
                 "timestamp_ms": self.genesis_timestamp_ms,
                 "accounts": [
@@ -160,7 +162,19 @@ class ChainConfig:
 
     def genesis_bytes(self) -> bytes:
         """The canonical genesis (what re-execution needs), stored in the database."""
-        g = dataclasses.replace(self, key_file="", block_interval_ms=1, sync="full")
+        # Only what defines the chain; node-local, operational settings (block size and
+        # interval, mempool bounds, sync, key file, pruning) may change between restarts.
+        defaults = ChainConfig()
+        g = dataclasses.replace(
+            self,
+            key_file="",
+            block_interval_ms=1,
+            sync="full",
+            block_txs_max=defaults.block_txs_max,
+            mempool_txs_max=defaults.mempool_txs_max,
+            sender_pending_max=defaults.sender_pending_max,
+            state_keep_heights=0,
+        )
         return g.to_toml().encode()
 
     @classmethod
@@ -184,6 +198,7 @@ class ChainConfig:
                 mempool_txs_max=int(mempool.get("txs_max", 100_000)),
                 sender_pending_max=int(mempool.get("sender_pending_max", 4096)),
                 key_file=str(node.get("key_file", "node.key")),
+                state_keep_heights=int(node.get("state_keep_heights", 0)),
                 genesis_timestamp_ms=int(genesis.get("timestamp_ms", 0)),
                 genesis_accounts=accounts,
                 genesis_synthetic=(
