@@ -287,3 +287,24 @@ def test_operational_settings_may_change_between_restarts(chain_dir):
     assert small_config(chain_id=10).genesis_bytes() != small_config().genesis_bytes()
     text = tuned.to_toml()
     assert "state_keep_heights = 4" in text and ChainConfig.from_toml(text) == tuned
+
+
+def test_rows_admitted_after_close_began_are_refused_not_stranded(chain):
+    # The window between close() starting and submit() noticing: the mempool refuses
+    # the rows itself, so no ticket waits forever on a producer that has stopped.
+    chain.mempool.close()
+    sub = chain.submit([transfer(ALICE, 0, BOB, 1)])
+    assert Reject(int(sub.codes[0])) == Reject.SHUTTING_DOWN
+    assert sub.wait(1) == [None]
+
+
+def test_verify_reports_a_missing_block_instead_of_crashing(chain_dir):
+    with Chain(chain_dir, small_config(), NODE) as c:
+        for n in range(3):
+            c.submit([transfer(ALICE, n, BOB, 1)]).wait(10)
+    env = lmdb.open(str(chain_dir / "db"), max_dbs=16)
+    with env.begin(write=True) as txn:
+        txn.delete((2).to_bytes(8, "big"), db=env.open_db(b"blocks", txn=txn))
+    env.close()
+    report = verify_chain(chain_dir)
+    assert not report.ok and "height 2: block missing" in report.problems

@@ -292,6 +292,7 @@ class Chain:
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop accepting, commit what is queued, stop the producer, close the database."""
+        self.mempool.close()  # from here on submit() gets SHUTTING_DOWN; queued rows drain
         with self._wake:
             self._stopping = True
             self._wake.notify_all()

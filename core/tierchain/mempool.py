@@ -52,6 +52,7 @@ class Mempool:
         self._chunks: collections.deque[Chunk] = collections.deque()
         self._size = 0  # admitted, not yet committed (``done``)
         self._waiting = 0  # admitted, not yet taken into a block
+        self._closed = False  # set by close(): nothing more is admitted
         # sender -> [committed nonce, pending count], only for senders with pending txs.
         # Cached here, not re-read from state, because between a block's commit and
         # ``done`` the state is ahead of the pending counts.
@@ -100,6 +101,11 @@ class Mempool:
             idx = idx[~dup]
         accepted = []
         with self._lock:
+            if self._closed:
+                # Checked under the same lock that queues rows: once close() returns, no
+                # row can join a mempool that the producer has stopped draining.
+                codes[idx] = Reject.SHUTTING_DOWN
+                idx = idx[:0]
             # Per-transaction bookkeeping on the survivors only.
             for i in idx.tolist():
                 sender, tx_id = batch.sender[i].tobytes(), batch.digest[i].tobytes()
@@ -129,6 +135,11 @@ class Mempool:
                 ticket._expect(len(accepted))
                 self._chunks.append(Chunk(batch, np.asarray(accepted, np.int64), ticket))
         return codes
+
+    def close(self) -> None:
+        """Admit nothing more; what is already queued is still taken and committed."""
+        with self._lock:
+            self._closed = True
 
     def take(self, txs_max: int) -> list[Chunk]:
         """Up to ``txs_max`` transactions, oldest first (they stay pending until ``done``)."""

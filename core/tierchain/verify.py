@@ -19,6 +19,7 @@ one, and so must every root the database still keeps for a height
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from tierchain import merkle
 from tierchain.batch import decode_batch
 from tierchain.block import ZERO_HASH
 from tierchain.config import ChainConfig
+from tierchain.errors import TierChainError
 from tierchain.execute import execute_block
 from tierchain.genesis import genesis_chunks
 from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
@@ -102,6 +104,9 @@ def verify_chain(
                         problem(f"height {height}: timestamp goes back")
                 block_buf = r.get("blocks", height)
                 receipts = r.get("receipts", height)
+                if block_buf is None or receipts is None:
+                    problem(f"height {height}: {'block' if block_buf is None else 'receipts'} missing")
+                    break
                 batch = decode_batch(block_buf)
                 n = len(batch)
                 if not batch.ok.all():
@@ -158,6 +163,9 @@ def verify_chain(
                     problem(f"stored state differs from re-execution ({missing} missing, {extra} extra keys)")
     except StorageError as exc:
         problem(f"storage: {exc}")
+    except (TierChainError, ValueError, TypeError, struct.error) as exc:
+        # A damaged database must give a report, not a traceback.
+        problem(f"height {report.height + 1}: cannot decode: {exc!r}")
     finally:
         store.close()
     return report

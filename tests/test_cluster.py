@@ -1,0 +1,184 @@
+"""Cluster of shard processes: placement, routing, backpressure, supervision (kill -9 under load)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tierchain import ops
+from tierchain.batch import decode_batch
+from tierchain.cluster import Cluster, ShardUnavailable, gather_frames, shard_configs
+from tierchain.config import ChainConfig, GenesisAccount
+from tierchain.crypto import KeyPair
+from tierchain.errors import Reject
+from tierchain.route import route_keys
+from tierchain.wire import frame
+
+NODE = KeyPair.from_seed(b"cluster-node".ljust(32, b"\0"))
+ACCOUNTS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(16)]
+BALANCE = 10**9
+BASE = ChainConfig(
+    chain_id=40,
+    block_interval_ms=2,
+    block_txs_max=256,
+    genesis_accounts=(
+        GenesisAccount(NODE.public_key, ("registrar",), 0),
+        *(GenesisAccount(k.public_key, (), BALANCE) for k in ACCOUNTS),
+    ),
+)
+N = 2
+HOME = route_keys([ops.balance_key(k.public_key) for k in ACCOUNTS], N).tolist()
+BY_SHARD = [[k for k, h in zip(ACCOUNTS, HOME, strict=True) if h == s] for s in range(N)]
+
+
+def transfer(cluster_chain_id: int, sender: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
+    tx = ops.transfer(cluster_chain_id, sender.public_key, nonce, to.public_key, amount)
+    return sender.sign_tx(tx).encode()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    assert all(len(group) >= 2 for group in BY_SHARD), HOME
+    with Cluster(tmp_path_factory.mktemp("cluster"), BASE, NODE.seed, N) as c:
+        yield c
+
+
+def test_placement_keeps_the_genesis_value_once():
+    configs = shard_configs(BASE, N)
+    assert [c.chain_id for c in configs] == [40, 41]
+    for k, home in zip(ACCOUNTS, HOME, strict=True):
+        balances = [
+            next(a.balance for a in c.genesis_accounts if a.public_key == k.public_key) for c in configs
+        ]
+        assert balances[home] == BALANCE and sum(balances) == BALANCE
+
+
+def test_gather_frames_is_the_framed_subset():
+    txs = [transfer(40, ACCOUNTS[0], i, ACCOUNTS[1], 1 + i) for i in range(7)]
+    batch = decode_batch(frame(txs))
+    rows = np.array([5, 0, 3])
+    assert gather_frames(batch, rows) == frame([txs[5], txs[0], txs[3]])
+
+
+def test_same_shard_transfers_commit_on_their_routed_shard(cluster):
+    txs, expect = [], []
+    for s, group in enumerate(BY_SHARD):
+        a, b = group[0], group[1]
+        for amount, (x, y) in enumerate([(a, b), (b, a), (a, b)], start=1):
+            nonce = sum(1 for t in expect if t[1] is x)
+            txs.append(transfer(cluster.chain_id(s), x, nonce, y, amount))
+            expect.append((s, x, y, amount))
+    # Refused by the scheduler: signed for the wrong shard, and writes that span shards.
+    a0, a1 = BY_SHARD[0][0], BY_SHARD[1][0]
+    txs.append(transfer(cluster.chain_id(1), BY_SHARD[0][1], 0, BY_SHARD[0][0], 5))
+    txs.append(transfer(cluster.chain_id(0), a0, 9, a1, 5))
+    sub = cluster.submit(txs)
+    assert sub.codes[: len(expect)].tolist() == [0] * len(expect)
+    assert sub.codes[len(expect) :].tolist() == [Reject.WRONG_SHARD] * 2
+    receipts = sub.wait(20)
+    assert [r.code for r in receipts[: len(expect)]] == [0] * len(expect)
+    for i, raw in enumerate(txs[: len(expect)]):
+        first_write = decode_batch(frame([raw])).keys_of(0)[1][0]
+        assert sub.shards[i] == route_keys([first_write], N)[0] == expect[i][0]
+        s = expect[i][0]
+        hit = cluster.call(s, "tx", sub.tx_ids[i])
+        assert hit is not None and hit[0] == sub.heights[i] and hit[2] == raw
+        assert cluster.call(1 - s, "tx", sub.tx_ids[i]) is None
+        assert cluster.tx(sub.tx_ids[i])[0] == s
+    for s, group in enumerate(BY_SHARD):
+        a, b = group[0], group[1]
+        assert cluster.call(s, "balance", a.public_key) == BALANCE - 1 + 2 - 3
+        assert cluster.call(s, "balance", b.public_key) == BALANCE + 1 - 2 + 3
+        assert cluster.call(1 - s, "balance", a.public_key) == 0  # balances live on the home shard only
+
+
+def test_full_shard_queue_refuses_that_shards_rows(cluster):
+    s = 0
+    a, b = BY_SHARD[s][2], BY_SHARD[s][3] if len(BY_SHARD[s]) > 3 else BY_SHARD[s][0]
+    c, d = BY_SHARD[1][2], BY_SHARD[1][3] if len(BY_SHARD[1]) > 3 else BY_SHARD[1][0]
+    other = [transfer(cluster.chain_id(1), c, cluster.call(1, "nonce", c.public_key), d, 1)]
+    base = cluster.call(s, "nonce", a.public_key)
+    mine = [transfer(cluster.chain_id(s), a, base + i, b, 1) for i in range(6)]
+    saved = cluster.queue_max
+    cluster.queue_max = 4
+    try:
+        sub = cluster.submit(mine + other)
+    finally:
+        cluster.queue_max = saved
+    assert sub.codes.tolist() == [Reject.MEMPOOL_FULL] * 6 + [0]
+    assert sub.wait(20)[6].code == 0
+
+
+def test_killed_shard_restarts_without_losing_committed_blocks(tmp_path):
+    acks: list[tuple[bytes, int, int, float]] = []  # tx id, shard, height, time acknowledged
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    with Cluster(tmp_path / "c", BASE, NODE.seed, N) as cluster:
+
+        def load(s: int) -> None:
+            group = BY_SHARD[s]
+            rng = np.random.default_rng(s)
+            nonces = {k.public_key: 0 for k in group}
+            try:
+                while not stop.is_set():
+                    txs = []
+                    for _ in range(20):
+                        i, j = rng.choice(len(group), 2, replace=False)
+                        x, y = group[i], group[j]
+                        txs.append(transfer(cluster.chain_id(s), x, nonces[x.public_key], y, 1))
+                        nonces[x.public_key] += 1
+                    sub = cluster.submit(txs)
+                    receipts = sub.wait(30)
+                    now = time.monotonic()
+                    ok = (sub.codes == 0) & ~sub.dropped
+                    for row in np.flatnonzero(ok).tolist():
+                        assert receipts[row] is not None and receipts[row].code == 0
+                        acks.append((sub.tx_ids[row], s, int(sub.heights[row]), now))
+                    if not ok.all():  # refused or lost with the crashed process: resync nonces
+                        while not stop.is_set():
+                            try:
+                                nonces = {k.public_key: cluster.call(s, "nonce", k.public_key) for k in group}
+                                break
+                            except ShardUnavailable:
+                                time.sleep(0.05)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=load, args=(s,)) for s in range(N)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        victim = 0
+        acked_before = [a for a in acks if a[1] == victim]
+        killed_at = time.monotonic()
+        os.kill(cluster.pid(victim), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not (cluster.restarts(victim) == 1 and cluster.is_up(victim)):
+            assert time.monotonic() < deadline, "shard not restarted"
+            time.sleep(0.02)
+        restarted_at = time.monotonic()
+        time.sleep(1.0)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+
+        assert acked_before, "no load on the victim before the kill"
+        others_during = [a for a in acks if a[1] != victim and killed_at < a[3] < restarted_at]
+        assert others_during, "the other shard stopped committing while the victim restarted"
+        assert [a for a in acks if a[1] == victim and a[3] > restarted_at], "victim did not resume"
+        # Every transaction reported committed is still there, at the height reported.
+        for tx_id, s, height, _ in acks:
+            hit = cluster.call(s, "tx", tx_id)
+            assert hit is not None and hit[0] == height, (s, height)
+        assert cluster.restarts(1 - victim) == 0
+        print(
+            f"acks {len(acks)}, victim down {restarted_at - killed_at:.2f} s, other shard acked "
+            f"{len(others_during)} meanwhile"
+        )
