@@ -137,7 +137,7 @@ class ChainConfig:
 
     # --- TOML ------------------------------------------------------------------
 
-    def to_toml(self) -> str:
+    def _document(self) -> dict:
         doc = {
             "chain": {
                 "id": self.chain_id,
@@ -156,26 +156,24 @@ class ChainConfig:
                 ],
             },
         }
-        if self.genesis_synthetic is not None:  # absent otherwise: older genesis bytes stay identical
+        if self.genesis_synthetic is not None:
             doc["genesis"]["synthetic"] = dataclasses.asdict(self.genesis_synthetic)
-        return tomli_w.dumps(doc)
+        return doc
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self._document())
 
     def genesis_bytes(self) -> bytes:
-        """The canonical genesis (what re-execution needs), stored in the database."""
-        # Only what defines the chain; node-local, operational settings (block size and
-        # interval, mempool bounds, sync, key file, pruning) may change between restarts.
-        defaults = ChainConfig()
-        g = dataclasses.replace(
-            self,
-            key_file="",
-            block_interval_ms=1,
-            sync="full",
-            block_txs_max=defaults.block_txs_max,
-            mempool_txs_max=defaults.mempool_txs_max,
-            sender_pending_max=defaults.sender_pending_max,
-            state_keep_heights=0,
-        )
-        return g.to_toml().encode()
+        """The chain's identity, stored in the database at first start (and what ``verify``
+        re-executes from): chain id, state commitment and the genesis section only.
+        Node-local, operational settings (block size and interval, mempool bounds, sync,
+        key file, pruning) are left out, so they may change between restarts."""
+        doc = self._document()
+        identity = {
+            "chain": {k: doc["chain"][k] for k in ("id", "state_commitment")},
+            "genesis": doc["genesis"],
+        }
+        return tomli_w.dumps(identity).encode()
 
     @classmethod
     def from_toml(cls, text: str) -> ChainConfig:
