@@ -326,3 +326,48 @@ def test_wrong_role_is_refused(chain, world, voucher):
     rejected_without_change(
         chain, lambda: stranger.propose_admit("X", ("bank",), kp("x").public_key), Reject.NOT_COMMITTEE
     )
+
+
+def test_a_full_history_never_locks_a_pledged_piece():
+    """Offers stop before the history is full, so release/default and settlement always fit."""
+    from finance_world import SECRET, MemLedger, admit_all, config, issue_voucher
+    from tierchain.finance import codes as fc
+    from tierchain.finance.client import Finance
+
+    led = MemLedger(config())
+    fin = Finance(led, SECRET)
+    w = admit_all(fin)
+    t1, bank, core = w.p["Tier1"], w.p["BankA"], w.p["CoreCo"]
+    vid, _ = issue_voucher(w, 10_000, 2_000_000)
+    while True:  # the holder pads its piece's history with offer/return cycles
+        offered = t1.transfer(vid, w.org("Tier2"))
+        if not offered.ok:
+            assert offered.code == Reject.HISTORY_FULL
+            break
+        assert t1.return_offer(vid).ok
+    assert t1.pledge(vid, w.org("BankA"), 5_000, 1_500_000).code == Reject.HISTORY_FULL
+    # With room for exactly one more offer, a pledge goes through and can always complete.
+    padded = len(fin.piece(vid).history)
+    assert padded + 1 + 4 > fc.piece_history_max  # offers are refused here...
+    assert padded - 2 + 1 + 4 <= fc.piece_history_max  # ...and were allowed one cycle earlier
+
+
+def test_a_pledge_taken_with_the_last_room_still_defaults_and_settles():
+    from finance_world import SECRET, MemLedger, admit_all, config, issue_voucher
+    from tierchain.finance import codes as fc
+    from tierchain.finance.client import Finance
+
+    led = MemLedger(config())
+    fin = Finance(led, SECRET)
+    w = admit_all(fin)
+    t1, bank, core = w.p["Tier1"], w.p["BankA"], w.p["CoreCo"]
+    vid, _ = issue_voucher(w, 10_000, 2_000_000)
+    while len(fin.piece(vid).history) + 2 + 1 + 4 <= fc.piece_history_max:
+        assert t1.transfer(vid, w.org("Tier2")).ok and t1.return_offer(vid).ok
+    assert t1.pledge(vid, w.org("BankA"), 5_000, 1_500_000).ok
+    assert bank.accept(vid).ok
+    led.timestamp_ms = 1_600_000  # the loan is overdue
+    assert bank.default_transfer(vid).ok
+    led.timestamp_ms = 2_000_000  # maturity
+    assert [r.code for r in core.settle(vid)] == [Reject.OK]
+    assert len(fin.piece(vid).history) <= fc.piece_history_max

@@ -76,8 +76,16 @@ def _not_matured(ctx: TxContext, v: c.Voucher) -> None:
         raise OpFailed(Reject.MATURED)
 
 
+# Only the holder's optional actions start something; everything else completes what
+# they started and must never be refused, or a full history would lock a pledged or
+# offered piece for good (no release, no default, no settlement).
+_STARTS = frozenset((c.Event.OFFERED, c.Event.SPLIT))
+# After an offer at most: accepted, pledged (or discounted), released/defaulted, settled.
+_COMPLETIONS_MAX = 4
+
+
 def _log(ctx: TxContext, piece: c.Piece, kind: int, org: bytes, amount: int, **changes) -> c.Piece:
-    if len(piece.history) >= c.piece_history_max:
+    if kind in _STARTS and len(piece.history) + 1 + _COMPLETIONS_MAX > c.piece_history_max:
         raise OpFailed(Reject.HISTORY_FULL)
     entry = c.HistoryEntry(kind, ctx.height, org, amount)
     return dataclasses.replace(piece, history=(*piece.history, entry), **changes)
