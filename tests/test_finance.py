@@ -337,7 +337,7 @@ def test_a_full_history_never_locks_a_pledged_piece():
     led = MemLedger(config())
     fin = Finance(led, SECRET)
     w = admit_all(fin)
-    t1, bank, core = w.p["Tier1"], w.p["BankA"], w.p["CoreCo"]
+    t1 = w.p["Tier1"]
     vid, _ = issue_voucher(w, 10_000, 2_000_000)
     while True:  # the holder pads its piece's history with offer/return cycles
         offered = t1.transfer(vid, w.org("Tier2"))
@@ -371,3 +371,22 @@ def test_a_pledge_taken_with_the_last_room_still_defaults_and_settles():
     led.timestamp_ms = 2_000_000  # maturity
     assert [r.code for r in core.settle(vid)] == [Reject.OK]
     assert len(fin.piece(vid).history) <= fc.piece_history_max
+
+
+def test_releasing_a_financing_after_settlement_does_not_reopen_the_asset():
+    from finance_world import SECRET, MemLedger, admit_all, config, issue_voucher
+    from tierchain.finance.client import Finance
+
+    led = MemLedger(config())
+    fin = Finance(led, SECRET)
+    w = admit_all(fin)
+    bank, core = w.p["BankA"], w.p["CoreCo"]
+    vid, _ = issue_voucher(w, 10_000, 2_000_000)
+    blinded = fin.voucher(vid).blinded
+    assert bank.reg_finance(blinded, 4_000, b"loan-1").ok
+    led.timestamp_ms = 2_000_000
+    assert [r.code for r in core.settle(vid)] == [Reject.OK]
+    assert not fin.fits(blinded, 1)
+    assert bank.reg_release(blinded, b"loan-1").ok  # the bank closes its own record...
+    assert not fin.fits(blinded, 4_000)  # ...but the extinguished asset stays closed
+    assert w.p["BankB"].reg_finance(blinded, 4_000, b"x").code == Reject.EXCEEDS_ASSET_VALUE

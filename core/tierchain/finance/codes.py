@@ -449,24 +449,32 @@ def decode_clearing(raw: bytes) -> tuple[int, list[tuple[bytes, bytes, int]]]:
     return height, [_CLEAR_ROW.unpack_from(raw, _CLEAR_HEAD.size + i * _CLEAR_ROW.size) for i in range(n)]
 
 
-_REG = struct.Struct("<QQ")
+_REG = struct.Struct("<QQB")
 
 
 @dataclasses.dataclass(frozen=True)
 class RegistryEntry:
-    """All the registry holds per asset: no bank ids, no per-bank amounts."""
+    """All the registry holds per asset: no bank ids, no per-bank amounts.
+
+    ``closed``: the asset is extinguished (its voucher fully settled). Nothing more
+    can be financed against it, and releasing an old financing does not reopen room.
+    """
 
     value: int
     financed: int
+    closed: bool = False
 
     def encode(self) -> bytes:
-        return _REG.pack(self.value, self.financed)
+        return _REG.pack(self.value, self.financed, self.closed)
 
     @classmethod
     def decode(cls, raw: bytes) -> RegistryEntry:
         if len(raw) != _REG.size:
             raise RecordError("registry entry")
-        return cls(*_REG.unpack(raw))
+        value, financed, closed = _REG.unpack(raw)
+        if closed > 1 or financed > value:
+            raise RecordError("registry entry")
+        return cls(value, financed, bool(closed))
 
 
 def document_fingerprint(document: bytes) -> bytes:

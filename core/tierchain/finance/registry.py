@@ -75,7 +75,7 @@ def add_financed(ctx: TxContext, blinded: bytes, amount: int) -> None:
     entry = load_entry(ctx, blinded)
     if entry is None:
         raise OpFailed(Reject.NO_SUCH_ASSET)
-    if amount > entry.value - entry.financed:
+    if entry.closed or amount > entry.value - entry.financed:
         raise OpFailed(Reject.EXCEEDS_ASSET_VALUE)
     ctx.put(c.registry_key(blinded), c.RegistryEntry(entry.value, entry.financed + amount).encode())
 
@@ -84,6 +84,8 @@ def sub_financed(ctx: TxContext, blinded: bytes, amount: int) -> None:
     entry = load_entry(ctx, blinded)
     if entry is None or entry.financed < amount:
         raise AssertionError("registry total below a financing it counted")
+    if entry.closed:  # settled: the bank's record goes, the asset stays fully counted
+        return
     ctx.put(c.registry_key(blinded), c.RegistryEntry(entry.value, entry.financed - amount).encode())
 
 

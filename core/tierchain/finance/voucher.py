@@ -365,7 +365,9 @@ def _settle(ctx: TxContext) -> None:
     if done:  # the asset is extinguished: nothing more can be financed against it
         entry = registry.load_entry(ctx, v.blinded)
         if entry is not None:
-            ctx.put(c.registry_key(v.blinded), c.RegistryEntry(entry.value, entry.value).encode())
+            ctx.put(
+                c.registry_key(v.blinded), c.RegistryEntry(entry.value, entry.value, closed=True).encode()
+            )
     ctx.emit(b"fin.voucher.settled", vid + v.settle_batches.to_bytes(2, "little") + bytes((done,)))
 
 
