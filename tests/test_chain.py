@@ -308,3 +308,17 @@ def test_verify_reports_a_missing_block_instead_of_crashing(chain_dir):
     env.close()
     report = verify_chain(chain_dir)
     assert not report.ok and "height 2: block missing" in report.problems
+
+
+def test_small_order_keys_cannot_be_registered(chain):
+    from tierchain import crypto
+
+    identity = bytes([1]) + bytes(31)  # the neutral point: small order
+    forged = bytes([1]) + bytes(31) + bytes(32)  # R = identity, S = 0
+    # Why: under ZIP-215 this "signature" verifies for any message by that key.
+    assert crypto.verify(identity, b"any message at all", forged)
+    assert not crypto.is_strong_public_key(identity)
+    assert crypto.is_strong_public_key(ALICE.public_key)
+    sub = chain.submit([NODE.sign_tx(ops.register(CHAIN_ID, NODE.public_key, 0, identity)).encode()])
+    assert sub.wait(10)[0].code == Reject.WEAK_KEY
+    assert chain.state_get(ops.account_key(identity)) is None

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import blake3
+import nacl.bindings
 import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
@@ -79,6 +80,19 @@ class KeyPair:
         if tx.sender != self.public_key:
             raise ValueError("tx.sender is not this key's public key")
         return dataclasses.replace(tx, signature=self.sign(wire.tx_id(tx.body())))
+
+
+def is_strong_public_key(public_key: bytes) -> bool:
+    """True for a canonical encoding of a point of prime order.
+
+    ZIP-215 verification accepts signatures by small-order keys: for the identity
+    key, R = identity and S = 0 verify for EVERY message. Such keys (and mixed-order
+    ones) must therefore never be registered as anyone's key; libsodium's point
+    check rejects exactly them, deterministically.
+    """
+    return len(public_key) == limits.public_key_bytes and bool(
+        nacl.bindings.crypto_core_ed25519_is_valid_point(bytes(public_key))
+    )
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:

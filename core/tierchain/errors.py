@@ -50,6 +50,7 @@ class Reject(enum.IntEnum):
     NO_SUCH_ACCOUNT = 70
     ACCOUNT_EXISTS = 71
     HANDLER_FAILED = 72  # an op handler raised an unexpected exception (a bug, logged)
+    WEAK_KEY = 73  # a key to register is small-order, mixed-order or non-canonical
     # --- finance (tierchain.finance, docs/finance.md): 96-159 ---
     NOT_A_MEMBER = 96  # the sender key belongs to no organization
     KEY_REVOKED = 97  # the sender key was revoked

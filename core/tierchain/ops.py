@@ -16,6 +16,7 @@ import struct
 
 from tierchain import wire
 from tierchain.config import ROLES
+from tierchain.crypto import is_strong_public_key
 from tierchain.errors import Reject
 from tierchain.execute import OpFailed, TxContext, register_op
 
@@ -60,6 +61,8 @@ def _register(ctx: TxContext) -> None:
     new_key, roles_bits = _REGISTER.unpack(ctx.payload)
     if roles_bits & ~roles_mask(ROLES):
         raise OpFailed(Reject.BAD_PAYLOAD, "unknown role bits")
+    if not is_strong_public_key(new_key):
+        raise OpFailed(Reject.WEAK_KEY)
     sender_roles = _roles_of(ctx, ctx.sender)
     if sender_roles is None or not sender_roles & ROLE_BITS["registrar"]:
         raise OpFailed(Reject.UNAUTHORIZED, "only a registrar registers accounts")

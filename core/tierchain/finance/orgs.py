@@ -22,6 +22,7 @@ import struct
 
 from tierchain import ops, wire
 from tierchain.config import ROLES
+from tierchain.crypto import is_strong_public_key
 from tierchain.errors import Reject
 from tierchain.execute import OpFailed, TxContext, register_op
 from tierchain.finance import codes as c
@@ -98,6 +99,8 @@ def _parse_admit(body: bytes) -> tuple[int, bytes, bytes]:
     name = body[_ADMIT.size :]
     if len(name) != n or not 1 <= n <= c.org_name_bytes_max or roles & ~ALL_ROLE_BITS:
         raise OpFailed(Reject.BAD_PAYLOAD, "admit name or roles")
+    if not is_strong_public_key(key):
+        raise OpFailed(Reject.WEAK_KEY)
     return roles, key, name
 
 
@@ -208,6 +211,8 @@ def _vote(ctx: TxContext) -> None:
 
 
 def _add_key(ctx: TxContext, oid: bytes, org: c.OrgRecord, new_key: bytes, delta: int) -> None:
+    if not is_strong_public_key(new_key):
+        raise OpFailed(Reject.WEAK_KEY)
     if ctx.get(c.key_key(new_key)) is not None:
         raise OpFailed(Reject.KEY_IN_USE)
     ctx.put(c.key_key(new_key), c.KeyRecord(oid, c.KeyStatus.ACTIVE, ctx.height).encode())
