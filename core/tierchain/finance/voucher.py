@@ -219,8 +219,8 @@ def _offer(ctx: TxContext) -> None:
     ctx.emit(b"fin.piece.offered", pid + to + bytes((kind,)))
 
 
-@register_op(c.OP_ACCEPT, "fin.accept")
-def _accept(ctx: TxContext) -> None:
+def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.Piece]:
+    """(piece id, sender's org, piece) for an op on an OFFERED piece named by the payload."""
     if len(ctx.payload) != _ID.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
     pid = ctx.payload
@@ -228,6 +228,12 @@ def _accept(ctx: TxContext) -> None:
     piece = load_piece(ctx, pid)
     if piece.state != P.OFFERED:
         raise OpFailed(Reject.NOT_OFFERED)
+    return pid, oid, piece
+
+
+@register_op(c.OP_ACCEPT, "fin.accept")
+def _accept(ctx: TxContext) -> None:
+    pid, oid, piece = _offered_piece(ctx)
     if piece.counterparty != oid:
         raise OpFailed(Reject.NOT_OFFEREE)
     v = load_voucher(ctx, piece.voucher)
@@ -252,13 +258,7 @@ def _accept(ctx: TxContext) -> None:
 
 @register_op(c.OP_RETURN, "fin.return")
 def _return(ctx: TxContext) -> None:
-    if len(ctx.payload) != _ID.size:
-        raise OpFailed(Reject.BAD_PAYLOAD)
-    pid = ctx.payload
-    oid, _ = member(ctx)
-    piece = load_piece(ctx, pid)
-    if piece.state != P.OFFERED:
-        raise OpFailed(Reject.NOT_OFFERED)
+    pid, oid, piece = _offered_piece(ctx)
     if oid not in (piece.counterparty, piece.holder):
         raise OpFailed(Reject.NOT_OFFEREE)
     piece = _log(
