@@ -82,6 +82,10 @@ class Batch:
         """The encoded transaction of row ``i`` (without its length prefix)."""
         return self.buf[int(self.tx_start[i]) : int(self.tx_end[i])]
 
+    def tx_ids(self) -> list[bytes]:
+        """Each row's tx id (``b""`` for rows that did not decode): for replies, not hot paths."""
+        return [d.tobytes() if c == 0 else b"" for d, c in zip(self.digest, self.code, strict=True)]
+
     def payload(self, i: int) -> bytes:
         start = int(self.payload_start[i])
         return self.buf[start : start + int(self.payload_len[i])]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import queue
 import struct
@@ -94,14 +95,20 @@ class _Executed:
 class Submission:
     """The fate of one submitted batch: a code per transaction now, receipts at commit."""
 
-    def __init__(self, tx_ids: list[bytes]) -> None:
-        self.tx_ids = tx_ids  # b"" for rows that did not decode
-        self.codes = np.zeros(len(tx_ids), np.uint8)  # per submitted tx; 0 = accepted
-        self.receipts: list[Receipt | None] = [None] * len(tx_ids)
-        self.heights = np.zeros(len(tx_ids), np.uint64)
+    def __init__(self, batch: Batch) -> None:
+        self._batch = batch
+        n = len(batch)
+        self.codes = np.zeros(n, np.uint8)  # per submitted tx; 0 = accepted
+        self.receipts: list[Receipt | None] = [None] * n
+        self.heights = np.zeros(n, np.uint64)
         self._lock = threading.Lock()
         self._waiting = 0
         self._future: concurrent.futures.Future = concurrent.futures.Future()
+
+    @functools.cached_property
+    def tx_ids(self) -> list[bytes]:
+        """Per submitted tx, its id (``b""`` for rows that did not decode); built on first use."""
+        return self._batch.tx_ids()
 
     def _expect(self, n: int) -> None:
         """Called by the mempool, under its lock, before the rows can reach a block."""
@@ -324,8 +331,7 @@ class Chain:
                 Reject.SHUTTING_DOWN, "chain is closing" if self._stopping else repr(self.error)
             )
         batch = decode_batch(buf)
-        ids = [d.tobytes() if c == 0 else b"" for d, c in zip(batch.digest, batch.code, strict=True)]
-        ticket = Submission(ids)
+        ticket = Submission(batch)
         codes = self.mempool.admit(batch, self._head.height + 1, ticket)
         if (codes == 0).any():
             with self._wake:

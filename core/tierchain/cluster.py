@@ -202,7 +202,7 @@ class ClusterSubmission:
 
     def __init__(self, batch: Batch, shards: np.ndarray) -> None:
         n = len(batch)
-        self.tx_ids = [d.tobytes() if c == 0 else b"" for d, c in zip(batch.digest, batch.code, strict=True)]
+        self.tx_ids = batch.tx_ids()
         self.shards = shards  # int32, -1 for rows that did not decode
         self.codes = batch.code.copy()
         self.heights = np.zeros(n, np.uint64)

@@ -371,14 +371,20 @@ def _settle(ctx: TxContext) -> None:
     ctx.emit(b"fin.voucher.settled", vid + v.settle_batches.to_bytes(2, "little") + bytes((done,)))
 
 
-@register_op(c.OP_MARK_OVERDUE, "fin.mark_overdue")
-def _mark_overdue(ctx: TxContext) -> None:
+def _voucher_in(ctx: TxContext, status: c.VoucherStatus) -> c.Voucher:
+    """The voucher named by the payload, which must be in ``status`` (any member may ask)."""
     if len(ctx.payload) != _ID.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
     member(ctx)
     v = load_voucher(ctx, ctx.payload)
-    if v.status != c.VoucherStatus.ACTIVE:
+    if v.status != status:
         raise OpFailed(Reject.BAD_VOUCHER_STATE)
+    return v
+
+
+@register_op(c.OP_MARK_OVERDUE, "fin.mark_overdue")
+def _mark_overdue(ctx: TxContext) -> None:
+    v = _voucher_in(ctx, c.VoucherStatus.ACTIVE)
     if ctx.timestamp_ms < v.maturity_ms:
         raise OpFailed(Reject.NOT_MATURED)
     ctx.put(c.voucher_key(ctx.payload), dataclasses.replace(v, status=c.VoucherStatus.OVERDUE).encode())
@@ -387,12 +393,7 @@ def _mark_overdue(ctx: TxContext) -> None:
 
 @register_op(c.OP_MARK_DEFAULT, "fin.mark_default")
 def _mark_default(ctx: TxContext) -> None:
-    if len(ctx.payload) != _ID.size:
-        raise OpFailed(Reject.BAD_PAYLOAD)
-    member(ctx)
-    v = load_voucher(ctx, ctx.payload)
-    if v.status != c.VoucherStatus.OVERDUE:
-        raise OpFailed(Reject.BAD_VOUCHER_STATE)
+    v = _voucher_in(ctx, c.VoucherStatus.OVERDUE)
     if ctx.timestamp_ms < v.maturity_ms + params(ctx).default_grace_ms:
         raise OpFailed(Reject.NOT_MATURED, "grace period not over")
     ctx.put(c.voucher_key(ctx.payload), dataclasses.replace(v, status=c.VoucherStatus.DEFAULTED).encode())
