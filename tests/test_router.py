@@ -123,3 +123,57 @@ def test_route_batch_without_any_keys():
     buf = wire.frame([t, t])
     b = Batch(buf=buf, digest=np.zeros((2, 32), np.uint8), **_hot.decode_frames(buf))
     assert route_batch(b, 16).tolist() == [route_keys([b"\x07" * 32], 16)[0]] * 2
+
+
+# --- placement rules (docs/sharding.md "Placement") ------------------------------------------
+
+
+def placement_reference(key: bytes, n: int) -> int:
+    """The placement rules written out plainly: pinned keys, lineage tags, else all bytes."""
+    if len(key) >= 3 and key[0] == ord("@"):
+        return int.from_bytes(key[1:3], "little") % n
+    if len(key) >= 11 and key[:3] in (b"fv/", b"fx/", b"fc/", b"fr/"):
+        return jump_reference(_hot.siphash24(ROUTE_KEY, key[3:11]), n)
+    return jump_reference(_hot.siphash24(ROUTE_KEY, key), n)
+
+
+def test_route_keys_follows_the_placement_rules():
+    rng = random.Random(11)
+    prefixes = [b"@", b"@\x01", b"fv/", b"fx/", b"fc/", b"fr/", b"fo/", b"fk/", b"f", b"fv", b"bal/", b""]
+    keys = [p + rng.randbytes(rng.randrange(0, 40)) for p in prefixes for _ in range(60)]
+    for n in (1, 2, 3, 8, 64, limits.shards_max):
+        assert route_keys(keys, n).tolist() == [placement_reference(k, n) for k in keys], n
+
+
+def test_pinned_keys_go_to_their_shard():
+    for n in (1, 2, 5, 64):
+        for s in range(n):
+            key = b"@" + s.to_bytes(2, "little") + b"xl/" + bytes(40)
+            assert route_keys([key], n).tolist() == [s]
+
+
+def test_a_whole_voucher_lineage_lands_on_one_shard():
+    from tierchain.finance import codes as c
+    from tierchain.finance import voucher
+
+    rng = random.Random(5)
+    core = rng.randbytes(32)
+    for trial in range(40):
+        blinded = rng.randbytes(32)
+        tx, vid = voucher.confirm(
+            1, core, b"o" * 16, trial, b"s" * 16, 1000, 10**13, [(c.DocType.INVOICE, bytes(32))], blinded
+        )
+        keys = [c.voucher_key(vid), c.piece_key(vid), c.registry_key(blinded), c.clearing_key(vid, 3)]
+        frontier = [vid]
+        for _ in range(3):  # three tiers of splits
+            frontier = [c.child_id(p, i) for p in frontier for i in range(3)]
+            keys += [c.piece_key(p) for p in frontier]
+        for n in (2, 3, 8, 64):
+            shards = set(route_keys(keys, n).tolist())
+            assert len(shards) == 1, (trial, n, shards)
+            # the shard is the root asset's (the registry fingerprint's) shard
+            assert shards == {int(route_keys([c.registry_key(blinded)], n)[0])}
+    # different root assets spread over the shards
+    roots = [c.voucher_key(c.voucher_id(rng.randbytes(32), core, i)) for i in range(2000)]
+    counts = np.bincount(route_keys(roots, 4), minlength=4)
+    assert counts.min() > 400, counts

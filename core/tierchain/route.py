@@ -9,12 +9,21 @@
   ``[0, n_shards)`` with no table; going from n to n+1 shards moves only the
   keys that land on the new shard (~1/(n+1) of them).
 
+Two placement rules come first (docs/sharding.md "Placement"):
+
+* a **pinned** key, ``b"@" + u16 LE shard + rest``, lives on shard ``u16 % n``
+  (the records of the cross-shard protocol, ``tierchain.xshard``);
+* a **lineage** key, ``fv/ fx/ fc/ fr/`` + 8-byte lineage tag + rest, routes by
+  the tag alone. Every id in a voucher's lineage and its registry fingerprint
+  start with the same tag (``finance.codes.voucher_id`` / ``child_id``), so a
+  whole lineage lives on the shard of its root asset.
+
 The loop is ``tierchain._hot.route_keys`` (ext/cython/_route.pxi).
 
 ``route_batch`` places each transaction by its FIRST WRITE key, or by its
-sender when it writes no declared key. That is a first rule: asset placement
-keys (keeping a whole voucher lineage on one shard, DESIGN.md "Sharding") and
-cross-shard transactions come later and will replace it.
+sender when it writes no declared key. A cluster refuses a transaction whose
+write keys span shards (``WRONG_SHARD``); value moves between shards only
+through the cross-shard protocol.
 """
 
 from __future__ import annotations

@@ -1,10 +1,26 @@
 # Shard router of tierchain._hot (included by _hot.pyx). API: tierchain/route.py.
 
+# Placement rules (docs/sharding.md "Placement"); every other key routes by all its bytes.
+cdef enum:
+    LINEAGE_TAG_BYTES = 8
+
+
+cdef inline uint16_t _route_one(const uint8_t* k, int64_t n, int32_t shards) noexcept nogil:
+    # Pinned key: "@" + u16 LE shard + rest (cross-shard protocol records).
+    if n >= 3 and k[0] == 0x40:
+        return <uint16_t>((<int32_t>k[1] | (<int32_t>k[2] << 8)) % shards)
+    # Lineage key: "fv/", "fx/", "fc/", "fr/" + 8-byte lineage tag + rest: by the tag.
+    if (n >= 3 + LINEAGE_TAG_BYTES and k[0] == 0x66 and k[2] == 0x2F
+            and (k[1] == 0x76 or k[1] == 0x78 or k[1] == 0x63 or k[1] == 0x72)):
+        return <uint16_t>_jump_hash(_siphash24(k + 3, LINEAGE_TAG_BYTES, ROUTE_K0, ROUTE_K1), shards)
+    return <uint16_t>_jump_hash(_siphash24(k, n, ROUTE_K0, ROUTE_K1), shards)
+
 
 def route_keys(buf, key_start, key_len, int64_t n_shards):
     """Shard (uint16) of each key buf[key_start[i] : +key_len[i]].
 
-    shard = jump_hash(siphash24(ROUTE_KEY, key), n_shards); raises ValueError
+    shard = jump_hash(siphash24(ROUTE_KEY, key), n_shards) after the placement
+    rules of ``_route_one`` (pinned keys, lineage tags); raises ValueError
     if n_shards is outside 1..shards_max or a key lies outside ``buf``.
     """
     if not 1 <= n_shards <= SHARDS_MAX:
@@ -31,6 +47,5 @@ def route_keys(buf, key_start, key_len, int64_t n_shards):
     cdef int32_t shards = <int32_t>n_shards
     with nogil:
         for i in range(n):
-            out_v[i] = <uint16_t>_jump_hash(
-                _siphash24(base + start_v[i], len_v[i], ROUTE_K0, ROUTE_K1), shards)
+            out_v[i] = _route_one(base + start_v[i], len_v[i], shards)
     return out

@@ -187,8 +187,23 @@ def object_id(sender: bytes, nonce: int) -> bytes:
     return _h(domains.FIN_OBJECT_ID, sender, nonce.to_bytes(8, "little"))[:id_bytes]
 
 
+# A voucher's lineage tag: the first ``lineage_tag_bytes`` of every id in its lineage
+# (voucher = root piece, every descendant piece) and of its registry fingerprint. The
+# shard router places ``fv/ fx/ fc/ fr/`` keys by this tag alone, so a whole lineage and
+# its registry entry live on one shard: the shard of the root asset (docs/sharding.md).
+lineage_tag_bytes = 8
+
+
+def voucher_id(blinded: bytes, sender: bytes, nonce: int) -> bytes:
+    """Id of the voucher (and root piece) a confirmation creates: the registry
+    fingerprint's lineage tag, then 8 bytes of ``object_id(sender, nonce)``."""
+    return blinded[:lineage_tag_bytes] + object_id(sender, nonce)[: id_bytes - lineage_tag_bytes]
+
+
 def child_id(parent: bytes, index: int) -> bytes:
-    return _h(domains.FIN_PIECE_ID, parent, bytes((index,)))[:id_bytes]
+    """Id of a split's ``index``-th child: the parent's lineage tag, then 8 hash bytes."""
+    tail = _h(domains.FIN_PIECE_ID, parent, bytes((index,)))[: id_bytes - lineage_tag_bytes]
+    return parent[:lineage_tag_bytes] + tail
 
 
 def financing_ref_digest(blinded: bytes, bank_org: bytes, ref: bytes) -> bytes:

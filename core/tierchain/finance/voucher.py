@@ -126,7 +126,7 @@ def _confirm(ctx: TxContext) -> None:
     active_org_with(ctx, beneficiary, SUPPLIER)
     if not 0 < face <= c.amount_max or maturity_ms <= ctx.timestamp_ms:
         raise OpFailed(Reject.BAD_PAYLOAD, "face or maturity")
-    vid = c.object_id(ctx.sender, ctx.nonce)
+    vid = c.voucher_id(blinded, ctx.sender, ctx.nonce)
     if ctx.get(c.voucher_key(vid)) is not None:
         raise OpFailed(Reject.VOUCHER_EXISTS)
     if not any(t == c.DocType.INVOICE for t, _ in docs):
@@ -415,7 +415,7 @@ def confirm(
     blinded: bytes,
 ) -> tuple[wire.Tx, bytes]:
     """The confirmation tx and the id of the voucher (and root piece) it creates."""
-    vid = c.object_id(sender, nonce)
+    vid = c.voucher_id(blinded, sender, nonce)
     reads = member_reads(sender, org) | {c.org_key(beneficiary)}
     writes = {c.voucher_key(vid), c.piece_key(vid), c.registry_key(blinded)}
     for t, fp in docs:
