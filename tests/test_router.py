@@ -160,7 +160,7 @@ def test_a_whole_voucher_lineage_lands_on_one_shard():
     core = rng.randbytes(32)
     for trial in range(40):
         blinded = rng.randbytes(32)
-        tx, vid = voucher.confirm(
+        _tx, vid = voucher.confirm(
             1, core, b"o" * 16, trial, b"s" * 16, 1000, 10**13, [(c.DocType.INVOICE, bytes(32))], blinded
         )
         keys = [c.voucher_key(vid), c.piece_key(vid), c.registry_key(blinded), c.clearing_key(vid, 3)]

@@ -59,6 +59,7 @@ from tierchain.wire import frame
 log = logging.getLogger("tierchain.chain")
 _U64 = struct.Struct("<Q")
 subscriber_queue_max = 1024
+scan_limit_max = 10_000  # pairs per Chain.state_scan call
 
 
 class ChainError(TierChainError):
@@ -584,6 +585,19 @@ class Chain:
             raise StateUnavailable('historic state needs state_commitment = "smt"')
         with self.store.read() as r:
             return self.state_tree.get(r, key, height)
+
+    def state_scan(self, prefix: bytes, limit: int = 1000, after: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` (key, value) pairs of the current state whose key starts with
+        ``prefix``, in key order, starting after key ``after`` (for paging)."""
+        if not 1 <= limit <= scan_limit_max:
+            raise ValueError(f"limit must be in 1..{scan_limit_max}")
+        out: list[tuple[bytes, bytes]] = []
+        with self.store.read() as r:
+            for key, value in r.items("state", max(prefix, after + b"\x00") if after else prefix):
+                if not key.startswith(prefix) or len(out) == limit:
+                    break
+                out.append((key, value))
+        return out
 
     def prove_state(self, key: bytes, height: int | None = None) -> proofs.StateProof:
         """Value or absence of ``key`` after block ``height`` (default: head), with its proof.

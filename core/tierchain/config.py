@@ -58,6 +58,7 @@ ROLES = (
     "trustee",
     "auditor",
     "regulator",
+    "coordinator",  # drives cross-shard transfers (tierchain.xshard)
 )
 genesis_accounts_max = 1 << 20  # storage.meta_value_bytes_max holds this many in TOML
 balance_max = (1 << 63) - 1

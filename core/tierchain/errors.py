@@ -51,6 +51,8 @@ class Reject(enum.IntEnum):
     ACCOUNT_EXISTS = 71
     HANDLER_FAILED = 72  # an op handler raised an unexpected exception (a bug, logged)
     WEAK_KEY = 73  # a key to register is small-order, mixed-order or non-canonical
+    XSHARD_STATE = 74  # a cross-shard record is not in the state this step needs (docs/sharding.md)
+    XSHARD_DEADLINE = 75  # a cross-shard commit after its deadline
     # --- finance (tierchain.finance, docs/finance.md): 96-159 ---
     NOT_A_MEMBER = 96  # the sender key belongs to no organization
     KEY_REVOKED = 97  # the sender key was revoked

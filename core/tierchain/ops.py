@@ -131,3 +131,4 @@ def transfer(
 # every engine (chain, verify, tests) the same op table. Last line: tierchain.finance
 # imports this module's names.
 from tierchain import finance as _finance  # noqa: E402, F401
+from tierchain import xshard as _xshard  # noqa: E402, F401
