@@ -1,9 +1,12 @@
-"""A cluster of N shards on one machine (docs/sharding.md; first step of issue 7).
+"""A cluster of N shards, local processes or remote servers (docs/sharding.md; issue 7).
 
-Each shard is an independent ``Chain`` in its own process (multiprocessing,
-"spawn" context) with its own directory and LMDB environment: shard ``i`` lives in
-``<root>/shard-<i>`` and runs ``chain_id = base chain_id + i``. The process that
-owns the ``Cluster`` object is the scheduler:
+Each shard is an independent ``Chain`` with its own directory and LMDB
+environment, running ``chain_id = base chain_id + i``: either a local process
+(multiprocessing "spawn", directory ``<root>/shard-<i>``) or a ``tierchain shard
+serve`` process on another host, reached over gRPC. The scheduler reaches both
+through a link (``cluster_link``) carrying the same explicit messages
+(``shard_codec``; never pickle); the shard side is ``shard_server``. The process
+that owns the ``Cluster`` object is the scheduler:
 
 * ``submit(buf)`` decodes the framed batch once (``batch.decode_batch``), routes
   every row in one native call (``route.route_batch``: first write key, else the
@@ -16,13 +19,16 @@ owns the ``Cluster`` object is the scheduler:
 * Backpressure: each shard has a bound on transactions sent but not yet settled
   (``queue_max``). A batch that would exceed it gets ``MEMPOOL_FULL`` for all of
   that shard's rows; nothing is buffered in the scheduler.
-* Supervision: one thread per shard reads its pipe; EOF means the process died.
-  The thread starts a new process on the same directory (the chain resumes at
-  its last committed block), then resolves the in-doubt rows of unfinished
-  batches by tx lookup: committed ones get their receipts, the others are marked
-  ``dropped`` (or ``SHUTTING_DOWN`` if their admission reply was lost). Rows for
-  a shard that is restarting are refused with ``SHUTTING_DOWN``. Other shards
-  are not touched.
+* Supervision: one thread per shard reads its link; a broken link (process died,
+  stream ended) makes the thread re-establish it — a new process on the same
+  directory, or a re-dial with backoff — then resolve the in-doubt rows of
+  unfinished batches by tx lookup: committed ones get their receipts, the others
+  are marked ``dropped`` (or ``SHUTTING_DOWN`` if their admission reply was
+  lost). Rows for a shard that is down are refused with ``SHUTTING_DOWN``. Other
+  shards are not touched.
+* Heartbeat: every ``heartbeat_s`` each shard is pinged; a shard that has sent
+  nothing for ``heartbeat_timeout_s`` is hung: its link is killed (SIGKILL of the
+  local process, cancel of the remote stream), which the recovery above handles.
 """
 
 from __future__ import annotations
@@ -30,11 +36,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import multiprocessing
-import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +47,32 @@ import numpy as np
 
 from tierchain.batch import Batch, decode_batch
 from tierchain.block import Receipt
+from tierchain.cluster_link import Link, LinkDown, LocalLink, RemoteLink, ShardUnavailable
 from tierchain.config import ChainConfig, GenesisAccount
-from tierchain.errors import Reject, TierChainError
+from tierchain.errors import Reject
 from tierchain.ops import balance_key
 from tierchain.route import route_batch, route_keys
+from tierchain.shard_codec import CALL_ARGS, MessageError, Ready, genesis_digest, receipts_from_columns
 from tierchain.wire import frame
 
-__all__ = ["Cluster", "ClusterSubmission", "ShardUnavailable", "gather_frames", "shard_configs"]
+__all__ = [
+    "Cluster",
+    "ClusterSubmission",
+    "ShardCallError",
+    "ShardUnavailable",
+    "gather_frames",
+    "shard_configs",
+]
 
 log = logging.getLogger("tierchain.cluster")
-_CTX = multiprocessing.get_context("spawn")
-# Methods of Chain a caller may invoke on a shard through Cluster.call.
-_CALLS = frozenset({"height", "head", "header", "tx", "balance", "nonce", "state_get", "receipts"})
+# Methods of Chain a caller may invoke on a shard through Cluster.call (arguments: shard_codec.CALL_ARGS).
+_CALLS = frozenset(CALL_ARGS) - {"tx_many"}
+lookup_chunk_txs = 4096  # in-doubt tx ids per lookup message after a restart
+reconnect_delay_s_max = 5.0
 
 
-class ShardUnavailable(TierChainError):
-    """The shard process is down (restarting) or the cluster is closed."""
+class ShardCallError(ShardUnavailable):
+    """The shard is up but its method raised (the message names the shard's exception)."""
 
 
 # --- placement -------------------------------------------------------------------
@@ -119,71 +134,6 @@ def _write_span_ok(batch: Batch, shard: np.ndarray, n_shards: int) -> np.ndarray
     return ~bad
 
 
-# --- the shard process ---------------------------------------------------------------
-
-
-def _shard_main(conn: Any, path: str, config: ChainConfig, proposer_seed: bytes) -> None:
-    """Body of a shard process: one Chain, driven by messages on ``conn``."""
-    from tierchain.chain import Chain
-    from tierchain.crypto import KeyPair
-    from tierchain.errors import RejectedError
-
-    chain = Chain(path, config, KeyPair.from_seed(proposer_seed))
-    send_lock = threading.Lock()
-
-    def send(msg: tuple) -> None:
-        with send_lock:
-            conn.send(msg)
-
-    waits: queue.SimpleQueue = queue.SimpleQueue()
-
-    def waiter() -> None:
-        while (item := waits.get()) is not None:
-            req, sub = item
-            try:
-                receipts = sub.wait()
-                send(("done", req, sub.heights.tobytes(), receipts))
-            except BaseException as exc:  # reported to the scheduler
-                send(("failed", req, repr(exc)))
-
-    threading.Thread(target=waiter, name="shard-waiter", daemon=True).start()
-    send(("ready", chain.height))
-    while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            break
-        kind, req = msg[0], msg[1]
-        if kind == "submit":
-            try:
-                sub = chain.submit(msg[2])
-            except RejectedError as exc:
-                send(("codes", req, None, int(exc.code)))
-                continue
-            send(("codes", req, sub.codes.tobytes(), 0))
-            waits.put((req, sub))
-        elif kind == "call":
-            method, args = msg[2], msg[3]
-            try:
-                if method == "tx_many":
-                    value = [chain.tx(t) for t in args[0]]
-                elif method in ("height",):
-                    value = getattr(chain, method)
-                else:
-                    value = getattr(chain, method)(*args)
-                send(("result", req, value))
-            except Exception as exc:  # reported to the caller
-                send(("error", req, repr(exc)))
-        elif kind == "close":
-            break
-    waits.put(None)
-    chain.close()
-    try:
-        send(("closed", 0))
-    except OSError:
-        pass
-
-
 # --- scheduler side ---------------------------------------------------------------------
 
 
@@ -228,10 +178,8 @@ class ClusterSubmission:
 
 
 class _Shard:
-    def __init__(self, index: int, path: Path, config: ChainConfig) -> None:
-        self.index, self.path, self.config = index, path, config
-        self.proc: Any = None
-        self.conn: Any = None
+    def __init__(self, index: int, config: ChainConfig, link: Link) -> None:
+        self.index, self.config, self.link = index, config, link
         self.up = False
         self.restarts = 0
         self.inflight = 0  # txs sent, not yet settled
@@ -239,12 +187,24 @@ class _Shard:
         self.pending: dict[int, _Part] = {}  # submissions by request id
         self.calls: dict[int, list] = {}  # call request id -> [event, ok, value]
         self.reader: threading.Thread | None = None
+        self.ready: Ready | None = None
+        self.height = 0  # last height the shard reported (ready, pong)
+        self.last_heard = time.monotonic()
+        self.down_since: float | None = None
+        self.last_error = ""
+
+    def send(self, msg: tuple) -> None:
+        with self.send_lock:
+            self.link.send(msg)
 
 
 class Cluster:
-    """N shard processes under this (scheduler) process; see the module docstring.
+    """N shards under this (scheduler) process; see the module docstring.
 
     ``base`` is the cluster's configuration: shard ``i`` runs ``shard_configs(base, n)[i]``.
+    ``endpoints[i]`` is ``None`` for a local shard process (directory ``root/shard-<i>``)
+    or ``"HOST:PORT"`` of a ``tierchain shard serve`` for that shard; default: all local.
+    A remote endpoint must serve the expected chain id and genesis, else it is refused.
     """
 
     def __init__(
@@ -256,61 +216,102 @@ class Cluster:
         *,
         queue_max: int = 50_000,
         start_timeout: float = 60.0,
+        endpoints: Sequence[str | None] | None = None,
+        heartbeat_s: float = 1.0,
+        heartbeat_timeout_s: float = 10.0,
     ) -> None:
+        if endpoints is not None and len(endpoints) != n_shards:
+            raise ValueError(f"{len(endpoints)} endpoints for {n_shards} shards")
+        if not 0 < heartbeat_s < heartbeat_timeout_s:
+            raise ValueError("need 0 < heartbeat_s < heartbeat_timeout_s")
         self.root, self.base, self.n_shards = Path(root), base, n_shards
         self.queue_max, self.start_timeout = queue_max, start_timeout
-        self._seed = proposer_seed
+        self.heartbeat_s, self.heartbeat_timeout_s = heartbeat_s, heartbeat_timeout_s
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # inflight counters, pending maps
         self._closing = False
+        self._stop = threading.Event()
         self.configs = shard_configs(base, n_shards)
-        self.shards = [_Shard(i, self.root / f"shard-{i}", c) for i, c in enumerate(self.configs)]
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.endpoints = list(endpoints) if endpoints is not None else [None] * n_shards
+        self.shards = []
+        for i, (config, endpoint) in enumerate(zip(self.configs, self.endpoints, strict=True)):
+            link: Link = (
+                LocalLink(i, self.root / f"shard-{i}", config, proposer_seed, start_timeout)
+                if endpoint is None
+                else RemoteLink(i, endpoint, start_timeout)
+            )
+            self.shards.append(_Shard(i, config, link))
+        if None in self.endpoints:
+            self.root.mkdir(parents=True, exist_ok=True)
         try:
-            for s in self.shards:
-                self._spawn(s)
+            with ThreadPoolExecutor(max_workers=min(n_shards, 16)) as pool:
+                for f in [pool.submit(self._connect, s) for s in self.shards]:
+                    f.result()
         except BaseException:
             self.close()
             raise
         for s in self.shards:
+            s.up = True
             s.reader = threading.Thread(
                 target=self._read_loop, args=(s,), name=f"shard-{s.index}", daemon=True
             )
             s.reader.start()
+        # Two threads: pings may block on a full pipe to a stopped process; the watchdog never sends.
+        for target, name in ((self._ping_loop, "ping"), (self._watchdog_loop, "watchdog")):
+            threading.Thread(target=target, name=f"cluster-{name}", daemon=True).start()
 
-    # --- processes -------------------------------------------------------------------------
+    # --- links ------------------------------------------------------------------------------
 
-    def _spawn(self, s: _Shard) -> None:
-        parent, child = _CTX.Pipe()
-        proc = _CTX.Process(
-            target=_shard_main,
-            args=(child, str(s.path), s.config, self._seed),
-            name=f"tierchain-shard-{s.index}",
-        )
-        proc.start()
-        child.close()  # so that the child's death is EOF here
-        if not parent.poll(self.start_timeout):
-            proc.kill()
-            raise ShardUnavailable(f"shard {s.index} did not start in {self.start_timeout} s")
-        try:
-            msg = parent.recv()
-        except EOFError as exc:
-            proc.join()
-            raise ShardUnavailable(f"shard {s.index} exited at start (code {proc.exitcode})") from exc
-        assert msg[0] == "ready", msg
-        s.proc, s.conn, s.up = proc, parent, True
+    def _connect(self, s: _Shard) -> None:
+        """(Re-)establish ``s``'s link and check that it serves the expected chain."""
+        ready = s.link.connect()
+        if ready.chain_id != s.config.chain_id or ready.genesis != genesis_digest(s.config):
+            s.link.reset()
+            raise ShardUnavailable(
+                f"shard {s.index} at {s.link.where} serves chain id {ready.chain_id} with "
+                + ("the expected genesis" if ready.genesis == genesis_digest(s.config) else "another genesis")
+                + f"; expected chain id {s.config.chain_id} of this cluster's base config"
+            )
+        s.ready, s.height, s.last_heard = ready, ready.height, time.monotonic()
 
     def chain_id(self, shard: int) -> int:
         return self.configs[shard].chain_id
 
     def pid(self, shard: int) -> int:
-        return self.shards[shard].proc.pid
+        """Process id of the shard (a remote shard's: on its own host)."""
+        ready = self.shards[shard].ready
+        return -1 if ready is None else ready.pid
+
+    def endpoint(self, shard: int) -> str | None:
+        return self.endpoints[shard]
 
     def restarts(self, shard: int) -> int:
+        """How often the shard's link was re-established (process restarted, endpoint re-dialled)."""
         return self.shards[shard].restarts
 
     def is_up(self, shard: int) -> bool:
         return self.shards[shard].up
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per shard, without asking it (a hung shard cannot stall this): for operators."""
+        now = time.monotonic()
+        return [
+            {
+                "shard": s.index,
+                "kind": s.link.kind,
+                "where": s.link.where,
+                "chain_id": s.config.chain_id,
+                "up": s.up,
+                "pid": self.pid(s.index),
+                "height": s.height,
+                "restarts": s.restarts,
+                "inflight": s.inflight,
+                "last_heard_s": round(now - s.last_heard, 3),
+                "down_s": None if s.down_since is None else round(now - s.down_since, 3),
+                "last_error": s.last_error,
+            }
+            for s in self.shards
+        ]
 
     # --- submission ---------------------------------------------------------------------------
 
@@ -356,110 +357,155 @@ class Cluster:
             req = next(self._ids)
             s.pending[req] = part
             sub.parts.append(part)
-        payload = gather_frames(batch, rows)
         try:
-            with s.send_lock:
-                s.conn.send(("submit", req, payload))
-        except (OSError, ValueError):
-            pass  # the reader sees the death and resolves this part after the restart
+            s.send(("submit", req, gather_frames(batch, rows)))
+        except LinkDown:
+            pass  # the reader sees the break and resolves this part after reconnecting
 
     # --- replies and supervision -------------------------------------------------------------
 
     def _read_loop(self, s: _Shard) -> None:
         while True:
             try:
-                msg = s.conn.recv()
-            except (EOFError, OSError):
-                if self._closing:
-                    self._fail_all(s)
+                msg = s.link.recv()
+                s.last_heard = time.monotonic()
+                if self._handle(s, msg):
                     return
-                self._recover(s)
                 continue
-            self._handle(s, msg)
-            if msg[0] == "closed":
+            except LinkDown as exc:
+                s.last_error = str(exc)
+            except MessageError as exc:  # a broken or foreign peer: drop the link, start over
+                log.error("shard %d sent a malformed message: %s", s.index, exc)
+                s.last_error = str(exc)
+                s.link.kill()
+            if self._closing:
+                self._fail_all(s)
                 return
+            self._recover(s)
 
-    def _handle(self, s: _Shard, msg: tuple) -> None:
+    def _handle(self, s: _Shard, msg: tuple) -> bool:
+        """Apply one reply; True once the shard answered ``close``."""
         kind, req = msg[0], msg[1]
         if kind == "codes":
             part = s.pending.get(req)
             if part is None:
-                return
-            codes = (
-                np.full(len(part.rows), msg[3], np.uint8)
-                if msg[2] is None
-                else np.frombuffer(msg[2], np.uint8)
-            )
+                return False
+            if msg[2] is None:
+                codes = np.full(len(part.rows), msg[3], np.uint8)
+            elif len(msg[2]) == len(part.rows):
+                codes = np.frombuffer(msg[2], np.uint8)
+            else:
+                raise MessageError("admission codes do not match the rows")
             part.sub.codes[part.rows] = codes
             part.accepted = int((codes == 0).sum())
             with self._lock:
                 s.inflight -= len(part.rows) - part.accepted
             part.codes_in.set()
-        elif kind in ("done", "failed"):
+        elif kind == "done":
+            part = s.pending.get(req)
+            if part is None:
+                return False
+            heights = np.frombuffer(msg[2], np.uint64) if len(msg[2]) == 8 * len(part.rows) else None
+            if heights is None:
+                raise MessageError("heights do not match the rows")
+            rows = part.rows.tolist()
+            receipts = receipts_from_columns([part.sub.tx_ids[r] for r in rows], msg[3], msg[4])
+            with self._lock:
+                if s.pending.pop(req, None) is None:
+                    return False
+                s.inflight -= part.accepted
+            part.sub.heights[part.rows] = heights
+            for row, receipt in zip(rows, receipts, strict=True):
+                part.sub.receipts[row] = receipt
+            part.done.set()
+        elif kind == "failed":
             with self._lock:
                 part = s.pending.pop(req, None)
                 if part is not None:
                     s.inflight -= part.accepted
-            if part is None:
-                return
-            if kind == "done":
-                heights = np.frombuffer(msg[2], np.uint64)
-                part.sub.heights[part.rows] = heights
-                for row, receipt in zip(part.rows.tolist(), msg[3], strict=True):
-                    part.sub.receipts[row] = receipt
-            else:
+            if part is not None:
                 log.error("shard %d failed a batch: %s", s.index, msg[2])
                 part.sub.dropped[part.rows[part.sub.codes[part.rows] == 0]] = True
-            part.done.set()
+                part.done.set()
         elif kind in ("result", "error"):
+            if kind == "error" and req == 0:
+                log.error("shard %d refused a message: %s", s.index, msg[2])
             call = s.calls.pop(req, None)
             if call is not None:
                 call[1], call[2] = kind == "result", msg[2]
                 call[0].set()
+        elif kind == "pong":
+            s.height = msg[2]
+        elif kind == "closed":
+            return True
+        return False
 
-    def _fail_calls(self, s: _Shard) -> None:
-        for call in list(s.calls.values()):
-            call[1], call[2] = False, "shard process died"
-            call[0].set()
-        s.calls.clear()
+    def _fail_calls(self, s: _Shard, reason: str) -> None:
+        for req in list(s.calls):
+            call = s.calls.pop(req, None)
+            if call is not None:
+                call[1], call[2] = False, reason
+                call[0].set()
 
-    def _fail_all(self, s: _Shard) -> None:
-        s.up = False
-        self._fail_calls(s)
-        with self._lock:
-            parts, s.pending = list(s.pending.values()), {}
-            s.inflight = 0
-        for part in parts:
-            if not part.codes_in.is_set():
-                part.sub.codes[part.rows] = Reject.SHUTTING_DOWN
-                part.codes_in.set()
-            part.sub.dropped[part.rows[part.sub.codes[part.rows] == 0]] = True
-            part.done.set()
-
-    def _recover(self, s: _Shard) -> None:
-        """The process died: restart it on its directory, then settle its in-doubt rows."""
+    def _take_pending(self, s: _Shard) -> list[_Part]:
         with self._lock:
             s.up = False
             parts, s.pending = list(s.pending.values()), {}
             s.inflight = 0
-        self._fail_calls(s)
-        old = s.proc
-        old.join(5)
-        log.warning("shard %d (pid %s) died with exit code %s; restarting", s.index, old.pid, old.exitcode)
+        return parts
+
+    def _fail_all(self, s: _Shard) -> None:
+        self._fail_calls(s, "cluster closed")
+        self._settle_lost(self._take_pending(s))
+
+    def _recover(self, s: _Shard) -> None:
+        """The link broke: re-establish it (new process / re-dial), then settle the in-doubt rows."""
+        parts = self._take_pending(s)
+        s.down_since = time.monotonic()
+        self._fail_calls(s, f"shard {s.index} link broke")
+        log.warning(
+            "shard %d link broke (%s); %s",
+            s.index,
+            s.link.exit_info(),
+            "restarting" if s.link.kind == "local" else "reconnecting",
+            extra={"fields": {"shard": s.index, "event": "down", "error": s.last_error}},
+        )
+        delay = 0.1
         while True:
+            if self._closing:
+                self._settle_lost(parts)
+                return
             try:
-                self._spawn_quiet(s)
+                self._connect(s)
+                self._settle_in_doubt(s, parts)
                 break
-            except ShardUnavailable as exc:
-                if self._closing:
-                    self._settle_lost(parts)
-                    return
-                log.error("restart of shard %d failed: %s; retrying", s.index, exc)
-                time.sleep(0.5)
+            except (ShardUnavailable, LinkDown, MessageError) as exc:
+                s.last_error = str(exc)
+                log.error("shard %d: %s; retrying in %.1f s", s.index, exc, delay)
+                self._stop.wait(delay)
+                delay = min(2 * delay, reconnect_delay_s_max)
         s.restarts += 1
-        # In-doubt rows: committed before the crash (found by id) or lost with the mempool.
+        s.last_heard = time.monotonic()
+        log.warning(
+            "shard %d up again at height %d",
+            s.index,
+            s.height,
+            extra={"fields": {"shard": s.index, "event": "up", "height": s.height}},
+        )
+        s.down_since = None
+        with self._lock:
+            s.up = True
+
+    def _settle_in_doubt(self, s: _Shard, parts: list[_Part]) -> None:
+        """Rows of unfinished batches: committed before the break (found by id) or lost."""
         ids = [p.sub.tx_ids[r] for p in parts for r in p.rows.tolist()]
-        found = self._call_conn(s, "tx_many", (ids,)) if ids else []
+        found: list = []
+        for i in range(0, len(ids), lookup_chunk_txs):
+            chunk = ids[i : i + lookup_chunk_txs]
+            hits = self._call_on_reader(s, "tx_many", (chunk,))
+            if type(hits) is not list or len(hits) != len(chunk):
+                raise MessageError("tx lookup answer does not match the ids")
+            found += hits
         k = 0
         for p in parts:
             for r in p.rows.tolist():
@@ -475,15 +521,6 @@ class Cluster:
                     p.sub.dropped[r] = True
             p.codes_in.set()
             p.done.set()
-        with self._lock:
-            s.up = True
-
-    def _spawn_quiet(self, s: _Shard) -> None:
-        try:
-            self._spawn(s)
-        except (OSError, AssertionError) as exc:
-            raise ShardUnavailable(str(exc)) from exc
-        s.up = False  # up again only once the in-doubt rows are settled
 
     @staticmethod
     def _settle_lost(parts: list[_Part]) -> None:
@@ -494,40 +531,72 @@ class Cluster:
             p.codes_in.set()
             p.done.set()
 
-    def _call_conn(self, s: _Shard, method: str, args: tuple) -> Any:
+    def _call_on_reader(self, s: _Shard, method: str, args: tuple) -> Any:
         """A call during recovery, read on this (the reader) thread."""
         req = next(self._ids)
-        s.conn.send(("call", req, method, args))
+        s.send(("call", req, method, args))
         while True:
-            msg = s.conn.recv()
+            msg = s.link.recv()
+            s.last_heard = time.monotonic()
             if msg[0] in ("result", "error") and msg[1] == req:
                 if msg[0] == "error":
-                    raise ShardUnavailable(msg[2])
+                    raise ShardUnavailable(f"shard {s.index}: {msg[2]}")
                 return msg[2]
+
+    def _ping_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            for s in self.shards:
+                if s.up:
+                    try:
+                        s.send(("ping", next(self._ids)))
+                    except LinkDown:
+                        pass  # the reader handles it
+
+    def _watchdog_loop(self) -> None:
+        while not self._stop.wait(min(self.heartbeat_s, 0.5)):
+            now = time.monotonic()
+            for s in self.shards:
+                silent_s = now - s.last_heard
+                if s.up and silent_s > self.heartbeat_timeout_s:
+                    s.last_error = f"no heartbeat for {silent_s:.1f} s"
+                    log.error(
+                        "shard %d silent for %.1f s: hung; killing its link",
+                        s.index,
+                        silent_s,
+                        extra={"fields": {"shard": s.index, "event": "hung"}},
+                    )
+                    s.last_heard = now  # one kill per hang; the reader takes over
+                    s.link.kill()
 
     # --- queries ----------------------------------------------------------------------------
 
     def call(self, shard: int, method: str, *args: Any, timeout: float = 30.0) -> Any:
-        """``Chain.<method>(*args)`` on one shard (``height`` is the property)."""
+        """``Chain.<method>(*args)`` on one shard (``height`` is the property).
+
+        ``ShardUnavailable`` if the shard is down, ``TimeoutError`` if it does not answer
+        in ``timeout``, ``ShardCallError`` (a ``ShardUnavailable``) if the method raised.
+        """
         if method not in _CALLS:
             raise ValueError(f"not a shard query: {method}")
         s = self.shards[shard]
         if not s.up:
-            raise ShardUnavailable(f"shard {shard} is restarting")
+            raise ShardUnavailable(f"shard {shard} is down")
         req = next(self._ids)
         call: list = [threading.Event(), False, None]
         s.calls[req] = call
         try:
-            with s.send_lock:
-                s.conn.send(("call", req, method, args))
-        except (OSError, ValueError) as exc:
+            s.send(("call", req, method, args))
+        except LinkDown as exc:
             s.calls.pop(req, None)
             raise ShardUnavailable(f"shard {shard} is down") from exc
+        except MessageError as exc:
+            s.calls.pop(req, None)
+            raise ValueError(f"{method}: {exc}") from exc
         if not call[0].wait(timeout):
             s.calls.pop(req, None)
             raise TimeoutError(f"shard {shard} did not answer {method}")
         if not call[1]:
-            raise ShardUnavailable(f"shard {shard}: {call[2]}")
+            raise ShardCallError(f"shard {shard}: {call[2]}")
         return call[2]
 
     def heights(self) -> list[int]:
@@ -544,26 +613,24 @@ class Cluster:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def close(self, timeout: float = 30.0) -> None:
-        """Each shard drains its mempool, commits and exits."""
+        """Each local shard drains its mempool, commits and exits; remote links are closed
+        (their servers keep running)."""
         self._closing = True
+        self._stop.set()
         for s in self.shards:
-            if s.conn is not None:
+            if s.ready is not None:
                 try:
-                    with s.send_lock:
-                        s.conn.send(("close", 0))
-                except (OSError, ValueError):
+                    s.send(("close", 0))
+                except (LinkDown, MessageError):
                     pass
+        deadline = time.monotonic() + timeout
         for s in self.shards:
-            if s.proc is not None:
-                s.proc.join(timeout)
-                if s.proc.is_alive():
-                    log.error("shard %d did not stop in %s s; killing it", s.index, timeout)
-                    s.proc.kill()
-                    s.proc.join()
             if s.reader is not None and s.reader is not threading.current_thread():
-                s.reader.join(timeout)
-            if s.conn is not None:
-                s.conn.close()
+                s.reader.join(max(0.0, deadline - time.monotonic()))
+        for s in self.shards:
+            s.link.close(max(0.0, deadline - time.monotonic()))
+            if s.reader is not None and s.reader is not threading.current_thread():
+                s.reader.join(5)
 
     def __enter__(self) -> Cluster:
         return self
