@@ -120,9 +120,9 @@ class Coordinator:
             credit = by_xid.get(x)
             if lock.dst != home:
                 plan[lock.src].append(("abort", lock))
-            elif credit is None:
-                plan[lock.dst].append(("credit", lock) if open_ else ("abort", lock))
-            elif credit.status == Status.PREPARED and open_:
+            elif credit is None and open_:
+                plan[lock.dst].append(("credit", lock))
+            elif credit is not None and credit.status == Status.PREPARED and open_:
                 plan[lock.src].append(("commit", lock))
             else:
                 plan[lock.src].append(("abort", lock))

@@ -1,0 +1,58 @@
+"""Kill target: a cluster + coordinator under a stream of cross-shard transfers.
+
+python xshard_worker.py ROOT PROGRESS_FILE — runs until killed. Writes
+``<prepared count> <shard pids...>`` to PROGRESS_FILE after every batch.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from pathlib import Path
+
+import xshard_world as w
+from tierchain.cluster import Cluster, ShardUnavailable
+from tierchain.coordinator import Coordinator
+
+
+def _nonce(cluster: Cluster, user) -> int:
+    while True:
+        try:
+            return cluster.call(w.home(user.public_key), "nonce", user.public_key)
+        except (TimeoutError, ShardUnavailable):
+            time.sleep(0.05)
+
+
+def main() -> None:
+    root, progress = Path(sys.argv[1]), Path(sys.argv[2])
+    rng = random.Random(7)
+    with Cluster(root, w.BASE, w.NODE.seed, w.N) as cluster:
+        coord = Coordinator(cluster, w.COORD, margin_ms=200)
+        coord.start(interval=0.01)
+        nonces = {u.public_key: _nonce(cluster, u) for u in w.USERS}
+        prepared = 0
+        while True:
+            batch = []
+            pairs = w.cross_pairs(rng, 12)
+            for s, r in pairs:
+                batch.append(w.xtransfer(s, nonces[s.public_key], r.public_key, rng.randrange(1, 500), 1_500))
+            try:
+                sub = cluster.submit(batch)
+                receipts = sub.wait(30)
+            except (TimeoutError, ShardUnavailable):
+                time.sleep(0.05)  # a shard is restarting; its in-doubt rows are settled for us
+                nonces = {u.public_key: _nonce(cluster, u) for u in w.USERS}
+                continue
+            for (s, _), code, rc in zip(pairs, sub.codes.tolist(), receipts, strict=True):
+                if code == 0 and rc is not None:
+                    nonces[s.public_key] += 1
+                    prepared += rc.code == 0
+                else:
+                    nonces[s.public_key] = _nonce(cluster, s)
+            pids = " ".join(str(cluster.pid(i)) for i in range(w.N))
+            progress.write_text(f"{prepared} {pids}")
+
+
+if __name__ == "__main__":
+    main()
