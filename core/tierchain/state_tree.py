@@ -5,28 +5,41 @@ domains) and its batch update are Rust (``ext/rust/src/smt.rs``, exposed as
 ``tierchain_native.smt_apply``); proof checking is pure Python
 (``tierchain.proofs``). This module is the glue between them and storage:
 
-* ``smt_nodes``: node key ``version u64 BE || depth u16 BE || path bits`` ->
-  node (``0x01 || left || right || left version || right version`` or
-  ``0x02 || key hash || value hash || value``). A block writes the nodes on
-  the paths of its written keys anew, at its own height, in the block's one
-  write transaction; nodes are never changed in place.
-* ``smt_roots``: height -> (root hash, version of the root node). The root at
-  every retained height, so state can be read and proved at any of them.
-* ``smt_stale``: height -> packed keys of the nodes that height replaced.
+* ``smt_nodes``: the tree's records, never changed in place.
+
+  - chunk key ``version u64 BE || depth u16 BE || path bits`` (``depth`` a
+    multiple of 4) -> ``0x03 || slots``: the binary subtree below one internal
+    node, four levels deep, in pre-order, one slot per position: ``0x00``
+    internal (its two children follow), ``0x01`` empty, ``0x02 kh || vh ||
+    leaf version u64 LE``, ``0x03 hash || chunk version u64 LE`` (the chunk
+    four levels down). Internal hashes are not stored; reading a chunk
+    recomputes them and checks the top one against the parent's.
+  - leaf key ``version u64 BE || 0xFFFF || kh`` -> ``0x02 || kh || vh ||
+    value``; it does not depend on the leaf's depth, so a leaf that moves
+    keeps its record.
+
+  A block writes the chunks on the paths of its written keys and a leaf
+  record per written value anew, at its own height, in the block's one write
+  transaction.
+* ``smt_roots``: height -> (root hash, version of the depth-0 chunk). The
+  root at every retained height, so state can be read and proved at any of
+  them.
+* ``smt_stale``: height -> packed keys of the records that height replaced.
   Pruning with ``keep_heights = K`` deletes, when height ``h`` commits, the
-  nodes replaced at or before ``h - K + 1`` (no retained height can reach
+  records replaced at or before ``h - K + 1`` (no retained height can reach
   them) and the roots below it: state at heights ``>= h - K + 1`` stays
   readable and provable, older heights raise ``StatePruned``. ``K = 0`` keeps
   every version.
 
 Updating a block: ``apply`` hands the block's write set to Rust, which asks
-for the nodes it needs one tree level at a time; each level is one
-``getmulti`` over the write transaction (so a multi-chunk genesis sees its own
-earlier chunks). Rust returns the new nodes (sorted), the replaced node keys
-and the root; Python writes them with one ``putmulti``. The top of the tree
-stays in a Rust-side cache across blocks (see ``StateTree``), so only the
-levels below it are fetched. A fresh state (genesis) is written by ``build``:
-bottom up, each node once, in key order with LMDB append.
+for the chunks it needs one chunk level (four tree levels) at a time; each
+level is one ``getmulti`` over the write transaction (so a multi-chunk
+genesis sees its own earlier chunks). Rust returns the new records (sorted),
+the replaced keys (packed) and the root; Python appends the records with one
+``putmulti``. The top of the tree stays in a Rust-side cache across blocks
+(see ``StateTree``), so only the chunks below it are fetched. A fresh state
+(genesis) is written by ``build``: bottom up, each record once, in key order
+with LMDB append.
 """
 
 from __future__ import annotations
@@ -57,6 +70,10 @@ class StateUnavailable(TierChainError):
     """No authenticated state at that height (not committed yet, or an "interim" chain)."""
 
 
+CHUNK_LEVELS = 4
+LEAF_DEPTH_MARK = 0xFFFF
+
+
 def node_key(version: int, depth: int, path: bytes) -> bytes:
     n = (depth + 7) // 8
     p = bytearray(path[:n])
@@ -65,27 +82,74 @@ def node_key(version: int, depth: int, path: bytes) -> bytes:
     return struct.pack(">QH", version, depth) + bytes(p)
 
 
+def leaf_key(version: int, kh: bytes) -> bytes:
+    return struct.pack(">QH", version, LEAF_DEPTH_MARK) + bytes(kh)
+
+
 def split_keys(packed: bytes) -> list[bytes]:
-    """Node keys packed back to back (each one's length follows from its depth)."""
+    """Record keys packed back to back (each one's length follows from its depth field)."""
     out, pos = [], 0
     while pos < len(packed):
         depth = int.from_bytes(packed[pos + 8 : pos + 10], "big")
-        end = pos + 10 + (depth + 7) // 8
+        end = pos + 10 + (32 if depth == LEAF_DEPTH_MARK else (depth + 7) // 8)
         out.append(packed[pos:end])
         pos = end
     return out
 
 
-cache_depth_default = 16  # nodes at depth < 16: at most 2^16 - 1 internal nodes, ~10 MiB
-emit_batch = 1 << 16  # nodes per native call when writing a bulk-built tree
+class _Damaged(Exception):
+    pass
+
+
+def _parse_chunk(raw: bytes, pos: int, rel: int) -> tuple[tuple, int]:
+    """One slot of a chunk record at ``pos`` (``rel`` levels below its top) -> (slot, next pos).
+
+    Slots: ``("E", EMPTY_HASH)``, ``("L", leaf hash, kh, vh, version)``,
+    ``("C", hash, version)``, ``("I", hash, left, right)``.
+    """
+    kind = raw[pos]
+    pos += 1
+    if kind == 1:
+        return ("E", EMPTY_HASH), pos
+    if kind == 2 and pos + 72 <= len(raw):
+        kh, vh = raw[pos : pos + 32], raw[pos + 32 : pos + 64]
+        (version,) = struct.unpack_from("<Q", raw, pos + 64)
+        return ("L", proofs.leaf_hash(kh, vh), kh, vh, version), pos + 72
+    if kind == 3 and rel == CHUNK_LEVELS and pos + 40 <= len(raw):
+        (version,) = struct.unpack_from("<Q", raw, pos + 32)
+        return ("C", raw[pos : pos + 32], version), pos + 40
+    if kind == 0 and rel < CHUNK_LEVELS:
+        left, pos = _parse_chunk(raw, pos, rel + 1)
+        right, pos = _parse_chunk(raw, pos, rel + 1)
+        if left[0] in "EL" and right[0] in "EL" and "E" in (left[0], right[0]):
+            raise _Damaged("fewer than two keys below an internal node")
+        return ("I", proofs.node_hash(left[1], right[1]), left, right), pos
+    raise _Damaged(f"slot kind {kind} at level {rel}")
+
+
+def decode_chunk(raw: bytes, depth: int) -> tuple:
+    """The top slot of a chunk record stored at ``depth``, with every internal hash computed."""
+    try:
+        if not raw or raw[0] != 3:
+            raise _Damaged("not a chunk record")
+        top, end = _parse_chunk(bytes(raw), 1, 0)
+        if end != len(raw) or not (top[0] == "I" or (top[0] == "L" and depth == 0)):
+            raise _Damaged("malformed chunk")
+    except (_Damaged, IndexError) as exc:
+        raise StorageError(f"state tree chunk damaged at depth {depth}: {exc}") from None
+    return top
+
+
+cache_depth_default = 16  # chunks at depth 0, 4, 8, 12: at most 4,369 chunks, a few MiB
+emit_batch = 1 << 16  # records per native call when writing a bulk-built tree
 
 
 class StateTree:
     """The state tree of one chain; methods take the caller's LMDB transaction.
 
-    ``cache_depth``: the nodes at depth ``< cache_depth`` stay in memory across
+    ``cache_depth``: the chunks at depth ``< cache_depth`` stay in memory across
     blocks (``tierchain_native.SmtCache``), so a block fetches from LMDB only
-    the nodes below. The cache holds only nodes of the tree whose root it last
+    the chunks below. The cache holds only chunks of the tree whose root it last
     produced and empties itself when ``apply`` starts from any other root (an
     aborted write transaction, another writer, a restart): it can make a block
     cheaper, never change its result. ``0`` disables it.
@@ -121,22 +185,20 @@ class StateTree:
             found = w.get_many_raw("smt_nodes", node_keys)
             return [found.get(k) for k in node_keys]
 
-        root, root_version, puts, stale = tierchain_native.smt_apply(
+        root, root_version, puts, stale_older, stale_now = tierchain_native.smt_apply(
             base[0], base[1], height, keys, values, fetch, self._cache
         )
-        # Nodes written earlier at this same height (an earlier genesis chunk) and
+        # Records written earlier at this same height (an earlier genesis chunk) and
         # replaced now never belonged to any committed version: drop them at once.
-        this = struct.pack(">Q", height)
-        older = []
-        for k in stale:
-            if k[:8] == this:
-                w.delete("smt_nodes", k)
-            else:
-                older.append(k)
-        if older:
-            w.put("smt_stale", height, (w.get("smt_stale", height) or b"") + b"".join(older))
+        for k in stale_now:
+            w.delete("smt_nodes", k)
+        if stale_older:
+            w.put("smt_stale", height, (w.get("smt_stale", height) or b"") + stale_older)
         if puts:
-            w.put_many_raw("smt_nodes", puts)
+            # Every new key carries this height, above every older key: append,
+            # unless an earlier call at this height left records behind.
+            last = w.last("smt_nodes")
+            w.put_many_raw("smt_nodes", puts, append=last is None or last[0] < puts[0][0])
         w.put("smt_roots", height, (root, root_version))
         return root
 
@@ -199,34 +261,42 @@ class StateTree:
             raise StateUnavailable(f"no state tree at height {height}")
         kh = proofs.key_hash(key)
         expect, version = base
+        if expect == EMPTY_HASH:
+            return StateProof(height, key, None, ())
         depth, siblings = 0, []
-        while True:
-            if expect == EMPTY_HASH:
-                return StateProof(height, key, None, tuple(siblings))
+        while True:  # at a chunk: expect is its hash, version its record's
             raw = r.get_raw("smt_nodes", node_key(version, depth, kh))
             if raw is None:
-                raise StorageError(f"state tree node missing at height {height}, depth {depth}")
-            if raw[0] == 1 and len(raw) == 81:
-                left, right = raw[1:33], raw[33:65]
-                if proofs.node_hash(left, right) != expect:
-                    raise StorageError(f"state tree node damaged at height {height}, depth {depth}")
-                lv, rv = struct.unpack_from("<QQ", raw, 65)
+                raise StorageError(f"state tree chunk missing at height {height}, depth {depth}")
+            slot = decode_chunk(raw, depth)
+            if slot[1] != expect:
+                raise StorageError(f"state tree chunk damaged at height {height}, depth {depth}")
+            while slot[0] == "I":
+                left, right = slot[2], slot[3]
                 if proofs.bit(kh, depth):
-                    siblings.append(left)
-                    expect, version = right, rv
+                    siblings.append(left[1])
+                    slot = right
                 else:
-                    siblings.append(right)
-                    expect, version = left, lv
+                    siblings.append(right[1])
+                    slot = left
                 depth += 1
+            if slot[0] == "C":
+                expect, version = slot[1], slot[2]
                 continue
-            if raw[0] != 2 or len(raw) < 65:
-                raise StorageError(f"state tree node damaged at height {height}, depth {depth}")
-            okh, ovh, value = raw[1:33], raw[33:65], raw[65:]
-            if proofs.leaf_hash(okh, ovh) != expect or proofs.value_hash(value) != ovh:
-                raise StorageError(f"state tree leaf damaged at height {height}, depth {depth}")
-            if okh == kh:
-                return StateProof(height, key, bytes(value), tuple(siblings))
-            return StateProof(height, key, None, tuple(siblings), (bytes(okh), bytes(ovh)))
+            if slot[0] == "E":
+                return StateProof(height, key, None, tuple(siblings))
+            _, _lh, okh, ovh, leaf_version = slot
+            if okh != kh:
+                return StateProof(height, key, None, tuple(siblings), (bytes(okh), bytes(ovh)))
+            raw = r.get_raw("smt_nodes", leaf_key(leaf_version, kh))
+            if raw is None:
+                raise StorageError(f"state tree leaf missing at height {height}")
+            if raw[0] != 2 or len(raw) < 65 or raw[1:33] != kh or raw[33:65] != ovh:
+                raise StorageError(f"state tree leaf damaged at height {height}")
+            value = bytes(raw[65:])
+            if proofs.value_hash(value) != ovh:
+                raise StorageError(f"state tree leaf damaged at height {height}")
+            return StateProof(height, key, value, tuple(siblings))
 
     def get(self, r: _Txn, key: bytes, height: int) -> bytes | None:
         return self.prove(r, key, height).value
@@ -244,7 +314,7 @@ class MemoryStateTree:
     ) -> bytes:
         items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
         nodes = self.nodes
-        self.root, self._root_version, puts, stale = tierchain_native.smt_apply(
+        self.root, self._root_version, puts, stale_older, stale_now = tierchain_native.smt_apply(
             self.root,
             self._root_version,
             version,
@@ -252,7 +322,7 @@ class MemoryStateTree:
             [v for _, v in items],
             lambda keys: [nodes.get(k) for k in keys],
         )
-        for k in stale:
+        for k in (*split_keys(stale_older), *stale_now):
             del nodes[k]
         nodes.update(puts)
         return self.root

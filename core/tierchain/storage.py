@@ -52,9 +52,10 @@ TABLES: dict[str, Table] = {
         Table("receipts", U64BE(), Checked(block.ReceiptsCodec())),
         Table("tx_index", Bytes(32, 32), Struct("<QI")),  # tx id -> (height, position)
         Table("state", Bytes(1, limits.key_bytes_max), Bytes(0, state_value_bytes_max)),
-        # Authenticated state (tierchain.state_tree): versioned tree nodes, the root
-        # per height, and per height the packed keys of the nodes that height replaced.
-        Table("smt_nodes", Bytes(10, 42), Bytes(65, 65 + state_value_bytes_max)),
+        # Authenticated state (tierchain.state_tree): versioned tree records (chunks of
+        # 50..1,184 bytes, leaves of 65 + value), the root per height, and per height
+        # the packed keys of the records that height replaced.
+        Table("smt_nodes", Bytes(10, 42), Bytes(50, 65 + state_value_bytes_max)),
         Table("smt_roots", U64BE(), Struct("<32sQ")),  # height -> (root hash, root node version)
         Table("smt_stale", U64BE(), Bytes(0, 1 << 30)),
     )

@@ -62,13 +62,15 @@ def smt_apply(
     values: Sequence[Buffer | None],
     fetch: Callable[[list[bytes]], Sequence[Buffer | None]],
     cache: SmtCache | None = None,
-) -> tuple[bytes, int, list[tuple[bytes, bytes]], list[bytes]]:
+) -> tuple[bytes, int, list[tuple[bytes, bytes]], bytes, list[bytes]]:
     """One batch update of the state tree (``ext/rust/src/smt.rs``): ``values[i]``
-    ``None`` deletes ``keys[i]``. ``fetch(node_keys)`` returns each stored node
-    (or ``None``), in order; it is called once per tree level. Returns the new
-    root hash, the version of the root node, the new nodes ``(key, node)``
-    sorted by key, and the keys of the nodes replaced. A key given twice is
-    ``ValueError``; a missing or damaged node is ``RuntimeError``."""
+    ``None`` deletes ``keys[i]``. ``fetch(record_keys)`` returns each stored record
+    (or ``None``), in order; it is called once per chunk level (four tree levels).
+    Returns the new root hash, the version of the root chunk, the new records
+    ``(key, record)`` sorted by key, the keys of the records replaced that were
+    written before ``version`` (packed back to back), and those written at
+    ``version`` itself (by an earlier call for it). A key given twice is
+    ``ValueError``; a missing or damaged record is ``RuntimeError``."""
 
 def smt_constants() -> tuple[bytes, list[str]]:
     """The empty-subtree hash and the five derive-key contexts (key, value,
@@ -76,7 +78,7 @@ def smt_constants() -> tuple[bytes, list[str]]:
 
 
 class SmtCache:
-    """Nodes at depth ``< depth_max`` kept across ``smt_apply`` calls; trusted only for
+    """Chunks at depth ``< depth_max`` kept across ``smt_apply`` calls; trusted only for
     the tree whose root it last produced (any other base root empties it)."""
 
     def __init__(self, depth_max: int) -> None: ...

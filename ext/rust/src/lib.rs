@@ -363,13 +363,16 @@ fn merkle_verify(
 }
 
 /// `smt_apply(root_hash, root_version, version, keys, values, fetch)
-/// -> (root_hash, root_version, puts, stale)`: one batch update of the state
-/// tree (`smt.rs`). `values[i]` `None` deletes `keys[i]`. `fetch(node_keys)`
-/// returns the stored bytes (or `None`) of each key, in order; it is called
-/// once per tree level. `puts` are `(node_key, node)` pairs sorted by key;
-/// `stale` lists the node keys the batch replaced. With `cache` (an
-/// [`SmtCache`]), nodes it holds are not asked of `fetch`, and the cache is
-/// updated with the batch's outcome.
+/// -> (root_hash, root_version, puts, stale_older, stale_now)`: one batch
+/// update of the state tree (`smt.rs`). `values[i]` `None` deletes `keys[i]`.
+/// `fetch(record_keys)` returns the stored bytes (or `None`) of each key, in
+/// order; it is called once per chunk level (four tree levels). `puts` are
+/// `(key, record)` pairs sorted by key; the keys of the records the batch
+/// replaced come packed back to back in `stale_older` (those written before
+/// `version`) and as a list in `stale_now` (written at `version` itself, by
+/// an earlier call for the same version: never part of a committed tree).
+/// With `cache` (an [`SmtCache`]), chunks it holds are not asked of `fetch`,
+/// and the cache is updated with the batch's outcome.
 #[pyfunction]
 #[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None))]
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
@@ -386,6 +389,7 @@ fn smt_apply<'py>(
     Bound<'py, PyBytes>,
     u64,
     Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>,
+    Bound<'py, PyBytes>,
     Vec<Bound<'py, PyBytes>>,
 )> {
     let root_hash = byte_arg(root_hash, "root_hash")?;
@@ -401,14 +405,14 @@ fn smt_apply<'py>(
             value_items.len()
         )));
     }
-    let mut raw: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(key_items.len());
+    let mut updates = Vec::with_capacity(key_items.len());
     for (k, v) in key_items.iter().zip(&value_items) {
-        let value = if v.is_none() {
-            None
+        let key = byte_arg(k, "keys[i]")?;
+        updates.push(if v.is_none() {
+            smt::Update::new(&key, None)
         } else {
-            Some(byte_arg(v, "values[i]")?.to_vec())
-        };
-        raw.push((byte_arg(k, "keys[i]")?.to_vec(), value));
+            smt::Update::new(&key, Some(&byte_arg(v, "values[i]")?))
+        });
     }
     let smt_error = |e: smt::SmtError| match e {
         smt::SmtError::DuplicateKey => PyValueError::new_err(e.to_string()),
@@ -423,13 +427,7 @@ fn smt_apply<'py>(
         c.inner.begin(root);
     }
     let mut updater = py
-        .detach(|| {
-            let updates = raw
-                .into_iter()
-                .map(|(k, v)| smt::Update::new(&k, v.as_deref()))
-                .collect();
-            smt::Updater::new(root, version, updates)
-        })
+        .detach(|| smt::Updater::new(root, version, updates))
         .map_err(smt_error)?;
     loop {
         if let Some(c) = cache.as_ref() {
@@ -457,7 +455,7 @@ fn smt_apply<'py>(
     let out = py.detach(|| updater.finish()).map_err(smt_error)?;
     if let Some(c) = cache.as_mut() {
         let inner = &mut c.inner;
-        py.detach(|| inner.commit(&out)).map_err(smt_error)?;
+        py.detach(|| inner.commit(&out));
     }
     let root = out.root.expect("finish sets the root");
     let puts = out
@@ -465,8 +463,20 @@ fn smt_apply<'py>(
         .iter()
         .map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))
         .collect();
-    let stale = out.stale.iter().map(|k| PyBytes::new(py, k)).collect();
-    Ok((PyBytes::new(py, &root.hash), root.version, puts, stale))
+    let this = version.to_be_bytes();
+    let (now, older): (Vec<_>, Vec<_>) = out.stale.iter().partition(|k| k[..8] == this);
+    let stale_older = PyBytes::new(
+        py,
+        &older.into_iter().flatten().copied().collect::<Vec<u8>>(),
+    );
+    let stale_now = now.iter().map(|k| PyBytes::new(py, k)).collect();
+    Ok((
+        PyBytes::new(py, &root.hash),
+        root.version,
+        puts,
+        stale_older,
+        stale_now,
+    ))
 }
 
 /// `SmtCache(depth_max)`: the top of the state tree (nodes at depth

@@ -26,29 +26,45 @@
 //!
 //! # Storage (a key/value store the caller owns, LMDB on a node)
 //!
-//! * node key: `version u64 BE || depth u16 BE || path` where `path` is the
-//!   first `depth` bits of the key hashes below the node, in `ceil(depth/8)`
-//!   bytes, unused low bits zero. Version-first keys make each block's new
-//!   nodes one append run.
-//! * internal node: `0x01 || left hash || right hash || left version u64 LE
-//!   || right version u64 LE` (81 bytes); an empty child has the empty hash
-//!   and version 0. A child's node key is (its version, depth + 1, path + bit).
-//! * leaf node: `0x02 || kh || vh || value` (the value is kept so historic
-//!   reads and proofs need only the tree).
+//! The hashes above are binary; the *records* are not. The internal nodes
+//! are stored in **chunks**: a chunk is the part of the binary tree below an
+//! internal node at a depth `d` divisible by [`CHUNK_LEVELS`] (4), down to
+//! depth `d + 4`: up to 15 internal nodes, and what hangs below them. A chunk
+//! record lists that shape and its *exits* only (internal hashes are
+//! recomputed when it is read, which also checks it against its parent), so
+//! a written key costs about one record per four levels instead of one per
+//! level (LMDB searches, Python objects, bytes moved).
 //!
-//! A node is never changed in place: a block writes every node on the paths
-//! of its written keys anew at its own version and lists the nodes it
-//! replaced as *stale* (the caller records them by the version that made them
-//! stale; pruning deletes nodes stale since a height no longer retained).
+//! * chunk key: `version u64 BE || depth u16 BE || path` where `path` is the
+//!   first `depth` bits of the key hashes below, in `ceil(depth/8)` bytes,
+//!   unused low bits zero. Version-first keys make each block's new records
+//!   one append run.
+//! * chunk record: `0x03 || slots`, the binary subtree in pre-order, each
+//!   position one slot: `0x00` internal (its two children follow; only above
+//!   depth `d + 4`), `0x01` empty, `0x02 kh || leaf hash || leaf version u64
+//!   LE` (a leaf), `0x03 hash || version u64 LE` (the chunk at depth `d + 4`
+//!   below; only there). The chunk at depth 0 always exists in a non-empty
+//!   tree (its version is the root's); only there may the top slot be a leaf.
+//! * leaf key: `version u64 BE || 0xFFFF || kh`; leaf record `0x02 || kh ||
+//!   vh || value`. Its key does not depend on the leaf's depth, so a leaf
+//!   that moves (a neighbour inserted or deleted) keeps its record: only the
+//!   chunk that refers to it changes. An update never reads the old leaf
+//!   record: the chunk's slot carries its key hash and hash.
+//!
+//! A record is never changed in place: a block writes every chunk on the
+//! paths of its written keys anew at its own version, and a record for each
+//! written value, and lists the records it replaced as *stale* (the caller
+//! records them by the version that made them stale; pruning deletes records
+//! stale since a height no longer retained).
 //!
 //! # Batch update without a callback per node
 //!
-//! [`Updater`] is a small state machine: it asks for all the nodes of one tree
-//! level at a time ([`Updater::wanted`] / [`Updater::supply`]), so the caller
-//! fetches a whole level in one cursor pass, then [`Updater::finish`] computes
-//! the new nodes and root from memory. Where a batch deletes keys, the
-//! siblings along the way are fetched too: a subtree left with one leaf must
-//! pull that leaf up.
+//! [`Updater`] is a small state machine: it asks for all the chunks of one
+//! chunk level at a time ([`Updater::wanted`] / [`Updater::supply`]), so the
+//! caller fetches a level in one cursor pass, then [`Updater::finish`]
+//! computes the new chunks and root from memory. Deletions need no extra
+//! reads: whether an untouched neighbour is a lone leaf (which must move up)
+//! is in its parent's slot.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -64,13 +80,6 @@ pub const VALUE_CONTEXT: &str = "tierchain 2026 state value";
 pub const LEAF_CONTEXT: &str = "tierchain 2026 state leaf";
 pub const NODE_CONTEXT: &str = "tierchain 2026 state node";
 pub const EMPTY_CONTEXT: &str = "tierchain 2026 state empty";
-
-pub const TAG_INTERNAL: u8 = 0x01;
-pub const TAG_LEAF: u8 = 0x02;
-pub const INTERNAL_BYTES: usize = 1 + 32 + 32 + 8 + 8;
-pub const LEAF_HEAD_BYTES: usize = 1 + 32 + 32;
-/// Deepest possible leaf: two distinct 256-bit hashes differ by bit 255.
-pub const DEPTH_MAX: u16 = 256;
 
 struct Keys {
     key: ContextKey,
@@ -137,7 +146,22 @@ fn with_bit(h: &Digest, i: u16, value: bool) -> Digest {
     out
 }
 
-/// Storage key of the node at (`depth`, first `depth` bits of `path`)
+/// Levels of the binary tree per stored chunk.
+pub const CHUNK_LEVELS: u16 = 4;
+pub const TAG_LEAF: u8 = 0x02;
+pub const TAG_CHUNK: u8 = 0x03;
+pub const LEAF_HEAD_BYTES: usize = 1 + 32 + 32;
+/// The depth field of a leaf record's key (no chunk is that deep).
+pub const LEAF_DEPTH_MARK: u16 = 0xFFFF;
+/// Deepest possible leaf: two distinct 256-bit hashes differ by bit 255.
+pub const DEPTH_MAX: u16 = 256;
+
+const SLOT_INNER: u8 = 0x00;
+const SLOT_EMPTY: u8 = 0x01;
+const SLOT_LEAF: u8 = 0x02;
+const SLOT_CHUNK: u8 = 0x03;
+
+/// Storage key of the chunk at (`depth`, first `depth` bits of `path`)
 /// written at `version`.
 pub fn node_key(version: u64, depth: u16, path: &Digest) -> Vec<u8> {
     assert!(depth <= DEPTH_MAX);
@@ -154,7 +178,45 @@ pub fn node_key(version: u64, depth: u16, path: &Digest) -> Vec<u8> {
     k
 }
 
-/// A child reference inside an internal node (or the root).
+/// Storage key of the leaf record of `kh` written at `version`.
+pub fn leaf_key(version: u64, kh: &Digest) -> Vec<u8> {
+    let mut k = Vec::with_capacity(42);
+    k.extend_from_slice(&version.to_be_bytes());
+    k.extend_from_slice(&LEAF_DEPTH_MARK.to_be_bytes());
+    k.extend_from_slice(kh);
+    k
+}
+
+/// A leaf record: `0x02 || kh || vh || value`.
+pub fn encode_leaf(kh: &Digest, vh: &Digest, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LEAF_HEAD_BYTES + value.len());
+    out.push(TAG_LEAF);
+    out.extend_from_slice(kh);
+    out.extend_from_slice(vh);
+    out.extend_from_slice(value);
+    out
+}
+
+/// `(kh, vh, value)` of a leaf record, its value checked against `vh`.
+pub fn decode_leaf(data: &[u8]) -> Result<(Digest, Digest, &[u8]), SmtError> {
+    if data.len() < LEAF_HEAD_BYTES || data[0] != TAG_LEAF {
+        return Err(SmtError::BadNode(format!(
+            "leaf record of {} bytes with tag {:?}",
+            data.len(),
+            data.first()
+        )));
+    }
+    let kh: Digest = data[1..33].try_into().expect("32 bytes");
+    let vh: Digest = data[33..65].try_into().expect("32 bytes");
+    if value_hash(&data[65..]) != vh {
+        return Err(SmtError::BadNode(
+            "leaf value does not match its hash".into(),
+        ));
+    }
+    Ok((kh, vh, &data[65..]))
+}
+
+/// A reference to a subtree (the root, or a child in a chunk).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Child {
     pub hash: Digest,
@@ -173,81 +235,161 @@ impl Child {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Node {
-    Internal {
-        left: Child,
-        right: Child,
-    },
+/// One position of a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Empty,
+    /// A leaf: its key hash and value hash (stored), its hash (computed),
+    /// the version of its record.
     Leaf {
         kh: Digest,
         vh: Digest,
-        value: Vec<u8>,
+        lh: Digest,
+        version: u64,
+    },
+    /// An internal node of the same chunk (index into [`Chunk::nodes`]).
+    Inner(u8),
+    /// The chunk below (at the chunk's depth + [`CHUNK_LEVELS`]).
+    Chunk {
+        hash: Digest,
+        version: u64,
     },
 }
 
-impl Node {
-    pub fn encode(&self) -> Vec<u8> {
-        match self {
-            Node::Internal { left, right } => {
-                let mut out = Vec::with_capacity(INTERNAL_BYTES);
-                out.push(TAG_INTERNAL);
-                out.extend_from_slice(&left.hash);
-                out.extend_from_slice(&right.hash);
-                out.extend_from_slice(&left.version.to_le_bytes());
-                out.extend_from_slice(&right.version.to_le_bytes());
-                out
-            }
-            Node::Leaf { kh, vh, value } => {
-                let mut out = Vec::with_capacity(LEAF_HEAD_BYTES + value.len());
-                out.push(TAG_LEAF);
-                out.extend_from_slice(kh);
-                out.extend_from_slice(vh);
-                out.extend_from_slice(value);
-                out
-            }
-        }
-    }
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inner {
+    pub hash: Digest,
+    pub left: Slot,
+    pub right: Slot,
+}
 
-    pub fn decode(data: &[u8]) -> Result<Node, SmtError> {
-        let d32 = |s: &[u8]| -> Digest { s.try_into().expect("32-byte slice") };
-        let u64le = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8-byte slice"));
-        match data.first() {
-            Some(&TAG_INTERNAL) if data.len() == INTERNAL_BYTES => Ok(Node::Internal {
-                left: Child {
-                    hash: d32(&data[1..33]),
-                    version: u64le(&data[65..73]),
-                },
-                right: Child {
-                    hash: d32(&data[33..65]),
-                    version: u64le(&data[73..81]),
-                },
-            }),
-            Some(&TAG_LEAF) if data.len() >= LEAF_HEAD_BYTES => {
-                let (kh, vh, value) = (d32(&data[1..33]), d32(&data[33..65]), &data[65..]);
-                if value_hash(value) != vh {
-                    return Err(SmtError::BadNode(
-                        "leaf value does not match its hash".into(),
-                    ));
-                }
-                Ok(Node::Leaf {
-                    kh,
-                    vh,
-                    value: value.to_vec(),
-                })
-            }
-            _ => Err(SmtError::BadNode(format!(
-                "node of {} bytes with tag {:?}",
-                data.len(),
-                data.first()
-            ))),
+/// A decoded chunk, with the hash of every internal node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub root: Slot,
+    pub nodes: Vec<Inner>,
+}
+
+impl Chunk {
+    pub fn slot_hash(&self, s: &Slot) -> Digest {
+        match s {
+            Slot::Empty => empty_hash(),
+            Slot::Leaf { lh, .. } => *lh,
+            Slot::Inner(i) => self.nodes[usize::from(*i)].hash,
+            Slot::Chunk { hash, .. } => *hash,
         }
     }
 
     pub fn hash(&self) -> Digest {
-        match self {
-            Node::Internal { left, right } => node_hash(&left.hash, &right.hash),
-            Node::Leaf { kh, vh, .. } => leaf_hash(kh, vh),
+        self.slot_hash(&self.root)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 73 * (self.nodes.len() + 1));
+        out.push(TAG_CHUNK);
+        self.encode_slot(&self.root, &mut out);
+        out
+    }
+
+    fn encode_slot(&self, s: &Slot, out: &mut Vec<u8>) {
+        match s {
+            Slot::Empty => out.push(SLOT_EMPTY),
+            Slot::Leaf {
+                kh, vh, version, ..
+            } => {
+                out.push(SLOT_LEAF);
+                out.extend_from_slice(kh);
+                out.extend_from_slice(vh);
+                out.extend_from_slice(&version.to_le_bytes());
+            }
+            Slot::Chunk { hash, version } => {
+                out.push(SLOT_CHUNK);
+                out.extend_from_slice(hash);
+                out.extend_from_slice(&version.to_le_bytes());
+            }
+            Slot::Inner(i) => {
+                out.push(SLOT_INNER);
+                let n = self.nodes[usize::from(*i)];
+                self.encode_slot(&n.left, out);
+                self.encode_slot(&n.right, out);
+            }
+        }
+    }
+
+    /// Parses a chunk record stored at `depth` and computes its internal
+    /// hashes. Refuses every malformed or non-canonical record (a slot kind
+    /// where it cannot be, an internal node with fewer than two keys below,
+    /// trailing bytes); the caller checks [`Self::hash`] against the parent.
+    pub fn decode(data: &[u8], depth: u16) -> Result<Chunk, SmtError> {
+        let bad = |m: &str| SmtError::BadNode(format!("chunk at depth {depth}: {m}"));
+        if data.first() != Some(&TAG_CHUNK) || depth % CHUNK_LEVELS != 0 || depth >= DEPTH_MAX {
+            return Err(bad(&format!(
+                "record of {} bytes with tag {:?}",
+                data.len(),
+                data.first()
+            )));
+        }
+        let mut c = Chunk {
+            root: Slot::Empty,
+            nodes: Vec::with_capacity(15),
+        };
+        let mut pos = 1;
+        let root = c.parse(data, &mut pos, 0).ok_or_else(|| bad("malformed"))?;
+        if pos != data.len() {
+            return Err(bad("trailing bytes"));
+        }
+        match root {
+            Slot::Inner(_) => {}
+            Slot::Leaf { .. } if depth == 0 => {}
+            _ => return Err(bad("top slot is not an internal node")),
+        }
+        c.root = root;
+        Ok(c)
+    }
+
+    fn parse(&mut self, data: &[u8], pos: &mut usize, rel: u16) -> Option<Slot> {
+        let kind = *data.get(*pos)?;
+        *pos += 1;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let s = data.get(*pos..*pos + n)?;
+            *pos += n;
+            Some(s)
+        };
+        match kind {
+            SLOT_EMPTY => Some(Slot::Empty),
+            SLOT_LEAF => {
+                let kh: Digest = take(32)?.try_into().ok()?;
+                let vh: Digest = take(32)?.try_into().ok()?;
+                let version = u64::from_le_bytes(take(8)?.try_into().ok()?);
+                let lh = leaf_hash(&kh, &vh);
+                Some(Slot::Leaf {
+                    kh,
+                    vh,
+                    lh,
+                    version,
+                })
+            }
+            SLOT_CHUNK if rel == CHUNK_LEVELS => {
+                let hash = take(32)?.try_into().ok()?;
+                let version = u64::from_le_bytes(take(8)?.try_into().ok()?);
+                Some(Slot::Chunk { hash, version })
+            }
+            SLOT_INNER if rel < CHUNK_LEVELS => {
+                let left = self.parse(data, pos, rel + 1)?;
+                let right = self.parse(data, pos, rel + 1)?;
+                let lone = |s: &Slot| matches!(s, Slot::Empty | Slot::Leaf { .. });
+                let empty = |s: &Slot| matches!(s, Slot::Empty);
+                if lone(&left) && lone(&right) && (empty(&left) || empty(&right)) {
+                    return None; // fewer than two keys below: not canonical
+                }
+                let hash = node_hash(&self.slot_hash(&left), &self.slot_hash(&right));
+                if self.nodes.len() >= 15 {
+                    return None;
+                }
+                self.nodes.push(Inner { hash, left, right });
+                Some(Slot::Inner((self.nodes.len() - 1) as u8))
+            }
+            _ => None,
         }
     }
 }
@@ -297,38 +439,98 @@ impl Update {
     }
 }
 
-/// A subtree after the update.
+/// A subtree during an update.
+#[derive(Clone, Copy, Debug)]
 enum Sub {
     Empty,
-    /// A leaf not yet given a place (its depth is decided by its parent).
+    /// A leaf (old or written by this batch); where it sits is up to its parent.
     Leaf {
         kh: Digest,
         vh: Digest,
-        value: Vec<u8>,
+        lh: Digest,
+        version: u64,
     },
-    /// An untouched subtree (old node), or one written in this batch.
-    Placed {
-        child: Child,
-        fresh: bool,
+    /// An untouched internal node of a loaded chunk.
+    Old {
+        chunk: u32,
+        idx: u8,
     },
+    /// An untouched chunk.
+    OldChunk {
+        hash: Digest,
+        version: u64,
+    },
+    /// An internal node of this batch (index into `Updater::fresh`).
+    New(u32),
 }
 
-/// The result of one batch: the new root, the nodes to write (sorted by
-/// key), and the keys of the nodes this batch replaced.
+#[derive(Clone, Copy)]
+struct NewNode {
+    depth: u16,
+    path: Digest,
+    hash: Digest,
+    left: Sub,
+    right: Sub,
+}
+
+/// The result of one batch: the new root, the records to write (sorted by
+/// key), the keys of the records this batch replaced, and the new chunks
+/// decoded (for [`NodeCache`]).
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub root: Option<Child>,
     pub puts: Vec<(Vec<u8>, Vec<u8>)>,
     pub stale: Vec<Vec<u8>>,
+    pub chunks: Vec<(Vec<u8>, Chunk)>,
 }
 
 struct Want {
     key: Vec<u8>,
     depth: u16,
     path: Digest,
+    hash: Digest,
     lo: usize,
     hi: usize,
-    descend: bool,
+}
+
+fn split(updates: &[Update], lo: usize, hi: usize, depth: u16) -> usize {
+    lo + updates[lo..hi].partition_point(|u| !bit(&u.kh, depth))
+}
+
+/// The chunks below `s` (a slot of `c` at `depth`) that the updates
+/// `lo..hi` reach.
+#[allow(clippy::too_many_arguments)]
+fn reach(
+    updates: &[Update],
+    c: &Chunk,
+    s: Slot,
+    depth: u16,
+    path: Digest,
+    lo: usize,
+    hi: usize,
+    out: &mut Vec<Want>,
+) {
+    if lo == hi {
+        return;
+    }
+    match s {
+        Slot::Inner(i) => {
+            let n = c.nodes[usize::from(i)];
+            let mid = split(updates, lo, hi, depth);
+            let (lp, rp) = (with_bit(&path, depth, false), with_bit(&path, depth, true));
+            reach(updates, c, n.left, depth + 1, lp, lo, mid, out);
+            reach(updates, c, n.right, depth + 1, rp, mid, hi, out);
+        }
+        Slot::Chunk { hash, version } => out.push(Want {
+            key: node_key(version, depth, &path),
+            depth,
+            path,
+            hash,
+            lo,
+            hi,
+        }),
+        Slot::Empty | Slot::Leaf { .. } => {}
+    }
 }
 
 /// One batch update (see the module docs for the protocol).
@@ -336,24 +538,37 @@ pub struct Updater {
     version: u64,
     root: Child,
     updates: Vec<Update>,
-    deletes_prefix: Vec<usize>, // deletes_prefix[i] = deletions among updates[..i]
-    cache: HashMap<Vec<u8>, Node>,
+    lhs: Vec<Digest>,        // leaf hash of each put
+    puts_prefix: Vec<usize>, // puts_prefix[i] = puts among updates[..i]
+    chunks: Vec<Chunk>,      // loaded chunks
+    chunk_at: HashMap<(u16, Digest), u32>,
     level: Vec<Want>,
+    fresh: Vec<NewNode>,
     out: Outcome,
 }
 
 impl Updater {
-    /// `root` is the tree to update; new nodes are written at `version`.
+    /// `root` is the tree to update; new records are written at `version`.
     pub fn new(root: Child, version: u64, mut updates: Vec<Update>) -> Result<Updater, SmtError> {
         updates.sort_unstable_by_key(|a| a.kh);
         if updates.windows(2).any(|w| w[0].kh == w[1].kh) {
             return Err(SmtError::DuplicateKey);
         }
-        let mut deletes_prefix = Vec::with_capacity(updates.len() + 1);
-        deletes_prefix.push(0);
+        let mut puts_prefix = Vec::with_capacity(updates.len() + 1);
+        puts_prefix.push(0);
+        let mut lhs = Vec::with_capacity(updates.len());
+        let mut out = Outcome::default();
         for u in &updates {
-            let last = *deletes_prefix.last().expect("non-empty");
-            deletes_prefix.push(last + usize::from(u.value.is_none()));
+            let last = *puts_prefix.last().expect("non-empty");
+            puts_prefix.push(last + usize::from(u.value.is_some()));
+            match &u.value {
+                Some(v) => {
+                    lhs.push(leaf_hash(&u.kh, &u.vh));
+                    out.puts
+                        .push((leaf_key(version, &u.kh), encode_leaf(&u.kh, &u.vh, v)));
+                }
+                None => lhs.push([0; 32]),
+            }
         }
         let mut level = Vec::new();
         if !root.is_empty() && !updates.is_empty() {
@@ -362,32 +577,35 @@ impl Updater {
                 key: node_key(root.version, 0, &path),
                 depth: 0,
                 path,
+                hash: root.hash,
                 lo: 0,
                 hi: updates.len(),
-                descend: true,
             });
         }
         Ok(Updater {
             version,
             root,
             updates,
-            deletes_prefix,
-            cache: HashMap::new(),
+            lhs,
+            puts_prefix,
+            chunks: Vec::new(),
+            chunk_at: HashMap::new(),
             level,
-            out: Outcome::default(),
+            fresh: Vec::new(),
+            out,
         })
     }
 
-    /// Node keys to fetch next (empty when everything needed is loaded).
+    /// Chunk keys to fetch next (empty when everything needed is loaded).
     pub fn wanted(&self) -> Vec<Vec<u8>> {
         self.level.iter().map(|w| w.key.clone()).collect()
     }
 
     /// The stored bytes of each key of the last [`Self::wanted`], in order.
-    pub fn supply(&mut self, values: Vec<Option<Vec<u8>>>) -> Result<(), SmtError> {
+    pub fn supply<B: AsRef<[u8]>>(&mut self, values: Vec<Option<B>>) -> Result<(), SmtError> {
         if values.len() != self.level.len() {
             return Err(SmtError::Protocol(format!(
-                "{} values for {} wanted nodes",
+                "{} values for {} wanted chunks",
                 values.len(),
                 self.level.len()
             )));
@@ -397,17 +615,17 @@ impl Updater {
             let Some(raw) = value else {
                 return Err(SmtError::MissingNode(want.key));
             };
-            let node = Node::decode(&raw)?;
-            self.accept(want, node)?;
+            let chunk = Chunk::decode(raw.as_ref(), want.depth)?;
+            self.accept(want, chunk)?;
         }
         Ok(())
     }
 
-    /// Takes every wanted node that `cache` holds (and, level after level,
+    /// Takes every wanted chunk that `cache` holds (and, level after level,
     /// the ones below it), so [`Self::wanted`] then lists only the misses.
-    /// A cached node is checked against its parent's hash like a stored one.
+    /// A cached chunk is checked against its parent's hash like a stored one.
     pub fn resolve_from(&mut self, cache: &NodeCache) -> Result<(), SmtError> {
-        if cache.nodes.is_empty() {
+        if cache.chunks.is_empty() {
             return Ok(());
         }
         loop {
@@ -415,11 +633,11 @@ impl Updater {
             let mut misses = Vec::with_capacity(level.len());
             let mut hit = false;
             for want in level {
-                match cache.nodes.get(&want.key) {
-                    Some(node) => {
+                match cache.chunks.get(&want.key) {
+                    Some(chunk) => {
                         hit = true;
-                        let node = node.clone();
-                        self.accept(want, node)?;
+                        let chunk = chunk.clone();
+                        self.accept(want, chunk)?;
                     }
                     None => misses.push(want),
                 }
@@ -431,102 +649,125 @@ impl Updater {
         }
     }
 
-    fn accept(&mut self, want: Want, node: Node) -> Result<(), SmtError> {
-        if want.descend
-            && let Node::Internal { left, right } = &node
-        {
-            if want.depth >= DEPTH_MAX - 1 {
-                return Err(SmtError::BadNode("internal node at the last depth".into()));
-            }
-            let mid = self.split(want.lo, want.hi, want.depth);
-            let has_delete = self.deletes_prefix[want.hi] > self.deletes_prefix[want.lo];
-            for (child, side, lo, hi) in [(left, false, want.lo, mid), (right, true, mid, want.hi)]
-            {
-                if child.is_empty() || (lo == hi && !has_delete) {
-                    continue;
-                }
-                let path = with_bit(&want.path, want.depth, side);
-                self.level.push(Want {
-                    key: node_key(child.version, want.depth + 1, &path),
-                    depth: want.depth + 1,
-                    path,
-                    lo,
-                    hi,
-                    descend: lo < hi,
-                });
-            }
+    fn accept(&mut self, want: Want, chunk: Chunk) -> Result<(), SmtError> {
+        if chunk.hash() != want.hash {
+            return Err(SmtError::BadNode(format!(
+                "chunk {} does not match its parent's hash",
+                hex(&want.key)
+            )));
         }
-        self.cache.insert(want.key, node);
+        let mut below = Vec::new();
+        reach(
+            &self.updates,
+            &chunk,
+            chunk.root,
+            want.depth,
+            want.path,
+            want.lo,
+            want.hi,
+            &mut below,
+        );
+        self.level.append(&mut below);
+        let idx = u32::try_from(self.chunks.len()).expect("fewer than 2^32 chunks");
+        self.chunks.push(chunk);
+        self.chunk_at.insert((want.depth, want.path), idx);
         Ok(())
-    }
-
-    fn split(&self, lo: usize, hi: usize, depth: u16) -> usize {
-        lo + self.updates[lo..hi].partition_point(|u| !bit(&u.kh, depth))
     }
 
     /// Computes the new tree. Call when [`Self::wanted`] is empty.
     pub fn finish(mut self) -> Result<Outcome, SmtError> {
         if !self.level.is_empty() {
             return Err(SmtError::Protocol(
-                "finish before every node was supplied".into(),
+                "finish before every chunk was supplied".into(),
             ));
         }
         let n = self.updates.len();
-        let root = self.root;
-        let sub = self.build(root, 0, [0u8; 32], 0, n)?;
-        let root = match sub {
+        let top = if self.root.is_empty() {
+            Sub::Empty
+        } else {
+            Sub::OldChunk {
+                hash: self.root.hash,
+                version: self.root.version,
+            }
+        };
+        let root = match self.build(top, 0, [0u8; 32], 0, n)? {
             Sub::Empty => Child::empty(),
-            Sub::Leaf { kh, vh, value } => self.place_leaf(0, kh, vh, value),
-            Sub::Placed { child, .. } => child,
+            Sub::OldChunk { hash, version } => Child { hash, version },
+            sub @ (Sub::Leaf { .. } | Sub::New(_)) => self.emit_chunk(sub, 0, [0u8; 32])?,
+            Sub::Old { .. } => return Err(SmtError::Protocol("old node at the root".into())),
         };
         self.out.root = Some(root);
         self.out.puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(self.out)
     }
 
+    fn to_sub(c: u32, s: Slot) -> Sub {
+        match s {
+            Slot::Empty => Sub::Empty,
+            Slot::Leaf {
+                kh,
+                vh,
+                lh,
+                version,
+            } => Sub::Leaf {
+                kh,
+                vh,
+                lh,
+                version,
+            },
+            Slot::Inner(idx) => Sub::Old { chunk: c, idx },
+            Slot::Chunk { hash, version } => Sub::OldChunk { hash, version },
+        }
+    }
+
+    fn sub_hash(&self, s: &Sub) -> Digest {
+        match s {
+            Sub::Empty => empty_hash(),
+            Sub::Leaf { lh, .. } => *lh,
+            Sub::Old { chunk, idx } => self.chunks[*chunk as usize].nodes[usize::from(*idx)].hash,
+            Sub::OldChunk { hash, .. } => *hash,
+            Sub::New(j) => self.fresh[*j as usize].hash,
+        }
+    }
+
     fn build(
         &mut self,
-        ex: Child,
+        s: Sub,
         depth: u16,
         path: Digest,
         lo: usize,
         hi: usize,
     ) -> Result<Sub, SmtError> {
         if lo == hi {
-            return Ok(if ex.is_empty() {
-                Sub::Empty
-            } else {
-                Sub::Placed {
-                    child: ex,
-                    fresh: false,
-                }
-            });
+            return Ok(s);
         }
-        if ex.is_empty() {
-            return self.fresh(depth, path, lo, hi, None);
-        }
-        let key = node_key(ex.version, depth, &path);
-        let node = self
-            .cache
-            .remove(&key)
-            .ok_or_else(|| SmtError::MissingNode(key.clone()))?;
-        if node.hash() != ex.hash {
-            return Err(SmtError::BadNode(format!(
-                "node {} does not match its parent's hash",
-                hex(&key)
-            )));
-        }
-        self.out.stale.push(key);
-        match node {
-            Node::Leaf { kh, vh, value } => self.fresh(depth, path, lo, hi, Some((kh, vh, value))),
-            Node::Internal { left, right } => {
-                let mid = self.split(lo, hi, depth);
-                let lpath = with_bit(&path, depth, false);
-                let rpath = with_bit(&path, depth, true);
-                let l = self.build(left, depth + 1, lpath, lo, mid)?;
-                let r = self.build(right, depth + 1, rpath, mid, hi)?;
-                self.combine(depth, path, l, r)
+        match s {
+            Sub::Empty => self.fresh(depth, path, lo, hi, None),
+            Sub::Leaf {
+                kh,
+                vh,
+                lh,
+                version,
+            } => self.fresh(depth, path, lo, hi, Some((kh, vh, lh, version))),
+            Sub::OldChunk { version, .. } => {
+                let key = node_key(version, depth, &path);
+                let Some(&c) = self.chunk_at.get(&(depth, path)) else {
+                    return Err(SmtError::MissingNode(key));
+                };
+                self.out.stale.push(key);
+                let top = Self::to_sub(c, self.chunks[c as usize].root);
+                self.build(top, depth, path, lo, hi)
             }
+            Sub::Old { chunk, idx } => {
+                let node = self.chunks[chunk as usize].nodes[usize::from(idx)];
+                let mid = split(&self.updates, lo, hi, depth);
+                let l = Self::to_sub(chunk, node.left);
+                let r = Self::to_sub(chunk, node.right);
+                let l = self.build(l, depth + 1, with_bit(&path, depth, false), lo, mid)?;
+                let r = self.build(r, depth + 1, with_bit(&path, depth, true), mid, hi)?;
+                Ok(self.combine(depth, path, l, r))
+            }
+            Sub::New(_) => Err(SmtError::Protocol("new node revisited".into())),
         }
     }
 
@@ -538,32 +779,41 @@ impl Updater {
         path: Digest,
         lo: usize,
         hi: usize,
-        old: Option<(Digest, Digest, Vec<u8>)>,
+        old: Option<(Digest, Digest, Digest, u64)>,
     ) -> Result<Sub, SmtError> {
-        // The old leaf survives unless the batch writes its key.
-        let old = old.filter(|(kh, _, _)| {
-            self.updates[lo..hi]
-                .binary_search_by(|u| u.kh.cmp(kh))
-                .is_err()
-        });
-        let puts = (lo..hi)
-            .filter(|&i| self.updates[i].value.is_some())
-            .count()
-            + usize::from(old.is_some());
+        // The old leaf survives unless the batch writes its key; its record
+        // is replaced either way then.
+        let old = match old {
+            Some((kh, _, _, version))
+                if self.updates[lo..hi]
+                    .binary_search_by(|u| u.kh.cmp(&kh))
+                    .is_ok() =>
+            {
+                self.out.stale.push(leaf_key(version, &kh));
+                None
+            }
+            other => other,
+        };
+        let puts = self.puts_prefix[hi] - self.puts_prefix[lo] + usize::from(old.is_some());
         match puts {
             0 => return Ok(Sub::Empty),
             1 => {
-                if let Some((kh, vh, value)) = old {
-                    return Ok(Sub::Leaf { kh, vh, value });
+                if let Some((kh, vh, lh, version)) = old {
+                    return Ok(Sub::Leaf {
+                        kh,
+                        vh,
+                        lh,
+                        version,
+                    });
                 }
-                let u = (lo..hi)
-                    .map(|i| &self.updates[i])
-                    .find(|u| u.value.is_some())
+                let i = (lo..hi)
+                    .find(|&i| self.updates[i].value.is_some())
                     .expect("one put");
                 return Ok(Sub::Leaf {
-                    kh: u.kh,
-                    vh: u.vh,
-                    value: u.value.clone().expect("a put"),
+                    kh: self.updates[i].kh,
+                    vh: self.updates[i].vh,
+                    lh: self.lhs[i],
+                    version: self.version,
                 });
             }
             _ => {}
@@ -571,7 +821,7 @@ impl Updater {
         if depth >= DEPTH_MAX {
             return Err(SmtError::DuplicateKey);
         }
-        let mid = self.split(lo, hi, depth);
+        let mid = split(&self.updates, lo, hi, depth);
         let (lold, rold) = match old {
             Some(leaf) if bit(&leaf.0, depth) => (None, Some(leaf)),
             Some(leaf) => (Some(leaf), None),
@@ -579,115 +829,126 @@ impl Updater {
         };
         let l = self.fresh(depth + 1, with_bit(&path, depth, false), lo, mid, lold)?;
         let r = self.fresh(depth + 1, with_bit(&path, depth, true), mid, hi, rold)?;
-        self.combine(depth, path, l, r)
+        Ok(self.combine(depth, path, l, r))
     }
 
-    fn combine(&mut self, depth: u16, path: Digest, l: Sub, r: Sub) -> Result<Sub, SmtError> {
-        let lpath = with_bit(&path, depth, false);
-        let rpath = with_bit(&path, depth, true);
-        let (l, r) = match (l, r) {
-            (Sub::Empty, Sub::Empty) => return Ok(Sub::Empty),
-            (Sub::Empty, leaf @ Sub::Leaf { .. }) | (leaf @ Sub::Leaf { .. }, Sub::Empty) => {
-                return Ok(leaf);
+    fn combine(&mut self, depth: u16, path: Digest, l: Sub, r: Sub) -> Sub {
+        match (l, r) {
+            (Sub::Empty, Sub::Empty) => Sub::Empty,
+            // A lone leaf moves up (its neighbours were deleted, or it is new).
+            (Sub::Empty, leaf @ Sub::Leaf { .. }) | (leaf @ Sub::Leaf { .. }, Sub::Empty) => leaf,
+            _ => {
+                let hash = node_hash(&self.sub_hash(&l), &self.sub_hash(&r));
+                self.fresh.push(NewNode {
+                    depth,
+                    path,
+                    hash,
+                    left: l,
+                    right: r,
+                });
+                Sub::New(u32::try_from(self.fresh.len() - 1).expect("fewer than 2^32 nodes"))
             }
-            // An old subtree left alone beside an empty one: if it is a leaf,
-            // it moves up (the batch deleted its last neighbour).
-            (
-                Sub::Empty,
-                Sub::Placed {
-                    child: c,
-                    fresh: false,
-                },
-            ) => (Sub::Empty, self.maybe_lift(c, depth + 1, &rpath)?),
-            (
-                Sub::Placed {
-                    child: c,
-                    fresh: false,
-                },
-                Sub::Empty,
-            ) => (self.maybe_lift(c, depth + 1, &lpath)?, Sub::Empty),
-            other => other,
-        };
-        if let (Sub::Empty, Sub::Leaf { .. }) | (Sub::Leaf { .. }, Sub::Empty) = (&l, &r) {
-            return Ok(if matches!(l, Sub::Empty) { r } else { l });
         }
-        let left = self.place(depth + 1, l);
-        let right = self.place(depth + 1, r);
-        let node = Node::Internal { left, right };
-        let hash = node.hash();
-        self.out
-            .puts
-            .push((node_key(self.version, depth, &path), node.encode()));
-        Ok(Sub::Placed {
-            child: Child {
-                hash,
-                version: self.version,
-            },
-            fresh: true,
+    }
+
+    /// Writes the chunk whose top is `top` (a new node, or a leaf at the
+    /// root) at (`depth`, `path`), and every new chunk below it.
+    fn emit_chunk(&mut self, top: Sub, depth: u16, path: Digest) -> Result<Child, SmtError> {
+        let mut c = Chunk {
+            root: Slot::Empty,
+            nodes: Vec::new(),
+        };
+        c.root = self.place(&mut c, top, 0, depth)?;
+        let key = node_key(self.version, depth, &path);
+        let hash = c.hash();
+        self.out.puts.push((key.clone(), c.encode()));
+        self.out.chunks.push((key, c));
+        Ok(Child {
+            hash,
+            version: self.version,
         })
     }
 
-    fn maybe_lift(&mut self, c: Child, depth: u16, path: &Digest) -> Result<Sub, SmtError> {
-        let key = node_key(c.version, depth, path);
-        match self.cache.get(&key) {
-            Some(Node::Leaf { .. }) => {
-                let Some(Node::Leaf { kh, vh, value }) = self.cache.remove(&key) else {
-                    unreachable!()
-                };
-                if leaf_hash(&kh, &vh) != c.hash {
-                    return Err(SmtError::BadNode(format!(
-                        "node {} does not match its parent's hash",
-                        hex(&key)
-                    )));
-                }
-                self.out.stale.push(key);
-                Ok(Sub::Leaf { kh, vh, value })
+    /// The slot for `s` at `rel` levels below the top of chunk `c`.
+    fn place(&mut self, c: &mut Chunk, s: Sub, rel: u16, depth: u16) -> Result<Slot, SmtError> {
+        Ok(match s {
+            Sub::Empty => Slot::Empty,
+            Sub::Leaf {
+                kh,
+                vh,
+                lh,
+                version,
+            } => Slot::Leaf {
+                kh,
+                vh,
+                lh,
+                version,
+            },
+            Sub::OldChunk { hash, version } if rel == CHUNK_LEVELS => Slot::Chunk { hash, version },
+            Sub::Old { chunk, idx } if rel > 0 && rel < CHUNK_LEVELS => {
+                self.copy_old(c, chunk, Slot::Inner(idx))
             }
-            Some(Node::Internal { .. }) => Ok(Sub::Placed {
-                child: c,
-                fresh: false,
-            }),
-            None => Err(SmtError::MissingNode(key)),
-        }
+            Sub::New(j) => {
+                let n = self.fresh[j as usize];
+                if rel == CHUNK_LEVELS {
+                    let child = self.emit_chunk(s, n.depth, n.path)?;
+                    Slot::Chunk {
+                        hash: child.hash,
+                        version: child.version,
+                    }
+                } else {
+                    let left = self.place(c, n.left, rel + 1, depth + 1)?;
+                    let right = self.place(c, n.right, rel + 1, depth + 1)?;
+                    c.nodes.push(Inner {
+                        hash: n.hash,
+                        left,
+                        right,
+                    });
+                    Slot::Inner((c.nodes.len() - 1) as u8)
+                }
+            }
+            _ => {
+                return Err(SmtError::Protocol(format!(
+                    "subtree out of place at depth {depth}"
+                )));
+            }
+        })
     }
 
-    fn place(&mut self, depth: u16, sub: Sub) -> Child {
-        match sub {
-            Sub::Empty => Child::empty(),
-            Sub::Placed { child, .. } => child,
-            Sub::Leaf { kh, vh, value } => self.place_leaf(depth, kh, vh, value),
-        }
-    }
-
-    /// Writes a leaf at `depth` on its own key's path.
-    fn place_leaf(&mut self, depth: u16, kh: Digest, vh: Digest, value: Vec<u8>) -> Child {
-        let node = Node::Leaf { kh, vh, value };
-        let hash = node.hash();
-        self.out
-            .puts
-            .push((node_key(self.version, depth, &kh), node.encode()));
-        Child {
-            hash,
-            version: self.version,
+    /// Copies an untouched part of old chunk `from` into `c`.
+    fn copy_old(&self, c: &mut Chunk, from: u32, s: Slot) -> Slot {
+        match s {
+            Slot::Inner(i) => {
+                let n = self.chunks[from as usize].nodes[usize::from(i)];
+                let left = self.copy_old(c, from, n.left);
+                let right = self.copy_old(c, from, n.right);
+                c.nodes.push(Inner {
+                    hash: n.hash,
+                    left,
+                    right,
+                });
+                Slot::Inner((c.nodes.len() - 1) as u8)
+            }
+            other => other,
         }
     }
 }
 
-/// The top of the tree kept in memory across batches: every node at depth
+/// The top of the tree kept in memory across batches: every chunk at depth
 /// `< depth_max` that the last batch wrote or that is still current, keyed
-/// by its node key.
+/// by its record key, decoded.
 ///
-/// Node keys carry the version that wrote the node, so a committed node key
-/// names one node forever. The cache is only trusted for the tree whose root
-/// it records ([`NodeCache::begin`]): a batch that was computed but never
-/// committed (its write transaction aborted) leaves a cache whose root is not
-/// the next batch's base, and the cache is then dropped and refilled lazily
-/// (from the nodes the following batches fetch and write).
+/// Record keys carry the version that wrote the record, so a committed key
+/// names one record forever. The cache is only trusted for the tree whose
+/// root it records ([`NodeCache::begin`]): a batch that was computed but
+/// never committed (its write transaction aborted) leaves a cache whose root
+/// is not the next batch's base, and the cache is then dropped and refilled
+/// lazily (from the chunks the following batches fetch and write).
 #[derive(Debug)]
 pub struct NodeCache {
     pub depth_max: u16,
     root: Option<Child>,
-    nodes: HashMap<Vec<u8>, Node>,
+    chunks: HashMap<Vec<u8>, Chunk>,
 }
 
 impl NodeCache {
@@ -695,21 +956,21 @@ impl NodeCache {
         NodeCache {
             depth_max,
             root: None,
-            nodes: HashMap::new(),
+            chunks: HashMap::new(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.chunks.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.chunks.is_empty()
     }
 
     pub fn clear(&mut self) {
         self.root = None;
-        self.nodes.clear();
+        self.chunks.clear();
     }
 
     /// The root this cache describes (`None`: nothing cached yet).
@@ -726,38 +987,39 @@ impl NodeCache {
     }
 
     /// Called with the outcome of a batch applied to the root passed to
-    /// [`Self::begin`]: drops the replaced nodes, adds the new shallow ones.
-    pub fn commit(&mut self, out: &Outcome) -> Result<(), SmtError> {
+    /// [`Self::begin`]: drops the replaced chunks, adds the new shallow ones.
+    pub fn commit(&mut self, out: &Outcome) {
         for k in &out.stale {
-            self.nodes.remove(k);
+            self.chunks.remove(k);
         }
-        for (k, v) in &out.puts {
+        for (k, c) in &out.chunks {
             if u16::from_be_bytes([k[8], k[9]]) < self.depth_max {
-                self.nodes.insert(k.clone(), Node::decode(v)?);
+                self.chunks.insert(k.clone(), c.clone());
             }
         }
         self.root = out.root;
-        Ok(())
     }
 }
 
 /// Builds a whole tree at one version from scratch (genesis): records are
-/// added in any order, then sorted by key hash; every node is computed once,
-/// bottom up, and emitted in storage-key order (depth, then path), so the
-/// caller can write them with an append-only cursor. Memory: 40 bytes per key
-/// plus its value, and 32 bytes per internal node while emitting.
+/// added in any order, then sorted by key hash; every hash is computed
+/// bottom up, then every record is emitted once in storage-key order (the
+/// chunks by depth, then path; then the leaf records by key hash), so the
+/// caller can write them with an append-only cursor. Memory: 40 bytes per
+/// key plus its value, and 32 bytes per chunk while emitting.
 pub struct BulkBuilder {
     version: u64,
     recs: Vec<(Digest, u64)>, // (key hash, offset of `len u32 LE || value` in arena)
     arena: Vec<u8>,
     // After `finish`:
     root: Option<Child>,
-    hashes: Vec<Vec<Digest>>, // internal node hashes per depth, in path order
-    depth: usize,
-    ranges: Vec<(u32, u32)>, // record ranges of the nodes at `depth`, in path order
+    hashes: Vec<Vec<Digest>>, // hashes[d / 4]: chunk tops at depth d, in path order
+    depth: u16,               // depth of the chunks being emitted
+    ranges: Vec<(u32, u32)>,  // record ranges of the chunks at `depth`, in path order
     pos: usize,
     next_ranges: Vec<(u32, u32)>,
-    child_cursor: usize, // next unused entry of hashes[depth + 1]
+    child_cursor: usize, // next unused entry of hashes[depth / 4 + 1]
+    leaf_cursor: usize,  // next leaf record, once every chunk is out
 }
 
 impl BulkBuilder {
@@ -773,6 +1035,7 @@ impl BulkBuilder {
             pos: 0,
             next_ranges: Vec::new(),
             child_cursor: 0,
+            leaf_cursor: 0,
         }
     }
 
@@ -802,10 +1065,10 @@ impl BulkBuilder {
         &self.arena[off + 4..off + 4 + len as usize]
     }
 
-    fn leaf(&self, i: usize) -> (Digest, Digest) {
+    fn leaf(&self, i: usize) -> (Digest, Digest, Digest) {
         let kh = self.recs[i].0;
         let vh = value_hash(self.value(i));
-        (kh, leaf_hash(&kh, &vh))
+        (kh, vh, leaf_hash(&kh, &vh))
     }
 
     fn split(&self, lo: usize, hi: usize, depth: u16) -> usize {
@@ -844,24 +1107,59 @@ impl BulkBuilder {
     fn hash_range(&self, lo: usize, hi: usize, depth: u16, out: &mut Vec<Vec<Digest>>) -> Digest {
         match hi - lo {
             0 => empty_hash(),
-            1 => self.leaf(lo).1,
+            1 => self.leaf(lo).2,
             _ => {
                 let mid = self.split(lo, hi, depth);
                 let l = self.hash_range(lo, mid, depth + 1, out);
                 let r = self.hash_range(mid, hi, depth + 1, out);
                 let h = node_hash(&l, &r);
-                let d = usize::from(depth);
-                if out.len() <= d {
-                    out.resize_with(d + 1, Vec::new);
+                if depth % CHUNK_LEVELS == 0 {
+                    let d = usize::from(depth / CHUNK_LEVELS);
+                    if out.len() <= d {
+                        out.resize_with(d + 1, Vec::new);
+                    }
+                    out[d].push(h);
                 }
-                out[d].push(h);
                 h
             }
         }
     }
 
-    /// The next at most `max` nodes `(node key, node)`, ascending by key;
-    /// empty when every node was emitted. Call after [`Self::finish`].
+    /// The slot for records `lo..hi` at `depth`, `rel` levels into a chunk.
+    fn slot(&mut self, c: &mut Chunk, lo: usize, hi: usize, depth: u16, rel: u16) -> Slot {
+        match hi - lo {
+            0 => Slot::Empty,
+            1 => {
+                let (kh, vh, lh) = self.leaf(lo);
+                Slot::Leaf {
+                    kh,
+                    vh,
+                    lh,
+                    version: self.version,
+                }
+            }
+            _ if rel == CHUNK_LEVELS => {
+                let hash = self.hashes[usize::from(depth / CHUNK_LEVELS)][self.child_cursor];
+                self.child_cursor += 1;
+                self.next_ranges.push((lo as u32, hi as u32));
+                Slot::Chunk {
+                    hash,
+                    version: self.version,
+                }
+            }
+            _ => {
+                let mid = self.split(lo, hi, depth);
+                let left = self.slot(c, lo, mid, depth + 1, rel + 1);
+                let right = self.slot(c, mid, hi, depth + 1, rel + 1);
+                let hash = node_hash(&c.slot_hash(&left), &c.slot_hash(&right));
+                c.nodes.push(Inner { hash, left, right });
+                Slot::Inner((c.nodes.len() - 1) as u8)
+            }
+        }
+    }
+
+    /// The next at most `max` records `(key, record)`, ascending by key;
+    /// empty when every record was emitted. Call after [`Self::finish`].
     pub fn emit(&mut self, max: usize) -> Result<Vec<NodeWrite>, SmtError> {
         if self.root.is_none() {
             return Err(SmtError::Protocol("emit before finish".into()));
@@ -870,63 +1168,40 @@ impl BulkBuilder {
         while out.len() < max {
             if self.pos >= self.ranges.len() {
                 if self.next_ranges.is_empty() {
+                    // Every chunk is out: the leaf records, by key hash.
                     self.ranges.clear();
                     self.hashes.clear();
                     self.pos = 0;
-                    break;
+                    if self.leaf_cursor >= self.recs.len() {
+                        break;
+                    }
+                    let i = self.leaf_cursor;
+                    self.leaf_cursor += 1;
+                    let kh = self.recs[i].0;
+                    let value = self.value(i);
+                    let record = encode_leaf(&kh, &value_hash(value), value);
+                    out.push((leaf_key(self.version, &kh), record));
+                    continue;
                 }
                 self.ranges = std::mem::take(&mut self.next_ranges);
                 self.pos = 0;
-                if let Some(done) = self.hashes.get_mut(self.depth) {
-                    *done = Vec::new(); // free this depth's hashes
+                self.depth += CHUNK_LEVELS;
+                if let Some(done) = self.hashes.get_mut(usize::from(self.depth / CHUNK_LEVELS)) {
+                    *done = Vec::new(); // referred to by the chunks above: free them
                 }
-                self.depth += 1;
                 self.child_cursor = 0;
             }
             let (lo, hi) = self.ranges[self.pos];
             self.pos += 1;
             let (lo, hi) = (lo as usize, hi as usize);
-            let depth = u16::try_from(self.depth).expect("depth <= 256");
-            if hi - lo == 1 {
-                let kh = self.recs[lo].0;
-                let value = self.value(lo).to_vec();
-                let node = Node::Leaf {
-                    kh,
-                    vh: value_hash(&value),
-                    value,
-                };
-                out.push((node_key(self.version, depth, &kh), node.encode()));
-                continue;
-            }
-            let mid = self.split(lo, hi, depth);
-            let child = |a: usize, b: usize, this: &mut Self| -> Child {
-                match b - a {
-                    0 => Child::empty(),
-                    1 => Child {
-                        hash: this.leaf(a).1,
-                        version: this.version,
-                    },
-                    _ => {
-                        let h = this.hashes[usize::from(depth) + 1][this.child_cursor];
-                        this.child_cursor += 1;
-                        Child {
-                            hash: h,
-                            version: this.version,
-                        }
-                    }
-                }
+            let depth = self.depth;
+            let mut c = Chunk {
+                root: Slot::Empty,
+                nodes: Vec::new(),
             };
-            let left = child(lo, mid, self);
-            let right = child(mid, hi, self);
-            for (a, b) in [(lo, mid), (mid, hi)] {
-                if a < b {
-                    self.next_ranges.push((a as u32, b as u32));
-                }
-            }
+            c.root = self.slot(&mut c, lo, hi, depth, 0);
             // Any key below serves as the path: they share the first `depth` bits.
-            let path = self.recs[lo].0;
-            let node = Node::Internal { left, right };
-            out.push((node_key(self.version, depth, &path), node.encode()));
+            out.push((node_key(self.version, depth, &self.recs[lo].0), c.encode()));
         }
         Ok(out)
     }
@@ -953,7 +1228,7 @@ pub fn root_of(entries: &[(Digest, Digest)]) -> Digest {
     rec(&sorted, 0)
 }
 
-/// An in-memory node store driving an [`Updater`] (tests and re-execution).
+/// An in-memory record store driving an [`Updater`] (tests and re-execution).
 #[derive(Default)]
 pub struct MemStore {
     pub nodes: HashMap<Vec<u8>, Vec<u8>>,
@@ -965,7 +1240,7 @@ impl MemStore {
         self.root.unwrap_or_else(Child::empty)
     }
 
-    /// Applies one batch at `version`; stale nodes are deleted at once
+    /// Applies one batch at `version`; stale records are deleted at once
     /// (no history is kept).
     pub fn apply(&mut self, version: u64, updates: Vec<Update>) -> Result<Outcome, SmtError> {
         let mut up = Updater::new(self.root(), version, updates)?;
@@ -974,7 +1249,7 @@ impl MemStore {
             if want.is_empty() {
                 break;
             }
-            let values = want.iter().map(|k| self.nodes.get(k).cloned()).collect();
+            let values: Vec<Option<&Vec<u8>>> = want.iter().map(|k| self.nodes.get(k)).collect();
             up.supply(values)?;
         }
         let out = up.finish()?;
@@ -1012,23 +1287,50 @@ mod tests {
         root_of(&entries)
     }
 
-    fn reachable(store: &MemStore, c: Child, depth: u16, path: Digest) -> usize {
-        if c.is_empty() {
+    /// Records reachable from the root (chunks and leaves), each checked.
+    fn reachable(store: &MemStore) -> usize {
+        fn slot(store: &MemStore, c: &Chunk, s: Slot, depth: u16, path: Digest) -> usize {
+            match s {
+                Slot::Empty => 0,
+                Slot::Leaf {
+                    kh,
+                    vh,
+                    lh,
+                    version,
+                } => {
+                    let (k, v, _) = decode_leaf(&store.nodes[&leaf_key(version, &kh)]).unwrap();
+                    assert_eq!((k, v, leaf_hash(&k, &v)), (kh, vh, lh));
+                    assert_eq!(node_key(0, depth, &kh), node_key(0, depth, &path));
+                    1
+                }
+                Slot::Inner(i) => {
+                    let n = c.nodes[usize::from(i)];
+                    slot(store, c, n.left, depth + 1, with_bit(&path, depth, false))
+                        + slot(store, c, n.right, depth + 1, with_bit(&path, depth, true))
+                }
+                Slot::Chunk { hash, version } => {
+                    let raw = &store.nodes[&node_key(version, depth, &path)];
+                    let child = Chunk::decode(raw, depth).unwrap();
+                    assert_eq!(child.hash(), hash);
+                    assert_eq!(&child.encode(), raw, "canonical encoding");
+                    1 + slot(store, &child, child.root, depth, path)
+                }
+            }
+        }
+        let root = store.root();
+        if root.is_empty() {
             return 0;
         }
-        let node = Node::decode(&store.nodes[&node_key(c.version, depth, &path)]).unwrap();
-        assert_eq!(node.hash(), c.hash);
-        match node {
-            Node::Leaf { kh, .. } => {
-                assert_eq!(node_key(0, depth, &kh), node_key(0, depth, &path));
-                1
-            }
-            Node::Internal { left, right } => {
-                assert!(!(left.is_empty() && right.is_empty()));
-                1 + reachable(store, left, depth + 1, with_bit(&path, depth, false))
-                    + reachable(store, right, depth + 1, with_bit(&path, depth, true))
-            }
-        }
+        let top = Chunk {
+            root: Slot::Empty,
+            nodes: vec![],
+        };
+        let s = Slot::Chunk {
+            hash: root.hash,
+            version: root.version,
+        };
+        // The root chunk sits at depth 0 like a child at a chunk boundary.
+        slot(store, &top, s, 0, [0; 32])
     }
 
     #[test]
@@ -1037,6 +1339,8 @@ mod tests {
         assert_eq!(s.root().hash, empty_hash());
         s.apply(1, vec![Update::new(b"a", Some(b"1"))]).unwrap();
         assert_eq!(s.root().hash, leaf_hash(&key_hash(b"a"), &value_hash(b"1")));
+        assert_eq!(s.nodes.len(), 2); // the root chunk (a leaf at the top) and the leaf
+        assert_eq!(reachable(&s), 2);
         s.apply(2, vec![Update::new(b"a", None)]).unwrap();
         assert_eq!(s.root().hash, empty_hash());
         assert!(s.nodes.is_empty());
@@ -1071,16 +1375,12 @@ mod tests {
                 };
             }
             assert_eq!(store.root().hash, reference(&state), "version {version}");
-            // Path compression: exactly one leaf node per key, and n - 1 or
-            // more internal nodes (more where a pair shares a long prefix).
+            // Exactly one leaf record per key.
             let leaves = store.nodes.values().filter(|v| v[0] == TAG_LEAF).count();
             assert_eq!(leaves, state.len());
-            // Every stale node was reported: the store holds exactly the
-            // nodes reachable from the root.
-            assert_eq!(
-                reachable(&store, store.root(), 0, [0; 32]),
-                store.nodes.len()
-            );
+            // Every stale record was reported: the store holds exactly the
+            // records reachable from the root.
+            assert_eq!(reachable(&store), store.nodes.len());
         }
     }
 
@@ -1117,38 +1417,68 @@ mod tests {
             many.root().hash,
             leaf_hash(&key_hash(&items[0].0), &value_hash(&items[0].1))
         );
-        assert_eq!(many.nodes.len(), 1);
+        assert_eq!(many.nodes.len(), 2);
     }
 
     #[test]
-    fn missing_and_damaged_nodes_are_errors() {
+    fn missing_and_damaged_records_are_errors() {
         let mut s = MemStore::default();
         s.apply(
             1,
-            (0..10u8).map(|i| Update::new(&[i], Some(b"x"))).collect(),
+            (0..40u8).map(|i| Update::new(&[i], Some(b"x"))).collect(),
         )
         .unwrap();
-        let mut damaged = MemStore {
-            nodes: s.nodes.clone(),
-            root: s.root,
-        };
-        let some_key = damaged.nodes.keys().next().unwrap().clone();
-        damaged.nodes.remove(&some_key);
-        let all: Vec<Update> = (0..10u8).map(|i| Update::new(&[i], Some(b"y"))).collect();
-        assert!(matches!(
-            damaged.apply(2, all.clone()),
-            Err(SmtError::MissingNode(_))
-        ));
-        let mut flipped = MemStore {
-            nodes: s.nodes.clone(),
-            root: s.root,
-        };
-        for v in flipped.nodes.values_mut() {
-            if v[0] == TAG_INTERNAL {
-                v[5] ^= 1;
+        let all: Vec<Update> = (0..40u8).map(|i| Update::new(&[i], Some(b"y"))).collect();
+        let chunk_keys: Vec<Vec<u8>> = s
+            .nodes
+            .iter()
+            .filter(|(_, v)| v[0] == TAG_CHUNK)
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert!(chunk_keys.len() > 1);
+        for key in &chunk_keys {
+            let mut missing = MemStore {
+                nodes: s.nodes.clone(),
+                root: s.root,
+            };
+            missing.nodes.remove(key);
+            assert!(matches!(
+                missing.apply(2, all.clone()),
+                Err(SmtError::MissingNode(_))
+            ));
+            // Every single-byte change of a chunk is refused once the batch
+            // reaches it (a changed chunk version names a record that is not
+            // there), except in a leaf's version: only the address of its
+            // record, which an update never reads (a read refuses it).
+            let depth = u16::from_be_bytes([key[8], key[9]]);
+            let original = Chunk::decode(&s.nodes[key], depth).unwrap();
+            let unversioned = |c: &Chunk| {
+                let mut c = c.clone();
+                for n in &mut c.nodes {
+                    for s in [&mut n.left, &mut n.right] {
+                        if let Slot::Leaf { version, .. } = s {
+                            *version = 0;
+                        }
+                    }
+                }
+                c
+            };
+            let len = s.nodes[key].len();
+            for i in 0..len {
+                let mut flipped = MemStore {
+                    nodes: s.nodes.clone(),
+                    root: s.root,
+                };
+                flipped.nodes.get_mut(key).unwrap()[i] ^= 0x40;
+                if let Ok(c) = Chunk::decode(&flipped.nodes[key], depth)
+                    && unversioned(&c) == unversioned(&original)
+                {
+                    continue; // a leaf version
+                }
+                let r = flipped.apply(2, all.clone());
+                assert!(r.is_err(), "byte {i} depth {depth} {:?}", r.map(|o| o.root));
             }
         }
-        assert!(matches!(flipped.apply(2, all), Err(SmtError::BadNode(_))));
         assert!(matches!(
             Updater::new(
                 s.root(),
@@ -1157,14 +1487,28 @@ mod tests {
             ),
             Err(SmtError::DuplicateKey)
         ));
-        assert!(Node::decode(&[]).is_err());
-        assert!(Node::decode(&[TAG_INTERNAL; 80]).is_err());
-        assert!(Node::decode(&[3; 81]).is_err());
+        assert!(Chunk::decode(&[], 0).is_err());
+        assert!(Chunk::decode(&[TAG_CHUNK, SLOT_EMPTY], 0).is_err());
+        let leaf = |b: u8| {
+            let mut v = vec![SLOT_LEAF];
+            v.extend_from_slice(&[b; 72]);
+            v
+        };
+        let mut two = vec![TAG_CHUNK, SLOT_INNER];
+        two.extend(leaf(1));
+        two.extend(leaf(2));
+        assert!(Chunk::decode(&two, 0).is_ok());
+        assert!(Chunk::decode(&two, 2).is_err(), "depth not a chunk depth");
+        let mut lone = vec![TAG_CHUNK, SLOT_INNER, SLOT_EMPTY];
+        lone.extend(leaf(1));
+        assert!(Chunk::decode(&lone, 0).is_err(), "one leaf below a node");
+        assert!(Chunk::decode(&[two.clone(), vec![0]].concat(), 0).is_err());
+        assert!(decode_leaf(&[TAG_LEAF; 64]).is_err());
     }
 
     #[test]
     fn bulk_build_equals_one_batch_and_emits_in_key_order() {
-        for n in [0usize, 1, 2, 3, 17, 1000] {
+        for n in [0usize, 1, 2, 3, 17, 1000, 5000] {
             let items: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
                 .map(|i| (format!("k{i}").into_bytes(), vec![i as u8; i % 5]))
                 .collect();
@@ -1218,10 +1562,10 @@ mod tests {
             if want.is_empty() {
                 break;
             }
-            up.supply(want.iter().map(|k| store.nodes.get(k).cloned()).collect())?;
+            up.supply(want.iter().map(|k| store.nodes.get(k)).collect())?;
         }
         let out = up.finish()?;
-        cache.commit(&out)?;
+        cache.commit(&out);
         Ok(out)
     }
 
@@ -1230,7 +1574,7 @@ mod tests {
         let mut rng = Rng(0x1234_5678_9abc_def1);
         let mut store = MemStore::default();
         let mut plain = MemStore::default();
-        let mut cache = NodeCache::new(6);
+        let mut cache = NodeCache::new(8);
         for version in 1..=80u64 {
             let mut batch: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
             for _ in 0..(rng.next() % 50) {
@@ -1247,7 +1591,7 @@ mod tests {
             };
             if rng.next() % 4 == 0 {
                 // A batch computed at this version but never committed: its
-                // nodes (same keys as the real batch's, other contents) must
+                // records (same keys as the real batch's, other contents) must
                 // not be served afterwards.
                 let mut other = updates();
                 other.push(Update::new(b"aborted", Some(b"x")));
@@ -1264,13 +1608,13 @@ mod tests {
             plain.apply(version, updates()).unwrap();
             assert_eq!(store.root(), plain.root(), "version {version}");
             assert_eq!(store.nodes, plain.nodes);
-            assert!(cache.nodes.keys().all(|k| store.nodes.contains_key(k)));
+            assert!(cache.chunks.keys().all(|k| store.nodes.contains_key(k)));
         }
         assert!(!cache.is_empty());
     }
 
     #[test]
-    fn node_key_masks_unused_bits() {
+    fn keys() {
         let path = [0xff; 32];
         assert_eq!(
             node_key(5, 3, &path),
@@ -1278,5 +1622,8 @@ mod tests {
         );
         assert_eq!(node_key(1, 0, &path).len(), 10);
         assert_eq!(node_key(1, 256, &path).len(), 42);
+        let lk = leaf_key(1, &path);
+        assert_eq!(lk.len(), 42);
+        assert_eq!(&lk[8..10], &[0xff, 0xff]);
     }
 }
