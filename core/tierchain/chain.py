@@ -223,6 +223,8 @@ class Chain:
             txs_max=config.mempool_txs_max,
             sender_pending_max=config.sender_pending_max,
             committed_nonce=self.nonce,
+            shard_index=config.shard_index,
+            shard_count=config.shard_count,
         )
         self._wake = threading.Condition()
         self._stopping = False

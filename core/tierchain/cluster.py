@@ -51,7 +51,7 @@ from tierchain.cluster_link import Link, LinkDown, LocalLink, RemoteLink, ShardU
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.errors import Reject
 from tierchain.ops import balance_key
-from tierchain.route import route_batch, route_keys
+from tierchain.route import route_batch, route_keys, writes_on
 from tierchain.shard_codec import CALL_ARGS, MessageError, Ready, genesis_digest, receipts_from_columns
 from tierchain.wire import frame
 
@@ -95,7 +95,11 @@ def shard_configs(base: ChainConfig, n_shards: int) -> list[ChainConfig]:
             GenesisAccount(a.public_key, a.roles, a.balance if home == i else 0)
             for a, home in zip(accounts, homes, strict=True)
         )
-        out.append(dataclasses.replace(base, chain_id=base.chain_id + i, genesis_accounts=gen))
+        out.append(
+            dataclasses.replace(
+                base, chain_id=base.chain_id + i, genesis_accounts=gen, shard_index=i, shard_count=n_shards
+            )
+        )
     return out
 
 
@@ -110,28 +114,6 @@ def gather_frames(batch: Batch, rows: np.ndarray) -> bytes:
     total = int(lengths.sum())
     index = np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
     return np.frombuffer(batch.buf, np.uint8)[index].tobytes()
-
-
-def _write_span_ok(batch: Batch, shard: np.ndarray, n_shards: int) -> np.ndarray:
-    """True for rows whose every write key routes to ``shard`` of that row (one native call)."""
-    ok = shard >= 0
-    n_write = np.where(ok, batch.n_write, 0).astype(np.int64)
-    total = int(n_write.sum())
-    if n_shards == 1 or total == 0:
-        return np.ones(len(batch), bool)
-    first = batch.key_first + batch.n_read.astype(np.int64)
-    offsets = np.zeros(len(batch), np.int64)
-    np.cumsum(n_write[:-1], out=offsets[1:])
-    key_idx = np.repeat(first - offsets, n_write) + np.arange(total, dtype=np.int64)
-    from tierchain import _hot
-
-    key_shard = _hot.route_keys(
-        batch.buf, batch.key_start[key_idx], batch.key_len[key_idx].astype(np.int64), n_shards
-    ).astype(np.int32)
-    row_of_key = np.repeat(np.arange(len(batch)), n_write)
-    bad = np.zeros(len(batch), bool)
-    np.logical_or.at(bad, row_of_key, key_shard != shard[row_of_key])
-    return ~bad
 
 
 # --- scheduler side ---------------------------------------------------------------------
@@ -326,7 +308,7 @@ class Cluster:
         ok = shard >= 0
         routed_chain = np.where(ok, self.base.chain_id + shard, 0).astype(np.int64)
         wrong = ok & (
-            (batch.chain_id.astype(np.int64) != routed_chain) | ~_write_span_ok(batch, shard, self.n_shards)
+            (batch.chain_id.astype(np.int64) != routed_chain) | ~writes_on(batch, shard, self.n_shards)
         )
         sub.codes[wrong] = Reject.WRONG_SHARD
         shard = np.where(sub.codes == 0, shard, -1)

@@ -99,6 +99,10 @@ class ChainConfig:
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     genesis_synthetic: SyntheticAccounts | None = None
+    # This chain is shard ``shard_index`` of ``shard_count`` (tierchain.cluster): it admits
+    # only transactions whose write keys route to it. Part of the identity when sharded.
+    shard_index: int = 0
+    shard_count: int = 1
 
     def __post_init__(self) -> None:
         checks = [
@@ -114,6 +118,8 @@ class ChainConfig:
             ),
             (1 <= self.sender_pending_max <= 1 << 20, "sender_pending_max in 1..2^20"),
             (len(self.genesis_accounts) <= genesis_accounts_max, "too many genesis accounts"),
+            (1 <= self.shard_count <= limits.shards_max, f"chain.shard_count in 1..{limits.shards_max}"),
+            (0 <= self.shard_index < self.shard_count, "chain.shard_index in 0..shard_count-1"),
         ]
         if (syn := self.genesis_synthetic) is not None:
             checks += [
@@ -146,6 +152,7 @@ class ChainConfig:
                 "block_interval_ms": self.block_interval_ms,
                 "sync": self.sync,
                 "state_commitment": self.state_commitment,
+                **self._shard_fields(),
             },
             "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
             "node": {"key_file": self.key_file, "state_keep_heights": self.state_keep_heights},
@@ -161,17 +168,26 @@ class ChainConfig:
             doc["genesis"]["synthetic"] = dataclasses.asdict(self.genesis_synthetic)
         return doc
 
+    @property
+    def sharded(self) -> bool:
+        return self.shard_count > 1
+
+    def _shard_fields(self) -> dict:
+        """Only when sharded, so an unsharded chain's identity is what it always was."""
+        return {"shard_index": self.shard_index, "shard_count": self.shard_count} if self.sharded else {}
+
     def to_toml(self) -> str:
         return tomli_w.dumps(self._document())
 
     def genesis_bytes(self) -> bytes:
         """The chain's identity, stored in the database at first start (and what ``verify``
-        re-executes from): chain id, state commitment and the genesis section only.
+        re-executes from): chain id, state commitment, shard index and count (when
+        sharded) and the genesis section only.
         Node-local, operational settings (block size and interval, mempool bounds, sync,
         key file, pruning) are left out, so they may change between restarts."""
         doc = self._document()
         identity = {
-            "chain": {k: doc["chain"][k] for k in ("id", "state_commitment")},
+            "chain": {"id": self.chain_id, "state_commitment": self.state_commitment, **self._shard_fields()},
             "genesis": doc["genesis"],
         }
         return tomli_w.dumps(identity).encode()
@@ -194,6 +210,8 @@ class ChainConfig:
                 block_interval_ms=int(chain.get("block_interval_ms", 20)),
                 sync=str(chain.get("sync", "full")),
                 state_commitment=str(chain.get("state_commitment", "smt")),
+                shard_index=int(chain.get("shard_index", 0)),
+                shard_count=int(chain.get("shard_count", 1)),
                 mempool_txs_max=int(mempool.get("txs_max", 100_000)),
                 sender_pending_max=int(mempool.get("sender_pending_max", 4096)),
                 key_file=str(node.get("key_file", "node.key")),

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import tierchain_native
 
+from tierchain import route
 from tierchain.batch import Batch
 from tierchain.errors import Reject
 
@@ -44,9 +45,17 @@ class Chunk:
 
 class Mempool:
     def __init__(
-        self, *, chain_id: int, txs_max: int, sender_pending_max: int, committed_nonce: Callable[[bytes], int]
+        self,
+        *,
+        chain_id: int,
+        txs_max: int,
+        sender_pending_max: int,
+        committed_nonce: Callable[[bytes], int],
+        shard_index: int = 0,
+        shard_count: int = 1,
     ) -> None:
         self.chain_id, self.txs_max, self.sender_pending_max = chain_id, txs_max, sender_pending_max
+        self.shard_index, self.shard_count = shard_index, shard_count
         self._committed_nonce = committed_nonce
         self._lock = threading.Lock()
         self._chunks: collections.deque[Chunk] = collections.deque()
@@ -74,6 +83,9 @@ class Mempool:
         ok = codes == Reject.OK
         codes[ok & (batch.chain_id != self.chain_id)] = Reject.WRONG_CHAIN
         codes[(codes == 0) & (batch.shard_id != 0)] = Reject.WRONG_SHARD
+        if self.shard_count > 1:  # a shard of a cluster: only keys it owns
+            owned = route.writes_on(batch, self.shard_index, self.shard_count)
+            codes[(codes == 0) & ~owned] = Reject.WRONG_SHARD
         codes[(codes == 0) & (batch.expires_at != 0) & (batch.expires_at < next_height)] = Reject.EXPIRED
         if len(batch.key_start):
             buf = np.frombuffer(batch.buf, np.uint8)

@@ -35,7 +35,7 @@ import numpy as np
 from tierchain import _hot, limits
 from tierchain.batch import Batch
 
-__all__ = ["ROUTE_KEY", "route_batch", "route_keys"]
+__all__ = ["ROUTE_KEY", "route_batch", "route_keys", "writes_on"]
 
 ROUTE_KEY: bytes = _hot.ROUTE_KEY
 
@@ -82,3 +82,28 @@ def route_batch(batch: Batch, n_shards: int) -> np.ndarray:
     shard = _hot.route_keys(batch.buf, starts, lengths, n_shards).astype(np.int32)
     shard[~ok] = -1
     return shard
+
+
+def writes_on(batch: Batch, shard: np.ndarray | int, n_shards: int) -> np.ndarray:
+    """True for rows whose every write key routes to ``shard`` (per row, or one for all).
+
+    One native call over all write keys of the batch. Rows with ``shard < 0`` (not
+    routed) and rows without write keys are True: there is nothing to refuse them for.
+    """
+    _check(n_shards)
+    target = np.broadcast_to(np.asarray(shard, np.int32), (len(batch),))
+    n_write = np.where(target >= 0, batch.n_write, 0).astype(np.int64)
+    total = int(n_write.sum())
+    if n_shards == 1 or total == 0:
+        return np.ones(len(batch), bool)
+    first = batch.key_first + batch.n_read.astype(np.int64)
+    offsets = np.zeros(len(batch), np.int64)
+    np.cumsum(n_write[:-1], out=offsets[1:])
+    key_idx = np.repeat(first - offsets, n_write) + np.arange(total, dtype=np.int64)
+    key_shard = _hot.route_keys(
+        batch.buf, batch.key_start[key_idx], batch.key_len[key_idx].astype(np.int64), n_shards
+    ).astype(np.int32)
+    row_of_key = np.repeat(np.arange(len(batch)), n_write)
+    bad = np.zeros(len(batch), bool)
+    np.logical_or.at(bad, row_of_key, key_shard != target[row_of_key])
+    return ~bad
