@@ -183,12 +183,15 @@ def _split(ctx: TxContext) -> None:
         raise OpFailed(Reject.PIECE_TOO_SMALL)
     if piece.depth + 1 > p.max_depth:
         raise OpFailed(Reject.SPLIT_TOO_DEEP)
+    kids = [c.child_id(pid, i) for i in range(n)]
+    if any(ctx.get(c.piece_key(k)) is not None for k in kids):  # 64-bit ids within a lineage
+        raise OpFailed(Reject.VOUCHER_EXISTS, "a child id is taken")
     for i, amount in enumerate(amounts):
         child = c.Piece(
             piece.voucher, pid, piece.root, piece.depth + 1, i, amount, oid, P.ACTIVE,
             0, c.ZERO_ID, 0, 0, 0, ctx.height, (),
         )  # fmt: skip
-        _put_piece(ctx, c.child_id(pid, i), _log(ctx, child, c.Event.CREATED_BY_SPLIT, oid, amount))
+        _put_piece(ctx, kids[i], _log(ctx, child, c.Event.CREATED_BY_SPLIT, oid, amount))
     _put_piece(ctx, pid, _log(ctx, piece, c.Event.SPLIT, oid, n, state=P.SPLIT, children=n))
     ctx.emit(b"fin.piece.split", pid + bytes((n,)))
 
