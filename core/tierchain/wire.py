@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import struct
+from collections.abc import Iterable
 
 import blake3
 
@@ -56,6 +57,29 @@ class Tx:
         if len(self.signature) != limits.signature_bytes:
             raise WireError(Reject.TOO_SHORT, "transaction is not signed")
         return self.body() + self.signature
+
+
+def unsigned(
+    chain_id: int,
+    op: int,
+    sender: bytes,
+    nonce: int,
+    reads: Iterable[bytes],
+    writes: Iterable[bytes],
+    payload: bytes,
+) -> Tx:
+    """An unsigned tx with canonical key sets: sorted, unique, a write never also a read."""
+    w = set(writes)
+    return Tx(
+        chain_id=chain_id,
+        shard_id=0,
+        op=op,
+        sender=sender,
+        nonce=nonce,
+        reads=tuple(sorted(set(reads) - w)),
+        writes=tuple(sorted(w)),
+        payload=payload,
+    )
 
 
 def tx_id(body: bytes) -> bytes:

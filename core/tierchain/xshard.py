@@ -299,16 +299,4 @@ def _ids(lock: Lock) -> tuple[int, bytes, int]:
     return lock.src, lock.sender, lock.nonce
 
 
-def _tx(chain_id, op, sender, nonce, reads, writes, payload) -> wire.Tx:
-    writes = tuple(sorted(set(writes)))
-    reads = tuple(sorted(set(reads) - set(writes)))
-    return wire.Tx(
-        chain_id=chain_id,
-        shard_id=0,
-        op=op,
-        sender=sender,
-        nonce=nonce,
-        reads=reads,
-        writes=writes,
-        payload=payload,
-    )
+_tx = wire.unsigned
