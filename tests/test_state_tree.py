@@ -15,7 +15,7 @@ from tierchain.chain import Chain
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject
-from tierchain.state_tree import MemoryStateTree, StatePruned, StateTree, StateUnavailable
+from tierchain.state_tree import MemoryStateTree, StatePruned, StateTree, StateUnavailable, split_keys
 from tierchain.storage import StorageError, Store
 from tierchain.verify import verify_chain
 
@@ -301,3 +301,76 @@ def test_cli_state_prove(tmp_path):
     assert proofs.verify_state(bytes.fromhex(out["header"]), proof, bytes.fromhex(key[2:]))
     res = CliRunner().invoke(main, ["state", "prove", str(tmp_path / "c"), key, "--height", "0"])
     assert json.loads(res.output)["value"] is None
+
+
+# --- the chunked record layout --------------------------------------------------------
+
+
+def _chunk_records(r) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in r.items("smt_nodes") if v[0] == 3]
+
+
+def test_every_damaged_chunk_byte_is_refused(tmp_path):
+    """A flipped byte in a chunk is refused by the update and by proofs, except in a
+    leaf's version (only its record's address: refused when that record is read)."""
+    items = {i.to_bytes(2, "big"): b"v%d" % i for i in range(60)}
+    with Store(tmp_path, sync=False) as store:
+        with store.write() as w:
+            root = StateTree().apply(w, 0, items)
+        with store.read() as r:
+            chunks = _chunk_records(r)
+        assert len(chunks) > 1
+        for key, raw in chunks[:3]:
+            for i in range(len(raw)):
+                with store.write() as w:
+                    w.put("smt_nodes", key, raw[:i] + bytes([raw[i] ^ 0x20]) + raw[i + 1 :])
+                refused_update = False
+                try:
+                    with store.write() as w:
+                        StateTree().apply(w, 1, {k: b"w" for k in items})  # a restart: nothing cached
+                        raise KeyError  # never commit
+                except RuntimeError as exc:
+                    refused_update = "state tree" in str(exc)
+                except KeyError:
+                    pass
+                refused_proof = False
+                with store.read() as r:
+                    try:
+                        for k in items:
+                            assert proofs.verify_state(root, StateTree().prove(r, k, 0), k)
+                    except StorageError:
+                        refused_proof = True
+                assert refused_proof, f"record {key.hex()} byte {i}"
+                assert refused_update or (i - 1) % 73 >= 64 or raw[i - 1 - (i - 1) % 73] != 2, i
+                with store.write() as w:
+                    w.put("smt_nodes", key, raw)
+
+
+def test_leaf_records_stay_put_when_leaves_move(tmp_path):
+    """A leaf's record does not depend on its depth: neighbours coming and going
+    rewrite chunks only, and historic reads still find every version."""
+    tree, mem = StateTree(), MemoryStateTree()
+    a, others = b"a", [bytes([i]) * 3 for i in range(40)]
+    with Store(tmp_path, sync=False) as store:
+        with store.write() as w:
+            tree.apply(w, 0, {a: b"1"})
+        mem.apply(0, {a: b"1"})
+        with store.read() as r:
+            (leaf0,) = [k for k, v in r.items("smt_nodes") if v[0] == 2]
+        with store.write() as w:  # the leaf moves down
+            tree.apply(w, 1, {k: b"x" for k in others})
+        with store.write() as w:  # and back up
+            root2 = tree.apply(w, 2, {k: None for k in others})
+        assert root2 == reference_root({a: b"1"})
+        with store.read() as r:
+            assert r.get_raw("smt_nodes", leaf0) is not None
+            for h in range(3):
+                assert tree.get(r, a, h) == b"1"
+            assert tree.get(r, others[0], 1) == b"x" and tree.get(r, others[0], 2) is None
+            # The only records of height 2: the new root chunk (no leaf was rewritten).
+            assert [k for k, _ in r.items("smt_nodes") if k[:8] == (2).to_bytes(8, "big")] == [
+                (2).to_bytes(8, "big") + b"\x00\x00"
+            ]
+            stale = [k for h in (1, 2) for k in split_keys(r.get("smt_stale", h))]
+            assert leaf0 not in stale
+            assert sum(k[8:10] == b"\xff\xff" for k in stale) == len(others)  # their leaves, deleted

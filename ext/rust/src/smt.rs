@@ -67,7 +67,7 @@
 //! is in its parent's slot.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
 
@@ -235,25 +235,29 @@ impl Child {
     }
 }
 
-/// One position of a chunk.
+/// A leaf as its chunk refers to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafRef {
+    pub kh: Digest,
+    pub vh: Digest,
+    /// `leaf_hash(kh, vh)`, computed (not stored).
+    pub lh: Digest,
+    /// Version of the leaf's record.
+    pub version: u64,
+}
+
+/// One position of a chunk: indices into its tables, so slots stay small.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Slot {
+    #[default]
     Empty,
-    /// A leaf: its key hash and value hash (stored), its hash (computed),
-    /// the version of its record.
-    Leaf {
-        kh: Digest,
-        vh: Digest,
-        lh: Digest,
-        version: u64,
-    },
+    /// A leaf (index into [`Chunk::leaves`]).
+    Leaf(u8),
     /// An internal node of the same chunk (index into [`Chunk::nodes`]).
     Inner(u8),
-    /// The chunk below (at the chunk's depth + [`CHUNK_LEVELS`]).
-    Chunk {
-        hash: Digest,
-        version: u64,
-    },
+    /// The chunk below, at the chunk's depth + [`CHUNK_LEVELS`] (index into
+    /// [`Chunk::kids`]).
+    Chunk(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,54 +268,73 @@ pub struct Inner {
 }
 
 /// A decoded chunk, with the hash of every internal node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Chunk {
     pub root: Slot,
     pub nodes: Vec<Inner>,
+    pub leaves: Vec<LeafRef>,
+    pub kids: Vec<Child>,
 }
 
 impl Chunk {
-    pub fn slot_hash(&self, s: &Slot) -> Digest {
+    pub fn slot_hash(&self, s: Slot) -> Digest {
         match s {
             Slot::Empty => empty_hash(),
-            Slot::Leaf { lh, .. } => *lh,
-            Slot::Inner(i) => self.nodes[usize::from(*i)].hash,
-            Slot::Chunk { hash, .. } => *hash,
+            Slot::Leaf(i) => self.leaves[usize::from(i)].lh,
+            Slot::Inner(i) => self.nodes[usize::from(i)].hash,
+            Slot::Chunk(i) => self.kids[usize::from(i)].hash,
         }
     }
 
     pub fn hash(&self) -> Digest {
-        self.slot_hash(&self.root)
+        self.slot_hash(self.root)
+    }
+
+    pub fn push_leaf(&mut self, l: LeafRef) -> Slot {
+        self.leaves.push(l);
+        Slot::Leaf((self.leaves.len() - 1) as u8)
+    }
+
+    pub fn push_kid(&mut self, c: Child) -> Slot {
+        self.kids.push(c);
+        Slot::Chunk((self.kids.len() - 1) as u8)
+    }
+
+    pub fn push_inner(&mut self, hash: Digest, left: Slot, right: Slot) -> Slot {
+        self.nodes.push(Inner { hash, left, right });
+        Slot::Inner((self.nodes.len() - 1) as u8)
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 73 * (self.nodes.len() + 1));
+        let mut out = Vec::with_capacity(
+            1 + self.nodes.len() + 73 * self.leaves.len() + 41 * self.kids.len() + 16,
+        );
         out.push(TAG_CHUNK);
-        self.encode_slot(&self.root, &mut out);
+        self.encode_slot(self.root, &mut out);
         out
     }
 
-    fn encode_slot(&self, s: &Slot, out: &mut Vec<u8>) {
+    fn encode_slot(&self, s: Slot, out: &mut Vec<u8>) {
         match s {
             Slot::Empty => out.push(SLOT_EMPTY),
-            Slot::Leaf {
-                kh, vh, version, ..
-            } => {
+            Slot::Leaf(i) => {
+                let l = &self.leaves[usize::from(i)];
                 out.push(SLOT_LEAF);
-                out.extend_from_slice(kh);
-                out.extend_from_slice(vh);
-                out.extend_from_slice(&version.to_le_bytes());
+                out.extend_from_slice(&l.kh);
+                out.extend_from_slice(&l.vh);
+                out.extend_from_slice(&l.version.to_le_bytes());
             }
-            Slot::Chunk { hash, version } => {
+            Slot::Chunk(i) => {
+                let c = &self.kids[usize::from(i)];
                 out.push(SLOT_CHUNK);
-                out.extend_from_slice(hash);
-                out.extend_from_slice(&version.to_le_bytes());
+                out.extend_from_slice(&c.hash);
+                out.extend_from_slice(&c.version.to_le_bytes());
             }
             Slot::Inner(i) => {
                 out.push(SLOT_INNER);
-                let n = self.nodes[usize::from(*i)];
-                self.encode_slot(&n.left, out);
-                self.encode_slot(&n.right, out);
+                let n = self.nodes[usize::from(i)];
+                self.encode_slot(n.left, out);
+                self.encode_slot(n.right, out);
             }
         }
     }
@@ -329,10 +352,7 @@ impl Chunk {
                 data.first()
             )));
         }
-        let mut c = Chunk {
-            root: Slot::Empty,
-            nodes: Vec::with_capacity(15),
-        };
+        let mut c = Chunk::default();
         let mut pos = 1;
         let root = c.parse(data, &mut pos, 0).ok_or_else(|| bad("malformed"))?;
         if pos != data.len() {
@@ -340,7 +360,7 @@ impl Chunk {
         }
         match root {
             Slot::Inner(_) => {}
-            Slot::Leaf { .. } if depth == 0 => {}
+            Slot::Leaf(_) if depth == 0 => {}
             _ => return Err(bad("top slot is not an internal node")),
         }
         c.root = root;
@@ -362,32 +382,27 @@ impl Chunk {
                 let vh: Digest = take(32)?.try_into().ok()?;
                 let version = u64::from_le_bytes(take(8)?.try_into().ok()?);
                 let lh = leaf_hash(&kh, &vh);
-                Some(Slot::Leaf {
+                Some(self.push_leaf(LeafRef {
                     kh,
                     vh,
                     lh,
                     version,
-                })
+                }))
             }
             SLOT_CHUNK if rel == CHUNK_LEVELS => {
                 let hash = take(32)?.try_into().ok()?;
                 let version = u64::from_le_bytes(take(8)?.try_into().ok()?);
-                Some(Slot::Chunk { hash, version })
+                Some(self.push_kid(Child { hash, version }))
             }
             SLOT_INNER if rel < CHUNK_LEVELS => {
                 let left = self.parse(data, pos, rel + 1)?;
                 let right = self.parse(data, pos, rel + 1)?;
-                let lone = |s: &Slot| matches!(s, Slot::Empty | Slot::Leaf { .. });
-                let empty = |s: &Slot| matches!(s, Slot::Empty);
-                if lone(&left) && lone(&right) && (empty(&left) || empty(&right)) {
+                let lone = |s: Slot| matches!(s, Slot::Empty | Slot::Leaf(_));
+                if lone(left) && lone(right) && (left == Slot::Empty || right == Slot::Empty) {
                     return None; // fewer than two keys below: not canonical
                 }
-                let hash = node_hash(&self.slot_hash(&left), &self.slot_hash(&right));
-                if self.nodes.len() >= 15 {
-                    return None;
-                }
-                self.nodes.push(Inner { hash, left, right });
-                Some(Slot::Inner((self.nodes.len() - 1) as u8))
+                let hash = node_hash(&self.slot_hash(left), &self.slot_hash(right));
+                Some(self.push_inner(hash, left, right))
             }
             _ => None,
         }
@@ -439,30 +454,32 @@ impl Update {
     }
 }
 
-/// A subtree during an update.
-#[derive(Clone, Copy, Debug)]
+/// A subtree during an update: small, so the recursion moves little.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sub {
     Empty,
-    /// A leaf (old or written by this batch); where it sits is up to its parent.
-    Leaf {
-        kh: Digest,
-        vh: Digest,
-        lh: Digest,
-        version: u64,
+    /// A leaf of a loaded chunk; where it sits is up to its parent.
+    OldLeaf {
+        chunk: u32,
+        idx: u8,
     },
+    /// The leaf of `updates[i]`.
+    NewLeaf(u32),
     /// An untouched internal node of a loaded chunk.
     Old {
         chunk: u32,
         idx: u8,
     },
-    /// An untouched chunk.
-    OldChunk {
-        hash: Digest,
-        version: u64,
+    /// An untouched chunk (a kid of a loaded chunk, or the root: `ROOT`).
+    Kid {
+        chunk: u32,
+        idx: u8,
     },
     /// An internal node of this batch (index into `Updater::fresh`).
     New(u32),
 }
+
+const ROOT: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
 struct NewNode {
@@ -481,7 +498,7 @@ pub struct Outcome {
     pub root: Option<Child>,
     pub puts: Vec<(Vec<u8>, Vec<u8>)>,
     pub stale: Vec<Vec<u8>>,
-    pub chunks: Vec<(Vec<u8>, Chunk)>,
+    pub chunks: Vec<(Vec<u8>, Arc<Chunk>)>,
 }
 
 struct Want {
@@ -521,15 +538,18 @@ fn reach(
             reach(updates, c, n.left, depth + 1, lp, lo, mid, out);
             reach(updates, c, n.right, depth + 1, rp, mid, hi, out);
         }
-        Slot::Chunk { hash, version } => out.push(Want {
-            key: node_key(version, depth, &path),
-            depth,
-            path,
-            hash,
-            lo,
-            hi,
-        }),
-        Slot::Empty | Slot::Leaf { .. } => {}
+        Slot::Chunk(i) => {
+            let kid = c.kids[usize::from(i)];
+            out.push(Want {
+                key: node_key(kid.version, depth, &path),
+                depth,
+                path,
+                hash: kid.hash,
+                lo,
+                hi,
+            });
+        }
+        Slot::Empty | Slot::Leaf(_) => {}
     }
 }
 
@@ -540,7 +560,7 @@ pub struct Updater {
     updates: Vec<Update>,
     lhs: Vec<Digest>,        // leaf hash of each put
     puts_prefix: Vec<usize>, // puts_prefix[i] = puts among updates[..i]
-    chunks: Vec<Chunk>,      // loaded chunks
+    chunks: Vec<Arc<Chunk>>, // loaded chunks
     chunk_at: HashMap<(u16, Digest), u32>,
     level: Vec<Want>,
     fresh: Vec<NewNode>,
@@ -553,6 +573,9 @@ impl Updater {
         updates.sort_unstable_by_key(|a| a.kh);
         if updates.windows(2).any(|w| w[0].kh == w[1].kh) {
             return Err(SmtError::DuplicateKey);
+        }
+        if u32::try_from(updates.len()).is_err() {
+            return Err(SmtError::Protocol("more than 2^32 updates".into()));
         }
         let mut puts_prefix = Vec::with_capacity(updates.len() + 1);
         puts_prefix.push(0);
@@ -616,7 +639,7 @@ impl Updater {
                 return Err(SmtError::MissingNode(want.key));
             };
             let chunk = Chunk::decode(raw.as_ref(), want.depth)?;
-            self.accept(want, chunk)?;
+            self.accept(want, Arc::new(chunk))?;
         }
         Ok(())
     }
@@ -636,7 +659,7 @@ impl Updater {
                 match cache.chunks.get(&want.key) {
                     Some(chunk) => {
                         hit = true;
-                        let chunk = chunk.clone();
+                        let chunk = Arc::clone(chunk);
                         self.accept(want, chunk)?;
                     }
                     None => misses.push(want),
@@ -649,14 +672,13 @@ impl Updater {
         }
     }
 
-    fn accept(&mut self, want: Want, chunk: Chunk) -> Result<(), SmtError> {
+    fn accept(&mut self, want: Want, chunk: Arc<Chunk>) -> Result<(), SmtError> {
         if chunk.hash() != want.hash {
             return Err(SmtError::BadNode(format!(
                 "chunk {} does not match its parent's hash",
                 hex(&want.key)
             )));
         }
-        let mut below = Vec::new();
         reach(
             &self.updates,
             &chunk,
@@ -665,9 +687,8 @@ impl Updater {
             want.path,
             want.lo,
             want.hi,
-            &mut below,
+            &mut self.level,
         );
-        self.level.append(&mut below);
         let idx = u32::try_from(self.chunks.len()).expect("fewer than 2^32 chunks");
         self.chunks.push(chunk);
         self.chunk_at.insert((want.depth, want.path), idx);
@@ -685,15 +706,17 @@ impl Updater {
         let top = if self.root.is_empty() {
             Sub::Empty
         } else {
-            Sub::OldChunk {
-                hash: self.root.hash,
-                version: self.root.version,
+            Sub::Kid {
+                chunk: ROOT,
+                idx: 0,
             }
         };
         let root = match self.build(top, 0, [0u8; 32], 0, n)? {
             Sub::Empty => Child::empty(),
-            Sub::OldChunk { hash, version } => Child { hash, version },
-            sub @ (Sub::Leaf { .. } | Sub::New(_)) => self.emit_chunk(sub, 0, [0u8; 32])?,
+            s @ Sub::Kid { .. } => self.kid_of(s),
+            s @ (Sub::OldLeaf { .. } | Sub::NewLeaf(_) | Sub::New(_)) => {
+                self.emit_chunk(s, 0, [0u8; 32])?
+            }
             Sub::Old { .. } => return Err(SmtError::Protocol("old node at the root".into())),
         };
         self.out.root = Some(root);
@@ -704,29 +727,44 @@ impl Updater {
     fn to_sub(c: u32, s: Slot) -> Sub {
         match s {
             Slot::Empty => Sub::Empty,
-            Slot::Leaf {
-                kh,
-                vh,
-                lh,
-                version,
-            } => Sub::Leaf {
-                kh,
-                vh,
-                lh,
-                version,
-            },
+            Slot::Leaf(idx) => Sub::OldLeaf { chunk: c, idx },
             Slot::Inner(idx) => Sub::Old { chunk: c, idx },
-            Slot::Chunk { hash, version } => Sub::OldChunk { hash, version },
+            Slot::Chunk(idx) => Sub::Kid { chunk: c, idx },
         }
     }
 
-    fn sub_hash(&self, s: &Sub) -> Digest {
+    fn leaf_of(&self, s: Sub) -> LeafRef {
+        match s {
+            Sub::OldLeaf { chunk, idx } => self.chunks[chunk as usize].leaves[usize::from(idx)],
+            Sub::NewLeaf(i) => {
+                let u = &self.updates[i as usize];
+                LeafRef {
+                    kh: u.kh,
+                    vh: u.vh,
+                    lh: self.lhs[i as usize],
+                    version: self.version,
+                }
+            }
+            _ => unreachable!("not a leaf"),
+        }
+    }
+
+    fn kid_of(&self, s: Sub) -> Child {
+        match s {
+            Sub::Kid { chunk: ROOT, .. } => self.root,
+            Sub::Kid { chunk, idx } => self.chunks[chunk as usize].kids[usize::from(idx)],
+            _ => unreachable!("not a chunk"),
+        }
+    }
+
+    fn sub_hash(&self, s: Sub) -> Digest {
         match s {
             Sub::Empty => empty_hash(),
-            Sub::Leaf { lh, .. } => *lh,
-            Sub::Old { chunk, idx } => self.chunks[*chunk as usize].nodes[usize::from(*idx)].hash,
-            Sub::OldChunk { hash, .. } => *hash,
-            Sub::New(j) => self.fresh[*j as usize].hash,
+            Sub::OldLeaf { chunk, idx } => self.chunks[chunk as usize].leaves[usize::from(idx)].lh,
+            Sub::NewLeaf(i) => self.lhs[i as usize],
+            Sub::Old { chunk, idx } => self.chunks[chunk as usize].nodes[usize::from(idx)].hash,
+            Sub::Kid { .. } => self.kid_of(s).hash,
+            Sub::New(j) => self.fresh[j as usize].hash,
         }
     }
 
@@ -743,14 +781,9 @@ impl Updater {
         }
         match s {
             Sub::Empty => self.fresh(depth, path, lo, hi, None),
-            Sub::Leaf {
-                kh,
-                vh,
-                lh,
-                version,
-            } => self.fresh(depth, path, lo, hi, Some((kh, vh, lh, version))),
-            Sub::OldChunk { version, .. } => {
-                let key = node_key(version, depth, &path);
+            Sub::OldLeaf { .. } | Sub::NewLeaf(_) => self.fresh(depth, path, lo, hi, Some(s)),
+            Sub::Kid { .. } => {
+                let key = node_key(self.kid_of(s).version, depth, &path);
                 let Some(&c) = self.chunk_at.get(&(depth, path)) else {
                     return Err(SmtError::MissingNode(key));
                 };
@@ -779,17 +812,18 @@ impl Updater {
         path: Digest,
         lo: usize,
         hi: usize,
-        old: Option<(Digest, Digest, Digest, u64)>,
+        old: Option<Sub>,
     ) -> Result<Sub, SmtError> {
         // The old leaf survives unless the batch writes its key; its record
         // is replaced either way then.
+        let old = old.map(|s| (s, self.leaf_of(s)));
         let old = match old {
-            Some((kh, _, _, version))
+            Some((_, l))
                 if self.updates[lo..hi]
-                    .binary_search_by(|u| u.kh.cmp(&kh))
+                    .binary_search_by(|u| u.kh.cmp(&l.kh))
                     .is_ok() =>
             {
-                self.out.stale.push(leaf_key(version, &kh));
+                self.out.stale.push(leaf_key(l.version, &l.kh));
                 None
             }
             other => other,
@@ -798,23 +832,13 @@ impl Updater {
         match puts {
             0 => return Ok(Sub::Empty),
             1 => {
-                if let Some((kh, vh, lh, version)) = old {
-                    return Ok(Sub::Leaf {
-                        kh,
-                        vh,
-                        lh,
-                        version,
-                    });
+                if let Some((s, _)) = old {
+                    return Ok(s);
                 }
                 let i = (lo..hi)
                     .find(|&i| self.updates[i].value.is_some())
                     .expect("one put");
-                return Ok(Sub::Leaf {
-                    kh: self.updates[i].kh,
-                    vh: self.updates[i].vh,
-                    lh: self.lhs[i],
-                    version: self.version,
-                });
+                return Ok(Sub::NewLeaf(i as u32));
             }
             _ => {}
         }
@@ -823,8 +847,8 @@ impl Updater {
         }
         let mid = split(&self.updates, lo, hi, depth);
         let (lold, rold) = match old {
-            Some(leaf) if bit(&leaf.0, depth) => (None, Some(leaf)),
-            Some(leaf) => (Some(leaf), None),
+            Some((s, l)) if bit(&l.kh, depth) => (None, Some(s)),
+            Some((s, _)) => (Some(s), None),
             None => (None, None),
         };
         let l = self.fresh(depth + 1, with_bit(&path, depth, false), lo, mid, lold)?;
@@ -833,12 +857,13 @@ impl Updater {
     }
 
     fn combine(&mut self, depth: u16, path: Digest, l: Sub, r: Sub) -> Sub {
+        let leaf = |s: Sub| matches!(s, Sub::OldLeaf { .. } | Sub::NewLeaf(_));
         match (l, r) {
             (Sub::Empty, Sub::Empty) => Sub::Empty,
             // A lone leaf moves up (its neighbours were deleted, or it is new).
-            (Sub::Empty, leaf @ Sub::Leaf { .. }) | (leaf @ Sub::Leaf { .. }, Sub::Empty) => leaf,
+            (Sub::Empty, s) | (s, Sub::Empty) if leaf(s) => s,
             _ => {
-                let hash = node_hash(&self.sub_hash(&l), &self.sub_hash(&r));
+                let hash = node_hash(&self.sub_hash(l), &self.sub_hash(r));
                 self.fresh.push(NewNode {
                     depth,
                     path,
@@ -854,15 +879,12 @@ impl Updater {
     /// Writes the chunk whose top is `top` (a new node, or a leaf at the
     /// root) at (`depth`, `path`), and every new chunk below it.
     fn emit_chunk(&mut self, top: Sub, depth: u16, path: Digest) -> Result<Child, SmtError> {
-        let mut c = Chunk {
-            root: Slot::Empty,
-            nodes: Vec::new(),
-        };
+        let mut c = Chunk::default();
         c.root = self.place(&mut c, top, 0, depth)?;
         let key = node_key(self.version, depth, &path);
         let hash = c.hash();
         self.out.puts.push((key.clone(), c.encode()));
-        self.out.chunks.push((key, c));
+        self.out.chunks.push((key, Arc::new(c)));
         Ok(Child {
             hash,
             version: self.version,
@@ -873,38 +895,21 @@ impl Updater {
     fn place(&mut self, c: &mut Chunk, s: Sub, rel: u16, depth: u16) -> Result<Slot, SmtError> {
         Ok(match s {
             Sub::Empty => Slot::Empty,
-            Sub::Leaf {
-                kh,
-                vh,
-                lh,
-                version,
-            } => Slot::Leaf {
-                kh,
-                vh,
-                lh,
-                version,
-            },
-            Sub::OldChunk { hash, version } if rel == CHUNK_LEVELS => Slot::Chunk { hash, version },
+            Sub::OldLeaf { .. } | Sub::NewLeaf(_) => c.push_leaf(self.leaf_of(s)),
+            Sub::Kid { .. } if rel == CHUNK_LEVELS => c.push_kid(self.kid_of(s)),
             Sub::Old { chunk, idx } if rel > 0 && rel < CHUNK_LEVELS => {
-                self.copy_old(c, chunk, Slot::Inner(idx))
+                let from = Arc::clone(&self.chunks[chunk as usize]);
+                copy_old(c, &from, Slot::Inner(idx))
             }
             Sub::New(j) => {
                 let n = self.fresh[j as usize];
                 if rel == CHUNK_LEVELS {
                     let child = self.emit_chunk(s, n.depth, n.path)?;
-                    Slot::Chunk {
-                        hash: child.hash,
-                        version: child.version,
-                    }
+                    c.push_kid(child)
                 } else {
                     let left = self.place(c, n.left, rel + 1, depth + 1)?;
                     let right = self.place(c, n.right, rel + 1, depth + 1)?;
-                    c.nodes.push(Inner {
-                        hash: n.hash,
-                        left,
-                        right,
-                    });
-                    Slot::Inner((c.nodes.len() - 1) as u8)
+                    c.push_inner(n.hash, left, right)
                 }
             }
             _ => {
@@ -914,22 +919,19 @@ impl Updater {
             }
         })
     }
+}
 
-    /// Copies an untouched part of old chunk `from` into `c`.
-    fn copy_old(&self, c: &mut Chunk, from: u32, s: Slot) -> Slot {
-        match s {
-            Slot::Inner(i) => {
-                let n = self.chunks[from as usize].nodes[usize::from(i)];
-                let left = self.copy_old(c, from, n.left);
-                let right = self.copy_old(c, from, n.right);
-                c.nodes.push(Inner {
-                    hash: n.hash,
-                    left,
-                    right,
-                });
-                Slot::Inner((c.nodes.len() - 1) as u8)
-            }
-            other => other,
+/// Copies slot `s` of `from` (an untouched part of an old chunk) into `c`.
+fn copy_old(c: &mut Chunk, from: &Chunk, s: Slot) -> Slot {
+    match s {
+        Slot::Empty => Slot::Empty,
+        Slot::Leaf(i) => c.push_leaf(from.leaves[usize::from(i)]),
+        Slot::Chunk(i) => c.push_kid(from.kids[usize::from(i)]),
+        Slot::Inner(i) => {
+            let n = from.nodes[usize::from(i)];
+            let left = copy_old(c, from, n.left);
+            let right = copy_old(c, from, n.right);
+            c.push_inner(n.hash, left, right)
         }
     }
 }
@@ -948,7 +950,7 @@ impl Updater {
 pub struct NodeCache {
     pub depth_max: u16,
     root: Option<Child>,
-    chunks: HashMap<Vec<u8>, Chunk>,
+    chunks: HashMap<Vec<u8>, Arc<Chunk>>,
 }
 
 impl NodeCache {
@@ -994,7 +996,7 @@ impl NodeCache {
         }
         for (k, c) in &out.chunks {
             if u16::from_be_bytes([k[8], k[9]]) < self.depth_max {
-                self.chunks.insert(k.clone(), c.clone());
+                self.chunks.insert(k.clone(), Arc::clone(c));
             }
         }
         self.root = out.root;
@@ -1131,29 +1133,28 @@ impl BulkBuilder {
             0 => Slot::Empty,
             1 => {
                 let (kh, vh, lh) = self.leaf(lo);
-                Slot::Leaf {
+                c.push_leaf(LeafRef {
                     kh,
                     vh,
                     lh,
                     version: self.version,
-                }
+                })
             }
             _ if rel == CHUNK_LEVELS => {
                 let hash = self.hashes[usize::from(depth / CHUNK_LEVELS)][self.child_cursor];
                 self.child_cursor += 1;
                 self.next_ranges.push((lo as u32, hi as u32));
-                Slot::Chunk {
+                c.push_kid(Child {
                     hash,
                     version: self.version,
-                }
+                })
             }
             _ => {
                 let mid = self.split(lo, hi, depth);
                 let left = self.slot(c, lo, mid, depth + 1, rel + 1);
                 let right = self.slot(c, mid, hi, depth + 1, rel + 1);
-                let hash = node_hash(&c.slot_hash(&left), &c.slot_hash(&right));
-                c.nodes.push(Inner { hash, left, right });
-                Slot::Inner((c.nodes.len() - 1) as u8)
+                let hash = node_hash(&c.slot_hash(left), &c.slot_hash(right));
+                c.push_inner(hash, left, right)
             }
         }
     }
@@ -1195,10 +1196,7 @@ impl BulkBuilder {
             self.pos += 1;
             let (lo, hi) = (lo as usize, hi as usize);
             let depth = self.depth;
-            let mut c = Chunk {
-                root: Slot::Empty,
-                nodes: Vec::new(),
-            };
+            let mut c = Chunk::default();
             c.root = self.slot(&mut c, lo, hi, depth, 0);
             // Any key below serves as the path: they share the first `depth` bits.
             out.push((node_key(self.version, depth, &self.recs[lo].0), c.encode()));
@@ -1292,15 +1290,11 @@ mod tests {
         fn slot(store: &MemStore, c: &Chunk, s: Slot, depth: u16, path: Digest) -> usize {
             match s {
                 Slot::Empty => 0,
-                Slot::Leaf {
-                    kh,
-                    vh,
-                    lh,
-                    version,
-                } => {
-                    let (k, v, _) = decode_leaf(&store.nodes[&leaf_key(version, &kh)]).unwrap();
-                    assert_eq!((k, v, leaf_hash(&k, &v)), (kh, vh, lh));
-                    assert_eq!(node_key(0, depth, &kh), node_key(0, depth, &path));
+                Slot::Leaf(i) => {
+                    let l = c.leaves[usize::from(i)];
+                    let (k, v, _) = decode_leaf(&store.nodes[&leaf_key(l.version, &l.kh)]).unwrap();
+                    assert_eq!((k, v, leaf_hash(&k, &v)), (l.kh, l.vh, l.lh));
+                    assert_eq!(node_key(0, depth, &l.kh), node_key(0, depth, &path));
                     1
                 }
                 Slot::Inner(i) => {
@@ -1308,10 +1302,11 @@ mod tests {
                     slot(store, c, n.left, depth + 1, with_bit(&path, depth, false))
                         + slot(store, c, n.right, depth + 1, with_bit(&path, depth, true))
                 }
-                Slot::Chunk { hash, version } => {
-                    let raw = &store.nodes[&node_key(version, depth, &path)];
+                Slot::Chunk(i) => {
+                    let kid = c.kids[usize::from(i)];
+                    let raw = &store.nodes[&node_key(kid.version, depth, &path)];
                     let child = Chunk::decode(raw, depth).unwrap();
-                    assert_eq!(child.hash(), hash);
+                    assert_eq!(child.hash(), kid.hash);
                     assert_eq!(&child.encode(), raw, "canonical encoding");
                     1 + slot(store, &child, child.root, depth, path)
                 }
@@ -1322,13 +1317,10 @@ mod tests {
             return 0;
         }
         let top = Chunk {
-            root: Slot::Empty,
-            nodes: vec![],
+            kids: vec![root],
+            ..Chunk::default()
         };
-        let s = Slot::Chunk {
-            hash: root.hash,
-            version: root.version,
-        };
+        let s = Slot::Chunk(0);
         // The root chunk sits at depth 0 like a child at a chunk boundary.
         slot(store, &top, s, 0, [0; 32])
     }
@@ -1454,12 +1446,8 @@ mod tests {
             let original = Chunk::decode(&s.nodes[key], depth).unwrap();
             let unversioned = |c: &Chunk| {
                 let mut c = c.clone();
-                for n in &mut c.nodes {
-                    for s in [&mut n.left, &mut n.right] {
-                        if let Slot::Leaf { version, .. } = s {
-                            *version = 0;
-                        }
-                    }
+                for l in &mut c.leaves {
+                    l.version = 0;
                 }
                 c
             };
