@@ -69,6 +69,7 @@ class Params:
     block_sizes: tuple[int, ...] = (512, 1024, 2048, 4096)
     load_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
     point_timeout_s: float = 900.0  # a point that takes longer is recorded as failed
+    shards_args: tuple[str, ...] = ()  # extra bench/shards.py options (the shards axis)
 
 
 FULL = Params()
@@ -86,6 +87,7 @@ TINY = Params(
     block_sizes=(512, 4096),
     load_fractions=(0.5,),
     point_timeout_s=120.0,
+    shards_args=("--tiny",),
 )
 
 
@@ -288,9 +290,8 @@ def sweep(axis: str, p: Params, *, peak_tps: float | None = None) -> dict:
         if not peak_tps:
             raise click.UsageError("the rate sweep needs --peak-tps (a closed-loop TPS)")
         points = [(f, [*acc, "--rate", str(round(f * peak_tps)), "--batch", "64"]) for f in p.load_fractions]
-    elif axis == "shards":
-        # One vs two shards: the sharding issue adds the second point (multi-process cluster).
-        points = [(1, acc)]
+    elif axis == "shards":  # 1 and 2 shards, router overhead, cross-shard cost: bench/shards.py
+        return shards_sweep(p)
     results = []
     with _progress() as progress:
         task = progress.add_task(f"sweep {axis}", total=len(points), status="")
@@ -310,6 +311,55 @@ def sweep(axis: str, p: Params, *, peak_tps: float | None = None) -> dict:
             results.append(r)
             progress.update(task, advance=1)
     return {"axis": axis, "points": results}
+
+
+def run_shards(args: list[str], timeout_s: float | None = None) -> dict:
+    """``python bench/shards.py --out FILE ARGS`` in a fresh process; its JSON result."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "core"), os.environ.get("PYTHONPATH", "")]))
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = Path(f.name)
+    cmd = [sys.executable, str(ROOT / "bench" / "shards.py"), "--out", str(path), *args]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode:
+            raise PointFailed(
+                f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}", {"error": proc.stderr.strip()[-300:]}
+            )
+        return json.loads(path.read_text())
+    except subprocess.TimeoutExpired:
+        raise PointFailed(
+            f"{' '.join(cmd)}: timed out", {"error": f"no result within {timeout_s:.0f} s"}
+        ) from None
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def shards_sweep(p: Params) -> dict:
+    """One vs two shards, same run (bench/shards.py): points x=1 and x=2 with the fields every
+    sweep has, plus router overhead, cross-shard cost and scaling efficiency for the renderer."""
+    args = [*p.shards_args, "--seconds", str(p.point_seconds), "--warmup", str(p.point_warmup_s)]
+    if not p.shards_args:
+        args += ["--accounts", str(p.accounts)]
+    with console.status("sweep shards: 1 and 2 shards, router, cross-shard (bench/shards.py) ..."):
+        try:
+            r = run_shards(args, timeout_s=3 * p.point_timeout_s)
+        except PointFailed as exc:  # recorded, not fatal
+            console.print(f"[red]shards: {exc.info['error']}[/]")
+            return {"axis": "shards", "points": [{"x": n, **exc.info} for n in (1, 2)]}
+    for pt in r["points"]:
+        pt.pop("traceback", None)
+    return {
+        "axis": "shards",
+        "points": r["points"],
+        "command": "PYTHONPATH=core python bench/shards.py " + " ".join(args),
+        "shards_params": r["params"],
+        "sync": r["sync"],
+        "scaling_efficiency": r["scaling_efficiency"],
+        "router": r["router"],
+        "xshard": r.get("xshard", {}),
+        "wall_s": r["wall_s"],
+        "load_avg": [r["load_avg_before"][0], r["load_avg_after"][0]],
+    }
 
 
 # --- profile ------------------------------------------------------------------------------
@@ -484,7 +534,12 @@ def sweep_cmd(axis: str, tiny: bool, peak_tps: float | None, out: Path | None) -
     out.write_text(json.dumps(s, indent=1) + "\n")
     plots.sweep_plot(s, (OUT / "img-tiny" if tiny else IMG) / f"sweep-{axis}.png")
     for pt in s["points"]:
+        if "error" in pt:
+            console.print(f"{axis}={pt['x']}: failed: {pt['error']}")
+            continue
         console.print(f"{axis}={pt['x']}: {pt['tps']:,.0f} TPS, p99 {pt['latency_ms_p99']:.0f} ms")
+    if axis == "shards":
+        console.print(render_shards(s), soft_wrap=True)
 
 
 @main.command("profile")
@@ -725,11 +780,7 @@ def render_markdown(rep: dict) -> str:
                 f"{pt['db_bytes'] / 2**20:,.0f} | {pt['genesis_s']:.1f} |"
             )
         if axis == "shards":
-            L.append("| 2 | — | | | | | | | |")
-            L += [
-                "",
-                "Two shards: the sharding issue adds the point (the axis is wired in `bench/suite.py`).",
-            ]
+            L += ["", render_shards(s)]
         L += ["", f"![{axis}](img/sweep-{axis}.png)", ""]
     if "profile" in rep:
         pr = rep["profile"]
@@ -748,6 +799,94 @@ def render_markdown(rep: dict) -> str:
         L += [f"| `{name}` | {share:.1%} |" for name, _, share in pr["top_self"][:10]]
         L.append("")
     L.append(END)
+    return "\n".join(L)
+
+
+def render_shards(s: dict) -> str:
+    """Below the shards table: scaling, CPU split, router overhead, cross-shard cost."""
+    pts = {pt["x"]: pt for pt in s["points"] if "error" not in pt}
+    sp = s.get("shards_params", {})
+    L = []
+    if sp:
+        L.append(
+            f"`{s['command']}` ({s['wall_s']:.0f} s, "
+            f"load average {s['load_avg'][0]:.1f}/{s['load_avg'][1]:.1f}): "
+            f"a fresh cluster per point, sync={s['sync']}, {sp['accounts']:,} accounts, "
+            f"{sp['threads']} submitter threads x {sp['inflight']} batches of {sp['batch_txs']} in flight; "
+            "every transfer's sender and recipient share a home shard (each tx single-shard)."
+        )
+    if s.get("scaling_efficiency") is not None:
+        L += [
+            "",
+            f"Scaling efficiency TPS(2) / (2 x TPS(1)) = **{s['scaling_efficiency']:.2f}** "
+            f"({pts[2]['tps'] / pts[1]['tps']:.2f}x the 1-shard TPS on 2 cores).",
+        ]
+    if pts:
+        L += [
+            "",
+            "| shards | CPU scheduler | CPU per shard process | scheduler CPU µs/tx | shard CPU µs/tx |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for x, pt in sorted(pts.items()):
+            L.append(
+                f"| {x} | {pt['cpu_scheduler']:.2f} | {' + '.join(f'{c:.2f}' for c in pt['cpu_shards'])} | "
+                f"{pt['scheduler_cpu_us_per_tx']:.1f} | {pt['shard_cpu_us_per_tx']:.1f} |"
+            )
+    router = s.get("router", {})
+    if router:
+        stages = ("decode", "route", "check", "partition", "gather")
+        ns = [n for n in ("1", "2") if n in router and "error" not in router[n]]
+        L += [
+            "",
+            "Router overhead (scheduler side, same batches, not sent): `decode_batch`, `route_batch`, "
+            "chain-id + write-span check, per-shard partition, `gather_frames`; µs per tx, best of "
+            f"{sp.get('router_reps', '?')}. End to end: 1e6 / TPS of the point above.",
+            "",
+            "| stage | " + " | ".join(f"{n} shard{'s' * (n != '1')} µs/tx" for n in ns) + " |",
+            "|---|" + "---:|" * len(ns),
+        ]
+        for k in stages:
+            L.append(f"| {k} | " + " | ".join(f"{router[n][k + '_us_per_tx']:.2f}" for n in ns) + " |")
+        L.append(
+            "| **router total** | " + " | ".join(f"**{router[n]['total_us_per_tx']:.2f}**" for n in ns) + " |"
+        )
+        e2e = [f"{pts[int(n)]['us_per_tx_e2e']:.1f}" if int(n) in pts else "failed" for n in ns]
+        L.append("| end to end (1e6 / TPS) | " + " | ".join(e2e) + " |")
+        for n, r in router.items():
+            if "error" in r:
+                L.append(f"\nRouter, {n} shards: **failed**: {r['error']}")
+    x = s.get("xshard", {})
+    if "error" in x:
+        L += ["", f"Cross-shard cost: **failed**: {x['error']}"]
+    elif x:
+        lt, b, ra = x["light"], x["burst"], x["ratios"]
+        L += [
+            "",
+            "Cross-shard vs local transfer, same 2-shard cluster right after its load, coordinator "
+            f"running (idle poll {x['coordinator_interval_ms']:.0f} ms; finish detected by polling the "
+            f"pending records every {x['poll_ms']:.0f}-20 ms). Light load: {lt['rounds']} sequential rounds "
+            f"of {lt['batch']} transfers. Burst: {b['local']['transfers']:,} transfers of each kind, "
+            f"batches of {b['batch']}, {b['inflight']} in flight. Local: submit -> committed; cross-shard: "
+            "submit -> finished at the destination (`xf/` written).",
+            "",
+            "| | local | cross-shard | cross / local |",
+            "|---|---:|---:|---:|",
+            f"| light load latency p50 ms | {lt['local']['latency_ms_p50']:.1f} | "
+            f"{lt['cross']['latency_ms_p50']:.1f} | {ra['light_latency_p50_cross_over_local']:.1f}x |",
+            f"| light load latency p99 ms | {lt['local']['latency_ms_p99']:.1f} | "
+            f"{lt['cross']['latency_ms_p99']:.1f} | |",
+            f"| burst: transfers resolved per second | {b['local']['per_s']:,.0f} | "
+            f"{b['cross']['per_s']:,.0f} | "
+            f"{1 / ra['throughput_local_over_cross']:.2f}x |",
+            f"| burst latency p50 / p99 ms | {b['local']['latency_ms_p50']:.0f} / "
+            f"{b['local']['latency_ms_p99']:.0f} | "
+            f"{b['cross']['latency_ms_p50']:.0f} / {b['cross']['latency_ms_p99']:.0f} | "
+            f"{ra['burst_latency_p50_cross_over_local']:.1f}x (p50) |",
+            f"| chain transactions per transfer | 1 | {x['chain_txs_per_transfer']:.2f} | |",
+            "",
+            f"{x['cross_committed']:,} cross-shard transfers committed at their destination, "
+            f"{x['cross_not_committed']} not.",
+        ]
     return "\n".join(L)
 
 
