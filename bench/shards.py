@@ -82,7 +82,7 @@ class Params:
     inflight: int = 4  # batches in flight per thread (closed loop)
     seconds: float = 15.0
     warmup_s: float = 3.0
-    tx_rate_guess: int = 25_000  # tx/s per shard used to size the signed workload
+    tx_rate_guess: int = 18_000  # tx/s per shard used to size the signed workload
     sync: str = "full"
     block_txs_max: int = 4096
     block_interval_ms: int = 20
