@@ -864,7 +864,8 @@ def render_shards(s: dict) -> str:
             "",
             "Cross-shard vs local transfer, same 2-shard cluster right after its load, coordinator "
             f"running (idle poll {x['coordinator_interval_ms']:.0f} ms; finish detected by polling the "
-            f"pending records every {x['poll_ms']:.0f}-20 ms). Light load: {lt['rounds']} sequential rounds "
+            f"pending records every {x['poll_ms']:.0f}-{x.get('poll_ms_max', 20):.0f} ms, less often "
+            f"the more are pending). Light load: {lt['rounds']} sequential rounds "
             f"of {lt['batch']} transfers. Burst: {b['local']['transfers']:,} transfers of each kind, "
             f"batches of {b['batch']}, {b['inflight']} in flight. Local: submit -> committed; cross-shard: "
             "submit -> finished at the destination (`xf/` written).",
