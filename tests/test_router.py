@@ -177,3 +177,22 @@ def test_a_whole_voucher_lineage_lands_on_one_shard():
     roots = [c.voucher_key(c.voucher_id(rng.randbytes(32), core, i)) for i in range(2000)]
     counts = np.bincount(route_keys(roots, 4), minlength=4)
     assert counts.min() > 400, counts
+
+
+def test_sharded_genesis_holds_each_synthetic_balance_once():
+    from tierchain.cluster import shard_configs
+    from tierchain.config import ChainConfig, SyntheticAccounts
+    from tierchain.genesis import genesis_chunks
+
+    base = ChainConfig(chain_id=5, genesis_synthetic=SyntheticAccounts(accounts=3_000, seed=4, balance=7))
+    seen: dict[bytes, int] = {}
+    for config in shard_configs(base, 3):
+        for chunk in genesis_chunks(config, chunk_items=500):
+            for key, value in chunk:
+                if key.startswith(b"bal/"):
+                    assert key not in seen, "a balance on two shards"
+                    seen[key] = config.shard_index
+                    assert int.from_bytes(value, "little") == 7
+    assert len(seen) == 3_000
+    homes = route_keys(list(seen), 3).tolist()
+    assert homes == list(seen.values())

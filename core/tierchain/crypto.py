@@ -59,6 +59,11 @@ class KeyPair:
 
     seed: bytes = dataclasses.field(repr=False)
     public_key: bytes
+    # The expanded key, made once: expanding a seed costs a SHA-512 and a scalar multiplication.
+    _signer: nacl.signing.SigningKey = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_signer", nacl.signing.SigningKey(self.seed))
 
     @classmethod
     def generate(cls) -> KeyPair:
@@ -73,7 +78,7 @@ class KeyPair:
 
     def sign(self, message: bytes) -> bytes:
         """Sign a message (callers pass domain-separated digests, never raw data)."""
-        return nacl.signing.SigningKey(self.seed).sign(message).signature
+        return self._signer.sign(message).signature
 
     def sign_tx(self, tx: wire.Tx) -> wire.Tx:
         """Return ``tx`` signed by this key; the sender field must be this key."""

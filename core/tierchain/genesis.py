@@ -31,7 +31,7 @@ from collections.abc import Iterator
 import numpy as np
 import tierchain_native
 
-from tierchain import domains, ops
+from tierchain import domains, ops, route
 from tierchain.config import ChainConfig
 
 _U64 = struct.Struct("<Q")
@@ -123,16 +123,21 @@ def genesis_chunks(
             yield listed[start : start + chunk_items]
         return
     chunk: list[tuple[bytes, bytes]] = []
-    for i in range(n):
-        pk = packed[32 * i : 32 * i + 32]
-        balance = balances.get(pk)
-        value = plain_balance if balance is None else _U64.pack(balance) if balance else None
-        if value is None:
-            continue
-        chunk.append((b"bal/" + pk, value))
-        if len(chunk) == chunk_items:
-            yield chunk
-            chunk = []
+    for start in range(0, n, chunk_items):
+        keys = [b"bal/" + packed[32 * i : 32 * i + 32] for i in range(start, min(n, start + chunk_items))]
+        # A shard of a cluster holds only the balances of its home accounts (docs/sharding.md).
+        home = route.route_keys(keys, config.shard_count) == config.shard_index if config.sharded else None
+        for j, key in enumerate(keys):
+            if home is not None and not home[j]:
+                continue
+            balance = balances.get(key[4:])
+            value = plain_balance if balance is None else _U64.pack(balance) if balance else None
+            if value is None:
+                continue
+            chunk.append((key, value))
+            if len(chunk) == chunk_items:
+                yield chunk
+                chunk = []
     if chunk:
         yield chunk
 
