@@ -437,6 +437,12 @@ from tierchain.cli_finance import finance as finance_group  # noqa: E402
 
 main.add_command(finance_group)
 
+from tierchain.cli_cluster import cluster as cluster_group  # noqa: E402
+from tierchain.cli_cluster import shard as shard_group  # noqa: E402
+
+main.add_command(cluster_group)
+main.add_command(shard_group)
+
 
 def run() -> None:
     try:

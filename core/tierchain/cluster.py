@@ -59,6 +59,7 @@ __all__ = [
     "Cluster",
     "ClusterSubmission",
     "ShardCallError",
+    "ShardMismatch",
     "ShardUnavailable",
     "gather_frames",
     "shard_configs",
@@ -73,6 +74,10 @@ reconnect_delay_s_max = 5.0
 
 class ShardCallError(ShardUnavailable):
     """The shard is up but its method raised (the message names the shard's exception)."""
+
+
+class ShardMismatch(ShardUnavailable):
+    """An endpoint serves another chain (chain id or genesis) than the shard configured for it."""
 
 
 # --- placement -------------------------------------------------------------------
@@ -227,7 +232,7 @@ class Cluster:
             self.root.mkdir(parents=True, exist_ok=True)
         try:
             with ThreadPoolExecutor(max_workers=min(n_shards, 16)) as pool:
-                for f in [pool.submit(self._connect, s) for s in self.shards]:
+                for f in [pool.submit(self._connect_first, s) for s in self.shards]:
                     f.result()
         except BaseException:
             self.close()
@@ -244,12 +249,28 @@ class Cluster:
 
     # --- links ------------------------------------------------------------------------------
 
+    def _connect_first(self, s: _Shard) -> None:
+        """A remote shard may still be starting (or its server still holding a previous
+        scheduler's stream): retry for ``start_timeout``. A local one that fails is fatal."""
+        deadline, delay = time.monotonic() + self.start_timeout, 0.1
+        while True:
+            try:
+                return self._connect(s)
+            except ShardMismatch:
+                raise
+            except ShardUnavailable as exc:
+                if s.link.kind == "local" or time.monotonic() + delay > deadline or self._closing:
+                    raise
+                log.warning("shard %d: %s; retrying", s.index, exc)
+            time.sleep(delay)
+            delay = min(2 * delay, reconnect_delay_s_max)
+
     def _connect(self, s: _Shard) -> None:
         """(Re-)establish ``s``'s link and check that it serves the expected chain."""
         ready = s.link.connect()
         if ready.chain_id != s.config.chain_id or ready.genesis != genesis_digest(s.config):
             s.link.reset()
-            raise ShardUnavailable(
+            raise ShardMismatch(
                 f"shard {s.index} at {s.link.where} serves chain id {ready.chain_id} with "
                 + ("the expected genesis" if ready.genesis == genesis_digest(s.config) else "another genesis")
                 + f"; expected chain id {s.config.chain_id} of this cluster's base config"

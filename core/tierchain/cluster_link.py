@@ -46,6 +46,8 @@ class LinkDown(TierChainError):
 
 
 def _ready(msg: tuple, where: str) -> Ready:
+    if msg[0] == "error":
+        raise ShardUnavailable(f"{where} refused the link: {msg[2]}")
     if msg[0] != "ready":
         raise ShardUnavailable(f"{where} sent {msg[0]} before ready")
     return Ready(*msg[1:])

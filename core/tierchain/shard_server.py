@@ -9,11 +9,13 @@ scheduler's heartbeat. Two transports feed it:
   multiprocessing pipe (``send_bytes``/``recv_bytes``, the same codec);
 * ``ShardServer``: a gRPC server with one bidirectional stream method,
   ``/tierchain.Shard/Link`` (bytes in, bytes out; generic handlers, no codegen),
-  run by ``tierchain shard serve``. A new stream supersedes the previous one: the
-  old stream is cancelled and its submissions settle (commit) before the new
-  stream's ``ready``, so the scheduler's tx lookups after a reconnect see every
-  row that the old stream had admitted. A ``close`` on a stream ends that stream
-  only; the server (and its chain) stops on SIGTERM, draining its mempool first.
+  run by ``tierchain shard serve``. One scheduler at a time: a new stream is
+  refused (``error`` "busy") while the current one was heard from within
+  ``takeover_s``; otherwise it supersedes it: the old stream is cancelled and its
+  submissions settle (commit) before the new stream's ``ready``, so the
+  scheduler's tx lookups after a reconnect see every row the old stream admitted.
+  A ``close`` on a stream ends that stream only; the server (and its chain)
+  stops on SIGTERM, draining its mempool first.
 
 Malformed input is refused with an ``error`` message naming the ``MessageError``
 and ends the stream; it never reaches the chain and never stops the server.
@@ -26,9 +28,9 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from tierchain.config import ChainConfig
@@ -51,7 +53,10 @@ reason_chars_max = 1000
 stream_queue_max = 256  # outgoing messages of one stream not yet taken by gRPC
 stream_send_timeout_s = 30.0  # a scheduler that stops reading for this long loses its stream
 drain_timeout_s = 30.0  # a superseded stream's submissions are awaited this long
-streams_max = 8  # concurrent Link streams (a new one supersedes the old; extra ones are refused)
+streams_max = 8  # concurrent Link streams; beyond, gRPC refuses them (RESOURCE_EXHAUSTED)
+# A second scheduler is refused while the current one was heard from in the last takeover_s
+# (it pings every heartbeat_s); a silent one (partitioned, its host gone) is superseded.
+takeover_s_default = 10.0
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", message_bytes_max),
     ("grpc.max_send_message_length", message_bytes_max),
@@ -186,16 +191,16 @@ def shard_process_main(conn: Any, path: str, config: ChainConfig, proposer_seed:
 class ShardServer:
     """Serve ``chain`` on ``listen`` ("HOST:PORT"; port 0 picks a free one, see ``port``)."""
 
-    def __init__(self, chain: Any, listen: str) -> None:
+    def __init__(self, chain: Any, listen: str, *, takeover_s: float = takeover_s_default) -> None:
         import grpc
 
-        self.chain = chain
+        self.chain, self.takeover_s = chain, takeover_s
         self._lock = threading.Lock()
-        self._current: tuple[Any, ShardSession] | None = None
+        self._current: _Stream | None = None
         self._stopping = False
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=streams_max + 2, thread_name_prefix="shard-rpc"),
-            options=GRPC_OPTIONS,
+            options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)],
             maximum_concurrent_rpcs=streams_max,
         )
         handler = grpc.stream_stream_rpc_method_handler(self._link)
@@ -219,46 +224,57 @@ class ShardServer:
         with self._lock:
             self._stopping = True
             current = self._current
-        if current is not None:
-            current[1].end()
-            current[1].settled.wait(drain_timeout_s)
+        if current is not None and current.session is not None:
+            current.session.end()
+            current.session.settled.wait(drain_timeout_s)
         self._server.stop(grace_s).wait()
 
     def _link(self, request_iterator: Any, context: Any) -> Any:
-        out: queue.Queue = queue.Queue(maxsize=stream_queue_max)
-        ended = threading.Event()
+        stream = _Stream(context)
 
         def sink(data: bytes) -> None:
-            if ended.is_set():
+            if stream.ended.is_set():
                 raise SessionEnded
             try:
-                out.put(data, timeout=stream_send_timeout_s)
+                stream.out.put(data, timeout=stream_send_timeout_s)
             except queue.Full:
                 log.error("scheduler stopped reading; dropping its stream")
-                ended.set()
+                stream.ended.set()
                 context.cancel()
                 raise SessionEnded from None
 
-        session = ShardSession(self.chain, sink)
+        peer = context.peer()
+        refusal = None
         with self._lock:
+            old = self._current
             if self._stopping:
                 return
-            old, self._current = self._current, (context, session)
-        if old is not None:
-            log.warning("a new scheduler stream supersedes the previous one")
-            old[0].cancel()
-            old[1].end()
-            if not old[1].settled.wait(drain_timeout_s):
+            silent_s = None if old is None or old.ended.is_set() else time.monotonic() - old.last_msg
+            if silent_s is not None and silent_s < self.takeover_s:
+                refusal = f"busy: serving the scheduler at {old.peer} (heard {silent_s:.1f} s ago)"
+            else:
+                stream.session = ShardSession(self.chain, sink)
+                self._current = stream
+        if refusal is not None:
+            log.warning("refused a second scheduler", extra={"fields": {"peer": peer}})
+            yield encode(("error", 0, refusal))
+            return
+        session = stream.session
+        if old is not None and old.session is not None:
+            log.warning("a new scheduler stream supersedes a silent one", extra={"fields": {"peer": peer}})
+            old.context.cancel()
+            old.session.end()
+            if not old.session.settled.wait(drain_timeout_s):
                 log.error("previous stream's submissions did not settle in %s s", drain_timeout_s)
-        context.add_callback(ended.set)
+        context.add_callback(stream.ended.set)
         session.ready()
-        peer = context.peer()
         log.info("scheduler connected", extra={"fields": {"peer": peer}})
 
         def reader() -> None:
             closing = False
             try:
                 for data in request_iterator:
+                    stream.last_msg = time.monotonic()
                     try:
                         msg = decode(data, TO_SHARD)
                     except MessageError as exc:
@@ -274,44 +290,34 @@ class ShardServer:
             if closing:
                 session.settled.wait(drain_timeout_s)
                 session.send(("closed", 0))
-            out.put(None)  # after the replies above, in order
+            stream.out.put(None)  # after the replies above, in order
 
         threading.Thread(target=reader, name="shard-link-reader", daemon=True).start()
         try:
             while True:
                 try:
-                    item = out.get(timeout=0.5)
+                    item = stream.out.get(timeout=0.5)
                 except queue.Empty:
-                    if ended.is_set():
+                    if stream.ended.is_set():
                         break
                     continue
                 if item is None:
                     break
                 yield item
         finally:
-            ended.set()
+            stream.ended.set()
             with self._lock:
-                if self._current is not None and self._current[1] is session:
+                if self._current is stream:
                     self._current = None
             log.info("scheduler disconnected", extra={"fields": {"peer": peer}})
 
 
-def serve_forever(chain: Any, listen: str, stop: threading.Event, on_start: Callable[[str], None]) -> None:
-    """Run a ``ShardServer`` for ``chain`` until ``stop`` is set, then stop it (the chain stays open)."""
-    server = ShardServer(chain, listen).start()
-    on_start(server.listen)
-    try:
-        while not stop.wait(0.5):
-            if chain.error is not None:
-                log.error("producer failed; stopping")
-                break
-    finally:
-        chain_close = getattr(chain, "close", None)
-        if chain_close is not None:
-            # Drain first, while the stream is still up, so the scheduler hears of every commit.
-            chain_close()
-        server.stop()
+class _Stream:
+    """One Link stream: its outgoing queue and when its scheduler was last heard."""
 
-
-def default_shard_dir(root: Path, index: int) -> Path:
-    return root / f"shard-{index}"
+    def __init__(self, context: Any) -> None:
+        self.context, self.peer = context, context.peer()
+        self.out: queue.Queue = queue.Queue(maxsize=stream_queue_max)
+        self.ended = threading.Event()
+        self.last_msg = time.monotonic()
+        self.session: ShardSession | None = None

@@ -1,0 +1,378 @@
+"""Remote shards (issue 7): the message codec, `tierchain shard serve` on loopback ports, a cluster
+mixing a local and a remote shard, kill -9 / SIGSTOP of a shard server, and the cluster CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import nacl.pwhash
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from test_cluster import BASE, BY_SHARD, NODE, N, transfer
+from tierchain import shard_codec as sc
+from tierchain.block import Event, Header, Receipt
+from tierchain.chain import Chain
+from tierchain.cli import main
+from tierchain.cluster import Cluster, ShardCallError, ShardUnavailable, shard_configs
+from tierchain.cluster_link import RemoteLink
+from tierchain.crypto import save_key_file
+from tierchain.shard_server import LINK_METHOD, ShardServer
+
+HERE = Path(__file__).parent
+PASS = "remote shard test"
+CLI = [sys.executable, "-m", "tierchain.cli"]
+ENV = dict(os.environ, TIERCHAIN_PASSPHRASE=PASS, PYTHONPATH=str(HERE.parent / "core"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cluster_file(tmp: Path, shards: list[str], control_port: int = 0) -> Path:
+    """chain.toml (the base config), node.key (sealed, cheap KDF) and cluster.toml in ``tmp``."""
+    (tmp / "chain.toml").write_text(BASE.to_toml())
+    if not (tmp / "node.key").exists():
+        save_key_file(
+            tmp / "node.key",
+            NODE,
+            PASS,
+            opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+            memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+        )
+    quoted = ", ".join(f'"{s}"' for s in shards)
+    path = tmp / "cluster.toml"
+    path.write_text(
+        "[cluster]\n"
+        'chain_config = "chain.toml"\nkey_file = "node.key"\nroot = "shards"\n'
+        f'control = "127.0.0.1:{control_port or _free_port()}"\n'
+        f"shards = [{quoted}]\nheartbeat_s = 0.3\nheartbeat_timeout_s = 4.0\n"
+    )
+    return path
+
+
+def _serve(spec: Path, index: int, port: int) -> subprocess.Popen:
+    """`tierchain shard serve` as a subprocess; returns once its endpoint accepts connections."""
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "--log-level",
+            "warning",
+            "shard",
+            "serve",
+            "--cluster",
+            str(spec),
+            "--index",
+            str(index),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=ENV,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "shard serve exited"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            try:
+                grpc.channel_ready_future(ch).result(timeout=1)
+                return proc
+            except grpc.FutureTimeoutError:
+                assert time.monotonic() < deadline, "shard serve did not start"
+
+
+def _wait(cond, what: str, timeout: float = 45) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+# --- codec ------------------------------------------------------------------------------------
+
+HEADER = Header(40, 7, b"p" * 32, 123, 2, b"t" * 32, b"r" * 32, b"s" * 32, NODE.public_key).signed(NODE)
+RECEIPT = Receipt(b"i" * 32, 0, (Event(b"topic", b"data"),))
+SAMPLES = [
+    ("ready", 5, 41, b"g" * 32, 1234),
+    ("submit", 1, b"\x00\x01framed"),
+    ("codes", 2, b"\x00\x27", 0),
+    ("codes", 3, None, 43),
+    ("done", 4, np.array([7, 7], np.uint64).tobytes(), b"\x00\x00\xff\xff", [[0, [[b"t", b"d"]]]]),
+    ("failed", 5, "ChainError: boom"),
+    ("call", 6, "state_scan", (b"xl/", 100, b"")),
+    ("call", 7, "state_get", (b"k",)),
+    ("result", 8, (7, 0, b"tx", RECEIPT)),
+    ("result", 9, [(b"k1", b"v1"), (b"k2", b"v2")]),
+    ("result", 10, HEADER),
+    ("result", 11, [RECEIPT, None, 3]),
+    ("error", 0, "MessageError: nope"),
+    ("ping", 12),
+    ("pong", 12, 99),
+    ("close", 0),
+    ("closed", 0),
+]
+
+
+def test_codec_round_trips_every_message():
+    for msg in SAMPLES:
+        assert sc.decode(sc.encode(msg)) == msg
+    scan = sc.decode(sc.encode(SAMPLES[9]))[2]
+    assert type(scan) is list and all(type(kv) is tuple for kv in scan)  # state_scan's exact shape
+    receipts = [RECEIPT, None, Receipt(b"j" * 32, 68)]
+    codes, events = sc.receipts_columns(receipts)
+    back = sc.receipts_from_columns([b"i" * 32, b"x" * 32, b"j" * 32], codes, events)
+    assert back == receipts
+
+
+def test_codec_refuses_what_is_not_a_message():
+    bad = [
+        ("nope", 1),
+        ("ping",),
+        ("ping", "1"),
+        ("call", 1, "close", ()),  # not a shard call
+        ("call", 1, "balance", (5,)),  # wrong argument type
+        ("call", 1, "state_scan", (b"p",)),  # missing limit
+        ("result", 1, {"a": 1}),  # maps are not part of the codec
+        ("result", 1, object()),
+        ("result", 1, 1 << 70),
+    ]
+    for msg in bad:
+        with pytest.raises(sc.MessageError):
+            sc.decode(sc.encode(msg))
+    with pytest.raises(sc.MessageError):
+        sc.decode(sc.encode(("ready", 1, 1, b"g" * 32, 1)), sc.TO_SHARD)  # a shard never receives ready
+    with pytest.raises(sc.MessageError):
+        sc.decode(b"\x00" * (sc.message_bytes_max + 1))
+
+
+def test_codec_fuzz_random_and_mutated_bytes_give_named_errors():
+    rng = random.Random(7)
+    valid = [sc.encode(m) for m in SAMPLES]
+    decoded = refused = 0
+    for i in range(20_000):
+        if i % 4 == 0:
+            data = rng.randbytes(rng.randrange(0, 64))
+        else:
+            data = bytearray(rng.choice(valid))
+            for _ in range(rng.randrange(1, 4)):
+                op = rng.randrange(3)
+                if op == 0 and data:
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+                elif op == 1:
+                    data = data[: rng.randrange(len(data) + 1)]
+                else:
+                    data[rng.randrange(len(data) + 1) : 0] = rng.randbytes(rng.randrange(1, 6))
+            data = bytes(data)
+        try:
+            msg = sc.decode(data)
+        except sc.MessageError:
+            refused += 1
+            continue
+        decoded += 1
+        assert msg[0] in sc.SCHEMA and len(msg) == 1 + len(sc.SCHEMA[msg[0]])
+    # Deeply nested tuples are refused by name, not by RecursionError.
+    nested: tuple = (1,)
+    for _ in range(50):
+        nested = (nested,)
+    with pytest.raises(sc.MessageError):
+        sc.decode(sc.encode(("result", 1, nested)))
+    assert refused > 10_000 and decoded > 0
+
+
+# --- an in-process shard server -------------------------------------------------------------------
+
+
+def test_shard_server_refuses_bad_input_and_keeps_serving(tmp_path):
+    config = shard_configs(BASE, N)[1]
+    with Chain(tmp_path / "s1", config, NODE) as chain:
+        server = ShardServer(chain, "127.0.0.1:0").start()
+        endpoint = f"127.0.0.1:{server.port}"
+        try:
+            for garbage in [b"\xc1", sc.encode(("pong", 1, 2)), b"\x93\xa4call\x01\xa5close"]:
+                with grpc.insecure_channel(endpoint) as ch:
+                    replies = list(ch.stream_stream(LINK_METHOD)(iter([garbage]), timeout=30))
+                kinds = [sc.decode(r)[0] for r in replies]
+                assert kinds == ["ready", "error"], kinds
+                assert "MessageError" in sc.decode(replies[1])[2]
+            # A method that raises is an error reply on a live stream, then a real link works.
+            link = RemoteLink(1, endpoint, start_timeout=30)
+            ready = link.connect()
+            assert (ready.chain_id, ready.genesis) == (41, sc.genesis_digest(config))
+            link.send(("call", 1, "header", (-1,)))
+            assert link.recv()[0] == "error"
+            link.send(("call", 2, "state_scan", (b"acct/", 3)))
+            kind, _, pairs = link.recv()
+            assert kind == "result" and len(pairs) == 3 and all(type(kv) is tuple for kv in pairs)
+            link.send(("close", 0))
+            assert link.recv()[0] == "closed"
+            link.close(5)
+        finally:
+            server.stop()
+
+
+# --- a cluster with one local and one remote shard --------------------------------------------------
+
+
+def _load(s: int, cluster: Cluster, stop: threading.Event, acks: list, errors: list) -> None:
+    group = BY_SHARD[s]
+    rng = np.random.default_rng(s)
+
+    def resync() -> dict:
+        while not stop.is_set():
+            try:
+                return {k.public_key: cluster.call(s, "nonce", k.public_key) for k in group}
+            except (ShardUnavailable, TimeoutError):
+                time.sleep(0.05)
+        return {}
+
+    nonces = resync()
+    try:
+        while not stop.is_set():
+            txs = []
+            for _ in range(20):
+                i, j = rng.choice(len(group), 2, replace=False)
+                x, y = group[i], group[j]
+                txs.append(transfer(cluster.chain_id(s), x, nonces[x.public_key], y, 1))
+                nonces[x.public_key] += 1
+            sub = cluster.submit(txs)
+            receipts = sub.wait(60)
+            ok = (sub.codes == 0) & ~sub.dropped
+            for row in np.flatnonzero(ok).tolist():
+                assert receipts[row] is not None and receipts[row].code == 0
+                acks.append((sub.tx_ids[row], s, int(sub.heights[row]), time.monotonic()))
+            if not ok.all():
+                nonces = resync()
+                time.sleep(0.05)
+    except BaseException as exc:
+        errors.append(exc)
+
+
+def test_mixed_cluster_survives_kill9_and_sigstop_of_the_remote_shard(tmp_path):
+    port = _free_port()
+    spec = _cluster_file(tmp_path, ["local", f"127.0.0.1:{port}"])
+    server = _serve(spec, 1, port)
+    try:
+        # An endpoint serving another shard than the configured one is refused by name.
+        with pytest.raises(ShardUnavailable, match="serves chain id 41"):
+            Cluster(tmp_path / "wrong", BASE, NODE.seed, N, endpoints=[f"127.0.0.1:{port}", None])
+        endpoints = [None, f"127.0.0.1:{port}"]
+        with Cluster(
+            tmp_path / "shards",
+            BASE,
+            NODE.seed,
+            N,
+            endpoints=endpoints,
+            heartbeat_s=0.3,
+            heartbeat_timeout_s=4,
+        ) as cluster:
+            assert [st["kind"] for st in cluster.status()] == ["local", "remote"]
+            assert cluster.pid(1) == server.pid
+            assert cluster.call(1, "head").chain_id == 41
+            with pytest.raises(ShardCallError):
+                cluster.call(1, "state_scan", b"", 0)  # the shard's ValueError, named
+            acks: list = []
+            errors: list = []
+            stop = threading.Event()
+            threads = [
+                threading.Thread(target=_load, args=(s, cluster, stop, acks, errors)) for s in range(N)
+            ]
+            for t in threads:
+                t.start()
+            _wait(lambda: sum(1 for a in acks if a[1] == 1) >= 100, "no commits on the remote shard")
+
+            server.kill()  # kill -9 of the shard server under load
+            server.wait()
+            _wait(lambda: not cluster.is_up(1), "remote shard not marked down")
+            killed_at = time.monotonic()
+            server = _serve(spec, 1, port)
+            _wait(lambda: cluster.restarts(1) == 1 and cluster.is_up(1), "remote shard not reconnected")
+            up_at = time.monotonic()
+            assert cluster.pid(1) == server.pid
+            _wait(lambda: any(a[1] == 1 and a[3] > up_at for a in acks), "remote shard did not resume")
+
+            server.send_signal(signal.SIGSTOP)  # hung, not dead: only the heartbeat can tell
+            try:
+                _wait(lambda: not cluster.is_up(1), "hung remote shard not detected")
+            finally:
+                server.send_signal(signal.SIGCONT)
+            _wait(lambda: cluster.restarts(1) == 2 and cluster.is_up(1), "remote shard not re-dialled")
+            resumed_at = time.monotonic()
+            _wait(lambda: any(a[1] == 1 and a[3] > resumed_at for a in acks), "remote shard did not resume")
+            stop.set()
+            for t in threads:
+                t.join(60)
+            assert not errors, errors
+            assert any(a[1] == 0 and killed_at < a[3] < up_at for a in acks), "local shard stalled"
+            for tx_id, s, height, _ in acks:  # nothing reported committed was lost
+                hit = cluster.call(s, "tx", tx_id)
+                assert hit is not None and hit[0] == height, (s, height)
+            assert cluster.restarts(0) == 0
+        # The cluster's close leaves the remote server running; SIGTERM drains and exits 0.
+        assert server.poll() is None
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+        print(f"acks {len(acks)}; remote down {up_at - killed_at:.2f} s after kill -9")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+# --- the operator CLI ----------------------------------------------------------------------------
+
+
+def test_cluster_cli_start_status_stop(tmp_path):
+    port = _free_port()
+    spec = _cluster_file(tmp_path, ["local", f"127.0.0.1:{port}"])
+    runner = CliRunner()
+    r = runner.invoke(main, ["cluster", "status", str(spec), "--timeout", "1"])
+    assert r.exit_code == 3 and "no cluster answers" in r.output, r.output
+    server = _serve(spec, 1, port)
+    start = subprocess.Popen([*CLI, "cluster", "start", str(spec)], env=ENV)
+    try:
+
+        def running() -> dict | None:
+            r = runner.invoke(main, ["cluster", "status", str(spec), "--json", "--timeout", "2"])
+            assert start.poll() is None, "cluster start exited"
+            return json.loads(r.output) if r.exit_code == 0 else None
+
+        _wait(running, "cluster did not come up", timeout=60)
+        status = running()
+        assert status is not None and status["state"] == "running"
+        shards = status["shards"]
+        assert [(s["kind"], s["up"], s["chain_id"]) for s in shards] == [
+            ("local", True, 40),
+            ("remote", True, 41),
+        ]
+        assert shards[1]["where"] == f"127.0.0.1:{port}" and shards[1]["pid"] == server.pid
+        r = runner.invoke(main, ["cluster", "status", str(spec)])
+        assert r.exit_code == 0 and "2/2 shards up" in r.output, r.output
+        # A second scheduler for the same cluster is refused (its control endpoint is taken).
+        r = runner.invoke(main, ["cluster", "start", str(spec)], env={"TIERCHAIN_PASSPHRASE": PASS})
+        assert r.exit_code == 2 and "in use" in r.output, r.output
+
+        server.kill()  # the remote shard goes away: status says so, exit 1
+        server.wait()
+        _wait(lambda: runner.invoke(main, ["cluster", "status", str(spec)]).exit_code == 1, "down not shown")
+        assert "DOWN" in runner.invoke(main, ["cluster", "status", str(spec)]).output
+
+        r = runner.invoke(main, ["cluster", "stop", str(spec), "--timeout", "60"])
+        assert r.exit_code == 0 and "cluster stopped" in r.output, r.output
+        assert start.wait(30) == 0
+    finally:
+        for p in (start, server):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
