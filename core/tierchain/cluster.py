@@ -179,6 +179,7 @@ class _Shard:
         self.last_heard = time.monotonic()
         self.down_since: float | None = None
         self.last_error = ""
+        self.kill_reason = ""  # why the watchdog killed the link, if it did
 
     def send(self, msg: tuple) -> None:
         with self.send_lock:
@@ -376,7 +377,7 @@ class Cluster:
                     return
                 continue
             except LinkDown as exc:
-                s.last_error = str(exc)
+                s.last_error = s.kill_reason or str(exc)
             except MessageError as exc:  # a broken or foreign peer: drop the link, start over
                 log.error("shard %d sent a malformed message: %s", s.index, exc)
                 s.last_error = str(exc)
@@ -465,7 +466,9 @@ class Cluster:
         """The link broke: re-establish it (new process / re-dial), then settle the in-doubt rows."""
         parts = self._take_pending(s)
         s.down_since = time.monotonic()
+        s.kill_reason = ""
         self._fail_calls(s, f"shard {s.index} link broke")
+        s.link.reset()  # reaps a dead process, so that its exit code is known
         log.warning(
             "shard %d link broke (%s); %s",
             s.index,
@@ -561,7 +564,7 @@ class Cluster:
             for s in self.shards:
                 silent_s = now - s.last_heard
                 if s.up and silent_s > self.heartbeat_timeout_s:
-                    s.last_error = f"no heartbeat for {silent_s:.1f} s"
+                    s.kill_reason = f"hung: no heartbeat answer for {silent_s:.1f} s"
                     log.error(
                         "shard %d silent for %.1f s: hung; killing its link",
                         s.index,
