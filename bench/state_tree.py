@@ -83,6 +83,20 @@ def measure_size(n: int, blocks: int, block_keys: int, proofs_n: int, workdir: P
                 with store.write() as w:
                     root = tree.apply(w, height, writes)
                 commit_s.append(time.perf_counter() - t0)
+            # A restart: a new StateTree (empty chunk cache) commits one block; it
+            # first refills the cache from LMDB (warm), which this block pays.
+            restart = StateTree()
+            writes = {key_of(rng.randrange(n)): b"restart" for _ in range(block_keys)}
+            t0 = time.perf_counter()
+            with store.write() as w:
+                root = restart.apply(w, blocks + 1, writes)
+            restart_s = time.perf_counter() - t0
+            with store.write() as w:
+                t0 = time.perf_counter()
+                warm_chunks = StateTree().warm(w, blocks + 1)
+                warm_s = time.perf_counter() - t0
+            cache_bytes = tree.cache_bytes
+            blocks += 1
             sizes, prove_s = [], []
             with store.read() as r:
                 for j in range(proofs_n):
@@ -97,6 +111,7 @@ def measure_size(n: int, blocks: int, block_keys: int, proofs_n: int, workdir: P
     finally:
         shutil.rmtree(path, ignore_errors=True)
     per_key_us = statistics.median(commit_s) / block_keys * 1e6
+    blocks -= 1
     return {
         "keys": n,
         "genesis_load_s": round(load_s, 3),
@@ -106,6 +121,11 @@ def measure_size(n: int, blocks: int, block_keys: int, proofs_n: int, workdir: P
         "blocks": blocks,
         "commit_ms_median": round(statistics.median(commit_s) * 1e3, 3),
         "commit_us_per_key": round(per_key_us, 3),
+        "first_block_after_restart_ms": round(restart_s * 1e3, 3),
+        "cache_warm_s": round(warm_s, 3),
+        "cache_warm_chunks": warm_chunks,
+        "cache_bytes": cache_bytes,
+        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "proof_bytes_mean": round(statistics.mean(sizes), 1),
         "proof_bytes_max": max(sizes),
         "prove_us_median": round(statistics.median(prove_s) * 1e6, 1),
@@ -183,7 +203,8 @@ def main() -> None:
     rows = []
     print(
         f"{'keys':>10} {'load µs/key':>12} {'commit ms':>10} {'µs/key':>8}"
-        f" {'proof B mean':>12} {'max':>5} {'prove µs':>9}"
+        f" {'proof B mean':>12} {'max':>5} {'prove µs':>9} {'restart ms':>10} {'warm s':>7}"
+        f" {'cache MiB':>9} {'RSS MiB':>8}"
     )
     for n in map(int, a.sizes.split(",")):
         row = measure_size(n, a.blocks, a.block_keys, a.proofs, workdir, seed=n)
@@ -191,7 +212,9 @@ def main() -> None:
         print(
             f"{n:>10,} {row['genesis_us_per_key']:>12} {row['commit_ms_median']:>10}"
             f" {row['commit_us_per_key']:>8}"
-            f" {row['proof_bytes_mean']:>12} {row['proof_bytes_max']:>5} {row['prove_us_median']:>9}",
+            f" {row['proof_bytes_mean']:>12} {row['proof_bytes_max']:>5} {row['prove_us_median']:>9}"
+            f" {row['first_block_after_restart_ms']:>10} {row['cache_warm_s']:>7}"
+            f" {row['cache_bytes'] / 2**20:>9.1f} {row['max_rss_bytes'] / 2**20:>8.0f}",
             flush=True,
         )
     ratio = rows[-1]["commit_us_per_key"] / rows[0]["commit_us_per_key"]

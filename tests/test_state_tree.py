@@ -157,13 +157,15 @@ def test_damaged_node_is_refused(tmp_path):
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.tuples(batch_st, st.sampled_from(["commit", "abort", "restart"])), min_size=1, max_size=10),
-    st.integers(min_value=1, max_value=5),
+    st.integers(min_value=1, max_value=5) | st.just(20) | st.just(256),
+    st.sampled_from([256, 0.002]),  # 0.002 MiB: the budget holds a chunk or two
 )
-def test_node_cache_never_changes_a_result(tmp_path_factory, steps, cache_depth):
-    """Cached tree == uncached tree == reference, across aborted blocks and restarts."""
+def test_node_cache_never_changes_a_result(tmp_path_factory, steps, cache_depth, cache_mb):
+    """Cached tree == uncached tree == reference, across aborted blocks, restarts and budgets."""
     a = Store(tmp_path_factory.mktemp("cached"), sync=False)
     b = Store(tmp_path_factory.mktemp("plain"), sync=False)
-    cached, plain, state, height = StateTree(cache_depth=cache_depth), StateTree(cache_depth=0), {}, 0
+    cached = StateTree(cache_depth=cache_depth, cache_mb=cache_mb)
+    plain, state, height = StateTree(cache_depth=0), {}, 0
     with a, b:
         for batch, how in steps:
             if how == "abort":
@@ -173,16 +175,42 @@ def test_node_cache_never_changes_a_result(tmp_path_factory, steps, cache_depth)
                     cached.apply(w, height, {**batch, b"aborted": b"x"})
                     raise KeyError
             elif how == "restart":
-                cached = StateTree(cache_depth=cache_depth)
+                cached = StateTree(cache_depth=cache_depth, cache_mb=cache_mb)
             with a.write() as w:
                 root = cached.apply(w, height, batch)
             with b.write() as w:
                 assert plain.apply(w, height, batch) == root
             state = {k: v for k, v in {**state, **batch}.items() if v is not None}
             assert root == reference_root(state)
+            assert cached.cache_bytes <= cache_mb * 2**20
             height += 1
         with a.read() as r1, b.read() as r2:
             assert dict(r1.items("smt_nodes")) == dict(r2.items("smt_nodes"))
+
+
+def test_cache_is_warmed_by_build_and_restart_and_stays_in_budget(tmp_path):
+    items = [(i.to_bytes(4, "big"), bytes([i % 5])) for i in range(5000)]
+    with Store(tmp_path, sync=False) as store:
+        tree = StateTree()
+        with store.write() as w:
+            tree.build(w, 0, [items])
+        full = tree.cache_bytes
+        want = reference_root({**dict(items), b"k": b"v"})
+        assert full > 0 and len(tree._cache) > 300  # every chunk of 5,000 keys is above depth 20
+        for mb, depth in ((0.05, 20), (256, 8)):
+            small = StateTree(cache_depth=depth, cache_mb=mb)
+            with store.read() as r:
+                small.warm(r, 0)
+            assert 0 < small.cache_bytes <= min(mb * 2**20, full)
+            with pytest.raises(KeyError), store.write() as w:  # a block, aborted
+                assert small.apply(w, 1, {b"k": b"v"}) == want
+                raise KeyError
+            assert small.cache_bytes <= mb * 2**20
+        # The cache describes the last root; a restart refills it from storage.
+        again = StateTree()
+        with store.write() as w:
+            assert again.apply(w, 1, {b"k": b"v"}) == want
+        assert again.cache_bytes > 0.9 * full
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 100, 3000])

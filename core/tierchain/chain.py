@@ -206,7 +206,9 @@ class Chain:
     ) -> None:
         self.path, self.config, self.proposer = Path(path), config, proposer
         keep = config.state_keep_heights if state_keep_heights is None else state_keep_heights
-        self.state_tree = StateTree(keep) if config.state_commitment == "smt" else None
+        self.state_tree = (
+            StateTree(keep, cache_mb=config.state_cache_mb) if config.state_commitment == "smt" else None
+        )
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.path / "db", sync=config.sync == "full")
         try:

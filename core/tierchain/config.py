@@ -96,6 +96,7 @@ class ChainConfig:
     sender_pending_max: int = 4096
     key_file: str = "node.key"
     state_keep_heights: int = 0  # state versions kept for historic reads/proofs; 0 = all
+    state_cache_mb: int = 256  # bound of the in-memory state tree chunk cache; 0 disables it
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     genesis_synthetic: SyntheticAccounts | None = None
@@ -110,6 +111,7 @@ class ChainConfig:
             (1 <= self.block_txs_max <= limits.batch_txs_max, f"block_txs_max in 1..{limits.batch_txs_max}"),
             (1 <= self.block_interval_ms <= 60_000, "block_interval_ms in 1..60000"),
             (0 <= self.state_keep_heights < 1 << 63, "node.state_keep_heights must be >= 0"),
+            (0 <= self.state_cache_mb <= 1 << 20, "node.state_cache_mb in 0..2^20"),
             (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
             (self.state_commitment in ("smt", "interim"), 'state_commitment must be "smt" or "interim"'),
             (
@@ -155,7 +157,11 @@ class ChainConfig:
                 **self._shard_fields(),
             },
             "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
-            "node": {"key_file": self.key_file, "state_keep_heights": self.state_keep_heights},
+            "node": {
+                "key_file": self.key_file,
+                "state_keep_heights": self.state_keep_heights,
+                "state_cache_mb": self.state_cache_mb,
+            },
             "genesis": {
                 "timestamp_ms": self.genesis_timestamp_ms,
                 "accounts": [
@@ -216,6 +222,7 @@ class ChainConfig:
                 sender_pending_max=int(mempool.get("sender_pending_max", 4096)),
                 key_file=str(node.get("key_file", "node.key")),
                 state_keep_heights=int(node.get("state_keep_heights", 0)),
+                state_cache_mb=int(node.get("state_cache_mb", 256)),
                 genesis_timestamp_ms=int(genesis.get("timestamp_ms", 0)),
                 genesis_accounts=accounts,
                 genesis_synthetic=(

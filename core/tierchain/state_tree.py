@@ -140,26 +140,62 @@ def decode_chunk(raw: bytes, depth: int) -> tuple:
     return top
 
 
-cache_depth_default = 16  # chunks at depth 0, 4, 8, 12: at most 4,369 chunks, a few MiB
+cache_depth_default = 20  # chunks at depth 0..16: at most 69,905 chunks
+cache_mb_default = 256  # bound of the chunk cache (estimated heap bytes); ~100 MiB used at 1M-10M keys
 emit_batch = 1 << 16  # records per native call when writing a bulk-built tree
+
+
+def _fetcher(t: _Txn):
+    def fetch(node_keys: list[bytes]) -> list[bytes | None]:
+        found = t.get_many_raw("smt_nodes", node_keys)
+        return [found.get(k) for k in node_keys]
+
+    return fetch
 
 
 class StateTree:
     """The state tree of one chain; methods take the caller's LMDB transaction.
 
-    ``cache_depth``: the chunks at depth ``< cache_depth`` stay in memory across
-    blocks (``tierchain_native.SmtCache``), so a block fetches from LMDB only
-    the chunks below. The cache holds only chunks of the tree whose root it last
-    produced and empties itself when ``apply`` starts from any other root (an
-    aborted write transaction, another writer, a restart): it can make a block
-    cheaper, never change its result. ``0`` disables it.
+    ``cache_depth`` / ``cache_mb``: the chunks at depth ``< cache_depth`` stay
+    in memory across blocks (``tierchain_native.SmtCache``), at most about
+    ``cache_mb`` MiB of them (shallow chunks first), so a block fetches from
+    LMDB only the chunks below. The cache describes one tree, the one whose
+    root it last produced or warmed: when ``apply`` starts from any other root
+    (an aborted write transaction, another writer, a restart) it is refilled
+    from storage first, level by level (``warm``; about 0.1 s per 10,000
+    chunks). Every cached chunk is checked against its parent's hash when
+    used: it can make a block cheaper, never change its result. ``cache_depth
+    = 0`` disables it.
     """
 
-    def __init__(self, keep_heights: int = 0, cache_depth: int = cache_depth_default) -> None:
+    def __init__(
+        self,
+        keep_heights: int = 0,
+        cache_depth: int = cache_depth_default,
+        cache_mb: float = cache_mb_default,
+    ) -> None:
         if keep_heights < 0:
             raise ValueError("keep_heights must be >= 0 (0 keeps every version)")
+        if cache_mb < 0:
+            raise ValueError("cache_mb must be >= 0")
         self.keep_heights = keep_heights
-        self._cache = tierchain_native.SmtCache(cache_depth) if cache_depth > 0 else None
+        self._cache = (
+            tierchain_native.SmtCache(cache_depth, int(cache_mb * 2**20))
+            if cache_depth > 0 and cache_mb > 0
+            else None
+        )
+
+    @property
+    def cache_bytes(self) -> int:
+        """Estimated heap bytes of the chunk cache."""
+        return 0 if self._cache is None else self._cache.bytes
+
+    def warm(self, r: _Txn, height: int) -> int:
+        """Fill the chunk cache with the tree at ``height``; return the chunks read."""
+        base = r.get("smt_roots", height)
+        if self._cache is None or base is None:
+            return 0
+        return self._cache.warm(base[0], base[1], _fetcher(r))
 
     # --- writing ------------------------------------------------------------
 
@@ -181,10 +217,9 @@ class StateTree:
         keys = [k for k, _ in items]
         values = [v for _, v in items]
 
-        def fetch(node_keys: list[bytes]) -> list[bytes | None]:
-            found = w.get_many_raw("smt_nodes", node_keys)
-            return [found.get(k) for k in node_keys]
-
+        fetch = _fetcher(w)
+        if self._cache is not None and items and self._cache.root != base:
+            self._cache.warm(base[0], base[1], fetch)
         root, root_version, puts, stale_older, stale_now = tierchain_native.smt_apply(
             base[0], base[1], height, keys, values, fetch, self._cache
         )
@@ -221,6 +256,8 @@ class StateTree:
         while batch := builder.emit(emit_batch):
             w.put_many_raw("smt_nodes", batch, append=True)
         w.put("smt_roots", height, (root, root_version))
+        if self._cache is not None:
+            self._cache.warm(root, root_version, _fetcher(w))
         return root
 
     def prune(self, w: WriteTxn, height: int) -> int:

@@ -78,14 +78,22 @@ def smt_constants() -> tuple[bytes, list[str]]:
 
 
 class SmtCache:
-    """Chunks at depth ``< depth_max`` kept across ``smt_apply`` calls; trusted only for
-    the tree whose root it last produced (any other base root empties it)."""
+    """Chunks at depth ``< depth_max`` (at most about ``max_bytes`` of them) kept across
+    ``smt_apply`` calls; trusted only for the tree whose root it last produced or warmed
+    (any other base root empties it)."""
 
-    def __init__(self, depth_max: int) -> None: ...
+    def __init__(self, depth_max: int, max_bytes: int | None = None) -> None: ...
     def __len__(self) -> int: ...
     def clear(self) -> None: ...
+    def warm(
+        self, root_hash: Buffer, root_version: int, fetch: Callable[[list[bytes]], Sequence[bytes | None]]
+    ) -> int:
+        """Fill with the tree of that root, shallow levels first, one ``fetch`` per chunk
+        level, each chunk checked against its parent's hash; returns the chunks fetched."""
     @property
     def depth_max(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
     @property
     def root(self) -> tuple[bytes, int] | None: ...
 

@@ -429,6 +429,8 @@ fn smt_apply<'py>(
     let mut updater = py
         .detach(|| smt::Updater::new(root, version, updates))
         .map_err(smt_error)?;
+    // Decoded new chunks are only kept for the cache (and only as deep as it goes).
+    updater.keep_chunks_below(cache.as_ref().map_or(0, |c| c.inner.depth_max));
     loop {
         if let Some(c) = cache.as_ref() {
             let inner = &c.inner;
@@ -479,25 +481,42 @@ fn smt_apply<'py>(
     ))
 }
 
-/// `SmtCache(depth_max)`: the top of the state tree (nodes at depth
-/// `< depth_max`) kept in memory across `smt_apply` calls. It is trusted only
-/// for the tree whose root it last produced: given any other base root it
-/// empties itself, so an aborted (never committed) batch cannot leak nodes
-/// into the next one. Refills lazily from the nodes later batches write.
+/// `SmtCache(depth_max, max_bytes=None)`: the top of the state tree (chunks
+/// at depth `< depth_max`, at most about `max_bytes` of them) kept in memory
+/// across `smt_apply` calls. It is trusted only for the tree whose root it
+/// last produced: given any other base root it empties itself, so an aborted
+/// (never committed) batch cannot leak chunks into the next one. Refills
+/// with `warm`, or lazily from the chunks later batches write.
 #[pyclass(module = "tierchain_native")]
 struct SmtCache {
     inner: smt::NodeCache,
 }
 
+fn smt_py_error(e: smt::SmtError) -> PyErr {
+    match e {
+        smt::SmtError::DuplicateKey => PyValueError::new_err(e.to_string()),
+        _ => runtime_error(e.to_string()),
+    }
+}
+
+struct WarmError(PyErr);
+
+impl From<smt::SmtError> for WarmError {
+    fn from(e: smt::SmtError) -> Self {
+        WarmError(smt_py_error(e))
+    }
+}
+
 #[pymethods]
 impl SmtCache {
     #[new]
-    fn new(depth_max: u16) -> PyResult<Self> {
+    #[pyo3(signature = (depth_max, max_bytes=None))]
+    fn new(depth_max: u16, max_bytes: Option<usize>) -> PyResult<Self> {
         if depth_max > smt::DEPTH_MAX {
             return Err(PyValueError::new_err("depth_max must be <= 256"));
         }
         Ok(SmtCache {
-            inner: smt::NodeCache::new(depth_max),
+            inner: smt::NodeCache::with_budget(depth_max, max_bytes.unwrap_or(usize::MAX)),
         })
     }
 
@@ -514,12 +533,60 @@ impl SmtCache {
         self.inner.depth_max
     }
 
+    /// Estimated heap bytes of the cached chunks.
+    #[getter]
+    fn bytes(&self) -> usize {
+        self.inner.bytes()
+    }
+
     /// `(root_hash, root_version)` the cache describes, or `None`.
     #[getter]
     fn root<'py>(&self, py: Python<'py>) -> Option<(Bound<'py, PyBytes>, u64)> {
         self.inner
             .root()
             .map(|c| (PyBytes::new(py, &c.hash), c.version))
+    }
+
+    /// `warm(root_hash, root_version, fetch) -> chunks fetched`: fills the
+    /// cache with the tree of that root (shallow levels first, one `fetch`
+    /// call per chunk level, within the budget), each chunk checked against
+    /// its parent's hash; afterwards the cache describes that root.
+    fn warm(
+        &mut self,
+        py: Python<'_>,
+        root_hash: &Bound<'_, PyAny>,
+        root_version: u64,
+        fetch: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let root_hash = byte_arg(root_hash, "root_hash")?;
+        let hash: smt::Digest = root_hash[..]
+            .try_into()
+            .map_err(|_| PyValueError::new_err("root_hash must be 32 bytes"))?;
+        let root = smt::Child {
+            hash,
+            version: root_version,
+        };
+        let fetch_level = |keys: &[Vec<u8>]| -> Result<Vec<Option<Vec<u8>>>, WarmError> {
+            let want =
+                PyList::new(py, keys.iter().map(|k| PyBytes::new(py, k))).map_err(WarmError)?;
+            let got = fetch.call1((want,)).map_err(WarmError)?;
+            let items = seq_items(&got, "fetch result").map_err(WarmError)?;
+            items
+                .iter()
+                .map(|item| {
+                    if item.is_none() {
+                        Ok(None)
+                    } else {
+                        Ok(Some(
+                            byte_arg(item, "fetch result[i]")
+                                .map_err(WarmError)?
+                                .to_vec(),
+                        ))
+                    }
+                })
+                .collect()
+        };
+        self.inner.warm(root, fetch_level).map_err(|e| e.0)
     }
 }
 

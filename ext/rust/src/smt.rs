@@ -565,6 +565,8 @@ pub struct Updater {
     level: Vec<Want>,
     fresh: Vec<NewNode>,
     out: Outcome,
+    keep_below: u16,
+    scratch: Vec<Chunk>, // one per nesting level of `emit_chunk`
 }
 
 impl Updater {
@@ -616,7 +618,15 @@ impl Updater {
             level,
             fresh: Vec::new(),
             out,
+            keep_below: u16::MAX,
+            scratch: Vec::new(),
         })
+    }
+
+    /// Only the new chunks at depth `< depth` go to [`Outcome::chunks`]
+    /// (what a [`NodeCache`] of that `depth_max` keeps); default: all.
+    pub fn keep_chunks_below(&mut self, depth: u16) {
+        self.keep_below = depth;
     }
 
     /// Chunk keys to fetch next (empty when everything needed is loaded).
@@ -879,16 +889,92 @@ impl Updater {
     /// Writes the chunk whose top is `top` (a new node, or a leaf at the
     /// root) at (`depth`, `path`), and every new chunk below it.
     fn emit_chunk(&mut self, top: Sub, depth: u16, path: Digest) -> Result<Child, SmtError> {
-        let mut c = Chunk::default();
-        c.root = self.place(&mut c, top, 0, depth)?;
+        if depth >= self.keep_below {
+            // Not kept decoded: encode straight from the new nodes (no tables).
+            let mut out = Vec::with_capacity(1024);
+            out.push(TAG_CHUNK);
+            self.encode_sub(top, 0, depth, &mut out)?;
+            self.out
+                .puts
+                .push((node_key(self.version, depth, &path), out));
+            return Ok(Child {
+                hash: self.sub_hash(top),
+                version: self.version,
+            });
+        }
+        // Built in a reused scratch chunk, then copied to exactly sized tables
+        // (one allocation each instead of a growing Vec per table).
+        let mut scratch = self.scratch.pop().unwrap_or_default();
+        scratch.nodes.clear();
+        scratch.leaves.clear();
+        scratch.kids.clear();
+        let root = self.place(&mut scratch, top, 0, depth)?;
+        let c = Chunk {
+            root,
+            nodes: scratch.nodes.as_slice().to_vec(),
+            leaves: scratch.leaves.as_slice().to_vec(),
+            kids: scratch.kids.as_slice().to_vec(),
+        };
+        self.scratch.push(scratch);
         let key = node_key(self.version, depth, &path);
         let hash = c.hash();
         self.out.puts.push((key.clone(), c.encode()));
-        self.out.chunks.push((key, Arc::new(c)));
+        if depth < self.keep_below {
+            self.out.chunks.push((key, Arc::new(c)));
+        }
         Ok(Child {
             hash,
             version: self.version,
         })
+    }
+
+    /// Appends the encoding of `s` at `rel` levels below the top of a chunk
+    /// (byte for byte what [`Chunk::encode`] of [`Self::place`]'s chunk gives).
+    fn encode_sub(
+        &mut self,
+        s: Sub,
+        rel: u16,
+        depth: u16,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SmtError> {
+        match s {
+            Sub::Empty => out.push(SLOT_EMPTY),
+            Sub::OldLeaf { .. } | Sub::NewLeaf(_) => {
+                let l = self.leaf_of(s);
+                out.push(SLOT_LEAF);
+                out.extend_from_slice(&l.kh);
+                out.extend_from_slice(&l.vh);
+                out.extend_from_slice(&l.version.to_le_bytes());
+            }
+            Sub::Kid { .. } if rel == CHUNK_LEVELS => {
+                let k = self.kid_of(s);
+                out.push(SLOT_CHUNK);
+                out.extend_from_slice(&k.hash);
+                out.extend_from_slice(&k.version.to_le_bytes());
+            }
+            Sub::Old { chunk, idx } if rel > 0 && rel < CHUNK_LEVELS => {
+                self.chunks[chunk as usize].encode_slot(Slot::Inner(idx), out);
+            }
+            Sub::New(j) => {
+                let n = self.fresh[j as usize];
+                if rel == CHUNK_LEVELS {
+                    let child = self.emit_chunk(s, n.depth, n.path)?;
+                    out.push(SLOT_CHUNK);
+                    out.extend_from_slice(&child.hash);
+                    out.extend_from_slice(&child.version.to_le_bytes());
+                } else {
+                    out.push(SLOT_INNER);
+                    self.encode_sub(n.left, rel + 1, depth + 1, out)?;
+                    self.encode_sub(n.right, rel + 1, depth + 1, out)?;
+                }
+            }
+            _ => {
+                return Err(SmtError::Protocol(format!(
+                    "subtree out of place at depth {depth}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The slot for `s` at `rel` levels below the top of chunk `c`.
@@ -937,26 +1023,72 @@ fn copy_old(c: &mut Chunk, from: &Chunk, s: Slot) -> Slot {
 }
 
 /// The top of the tree kept in memory across batches: every chunk at depth
-/// `< depth_max` that the last batch wrote or that is still current, keyed
-/// by its record key, decoded.
+/// `< depth_max` that the last batch wrote, that [`NodeCache::warm`] read,
+/// or that is still current, keyed by its record key, decoded; at most
+/// `max_bytes` of them (an estimate of their heap size; chunks that would
+/// exceed it are not kept, so the cache stays bounded at any state size).
 ///
 /// Record keys carry the version that wrote the record, so a committed key
 /// names one record forever. The cache is only trusted for the tree whose
 /// root it records ([`NodeCache::begin`]): a batch that was computed but
 /// never committed (its write transaction aborted) leaves a cache whose root
-/// is not the next batch's base, and the cache is then dropped and refilled
-/// lazily (from the chunks the following batches fetch and write).
+/// is not the next batch's base, and the cache is then dropped (and refilled
+/// by [`NodeCache::warm`] or lazily, from the chunks later batches write).
 #[derive(Debug)]
 pub struct NodeCache {
     pub depth_max: u16,
+    pub max_bytes: usize,
+    bytes: usize,
     root: Option<Child>,
     chunks: HashMap<Vec<u8>, Arc<Chunk>>,
 }
 
+/// Estimated heap bytes of one cached chunk and its entry.
+fn cached_bytes(key: &[u8], c: &Chunk) -> usize {
+    std::mem::size_of::<Chunk>()
+        + 16 // Arc counters
+        + c.nodes.capacity() * std::mem::size_of::<Inner>()
+        + c.leaves.capacity() * std::mem::size_of::<LeafRef>()
+        + c.kids.capacity() * std::mem::size_of::<Child>()
+        + key.len()
+        + 4 * 16 // allocator overhead of the key, the Arc and the three tables
+        + std::mem::size_of::<(Vec<u8>, Arc<Chunk>)>()
+        + 8 // hash table control bytes and slack
+}
+
+/// The chunks directly below `s` (a slot of `c` at `depth`), as wants.
+fn kids_below(c: &Chunk, s: Slot, depth: u16, path: Digest, out: &mut Vec<Want>) {
+    match s {
+        Slot::Inner(i) => {
+            let n = c.nodes[usize::from(i)];
+            kids_below(c, n.left, depth + 1, with_bit(&path, depth, false), out);
+            kids_below(c, n.right, depth + 1, with_bit(&path, depth, true), out);
+        }
+        Slot::Chunk(i) => {
+            let kid = c.kids[usize::from(i)];
+            out.push(Want {
+                key: node_key(kid.version, depth, &path),
+                depth,
+                path,
+                hash: kid.hash,
+                lo: 0,
+                hi: 0,
+            });
+        }
+        Slot::Empty | Slot::Leaf(_) => {}
+    }
+}
+
 impl NodeCache {
     pub fn new(depth_max: u16) -> NodeCache {
+        NodeCache::with_budget(depth_max, usize::MAX)
+    }
+
+    pub fn with_budget(depth_max: u16, max_bytes: usize) -> NodeCache {
         NodeCache {
             depth_max,
+            max_bytes,
+            bytes: 0,
             root: None,
             chunks: HashMap::new(),
         }
@@ -970,9 +1102,15 @@ impl NodeCache {
         self.chunks.is_empty()
     }
 
+    /// Estimated heap bytes held (see [`Self::max_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn clear(&mut self) {
         self.root = None;
-        self.chunks.clear();
+        self.bytes = 0;
+        self.chunks = HashMap::new();
     }
 
     /// The root this cache describes (`None`: nothing cached yet).
@@ -988,18 +1126,99 @@ impl NodeCache {
         }
     }
 
+    fn insert(&mut self, key: &[u8], c: &Arc<Chunk>) {
+        if u16::from_be_bytes([key[8], key[9]]) >= self.depth_max {
+            return;
+        }
+        let size = cached_bytes(key, c);
+        if self.bytes.saturating_add(size) > self.max_bytes {
+            return;
+        }
+        if let Some(old) = self.chunks.insert(key.to_vec(), Arc::clone(c)) {
+            self.bytes -= cached_bytes(key, &old);
+        }
+        self.bytes += size;
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(old) = self.chunks.remove(key) {
+            self.bytes -= cached_bytes(key, &old);
+        }
+    }
+
     /// Called with the outcome of a batch applied to the root passed to
     /// [`Self::begin`]: drops the replaced chunks, adds the new shallow ones.
     pub fn commit(&mut self, out: &Outcome) {
         for k in &out.stale {
-            self.chunks.remove(k);
+            self.remove(k);
         }
         for (k, c) in &out.chunks {
-            if u16::from_be_bytes([k[8], k[9]]) < self.depth_max {
-                self.chunks.insert(k.clone(), Arc::clone(c));
-            }
+            self.insert(k, c);
         }
         self.root = out.root;
+    }
+
+    /// Fills the cache with the tree `root` down to `depth_max` (within the
+    /// budget), one chunk level per `fetch` call, shallow levels first; keeps
+    /// what it already holds if it describes that tree. Every chunk is
+    /// checked against its parent's hash. Returns the chunks fetched.
+    pub fn warm<E: From<SmtError>>(
+        &mut self,
+        root: Child,
+        mut fetch: impl FnMut(&[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, E>,
+    ) -> Result<usize, E> {
+        self.begin(root);
+        let mut fetched = 0;
+        let mut level = Vec::new();
+        if !root.is_empty() {
+            level.push(Want {
+                key: node_key(root.version, 0, &[0; 32]),
+                depth: 0,
+                path: [0; 32],
+                hash: root.hash,
+                lo: 0,
+                hi: 0,
+            });
+        }
+        let mut full = false;
+        while !level.is_empty() && !full {
+            let mut next = Vec::new();
+            let (have, miss): (Vec<Want>, Vec<Want>) = level
+                .into_iter()
+                .partition(|w| self.chunks.contains_key(&w.key));
+            for w in have {
+                let c = Arc::clone(&self.chunks[&w.key]);
+                kids_below(&c, c.root, w.depth, w.path, &mut next);
+            }
+            if !miss.is_empty() {
+                let keys: Vec<Vec<u8>> = miss.iter().map(|w| w.key.clone()).collect();
+                let got = fetch(&keys)?;
+                if got.len() != miss.len() {
+                    return Err(SmtError::Protocol("fetch returned a wrong count".into()).into());
+                }
+                fetched += got.len();
+                for (w, raw) in miss.into_iter().zip(got) {
+                    let raw = raw.ok_or_else(|| SmtError::MissingNode(w.key.clone()))?;
+                    let c = Chunk::decode(&raw, w.depth)?;
+                    if c.hash() != w.hash {
+                        return Err(SmtError::BadNode(format!(
+                            "chunk {} does not match its parent's hash",
+                            hex(&w.key)
+                        ))
+                        .into());
+                    }
+                    let c = Arc::new(c);
+                    let before = self.chunks.len();
+                    self.insert(&w.key, &c);
+                    full |= self.chunks.len() == before;
+                    kids_below(&c, c.root, w.depth, w.path, &mut next);
+                }
+            }
+            next.retain(|w| w.depth < self.depth_max);
+            level = next;
+        }
+        self.root = Some(root);
+        Ok(fetched)
     }
 }
 
@@ -1373,6 +1592,55 @@ mod tests {
             // Every stale record was reported: the store holds exactly the
             // records reachable from the root.
             assert_eq!(reachable(&store), store.nodes.len());
+        }
+    }
+
+    #[test]
+    fn direct_encoding_equals_decoded_chunks() {
+        // Chunks not kept decoded are encoded straight from the new nodes:
+        // same records, byte for byte, as through decoded chunks.
+        let mut rng = Rng(0x5151_2026_7777_0001);
+        let mut store = MemStore::default();
+        for version in 1..=40u64 {
+            let mut batch: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+            for _ in 0..(rng.next() % 200) {
+                let key = format!("k{}", rng.next() % 3000).into_bytes();
+                let value =
+                    (rng.next() % 5 != 0).then(|| format!("v{}", rng.next() % 9).into_bytes());
+                batch.insert(key, value);
+            }
+            let updates = || -> Vec<Update> {
+                batch
+                    .iter()
+                    .map(|(k, v)| Update::new(k, v.as_deref()))
+                    .collect()
+            };
+            let run = |keep: u16| {
+                let mut up = Updater::new(store.root(), version, updates()).unwrap();
+                up.keep_chunks_below(keep);
+                loop {
+                    let want = up.wanted();
+                    if want.is_empty() {
+                        break;
+                    }
+                    up.supply(want.iter().map(|k| store.nodes.get(k)).collect())
+                        .unwrap();
+                }
+                up.finish().unwrap()
+            };
+            let all = run(u16::MAX);
+            for keep in [0u16, 4, 8] {
+                let some = run(keep);
+                assert_eq!(some.puts, all.puts, "version {version} keep {keep}");
+                assert_eq!(some.stale, all.stale);
+                assert_eq!(some.root, all.root);
+                assert!(
+                    some.chunks
+                        .iter()
+                        .all(|(k, _)| u16::from_be_bytes([k[8], k[9]]) < keep)
+                );
+            }
+            store.apply(version, updates()).unwrap();
         }
     }
 
