@@ -180,6 +180,7 @@ class _Shard:
         self.down_since: float | None = None
         self.last_error = ""
         self.kill_reason = ""  # why the watchdog killed the link, if it did
+        self.settling = False  # in-doubt lookups under way on a re-established link
 
     def send(self, msg: tuple) -> None:
         with self.send_lock:
@@ -423,14 +424,12 @@ class Cluster:
                 part.sub.receipts[row] = receipt
             part.done.set()
         elif kind == "failed":
-            with self._lock:
-                part = s.pending.pop(req, None)
-                if part is not None:
-                    s.inflight -= part.accepted
-            if part is not None:
-                log.error("shard %d failed a batch: %s", s.index, msg[2])
-                part.sub.dropped[part.rows[part.sub.codes[part.rows] == 0]] = True
-                part.done.set()
+            # The shard could not report a batch (its chain failed, or the reply was too
+            # large): whether its rows committed is unknown, so restart / re-dial the shard
+            # and settle them by tx lookup, like any other in-doubt rows.
+            log.error("shard %d failed a batch: %s", s.index, msg[2])
+            s.kill_reason = f"failed a batch: {msg[2]}"
+            s.link.kill()
         elif kind in ("result", "error"):
             if kind == "error" and req == 0:
                 log.error("shard %d refused a message: %s", s.index, msg[2])
@@ -506,12 +505,16 @@ class Cluster:
         """Rows of unfinished batches: committed before the break (found by id) or lost."""
         ids = [p.sub.tx_ids[r] for p in parts for r in p.rows.tolist()]
         found: list = []
-        for i in range(0, len(ids), lookup_chunk_txs):
-            chunk = ids[i : i + lookup_chunk_txs]
-            hits = self._call_on_reader(s, "tx_many", (chunk,))
-            if type(hits) is not list or len(hits) != len(chunk):
-                raise MessageError("tx lookup answer does not match the ids")
-            found += hits
+        s.settling = True  # the watchdog covers a shard that hangs now, too
+        try:
+            for i in range(0, len(ids), lookup_chunk_txs):
+                chunk = ids[i : i + lookup_chunk_txs]
+                hits = self._call_on_reader(s, "tx_many", (chunk,))
+                if type(hits) is not list or len(hits) != len(chunk):
+                    raise MessageError("tx lookup answer does not match the ids")
+                found += hits
+        finally:
+            s.settling = False
         k = 0
         for p in parts:
             for r in p.rows.tolist():
@@ -563,7 +566,7 @@ class Cluster:
             now = time.monotonic()
             for s in self.shards:
                 silent_s = now - s.last_heard
-                if s.up and silent_s > self.heartbeat_timeout_s:
+                if (s.up or s.settling) and silent_s > self.heartbeat_timeout_s:
                     s.kill_reason = f"hung: no heartbeat answer for {silent_s:.1f} s"
                     log.error(
                         "shard %d silent for %.1f s: hung; killing its link",
@@ -624,6 +627,7 @@ class Cluster:
         self._closing = True
         self._stop.set()
         for s in self.shards:
+            s.link.stop_connecting()
             if s.ready is not None:
                 try:
                     s.send(("close", 0))

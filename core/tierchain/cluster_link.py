@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ class Link:
 
     def exit_info(self) -> str:
         return self.where
+
+    def stop_connecting(self) -> None:
+        """The cluster closes: a ``connect`` under way may give up now."""
 
     def reset(self) -> None:
         raise NotImplementedError
@@ -205,6 +209,7 @@ class RemoteLink(Link):
         self.call: Any = None
         self.outbox: _Outbox | None = None
         self.pid: int | None = None
+        self._giving_up = threading.Event()
 
     def connect(self) -> Ready:
         import grpc
@@ -220,13 +225,19 @@ class RemoteLink(Link):
         ]
         channel = grpc.insecure_channel(self.where, options=options)
         dial_s = min(self.start_timeout, dial_timeout_s_max)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=dial_s)
-        except grpc.FutureTimeoutError as exc:
-            channel.close()
-            raise ShardUnavailable(
-                f"shard {self.index} at {self.where} unreachable (no connection in {dial_s:.0f} s)"
-            ) from exc
+        ready_future = grpc.channel_ready_future(channel)
+        deadline = time.monotonic() + dial_s
+        while True:
+            try:
+                ready_future.result(timeout=0.25)
+                break
+            except grpc.FutureTimeoutError as exc:
+                if time.monotonic() > deadline or self._giving_up.is_set():
+                    ready_future.cancel()
+                    channel.close()
+                    raise ShardUnavailable(
+                        f"shard {self.index} at {self.where} unreachable (no connection in {dial_s:.0f} s)"
+                    ) from exc
         outbox = _Outbox()
         call = channel.stream_stream(LINK_METHOD)(outbox.requests())
         # The greeting may wait for the server to settle a previous stream's rows.
@@ -269,6 +280,9 @@ class RemoteLink(Link):
     def kill(self) -> None:
         if self.call is not None:
             self.call.cancel()
+
+    def stop_connecting(self) -> None:
+        self._giving_up.set()
 
     def exit_info(self) -> str:
         return self.where
