@@ -9,8 +9,9 @@ replies, ``/tierchain.Control/Status`` and ``/tierchain.Control/Stop`` — that
 
 Exit codes: 0 success; 1 a shard is down (``status``) or the scheduler did not
 stop in time (``stop``); 2 bad configuration or usage; 3 the cluster or a shard
-is unreachable (``start``: a remote shard did not answer; ``status``/``stop``:
-no scheduler answers on the control endpoint).
+is unreachable (``start``: a local shard did not start, or a remote one did not
+answer or serves another chain; ``status``/``stop``: no scheduler answers on
+the control endpoint).
 """
 
 from __future__ import annotations
