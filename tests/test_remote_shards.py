@@ -376,3 +376,30 @@ def test_cluster_cli_start_status_stop(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_cluster_file_errors_are_named(tmp_path):
+    from tierchain.cluster_config import ClusterSpec
+    from tierchain.config import ConfigError
+
+    spec = _cluster_file(tmp_path, ["local", "127.0.0.1:7601"])
+    loaded = ClusterSpec.load(spec)
+    assert loaded.shards == (None, "127.0.0.1:7601") and loaded.base().chain_id == BASE.chain_id
+    good = spec.read_text()
+    for bad, match in [
+        (good.replace('"127.0.0.1:7601"', '"no-port"'), "HOST:PORT"),
+        (good.replace("heartbeat_s = 0.3", "heartbeat_s = 9.0"), "heartbeat"),
+        (good.replace("shards = [", "shardz = ["), "shards"),
+        ("[cluster\n", "cluster.toml"),
+    ]:
+        spec.write_text(bad)
+        with pytest.raises(ConfigError, match=match):
+            ClusterSpec.load(spec)
+    spec.write_text(good)
+    runner = CliRunner(env={"TIERCHAIN_PASSPHRASE": PASS})
+    r = runner.invoke(main, ["shard", "serve", "--cluster", str(spec), "--index", "2"])
+    assert r.exit_code == 2 and "0..1" in r.output, r.output
+    r = runner.invoke(
+        main, ["shard", "serve", "--cluster", str(spec), "--index", "0"], env={"TIERCHAIN_PASSPHRASE": "x"}
+    )
+    assert r.exit_code == 2 and "node.key" in r.output, r.output  # wrong passphrase: named, exit 2
