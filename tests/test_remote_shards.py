@@ -404,3 +404,13 @@ def test_cluster_file_errors_are_named(tmp_path):
         main, ["shard", "serve", "--cluster", str(spec), "--index", "0"], env={"TIERCHAIN_PASSPHRASE": "x"}
     )
     assert r.exit_code == 2 and "node.key" in r.output, r.output  # wrong passphrase: named, exit 2
+
+
+def test_cluster_start_names_an_unreachable_shard_and_exits_3(tmp_path):
+    spec = _cluster_file(tmp_path, [f"127.0.0.1:{_free_port()}"])
+    spec.write_text(spec.read_text() + "start_timeout_s = 1.0\n")
+    r = subprocess.run(
+        [*CLI, "cluster", "start", str(spec)], env=ENV, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 3, r.stderr
+    assert "shard 0 at 127.0.0.1:" in r.stderr and "unreachable" in r.stderr, r.stderr
