@@ -181,10 +181,16 @@ class _Shard:
         self.last_error = ""
         self.kill_reason = ""  # why the watchdog killed the link, if it did
         self.settling = False  # in-doubt lookups under way on a re-established link
+        self.generation = 0  # bumped (under send_lock) by every recovery
 
-    def send(self, msg: tuple) -> None:
+    def send(self, msg: tuple, generation: int | None = None) -> bool:
+        """Send on the current link; False (not sent) if the link was re-established since
+        ``generation``: what was meant for the old link is settled by the recovery."""
         with self.send_lock:
+            if generation is not None and generation != self.generation:
+                return False
             self.link.send(msg)
+            return True
 
 
 class Cluster:
@@ -362,8 +368,12 @@ class Cluster:
             req = next(self._ids)
             s.pending[req] = part
             sub.parts.append(part)
+            generation = s.generation
         try:
-            s.send(("submit", req, gather_frames(batch, rows)))
+            # Never on a link re-established after the part was registered: the recovery
+            # has taken it and settles it by lookup; sending it now could commit rows
+            # that were just reported dropped.
+            s.send(("submit", req, gather_frames(batch, rows)), generation)
         except LinkDown:
             pass  # the reader sees the break and resolves this part after reconnecting
 
@@ -447,7 +457,7 @@ class Cluster:
         for req in list(s.calls):
             call = s.calls.pop(req, None)
             if call is not None:
-                call[1], call[2] = False, reason
+                call[1], call[2] = None, reason  # None: no answer (not an error of the method)
                 call[0].set()
 
     def _take_pending(self, s: _Shard) -> list[_Part]:
@@ -464,6 +474,8 @@ class Cluster:
     def _recover(self, s: _Shard) -> None:
         """The link broke: re-establish it (new process / re-dial), then settle the in-doubt rows."""
         parts = self._take_pending(s)
+        with s.send_lock:  # waits out a send under way on the broken link
+            s.generation += 1
         s.down_since = time.monotonic()
         s.kill_reason = ""
         self._fail_calls(s, f"shard {s.index} link broke")
@@ -588,13 +600,14 @@ class Cluster:
         if method not in _CALLS:
             raise ValueError(f"not a shard query: {method}")
         s = self.shards[shard]
-        if not s.up:
-            raise ShardUnavailable(f"shard {shard} is down")
         req = next(self._ids)
         call: list = [threading.Event(), False, None]
-        s.calls[req] = call
         try:
-            s.send(("call", req, method, args))
+            with s.send_lock:  # registered and sent on one link generation, or not at all
+                if not s.up:
+                    raise ShardUnavailable(f"shard {shard} is down")
+                s.calls[req] = call
+                s.link.send(("call", req, method, args))
         except LinkDown as exc:
             s.calls.pop(req, None)
             raise ShardUnavailable(f"shard {shard} is down") from exc
@@ -604,6 +617,8 @@ class Cluster:
         if not call[0].wait(timeout):
             s.calls.pop(req, None)
             raise TimeoutError(f"shard {shard} did not answer {method}")
+        if call[1] is None:
+            raise ShardUnavailable(f"shard {shard}: {call[2]}")
         if not call[1]:
             raise ShardCallError(f"shard {shard}: {call[2]}")
         return call[2]
