@@ -127,8 +127,9 @@ def test_killing_the_coordinator_and_a_participant_mid_protocol(tmp_path):
         pending = len(records(cluster, b"xl/")) + len(records(cluster, b"xc/"))
         Coordinator(cluster, w.COORD, margin_ms=200).resolve(timeout=120)
         committed, aborted = check_resolved(cluster)
+    acknowledged = int(progress.read_text().split()[0])  # prepares the worker saw committed
     assert pending > 0, "the kill did not land mid-protocol"
-    assert committed >= 100
+    assert committed > 0 and committed + aborted >= acknowledged
     print(f"pending after the kill: {pending}; committed {committed}, aborted {aborted}")
 
 
