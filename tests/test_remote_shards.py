@@ -27,7 +27,7 @@ from tierchain.chain import Chain
 from tierchain.cli import main
 from tierchain.cluster import Cluster, ShardCallError, ShardUnavailable, shard_configs
 from tierchain.cluster_link import RemoteLink
-from tierchain.crypto import save_key_file
+from tierchain.crypto import KeyPair, save_key_file
 from tierchain.shard_server import LINK_METHOD, ShardServer
 
 HERE = Path(__file__).parent
@@ -414,3 +414,33 @@ def test_cluster_start_names_an_unreachable_shard_and_exits_3(tmp_path):
     )
     assert r.returncode == 3, r.stderr
     assert "shard 0 at 127.0.0.1:" in r.stderr and "unreachable" in r.stderr, r.stderr
+
+
+def test_cluster_start_runs_the_coordinator_when_configured(tmp_path):
+    spec = _cluster_file(tmp_path, ["local", "local"])
+    coord = KeyPair.from_seed(b"cli-coordinator".ljust(32, b"\0"))
+    opslimit, memlimit = nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN
+    save_key_file(tmp_path / "coord.key", coord, PASS, opslimit=opslimit, memlimit=memlimit)
+    spec.write_text(spec.read_text() + 'coordinator_key_file = "coord.key"\n')
+    runner = CliRunner()
+    start = subprocess.Popen([*CLI, "cluster", "start", str(spec)], env=ENV)
+    try:
+
+        def stepped() -> dict | None:
+            r = runner.invoke(main, ["cluster", "status", str(spec), "--json", "--timeout", "2"])
+            assert start.poll() is None, "cluster start exited"
+            reply = json.loads(r.output) if r.exit_code == 0 else None
+            coord_state = reply and reply.get("coordinator")
+            return reply if coord_state and coord_state["pending_locks"] is not None else None
+
+        _wait(lambda: stepped() is not None, "the coordinator did not step", timeout=60)
+        reply = stepped()
+        assert reply["coordinator"] == {"pending_locks": 0, "pending_credits": 0}
+        assert "coordinator: 0 cross-shard" in runner.invoke(main, ["cluster", "status", str(spec)]).output
+        r = runner.invoke(main, ["cluster", "stop", str(spec), "--timeout", "60"])
+        assert r.exit_code == 0, r.output
+        assert start.wait(30) == 0
+    finally:
+        if start.poll() is None:
+            start.kill()
+            start.wait()

@@ -72,11 +72,12 @@ def _load(spec_path: Path) -> ClusterSpec:
         raise BadConfig(str(exc)) from exc
 
 
-def _keys(spec: ClusterSpec, passphrase_env: str):
+def _keys(spec: ClusterSpec, passphrase_env: str, path: Path | None = None):
+    path = path or spec.key_file
     try:
-        return load_key_file(spec.key_file, _passphrase(passphrase_env))
+        return load_key_file(path, _passphrase(passphrase_env))
     except KeyFileError as exc:
-        raise BadConfig(f"{spec.key_file}: {exc}") from exc
+        raise BadConfig(f"{path}: {exc}") from exc
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -250,17 +251,25 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
     except ConfigError as exc:
         raise BadConfig(str(exc)) from exc
     keys = _keys(spec, passphrase_env)
+    coord_key = _keys(spec, passphrase_env, spec.coordinator_key_file) if spec.coordinator_key_file else None
     stop = threading.Event()
-    state: dict[str, Any] = {"state": "starting", "cluster": None}
+    state: dict[str, Any] = {"state": "starting", "cluster": None, "coordinator": None}
 
     def status() -> dict:
-        c = state["cluster"]
+        c, coord = state["cluster"], state["coordinator"]
+        last = coord.last if coord is not None else None
         return {
             "state": state["state"],
             "pid": os.getpid(),
             "control": spec.control,
             "n_shards": spec.n_shards,
             "shards": c.status() if c is not None else [],
+            "coordinator": None
+            if coord is None
+            else {
+                "pending_locks": last.pending_locks if last else None,
+                "pending_credits": last.pending_credits if last else None,
+            },
         }
 
     control = ControlServer(spec.control, status, stop)  # first: refuses a second scheduler
@@ -276,6 +285,11 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
             c = Cluster(spec.root, base, keys.seed, spec.n_shards, **spec.cluster_kwargs())
         except ShardUnavailable as exc:
             raise Unreachable(str(exc)) from exc
+        if coord_key is not None:
+            from tierchain.coordinator import Coordinator
+
+            state["coordinator"] = Coordinator(c, coord_key)
+            state["coordinator"].start()
         state.update(state="running", cluster=c)
         log.info(
             "cluster running",
@@ -286,6 +300,8 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
         while not stop.wait(0.5):
             pass
         state["state"] = "stopping"
+        if state["coordinator"] is not None:
+            state["coordinator"].stop()  # pending transfers stay on chain for the next start
         log.info("stopping: draining the shards")
         c.close()
         log.info("cluster stopped", extra=_fields(heights=[s["height"] for s in c.status()]))
@@ -315,6 +331,11 @@ def _print_status(reply: dict) -> None:
                 s["last_heard_s"],
                 s["where"] + ("" if s["up"] else f"  ({s['last_error']})"),
             )
+        )
+    if (coord := reply.get("coordinator")) is not None:
+        click.echo(
+            f"coordinator: {coord.get('pending_locks')} cross-shard transfers prepared at their source, "
+            f"{coord.get('pending_credits')} awaiting their destination step"
         )
 
 

@@ -11,6 +11,8 @@ queue_max = 50000               # per shard: txs sent, not yet settled
 start_timeout_s = 60
 heartbeat_s = 1.0
 heartbeat_timeout_s = 10.0
+coordinator_key_file = "coord.key"  # optional: run the cross-shard coordinator with this
+                                    # sealed key (genesis gives it the "coordinator" role)
 ```
 
 Relative paths are relative to the file's directory. The same file is what
@@ -51,6 +53,7 @@ class ClusterSpec:
     start_timeout_s: float = 60.0
     heartbeat_s: float = 1.0
     heartbeat_timeout_s: float = 10.0
+    coordinator_key_file: Path | None = None  # run tierchain.coordinator in the scheduler
 
     @property
     def n_shards(self) -> int:
@@ -100,6 +103,9 @@ class ClusterSpec:
                 start_timeout_s=float(c.get("start_timeout_s", 60.0)),
                 heartbeat_s=float(c.get("heartbeat_s", 1.0)),
                 heartbeat_timeout_s=float(c.get("heartbeat_timeout_s", 10.0)),
+                coordinator_key_file=here / str(c["coordinator_key_file"])
+                if "coordinator_key_file" in c
+                else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{path}: bad [cluster] section: {exc!r}") from exc
