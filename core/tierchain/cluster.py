@@ -15,7 +15,8 @@ that owns the ``Cluster`` object is the scheduler:
   (admission codes now, receipts at commit) are written back in submit order.
 * Rows are refused by the scheduler itself with ``WRONG_SHARD`` when their
   ``chain_id`` is not the chain id of the shard they route to, or when their write
-  keys span shards (cross-shard operations are not built yet).
+  keys span shards (value moves between shards only through the cross-shard
+  protocol, ``tierchain.xshard`` and ``tierchain.coordinator``).
 * Backpressure: each shard has a bound on transactions sent but not yet settled
   (``queue_max``). A batch that would exceed it gets ``MEMPOOL_FULL`` for all of
   that shard's rows; nothing is buffered in the scheduler.
