@@ -326,37 +326,12 @@ def xfer_workloads(p: Params, world: World, pool, n_shards: int = 2) -> dict:
 # --- router overhead ---------------------------------------------------------------------
 
 
-def _span_ok_fallback(batch, shard: np.ndarray, n_shards: int) -> np.ndarray:
-    """Same check as the cluster's: every write key of a row routes to the row's shard."""
-    from tierchain import _hot
-
-    ok = shard >= 0
-    n_write = np.where(ok, batch.n_write, 0).astype(np.int64)
-    total = int(n_write.sum())
-    if n_shards == 1 or total == 0:
-        return np.ones(len(batch), bool)
-    first = batch.key_first + batch.n_read.astype(np.int64)
-    offsets = np.zeros(len(batch), np.int64)
-    np.cumsum(n_write[:-1], out=offsets[1:])
-    idx = np.repeat(first - offsets, n_write) + np.arange(total, dtype=np.int64)
-    key_shard = _hot.route_keys(
-        batch.buf, batch.key_start[idx], batch.key_len[idx].astype(np.int64), n_shards
-    )
-    row = np.repeat(np.arange(len(batch)), n_write)
-    bad = np.zeros(len(batch), bool)
-    np.logical_or.at(bad, row, key_shard.astype(np.int32) != shard[row])
-    return ~bad
-
-
 def router_cost(batches: list[bytes], n_shards: int, reps: int) -> dict:
     """Scheduler-side cost per tx of what ``Cluster.submit`` does before sending, stage by stage."""
-    import tierchain.cluster as cluster_mod
+    from tierchain.cluster import gather_frames
+    from tierchain.route import writes_on as span_ok
 
-    gather_frames = cluster_mod.gather_frames
-    span_ok = getattr(cluster_mod, "_write_span_ok", None)
-    span_impl = "tierchain.cluster._write_span_ok"
-    if span_ok is None:  # the cluster's internals moved: an equivalent check, same native router
-        span_ok, span_impl = _span_ok_fallback, "bench/shards.py equivalent (cluster helper not found)"
+    span_impl = "tierchain.route.writes_on (the check Cluster.submit makes)"
     stages = ("decode", "route", "check", "partition", "gather")
     best = dict.fromkeys(stages, float("inf"))
     n_tx = 0
