@@ -1494,6 +1494,25 @@ mod tests {
             self.0 ^= self.0 >> 27;
             self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
         }
+
+        /// Up to `n_max - 1` updates over keys `k0..k{keys}`; one in `delete_one_in`
+        /// is a deletion, the rest set values `v0..v{values}`.
+        fn batch(
+            &mut self,
+            n_max: u64,
+            keys: u64,
+            delete_one_in: u64,
+            values: u64,
+        ) -> HashMap<Vec<u8>, Option<Vec<u8>>> {
+            let mut batch = HashMap::new();
+            for _ in 0..(self.next() % n_max) {
+                let key = format!("k{}", self.next() % keys).into_bytes();
+                let value = (self.next() % delete_one_in != 0)
+                    .then(|| format!("v{}", self.next() % values).into_bytes());
+                batch.insert(key, value);
+            }
+            batch
+        }
     }
 
     fn reference(state: &HashMap<Vec<u8>, Vec<u8>>) -> Digest {
@@ -1563,17 +1582,7 @@ mod tests {
         let mut store = MemStore::default();
         let mut state: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         for version in 1..=60u64 {
-            let mut batch: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
-            let n = (rng.next() % 40) as usize;
-            for _ in 0..n {
-                let key = format!("k{}", rng.next() % 120).into_bytes();
-                let value = if rng.next() % 3 == 0 {
-                    None
-                } else {
-                    Some(format!("v{}", rng.next() % 7).into_bytes())
-                };
-                batch.insert(key, value);
-            }
+            let batch = rng.batch(40, 120, 3, 7);
             let updates = batch
                 .iter()
                 .map(|(k, v)| Update::new(k, v.as_deref()))
@@ -1602,13 +1611,7 @@ mod tests {
         let mut rng = Rng(0x5151_2026_7777_0001);
         let mut store = MemStore::default();
         for version in 1..=40u64 {
-            let mut batch: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
-            for _ in 0..(rng.next() % 200) {
-                let key = format!("k{}", rng.next() % 3000).into_bytes();
-                let value =
-                    (rng.next() % 5 != 0).then(|| format!("v{}", rng.next() % 9).into_bytes());
-                batch.insert(key, value);
-            }
+            let batch = rng.batch(200, 3000, 5, 9);
             let updates = || -> Vec<Update> {
                 batch
                     .iter()
@@ -1832,13 +1835,7 @@ mod tests {
         let mut plain = MemStore::default();
         let mut cache = NodeCache::new(8);
         for version in 1..=80u64 {
-            let mut batch: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
-            for _ in 0..(rng.next() % 50) {
-                let key = format!("k{}", rng.next() % 300).into_bytes();
-                let value =
-                    (rng.next() % 4 != 0).then(|| format!("v{}", rng.next() % 9).into_bytes());
-                batch.insert(key, value);
-            }
+            let batch = rng.batch(50, 300, 4, 9);
             let updates = || -> Vec<Update> {
                 batch
                     .iter()
