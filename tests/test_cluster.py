@@ -41,6 +41,17 @@ def transfer(cluster_chain_id: int, sender: KeyPair, nonce: int, to: KeyPair, am
     return sender.sign_tx(tx).encode()
 
 
+def random_transfers(chain_id: int, group: list[KeyPair], nonces: dict, rng, n: int = 20) -> list[bytes]:
+    """``n`` signed transfers of 1 between random members of ``group``; advances ``nonces``."""
+    txs = []
+    for _ in range(n):
+        i, j = rng.choice(len(group), 2, replace=False)
+        x, y = group[i], group[j]
+        txs.append(transfer(chain_id, x, nonces[x.public_key], y, 1))
+        nonces[x.public_key] += 1
+    return txs
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     assert all(len(group) >= 2 for group in BY_SHARD), HOME
@@ -127,13 +138,7 @@ def test_killed_shard_restarts_without_losing_committed_blocks(tmp_path):
             nonces = {k.public_key: 0 for k in group}
             try:
                 while not stop.is_set():
-                    txs = []
-                    for _ in range(20):
-                        i, j = rng.choice(len(group), 2, replace=False)
-                        x, y = group[i], group[j]
-                        txs.append(transfer(cluster.chain_id(s), x, nonces[x.public_key], y, 1))
-                        nonces[x.public_key] += 1
-                    sub = cluster.submit(txs)
+                    sub = cluster.submit(random_transfers(cluster.chain_id(s), group, nonces, rng))
                     receipts = sub.wait(30)
                     now = time.monotonic()
                     ok = (sub.codes == 0) & ~sub.dropped

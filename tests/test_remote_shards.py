@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from test_cluster import BASE, BY_SHARD, NODE, N, transfer
+from test_cluster import BASE, BY_SHARD, NODE, N, random_transfers
 from tierchain import shard_codec as sc
 from tierchain.block import Event, Header, Receipt
 from tierchain.chain import Chain
@@ -240,13 +240,7 @@ def _load(s: int, cluster: Cluster, stop: threading.Event, acks: list, errors: l
     nonces = resync()
     try:
         while not stop.is_set():
-            txs = []
-            for _ in range(20):
-                i, j = rng.choice(len(group), 2, replace=False)
-                x, y = group[i], group[j]
-                txs.append(transfer(cluster.chain_id(s), x, nonces[x.public_key], y, 1))
-                nonces[x.public_key] += 1
-            sub = cluster.submit(txs)
+            sub = cluster.submit(random_transfers(cluster.chain_id(s), group, nonces, rng))
             receipts = sub.wait(60)
             ok = (sub.codes == 0) & ~sub.dropped
             for row in np.flatnonzero(ok).tolist():
