@@ -49,7 +49,8 @@ def account_value(roles_bits: int, height: int) -> bytes:
     return _ACCT.pack(roles_bits, height)
 
 
-def _roles_of(ctx: TxContext, public_key: bytes) -> int | None:
+def roles_of(ctx: TxContext, public_key: bytes) -> int | None:
+    """The roles bitmask of a registered account (None if unregistered)."""
     raw = ctx.get(account_key(public_key))
     return None if raw is None else _ACCT.unpack(raw)[0]
 
@@ -63,7 +64,7 @@ def _register(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD, "unknown role bits")
     if not is_strong_public_key(new_key):
         raise OpFailed(Reject.WEAK_KEY)
-    sender_roles = _roles_of(ctx, ctx.sender)
+    sender_roles = roles_of(ctx, ctx.sender)
     if sender_roles is None or not sender_roles & ROLE_BITS["registrar"]:
         raise OpFailed(Reject.UNAUTHORIZED, "only a registrar registers accounts")
     if ctx.get(account_key(new_key)) is not None:

@@ -40,7 +40,7 @@ import struct
 from tierchain import wire
 from tierchain.errors import Reject
 from tierchain.execute import OpFailed, TxContext, register_op
-from tierchain.ops import ROLE_BITS, account_key, amount_max, balance_key
+from tierchain.ops import ROLE_BITS, account_key, amount_max, balance_key, roles_of
 
 OP_XTRANSFER = 3
 OP_XCREDIT = 4
@@ -153,8 +153,7 @@ class Credit:
 
 
 def _coordinator(ctx: TxContext) -> bool:
-    raw = ctx.get(account_key(ctx.sender))
-    return raw is not None and bool(int.from_bytes(raw[:4], "little") & ROLE_BITS["coordinator"])
+    return bool((roles_of(ctx, ctx.sender) or 0) & ROLE_BITS["coordinator"])
 
 
 def _require_coordinator(ctx: TxContext) -> None:
