@@ -69,6 +69,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use foldhash::HashMap as FastMap;
+
 use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
 
 pub type Digest = [u8; 32];
@@ -176,6 +178,52 @@ pub fn node_key(version: u64, depth: u16, path: &Digest) -> Vec<u8> {
         k[last] &= 0xffu8 << (8 - rem);
     }
     k
+}
+
+/// A chunk record's identity without an allocation: what [`node_key`]
+/// encodes (`path` holds only the first `depth` bits; the rest are zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChunkId {
+    pub version: u64,
+    pub depth: u16,
+    pub path: Digest,
+}
+
+impl ChunkId {
+    pub fn new(version: u64, depth: u16, path: &Digest) -> ChunkId {
+        let mut p = [0u8; 32];
+        let n = usize::from(depth).div_ceil(8).min(32);
+        p[..n].copy_from_slice(&path[..n]);
+        if depth % 8 != 0 {
+            p[n - 1] &= 0xffu8 << (8 - depth % 8);
+        }
+        ChunkId {
+            version,
+            depth,
+            path: p,
+        }
+    }
+
+    pub fn key(&self) -> Vec<u8> {
+        node_key(self.version, self.depth, &self.path)
+    }
+
+    /// The id of a chunk record key (`None` for a leaf record's or a malformed key).
+    pub fn from_key(key: &[u8]) -> Option<ChunkId> {
+        let version = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
+        let depth = u16::from_be_bytes(key.get(8..10)?.try_into().ok()?);
+        let n = usize::from(depth).div_ceil(8);
+        if depth > DEPTH_MAX || key.len() != 10 + n {
+            return None;
+        }
+        let mut path = [0u8; 32];
+        path[..n].copy_from_slice(&key[10..]);
+        Some(ChunkId {
+            version,
+            depth,
+            path,
+        })
+    }
 }
 
 /// Storage key of the leaf record of `kh` written at `version`.
@@ -498,11 +546,11 @@ pub struct Outcome {
     pub root: Option<Child>,
     pub puts: Vec<(Vec<u8>, Vec<u8>)>,
     pub stale: Vec<Vec<u8>>,
-    pub chunks: Vec<(Vec<u8>, Arc<Chunk>)>,
+    pub chunks: Vec<(ChunkId, Arc<Chunk>)>,
 }
 
 struct Want {
-    key: Vec<u8>,
+    id: ChunkId,
     depth: u16,
     path: Digest,
     hash: Digest,
@@ -541,7 +589,7 @@ fn reach(
         Slot::Chunk(i) => {
             let kid = c.kids[usize::from(i)];
             out.push(Want {
-                key: node_key(kid.version, depth, &path),
+                id: ChunkId::new(kid.version, depth, &path),
                 depth,
                 path,
                 hash: kid.hash,
@@ -561,10 +609,11 @@ pub struct Updater {
     lhs: Vec<Digest>,        // leaf hash of each put
     puts_prefix: Vec<usize>, // puts_prefix[i] = puts among updates[..i]
     chunks: Vec<Arc<Chunk>>, // loaded chunks
-    chunk_at: HashMap<(u16, Digest), u32>,
+    chunk_at: FastMap<(u16, Digest), u32>,
     level: Vec<Want>,
     fresh: Vec<NewNode>,
     out: Outcome,
+    leaf_puts: Vec<NodeWrite>, // the leaf records, in key order (appended to `out.puts` last)
     keep_below: u16,
     scratch: Vec<Chunk>, // one per nesting level of `emit_chunk`
 }
@@ -582,15 +631,14 @@ impl Updater {
         let mut puts_prefix = Vec::with_capacity(updates.len() + 1);
         puts_prefix.push(0);
         let mut lhs = Vec::with_capacity(updates.len());
-        let mut out = Outcome::default();
+        let mut leaf_puts = Vec::with_capacity(updates.len());
         for u in &updates {
             let last = *puts_prefix.last().expect("non-empty");
             puts_prefix.push(last + usize::from(u.value.is_some()));
             match &u.value {
                 Some(v) => {
                     lhs.push(leaf_hash(&u.kh, &u.vh));
-                    out.puts
-                        .push((leaf_key(version, &u.kh), encode_leaf(&u.kh, &u.vh, v)));
+                    leaf_puts.push((leaf_key(version, &u.kh), encode_leaf(&u.kh, &u.vh, v)));
                 }
                 None => lhs.push([0; 32]),
             }
@@ -599,7 +647,7 @@ impl Updater {
         if !root.is_empty() && !updates.is_empty() {
             let path = [0u8; 32];
             level.push(Want {
-                key: node_key(root.version, 0, &path),
+                id: ChunkId::new(root.version, 0, &path),
                 depth: 0,
                 path,
                 hash: root.hash,
@@ -614,10 +662,11 @@ impl Updater {
             lhs,
             puts_prefix,
             chunks: Vec::new(),
-            chunk_at: HashMap::new(),
+            chunk_at: FastMap::default(),
             level,
             fresh: Vec::new(),
-            out,
+            out: Outcome::default(),
+            leaf_puts,
             keep_below: u16::MAX,
             scratch: Vec::new(),
         })
@@ -631,7 +680,7 @@ impl Updater {
 
     /// Chunk keys to fetch next (empty when everything needed is loaded).
     pub fn wanted(&self) -> Vec<Vec<u8>> {
-        self.level.iter().map(|w| w.key.clone()).collect()
+        self.level.iter().map(|w| w.id.key()).collect()
     }
 
     /// The stored bytes of each key of the last [`Self::wanted`], in order.
@@ -646,7 +695,7 @@ impl Updater {
         let level = std::mem::take(&mut self.level);
         for (want, value) in level.into_iter().zip(values) {
             let Some(raw) = value else {
-                return Err(SmtError::MissingNode(want.key));
+                return Err(SmtError::MissingNode(want.id.key()));
             };
             let chunk = Chunk::decode(raw.as_ref(), want.depth)?;
             self.accept(want, Arc::new(chunk))?;
@@ -666,8 +715,8 @@ impl Updater {
             let mut misses = Vec::with_capacity(level.len());
             let mut hit = false;
             for want in level {
-                match cache.chunks.get(&want.key) {
-                    Some(chunk) => {
+                match cache.chunks.get(&want.id) {
+                    Some((chunk, _)) => {
                         hit = true;
                         let chunk = Arc::clone(chunk);
                         self.accept(want, chunk)?;
@@ -686,7 +735,7 @@ impl Updater {
         if chunk.hash() != want.hash {
             return Err(SmtError::BadNode(format!(
                 "chunk {} does not match its parent's hash",
-                hex(&want.key)
+                hex(&want.id.key())
             )));
         }
         reach(
@@ -730,7 +779,10 @@ impl Updater {
             Sub::Old { .. } => return Err(SmtError::Protocol("old node at the root".into())),
         };
         self.out.root = Some(root);
+        // Chunk keys sort by (depth, path); the leaf records (depth mark
+        // 0xFFFF) follow them, already in key-hash order (updates are sorted).
         self.out.puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.out.puts.append(&mut self.leaf_puts);
         Ok(self.out)
     }
 
@@ -916,12 +968,10 @@ impl Updater {
             kids: scratch.kids.as_slice().to_vec(),
         };
         self.scratch.push(scratch);
-        let key = node_key(self.version, depth, &path);
+        let id = ChunkId::new(self.version, depth, &path);
         let hash = c.hash();
-        self.out.puts.push((key.clone(), c.encode()));
-        if depth < self.keep_below {
-            self.out.chunks.push((key, Arc::new(c)));
-        }
+        self.out.puts.push((id.key(), c.encode()));
+        self.out.chunks.push((id, Arc::new(c)));
         Ok(Child {
             hash,
             version: self.version,
@@ -1040,19 +1090,19 @@ pub struct NodeCache {
     pub max_bytes: usize,
     bytes: usize,
     root: Option<Child>,
-    chunks: HashMap<Vec<u8>, Arc<Chunk>>,
+    /// Each chunk with its [`cached_bytes`] (kept so dropping it touches no chunk memory).
+    chunks: FastMap<ChunkId, (Arc<Chunk>, usize)>,
 }
 
 /// Estimated heap bytes of one cached chunk and its entry.
-fn cached_bytes(key: &[u8], c: &Chunk) -> usize {
+fn cached_bytes(c: &Chunk) -> usize {
     std::mem::size_of::<Chunk>()
         + 16 // Arc counters
         + c.nodes.capacity() * std::mem::size_of::<Inner>()
         + c.leaves.capacity() * std::mem::size_of::<LeafRef>()
         + c.kids.capacity() * std::mem::size_of::<Child>()
-        + key.len()
-        + 4 * 16 // allocator overhead of the key, the Arc and the three tables
-        + std::mem::size_of::<(Vec<u8>, Arc<Chunk>)>()
+        + 3 * 16 // allocator overhead of the Arc and the three tables
+        + std::mem::size_of::<(ChunkId, Arc<Chunk>)>()
         + 8 // hash table control bytes and slack
 }
 
@@ -1067,7 +1117,7 @@ fn kids_below(c: &Chunk, s: Slot, depth: u16, path: Digest, out: &mut Vec<Want>)
         Slot::Chunk(i) => {
             let kid = c.kids[usize::from(i)];
             out.push(Want {
-                key: node_key(kid.version, depth, &path),
+                id: ChunkId::new(kid.version, depth, &path),
                 depth,
                 path,
                 hash: kid.hash,
@@ -1090,7 +1140,7 @@ impl NodeCache {
             max_bytes,
             bytes: 0,
             root: None,
-            chunks: HashMap::new(),
+            chunks: FastMap::default(),
         }
     }
 
@@ -1110,7 +1160,7 @@ impl NodeCache {
     pub fn clear(&mut self) {
         self.root = None;
         self.bytes = 0;
-        self.chunks = HashMap::new();
+        self.chunks = FastMap::default();
     }
 
     /// The root this cache describes (`None`: nothing cached yet).
@@ -1126,23 +1176,26 @@ impl NodeCache {
         }
     }
 
-    fn insert(&mut self, key: &[u8], c: &Arc<Chunk>) {
-        if u16::from_be_bytes([key[8], key[9]]) >= self.depth_max {
+    fn insert(&mut self, id: ChunkId, c: &Arc<Chunk>) {
+        if id.depth >= self.depth_max {
             return;
         }
-        let size = cached_bytes(key, c);
+        let size = cached_bytes(c);
         if self.bytes.saturating_add(size) > self.max_bytes {
             return;
         }
-        if let Some(old) = self.chunks.insert(key.to_vec(), Arc::clone(c)) {
-            self.bytes -= cached_bytes(key, &old);
+        if let Some((_, old)) = self.chunks.insert(id, (Arc::clone(c), size)) {
+            self.bytes -= old;
         }
         self.bytes += size;
     }
 
     fn remove(&mut self, key: &[u8]) {
-        if let Some(old) = self.chunks.remove(key) {
-            self.bytes -= cached_bytes(key, &old);
+        let Some(id) = ChunkId::from_key(key) else {
+            return; // a leaf record
+        };
+        if let Some((_, old)) = self.chunks.remove(&id) {
+            self.bytes -= old;
         }
     }
 
@@ -1152,8 +1205,8 @@ impl NodeCache {
         for k in &out.stale {
             self.remove(k);
         }
-        for (k, c) in &out.chunks {
-            self.insert(k, c);
+        for (id, c) in &out.chunks {
+            self.insert(*id, c);
         }
         self.root = out.root;
     }
@@ -1172,7 +1225,7 @@ impl NodeCache {
         let mut level = Vec::new();
         if !root.is_empty() {
             level.push(Want {
-                key: node_key(root.version, 0, &[0; 32]),
+                id: ChunkId::new(root.version, 0, &[0; 32]),
                 depth: 0,
                 path: [0; 32],
                 hash: root.hash,
@@ -1185,31 +1238,31 @@ impl NodeCache {
             let mut next = Vec::new();
             let (have, miss): (Vec<Want>, Vec<Want>) = level
                 .into_iter()
-                .partition(|w| self.chunks.contains_key(&w.key));
+                .partition(|w| self.chunks.contains_key(&w.id));
             for w in have {
-                let c = Arc::clone(&self.chunks[&w.key]);
+                let c = Arc::clone(&self.chunks[&w.id].0);
                 kids_below(&c, c.root, w.depth, w.path, &mut next);
             }
             if !miss.is_empty() {
-                let keys: Vec<Vec<u8>> = miss.iter().map(|w| w.key.clone()).collect();
+                let keys: Vec<Vec<u8>> = miss.iter().map(|w| w.id.key()).collect();
                 let got = fetch(&keys)?;
                 if got.len() != miss.len() {
                     return Err(SmtError::Protocol("fetch returned a wrong count".into()).into());
                 }
                 fetched += got.len();
                 for (w, raw) in miss.into_iter().zip(got) {
-                    let raw = raw.ok_or_else(|| SmtError::MissingNode(w.key.clone()))?;
+                    let raw = raw.ok_or_else(|| SmtError::MissingNode(w.id.key()))?;
                     let c = Chunk::decode(&raw, w.depth)?;
                     if c.hash() != w.hash {
                         return Err(SmtError::BadNode(format!(
                             "chunk {} does not match its parent's hash",
-                            hex(&w.key)
+                            hex(&w.id.key())
                         ))
                         .into());
                     }
                     let c = Arc::new(c);
                     let before = self.chunks.len();
-                    self.insert(&w.key, &c);
+                    self.insert(w.id, &c);
                     full |= self.chunks.len() == before;
                     kids_below(&c, c.root, w.depth, w.path, &mut next);
                 }
@@ -1640,7 +1693,7 @@ mod tests {
                 assert!(
                     some.chunks
                         .iter()
-                        .all(|(k, _)| u16::from_be_bytes([k[8], k[9]]) < keep)
+                        .all(|(id, _)| id.depth < keep)
                 );
             }
             store.apply(version, updates()).unwrap();
@@ -1861,7 +1914,7 @@ mod tests {
             plain.apply(version, updates()).unwrap();
             assert_eq!(store.root(), plain.root(), "version {version}");
             assert_eq!(store.nodes, plain.nodes);
-            assert!(cache.chunks.keys().all(|k| store.nodes.contains_key(k)));
+            assert!(cache.chunks.keys().all(|k| store.nodes.contains_key(&k.key())));
         }
         assert!(!cache.is_empty());
     }
