@@ -10,7 +10,7 @@ import lmdb
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
-from tierchain import ops, wire
+from tierchain import ops, state_tree, wire
 from tierchain.chain import Chain, ChainError
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
@@ -187,6 +187,7 @@ def test_same_blocks_give_identical_roots(tmp_path):
             executed = b._execute([], decode_batch(buf), buf, h, headers[h].timestamp_ms)
             hdr, _ = b._execute_and_commit(executed)
             b._uncommitted.popleft()
+            b._tree_uncommitted.popleft()
             b._head = hdr
             assert (hdr.state_root, hdr.tx_root, hdr.receipt_root) == (
                 headers[h].state_root,
@@ -227,30 +228,52 @@ def test_nonce_key_is_system_namespace():
     assert nonce_key(ALICE.public_key)[0] == 0
 
 
-def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch):
-    """Block h+1 executes while h commits: its reads see h's writes (the overlay)."""
+@pytest.mark.parametrize("cache_mb", [256, 0])
+def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, cache_mb):
+    """Block h+1 executes while h commits: its reads see h's writes (the overlay).
+
+    Its state tree version is computed then too; with the chunk cache off every
+    chunk is read, and those block h wrote come from h's tree overlay.
+    """
     started = Chain._commit_started
-    in_flight: list[int] = []
+    in_flight: list[tuple[int, int]] = []
 
     def slow_commit(self):
         started(self)
         time.sleep(0.05)  # a slow fsync: h+1 is cut and executed meanwhile
-        in_flight.append(len(self._uncommitted))
+        in_flight.append((len(self._uncommitted), len(self._tree_uncommitted)))
+
+    from_overlay: list[int] = []
+    fetcher = state_tree._fetcher
+
+    def counting_fetcher(t, overlay=()):
+        fetch, stored = fetcher(t, overlay), fetcher(t)
+
+        def counted(keys):
+            got = fetch(keys)
+            pairs = zip(got, stored(keys), strict=True)
+            from_overlay.append(sum(a is not None and b is None for a, b in pairs))
+            return got
+
+        return counted
 
     monkeypatch.setattr(Chain, "_commit_started", slow_commit)
-    with Chain(chain_dir, small_config(), NODE) as c:
+    monkeypatch.setattr(state_tree, "_fetcher", counting_fetcher)
+    with Chain(chain_dir, small_config(state_cache_mb=cache_mb), NODE) as c:
         subs = []
         for n in range(8):  # each depends on the previous one's nonce and balance
             subs.append(c.submit([transfer(ALICE, n, BOB, 100), transfer(BOB, n, CAROL, 100)]))
             time.sleep(0.02)
         receipts = [r for s in subs for r in s.wait(10)]
         assert [r.code for r in receipts] == [Reject.OK] * 16
-        assert max(in_flight) == 2  # the overlay was really used
+        assert max(in_flight) == (2, 2)  # the overlays were really used
         assert len({int(h) for s in subs for h in s.heights}) >= 4
         assert (c.balance(ALICE.public_key), c.balance(BOB.public_key)) == (200, 0)
         assert c.balance(CAROL.public_key) == 1_300
         assert (c.nonce(ALICE.public_key), c.nonce(BOB.public_key)) == (8, 8)
-    assert verify_chain(chain_dir).ok
+    if cache_mb == 0:
+        assert sum(from_overlay) > 0  # chunks of a block still committing were read
+    assert verify_chain(chain_dir).ok  # every root recomputed from the blocks alone
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the producer re-raises

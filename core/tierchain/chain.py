@@ -6,11 +6,13 @@ the next batch overlaps execution of the current block) and queues accepted
 transactions in the ``Mempool``. The producer thread cuts a block as soon as it
 is free and any transaction waits (at most ``block_txs_max``; no timer: while one
 block executes and commits, the next accumulates, so blocks grow with the load)
-and executes it wave by wave (``execute``). The committer thread commits each
-block, in height order, in one LMDB write transaction (``storage``); once that
+and executes it wave by wave (``execute``), then computes the block's state
+tree version (``StateTree.prepare``). The committer thread commits each block,
+in height order, in one LMDB write transaction (``storage``); once that
 transaction's body is written, the producer executes the next block while the
 commit's fsync runs, reading state through an overlay of the write sets of the
-blocks not yet committed. Only after a block's own transaction is durable are its
+blocks not yet committed, and tree chunks through an overlay of their new tree
+records. Only after a block's own transaction is durable are its
 submitters woken and subscribers told: a block reported committed survives
 ``kill -9``.
 
@@ -18,7 +20,7 @@ On open, the chain resumes at the last committed block; nothing else is needed
 because a block is all-or-nothing on disk.
 
 State is committed by the sparse Merkle tree (``tierchain.state_tree``, Rust in
-``ext/rust/src/smt.rs``) updated in the block's write transaction; its root is
+``ext/rust/src/smt.rs``), written in the block's write transaction; its root is
 the header's ``state_root``. ``state_get(key, height)`` reads any retained
 height, ``prove_state`` / ``prove_tx`` give proofs that ``tierchain.proofs``
 checks against a header without trusting this node (docs/proofs.md).
@@ -52,7 +54,7 @@ from tierchain.execute import BlockColumns, BlockResult, declared_keys, execute_
 from tierchain.genesis import genesis_chunks
 from tierchain.mempool import Chunk, Mempool
 from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
-from tierchain.state_tree import StateTree, StateUnavailable
+from tierchain.state_tree import StateTree, StateUnavailable, TreeUpdate
 from tierchain.storage import Store
 from tierchain.wire import frame
 
@@ -91,6 +93,7 @@ class _Executed:
     index: list[tuple[bytes, bytes]]
     puts: list[tuple[bytes, bytes]]
     deletes: list[bytes]
+    tree: TreeUpdate | None  # the block's state tree version ("smt" chains), not written yet
 
 
 class Submission:
@@ -217,6 +220,8 @@ class Chain:
                 if r.get("meta", "proposer") != proposer.public_key:
                     raise ChainError("this node's key is not the chain's proposer")
                 self._head: Header = r.last("headers")[1]
+                # (root, root chunk version) the next block's tree version starts from.
+                self._tree_base = StateTree.base_at(r, self._head.height)
         except BaseException:
             self.store.close()
             raise
@@ -233,13 +238,17 @@ class Chain:
         self._subscribers: list[Subscription] = []
         self._sub_lock = threading.Lock()
         self._producer: threading.Thread | None = None
-        # Pipeline: the producer executes block h+1 while the committer thread's LMDB
-        # commit of block h (its fsync; py-lmdb releases the GIL) is in flight. Only
-        # then: started earlier, h+1's Python would starve the committer's tree reads,
-        # which give the GIL up and take it back once per key. Write sets of executed,
-        # not yet committed blocks (oldest first) are the overlay h+1's reads see.
+        # Pipeline: the producer executes block h+1 and computes its tree version while
+        # the committer thread's LMDB commit of block h (its fsync; py-lmdb releases the
+        # GIL) is in flight. Only then: started earlier, h+1's Python would compete with
+        # h's writes for the GIL, and tree reads give the GIL up and take it back once per
+        # key. Write sets of executed, not yet committed blocks (oldest first) are the
+        # overlay h+1's reads see.
         self._commits: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
         self._uncommitted: deque[dict[bytes, bytes | None]] = deque()
+        # Same for the state tree: the records of prepared, not yet committed tree
+        # versions, which the next block's tree update reads through.
+        self._tree_uncommitted: deque[dict[bytes, bytes]] = deque()
         self._uncommitted_lock = threading.Lock()
         self._slots = threading.Semaphore(1)
         self._committer: threading.Thread | None = None
@@ -424,6 +433,7 @@ class Chain:
         # snapshot is overlaid whether or not the read txn also sees it.
         with self._uncommitted_lock:
             overlays = list(self._uncommitted)
+            tree_overlays = list(self._tree_uncommitted)
         with self.store.read() as r:
             prefetched = r.get_many_raw("state", keys)
         for writes in overlays:
@@ -448,10 +458,22 @@ class Chain:
             deletes = [k for k, v in puts if v is None]
             puts = [(k, v) for k, v in puts if v is not None]
         index.sort()
+        tree = None
+        if self.state_tree is not None:
+            # The tree version is computed here, while the committer makes the previous
+            # block durable (its reads see that block through tree_overlays, snapshotted
+            # before this read txn began, like the state overlays); the committer only
+            # writes the records. Chunks come from the Rust cache (GIL released) unless
+            # the state is larger than the cache.
+            with self.store.read() as r:
+                tree = self.state_tree.prepare(r, height, self._tree_base, result.writes, tree_overlays)
+            self._tree_base = (tree.root, tree.root_version)
         with self._uncommitted_lock:
             self._uncommitted.append(result.writes)
+            if tree is not None:
+                self._tree_uncommitted.append(tree.records())
         parts = (chunks, batch, block_buf, height, timestamp_ms, result, tx_root, receipt_root)
-        return _Executed(*parts, index, puts, deletes)
+        return _Executed(*parts, index, puts, deletes, tree)
 
     def _commit_loop(self) -> None:
         """Commit executed blocks in height order; report each only once it is durable."""
@@ -462,6 +484,8 @@ class Chain:
                 self._head = header
                 with self._uncommitted_lock:
                     self._uncommitted.popleft()
+                    if ex.tree is not None:
+                        self._tree_uncommitted.popleft()
                 self.mempool.done(ex.chunks)
                 pos = 0
                 for c in ex.chunks:
@@ -488,8 +512,8 @@ class Chain:
         with self.store.write(before_commit=self._commit_started) as w:
             # The tree's new nodes and root go into this same write txn: a block and
             # its state version are committed together or not at all.
-            if self.state_tree is not None:
-                state_root = self.state_tree.apply(w, height, result.writes)
+            if ex.tree is not None:
+                state_root = self.state_tree.write(w, ex.tree)
                 self.state_tree.prune(w, height)
             else:
                 state_root = next_state_root(head.state_root, result.writes)

@@ -31,12 +31,15 @@ domains) and its batch update are Rust (``ext/rust/src/smt.rs``, exposed as
   readable and provable, older heights raise ``StatePruned``. ``K = 0`` keeps
   every version.
 
-Updating a block: ``apply`` hands the block's write set to Rust, which asks
+Updating a block: ``prepare`` hands the block's write set to Rust, which asks
 for the chunks it needs one chunk level (four tree levels) at a time; each
-level is one ``getmulti`` over the write transaction (so a multi-chunk
-genesis sees its own earlier chunks). Rust returns the new records (sorted),
-the replaced keys (packed) and the root; Python appends the records with one
-``putmulti``. The top of the tree stays in a Rust-side cache across blocks
+level is one ``getmulti`` over a read transaction plus an overlay of the
+records of earlier blocks not committed yet (the chain computes block h+1's
+version while h commits). Rust returns the new records (sorted), the
+replaced keys (packed) and the root; ``write`` appends the records with one
+``putmulti`` in the block's write transaction. ``apply`` is both in one
+write transaction (genesis in chunks, tests: each call sees its own earlier
+records). The top of the tree stays in a Rust-side cache across blocks
 (see ``StateTree``), so only the chunks below it are fetched. A fresh state
 (genesis) is written by ``build``: bottom up, each record once, in key order
 with LMDB append.
@@ -44,9 +47,10 @@ with LMDB append.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import tierchain_native
 
@@ -145,12 +149,40 @@ cache_mb_default = 256  # bound of the chunk cache (estimated heap bytes); ~100 
 emit_batch = 1 << 16  # records per native call when writing a bulk-built tree
 
 
-def _fetcher(t: _Txn):
+def _fetcher(t: _Txn, overlay: Sequence[Mapping[bytes, bytes]] = ()):
+    """Chunk records from ``t``, else from ``overlay`` (records of blocks not committed yet)."""
+
     def fetch(node_keys: list[bytes]) -> list[bytes | None]:
         found = t.get_many_raw("smt_nodes", node_keys)
-        return [found.get(k) for k in node_keys]
+        if not overlay:
+            return [found.get(k) for k in node_keys]
+        out = []
+        for k in node_keys:
+            v = found.get(k)
+            if v is None:
+                for records in overlay:
+                    if (v := records.get(k)) is not None:
+                        break
+            out.append(v)
+        return out
 
     return fetch
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeUpdate:
+    """A block's new tree version, computed (``StateTree.prepare``), not written yet."""
+
+    height: int
+    root: bytes
+    root_version: int
+    puts: list[tuple[bytes, bytes]]  # new records, sorted by key
+    stale_older: bytes  # packed keys of the committed records this version replaces
+    stale_now: list[bytes]  # records written earlier at this same height and replaced now
+
+    def records(self) -> dict[bytes, bytes]:
+        """The new records by key (the overlay later blocks read until this one commits)."""
+        return dict(self.puts)
 
 
 class StateTree:
@@ -205,37 +237,61 @@ class StateTree:
         height: int,
         writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
     ) -> bytes:
-        """Apply a write set at ``height``; return the new root.
+        """Apply a write set at ``height`` in ``w``; return the new root.
 
         May be called several times for one height (genesis in sorted chunks):
         each call continues from the root the previous one wrote.
         """
-        items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
         base = w.get("smt_roots", height)
         if base is None:
             base = (w.get("smt_roots", height - 1) if height else None) or _EMPTY_ROOT
-        keys = [k for k, _ in items]
-        values = [v for _, v in items]
+        return self.write(w, self.prepare(w, height, base, writes))
 
-        fetch = _fetcher(w)
+    def prepare(
+        self,
+        r: _Txn,
+        height: int,
+        base: tuple[bytes, int],
+        writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
+        overlay: Sequence[Mapping[bytes, bytes]] = (),
+    ) -> TreeUpdate:
+        """Compute the version at ``height`` of the tree ``base`` (root, root chunk version).
+
+        Reads chunks through ``r`` and then ``overlay`` (``TreeUpdate.records()``
+        of earlier blocks whose write transaction has not committed yet), so a
+        node can compute block h+1's tree while block h is still being made
+        durable. Nothing is written: ``write`` does that, in the block's txn.
+        """
+        items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
+        fetch = _fetcher(r, overlay)
         if self._cache is not None and items and self._cache.root != base:
             self._cache.warm(base[0], base[1], fetch)
         root, root_version, puts, stale_older, stale_now = tierchain_native.smt_apply(
-            base[0], base[1], height, keys, values, fetch, self._cache
+            base[0], base[1], height, [k for k, _ in items], [v for _, v in items], fetch, self._cache
         )
+        return TreeUpdate(height, root, root_version, puts, stale_older, stale_now)
+
+    def write(self, w: WriteTxn, update: TreeUpdate) -> bytes:
+        """Write a prepared version in ``w`` (the block's write txn); return its root."""
+        height, puts = update.height, update.puts
         # Records written earlier at this same height (an earlier genesis chunk) and
         # replaced now never belonged to any committed version: drop them at once.
-        for k in stale_now:
+        for k in update.stale_now:
             w.delete("smt_nodes", k)
-        if stale_older:
-            w.put("smt_stale", height, (w.get("smt_stale", height) or b"") + stale_older)
+        if update.stale_older:
+            w.put("smt_stale", height, (w.get("smt_stale", height) or b"") + update.stale_older)
         if puts:
             # Every new key carries this height, above every older key: append,
             # unless an earlier call at this height left records behind.
             last = w.last("smt_nodes")
             w.put_many_raw("smt_nodes", puts, append=last is None or last[0] < puts[0][0])
-        w.put("smt_roots", height, (root, root_version))
-        return root
+        w.put("smt_roots", height, (update.root, update.root_version))
+        return update.root
+
+    @staticmethod
+    def base_at(r: _Txn, height: int) -> tuple[bytes, int]:
+        """(root, root chunk version) of the committed tree at ``height``."""
+        return r.get("smt_roots", height) or _EMPTY_ROOT
 
     def build(self, w: WriteTxn, height: int, chunks: Iterable[Iterable[tuple[bytes, bytes]]]) -> bytes:
         """Write the whole tree of a fresh state at ``height`` (genesis); return its root.
