@@ -549,13 +549,25 @@ pub struct Outcome {
     pub chunks: Vec<(ChunkId, Arc<Chunk>)>,
 }
 
+/// A chunk to load (its depth and path are in `id`), the hash its parent
+/// expects, and the updates `lo..hi` that reach it.
 struct Want {
     id: ChunkId,
-    depth: u16,
-    path: Digest,
     hash: Digest,
     lo: usize,
     hi: usize,
+}
+
+impl Want {
+    /// The chunk `kid` at (`depth`, `path`).
+    fn of(kid: Child, depth: u16, path: &Digest, lo: usize, hi: usize) -> Want {
+        Want {
+            id: ChunkId::new(kid.version, depth, path),
+            hash: kid.hash,
+            lo,
+            hi,
+        }
+    }
 }
 
 fn split(updates: &[Update], lo: usize, hi: usize, depth: u16) -> usize {
@@ -587,15 +599,7 @@ fn reach(
             reach(updates, c, n.right, depth + 1, rp, mid, hi, out);
         }
         Slot::Chunk(i) => {
-            let kid = c.kids[usize::from(i)];
-            out.push(Want {
-                id: ChunkId::new(kid.version, depth, &path),
-                depth,
-                path,
-                hash: kid.hash,
-                lo,
-                hi,
-            });
+            out.push(Want::of(c.kids[usize::from(i)], depth, &path, lo, hi));
         }
         Slot::Empty | Slot::Leaf(_) => {}
     }
@@ -645,15 +649,7 @@ impl Updater {
         }
         let mut level = Vec::new();
         if !root.is_empty() && !updates.is_empty() {
-            let path = [0u8; 32];
-            level.push(Want {
-                id: ChunkId::new(root.version, 0, &path),
-                depth: 0,
-                path,
-                hash: root.hash,
-                lo: 0,
-                hi: updates.len(),
-            });
+            level.push(Want::of(root, 0, &[0; 32], 0, updates.len()));
         }
         Ok(Updater {
             version,
@@ -697,7 +693,7 @@ impl Updater {
             let Some(raw) = value else {
                 return Err(SmtError::MissingNode(want.id.key()));
             };
-            let chunk = Chunk::decode(raw.as_ref(), want.depth)?;
+            let chunk = Chunk::decode(raw.as_ref(), want.id.depth)?;
             self.accept(want, Arc::new(chunk))?;
         }
         Ok(())
@@ -742,15 +738,15 @@ impl Updater {
             &self.updates,
             &chunk,
             chunk.root,
-            want.depth,
-            want.path,
+            want.id.depth,
+            want.id.path,
             want.lo,
             want.hi,
             &mut self.level,
         );
         let idx = u32::try_from(self.chunks.len()).expect("fewer than 2^32 chunks");
         self.chunks.push(chunk);
-        self.chunk_at.insert((want.depth, want.path), idx);
+        self.chunk_at.insert((want.id.depth, want.id.path), idx);
         Ok(())
     }
 
@@ -1115,15 +1111,7 @@ fn kids_below(c: &Chunk, s: Slot, depth: u16, path: Digest, out: &mut Vec<Want>)
             kids_below(c, n.right, depth + 1, with_bit(&path, depth, true), out);
         }
         Slot::Chunk(i) => {
-            let kid = c.kids[usize::from(i)];
-            out.push(Want {
-                id: ChunkId::new(kid.version, depth, &path),
-                depth,
-                path,
-                hash: kid.hash,
-                lo: 0,
-                hi: 0,
-            });
+            out.push(Want::of(c.kids[usize::from(i)], depth, &path, 0, 0));
         }
         Slot::Empty | Slot::Leaf(_) => {}
     }
@@ -1224,14 +1212,7 @@ impl NodeCache {
         let mut fetched = 0;
         let mut level = Vec::new();
         if !root.is_empty() {
-            level.push(Want {
-                id: ChunkId::new(root.version, 0, &[0; 32]),
-                depth: 0,
-                path: [0; 32],
-                hash: root.hash,
-                lo: 0,
-                hi: 0,
-            });
+            level.push(Want::of(root, 0, &[0; 32], 0, 0));
         }
         let mut full = false;
         while !level.is_empty() && !full {
@@ -1241,7 +1222,7 @@ impl NodeCache {
                 .partition(|w| self.chunks.contains_key(&w.id));
             for w in have {
                 let c = Arc::clone(&self.chunks[&w.id].0);
-                kids_below(&c, c.root, w.depth, w.path, &mut next);
+                kids_below(&c, c.root, w.id.depth, w.id.path, &mut next);
             }
             if !miss.is_empty() {
                 let keys: Vec<Vec<u8>> = miss.iter().map(|w| w.id.key()).collect();
@@ -1252,7 +1233,7 @@ impl NodeCache {
                 fetched += got.len();
                 for (w, raw) in miss.into_iter().zip(got) {
                     let raw = raw.ok_or_else(|| SmtError::MissingNode(w.id.key()))?;
-                    let c = Chunk::decode(&raw, w.depth)?;
+                    let c = Chunk::decode(&raw, w.id.depth)?;
                     if c.hash() != w.hash {
                         return Err(SmtError::BadNode(format!(
                             "chunk {} does not match its parent's hash",
@@ -1264,10 +1245,10 @@ impl NodeCache {
                     let before = self.chunks.len();
                     self.insert(w.id, &c);
                     full |= self.chunks.len() == before;
-                    kids_below(&c, c.root, w.depth, w.path, &mut next);
+                    kids_below(&c, c.root, w.id.depth, w.id.path, &mut next);
                 }
             }
-            next.retain(|w| w.depth < self.depth_max);
+            next.retain(|w| w.id.depth < self.depth_max);
             level = next;
         }
         self.root = Some(root);
