@@ -42,6 +42,9 @@ pub mod pool;
 pub mod sig;
 pub mod smt;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::ops::Deref;
 
 use pyo3::buffer::PyBuffer;
