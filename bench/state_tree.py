@@ -28,7 +28,6 @@ the TPS rows use the chain's durable ``sync = "full"`` unless ``--sync none``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import random
@@ -134,18 +133,9 @@ def measure_size(n: int, blocks: int, block_keys: int, proofs_n: int, workdir: P
 
 
 def measure_tps(commitment: str, accounts: int, txs: int, seconds: float, sync: str, cache: Path) -> dict:
-    """Committed TPS of a fresh solo chain; the commitment is set on loadgen's genesis config."""
-    original = loadgen.genesis_config
-
-    def with_commitment(*args, **kwargs):
-        return dataclasses.replace(original(*args, **kwargs), state_commitment=commitment)
-
+    """Committed TPS of a fresh solo chain with the given state commitment."""
     work = loadgen.transfer_workload(accounts, txs, 4, cache_dir=cache)
-    loadgen.genesis_config = with_commitment  # run_load has no state_commitment parameter (yet)
-    try:
-        res = loadgen.run_load(work, seconds=seconds, sync=sync)
-    finally:
-        loadgen.genesis_config = original
+    res = loadgen.run_load(work, seconds=seconds, sync=sync, node_settings={"state_commitment": commitment})
     return {
         "state_commitment": commitment,
         "accounts": accounts,

@@ -124,6 +124,7 @@ def run_once(
     sync: str = "full",
     block_txs_max: int = 4096,
     block_interval_ms: int = 20,
+    state_flush_blocks: int = 8,
     quiet: bool = False,
 ) -> dict:
     t0 = time.perf_counter()
@@ -131,10 +132,19 @@ def run_once(
     prepare_s = time.perf_counter() - t0
     rss_workload = loadgen.rss_peak_bytes()
     label = f"{'open ' + format(rate, ',.0f') + ' tx/s' if rate else 'closed'} sync={sync}"
+    settings = dict(
+        seconds=seconds,
+        warmup_s=warmup_s,
+        rate=rate,
+        batch_txs=batch_txs,
+        inflight=inflight,
+        sync=sync,
+        block_txs_max=block_txs_max,
+        block_interval_ms=block_interval_ms,
+        node_settings={"state_flush_blocks": state_flush_blocks},
+    )
     if quiet:
-        result = _run(
-            work, seconds, warmup_s, rate, batch_txs, inflight, sync, block_txs_max, block_interval_ms
-        )
+        result = run_load(work, **settings)
     else:
         with _progress() as progress:
             task = progress.add_task(f"load {label}", total=warmup_s + seconds, status="genesis ...")
@@ -147,18 +157,7 @@ def run_once(
                     f"p99 {p['latency_ms_p99']:5.0f} ms  h={p['height']}  mempool={p['mempool']}",
                 )
 
-            result = _run(
-                work,
-                seconds,
-                warmup_s,
-                rate,
-                batch_txs,
-                inflight,
-                sync,
-                block_txs_max,
-                block_interval_ms,
-                show,
-            )
+            result = run_load(work, **settings, report=show)
     out = dataclasses.asdict(result)
     out.update(
         spec=dataclasses.asdict(spec),
@@ -167,25 +166,9 @@ def run_once(
         batch_txs=batch_txs,
         inflight=inflight,
         block_interval_ms=block_interval_ms,
+        state_flush_blocks=state_flush_blocks,
     )
     return out
-
-
-def _run(
-    work, seconds, warmup_s, rate, batch_txs, inflight, sync, block_txs_max, block_interval_ms, report=None
-):
-    return run_load(
-        work,
-        seconds=seconds,
-        warmup_s=warmup_s,
-        rate=rate,
-        batch_txs=batch_txs,
-        inflight=inflight,
-        sync=sync,
-        block_txs_max=block_txs_max,
-        block_interval_ms=block_interval_ms,
-        report=report,
-    )
 
 
 class PointFailed(click.ClickException):
@@ -468,10 +451,12 @@ def _workload_options(f):
 @click.option("--sync", type=click.Choice(["full", "none"]), default="full", show_default=True)
 @click.option("--block-txs", "block_txs_max", type=int, default=4096, show_default=True)
 @click.option("--block-interval-ms", type=int, default=20, show_default=True)
+@click.option("--state-flush-blocks", type=int, default=8, show_default=True,
+              help="Write the flat state table every K blocks (docs/operations.md).")  # fmt: skip
 @click.option("--quiet", is_flag=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup_s, rate, batch_txs, inflight,
-            sync, block_txs_max, block_interval_ms, quiet, out) -> None:  # fmt: skip
+            sync, block_txs_max, block_interval_ms, state_flush_blocks, quiet, out) -> None:  # fmt: skip
     """One load run of a fresh solo chain; JSON to --out."""
     txs = txs or _txs_for(seconds + warmup_s, rate or 25_000)
     spec = _spec(accounts, txs, threads=threads, senders=senders, skew=skew, hot_pct=hot_pct, mix=mix)
@@ -485,6 +470,7 @@ def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup
         sync=sync,
         block_txs_max=block_txs_max,
         block_interval_ms=block_interval_ms,
+        state_flush_blocks=state_flush_blocks,
         quiet=quiet,
     )
     if out:
@@ -499,6 +485,13 @@ def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup
             f"peak RSS {r['rss_peak_bytes'] / 2**20:,.0f} MiB; db {r['db_bytes'] / 2**20:,.0f} MiB; "
             f"rejected {r['rejected']}, failed {r['failed']}"
         )
+        if (b := r["blocks"])["count"]:
+            console.print(
+                f"{b['count']:,} blocks of {b['txs_mean']:,.0f} txs ({b['flushed']} flushed state); "
+                f"ms per block mean / p99: produce {b['produce_ms_mean']:.1f} / {b['produce_ms_p99']:.1f}, "
+                f"write {b['write_ms_mean']:.1f} / {b['write_ms_p99']:.1f}, "
+                f"commit+fsync {b['durable_ms_mean']:.1f} / {b['durable_ms_p99']:.1f}"
+            )
 
 
 @main.command("baselines")

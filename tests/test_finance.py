@@ -21,7 +21,7 @@ from finance_world import (
     kp,
     live_total,
 )
-from tierchain import crypto, wire
+from tierchain import crypto, state_log, wire
 from tierchain.chain import Chain
 from tierchain.errors import Reject
 from tierchain.finance import DocType, PieceState, VoucherStatus
@@ -37,7 +37,7 @@ def now_ms() -> int:
 def state_snapshot(chain: Chain) -> dict[bytes, bytes]:
     """Every state entry except the system namespace (nonces move on failed txs too)."""
     with chain.store.read() as r:
-        return {bytes(k): bytes(v) for k, v in r.items("state") if not bytes(k).startswith(b"\x00")}
+        return {k: v for k, v in state_log.current_items(r).items() if not k.startswith(b"\x00")}
 
 
 @pytest.fixture

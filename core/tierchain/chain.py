@@ -17,7 +17,9 @@ submitters woken and subscribers told: a block reported committed survives
 ``kill -9``.
 
 On open, the chain resumes at the last committed block; nothing else is needed
-because a block is all-or-nothing on disk.
+because a block is all-or-nothing on disk. The flat ``state`` table is written
+back every ``state_flush_blocks`` blocks (``tierchain.state_log``): the blocks in
+between log their write sets, which reads overlay and opening loads.
 
 State is committed by the sparse Merkle tree (``tierchain.state_tree``, Rust in
 ``ext/rust/src/smt.rs``), written in the block's write transaction; its root is
@@ -44,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import tierchain_native
 
-from tierchain import merkle, ops, proofs
+from tierchain import merkle, ops, proofs, state_log
 from tierchain.batch import Batch, decode_batch
 from tierchain.block import ZERO_HASH, Header, Receipt
 from tierchain.config import ChainConfig
@@ -62,6 +64,7 @@ log = logging.getLogger("tierchain.chain")
 _U64 = struct.Struct("<Q")
 subscriber_queue_max = 1024
 scan_limit_max = 10_000  # pairs per Chain.state_scan call
+timings_kept = 1 << 16  # BlockTiming records kept (Chain.timings)
 
 
 class ChainError(TierChainError):
@@ -78,6 +81,19 @@ class CommittedBlock:
     receipts: list[Receipt]
 
 
+@dataclasses.dataclass(frozen=True)
+class BlockTiming:
+    """Where one block's time went (seconds), for load tests and operators."""
+
+    height: int
+    txs: int
+    flushed: bool  # its commit merged the pending write sets into the state table
+    produce_s: float  # producer: decode, execute, state tree version
+    write_s: float  # committer: the write txn's body (tree records, header, puts)
+    durable_s: float  # committer: LMDB commit and its fsync
+    at: float  # time.perf_counter() when it was durable
+
+
 @dataclasses.dataclass
 class _Executed:
     """A block the producer executed, on its way to the committer thread."""
@@ -91,9 +107,13 @@ class _Executed:
     tx_root: bytes
     receipt_root: bytes
     index: list[tuple[bytes, bytes]]
-    puts: list[tuple[bytes, bytes]]
-    deletes: list[bytes]
+    # True: this block's commit merges the pending write sets into the state table
+    # (state_log); False: it logs its own write set, packed here (``log``).
+    flush: bool
+    log: bytes | None
     tree: TreeUpdate | None  # the block's state tree version ("smt" chains), not written yet
+    produce_s: float = 0.0
+    commit_mark: float = 0.0  # perf_counter when the write txn's body was done
 
 
 class Submission:
@@ -222,6 +242,17 @@ class Chain:
                 self._head: Header = r.last("headers")[1]
                 # (root, root chunk version) the next block's tree version starts from.
                 self._tree_base = StateTree.base_at(r, self._head.height)
+                flushed = state_log.flushed_height(r)
+                pending = state_log.pending(r)
+            if flushed is None:  # a database from before the state log: its table is current
+                with self.store.write() as w:
+                    w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(self._head.height))
+                flushed = self._head.height
+            if flushed + len(pending) != self._head.height:
+                raise ChainError(
+                    f"state_log holds {len(pending)} write sets after height {flushed}, "
+                    f"head is {self._head.height}"
+                )
         except BaseException:
             self.store.close()
             raise
@@ -245,12 +276,19 @@ class Chain:
         # key. Write sets of executed, not yet committed blocks (oldest first) are the
         # overlay h+1's reads see.
         self._commits: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
-        self._uncommitted: deque[dict[bytes, bytes | None]] = deque()
+        # (height, write set) of every block not yet in the state table, oldest first:
+        # executed and uncommitted, or committed and logged but not flushed yet
+        # (state_log); the committer drops them when it flushes them.
+        self._uncommitted: deque[tuple[int, dict[bytes, bytes | None]]] = deque(pending)
+        self._state_height = flushed  # the committer's: the height the state table holds
+        # The producer's flush plan: blocks and writes pending since the last planned flush.
+        self._plan = [len(pending), sum(len(w) for _, w in pending)]
         # Same for the state tree: the records of prepared, not yet committed tree
         # versions, which the next block's tree update reads through.
         self._tree_uncommitted: deque[dict[bytes, bytes]] = deque()
         self._uncommitted_lock = threading.Lock()
         self._slots = threading.Semaphore(1)
+        self.timings: deque[BlockTiming] = deque(maxlen=timings_kept)  # newest last
         self._committer: threading.Thread | None = None
         self.error: BaseException | None = None
         if start:
@@ -300,6 +338,7 @@ class Chain:
             ).signed(self.proposer)
             w.put("meta", "genesis", genesis)
             w.put("meta", "proposer", self.proposer.public_key)
+            w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(0))
             w.put("headers", 0, header)
             w.put("blocks", 0, b"")
             w.put("receipts", 0, [])
@@ -327,6 +366,16 @@ class Chain:
             for sub in self._subscribers:
                 sub._push(None)
             self._subscribers.clear()
+        if self.error is None and self._state_height < self._head.height:
+            # At rest the state table is current (tools reading it need no log); if
+            # this fails, the log still holds every write set and the next open reads it.
+            head = self._head.height
+            try:
+                with self.store.write() as w:
+                    self._flush_state(w, [b for h, b in self._uncommitted if h <= head], head)
+                self._state_height = head
+            except Exception:
+                log.exception("final state flush failed; the state log keeps the write sets")
         self.store.close()
 
     def __enter__(self) -> Chain:
@@ -404,6 +453,7 @@ class Chain:
                 chunk.ticket._fail(exc)
 
     def _produce(self, chunks: list[Chunk]) -> None:
+        t0 = time.perf_counter()
         parts = []
         for c in chunks:
             buf, start, end = c.batch.buf, c.batch.tx_start[c.rows] - 4, c.batch.tx_end[c.rows]
@@ -418,6 +468,7 @@ class Chain:
         height = self._next_height
         timestamp_ms = max(int(time.time() * 1000), self._last_timestamp_ms)
         executed = self._execute(chunks, batch, block_buf, height, timestamp_ms)
+        executed.produce_s = time.perf_counter() - t0
         self._next_height, self._last_timestamp_ms = height + 1, timestamp_ms
         self._commits.put(executed)
 
@@ -436,7 +487,7 @@ class Chain:
             tree_overlays = list(self._tree_uncommitted)
         with self.store.read() as r:
             prefetched = r.get_many_raw("state", keys)
-        for writes in overlays:
+        for _, writes in overlays:
             for k in writes.keys() & keys:
                 v = writes[k]
                 if v is None:
@@ -452,12 +503,14 @@ class Chain:
         loc_bytes = locations.tobytes()
         ids = batch.digest.tobytes()
         index = [(ids[i * 32 : i * 32 + 32], loc_bytes[i * 12 : i * 12 + 12]) for i in range(len(batch))]
-        puts = sorted(result.writes.items())  # keys are unique: never compares values
-        deletes = []
-        if None in result.writes.values():
-            deletes = [k for k, v in puts if v is None]
-            puts = [(k, v) for k, v in puts if v is not None]
         index.sort()
+        plan = self._plan
+        plan[0] += 1
+        plan[1] += len(result.writes)
+        flush = plan[0] >= self.config.state_flush_blocks or plan[1] >= state_log.pending_writes_max
+        if flush:
+            plan[0] = plan[1] = 0
+        log_blob = None if flush else state_log.encode(result.writes)
         tree = None
         if self.state_tree is not None:
             # The tree version is computed here, while the committer makes the previous
@@ -469,23 +522,25 @@ class Chain:
                 tree = self.state_tree.prepare(r, height, self._tree_base, result.writes, tree_overlays)
             self._tree_base = (tree.root, tree.root_version)
         with self._uncommitted_lock:
-            self._uncommitted.append(result.writes)
+            self._uncommitted.append((height, result.writes))
             if tree is not None:
                 self._tree_uncommitted.append(tree.records())
         parts = (chunks, batch, block_buf, height, timestamp_ms, result, tx_root, receipt_root)
-        return _Executed(*parts, index, puts, deletes, tree)
+        return _Executed(*parts, index, flush, log_blob, tree)
 
     def _commit_loop(self) -> None:
         """Commit executed blocks in height order; report each only once it is durable."""
         ex: _Executed | None = None
         try:
             while (ex := self._commits.get()) is not None:
+                t0 = time.perf_counter()
                 header, receipts = self._execute_and_commit(ex)
-                self._head = header
-                with self._uncommitted_lock:
-                    self._uncommitted.popleft()
-                    if ex.tree is not None:
-                        self._tree_uncommitted.popleft()
+                t1 = time.perf_counter()
+                self._committed_block(ex, header)
+                mark = ex.commit_mark or t1
+                self.timings.append(
+                    BlockTiming(ex.height, len(ex.batch), ex.flush, ex.produce_s, mark - t0, t1 - mark, t1)
+                )
                 self.mempool.done(ex.chunks)
                 pos = 0
                 for c in ex.chunks:
@@ -500,6 +555,17 @@ class Chain:
                 chunk.ticket._fail(ChainError(f"committer stopped: {exc!r}"))
             self._slots.release()  # never leave the producer waiting for a slot
 
+    def _committed_block(self, ex: _Executed, header: Header) -> None:
+        """Block ``ex`` is durable: it is the head; drop the overlays it made redundant."""
+        self._head = header
+        with self._uncommitted_lock:
+            if ex.flush:  # the state table now holds every block up to this one
+                while self._uncommitted and self._uncommitted[0][0] <= ex.height:
+                    self._uncommitted.popleft()
+                self._state_height = ex.height
+            if ex.tree is not None:
+                self._tree_uncommitted.popleft()
+
     def _commit_started(self) -> None:
         """The block's write txn is complete and about to commit: cut the next block."""
         self._slots.release()
@@ -508,8 +574,13 @@ class Chain:
         """Commit one executed block (and its state tree version) in one write txn."""
         batch, block_buf, height, timestamp_ms = ex.batch, ex.block_buf, ex.height, ex.timestamp_ms
         result, receipts, tx_root, receipt_root = ex.result, ex.result.receipts, ex.tx_root, ex.receipt_root
-        index, puts, deletes, head = ex.index, ex.puts, ex.deletes, self._head
-        with self.store.write(before_commit=self._commit_started) as w:
+        index, head = ex.index, self._head
+
+        def started() -> None:
+            ex.commit_mark = time.perf_counter()
+            self._commit_started()
+
+        with self.store.write(before_commit=started) as w:
             # The tree's new nodes and root go into this same write txn: a block and
             # its state version are committed together or not at all.
             if ex.tree is not None:
@@ -532,10 +603,23 @@ class Chain:
             w.put("blocks", height, block_buf)
             w.put("receipts", height, receipts)
             w.put_many_raw("tx_index", sorted(index))
-            w.put_many_raw("state", puts)
-            for k in deletes:
-                w.delete("state", k)
+            if ex.flush:
+                with self._uncommitted_lock:
+                    blocks = [writes for h, writes in self._uncommitted if h <= height]
+                self._flush_state(w, blocks, height)
+            else:
+                w.put("state_log", height, ex.log)
         return header, receipts
+
+    def _flush_state(self, w, blocks: list[dict[bytes, bytes | None]], height: int) -> None:
+        """Merge the write sets of blocks state_height+1..height into the state table."""
+        puts, deletes = state_log.merged(blocks)
+        w.put_many_raw("state", puts)
+        for k in deletes:
+            w.delete("state", k)
+        for h in range(self._state_height + 1, height + 1):  # a flushing block logged nothing
+            w.delete("state_log", h)
+        w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(height))
 
     # --- subscriptions ----------------------------------------------------------------
 
@@ -605,8 +689,10 @@ class Chain:
         ``StatePruned`` below the retention window, ``StateUnavailable`` otherwise.
         """
         if height is None:
+            overlays = self._committed_overlays()
             with self.store.read() as r:
-                return r.get("state", key)
+                pending = self._pending_in(r, overlays)
+                return state_log.lookup(pending, key, lambda k: r.get("state", k))
         if self.state_tree is None:
             if height == self._head.height:
                 return self.state_get(key)
@@ -619,13 +705,26 @@ class Chain:
         ``prefix``, in key order, starting after key ``after`` (for paging)."""
         if not 1 <= limit <= scan_limit_max:
             raise ValueError(f"limit must be in 1..{scan_limit_max}")
-        out: list[tuple[bytes, bytes]] = []
+        overlays = self._committed_overlays()
         with self.store.read() as r:
-            for key, value in r.items("state", max(prefix, after + b"\x00") if after else prefix):
-                if not key.startswith(prefix) or len(out) == limit:
-                    break
-                out.append((key, value))
-        return out
+            stored = r.items("state", max(prefix, after + b"\x00") if after else prefix)
+            return state_log.scan(stored, self._pending_in(r, overlays), prefix, after, limit)
+
+    def _committed_overlays(self) -> tuple[int, list[tuple[int, dict[bytes, bytes | None]]]]:
+        """(head height, write sets of blocks not in the state table): take BEFORE the read txn.
+
+        A flush the read txn then sees covers only blocks in this snapshot, so
+        ``_pending_in`` gives the state at one committed height (the head's or later).
+        """
+        with self._uncommitted_lock:
+            return self._head.height, list(self._uncommitted)
+
+    @staticmethod
+    def _pending_in(r, overlays: tuple[int, list]) -> list[dict[bytes, bytes | None]]:
+        """The write sets to overlay on read txn ``r``'s state table: committed, not flushed in it."""
+        head, blocks = overlays
+        flushed = state_log.flushed_height(r)
+        return [writes for h, writes in blocks if flushed < h <= head]
 
     def prove_state(self, key: bytes, height: int | None = None) -> proofs.StateProof:
         """Value or absence of ``key`` after block ``height`` (default: head), with its proof.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from tierchain import ops, wire
+from tierchain import ops, state_log, wire
 from tierchain.block import Header
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount
 from tierchain.crypto import KeyFileError, KeyPair, load_key_file, save_key_file
@@ -299,7 +299,7 @@ def state() -> None:
 def state_get(directory: Path, key: str) -> None:
     """Print the value of KEY (text, or hex as 0x…) in the chain in DIRECTORY."""
     with _open_readonly(directory) as store, store.read() as r:
-        value = r.get("state", _parse_key(key))
+        value = state_log.reader(r)(_parse_key(key))
     if value is None:
         raise click.ClickException("absent")
     click.echo(value.hex())

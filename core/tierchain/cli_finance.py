@@ -265,12 +265,13 @@ def finance_asset(ctx, asset_kind: str, asset_id: str, amount: int, ref: str) ->
 @click.argument("piece")
 def lineage_cmd(directory: Path, piece: str) -> None:
     """Print the lineage of PIECE from the chain database in DIRECTORY (read-only) as JSON."""
+    from tierchain import state_log
     from tierchain.finance.lineage import LineageError, lineage
     from tierchain.storage import Store
 
     with Store(directory / "db", readonly=True) as store, store.read() as r:
         try:
-            out = lineage(lambda k: r.get("state", k), _id(piece))
+            out = lineage(state_log.reader(r), _id(piece))
         except LineageError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(out, indent=2))

@@ -97,6 +97,7 @@ class ChainConfig:
     key_file: str = "node.key"
     state_keep_heights: int = 0  # state versions kept for historic reads/proofs; 0 = all
     state_cache_mb: int = 256  # bound of the in-memory state tree chunk cache; 0 disables it
+    state_flush_blocks: int = 8  # the flat state table is written every K blocks (state_log)
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     genesis_synthetic: SyntheticAccounts | None = None
@@ -112,6 +113,7 @@ class ChainConfig:
             (1 <= self.block_interval_ms <= 60_000, "block_interval_ms in 1..60000"),
             (0 <= self.state_keep_heights < 1 << 63, "node.state_keep_heights must be >= 0"),
             (0 <= self.state_cache_mb <= 1 << 20, "node.state_cache_mb in 0..2^20"),
+            (1 <= self.state_flush_blocks <= 1024, "node.state_flush_blocks in 1..1024"),
             (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
             (self.state_commitment in ("smt", "interim"), 'state_commitment must be "smt" or "interim"'),
             (
@@ -161,6 +163,7 @@ class ChainConfig:
                 "key_file": self.key_file,
                 "state_keep_heights": self.state_keep_heights,
                 "state_cache_mb": self.state_cache_mb,
+                "state_flush_blocks": self.state_flush_blocks,
             },
             "genesis": {
                 "timestamp_ms": self.genesis_timestamp_ms,
@@ -223,6 +226,7 @@ class ChainConfig:
                 key_file=str(node.get("key_file", "node.key")),
                 state_keep_heights=int(node.get("state_keep_heights", 0)),
                 state_cache_mb=int(node.get("state_cache_mb", 256)),
+                state_flush_blocks=int(node.get("state_flush_blocks", 8)),
                 genesis_timestamp_ms=int(genesis.get("timestamp_ms", 0)),
                 genesis_accounts=accounts,
                 genesis_synthetic=(

@@ -36,8 +36,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -320,7 +321,21 @@ class LoadResult:
     genesis_s: float  # opening the chain: writing the genesis state
     exhausted: bool  # the workload ran out before the window ended
     timeline: list[tuple[float, int]]  # (seconds since start, committed so far)
+    # Blocks durable in the window: count, txs per block, and mean / p99 ms of each
+    # pipeline stage (chain.BlockTiming): produce, write (txn body), durable (commit+fsync).
+    blocks: dict
     latency_sample_ms: list[float]  # up to 20,000 latencies of the window, for plots
+
+
+def _block_stages(timings: list) -> dict:
+    out: dict = {"count": len(timings), "flushed": sum(t.flushed for t in timings)}
+    if timings:
+        out["txs_mean"] = round(float(np.mean([t.txs for t in timings])), 1)
+        for stage in ("produce", "write", "durable"):
+            ms = np.array([getattr(t, f"{stage}_s") for t in timings]) * 1000
+            out[f"{stage}_ms_mean"] = round(float(ms.mean()), 3)
+            out[f"{stage}_ms_p99"] = round(float(np.percentile(ms, 99)), 3)
+    return out
 
 
 def rss_peak_bytes() -> int:
@@ -362,10 +377,12 @@ def run_load(
     block_txs_max: int = 4096,
     block_interval_ms: int = 20,
     report: Callable[[dict], None] | None = None,
+    node_settings: Mapping[str, Any] | None = None,
 ) -> LoadResult:
     """Drive a fresh solo chain with ``work`` for ``warmup_s + seconds`` (or until it runs out).
 
     ``rate`` (tx/s, all threads together) selects the open loop; None the closed loop.
+    ``node_settings``: ChainConfig fields to override (``state_flush_blocks=1``, ...).
     """
     from tierchain.chain import Chain
 
@@ -375,6 +392,8 @@ def run_load(
     config = genesis_config(
         work, node, sync=sync, block_txs_max=block_txs_max, block_interval_ms=block_interval_ms
     )
+    if node_settings:
+        config = dataclasses.replace(config, **node_settings)
     # Framing is part of building a request, not of the engine: do it before the clock.
     streams = [[frame(s[i : i + batch_txs]) for i in range(0, len(s), batch_txs)] for s in work.streams]
     t_open = time.perf_counter()
@@ -471,6 +490,7 @@ def run_load(
         for t in threads:
             t.join()
         height = chain.height
+        timings = list(chain.timings)
         if chain.error is not None:
             raise RuntimeError(f"the chain stopped producing blocks: {chain.error!r}") from chain.error
         db_bytes = _dir_bytes(directory)
@@ -525,5 +545,6 @@ def run_load(
         genesis_s=genesis_s,
         exhausted=exhausted,
         timeline=timeline,
+        blocks=_block_stages([t for t in timings if w0 <= t.at <= w1]),
         latency_sample_ms=sorted(float(x) for x in sample),
     )

@@ -52,6 +52,9 @@ TABLES: dict[str, Table] = {
         Table("receipts", U64BE(), Checked(block.ReceiptsCodec())),
         Table("tx_index", Bytes(32, 32), Struct("<QI")),  # tx id -> (height, position)
         Table("state", Bytes(1, limits.key_bytes_max), Bytes(0, state_value_bytes_max)),
+        # Per height after meta[state_height]: the block's packed write set, not yet
+        # merged into "state" (tierchain.state_log).
+        Table("state_log", U64BE(), Checked(Bytes(0, 1 << 30))),
         # Authenticated state (tierchain.state_tree): versioned tree records (chunks of
         # 50..1,184 bytes, leaves of 65 + value), the root per height, and per height
         # the packed keys of the records that height replaced.

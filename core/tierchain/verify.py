@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import tierchain_native
 
-from tierchain import merkle
+from tierchain import merkle, state_log
 from tierchain.batch import decode_batch
 from tierchain.block import ZERO_HASH
 from tierchain.config import ChainConfig
@@ -156,7 +156,7 @@ def verify_chain(
                 if len(report.problems) >= problems_max:
                     break
             if report.ok:
-                stored = dict(r.items("state"))
+                stored = state_log.current_items(r)
                 if stored != state:
                     missing = len(state.keys() - stored.keys())
                     extra = len(stored.keys() - state.keys())
