@@ -693,6 +693,33 @@ def targets(rep: dict) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
+def _stage_table(rep: dict) -> list[str]:
+    """Per-block pipeline stages (chain.BlockTiming) of the main and half-load runs."""
+    runs = [(name, rep[key]) for name, key in (("closed loop", "engine"), ("half load", "open_half"))]
+    runs = [(name, r) for name, r in runs if r.get("blocks", {}).get("count")]
+    if not runs:
+        return []
+    L = [
+        "Per block, as the chain timed it (`Chain.timings`): produce = decode, execute and the state "
+        "tree version (producer thread); write = the write transaction's body; commit+fsync = LMDB's "
+        "commit (committer thread). Flushed = blocks that also wrote the flat state table "
+        "(docs/operations.md, State write-back).",
+        "",
+        "| run | blocks | txs per block | flushed | produce ms mean / p99 | write ms mean / p99 "
+        "| commit+fsync ms mean / p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in runs:
+        b = r["blocks"]
+        L.append(
+            f"| {name} | {b['count']:,} | {b['txs_mean']:,.0f} | {b['flushed']:,} | "
+            f"{b['produce_ms_mean']:.1f} / {b['produce_ms_p99']:.1f} | "
+            f"{b['write_ms_mean']:.1f} / {b['write_ms_p99']:.1f} | "
+            f"{b['durable_ms_mean']:.1f} / {b['durable_ms_p99']:.1f} |"
+        )
+    return [*L, ""]
+
+
 def render_markdown(rep: dict) -> str:
     e, b = rep["engine"], rep["baselines"]
     tiny = " --tiny" if rep["tiny"] else ""
@@ -738,6 +765,9 @@ def render_markdown(rep: dict) -> str:
         "",
         "![TPS over time](img/tps-over-time.png) ![latency](img/latency.png)",
         "",
+    ]
+    L += _stage_table(rep)
+    L += [
         "### Sweeps",
         "",
         "Each point is a fresh chain in its own process (`python -m bench sweep AXIS` runs one axis): "
