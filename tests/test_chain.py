@@ -344,3 +344,26 @@ def test_small_order_keys_cannot_be_registered(chain):
     sub = chain.submit([NODE.sign_tx(ops.register(CHAIN_ID, NODE.public_key, 0, identity)).encode()])
     assert sub.wait(10)[0].code == Reject.WEAK_KEY
     assert chain.state_get(ops.account_key(identity)) is None
+
+
+def test_a_settled_submission_is_freed_without_the_cyclic_gc(chain):
+    """No reference cycle through a Submission: its batch, receipts and events go as soon
+    as the caller drops it, not at the next full collection (which would pause every
+    thread for as long as it takes to free them)."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        sub = chain.submit([transfer(ALICE, 0, BOB, 1)])
+        assert sub.wait(10)[0].code == Reject.OK
+        ref = weakref.ref(sub)  # the receipts and the batch are referenced only from it
+        del sub
+        # The committer drops its last reference to a block's tickets with the next block.
+        assert chain.submit([transfer(ALICE, 1, BOB, 1)]).wait(10)[0].code == Reject.OK
+        deadline = time.monotonic() + 5
+        while ref() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ref() is None
+    finally:
+        gc.enable()

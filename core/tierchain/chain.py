@@ -146,7 +146,8 @@ class Submission:
     def _settle(self) -> None:
         with self._lock:
             if not self._waiting and not self._future.done():
-                self._future.set_result(self)
+                self._future.set_result(None)  # not self: a Submission<->Future cycle would
+                # leave every batch, its receipts and events to the cyclic GC (long pauses)
 
     @property
     def accepted(self) -> int:
