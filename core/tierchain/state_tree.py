@@ -312,6 +312,8 @@ class StateTree:
         while batch := builder.emit(emit_batch):
             w.put_many_raw("smt_nodes", batch, append=True)
         w.put("smt_roots", height, (root, root_version))
+        del builder  # every key hash and value of the state: give that memory back
+        tierchain_native.release_memory()
         if self._cache is not None:
             self._cache.warm(root, root_version, _fetcher(w))
         return root

@@ -54,6 +54,9 @@ def merkle_verify(root: Buffer, leaf: Buffer, index: int, size: int, proof: Sequ
 def thread_count() -> int:
     """Worker threads in the native pool."""
 
+def release_memory() -> None:
+    """Return the native allocator's freed memory to the OS now (after a one-off burst)."""
+
 def smt_apply(
     root_hash: Buffer,
     root_version: int,
