@@ -370,8 +370,8 @@ STAGES = (  # (label, frame substring): the first frame below _produce / _commit
 
 
 def summarize_profile(raw: Path, top: int = 15) -> dict:
-    """Shares of the block pipeline's samples (producer and committer threads) per engine
-    stage, and top self-time frames."""
+    """Shares of the block pipeline's samples (producer, committer and, when the state
+    tree has its own thread, tree threads) per engine stage, and top self-time frames."""
     stacks: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -381,6 +381,7 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
     threads = {  # thread -> (its root frame, the frame its block work runs under, idle label)
         "producer": ("_run (tierchain/chain.py", "_produce", "waiting for a free slot or transactions"),
         "committer": ("_commit_loop (tierchain/chain.py", "_commit_loop", "waiting for a block"),
+        "tree": ("_tree_loop (tierchain/chain.py", "_prepare_tree", "waiting for an executed block"),
     }
     stage: collections.Counter[str] = collections.Counter()
     leaf: collections.Counter[str] = collections.Counter()
@@ -405,7 +406,7 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
     busy = sum(per_thread.values())
     return {
         "samples_total": total,
-        "producer_samples": busy,  # both pipeline threads (producer + committer)
+        "producer_samples": busy,  # the pipeline threads (producer, committer, tree)
         "thread_samples": dict(per_thread),
         "stages": [(k, v, v / max(1, busy)) for k, v in stage.most_common()],
         "top_self": [(k, v, v / max(1, busy)) for k, v in leaf.most_common(top)],
@@ -489,6 +490,7 @@ def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup
             console.print(
                 f"{b['count']:,} blocks of {b['txs_mean']:,.0f} txs ({b['flushed']} flushed state); "
                 f"ms per block mean / p99: produce {b['produce_ms_mean']:.1f} / {b['produce_ms_p99']:.1f}, "
+                f"tree {b['tree_ms_mean']:.1f} / {b['tree_ms_p99']:.1f}, "
                 f"write {b['write_ms_mean']:.1f} / {b['write_ms_p99']:.1f}, "
                 f"commit+fsync {b['durable_ms_mean']:.1f} / {b['durable_ms_p99']:.1f}"
             )
@@ -700,20 +702,23 @@ def _stage_table(rep: dict) -> list[str]:
     if not runs:
         return []
     L = [
-        "Per block, as the chain timed it (`Chain.timings`): produce = decode, execute and the state "
-        "tree version (producer thread); write = the write transaction's body; commit+fsync = LMDB's "
+        "Per block, as the chain timed it (`Chain.timings`): produce = decode, execute (and the state "
+        "tree version when `tree_stage` is inline; producer thread); tree = the state tree version; "
+        "write = the write transaction's body; commit+fsync = LMDB's "
         "commit (committer thread). Flushed = blocks that also wrote the flat state table "
         "(docs/operations.md, State write-back).",
         "",
-        "| run | blocks | txs per block | flushed | produce ms mean / p99 | write ms mean / p99 "
+        "| run | blocks | txs per block | flushed | produce ms mean / p99 | tree ms mean / p99 "
+        "| write ms mean / p99 "
         "| commit+fsync ms mean / p99 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in runs:
         b = r["blocks"]
+        tree = f"{b['tree_ms_mean']:.1f} / {b['tree_ms_p99']:.1f}" if "tree_ms_mean" in b else "–"
         L.append(
             f"| {name} | {b['count']:,} | {b['txs_mean']:,.0f} | {b['flushed']:,} | "
-            f"{b['produce_ms_mean']:.1f} / {b['produce_ms_p99']:.1f} | "
+            f"{b['produce_ms_mean']:.1f} / {b['produce_ms_p99']:.1f} | {tree} | "
             f"{b['write_ms_mean']:.1f} / {b['write_ms_p99']:.1f} | "
             f"{b['durable_ms_mean']:.1f} / {b['durable_ms_p99']:.1f} |"
         )

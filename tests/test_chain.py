@@ -185,6 +185,7 @@ def test_same_blocks_give_identical_roots(tmp_path):
         for h, txs in blocks:
             buf = frame(txs)
             executed = b._execute([], decode_batch(buf), buf, h, headers[h].timestamp_ms)
+            b._prepare_tree(executed)
             hdr, _ = b._execute_and_commit(executed)
             b._committed_block(executed, hdr)
             assert (hdr.state_root, hdr.tx_root, hdr.receipt_root) == (
@@ -226,8 +227,9 @@ def test_nonce_key_is_system_namespace():
     assert nonce_key(ALICE.public_key)[0] == 0
 
 
+@pytest.mark.parametrize("tree_stage", ["inline", "thread"])
 @pytest.mark.parametrize("cache_mb", [256, 0])
-def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, cache_mb):
+def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, cache_mb, tree_stage):
     """Block h+1 executes while h commits: its reads see h's writes (the overlay).
 
     Its state tree version is computed then too; with the chunk cache off every
@@ -258,14 +260,17 @@ def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, c
 
     monkeypatch.setattr(Chain, "_commit_started", slow_commit)
     monkeypatch.setattr(state_tree, "_fetcher", counting_fetcher)
-    with Chain(chain_dir, small_config(state_cache_mb=cache_mb), NODE) as c:
+    with Chain(chain_dir, small_config(state_cache_mb=cache_mb, tree_stage=tree_stage), NODE) as c:
+        assert c.tree_threaded == (tree_stage == "thread")
         subs = []
         for n in range(8):  # each depends on the previous one's nonce and balance
             subs.append(c.submit([transfer(ALICE, n, BOB, 100), transfer(BOB, n, CAROL, 100)]))
             time.sleep(0.02)
         receipts = [r for s in subs for r in s.wait(10)]
         assert [r.code for r in receipts] == [Reject.OK] * 16
-        assert max(in_flight) == (2, 2)  # the overlays were really used
+        # The overlays were really used: while h committed, h+1 (and with the tree stage
+        # between, perhaps h+2) had executed and had its tree version prepared.
+        assert max(a for a, _ in in_flight) >= 2 and max(b for _, b in in_flight) >= 2
         assert len({int(h) for s in subs for h in s.heights}) >= 4
         assert (c.balance(ALICE.public_key), c.balance(BOB.public_key)) == (200, 0)
         assert c.balance(CAROL.public_key) == 1_300
@@ -276,16 +281,20 @@ def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, c
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the producer re-raises
-def test_commit_failure_fails_the_waiting_submitters(chain_dir, monkeypatch):
-    commit = Chain._execute_and_commit
+@pytest.mark.parametrize("tree_stage", ["inline", "thread"])
+@pytest.mark.parametrize("stage", ["_execute_and_commit", "_prepare_tree"])
+def test_commit_failure_fails_the_waiting_submitters(chain_dir, monkeypatch, stage, tree_stage):
+    """The committer or the tree stage fails on block 2: its submitters hear it, the
+    producer stops (also when it was waiting for transactions, not for a slot)."""
+    original = getattr(Chain, stage)
 
-    def failing_commit(self, ex):
+    def failing(self, ex):
         if ex.height == 2:
             raise OSError("disk gone")
-        return commit(self, ex)
+        return original(self, ex)
 
-    monkeypatch.setattr(Chain, "_execute_and_commit", failing_commit)
-    with Chain(chain_dir, small_config(), NODE) as c:
+    monkeypatch.setattr(Chain, stage, failing)
+    with Chain(chain_dir, small_config(tree_stage=tree_stage), NODE) as c:
         c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
         with pytest.raises(ChainError, match="disk gone"):
             c.submit([transfer(ALICE, 1, BOB, 1)]).wait(10)
@@ -367,3 +376,21 @@ def test_a_settled_submission_is_freed_without_the_cyclic_gc(chain):
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_tree_stage_auto_follows_the_state_size(chain_dir, monkeypatch):
+    from tierchain import chain as chain_mod
+    from tierchain.config import ConfigError
+
+    with Chain(chain_dir, small_config(), NODE) as c:  # a few genesis entries: inline
+        assert not c.tree_threaded and c._tree_thread is None
+        with c.store.read() as r:
+            entries = r.entries("state")
+    monkeypatch.setattr(chain_mod, "tree_thread_min_entries", entries)
+    with Chain(chain_dir, small_config(), NODE) as c:
+        assert c.tree_threaded and c._tree_thread.is_alive()
+        assert c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)[0].code == Reject.OK
+    with Chain(chain_dir, small_config(tree_stage="inline"), NODE) as c:
+        assert not c.tree_threaded
+    with pytest.raises(ConfigError, match="tree_stage"):
+        small_config(tree_stage="gpu")

@@ -7,7 +7,9 @@ transactions in the ``Mempool``. The producer thread cuts a block as soon as it
 is free and any transaction waits (at most ``block_txs_max``; no timer: while one
 block executes and commits, the next accumulates, so blocks grow with the load)
 and executes it wave by wave (``execute``), then computes the block's state
-tree version (``StateTree.prepare``). The committer thread commits each block,
+tree version (``StateTree.prepare``) — or, with ``tree_stage = "thread"`` (the
+default for large states), hands the block to a tree thread that does, while
+the producer executes the next one. The committer thread commits each block,
 in height order, in one LMDB write transaction (``storage``); once that
 transaction's body is written, the producer executes the next block while the
 commit's fsync runs, reading state through an overlay of the write sets of the
@@ -64,6 +66,9 @@ log = logging.getLogger("tierchain.chain")
 _U64 = struct.Struct("<Q")
 subscriber_queue_max = 1024
 scan_limit_max = 10_000  # pairs per Chain.state_scan call
+# tree_stage = "auto": the tree gets its own thread from this many state entries at open
+# (measured closed loop: +12% TPS at 10M accounts, +8% at 1M, -10-25% at 10k; docs/operations.md).
+tree_thread_min_entries = 1_000_000
 timings_kept = 1 << 16  # BlockTiming records kept (Chain.timings)
 
 
@@ -88,7 +93,8 @@ class BlockTiming:
     height: int
     txs: int
     flushed: bool  # its commit merged the pending write sets into the state table
-    produce_s: float  # producer: decode, execute, state tree version
+    produce_s: float  # producer: decode, execute, and the state tree version when inline
+    tree_s: float  # the state tree version (StateTree.prepare): producer or tree thread
     write_s: float  # committer: the write txn's body (tree records, header, puts)
     durable_s: float  # committer: LMDB commit and its fsync
     at: float  # time.perf_counter() when it was durable
@@ -113,6 +119,7 @@ class _Executed:
     log: bytes | None
     tree: TreeUpdate | None  # the block's state tree version ("smt" chains), not written yet
     produce_s: float = 0.0
+    tree_s: float = 0.0
     commit_mark: float = 0.0  # perf_counter when the write txn's body was done
 
 
@@ -245,6 +252,7 @@ class Chain:
                 self._tree_base = StateTree.base_at(r, self._head.height)
                 flushed = state_log.flushed_height(r)
                 pending = state_log.pending(r)
+                entries = r.entries("state")
             if flushed is None:  # a database from before the state log: its table is current
                 with self.store.write() as w:
                     w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(self._head.height))
@@ -277,6 +285,15 @@ class Chain:
         # key. Write sets of executed, not yet committed blocks (oldest first) are the
         # overlay h+1's reads see.
         self._commits: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
+        # Executed blocks waiting for the tree thread ("smt" chains): a third stage, so
+        # the tree version of block h (Rust, GIL released) overlaps the execution of
+        # h+1 (Python) and the commit of h-1.
+        self._trees: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
+        self._tree_thread: threading.Thread | None = None
+        stage = config.tree_stage
+        if stage == "auto":
+            stage = "thread" if entries >= tree_thread_min_entries else "inline"
+        self.tree_threaded = self.state_tree is not None and stage == "thread"
         # (height, write set) of every block not yet in the state table, oldest first:
         # executed and uncommitted, or committed and logged but not flushed yet
         # (state_log); the committer drops them when it flushes them.
@@ -288,7 +305,8 @@ class Chain:
         # versions, which the next block's tree update reads through.
         self._tree_uncommitted: deque[dict[bytes, bytes]] = deque()
         self._uncommitted_lock = threading.Lock()
-        self._slots = threading.Semaphore(1)
+        # Blocks cut but not yet being committed: two when a tree stage sits between.
+        self._slots = threading.Semaphore(2 if self.tree_threaded else 1)
         self.timings: deque[BlockTiming] = deque(maxlen=timings_kept)  # newest last
         self._committer: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -347,8 +365,12 @@ class Chain:
     def start(self) -> None:
         self._next_height, self._last_timestamp_ms = self._head.height + 1, self._head.timestamp_ms
         self._committer = threading.Thread(target=self._commit_loop, name="tierchain-committer", daemon=True)
+        if self.tree_threaded:
+            self._tree_thread = threading.Thread(target=self._tree_loop, name="tierchain-tree", daemon=True)
         self._producer = threading.Thread(target=self._run, name="tierchain-producer", daemon=True)
         self._committer.start()
+        if self._tree_thread is not None:
+            self._tree_thread.start()
         self._producer.start()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -417,12 +439,12 @@ class Chain:
         chunks: list[Chunk] = []
         try:
             while True:
-                self._slots.acquire()  # released when the previous block's commit starts
-                if self.error is not None:
-                    raise ChainError(f"committer stopped: {self.error!r}")
+                self._slots.acquire()  # released when an earlier block's commit starts
                 with self._wake:
-                    while not self.mempool.waiting and not self._stopping:
+                    while not self.mempool.waiting and not self._stopping and self.error is None:
                         self._wake.wait(interval_s)
+                    if self.error is not None:  # a later stage stopped
+                        raise ChainError(f"pipeline stopped: {self.error!r}")
                     if self._stopping and not self.mempool.waiting:
                         return
                 chunks = self.mempool.take(self.config.block_txs_max)
@@ -439,19 +461,24 @@ class Chain:
                 chunk.ticket._fail(ChainError(f"producer stopped: {exc!r}"))
             raise
         finally:
-            self._commits.put(None)  # the committer commits what it was given, then stops
+            if self._tree_thread is not None:  # it passes the end on to the committer
+                self._trees.put(None)
+                self._tree_thread.join()
+            else:
+                self._commits.put(None)  # the committer commits what it was given, then stops
             if self._committer is not None:
                 self._committer.join()
             self._fail_queued(ChainError(f"committer stopped: {self.error!r}"))
 
     def _fail_queued(self, exc: BaseException) -> None:
-        while True:
-            try:
-                item = self._commits.get_nowait()
-            except queue.Empty:
-                return
-            for chunk in item.chunks if item is not None else ():
-                chunk.ticket._fail(exc)
+        for q in (self._trees, self._commits):
+            while True:
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+                for chunk in item.chunks if item is not None else ():
+                    chunk.ticket._fail(exc)
 
     def _produce(self, chunks: list[Chunk]) -> None:
         t0 = time.perf_counter()
@@ -469,9 +496,11 @@ class Chain:
         height = self._next_height
         timestamp_ms = max(int(time.time() * 1000), self._last_timestamp_ms)
         executed = self._execute(chunks, batch, block_buf, height, timestamp_ms)
+        if self.state_tree is not None and not self.tree_threaded:
+            self._prepare_tree(executed)
         executed.produce_s = time.perf_counter() - t0
         self._next_height, self._last_timestamp_ms = height + 1, timestamp_ms
-        self._commits.put(executed)
+        (self._commits if self._tree_thread is None else self._trees).put(executed)
 
     def _execute(
         self, chunks: list[Chunk], batch: Batch, block_buf: bytes, height: int, timestamp_ms: int
@@ -485,7 +514,6 @@ class Chain:
         # snapshot is overlaid whether or not the read txn also sees it.
         with self._uncommitted_lock:
             overlays = list(self._uncommitted)
-            tree_overlays = list(self._tree_uncommitted)
         with self.store.read() as r:
             prefetched = r.get_many_raw("state", keys)
         for _, writes in overlays:
@@ -512,22 +540,42 @@ class Chain:
         if flush:
             plan[0] = plan[1] = 0
         log_blob = None if flush else state_log.encode(result.writes)
-        tree = None
-        if self.state_tree is not None:
-            # The tree version is computed here, while the committer makes the previous
-            # block durable (its reads see that block through tree_overlays, snapshotted
-            # before this read txn began, like the state overlays); the committer only
-            # writes the records. Chunks come from the Rust cache (GIL released) unless
-            # the state is larger than the cache.
-            with self.store.read() as r:
-                tree = self.state_tree.prepare(r, height, self._tree_base, result.writes, tree_overlays)
-            self._tree_base = (tree.root, tree.root_version)
         with self._uncommitted_lock:
             self._uncommitted.append((height, result.writes))
-            if tree is not None:
-                self._tree_uncommitted.append(tree.records())
         parts = (chunks, batch, block_buf, height, timestamp_ms, result, tx_root, receipt_root)
-        return _Executed(*parts, index, flush, log_blob, tree)
+        return _Executed(*parts, index, flush, log_blob, None)
+
+    def _prepare_tree(self, ex: _Executed) -> None:
+        """Compute block ``ex``'s state tree version; the committer writes it.
+
+        On the tree thread (``tree_stage``) it runs while the producer executes the
+        next block; inline, the producer runs it; either way while the committer
+        makes the previous block durable. Its reads see the blocks prepared but not yet
+        committed through their tree records (snapshotted before the read txn
+        begins, like the producer's state overlays). Chunks come from the Rust cache
+        (GIL released) unless the state is larger than the cache.
+        """
+        t0 = time.perf_counter()
+        with self._uncommitted_lock:
+            tree_overlays = list(self._tree_uncommitted)
+        with self.store.read() as r:
+            tree = self.state_tree.prepare(r, ex.height, self._tree_base, ex.result.writes, tree_overlays)
+        self._tree_base = (tree.root, tree.root_version)
+        with self._uncommitted_lock:
+            self._tree_uncommitted.append(tree.records())
+        ex.tree, ex.tree_s = tree, time.perf_counter() - t0
+
+    def _tree_loop(self) -> None:
+        """Prepare each executed block's tree version, in height order, for the committer."""
+        ex: _Executed | None = None
+        try:
+            while (ex := self._trees.get()) is not None:
+                self._prepare_tree(ex)
+                self._commits.put(ex)
+        except BaseException as exc:
+            self._stage_failed("state tree stage", exc, ex)
+        finally:
+            self._commits.put(None)  # the committer commits what it was given, then stops
 
     def _commit_loop(self) -> None:
         """Commit executed blocks in height order; report each only once it is durable."""
@@ -540,7 +588,9 @@ class Chain:
                 self._committed_block(ex, header)
                 mark = ex.commit_mark or t1
                 self.timings.append(
-                    BlockTiming(ex.height, len(ex.batch), ex.flush, ex.produce_s, mark - t0, t1 - mark, t1)
+                    BlockTiming(
+                        ex.height, len(ex.batch), ex.flush, ex.produce_s, ex.tree_s, mark - t0, t1 - mark, t1
+                    )
                 )
                 self.mempool.done(ex.chunks)
                 pos = 0
@@ -549,12 +599,18 @@ class Chain:
                     pos += len(c.rows)
                 self._publish(CommittedBlock(header, receipts))
         except BaseException as exc:
-            log.exception("block committer stopped")
-            if self.error is None:
-                self.error = exc
-            for chunk in ex.chunks if ex is not None else ():
-                chunk.ticket._fail(ChainError(f"committer stopped: {exc!r}"))
-            self._slots.release()  # never leave the producer waiting for a slot
+            self._stage_failed("committer", exc, ex)
+
+    def _stage_failed(self, stage: str, exc: BaseException, ex: _Executed | None) -> None:
+        """A stage after the producer died: fail its block's submitters, stop the producer."""
+        log.error("%s stopped", stage, exc_info=exc)
+        if self.error is None:
+            self.error = exc
+        for chunk in ex.chunks if ex is not None else ():
+            chunk.ticket._fail(ChainError(f"{stage} stopped: {exc!r}"))
+        self._slots.release()  # never leave the producer waiting for a slot
+        with self._wake:  # nor waiting for transactions
+            self._wake.notify_all()
 
     def _committed_block(self, ex: _Executed, header: Header) -> None:
         """Block ``ex`` is durable: it is the head; drop the overlays it made redundant."""

@@ -98,6 +98,7 @@ class ChainConfig:
     state_keep_heights: int = 0  # state versions kept for historic reads/proofs; 0 = all
     state_cache_mb: int = 256  # bound of the in-memory state tree chunk cache; 0 disables it
     state_flush_blocks: int = 8  # the flat state table is written every K blocks (state_log)
+    tree_stage: str = "auto"  # state tree version computed "inline" by the producer or on its own "thread"
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     genesis_synthetic: SyntheticAccounts | None = None
@@ -114,6 +115,10 @@ class ChainConfig:
             (0 <= self.state_keep_heights < 1 << 63, "node.state_keep_heights must be >= 0"),
             (0 <= self.state_cache_mb <= 1 << 20, "node.state_cache_mb in 0..2^20"),
             (1 <= self.state_flush_blocks <= 1024, "node.state_flush_blocks in 1..1024"),
+            (
+                self.tree_stage in ("auto", "inline", "thread"),
+                'node.tree_stage must be "auto", "inline" or "thread"',
+            ),
             (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
             (self.state_commitment in ("smt", "interim"), 'state_commitment must be "smt" or "interim"'),
             (
@@ -164,6 +169,7 @@ class ChainConfig:
                 "state_keep_heights": self.state_keep_heights,
                 "state_cache_mb": self.state_cache_mb,
                 "state_flush_blocks": self.state_flush_blocks,
+                "tree_stage": self.tree_stage,
             },
             "genesis": {
                 "timestamp_ms": self.genesis_timestamp_ms,
@@ -227,6 +233,7 @@ class ChainConfig:
                 state_keep_heights=int(node.get("state_keep_heights", 0)),
                 state_cache_mb=int(node.get("state_cache_mb", 256)),
                 state_flush_blocks=int(node.get("state_flush_blocks", 8)),
+                tree_stage=str(node.get("tree_stage", "auto")),
                 genesis_timestamp_ms=int(genesis.get("timestamp_ms", 0)),
                 genesis_accounts=accounts,
                 genesis_synthetic=(

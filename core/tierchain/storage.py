@@ -88,6 +88,10 @@ class _Txn:
         with self._txn.cursor(db=self._store._dbs[table]) as cur:
             return dict(cur.getmulti(keys))
 
+    def entries(self, table: str) -> int:
+        """Number of records in ``table`` (LMDB keeps the count: O(1))."""
+        return self._txn.stat(self._store._dbs[table])["entries"]
+
     def last(self, table: str) -> tuple[Any, Any] | None:
         t = TABLES[table]
         with self._txn.cursor(db=self._store._dbs[table]) as cur:
