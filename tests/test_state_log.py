@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from conftest import ALICE, BOB, CAROL, NODE, small_config
 from test_chain import transfer
 from tierchain import ops, state_log
-from tierchain.chain import Chain
+from tierchain.chain import Chain, ChainError
 from tierchain.config import ConfigError
 from tierchain.execute import nonce_key
 from tierchain.storage import Store
@@ -83,17 +83,17 @@ def test_the_table_is_written_every_k_blocks_and_reads_see_the_log(chain_dir):
     assert verify_chain(chain_dir).ok
 
 
+def _no_flush(self, w, blocks, height):
+    raise OSError("killed before the final flush")
+
+
 def test_a_crash_between_flushes_loses_nothing(chain_dir, monkeypatch):
     cfg = small_config(state_flush_blocks=8)
-
-    def no_flush(self, w, blocks, height):
-        raise OSError("killed before the final flush")
-
     c = Chain(chain_dir, cfg, NODE)
     for n in range(3):
         c.submit([transfer(ALICE, n, BOB, 10), transfer(CAROL, n, ALICE, 1)]).wait(10)
     with monkeypatch.context() as m:
-        m.setattr(Chain, "_flush_state", no_flush)
+        m.setattr(Chain, "_flush_state", _no_flush)
         c.close()  # logs the failed flush; the write sets stay in the log, as after kill -9
     assert _table(chain_dir, ops.balance_key(BOB.public_key)) is None  # never flushed
     with Store(chain_dir / "db", readonly=True) as store, store.read() as r:
@@ -136,3 +136,23 @@ def test_flush_interval_is_bounded():
     with pytest.raises(ConfigError, match="state_flush_blocks"):
         small_config(state_flush_blocks=1025)
     assert "state_flush_blocks = 3" in small_config(state_flush_blocks=3).to_toml()
+
+
+def test_a_damaged_log_record_is_named_on_open_and_by_verify(chain_dir, monkeypatch):
+    cfg = small_config(state_flush_blocks=8)
+    c = Chain(chain_dir, cfg, NODE)
+    c.submit([transfer(ALICE, 0, BOB, 10)]).wait(10)
+    monkeypatch.setattr(Chain, "_flush_state", _no_flush)
+    c.close()  # block 1 stays in the log
+    env = lmdb.open(str(chain_dir / "db"), max_dbs=16)
+    with env.begin(write=True) as txn:
+        db = env.open_db(b"state_log", txn=txn)
+        key = (1).to_bytes(8, "big")
+        raw = bytearray(txn.get(key, db=db))
+        raw[len(raw) // 2] ^= 0x01
+        txn.put(key, bytes(raw), db=db)
+    env.close()
+    with pytest.raises(ChainError, match="state log damaged"):
+        Chain(chain_dir, cfg, NODE)
+    report = verify_chain(chain_dir)
+    assert not report.ok

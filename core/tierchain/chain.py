@@ -251,7 +251,10 @@ class Chain:
                 # (root, root chunk version) the next block's tree version starts from.
                 self._tree_base = StateTree.base_at(r, self._head.height)
                 flushed = state_log.flushed_height(r)
-                pending = state_log.pending(r)
+                try:
+                    pending = state_log.pending(r)
+                except (ValueError, TierChainError) as exc:  # checksum, codec, or a gap
+                    raise ChainError(f"state log damaged: {exc}") from exc
                 entries = r.entries("state")
             if flushed is None:  # a database from before the state log: its table is current
                 with self.store.write() as w:
