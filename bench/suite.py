@@ -113,41 +113,21 @@ def _progress() -> Progress:
 # --- one run --------------------------------------------------------------------------
 
 
-def run_once(
-    spec: WorkloadSpec,
-    *,
-    seconds: float,
-    warmup_s: float,
-    rate: float | None = None,
-    batch_txs: int = 512,
-    inflight: int = 4,
-    sync: str = "full",
-    block_txs_max: int = 4096,
-    block_interval_ms: int = 20,
-    state_flush_blocks: int = 8,
-    quiet: bool = False,
-) -> dict:
+def run_once(spec: WorkloadSpec, *, quiet: bool = False, **load) -> dict:
+    """One ``run_load`` of ``spec``'s workload (``load``: its keyword arguments); the
+    result as a dict with the workload and the settings that are not already in it."""
     t0 = time.perf_counter()
     work = build_workload(spec, cache_dir=CACHE)
     prepare_s = time.perf_counter() - t0
     rss_workload = loadgen.rss_peak_bytes()
-    label = f"{'open ' + format(rate, ',.0f') + ' tx/s' if rate else 'closed'} sync={sync}"
-    settings = dict(
-        seconds=seconds,
-        warmup_s=warmup_s,
-        rate=rate,
-        batch_txs=batch_txs,
-        inflight=inflight,
-        sync=sync,
-        block_txs_max=block_txs_max,
-        block_interval_ms=block_interval_ms,
-        node_settings={"state_flush_blocks": state_flush_blocks},
-    )
     if quiet:
-        result = run_load(work, **settings)
+        result = run_load(work, **load)
     else:
+        rate = load.get("rate")
+        label = f"{'open ' + format(rate, ',.0f') + ' tx/s' if rate else 'closed'} sync={load.get('sync')}"
         with _progress() as progress:
-            task = progress.add_task(f"load {label}", total=warmup_s + seconds, status="genesis ...")
+            total = load.get("warmup_s", 0.0) + load["seconds"]
+            task = progress.add_task(f"load {label}", total=total, status="genesis ...")
 
             def show(p: dict) -> None:
                 progress.update(
@@ -157,17 +137,11 @@ def run_once(
                     f"p99 {p['latency_ms_p99']:5.0f} ms  h={p['height']}  mempool={p['mempool']}",
                 )
 
-            result = run_load(work, **settings, report=show)
+            result = run_load(work, **load, report=show)
     out = dataclasses.asdict(result)
-    out.update(
-        spec=dataclasses.asdict(spec),
-        prepare_s=prepare_s,
-        rss_before_chain_bytes=rss_workload,
-        batch_txs=batch_txs,
-        inflight=inflight,
-        block_interval_ms=block_interval_ms,
-        state_flush_blocks=state_flush_blocks,
-    )
+    out.update(spec=dataclasses.asdict(spec), prepare_s=prepare_s, rss_before_chain_bytes=rss_workload)
+    out.update((k, v) for k, v in load.items() if k not in out and k != "node_settings")
+    out.update(load.get("node_settings") or {})
     return out
 
 
@@ -471,7 +445,7 @@ def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup
         sync=sync,
         block_txs_max=block_txs_max,
         block_interval_ms=block_interval_ms,
-        state_flush_blocks=state_flush_blocks,
+        node_settings={"state_flush_blocks": state_flush_blocks},
         quiet=quiet,
     )
     if out:

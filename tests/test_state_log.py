@@ -83,7 +83,7 @@ def test_the_table_is_written_every_k_blocks_and_reads_see_the_log(chain_dir):
     assert verify_chain(chain_dir).ok
 
 
-def _no_flush(self, w, blocks, height):
+def _no_flush(self, w, height):
     raise OSError("killed before the final flush")
 
 

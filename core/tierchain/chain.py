@@ -398,7 +398,7 @@ class Chain:
             head = self._head.height
             try:
                 with self.store.write() as w:
-                    self._flush_state(w, [b for h, b in self._uncommitted if h <= head], head)
+                    self._flush_state(w, head)
                 self._state_height = head
             except Exception:
                 log.exception("final state flush failed; the state log keeps the write sets")
@@ -519,8 +519,9 @@ class Chain:
             overlays = list(self._uncommitted)
         with self.store.read() as r:
             prefetched = r.get_many_raw("state", keys)
-        for _, writes in overlays:
-            for k in writes.keys() & keys:
+        declared = frozenset(keys)
+        for _, writes in overlays:  # up to state_flush_blocks + 2 of them: iterate each once
+            for k in declared.intersection(writes):
                 v = writes[k]
                 if v is None:
                     prefetched.pop(k, None)
@@ -664,15 +665,15 @@ class Chain:
             w.put("receipts", height, receipts)
             w.put_many_raw("tx_index", sorted(index))
             if ex.flush:
-                with self._uncommitted_lock:
-                    blocks = [writes for h, writes in self._uncommitted if h <= height]
-                self._flush_state(w, blocks, height)
+                self._flush_state(w, height)
             else:
                 w.put("state_log", height, ex.log)
         return header, receipts
 
-    def _flush_state(self, w, blocks: list[dict[bytes, bytes | None]], height: int) -> None:
+    def _flush_state(self, w, height: int) -> None:
         """Merge the write sets of blocks state_height+1..height into the state table."""
+        with self._uncommitted_lock:
+            blocks = [writes for h, writes in self._uncommitted if h <= height]
         puts, deletes = state_log.merged(blocks)
         w.put_many_raw("state", puts)
         for k in deletes:

@@ -116,42 +116,17 @@ def scan(
 
     ``stored`` iterates the ``state`` table in key order from the first candidate key;
     the overlays' writes to matching keys are merged into it (None hides a stored key).
+    The overlays hold ``n`` such keys, so they can hide at most ``n`` stored keys: the
+    first ``limit + n`` stored keys in range are all the table can contribute.
     """
     newest: dict[bytes, bytes | None] = {}
     for writes in overlays:
-        for k, v in writes.items():
-            if k.startswith(prefix) and k > after:
-                newest[k] = v
-    over = sorted(newest)
-    out: list[tuple[bytes, bytes]] = []
-    i = 0
-
-    def emit_overlay_below(bound: bytes | None) -> bool:
-        nonlocal i
-        while i < len(over) and (bound is None or over[i] < bound):
-            v = newest[over[i]]
-            i += 1
-            if v is not None:
-                out.append((over[i - 1], v))
-                if len(out) == limit:
-                    return False
-        return True
-
+        newest.update((k, v) for k, v in writes.items() if k.startswith(prefix) and k > after)
+    merged: dict[bytes, bytes | None] = {}
     for key, value in stored:
-        if not key.startswith(prefix):
+        if not key.startswith(prefix) or len(merged) == limit + len(newest):
             break
-        if key <= after:
-            continue
-        if not emit_overlay_below(key):
-            return out
-        if i < len(over) and over[i] == key:
-            v = newest[key]
-            i += 1
-            if v is None:
-                continue
-            value = v
-        out.append((key, value))
-        if len(out) == limit:
-            return out
-    emit_overlay_below(None)
-    return out
+        if key > after:
+            merged[key] = value
+    merged.update(newest)
+    return sorted((k, v) for k, v in merged.items() if v is not None)[:limit]

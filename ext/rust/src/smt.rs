@@ -1549,6 +1549,14 @@ mod tests {
         }
     }
 
+    /// The updates of a `Rng::batch`.
+    fn updates_of(batch: &HashMap<Vec<u8>, Option<Vec<u8>>>) -> Vec<Update> {
+        batch
+            .iter()
+            .map(|(k, v)| Update::new(k, v.as_deref()))
+            .collect()
+    }
+
     fn reference(state: &HashMap<Vec<u8>, Vec<u8>>) -> Digest {
         let entries: Vec<_> = state
             .iter()
@@ -1617,11 +1625,7 @@ mod tests {
         let mut state: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         for version in 1..=60u64 {
             let batch = rng.batch(40, 120, 3, 7);
-            let updates = batch
-                .iter()
-                .map(|(k, v)| Update::new(k, v.as_deref()))
-                .collect();
-            store.apply(version, updates).unwrap();
+            store.apply(version, updates_of(&batch)).unwrap();
             for (k, v) in batch {
                 match v {
                     Some(v) => state.insert(k, v),
@@ -1646,12 +1650,7 @@ mod tests {
         let mut store = MemStore::default();
         for version in 1..=40u64 {
             let batch = rng.batch(200, 3000, 5, 9);
-            let updates = || -> Vec<Update> {
-                batch
-                    .iter()
-                    .map(|(k, v)| Update::new(k, v.as_deref()))
-                    .collect()
-            };
+            let updates = || updates_of(&batch);
             let run = |keep: u16| {
                 let mut up = Updater::new(store.root(), version, updates()).unwrap();
                 up.keep_chunks_below(keep);
@@ -1870,12 +1869,7 @@ mod tests {
         let mut cache = NodeCache::new(8);
         for version in 1..=80u64 {
             let batch = rng.batch(50, 300, 4, 9);
-            let updates = || -> Vec<Update> {
-                batch
-                    .iter()
-                    .map(|(k, v)| Update::new(k, v.as_deref()))
-                    .collect()
-            };
+            let updates = || updates_of(&batch);
             if rng.next() % 4 == 0 {
                 // A batch computed at this version but never committed: its
                 // records (same keys as the real batch's, other contents) must
