@@ -8,7 +8,10 @@ no figure from another run or machine is ever compared. Naive counterparts:
 * Merkle root of 10,000 tx ids: a Python loop over the ``blake3`` package ->
   ``tierchain.merkle`` (Rust);
 * decoding: ``tierchain.wire.decode`` + tx id per transaction -> ``decode_batch``;
-* scheduling: a dict-based Python scheduler -> ``tierchain._hot`` (Cython).
+* scheduling: a dict-based Python scheduler -> ``tierchain._hot`` (Cython);
+* LMDB batch reads: py-lmdb ``getmulti`` -> ``tierchain_native.LmdbTxn.get_many``
+  (the store's binding), alone and beside a thread running Python (py-lmdb
+  gives the GIL up and takes it back around every key; see storage.py).
 
 Usage: python bench/primitives.py [--tiny] [--txs N] [--out FILE.json]
 """
@@ -18,13 +21,17 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import blake3
 import click
+import lmdb
 import nacl.signing
 import tierchain_native
 from rich.console import Console
@@ -45,6 +52,16 @@ def best_seconds(fn: Callable[[], object], repeat: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def mean_seconds(fn: Callable[[], object], duration_s: float) -> float:
+    """Mean wall time of as many runs as fit in ``duration_s`` (at least one): for
+    costs that come from rare, long stalls, which the best run would hide."""
+    n, t0 = 0, time.perf_counter()
+    while n == 0 or time.perf_counter() - t0 < duration_s:
+        fn()
+        n += 1
+    return (time.perf_counter() - t0) / n
 
 
 def naive_merkle_root(leaves: list[bytes]) -> bytes:
@@ -137,6 +154,7 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
         reps=20,
     )
 
+    rows.extend(lmdb_rows(repeat, busy_s=0.2 if repeat == 1 else 2.0))
     row("decode + tx id", "tx", n_txs, lambda: naive_decode(txs), lambda: decode_batch(buf), 0.0)
     decoded = naive_decode(txs)
     row(
@@ -155,6 +173,78 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
         lambda: schedule.schedule(decode_batch(buf)),
         0.0,
     )
+    return rows
+
+
+def lmdb_rows(repeat: int, records: int = 30_000, batch: int = 600, busy_s: float = 2.0) -> list[dict]:
+    """Batch reads of sorted random keys from the same records through both bindings.
+
+    Beside a busy thread the cost is a race (a GIL hand-off stalls only when the
+    other thread wins it), so that row is the mean over ``busy_s`` per binding.
+    """
+    rng = random.Random(7)
+    items = sorted((rng.randbytes(33), rng.randbytes(8)) for _ in range(records))
+    with tempfile.TemporaryDirectory() as d:
+        py_env = lmdb.open(os.path.join(d, "py"), map_size=1 << 30, max_dbs=2)
+        py_db = py_env.open_db(b"t")
+        with py_env.begin(write=True) as t, t.cursor(db=py_db) as c:
+            c.putmulti(items, append=True)
+        env = tierchain_native.LmdbEnv(
+            os.path.join(d, "native"), map_size=1 << 30, max_dbs=2, sync=False, readonly=False, max_readers=8
+        )
+        db = env.open_db("t", True)
+        w = env.begin(True)
+        w.put_many(db, items, True)
+        w.commit()
+
+        def py_read(keys: list[bytes]) -> Callable[[], object]:
+            def run() -> object:
+                with py_env.begin() as t, t.cursor(db=py_db) as c:
+                    return dict(c.getmulti(keys))
+
+            return run
+
+        def native_read(keys: list[bytes]) -> Callable[[], object]:
+            def run() -> object:
+                t = env.begin(False)
+                try:
+                    return t.get_many(db, keys)
+                finally:
+                    t.abort()
+
+            return run
+
+        rows = []
+        for label, busy in (("alone", False), ("beside a busy Python thread", True)):
+            n = batch
+            keys = sorted(k for k, _ in rng.sample(items, n))
+            assert py_read(keys)() == native_read(keys)()
+            stop = threading.Event()
+            spinner = threading.Thread(target=lambda: [0 for _ in iter(stop.is_set, True)], daemon=True)
+            if busy:
+                spinner.start()
+            try:
+                if busy:
+                    naive_s, native_s = (mean_seconds(f(keys), busy_s) for f in (py_read, native_read))
+                else:
+                    naive_s, native_s = (best_seconds(f(keys), repeat * 20) for f in (py_read, native_read))
+            finally:
+                stop.set()
+                if busy:
+                    spinner.join()
+            rows.append(
+                {
+                    "primitive": f"LMDB read of {n} keys, {label}",
+                    "items": n,
+                    "unit": "key",
+                    "naive_per_s": n / naive_s,
+                    "native_per_s": n / native_s,
+                    "ratio": naive_s / native_s,
+                    "aim_ratio": 1.0,
+                }
+            )
+        env.close()
+        py_env.close()
     return rows
 
 

@@ -56,7 +56,7 @@ def test_damaged_header_record_is_reported(tmp_path):
     raw = bytearray(TABLES["headers"].value.encode(header))
     raw[5] ^= 1
     with store.write() as w:
-        w._txn.put((0).to_bytes(8, "big"), bytes(raw), db=store._dbs["headers"])
+        w._txn.put(store._dbs["headers"], (0).to_bytes(8, "big"), bytes(raw))
     with store.read() as r, pytest.raises(Exception, match="checksum"):
         r.get("headers", 0)
     store.close()

@@ -272,7 +272,7 @@ class Chain:
             chain_id=config.chain_id,
             txs_max=config.mempool_txs_max,
             sender_pending_max=config.sender_pending_max,
-            committed_nonce=self.nonce,
+            committed_nonces=self.nonces,
             shard_index=config.shard_index,
             shard_count=config.shard_count,
         )
@@ -282,10 +282,9 @@ class Chain:
         self._sub_lock = threading.Lock()
         self._producer: threading.Thread | None = None
         # Pipeline: the producer executes block h+1 and computes its tree version while
-        # the committer thread's LMDB commit of block h (its fsync; py-lmdb releases the
-        # GIL) is in flight. Only then: started earlier, h+1's Python would compete with
-        # h's writes for the GIL, and tree reads give the GIL up and take it back once per
-        # key. Write sets of executed, not yet committed blocks (oldest first) are the
+        # the committer thread's LMDB commit of block h (its fsync, without the GIL) is
+        # in flight. Only then: started earlier, h+1's Python would compete with h's
+        # writes for the GIL. Write sets of executed, not yet committed blocks (oldest first) are the
         # overlay h+1's reads see.
         self._commits: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
         # Executed blocks waiting for the tree thread ("smt" chains): a third stage, so
@@ -750,16 +749,20 @@ class Chain:
         ``StatePruned`` below the retention window, ``StateUnavailable`` otherwise.
         """
         if height is None:
-            overlays = self._committed_overlays()
-            with self.store.read() as r:
-                pending = self._pending_in(r, overlays)
-                return state_log.lookup(pending, key, lambda k: r.get("state", k))
+            return self.state_get_many([key])[0]
         if self.state_tree is None:
             if height == self._head.height:
                 return self.state_get(key)
             raise StateUnavailable('historic state needs state_commitment = "smt"')
         with self.store.read() as r:
             return self.state_tree.get(r, key, height)
+
+    def state_get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        """Current values of ``keys`` (None: absent), all read at one committed height."""
+        overlays = self._committed_overlays()
+        with self.store.read() as r:
+            pending = self._pending_in(r, overlays)
+            return [state_log.lookup(pending, key, lambda k: r.get("state", k)) for key in keys]
 
     def state_scan(self, prefix: bytes, limit: int = 1000, after: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` (key, value) pairs of the current state whose key starts with
@@ -826,8 +829,12 @@ class Chain:
 
     def nonce(self, sender: bytes) -> int:
         """The next nonce the ledger expects from ``sender`` (committed state)."""
-        raw = self.state_get(nonce_key(sender))
-        return 0 if raw is None else _U64.unpack(raw)[0]
+        return self.nonces([sender])[0]
+
+    def nonces(self, senders: list[bytes]) -> list[int]:
+        """``nonce`` of each sender, read at one committed height."""
+        raws = self.state_get_many([nonce_key(s) for s in senders])
+        return [0 if raw is None else _U64.unpack(raw)[0] for raw in raws]
 
     def balance(self, public_key: bytes) -> int:
         raw = self.state_get(ops.balance_key(public_key))

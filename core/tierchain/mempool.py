@@ -50,13 +50,13 @@ class Mempool:
         chain_id: int,
         txs_max: int,
         sender_pending_max: int,
-        committed_nonce: Callable[[bytes], int],
+        committed_nonces: Callable[[list[bytes]], list[int]],
         shard_index: int = 0,
         shard_count: int = 1,
     ) -> None:
         self.chain_id, self.txs_max, self.sender_pending_max = chain_id, txs_max, sender_pending_max
         self.shard_index, self.shard_count = shard_index, shard_count
-        self._committed_nonce = committed_nonce
+        self._committed_nonces = committed_nonces
         self._lock = threading.Lock()
         self._chunks: collections.deque[Chunk] = collections.deque()
         self._size = 0  # admitted, not yet committed (``done``)
@@ -118,15 +118,22 @@ class Mempool:
                 # row can join a mempool that the producer has stopped draining.
                 codes[idx] = Reject.SHUTTING_DOWN
                 idx = idx[:0]
-            # Per-transaction bookkeeping on the survivors only.
-            for i in idx.tolist():
-                sender, tx_id = batch.sender[i].tobytes(), batch.digest[i].tobytes()
+            # Per-transaction bookkeeping on the survivors only. The committed nonces of
+            # senders without pending txs are read in one lookup (one read txn), under
+            # the lock like the pending counts they pair with.
+            rows = idx.tolist()
+            packed = batch.sender[idx].tobytes()
+            senders = [packed[k : k + 32] for k in range(0, 32 * len(rows), 32)]
+            fresh = list(dict.fromkeys(s for s in senders if s not in self._pending))
+            committed_of = dict(zip(fresh, self._committed_nonces(fresh), strict=True)) if fresh else {}
+            for i, sender in zip(rows, senders, strict=True):
+                tx_id = batch.digest[i].tobytes()
                 if tx_id in self._pending_ids:
                     codes[i] = Reject.DUPLICATE
                     continue
                 entry = self._pending.get(sender)
                 if entry is None:
-                    entry = [self._committed_nonce(sender), 0]
+                    entry = [committed_of[sender], 0]
                 committed, pending = entry
                 expected = committed + pending
                 nonce = int(batch.nonce[i])

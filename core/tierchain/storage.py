@@ -6,6 +6,12 @@ through them, so a value is checked before it is written and decoded (and, for
 ONE write transaction (``Store.write``): LMDB's copy-on-write B+tree makes it all
 or nothing, and with ``sync=True`` the commit returns only after fsync, so a
 block reported committed survives ``kill -9`` and power loss.
+
+LMDB is reached through the native extension's binding (``tierchain_native.LmdbEnv``),
+not py-lmdb: py-lmdb releases and re-takes the GIL around every get and put, and
+under load from other threads each of those hand-offs can wait a thread switch
+interval; the binding holds the GIL across a batch and releases it once per batch
+and for the commit (docs/architecture.md, "Storage").
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import lmdb
+from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound, LmdbTxn
 
 from tierchain import block, limits
 from tierchain.codec import U64BE, Bytes, Checked, Codec, CodecError, Struct, Utf8
@@ -26,6 +32,7 @@ state_value_bytes_max = 64 << 10
 # The genesis TOML lives in meta: up to config.genesis_accounts_max accounts of ~150 bytes.
 meta_value_bytes_max = 256 << 20
 map_size_bytes_default = 64 << 30  # address space only; the file grows as written
+items_page = 256  # records per native call when iterating a table
 
 
 class StorageError(TierChainError):
@@ -66,12 +73,12 @@ TABLES: dict[str, Table] = {
 
 
 class _Txn:
-    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
+    def __init__(self, store: Store, txn: LmdbTxn) -> None:
         self._store, self._txn = store, txn
 
     def get(self, table: str, key: Any, default: Any = None) -> Any:
         t = TABLES[table]
-        raw = self._txn.get(t.key.encode(key), db=self._store._dbs[table])
+        raw = self._txn.get(self._store._dbs[table], t.key.encode(key))
         if raw is None:
             return default
         try:
@@ -81,40 +88,43 @@ class _Txn:
 
     def get_raw(self, table: str, key_bytes: bytes) -> bytes | None:
         """Undecoded value bytes (hot path for state reads; codecs checked on write)."""
-        return self._txn.get(key_bytes, db=self._store._dbs[table])
+        return self._txn.get(self._store._dbs[table], key_bytes)
 
     def get_many_raw(self, table: str, keys: list[bytes]) -> dict[bytes, bytes]:
         """Values of the present ``keys`` (sorted for locality), in one native call."""
-        with self._txn.cursor(db=self._store._dbs[table]) as cur:
-            return dict(cur.getmulti(keys))
+        return self._txn.get_many(self._store._dbs[table], keys if isinstance(keys, list) else list(keys))
 
     def entries(self, table: str) -> int:
         """Number of records in ``table`` (LMDB keeps the count: O(1))."""
-        return self._txn.stat(self._store._dbs[table])["entries"]
+        return self._txn.entries(self._store._dbs[table])
 
     def last(self, table: str) -> tuple[Any, Any] | None:
         t = TABLES[table]
-        with self._txn.cursor(db=self._store._dbs[table]) as cur:
-            if not cur.last():
-                return None
-            try:
-                return t.key.decode(cur.key()), t.value.decode(cur.value())
-            except CodecError as exc:
-                raise StorageError(f"table {table!r}: {exc}") from exc
+        found = self._txn.last(self._store._dbs[table])
+        if found is None:
+            return None
+        try:
+            return t.key.decode(found[0]), t.value.decode(found[1])
+        except CodecError as exc:
+            raise StorageError(f"table {table!r}: {exc}") from exc
 
     def items(self, table: str, start: Any = None) -> Iterator[tuple[Any, Any]]:
-        t = TABLES[table]
-        with self._txn.cursor(db=self._store._dbs[table]) as cur:
-            ok = cur.set_range(t.key.encode(start)) if start is not None else cur.first()
-            while ok:
-                yield t.key.decode(cur.key()), t.value.decode(cur.value())
-                ok = cur.next()
+        """Records from key ``start`` (default: the first) in key order, read a page at a time."""
+        t, dbi = TABLES[table], self._store._dbs[table]
+        after = None if start is None else t.key.encode(start)
+        while True:
+            page = self._txn.range(dbi, after, items_page)
+            for k, v in page:
+                yield t.key.decode(k), t.value.decode(v)
+            if len(page) < items_page:
+                return
+            after = page[-1][0] + b"\x00"  # the least key greater than the last one
 
 
 class WriteTxn(_Txn):
     def put(self, table: str, key: Any, value: Any) -> None:
         t = TABLES[table]
-        self._txn.put(t.key.encode(key), t.value.encode(value), db=self._store._dbs[table])
+        self._txn.put(self._store._dbs[table], t.key.encode(key), t.value.encode(value))
 
     def put_many_raw(self, table: str, items: list[tuple[bytes, bytes]], append: bool = False) -> None:
         """Batch put of already-encoded pairs, for tables whose codecs only bound lengths.
@@ -138,13 +148,13 @@ class WriteTxn(_Txn):
                 )
                 if min(lens) < lo or max(lens) > hi:
                     raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
-        with self._txn.cursor(db=self._store._dbs[table]) as cur:
-            _, added = cur.putmulti(items, append=append)
-        if append and added != len(items):
-            raise StorageError(f"table {table!r}: append of keys out of order")
+        try:
+            self._txn.put_many(self._store._dbs[table], items if isinstance(items, list) else list(items), append)
+        except LmdbKeyExists as exc:
+            raise StorageError(f"table {table!r}: append of keys out of order") from exc
 
     def delete(self, table: str, key: Any) -> None:
-        self._txn.delete(TABLES[table].key.encode(key), db=self._store._dbs[table])
+        self._txn.delete(self._store._dbs[table], TABLES[table].key.encode(key))
 
 
 class Store:
@@ -162,44 +172,51 @@ class Store:
         if readonly and not os.path.exists(os.path.join(self.path, "data.mdb")):
             raise NotInitialized(f"no TierChain database at {self.path}")
         try:
-            self.env = lmdb.open(
-                self.path,
-                map_size=map_size,
-                max_dbs=len(TABLES),
-                sync=sync,
-                metasync=sync,
-                readonly=readonly,
-                subdir=True,
-                max_readers=256,
-                lock=True,
+            self.env = LmdbEnv(
+                self.path, map_size=map_size, max_dbs=len(TABLES), sync=sync, readonly=readonly, max_readers=256
             )
-            self._dbs = {name: self.env.open_db(name.encode(), create=not readonly) for name in TABLES}
-        except lmdb.NotFoundError as exc:
+        except LmdbError as exc:
+            raise StorageError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            self._dbs = {name: self.env.open_db(name, not readonly) for name in TABLES}
+        except LmdbNotFound as exc:
             self.env.close()
             raise NotInitialized(f"no TierChain database at {self.path} (never initialized)") from exc
-        except lmdb.Error as exc:
+        except LmdbError as exc:
+            self.env.close()
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[_Txn]:
-        with self.env.begin(buffers=False) as txn:
+        txn = self.env.begin(False)
+        try:
             yield _Txn(self, txn)
+        finally:
+            txn.abort()
 
     @contextlib.contextmanager
     def write(self, before_commit: Callable[[], object] | None = None) -> Iterator[WriteTxn]:
         """One atomic, (with sync) durable write transaction.
 
         ``before_commit`` runs after the body, right before the commit (and its
-        fsync, during which py-lmdb releases the GIL); if it raises, nothing commits.
+        fsync, which runs without the GIL); if it raises, nothing commits.
         """
-        with self.env.begin(write=True) as txn:
+        txn = self.env.begin(True)
+        try:
             yield WriteTxn(self, txn)
             if before_commit is not None:
                 before_commit()
+        except BaseException:
+            txn.abort()
+            raise
+        try:
+            txn.commit()
+        except LmdbError as exc:
+            raise StorageError(f"commit to {self.path} failed: {exc}") from exc
 
     def size_bytes(self) -> int:
-        info = self.env.info()
-        return info["last_pgno"] * self.env.stat()["psize"]
+        _, last_pgno, page_size = self.env.info()
+        return last_pgno * page_size
 
     def close(self) -> None:
         self.env.close()

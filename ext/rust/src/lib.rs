@@ -37,6 +37,7 @@
 
 pub mod blake3x8;
 pub mod hash;
+pub mod lmdb;
 pub mod merkle;
 pub mod pool;
 pub mod sig;
@@ -711,6 +712,7 @@ fn tierchain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(smt_constants, m)?)?;
     m.add_class::<SmtCache>()?;
     m.add_class::<SmtBuilder>()?;
+    lmdb::register(m)?;
     m.add("THREADS_ENV", pool::THREADS_ENV)?;
     Ok(())
 }

@@ -1,0 +1,484 @@
+//! LMDB for the chain's store (`core/tierchain/storage.py`).
+//!
+//! A thin binding over liblmdb (the `lmdb-master-sys` crate builds it from
+//! source). It exists for one reason: py-lmdb releases and re-takes the GIL
+//! around every single get and put, so a block's few thousand reads or writes
+//! were a few thousand GIL hand-offs; whenever another thread had Python work,
+//! each hand-off could wait for that thread's switch interval (a convoy: a
+//! 600-key `getmulti` took 0.26 ms alone and ~2 s beside one busy thread).
+//! Here a batch of gets or puts holds the GIL to read its arguments, releases it
+//! once for all the LMDB calls, and takes it back to build the results; a
+//! commit (and its fsync) runs without the GIL.
+//!
+//! Lifetimes: a transaction keeps its environment alive, `LmdbEnv.close`
+//! refuses while transactions are open, and a transaction is `unsendable` (used
+//! only by the thread that began it, as LMDB requires of write transactions).
+//! Read transactions use `MDB_NOTLS`, so many threads can each hold one.
+
+use std::ffi::{CStr, CString, c_int, c_uint, c_void};
+use std::ptr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lmdb_master_sys as ffi;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+create_exception!(
+    tierchain_native,
+    LmdbError,
+    PyRuntimeError,
+    "An LMDB call failed; the message names the call and LMDB's error."
+);
+create_exception!(
+    tierchain_native,
+    LmdbNotFound,
+    LmdbError,
+    "A named database (table) does not exist and was not to be created."
+);
+create_exception!(
+    tierchain_native,
+    LmdbKeyExists,
+    LmdbError,
+    "An append put whose key is not greater than every key already in the table."
+);
+
+/// Batches of at least this many records release the GIL for their LMDB calls;
+/// smaller ones are cheaper to run holding it.
+const RELEASE_GIL_MIN: usize = 16;
+
+fn error(call: &str, rc: c_int) -> PyErr {
+    // SAFETY: mdb_strerror returns a static NUL-terminated string for any code.
+    let text = unsafe { CStr::from_ptr(ffi::mdb_strerror(rc)) }.to_string_lossy();
+    let message = format!("{call}: {text} ({rc})");
+    match rc {
+        ffi::MDB_NOTFOUND => LmdbNotFound::new_err(message),
+        ffi::MDB_KEYEXIST => LmdbKeyExists::new_err(message),
+        _ => LmdbError::new_err(message),
+    }
+}
+
+fn check(call: &str, rc: c_int) -> PyResult<()> {
+    if rc == 0 { Ok(()) } else { Err(error(call, rc)) }
+}
+
+fn val(bytes: &[u8]) -> ffi::MDB_val {
+    ffi::MDB_val { mv_size: bytes.len(), mv_data: bytes.as_ptr() as *mut c_void }
+}
+
+/// # Safety
+/// `v` must point at `mv_size` readable bytes (LMDB's map or a dirty page of the
+/// live transaction).
+unsafe fn slice<'a>(v: &ffi::MDB_val) -> &'a [u8] {
+    if v.mv_size == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts(v.mv_data as *const u8, v.mv_size) }
+    }
+}
+
+/// A borrowed byte range of a Python `bytes` that the caller keeps alive; sent
+/// into a GIL-released section (immutable, so reading it without the GIL is safe).
+#[derive(Clone, Copy)]
+struct Raw(*const u8, usize);
+// SAFETY: only read, while the owning `bytes` objects are held by the caller.
+unsafe impl Send for Raw {}
+
+impl Raw {
+    fn of(b: &Bound<'_, PyBytes>) -> Self {
+        let s = b.as_bytes();
+        Raw(s.as_ptr(), s.len())
+    }
+    fn val(self) -> ffi::MDB_val {
+        ffi::MDB_val { mv_size: self.1, mv_data: self.0 as *mut c_void }
+    }
+}
+
+/// An environment pointer; LMDB's environment handle is safe to share between threads.
+struct EnvPtr(*mut ffi::MDB_env);
+// SAFETY: liblmdb documents MDB_env as usable from any thread.
+unsafe impl Send for EnvPtr {}
+
+/// One LMDB environment (a directory with `data.mdb` and `lock.mdb`).
+#[pyclass(frozen, module = "tierchain_native")]
+pub struct LmdbEnv {
+    env: Mutex<Option<EnvPtr>>,
+    txns: AtomicUsize,
+}
+
+impl LmdbEnv {
+    fn ptr(&self) -> PyResult<*mut ffi::MDB_env> {
+        match &*self.env.lock().expect("env lock") {
+            Some(e) => Ok(e.0),
+            None => Err(LmdbError::new_err("the environment is closed")),
+        }
+    }
+}
+
+#[pymethods]
+impl LmdbEnv {
+    /// Opens (``readonly=False``: creating the directory and files) the environment at ``path``.
+    #[new]
+    #[pyo3(signature = (path, *, map_size, max_dbs, sync, readonly, max_readers))]
+    fn new(path: &str, map_size: usize, max_dbs: u32, sync: bool, readonly: bool, max_readers: u32) -> PyResult<Self> {
+        if !readonly {
+            std::fs::create_dir_all(path).map_err(|e| LmdbError::new_err(format!("create {path}: {e}")))?;
+        }
+        let cpath = CString::new(path).map_err(|_| PyTypeError::new_err("path contains a NUL byte"))?;
+        let mut env = ptr::null_mut();
+        // SAFETY: plain liblmdb calls on a fresh handle; it is closed on every error path.
+        unsafe {
+            check("mdb_env_create", ffi::mdb_env_create(&mut env))?;
+            let mut flags: c_uint = ffi::MDB_NOTLS;
+            if !sync {
+                flags |= ffi::MDB_NOSYNC | ffi::MDB_NOMETASYNC;
+            }
+            if readonly {
+                flags |= ffi::MDB_RDONLY;
+            }
+            let setup = check("mdb_env_set_mapsize", ffi::mdb_env_set_mapsize(env, map_size))
+                .and_then(|_| check("mdb_env_set_maxdbs", ffi::mdb_env_set_maxdbs(env, max_dbs)))
+                .and_then(|_| check("mdb_env_set_maxreaders", ffi::mdb_env_set_maxreaders(env, max_readers)))
+                .and_then(|_| check("mdb_env_open", ffi::mdb_env_open(env, cpath.as_ptr(), flags, 0o644)));
+            if let Err(e) = setup {
+                ffi::mdb_env_close(env);
+                return Err(e);
+            }
+        }
+        Ok(LmdbEnv { env: Mutex::new(Some(EnvPtr(env))), txns: AtomicUsize::new(0) })
+    }
+
+    /// The handle of the named database, created if ``create`` (``LmdbNotFound`` otherwise).
+    fn open_db(slf: &Bound<'_, Self>, name: &str, create: bool) -> PyResult<u32> {
+        let mut txn = LmdbTxn::begin(slf, create)?;
+        let cname = CString::new(name).map_err(|_| PyTypeError::new_err("name contains a NUL byte"))?;
+        let mut dbi: ffi::MDB_dbi = 0;
+        let flags = if create { ffi::MDB_CREATE } else { 0 };
+        // SAFETY: a live transaction of this environment.
+        check("mdb_dbi_open", unsafe { ffi::mdb_dbi_open(txn.live()?, cname.as_ptr(), flags, &mut dbi) })?;
+        txn.commit(slf.py())?;
+        Ok(dbi)
+    }
+
+    /// A transaction: ``write=True`` is the one writer (others wait for it).
+    fn begin(slf: &Bound<'_, Self>, write: bool) -> PyResult<LmdbTxn> {
+        LmdbTxn::begin(slf, write)
+    }
+
+    /// ``(map_size, last_pgno, page_size)``.
+    fn info(&self) -> PyResult<(u64, u64, u32)> {
+        let env = self.ptr()?;
+        // SAFETY: plain reads of an open environment into zeroed out-structs.
+        unsafe {
+            let mut info: ffi::MDB_envinfo = std::mem::zeroed();
+            check("mdb_env_info", ffi::mdb_env_info(env, &mut info))?;
+            let mut stat: ffi::MDB_stat = std::mem::zeroed();
+            check("mdb_env_stat", ffi::mdb_env_stat(env, &mut stat))?;
+            Ok((info.me_mapsize as u64, info.me_last_pgno as u64, stat.ms_psize))
+        }
+    }
+
+    /// Closes the environment (idempotent); refused while a transaction is open.
+    fn close(&self) -> PyResult<()> {
+        let mut guard = self.env.lock().expect("env lock");
+        if self.txns.load(Ordering::SeqCst) != 0 {
+            return Err(LmdbError::new_err("close: transactions are still open"));
+        }
+        if let Some(e) = guard.take() {
+            // SAFETY: no transaction is open and no new one can begin (the lock is held).
+            unsafe { ffi::mdb_env_close(e.0) };
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LmdbEnv {
+    fn drop(&mut self) {
+        // Every transaction holds a reference to its environment, so none is open here.
+        if let Some(e) = self.env.get_mut().expect("env lock").take() {
+            // SAFETY: the last reference; nothing else can use the handle.
+            unsafe { ffi::mdb_env_close(e.0) };
+        }
+    }
+}
+
+/// A read or write transaction. Values it returns are copies (Python ``bytes``).
+#[pyclass(unsendable, module = "tierchain_native")]
+pub struct LmdbTxn {
+    txn: *mut ffi::MDB_txn,
+    env: Py<LmdbEnv>,
+    write: bool,
+}
+
+impl LmdbTxn {
+    fn begin(env: &Bound<'_, LmdbEnv>, write: bool) -> PyResult<Self> {
+        let e = env.get();
+        let ptr = {
+            let guard = e.env.lock().expect("env lock");
+            let Some(p) = &*guard else {
+                return Err(LmdbError::new_err("the environment is closed"));
+            };
+            e.txns.fetch_add(1, Ordering::SeqCst);
+            p.0
+        };
+        let flags = if write { 0 } else { ffi::MDB_RDONLY };
+        let env_addr = ptr as usize;
+        let begin = move || {
+            let mut txn = ptr::null_mut();
+            // SAFETY: the environment stays open while `txns` > 0.
+            let rc = unsafe { ffi::mdb_txn_begin(env_addr as *mut ffi::MDB_env, ptr::null_mut(), flags, &mut txn) };
+            (rc, txn as usize)
+        };
+        // A write transaction waits for the writer lock: never with the GIL held.
+        let (rc, txn) = if write { env.py().detach(begin) } else { begin() };
+        if rc != 0 {
+            e.txns.fetch_sub(1, Ordering::SeqCst);
+            return Err(error("mdb_txn_begin", rc));
+        }
+        Ok(LmdbTxn { txn: txn as *mut ffi::MDB_txn, env: env.clone().unbind(), write })
+    }
+
+    fn live(&self) -> PyResult<*mut ffi::MDB_txn> {
+        if self.txn.is_null() {
+            Err(LmdbError::new_err("the transaction is finished"))
+        } else {
+            Ok(self.txn)
+        }
+    }
+
+    /// The transaction was committed or aborted (LMDB freed it).
+    fn finished(&mut self) {
+        self.txn = ptr::null_mut();
+        self.env.get().txns.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn writable(&self) -> PyResult<*mut ffi::MDB_txn> {
+        if !self.write {
+            return Err(LmdbError::new_err("a read-only transaction cannot write"));
+        }
+        self.live()
+    }
+
+    fn cursor(&self, dbi: u32) -> PyResult<Cursor> {
+        let mut cur = ptr::null_mut();
+        // SAFETY: a live transaction; the cursor is closed by `Cursor`'s drop.
+        check("mdb_cursor_open", unsafe { ffi::mdb_cursor_open(self.live()?, dbi, &mut cur) })?;
+        Ok(Cursor(cur))
+    }
+}
+
+struct Cursor(*mut ffi::MDB_cursor);
+
+impl Cursor {
+    /// One positioning call: `Ok(None)` when there is no such record.
+    fn get(&self, key: &mut ffi::MDB_val, op: ffi::MDB_cursor_op) -> PyResult<Option<ffi::MDB_val>> {
+        let mut data = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+        // SAFETY: an open cursor; key/data are valid out-parameters.
+        match unsafe { ffi::mdb_cursor_get(self.0, key, &mut data, op) } {
+            0 => Ok(Some(data)),
+            ffi::MDB_NOTFOUND => Ok(None),
+            rc => Err(error("mdb_cursor_get", rc)),
+        }
+    }
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        // SAFETY: opened by `LmdbTxn::cursor` and closed once, before its transaction ends.
+        unsafe { ffi::mdb_cursor_close(self.0) };
+    }
+}
+
+fn pair<'py>(py: Python<'py>, k: &ffi::MDB_val, v: &ffi::MDB_val) -> PyResult<Bound<'py, PyTuple>> {
+    // SAFETY: both point into the live transaction's pages.
+    let (k, v) = unsafe { (slice(k), slice(v)) };
+    PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)])
+}
+
+fn bytes_items<'py>(items: &Bound<'py, PyList>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    items
+        .iter()
+        .map(|o| o.cast_into::<PyBytes>().map_err(|_| PyTypeError::new_err("keys must be bytes")))
+        .collect()
+}
+
+#[pymethods]
+impl LmdbTxn {
+    /// The value of ``key`` in database ``dbi``, or None.
+    fn get<'py>(&self, py: Python<'py>, dbi: u32, key: &[u8]) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let mut k = val(key);
+        let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+        // SAFETY: a live transaction; `key` outlives the call.
+        match unsafe { ffi::mdb_get(self.live()?, dbi, &mut k, &mut v) } {
+            // SAFETY: `v` points into the live transaction's pages.
+            0 => Ok(Some(PyBytes::new(py, unsafe { slice(&v) }))),
+            ffi::MDB_NOTFOUND => Ok(None),
+            rc => Err(error("mdb_get", rc)),
+        }
+    }
+
+    /// ``{key: value}`` of the present ``keys`` (a list of bytes; sorted keys read faster).
+    fn get_many<'py>(&self, py: Python<'py>, dbi: u32, keys: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyDict>> {
+        let txn = self.live()? as usize;
+        let held = bytes_items(keys)?;
+        let raw: Vec<Raw> = held.iter().map(Raw::of).collect();
+        let lookup = move || -> Result<Vec<Option<Raw>>, c_int> {
+            raw.iter()
+                .map(|r| {
+                    let mut k = r.val();
+                    let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+                    // SAFETY: a live transaction of this thread; `held` keeps the keys alive.
+                    match unsafe { ffi::mdb_get(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v) } {
+                        0 => Ok(Some(Raw(v.mv_data as *const u8, v.mv_size))),
+                        ffi::MDB_NOTFOUND => Ok(None),
+                        rc => Err(rc),
+                    }
+                })
+                .collect()
+        };
+        let found = if held.len() >= RELEASE_GIL_MIN { py.detach(lookup) } else { lookup() };
+        let found = found.map_err(|rc| error("mdb_get", rc))?;
+        let out = PyDict::new(py);
+        for (key, value) in held.iter().zip(found) {
+            if let Some(v) = value {
+                // SAFETY: points into the live transaction's pages (nothing wrote since).
+                out.set_item(key, PyBytes::new(py, unsafe { slice(&v.val()) }))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts one record (overwriting).
+    fn put(&self, dbi: u32, key: &[u8], value: &[u8]) -> PyResult<()> {
+        let (mut k, mut v) = (val(key), val(value));
+        // SAFETY: a live write transaction; both buffers outlive the call.
+        check("mdb_put", unsafe { ffi::mdb_put(self.writable()?, dbi, &mut k, &mut v, 0) })
+    }
+
+    /// Puts ``items`` (a list of ``(key, value)`` bytes pairs). ``append``: each key
+    /// must be greater than every key already in the table (``LmdbKeyExists`` otherwise).
+    fn put_many(&self, py: Python<'_>, dbi: u32, items: &Bound<'_, PyList>, append: bool) -> PyResult<()> {
+        let txn = self.writable()? as usize;
+        let mut held = Vec::with_capacity(2 * items.len());
+        for item in items.iter() {
+            let (k, v): (Bound<'_, PyBytes>, Bound<'_, PyBytes>) =
+                item.extract().map_err(|_| PyTypeError::new_err("items must be (bytes, bytes) pairs"))?;
+            held.push(k);
+            held.push(v);
+        }
+        let raw: Vec<Raw> = held.iter().map(Raw::of).collect();
+        let flags = if append { ffi::MDB_APPEND } else { 0 };
+        let write = move || -> c_int {
+            for kv in raw.chunks_exact(2) {
+                let (mut k, mut v) = (kv[0].val(), kv[1].val());
+                // SAFETY: a live write transaction of this thread; `held` keeps the buffers alive.
+                let rc = unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v, flags) };
+                if rc != 0 {
+                    return rc;
+                }
+            }
+            0
+        };
+        let rc = if held.len() >= 2 * RELEASE_GIL_MIN { py.detach(write) } else { write() };
+        check("mdb_put", rc)
+    }
+
+    /// Deletes ``key``; False if it was absent.
+    fn delete(&self, dbi: u32, key: &[u8]) -> PyResult<bool> {
+        let mut k = val(key);
+        // SAFETY: a live write transaction; `key` outlives the call.
+        match unsafe { ffi::mdb_del(self.writable()?, dbi, &mut k, ptr::null_mut()) } {
+            0 => Ok(true),
+            ffi::MDB_NOTFOUND => Ok(false),
+            rc => Err(error("mdb_del", rc)),
+        }
+    }
+
+    /// Number of records in database ``dbi`` (LMDB keeps the count).
+    fn entries(&self, dbi: u32) -> PyResult<u64> {
+        // SAFETY: a live transaction; a zeroed out-struct.
+        unsafe {
+            let mut stat: ffi::MDB_stat = std::mem::zeroed();
+            check("mdb_stat", ffi::mdb_stat(self.live()?, dbi, &mut stat))?;
+            Ok(stat.ms_entries as u64)
+        }
+    }
+
+    /// The last ``(key, value)`` of database ``dbi``, or None when it is empty.
+    fn last<'py>(&self, py: Python<'py>, dbi: u32) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let cur = self.cursor(dbi)?;
+        let mut k = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+        match cur.get(&mut k, ffi::MDB_LAST)? {
+            Some(v) => Ok(Some(pair(py, &k, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to ``limit`` ``(key, value)`` pairs of database ``dbi`` in key order, from
+    /// the first key ``>= start`` (``start=None``: from the first key).
+    #[pyo3(signature = (dbi, start, limit))]
+    fn range<'py>(
+        &self,
+        py: Python<'py>,
+        dbi: u32,
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        if limit == 0 {
+            return Ok(out);
+        }
+        let cur = self.cursor(dbi)?;
+        let mut k = match start {
+            Some(s) if !s.is_empty() => val(s),
+            _ => ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() },
+        };
+        let first_op = if k.mv_size == 0 { ffi::MDB_FIRST } else { ffi::MDB_SET_RANGE };
+        let mut next = cur.get(&mut k, first_op)?;
+        while let Some(v) = next {
+            out.append(pair(py, &k, &v)?)?;
+            if out.len() >= limit {
+                break;
+            }
+            next = cur.get(&mut k, ffi::MDB_NEXT)?;
+        }
+        Ok(out)
+    }
+
+    /// Commits (for a write transaction: durably, unless the environment was opened
+    /// without sync), with the GIL released. The transaction is finished either way.
+    fn commit(&mut self, py: Python<'_>) -> PyResult<()> {
+        let txn = self.live()? as usize;
+        // SAFETY: a live transaction, committed (and so freed, even on error) exactly once.
+        let rc = py.detach(move || unsafe { ffi::mdb_txn_commit(txn as *mut ffi::MDB_txn) });
+        self.finished();
+        check("mdb_txn_commit", rc)
+    }
+
+    /// Abandons the transaction (idempotent).
+    fn abort(&mut self) {
+        if !self.txn.is_null() {
+            // SAFETY: a live transaction, aborted (and so freed) exactly once.
+            unsafe { ffi::mdb_txn_abort(self.txn) };
+            self.finished();
+        }
+    }
+}
+
+impl Drop for LmdbTxn {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LmdbEnv>()?;
+    m.add_class::<LmdbTxn>()?;
+    m.add("LmdbError", m.py().get_type::<LmdbError>())?;
+    m.add("LmdbNotFound", m.py().get_type::<LmdbNotFound>())?;
+    m.add("LmdbKeyExists", m.py().get_type::<LmdbKeyExists>())?;
+    Ok(())
+}
