@@ -176,6 +176,12 @@ def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:
     return rows
 
 
+def _spin(stop: threading.Event) -> None:
+    """Python bytecode, holding the GIL between switch intervals, until ``stop``."""
+    while not stop.is_set():
+        pass
+
+
 def lmdb_rows(repeat: int, records: int = 30_000, batch: int = 600, busy_s: float = 2.0) -> list[dict]:
     """Batch reads of sorted random keys from the same records through both bindings.
 
@@ -220,7 +226,7 @@ def lmdb_rows(repeat: int, records: int = 30_000, batch: int = 600, busy_s: floa
             keys = sorted(k for k, _ in rng.sample(items, n))
             assert py_read(keys)() == native_read(keys)()
             stop = threading.Event()
-            spinner = threading.Thread(target=lambda: [0 for _ in iter(stop.is_set, True)], daemon=True)
+            spinner = threading.Thread(target=_spin, args=(stop,), daemon=True)
             if busy:
                 spinner.start()
             try:

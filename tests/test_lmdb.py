@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound
 
-from tierchain.storage import NotInitialized, Store, StorageError
+from tierchain.storage import NotInitialized, StorageError, Store
 
 keys = st.binary(min_size=1, max_size=40)
 

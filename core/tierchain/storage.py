@@ -149,7 +149,8 @@ class WriteTxn(_Txn):
                 if min(lens) < lo or max(lens) > hi:
                     raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
         try:
-            self._txn.put_many(self._store._dbs[table], items if isinstance(items, list) else list(items), append)
+            batch = items if isinstance(items, list) else list(items)
+            self._txn.put_many(self._store._dbs[table], batch, append)
         except LmdbKeyExists as exc:
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
 
@@ -173,7 +174,12 @@ class Store:
             raise NotInitialized(f"no TierChain database at {self.path}")
         try:
             self.env = LmdbEnv(
-                self.path, map_size=map_size, max_dbs=len(TABLES), sync=sync, readonly=readonly, max_readers=256
+                self.path,
+                map_size=map_size,
+                max_dbs=len(TABLES),
+                sync=sync,
+                readonly=readonly,
+                max_readers=256,
             )
         except LmdbError as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
