@@ -174,3 +174,74 @@ def test_store_errors_are_storage_errors(tmp_path):
         assert r.get("meta", "k") is None
         assert [k for k, _ in r.items("smt_nodes")] == [b"\x05" * 10]
     store.close()
+
+
+def test_a_second_write_transaction_on_one_thread_is_an_error_not_a_deadlock(tmp_path):
+    env = open_env(tmp_path)
+    w = env.begin(True)
+    with pytest.raises(LmdbError, match="already has a write transaction"):
+        env.begin(True)
+    with pytest.raises(LmdbError, match="already has a write transaction"):
+        env.open_db("t", True)  # needs a write transaction of its own
+    w.abort()
+    env.begin(True).commit()  # the writer lock was released
+    env.close()
+
+
+def test_a_transaction_is_used_only_by_its_thread_but_abandoned_anywhere(tmp_path):
+    env = open_env(tmp_path)
+    db = env.open_db("t", True)
+    w = env.begin(True)
+    w.put(db, b"k", b"v")
+    w.commit()
+    r = env.begin(False)
+    failures: list[BaseException] = []
+
+    def use_it() -> None:
+        try:
+            r.get(db, b"k")
+        except LmdbError as exc:
+            failures.append(exc)
+
+    t = threading.Thread(target=use_it)
+    t.start()
+    t.join()
+    assert len(failures) == 1 and "thread that began it" in str(failures[0])
+    # A read transaction left open in a generator that another thread finalizes
+    # is aborted there: its reader slot and the open-transaction count come back.
+    store = Store(tmp_path / "store", sync=False)
+    with store.write() as wt:
+        for i in range(300):
+            wt.put("meta", f"k{i:03}", b"v")
+
+    def pages():
+        with store.read() as rt:
+            yield from rt.items("meta")
+
+    gen = pages()
+    holder = threading.Thread(target=next, args=(gen,))
+    holder.start()
+    holder.join()
+    del gen  # finalized on this thread
+    r.abort()
+    store.close()  # refused if any transaction had leaked
+    env.close()
+
+
+def test_batch_reads_copy_values_before_running_key_hashes(tmp_path):
+    env = open_env(tmp_path)
+    db = env.open_db("t", True)
+    w = env.begin(True)
+    items = [(bytes([c]) * 4, bytes([c]) * 100) for c in b"ABCDEFGH"]
+    w.put_many(db, items, True)
+
+    class Meddler(bytes):
+        def __hash__(self) -> int:  # runs while the result dict is filled
+            w.delete(db, b"AAAA")
+            w.put(db, b"AAAB", b"x" * 3000)
+            return bytes.__hash__(self)
+
+    got = w.get_many(db, [Meddler(k) for k, _ in items])
+    assert sorted((bytes(k), v) for k, v in got.items()) == items
+    w.abort()
+    env.close()

@@ -132,9 +132,12 @@ class WriteTxn(_Txn):
         The bounds are checked here, in bulk, instead of per item through the codecs.
         ``append``: every key is greater than every key already in the table and the
         items ascend (LMDB's append mode: no search, pages filled completely); raises
-        ``StorageError`` otherwise.
+        ``StorageError`` otherwise, with the items before the bad one already put, so
+        the write transaction must then be abandoned (``Store.write`` does that when
+        the error leaves its body).
         """
         t = TABLES[table]
+        items = items if isinstance(items, list) else list(items)
         if not (isinstance(t.key, Bytes | Struct) and isinstance(t.value, Bytes | Struct)):
             raise TypeError(f"table {table!r} needs typed puts")
         if items:
@@ -149,8 +152,7 @@ class WriteTxn(_Txn):
                 if min(lens) < lo or max(lens) > hi:
                     raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
         try:
-            batch = items if isinstance(items, list) else list(items)
-            self._txn.put_many(self._store._dbs[table], batch, append)
+            self._txn.put_many(self._store._dbs[table], items, append)
         except LmdbKeyExists as exc:
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
 

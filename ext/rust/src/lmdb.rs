@@ -10,15 +10,19 @@
 //! once for all the LMDB calls, and takes it back to build the results; a
 //! commit (and its fsync) runs without the GIL.
 //!
-//! Lifetimes: a transaction keeps its environment alive, `LmdbEnv.close`
-//! refuses while transactions are open, and a transaction is `unsendable` (used
-//! only by the thread that began it, as LMDB requires of write transactions).
-//! Read transactions use `MDB_NOTLS`, so many threads can each hold one.
+//! Lifetimes: a transaction keeps its environment alive, and `LmdbEnv.close`
+//! refuses while transactions are open. A transaction is used only by the thread
+//! that began it (LMDB requires it of write transactions; other threads get a
+//! named error), but it can be abandoned from any thread (a generator finalized
+//! elsewhere): read transactions use `MDB_NOTLS`, so aborting one anywhere is
+//! sound. A thread asking for a second write transaction gets a named error
+//! instead of waiting forever on the writer lock it holds.
 
 use std::ffi::{CStr, CString, c_int, c_uint, c_void};
 use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::{self, ThreadId};
 
 use lmdb_master_sys as ffi;
 use pyo3::create_exception;
@@ -107,6 +111,8 @@ unsafe impl Send for EnvPtr {}
 pub struct LmdbEnv {
     env: Mutex<Option<EnvPtr>>,
     txns: AtomicUsize,
+    /// The thread holding the write transaction, if any.
+    writer: Mutex<Option<ThreadId>>,
 }
 
 impl LmdbEnv {
@@ -148,7 +154,7 @@ impl LmdbEnv {
                 return Err(e);
             }
         }
-        Ok(LmdbEnv { env: Mutex::new(Some(EnvPtr(env))), txns: AtomicUsize::new(0) })
+        Ok(LmdbEnv { env: Mutex::new(Some(EnvPtr(env))), txns: AtomicUsize::new(0), writer: Mutex::new(None) })
     }
 
     /// The handle of the named database, created if ``create`` (``LmdbNotFound`` otherwise).
@@ -206,16 +212,21 @@ impl Drop for LmdbEnv {
 }
 
 /// A read or write transaction. Values it returns are copies (Python ``bytes``).
-#[pyclass(unsendable, module = "tierchain_native")]
+#[pyclass(module = "tierchain_native")]
 pub struct LmdbTxn {
-    txn: *mut ffi::MDB_txn,
+    txn: usize, // *mut MDB_txn; 0 once finished
     env: Py<LmdbEnv>,
     write: bool,
+    owner: ThreadId,
 }
 
 impl LmdbTxn {
     fn begin(env: &Bound<'_, LmdbEnv>, write: bool) -> PyResult<Self> {
         let e = env.get();
+        let me = thread::current().id();
+        if write && *e.writer.lock().expect("writer lock") == Some(me) {
+            return Err(LmdbError::new_err("this thread already has a write transaction open"));
+        }
         let ptr = {
             let guard = e.env.lock().expect("env lock");
             let Some(p) = &*guard else {
@@ -238,21 +249,33 @@ impl LmdbTxn {
             e.txns.fetch_sub(1, Ordering::SeqCst);
             return Err(error("mdb_txn_begin", rc));
         }
-        Ok(LmdbTxn { txn: txn as *mut ffi::MDB_txn, env: env.clone().unbind(), write })
+        if write {
+            *e.writer.lock().expect("writer lock") = Some(me);
+        }
+        Ok(LmdbTxn { txn, env: env.clone().unbind(), write, owner: me })
     }
 
     fn live(&self) -> PyResult<*mut ffi::MDB_txn> {
-        if self.txn.is_null() {
+        if self.txn == 0 {
             Err(LmdbError::new_err("the transaction is finished"))
+        } else if thread::current().id() != self.owner {
+            Err(LmdbError::new_err("a transaction is used only by the thread that began it"))
         } else {
-            Ok(self.txn)
+            Ok(self.txn as *mut ffi::MDB_txn)
         }
     }
 
     /// The transaction was committed or aborted (LMDB freed it).
     fn finished(&mut self) {
-        self.txn = ptr::null_mut();
-        self.env.get().txns.fetch_sub(1, Ordering::SeqCst);
+        self.txn = 0;
+        let env = self.env.get();
+        // A write transaction abandoned on another thread could not release the
+        // writer lock (LMDB's mutex belongs to the owner): the owner then gets a
+        // named error, not a deadlock, if it asks for another.
+        if self.write && thread::current().id() == self.owner {
+            *env.writer.lock().expect("writer lock") = None;
+        }
+        env.txns.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn writable(&self) -> PyResult<*mut ffi::MDB_txn> {
@@ -341,11 +364,17 @@ impl LmdbTxn {
         };
         let found = if held.len() >= RELEASE_GIL_MIN { py.detach(lookup) } else { lookup() };
         let found = found.map_err(|rc| error("mdb_get", rc))?;
+        // Copy every value before touching the dict: inserting hashes the keys, and a
+        // bytes subclass's __hash__ could write to this transaction and move its pages.
+        let values: Vec<Option<Bound<'py, PyBytes>>> = found
+            .into_iter()
+            // SAFETY: points into the live transaction's pages (nothing wrote since).
+            .map(|v| v.map(|r| PyBytes::new(py, unsafe { slice(&r.val()) })))
+            .collect();
         let out = PyDict::new(py);
-        for (key, value) in held.iter().zip(found) {
+        for (key, value) in held.iter().zip(values) {
             if let Some(v) = value {
-                // SAFETY: points into the live transaction's pages (nothing wrote since).
-                out.set_item(key, PyBytes::new(py, unsafe { slice(&v.val()) }))?;
+                out.set_item(key, v)?;
             }
         }
         Ok(out)
@@ -460,9 +489,10 @@ impl LmdbTxn {
 
     /// Abandons the transaction (idempotent).
     fn abort(&mut self) {
-        if !self.txn.is_null() {
-            // SAFETY: a live transaction, aborted (and so freed) exactly once.
-            unsafe { ffi::mdb_txn_abort(self.txn) };
+        if self.txn != 0 {
+            // SAFETY: a live transaction, aborted (and so freed) exactly once; from
+            // any thread for a read transaction (MDB_NOTLS).
+            unsafe { ffi::mdb_txn_abort(self.txn as *mut ffi::MDB_txn) };
             self.finished();
         }
     }
