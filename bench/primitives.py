@@ -222,29 +222,27 @@ def lmdb_rows(repeat: int, records: int = 30_000, batch: int = 600, busy_s: floa
 
         rows = []
         for label, busy in (("alone", False), ("beside a busy Python thread", True)):
-            n = batch
-            keys = sorted(k for k, _ in rng.sample(items, n))
-            assert py_read(keys)() == native_read(keys)()
-            stop = threading.Event()
-            spinner = threading.Thread(target=_spin, args=(stop,), daemon=True)
+            keys = sorted(k for k, _ in rng.sample(items, batch))
+            reads = (py_read(keys), native_read(keys))
+            assert reads[0]() == reads[1]()
             if busy:
+                stop = threading.Event()
+                spinner = threading.Thread(target=_spin, args=(stop,), daemon=True)
                 spinner.start()
-            try:
-                if busy:
-                    naive_s, native_s = (mean_seconds(f(keys), busy_s) for f in (py_read, native_read))
-                else:
-                    naive_s, native_s = (best_seconds(f(keys), repeat * 20) for f in (py_read, native_read))
-            finally:
-                stop.set()
-                if busy:
+                try:
+                    naive_s, native_s = (mean_seconds(f, busy_s) for f in reads)
+                finally:
+                    stop.set()
                     spinner.join()
+            else:
+                naive_s, native_s = (best_seconds(f, repeat * 20) for f in reads)
             rows.append(
                 {
-                    "primitive": f"LMDB read of {n} keys, {label}",
-                    "items": n,
+                    "primitive": f"LMDB read of {batch} keys, {label}",
+                    "items": batch,
                     "unit": "key",
-                    "naive_per_s": n / naive_s,
-                    "native_per_s": n / native_s,
+                    "naive_per_s": batch / naive_s,
+                    "native_per_s": batch / native_s,
                     "ratio": naive_s / native_s,
                     "aim_ratio": 1.0,
                 }

@@ -7,6 +7,8 @@ records are plain LMDB records. Misuse is a named error, never a crash.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import lmdb
@@ -23,6 +25,16 @@ keys = st.binary(min_size=1, max_size=40)
 def open_env(path, **kw):
     args = {"map_size": 1 << 28, "max_dbs": 4, "sync": False, "readonly": False, "max_readers": 16} | kw
     return LmdbEnv(str(path), **args)
+
+
+def filled(path, items: list[tuple[bytes, bytes]]):
+    """(env, db): a new environment whose table "t" holds ``items`` (ascending), committed."""
+    env = open_env(path)
+    db = env.open_db("t", True)
+    w = env.begin(True)
+    w.put_many(db, items, True)
+    w.commit()
+    return env, db
 
 
 @settings(max_examples=60, deadline=None)
@@ -70,12 +82,13 @@ def test_gets_ranges_and_deletes_match_a_model(tmp_path_factory, puts, deletes, 
 
 
 def test_records_are_plain_lmdb_read_back_by_py_lmdb(tmp_path):
-    env = open_env(tmp_path / "db")
-    db = env.open_db("t", True)
     items = sorted((i.to_bytes(4, "big"), bytes([i % 251]) * (i % 700)) for i in range(2000))
-    w = env.begin(True)
-    w.put_many(db, items, True)
-    w.commit()
+    env, _ = filled(tmp_path / "db", items)
+    # While it is open, py-lmdb (another process) is refused: lock file version 2 vs 1
+    # (docs/embedding.md says so).
+    probe = f"import lmdb; lmdb.open({str(tmp_path / 'db')!r}, max_dbs=4)"
+    held = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert held.returncode != 0 and "VersionMismatchError" in held.stderr
     env.close()
     other = lmdb.open(str(tmp_path / "db"), max_dbs=4)
     with other.begin(db=other.open_db(b"t")) as txn:
@@ -128,11 +141,7 @@ def test_misuse_is_a_named_error(tmp_path):
 
 
 def test_readers_on_many_threads_and_one_writer(tmp_path):
-    env = open_env(tmp_path)
-    db = env.open_db("t", True)
-    w = env.begin(True)
-    w.put_many(db, [(i.to_bytes(4, "big"), i.to_bytes(8, "little")) for i in range(1000)], True)
-    w.commit()
+    env, db = filled(tmp_path, [(i.to_bytes(4, "big"), i.to_bytes(8, "little")) for i in range(1000)])
     errors: list[BaseException] = []
 
     def reader() -> None:
@@ -189,11 +198,7 @@ def test_a_second_write_transaction_on_one_thread_is_an_error_not_a_deadlock(tmp
 
 
 def test_a_transaction_is_used_only_by_its_thread_but_abandoned_anywhere(tmp_path):
-    env = open_env(tmp_path)
-    db = env.open_db("t", True)
-    w = env.begin(True)
-    w.put(db, b"k", b"v")
-    w.commit()
+    env, db = filled(tmp_path, [(b"k", b"v")])
     r = env.begin(False)
     failures: list[BaseException] = []
 

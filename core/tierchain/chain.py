@@ -284,8 +284,8 @@ class Chain:
         # Pipeline: the producer executes block h+1 and computes its tree version while
         # the committer thread's LMDB commit of block h (its fsync, without the GIL) is
         # in flight. Only then: started earlier, h+1's Python would compete with h's
-        # writes for the GIL. Write sets of executed, not yet committed blocks (oldest first) are the
-        # overlay h+1's reads see.
+        # writes for the GIL. Write sets of executed, not yet committed blocks (oldest
+        # first) are the overlay h+1's reads see.
         self._commits: queue.SimpleQueue[_Executed | None] = queue.SimpleQueue()
         # Executed blocks waiting for the tree thread ("smt" chains): a third stage, so
         # the tree version of block h (Rust, GIL released) overlaps the execution of
@@ -762,7 +762,8 @@ class Chain:
         overlays = self._committed_overlays()
         with self.store.read() as r:
             pending = self._pending_in(r, overlays)
-            return [state_log.lookup(pending, key, lambda k: r.get("state", k)) for key in keys]
+            stored = r.get_many_raw("state", sorted(set(keys)))  # one native call
+        return [state_log.lookup(pending, key, stored.get) for key in keys]
 
     def state_scan(self, prefix: bytes, limit: int = 1000, after: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` (key, value) pairs of the current state whose key starts with

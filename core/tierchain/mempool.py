@@ -43,6 +43,11 @@ class Chunk:
     ticket: Any  # the chain.Submission to notify
 
 
+def _split32(packed: bytes) -> list[bytes]:
+    """32-byte rows (sender keys, tx ids) of one packed column slice."""
+    return [packed[k : k + 32] for k in range(0, len(packed), 32)]
+
+
 class Mempool:
     def __init__(
         self,
@@ -121,13 +126,11 @@ class Mempool:
             # Per-transaction bookkeeping on the survivors only. The committed nonces of
             # senders without pending txs are read in one lookup (one read txn), under
             # the lock like the pending counts they pair with.
-            rows = idx.tolist()
-            packed = batch.sender[idx].tobytes()
-            senders = [packed[k : k + 32] for k in range(0, 32 * len(rows), 32)]
+            rows, nonces = idx.tolist(), batch.nonce[idx].tolist()
+            senders, ids = (_split32(col[idx].tobytes()) for col in (batch.sender, batch.digest))
             fresh = list(dict.fromkeys(s for s in senders if s not in self._pending))
             committed_of = dict(zip(fresh, self._committed_nonces(fresh), strict=True)) if fresh else {}
-            for i, sender in zip(rows, senders, strict=True):
-                tx_id = batch.digest[i].tobytes()
+            for i, sender, tx_id, nonce in zip(rows, senders, ids, nonces, strict=True):
                 if tx_id in self._pending_ids:
                     codes[i] = Reject.DUPLICATE
                     continue
@@ -136,7 +139,6 @@ class Mempool:
                     entry = [committed_of[sender], 0]
                 committed, pending = entry
                 expected = committed + pending
-                nonce = int(batch.nonce[i])
                 if nonce != expected:
                     codes[i] = Reject.NONCE_TOO_LOW if nonce < expected else Reject.NONCE_TOO_HIGH
                 elif self._size >= self.txs_max:
@@ -183,11 +185,8 @@ class Mempool:
         senders: collections.Counter[bytes] = collections.Counter()
         ids: list[bytes] = []
         for chunk in chunks:
-            n = 32 * len(chunk.rows)
-            packed = chunk.batch.sender[chunk.rows].tobytes()
-            senders.update(packed[i : i + 32] for i in range(0, n, 32))
-            packed = chunk.batch.digest[chunk.rows].tobytes()
-            ids.extend(packed[i : i + 32] for i in range(0, n, 32))
+            senders.update(_split32(chunk.batch.sender[chunk.rows].tobytes()))
+            ids.extend(_split32(chunk.batch.digest[chunk.rows].tobytes()))
         with self._lock:
             pending = self._pending
             for sender, count in senders.items():

@@ -11,7 +11,7 @@ LMDB is reached through the native extension's binding (``tierchain_native.LmdbE
 not py-lmdb: py-lmdb releases and re-takes the GIL around every get and put, and
 under load from other threads each of those hand-offs can wait a thread switch
 interval; the binding holds the GIL across a batch and releases it once per batch
-and for the commit (docs/architecture.md, "Storage").
+and for the commit (docs/architecture.md, "Design decisions in the native crate").
 """
 
 from __future__ import annotations
