@@ -6,10 +6,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# Tools the project installs run first from .venv/bin, whatever the caller's shell
+# has on PATH (cython-lint, for one, runs pycodestyle as a subprocess found on PATH).
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+unexport VIRTUAL_ENV PYTHONPATH PYTHONHOME
 RUST_SRC := $(shell find ext/rust/src -name '*.rs') ext/rust/Cargo.toml ext/rust/Cargo.lock ext/rust/pyproject.toml
 CYTHON_SRC := $(wildcard ext/cython/*.pyx ext/cython/*.pxd ext/cython/*.pxi) setup.py pyproject.toml
 
-.PHONY: setup run test lint unit bench-tiny primitives engine finance clean
+.PHONY: setup run test lint lint-py lint-cython lint-rust unit bench-tiny primitives engine finance clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +35,19 @@ setup: $(VENV)/.native $(VENV)/.tierchain
 run: setup
 	$(BIN)/tierchain load --seconds 30 --out bench/out/load.json
 
-lint: setup
-	$(BIN)/ruff check core tests bench
-	$(BIN)/ruff format --check core tests bench
+lint: lint-py lint-cython lint-rust
+
+lint-py: setup
+	$(BIN)/ruff check core tests bench docs/*.py
+	$(BIN)/ruff format --check core tests bench docs/*.py
+
+lint-cython: setup
 	$(BIN)/cython-lint ext/cython
 	@# cython-lint skips .pxi files: lint copies of them under a .pyx name.
 	@tmp=$$(mktemp -d) && for f in ext/cython/*.pxi; do cp $$f $$tmp/$$(basename $$f .pxi)_pxi.pyx; done \
 	  && $(BIN)/cython-lint --max-line-length 110 $$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
+
+lint-rust: setup
 	cd ext/rust && cargo clippy --all-targets --quiet -- -D warnings
 
 unit: setup
