@@ -27,6 +27,7 @@ from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound, Lm
 from tierchain import block, limits
 from tierchain.codec import U64BE, Bytes, Checked, Codec, CodecError, Struct, Utf8
 from tierchain.errors import TierChainError
+from tierchain.writer_lock import WriterLock
 
 state_value_bytes_max = 64 << 10
 # The genesis TOML lives in meta: up to config.genesis_accounts_max accounts of ~150 bytes.
@@ -161,7 +162,13 @@ class WriteTxn(_Txn):
 
 
 class Store:
-    """One chain's LMDB environment. ``sync=False`` is for benchmarks only."""
+    """One chain's LMDB environment. ``sync=False`` is for benchmarks only.
+
+    A writable store holds the database's exclusive writer lock from before the
+    environment opens until ``close`` (``tierchain.writer_lock``); a second writer,
+    in this process or another, gets ``DatabaseLocked`` naming the holder. A
+    read-only store takes no lock and sees only committed transactions.
+    """
 
     def __init__(
         self,
@@ -174,12 +181,20 @@ class Store:
         self.path, self.sync = os.fspath(path), sync
         if readonly and not os.path.exists(os.path.join(self.path, "data.mdb")):
             raise NotInitialized(f"no TierChain database at {self.path}")
+        self._lock = None if readonly else WriterLock(self.path)
+        try:
+            self._open(map_size, readonly)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _open(self, map_size: int, readonly: bool) -> None:
         try:
             self.env = LmdbEnv(
                 self.path,
                 map_size=map_size,
                 max_dbs=len(TABLES),
-                sync=sync,
+                sync=self.sync,
                 readonly=readonly,
                 max_readers=256,
             )
@@ -227,7 +242,12 @@ class Store:
         return last_pgno * page_size
 
     def close(self) -> None:
-        self.env.close()
+        self.env.close()  # refuses (and keeps the lock) while transactions are open
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> Store:
         return self
