@@ -394,3 +394,16 @@ def test_tree_stage_auto_follows_the_state_size(chain_dir, monkeypatch):
         assert not c.tree_threaded
     with pytest.raises(ConfigError, match="tree_stage"):
         small_config(tree_stage="gpu")
+
+
+def test_state_scan_of_the_empty_prefix_is_the_whole_state(chain):
+    chain.submit([transfer(ALICE, 0, BOB, 10)]).wait(10)
+    everything = chain.state_scan(b"", limit=10_000)
+    keys = [k for k, _ in everything]
+    assert keys == sorted(keys) and len(keys) == len(set(keys))
+    assert (ops.balance_key(BOB.public_key), (10).to_bytes(8, "little")) in everything
+    assert nonce_key(ALICE.public_key) in keys  # the log's uncommitted-to-table writes included
+    assert chain.state_scan(b"", limit=2, after=keys[0]) == everything[1:3]  # paging from the start
+    assert chain.state_scan(b"\xff" * 64) == []
+    with pytest.raises(ValueError, match="at most 64 bytes"):
+        chain.state_scan(b"x" * 65)

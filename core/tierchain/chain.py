@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import tierchain_native
 
-from tierchain import merkle, ops, proofs, state_log
+from tierchain import limits, merkle, ops, proofs, state_log
 from tierchain.batch import Batch, decode_batch
 from tierchain.block import ZERO_HASH, Header, Receipt
 from tierchain.config import ChainConfig
@@ -770,9 +770,12 @@ class Chain:
         ``prefix``, in key order, starting after key ``after`` (for paging)."""
         if not 1 <= limit <= scan_limit_max:
             raise ValueError(f"limit must be in 1..{scan_limit_max}")
+        if len(prefix) > limits.key_bytes_max or len(after) > limits.key_bytes_max:
+            raise ValueError(f"prefix and after are at most {limits.key_bytes_max} bytes (a key's bound)")
         overlays = self._committed_overlays()
         with self.store.read() as r:
-            stored = r.items("state", max(prefix, after + b"\x00") if after else prefix)
+            # From the first candidate key (scan drops ``after`` itself); b"" = the whole table.
+            stored = r.items("state", max(prefix, after) or None)
             return state_log.scan(stored, self._pending_in(r, overlays), prefix, after, limit)
 
     def _committed_overlays(self) -> tuple[int, list[tuple[int, dict[bytes, bytes | None]]]]:
