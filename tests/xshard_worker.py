@@ -62,7 +62,10 @@ def main() -> None:
                 else:
                     nonces[s.public_key] = _nonce(cluster, s)
             pids = " ".join(str(cluster.pid(i)) for i in range(w.N))
-            progress.write_text(f"{prepared} {pids}")
+            # Write then rename: the test polls this file and must never read it half-written.
+            tmp = progress.with_suffix(".tmp")
+            tmp.write_text(f"{prepared} {pids}")
+            tmp.replace(progress)
 
 
 if __name__ == "__main__":
