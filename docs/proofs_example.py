@@ -5,7 +5,8 @@ Run: ``PYTHONPATH=core python docs/proofs_example.py``
 Part 1 plays the node operator: it runs a small chain and serves bytes (headers,
 proofs). Part 2 plays the bank: it holds only the genesis header (obtained out
 of band) and the proposer's public key, receives bytes, and checks them with
-``tierchain.proofs`` alone — pure Python, with PyNaCl for header signatures.
+``tierchain.proofs`` alone — one pure-Python file a client can copy, with PyNaCl
+for header signatures — and the key layout of docs/proofs.md (``bal/`` + public key).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import tempfile
 import nacl.exceptions
 import nacl.signing
 
-from tierchain import ops, proofs
+from tierchain import proofs
 
 
 def node_side(directory: str) -> dict:
     """The untrusted node: commit some transfers, then answer the bank's questions as bytes."""
+    from tierchain import ops
     from tierchain.chain import Chain
     from tierchain.config import ChainConfig, GenesisAccount
     from tierchain.crypto import KeyPair
@@ -77,7 +79,7 @@ def bank_side(served: dict) -> None:
     print(f"header chain verified up to height {head.height}")
 
     # 2. The supplier's balance at the head, against the head's state root.
-    balance_key = ops.balance_key(served["supplier"])
+    balance_key = b"bal/" + served["supplier"]  # docs/proofs.md, "State keys and values"
     proof = proofs.decode_state_proof(served["balance_proof"])
     assert proofs.verify_state(head, proof, balance_key)
     balance = struct.unpack("<Q", proof.value)[0]
@@ -98,7 +100,7 @@ def bank_side(served: dict) -> None:
 
     # 5. Absence: this account holds no balance.
     absent = proofs.decode_state_proof(served["absent_proof"])
-    assert absent.value is None and proofs.verify_state(head, absent, ops.balance_key(b"\x07" * 32))
+    assert absent.value is None and proofs.verify_state(head, absent, b"bal/" + b"\x07" * 32)
     print("account 0707…07 holds no balance (non-inclusion proof verified)")
 
     # 6. A lying node is caught: inflate the balance in the proof.

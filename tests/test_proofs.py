@@ -215,3 +215,201 @@ print("ok")
     core = Path(proofs.__file__).parents[1]
     out = subprocess.run([sys.executable, "-c", script], env={"PYTHONPATH": str(core)}, capture_output=True)
     assert out.stdout.strip() == b"ok", out.stderr
+
+
+def test_forged_state_proofs_are_refused(tree):
+    """Each forgery (tests/test_proofs_spec.py: built from the documented encoding) is refused."""
+    from test_proofs_spec import forgeries
+
+    store, t, roots = tree
+    with store.read() as r:
+        present = [t.prove(r, k, 1) for k in KEYS[20:30]]
+        absent = t.prove(r, b"absent-1", 1)
+    seen = set()
+    for p in present:
+        for name, data in forgeries(p.encode(), absent.encode()).items():
+            seen.add(name)
+            try:
+                q = proofs.decode_state_proof(data)
+            except proofs.ProofError:
+                continue
+            assert not proofs.verify_state(roots[1], q, p.key, height=1), name
+    assert "absence of a present key" in seen and "bitmap: fewer siblings than carried" in seen
+
+
+def test_the_soundness_check_is_what_refuses_a_forged_absence(tree):
+    """The key's own leaf as "another key's leaf" recomputes the true root: only okh != kh stops it."""
+    store, t, roots = tree
+    with store.read() as r:
+        p = t.prove(r, KEYS[40], 1)
+    forged = dataclasses.replace(p, value=None, other=(proofs.key_hash(p.key), proofs.value_hash(p.value)))
+    assert forged.kind == proofs.ABSENT_LEAF
+    h = proofs.leaf_hash(*forged.other)
+    kh = proofs.key_hash(p.key)
+    for i in range(len(p.siblings) - 1, -1, -1):
+        h = proofs.node_hash(p.siblings[i], h) if proofs.bit(kh, i) else proofs.node_hash(h, p.siblings[i])
+    assert h == roots[1]
+    assert proofs.state_root_from_proof(forged) is None
+    assert not proofs.verify_state(roots[1], proofs.decode_state_proof(forged.encode()), p.key, height=1)
+
+
+def test_keys_outside_the_bounds_are_refused_by_verification_too(tree):
+    """A proof object built by hand is held to the decoder's bounds (key 1..64 bytes)."""
+    store, t, roots = tree
+    with store.read() as r:
+        long_key = t.prove(r, b"k" * 65, 1)
+        empty_key = t.prove(r, b"", 1)
+        fine = t.prove(r, b"k" * 64, 1)
+    assert proofs.verify_state(roots[1], fine, b"k" * 64, height=1)
+    for p in (long_key, empty_key):
+        assert not proofs.verify_state(roots[1], p, p.key, height=1)
+
+
+def test_proofs_py_is_one_self_contained_file(tmp_path):
+    """Copied alone into a client (no tierchain package at all), proofs.py verifies real proofs."""
+    import shutil
+
+    with Chain(tmp_path / "c", small_config(), NODE) as c:
+        sub = c.submit([transfer(ALICE, 0, BOB, 7)])
+        sub.wait(10)
+        headers = [c.header(h).encode() for h in range(c.height + 1)]
+        key = b"bal/" + BOB.public_key
+        state = c.prove_state(key).encode()
+        tx = c.prove_tx(sub.tx_ids[0]).encode()
+    client = tmp_path / "client"
+    client.mkdir()
+    shutil.copy(proofs.__file__, client / "proofs.py")
+    script = f"""
+import sys
+sys.modules["tierchain"] = None  # importing any tierchain module now fails
+import nacl.exceptions, nacl.signing
+import proofs
+
+def nacl_verify(pk, msg, sig):
+    try:
+        nacl.signing.VerifyKey(pk).verify(msg, sig)
+        return True
+    except nacl.exceptions.BadSignatureError:
+        return False
+
+headers = [bytes.fromhex(h) for h in {[h.hex() for h in headers]!r}]
+assert proofs.verify_header_chain(headers[0], headers[1:], nacl_verify)
+head = headers[-1]
+assert proofs.verify_state_encoded(head, bytes.fromhex("{state.hex()}"), {key!r})
+tx = proofs.decode_tx_proof(bytes.fromhex("{tx.hex()}"))
+assert proofs.verify_tx(headers[tx.height], tx, bytes.fromhex("{sub.tx_ids[0].hex()}"))
+try:
+    proofs.verify_header_chain(headers[0], headers[1:])
+except proofs.NoSignatureVerifier as exc:
+    print("ok", exc)
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=client, env={}, capture_output=True, timeout=60)
+    assert out.stdout.startswith(b"ok tierchain.crypto is not installed"), out.stderr
+
+
+def test_domains_takes_the_light_client_contexts_from_proofs():
+    """One definition: domains re-exports the contexts proofs.py defines (same objects)."""
+    for name in ("BLOCK_HEADER", "STATE_KEY", "STATE_VALUE", "STATE_LEAF", "STATE_NODE", "STATE_EMPTY"):
+        assert getattr(domains, name) is getattr(proofs, name)
+    assert domains.STATE_TREE is proofs.STATE_TREE
+    source = Path(proofs.__file__).read_text()
+    assert "from tierchain" not in source.replace("from tierchain import crypto", "")
+
+
+# --- tierchain state prove --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_chain(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "c"
+    with Chain(path, small_config(), NODE) as c:
+        c.submit([transfer(ALICE, 0, BOB, 5)]).wait(10)
+    return path
+
+
+def _prove(directory, key: str, *extra: str):
+    from click.testing import CliRunner
+
+    from tierchain.cli import main
+
+    return CliRunner().invoke(main, ["state", "prove", str(directory), key, *extra])
+
+
+def test_state_prove_parses_public_key_forms_and_its_output_decodes(cli_chain):
+    import json
+
+    for text, key in [
+        ("bal/" + BOB.public_key.hex(), b"bal/" + BOB.public_key),
+        ("bal/" + ALICE.public_key.hex().upper(), b"bal/" + ALICE.public_key),
+        ("0x" + (b"acct/" + ALICE.public_key).hex(), b"acct/" + ALICE.public_key),
+        ("acct/" + BOB.public_key.hex(), b"acct/" + BOB.public_key),
+        ("no such key", b"no such key"),
+        ("k" * 64, b"k" * 64),
+    ]:
+        r = _prove(cli_chain, text)
+        assert r.exit_code == 0, (text, r.output)
+        out = json.loads(r.output)
+        assert set(out) == {"key", "height", "value", "proof", "header", "verified"}
+        assert bytes.fromhex(out["key"]) == key
+        proof = proofs.decode_state_proof(bytes.fromhex(out["proof"]))  # what a client decodes
+        header = bytes.fromhex(out["header"])
+        assert out["verified"] is True and proofs.verify_state(header, proof, key)
+        assert proof.height == out["height"] == proofs.decode_header(header).height
+        assert out["value"] == (None if proof.value is None else proof.value.hex())
+    bob = json.loads(_prove(cli_chain, "bal/" + BOB.public_key.hex()).output)
+    assert int.from_bytes(bytes.fromhex(bob["value"]), "little") == 5
+
+
+def test_state_prove_verified_flag_checks_the_printed_bytes(cli_chain, monkeypatch):
+    """If the bytes printed are not a valid proof, "verified" says so (it checked them)."""
+    import json
+
+    real_encode = proofs.StateProof.encode
+    monkeypatch.setattr(proofs.StateProof, "encode", lambda self: real_encode(self) + b"\0")
+    r = _prove(cli_chain, "bal/" + BOB.public_key.hex())
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["verified"] is False
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "k" * 65, "k" * 300, "bal/" + "ab" * 40, "0x" + "00" * 65, "0xzz", "bal/" + "ab" * 31],
+)
+def test_state_prove_refuses_bad_keys_in_one_line(cli_chain, key):
+    """Outside 1..64 bytes (a 300-byte key crashed with struct.error), or malformed: exit 2, one line."""
+    r = _prove(cli_chain, key)
+    assert r.exit_code == 2, r.output
+    assert isinstance(r.exception, SystemExit) and "Traceback" not in r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "KEY" in lines[0], r.output
+
+
+def test_state_prove_refuses_a_bad_height_in_one_line(cli_chain):
+    for height, code in (("-1", 2), ("99", 1)):
+        r = _prove(cli_chain, "bal/" + BOB.public_key.hex(), "--height", height)
+        assert r.exit_code == code and len(r.output.strip().splitlines()) == 1, r.output
+        assert isinstance(r.exception, SystemExit)
+
+
+def test_docs_proofs_example_runs_and_prints_what_the_docs_show():
+    """docs/proofs_example.py (the bank's side uses tierchain.proofs only) runs as documented."""
+    root = Path(__file__).parents[1]
+    doc = (root / "docs" / "proofs.md").read_text()
+    shown = doc.split("Output of")[1].split("```")[1].strip()
+    out = subprocess.run(
+        [sys.executable, str(root / "docs" / "proofs_example.py")],
+        env={"PYTHONPATH": str(root / "core")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == shown
+
+
+def test_verify_state_encoded_needs_a_whole_header(tree):
+    store, t, roots = tree
+    with store.read() as r:
+        p = t.prove(r, KEYS[30], 1)
+    assert proofs.verify_state(roots[1], p, KEYS[30])  # a bare root binds no height
+    assert not proofs.verify_state_encoded(roots[1], p.encode(), KEYS[30])

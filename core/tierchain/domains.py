@@ -7,8 +7,19 @@ advice: application, year, purpose. Never change one: it changes every id.
 
 from __future__ import annotations
 
+# The light client (tierchain.proofs: stdlib + blake3, copied into clients as one file)
+# defines the contexts it verifies with; they are imported here, not repeated.
+from tierchain.proofs import (
+    BLOCK_HEADER,
+    STATE_EMPTY,
+    STATE_KEY,
+    STATE_LEAF,
+    STATE_NODE,
+    STATE_TREE,
+    STATE_VALUE,
+)
+
 TX_BODY = "tierchain 2026 tx body"  # tx id == the message a sender signs
-BLOCK_HEADER = "tierchain 2026 block header"
 STATE_ROOT = "tierchain 2026 interim state root"
 WRITE_SET = "tierchain 2026 block write set"
 SHARD_ROUTE = "tierchain 2026 shard route key"
@@ -28,11 +39,7 @@ FIN_DOCUMENT = "tierchain 2026 finance document fingerprint"
 FINANCE = (FIN_ORG_ID, FIN_OBJECT_ID, FIN_PIECE_ID, FIN_REGISTRY_KEY, FIN_FINANCING_REF, FIN_DOCUMENT)
 assert len(set(ALL + FINANCE)) == len(ALL + FINANCE)
 
-# Authenticated state (tierchain.state_tree, ext/rust/src/smt.rs; verified by tierchain.proofs).
-STATE_KEY = "tierchain 2026 state key"  # key hash: the path of a state key in the tree
-STATE_VALUE = "tierchain 2026 state value"
-STATE_LEAF = "tierchain 2026 state leaf"  # leaf(kh, vh)
-STATE_NODE = "tierchain 2026 state node"  # internal node(left, right)
-STATE_EMPTY = "tierchain 2026 state empty"  # the empty subtree
-STATE_TREE = (STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY)
+# Authenticated state (tierchain.state_tree, ext/rust/src/smt.rs; verified by tierchain.proofs):
+# STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY = STATE_TREE, defined in tierchain.proofs.
+assert STATE_TREE == (STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY)
 assert len(set(ALL + FINANCE + STATE_TREE)) == len(ALL + FINANCE + STATE_TREE)

@@ -3,7 +3,10 @@
 Pure Python on purpose — the standard library and the ``blake3`` package only,
 no numpy and no native extension — so a bank or an investor can check a proof
 on any machine, and can read this one file to see exactly what is checked
-(docs/proofs.md). It depends on nothing else in TierChain but ``domains``.
+(docs/proofs.md). It imports nothing from TierChain: copy this one file into
+a client. The BLAKE3 contexts it needs are defined here, and ``domains``
+(where every other context lives) imports them from here, so there is one
+definition of each.
 
 Three kinds of fact, each against one field of a trusted header:
 
@@ -29,7 +32,9 @@ Three kinds of fact, each against one field of a trusted header:
   and a valid proposer signature.
 
 Every verifier returns ``True``/``False`` and never raises on malformed input;
-decoders raise only ``ProofError``.
+decoders raise only ``ProofError``. (``verify_header_chain`` without a
+signature check, where TierChain is not installed, raises ``NoSignatureVerifier``:
+a missing argument, not bad input.)
 
 Signatures: headers are signed with Ed25519 under the ZIP-215 rule. The
 ``verify_signature`` callable defaults to ``tierchain.crypto.verify`` (native);
@@ -48,7 +53,14 @@ from collections.abc import Callable, Sequence
 
 import blake3
 
-from tierchain import domains
+# BLAKE3 derive-key contexts (re-exported by tierchain.domains; never change one).
+BLOCK_HEADER = "tierchain 2026 block header"  # header hash: what the proposer signs
+STATE_KEY = "tierchain 2026 state key"  # key hash: the path of a state key in the tree
+STATE_VALUE = "tierchain 2026 state value"
+STATE_LEAF = "tierchain 2026 state leaf"  # leaf(kh, vh)
+STATE_NODE = "tierchain 2026 state node"  # internal node(left, right)
+STATE_EMPTY = "tierchain 2026 state empty"  # the empty subtree
+STATE_TREE = (STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY)
 
 DIGEST_BYTES = 32
 STATE_KEY_BYTES_MAX = 64  # limits.key_bytes_max (checked by tests; no import: pure module)
@@ -67,22 +79,22 @@ def _h(context: str, data: bytes) -> bytes:
 
 
 def key_hash(key: bytes) -> bytes:
-    return _h(domains.STATE_KEY, bytes(key))
+    return _h(STATE_KEY, bytes(key))
 
 
 def value_hash(value: bytes) -> bytes:
-    return _h(domains.STATE_VALUE, bytes(value))
+    return _h(STATE_VALUE, bytes(value))
 
 
 def leaf_hash(kh: bytes, vh: bytes) -> bytes:
-    return _h(domains.STATE_LEAF, kh + vh)
+    return _h(STATE_LEAF, kh + vh)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return _h(domains.STATE_NODE, left + right)
+    return _h(STATE_NODE, left + right)
 
 
-EMPTY_HASH = _h(domains.STATE_EMPTY, b"")
+EMPTY_HASH = _h(STATE_EMPTY, b"")
 
 
 def bit(h: bytes, i: int) -> int:
@@ -207,8 +219,14 @@ def decode_state_proof(data: bytes) -> StateProof:
 
 
 def state_root_from_proof(proof: StateProof) -> bytes | None:
-    """The root the proof implies, or ``None`` if the proof is malformed."""
+    """The root the proof implies, or ``None`` if the proof is malformed.
+
+    Steps 5-8 of "Verifying a state proof" in docs/proofs.md, bounds included,
+    so a ``StateProof`` built by hand (not decoded) is held to the same rules.
+    """
     try:
+        if not 1 <= len(proof.key) <= STATE_KEY_BYTES_MAX:
+            return None
         kh = key_hash(proof.key)
         depth = len(proof.siblings)
         if depth > DEPTH_MAX or any(len(s) != DIGEST_BYTES for s in proof.siblings):
@@ -219,6 +237,8 @@ def state_root_from_proof(proof: StateProof) -> bytes | None:
             h = leaf_hash(kh, value_hash(proof.value))
         elif proof.other is not None:
             okh, ovh = (bytes(x) for x in proof.other)
+            # Soundness: the other leaf must not be the key's own leaf, or the key's
+            # real leaf (kh, vh) would pass as a proof that the key is absent.
             if len(okh) != DIGEST_BYTES or len(ovh) != DIGEST_BYTES or okh == kh:
                 return None
             # The other leaf must sit on the key's path: same first `depth` bits.
@@ -265,6 +285,21 @@ def verify_state(
     return root is not None and len(state_root) == DIGEST_BYTES and root == bytes(state_root)
 
 
+def verify_state_encoded(header: bytes, proof: bytes, key: bytes) -> bool:
+    """Do the encoded ``proof`` and encoded ``header`` show ``key``'s value or absence?
+
+    Exactly what a client receiving bytes does: decode both (any malformed byte
+    gives ``False``), then ``verify_state``. ``header`` must be a whole encoded
+    header (not a bare root), so the proof's height is always bound.
+    """
+    try:
+        if len(header) != HEADER_BYTES:
+            return False
+        return verify_state(bytes(header), decode_state_proof(proof), key)
+    except (ProofError, TypeError, ValueError):
+        return False
+
+
 # --- headers -------------------------------------------------------------------
 
 # Mirrors tierchain.block (checked by tests): version u8, chain_id u32, height u64,
@@ -303,13 +338,21 @@ def decode_header(data: bytes) -> LightHeader:
     return LightHeader(
         *fields,
         signature=data[_HEADER.size :],
-        hash=_h(domains.BLOCK_HEADER, unsigned),
+        hash=_h(BLOCK_HEADER, unsigned),
     )
 
 
-def _default_verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    from tierchain import crypto  # native (ZIP-215); light clients inject their own
+class NoSignatureVerifier(RuntimeError):
+    """``verify_header_chain`` was called without ``verify_signature`` outside TierChain."""
 
+
+def _default_verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        from tierchain import crypto  # native (ZIP-215); light clients inject their own
+    except ImportError:
+        raise NoSignatureVerifier(
+            "tierchain.crypto is not installed here: pass verify_signature= (e.g. PyNaCl, docs/proofs.md)"
+        ) from None
     return crypto.verify(public_key, message, signature)
 
 
@@ -328,6 +371,9 @@ def verify_header_chain(
     name the previous header's hash, have the next height, the same chain id
     and proposer (a solo chain has one proposer), and carry a valid proposer
     signature over its hash. The last header's roots can then be trusted.
+    ``verify_signature(public_key, message, signature) -> bool`` defaults to
+    TierChain's native check; where TierChain is not installed, omitting it
+    raises ``NoSignatureVerifier`` at the first signature checked.
     """
     check = verify_signature or _default_verify_signature
     try:
