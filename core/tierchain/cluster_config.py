@@ -18,6 +18,10 @@ coordinator_key_file = "coord.key"  # optional: run the cross-shard coordinator 
 Relative paths are relative to the file's directory. The same file is what
 ``tierchain shard serve --cluster FILE --index I`` reads on a shard's host, so
 every process of a cluster derives its shard's config from one base config.
+
+Its keys are declared in ``CLUSTER_FIELDS`` (the schema of ``tierchain.config``):
+a section or key not declared is refused naming the nearest declared one, and
+every error names the file, the field, what it expects and what it got.
 """
 
 from __future__ import annotations
@@ -28,17 +32,68 @@ from pathlib import Path
 from typing import Any
 
 from tierchain import limits
-from tierchain.config import ChainConfig, ConfigError
+from tierchain.config import ChainConfig, ConfigError, Field, read_table, show, unknown_section
 
-__all__ = ["ClusterSpec", "parse_endpoint"]
+__all__ = ["CLUSTER_FIELDS", "ClusterSpec", "parse_endpoint"]
+
+CLUSTER_FIELDS = (
+    Field("cluster.chain_config", "chain_config", str),
+    Field("cluster.key_file", "key_file", str),
+    Field("cluster.root", "root", str),
+    Field("cluster.control", "control", str),  # HOST:PORT
+    Field("cluster.queue_max", "queue_max", int, 1, 10_000_000),
+    Field("cluster.start_timeout_s", "start_timeout_s", float, 0, 3600, lo_open=True),
+    Field("cluster.heartbeat_s", "heartbeat_s", float, 0, 600, lo_open=True),  # and < heartbeat_timeout_s
+    Field("cluster.heartbeat_timeout_s", "heartbeat_timeout_s", float, 0, 600, lo_open=True),
+    Field("cluster.coordinator_key_file", "coordinator_key_file", str),
+)
+# Defaults of the keys that are not plain ClusterSpec fields (paths are relative to the file).
+PATH_DEFAULTS = {"chain_config": "chain.toml", "root": "shards", "control": "127.0.0.1:7600"}
+# and cluster.shards (required): 1..shards_max entries, each "local" or HOST:PORT
+SHARDS_EXPECTED = f'a list of 1..{limits.shards_max} entries, each "local" or HOST:PORT'
 
 
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """("HOST", PORT) of "HOST:PORT"; ``ConfigError`` otherwise."""
+def parse_endpoint(text: str, name: str | None = None) -> tuple[str, int]:
+    """("HOST", PORT) of "HOST:PORT"; ``ConfigError`` otherwise (naming the field ``name``)."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 1 << 16:
+        if name:
+            raise ConfigError(f"{name}: expected HOST:PORT (port 0..65535), got {show(text)}")
         raise ConfigError(f"not a HOST:PORT endpoint: {text!r}")
     return host, int(port)
+
+
+def _shards(value: Any) -> tuple[str | None, ...]:
+    """``cluster.shards`` checked: None for "local", else the endpoint."""
+    if value is None:
+        raise ConfigError(f"cluster.shards: missing; expected {SHARDS_EXPECTED}")
+    if not isinstance(value, list) or not 1 <= len(value) <= limits.shards_max:
+        raise ConfigError(f"cluster.shards: expected {SHARDS_EXPECTED}, got {show(value)}")
+    for i, entry in enumerate(value):
+        if not isinstance(entry, str):
+            raise ConfigError(f'cluster.shards[{i}]: expected "local" or HOST:PORT, got {show(entry)}')
+        if entry != "local":
+            parse_endpoint(entry, f"cluster.shards[{i}]")
+    return tuple(None if s == "local" else s for s in value)
+
+
+def _read(doc: dict[str, Any]) -> dict[str, Any]:
+    """The checked ``[cluster]`` settings of a parsed cluster file, by attribute name."""
+    for name, value in doc.items():
+        if name != "cluster":
+            raise unknown_section(name, value, ["cluster"], CLUSTER_FIELDS)
+    if "cluster" not in doc:
+        raise ConfigError("missing section [cluster]")
+    c = read_table(doc["cluster"], "cluster", CLUSTER_FIELDS, nested=("shards",))
+    c["shards"] = _shards(doc["cluster"].get("shards"))
+    period = c.get("heartbeat_s", ClusterSpec.heartbeat_s)
+    timeout = c.get("heartbeat_timeout_s", ClusterSpec.heartbeat_timeout_s)
+    if period >= timeout:
+        raise ConfigError(
+            f"cluster.heartbeat_s: expected less than cluster.heartbeat_timeout_s ({timeout}), got {period}"
+        )
+    parse_endpoint(c.get("control", PATH_DEFAULTS["control"]), "cluster.control")
+    return c
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,53 +131,34 @@ class ClusterSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> ClusterSpec:
+        """The cluster described by the file at ``path``; ``ConfigError`` naming the file and field."""
         path = Path(path)
         try:
             doc = tomllib.loads(path.read_text())
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+        except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        try:
+            c = _read(doc)
+        except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
         here = path.parent
-        try:
-            c = doc["cluster"]
-            chain_config = here / str(c.get("chain_config", "chain.toml"))
-            if "key_file" in c:
-                key_file = here / str(c["key_file"])
-            else:
-                key_file = chain_config.parent / ChainConfig.load(chain_config).key_file
-            shards = tuple(None if s == "local" else str(s) for s in c["shards"])
-            spec = cls(
-                path=path,
-                chain_config=chain_config,
-                key_file=key_file,
-                root=here / str(c.get("root", "shards")),
-                control=str(c.get("control", "127.0.0.1:7600")),
-                shards=shards,
-                queue_max=int(c.get("queue_max", 50_000)),
-                start_timeout_s=float(c.get("start_timeout_s", 60.0)),
-                heartbeat_s=float(c.get("heartbeat_s", 1.0)),
-                heartbeat_timeout_s=float(c.get("heartbeat_timeout_s", 10.0)),
-                coordinator_key_file=here / str(c["coordinator_key_file"])
-                if "coordinator_key_file" in c
-                else None,
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"{path}: bad [cluster] section: {exc!r}") from exc
-        checks = [
-            (1 <= spec.n_shards <= limits.shards_max, f"shards: 1..{limits.shards_max} entries"),
-            (1 <= spec.queue_max <= 10_000_000, "queue_max in 1..1e7"),
-            (0 < spec.start_timeout_s <= 3600, "start_timeout_s in (0, 3600]"),
-            (
-                0 < spec.heartbeat_s < spec.heartbeat_timeout_s <= 600,
-                "need 0 < heartbeat_s < heartbeat_timeout_s",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"{path}: {message}")
-        parse_endpoint(spec.control)
-        for endpoint in spec.shards:
-            if endpoint is not None:
-                parse_endpoint(endpoint)
-        return spec
+        c = PATH_DEFAULTS | c
+        chain_config = here / c.pop("chain_config")
+        if "key_file" in c:
+            key_file = here / c.pop("key_file")
+        else:
+            key_file = chain_config.parent / ChainConfig.load(chain_config).key_file
+        if "coordinator_key_file" in c:
+            c["coordinator_key_file"] = here / c["coordinator_key_file"]
+        return cls(
+            path=path,
+            chain_config=chain_config,
+            key_file=key_file,
+            root=here / c.pop("root"),
+            control=c.pop("control"),
+            **c,
+        )

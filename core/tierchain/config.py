@@ -30,13 +30,27 @@ accounts = 10000000       # public key j = BLAKE3_derive(seed u64 LE || j u64 LE
 seed = 7
 balance = 0
 ```
+
+Every key is declared once, in ``CHAIN_FIELDS`` (with ``SYNTHETIC_FIELDS`` and
+``ACCOUNT_FIELDS``): its dotted name, the attribute it fills, its type and bounds.
+Reading a file refuses a section or key not declared there, naming the nearest
+declared one (``mempool.block_intervl_ms: unknown key; did you mean
+chain.block_interval_ms?``), and every error names the field, what it expects and
+what it got (``mempool.txs_max: expected an integer in 1..10000000, got "lots"``).
+A configuration built in Python is checked against the same table.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
+import numbers
+import string
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
@@ -66,7 +80,203 @@ synthetic_accounts_max = 1 << 27
 
 
 class ConfigError(TierChainError):
-    """chain.toml is missing, malformed, or outside the limits."""
+    """chain.toml (or a cluster file) is missing, malformed, or outside the limits.
+
+    The message names the file when there is one, then the field (``mempool.txs_max``),
+    what it expects and what it got; an unknown key also names the nearest valid one."""
+
+
+# --- the schema ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One TOML setting: its dotted name, the attribute it fills, its type and bounds.
+
+    ``kind`` is the Python type of the value: ``int`` (bool is not one), ``float`` (a TOML
+    integer is taken too), ``str`` (one of ``choices`` if any), ``bytes`` (written as
+    ``lo`` bytes of hex) or ``tuple`` (a list of ``choices``). Numbers are bounded by
+    ``lo..hi`` inclusive (``lo_open``: ``lo`` excluded). The default of a key left out is
+    the dataclass's own, so that it is written in one place.
+    """
+
+    name: str
+    attr: str
+    kind: type
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    lo_open: bool = False
+
+    @property
+    def section(self) -> str:
+        return self.name.rpartition(".")[0]
+
+    @property
+    def key(self) -> str:
+        return self.name.rpartition(".")[2]
+
+    def expected(self) -> str:
+        if self.kind is int:
+            return f"an integer in {self.lo}..{self.hi}"
+        if self.kind is float:
+            return f"a number in {'(' if self.lo_open else '['}{self.lo}, {self.hi}]"
+        if self.kind is bytes:
+            return f"{2 * int(self.lo or 0)} hex digits ({self.lo} bytes)"
+        if self.kind is tuple:
+            return "a list of strings out of " + ", ".join(self.choices)
+        if self.choices:
+            return "one of " + ", ".join(f'"{c}"' for c in self.choices)
+        return "a string"
+
+    def read(self, value: Any, name: str | None = None) -> Any:
+        """The TOML value ``value`` as this field's Python value, checked (see ``check``)."""
+        if self.kind is bytes and isinstance(value, str):
+            if len(value) != 2 * int(self.lo or 0) or value.strip(string.hexdigits):
+                raise self.error(value, name)
+            value = bytes.fromhex(value)
+        elif self.kind is tuple and isinstance(value, list):
+            value = tuple(value)
+        elif self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        return self.check(value, name)
+
+    def check(self, value: Any, name: str | None = None) -> Any:
+        """``value`` if it has this field's type and bounds, else ``ConfigError`` naming the
+        field (``name`` when it is one entry of an array, e.g. ``genesis.accounts[3].balance``)."""
+        if isinstance(value, bool):
+            ok = False
+        elif self.kind is int:
+            ok = isinstance(value, numbers.Integral) and self.lo <= value <= self.hi  # type: ignore[operator]
+        elif self.kind is float:
+            ok = isinstance(value, numbers.Real) and (
+                self.lo < value <= self.hi if self.lo_open else self.lo <= value <= self.hi  # type: ignore[operator]
+            )
+        elif self.kind is bytes:
+            ok = isinstance(value, bytes) and len(value) == self.lo
+        elif self.kind is tuple:
+            ok = isinstance(value, tuple | list) and all(isinstance(v, str) for v in value)
+            if ok and (bad := [v for v in value if v not in self.choices]):
+                hint = nearest(bad[0], self.choices)
+                raise ConfigError(
+                    f'{name or self.name}: unknown {self.key[:-1] or "value"} "{bad[0]}"; '
+                    + (f'did you mean "{hint}"?' if hint else f"expected {self.expected()}")
+                )
+        else:
+            ok = isinstance(value, str) and (not self.choices or value in self.choices)
+        if not ok:
+            raise self.error(value, name)
+        return value
+
+    def error(self, value: Any, name: str | None = None) -> ConfigError:
+        return ConfigError(f"{name or self.name}: expected {self.expected()}, got {show(value)}")
+
+    def missing(self, name: str | None = None) -> ConfigError:
+        """A required key left out."""
+        return ConfigError(f"{name or self.name}: missing; expected {self.expected()}")
+
+
+def show(value: Any) -> str:
+    """``value`` as written in TOML (strings quoted, true/false), cut to 60 characters."""
+    if isinstance(value, dict):
+        return "a table"
+    text = json.dumps(value, default=str) if isinstance(value, bool | str | list) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def nearest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``word`` is most likely a misspelling of, if any is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return close[0] if close else None
+
+
+def unknown_key(where: str, key: str, valid: Iterable[str], elsewhere: Iterable[Field] = ()) -> ConfigError:
+    """``where.key`` is no setting: name it and the valid key it is most likely a typo of,
+    in its own table first, then among ``elsewhere`` (a key put in the wrong section)."""
+    valid = list(valid)
+    if (close := nearest(key, valid)) is not None:
+        hint = f"did you mean {where}.{close}?"
+    else:
+        names = {f.key: f.name for f in elsewhere}
+        close = nearest(key, names)
+        hint = f"did you mean {names[close]}?" if close else "valid keys: " + ", ".join(valid)
+    return ConfigError(f"{where}.{key}: unknown key; {hint}")
+
+
+def unknown_section(name: str, value: Any, sections: Iterable[str], fields: Iterable[Field]) -> ConfigError:
+    """A top-level entry that is not one of ``sections``: a misspelt ``[section]``, or a key
+    written outside of its section."""
+    sections = list(sections)
+    if not isinstance(value, dict):
+        names = {f.key: f.name for f in fields}
+        close = nearest(name, names)
+        hint = f"; did you mean {names[close]}?" if close else ""
+        return ConfigError(f"{name}: unknown key outside of any [section]{hint}")
+    close = nearest(name, sections)
+    hint = f"did you mean [{close}]?" if close else "valid sections: " + ", ".join(f"[{s}]" for s in sections)
+    return ConfigError(f"[{name}]: unknown section; {hint}")
+
+
+def read_table(
+    table: Any,
+    where: str,
+    fields: Iterable[Field],
+    *,
+    nested: Iterable[str] = (),
+    elsewhere: Iterable[Field] = (),
+) -> dict[str, Any]:
+    """``{attribute: checked value}`` of the keys of the TOML table ``table`` (at ``where``).
+
+    A key that is neither one of ``fields`` nor one of ``nested`` (sub-tables the caller
+    reads) is refused, naming the nearest valid key."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table ([{where}]), got {show(table)}")
+    by_key = {f.key: f for f in fields}
+    nested = tuple(nested)
+    out = {}
+    for key, value in table.items():
+        if key in by_key:
+            out[by_key[key].attr] = by_key[key].read(value, f"{where}.{key}")
+        elif key not in nested:
+            raise unknown_key(where, key, [*by_key, *nested], elsewhere)
+    return out
+
+
+# --- chain.toml ---------------------------------------------------------------------------
+
+CHAIN_SECTIONS = ("chain", "mempool", "node", "genesis")
+CHAIN_FIELDS = (
+    Field("chain.id", "chain_id", int, 0, (1 << 32) - 1),
+    Field("chain.block_txs_max", "block_txs_max", int, 1, limits.batch_txs_max),
+    Field("chain.block_interval_ms", "block_interval_ms", int, 1, 60_000),
+    Field("chain.sync", "sync", str, choices=("full", "none")),
+    Field("chain.state_commitment", "state_commitment", str, choices=("smt", "interim")),
+    Field("chain.shard_index", "shard_index", int, 0, limits.shards_max - 1),  # and < shard_count
+    Field("chain.shard_count", "shard_count", int, 1, limits.shards_max),
+    Field("mempool.txs_max", "mempool_txs_max", int, 1, 10_000_000),  # and >= chain.block_txs_max
+    Field("mempool.sender_pending_max", "sender_pending_max", int, 1, 1 << 20),
+    Field("node.key_file", "key_file", str),
+    Field("node.state_keep_heights", "state_keep_heights", int, 0, (1 << 63) - 1),
+    Field("node.state_cache_mb", "state_cache_mb", int, 0, 1 << 20),
+    Field("node.state_flush_blocks", "state_flush_blocks", int, 1, 1024),
+    Field("node.tree_stage", "tree_stage", str, choices=("auto", "inline", "thread")),
+    Field("genesis.timestamp_ms", "genesis_timestamp_ms", int, 0, (1 << 63) - 1),
+)
+_KEY_BYTES = limits.public_key_bytes
+# [[genesis.accounts]], each (at most genesis_accounts_max, public keys distinct)
+ACCOUNT_FIELDS = (
+    Field(
+        "genesis.accounts.public_key", "public_key", bytes, limits.public_key_bytes, limits.public_key_bytes
+    ),
+    Field("genesis.accounts.roles", "roles", tuple, choices=ROLES),
+    Field("genesis.accounts.balance", "balance", int, 0, balance_max),
+)
+# [genesis.synthetic]: accounts is required
+SYNTHETIC_FIELDS = (
+    Field("genesis.synthetic.accounts", "accounts", int, 0, synthetic_accounts_max),
+    Field("genesis.synthetic.seed", "seed", int, 0, (1 << 63) - 1),
+    Field("genesis.synthetic.balance", "balance", int, 0, balance_max),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,48 +318,44 @@ class ChainConfig:
     shard_count: int = 1
 
     def __post_init__(self) -> None:
-        checks = [
-            (0 <= self.chain_id < 1 << 32, "chain.id must be a u32"),
-            (1 <= self.block_txs_max <= limits.batch_txs_max, f"block_txs_max in 1..{limits.batch_txs_max}"),
-            (1 <= self.block_interval_ms <= 60_000, "block_interval_ms in 1..60000"),
-            (0 <= self.state_keep_heights < 1 << 63, "node.state_keep_heights must be >= 0"),
-            (0 <= self.state_cache_mb <= 1 << 20, "node.state_cache_mb in 0..2^20"),
-            (1 <= self.state_flush_blocks <= 1024, "node.state_flush_blocks in 1..1024"),
-            (
-                self.tree_stage in ("auto", "inline", "thread"),
-                'node.tree_stage must be "auto", "inline" or "thread"',
-            ),
-            (self.sync in ("full", "none"), 'sync must be "full" or "none"'),
-            (self.state_commitment in ("smt", "interim"), 'state_commitment must be "smt" or "interim"'),
-            (
-                self.block_txs_max <= self.mempool_txs_max <= 10_000_000,
-                "mempool txs_max in block_txs_max..1e7",
-            ),
-            (1 <= self.sender_pending_max <= 1 << 20, "sender_pending_max in 1..2^20"),
-            (len(self.genesis_accounts) <= genesis_accounts_max, "too many genesis accounts"),
-            (1 <= self.shard_count <= limits.shards_max, f"chain.shard_count in 1..{limits.shards_max}"),
-            (0 <= self.shard_index < self.shard_count, "chain.shard_index in 0..shard_count-1"),
-        ]
+        for f in CHAIN_FIELDS:
+            f.check(getattr(self, f.attr))
+        if self.mempool_txs_max < self.block_txs_max:
+            raise ConfigError(
+                f"mempool.txs_max: expected at least chain.block_txs_max ({self.block_txs_max}), "
+                f"got {self.mempool_txs_max}"
+            )
+        if self.shard_index >= self.shard_count:
+            raise ConfigError(
+                f"chain.shard_index: expected an integer in 0..chain.shard_count - 1 "
+                f"(0..{self.shard_count - 1}), got {self.shard_index}"
+            )
+        if len(self.genesis_accounts) > genesis_accounts_max:
+            raise ConfigError(
+                f"genesis.accounts: expected at most {genesis_accounts_max} accounts, "
+                f"got {len(self.genesis_accounts)}"
+            )
         if (syn := self.genesis_synthetic) is not None:
-            checks += [
-                (0 <= syn.accounts <= synthetic_accounts_max, "genesis.synthetic.accounts out of range"),
-                (0 <= syn.seed < 1 << 63, "genesis.synthetic.seed in 0..2^63 (a TOML integer)"),
-                (0 <= syn.balance <= balance_max, "genesis.synthetic.balance out of range"),
-            ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+            for f in SYNTHETIC_FIELDS:
+                f.check(getattr(syn, f.attr))
         seen = set()
-        for acct in self.genesis_accounts:
-            if len(acct.public_key) != limits.public_key_bytes:
-                raise ConfigError("genesis public_key must be 32 bytes")
-            if acct.public_key in seen:
-                raise ConfigError(f"genesis account {acct.public_key.hex()} listed twice")
-            seen.add(acct.public_key)
-            if not 0 <= acct.balance <= balance_max:
-                raise ConfigError("genesis balance out of range")
-            if unknown := set(acct.roles) - set(ROLES):
-                raise ConfigError(f"unknown roles {sorted(unknown)}")
+        roles = frozenset(ROLES)
+        for i, acct in enumerate(self.genesis_accounts):
+            pk, balance = acct.public_key, acct.balance
+            valid = (  # the common case, checked fast (a genesis may hold a million accounts)
+                type(pk) is bytes
+                and len(pk) == _KEY_BYTES
+                and type(balance) is int
+                and 0 <= balance <= balance_max
+                and isinstance(acct.roles, tuple)
+                and roles.issuperset(acct.roles)
+            )
+            if not valid:  # the schema names what is wrong
+                for f in ACCOUNT_FIELDS:
+                    f.check(getattr(acct, f.attr), f"genesis.accounts[{i}].{f.key}")
+            if pk in seen:
+                raise ConfigError(f"genesis.accounts[{i}].public_key: {pk.hex()} listed twice")
+            seen.add(pk)
 
     # --- TOML ------------------------------------------------------------------
 
@@ -208,46 +414,63 @@ class ChainConfig:
         return tomli_w.dumps(identity).encode()
 
     @classmethod
-    def from_toml(cls, text: str) -> ChainConfig:
+    def from_toml(cls, text: str, source: str | None = None) -> ChainConfig:
+        """The configuration in ``text``; ``source`` (the file's name) starts every error."""
         try:
             doc = tomllib.loads(text)
-            chain, mempool = doc.get("chain", {}), doc.get("mempool", {})
-            node, genesis = doc.get("node", {}), doc.get("genesis", {})
-            accounts = tuple(
-                GenesisAccount(
-                    bytes.fromhex(a["public_key"]), tuple(a.get("roles", ())), int(a.get("balance", 0))
-                )
-                for a in genesis.get("accounts", [])
-            )
-            return cls(
-                chain_id=int(chain.get("id", 1)),
-                block_txs_max=int(chain.get("block_txs_max", 4096)),
-                block_interval_ms=int(chain.get("block_interval_ms", 20)),
-                sync=str(chain.get("sync", "full")),
-                state_commitment=str(chain.get("state_commitment", "smt")),
-                shard_index=int(chain.get("shard_index", 0)),
-                shard_count=int(chain.get("shard_count", 1)),
-                mempool_txs_max=int(mempool.get("txs_max", 100_000)),
-                sender_pending_max=int(mempool.get("sender_pending_max", 4096)),
-                key_file=str(node.get("key_file", "node.key")),
-                state_keep_heights=int(node.get("state_keep_heights", 0)),
-                state_cache_mb=int(node.get("state_cache_mb", 256)),
-                state_flush_blocks=int(node.get("state_flush_blocks", 8)),
-                tree_stage=str(node.get("tree_stage", "auto")),
-                genesis_timestamp_ms=int(genesis.get("timestamp_ms", 0)),
-                genesis_accounts=accounts,
-                genesis_synthetic=(
-                    SyntheticAccounts(**{k: int(v) for k, v in genesis["synthetic"].items()})
-                    if "synthetic" in genesis
-                    else None
-                ),
-            )
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"bad chain configuration: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
+            raise ConfigError(f"{source or 'chain configuration'}: invalid TOML: {exc}") from exc
+        try:
+            return cls(**_chain_arguments(doc))
+        except ConfigError as exc:
+            if source is None:
+                raise
+            raise ConfigError(f"{source}: {exc}") from exc
 
     @classmethod
     def load(cls, path: str | Path) -> ChainConfig:
         try:
-            return cls.from_toml(Path(path).read_text())
+            text = Path(path).read_text()
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+        return cls.from_toml(text, str(path))
+
+
+def _chain_arguments(doc: dict[str, Any]) -> dict[str, Any]:
+    """``ChainConfig`` keyword arguments of a parsed chain.toml: every key checked against
+    the schema, a key left out left to the dataclass's default."""
+    for name, value in doc.items():
+        if name not in CHAIN_SECTIONS:
+            raise unknown_section(name, value, CHAIN_SECTIONS, CHAIN_FIELDS)
+    kwargs: dict[str, Any] = {}
+    for section in CHAIN_SECTIONS:
+        fields = [f for f in CHAIN_FIELDS if f.section == section]
+        nested = ("accounts", "synthetic") if section == "genesis" else ()
+        kwargs |= read_table(doc.get(section, {}), section, fields, nested=nested, elsewhere=CHAIN_FIELDS)
+    genesis = doc.get("genesis", {})
+    if "accounts" in genesis:
+        accounts = genesis["accounts"]
+        if not isinstance(accounts, list) or not all(isinstance(a, dict) for a in accounts):
+            raise ConfigError(
+                f"genesis.accounts: expected an array of tables ([[genesis.accounts]]), got {show(accounts)}"
+            )
+        kwargs["genesis_accounts"] = tuple(
+            GenesisAccount(**_genesis_account(a, f"genesis.accounts[{i}]")) for i, a in enumerate(accounts)
+        )
+    if "synthetic" in genesis:
+        synthetic = read_table(genesis["synthetic"], "genesis.synthetic", SYNTHETIC_FIELDS)
+        if "accounts" not in synthetic:
+            raise ConfigError(
+                f"genesis.synthetic.accounts: missing; expected {SYNTHETIC_FIELDS[0].expected()}"
+            )
+        kwargs["genesis_synthetic"] = SyntheticAccounts(**synthetic)
+    return kwargs
+
+
+def _genesis_account(table: dict[str, Any], where: str) -> dict[str, Any]:
+    account = read_table(table, where, ACCOUNT_FIELDS)
+    if "public_key" not in account:
+        raise ACCOUNT_FIELDS[0].missing(f"{where}.public_key")
+    return account

@@ -325,6 +325,23 @@ class LoadResult:
     # pipeline stage (chain.BlockTiming): produce (of which tree), write (txn body), durable.
     blocks: dict
     latency_sample_ms: list[float]  # up to 20,000 latencies of the window, for plots
+    drain_s: float = 0.0  # from the end of the window until every batch sent had settled
+
+    def summary(self) -> str:
+        """The figures of the measured window as one block of text (what ``tierchain load`` ends with)."""
+        return "\n".join(
+            [
+                "summary" + ("  (the workload ran out before the end)" if self.exhausted else ""),
+                f"  committed   {self.committed:,} txs in {self.seconds:.1f} s "
+                f"(then drained in {self.drain_s:.1f} s; height {self.height:,})",
+                f"  throughput  {self.tps:,.0f} TPS  (sync={self.sync}"
+                + ("" if self.durable else ", NOT DURABLE")
+                + ")",
+                f"  latency     p50 {self.latency_ms_p50:.1f} ms  p95 {self.latency_ms_p95:.1f} ms  "
+                f"p99 {self.latency_ms_p99:.1f} ms  max {self.latency_ms_max:.1f} ms",
+                f"  refused     {self.rejected:,} at admission, {self.failed:,} failed in a block",
+            ]
+        )
 
 
 def _block_stages(timings: list) -> dict:
@@ -382,6 +399,9 @@ def run_load(
     """Drive a fresh solo chain with ``work`` for ``warmup_s + seconds`` (or until it runs out).
 
     ``rate`` (tx/s, all threads together) selects the open loop; None the closed loop.
+    ``report`` gets a progress dict about twice a second while the load runs; the last one,
+    when the window closes, has ``draining`` true: batches in flight are then waited for
+    without further reports (a drain is no measurement, and would only show tps 0).
     ``node_settings``: ChainConfig fields to override (``state_flush_blocks=1``, ...).
     """
     from tierchain.chain import Chain
@@ -436,8 +456,8 @@ def run_load(
                 break
             if period_s is not None:
                 delay = next_t - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
+                if delay > 0 and stop.wait(delay):
+                    break  # the window closed while waiting: this batch would fall outside it
                 t0 = next_t
                 next_t += period_s
             else:
@@ -457,8 +477,15 @@ def run_load(
         t.start()
     timeline: list[tuple[float, int]] = []
     last_t, last_c = 0.0, 0
+    t_drain: float | None = None
     try:
         while any(t.is_alive() for t in threads) and chain.error is None:
+            if t_drain is not None:  # draining: wait for the batches in flight, quietly
+                time.sleep(0.05)
+                anon_peak = max(anon_peak, rss_anon_bytes())
+                with lock:
+                    timeline.append((time.perf_counter() - t_start, sum(d[2] for d in done)))
+                continue
             time.sleep(min(0.5, max(0.01, end_t - time.perf_counter())))
             now = time.perf_counter()
             anon_peak = max(anon_peak, rss_anon_bytes())
@@ -480,11 +507,13 @@ def run_load(
                         "latency_ms_p99": float(np.percentile(recent, 99)) if recent else 0.0,
                         "height": chain.height,
                         "mempool": len(chain.mempool),
+                        "draining": now >= end_t,
                     }
                 )
             last_t, last_c = now - t_start, committed
             if now >= end_t:
                 stop.set()
+                t_drain = now
         cpu_end = _cpu_s()
         t_stop = time.perf_counter()
         for t in threads:
@@ -547,4 +576,5 @@ def run_load(
         timeline=timeline,
         blocks=_block_stages([t for t in timings if w0 <= t.at <= w1]),
         latency_sample_ms=sorted(float(x) for x in sample),
+        drain_s=0.0 if t_drain is None else t_stop - t_drain,
     )
