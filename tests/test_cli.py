@@ -1,4 +1,7 @@
-"""The operator CLI end to end: init, node run (SIGTERM), tx send, block show, state get, verify."""
+"""The operator CLI end to end: init, node run (SIGTERM), tx send, balance, block show, state get, verify.
+
+Malformed arguments and runtime failures of every command: tests/test_cli_errors.py.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ import nacl.pwhash
 import pytest
 from click.testing import CliRunner
 
-from tierchain import crypto, ops
+from tierchain import crypto, ops, state_keys
 from tierchain.cli import main
 from tierchain.config import ChainConfig
+from tierchain.execute import nonce_key
+from tierchain.finance import codes as c
 from tierchain.rpc import NodeClient, RpcError
 
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
@@ -91,14 +96,31 @@ def test_cli_end_to_end(tmp_path):
         assert json.loads(r.output)["receipts"][0]["code"] == "OK"
         r = send("transfer", "--to", user_pk.hex(), "--amount", "999999")
         assert r.exit_code == 1 and "INSUFFICIENT_FUNDS" in r.output
+        r = runner.invoke(main, ["balance", "--node", url, user_pk.hex()])
+        assert r.exit_code == 0 and r.output == "250\n", r.output
+        r = runner.invoke(main, ["balance", "--node", url, "ab" * 32])  # never received anything
+        assert r.exit_code == 0 and r.output == "0\n", r.output
     finally:
         node.send_signal(signal.SIGTERM)
         assert node.wait(30) == 0
     logs = [json.loads(line) for line in node.stderr.read().decode().splitlines() if line.startswith("{")]
     assert any(entry["msg"] == "node stopped" for entry in logs)
 
-    r = runner.invoke(main, ["state", "get", str(chain_dir), "0x" + ops.balance_key(user_pk).hex()])
-    assert r.exit_code == 0 and int.from_bytes(bytes.fromhex(r.output.strip()), "little") == 250
+    r = runner.invoke(main, ["balance", str(chain_dir), user_pk.hex()])
+    assert r.exit_code == 0 and r.output == "250\n", r.output
+    for key in ("0x" + ops.balance_key(user_pk).hex(), "bal/" + user_pk.hex()):
+        r = runner.invoke(main, ["state", "get", str(chain_dir), key])
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.output)
+        assert out["decoded"] == {"type": "bal", "balance": 250} and out["key"] == "bal/" + user_pk.hex()
+        assert int.from_bytes(bytes.fromhex(out["value"]), "little") == 250  # the raw value too
+    node_pk = crypto.load_key_file(chain_dir / "node.key", ENV["TIERCHAIN_PASSPHRASE"]).public_key
+    r = runner.invoke(main, ["state", "get", str(chain_dir), "nonce/" + node_pk.hex()])
+    assert r.exit_code == 0 and json.loads(r.output)["decoded"] == {"type": "nonce", "nonce": 3}, r.output
+    r = runner.invoke(main, ["state", "get", str(chain_dir), "acct/" + node_pk.hex()])
+    assert json.loads(r.output)["decoded"]["roles"] == ["registrar", "committee"], r.output
+    r = runner.invoke(main, ["state", "get", str(chain_dir), "bal/" + "ab" * 32])
+    assert r.exit_code == 1 and r.stderr.startswith("error: absent"), r.output
     r = runner.invoke(main, ["block", "show", str(chain_dir), "head"])
     assert r.exit_code == 0 and json.loads(r.output)["header"]["height"] >= 2
     r = runner.invoke(main, ["verify", str(chain_dir)])
@@ -113,4 +135,55 @@ def test_wrong_passphrase_is_reported(tmp_path):
     r = CliRunner(env={"TIERCHAIN_PASSPHRASE": "nope"}).invoke(
         main, ["tx", "send", "transfer", "--key", str(tmp_path / "k.key"), "--to", "00" * 32, "--amount", "1"]
     )
-    assert r.exit_code != 0 and isinstance(r.exception, crypto.WrongPassphrase)
+    # A named error on one line, exit 1 (a failure while running), never a traceback.
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: WrongPassphrase"), r.stderr
+
+
+def test_state_key_forms_parse_and_print_back():
+    pk, vid = bytes(range(32)), bytes(range(16))
+    forms = {
+        "bal/" + pk.hex(): ops.balance_key(pk),
+        "acct/" + pk.hex(): ops.account_key(pk),
+        "nonce/" + pk.hex(): nonce_key(pk),
+        "fk/" + pk.hex(): c.key_key(pk),
+        "fv/" + vid.hex(): c.voucher_key(vid),
+        "fx/" + vid.hex(): c.piece_key(vid),
+        "fo/" + vid.hex(): c.org_key(vid),
+        "fq/" + vid.hex(): c.proposal_key(vid),
+        "fd/02" + pk.hex(): c.doc_key(2, pk),
+        "fc/" + vid.hex() + "0300": c.clearing_key(vid, 3),
+        "fr/" + pk.hex(): c.registry_key(pk),
+        "fl/" + pk.hex(): c.financing_key(pk),
+        "fp/params": c.PARAMS_KEY,
+        "0x" + ops.balance_key(pk).hex(): ops.balance_key(pk),
+        "xy/" + pk.hex(): b"xy/" + pk,  # another prefix: as `state prove` reads it
+    }
+    for text, key in forms.items():
+        assert state_keys.parse_key(text) == key, text
+        assert state_keys.parse_key(state_keys.key_text(key)) == key, text
+    for bad in ("bal/zz", "bal/" + "00" * 31, "fv/" + pk.hex(), "0xabc", "", "k" * 65, "nonce/00"):
+        with pytest.raises(state_keys.KeyFormError):
+            state_keys.parse_key(bad)
+
+
+def test_state_values_decode_through_their_codecs():
+    pk, vid = bytes(range(32)), bytes(range(16))
+    piece = c.Piece(
+        vid, c.ZERO_ID, vid, 0, 0, 500, b"h" * 16, c.PieceState.OFFERED, c.OfferKind.DISCOUNT, b"b" * 16,
+        450, 0, 0, 7, (c.HistoryEntry(c.Event.ISSUED, 7, b"o" * 16, 500),),
+    )  # fmt: skip
+    out = state_keys.decode_value(c.piece_key(vid), piece.encode())
+    assert out["type"] == "fx" and out["amount"] == 500 and out["state"] == "OFFERED"
+    assert out["offer_kind"] == "DISCOUNT" and out["history"][0]["kind"] == "ISSUED"
+    assert out["holder"] == (b"h" * 16).hex()
+    org = c.OrgRecord(ops.ROLE_BITS["bank"], 1, 2, 9, b"Bank A")
+    out = state_keys.decode_value(c.org_key(vid), org.encode())
+    assert out["name"] == "Bank A" and out["roles"] == ["bank"] and out["keys_active"] == 2
+    assert state_keys.decode_value(ops.balance_key(pk), (250).to_bytes(8, "little")) == {
+        "type": "bal",
+        "balance": 250,
+    }
+    assert state_keys.decode_value(c.PARAMS_KEY, c.Params().encode())["threshold"] == 1
+    assert "error" in state_keys.decode_value(c.voucher_key(vid), b"short")  # damaged: shown, not raised
+    assert state_keys.decode_value(b"other", b"x") is None

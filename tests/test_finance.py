@@ -246,7 +246,7 @@ def test_settle_twice_and_settle_by_non_obligor(chain, world):
     maturity = now_ms() + 400
     vid, _ = issue_voucher(world, 50_000, maturity)
     time.sleep(max(0, maturity - now_ms()) / 1000 + 0.05)
-    rejected_without_change(chain, lambda: world.p["Tier1"].settle(vid)[0], Reject.ROLE_MISSING)
+    rejected_without_change(chain, lambda: world.p["Tier1"].settle(vid)[0], Reject.NOT_OBLIGOR)
     assert world.p["Tier1"].split(vid, [25_000, 25_000]).code == Reject.MATURED
     assert [r.code for r in world.p["CoreCo"].settle(vid)] == [Reject.OK]
     rejected_without_change(chain, lambda: world.p["CoreCo"].settle(vid, [vid])[0], Reject.VOUCHER_SETTLED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -13,10 +14,21 @@ from pathlib import Path
 
 import click
 
-from tierchain import ops, state_log, wire
+from tierchain import ops, state_keys, state_log, wire
 from tierchain.block import Header
-from tierchain.config import ChainConfig, ConfigError, GenesisAccount
-from tierchain.crypto import KeyFileError, KeyPair, load_key_file, save_key_file
+from tierchain.cli_errors import TierChainGroup
+from tierchain.cli_types import (
+    AMOUNT,
+    BALANCE,
+    CHAIN_ID,
+    HEIGHT,
+    HOST_PORT,
+    NODE_URL,
+    PUBLIC_KEY,
+    STATE_KEY,
+)
+from tierchain.config import ROLES, ChainConfig, GenesisAccount
+from tierchain.crypto import KeyPair, load_key_file, save_key_file
 from tierchain.errors import TierChainError
 
 CONFIG_NAME = "chain.toml"
@@ -57,9 +69,17 @@ def _load_node(directory: Path, passphrase_env: str) -> tuple[ChainConfig, KeyPa
     return config, keys
 
 
-def _parse_key(text: str) -> bytes:
-    """A state key given as hex (``0x…``) or as text (``acct/…``)."""
-    return bytes.fromhex(text[2:]) if text.startswith("0x") else text.encode()
+def _parse_key(text: str | bytes) -> bytes:
+    """A state key in one of the forms of ``tierchain.state_keys`` (``STATE_KEY`` already parsed it)."""
+    return text if isinstance(text, bytes) else state_keys.parse_key(text)
+
+
+def _version() -> str:
+    """The installed distribution's version (package metadata, so it cannot drift from pyproject)."""
+    try:
+        return importlib.metadata.version("tierchain")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 passphrase_option = click.option(
@@ -70,18 +90,23 @@ passphrase_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TierChainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="tierchain", message="%(prog)s %(version)s")
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def main(log_level: str) -> None:
-    """TierChain: a parallel ledger core for consortium supply-chain finance."""
+    """TierChain: a parallel ledger core for consortium supply-chain finance.
+
+    Errors are one line on stderr: exit code 2 for bad arguments or configuration, 1 for a
+    failure while running; --log-level debug shows the traceback of an unexpected error.
+    """
     _setup_logging(log_level)
 
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--chain-id", type=int, default=1, show_default=True)
+@click.option("--chain-id", type=CHAIN_ID, default=1, show_default=True)
 @click.option(
     "--sync",
     type=click.Choice(["full", "none"]),
@@ -91,13 +116,13 @@ def main(log_level: str) -> None:
 )
 @click.option(
     "--balance",
-    type=int,
+    type=BALANCE,
     default=10**15,
     show_default=True,
     help="Genesis balance of the node's own account (minor units).",
 )
-@click.option("--block-txs-max", type=int, default=4096, show_default=True)
-@click.option("--block-interval-ms", type=int, default=20, show_default=True)
+@click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
+@click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
 @passphrase_option
 def init(
     directory: Path,
@@ -111,9 +136,8 @@ def init(
     """Create a solo chain in DIRECTORY: chain.toml and a sealed node key."""
     if (directory / CONFIG_NAME).exists():
         raise click.ClickException(f"{directory / CONFIG_NAME} exists; refusing to overwrite a chain")
-    directory.mkdir(parents=True, exist_ok=True)
     keys = KeyPair.generate()
-    config = ChainConfig(
+    config = ChainConfig(  # first: a ConfigError leaves no directory behind
         chain_id=chain_id,
         sync=sync,
         block_txs_max=block_txs_max,
@@ -121,6 +145,7 @@ def init(
         genesis_timestamp_ms=int(time.time() * 1000),
         genesis_accounts=(GenesisAccount(keys.public_key, ("registrar", "committee"), balance),),
     )
+    directory.mkdir(parents=True, exist_ok=True)
     save_key_file(directory / config.key_file, keys, _passphrase(passphrase_env, confirm=True))
     (directory / CONFIG_NAME).write_text(config.to_toml())
     click.echo(f"chain {chain_id} created in {directory}; node key {keys.public_key.hex()}")
@@ -145,7 +170,13 @@ def node() -> None:
 
 @node.command("run")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--listen", default="127.0.0.1:7545", show_default=True, help="HOST:PORT of the HTTP endpoint.")
+@click.option(
+    "--listen",
+    type=HOST_PORT,
+    default="127.0.0.1:7545",
+    show_default=True,
+    help="The HTTP endpoint's address.",
+)
 @passphrase_option
 def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
     """Run the solo node in DIRECTORY until SIGTERM or SIGINT (then drain and stop)."""
@@ -153,10 +184,16 @@ def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
     from tierchain.rpc import NodeServer
 
     log = logging.getLogger("tierchain.node")
+    host, _, port_text = listen.rpartition(":")  # checked by HOST_PORT
+    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"  # [::1]:7545 is IPv6 loopback
+    port = int(port_text)
     config, keys = _load_node(directory, passphrase_env)
-    host, _, port = listen.rpartition(":")
     chain = Chain(directory, config, keys)
-    server = NodeServer(chain, host or "127.0.0.1", int(port))
+    try:
+        server = NodeServer(chain, host, port)
+    except OSError as exc:  # busy port, unknown host: the environment, not the argument's form (exit 1)
+        chain.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -166,7 +203,7 @@ def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
         extra={
             "fields": {
                 "height": chain.height,
-                "listen": f"{host}:{port}",
+                "listen": "{}:{}".format(*server.address),
                 "sync": config.sync,
                 "chain_id": config.chain_id,
             }
@@ -199,17 +236,28 @@ def tx() -> None:
 
 @tx.command("send")
 @click.argument("kind", type=click.Choice(["transfer", "register"]))
-@click.option("--node", "url", default="http://127.0.0.1:7545", show_default=True)
+@click.option("--node", "url", type=NODE_URL, default="http://127.0.0.1:7545", show_default=True)
 @click.option(
     "--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
 )
-@click.option("--chain-id", type=int, default=1, show_default=True)
-@click.option("--to", help="transfer: recipient public key (hex).")
-@click.option("--amount", type=int, help="transfer: amount in minor units.")
-@click.option("--new-key", help="register: the public key to register (hex).")
-@click.option("--role", "roles", multiple=True, help="register: a role of the new account (repeatable).")
+@click.option("--chain-id", type=CHAIN_ID, default=1, show_default=True)
+@click.option("--to", type=PUBLIC_KEY, help="transfer: recipient public key (64 hex digits).")
+@click.option("--amount", type=AMOUNT, help="transfer: amount in minor units.")
+@click.option("--new-key", type=PUBLIC_KEY, help="register: the public key to register (64 hex digits).")
 @click.option(
-    "--wait", "wait_s", type=float, default=10.0, show_default=True, help="Seconds to wait for commit."
+    "--role",
+    "roles",
+    type=click.Choice(ROLES),
+    multiple=True,
+    help="register: a role of the new account (repeatable).",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for commit.",
 )
 @passphrase_option
 def tx_send(
@@ -217,9 +265,9 @@ def tx_send(
     url: str,
     key_file: Path,
     chain_id: int,
-    to: str | None,
+    to: bytes | None,
     amount: int | None,
-    new_key: str | None,
+    new_key: bytes | None,
     roles: tuple[str, ...],
     wait_s: float,
     passphrase_env: str,
@@ -227,17 +275,20 @@ def tx_send(
     """Sign a KIND transaction with --key and send it to a running node."""
     from tierchain.rpc import NodeClient
 
+    # Before the key is unsealed or the node asked: a usage error costs nothing.
+    if kind == "transfer" and (to is None or amount is None):
+        raise click.UsageError("transfer needs --to and --amount")
+    if kind == "register" and new_key is None:
+        raise click.UsageError("register needs --new-key")
     keys = load_key_file(key_file, _passphrase(passphrase_env))
     client = NodeClient(url)
     nonce = client.nonce(keys.public_key)
     if kind == "transfer":
-        if not to or amount is None:
-            raise click.UsageError("transfer needs --to and --amount")
-        t = ops.transfer(chain_id, keys.public_key, nonce, bytes.fromhex(to), amount)
+        assert to is not None and amount is not None
+        t = ops.transfer(chain_id, keys.public_key, nonce, to, amount)
     else:
-        if not new_key:
-            raise click.UsageError("register needs --new-key")
-        t = ops.register(chain_id, keys.public_key, nonce, bytes.fromhex(new_key), roles)
+        assert new_key is not None
+        t = ops.register(chain_id, keys.public_key, nonce, new_key, roles)
     reply = client.submit(wire.frame([keys.sign_tx(t).encode()]), wait_s=wait_s)
     click.echo(json.dumps(reply, indent=2))
     if reply["codes"][0] != "OK" or (reply.get("receipts") and reply["receipts"][0]["code"] != "OK"):
@@ -257,20 +308,20 @@ def block() -> None:
 
 @block.command("show")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.argument("height", default="head")
-def block_show(directory: Path, height: str) -> None:
+@click.argument("height", type=HEIGHT, default="head")
+def block_show(directory: Path, height: int | None) -> None:
     """Print block HEIGHT (or "head") of the chain in DIRECTORY as JSON."""
     from tierchain.batch import decode_batch
     from tierchain.rpc import header_json, receipt_json
 
     with _open_readonly(directory) as store, store.read() as r:
-        if height == "head":
+        if height is None:
             last = r.last("headers")
             header: Header | None = last[1] if last else None
         else:
-            header = r.get("headers", int(height))
+            header = r.get("headers", height)
         if header is None:
-            raise click.ClickException(f"no block {height}")
+            raise click.ClickException(f"no block {'head' if height is None else height}")
         b = decode_batch(r.get("blocks", header.height))
         out = {
             "header": header_json(header),
@@ -295,42 +346,105 @@ def state() -> None:
 
 @state.command("get")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.argument("key")
-def state_get(directory: Path, key: str) -> None:
-    """Print the value of KEY (text, or hex as 0x…) in the chain in DIRECTORY."""
+@click.argument("key", type=STATE_KEY)
+def state_get(directory: Path, key: bytes) -> None:
+    """Print KEY's value in the chain in DIRECTORY as JSON: its hex and, for a known key, decoded.
+
+    KEY: bal/<public key hex>, acct/<public key hex>, nonce/<public key hex>, fv/ fx/ fo/ fq/<id hex>,
+    ..., 0x<hex>, or text (docs/operations.md). Absent: exit code 1.
+    """
     with _open_readonly(directory) as store, store.read() as r:
-        value = state_log.reader(r)(_parse_key(key))
+        value = state_log.reader(r)(key)
     if value is None:
-        raise click.ClickException("absent")
-    click.echo(value.hex())
+        raise click.ClickException(f"absent: no value at {state_keys.key_text(key)}")
+    out = {
+        "key": state_keys.key_text(key),
+        "key_hex": key.hex(),
+        "value": value.hex(),
+        "decoded": state_keys.decode_value(key, value),
+    }
+    click.echo(json.dumps(out, indent=2))
 
 
 @state.command("prove")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.argument("key")
-@click.option("--height", type=int, default=None, help="a retained height (default: the head)")
-def state_prove(directory: Path, key: str, height: int | None) -> None:
-    """Print KEY's value or absence with its proof and header, as JSON (docs/proofs.md)."""
+@click.argument("key", type=STATE_KEY)
+@click.option("--height", type=click.IntRange(0), default=None, help="a retained height (default: the head)")
+def state_prove(directory: Path, key: bytes, height: int | None) -> None:
+    """Print KEY's value or absence with its proof and header, as JSON (docs/proofs.md).
+
+    KEY takes the forms of ``state get`` (``bal/<public key hex>`` is ``bal/`` then
+    32 bytes). "verified" is computed from the printed proof and header bytes,
+    decoded as a client decodes them.
+    """
     from tierchain import proofs
     from tierchain.state_tree import StateTree
 
+    raw = _parse_key(key)  # STATE_KEY parsed it and bounded it to 1..64 bytes
     with _open_readonly(directory) as store, store.read() as r:
-        height = r.last("headers")[0] if height is None else height
+        if height is None:
+            last = r.last("headers")
+            if last is None:
+                raise click.ClickException("the chain has no blocks")
+            height = last[0]
         header = r.get("headers", height)
         if header is None:
             raise click.ClickException(f"no block at height {height}")
         try:
-            proof = StateTree().prove(r, _parse_key(key), height)
+            proof = StateTree().prove(r, raw, height)
         except TierChainError as exc:
             raise click.ClickException(str(exc)) from exc
+    proof_bytes, header_bytes = proof.encode(), header.encode()
     out = {
+        "key": raw.hex(),
         "height": height,
         "value": None if proof.value is None else proof.value.hex(),
-        "proof": proof.encode().hex(),
-        "header": header.encode().hex(),
-        "verified": proofs.verify_state(header.encode(), proof, _parse_key(key)),
+        "proof": proof_bytes.hex(),
+        "header": header_bytes.hex(),
+        # What a client gets: the printed bytes, decoded and checked by the light client.
+        "verified": proofs.verify_state_encoded(header_bytes, proof_bytes, raw),
     }
     click.echo(json.dumps(out, indent=2))
+
+
+@main.command()
+@click.argument("directory", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("public_key", type=PUBLIC_KEY)
+@click.option(
+    "--node",
+    "url",
+    type=NODE_URL,
+    default=None,
+    help="Ask a running node at this URL instead of reading a DIRECTORY.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="--node: seconds to wait for the node.",
+)
+def balance(directory: tuple[Path, ...], public_key: bytes, url: str | None, timeout_s: float) -> None:
+    """Print an account's balance (minor units): balance DIRECTORY PUBLIC_KEY, or --node URL PUBLIC_KEY.
+
+    DIRECTORY is read read-only (committed state); --node asks a running node's HTTP endpoint
+    (GET /v1/state/<hex key>). An account that never received anything has balance 0.
+    """
+    if not ((url is None and len(directory) == 1) or (url is not None and not directory)):
+        raise click.UsageError("give one chain DIRECTORY or --node URL (not both), then PUBLIC_KEY")
+    key = ops.balance_key(public_key)
+    if url is not None:
+        from tierchain.rpc import NodeClient
+
+        value = NodeClient(url, timeout_s=timeout_s).state(key)
+    else:
+        with _open_readonly(directory[0]) as store, store.read() as r:
+            value = state_log.reader(r)(key)
+    decoded = {"balance": 0} if value is None else state_keys.decode_value(key, value)
+    if decoded is None or "balance" not in decoded:
+        raise click.ClickException(f"damaged balance record {value!r} at {state_keys.key_text(key)}")
+    click.echo(decoded["balance"])
 
 
 @main.command()
@@ -353,20 +467,45 @@ def verify(directory: Path) -> None:
 
 
 @main.command()
-@click.option("--seconds", type=float, default=30.0, show_default=True)
-@click.option("--accounts", type=int, default=10_000, show_default=True)
-@click.option("--txs", type=int, default=None, help="Pre-signed transactions (default: enough for the run).")
-@click.option("--threads", type=int, default=4, show_default=True, help="Submitter threads.")
+@click.option("--seconds", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True)
+@click.option("--accounts", type=click.IntRange(2), default=10_000, show_default=True)
 @click.option(
-    "--batch", "batch_txs", type=int, default=512, show_default=True, help="Transactions per submit."
+    "--txs",
+    type=click.IntRange(1),
+    default=None,
+    help="Pre-signed transactions (default: enough for the run).",
 )
-@click.option("--inflight", type=int, default=8, show_default=True, help="Outstanding batches per thread.")
-@click.option("--skew", type=float, default=0.0, show_default=True, help="Zipf exponent of recipients.")
-@click.option("--hot-pct", type=float, default=0.0, show_default=True, help="%% of txs paying one account.")
-@click.option("--rate", type=float, default=None, help="Open loop at this many tx/s (default: closed).")
+@click.option("--threads", type=click.IntRange(1), default=4, show_default=True, help="Submitter threads.")
+@click.option(
+    "--batch",
+    "batch_txs",
+    type=click.IntRange(1),
+    default=512,
+    show_default=True,
+    help="Transactions per submit.",
+)
+@click.option(
+    "--inflight", type=click.IntRange(1), default=8, show_default=True, help="Outstanding batches per thread."
+)
+@click.option(
+    "--skew", type=click.FloatRange(0), default=0.0, show_default=True, help="Zipf exponent of recipients."
+)
+@click.option(
+    "--hot-pct",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    show_default=True,
+    help="%% of txs paying one account.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Open loop at this many tx/s (default: closed).",
+)
 @click.option("--sync", type=click.Choice(["full", "none"]), default="full", show_default=True)
-@click.option("--block-txs-max", type=int, default=4096, show_default=True)
-@click.option("--block-interval-ms", type=int, default=20, show_default=True)
+@click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
+@click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -406,6 +545,9 @@ def load(
     )
 
     def show(p: dict) -> None:
+        if p.get("draining"):  # the last report: the window closed, batches in flight settle
+            click.echo(f"t={p['t_s']:5.1f}s  load stopped; waiting for the transactions in flight ...")
+            return
         click.echo(
             f"t={p['t_s']:5.1f}s  committed={p['committed']:>9,}  tps={p['tps']:>8,.0f}  "
             f"p50={p['latency_ms_p50']:6.1f}ms  p99={p['latency_ms_p99']:6.1f}ms  "
@@ -423,11 +565,7 @@ def load(
         block_interval_ms=block_interval_ms,
         report=show,
     )
-    click.echo(
-        f"committed {result.committed:,} txs in {result.seconds:.1f}s = {result.tps:,.0f} TPS "
-        f"(sync={sync}); latency p50 {result.latency_ms_p50:.1f} ms, p95 {result.latency_ms_p95:.1f} ms, "
-        f"p99 {result.latency_ms_p99:.1f} ms; rejected {result.rejected}, failed {result.failed}"
-    )
+    click.echo(result.summary())
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
@@ -445,11 +583,10 @@ main.add_command(shard_group)
 
 
 def run() -> None:
-    try:
-        main()
-    except (ConfigError, KeyFileError, TierChainError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    """The console entry point. ``main``'s group class (``cli_errors.TierChainGroup``) is the
+    last-resort handler: every failure is one line on stderr with exit code 2 (arguments,
+    configuration) or 1 (while running); a traceback only for a bug under --log-level debug."""
+    main()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from typing import Any
 
 import click
 
+from tierchain.cli_types import HOST_PORT
 from tierchain.cluster_config import ClusterSpec
 from tierchain.config import ConfigError
 from tierchain.crypto import KeyFileError, load_key_file
@@ -104,7 +105,9 @@ def shard() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The cluster's TOML file (the same on every host).",
 )
-@click.option("--index", type=int, required=True, help="Which shard of the cluster this is (0-based).")
+@click.option(
+    "--index", type=click.IntRange(0), required=True, help="Which shard of the cluster this is (0-based)."
+)
 @click.option(
     "--dir",
     "directory",
@@ -112,7 +115,13 @@ def shard() -> None:
     default=None,
     help="The shard's data directory (default: <root>/shard-<index> of the cluster file).",
 )
-@click.option("--listen", default="127.0.0.1:7601", show_default=True, help="HOST:PORT of the gRPC endpoint.")
+@click.option(
+    "--listen",
+    type=HOST_PORT,
+    default="127.0.0.1:7601",
+    show_default=True,
+    help="The gRPC endpoint's address.",
+)
 @passphrase_option
 def shard_serve(
     spec_path: Path, index: int, directory: Path | None, listen: str, passphrase_env: str
@@ -343,7 +352,11 @@ def _print_status(reply: dict) -> None:
 @cluster_file
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option(
-    "--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for the scheduler."
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the scheduler.",
 )
 def cluster_status(cluster_file: Path, as_json: bool, timeout: float) -> None:
     """Per shard: up, height, restarts, in-flight txs, pid or endpoint. Exit 1 if a shard is down."""
@@ -361,7 +374,11 @@ def cluster_status(cluster_file: Path, as_json: bool, timeout: float) -> None:
 @cluster.command("stop")
 @cluster_file
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for it to stop."
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for it to stop.",
 )
 def cluster_stop(cluster_file: Path, timeout: float) -> None:
     """Ask the running scheduler to drain its shards and exit; wait until it has."""

@@ -97,6 +97,7 @@ class Reject(enum.IntEnum):
     BAD_COUNTERPARTY = 136  # offer to itself, or to an organization without the needed role
     BAD_VOUCHER_STATE = 137  # overdue/default transitions out of order
     NOT_PLEDGED = 138
+    DOC_NOT_FROM_PARTY = 139  # an invoice or contract anchored by neither party of the receivable
 
 
 class TierChainError(Exception):

@@ -11,6 +11,7 @@ them. Parts:
 * ``voucher``  — confirmation, split, transfer, discount, pledge, settlement
 * ``registry`` — duplicate-financing registry under blinded fingerprints
 * ``lineage``  — indexed lineage queries
+* ``views``    — decoded JSON views of one voucher, piece or organization
 * ``client``   — ``Finance``: the high-level API that derives every declared key
 * ``workload`` — deterministic pre-signed voucher-lifecycle workloads (bench)
 """

@@ -99,7 +99,9 @@ class Result:
 class Finance:
     """Queries and parties over one ledger."""
 
-    def __init__(self, ledger: Any, consortium_secret: bytes = b"", timeout_s: float = 30.0) -> None:
+    def __init__(self, ledger: Any, consortium_secret: bytes | None = None, timeout_s: float = 30.0) -> None:
+        """``consortium_secret``: needed only to blind fingerprints (confirm, registry
+        queries by asset); without it those raise ``registry.ConsortiumSecretError``."""
         self.ledger: Ledger = ledger if hasattr(ledger, "send") else EmbeddedLedger(ledger)
         self.secret, self.timeout_s = consortium_secret, timeout_s
 
@@ -244,8 +246,10 @@ class Party:
         self, beneficiary: bytes, face: int, maturity_ms: int, docs: list[tuple[int, bytes]]
     ) -> Result:
         """Confirm a payable to ``beneficiary`` (an org id) backed by anchored ``docs``
-        ((type, fingerprint) pairs, at least one invoice); the voucher's registry asset
-        is its first invoice, blinded under the consortium secret."""
+        ((type, fingerprint) pairs, at least one invoice; invoices and contracts anchored by
+        the sender's org or the beneficiary); the voucher's registry asset is its first
+        invoice, blinded under the consortium secret (``ConsortiumSecretError`` without one,
+        raised before anything is signed)."""
         invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
         chain_id, pk, org, nonce = self._args()
         tx, vid = voucher.confirm(

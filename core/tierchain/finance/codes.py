@@ -33,6 +33,7 @@ import struct
 import blake3
 
 from tierchain import domains, limits
+from tierchain.errors import TierChainError
 
 # --- op codes (protocol: never renumber) -------------------------------------
 OP_PROPOSE = 16
@@ -212,7 +213,7 @@ def financing_ref_digest(blinded: bytes, bank_org: bytes, ref: bytes) -> bytes:
 
 
 # --- records -----------------------------------------------------------------------
-class RecordError(ValueError):
+class RecordError(TierChainError, ValueError):
     """A stored value does not have its record's layout (a bug or a damaged database)."""
 
 
@@ -389,7 +390,10 @@ class HistoryEntry:
     kind: int
     height: int
     org: bytes  # the counterparty (or the actor)
-    amount: int  # price, loan or amount, by kind
+    # By kind: SPLIT the children count; OFFERED/DISCOUNTED/PLEDGED/RELEASED/DEFAULT_TRANSFERRED
+    # the price or loan (0 for a transfer offer); RETURNED 0; others the piece's amount.
+    # Lineage shows the piece's amount beside it (lineage.event_json).
+    amount: int
 
 
 _PIECE = struct.Struct("<16s16s16sBBQ16sBB16sQQBQB")

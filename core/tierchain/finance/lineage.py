@@ -13,21 +13,28 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from tierchain.errors import TierChainError
 from tierchain.finance import codes as c
 
 StateGet = Callable[[bytes], "bytes | None"]
 descendants_max = 10_000
 
 
-class LineageError(LookupError):
+class LineageError(TierChainError, LookupError):
     """The piece does not exist (or the index is inconsistent)."""
 
 
-def _org_name(get: StateGet, oid: bytes, cache: dict[bytes, str]) -> str:
-    if oid not in cache:
-        raw = get(c.org_key(oid))
-        cache[oid] = c.OrgRecord.decode(raw).name.decode("utf-8", "replace") if raw else oid.hex()
-    return cache[oid]
+def namer(get: StateGet) -> Callable[[bytes], str]:
+    """Organization id -> its name (its hex id if it is not on the ledger), cached."""
+    cache: dict[bytes, str] = {}
+
+    def name(oid: bytes) -> str:
+        if oid not in cache:
+            raw = get(c.org_key(oid))
+            cache[oid] = c.OrgRecord.decode(raw).name.decode("utf-8", "replace") if raw else oid.hex()
+        return cache[oid]
+
+    return name
 
 
 def _piece(get: StateGet, pid: bytes) -> c.Piece:
@@ -37,7 +44,31 @@ def _piece(get: StateGet, pid: bytes) -> c.Piece:
     return c.Piece.decode(raw)
 
 
-def _piece_json(pid: bytes, p: c.Piece, name) -> dict:
+# Events whose stored amount is a price: the discount price, or the loan of a pledge.
+_PRICED = {
+    c.Event.OFFERED,
+    c.Event.DISCOUNTED,
+    c.Event.PLEDGED,
+    c.Event.RELEASED,
+    c.Event.DEFAULT_TRANSFERRED,
+}
+
+
+def event_json(e: c.HistoryEntry, piece_amount: int, name: Callable[[bytes], str]) -> dict:
+    """One history event. ``amount`` is always the piece's amount (a piece's amount never
+    changes); what the record stores beside it is shown under its own name: ``ways`` for
+    a SPLIT (the children count), ``price`` for offers and financings (the discount
+    price or the pledge's loan; none for a transfer offer)."""
+    kind = c.Event(e.kind)
+    out = {"event": kind.name, "height": e.height, "org": name(e.org), "amount": piece_amount}
+    if kind == c.Event.SPLIT:
+        out["ways"] = e.amount
+    elif kind in _PRICED:
+        out["price"] = e.amount or None
+    return out
+
+
+def _piece_json(pid: bytes, p: c.Piece, name: Callable[[bytes], str]) -> dict:
     return {
         "piece": pid.hex(),
         "parent": None if p.parent == c.ZERO_ID else p.parent.hex(),
@@ -47,10 +78,7 @@ def _piece_json(pid: bytes, p: c.Piece, name) -> dict:
         "state": c.PieceState(p.state).name,
         "children": [c.child_id(pid, i).hex() for i in range(p.children)],
         "counterparty": name(p.counterparty) if p.counterparty != c.ZERO_ID else None,
-        "history": [
-            {"event": c.Event(e.kind).name, "height": e.height, "org": name(e.org), "amount": e.amount}
-            for e in p.history
-        ],
+        "history": [event_json(e, p.amount, name) for e in p.history],
     }
 
 
@@ -59,11 +87,7 @@ _FINANCING = {c.Event.DISCOUNTED, c.Event.PLEDGED, c.Event.RELEASED, c.Event.DEF
 
 def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dict:
     """The lineage of ``piece_id`` as plain data (JSON-ready)."""
-    names: dict[bytes, str] = {}
-
-    def name(oid: bytes) -> str:
-        return _org_name(get, oid, names)
-
+    name = namer(get)
     piece = _piece(get, piece_id)
     ancestors = []
     cur = piece

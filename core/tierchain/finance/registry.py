@@ -3,10 +3,12 @@
 An asset (an order, an invoice, a warehouse receipt) is identified by a
 *blinded fingerprint*: keyed BLAKE3 of its identity under a key derived from the
 consortium secret (``blind``). Members know the secret and can compute it;
-the ledger stores only the result, so the registry alone does not say which
-asset an entry is. Per asset, ``fr/<blinded>`` holds exactly two integers: the
-asset's value and the total financed against it, across all banks. No bank id
-and no per-bank amount is stored under the fingerprint.
+there is no default secret: blinding without one (or with one shorter than 16
+bytes) raises ``ConsortiumSecretError``. The ledger stores only the result, so
+the registry alone does not say which asset an entry is. Per asset,
+``fr/<blinded>`` holds exactly two integers: the asset's value and the total
+financed against it, across all banks. No bank id and no per-bank amount is
+stored under the fingerprint.
 
 * ``reg_asset(blinded, value)`` — the attester of the asset (a core enterprise
   for receivables, a warehouse for receipts) registers its value once.
@@ -17,7 +19,8 @@ and no per-bank amount is stored under the fingerprint.
   changes. The receipt says only "fits" (no totals are echoed). The bank's own
   record ``fl/<H(blinded, bank, ref)>`` holds its amount under a key nobody can
   link to the entry without knowing the bank and its private ref; it is what
-  lets that bank — and only it — release the amount later (``reg_release``).
+  lets that bank — and only it — release the amount later (``reg_release``,
+  allowed whatever its roles are now: releasing only gives room back).
 * ``fits(state_get, blinded, amount)`` — the read-only query: True or False.
 
 What this does NOT hide (v1, see docs/finance.md): the value and total under each
@@ -35,7 +38,7 @@ from collections.abc import Callable
 import blake3
 
 from tierchain import domains, wire
-from tierchain.errors import Reject
+from tierchain.errors import Reject, TierChainError
 from tierchain.execute import OpFailed, TxContext, register_op
 from tierchain.finance import codes as c
 from tierchain.finance.orgs import make_tx, member, member_reads, role_bits
@@ -46,21 +49,34 @@ BANK_ROLES = role_bits("bank")
 _ASSET = struct.Struct("<32sQ")
 _FINANCE = struct.Struct("<32sQ32s")
 _RELEASE = struct.Struct("<32s32s")
+consortium_secret_bytes_min = 16  # below this a secret can be guessed, and then so can every fingerprint
 
 
-def registry_key_from_secret(consortium_secret: bytes) -> bytes:
+class ConsortiumSecretError(TierChainError):
+    """Blinding was asked for without a consortium secret (or with one too short to be secret).
+
+    There is no default: a fingerprint blinded under an empty or guessable secret can be
+    computed by anyone, and matches no other member's fingerprint of the same asset."""
+
+
+def registry_key_from_secret(consortium_secret: bytes | None) -> bytes:
     """The blinding key, derived from the consortium secret (never stored on chain)."""
+    if consortium_secret is None or len(consortium_secret) < consortium_secret_bytes_min:
+        raise ConsortiumSecretError(
+            f"no consortium secret configured: blinding needs the consortium's shared secret "
+            f"(at least {consortium_secret_bytes_min} bytes)"
+        )
     return blake3.blake3(consortium_secret, derive_key_context=domains.FIN_REGISTRY_KEY).digest()
 
 
-def blind(consortium_secret: bytes, asset_kind: str, asset_id: bytes) -> bytes:
+def blind(consortium_secret: bytes | None, asset_kind: str, asset_id: bytes) -> bytes:
     """Blinded fingerprint of an asset: keyed BLAKE3 of (kind, id) under the consortium key."""
     kind = asset_kind.encode()
     data = len(kind).to_bytes(2, "little") + kind + asset_id
     return blake3.blake3(data, key=registry_key_from_secret(consortium_secret)).digest()
 
 
-def blind_invoice(consortium_secret: bytes, invoice_fingerprint: bytes) -> bytes:
+def blind_invoice(consortium_secret: bytes | None, invoice_fingerprint: bytes) -> bytes:
     """The asset a voucher stands for: its (first) invoice."""
     return blind(consortium_secret, "invoice", invoice_fingerprint)
 
@@ -124,7 +140,9 @@ def _reg_release(ctx: TxContext) -> None:
     if len(ctx.payload) != _RELEASE.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
     blinded, ref = _RELEASE.unpack(ctx.payload)
-    bank, _ = member(ctx, BANK_ROLES)
+    # Any role: a release only removes the sender's own counted financing. A bank whose role
+    # the committee removed must still be able to, or its amount would stay counted forever.
+    bank, _ = member(ctx)
     own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
     raw = ctx.get(own)
     if raw is None:

@@ -18,7 +18,14 @@ Piece states and the ops that move between them::
 Only the holder splits or offers; PLEDGED and FINANCED pieces are locked
 (``PIECE_LOCKED``) and OFFERED ones pending (``PIECE_PENDING``) until accepted or
 returned — so a piece can never be spent twice, in one block or across blocks.
-Pieces stop moving at maturity. Lineage is indexed in the records themselves:
+Pieces stop moving at maturity.
+
+Roles are checked at every step that relies on them, not only where a flow starts:
+an offer checks the counterparty's role and the accept checks it again (the
+committee may have removed it in between). Steps that only unwind or pay what
+was agreed need no role: a lender releases its pledge, the obligor settles.
+
+Lineage is indexed in the records themselves:
 each piece names its voucher, parent, root, depth and children count (child ids
 are ``child_id(parent, i)``), and keeps its own history.
 """
@@ -39,6 +46,14 @@ P = c.PieceState
 CORE = role_bits("core_enterprise")
 SUPPLIER = role_bits("supplier")
 BANK = role_bits("bank")
+# The role the offeree needs, by offer kind: checked when the offer is made (of the
+# counterparty) and again when it is accepted, because the committee may have removed the
+# role in between (a former bank must not buy or lend against a piece).
+OFFEREE_ROLES = {c.OfferKind.TRANSFER: SUPPLIER, c.OfferKind.DISCOUNT: BANK, c.OfferKind.PLEDGE: BANK}
+# Documents between the two parties of a receivable: only the obligor or the beneficiary
+# may have anchored them (a third party's invoice backs nobody's payable). Waybills,
+# warehouse receipts and delivery notes come from logistics and warehouses by nature.
+PARTY_DOCS = frozenset((c.DocType.INVOICE, c.DocType.CONTRACT))
 _CONFIRM = struct.Struct("<16sQQ32sB")
 _DOC = struct.Struct("<B32s")
 _OFFER = struct.Struct("<16s16sBQQ")
@@ -135,8 +150,10 @@ def _confirm(ctx: TxContext) -> None:
         raw = ctx.get(c.doc_key(doc_type, fp))
         if raw is None:
             raise OpFailed(Reject.NO_SUCH_DOC)
+        rec = c.DocRecord.decode(raw)
+        if doc_type in PARTY_DOCS and rec.org not in (obligor, beneficiary):
+            raise OpFailed(Reject.DOC_NOT_FROM_PARTY)
         if doc_type == c.DocType.INVOICE:
-            rec = c.DocRecord.decode(raw)
             if rec.voucher != c.ZERO_ID:
                 raise OpFailed(Reject.INVOICE_ALREADY_USED)
             ctx.put(c.doc_key(doc_type, fp), dataclasses.replace(rec, voucher=vid).encode())
@@ -209,7 +226,7 @@ def _offer(ctx: TxContext) -> None:
     oid, piece, _ = _held(ctx, pid)
     if to == oid:
         raise OpFailed(Reject.BAD_COUNTERPARTY)
-    active_org_with(ctx, to, SUPPLIER if kind == c.OfferKind.TRANSFER else BANK)
+    active_org_with(ctx, to, OFFEREE_ROLES[c.OfferKind(kind)])
     if kind == c.OfferKind.TRANSFER:
         price = due_ms = 0
     elif not 0 < price <= piece.amount or (kind == c.OfferKind.PLEDGE and due_ms <= ctx.timestamp_ms):
@@ -222,23 +239,25 @@ def _offer(ctx: TxContext) -> None:
     ctx.emit(b"fin.piece.offered", pid + to + bytes((kind,)))
 
 
-def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.Piece]:
-    """(piece id, sender's org, piece) for an op on an OFFERED piece named by the payload."""
+def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.OrgRecord, c.Piece]:
+    """(piece id, sender's org id and record, piece) for an op on an OFFERED piece named by the payload."""
     if len(ctx.payload) != _ID.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
     pid = ctx.payload
-    oid, _ = member(ctx)
+    oid, org = member(ctx)
     piece = load_piece(ctx, pid)
     if piece.state != P.OFFERED:
         raise OpFailed(Reject.NOT_OFFERED)
-    return pid, oid, piece
+    return pid, oid, org, piece
 
 
 @register_op(c.OP_ACCEPT, "fin.accept")
 def _accept(ctx: TxContext) -> None:
-    pid, oid, piece = _offered_piece(ctx)
+    pid, oid, org, piece = _offered_piece(ctx)
     if piece.counterparty != oid:
         raise OpFailed(Reject.NOT_OFFEREE)
+    if not org.roles & OFFEREE_ROLES[c.OfferKind(piece.offer_kind)]:
+        raise OpFailed(Reject.ROLE_MISSING)
     v = load_voucher(ctx, piece.voucher)
     _not_matured(ctx, v)
     if piece.offer_kind == c.OfferKind.TRANSFER:
@@ -261,7 +280,7 @@ def _accept(ctx: TxContext) -> None:
 
 @register_op(c.OP_RETURN, "fin.return")
 def _return(ctx: TxContext) -> None:
-    pid, oid, piece = _offered_piece(ctx)
+    pid, oid, _, piece = _offered_piece(ctx)
     if oid not in (piece.counterparty, piece.holder):
         raise OpFailed(Reject.NOT_OFFEREE)
     piece = _log(
@@ -275,11 +294,12 @@ def _return(ctx: TxContext) -> None:
 # --- pledge release / default transfer ----------------------------------------------------------
 
 
-def _pledged_to_sender(ctx: TxContext) -> tuple[bytes, bytes, c.Piece, c.Voucher]:
+def _pledged_to_sender(ctx: TxContext, roles: int) -> tuple[bytes, bytes, c.Piece, c.Voucher]:
+    """The pledged piece named by the payload, whose lender is the sender's org (with ``roles``)."""
     if len(ctx.payload) != _ID.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
     pid = ctx.payload
-    oid, _ = member(ctx, BANK)
+    oid, _ = member(ctx, roles)
     piece = load_piece(ctx, pid)
     if piece.state != P.PLEDGED:
         raise OpFailed(Reject.NOT_PLEDGED)
@@ -290,7 +310,9 @@ def _pledged_to_sender(ctx: TxContext) -> tuple[bytes, bytes, c.Piece, c.Voucher
 
 @register_op(c.OP_PLEDGE_RELEASE, "fin.pledge_release")
 def _pledge_release(ctx: TxContext) -> None:
-    pid, oid, piece, v = _pledged_to_sender(ctx)
+    # Any role: releasing only gives up the lender's claim, and a lender whose bank role was
+    # removed must still be able to free the pledgor's piece.
+    pid, oid, piece, v = _pledged_to_sender(ctx, 0)
     registry.sub_financed(ctx, v.blinded, piece.amount)
     piece = _log(
         ctx, piece, c.Event.RELEASED, oid, piece.price,
@@ -302,7 +324,9 @@ def _pledge_release(ctx: TxContext) -> None:
 
 @register_op(c.OP_PLEDGE_DEFAULT, "fin.pledge_default")
 def _pledge_default(ctx: TxContext) -> None:
-    pid, oid, piece, _ = _pledged_to_sender(ctx)
+    # A bank at this step: the lender becomes the holder of a financed piece. A former bank
+    # keeps its claim (settlement pays the lender of a pledged piece first).
+    pid, oid, piece, _ = _pledged_to_sender(ctx, BANK)
     if ctx.timestamp_ms < piece.due_ms:
         raise OpFailed(Reject.LOAN_NOT_DUE)
     piece = _log(
@@ -338,7 +362,9 @@ def _settle(ctx: TxContext) -> None:
     pids = [ctx.payload[17 + 16 * i : 33 + 16 * i] for i in range(n)]
     if len(set(pids)) != n:
         raise OpFailed(Reject.BAD_PAYLOAD, "a piece listed twice")
-    oid, _ = member(ctx, CORE)
+    # No role: paying is the recorded obligor's duty whatever its roles are now; a removed
+    # core_enterprise role must not leave a voucher unsettleable.
+    oid, _ = member(ctx)
     v = load_voucher(ctx, vid)
     if v.obligor != oid:
         raise OpFailed(Reject.NOT_OBLIGOR)
