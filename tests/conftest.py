@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
+import nacl.pwhash
 import pytest
 
+from tierchain import crypto
 from tierchain.chain import Chain
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.rpc import NodeClient, RpcError
 
 NODE = KeyPair.from_seed(bytes(32))
 ALICE = KeyPair.from_seed(b"alice".ljust(32, b"\0"))
@@ -38,3 +43,29 @@ def chain_dir(tmp_path):
 def chain(chain_dir):
     with Chain(chain_dir, small_config(), NODE) as c:
         yield c
+
+
+@pytest.fixture
+def fast_kdf(monkeypatch):
+    """Key files sealed at Argon2id's minimum cost (moderate takes seconds; the format is the same)."""
+    monkeypatch.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
+    monkeypatch.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
+    monkeypatch.setattr(
+        crypto.save_key_file,
+        "__kwdefaults__",
+        {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
+    )
+
+
+def wait_serving(url: str, proc=None, timeout_s: float = 60) -> NodeClient:
+    """A client of the node at ``url`` once it answers ``/v1/head`` (``proc``: fail early if it exits)."""
+    client = NodeClient(url, timeout_s=10)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc is None or proc.poll() is None, "node exited"
+        try:
+            client.head()
+            return client
+        except RpcError:
+            assert time.monotonic() < deadline, f"no node answered at {url}"
+            time.sleep(0.1)

@@ -11,33 +11,22 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import nacl.pwhash
 import pytest
 from click.testing import CliRunner
 
+from conftest import wait_serving
 from tierchain import crypto, ops, state_keys
 from tierchain.cli import main
 from tierchain.config import ChainConfig
 from tierchain.execute import nonce_key
 from tierchain.finance import codes as c
-from tierchain.rpc import NodeClient, RpcError
 
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 
 
-@pytest.fixture(autouse=True)
-def fast_kdf(monkeypatch):
-    # Argon2id at its moderate cost takes seconds; the format is the same at minimum cost.
-    monkeypatch.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-    monkeypatch.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
-    monkeypatch.setattr(
-        crypto.save_key_file,
-        "__kwdefaults__",
-        {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
-    )
+pytestmark = pytest.mark.usefixtures("fast_kdf")
 
 
 def _free_port() -> int:
@@ -74,13 +63,7 @@ def test_cli_end_to_end(tmp_path):
         env=env,
     )
     try:
-        client = NodeClient(f"http://127.0.0.1:{port}", timeout_s=10)
-        for _ in range(100):
-            try:
-                client.head()
-                break
-            except RpcError:
-                time.sleep(0.1)
+        wait_serving(f"http://127.0.0.1:{port}", node)
         node_key = str(chain_dir / "node.key")
         url = f"http://127.0.0.1:{port}"
 

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-import nacl.pwhash
 import pytest
 from click.testing import CliRunner, Result
 
@@ -30,16 +29,7 @@ ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 CORE = str(Path(__file__).parents[1] / "core")
 
 
-@pytest.fixture(autouse=True)
-def fast_kdf(monkeypatch):
-    # `init` and `keygen` seal keys: Argon2id at its minimum cost keeps the walk fast.
-    monkeypatch.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-    monkeypatch.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
-    monkeypatch.setattr(
-        crypto.save_key_file,
-        "__kwdefaults__",
-        {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
-    )
+pytestmark = pytest.mark.usefixtures("fast_kdf")
 
 
 def walk(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:

@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import nacl.pwhash
 import pytest
 from click.testing import CliRunner, Result
 
@@ -22,13 +21,7 @@ SECRET_HEX = "11" * 32
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass", "TIERCHAIN_CONSORTIUM_SECRET": SECRET_HEX}
 
 
-@pytest.fixture(autouse=True)
-def fast_kdf(monkeypatch):
-    monkeypatch.setattr(
-        crypto.save_key_file,
-        "__kwdefaults__",
-        {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
-    )
+pytestmark = pytest.mark.usefixtures("fast_kdf")
 
 
 def run(*args: str, env: dict | None = None) -> Result:

@@ -19,12 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-import nacl.pwhash
 import pytest
 from click.testing import CliRunner
 
-from conftest import ALICE, BOB, CAROL
-from tierchain import crypto, limits, ops, rpc, wire
+from conftest import ALICE, BOB, CAROL, wait_serving
+from tierchain import limits, ops, rpc, wire
 from tierchain.chain import Chain
 from tierchain.cli import main
 from tierchain.crypto import KeyPair
@@ -308,14 +307,7 @@ def test_concurrent_submitters_are_neither_reset_nor_stalled(chain, server):
 
 
 @pytest.fixture
-def node_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-    monkeypatch.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
-    monkeypatch.setattr(
-        crypto.save_key_file,
-        "__kwdefaults__",
-        {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
-    )
+def node_dir(tmp_path, fast_kdf):
     directory = tmp_path / "node"
     r = CliRunner(env=ENV).invoke(
         main, ["init", str(directory), "--chain-id", "5", "--block-interval-ms", "5"]
@@ -336,13 +328,7 @@ def test_log_stays_json_lines_when_clients_misbehave(node_dir):
         port = s.getsockname()[1]
     node = node_run(node_dir, f"127.0.0.1:{port}")
     try:
-        client = NodeClient(f"http://127.0.0.1:{port}", timeout_s=10)
-        for _ in range(100):
-            try:
-                client.head()
-                break
-            except RpcError:
-                time.sleep(0.1)
+        wait_serving(f"http://127.0.0.1:{port}", node)
         for i in range(3):  # leave before the reply: the node writes into a reset connection
             body = wire.frame([transfer(KeyPair.from_seed(bytes([i + 1]) * 32), 0, chain_id=5)])
             with socket.create_connection(("127.0.0.1", port)) as s:

@@ -7,19 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import NODE, small_config
+from conftest import NODE, small_config, wait_serving
 from test_remote_shards import CLI, _cluster_file, _free_port, _serve
 from test_remote_shards import ENV as SHARD_ENV
 from tierchain import ops, wire
 from tierchain.chain import Chain
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, load_key_file
-from tierchain.rpc import NodeClient, RpcError
 from tierchain.storage import Store
 from tierchain.writer_lock import LOCK_NAME, DatabaseLocked, read_holder
 
@@ -101,22 +99,14 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
 
 
 @pytest.fixture
-def running_node(tmp_path):
+def running_node(tmp_path, fast_kdf):
     """A `tierchain node run` process on a fresh chain, with a few committed blocks."""
-    import nacl.pwhash
     from click.testing import CliRunner
 
-    from tierchain import crypto
     from tierchain.cli import main
 
     directory = tmp_path / "node"
-    fast = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
-    saved = crypto.save_key_file.__kwdefaults__
-    crypto.save_key_file.__kwdefaults__ = fast
-    try:
-        r = CliRunner(env={"TIERCHAIN_PASSPHRASE": PASS}).invoke(main, ["init", str(directory)])
-    finally:
-        crypto.save_key_file.__kwdefaults__ = saved
+    r = CliRunner(env={"TIERCHAIN_PASSPHRASE": PASS}).invoke(main, ["init", str(directory)])
     assert r.exit_code == 0, r.output
     port = _free_port()
     node = subprocess.Popen(
@@ -124,16 +114,7 @@ def running_node(tmp_path):
         env=ENV,
         stderr=subprocess.DEVNULL,
     )
-    client = NodeClient(f"http://127.0.0.1:{port}", timeout_s=10)
-    deadline = time.monotonic() + 60
-    while True:
-        assert node.poll() is None, "node exited"
-        try:
-            client.head()
-            break
-        except RpcError:
-            assert time.monotonic() < deadline, "node did not start"
-            time.sleep(0.1)
+    client = wait_serving(f"http://127.0.0.1:{port}", node)
     config = ChainConfig.load(directory / "chain.toml")
     keys = load_key_file(directory / config.key_file, PASS)
     for seed in (b"r" * 32, b"s" * 32):  # register a recipient, then pay it: blocks to read
