@@ -61,6 +61,7 @@ bench-tiny: setup
 	$(PY) bench/engine.py --tiny --out bench/out/engine-tiny.json
 	$(PY) bench/finance.py --tiny --out bench/out/finance-tiny.json
 	$(PY) bench/state_tree.py --tiny --out bench/out/state_tree-tiny.json
+	$(PY) bench/rpc_burst.py --tiny --out bench/out/rpc_burst-tiny.json
 	$(PY) -m bench report --tiny
 
 test: lint unit bench-tiny
