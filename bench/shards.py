@@ -156,15 +156,11 @@ class World:
         )
 
 
-def _public_key(args: tuple[int, int]) -> bytes:
-    return loadgen.sender_key(*args).public_key
-
-
 def make_world(p: Params, pool) -> World:
     n_real = p.senders + p.xsenders
     if p.accounts < n_real + 2 + 16:
         raise ValueError(f"accounts must exceed the {n_real} real senders")
-    real = pool.map(_public_key, [(p.seed, i) for i in range(n_real)], chunksize=256)
+    real = pool.map(loadgen.sender_public_key, [(p.seed, i) for i in range(n_real)], chunksize=256)
     return World(p, real, p.accounts - n_real - 2)
 
 
@@ -392,13 +388,7 @@ def _proc_cpu_s(pid: int) -> float:
 
 
 def _proc_status(pid: int, field: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return loadgen.proc_status_bytes(pid, field) or 0
 
 
 def _self_cpu_s() -> float:

@@ -153,16 +153,6 @@ class PointFailed(click.ClickException):
         self.info = info
 
 
-def _vm_hwm_bytes(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def run_point(args: list[str], timeout_s: float | None = None) -> dict:
     """``python -m bench run --quiet ARGS`` in a fresh process; its JSON result."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "core"), os.environ.get("PYTHONPATH", "")]))
@@ -176,7 +166,7 @@ def run_point(args: list[str], timeout_s: float | None = None) -> dict:
         try:
             _, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            hwm = _vm_hwm_bytes(proc.pid)  # how much memory it had taken when stopped
+            hwm = loadgen.proc_status_bytes(proc.pid, "VmHWM")  # how much memory it had taken when stopped
             proc.kill()
             proc.communicate()
             info = {"error": f"no result within {timeout_s:.0f} s", "rss_peak_bytes_at_kill": hwm}

@@ -179,7 +179,9 @@ def _sign_stream(args: tuple) -> list[bytes]:
 
 def _transfer_mix(spec: WorkloadSpec, processes: int | None) -> Workload:
     with multiprocessing.get_context("fork").Pool(processes or os.cpu_count()) as pool:
-        sender_pks = pool.map(_public_key, [(spec.seed, i) for i in range(spec.n_senders)], chunksize=256)
+        sender_pks = pool.map(
+            sender_public_key, [(spec.seed, i) for i in range(spec.n_senders)], chunksize=256
+        )
         to, amount = plan_transfers(spec)
         parts = [list(range(t, spec.n_senders, spec.threads)) for t in range(spec.threads)]
         jobs = [(spec, sender_pks, p, to[p], amount[p]) for p in parts]
@@ -187,7 +189,8 @@ def _transfer_mix(spec: WorkloadSpec, processes: int | None) -> Workload:
     return Workload(spec, sender_pks, streams)
 
 
-def _public_key(args: tuple[int, int]) -> bytes:
+def sender_public_key(args: tuple[int, int]) -> bytes:
+    """``sender_key(seed, i).public_key`` for ``pool.map`` over ``(seed, i)`` pairs."""
     return sender_key(*args).public_key
 
 
@@ -222,15 +225,6 @@ def register_mix(name: str, build: Mix) -> None:
     MIXES[name] = build
 
 
-def _load_plugin_mixes() -> None:
-    try:  # the finance domain's voucher lifecycle, once it exists
-        from tierchain.finance import workload as finance_workload  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    for name, build in getattr(finance_workload, "MIXES", {}).items():
-        MIXES.setdefault(name, build)
-
-
 def build_workload(
     spec: WorkloadSpec, *, cache_dir: Path | None = None, processes: int | None = None
 ) -> Workload:
@@ -241,7 +235,6 @@ def build_workload(
             work = pickle.load(f)
         if isinstance(work, Workload) and work.spec == spec:
             return work
-    _load_plugin_mixes()
     if spec.mix not in MIXES:
         raise ValueError(f"unknown workload mix {spec.mix!r}; known: {sorted(MIXES)}")
     work = MIXES[spec.mix](spec, processes)
@@ -359,17 +352,23 @@ def rss_peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def rss_anon_bytes() -> int:
-    """Anonymous resident memory now (Linux): the process's own memory, without the
-    LMDB file pages it has mapped, which the kernel can drop at any time."""
+def proc_status_bytes(pid: int | str, field: str) -> int | None:
+    """A kB field of ``/proc/PID/status`` (Linux) in bytes (``VmHWM``, ``RssAnon``, ...);
+    None if the process or the field is gone."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("RssAnon:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return None
+
+
+def rss_anon_bytes() -> int:
+    """Anonymous resident memory now (Linux): the process's own memory, without the
+    LMDB file pages it has mapped, which the kernel can drop at any time."""
+    return proc_status_bytes("self", "RssAnon") or 0
 
 
 def _cpu_s() -> float:
