@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import wait_serving
-from tierchain import crypto, ops, state_keys
+from tierchain import apps, crypto, ops, state_keys
 from tierchain.cli import main
 from tierchain.config import ChainConfig
 from tierchain.execute import nonce_key
@@ -160,7 +160,7 @@ def test_state_values_decode_through_their_codecs():
     assert out["type"] == "fx" and out["amount"] == 500 and out["state"] == "OFFERED"
     assert out["offer_kind"] == "DISCOUNT" and out["history"][0]["kind"] == "ISSUED"
     assert out["holder"] == (b"h" * 16).hex()
-    org = c.OrgRecord(ops.ROLE_BITS["bank"], 1, 2, 9, b"Bank A")
+    org = c.OrgRecord(apps.default_set().role_bits["bank"], 1, 2, 9, b"Bank A")
     out = state_keys.decode_value(c.org_key(vid), org.encode())
     assert out["name"] == "Bank A" and out["roles"] == ["bank"] and out["keys_active"] == 2
     assert state_keys.decode_value(ops.balance_key(pk), (250).to_bytes(8, "little")) == {

@@ -47,6 +47,7 @@ TUNED = ChainConfig(
     genesis_synthetic=SyntheticAccounts(accounts=9, seed=4, balance=3),
     shard_index=1,
     shard_count=3,
+    apps=("accounts", "finance"),
 )
 
 

@@ -3,6 +3,8 @@
 Private: use ``tierchain.batch``, ``tierchain.schedule`` and ``tierchain.route``.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer
@@ -13,7 +15,10 @@ SENDER_OFFSET: int
 def constants() -> dict[str, object]: ...
 def siphash24(key: Buffer, data: Buffer) -> int: ...
 def jump_hash(key: int, n_buckets: int) -> int: ...
-def decode_frames(buf: Buffer) -> dict[str, np.ndarray]: ...
+def layout(public_key_bytes: int = 32, signature_bytes: int = 64) -> dict[str, int]: ...
+def decode_frames(
+    buf: Buffer, public_key_bytes: int = 32, signature_bytes: int = 64
+) -> dict[str, np.ndarray]: ...
 def schedule(
     buf: Buffer,
     code: npt.ArrayLike,
@@ -29,5 +34,9 @@ def schedule_ids(
     key_ids: npt.ArrayLike, key_first: npt.ArrayLike, n_read: npt.ArrayLike, n_write: npt.ArrayLike
 ) -> npt.NDArray[np.int32]: ...
 def route_keys(
-    buf: Buffer, key_start: npt.ArrayLike, key_len: npt.ArrayLike, n_shards: int
+    buf: Buffer,
+    key_start: npt.ArrayLike,
+    key_len: npt.ArrayLike,
+    n_shards: int,
+    rules: Sequence[tuple[bytes, int]] = (),
 ) -> npt.NDArray[np.uint16]: ...

@@ -7,9 +7,13 @@ calls and no per-transaction Python:
    every u32-length-prefixed frame into numpy columns with one reject code per
    row, applying exactly the checks of ``tierchain.wire.decode``, in the same
    order;
-2. ``tierchain_native.hash_many`` (Rust, ext/rust/src/hash.rs; GIL released,
-   all cores) computes every tx id: BLAKE3 derive-key(``domains.TX_BODY``) of
-   the body, which is also the message the sender signed.
+2. the crypto suite's ``tx_ids`` (``ed25519-blake3``: ``tierchain_native.hash_many``,
+   Rust, ext/rust/src/hash.rs; GIL released, all cores) computes every tx id:
+   BLAKE3 derive-key(``domains.TX_BODY``) of the body, which is also the
+   message the sender signed.
+
+The suite also gives the decoder its public key and signature sizes.
+``decode_batch`` takes the chain's suite (``suite=``; ``None`` means ``ED25519_BLAKE3``).
 
 Rows with a nonzero ``code`` keep their place (so replies line up with the
 submitted frames) but have zeroed fields, no keys and a zero digest.
@@ -18,11 +22,15 @@ submitted frames) but have zeroed fields, no keys and a zero digest.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tierchain import _hot, domains
+from tierchain import _hot
 from tierchain.errors import Reject
+
+if TYPE_CHECKING:
+    from tierchain.crypto.suite import CryptoSuite
 
 __all__ = ["Batch", "decode_batch"]
 
@@ -91,26 +99,26 @@ class Batch:
         return self.buf[start : start + int(self.payload_len[i])]
 
 
-def decode_batch(buf: bytes | bytearray | memoryview) -> Batch:
+def decode_batch(buf: bytes | bytearray | memoryview, *, suite: CryptoSuite | None = None) -> Batch:
     """Decode every frame of ``buf``; raises ``RejectedError(BATCH_TOO_LARGE)`` over the limits.
 
     The batch keeps an immutable copy of ``buf`` unless it already is ``bytes``,
     because every column is an offset into it.
     """
-    # Imported here, not at the top, so that Batch (and the scheduler and
-    # router built on it) work where only the Cython module is built.
-    import tierchain_native
-
+    if suite is None:
+        # Imported here, not at the top, so that Batch (and the scheduler and
+        # router built on it) work where only the Cython module is built.
+        from tierchain.crypto.suite import ED25519_BLAKE3 as suite
     if not isinstance(buf, bytes):
         buf = bytes(buf)
-    cols = _hot.decode_frames(buf)
+    cols = _hot.decode_frames(buf, suite.public_key_bytes, suite.signature_bytes)
     ok = cols["code"] == Reject.OK
     # Rejected rows hash an empty range (start == end) and are zeroed after:
     # one call for the whole batch, with no gather of the valid rows.
     starts = np.where(ok, cols["tx_start"], 0)
     ends = np.where(ok, cols["body_end"], 0)
     n = len(ok)
-    digest = np.frombuffer(tierchain_native.hash_many(domains.TX_BODY, buf, starts, ends), np.uint8)
-    digest = digest.reshape(n, 32).copy()
+    digest = np.frombuffer(suite.tx_ids(buf, starts, ends), np.uint8)
+    digest = digest.reshape(n, suite.digest_bytes).copy()
     digest[~ok] = 0
     return Batch(buf=buf, digest=digest, **cols)

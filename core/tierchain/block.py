@@ -3,9 +3,10 @@
 A header commits to the previous header (hash chain), the block's transactions
 (``tx_root``: Merkle root over tx ids in block order), its receipts
 (``receipt_root``: Merkle root over encoded receipts) and the state after it
-(``state_root``). The header hash is BLAKE3 in derive-key mode (context
-``domains.BLOCK_HEADER``) over every field but the signature; the proposer signs
-that hash.
+(``state_root``). The header hash is the crypto suite's hash in the header
+domain (``ed25519-blake3``: BLAKE3 derive-key, context ``domains.BLOCK_HEADER``)
+over every field but the signature; the proposer signs that hash. ``hash`` and
+``signature_ok`` take the chain's suite (default ``ED25519_BLAKE3``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-import blake3
-
-from tierchain import crypto, domains, limits
+from tierchain import crypto, limits
 from tierchain.codec import Codec, CodecError
+from tierchain.crypto.suite import ED25519_BLAKE3, CryptoSuite
 
 HEADER_VERSION = 1
 _HEADER = struct.Struct("<BIQ32sQI32s32s32s32s")
@@ -53,16 +53,16 @@ class Header:
             self.proposer,
         )
 
-    def hash(self) -> bytes:
-        return blake3.blake3(self.unsigned_bytes(), derive_key_context=domains.BLOCK_HEADER).digest()
+    def hash(self, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+        return suite.header_hash(self.unsigned_bytes())
 
-    def signed(self, keys: crypto.KeyPair) -> Header:
+    def signed(self, keys: crypto.KeyPair, suite: CryptoSuite = ED25519_BLAKE3) -> Header:
         if keys.public_key != self.proposer:
             raise ValueError("header proposer is not this key")
-        return dataclasses.replace(self, signature=keys.sign(self.hash()))
+        return dataclasses.replace(self, signature=suite.sign(keys, self.hash(suite)))
 
-    def signature_ok(self) -> bool:
-        return crypto.verify(self.proposer, self.hash(), self.signature)
+    def signature_ok(self, suite: CryptoSuite = ED25519_BLAKE3) -> bool:
+        return suite.verify(self.proposer, self.hash(suite), self.signature)
 
     def encode(self) -> bytes:
         if len(self.signature) != limits.signature_bytes:

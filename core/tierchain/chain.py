@@ -46,14 +46,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-import tierchain_native
 
-from tierchain import limits, merkle, ops, proofs, state_log
+from tierchain import apps as app_registry
+from tierchain import limits, merkle, proofs, state_log
 from tierchain.batch import Batch, decode_batch
 from tierchain.block import ZERO_HASH, Header, Receipt
 from tierchain.config import ChainConfig
-from tierchain.crypto import KeyPair
-from tierchain.errors import Reject, RejectedError, TierChainError
+from tierchain.crypto import KeyPair, suite_of
+from tierchain.errors import InvariantViolation, Reject, RejectedError, TierChainError
 from tierchain.execute import BlockColumns, BlockResult, declared_keys, execute_block, nonce_key
 from tierchain.genesis import genesis_chunks
 from tierchain.mempool import Chunk, Mempool
@@ -74,6 +74,24 @@ timings_kept = 1 << 16  # BlockTiming records kept (Chain.timings)
 
 class ChainError(TierChainError):
     """The chain cannot open or continue (wrong genesis, damaged database, stopped)."""
+
+
+def _log_stop(stage: str, exc: BaseException) -> None:
+    """Log why a pipeline stage stopped; a broken invariant as one CRITICAL line that names it.
+
+    An ``InvariantViolation`` is a ledger bug caught before its block was committed: the
+    operator must see which op, transaction and invariant (docs/operations.md).
+    """
+    if isinstance(exc, InvariantViolation):
+        fields = {"stage": stage, **exc.fields()}
+        log.critical("invariant violated: block production halted", exc_info=exc, extra={"fields": fields})
+    else:
+        log.error("%s stopped", stage, exc_info=exc)
+
+
+def _stop_error(stage: str, exc: BaseException) -> TierChainError:
+    """What the submitters of the block a stage failed on get: the violation itself, or ChainError."""
+    return exc if isinstance(exc, InvariantViolation) else ChainError(f"{stage} stopped: {exc!r}")
 
 
 class SubscriberLagged(TierChainError):
@@ -234,8 +252,15 @@ class Chain:
         *,
         start: bool = True,
         state_keep_heights: int | None = None,
+        apps: Iterable[app_registry.App] = (),
     ) -> None:
         self.path, self.config, self.proposer = Path(path), config, proposer
+        # The chain's crypto suite, chosen once from its genesis configuration and handed
+        # to everything here that hashes or verifies (tierchain.crypto.suite).
+        self.suite = suite_of(config)
+        # The apps this chain runs: the names its genesis records (config.apps), each one
+        # given here by value, built in, or installed (tierchain.apps.resolve).
+        self.apps = app_registry.resolve(config.apps, apps)
         keep = config.state_keep_heights if state_keep_heights is None else state_keep_heights
         self.state_tree = (
             StateTree(keep, cache_mb=config.state_cache_mb) if config.state_commitment == "smt" else None
@@ -273,6 +298,7 @@ class Chain:
             txs_max=config.mempool_txs_max,
             sender_pending_max=config.sender_pending_max,
             committed_nonces=self.nonces,
+            suite=self.suite,
             shard_index=config.shard_index,
             shard_count=config.shard_count,
         )
@@ -323,6 +349,7 @@ class Chain:
             stored = r.get("meta", "genesis")
         if stored is not None:
             if stored != genesis:
+                app_registry.check_recorded(stored, self.apps)  # AppSetMismatch names both sets
                 raise ChainError("database was created from a different genesis")
             return
         with self.store.write() as w:
@@ -332,31 +359,33 @@ class Chain:
             if self.state_tree is not None:
 
                 def streamed():
-                    for chunk in genesis_chunks(self.config):
+                    for chunk in genesis_chunks(self.config, app_set=self.apps):
                         w.put_many_raw("state", chunk, append=True)
                         yield chunk
 
                 state_root = self.state_tree.build(w, 0, streamed())
             else:
-                chunks = genesis_chunks(self.config)
+                chunks = genesis_chunks(self.config, app_set=self.apps)
 
                 def stored(chunks=chunks):
                     for chunk in chunks:
                         w.put_many_raw("state", chunk)
                         yield from chunk
 
-                state_root = root_from_digest(GENESIS_PARENT, write_set_digest_sorted(stored()))
+                state_root = root_from_digest(
+                    GENESIS_PARENT, write_set_digest_sorted(stored(), suite=self.suite), suite=self.suite
+                )
             header = Header(
                 chain_id=self.config.chain_id,
                 height=0,
                 prev_hash=ZERO_HASH,
                 timestamp_ms=self.config.genesis_timestamp_ms,
                 tx_count=0,
-                tx_root=merkle.root([]),
-                receipt_root=merkle.root([]),
+                tx_root=merkle.root([], suite=self.suite),
+                receipt_root=merkle.root([], suite=self.suite),
                 state_root=state_root,
                 proposer=self.proposer.public_key,
-            ).signed(self.proposer)
+            ).signed(self.proposer, self.suite)
             w.put("meta", "genesis", genesis)
             w.put("meta", "proposer", self.proposer.public_key)
             w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(0))
@@ -418,7 +447,7 @@ class Chain:
             raise RejectedError(
                 Reject.SHUTTING_DOWN, "chain is closing" if self._stopping else repr(self.error)
             )
-        batch = decode_batch(buf)
+        batch = decode_batch(buf, suite=self.suite)
         ticket = Submission(batch)
         codes = self.mempool.admit(batch, self._head.height + 1, ticket)
         if (codes == 0).any():
@@ -456,12 +485,17 @@ class Chain:
                     self._slots.release()
                 chunks = []
         except BaseException as exc:  # a bug or a dead disk: stop producing, tell everyone
-            log.exception("block producer stopped")
+            # Logged once, as one line (JSON under `node run`), and kept in self.error; not
+            # re-raised, which would only print it again, unstructured, via threading.excepthook.
+            _log_stop("block producer", exc)
             if self.error is None:
                 self.error = exc
-            for chunk in chunks + self.mempool.take(1 << 62):
+            # The block being produced (``chunks``) committed nothing: it never reached
+            # the commit queue. Its submitters hear why; the rest, that the chain stopped.
+            for chunk in chunks:
+                chunk.ticket._fail(_stop_error("producer", exc))
+            for chunk in self.mempool.take(1 << 62):
                 chunk.ticket._fail(ChainError(f"producer stopped: {exc!r}"))
-            raise
         finally:
             if self._tree_thread is not None:  # it passes the end on to the committer
                 self._trees.put(None)
@@ -492,9 +526,9 @@ class Chain:
             else:
                 parts.extend(buf[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True))
         block_buf = b"".join(parts)
-        batch = decode_batch(block_buf)
+        batch = decode_batch(block_buf, suite=self.suite)
         if not batch.ok.all():
-            raise AssertionError("admitted transactions failed to re-decode")
+            raise InvariantViolation("admitted transactions failed to re-decode", height=self._next_height)
         height = self._next_height
         timestamp_ms = max(int(time.time() * 1000), self._last_timestamp_ms)
         executed = self._execute(chunks, batch, block_buf, height, timestamp_ms)
@@ -526,10 +560,10 @@ class Chain:
                     prefetched.pop(k, None)
                 else:
                     prefetched[k] = v
-        result = execute_block(batch, prefetched.get, height, timestamp_ms, cols=cols)
+        result = execute_block(batch, prefetched.get, height, timestamp_ms, cols=cols, app_set=self.apps)
         receipts = result.receipts
-        tx_root = tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32)
-        receipt_root = merkle.root([rc.encode() for rc in receipts])
+        tx_root = merkle.root_packed(batch.digest.tobytes(), suite=self.suite)
+        receipt_root = merkle.root([rc.encode() for rc in receipts], suite=self.suite)
         locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
         locations["height"], locations["pos"] = height, np.arange(len(batch))
         loc_bytes = locations.tobytes()
@@ -606,11 +640,11 @@ class Chain:
 
     def _stage_failed(self, stage: str, exc: BaseException, ex: _Executed | None) -> None:
         """A stage after the producer died: fail its block's submitters, stop the producer."""
-        log.error("%s stopped", stage, exc_info=exc)
+        _log_stop(stage, exc)
         if self.error is None:
             self.error = exc
         for chunk in ex.chunks if ex is not None else ():
-            chunk.ticket._fail(ChainError(f"{stage} stopped: {exc!r}"))
+            chunk.ticket._fail(_stop_error(stage, exc))
         self._slots.release()  # never leave the producer waiting for a slot
         with self._wake:  # nor waiting for transactions
             self._wake.notify_all()
@@ -647,18 +681,18 @@ class Chain:
                 state_root = self.state_tree.write(w, ex.tree)
                 self.state_tree.prune(w, height)
             else:
-                state_root = next_state_root(head.state_root, result.writes)
+                state_root = next_state_root(head.state_root, result.writes, suite=self.suite)
             header = Header(
                 chain_id=self.config.chain_id,
                 height=height,
-                prev_hash=head.hash(),
+                prev_hash=head.hash(self.suite),
                 timestamp_ms=timestamp_ms,
                 tx_count=len(batch),
                 tx_root=tx_root,
                 receipt_root=receipt_root,
                 state_root=state_root,
                 proposer=self.proposer.public_key,
-            ).signed(self.proposer)
+            ).signed(self.proposer, self.suite)
             w.put("headers", height, header)
             w.put("blocks", height, block_buf)
             w.put("receipts", height, receipts)
@@ -716,7 +750,7 @@ class Chain:
             buf = r.get("blocks", height)
         if buf is None:
             return None
-        b = decode_batch(buf)
+        b = decode_batch(buf, suite=self.suite)
         return [b.tx_bytes(i) for i in range(len(b))]
 
     def receipts(self, height: int) -> list[Receipt] | None:
@@ -739,7 +773,7 @@ class Chain:
                 return None
             height, pos = loc
             buf, receipts = r.get("blocks", height), r.get("receipts", height)
-        b = decode_batch(buf)
+        b = decode_batch(buf, suite=self.suite)
         return height, pos, b.tx_bytes(pos), receipts[pos]
 
     def state_get(self, key: bytes, height: int | None = None) -> bytes | None:
@@ -817,18 +851,17 @@ class Chain:
                 return None
             height, pos = loc
             buf, receipts = r.get("blocks", height), r.get("receipts", height)
-        batch = decode_batch(buf)
-        digests = batch.digest.tobytes()
-        ids = [digests[i * 32 : i * 32 + 32] for i in range(len(batch))]
+        batch = decode_batch(buf, suite=self.suite)
+        ids = [row.tobytes() for row in batch.digest]
         encoded = [rc.encode() for rc in receipts]
         return proofs.TxProof(
             height=height,
             index=pos,
             size=len(ids),
             tx_id=ids[pos],
-            tx_path=tuple(merkle.prove(ids, pos)),
+            tx_path=tuple(merkle.prove(ids, pos, suite=self.suite)),
             receipt=encoded[pos],
-            receipt_path=tuple(merkle.prove(encoded, pos)),
+            receipt_path=tuple(merkle.prove(encoded, pos, suite=self.suite)),
         )
 
     def nonce(self, sender: bytes) -> int:
@@ -840,6 +873,14 @@ class Chain:
         raws = self.state_get_many([nonce_key(s) for s in senders])
         return [0 if raw is None else _U64.unpack(raw)[0] for raw in raws]
 
+    def query(self, name: str, *args: object) -> object:
+        """Run the read-only query ``name`` an app of this chain declares (``App.queries``)
+        over the committed state."""
+        fn = self.apps.queries.get(name)
+        if fn is None:
+            raise app_registry.AppError(f"no app of this chain has a query {name!r}")
+        return fn(self.state_get, *args)
+
     def balance(self, public_key: bytes) -> int:
-        raw = self.state_get(ops.balance_key(public_key))
-        return 0 if raw is None else _U64.unpack(raw)[0]
+        """The accounts app's balance of ``public_key`` (its ``balance`` query)."""
+        return int(self.query("balance", public_key))  # type: ignore[call-overload]

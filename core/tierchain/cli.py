@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 from tierchain import ops, state_keys, state_log, wire
+from tierchain.apps import DEFAULT_APPS
+from tierchain.apps import resolve as resolve_apps
 from tierchain.block import Header
 from tierchain.cli_errors import TierChainGroup
 from tierchain.cli_types import (
@@ -123,6 +125,13 @@ def main(log_level: str) -> None:
 )
 @click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
 @click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--app",
+    "extra_apps",
+    multiple=True,
+    help="An app the chain runs besides the built-in ones, by name (repeatable; found through the "
+    "tierchain.apps entry points or TIERCHAIN_APPS=module:attr, docs/embedding.md).",
+)
 @passphrase_option
 def init(
     directory: Path,
@@ -131,6 +140,7 @@ def init(
     balance: int,
     block_txs_max: int,
     block_interval_ms: int,
+    extra_apps: tuple[str, ...],
     passphrase_env: str,
 ) -> None:
     """Create a solo chain in DIRECTORY: chain.toml and a sealed node key."""
@@ -144,7 +154,9 @@ def init(
         block_interval_ms=block_interval_ms,
         genesis_timestamp_ms=int(time.time() * 1000),
         genesis_accounts=(GenesisAccount(keys.public_key, ("registrar", "committee"), balance),),
+        apps=(*DEFAULT_APPS, *(a for a in extra_apps if a not in DEFAULT_APPS)),
     )
+    resolve_apps(config.apps)  # an app this process cannot load is refused before anything is written
     directory.mkdir(parents=True, exist_ok=True)
     save_key_file(directory / config.key_file, keys, _passphrase(passphrase_env, confirm=True))
     (directory / CONFIG_NAME).write_text(config.to_toml())

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from tierchain.apps import resolve as resolve_apps
 from tierchain.batch import Batch, decode_batch
 from tierchain.block import Receipt
 from tierchain.cluster_link import Link, LinkDown, LocalLink, RemoteLink, ShardUnavailable
@@ -94,7 +95,12 @@ def shard_configs(base: ChainConfig, n_shards: int) -> list[ChainConfig]:
     if base.chain_id + n_shards > 1 << 32:
         raise ValueError("chain_id + n_shards must stay a u32")
     accounts = base.genesis_accounts
-    homes = route_keys([balance_key(a.public_key) for a in accounts], n_shards).tolist() if accounts else []
+    placement = resolve_apps(base.apps).placement
+    homes = (
+        route_keys([balance_key(a.public_key) for a in accounts], n_shards, placement).tolist()
+        if accounts
+        else []
+    )
     out = []
     for i in range(n_shards):
         gen = tuple(
@@ -228,6 +234,8 @@ class Cluster:
         self._closing = False
         self._stop = threading.Event()
         self.configs = shard_configs(base, n_shards)
+        # The placement rules of the cluster's apps: the scheduler routes as the shards admit.
+        self.placement = resolve_apps(base.apps).placement
         self.endpoints = list(endpoints) if endpoints is not None else [None] * n_shards
         self.shards = []
         for i, (config, endpoint) in enumerate(zip(self.configs, self.endpoints, strict=True)):
@@ -333,13 +341,12 @@ class Cluster:
         if self._closing:
             raise ShardUnavailable("cluster is closed")
         batch = decode_batch(buf)
-        shard = route_batch(batch, self.n_shards)
+        shard = route_batch(batch, self.n_shards, self.placement)
         sub = ClusterSubmission(batch, shard)
         ok = shard >= 0
         routed_chain = np.where(ok, self.base.chain_id + shard, 0).astype(np.int64)
-        wrong = ok & (
-            (batch.chain_id.astype(np.int64) != routed_chain) | ~writes_on(batch, shard, self.n_shards)
-        )
+        spans = ~writes_on(batch, shard, self.n_shards, self.placement)
+        wrong = ok & ((batch.chain_id.astype(np.int64) != routed_chain) | spans)
         sub.codes[wrong] = Reject.WRONG_SHARD
         shard = np.where(sub.codes == 0, shard, -1)
         order = np.argsort(shard, kind="stable")

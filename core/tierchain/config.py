@@ -11,6 +11,7 @@ block_txs_max = 4096      # <= limits.batch_txs_max
 block_interval_ms = 20    # idle producer's longest sleep; blocks are cut at once when it is free
 sync = "full"             # "none" is for benchmarks only and says so
 state_commitment = "smt"  # sparse Merkle state root (docs/proofs.md); "interim": benchmarks only
+apps = ["accounts", "xshard", "finance"]  # the default; an embedder's app by its name (docs/embedding.md)
 
 [mempool]
 txs_max = 100000
@@ -54,26 +55,21 @@ from typing import Any
 
 import tomli_w
 
+from tierchain import apps as app_registry
 from tierchain import limits
 from tierchain.errors import TierChainError
 
-# Bit i of a roles mask is ROLES[i]: append only. Accounts use the first two;
-# organizations (tierchain.finance) the rest.
-ROLES = (
-    "registrar",
-    "committee",
-    "core_enterprise",
-    "supplier",
-    "bank",
-    "warehouse",
-    "logistics",
-    "rating_agency",
-    "investor",
-    "trustee",
-    "auditor",
-    "regulator",
-    "coordinator",  # drives cross-shard transfers (tierchain.xshard)
-)
+# Account roles belong to the apps that define them (tierchain.apps.App.roles); a chain's
+# roles are those of its apps. ``config.ROLES`` (module __getattr__ below) is the role
+# names of the built-in apps, in bit order, for tools that list them.
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ROLES":
+        return tuple(app_registry.default_set().role_names(-1))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 genesis_accounts_max = 1 << 20  # storage.meta_value_bytes_max holds this many in TOML
 balance_max = (1 << 63) - 1
 synthetic_accounts_max = 1 << 27
@@ -124,7 +120,7 @@ class Field:
         if self.kind is bytes:
             return f"{2 * int(self.lo or 0)} hex digits ({self.lo} bytes)"
         if self.kind is tuple:
-            return "a list of strings out of " + ", ".join(self.choices)
+            return "a list of strings" + (" out of " + ", ".join(self.choices) if self.choices else "")
         if self.choices:
             return "one of " + ", ".join(f'"{c}"' for c in self.choices)
         return "a string"
@@ -156,7 +152,7 @@ class Field:
             ok = isinstance(value, bytes) and len(value) == self.lo
         elif self.kind is tuple:
             ok = isinstance(value, tuple | list) and all(isinstance(v, str) for v in value)
-            if ok and (bad := [v for v in value if v not in self.choices]):
+            if ok and self.choices and (bad := [v for v in value if v not in self.choices]):
                 hint = nearest(bad[0], self.choices)
                 raise ConfigError(
                     f'{name or self.name}: unknown {self.key[:-1] or "value"} "{bad[0]}"; '
@@ -253,6 +249,7 @@ CHAIN_FIELDS = (
     Field("chain.state_commitment", "state_commitment", str, choices=("smt", "interim")),
     Field("chain.shard_index", "shard_index", int, 0, limits.shards_max - 1),  # and < shard_count
     Field("chain.shard_count", "shard_count", int, 1, limits.shards_max),
+    Field("chain.apps", "apps", tuple),  # names resolved by tierchain.apps; part of the identity
     Field("mempool.txs_max", "mempool_txs_max", int, 1, 10_000_000),  # and >= chain.block_txs_max
     Field("mempool.sender_pending_max", "sender_pending_max", int, 1, 1 << 20),
     Field("node.key_file", "key_file", str),
@@ -268,7 +265,7 @@ ACCOUNT_FIELDS = (
     Field(
         "genesis.accounts.public_key", "public_key", bytes, limits.public_key_bytes, limits.public_key_bytes
     ),
-    Field("genesis.accounts.roles", "roles", tuple, choices=ROLES),
+    Field("genesis.accounts.roles", "roles", tuple),  # roles of the chain's apps (checked in ChainConfig)
     Field("genesis.accounts.balance", "balance", int, 0, balance_max),
 )
 # [genesis.synthetic]: accounts is required
@@ -316,6 +313,9 @@ class ChainConfig:
     # only transactions whose write keys route to it. Part of the identity when sharded.
     shard_index: int = 0
     shard_count: int = 1
+    # The names of the chain's apps (tierchain.apps.resolve). Part of the identity when it
+    # is not the default, so that every chain created before apps were named keeps its own.
+    apps: tuple[str, ...] = app_registry.DEFAULT_APPS
 
     def __post_init__(self) -> None:
         for f in CHAIN_FIELDS:
@@ -338,8 +338,14 @@ class ChainConfig:
         if (syn := self.genesis_synthetic) is not None:
             for f in SYNTHETIC_FIELDS:
                 f.check(getattr(syn, f.attr))
+        object.__setattr__(self, "apps", tuple(self.apps))
         seen = set()
-        roles = frozenset(ROLES)
+        if len(set(self.apps)) != len(self.apps):
+            raise ConfigError(f"chain.apps: an app named twice in {list(self.apps)}")
+        known = self._role_names() if any(a.roles for a in self.genesis_accounts) else frozenset()
+        if known is None:  # checked later, by the app set the chain is given
+            known = frozenset(r for a in self.genesis_accounts if isinstance(a.roles, tuple) for r in a.roles)
+        roles = known
         for i, acct in enumerate(self.genesis_accounts):
             pk, balance = acct.public_key, acct.balance
             valid = (  # the common case, checked fast (a genesis may hold a million accounts)
@@ -353,6 +359,12 @@ class ChainConfig:
             if not valid:  # the schema names what is wrong
                 for f in ACCOUNT_FIELDS:
                     f.check(getattr(acct, f.attr), f"genesis.accounts[{i}].{f.key}")
+                if bad := [r for r in acct.roles if r not in roles]:
+                    hint = nearest(bad[0], roles)
+                    raise ConfigError(
+                        f'genesis.accounts[{i}].roles: unknown role "{bad[0]}"; '
+                        + (f'did you mean "{hint}"?' if hint else "roles: " + ", ".join(sorted(roles)))
+                    )
             if pk in seen:
                 raise ConfigError(f"genesis.accounts[{i}].public_key: {pk.hex()} listed twice")
             seen.add(pk)
@@ -368,6 +380,7 @@ class ChainConfig:
                 "sync": self.sync,
                 "state_commitment": self.state_commitment,
                 **self._shard_fields(),
+                **self._app_fields(),
             },
             "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
             "node": {
@@ -389,6 +402,21 @@ class ChainConfig:
             doc["genesis"]["synthetic"] = dataclasses.asdict(self.genesis_synthetic)
         return doc
 
+    def _role_names(self) -> frozenset[str] | None:
+        """The role names of this chain's apps, or None when an app is not known to this
+        process by name (an embedder may give it to ``Chain(apps=...)`` by value; the
+        chain then checks the roles when it writes genesis: ``AppSet.roles_mask``)."""
+        try:
+            return frozenset(app_registry.resolve(self.apps).role_bits)
+        except app_registry.UnknownApp:
+            return None
+        except app_registry.AppError as exc:
+            raise ConfigError(f"chain.apps: {exc}") from exc
+
+    def _app_fields(self) -> dict:
+        """Only when not the default, so a chain of the built-in apps keeps its identity."""
+        return {} if self.apps == app_registry.DEFAULT_APPS else {"apps": list(self.apps)}
+
     @property
     def sharded(self) -> bool:
         return self.shard_count > 1
@@ -403,12 +431,17 @@ class ChainConfig:
     def genesis_bytes(self) -> bytes:
         """The chain's identity, stored in the database at first start (and what ``verify``
         re-executes from): chain id, state commitment, shard index and count (when
-        sharded) and the genesis section only.
+        sharded), app names (when not the default) and the genesis section only.
         Node-local, operational settings (block size and interval, mempool bounds, sync,
         key file, pruning) are left out, so they may change between restarts."""
         doc = self._document()
         identity = {
-            "chain": {"id": self.chain_id, "state_commitment": self.state_commitment, **self._shard_fields()},
+            "chain": {
+                "id": self.chain_id,
+                "state_commitment": self.state_commitment,
+                **self._shard_fields(),
+                **self._app_fields(),
+            },
             "genesis": doc["genesis"],
         }
         return tomli_w.dumps(identity).encode()

@@ -29,17 +29,11 @@ SYNTHETIC_ACCOUNT = "tierchain 2026 synthetic benchmark account"  # genesis.synt
 ALL = (TX_BODY, BLOCK_HEADER, STATE_ROOT, WRITE_SET, SHARD_ROUTE, KEYFILE, SYNTHETIC_ACCOUNT)
 assert len(set(ALL)) == len(ALL)
 
-# Finance (tierchain.finance): ids of what ops create, and the registry's blinding key.
-FIN_ORG_ID = "tierchain 2026 finance organization id"
-FIN_OBJECT_ID = "tierchain 2026 finance object id"  # proposals, vouchers: (sender, nonce)
-FIN_PIECE_ID = "tierchain 2026 finance piece id"  # (parent piece, index)
-FIN_REGISTRY_KEY = "tierchain 2026 finance registry blinding key"  # from the consortium secret
-FIN_FINANCING_REF = "tierchain 2026 finance financing ref"
-FIN_DOCUMENT = "tierchain 2026 finance document fingerprint"
-FINANCE = (FIN_ORG_ID, FIN_OBJECT_ID, FIN_PIECE_ID, FIN_REGISTRY_KEY, FIN_FINANCING_REF, FIN_DOCUMENT)
-assert len(set(ALL + FINANCE)) == len(ALL + FINANCE)
+# An app's contexts live with the app and are declared in its ``App.domains``
+# (tierchain.apps refuses one that repeats an engine context or another app's);
+# finance's are in tierchain.finance.codes.
 
 # Authenticated state (tierchain.state_tree, ext/rust/src/smt.rs; verified by tierchain.proofs):
 # STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY = STATE_TREE, defined in tierchain.proofs.
 assert STATE_TREE == (STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY)
-assert len(set(ALL + FINANCE + STATE_TREE)) == len(ALL + FINANCE + STATE_TREE)
+assert len(set(ALL + STATE_TREE)) == len(ALL + STATE_TREE)

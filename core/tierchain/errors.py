@@ -115,3 +115,34 @@ class RejectedError(TierChainError):
 
 class WireError(RejectedError):
     """A transaction's bytes are not a canonical encoding within the limits."""
+
+
+class InvariantViolation(TierChainError):
+    """A ledger invariant does not hold: a bug in the engine or an op handler, never bad input.
+
+    Bad input gets a named ``Reject`` code (``OpFailed``); this is the other case, raised
+    where an ``assert`` would be (asserts vanish under ``python -O``). It is never turned into
+    a receipt: it propagates out of execution, block production halts before anything of the
+    block is committed, and the node stops (docs/operations.md, "A halt on a broken invariant").
+    ``what`` says what broke; ``op`` and ``tx_id`` where (empty for engine-wide checks);
+    the executor fills them in, and ``height``, when a handler raised it.
+    """
+
+    def __init__(self, what: str, *, op: str = "", tx_id: bytes = b"", height: int | None = None) -> None:
+        self.what, self.op, self.tx_id, self.height = what, op, tx_id, height
+        super().__init__(what)
+
+    def locate(self, op: str, tx_id: bytes, height: int) -> None:
+        """Record where it broke, keeping what the raiser already said."""
+        self.op, self.tx_id = self.op or op, self.tx_id or tx_id
+        self.height = height if self.height is None else self.height
+
+    def fields(self) -> dict[str, object]:
+        """The log fields of the halt: which op, transaction, height and invariant."""
+        return {"op": self.op, "tx_id": self.tx_id.hex(), "height": self.height, "invariant": self.what}
+
+    def __str__(self) -> str:
+        where = [f"op {self.op}"] if self.op else []
+        where += [f"tx {self.tx_id.hex()}"] if self.tx_id else []
+        where += [f"height {self.height}"] if self.height is not None else []
+        return f"invariant violated: {self.what}" + (f" ({', '.join(where)})" if where else "")

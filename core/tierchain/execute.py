@@ -10,9 +10,15 @@ Each transaction runs against a ``TxContext`` that lets its handler read only
 keys it declared (reads or writes) and write only keys it declared as writes.
 Anything else raises ``UndeclaredAccess``: the transaction fails with
 ``Reject.UNDECLARED_ACCESS`` and none of its writes survive. A handler refuses a
-transaction by raising ``OpFailed(code)``; any other exception is a bug in the
-handler, logged, and the transaction fails with ``HANDLER_FAILED`` — it never
-stops the node.
+transaction by raising ``OpFailed(code)``. A handler (or the executor) that finds
+a ledger invariant broken raises ``errors.InvariantViolation``: that is a bug,
+not a refusal, so it gets no receipt; it leaves ``execute_block`` and halts block
+production before the block is committed (``chain.py``). Any other exception is a
+handler bug on some input, logged, and the transaction fails with
+``HANDLER_FAILED``: its writes are discarded with its ``TxContext`` buffer and the
+block's other transactions are unaffected, so it never stops the node — a
+crafted transaction that trips an unguarded corner of a handler must not halt
+the chain (docs/architecture.md, "Invariants stop the node").
 
 Per-transaction Python is allowed here and only here (DESIGN.md): op handlers
 are the ledger's business logic.
@@ -27,10 +33,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tierchain import schedule
+from tierchain import apps, schedule
 from tierchain.batch import Batch
 from tierchain.block import Event, Receipt, event_data_bytes_max, events_per_receipt_max
-from tierchain.errors import Reject, TierChainError
+from tierchain.errors import InvariantViolation, Reject, TierChainError
 from tierchain.storage import state_value_bytes_max
 
 log = logging.getLogger("tierchain.execute")
@@ -62,7 +68,8 @@ _TOMBSTONE = None
 
 
 class TxContext:
-    """What an op handler sees: its transaction, its declared keys, an event sink."""
+    """What an op handler sees: its transaction, its declared keys, an event sink, and
+    the chain's app set (``apps``: e.g. ``apps.role_mask``, the roles an account may hold)."""
 
     __slots__ = (
         "_base",
@@ -70,6 +77,7 @@ class TxContext:
         "_local",
         "_reads",
         "_writes",
+        "apps",
         "events",
         "height",
         "nonce",
@@ -80,9 +88,12 @@ class TxContext:
         "tx_id",
     )
 
-    def __init__(self, base: BaseGet, block_writes: dict, height: int, timestamp_ms: int) -> None:
+    def __init__(
+        self, base: BaseGet, block_writes: dict, height: int, timestamp_ms: int, app_set: apps.AppSet
+    ) -> None:
         self._base, self._block = base, block_writes
         self.height, self.timestamp_ms = height, timestamp_ms
+        self.apps = app_set
 
     def _reset(self, tx_id, sender, nonce, op, payload, reads, writes) -> None:
         self.tx_id, self.sender, self.nonce, self.op, self.payload = tx_id, sender, nonce, op, payload
@@ -124,26 +135,9 @@ class TxContext:
         self.events.append(Event(topic, data))
 
 
-@dataclasses.dataclass(frozen=True)
-class Op:
-    code: int
-    name: str
-    handler: Callable[[TxContext], None]
-
-
-OPS: dict[int, Op] = {}
-
-
-def register_op(code: int, name: str) -> Callable:
-    """Decorator: make ``handler`` the executor of op ``code`` (codes are protocol)."""
-
-    def wrap(handler: Callable[[TxContext], None]) -> Callable[[TxContext], None]:
-        if code in OPS:
-            raise ValueError(f"op {code} already registered as {OPS[code].name}")
-        OPS[code] = Op(code, name, handler)
-        return handler
-
-    return wrap
+# Ops are not registered here: each app declares its own (tierchain.apps.App.ops) and the
+# chain's app set is given to execute_block; the engine imports no app.
+Op = apps.Op
 
 
 @dataclasses.dataclass
@@ -218,16 +212,29 @@ def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
     expires_at = cols.expires_at[i]
     if expires_at and ctx.height > expires_at:
         return Receipt(tx_id, Reject.EXPIRED)
-    op = OPS.get(ctx.op)
+    op = ctx.apps.ops.get(ctx.op)
     if op is None:
         return Receipt(tx_id, Reject.UNKNOWN_OP)
     try:
         op.handler(ctx)
     except OpFailed as exc:
         return Receipt(tx_id, exc.code)
+    except InvariantViolation as exc:
+        # A bug in the ledger, not a refusal: no receipt; it leaves the block, whose
+        # production halts before anything of it is committed (chain.py).
+        exc.locate(op.name, tx_id, ctx.height)
+        raise
     except Exception:
+        # Any other exception stays a receipt (module docstring): the handler's writes
+        # die with ctx._local, and a receipt keeps crafted input from halting the node.
         log.exception("op handler %s failed on tx %s", op.name, tx_id.hex())
         return Receipt(tx_id, Reject.HANDLER_FAILED)
+    # The scheduler's proof (parallel = serial) rests on this; put/delete enforce it, so a
+    # write outside the declared set is an engine bug, never input.
+    if not ctx._local.keys() <= ctx._writes:
+        raise InvariantViolation(
+            "a write outside the declared write set", op=op.name, tx_id=tx_id, height=ctx.height
+        )
     ctx._block.update(ctx._local)
     return Receipt(tx_id, Reject.OK, tuple(ctx.events))
 
@@ -239,10 +246,12 @@ def execute_block(
     timestamp_ms: int,
     waves: list[np.ndarray] | None = None,
     cols: BlockColumns | None = None,
+    app_set: apps.AppSet | None = None,
 ) -> BlockResult:
-    """Execute every valid transaction of ``batch`` wave by wave."""
+    """Execute every valid transaction of ``batch`` wave by wave, with the ops of
+    ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``)."""
     writes: dict[bytes, bytes | None] = {}
-    ctx = TxContext(base, writes, height, timestamp_ms)
+    ctx = TxContext(base, writes, height, timestamp_ms, apps.default_set() if app_set is None else app_set)
     cols = BlockColumns(batch) if cols is None else cols
     receipts: list[Receipt | None] = [None] * len(batch)
     for wave in schedule.waves(batch) if waves is None else waves:
@@ -250,10 +259,12 @@ def execute_block(
             receipts[i] = _run_one(ctx, cols, i)
     missing = [i for i, r in enumerate(receipts) if r is None]
     if missing:
-        raise AssertionError(f"scheduler left transactions unscheduled: {missing[:5]}")
+        raise InvariantViolation(f"scheduler left transactions unscheduled: {missing[:5]}", height=height)
     return BlockResult(receipts, writes)  # type: ignore[arg-type]
 
 
-def execute_serial(batch: Batch, base: BaseGet, height: int, timestamp_ms: int) -> BlockResult:
+def execute_serial(
+    batch: Batch, base: BaseGet, height: int, timestamp_ms: int, app_set: apps.AppSet | None = None
+) -> BlockResult:
     """Reference: one transaction after another in block order."""
-    return execute_block(batch, base, height, timestamp_ms, waves=[np.flatnonzero(batch.ok)])
+    return execute_block(batch, base, height, timestamp_ms, waves=[np.flatnonzero(batch.ok)], app_set=app_set)

@@ -11,6 +11,11 @@ Two sources, both in ``ChainConfig``:
   millions of key pairs or a 10M-line TOML file. They receive transfers; they
   can never send one.
 
+What the state holds is the apps' business: each app of the chain may have a
+genesis hook (``tierchain.apps.App.genesis``; the accounts app, ``tierchain.ops``,
+writes the accounts above), and this module derives the synthetic keys, sorts
+the public keys and merges the hooks' chunks; it imports no app.
+
 ``genesis_chunks`` yields the genesis state as globally ascending (key, value)
 chunks of bounded size, so a 10M-account genesis never sits in one Python
 dict: peak memory is one packed array of 32-byte public keys (sorted in place
@@ -25,22 +30,23 @@ The chain writes genesis in the same LMDB transaction as header 0, and
 
 from __future__ import annotations
 
-import struct
+import heapq
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
 import tierchain_native
 
-from tierchain import domains, ops, route
+from tierchain import apps, domains
 from tierchain.config import ChainConfig
 
-_U64 = struct.Struct("<Q")
 chunk_items_default = 1 << 16
 _hash_items_max = 1 << 20  # synthetic keys hashed per native call (16 MiB of input)
 
 
 class GenesisError(ValueError):
-    """Genesis lists the same public key twice (explicit and synthetic)."""
+    """Genesis lists the same public key twice (explicit and synthetic), or two apps
+    write the same genesis key."""
 
 
 def synthetic_public_keys(seed: int, start: int, stop: int) -> bytes:
@@ -60,7 +66,7 @@ def synthetic_public_keys_at(seed: int, indices: np.ndarray) -> bytes:
     return tierchain_native.hash_many(domains.SYNTHETIC_ACCOUNT, msgs.tobytes(), offsets[:-1], offsets[1:])
 
 
-def _sorted_public_keys(config: ChainConfig) -> np.ndarray:
+def sorted_public_keys(config: ChainConfig) -> np.ndarray:
     """Every genesis public key (explicit and synthetic), ascending, as one ``S32`` array."""
     synth = config.genesis_synthetic
     n_synth = synth.accounts if synth else 0
@@ -90,61 +96,39 @@ def _sorted_public_keys(config: ChainConfig) -> np.ndarray:
 
 
 def genesis_chunks(
-    config: ChainConfig, chunk_items: int = chunk_items_default
+    config: ChainConfig, chunk_items: int = chunk_items_default, app_set: apps.AppSet | None = None
 ) -> Iterator[list[tuple[bytes, bytes]]]:
     """The genesis state as chunks of at most ``chunk_items`` (key, value), keys ascending.
 
-    ``acct/`` keys sort before ``bal/`` keys, so every account record is yielded
-    first, then every non-zero balance, each run in public-key order.
+    Each app of ``app_set`` (default: the chain's, ``config.apps``) with a genesis hook
+    yields its own ascending chunks (the accounts app: ``acct/`` records, then balances).
+    One hook's chunks pass through as they are (a 10M-account genesis stays streamed);
+    several are merged by key, and a key two apps both write is refused (``GenesisError``).
     """
     assert chunk_items >= 1
-    synth = config.genesis_synthetic
-    roles = {a.public_key: ops.roles_mask(a.roles) for a in config.genesis_accounts}
-    balances = {a.public_key: a.balance for a in config.genesis_accounts}
-    synthetic_balance = synth.balance if synth else 0
-    keys = _sorted_public_keys(config)
-    plain_account = ops.account_value(0, 0)  # one shared object for every synthetic record
-    plain_balance = _U64.pack(synthetic_balance)
-    packed = keys.tobytes()
-    del keys
-    n = len(packed) // 32
-    assert ops.account_key(b"") < ops.balance_key(b""), "acct/ must sort before bal/"
-    for start in range(0, n, chunk_items):
-        stop = min(n, start + chunk_items)
-        out = []
-        for i in range(start, stop):
-            pk = packed[32 * i : 32 * i + 32]
-            bits = roles.get(pk)
-            out.append((b"acct/" + pk, plain_account if bits is None else ops.account_value(bits, 0)))
-        yield out
-    if not synthetic_balance:  # only listed accounts hold a balance: skip the synthetic ones
-        listed = sorted((b"bal/" + pk, _U64.pack(b)) for pk, b in balances.items() if b)
-        for start in range(0, len(listed), chunk_items):
-            yield listed[start : start + chunk_items]
+    app_set = apps.resolve(config.apps) if app_set is None else app_set
+    hooks = [a.genesis for a in app_set.apps if a.genesis is not None]
+    if len(hooks) == 1:
+        yield from hooks[0](config, app_set, chunk_items)
         return
+    streams = [itertools.chain.from_iterable(hook(config, app_set, chunk_items)) for hook in hooks]
     chunk: list[tuple[bytes, bytes]] = []
-    for start in range(0, n, chunk_items):
-        keys = [b"bal/" + packed[32 * i : 32 * i + 32] for i in range(start, min(n, start + chunk_items))]
-        # A shard of a cluster holds only the balances of its home accounts (docs/sharding.md).
-        home = route.route_keys(keys, config.shard_count) == config.shard_index if config.sharded else None
-        for j, key in enumerate(keys):
-            if home is not None and not home[j]:
-                continue
-            balance = balances.get(key[4:])
-            value = plain_balance if balance is None else _U64.pack(balance) if balance else None
-            if value is None:
-                continue
-            chunk.append((key, value))
-            if len(chunk) == chunk_items:
-                yield chunk
-                chunk = []
+    last = None
+    for item in heapq.merge(*streams, key=lambda kv: kv[0]):
+        if item[0] == last:
+            raise GenesisError(f"genesis key {item[0]!r} written by two apps")
+        last = item[0]
+        chunk.append(item)
+        if len(chunk) == chunk_items:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 
 
-def genesis_writes(config: ChainConfig) -> dict[bytes, bytes | None]:
+def genesis_writes(config: ChainConfig, app_set: apps.AppSet | None = None) -> dict[bytes, bytes | None]:
     """The genesis state as one dict (small genesis only: it holds every entry)."""
     writes: dict[bytes, bytes | None] = {}
-    for chunk in genesis_chunks(config):
+    for chunk in genesis_chunks(config, app_set=app_set):
         writes.update(chunk)
     return writes

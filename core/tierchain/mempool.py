@@ -25,10 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import tierchain_native
 
 from tierchain import route
 from tierchain.batch import Batch
+from tierchain.crypto.suite import CryptoSuite
 from tierchain.errors import Reject
 
 _U64 = struct.Struct("<Q")
@@ -43,9 +43,10 @@ class Chunk:
     ticket: Any  # the chain.Submission to notify
 
 
-def _split32(packed: bytes) -> list[bytes]:
-    """32-byte rows (sender keys, tx ids) of one packed column slice."""
-    return [packed[k : k + 32] for k in range(0, len(packed), 32)]
+def _split_rows(column: np.ndarray) -> list[bytes]:
+    """The rows of a 2-D byte column (sender keys, tx ids; widths are the suite's) as bytes."""
+    packed, width = column.tobytes(), column.shape[1]
+    return [packed[k : k + width] for k in range(0, len(packed), width)]
 
 
 class Mempool:
@@ -56,12 +57,14 @@ class Mempool:
         txs_max: int,
         sender_pending_max: int,
         committed_nonces: Callable[[list[bytes]], list[int]],
+        suite: CryptoSuite,
         shard_index: int = 0,
         shard_count: int = 1,
     ) -> None:
         self.chain_id, self.txs_max, self.sender_pending_max = chain_id, txs_max, sender_pending_max
         self.shard_index, self.shard_count = shard_index, shard_count
         self._committed_nonces = committed_nonces
+        self.suite = suite  # the chain's: verifies every admitted signature
         self._lock = threading.Lock()
         self._chunks: collections.deque[Chunk] = collections.deque()
         self._size = 0  # admitted, not yet committed (``done``)
@@ -102,7 +105,7 @@ class Mempool:
         idx = np.flatnonzero(codes == 0)
         if len(idx):
             valid = np.frombuffer(
-                tierchain_native.verify_batch_packed(
+                self.suite.verify_batch_packed(
                     batch.sender[idx].tobytes(), batch.digest[idx].tobytes(), batch.signature[idx].tobytes()
                 ),
                 np.uint8,
@@ -110,7 +113,7 @@ class Mempool:
             codes[idx[valid == 0]] = Reject.BAD_SIGNATURE
             idx = idx[valid == 1]
         if len(idx) > 1:
-            ids = np.ascontiguousarray(batch.digest[idx]).view("V32").ravel()
+            ids = np.ascontiguousarray(batch.digest[idx]).view(f"V{batch.digest.shape[1]}").ravel()
             _, first = np.unique(ids, return_index=True)
             dup = np.ones(len(idx), bool)
             dup[first] = False
@@ -127,7 +130,7 @@ class Mempool:
             # senders without pending txs are read in one lookup (one read txn), under
             # the lock like the pending counts they pair with.
             rows, nonces = idx.tolist(), batch.nonce[idx].tolist()
-            senders, ids = (_split32(col[idx].tobytes()) for col in (batch.sender, batch.digest))
+            senders, ids = (_split_rows(col[idx]) for col in (batch.sender, batch.digest))
             fresh = list(dict.fromkeys(s for s in senders if s not in self._pending))
             committed_of = dict(zip(fresh, self._committed_nonces(fresh), strict=True)) if fresh else {}
             for i, sender, tx_id, nonce in zip(rows, senders, ids, nonces, strict=True):
@@ -185,8 +188,8 @@ class Mempool:
         senders: collections.Counter[bytes] = collections.Counter()
         ids: list[bytes] = []
         for chunk in chunks:
-            senders.update(_split32(chunk.batch.sender[chunk.rows].tobytes()))
-            ids.extend(_split32(chunk.batch.digest[chunk.rows].tobytes()))
+            senders.update(_split_rows(chunk.batch.sender[chunk.rows]))
+            ids.extend(_split_rows(chunk.batch.digest[chunk.rows]))
         with self._lock:
             pending = self._pending
             for sender, count in senders.items():

@@ -19,19 +19,21 @@ relative to a trusted ``(root, size)`` pair, e.g. from a signed block header.
 
 Where each part lives:
 
-* :func:`root` and :func:`prove` — ``tierchain_native.merkle_root`` /
-  ``merkle_prove`` (``ext/rust/src/merkle.rs``): parallel, GIL released.
+* :func:`root`, :func:`root_packed` and :func:`prove` — the crypto suite's
+  (``tierchain.crypto.suite``; for ``ed25519-blake3``: ``tierchain_native.merkle_root``
+  / ``merkle_root_packed`` / ``merkle_prove``, ``ext/rust/src/merkle.rs``: parallel,
+  GIL released). Each takes the suite as ``suite=``; the default is ``ED25519_BLAKE3``.
 * :func:`verify` — pure Python (stdlib + the ``blake3`` package) so that light
   clients can check proofs without the native extension; it follows RFC 9162
   §2.1.3.2 step by step.
-* :func:`verify_native` — the same check in Rust, for bulk use on a node.
+* :func:`verify_native` — the same check by the suite (Rust), for bulk use on a node.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import tierchain_native
+from tierchain.crypto.suite import ED25519_BLAKE3, CryptoSuite
 
 # The pure-Python check lives in the light-client module (stdlib + blake3 only),
 # so a client can verify without importing native code; re-exported here.
@@ -39,17 +41,31 @@ from tierchain.proofs import merkle_leaf_hash as leaf_hash
 from tierchain.proofs import merkle_node_hash as node_hash
 from tierchain.proofs import merkle_verify as verify
 
-__all__ = ["DIGEST_BYTES", "leaf_hash", "node_hash", "prove", "root", "verify", "verify_native"]
+__all__ = [
+    "DIGEST_BYTES",
+    "leaf_hash",
+    "node_hash",
+    "prove",
+    "root",
+    "root_packed",
+    "verify",
+    "verify_native",
+]
 
-DIGEST_BYTES = 32
+DIGEST_BYTES = ED25519_BLAKE3.digest_bytes
 
 
-def root(leaves: Sequence[bytes]) -> bytes:
+def root(leaves: Sequence[bytes], *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
     """Merkle tree hash of ``leaves`` (``BLAKE3(b"")`` for none)."""
-    return tierchain_native.merkle_root(leaves)
+    return suite.merkle_root(leaves)
 
 
-def prove(leaves: Sequence[bytes], index: int) -> list[bytes]:
+def root_packed(digests: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+    """Merkle tree hash of packed ``suite.digest_bytes``-byte leaves (a block's tx ids)."""
+    return suite.merkle_root_packed(digests)
+
+
+def prove(leaves: Sequence[bytes], index: int, *, suite: CryptoSuite = ED25519_BLAKE3) -> list[bytes]:
     """Audit path for ``leaves[index]``, sibling nearest the leaf first.
 
     Raises ``IndexError`` if ``index`` is not in ``range(len(leaves))``
@@ -59,13 +75,21 @@ def prove(leaves: Sequence[bytes], index: int) -> list[bytes]:
         raise TypeError(f"index must be an int, not {type(index).__name__}")
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf index {index} out of range for a tree of {len(leaves)} leaves")
-    return tierchain_native.merkle_prove(leaves, index)
+    return suite.merkle_prove(leaves, index)
 
 
-def verify_native(root: bytes, leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bool:
-    """Same as :func:`verify`, computed by ``tierchain_native``."""
+def verify_native(
+    root: bytes,
+    leaf: bytes,
+    index: int,
+    size: int,
+    proof: Sequence[bytes],
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+) -> bool:
+    """Same as :func:`verify`, computed by the suite (``tierchain_native``)."""
     if isinstance(index, bool) or isinstance(size, bool):
         return False
     if not isinstance(index, int) or not isinstance(size, int):
         return False
-    return tierchain_native.merkle_verify(root, leaf, index, size, proof)
+    return suite.merkle_verify(root, leaf, index, size, proof)

@@ -9,14 +9,17 @@
   ``[0, n_shards)`` with no table; going from n to n+1 shards moves only the
   keys that land on the new shard (~1/(n+1) of them).
 
-Two placement rules come first (docs/sharding.md "Placement"):
+Placement rules come first (docs/sharding.md "Placement"). They are data the
+apps of a chain declare (``tierchain.apps.Placement``), passed to the native
+loop as a table; every function here takes ``placement`` and defaults to the
+built-in apps' rules (``apps.default_set()``):
 
 * a **pinned** key, ``b"@" + u16 LE shard + rest``, lives on shard ``u16 % n``
   (the records of the cross-shard protocol, ``tierchain.xshard``);
 * a **lineage** key, ``fv/ fx/ fc/ fr/`` + 8-byte lineage tag + rest, routes by
   the tag alone. Every id in a voucher's lineage and its registry fingerprint
   start with the same tag (``finance.codes.voucher_id`` / ``child_id``), so a
-  whole lineage lives on the shard of its root asset.
+  whole lineage lives on the shard of its root asset (``tierchain.finance.app``).
 
 The loop is ``tierchain._hot.route_keys`` (ext/cython/_route.pxi).
 
@@ -32,10 +35,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tierchain import _hot, limits
+from tierchain import _hot, apps, limits
 from tierchain.batch import Batch
 
-__all__ = ["ROUTE_KEY", "route_batch", "route_keys", "writes_on"]
+__all__ = ["ROUTE_KEY", "native_rules", "route_batch", "route_keys", "writes_on"]
+
+Placement = Sequence[apps.Placement]
 
 ROUTE_KEY: bytes = _hot.ROUTE_KEY
 
@@ -49,17 +54,24 @@ def _check(n_shards: int) -> None:
         raise ValueError(f"n_shards must be in 1..{limits.shards_max}, not {n_shards}")
 
 
-def route_keys(keys: Sequence[bytes], n_shards: int) -> np.ndarray:
+def native_rules(placement: Placement | None = None) -> tuple[tuple[bytes, int], ...]:
+    """``placement`` (default: the built-in apps') as the native router's table:
+    (prefix, tag bytes) pairs, 0 tag bytes meaning pinned."""
+    rules = apps.default_set().placement if placement is None else placement
+    return tuple((p.prefix, 0 if p.rule == apps.PINNED else p.tag_bytes) for p in rules)
+
+
+def route_keys(keys: Sequence[bytes], n_shards: int, placement: Placement | None = None) -> np.ndarray:
     """Shard (uint16) of each key; convenience over ``_hot.route_keys``."""
     _check(n_shards)
     lengths = np.fromiter((len(k) for k in keys), np.int64, len(keys))
     starts = np.zeros(len(keys), np.int64)
     if len(keys) > 1:
         np.cumsum(lengths[:-1], out=starts[1:])
-    return _hot.route_keys(b"".join(keys), starts, lengths, n_shards)
+    return _hot.route_keys(b"".join(keys), starts, lengths, n_shards, native_rules(placement))
 
 
-def route_batch(batch: Batch, n_shards: int) -> np.ndarray:
+def route_batch(batch: Batch, n_shards: int, placement: Placement | None = None) -> np.ndarray:
     """Shard (int32) of every row by its first write key, else its sender; -1 if rejected."""
     _check(n_shards)
     ok = batch.ok
@@ -79,12 +91,14 @@ def route_batch(batch: Batch, n_shards: int) -> np.ndarray:
     # shard is then overwritten with -1.
     starts = np.where(ok, starts, 0)
     lengths = np.where(ok, lengths, 0)
-    shard = _hot.route_keys(batch.buf, starts, lengths, n_shards).astype(np.int32)
+    shard = _hot.route_keys(batch.buf, starts, lengths, n_shards, native_rules(placement)).astype(np.int32)
     shard[~ok] = -1
     return shard
 
 
-def writes_on(batch: Batch, shard: np.ndarray | int, n_shards: int) -> np.ndarray:
+def writes_on(
+    batch: Batch, shard: np.ndarray | int, n_shards: int, placement: Placement | None = None
+) -> np.ndarray:
     """True for rows whose every write key routes to ``shard`` (per row, or one for all).
 
     One native call over all write keys of the batch. Rows with ``shard < 0`` (not
@@ -101,7 +115,11 @@ def writes_on(batch: Batch, shard: np.ndarray | int, n_shards: int) -> np.ndarra
     np.cumsum(n_write[:-1], out=offsets[1:])
     key_idx = np.repeat(first - offsets, n_write) + np.arange(total, dtype=np.int64)
     key_shard = _hot.route_keys(
-        batch.buf, batch.key_start[key_idx], batch.key_len[key_idx].astype(np.int64), n_shards
+        batch.buf,
+        batch.key_start[key_idx],
+        batch.key_len[key_idx].astype(np.int64),
+        n_shards,
+        native_rules(placement),
     ).astype(np.int32)
     row_of_key = np.repeat(np.arange(len(batch)), n_write)
     bad = np.zeros(len(batch), bool)

@@ -7,7 +7,8 @@ where the write set digest hashes every written key in ascending order with its
 new value or a deletion mark. It is deterministic and cheap, and proves nothing
 about a single key. Chains use the sparse Merkle tree (``tierchain.state_tree``)
 by default; this commitment stays selectable so benchmarks can measure what the
-authenticated state costs.
+authenticated state costs. The hash is the chain's crypto suite's (``suite=``,
+default ``ED25519_BLAKE3``), in its ``write_set`` and ``state_root`` domains.
 """
 
 from __future__ import annotations
@@ -15,21 +16,22 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-import blake3
-
-from tierchain import domains
+from tierchain.crypto.suite import ED25519_BLAKE3, CryptoSuite
 
 GENESIS_PARENT = bytes(32)
 _ENTRY = struct.Struct("<BBI")  # key length, present flag, value length
 
 
-def write_set_digest(writes: dict[bytes, bytes | None]) -> bytes:
-    return write_set_digest_sorted((key, writes[key]) for key in sorted(writes))
+def write_set_digest(writes: dict[bytes, bytes | None], *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+    return write_set_digest_sorted(((key, writes[key]) for key in sorted(writes)), suite=suite)
 
 
-def write_set_digest_sorted(items: Iterable[tuple[bytes, bytes | None]]) -> bytes:
+def write_set_digest_sorted(
+    items: Iterable[tuple[bytes, bytes | None]], *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
     """Same digest from (key, value) pairs already in ascending key order (chunked genesis)."""
-    h = blake3.blake3(derive_key_context=domains.WRITE_SET)
+    # Incremental: genesis streams millions of entries through here.
+    h = suite.hasher(suite.contexts.write_set)
     for key, value in items:
         h.update(_ENTRY.pack(len(key), value is not None, 0 if value is None else len(value)))
         h.update(key)
@@ -38,9 +40,11 @@ def write_set_digest_sorted(items: Iterable[tuple[bytes, bytes | None]]) -> byte
     return h.digest()
 
 
-def next_state_root(parent: bytes, writes: dict[bytes, bytes | None]) -> bytes:
-    return root_from_digest(parent, write_set_digest(writes))
+def next_state_root(
+    parent: bytes, writes: dict[bytes, bytes | None], *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
+    return root_from_digest(parent, write_set_digest(writes, suite=suite), suite=suite)
 
 
-def root_from_digest(parent: bytes, digest: bytes) -> bytes:
-    return blake3.blake3(parent + digest, derive_key_context=domains.STATE_ROOT).digest()
+def root_from_digest(parent: bytes, digest: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+    return suite.hash(suite.contexts.state_root, parent + digest)

@@ -24,13 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import tierchain_native
 
-from tierchain import merkle, state_log
+from tierchain import apps, merkle, state_log
 from tierchain.batch import decode_batch
 from tierchain.block import ZERO_HASH
 from tierchain.config import ChainConfig
-from tierchain.errors import TierChainError
+from tierchain.crypto import suite_of
+from tierchain.errors import InvariantViolation, TierChainError
 from tierchain.execute import execute_block
 from tierchain.genesis import genesis_chunks
 from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
@@ -68,17 +68,21 @@ def verify_chain(
                 problem("no genesis in the database")
                 return report
             config = ChainConfig.from_toml(genesis.decode())
+            suite = suite_of(config)  # the chain's crypto suite, as the node chose it
+            # The apps the genesis names, loaded by name (built in, entry point, TIERCHAIN_APPS).
+            app_set = apps.resolve(config.apps)
             top = last[0]
             state: dict[bytes, bytes] = {}
             tree = MemoryStateTree() if config.state_commitment == "smt" else None
-            for chunk in genesis_chunks(config):
+            for chunk in genesis_chunks(config, app_set=app_set):
                 state.update(chunk)
                 if tree is not None:
                     tree.apply(0, chunk)
             if tree is not None:
                 state_root = tree.root
             else:
-                state_root = root_from_digest(GENESIS_PARENT, write_set_digest_sorted(sorted(state.items())))
+                digest = write_set_digest_sorted(sorted(state.items()), suite=suite)
+                state_root = root_from_digest(GENESIS_PARENT, digest, suite=suite)
             prev = None
             for height in range(top + 1):
                 header = r.get("headers", height)
@@ -92,13 +96,13 @@ def verify_chain(
                     problem(f"height {height}: header says height {header.height} chain {header.chain_id}")
                 if header.proposer != proposer:
                     problem(f"height {height}: proposer is not the chain's")
-                if not header.signature_ok():
+                if not header.signature_ok(suite):
                     problem(f"height {height}: bad header signature")
                 if prev is None:
                     if header.prev_hash != ZERO_HASH:
                         problem("genesis header has a parent")
                 else:
-                    if header.prev_hash != prev.hash():
+                    if header.prev_hash != prev.hash(suite):
                         problem(f"height {height}: does not link to header {height - 1}")
                     if header.timestamp_ms < prev.timestamp_ms:
                         problem(f"height {height}: timestamp goes back")
@@ -107,7 +111,7 @@ def verify_chain(
                 if block_buf is None or receipts is None:
                     problem(f"height {height}: {'block' if block_buf is None else 'receipts'} missing")
                     break
-                batch = decode_batch(block_buf)
+                batch = decode_batch(block_buf, suite=suite)
                 n = len(batch)
                 if not batch.ok.all():
                     problem(f"height {height}: a transaction does not decode")
@@ -116,29 +120,29 @@ def verify_chain(
                     problem(f"height {height}: {n} txs, header says {header.tx_count}")
                 if n:
                     valid = np.frombuffer(
-                        tierchain_native.verify_batch_packed(
+                        suite.verify_batch_packed(
                             batch.sender.tobytes(), batch.digest.tobytes(), batch.signature.tobytes()
                         ),
                         np.uint8,
                     )
                     for i in np.flatnonzero(valid == 0).tolist():
                         problem(f"height {height}: tx {i} has a bad signature")
-                if tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32) != header.tx_root:
+                if merkle.root_packed(batch.digest.tobytes(), suite=suite) != header.tx_root:
                     problem(f"height {height}: tx root mismatch")
                 if height:
-                    result = execute_block(batch, state.get, height, header.timestamp_ms)
+                    result = execute_block(batch, state.get, height, header.timestamp_ms, app_set=app_set)
                     if result.receipts != receipts:
                         problem(f"height {height}: re-executed receipts differ")
                     if tree is not None:
                         state_root = tree.apply(height, result.writes)
                     else:
-                        state_root = next_state_root(state_root, result.writes)
+                        state_root = next_state_root(state_root, result.writes, suite=suite)
                     for k, v in result.writes.items():
                         if v is None:
                             state.pop(k, None)
                         else:
                             state[k] = v
-                if merkle.root([rc.encode() for rc in receipts]) != header.receipt_root:
+                if merkle.root([rc.encode() for rc in receipts], suite=suite) != header.receipt_root:
                     problem(f"height {height}: receipt root mismatch")
                 if state_root != header.state_root:
                     problem(f"height {height}: state root mismatch after re-execution")
@@ -163,6 +167,12 @@ def verify_chain(
                     problem(f"stored state differs from re-execution ({missing} missing, {extra} extra keys)")
     except StorageError as exc:
         problem(f"storage: {exc}")
+    except apps.AppError as exc:  # before TierChainError: name the app that cannot be loaded
+        problem(f"apps: {exc}")
+    except InvariantViolation as exc:
+        # Re-executing a stored block broke a ledger invariant: the node that committed it
+        # ran other code (or the block was tampered with); either way a finding, not a crash.
+        problem(f"height {report.height + 1}: re-execution stopped: {exc}")
     except (TierChainError, ValueError, TypeError, struct.error) as exc:
         # A damaged database must give a report, not a traceback.
         problem(f"height {report.height + 1}: cannot decode: {exc!r}")

@@ -5,12 +5,15 @@ Two decoders exist and must agree on every input:
 * ``decode`` here, pure Python, one transaction, raises ``WireError``;
 * ``decode_batch`` over many length-prefixed frames in one buffer, which runs
   the Cython parser ``tierchain._hot.decode_frames`` (columns, one reject code
-  per transaction) and then hashes every body in one Rust call
-  (``tierchain_native.hash_many``, GIL released, all cores).
+  per transaction) and then hashes every body in one call of the crypto suite
+  (``CryptoSuite.tx_ids``: ``tierchain_native.hash_many``, GIL released, all cores).
 
-The tx id is BLAKE3 in derive-key mode (context ``domains.TX_BODY``) of the
-body, i.e. every byte but the signature; it is also the 32-byte message the
-sender signs with Ed25519, so one hash serves both.
+The tx id is the suite's hash of the body in the domain ``contexts.tx_body``
+(``ed25519-blake3``: BLAKE3 derive-key, context ``domains.TX_BODY``), i.e. of
+every byte but the signature; it is also the 32-byte message the sender signs,
+so one hash serves both. This module encodes the ``ed25519-blake3`` layout
+(32-byte sender, 64-byte signature: ``tierchain.limits``); the batch decoder
+takes the sizes from the suite.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ import itertools
 import struct
 from collections.abc import Iterable
 
-import blake3
-
-from tierchain import domains, limits
+from tierchain import limits
+from tierchain.crypto.suite import ED25519_BLAKE3, CryptoSuite
 from tierchain.errors import Reject, WireError
 
 _FIXED_HEAD = struct.Struct("<BIHH32sQQBB")  # version .. n_write
@@ -82,9 +84,9 @@ def unsigned(
     )
 
 
-def tx_id(body: bytes) -> bytes:
+def tx_id(body: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
     """The id of a transaction body, which is also its signing message."""
-    return blake3.blake3(body, derive_key_context=domains.TX_BODY).digest()
+    return suite.tx_id(body)
 
 
 def _check_keys(keys: tuple[bytes, ...], what: str) -> None:

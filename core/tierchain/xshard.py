@@ -29,6 +29,10 @@ and once every record is finished it is sum(balances) alone.
 
 Every record key is *pinned* (``@`` + u16 shard, ``tierchain.route``), so each
 transaction's keys live on the one shard that executes it.
+
+The ``xshard`` app (``APP``, built in): op codes 3..6, the ``coordinator`` role (bit
+12 of the roles mask), the pinned placement rule for ``@`` keys; it builds on the
+accounts app (``tierchain.ops``: balances and roles) and refuses with engine codes.
 """
 
 from __future__ import annotations
@@ -37,15 +41,18 @@ import dataclasses
 import enum
 import struct
 
-from tierchain import wire
+from tierchain import apps, wire
 from tierchain.errors import Reject
-from tierchain.execute import OpFailed, TxContext, register_op
-from tierchain.ops import ROLE_BITS, account_key, amount_max, balance_key, roles_of
+from tierchain.execute import OpFailed, TxContext
+from tierchain.ops import account_key, amount_max, balance_key, roles_of
 
 OP_XTRANSFER = 3
 OP_XCREDIT = 4
 OP_XDECIDE = 5
 OP_XFINISH = 6
+COORDINATOR = apps.Role("coordinator", 12)  # bit 12: after the accounts' and finance's roles
+PINNED_PREFIX = b"@"  # "@" + u16 LE shard + rest lives on that shard (tierchain.route)
+_ops = apps.OpTable()
 
 timeout_ms_min = 100
 timeout_ms_max = 3_600_000  # an hour: how long value may sit in escrow before A may reclaim it
@@ -153,7 +160,7 @@ class Credit:
 
 
 def _coordinator(ctx: TxContext) -> bool:
-    return bool((roles_of(ctx, ctx.sender) or 0) & ROLE_BITS["coordinator"])
+    return bool((roles_of(ctx, ctx.sender) or 0) & (1 << COORDINATOR.bit))
 
 
 def _require_coordinator(ctx: TxContext) -> None:
@@ -161,7 +168,7 @@ def _require_coordinator(ctx: TxContext) -> None:
         raise OpFailed(Reject.UNAUTHORIZED, "needs the coordinator role")
 
 
-@register_op(OP_XTRANSFER, "xshard.transfer")
+@_ops.op(OP_XTRANSFER, "xshard.transfer")
 def _xtransfer(ctx: TxContext) -> None:
     if len(ctx.payload) != _XFER.size:
         raise OpFailed(Reject.BAD_PAYLOAD, "xtransfer payload is to, amount, src, dst, timeout_ms")
@@ -178,7 +185,7 @@ def _xtransfer(ctx: TxContext) -> None:
     ctx.emit(b"xshard.prepared", xid(src, ctx.sender, ctx.nonce))
 
 
-@register_op(OP_XCREDIT, "xshard.credit")
+@_ops.op(OP_XCREDIT, "xshard.credit")
 def _xcredit(ctx: TxContext) -> None:
     if len(ctx.payload) != _CREDIT.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -193,7 +200,7 @@ def _xcredit(ctx: TxContext) -> None:
     ctx.emit(b"xshard.credit", bytes((status,)) + xid(src, sender, nonce))
 
 
-@register_op(OP_XDECIDE, "xshard.decide")
+@_ops.op(OP_XDECIDE, "xshard.decide")
 def _xdecide(ctx: TxContext) -> None:
     if len(ctx.payload) != _DECISION.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -221,7 +228,7 @@ def _xdecide(ctx: TxContext) -> None:
     ctx.emit(b"xshard.decided", bytes((decision,)) + xid(src, sender, nonce))
 
 
-@register_op(OP_XFINISH, "xshard.finish")
+@_ops.op(OP_XFINISH, "xshard.finish")
 def _xfinish(ctx: TxContext) -> None:
     if len(ctx.payload) != _FINISH.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -299,3 +306,12 @@ def _ids(lock: Lock) -> tuple[int, bytes, int]:
 
 
 _tx = wire.unsigned
+
+
+APP = apps.App(
+    name="xshard",
+    ops=tuple(_ops.ops),
+    op_codes=range(OP_XTRANSFER, OP_XFINISH + 1),
+    roles=(COORDINATOR,),
+    placement=(apps.Placement(PINNED_PREFIX, apps.PINNED),),
+)

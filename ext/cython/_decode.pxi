@@ -40,12 +40,13 @@ cdef inline int _sets_disjoint(const uint8_t* p, const int64_t* off, const uint8
     return 1
 
 
-cdef int _parse_tx(const uint8_t* p, int64_t n, TxHead* h,
+cdef int _parse_tx(const uint8_t* p, int64_t n, const Layout* w, TxHead* h,
                    int64_t* key_off, uint8_t* key_len) noexcept nogil:
     """Parse one transaction of ``n`` bytes; return its reject code (0 = OK).
 
     Mirrors tierchain.wire.decode check for check, in the same order, so both
-    give the same code when several faults are present. Keys are written to
+    give the same code when several faults are present. ``w`` gives the
+    offsets that depend on the suite's key and signature sizes. Keys are written to
     key_off/key_len (offsets relative to p) before the tx is known to be
     valid; the caller keeps them only if the code is 0.
     """
@@ -54,17 +55,17 @@ cdef int _parse_tx(const uint8_t* p, int64_t n, TxHead* h,
     cdef uint32_t payload_len
     if n > TX_BYTES_MAX:
         return R_TOO_LARGE
-    if n < TX_BYTES_MIN:
+    if n < w.tx_bytes_min:
         return R_TOO_SHORT
     if p[OFF_VERSION] != WIRE_VERSION:
         return R_BAD_VERSION
     if _le16(p + OFF_OP) == 0:
         return R_BAD_OP
-    n_read = p[OFF_N_READ]
-    n_keys = n_read + p[OFF_N_WRITE]
+    n_read = p[w.off_n_read]
+    n_keys = n_read + p[w.off_n_write]
     if n_keys > TX_KEYS_MAX:
         return R_TOO_MANY_KEYS
-    pos = OFF_KEYS
+    pos = w.off_keys
     for i in range(n_keys):
         if pos >= n:
             return R_TRUNCATED
@@ -88,7 +89,7 @@ cdef int _parse_tx(const uint8_t* p, int64_t n, TxHead* h,
     pos += PAYLOAD_LEN_BYTES
     if payload_len > PAYLOAD_BYTES_MAX:
         return R_PAYLOAD_TOO_LARGE
-    end = pos + payload_len + SIGNATURE_BYTES
+    end = pos + payload_len + w.signature_bytes
     if end > n:
         return R_TRUNCATED
     if end < n:
@@ -96,17 +97,18 @@ cdef int _parse_tx(const uint8_t* p, int64_t n, TxHead* h,
     h.chain_id = _le32(p + OFF_CHAIN_ID)
     h.shard_id = _le16(p + OFF_SHARD_ID)
     h.op = _le16(p + OFF_OP)
-    h.nonce = _le64(p + OFF_NONCE)
-    h.expires_at = _le64(p + OFF_EXPIRES_AT)
+    h.nonce = _le64(p + w.off_nonce)
+    h.expires_at = _le64(p + w.off_expires_at)
     h.n_read = <uint8_t>n_read
-    h.n_write = p[OFF_N_WRITE]
+    h.n_write = p[w.off_n_write]
     h.payload_start = pos
     h.payload_len = payload_len
     h.body_end = pos + payload_len
     return R_OK
 
 
-cdef int64_t _count_frames(const uint8_t* buf, int64_t nbuf, int64_t* keys_bound) noexcept nogil:
+cdef int64_t _count_frames(const uint8_t* buf, int64_t nbuf, const Layout* w,
+                           int64_t* keys_bound) noexcept nogil:
     """Pass 1: number of rows decode_frames will produce (stops past BATCH_TXS_MAX).
 
     Also an upper bound on the keys pass 2 can write: the declared count of
@@ -124,16 +126,22 @@ cdef int64_t _count_frames(const uint8_t* buf, int64_t nbuf, int64_t* keys_bound
         pos += FRAME_PREFIX_BYTES
         if length > nbuf - pos:
             break
-        if length >= OFF_KEYS:
-            n_keys = buf[pos + OFF_N_READ] + buf[pos + OFF_N_WRITE]
+        if length >= w.off_keys:
+            n_keys = buf[pos + w.off_n_read] + buf[pos + w.off_n_write]
             if n_keys <= TX_KEYS_MAX:
                 keys_bound[0] += n_keys
         pos += length
     return rows
 
 
-def decode_frames(buf):
+def decode_frames(buf, int64_t public_key_bytes=limits.public_key_bytes,
+                  int64_t signature_bytes=limits.signature_bytes):
     """Decode every length-prefixed transaction in ``buf`` into numpy columns.
+
+    ``public_key_bytes`` and ``signature_bytes`` are the chain's crypto suite's
+    (``tierchain.batch.decode_batch`` passes them; the defaults are the
+    ``ed25519-blake3`` sizes); they fix the sender and signature columns' widths
+    and the offsets of every field after the sender.
 
     Returns a dict of columns (see tierchain.batch.Batch for their meaning).
     Each frame gets one row and its own code; a bad frame never changes
@@ -146,11 +154,12 @@ def decode_frames(buf):
     cdef int64_t nbuf = data.shape[0]
     cdef int64_t keys_bound = 0
     cdef int64_t n = 0
+    cdef Layout w = _layout(public_key_bytes, signature_bytes)
     if nbuf > BATCH_BYTES_MAX:
         raise RejectedError(Reject.BATCH_TOO_LARGE, f"{nbuf} bytes")
     if nbuf:
         with nogil:
-            n = _count_frames(&data[0], nbuf, &keys_bound)
+            n = _count_frames(&data[0], nbuf, &w, &keys_bound)
     if n > BATCH_TXS_MAX:
         raise RejectedError(Reject.BATCH_TOO_LARGE, f"more than {BATCH_TXS_MAX} frames")
 
@@ -163,7 +172,7 @@ def decode_frames(buf):
         "chain_id": np.zeros(n, np.uint32),
         "shard_id": np.zeros(n, np.uint16),
         "op": np.zeros(n, np.uint16),
-        "sender": np.zeros((n, PUBLIC_KEY_BYTES), np.uint8),
+        "sender": np.zeros((n, w.public_key_bytes), np.uint8),
         "nonce": np.zeros(n, np.uint64),
         "expires_at": np.zeros(n, np.uint64),
         "n_read": np.zeros(n, np.uint8),
@@ -173,7 +182,7 @@ def decode_frames(buf):
         "key_len": np.zeros(keys_bound, np.uint8),
         "payload_start": np.zeros(n, np.int64),
         "payload_len": np.zeros(n, np.uint32),
-        "signature": np.zeros((n, SIGNATURE_BYTES), np.uint8),
+        "signature": np.zeros((n, w.signature_bytes), np.uint8),
     }
     if n == 0:
         return cols
@@ -226,7 +235,7 @@ def decode_frames(buf):
                 break
             tx_start[row] = start
             tx_end[row] = start + length
-            rc = _parse_tx(base + start, length, &h, key_start + k, key_len + k)
+            rc = _parse_tx(base + start, length, &w, &h, key_start + k, key_len + k)
             code[row] = <uint8_t>rc
             if rc == R_OK:
                 body_end[row] = start + h.body_end
@@ -234,14 +243,14 @@ def decode_frames(buf):
                 chain_id[row] = h.chain_id
                 shard_id[row] = h.shard_id
                 op[row] = h.op
-                memcpy(&sender[row, 0], base + start + OFF_SENDER, SENDER_BYTES)
+                memcpy(&sender[row, 0], base + start + OFF_SENDER, <size_t>w.public_key_bytes)
                 nonce[row] = h.nonce
                 expires_at[row] = h.expires_at
                 n_read[row] = h.n_read
                 n_write[row] = h.n_write
                 payload_start[row] = start + h.payload_start
                 payload_len[row] = h.payload_len
-                memcpy(&signature[row, 0], base + start + h.body_end, <size_t>SIGNATURE_BYTES)
+                memcpy(&signature[row, 0], base + start + h.body_end, <size_t>w.signature_bytes)
                 for j in range(k, k + h.n_read + h.n_write):
                     key_start[j] += start
                 k += h.n_read + h.n_write

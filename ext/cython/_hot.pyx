@@ -44,13 +44,18 @@ Sections (each in its own ``include``-d file, all compiled into this module):
     shard = jump_consistent_hash(siphash24(route_key, key), n_shards). The
     route key is fixed (derived from ``domains.SHARD_ROUTE``), so every machine
     routes identically; jump hashing moves only ~1/(n+1) of the keys when a
-    shard is added.
+    shard is added. Placement rules (pinned and tagged key prefixes) are a
+    table the caller passes: the chain's apps declare them (``tierchain.apps``).
 
 Limits and reject codes are NOT literals here: they are read at import from
 ``tierchain.limits`` and ``tierchain.errors`` into cdef globals (``constants()``
-returns them for the test that compares them with the Python side). Only the
-byte layout of the fixed header (field offsets) is written down here, and its
-total is asserted against ``limits.tx_fixed_bytes`` at import.
+returns them for the test that compares them with the Python side). The
+public key and signature sizes are the chain's crypto suite's
+(``tierchain.crypto.suite``): ``decode_frames`` takes them as arguments and
+derives the offsets of the fields after the sender from them (``Layout``,
+``layout()``); only the fields before the sender have fixed offsets here. For
+the default suite's sizes the layout is asserted against
+``limits.tx_fixed_bytes`` and ``limits.tx_bytes_min`` at import.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -68,12 +73,9 @@ from tierchain.errors import Reject, RejectedError
 # --- limits, read once at import (see tierchain/limits.py) -------------------
 cdef int64_t WIRE_VERSION = limits.wire_version
 cdef int64_t TX_BYTES_MAX = limits.tx_bytes_max
-cdef int64_t TX_BYTES_MIN = limits.tx_bytes_min
 cdef int64_t KEY_BYTES_MAX = limits.key_bytes_max
 cdef int64_t TX_KEYS_MAX = limits.tx_keys_max
 cdef int64_t PAYLOAD_BYTES_MAX = limits.payload_bytes_max
-cdef int64_t PUBLIC_KEY_BYTES = limits.public_key_bytes
-cdef int64_t SIGNATURE_BYTES = limits.signature_bytes
 cdef int64_t FRAME_PREFIX_BYTES = limits.frame_prefix_bytes
 cdef int64_t BATCH_TXS_MAX = limits.batch_txs_max
 cdef int64_t BATCH_BYTES_MAX = limits.batch_bytes_max
@@ -95,27 +97,80 @@ cdef uint8_t R_TRAILING_BYTES = Reject.TRAILING_BYTES
 
 # --- byte layout of the fixed header (docs/wire-format.md) ------------------
 # These are the format itself, not limits: version u8, chain_id u32,
-# shard_id u16, op u16, sender 32, nonce u64, expires_at u64, n_read u8,
-# n_write u8, then the keys; payload_len u32 follows the keys.
+# shard_id u16, op u16, sender (the suite's public key), nonce u64,
+# expires_at u64, n_read u8, n_write u8, then the keys; payload_len u32
+# follows the keys, the signature (the suite's size) the payload.
 cdef enum:
     OFF_VERSION = 0
     OFF_CHAIN_ID = 1
     OFF_SHARD_ID = 5
     OFF_OP = 7
     OFF_SENDER = 9
-    OFF_NONCE = 41
-    OFF_EXPIRES_AT = 49
-    OFF_N_READ = 57
-    OFF_N_WRITE = 58
-    OFF_KEYS = 59
     PAYLOAD_LEN_BYTES = 4
-    SENDER_BYTES = OFF_NONCE - OFF_SENDER
+    # Bounds on the sizes a suite may declare: they keep every offset small and
+    # the smallest transaction far below tx_bytes_max.
+    SUITE_PUBLIC_KEY_BYTES_MAX = 128
+    SUITE_SIGNATURE_BYTES_MAX = 256
 
-# The layout above and the limits module must describe the same header.
-assert OFF_KEYS + PAYLOAD_LEN_BYTES == limits.tx_fixed_bytes
-assert SENDER_BYTES == limits.public_key_bytes
+
+cdef struct Layout:
+    # Offsets of the fields after the sender, and the smallest transaction,
+    # for one suite's public key and signature sizes (made by _layout).
+    int64_t public_key_bytes
+    int64_t signature_bytes
+    int64_t off_nonce
+    int64_t off_expires_at
+    int64_t off_n_read
+    int64_t off_n_write
+    int64_t off_keys
+    int64_t tx_bytes_min
+
+
+cdef Layout _layout(int64_t public_key_bytes, int64_t signature_bytes) except *:
+    """The header layout for these sizes; ValueError outside the supported bounds."""
+    cdef Layout w
+    if not 1 <= public_key_bytes <= SUITE_PUBLIC_KEY_BYTES_MAX:
+        raise ValueError(f"public key of {public_key_bytes} bytes: "
+                         f"a suite's is 1..{SUITE_PUBLIC_KEY_BYTES_MAX}")
+    if not 1 <= signature_bytes <= SUITE_SIGNATURE_BYTES_MAX:
+        raise ValueError(f"signature of {signature_bytes} bytes: "
+                         f"a suite's is 1..{SUITE_SIGNATURE_BYTES_MAX}")
+    w.public_key_bytes = public_key_bytes
+    w.signature_bytes = signature_bytes
+    w.off_nonce = OFF_SENDER + public_key_bytes
+    w.off_expires_at = w.off_nonce + 8
+    w.off_n_read = w.off_expires_at + 8
+    w.off_n_write = w.off_n_read + 1
+    w.off_keys = w.off_n_write + 1
+    w.tx_bytes_min = w.off_keys + PAYLOAD_LEN_BYTES + signature_bytes
+    # Pass 1 reads n_read/n_write of any frame of at least off_keys bytes, and
+    # pass 2 refuses a frame below tx_bytes_min before reading any field.
+    assert w.off_keys < w.tx_bytes_min <= TX_BYTES_MAX
+    return w
+
+
+def layout(int64_t public_key_bytes=limits.public_key_bytes,
+           int64_t signature_bytes=limits.signature_bytes):
+    """The header layout ``decode_frames`` uses for these sizes (for tests and docs)."""
+    cdef Layout w = _layout(public_key_bytes, signature_bytes)
+    return {
+        "public_key_bytes": w.public_key_bytes,
+        "signature_bytes": w.signature_bytes,
+        "off_sender": OFF_SENDER,
+        "off_nonce": w.off_nonce,
+        "off_expires_at": w.off_expires_at,
+        "off_n_read": w.off_n_read,
+        "off_n_write": w.off_n_write,
+        "off_keys": w.off_keys,
+        "tx_fixed_bytes": w.off_keys + PAYLOAD_LEN_BYTES,
+        "tx_bytes_min": w.tx_bytes_min,
+    }
+
+
+# The default suite's layout and the limits module must describe the same header.
+assert layout()["tx_fixed_bytes"] == limits.tx_fixed_bytes
+assert layout()["tx_bytes_min"] == limits.tx_bytes_min
 assert FRAME_PREFIX_BYTES == 4  # frames are u32-prefixed; _le32 reads exactly 4
-assert TX_BYTES_MIN >= OFF_KEYS  # pass 1 reads n_read/n_write of any frame >= min
 # SipHash key of the scheduler's intern table: random per process, so nobody
 # can precompute keys that collide in it (hash flooding).
 cdef uint64_t SCHED_K0
@@ -140,17 +195,13 @@ def constants():
     return {
         "wire_version": WIRE_VERSION,
         "tx_bytes_max": TX_BYTES_MAX,
-        "tx_bytes_min": TX_BYTES_MIN,
         "key_bytes_max": KEY_BYTES_MAX,
         "tx_keys_max": TX_KEYS_MAX,
         "payload_bytes_max": PAYLOAD_BYTES_MAX,
-        "public_key_bytes": PUBLIC_KEY_BYTES,
-        "signature_bytes": SIGNATURE_BYTES,
         "frame_prefix_bytes": FRAME_PREFIX_BYTES,
         "batch_txs_max": BATCH_TXS_MAX,
         "batch_bytes_max": BATCH_BYTES_MAX,
         "shards_max": SHARDS_MAX,
-        "tx_fixed_bytes": OFF_KEYS + PAYLOAD_LEN_BYTES,
         "codes": {
             "OK": R_OK,
             "TRUNCATED": R_TRUNCATED,

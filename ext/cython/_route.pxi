@@ -1,30 +1,65 @@
 # Shard router of tierchain._hot (included by _hot.pyx). API: tierchain/route.py.
 
-# Placement rules (docs/sharding.md "Placement"); every other key routes by all its bytes.
+# Placement rules (docs/sharding.md "Placement") are data given by the caller: the apps
+# of the chain declare them (tierchain.apps.Placement). A key matching no rule routes
+# by all its bytes.
 cdef enum:
-    LINEAGE_TAG_BYTES = 8
+    PREFIX_BYTES_MAX = 8  # tierchain.apps.placement_prefix_bytes_max
+    RULES_MAX = 16  # tierchain.apps.placement_rules_max
+    PINNED_SHARD_BYTES = 2
 
 
-cdef inline uint16_t _route_one(const uint8_t* k, int64_t n, int32_t shards) noexcept nogil:
-    # Pinned key: "@" + u16 LE shard + rest (cross-shard protocol records).
-    if n >= 3 and k[0] == 0x40:
-        return <uint16_t>((<int32_t>k[1] | (<int32_t>k[2] << 8)) % shards)
-    # Lineage key: "fv/", "fx/", "fc/", "fr/" + 8-byte lineage tag + rest: by the tag.
-    if (n >= 3 + LINEAGE_TAG_BYTES and k[0] == 0x66 and k[2] == 0x2F
-            and (k[1] == 0x76 or k[1] == 0x78 or k[1] == 0x63 or k[1] == 0x72)):
-        return <uint16_t>_jump_hash(_siphash24(k + 3, LINEAGE_TAG_BYTES, ROUTE_K0, ROUTE_K1), shards)
+cdef struct _Rule:
+    uint8_t prefix[PREFIX_BYTES_MAX]
+    int64_t prefix_len
+    int64_t tag_bytes  # 0: pinned (u16 LE shard after the prefix); else route by this many bytes
+
+
+cdef inline uint16_t _route_one(
+    const uint8_t* k, int64_t n, int32_t shards, const _Rule* rules, int64_t n_rules
+) noexcept nogil:
+    cdef int64_t r, p, need
+    for r in range(n_rules):
+        p = rules[r].prefix_len
+        need = PINNED_SHARD_BYTES if rules[r].tag_bytes == 0 else rules[r].tag_bytes
+        # The first byte rules out almost every key before memcmp is called.
+        if n < p + need or k[0] != rules[r].prefix[0] or memcmp(k, rules[r].prefix, p) != 0:
+            continue
+        if rules[r].tag_bytes == 0:  # pinned: prefix + u16 LE shard + rest
+            return <uint16_t>((<int32_t>k[p] | (<int32_t>k[p + 1] << 8)) % shards)
+        # tagged (e.g. a voucher lineage): prefix + tag + rest, routed by the tag alone
+        return <uint16_t>_jump_hash(_siphash24(k + p, need, ROUTE_K0, ROUTE_K1), shards)
     return <uint16_t>_jump_hash(_siphash24(k, n, ROUTE_K0, ROUTE_K1), shards)
 
 
-def route_keys(buf, key_start, key_len, int64_t n_shards):
+cdef int64_t _read_rules(rules, _Rule* out) except -1:
+    """Copy ``rules`` ((prefix bytes, tag_bytes) pairs, tag_bytes 0 = pinned) into ``out``."""
+    if len(rules) > RULES_MAX:
+        raise ValueError(f"at most {RULES_MAX} placement rules, not {len(rules)}")
+    cdef int64_t r = 0
+    for prefix, tag_bytes in rules:
+        prefix = bytes(prefix)
+        if not 1 <= len(prefix) <= PREFIX_BYTES_MAX or not 0 <= tag_bytes <= KEY_BYTES_MAX:
+            raise ValueError(f"placement rule {prefix!r}, {tag_bytes}: bad prefix or tag length")
+        memcpy(out[r].prefix, <const char*>prefix, len(prefix))
+        out[r].prefix_len = len(prefix)
+        out[r].tag_bytes = tag_bytes
+        r += 1
+    return r
+
+
+def route_keys(buf, key_start, key_len, int64_t n_shards, rules=()):
     """Shard (uint16) of each key buf[key_start[i] : +key_len[i]].
 
-    shard = jump_hash(siphash24(ROUTE_KEY, key), n_shards) after the placement
-    rules of ``_route_one`` (pinned keys, lineage tags); raises ValueError
-    if n_shards is outside 1..shards_max or a key lies outside ``buf``.
+    shard = jump_hash(siphash24(ROUTE_KEY, key), n_shards) after the first placement
+    rule of ``rules`` whose prefix the key starts with (``_route_one``); raises
+    ValueError if n_shards is outside 1..shards_max, a rule is malformed or a key
+    lies outside ``buf``.
     """
     if not 1 <= n_shards <= SHARDS_MAX:
         raise ValueError(f"n_shards must be in 1..{SHARDS_MAX}, not {n_shards}")
+    cdef _Rule rule_v[RULES_MAX]
+    cdef int64_t n_rules = _read_rules(rules, rule_v)
     cdef const uint8_t[::1] data = buf
     start_a = np.ascontiguousarray(key_start, np.int64)
     len_a = np.ascontiguousarray(key_len, np.int64)
@@ -47,5 +82,5 @@ def route_keys(buf, key_start, key_len, int64_t n_shards):
     cdef int32_t shards = <int32_t>n_shards
     with nogil:
         for i in range(n):
-            out_v[i] = _route_one(base + start_v[i], len_v[i], shards)
+            out_v[i] = _route_one(base + start_v[i], len_v[i], shards, rule_v, n_rules)
     return out

@@ -96,8 +96,10 @@ def schedule(buf, code, key_first, key_start, key_len, n_read, n_write, sender,
     cdef int64_t nbuf = data.shape[0]
     if not (first_v.shape[0] == nr_v.shape[0] == nw_v.shape[0] == n and klen_v.shape[0] == k):
         raise ValueError("column lengths differ")
-    if sender_a.shape != (n, SENDER_BYTES):
-        raise ValueError("sender must be uint8[n, 32]")
+    # The sender's width is the chain's public key size (its crypto suite's).
+    if sender_a.ndim != 2 or sender_a.shape[0] != n or sender_a.shape[1] < 1:
+        raise ValueError("sender must be uint8[n, public_key_bytes]")
+    cdef int64_t sender_bytes = sender_a.shape[1]
     cdef const uint8_t[:, ::1] sender_v = sender_a
     waves = np.full(n, -1, np.int32)
     if n == 0:
@@ -145,7 +147,7 @@ def schedule(buf, code, key_first, key_start, key_len, n_read, n_write, sender,
                                        klen_v[f + i], KIND_KEY)
                 if sender_is_write:
                     slots[ns] = _intern(table, size - 1, &sender_v[t, 0],
-                                        SENDER_BYTES, KIND_SENDER)
+                                        sender_bytes, KIND_SENDER)
                     ns += 1
                 wave_v[t] = _wave_of(slots, nr, ns)
     finally:

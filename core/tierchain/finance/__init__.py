@@ -1,9 +1,11 @@
 """Supply-chain finance on the ledger (issue 6; docs/finance.md).
 
-Ops are handlers registered with ``tierchain.execute.register_op`` (codes
-16..63, rejections 96..159 in ``tierchain.errors.Reject``); importing this
-package registers them, and ``tierchain.ops`` imports it so every engine has
-them. Parts:
+The ``finance`` app (``tierchain.finance.app.APP``: op codes 16..63, rejections
+96..159 in ``tierchain.errors.Reject``, its hash domains, roles and lineage
+placement rule). A chain runs it when its genesis names it (``[chain] apps``,
+default: on); importing this package registers nothing. Parts:
+
+* ``app``      — the ``App`` value: ops, code ranges, domains, roles, placement
 
 * ``codes``    — op codes, state keys, ids, record layouts, limits
 * ``orgs``     — organizations, keys, roles, committee proposals and votes

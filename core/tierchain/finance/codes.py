@@ -32,8 +32,42 @@ import struct
 
 import blake3
 
-from tierchain import domains, limits
+from tierchain import apps, limits
 from tierchain.errors import TierChainError
+
+# --- hash domains (BLAKE3 derive-key contexts; never change one: it changes every id) ------
+FIN_ORG_ID = "tierchain 2026 finance organization id"
+FIN_OBJECT_ID = "tierchain 2026 finance object id"  # proposals, vouchers: (sender, nonce)
+FIN_PIECE_ID = "tierchain 2026 finance piece id"  # (parent piece, index)
+FIN_REGISTRY_KEY = "tierchain 2026 finance registry blinding key"  # from the consortium secret
+FIN_FINANCING_REF = "tierchain 2026 finance financing ref"
+FIN_DOCUMENT = "tierchain 2026 finance document fingerprint"
+DOMAINS = (FIN_ORG_ID, FIN_OBJECT_ID, FIN_PIECE_ID, FIN_REGISTRY_KEY, FIN_FINANCING_REF, FIN_DOCUMENT)
+
+# --- what the finance app claims (tierchain.finance.app) ----------------------------------
+OP_CODES = range(16, 64)
+REJECT_CODES = range(96, 160)  # tierchain.errors.Reject: NOT_A_MEMBER .. (96..159)
+# Organization roles: bits 2..11 of the roles mask (0, 1: the accounts app; 12: xshard).
+ROLES = tuple(
+    apps.Role(name, bit)
+    for bit, name in enumerate(
+        (
+            "core_enterprise",
+            "supplier",
+            "bank",
+            "warehouse",
+            "logistics",
+            "rating_agency",
+            "investor",
+            "trustee",
+            "auditor",
+            "regulator",
+        ),
+        start=2,
+    )
+)
+# Lineage tables: prefix + 8-byte lineage tag + rest routes by the tag (see voucher_id).
+LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/")
 
 # --- op codes (protocol: never renumber) -------------------------------------
 OP_PROPOSE = 16
@@ -180,12 +214,12 @@ def _h(context: str, *parts: bytes) -> bytes:
 
 def org_id(name: str | bytes) -> bytes:
     """An organization's id: its name (UTF-8), hashed; names are unique in the consortium."""
-    return _h(domains.FIN_ORG_ID, name.encode() if isinstance(name, str) else name)[:id_bytes]
+    return _h(FIN_ORG_ID, name.encode() if isinstance(name, str) else name)[:id_bytes]
 
 
 def object_id(sender: bytes, nonce: int) -> bytes:
     """Id of what a tx creates (proposal, voucher = its root piece): known before signing."""
-    return _h(domains.FIN_OBJECT_ID, sender, nonce.to_bytes(8, "little"))[:id_bytes]
+    return _h(FIN_OBJECT_ID, sender, nonce.to_bytes(8, "little"))[:id_bytes]
 
 
 # A voucher's lineage tag: the first ``lineage_tag_bytes`` of every id in its lineage
@@ -203,13 +237,13 @@ def voucher_id(blinded: bytes, sender: bytes, nonce: int) -> bytes:
 
 def child_id(parent: bytes, index: int) -> bytes:
     """Id of a split's ``index``-th child: the parent's lineage tag, then 8 hash bytes."""
-    tail = _h(domains.FIN_PIECE_ID, parent, bytes((index,)))[: id_bytes - lineage_tag_bytes]
+    tail = _h(FIN_PIECE_ID, parent, bytes((index,)))[: id_bytes - lineage_tag_bytes]
     return parent[:lineage_tag_bytes] + tail
 
 
 def financing_ref_digest(blinded: bytes, bank_org: bytes, ref: bytes) -> bytes:
     """Key of one bank's own financing record: without the bank and its ref, unlinkable to fr/."""
-    return _h(domains.FIN_FINANCING_REF, blinded, bank_org, ref)
+    return _h(FIN_FINANCING_REF, blinded, bank_org, ref)
 
 
 # --- records -----------------------------------------------------------------------
@@ -498,4 +532,4 @@ class RegistryEntry:
 
 def document_fingerprint(document: bytes) -> bytes:
     """The fingerprint anchored for a trade document: BLAKE3 of its bytes, in its own domain."""
-    return blake3.blake3(document, derive_key_context=domains.FIN_DOCUMENT).digest()
+    return blake3.blake3(document, derive_key_context=FIN_DOCUMENT).digest()

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import struct
 
-from tierchain import wire
+from tierchain import apps, wire
 from tierchain.errors import Reject
-from tierchain.execute import OpFailed, TxContext, register_op
+from tierchain.execute import OpFailed, TxContext
 from tierchain.finance import codes as c
 from tierchain.finance.orgs import make_tx, member, member_reads, role_bits
+
+OPS = apps.OpTable()  # this module's ops (tierchain.finance.app)
 
 ANCHOR_ROLES = {
     c.DocType.CONTRACT: role_bits("core_enterprise", "supplier"),
@@ -32,7 +34,7 @@ ANCHOR_ROLES = {
 _ANCHOR = struct.Struct("<B32s")
 
 
-@register_op(c.OP_ANCHOR, "fin.anchor")
+@OPS.op(c.OP_ANCHOR, "fin.anchor")
 def _anchor(ctx: TxContext) -> None:
     if len(ctx.payload) != _ANCHOR.size:
         raise OpFailed(Reject.BAD_PAYLOAD)

@@ -1,6 +1,6 @@
 """Organizations, their keys and roles, and committee votes.
 
-* An organization (``fo/<org id>``) has roles (bits of ``config.ROLES``) and
+* An organization (``fo/<org id>``) has roles (bits of the roles mask, ``codes.ROLES``) and
   one or more keys; each key (``fk/<public key>``) points at its organization.
   Assets are held by organizations, not keys, so rotating a key moves nothing.
 * Every finance op starts with ``member(ctx, roles)``: the sender key must be a
@@ -20,20 +20,21 @@ from __future__ import annotations
 
 import struct
 
-from tierchain import ops, wire
-from tierchain.config import ROLES
+from tierchain import apps, ops, wire
 from tierchain.crypto import is_strong_public_key
 from tierchain.errors import Reject
-from tierchain.execute import OpFailed, TxContext, register_op
+from tierchain.execute import OpFailed, TxContext
 from tierchain.finance import codes as c
 
-ROLE_BITS = ops.ROLE_BITS
-ALL_ROLE_BITS = ops.roles_mask(ROLES)
+# The roles finance checks: the accounts app's (committee) and its own. An organization's
+# roles may be any role of the chain's apps (``TxContext.apps.role_mask``).
+ROLE_BITS = {**ops.ROLE_BITS, **{r.name: 1 << r.bit for r in c.ROLES}}
 ORG_ACTIVE = 1
+OPS = apps.OpTable()  # this module's ops (tierchain.finance.app)
 
 
 def role_bits(*roles: str) -> int:
-    return ops.roles_mask(roles)
+    return sum(ROLE_BITS[role] for role in set(roles))
 
 
 # --- the check every finance op makes ------------------------------------------------
@@ -92,22 +93,28 @@ def set_roles_body(org_id: bytes, roles: tuple[str, ...]) -> bytes:
     return _SET_ROLES.pack(org_id, ops.roles_mask(roles))
 
 
-def _parse_admit(body: bytes) -> tuple[int, bytes, bytes]:
+def _known_roles(role_mask: int | None) -> int:
+    """``role_mask`` (the executing chain's roles), or the built-in apps' for a client."""
+    return apps.default_set().role_mask if role_mask is None else role_mask
+
+
+def _parse_admit(body: bytes, role_mask: int | None = None) -> tuple[int, bytes, bytes]:
     if len(body) < _ADMIT.size:
         raise OpFailed(Reject.BAD_PAYLOAD, "admit body")
     roles, key, n = _ADMIT.unpack_from(body)
     name = body[_ADMIT.size :]
-    if len(name) != n or not 1 <= n <= c.org_name_bytes_max or roles & ~ALL_ROLE_BITS:
+    if len(name) != n or not 1 <= n <= c.org_name_bytes_max or roles & ~_known_roles(role_mask):
         raise OpFailed(Reject.BAD_PAYLOAD, "admit name or roles")
     if not is_strong_public_key(key):
         raise OpFailed(Reject.WEAK_KEY)
     return roles, key, name
 
 
-def action_writes(action: int, body: bytes) -> tuple[bytes, ...]:
-    """The keys an action writes when it executes (client and handler agree on this)."""
+def action_writes(action: int, body: bytes, role_mask: int | None = None) -> tuple[bytes, ...]:
+    """The keys an action writes when it executes (client and handler agree on this);
+    ``role_mask``: the roles an organization may have (default: the built-in apps')."""
     if action == c.Action.ADMIT_ORG:
-        _, key, name = _parse_admit(body)
+        _, key, name = _parse_admit(body, role_mask)
         return (c.org_key(c.org_id(name)), c.key_key(key))
     if action == c.Action.SET_ROLES:
         if len(body) != _SET_ROLES.size:
@@ -120,7 +127,7 @@ def action_writes(action: int, body: bytes) -> tuple[bytes, ...]:
 
 def _execute(ctx: TxContext, action: int, body: bytes) -> None:
     if action == c.Action.ADMIT_ORG:
-        roles, key, name = _parse_admit(body)
+        roles, key, name = _parse_admit(body, ctx.apps.role_mask)
         oid = c.org_id(name)
         if ctx.get(c.org_key(oid)) is not None:
             raise OpFailed(Reject.ORG_EXISTS)
@@ -131,7 +138,7 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
         ctx.emit(b"fin.org.admitted", oid)
     elif action == c.Action.SET_ROLES:
         oid, roles = _SET_ROLES.unpack(body)
-        if roles & ~ALL_ROLE_BITS:
+        if roles & ~ctx.apps.role_mask:
             raise OpFailed(Reject.BAD_PAYLOAD, "unknown role bits")
         org = load_org(ctx, oid)
         if org is None:
@@ -175,18 +182,18 @@ def _tally(ctx: TxContext, pid: bytes, prop: c.Proposal) -> None:
     ctx.emit(b"fin.vote", pid + bytes((len(prop.voters), executed)))
 
 
-@register_op(c.OP_PROPOSE, "fin.propose")
+@OPS.op(c.OP_PROPOSE, "fin.propose")
 def _propose(ctx: TxContext) -> None:
     _committee(ctx)
     if len(ctx.payload) < 1:
         raise OpFailed(Reject.BAD_PAYLOAD)
     action, body = ctx.payload[0], ctx.payload[1:]
-    action_writes(action, body)  # validates the body
+    action_writes(action, body, ctx.apps.role_mask)  # validates the body
     pid = c.object_id(ctx.sender, ctx.nonce)
     _tally(ctx, pid, c.Proposal(action, False, ctx.height, (ctx.sender,), body))
 
 
-@register_op(c.OP_VOTE, "fin.vote")
+@OPS.op(c.OP_VOTE, "fin.vote")
 def _vote(ctx: TxContext) -> None:
     _committee(ctx)
     if len(ctx.payload) != c.id_bytes:
@@ -230,7 +237,7 @@ def _revoke(ctx: TxContext, oid: bytes, key: bytes) -> None:
     ctx.put(c.key_key(key), c.KeyRecord(oid, c.KeyStatus.REVOKED, rec.added_height, ctx.height).encode())
 
 
-@register_op(c.OP_KEY_ADD, "fin.key_add")
+@OPS.op(c.OP_KEY_ADD, "fin.key_add")
 def _key_add(ctx: TxContext) -> None:
     oid, org = member(ctx)
     if len(ctx.payload) != 32:
@@ -239,7 +246,7 @@ def _key_add(ctx: TxContext) -> None:
     ctx.emit(b"fin.key.added", oid + ctx.payload)
 
 
-@register_op(c.OP_KEY_REVOKE, "fin.key_revoke")
+@OPS.op(c.OP_KEY_REVOKE, "fin.key_revoke")
 def _key_revoke(ctx: TxContext) -> None:
     oid, org = member(ctx)
     if len(ctx.payload) != 32:
@@ -254,7 +261,7 @@ def _key_revoke(ctx: TxContext) -> None:
     ctx.emit(b"fin.key.revoked", oid + ctx.payload)
 
 
-@register_op(c.OP_KEY_ROTATE, "fin.key_rotate")
+@OPS.op(c.OP_KEY_ROTATE, "fin.key_rotate")
 def _key_rotate(ctx: TxContext) -> None:
     oid, org = member(ctx)
     if len(ctx.payload) != 32:

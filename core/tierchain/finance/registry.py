@@ -37,11 +37,13 @@ from collections.abc import Callable
 
 import blake3
 
-from tierchain import domains, wire
-from tierchain.errors import Reject, TierChainError
-from tierchain.execute import OpFailed, TxContext, register_op
+from tierchain import apps, wire
+from tierchain.errors import InvariantViolation, Reject, TierChainError
+from tierchain.execute import OpFailed, TxContext
 from tierchain.finance import codes as c
 from tierchain.finance.orgs import make_tx, member, member_reads, role_bits
+
+OPS = apps.OpTable()  # this module's ops (tierchain.finance.app)
 
 StateGet = Callable[[bytes], "bytes | None"]
 ATTESTER_ROLES = role_bits("core_enterprise", "warehouse")
@@ -66,7 +68,7 @@ def registry_key_from_secret(consortium_secret: bytes | None) -> bytes:
             f"no consortium secret configured: blinding needs the consortium's shared secret "
             f"(at least {consortium_secret_bytes_min} bytes)"
         )
-    return blake3.blake3(consortium_secret, derive_key_context=domains.FIN_REGISTRY_KEY).digest()
+    return blake3.blake3(consortium_secret, derive_key_context=c.FIN_REGISTRY_KEY).digest()
 
 
 def blind(consortium_secret: bytes | None, asset_kind: str, asset_id: bytes) -> bytes:
@@ -99,13 +101,13 @@ def add_financed(ctx: TxContext, blinded: bytes, amount: int) -> None:
 def sub_financed(ctx: TxContext, blinded: bytes, amount: int) -> None:
     entry = load_entry(ctx, blinded)
     if entry is None or entry.financed < amount:
-        raise AssertionError("registry total below a financing it counted")
+        raise InvariantViolation("registry total below a financing it counted")
     if entry.closed:  # settled: the bank's record goes, the asset stays fully counted
         return
     ctx.put(c.registry_key(blinded), c.RegistryEntry(entry.value, entry.financed - amount).encode())
 
 
-@register_op(c.OP_REG_ASSET, "fin.reg_asset")
+@OPS.op(c.OP_REG_ASSET, "fin.reg_asset")
 def _reg_asset(ctx: TxContext) -> None:
     if len(ctx.payload) != _ASSET.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -119,7 +121,7 @@ def _reg_asset(ctx: TxContext) -> None:
     ctx.emit(b"fin.reg.asset", blinded)
 
 
-@register_op(c.OP_REG_FINANCE, "fin.reg_finance")
+@OPS.op(c.OP_REG_FINANCE, "fin.reg_finance")
 def _reg_finance(ctx: TxContext) -> None:
     if len(ctx.payload) != _FINANCE.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -135,7 +137,7 @@ def _reg_finance(ctx: TxContext) -> None:
     ctx.emit(b"fin.reg.fits")  # nothing else: no totals, no amounts
 
 
-@register_op(c.OP_REG_RELEASE, "fin.reg_release")
+@OPS.op(c.OP_REG_RELEASE, "fin.reg_release")
 def _reg_release(ctx: TxContext) -> None:
     if len(ctx.payload) != _RELEASE.size:
         raise OpFailed(Reject.BAD_PAYLOAD)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tierchain.config import ROLES
+from tierchain import apps
 from tierchain.finance import codes as c
 from tierchain.finance.lineage import event_json, namer
 
@@ -18,7 +18,8 @@ StateGet = Callable[[bytes], "bytes | None"]
 
 
 def role_names(mask: int) -> list[str]:
-    return [role for i, role in enumerate(ROLES) if mask >> i & 1]
+    """The role names of ``mask`` (roles of the built-in apps, in bit order)."""
+    return apps.default_set().role_names(mask)
 
 
 def org_view(get: StateGet, org_id: bytes) -> dict | None:

@@ -35,12 +35,14 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from tierchain import wire
-from tierchain.errors import Reject
-from tierchain.execute import OpFailed, TxContext, register_op
+from tierchain import apps, wire
+from tierchain.errors import InvariantViolation, Reject
+from tierchain.execute import OpFailed, TxContext
 from tierchain.finance import codes as c
 from tierchain.finance import registry
 from tierchain.finance.orgs import active_org_with, make_tx, member, member_reads, params, role_bits
+
+OPS = apps.OpTable()  # this module's ops (tierchain.finance.app)
 
 P = c.PieceState
 CORE = role_bits("core_enterprise")
@@ -125,7 +127,7 @@ def _held(ctx: TxContext, pid: bytes) -> tuple[bytes, c.Piece, c.Voucher]:
 # --- confirm: the core enterprise issues a voucher ----------------------------------------
 
 
-@register_op(c.OP_CONFIRM, "fin.confirm")
+@OPS.op(c.OP_CONFIRM, "fin.confirm")
 def _confirm(ctx: TxContext) -> None:
     if len(ctx.payload) < _CONFIRM.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -184,7 +186,7 @@ def _confirm(ctx: TxContext) -> None:
 # --- split ----------------------------------------------------------------------------------
 
 
-@register_op(c.OP_SPLIT, "fin.split")
+@OPS.op(c.OP_SPLIT, "fin.split")
 def _split(ctx: TxContext) -> None:
     if len(ctx.payload) < 17:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -216,7 +218,7 @@ def _split(ctx: TxContext) -> None:
 # --- offer / accept / return ----------------------------------------------------------------
 
 
-@register_op(c.OP_OFFER, "fin.offer")
+@OPS.op(c.OP_OFFER, "fin.offer")
 def _offer(ctx: TxContext) -> None:
     if len(ctx.payload) != _OFFER.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -251,7 +253,7 @@ def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.OrgRecord, c.Piece]:
     return pid, oid, org, piece
 
 
-@register_op(c.OP_ACCEPT, "fin.accept")
+@OPS.op(c.OP_ACCEPT, "fin.accept")
 def _accept(ctx: TxContext) -> None:
     pid, oid, org, piece = _offered_piece(ctx)
     if piece.counterparty != oid:
@@ -278,7 +280,7 @@ def _accept(ctx: TxContext) -> None:
     ctx.emit(b"fin.piece.accepted", pid + oid)
 
 
-@register_op(c.OP_RETURN, "fin.return")
+@OPS.op(c.OP_RETURN, "fin.return")
 def _return(ctx: TxContext) -> None:
     pid, oid, _, piece = _offered_piece(ctx)
     if oid not in (piece.counterparty, piece.holder):
@@ -308,7 +310,7 @@ def _pledged_to_sender(ctx: TxContext, roles: int) -> tuple[bytes, bytes, c.Piec
     return pid, oid, piece, load_voucher(ctx, piece.voucher)
 
 
-@register_op(c.OP_PLEDGE_RELEASE, "fin.pledge_release")
+@OPS.op(c.OP_PLEDGE_RELEASE, "fin.pledge_release")
 def _pledge_release(ctx: TxContext) -> None:
     # Any role: releasing only gives up the lender's claim, and a lender whose bank role was
     # removed must still be able to free the pledgor's piece.
@@ -322,7 +324,7 @@ def _pledge_release(ctx: TxContext) -> None:
     ctx.emit(b"fin.piece.released", pid)
 
 
-@register_op(c.OP_PLEDGE_DEFAULT, "fin.pledge_default")
+@OPS.op(c.OP_PLEDGE_DEFAULT, "fin.pledge_default")
 def _pledge_default(ctx: TxContext) -> None:
     # A bank at this step: the lender becomes the holder of a financed piece. A former bank
     # keeps its claim (settlement pays the lender of a pledged piece first).
@@ -352,7 +354,7 @@ def clearing_rows(pid: bytes, piece: c.Piece) -> list[tuple[bytes, bytes, int]]:
     return [(pid, piece.holder, piece.amount)]
 
 
-@register_op(c.OP_SETTLE, "fin.settle")
+@OPS.op(c.OP_SETTLE, "fin.settle")
 def _settle(ctx: TxContext) -> None:
     if len(ctx.payload) < 17:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -385,7 +387,7 @@ def _settle(ctx: TxContext) -> None:
         _put_piece(ctx, pid, _log(ctx, piece, c.Event.SETTLED, piece.holder, piece.amount, state=P.SETTLED))
     settled = v.settled + total
     if settled > v.face:
-        raise AssertionError("live pieces of a voucher exceed its face amount")
+        raise InvariantViolation("live pieces of a voucher exceed its face amount")
     done = settled == v.face
     ctx.put(c.clearing_key(vid, v.settle_batches), c.encode_clearing(ctx.height, rows))
     status = c.VoucherStatus.SETTLED if done else v.status
@@ -411,7 +413,7 @@ def _voucher_in(ctx: TxContext, status: c.VoucherStatus) -> c.Voucher:
     return v
 
 
-@register_op(c.OP_MARK_OVERDUE, "fin.mark_overdue")
+@OPS.op(c.OP_MARK_OVERDUE, "fin.mark_overdue")
 def _mark_overdue(ctx: TxContext) -> None:
     v = _voucher_in(ctx, c.VoucherStatus.ACTIVE)
     if ctx.timestamp_ms < v.maturity_ms:
@@ -420,7 +422,7 @@ def _mark_overdue(ctx: TxContext) -> None:
     ctx.emit(b"fin.voucher.overdue", ctx.payload)
 
 
-@register_op(c.OP_MARK_DEFAULT, "fin.mark_default")
+@OPS.op(c.OP_MARK_DEFAULT, "fin.mark_default")
 def _mark_default(ctx: TxContext) -> None:
     v = _voucher_in(ctx, c.VoucherStatus.OVERDUE)
     if ctx.timestamp_ms < v.maturity_ms + params(ctx).default_grace_ms:

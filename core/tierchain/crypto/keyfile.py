@@ -1,37 +1,39 @@
-"""Keys and signatures.
+"""Key files: a key pair's seed sealed under a passphrase.
 
-* Key pairs are Ed25519 through PyNaCl (libsodium); signing is always over a
-  domain-separated 32-byte digest (for transactions: ``wire.tx_id`` of the body).
-* Verification is NOT libsodium: it is ``tierchain_native`` (Rust,
-  ed25519-consensus) under the ZIP-215 rule, which CometBFT also uses, so that
-  single, batch and every node agree on every input. libsodium rejects some
-  signatures that ZIP-215 accepts (small-order and non-canonical points), and a
-  consensus system cannot have two answers (docs/architecture.md).
-* Key files are sealed with a passphrase: Argon2id (PyNaCl ``pwhash``) derives a
-  SecretBox key; a BLAKE3 checksum over the file tells a damaged file apart from a
-  wrong passphrase.
+Argon2id (PyNaCl ``pwhash``) derives a SecretBox (XSalsa20-Poly1305) key from
+the passphrase; a checksum over the file (the suite's hash, context
+``domains.KEYFILE``) tells a damaged file apart from a wrong passphrase. The
+scheme's name is ``ED25519_BLAKE3.keyfile_sealing``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
-import blake3
-import nacl.bindings
 import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
-import nacl.signing
 import nacl.utils
-import tierchain_native
 
-from tierchain import domains, limits, wire
+from tierchain import limits
+from tierchain.crypto.keys import KeyPair
+from tierchain.crypto.suite import ED25519_BLAKE3
 from tierchain.errors import TierChainError
+
+__all__ = [
+    "KEYFILE_FORMAT",
+    "KEYFILE_VERSION",
+    "KeyFileDamaged",
+    "KeyFileError",
+    "WrongPassphrase",
+    "keyfile_memlimit_bytes_max",
+    "keyfile_opslimit_max",
+    "load_key_file",
+    "save_key_file",
+]
 
 KEYFILE_FORMAT = "tierchain-key"
 KEYFILE_VERSION = 1
@@ -53,71 +55,9 @@ class KeyFileDamaged(KeyFileError):
     """The file is not a well-formed, intact TierChain key file."""
 
 
-@dataclasses.dataclass(frozen=True)
-class KeyPair:
-    """An Ed25519 key pair. ``seed`` is the 32-byte secret; keep it out of logs."""
-
-    seed: bytes = dataclasses.field(repr=False)
-    public_key: bytes
-    # The expanded key, made once: expanding a seed costs a SHA-512 and a scalar multiplication.
-    _signer: nacl.signing.SigningKey = dataclasses.field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_signer", nacl.signing.SigningKey(self.seed))
-
-    @classmethod
-    def generate(cls) -> KeyPair:
-        return cls.from_seed(nacl.utils.random(32))
-
-    @classmethod
-    def from_seed(cls, seed: bytes) -> KeyPair:
-        if len(seed) != 32:
-            raise ValueError("an Ed25519 seed is 32 bytes")
-        key = nacl.signing.SigningKey(seed)
-        return cls(seed=bytes(seed), public_key=bytes(key.verify_key))
-
-    def sign(self, message: bytes) -> bytes:
-        """Sign a message (callers pass domain-separated digests, never raw data)."""
-        return self._signer.sign(message).signature
-
-    def sign_tx(self, tx: wire.Tx) -> wire.Tx:
-        """Return ``tx`` signed by this key; the sender field must be this key."""
-        if tx.sender != self.public_key:
-            raise ValueError("tx.sender is not this key's public key")
-        return dataclasses.replace(tx, signature=self.sign(wire.tx_id(tx.body())))
-
-
-def is_strong_public_key(public_key: bytes) -> bool:
-    """True for a canonical encoding of a point of prime order.
-
-    ZIP-215 verification accepts signatures by small-order keys: for the identity
-    key, R = identity and S = 0 verify for EVERY message. Such keys (and mixed-order
-    ones) must therefore never be registered as anyone's key; libsodium's point
-    check rejects exactly them, deterministically.
-    """
-    return len(public_key) == limits.public_key_bytes and bool(
-        nacl.bindings.crypto_core_ed25519_is_valid_point(bytes(public_key))
-    )
-
-
-def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Ed25519 under ZIP-215: True if ``signature`` is valid for ``message``."""
-    return tierchain_native.verify(public_key, message, signature)
-
-
-def verify_batch(
-    public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
-) -> list[bool]:
-    """Verify many signatures on all cores; element i equals ``verify`` of item i."""
-    return tierchain_native.verify_batch(public_keys, messages, signatures)
-
-
-# --- key files ---------------------------------------------------------------
-
-
 def _checksum(fields: dict) -> str:
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    return blake3.blake3(canonical, derive_key_context=domains.KEYFILE).hexdigest()
+    return ED25519_BLAKE3.hash(ED25519_BLAKE3.contexts.keyfile, canonical).hex()
 
 
 def save_key_file(

@@ -1,0 +1,302 @@
+"""The crypto suite: every signature, hash and Merkle root the engine computes.
+
+A chain runs on exactly one suite, fixed at genesis (DESIGN.md, "Applications
+and crypto suites"). The engine never calls a hash or signature primitive by
+itself: it holds one ``CryptoSuite`` value, obtained once from the chain's
+configuration by :func:`suite_of`, and every component that hashes or verifies
+is handed that value. A second suite (the national SM2/SM3 suite, issue 19) is
+then a second subclass registered in ``SUITES``, not a conditional at each call
+site.
+
+What a suite decides:
+
+* sizes on the wire: public key, signature and digest bytes (the batch decoder
+  ``tierchain._hot.decode_frames`` takes the first two as parameters);
+* signatures: single and batch verification (one native call over packed
+  columns, as admission and ``verify`` use it), key pairs and signing;
+* hashing: one domain-separated hash ``hash(context, data)`` and a batch form
+  over slices of one buffer; the contexts it is used with are named in
+  ``HashContexts`` (tx id = signing digest, header, state tree, interim state
+  root, write set, key file);
+* Merkle trees (RFC 6962 shape): leaf and node hashes, the root of a list of
+  byte strings and of packed digests, audit paths;
+* the name of the key-file sealing scheme.
+
+``Ed25519Blake3`` (``ED25519_BLAKE3``) is Ed25519 under the ZIP-215 rule and
+BLAKE3 in derive-key mode, both computed by ``tierchain_native`` (Rust,
+ext/rust/src/sig.rs, hash.rs, merkle.rs). The state tree's hashing is inside
+``smt.rs``; its contexts are exported by ``tierchain_native.smt_constants`` and
+checked against this suite's when the suite is built, so Python and Rust cannot
+disagree silently.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Sequence
+from typing import Protocol
+
+import blake3
+import tierchain_native
+
+from tierchain import domains, limits, proofs
+from tierchain.crypto.keys import KeyPair, is_strong_public_key
+from tierchain.errors import TierChainError
+
+__all__ = [
+    "DEFAULT_SUITE_NAME",
+    "ED25519_BLAKE3",
+    "SUITES",
+    "CryptoSuite",
+    "Ed25519Blake3",
+    "HashContexts",
+    "Hasher",
+    "UnknownCryptoSuite",
+    "suite_for",
+    "suite_of",
+]
+
+
+class UnknownCryptoSuite(TierChainError):
+    """A chain or key names a crypto suite this build does not implement."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HashContexts:
+    """The domain (derive-key context) of each hash a suite computes for the engine.
+
+    The strings are defined in ``tierchain.domains`` (those the light client needs, in
+    ``tierchain.proofs``); this record names which one serves which purpose.
+    """
+
+    tx_body: str  # tx id, which is also the digest a sender signs
+    block_header: str  # header hash, which the proposer signs
+    state_tree: tuple[str, ...]  # key, value, leaf, node, empty (smt.rs, proofs.py)
+    state_root: str  # interim state commitment (state_root.py)
+    write_set: str  # interim state commitment's per-block digest
+    keyfile: str  # key-file checksum
+
+    def all(self) -> tuple[str, ...]:
+        return (
+            self.tx_body,
+            self.block_header,
+            *self.state_tree,
+            self.state_root,
+            self.write_set,
+            self.keyfile,
+        )
+
+
+class Hasher(Protocol):
+    """An incremental hash: ``update`` with each part, then ``digest``."""
+
+    def update(self, data: bytes, /) -> object: ...
+
+    def digest(self) -> bytes: ...
+
+
+class CryptoSuite(abc.ABC):
+    """One chain's choice of signature scheme and hash; the engine's only way to either.
+
+    Each suite is one instance, registered by name in ``SUITES``. Sizes are in bytes.
+    """
+
+    name: str
+    public_key_bytes: int
+    signature_bytes: int
+    digest_bytes: int
+    keyfile_sealing: str  # the key-file scheme's name (KDF + authenticated cipher)
+    contexts: HashContexts
+
+    def __repr__(self) -> str:
+        return f"<CryptoSuite {self.name}>"
+
+    # --- hashing -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def hash(self, context: str, data: bytes) -> bytes:
+        """The digest of ``data`` in the domain ``context``."""
+
+    @abc.abstractmethod
+    def hasher(self, context: str) -> Hasher:
+        """An incremental hash in the domain ``context`` (for inputs streamed in parts)."""
+
+    @abc.abstractmethod
+    def hash_many(self, context: str, buf: bytes, starts: Sequence[int], ends: Sequence[int]) -> bytes:
+        """Packed digests of ``buf[starts[i]:ends[i]]`` in the domain ``context`` (one call)."""
+
+    def tx_id(self, body: bytes) -> bytes:
+        """The id of a transaction body, which is also the message its sender signs."""
+        return self.hash(self.contexts.tx_body, body)
+
+    def tx_ids(self, buf: bytes, starts: Sequence[int], ends: Sequence[int]) -> bytes:
+        """Packed tx ids of the bodies ``buf[starts[i]:ends[i]]``."""
+        return self.hash_many(self.contexts.tx_body, buf, starts, ends)
+
+    def header_hash(self, unsigned: bytes) -> bytes:
+        """The hash of a header's unsigned bytes: its id, and what the proposer signs."""
+        return self.hash(self.contexts.block_header, unsigned)
+
+    # --- signatures --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """True if ``signature`` by ``public_key`` is valid for ``message``."""
+
+    @abc.abstractmethod
+    def verify_batch(
+        self, public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
+    ) -> list[bool]:
+        """Element i equals ``verify`` of item i, for any mix of valid and invalid items."""
+
+    @abc.abstractmethod
+    def verify_batch_packed(self, public_keys: bytes, digests: bytes, signatures: bytes) -> bytes:
+        """Packed columns (``n`` keys, digests, signatures) -> one 0/1 byte per row."""
+
+    @abc.abstractmethod
+    def keys_from_seed(self, seed: bytes) -> KeyPair:
+        """The key pair of a secret seed."""
+
+    @abc.abstractmethod
+    def generate_keys(self) -> KeyPair:
+        """A fresh key pair from the operating system's randomness."""
+
+    @abc.abstractmethod
+    def is_strong_public_key(self, public_key: bytes) -> bool:
+        """Whether ``public_key`` may be registered as someone's key (no weak points)."""
+
+    def sign(self, keys: KeyPair, message: bytes) -> bytes:
+        """Sign a digest (callers pass domain-separated digests, never raw data)."""
+        if len(keys.public_key) != self.public_key_bytes:
+            raise ValueError(f"not a {self.name} key pair")
+        signature = keys.sign(message)
+        assert len(signature) == self.signature_bytes
+        return signature
+
+    # --- Merkle trees (RFC 6962 shape; tierchain.merkle documents the tree) --------
+
+    @abc.abstractmethod
+    def merkle_leaf_hash(self, leaf: bytes) -> bytes: ...
+
+    @abc.abstractmethod
+    def merkle_node_hash(self, left: bytes, right: bytes) -> bytes: ...
+
+    @abc.abstractmethod
+    def merkle_root(self, leaves: Sequence[bytes]) -> bytes:
+        """Root over byte strings (the empty tree's root for none)."""
+
+    @abc.abstractmethod
+    def merkle_root_packed(self, digests: bytes) -> bytes:
+        """Root over packed ``digest_bytes``-byte leaves (tx ids of a block)."""
+
+    @abc.abstractmethod
+    def merkle_prove(self, leaves: Sequence[bytes], index: int) -> list[bytes]:
+        """Audit path of ``leaves[index]`` (``index`` already checked by the caller)."""
+
+    @abc.abstractmethod
+    def merkle_verify(self, root: bytes, leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bool:
+        """Whether ``path`` proves ``leaf`` at ``index`` in the tree ``(root, size)``."""
+
+
+class Ed25519Blake3(CryptoSuite):
+    """Ed25519 (ZIP-215 verification, PyNaCl signing) and BLAKE3 derive-key hashing."""
+
+    name = "ed25519-blake3"
+    public_key_bytes = 32
+    signature_bytes = 64
+    digest_bytes = 32
+    keyfile_sealing = "argon2id-xsalsa20poly1305"  # PyNaCl pwhash + SecretBox (crypto/keyfile.py)
+    contexts = HashContexts(
+        tx_body=domains.TX_BODY,
+        block_header=domains.BLOCK_HEADER,
+        state_tree=domains.STATE_TREE,
+        state_root=domains.STATE_ROOT,
+        write_set=domains.WRITE_SET,
+        keyfile=domains.KEYFILE,
+    )
+
+    def __init__(self) -> None:
+        # The state tree hashes inside Rust (smt.rs), which spells its contexts out:
+        # refuse to run if they are not this suite's (and the light client's).
+        native_empty, native_contexts = tierchain_native.smt_constants()
+        if tuple(native_contexts) != self.contexts.state_tree or native_empty != proofs.EMPTY_HASH:
+            raise AssertionError("ext/rust/src/smt.rs state tree contexts differ from the suite's")
+
+    def hash(self, context: str, data: bytes) -> bytes:
+        # One input: the blake3 package (the same BLAKE3), as before the suite existed.
+        return blake3.blake3(data, derive_key_context=context).digest()
+
+    def hasher(self, context: str) -> Hasher:
+        return blake3.blake3(derive_key_context=context)
+
+    def hash_many(self, context: str, buf: bytes, starts: Sequence[int], ends: Sequence[int]) -> bytes:
+        return tierchain_native.hash_many(context, buf, starts, ends)
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return tierchain_native.verify(public_key, message, signature)
+
+    def verify_batch(
+        self, public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
+    ) -> list[bool]:
+        return tierchain_native.verify_batch(public_keys, messages, signatures)
+
+    def verify_batch_packed(self, public_keys: bytes, digests: bytes, signatures: bytes) -> bytes:
+        return tierchain_native.verify_batch_packed(public_keys, digests, signatures)
+
+    def keys_from_seed(self, seed: bytes) -> KeyPair:
+        return KeyPair.from_seed(seed)
+
+    def generate_keys(self) -> KeyPair:
+        return KeyPair.generate()
+
+    def is_strong_public_key(self, public_key: bytes) -> bool:
+        return is_strong_public_key(public_key)
+
+    def merkle_leaf_hash(self, leaf: bytes) -> bytes:
+        return proofs.merkle_leaf_hash(leaf)
+
+    def merkle_node_hash(self, left: bytes, right: bytes) -> bytes:
+        return proofs.merkle_node_hash(left, right)
+
+    def merkle_root(self, leaves: Sequence[bytes]) -> bytes:
+        return tierchain_native.merkle_root(leaves)
+
+    def merkle_root_packed(self, digests: bytes) -> bytes:
+        return tierchain_native.merkle_root_packed(digests, self.digest_bytes)
+
+    def merkle_prove(self, leaves: Sequence[bytes], index: int) -> list[bytes]:
+        return tierchain_native.merkle_prove(leaves, index)
+
+    def merkle_verify(self, root: bytes, leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bool:
+        return tierchain_native.merkle_verify(root, leaf, index, size, path)
+
+
+ED25519_BLAKE3 = Ed25519Blake3()
+DEFAULT_SUITE_NAME = ED25519_BLAKE3.name
+SUITES: dict[str, CryptoSuite] = {suite.name: suite for suite in (ED25519_BLAKE3,)}
+
+# The transaction wire constants in tierchain.limits (tx_bytes_min, the fixed header)
+# are the default suite's sizes; the batch decoder takes them from the suite.
+assert ED25519_BLAKE3.public_key_bytes == limits.public_key_bytes
+assert ED25519_BLAKE3.signature_bytes == limits.signature_bytes
+assert ED25519_BLAKE3.digest_bytes == limits.digest_bytes
+
+
+def suite_for(name: str) -> CryptoSuite:
+    """The suite called ``name``; raises ``UnknownCryptoSuite`` naming the known ones."""
+    suite = SUITES.get(name)
+    if suite is None:
+        known = ", ".join(sorted(SUITES))
+        raise UnknownCryptoSuite(f"unknown crypto suite {name!r} (this build implements: {known})")
+    return suite
+
+
+def suite_of(config: object) -> CryptoSuite:
+    """The suite of a chain, from its configuration: the ONE place the engine selects it.
+
+    Chains record no suite yet, so every chain is ``ed25519-blake3``; issue 19 adds the
+    genesis field (``crypto_suite``) that this function will read through ``suite_for``.
+    """
+    del config  # no field to read yet; the signature is the seam issue 19 fills
+    return suite_for(DEFAULT_SUITE_NAME)
