@@ -312,7 +312,7 @@ def shards_sweep(p: Params) -> dict:
 # --- profile ------------------------------------------------------------------------------
 
 STAGES = (  # (label, frame substring): the first frame below _produce / _commit_loop that matches wins
-    ("re-decoding the block (decode_batch)", "decode_batch"),
+    ("gathering the block from admitted columns (batch.gather)", "gather"),
     ("building block columns (BlockColumns)", "BlockColumns"),
     ("prefetch: collecting declared keys", "declared_keys"),
     ("prefetch: LMDB getmulti of declared keys", "get_many_raw"),

@@ -242,7 +242,7 @@ def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, c
         started(self)
         time.sleep(0.05)  # a slow fsync: h+1 is cut and executed meanwhile
         head = self._head.height  # blocks <= head are committed, their writes only logged
-        in_flight.append((sum(h > head for h, _ in self._uncommitted), len(self._tree_uncommitted)))
+        in_flight.append((sum(h > head for h, _ in self._uncommitted), self.commitment.in_flight))
 
     from_overlay: list[int] = []
     fetcher = state_tree._fetcher
@@ -280,7 +280,6 @@ def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, c
     assert verify_chain(chain_dir).ok  # every root recomputed from the blocks alone
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the producer re-raises
 @pytest.mark.parametrize("tree_stage", ["inline", "thread"])
 @pytest.mark.parametrize("stage", ["_execute_and_commit", "_prepare_tree"])
 def test_commit_failure_fails_the_waiting_submitters(chain_dir, monkeypatch, stage, tree_stage):

@@ -1,4 +1,4 @@
-"""Atomic durability (DESIGN.md invariant 2): kill -9 a loaded node at random moments.
+"""Atomic durability (docs/operations.md, "Crash safety"): kill -9 a loaded node at random moments.
 
 After every kill the database must open at a height that never goes back, hold
 every transaction the node acknowledged as committed, and in the end pass a full

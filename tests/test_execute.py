@@ -1,4 +1,5 @@
-"""Wave execution equals serial execution in block order (DESIGN.md invariant 1)."""
+"""Wave execution equals serial execution in block order (invariant 1, determinism, of
+shared/DESIGN.md beside the repo; the scheduler's argument: tierchain/schedule.py)."""
 
 from __future__ import annotations
 

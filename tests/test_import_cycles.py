@@ -28,7 +28,9 @@ ENGINE = (
     "tierchain.block",
     "tierchain.chain",
     "tierchain.codec",
+    "tierchain.commitment",
     "tierchain.config",
+    "tierchain.crypto",
     "tierchain.domains",
     "tierchain.errors",
     "tierchain.execute",
@@ -41,6 +43,7 @@ ENGINE = (
     "tierchain.state_root",
     "tierchain.state_tree",
     "tierchain.storage",
+    "tierchain.transition",
     "tierchain.verify",
     "tierchain.wire",
 )

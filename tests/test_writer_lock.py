@@ -114,25 +114,32 @@ def running_node(tmp_path, fast_kdf):
         env=ENV,
         stderr=subprocess.DEVNULL,
     )
-    client = wait_serving(f"http://127.0.0.1:{port}", node)
-    config = ChainConfig.load(directory / "chain.toml")
-    keys = load_key_file(directory / config.key_file, PASS)
-    for seed in (b"r" * 32, b"s" * 32):  # register a recipient, then pay it: blocks to read
-        pk = RECIPIENT.public_key if seed == b"r" * 32 else KeyPair.from_seed(seed).public_key
-        tx = ops.register(config.chain_id, keys.public_key, client.nonce(keys.public_key), pk, ())
+    try:  # stop the node whatever happens below, a failed set-up included
+        client = wait_serving(f"http://127.0.0.1:{port}", node)
+        config = ChainConfig.load(directory / "chain.toml")
+        keys = load_key_file(directory / config.key_file, PASS)
+        for seed in (b"r" * 32, b"s" * 32):  # register a recipient, then pay it: blocks to read
+            pk = RECIPIENT.public_key if seed == b"r" * 32 else KeyPair.from_seed(seed).public_key
+            tx = ops.register(config.chain_id, keys.public_key, client.nonce(keys.public_key), pk, ())
+            assert (
+                client.submit(wire.frame([keys.sign_tx(tx).encode()]), wait_s=10)["receipts"][0]["code"]
+                == "OK"
+            )
+        tx = ops.transfer(
+            config.chain_id, keys.public_key, client.nonce(keys.public_key), RECIPIENT.public_key, 10
+        )
         assert (
             client.submit(wire.frame([keys.sign_tx(tx).encode()]), wait_s=10)["receipts"][0]["code"] == "OK"
         )
-    tx = ops.transfer(
-        config.chain_id, keys.public_key, client.nonce(keys.public_key), RECIPIENT.public_key, 10
-    )
-    assert client.submit(wire.frame([keys.sign_tx(tx).encode()]), wait_s=10)["receipts"][0]["code"] == "OK"
-    try:
         yield directory, node, client, keys
     finally:
         if node.poll() is None:
             node.send_signal(signal.SIGTERM)
-            node.wait(30)
+            try:
+                node.wait(30)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait(10)
 
 
 def test_writers_beside_a_running_node_are_refused(running_node):

@@ -4,8 +4,10 @@ The engine (chain, execute, verify, genesis, route, ...) imports no app. An ``Ap
 one frozen value that declares everything the engine needs from an op set:
 
 * ``ops``: op code -> handler and name; every code inside ``op_codes``;
-* ``reject_codes``: the refusal codes it owns (``tierchain.errors.Reject``); codes
-  below ``app_reject_codes_min`` are the engine's, shared by every app;
+* ``reject_codes``: the refusal codes it owns; codes below ``app_reject_codes_min``
+  are the engine's (``tierchain.errors.Reject``), shared by every app. ``rejects``
+  names them: an ``IntEnum`` of codes inside the range, which the API and the CLI
+  show (``AppSet.reject_name``); receipts keep the number;
 * ``domains``: its BLAKE3 derive-key contexts;
 * ``roles``: account role names and their bit in the ``acct/`` roles mask;
 * ``placement``: shard placement rules, as data the native router takes
@@ -29,6 +31,7 @@ an app and the package has no import cycle (tests/test_import_cycles.py).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import importlib
 import os
@@ -38,7 +41,7 @@ from importlib import metadata
 from typing import Any
 
 from tierchain import domains
-from tierchain.errors import TierChainError
+from tierchain.errors import Reject, TierChainError
 
 ENTRY_POINT_GROUP = "tierchain.apps"
 APPS_ENV = "TIERCHAIN_APPS"
@@ -131,6 +134,9 @@ class App:
     ops: tuple[Op, ...]
     op_codes: range
     reject_codes: range = range(0)
+    # The names of its refusal codes (``class NotaryReject(enum.IntEnum)``), each inside
+    # ``reject_codes``: what a receipt's code is called in the API and the CLI.
+    rejects: type[enum.IntEnum] | None = None
     domains: tuple[str, ...] = ()
     roles: tuple[Role, ...] = ()
     placement: tuple[Placement, ...] = ()
@@ -148,6 +154,8 @@ class App:
         r = self.reject_codes
         if r.step != 1 or (len(r) and not app_reject_codes_min <= r.start < r.stop <= reject_code_max + 1):
             raise AppError(f"app {name}: reject codes {r} not a range in {app_reject_codes_min}..")
+        if self.rejects is not None:
+            _check_rejects(self)
         seen: set[int] = set()
         for op in self.ops:
             if op.code not in self.op_codes:
@@ -158,6 +166,18 @@ class App:
         for role in self.roles:
             if not 0 <= role.bit < role_bits_max:
                 raise AppError(f"app {name}: role {role.name} bit {role.bit} outside 0..{role_bits_max - 1}")
+
+
+def _check_rejects(app: App) -> None:
+    if not (isinstance(app.rejects, type) and issubclass(app.rejects, enum.IntEnum)):
+        raise AppError(f"app {app.name}: rejects is an IntEnum of its reject codes")
+    for code in app.rejects:
+        if code.value not in app.reject_codes:
+            raise AppError(f"app {app.name}: reject {code.name} = {code.value} outside {app.reject_codes}")
+        if not (code.name.isidentifier() and code.name.isascii() and code.name.isupper()):
+            raise AppError(f"app {app.name}: reject name {code.name!r} is not an UPPER_CASE identifier")
+        if code.name in Reject.__members__:
+            raise AppConflict(f"app {app.name}: reject name {code.name} is the engine's")
 
 
 class OpTable:
@@ -192,6 +212,8 @@ class AppSet:
         self.ops: dict[int, Op] = {}
         self.queries: dict[str, Callable[..., Any]] = {q: fn for a in self.apps for q, fn in a.queries}
         self.role_bits: dict[str, int] = {}  # role name -> its bit as a mask (1 << bit)
+        self.reject_names: dict[int, str] = {}  # an app's refusal code -> its declared name
+        self._refusals: dict[int, range] = {}  # op code -> the reject codes of its app
         owner: dict[str, str] = {}
         engine_domains = set(domains.ALL + domains.STATE_TREE)
         for i, app in enumerate(self.apps):
@@ -204,11 +226,15 @@ class AppSet:
                         )
             for op in app.ops:
                 self.ops[op.code] = op
+                self._refusals[op.code] = app.reject_codes
+            for code in app.rejects or ():
+                self.reject_names[code.value] = code.name
             claims = [(f"role {r.name}", r.name) for r in app.roles]
             claims += [(f"role bit {r.bit}", f"bit {r.bit}") for r in app.roles]
             claims += [(f"domain {d!r}", f"domain {d}") for d in app.domains]
             claims += [(f"placement prefix {p.prefix!r}", f"prefix {p.prefix.hex()}") for p in app.placement]
             claims += [(f"query {q}", f"query {q}") for q, _ in app.queries]
+            claims += [(f"reject name {c.name}", f"reject {c.name}") for c in app.rejects or ()]
             for label, key in claims:
                 if key in owner:
                     raise AppConflict(f"apps {owner[key]} and {app.name} both claim {label}")
@@ -230,6 +256,21 @@ class AppSet:
 
     def __repr__(self) -> str:
         return f"AppSet({list(self.names)})"
+
+    def reject_name(self, code: int) -> str:
+        """The name a receipt's ``code`` is shown by: an app's declared name (``App.rejects``),
+        else the engine's (``Reject``), else ``REJECT_<code>`` (a code no app of this set names)."""
+        name = self.reject_names.get(code)
+        if name is not None:
+            return name
+        return Reject(code).name if code in Reject._value2member_map_ else f"REJECT_{code}"
+
+    def may_refuse(self, op_code: int, code: int) -> bool:
+        """Whether a handler of op ``op_code`` may refuse with ``code``: an engine code
+        (``Reject``, below ``app_reject_codes_min``) or one of its own app's range."""
+        if code < app_reject_codes_min:
+            return code in Reject._value2member_map_ and code != Reject.OK
+        return code in self._refusals.get(op_code, range(0))
 
     def roles_mask(self, roles: Iterable[str]) -> int:
         """The mask of role names ``roles`` (each one a role of some app of this set)."""

@@ -17,11 +17,18 @@ The suite also gives the decoder its public key and signature sizes.
 
 Rows with a nonzero ``code`` keep their place (so replies line up with the
 submitted frames) but have zeroed fields, no keys and a zero digest.
+
+``gather(parts)`` builds a block from rows of batches already decoded (the
+admitted rows, ``mempool.Chunk``): the frames' bytes joined in order, and the
+columns gathered and rebased onto them — equal, column for column, to
+``decode_batch`` of the joined bytes, without decoding or hashing anything
+again (decode once, docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +39,26 @@ from tierchain.errors import Reject
 if TYPE_CHECKING:
     from tierchain.crypto.suite import CryptoSuite
 
-__all__ = ["Batch", "decode_batch"]
+__all__ = ["Batch", "decode_batch", "gather", "row_bytes"]
+
+_frame_prefix = 4  # the u32 length before every frame (wire.frame)
+# Per-row columns that hold offsets into ``buf`` (rebased by gather) and those copied as they are.
+_OFFSETS = ("tx_start", "tx_end", "body_end", "payload_start")
+_ROW_VALUES = (
+    "code",
+    "version",
+    "chain_id",
+    "shard_id",
+    "op",
+    "sender",
+    "nonce",
+    "expires_at",
+    "n_read",
+    "n_write",
+    "payload_len",
+    "signature",
+    "digest",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -99,6 +125,13 @@ class Batch:
         return self.buf[start : start + int(self.payload_len[i])]
 
 
+def row_bytes(column: np.ndarray) -> list[bytes]:
+    """The rows of a 2-D byte column (sender keys, tx ids; widths are the suite's) as bytes:
+    one copy of the column, then slices (no numpy scalar per row)."""
+    packed, width = column.tobytes(), column.shape[1]
+    return [packed[k : k + width] for k in range(0, len(packed), width)]
+
+
 def decode_batch(buf: bytes | bytearray | memoryview, *, suite: CryptoSuite | None = None) -> Batch:
     """Decode every frame of ``buf``; raises ``RejectedError(BATCH_TOO_LARGE)`` over the limits.
 
@@ -122,3 +155,55 @@ def decode_batch(buf: bytes | bytearray | memoryview, *, suite: CryptoSuite | No
     digest = digest.reshape(n, suite.digest_bytes).copy()
     digest[~ok] = 0
     return Batch(buf=buf, digest=digest, **cols)
+
+
+def gather(parts: Sequence[tuple[Batch, np.ndarray]]) -> Batch:
+    """The batch of the frames of ``rows`` of each batch in ``parts``, in that order.
+
+    Equal to ``decode_batch`` of those frames joined (tests/test_transition_decode_once.py),
+    but nothing is parsed or hashed: the rows' columns are gathered and their offsets
+    moved to where their frames land in the joined buffer. Rows must have decoded
+    (code 0); the chain gathers admitted rows into a block with it. A run of
+    consecutive rows (a batch admitted whole: the usual case) is sliced, its frames
+    and keys contiguous and moved by one offset; other rows are gathered by index.
+    """
+    picks = []  # per part: (batch, row selector, offset shift, key selector, key shift)
+    pieces: list[bytes] = []
+    at = 0  # where the next frame starts in the joined buffer
+    for b, rows in parts:
+        if not len(rows):
+            continue
+        rows = np.asarray(rows, np.int64)
+        first, last = int(rows[0]), int(rows[-1])
+        if last - first + 1 == len(rows):
+            start, end = int(b.tx_start[first]) - _frame_prefix, int(b.tx_end[last])
+            pieces.append(b.buf[start:end])
+            k_end = int(b.key_first[last]) + int(b.n_read[last]) + int(b.n_write[last])
+            shift: int | np.ndarray = at - start
+            picks.append((b, slice(first, last + 1), shift, slice(int(b.key_first[first]), k_end), shift))
+            at += end - start
+            continue
+        starts, ends = b.tx_start[rows] - _frame_prefix, b.tx_end[rows]
+        pieces.extend(b.buf[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+        length = ends - starts
+        new_start = at + np.cumsum(length) - length
+        at = int(new_start[-1] + length[-1])
+        shift = new_start - starts
+        # Each row's keys: key_first .. key_first + n_read + n_write, in order.
+        count = b.n_read[rows].astype(np.int64) + b.n_write[rows]
+        first_out = np.cumsum(count) - count
+        keys = np.arange(int(count.sum()), dtype=np.int64) + np.repeat(b.key_first[rows] - first_out, count)
+        picks.append((b, rows, shift, keys, np.repeat(shift, count)))
+    buf = b"".join(pieces)
+    if not picks:
+        return decode_batch(buf)
+    cols: dict[str, np.ndarray] = {}
+    for name in _ROW_VALUES:
+        cols[name] = np.concatenate([getattr(b, name)[sel] for b, sel, *_ in picks])
+    for name in _OFFSETS:
+        cols[name] = np.concatenate([getattr(b, name)[sel] + shift for b, sel, shift, *_ in picks])
+    count = cols["n_read"].astype(np.int64) + cols["n_write"]
+    cols["key_first"] = np.cumsum(count) - count
+    cols["key_start"] = np.concatenate([b.key_start[keys] + shift for b, _, _, keys, shift in picks])
+    cols["key_len"] = np.concatenate([b.key_len[keys] for b, _, _, keys, _ in picks])
+    return Batch(buf=buf, **cols)

@@ -3,18 +3,20 @@
 Data flow (DESIGN.md): ``submit`` decodes, bounds-checks and batch-verifies the
 submitted bytes in the caller's thread (native, GIL released, so admission of
 the next batch overlaps execution of the current block) and queues accepted
-transactions in the ``Mempool``. The producer thread cuts a block as soon as it
-is free and any transaction waits (at most ``block_txs_max``; no timer: while one
-block executes and commits, the next accumulates, so blocks grow with the load)
-and executes it wave by wave (``execute``), then computes the block's state
-tree version (``StateTree.prepare``) — or, with ``tree_stage = "thread"`` (the
-default for large states), hands the block to a tree thread that does, while
-the producer executes the next one. The committer thread commits each block,
-in height order, in one LMDB write transaction (``storage``); once that
-transaction's body is written, the producer executes the next block while the
-commit's fsync runs, reading state through an overlay of the write sets of the
-blocks not yet committed, and tree chunks through an overlay of their new tree
-records. Only after a block's own transaction is durable are its
+transactions in the ``Mempool`` with their decoded columns. The producer thread
+cuts a block as soon as it is free and any transaction waits (at most
+``block_txs_max``; no timer: while one block executes and commits, the next
+accumulates, so blocks grow with the load), gathers the admitted rows' columns
+into the block (``batch.gather``: nothing is decoded twice) and runs the state
+transition (``tierchain.transition``): ``execute`` wave by wave, then the state
+commitment's next version (``Commitment.prepare``; ``tierchain.commitment``) —
+or, with ``tree_stage = "thread"`` (the default for large states), hands the
+block to a tree thread that does, while the producer executes the next one.
+The committer thread commits each block, in height order, in one LMDB write
+transaction (``storage``); once that transaction's body is written, the producer
+executes the next block while the commit's fsync runs, reading state through an
+overlay of the write sets of the blocks not yet committed, and tree chunks
+through an overlay of their new tree records. Only after a block's own transaction is durable are its
 submitters woken and subscribers told: a block reported committed survives
 ``kill -9``.
 
@@ -23,8 +25,9 @@ because a block is all-or-nothing on disk. The flat ``state`` table is written
 back every ``state_flush_blocks`` blocks (``tierchain.state_log``): the blocks in
 between log their write sets, which reads overlay and opening loads.
 
-State is committed by the sparse Merkle tree (``tierchain.state_tree``, Rust in
-``ext/rust/src/smt.rs``), written in the block's write transaction; its root is
+State is committed by the commitment ``commitment_of`` chose once: the sparse
+Merkle tree (``tierchain.state_tree``, Rust in ``ext/rust/src/smt.rs``) unless the
+chain says ``"interim"``, written in the block's write transaction; its root is
 the header's ``state_root``. ``state_get(key, height)`` reads any retained
 height, ``prove_state`` / ``prove_tx`` give proofs that ``tierchain.proofs``
 checks against a header without trusting this node (docs/proofs.md).
@@ -48,17 +51,16 @@ from pathlib import Path
 import numpy as np
 
 from tierchain import apps as app_registry
-from tierchain import limits, merkle, proofs, state_log
-from tierchain.batch import Batch, decode_batch
+from tierchain import limits, merkle, proofs, state_log, transition
+from tierchain.batch import Batch, decode_batch, gather
 from tierchain.block import ZERO_HASH, Header, Receipt
+from tierchain.commitment import Version, commitment_of
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, suite_of
 from tierchain.errors import InvariantViolation, Reject, RejectedError, TierChainError
-from tierchain.execute import BlockColumns, BlockResult, declared_keys, execute_block, nonce_key
-from tierchain.genesis import genesis_chunks
+from tierchain.execute import BlockColumns, declared_keys, nonce_key
 from tierchain.mempool import Chunk, Mempool
-from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
-from tierchain.state_tree import StateTree, StateUnavailable, TreeUpdate
+from tierchain.state_tree import StateUnavailable
 from tierchain.storage import Store
 from tierchain.wire import frame
 
@@ -127,15 +129,13 @@ class _Executed:
     block_buf: bytes
     height: int
     timestamp_ms: int
-    result: BlockResult
-    tx_root: bytes
-    receipt_root: bytes
+    result: transition.Outcome  # receipts, writes, tx and receipt roots
     index: list[tuple[bytes, bytes]]
     # True: this block's commit merges the pending write sets into the state table
     # (state_log); False: it logs its own write set, packed here (``log``).
     flush: bool
     log: bytes | None
-    tree: TreeUpdate | None  # the block's state tree version ("smt" chains), not written yet
+    version: Version | None  # the state commitment after the block, not written yet
     produce_s: float = 0.0
     tree_s: float = 0.0
     commit_mark: float = 0.0  # perf_counter when the write txn's body was done
@@ -261,20 +261,21 @@ class Chain:
         # The apps this chain runs: the names its genesis records (config.apps), each one
         # given here by value, built in, or installed (tierchain.apps.resolve).
         self.apps = app_registry.resolve(config.apps, apps)
-        keep = config.state_keep_heights if state_keep_heights is None else state_keep_heights
-        self.state_tree = (
-            StateTree(keep, cache_mb=config.state_cache_mb) if config.state_commitment == "smt" else None
-        )
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.path / "db", sync=config.sync == "full")
         try:
+            # The state commitment ("smt" tree or "interim" chain), chosen once here; the
+            # pipeline below only calls its prepare / write / committed (tierchain.commitment).
+            self.commitment = commitment_of(
+                config, suite=self.suite, store=self.store, keep_heights=state_keep_heights
+            )
             self._init_or_check_genesis()
             with self.store.read() as r:
                 if r.get("meta", "proposer") != proposer.public_key:
                     raise ChainError("this node's key is not the chain's proposer")
                 self._head: Header = r.last("headers")[1]
-                # (root, root chunk version) the next block's tree version starts from.
-                self._tree_base = StateTree.base_at(r, self._head.height)
+                # The next block's state commitment starts from the head's.
+                self.commitment.resume(r, self._head.state_root, self._head.height)
                 flushed = state_log.flushed_height(r)
                 try:
                     pending = state_log.pending(r)
@@ -301,6 +302,7 @@ class Chain:
             suite=self.suite,
             shard_index=config.shard_index,
             shard_count=config.shard_count,
+            placement=self.apps.placement,
         )
         self._wake = threading.Condition()
         self._stopping = False
@@ -321,7 +323,7 @@ class Chain:
         stage = config.tree_stage
         if stage == "auto":
             stage = "thread" if entries >= tree_thread_min_entries else "inline"
-        self.tree_threaded = self.state_tree is not None and stage == "thread"
+        self.tree_threaded = self.commitment.threadable and stage == "thread"
         # (height, write set) of every block not yet in the state table, oldest first:
         # executed and uncommitted, or committed and logged but not flushed yet
         # (state_log); the committer drops them when it flushes them.
@@ -329,9 +331,6 @@ class Chain:
         self._state_height = flushed  # the committer's: the height the state table holds
         # The producer's flush plan: blocks and writes pending since the last planned flush.
         self._plan = [len(pending), sum(len(w) for _, w in pending)]
-        # Same for the state tree: the records of prepared, not yet committed tree
-        # versions, which the next block's tree update reads through.
-        self._tree_uncommitted: deque[dict[bytes, bytes]] = deque()
         self._uncommitted_lock = threading.Lock()
         # Blocks cut but not yet being committed: two when a tree stage sits between.
         self._slots = threading.Semaphore(2 if self.tree_threaded else 1)
@@ -355,35 +354,24 @@ class Chain:
         with self.store.write() as w:
             # Genesis arrives in ascending chunks (a 10M-account state never sits in
             # one dict); each chunk goes to the flat state (appended: keys ascend,
-            # the table is empty) and to the tree, built bottom up in this txn.
-            if self.state_tree is not None:
-
-                def streamed():
-                    for chunk in genesis_chunks(self.config, app_set=self.apps):
-                        w.put_many_raw("state", chunk, append=True)
-                        yield chunk
-
-                state_root = self.state_tree.build(w, 0, streamed())
-            else:
-                chunks = genesis_chunks(self.config, app_set=self.apps)
-
-                def stored(chunks=chunks):
-                    for chunk in chunks:
-                        w.put_many_raw("state", chunk)
-                        yield from chunk
-
-                state_root = root_from_digest(
-                    GENESIS_PARENT, write_set_digest_sorted(stored(), suite=self.suite), suite=self.suite
-                )
+            # the table is empty) and to the commitment (a tree: built bottom up in this txn).
+            roots = transition.genesis(
+                self.config,
+                app_set=self.apps,
+                suite=self.suite,
+                commitment=self.commitment,
+                sink=lambda chunk: w.put_many_raw("state", chunk, append=True),
+                w=w,
+            )
             header = Header(
                 chain_id=self.config.chain_id,
                 height=0,
                 prev_hash=ZERO_HASH,
                 timestamp_ms=self.config.genesis_timestamp_ms,
                 tx_count=0,
-                tx_root=merkle.root([], suite=self.suite),
-                receipt_root=merkle.root([], suite=self.suite),
-                state_root=state_root,
+                tx_root=roots.tx_root,
+                receipt_root=roots.receipt_root,
+                state_root=roots.state_root,
                 proposer=self.proposer.public_key,
             ).signed(self.proposer, self.suite)
             w.put("meta", "genesis", genesis)
@@ -518,21 +506,17 @@ class Chain:
 
     def _produce(self, chunks: list[Chunk]) -> None:
         t0 = time.perf_counter()
-        parts = []
-        for c in chunks:
-            buf, start, end = c.batch.buf, c.batch.tx_start[c.rows] - 4, c.batch.tx_end[c.rows]
-            if (start[1:] == end[:-1]).all():  # adjacent frames (the usual case): one slice
-                parts.append(buf[int(start[0]) : int(end[-1])])
-            else:
-                parts.extend(buf[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True))
-        block_buf = b"".join(parts)
-        batch = decode_batch(block_buf, suite=self.suite)
+        # Decode once: the block's bytes are the admitted frames joined, and its columns
+        # are theirs, gathered and rebased (batch.gather), not decoded and hashed again.
+        batch = gather([(c.batch, c.rows) for c in chunks])
         if not batch.ok.all():
-            raise InvariantViolation("admitted transactions failed to re-decode", height=self._next_height)
+            raise InvariantViolation(
+                "a transaction admission refused is in a block", height=self._next_height
+            )
         height = self._next_height
         timestamp_ms = max(int(time.time() * 1000), self._last_timestamp_ms)
-        executed = self._execute(chunks, batch, block_buf, height, timestamp_ms)
-        if self.state_tree is not None and not self.tree_threaded:
+        executed = self._execute(chunks, batch, batch.buf, height, timestamp_ms)
+        if not self.tree_threaded:
             self._prepare_tree(executed)
         executed.produce_s = time.perf_counter() - t0
         self._next_height, self._last_timestamp_ms = height + 1, timestamp_ms
@@ -543,7 +527,15 @@ class Chain:
     ) -> _Executed:
         # Handlers can read only declared keys (and the executor the nonce keys), so
         # one prefetch of exactly those is every state read the block will make.
-        cols = BlockColumns(batch)
+        # Tx ids and senders as bytes come with the chunks (split once, at admission).
+        if chunks:
+            cols = BlockColumns(
+                batch,
+                tx_id=[i for c in chunks for i in c.ids],
+                sender=[s for c in chunks for s in c.senders],
+            )
+        else:
+            cols = BlockColumns(batch)
         keys = declared_keys(cols)
         # Overlay snapshot BEFORE the read txn begins: a block the committer drops from
         # it is already durable, so the read txn sees its writes; one still in the
@@ -560,16 +552,14 @@ class Chain:
                     prefetched.pop(k, None)
                 else:
                     prefetched[k] = v
-        result = execute_block(batch, prefetched.get, height, timestamp_ms, cols=cols, app_set=self.apps)
-        receipts = result.receipts
-        tx_root = merkle.root_packed(batch.digest.tobytes(), suite=self.suite)
-        receipt_root = merkle.root([rc.encode() for rc in receipts], suite=self.suite)
+        result = transition.execute(
+            batch, prefetched.get, height, timestamp_ms, app_set=self.apps, suite=self.suite, cols=cols
+        )
         locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
         locations["height"], locations["pos"] = height, np.arange(len(batch))
-        loc_bytes = locations.tobytes()
-        ids = batch.digest.tobytes()
-        index = [(ids[i * 32 : i * 32 + 32], loc_bytes[i * 12 : i * 12 + 12]) for i in range(len(batch))]
-        index.sort()
+        loc_bytes, width = locations.tobytes(), locations.itemsize
+        locs = [loc_bytes[k : k + width] for k in range(0, len(loc_bytes), width)]
+        index = sorted(zip(cols.tx_id, locs, strict=True))
         plan = self._plan
         plan[0] += 1
         plan[1] += len(result.writes)
@@ -579,28 +569,22 @@ class Chain:
         log_blob = None if flush else state_log.encode(result.writes)
         with self._uncommitted_lock:
             self._uncommitted.append((height, result.writes))
-        parts = (chunks, batch, block_buf, height, timestamp_ms, result, tx_root, receipt_root)
-        return _Executed(*parts, index, flush, log_blob, None)
+        return _Executed(chunks, batch, block_buf, height, timestamp_ms, result, index, flush, log_blob, None)
 
     def _prepare_tree(self, ex: _Executed) -> None:
-        """Compute block ``ex``'s state tree version; the committer writes it.
+        """Compute block ``ex``'s state commitment version (``Commitment.prepare``); the
+        committer writes it. The second half of ``transition.transition``.
 
         On the tree thread (``tree_stage``) it runs while the producer executes the
         next block; inline, the producer runs it; either way while the committer
-        makes the previous block durable. Its reads see the blocks prepared but not yet
-        committed through their tree records (snapshotted before the read txn
-        begins, like the producer's state overlays). Chunks come from the Rust cache
+        makes the previous block durable. A stored tree's reads see the blocks prepared
+        but not yet committed through their tree records (snapshotted before the read
+        txn begins, like the producer's state overlays). Chunks come from the Rust cache
         (GIL released) unless the state is larger than the cache.
         """
         t0 = time.perf_counter()
-        with self._uncommitted_lock:
-            tree_overlays = list(self._tree_uncommitted)
-        with self.store.read() as r:
-            tree = self.state_tree.prepare(r, ex.height, self._tree_base, ex.result.writes, tree_overlays)
-        self._tree_base = (tree.root, tree.root_version)
-        with self._uncommitted_lock:
-            self._tree_uncommitted.append(tree.records())
-        ex.tree, ex.tree_s = tree, time.perf_counter() - t0
+        ex.version = self.commitment.prepare(ex.height, ex.result.writes)
+        ex.tree_s = time.perf_counter() - t0
 
     def _tree_loop(self) -> None:
         """Prepare each executed block's tree version, in height order, for the committer."""
@@ -657,8 +641,7 @@ class Chain:
                 while self._uncommitted and self._uncommitted[0][0] <= ex.height:
                     self._uncommitted.popleft()
                 self._state_height = ex.height
-            if ex.tree is not None:
-                self._tree_uncommitted.popleft()
+        self.commitment.committed(ex.version)
 
     def _commit_started(self) -> None:
         """The block's write txn is complete and about to commit: cut the next block."""
@@ -667,30 +650,26 @@ class Chain:
     def _execute_and_commit(self, ex: _Executed) -> tuple[Header, list[Receipt]]:
         """Commit one executed block (and its state tree version) in one write txn."""
         batch, block_buf, height, timestamp_ms = ex.batch, ex.block_buf, ex.height, ex.timestamp_ms
-        result, receipts, tx_root, receipt_root = ex.result, ex.result.receipts, ex.tx_root, ex.receipt_root
-        index, head = ex.index, self._head
+        result, version, index, head = ex.result, ex.version, ex.index, self._head
+        receipts = result.receipts
 
         def started() -> None:
             ex.commit_mark = time.perf_counter()
             self._commit_started()
 
         with self.store.write(before_commit=started) as w:
-            # The tree's new nodes and root go into this same write txn: a block and
-            # its state version are committed together or not at all.
-            if ex.tree is not None:
-                state_root = self.state_tree.write(w, ex.tree)
-                self.state_tree.prune(w, height)
-            else:
-                state_root = next_state_root(head.state_root, result.writes, suite=self.suite)
+            # The commitment's records (the tree's new nodes and root) go into this same
+            # write txn: a block and its state version are committed together or not at all.
+            self.commitment.write(w, version)
             header = Header(
                 chain_id=self.config.chain_id,
                 height=height,
                 prev_hash=head.hash(self.suite),
                 timestamp_ms=timestamp_ms,
                 tx_count=len(batch),
-                tx_root=tx_root,
-                receipt_root=receipt_root,
-                state_root=state_root,
+                tx_root=result.tx_root,
+                receipt_root=result.receipt_root,
+                state_root=version.root,
                 proposer=self.proposer.public_key,
             ).signed(self.proposer, self.suite)
             w.put("headers", height, header)
@@ -784,12 +763,12 @@ class Chain:
         """
         if height is None:
             return self.state_get_many([key])[0]
-        if self.state_tree is None:
+        if not self.commitment.proves:
             if height == self._head.height:
                 return self.state_get(key)
             raise StateUnavailable('historic state needs state_commitment = "smt"')
         with self.store.read() as r:
-            return self.state_tree.get(r, key, height)
+            return self.commitment.tree.get(r, key, height)
 
     def state_get_many(self, keys: list[bytes]) -> list[bytes | None]:
         """Current values of ``keys`` (None: absent), all read at one committed height."""
@@ -833,12 +812,12 @@ class Chain:
 
         Check it with ``proofs.verify_state(header.state_root, proof, key)``.
         """
-        if self.state_tree is None:
+        if not self.commitment.proves:
             raise StateUnavailable('proofs need state_commitment = "smt"')
         with self.store.read() as r:
             if height is None:
                 height = r.last("headers")[0]
-            return self.state_tree.prove(r, key, height)
+            return self.commitment.tree.prove(r, key, height)
 
     def prove_tx(self, tx_id: bytes) -> proofs.TxProof | None:
         """Inclusion proof of a committed transaction and its receipt (None if unknown).

@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from tierchain import ops, state_keys, state_log, wire
-from tierchain.apps import DEFAULT_APPS
+from tierchain.apps import DEFAULT_APPS, AppError, AppSet
+from tierchain.apps import find as find_app
 from tierchain.apps import resolve as resolve_apps
 from tierchain.block import Header
 from tierchain.cli_errors import TierChainGroup
@@ -30,7 +31,7 @@ from tierchain.cli_types import (
     STATE_KEY,
 )
 from tierchain.config import ROLES, ChainConfig, GenesisAccount
-from tierchain.crypto import KeyPair, load_key_file, save_key_file
+from tierchain.crypto import CryptoSuite, KeyPair, load_key_file, save_key_file, suite_of
 from tierchain.errors import TierChainError
 
 CONFIG_NAME = "chain.toml"
@@ -228,7 +229,9 @@ def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
             h = item.header
             log.info(
                 "block committed",
-                extra={"fields": {"height": h.height, "txs": h.tx_count, "hash": h.hash().hex()[:16]}},
+                extra={
+                    "fields": {"height": h.height, "txs": h.tx_count, "hash": h.hash(chain.suite).hex()[:16]}
+                },
             )
         if chain.error is not None:
             log.error("producer failed; stopping")
@@ -313,6 +316,23 @@ def _open_readonly(directory: Path):
     return Store(directory / "db", readonly=True)
 
 
+def _suite_and_apps(genesis: bytes | None) -> tuple[CryptoSuite, AppSet]:
+    """The crypto suite and app set of a stored chain (its genesis), to show its data.
+
+    An app this process cannot load only loses the names of its refusal codes (shown as
+    ``REJECT_<code>``) and roles: inspecting needs no app's code, unlike running it."""
+    if genesis is None:
+        raise click.ClickException("no genesis in the database")
+    config = ChainConfig.from_toml(genesis.decode())
+    loaded = []
+    for name in config.apps:
+        try:
+            loaded.append(find_app(name))
+        except AppError as exc:
+            click.echo(f"warning: {exc}; its codes and roles are shown unnamed", err=True)
+    return suite_of(config), AppSet(loaded)
+
+
 @main.group()
 def block() -> None:
     """Inspect blocks."""
@@ -327,6 +347,7 @@ def block_show(directory: Path, height: int | None) -> None:
     from tierchain.rpc import header_json, receipt_json
 
     with _open_readonly(directory) as store, store.read() as r:
+        suite, app_set = _suite_and_apps(r.get("meta", "genesis"))
         if height is None:
             last = r.last("headers")
             header: Header | None = last[1] if last else None
@@ -334,9 +355,9 @@ def block_show(directory: Path, height: int | None) -> None:
             header = r.get("headers", height)
         if header is None:
             raise click.ClickException(f"no block {'head' if height is None else height}")
-        b = decode_batch(r.get("blocks", header.height))
+        b = decode_batch(r.get("blocks", header.height), suite=suite)
         out = {
-            "header": header_json(header),
+            "header": header_json(header, suite),
             "txs": [
                 {
                     "tx_id": b.digest[i].tobytes().hex(),
@@ -346,7 +367,7 @@ def block_show(directory: Path, height: int | None) -> None:
                 }
                 for i in range(len(b))
             ],
-            "receipts": [receipt_json(rc) for rc in r.get("receipts", header.height)],
+            "receipts": [receipt_json(rc, app_set) for rc in r.get("receipts", header.height)],
         }
     click.echo(json.dumps(out, indent=2))
 
@@ -367,13 +388,14 @@ def state_get(directory: Path, key: bytes) -> None:
     """
     with _open_readonly(directory) as store, store.read() as r:
         value = state_log.reader(r)(key)
+        _, app_set = _suite_and_apps(r.get("meta", "genesis"))  # names the roles of every app
     if value is None:
         raise click.ClickException(f"absent: no value at {state_keys.key_text(key)}")
     out = {
         "key": state_keys.key_text(key),
         "key_hex": key.hex(),
         "value": value.hex(),
-        "decoded": state_keys.decode_value(key, value),
+        "decoded": state_keys.decode_value(key, value, app_set),
     }
     click.echo(json.dumps(out, indent=2))
 

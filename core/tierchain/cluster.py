@@ -51,6 +51,7 @@ from tierchain.batch import Batch, decode_batch
 from tierchain.block import Receipt
 from tierchain.cluster_link import Link, LinkDown, LocalLink, RemoteLink, ShardUnavailable
 from tierchain.config import ChainConfig, GenesisAccount
+from tierchain.crypto import suite_of
 from tierchain.errors import Reject
 from tierchain.ops import balance_key
 from tierchain.route import route_batch, route_keys, writes_on
@@ -236,6 +237,7 @@ class Cluster:
         self.configs = shard_configs(base, n_shards)
         # The placement rules of the cluster's apps: the scheduler routes as the shards admit.
         self.placement = resolve_apps(base.apps).placement
+        self.suite = suite_of(base)  # the shards' crypto suite: the scheduler decodes as they do
         self.endpoints = list(endpoints) if endpoints is not None else [None] * n_shards
         self.shards = []
         for i, (config, endpoint) in enumerate(zip(self.configs, self.endpoints, strict=True)):
@@ -340,7 +342,7 @@ class Cluster:
         buf = txs if isinstance(txs, bytes | bytearray | memoryview) else frame(list(txs))
         if self._closing:
             raise ShardUnavailable("cluster is closed")
-        batch = decode_batch(buf)
+        batch = decode_batch(buf, suite=self.suite)
         shard = route_batch(batch, self.n_shards, self.placement)
         sub = ClusterSubmission(batch, shard)
         ok = shard >= 0

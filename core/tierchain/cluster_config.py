@@ -18,6 +18,8 @@ coordinator_key_file = "coord.key"  # optional: run the cross-shard coordinator 
 Relative paths are relative to the file's directory. The same file is what
 ``tierchain shard serve --cluster FILE --index I`` reads on a shard's host, so
 every process of a cluster derives its shard's config from one base config.
+That includes the apps: there is no ``apps`` key here, the base config's
+``[chain] apps`` is the one place a cluster's apps are named.
 
 Its keys are declared in ``CLUSTER_FIELDS`` (the schema of ``tierchain.config``):
 a section or key not declared is refused naming the nearest declared one, and

@@ -1,8 +1,9 @@
 """Every BLAKE3 derive-key context TierChain uses, in one place.
 
 Each hash and each signed message lives in its own domain, so that no byte
-string can mean two things (DESIGN.md invariant 5). Contexts follow BLAKE3's
-advice: application, year, purpose. Never change one: it changes every id.
+string can mean two things (invariant 5 of shared/DESIGN.md, beside the repo).
+Contexts follow BLAKE3's advice: application, year, purpose. Never change one:
+it changes every id.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tierchain import apps, schedule
-from tierchain.batch import Batch
+from tierchain.batch import Batch, row_bytes
 from tierchain.block import Event, Receipt, event_data_bytes_max, events_per_receipt_max
 from tierchain.errors import InvariantViolation, Reject, TierChainError
 from tierchain.storage import state_value_bytes_max
@@ -147,8 +147,10 @@ class BlockResult:
 
 
 class BlockColumns:
-    """A block's columns as Python objects, built once per block with C-level loops,
-    so the per-transaction path does no numpy scalar conversions or slicing."""
+    """A block's columns as the Python values op handlers see (keys, payloads, ids,
+    senders, nonces, ops), built once per block with C-level loops, so the
+    per-transaction path does no numpy scalar conversions or slicing. ``tx_id`` and
+    ``sender``: given when admission already split them (``mempool.Chunk``)."""
 
     __slots__ = (
         "expires_at",
@@ -163,15 +165,17 @@ class BlockColumns:
         "tx_id",
     )
 
-    def __init__(self, batch: Batch) -> None:
+    def __init__(
+        self, batch: Batch, tx_id: list[bytes] | None = None, sender: list[bytes] | None = None
+    ) -> None:
         buf = batch.buf
         self.keys = [
             buf[s : s + n] for s, n in zip(batch.key_start.tolist(), batch.key_len.tolist(), strict=True)
         ]
         self.first = batch.key_first.tolist()
         self.n_read, self.n_write = batch.n_read.tolist(), batch.n_write.tolist()
-        self.tx_id = [d.tobytes() for d in batch.digest]
-        self.sender = [s.tobytes() for s in batch.sender]
+        self.tx_id = row_bytes(batch.digest) if tx_id is None else tx_id
+        self.sender = row_bytes(batch.sender) if sender is None else sender
         self.nonce, self.op = batch.nonce.tolist(), batch.op.tolist()
         self.expires_at = batch.expires_at.tolist()
         self.payload = [

@@ -35,10 +35,10 @@ import itertools
 from collections.abc import Iterator
 
 import numpy as np
-import tierchain_native
 
 from tierchain import apps, domains
 from tierchain.config import ChainConfig
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite, suite_of
 
 chunk_items_default = 1 << 16
 _hash_items_max = 1 << 20  # synthetic keys hashed per native call (16 MiB of input)
@@ -49,13 +49,16 @@ class GenesisError(ValueError):
     write the same genesis key."""
 
 
-def synthetic_public_keys(seed: int, start: int, stop: int) -> bytes:
+def synthetic_public_keys(seed: int, start: int, stop: int, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
     """Packed 32-byte public keys of synthetic accounts ``start..stop`` (in index order)."""
-    return synthetic_public_keys_at(seed, np.arange(start, max(start, stop), dtype=np.uint64))
+    return synthetic_public_keys_at(seed, np.arange(start, max(start, stop), dtype=np.uint64), suite)
 
 
-def synthetic_public_keys_at(seed: int, indices: np.ndarray) -> bytes:
-    """Packed 32-byte public keys of the synthetic accounts ``indices``, in that order."""
+def synthetic_public_keys_at(seed: int, indices: np.ndarray, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+    """Packed 32-byte public keys of the synthetic accounts ``indices``, in that order.
+
+    Hashed by ``suite`` (a chain's: ``suite_of(config)``; tools that hold no chain
+    use the default suite, as every chain does until issue 19)."""
     n = len(indices)
     if not n:
         return b""
@@ -63,7 +66,7 @@ def synthetic_public_keys_at(seed: int, indices: np.ndarray) -> bytes:
     msgs[:, 0] = seed
     msgs[:, 1] = indices
     offsets = np.arange(0, 16 * n + 1, 16, dtype=np.uint64)
-    return tierchain_native.hash_many(domains.SYNTHETIC_ACCOUNT, msgs.tobytes(), offsets[:-1], offsets[1:])
+    return suite.hash_many(domains.SYNTHETIC_ACCOUNT, msgs.tobytes(), offsets[:-1], offsets[1:])
 
 
 def sorted_public_keys(config: ChainConfig) -> np.ndarray:
@@ -71,6 +74,7 @@ def sorted_public_keys(config: ChainConfig) -> np.ndarray:
     synth = config.genesis_synthetic
     n_synth = synth.accounts if synth else 0
     explicit = [a.public_key for a in config.genesis_accounts]
+    suite = suite_of(config)
     keys = np.empty(len(explicit) + n_synth, np.dtype((np.void, 32)))
     raw = keys.view(np.uint8).reshape(-1, 32)
     if explicit:
@@ -79,7 +83,7 @@ def sorted_public_keys(config: ChainConfig) -> np.ndarray:
         stop = min(n_synth, start + _hash_items_max)
         pos = len(explicit) + start
         raw[pos : pos + stop - start] = np.frombuffer(
-            synthetic_public_keys(synth.seed, start, stop), np.uint8
+            synthetic_public_keys(synth.seed, start, stop, suite), np.uint8
         ).reshape(-1, 32)
     # Big-endian u64 words compare like the bytes they hold: sorting on them gives
     # LMDB's key order (memcmp) without relying on numpy's string rules.

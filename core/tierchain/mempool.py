@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tierchain import route
-from tierchain.batch import Batch
+from tierchain.batch import Batch, row_bytes
 from tierchain.crypto.suite import CryptoSuite
 from tierchain.errors import Reject
 
@@ -36,17 +36,24 @@ _U64 = struct.Struct("<Q")
 
 @dataclasses.dataclass
 class Chunk:
-    """Accepted rows of one submitted batch, in submission order."""
+    """Accepted rows of one submitted batch, in submission order.
+
+    The decoded columns travel with them (``batch``, ``rows``) to the block, which
+    gathers them (``batch.gather``) instead of decoding again; so do the tx ids and
+    senders as ``bytes``, split once here (the executor's and ``done``'s).
+    """
 
     batch: Batch
     rows: np.ndarray  # int64 row indices into batch
     ticket: Any  # the chain.Submission to notify
+    ids: list[bytes]  # tx id of each row
+    senders: list[bytes]  # sender public key of each row
 
-
-def _split_rows(column: np.ndarray) -> list[bytes]:
-    """The rows of a 2-D byte column (sender keys, tx ids; widths are the suite's) as bytes."""
-    packed, width = column.tobytes(), column.shape[1]
-    return [packed[k : k + width] for k in range(0, len(packed), width)]
+    def split(self, n: int) -> Chunk:
+        """Take the first ``n`` rows off this chunk and return them as a chunk."""
+        head = Chunk(self.batch, self.rows[:n], self.ticket, self.ids[:n], self.senders[:n])
+        self.rows, self.ids, self.senders = self.rows[n:], self.ids[n:], self.senders[n:]
+        return head
 
 
 class Mempool:
@@ -60,9 +67,13 @@ class Mempool:
         suite: CryptoSuite,
         shard_index: int = 0,
         shard_count: int = 1,
+        placement: route.Placement | None = None,
     ) -> None:
         self.chain_id, self.txs_max, self.sender_pending_max = chain_id, txs_max, sender_pending_max
         self.shard_index, self.shard_count = shard_index, shard_count
+        # The chain's apps' placement rules (``AppSet.placement``; None: the built-in
+        # apps'): a shard admits a transaction only if they put its writes here.
+        self.placement = placement
         self._committed_nonces = committed_nonces
         self.suite = suite  # the chain's: verifies every admitted signature
         self._lock = threading.Lock()
@@ -92,7 +103,7 @@ class Mempool:
         codes[ok & (batch.chain_id != self.chain_id)] = Reject.WRONG_CHAIN
         codes[(codes == 0) & (batch.shard_id != 0)] = Reject.WRONG_SHARD
         if self.shard_count > 1:  # a shard of a cluster: only keys it owns
-            owned = route.writes_on(batch, self.shard_index, self.shard_count)
+            owned = route.writes_on(batch, self.shard_index, self.shard_count, self.placement)
             codes[(codes == 0) & ~owned] = Reject.WRONG_SHARD
         codes[(codes == 0) & (batch.expires_at != 0) & (batch.expires_at < next_height)] = Reject.EXPIRED
         if len(batch.key_start):
@@ -119,7 +130,9 @@ class Mempool:
             dup[first] = False
             codes[idx[dup]] = Reject.DUPLICATE
             idx = idx[~dup]
-        accepted = []
+        accepted: list[int] = []
+        accepted_ids: list[bytes] = []
+        accepted_senders: list[bytes] = []
         with self._lock:
             if self._closed:
                 # Checked under the same lock that queues rows: once close() returns, no
@@ -130,7 +143,7 @@ class Mempool:
             # senders without pending txs are read in one lookup (one read txn), under
             # the lock like the pending counts they pair with.
             rows, nonces = idx.tolist(), batch.nonce[idx].tolist()
-            senders, ids = (_split_rows(col[idx]) for col in (batch.sender, batch.digest))
+            senders, ids = (row_bytes(col[idx]) for col in (batch.sender, batch.digest))
             fresh = list(dict.fromkeys(s for s in senders if s not in self._pending))
             committed_of = dict(zip(fresh, self._committed_nonces(fresh), strict=True)) if fresh else {}
             for i, sender, tx_id, nonce in zip(rows, senders, ids, nonces, strict=True):
@@ -154,10 +167,13 @@ class Mempool:
                     self._pending_ids.add(tx_id)
                     self._size += 1
                     accepted.append(i)
+                    accepted_ids.append(tx_id)
+                    accepted_senders.append(sender)
             if accepted:
                 self._waiting += len(accepted)
                 ticket._expect(len(accepted))
-                self._chunks.append(Chunk(batch, np.asarray(accepted, np.int64), ticket))
+                accepted_rows = np.asarray(accepted, np.int64)
+                self._chunks.append(Chunk(batch, accepted_rows, ticket, accepted_ids, accepted_senders))
         return codes
 
     def close(self) -> None:
@@ -176,8 +192,7 @@ class Mempool:
                     out.append(self._chunks.popleft())
                     n += len(chunk.rows)
                 else:
-                    out.append(Chunk(chunk.batch, chunk.rows[:room], chunk.ticket))
-                    chunk.rows = chunk.rows[room:]
+                    out.append(chunk.split(room))
                     n += room
             self._waiting -= n
         return out
@@ -188,8 +203,8 @@ class Mempool:
         senders: collections.Counter[bytes] = collections.Counter()
         ids: list[bytes] = []
         for chunk in chunks:
-            senders.update(_split_rows(chunk.batch.sender[chunk.rows]))
-            ids.extend(_split_rows(chunk.batch.digest[chunk.rows]))
+            senders.update(chunk.senders)
+            ids.extend(chunk.ids)
         with self._lock:
             pending = self._pending
             for sender, count in senders.items():

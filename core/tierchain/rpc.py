@@ -7,7 +7,8 @@ operator's control and submission surface, not a public API gateway.
   1..``limits.batch_bytes_max`` bytes, sent with a ``Content-Length``. Reply:
   per transaction the reject code name (``OK`` if accepted) and tx id; with
   ``wait`` (0..``wait_s_max``, decimal), also the receipts once durably
-  committed, or ``"timeout": true``.
+  committed, or ``"timeout": true``. A receipt's code is shown by the name the
+  chain's apps give it (an app's own refusal codes included; ``AppSet.reject_name``).
 * ``GET /v1/head``, ``GET /v1/block/<height>``, ``GET /v1/tx/<hex id>``,
   ``GET /v1/state/<hex key>``, ``GET /v1/nonce/<hex public key>``.
 
@@ -48,8 +49,10 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tierchain import limits
+from tierchain.apps import AppSet
 from tierchain.block import Header, Receipt
 from tierchain.chain import Chain
+from tierchain.crypto import CryptoSuite
 from tierchain.errors import Reject, RejectedError, TierChainError
 
 log = logging.getLogger("tierchain.rpc")
@@ -106,10 +109,11 @@ class HttpError(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
 
-def header_json(h: Header) -> dict[str, Any]:
+def header_json(h: Header, suite: CryptoSuite) -> dict[str, Any]:
+    """``h`` as JSON; its hash is computed by the chain's ``suite`` (``chain.suite``)."""
     return {
         "height": h.height,
-        "hash": h.hash().hex(),
+        "hash": h.hash(suite).hex(),
         "prev_hash": h.prev_hash.hex(),
         "timestamp_ms": h.timestamp_ms,
         "tx_count": h.tx_count,
@@ -122,12 +126,14 @@ def header_json(h: Header) -> dict[str, Any]:
     }
 
 
-def receipt_json(r: Receipt | None) -> dict[str, Any] | None:
+def receipt_json(r: Receipt | None, app_set: AppSet) -> dict[str, Any] | None:
+    """``r`` as JSON; its code by name, as the chain's ``app_set`` names it (an app's own
+    refusals included: ``AppSet.reject_name``)."""
     if r is None:
         return None
     return {
         "tx_id": r.tx_id.hex(),
-        "code": Reject(r.code).name,
+        "code": app_set.reject_name(r.code),
         "events": [{"topic": e.topic.decode(errors="replace"), "data": e.data.hex()} for e in r.events],
     }
 
@@ -251,7 +257,7 @@ class NodeApp:
         if path == "/v1/head":
             allow(method, "GET")
             query_args(scope, ())
-            return 200, json.dumps(header_json(self.chain.head())).encode()
+            return 200, json.dumps(header_json(self.chain.head(), self.chain.suite)).encode()
         m = _ARG_PATH.fullmatch(path)
         if m is None:
             raise HttpError(404, "NOT_FOUND", f"no such path {path[:200]!r}")
@@ -275,7 +281,10 @@ class NodeApp:
             raise HttpError(404, "NO_SUCH_BLOCK", f"no block at height {height} (head {self.chain.height})")
         receipts = self.chain.receipts(h.height) or []
         return json.dumps(
-            {"header": header_json(h), "receipts": [receipt_json(r) for r in receipts]}
+            {
+                "header": header_json(h, self.chain.suite),
+                "receipts": [receipt_json(r, self.chain.apps) for r in receipts],
+            }
         ).encode()
 
     def tx(self, tx_id: bytes) -> bytes:
@@ -284,7 +293,12 @@ class NodeApp:
             raise HttpError(404, "NO_SUCH_TX", f"no committed transaction {tx_id.hex()}")
         height, pos, raw, receipt = found
         return json.dumps(
-            {"height": height, "position": pos, "tx": raw.hex(), "receipt": receipt_json(receipt)}
+            {
+                "height": height,
+                "position": pos,
+                "tx": raw.hex(),
+                "receipt": receipt_json(receipt, self.chain.apps),
+            }
         ).encode()
 
     async def submit(self, scope: dict[str, Any], receive: Receive) -> tuple[int, bytes | None]:
@@ -369,7 +383,7 @@ class NodeApp:
             exc = committed.exception()
             raise HttpError(500, "NODE_FAILED", f"{type(exc).__name__}: {exc}")
         else:
-            reply["receipts"] = [receipt_json(r) for r in committed.result()]
+            reply["receipts"] = [receipt_json(r, self.chain.apps) for r in committed.result()]
             reply["heights"] = [int(h) for h in sub.heights]
 
 

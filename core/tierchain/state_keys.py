@@ -18,7 +18,8 @@ anything else                  its UTF-8 bytes (``fp/params``)
 =============================  ===========================================================
 
 ``decode_value`` turns a known key's value into JSON-ready data through the record's own
-codec, so what ``state get`` prints is what the ledger reads.
+codec, so what ``state get`` prints is what the ledger reads. Role masks are named by the
+chain's app set (an embedder app's roles included), or by the built-in apps' roles.
 """
 
 from __future__ import annotations
@@ -31,21 +32,18 @@ from collections.abc import Callable
 from typing import Any
 
 from tierchain import limits
-from tierchain.config import ROLES
+from tierchain.apps import AppSet, default_set
 from tierchain.execute import nonce_key
 from tierchain.finance import codes as c
 
 _U64 = struct.Struct("<Q")
 _ACCT = struct.Struct("<IQ")
 _HEX = re.compile(r"[0-9a-fA-F]*")
+RoleNames = Callable[[int], list[str]]  # a roles mask -> its role names (AppSet.role_names)
 
 
 class KeyFormError(ValueError):
     """A key as typed does not name a state key (says which form was expected)."""
-
-
-def _roles(mask: int) -> list[str]:
-    return [name for i, name in enumerate(ROLES) if mask >> i & 1]
 
 
 def _name(kind: type[enum.IntEnum], value: int) -> str | int:
@@ -63,8 +61,8 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _u64(field: str) -> Callable[[bytes], dict]:
-    def decode(raw: bytes) -> dict:
+def _u64(field: str) -> Callable[[bytes, RoleNames], dict]:
+    def decode(raw: bytes, roles: RoleNames) -> dict:
         if len(raw) != _U64.size:
             raise c.RecordError(f"{field}: expected 8 bytes, got {len(raw)}")
         return {field: _U64.unpack(raw)[0]}
@@ -72,39 +70,39 @@ def _u64(field: str) -> Callable[[bytes], dict]:
     return decode
 
 
-def _account(raw: bytes) -> dict:
+def _account(raw: bytes, roles: RoleNames) -> dict:
     if len(raw) != _ACCT.size:
         raise c.RecordError(f"account: expected {_ACCT.size} bytes, got {len(raw)}")
     mask, height = _ACCT.unpack(raw)
-    return {"roles": _roles(mask), "registered_height": height}
+    return {"roles": roles(mask), "registered_height": height}
 
 
-def _key_record(raw: bytes) -> dict:
+def _key_record(raw: bytes, roles: RoleNames) -> dict:
     out = _plain(c.KeyRecord.decode(raw))
     return {**out, "status": _name(c.KeyStatus, out["status"])}
 
 
-def _org(raw: bytes) -> dict:
+def _org(raw: bytes, roles: RoleNames) -> dict:
     rec = c.OrgRecord.decode(raw)
-    return {**_plain(rec), "roles": _roles(rec.roles), "name": rec.name.decode(errors="replace")}
+    return {**_plain(rec), "roles": roles(rec.roles), "name": rec.name.decode(errors="replace")}
 
 
-def _proposal(raw: bytes) -> dict:
+def _proposal(raw: bytes, roles: RoleNames) -> dict:
     out = _plain(c.Proposal.decode(raw))
     return {**out, "action": _name(c.Action, out["action"])}
 
 
-def _doc(raw: bytes) -> dict:
+def _doc(raw: bytes, roles: RoleNames) -> dict:
     return _plain(c.DocRecord.decode(raw))
 
 
-def _voucher(raw: bytes) -> dict:
+def _voucher(raw: bytes, roles: RoleNames) -> dict:
     rec = c.Voucher.decode(raw)
     docs = [{"type": _name(c.DocType, t), "fingerprint": fp.hex()} for t, fp in rec.docs]
     return {**_plain(rec), "status": _name(c.VoucherStatus, rec.status), "docs": docs}
 
 
-def _piece(raw: bytes) -> dict:
+def _piece(raw: bytes, roles: RoleNames) -> dict:
     rec = c.Piece.decode(raw)
     history = [{**_plain(e), "kind": _name(c.Event, e.kind)} for e in rec.history]
     return {
@@ -115,7 +113,7 @@ def _piece(raw: bytes) -> dict:
     }
 
 
-def _clearing(raw: bytes) -> dict:
+def _clearing(raw: bytes, roles: RoleNames) -> dict:
     height, rows = c.decode_clearing(raw)
     return {
         "height": height,
@@ -131,7 +129,7 @@ class Table:
     prefix: bytes
     id_bytes: int
     what: str
-    decode: Callable[[bytes], dict]
+    decode: Callable[[bytes, RoleNames], dict]  # (value, role names) -> JSON-ready record
 
 
 TABLES = (
@@ -145,12 +143,12 @@ TABLES = (
     Table("fv/", b"fv/", c.id_bytes, "a voucher id", _voucher),
     Table("fx/", b"fx/", c.id_bytes, "a piece id", _piece),
     Table("fc/", b"fc/", c.id_bytes + 2, "a voucher id then a u16 batch number", _clearing),
-    Table("fr/", b"fr/", 32, "a blinded fingerprint", lambda r: _plain(c.RegistryEntry.decode(r))),
+    Table("fr/", b"fr/", 32, "a blinded fingerprint", lambda r, _: _plain(c.RegistryEntry.decode(r))),
     Table("fl/", b"fl/", 32, "a financing ref digest", _u64("amount")),
 )
 _BY_FORM = {t.form: t for t in TABLES}
-_LITERALS: dict[bytes, tuple[str, Callable[[bytes], dict]]] = {
-    c.PARAMS_KEY: ("params", lambda r: _plain(c.Params.decode(r))),
+_LITERALS: dict[bytes, tuple[str, Callable[[bytes, RoleNames], dict]]] = {
+    c.PARAMS_KEY: ("params", lambda r, _: _plain(c.Params.decode(r))),
 }
 
 
@@ -196,8 +194,10 @@ def key_text(key: bytes) -> str:
     return "0x" + key.hex()
 
 
-def decode_value(key: bytes, value: bytes) -> dict[str, Any] | None:
+def decode_value(key: bytes, value: bytes, app_set: AppSet | None = None) -> dict[str, Any] | None:
     """``value`` of ``key`` decoded as the ledger reads it, or None for a key of no known table.
+
+    Role masks are named by ``app_set`` (the chain's; default: the built-in apps').
 
     A value that does not fit its record's layout gives ``{"error": ...}``: the raw hex is
     printed beside it, and a damaged record is worth seeing rather than hiding."""
@@ -208,6 +208,6 @@ def decode_value(key: bytes, value: bytes) -> dict[str, Any] | None:
     else:
         return None
     try:
-        return {"type": kind, **decode(value)}
+        return {"type": kind, **decode(value, (app_set or default_set()).role_names)}
     except (c.RecordError, struct.error) as exc:
         return {"type": kind, "error": f"not a valid {kind} record: {exc}"}

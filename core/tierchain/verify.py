@@ -9,9 +9,10 @@ gives byte-identical receipts, the same receipt root and the same state root;
 every transaction is indexed at its place. At the end, the stored state equals
 the re-executed state key for key.
 
-Re-execution keeps the state in memory (a dict) and, for "smt" chains, rebuilds
-the sparse Merkle tree in memory too (``state_tree.MemoryStateTree``, the same
-Rust update as the node): every header's state root must equal the recomputed
+Re-execution is the node's own state transition (``tierchain.transition``) over
+a state kept in memory (a dict) and the chain's state commitment kept in memory
+too (``commitment.commitment_of`` without a store; for "smt" chains the same Rust
+tree update as the node): every header's state root must equal the recomputed
 one, and so must every root the database still keeps for a height
 (``smt_roots``; pruned heights have none).
 """
@@ -25,16 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tierchain import apps, merkle, state_log
+from tierchain import apps, state_log, transition
 from tierchain.batch import decode_batch
 from tierchain.block import ZERO_HASH
+from tierchain.commitment import commitment_of
 from tierchain.config import ChainConfig
 from tierchain.crypto import suite_of
 from tierchain.errors import InvariantViolation, TierChainError
-from tierchain.execute import execute_block
-from tierchain.genesis import genesis_chunks
-from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest_sorted
-from tierchain.state_tree import MemoryStateTree
 from tierchain.storage import StorageError, Store
 
 
@@ -73,16 +71,10 @@ def verify_chain(
             app_set = apps.resolve(config.apps)
             top = last[0]
             state: dict[bytes, bytes] = {}
-            tree = MemoryStateTree() if config.state_commitment == "smt" else None
-            for chunk in genesis_chunks(config, app_set=app_set):
-                state.update(chunk)
-                if tree is not None:
-                    tree.apply(0, chunk)
-            if tree is not None:
-                state_root = tree.root
-            else:
-                digest = write_set_digest_sorted(sorted(state.items()), suite=suite)
-                state_root = root_from_digest(GENESIS_PARENT, digest, suite=suite)
+            commitment = commitment_of(config, suite=suite)  # in memory
+            state_root = transition.genesis(
+                config, app_set=app_set, suite=suite, commitment=commitment, sink=state.update
+            ).state_root
             prev = None
             for height in range(top + 1):
                 header = r.get("headers", height)
@@ -127,26 +119,28 @@ def verify_chain(
                     )
                     for i in np.flatnonzero(valid == 0).tolist():
                         problem(f"height {height}: tx {i} has a bad signature")
-                if merkle.root_packed(batch.digest.tobytes(), suite=suite) != header.tx_root:
+                if transition.tx_root(batch, suite) != header.tx_root:
                     problem(f"height {height}: tx root mismatch")
                 if height:
-                    result = execute_block(batch, state.get, height, header.timestamp_ms, app_set=app_set)
-                    if result.receipts != receipts:
+                    result = transition.transition(
+                        batch,
+                        state.get,
+                        height,
+                        header.timestamp_ms,
+                        app_set=app_set,
+                        suite=suite,
+                        commitment=commitment,
+                    )
+                    if result.outcome.receipts != receipts:
                         problem(f"height {height}: re-executed receipts differ")
-                    if tree is not None:
-                        state_root = tree.apply(height, result.writes)
-                    else:
-                        state_root = next_state_root(state_root, result.writes, suite=suite)
-                    for k, v in result.writes.items():
-                        if v is None:
-                            state.pop(k, None)
-                        else:
-                            state[k] = v
-                if merkle.root([rc.encode() for rc in receipts], suite=suite) != header.receipt_root:
+                    state_root = result.version.root
+                    transition.apply_writes(state, result.outcome.writes)
+                # The stored receipts against the header (re-executed ones were compared above).
+                if transition.receipt_root(receipts, suite) != header.receipt_root:
                     problem(f"height {height}: receipt root mismatch")
                 if state_root != header.state_root:
                     problem(f"height {height}: state root mismatch after re-execution")
-                if tree is not None:
+                if commitment.proves:
                     kept = r.get("smt_roots", height)
                     if kept is not None and kept[0] != state_root:
                         problem(f"height {height}: stored state tree root differs from re-execution")

@@ -26,19 +26,15 @@ import json
 import sys
 from pathlib import Path
 
-import tierchain_native
-
 from finance_world import NODE, SECRET, MemLedger, admit_all, config, issue_voucher
-from tierchain import merkle, ops
+from tierchain import apps, ops, transition
 from tierchain.batch import decode_batch
 from tierchain.block import Receipt
+from tierchain.commitment import commitment_of
 from tierchain.config import ChainConfig, GenesisAccount
-from tierchain.crypto import KeyPair
-from tierchain.execute import execute_block
+from tierchain.crypto import KeyPair, suite_of
 from tierchain.finance import DocType
 from tierchain.finance.client import Finance
-from tierchain.genesis import genesis_writes
-from tierchain.state_tree import MemoryStateTree
 from tierchain.wire import frame
 
 HERE = Path(__file__).resolve().parent
@@ -128,27 +124,26 @@ def scenario() -> tuple[ChainConfig, list[tuple[int, list[bytes]]]]:
 
 
 def replay(cfg: ChainConfig, blocks: list[tuple[int, list[bytes]]]) -> list[dict]:
-    """Per block: receipts and the three roots, from genesis, by the engine's executor and state tree."""
-    state = {k: v for k, v in genesis_writes(cfg).items() if v is not None}
-    tree = MemoryStateTree()
-    tree.apply(0, sorted(state.items()))
+    """Per block: receipts and the three roots, from genesis, by the engine's state
+    transition (``tierchain.transition``) with the chain's commitment kept in memory."""
+    suite, app_set = suite_of(cfg), apps.resolve(cfg.apps)
+    commitment = commitment_of(cfg, suite=suite)
+    state: dict[bytes, bytes] = {}
+    transition.genesis(cfg, app_set=app_set, suite=suite, commitment=commitment, sink=state.update)
     out = []
     for height, (timestamp_ms, txs) in enumerate(blocks, start=1):
-        batch = decode_batch(frame(txs))
+        batch = decode_batch(frame(txs), suite=suite)
         assert batch.ok.all()
-        result = execute_block(batch, state.get, height, timestamp_ms)
-        state_root = tree.apply(height, result.writes)
-        for k, v in result.writes.items():
-            if v is None:
-                state.pop(k, None)
-            else:
-                state[k] = v
-        receipts: list[Receipt] = result.receipts
+        result = transition.transition(
+            batch, state.get, height, timestamp_ms, app_set=app_set, suite=suite, commitment=commitment
+        )
+        transition.apply_writes(state, result.outcome.writes)
+        receipts: list[Receipt] = result.outcome.receipts
         out.append(
             {
-                "tx_root": tierchain_native.merkle_root_packed(batch.digest.tobytes(), 32).hex(),
-                "receipt_root": merkle.root([r.encode() for r in receipts]).hex(),
-                "state_root": state_root.hex(),
+                "tx_root": result.roots.tx_root.hex(),
+                "receipt_root": result.roots.receipt_root.hex(),
+                "state_root": result.roots.state_root.hex(),
                 "receipts": [r.encode().hex() for r in receipts],
             }
         )

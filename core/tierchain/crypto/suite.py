@@ -1,7 +1,7 @@
 """The crypto suite: every signature, hash and Merkle root the engine computes.
 
-A chain runs on exactly one suite, fixed at genesis (DESIGN.md, "Applications
-and crypto suites"). The engine never calls a hash or signature primitive by
+A chain runs on exactly one suite, fixed at genesis (docs/architecture.md, "The
+crypto suite"). The engine never calls a hash or signature primitive by
 itself: it holds one ``CryptoSuite`` value, obtained once from the chain's
 configuration by :func:`suite_of`, and every component that hashes or verifies
 is handed that value. A second suite (the national SM2/SM3 suite, issue 19) is

@@ -1,6 +1,6 @@
 //! `tierchain_native`: the Rust half of TierChain's hot path.
 //!
-//! Three jobs, each a pure-Rust module that `cargo test` exercises without
+//! Four jobs, each a pure-Rust module that `cargo test` exercises without
 //! Python; this file only converts Python arguments and releases the GIL.
 //!
 //! * **Signatures** — [`sig`]: Ed25519 under the ZIP-215 rule (via
@@ -19,11 +19,13 @@
 //!   (33 and 65 bytes), so they are hashed eight at a time in AVX2 lanes by
 //!   [`blake3x8`] (tested bit-for-bit against the `blake3` crate), which is
 //!   what makes a 10k-leaf root ~20x faster than a Python loop.
-//!
 //! * **Authenticated state** — [`smt`]: a binary sparse Merkle tree with
 //!   path compression over hashed state keys, versioned by block height and
 //!   updated once per block: the caller fetches one tree level per round
 //!   (one LMDB cursor pass), Rust computes the new nodes and root.
+//!
+//! Beside them, [`lmdb`] binds liblmdb for the chain's store; it is PyO3 code
+//! itself, because its point is where the GIL is released (once per batch).
 //!
 //! All parallel work runs on one private rayon pool ([`pool`]) sized by the
 //! `TIERCHAIN_THREADS` environment variable (default: all cores).
@@ -659,8 +661,8 @@ impl SmtBuilder {
     }
 }
 
-/// `smt_hashes() -> (empty_hash, contexts)`: the state tree's constants, for
-/// cross-checks with the pure-Python verifier.
+/// `smt_constants() -> (empty_hash, contexts)`: the state tree's constants, for
+/// cross-checks with the pure-Python verifier and the crypto suite.
 #[pyfunction]
 fn smt_constants<'py>(py: Python<'py>) -> (Bound<'py, PyBytes>, Vec<&'static str>) {
     (

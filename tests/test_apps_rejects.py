@@ -1,0 +1,133 @@
+"""An app names its own refusal codes, and what shows a receipt shows its names.
+
+``App.rejects`` is an ``IntEnum`` of codes inside the app's ``reject_codes``; the app set
+refuses a name outside the range, the engine's names and a name two apps declare, and
+``AppSet.reject_name`` is what the API (``rpc.receipt_json``) and the CLI show. Receipts
+keep the number. The CLI also names an app's roles in ``state get``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import NODE, small_config
+from tierchain import apps, rpc, state_keys
+from tierchain.block import Receipt
+from tierchain.chain import Chain
+from tierchain.cli import main
+from tierchain.errors import Reject
+
+DOCS = Path(__file__).parents[1] / "docs"
+sys.path.insert(0, str(DOCS))
+import example_app  # noqa: E402  (docs/example_app.py: the embedder's app)
+
+TX_ID = bytes(range(32))
+
+
+class LedgerReject(enum.IntEnum):
+    OUT_OF_PAPER = 4096
+    LATE_STAMP = 4097
+
+
+def _noop(ctx) -> None:
+    pass
+
+
+def ledger(**fields) -> apps.App:
+    fields = {
+        "name": "ledger",
+        "ops": (apps.Op(4096, "ledger.op", _noop),),
+        "op_codes": range(4096, 4100),
+        "reject_codes": range(4096, 4104),
+        "rejects": LedgerReject,
+        **fields,
+    }
+    return apps.App(**fields)
+
+
+def test_an_app_set_names_codes_by_the_app_then_the_engine():
+    app_set = apps.AppSet([*apps.default_set().apps, ledger()])
+    assert app_set.reject_name(4097) == "LATE_STAMP"
+    assert app_set.reject_name(Reject.BAD_PAYLOAD) == "BAD_PAYLOAD"  # the engine's
+    assert app_set.reject_name(Reject.NOT_A_MEMBER) == "NOT_A_MEMBER"  # finance's, in Reject
+    assert app_set.reject_name(4100) == "REJECT_4100"  # in the range, but not named
+    assert apps.default_set().reject_name(4097) == "REJECT_4097"  # not an app of this set
+
+
+def test_a_handler_may_refuse_with_engine_codes_and_its_own_apps_codes():
+    app_set = apps.AppSet([*apps.default_set().apps, ledger()])
+    assert app_set.may_refuse(4096, LedgerReject.LATE_STAMP)
+    assert app_set.may_refuse(4096, Reject.UNAUTHORIZED)
+    assert not app_set.may_refuse(4096, Reject.NOT_A_MEMBER)  # finance's range
+    assert not app_set.may_refuse(2, LedgerReject.LATE_STAMP)  # transfer is not ledger's
+    assert not app_set.may_refuse(4096, Reject.OK)  # a refusal is never OK
+    assert not app_set.may_refuse(4096, 90)  # an engine number no code has
+
+
+def test_declared_reject_names_are_checked():
+    class Outside(enum.IntEnum):
+        TOO_FAR = 5000
+
+    class Engines(enum.IntEnum):
+        BAD_PAYLOAD = 4096
+
+    class Lower(enum.IntEnum):
+        late = 4096
+
+    with pytest.raises(apps.AppError, match="TOO_FAR = 5000 outside"):
+        ledger(rejects=Outside)
+    with pytest.raises(apps.AppConflict, match="BAD_PAYLOAD is the engine's"):
+        ledger(rejects=Engines)
+    with pytest.raises(apps.AppError, match="UPPER_CASE"):
+        ledger(rejects=Lower)
+    with pytest.raises(apps.AppError, match="IntEnum"):
+        ledger(rejects={4096: "LATE"})
+
+    class Again(enum.IntEnum):
+        LATE_STAMP = 4200
+
+    other = ledger(
+        name="other", op_codes=range(4200, 4201), ops=(), reject_codes=range(4200, 4201), rejects=Again
+    )
+    with pytest.raises(apps.AppConflict, match="both claim reject name LATE_STAMP"):
+        apps.AppSet([ledger(), other])
+
+
+def test_receipt_json_shows_the_apps_name_and_receipts_keep_the_number():
+    app_set = apps.AppSet([*apps.default_set().apps, ledger()])
+    receipt = Receipt(TX_ID, int(LedgerReject.OUT_OF_PAPER))
+    assert rpc.receipt_json(receipt, app_set)["code"] == "OUT_OF_PAPER"
+    assert rpc.receipt_json(receipt, apps.default_set())["code"] == "REJECT_4096"  # never raises
+    assert rpc.receipt_json(Receipt(TX_ID, Reject.OK), app_set)["code"] == "OK"
+    assert receipt.encode()[32:34] == (4096).to_bytes(2, "little")
+
+
+def test_state_get_and_block_show_use_the_chains_apps(tmp_path, monkeypatch):
+    with_notary = (*apps.DEFAULT_APPS, "notary")
+    accounts = small_config().genesis_accounts
+    node = dataclasses.replace(accounts[0], roles=("registrar", "notary"))
+    config = small_config(apps=with_notary, genesis_accounts=(node, *accounts[1:]))
+    with Chain(tmp_path / "c", config, NODE, apps=[example_app.APP]) as chain:
+        head_hash = chain.head().hash(chain.suite).hex()
+    runner = CliRunner()
+    acct = ["state", "get", str(tmp_path / "c"), "acct/" + NODE.public_key.hex()]
+
+    monkeypatch.setenv(apps.APPS_ENV, "example_app:APP")
+    r = runner.invoke(main, acct)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["decoded"]["roles"] == ["registrar", "notary"]
+    r = runner.invoke(main, ["block", "show", str(tmp_path / "c"), "head"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["header"]["hash"] == head_hash, r.output
+
+    monkeypatch.delenv(apps.APPS_ENV)  # the app cannot be loaded: shown, without its names
+    r = runner.invoke(main, acct)
+    assert r.exit_code == 0 and "unknown app 'notary'" in r.stderr, r.output
+    assert json.loads(r.stdout)["decoded"]["roles"] == ["registrar"]  # the built-in apps' roles
+    assert state_keys.decode_value(b"acct/" + NODE.public_key, bytes(12))["roles"] == []
