@@ -21,9 +21,9 @@ import lmdb
 import numpy as np
 import tierchain_native
 
-from tierchain import wire
-from tierchain.batch import decode_batch
-from tierchain.execute import nonce_key
+from tierchain.engine.execute import nonce_key
+from tierchain.wire import tx as wire
+from tierchain.wire.batch import decode_batch
 
 _U64 = struct.Struct("<Q")
 

@@ -19,9 +19,9 @@ import numpy as np
 import tierchain_native
 
 from tierchain import limits
-from tierchain.batch import decode_batch
-from tierchain.loadgen import run_load, transfer_workload
-from tierchain.wire import frame
+from tierchain.tools.loadgen import run_load, transfer_workload
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
 
 
 def verifier_ceiling(txs: list[bytes], repeat: int = 3) -> float:

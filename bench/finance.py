@@ -3,9 +3,9 @@
 Both workloads are pre-signed before the clock starts and driven the same way:
 one submitter sends the stream in order, ``--batch`` transactions per submit,
 ``--inflight`` submits outstanding, into a fresh solo chain (durable commits
-unless ``--sync none``). The lifecycle stream is ``tierchain.finance.workload``
+unless ``--sync none``). The lifecycle stream is ``tierchain.apps.finance.workload``
 (7 ops per voucher: anchor, confirm, split, offer, accept, discount offer, bank
-accept); the transfer stream is ``tierchain.ops.transfer`` among funded accounts.
+accept); the transfer stream is ``tierchain.apps.accounts.transfer`` among funded accounts.
 
 Usage: python bench/finance.py [--vouchers 4000] [--sync full|none] [--tiny] [--out FILE.json]
 """
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import click
 
-from tierchain import ops
-from tierchain.chain import Chain
+from tierchain.apps import accounts as ops
+from tierchain.apps.finance.workload import TXS_PER_VOUCHER, lifecycle_workload
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine.chain import Chain
 from tierchain.errors import Reject
-from tierchain.finance.workload import TXS_PER_VOUCHER, lifecycle_workload
 
 
 def drive(chain: Chain, txs: list[bytes], batch_txs: int, inflight: int) -> dict:

@@ -24,8 +24,9 @@ import lmdb
 import nacl.exceptions
 import nacl.signing
 
-from tierchain import ops, wire
-from tierchain.execute import nonce_key
+from tierchain.apps import accounts as ops
+from tierchain.engine.execute import nonce_key
+from tierchain.wire import tx as wire
 
 _U64 = struct.Struct("<Q")
 _TRANSFER = struct.Struct("<32sQ")
@@ -121,7 +122,7 @@ def run_naive(
 if __name__ == "__main__":
     import click
 
-    from tierchain.loadgen import WorkloadSpec, build_workload, genesis_balance
+    from tierchain.tools.loadgen import WorkloadSpec, build_workload, genesis_balance
 
     @click.command()
     @click.option("--txs", type=int, default=20_000, show_default=True)

@@ -6,8 +6,8 @@ no figure from another run or machine is ever compared. Naive counterparts:
 * signatures: PyNaCl, one signature at a time, one core (what a straightforward
   node would do) -> ``tierchain_native.verify_batch_packed`` on all cores;
 * Merkle root of 10,000 tx ids: a Python loop over the ``blake3`` package ->
-  ``tierchain.merkle`` (Rust);
-* decoding: ``tierchain.wire.decode`` + tx id per transaction -> ``decode_batch``;
+  ``tierchain.crypto.merkle`` (Rust);
+* decoding: ``tierchain.wire.tx.decode`` + tx id per transaction -> ``decode_batch``;
 * scheduling: a dict-based Python scheduler -> ``tierchain._hot`` (Cython);
 * LMDB batch reads: py-lmdb ``getmulti`` -> ``tierchain_native.LmdbTxn.get_many``
   (the store's binding), alone and beside a thread running Python (py-lmdb
@@ -37,8 +37,10 @@ import tierchain_native
 from rich.console import Console
 from rich.table import Table
 
-from tierchain import merkle, schedule, wire
-from tierchain.batch import decode_batch
+from tierchain.crypto import merkle
+from tierchain.engine import schedule
+from tierchain.wire import tx as wire
+from tierchain.wire.batch import decode_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from workloads import transfers

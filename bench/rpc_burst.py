@@ -9,7 +9,8 @@ dropped SYN is retried after 1 s).
 To compare with another endpoint implementation in the same run, give its
 source file with ``--baseline FILE`` (a module with the same ``NodeServer(chain,
 host, port)`` / ``start`` / ``stop`` / ``address`` API, e.g. an older rpc.py:
-``git show REV:core/tierchain/rpc.py > /tmp/rpc_old.py``); the two alternate,
+``git show REV:core/tierchain/api/rpc.py > /tmp/rpc_old.py``; before the package move,
+``core/tierchain/rpc.py`` with its imports moved as in docs/operations.md); the two alternate,
 ``--repeat`` times each, and each figure is reported as min / median / max.
 
 Usage: python bench/rpc_burst.py [--clients 48] [--each 10] [--repeat 3] [--baseline FILE] [--tiny]
@@ -30,10 +31,12 @@ from types import ModuleType
 
 import click
 
-from tierchain import ops, rpc, wire
-from tierchain.chain import Chain
+from tierchain.api import rpc
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine.chain import Chain
+from tierchain.wire import tx as wire
 
 NODE = KeyPair.from_seed(b"rpc burst node".ljust(32, b"\0"))
 

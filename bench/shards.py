@@ -54,13 +54,15 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from tierchain import loadgen, ops, xshard
-from tierchain.batch import decode_batch
+from tierchain.apps import accounts as ops
+from tierchain.apps import xshard
 from tierchain.config import ChainConfig, GenesisAccount, SyntheticAccounts
 from tierchain.crypto import KeyPair
-from tierchain.genesis import synthetic_public_keys
-from tierchain.route import route_batch, route_keys
-from tierchain.wire import frame
+from tierchain.engine.genesis import synthetic_public_keys
+from tierchain.engine.route import route_batch, route_keys
+from tierchain.tools import loadgen
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "tierchain"
@@ -70,7 +72,7 @@ BASE_CHAIN_ID = 100
 GENESIS_BALANCE = 10**12
 NODE = KeyPair.from_seed(hashlib.blake2b(b"tierchain bench shards node", digest_size=32).digest())
 COORD = KeyPair.from_seed(hashlib.blake2b(b"tierchain bench shards coordinator", digest_size=32).digest())
-XSHARD_TXS_PER_TRANSFER = 4  # xtransfer, xcredit, xdecide, xfinish (tierchain.xshard)
+XSHARD_TXS_PER_TRANSFER = 4  # xtransfer, xcredit, xdecide, xfinish (tierchain.apps.xshard)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,10 +326,10 @@ def xfer_workloads(p: Params, world: World, pool, n_shards: int = 2) -> dict:
 
 def router_cost(batches: list[bytes], n_shards: int, reps: int) -> dict:
     """Scheduler-side cost per tx of what ``Cluster.submit`` does before sending, stage by stage."""
-    from tierchain.cluster import gather_frames
-    from tierchain.route import writes_on as span_ok
+    from tierchain.engine.route import writes_on as span_ok
+    from tierchain.sharding.cluster import gather_frames
 
-    span_impl = "tierchain.route.writes_on (the check Cluster.submit makes)"
+    span_impl = "tierchain.engine.route.writes_on (the check Cluster.submit makes)"
     stages = ("decode", "route", "check", "partition", "gather")
     best = dict.fromkeys(stages, float("inf"))
     n_tx = 0
@@ -533,7 +535,7 @@ def drive_closed(
 
 def tps_point(p: Params, world: World, n_shards: int, streams: list[list[bytes]], after=None) -> dict:
     """A fresh ``n_shards`` cluster under the closed loop; ``after(cluster)`` runs on it before close."""
-    from tierchain.cluster import Cluster
+    from tierchain.sharding.cluster import Cluster
 
     root = Path(tempfile.mkdtemp(prefix=f"tierchain-shards{n_shards}-"))
     out: dict = {"n_shards": n_shards, "x": n_shards}
@@ -713,7 +715,7 @@ def _burst(cluster, batches: list[bytes], inflight: int, on_commit) -> tuple[flo
 
 def xshard_cost(cluster, p: Params, xw: dict) -> dict:
     """Local vs cross-shard transfers on a running 2-shard cluster, coordinator running."""
-    from tierchain.coordinator import Coordinator
+    from tierchain.apps.coordinator import Coordinator
 
     n = cluster.n_shards
     coord_nonce0 = [cluster.call(s, "nonce", COORD.public_key) for s in range(n)]

@@ -39,9 +39,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tierchain import loadgen, proofs
-from tierchain.state_tree import StateTree
-from tierchain.storage import Store
+from tierchain import proofs
+from tierchain.state.storage import Store
+from tierchain.state.tree import StateTree
+from tierchain.tools import loadgen
 
 _U64 = struct.Struct("<Q")
 

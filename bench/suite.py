@@ -40,8 +40,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling scripts: naive, ceilings, plots
 
-from tierchain import loadgen
-from tierchain.loadgen import WorkloadSpec, build_workload, genesis_balance, run_load
+from tierchain.tools import loadgen
+from tierchain.tools.loadgen import WorkloadSpec, build_workload, genesis_balance, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "tierchain"
@@ -343,9 +343,13 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
             stacks[stack] += int(count)
     total = sum(stacks.values())
     threads = {  # thread -> (its root frame, the frame its block work runs under, idle label)
-        "producer": ("_run (tierchain/chain.py", "_produce", "waiting for a free slot or transactions"),
-        "committer": ("_commit_loop (tierchain/chain.py", "_commit_loop", "waiting for a block"),
-        "tree": ("_tree_loop (tierchain/chain.py", "_prepare_tree", "waiting for an executed block"),
+        "producer": (
+            "_run (tierchain/engine/chain.py",
+            "_produce",
+            "waiting for a free slot or transactions",
+        ),
+        "committer": ("_commit_loop (tierchain/engine/chain.py", "_commit_loop", "waiting for a block"),
+        "tree": ("_tree_loop (tierchain/engine/chain.py", "_prepare_tree", "waiting for an executed block"),
     }
     stage: collections.Counter[str] = collections.Counter()
     leaf: collections.Counter[str] = collections.Counter()

@@ -16,8 +16,9 @@ import nacl.signing
 import pytest
 import tierchain_native
 
-from tierchain import merkle, schedule
-from tierchain.batch import decode_batch
+from tierchain.crypto import merkle
+from tierchain.engine import schedule
+from tierchain.wire.batch import decode_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from primitives import naive_decode, naive_merkle_root

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from tierchain import wire
 from tierchain.crypto import KeyPair
+from tierchain.wire import tx as wire
 
 TRANSFER_OP = 1
 

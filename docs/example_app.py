@@ -31,10 +31,11 @@ from collections.abc import Callable, Iterator
 
 import blake3
 
-from tierchain import apps, wire
+from tierchain.apps.accounts import account_key, roles_of
+from tierchain.engine import apps
+from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
-from tierchain.execute import OpFailed, TxContext
-from tierchain.ops import account_key, roles_of
+from tierchain.wire import tx as wire
 
 OP_STAMP = 4096  # app op codes: 4096..4111 (any range no other app of the chain claims)
 STAMP_ID = "tierchain example 2026 notary stamp id"  # the app's own hash domain
@@ -98,9 +99,9 @@ APP = apps.App(
 
 
 def main() -> None:
-    from tierchain.chain import Chain
     from tierchain.config import ChainConfig, GenesisAccount
     from tierchain.crypto import KeyPair
+    from tierchain.engine.chain import Chain
 
     node = KeyPair.from_seed(b"n" * 32)
     config = ChainConfig(

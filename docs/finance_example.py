@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tierchain.chain import Chain
+from tierchain.apps.finance import DocType
+from tierchain.apps.finance.client import Finance
+from tierchain.apps.finance.codes import org_id
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
-from tierchain.finance import DocType
-from tierchain.finance.client import Finance
-from tierchain.finance.codes import org_id
+from tierchain.engine.chain import Chain
 
 # Every member configures the same consortium secret (at least 16 bytes; there is no
 # default). Load it from where your consortium keeps it; this one is for the example only.

@@ -23,10 +23,10 @@ from tierchain import proofs
 
 def node_side(directory: str) -> dict:
     """The untrusted node: commit some transfers, then answer the bank's questions as bytes."""
-    from tierchain import ops
-    from tierchain.chain import Chain
+    from tierchain.apps import accounts as ops
     from tierchain.config import ChainConfig, GenesisAccount
     from tierchain.crypto import KeyPair
+    from tierchain.engine.chain import Chain
 
     node = KeyPair.from_seed(b"node".ljust(32, b"\0"))
     buyer = KeyPair.from_seed(b"buyer".ljust(32, b"\0"))

@@ -8,10 +8,10 @@ import nacl.pwhash
 import pytest
 
 from tierchain import crypto
-from tierchain.chain import Chain
+from tierchain.api.rpc import NodeClient, RpcError
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
-from tierchain.rpc import NodeClient, RpcError
+from tierchain.engine.chain import Chain
 
 NODE = KeyPair.from_seed(bytes(32))
 ALICE = KeyPair.from_seed(b"alice".ljust(32, b"\0"))

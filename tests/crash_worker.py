@@ -7,10 +7,10 @@ import dataclasses
 import random
 import sys
 
-from tierchain import ops
-from tierchain.chain import Chain
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine.chain import Chain
 
 NODE = KeyPair.from_seed(b"crash-node".ljust(32, b"\0"))
 ACCOUNTS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(8)]

@@ -2,7 +2,7 @@
 
 ``MemLedger`` executes each submitted group of transactions as one block with
 the real executor (``execute_block``) over a dict, with a block time the test
-controls; ``Chain`` is the real engine. Both serve ``tierchain.finance.Finance``.
+controls; ``Chain`` is the real engine. Both serve ``tierchain.apps.finance.Finance``.
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from tierchain.batch import decode_batch
+from tierchain.apps.finance import DocType
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.client import Finance, Party
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine.execute import execute_block, nonce_key
+from tierchain.engine.genesis import genesis_writes
 from tierchain.errors import Reject
-from tierchain.execute import execute_block, nonce_key
-from tierchain.finance import DocType
-from tierchain.finance import codes as c
-from tierchain.finance.client import Finance, Party
-from tierchain.genesis import genesis_writes
-from tierchain.wire import frame
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
 
 CHAIN_ID = 9
 SECRET = b"consortium secret for tests".ljust(32, b"\0")

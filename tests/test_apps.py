@@ -1,4 +1,4 @@
-"""Apps register with the engine as values (tierchain.apps; docs/architecture.md "Apps").
+"""Apps register with the engine as values (tierchain.engine.apps; docs/architecture.md "Apps").
 
 An app set refuses overlapping claims; names resolve from built-ins, entry points and
 TIERCHAIN_APPS; a chain's app names are part of its genesis (left out when default); a
@@ -23,12 +23,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import NODE, small_config, wait_serving
-from tierchain import apps, genesis, ops, route, wire
-from tierchain.chain import Chain
-from tierchain.cli import main
+from tierchain.apps import accounts as ops
+from tierchain.cli.main import main
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount
+from tierchain.engine import apps, genesis, route
+from tierchain.engine.chain import Chain
+from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
-from tierchain.verify import verify_chain
+from tierchain.wire import tx as wire
 
 DOCS = Path(__file__).parents[1] / "docs"
 sys.path.insert(0, str(DOCS))
@@ -297,7 +299,7 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
         [
             sys.executable,
             "-m",
-            "tierchain.cli",
+            "tierchain.cli.main",
             "node",
             "run",
             str(node_dir),
@@ -325,7 +327,7 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
         [
             sys.executable,
             "-m",
-            "tierchain.cli",
+            "tierchain.cli.main",
             "node",
             "run",
             str(node_dir),

@@ -23,12 +23,12 @@ import grpc
 import nacl.pwhash
 import pytest
 
-from tierchain import apps, route
-from tierchain.cluster import Cluster
-from tierchain.cluster_config import ClusterSpec
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount
 from tierchain.crypto import KeyPair, save_key_file
+from tierchain.engine import apps, route
 from tierchain.errors import Reject
+from tierchain.sharding.cluster import Cluster
+from tierchain.sharding.config import ClusterSpec
 
 HERE = Path(__file__).parent
 DOCS = HERE.parent / "docs"
@@ -67,7 +67,7 @@ def _cluster_file(tmp: Path, port: int) -> Path:
 
 
 def _serve(spec: Path, index: int, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tierchain.cli", "--log-level", "warning", "shard", "serve"]
+    cmd = [sys.executable, "-m", "tierchain.cli.main", "--log-level", "warning", "shard", "serve"]
     proc = subprocess.Popen(
         [*cmd, "--cluster", str(spec), "--index", str(index), "--listen", f"127.0.0.1:{port}"], env=env
     )

@@ -1,4 +1,4 @@
-"""An app's own placement rules decide which shard admits its keys (tierchain.apps.Placement).
+"""An app's own placement rules decide which shard admits its keys (tierchain.engine.apps.Placement).
 
 A cluster's scheduler routes with the chain's app set (``AppSet.placement``); a shard's
 admission must check "all writes on this shard" with the same rules, or it refuses what
@@ -14,12 +14,13 @@ from unittest import mock
 import pytest
 
 from conftest import ALICE, NODE, small_config
-from tierchain import apps, route, wire
-from tierchain.batch import decode_batch
-from tierchain.chain import Chain
 from tierchain.crypto import ED25519_BLAKE3
+from tierchain.engine import apps, route
+from tierchain.engine.chain import Chain
+from tierchain.engine.mempool import Mempool
 from tierchain.errors import Reject
-from tierchain.mempool import Mempool
+from tierchain.wire import tx as wire
+from tierchain.wire.batch import decode_batch
 
 N_SHARDS = 4
 MINE = 1

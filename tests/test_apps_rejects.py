@@ -18,11 +18,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import NODE, small_config
-from tierchain import apps, rpc, state_keys
-from tierchain.block import Receipt
-from tierchain.chain import Chain
-from tierchain.cli import main
+from tierchain.api import rpc
+from tierchain.cli import keys as state_keys
+from tierchain.cli.main import main
+from tierchain.engine import apps
+from tierchain.engine.chain import Chain
 from tierchain.errors import Reject
+from tierchain.wire.block import Receipt
 
 DOCS = Path(__file__).parents[1] / "docs"
 sys.path.insert(0, str(DOCS))

@@ -14,9 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import shards
-from tierchain.batch import decode_batch
-from tierchain.cluster import Cluster
-from tierchain.route import route_batch
+from tierchain.engine.route import route_batch
+from tierchain.sharding.cluster import Cluster
+from tierchain.wire.batch import decode_batch
 
 P = dataclasses.replace(
     shards.TINY,

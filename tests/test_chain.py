@@ -10,13 +10,15 @@ import lmdb
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
-from tierchain import ops, state_tree, wire
-from tierchain.chain import Chain, ChainError
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
+from tierchain.engine.chain import Chain, ChainError
+from tierchain.engine.execute import nonce_key
+from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject, RejectedError
-from tierchain.execute import nonce_key
-from tierchain.verify import verify_chain
+from tierchain.state import tree as state_tree
+from tierchain.wire import tx as wire
 
 CHAIN_ID = 9
 
@@ -178,8 +180,8 @@ def test_same_blocks_give_identical_roots(tmp_path):
         blocks = [(h, a.block_txs(h)) for h in range(1, a.height + 1)]
         headers = [a.header(h) for h in range(a.height + 1)]
     with Chain(tmp_path / "b", small_config(), NODE, start=False) as b:
-        from tierchain.batch import decode_batch
-        from tierchain.wire import frame
+        from tierchain.wire.batch import decode_batch
+        from tierchain.wire.tx import frame
 
         assert b.header(0) == headers[0]
         for h, txs in blocks:
@@ -378,8 +380,8 @@ def test_a_settled_submission_is_freed_without_the_cyclic_gc(chain):
 
 
 def test_tree_stage_auto_follows_the_state_size(chain_dir, monkeypatch):
-    from tierchain import chain as chain_mod
     from tierchain.config import ConfigError
+    from tierchain.engine import chain as chain_mod
 
     with Chain(chain_dir, small_config(), NODE) as c:  # a few genesis entries: inline
         assert not c.tree_threaded and c._tree_thread is None

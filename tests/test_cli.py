@@ -17,11 +17,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import wait_serving
-from tierchain import apps, crypto, ops, state_keys
-from tierchain.cli import main
+from tierchain import crypto
+from tierchain.apps import accounts as ops
+from tierchain.apps.finance import codes as c
+from tierchain.cli import keys as state_keys
+from tierchain.cli.main import main
 from tierchain.config import ChainConfig
-from tierchain.execute import nonce_key
-from tierchain.finance import codes as c
+from tierchain.engine import apps
+from tierchain.engine.execute import nonce_key
 
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 
@@ -52,7 +55,7 @@ def test_cli_end_to_end(tmp_path):
         [
             sys.executable,
             "-m",
-            "tierchain.cli",
+            "tierchain.cli.main",
             "node",
             "run",
             str(chain_dir),

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tierchain import crypto
-from tierchain.cli import main
+from tierchain.cli.main import main
 
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 CORE = str(Path(__file__).parents[1] / "core")
@@ -278,12 +278,12 @@ def test_runtime_failures_are_one_line_and_exit_1(tmp_path) -> None:
 
 
 def test_a_bug_is_one_line_unless_debug(tmp_path, monkeypatch) -> None:
-    import tierchain.verify
+    import tierchain.engine.verify
 
     def boom(*_a, **_k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tierchain.verify, "verify_chain", boom)
+    monkeypatch.setattr(tierchain.engine.verify, "verify_chain", boom)
     r = _invoke(["verify", str(tmp_path)])
     assert r.exit_code == 1 and r.stderr.splitlines() == [
         "error: internal error: RuntimeError: boom (run with --log-level debug for the traceback)"
@@ -300,7 +300,7 @@ def test_version_comes_from_package_metadata() -> None:
 def _console(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
     env = dict(os.environ, **ENV, PYTHONPATH=CORE)
     return subprocess.run(
-        [sys.executable, "-m", "tierchain.cli", *args],
+        [sys.executable, "-m", "tierchain.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

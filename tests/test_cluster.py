@@ -10,14 +10,14 @@ import time
 import numpy as np
 import pytest
 
-from tierchain import ops
-from tierchain.batch import decode_batch
-from tierchain.cluster import Cluster, ShardUnavailable, gather_frames, shard_configs
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine.route import route_keys
 from tierchain.errors import Reject
-from tierchain.route import route_keys
-from tierchain.wire import frame
+from tierchain.sharding.cluster import Cluster, ShardUnavailable, gather_frames, shard_configs
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
 
 NODE = KeyPair.from_seed(b"cluster-node".ljust(32, b"\0"))
 ACCOUNTS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(16)]

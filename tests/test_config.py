@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tierchain import limits
-from tierchain.cluster_config import CLUSTER_FIELDS, ClusterSpec
 from tierchain.config import (
     ACCOUNT_FIELDS,
     CHAIN_FIELDS,
@@ -25,6 +24,7 @@ from tierchain.config import (
     GenesisAccount,
     SyntheticAccounts,
 )
+from tierchain.sharding.config import CLUSTER_FIELDS, ClusterSpec
 
 KEY_A, KEY_B = bytes(range(32)), bytes(range(1, 33))
 
@@ -220,7 +220,7 @@ def test_the_cli_prints_a_config_error_as_one_line(tmp_path):
     node = tmp_path / "node"
     node.mkdir()
     (node / "chain.toml").write_text(ChainConfig().to_toml().replace("[mempool]", "[mempol]"))
-    cmd = [sys.executable, "-c", "from tierchain.cli import run; run()", "node", "run", str(node)]
+    cmd = [sys.executable, "-c", "from tierchain.cli.main import run; run()", "node", "run", str(node)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={"TIERCHAIN_PASSPHRASE": "x"})
     assert out.returncode == 2, out.stderr
     (line,) = out.stderr.strip().splitlines()  # one line, no traceback

@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from tierchain import state_log
-from tierchain.storage import NotInitialized, Store
-from tierchain.verify import verify_chain
+from tierchain.engine.verify import verify_chain
+from tierchain.state import log as state_log
+from tierchain.state.storage import NotInitialized, Store
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 KILLS = int(os.environ.get("TIERCHAIN_CRASH_KILLS", "8"))

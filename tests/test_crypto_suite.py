@@ -23,19 +23,24 @@ import pytest
 import tierchain_native
 
 from conftest import ALICE, BOB, NODE, small_config
-from tierchain import _hot, block, chain, crypto, domains, limits, merkle, ops, proofs, schedule, verify, wire
-from tierchain.batch import Batch, decode_batch
+from tierchain import _hot, crypto, domains, limits, proofs
+from tierchain.apps import accounts as ops
 from tierchain.crypto import (
     ED25519_BLAKE3,
     CryptoSuite,
     Ed25519Blake3,
     KeyPair,
     UnknownCryptoSuite,
+    merkle,
     suite_for,
     suite_of,
 )
+from tierchain.engine import chain, schedule, verify
 from tierchain.errors import Reject, TierChainError
-from tierchain.state_tree import MemoryStateTree
+from tierchain.state.tree import MemoryStateTree
+from tierchain.wire import block
+from tierchain.wire import tx as wire
+from tierchain.wire.batch import Batch, decode_batch
 
 CHAIN_ID = 9
 
@@ -172,7 +177,7 @@ def reference_root(leaves: list[bytes]) -> bytes:
     """RFC 6962 MTH from the suite's leaf and node hashes, by the recursive definition."""
     s = ED25519_BLAKE3
     if not leaves:
-        return blake3.blake3(b"").digest()  # MTH([]) of tierchain.merkle
+        return blake3.blake3(b"").digest()  # MTH([]) of tierchain.crypto.merkle
     if len(leaves) == 1:
         return s.merkle_leaf_hash(leaves[0])
     k = 1 << ((len(leaves) - 1).bit_length() - 1)
@@ -308,8 +313,8 @@ def test_chain_and_verify_compute_through_the_injected_suite(chain_dir, monkeypa
 
 
 def test_synthetic_genesis_keys_are_hashed_by_the_chains_suite(monkeypatch):
-    from tierchain import genesis
     from tierchain.config import SyntheticAccounts
+    from tierchain.engine import genesis
 
     config = small_config(genesis_synthetic=SyntheticAccounts(accounts=5, seed=3, balance=1))
     before = genesis.sorted_public_keys(config)
@@ -330,7 +335,7 @@ def test_no_engine_module_calls_native_crypto_around_the_suite():
     package = Path(crypto.__file__).parents[1]
     offenders = []
     for path in sorted(package.rglob("*.py")):
-        if path.parent.name == "crypto":
+        if path.relative_to(package) == Path("crypto/suite.py"):  # merkle.py beside it goes through it too
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if _NATIVE_CRYPTO.search(line):
@@ -339,7 +344,7 @@ def test_no_engine_module_calls_native_crypto_around_the_suite():
 
 
 def test_interim_state_root_uses_the_suites_domains():
-    from tierchain import state_root
+    from tierchain.state import interim_root as state_root
 
     writes = {b"b": b"2", b"a": None}
     entry = struct.Struct("<BBI")

@@ -1,5 +1,5 @@
 """Wave execution equals serial execution in block order (invariant 1, determinism, of
-shared/DESIGN.md beside the repo; the scheduler's argument: tierchain/schedule.py)."""
+shared/DESIGN.md beside the repo; the scheduler's argument: tierchain/engine/schedule.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierchain import ops, schedule
-from tierchain.batch import decode_batch
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine import schedule
+from tierchain.engine.execute import execute_block, execute_serial, nonce_key
+from tierchain.engine.genesis import genesis_writes
 from tierchain.errors import Reject
-from tierchain.execute import execute_block, execute_serial, nonce_key
-from tierchain.genesis import genesis_writes
-from tierchain.wire import frame
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
 
 KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(6)]
 CONFIG = ChainConfig(genesis_accounts=tuple(GenesisAccount(k.public_key, (), 50) for k in KEYS))

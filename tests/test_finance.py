@@ -21,13 +21,15 @@ from finance_world import (
     kp,
     live_total,
 )
-from tierchain import crypto, state_log, wire
-from tierchain.chain import Chain
+from tierchain import crypto
+from tierchain.apps.finance import DocType, PieceState, VoucherStatus
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.client import Finance
+from tierchain.engine.chain import Chain
+from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
-from tierchain.finance import DocType, PieceState, VoucherStatus
-from tierchain.finance import codes as c
-from tierchain.finance.client import Finance
-from tierchain.verify import verify_chain
+from tierchain.state import log as state_log
+from tierchain.wire import tx as wire
 
 
 def now_ms() -> int:
@@ -142,7 +144,7 @@ def test_committee_threshold_vote_admits_and_changes_roles(chain):
         fin.org(c.org_id("NewCo")).roles
         == c.OrgRecord.decode(chain.state_get(c.org_key(c.org_id("NewCo")))).roles
     )
-    from tierchain.ops import roles_mask
+    from tierchain.apps.accounts import roles_mask
 
     assert fin.org(c.org_id("NewCo")).roles == roles_mask(("supplier", "bank"))
 
@@ -199,7 +201,7 @@ def test_double_spend_within_one_block(chain, world, voucher):
     fin = world.fin
     org = ORG["Tier1"]
     first = c.OfferKind.TRANSFER
-    from tierchain.finance import voucher as v
+    from tierchain.apps.finance import voucher as v
 
     n = chain.nonce(t1.pk)
     txs = [
@@ -331,8 +333,8 @@ def test_wrong_role_is_refused(chain, world, voucher):
 def test_a_full_history_never_locks_a_pledged_piece():
     """Offers stop before the history is full, so release/default and settlement always fit."""
     from finance_world import SECRET, MemLedger, admit_all, config, issue_voucher
-    from tierchain.finance import codes as fc
-    from tierchain.finance.client import Finance
+    from tierchain.apps.finance import codes as fc
+    from tierchain.apps.finance.client import Finance
 
     led = MemLedger(config())
     fin = Finance(led, SECRET)
@@ -354,8 +356,8 @@ def test_a_full_history_never_locks_a_pledged_piece():
 
 def test_a_pledge_taken_with_the_last_room_still_defaults_and_settles():
     from finance_world import SECRET, MemLedger, admit_all, config, issue_voucher
-    from tierchain.finance import codes as fc
-    from tierchain.finance.client import Finance
+    from tierchain.apps.finance import codes as fc
+    from tierchain.apps.finance.client import Finance
 
     led = MemLedger(config())
     fin = Finance(led, SECRET)
@@ -375,7 +377,7 @@ def test_a_pledge_taken_with_the_last_room_still_defaults_and_settles():
 
 def test_releasing_a_financing_after_settlement_does_not_reopen_the_asset():
     from finance_world import SECRET, MemLedger, admit_all, config, issue_voucher
-    from tierchain.finance.client import Finance
+    from tierchain.apps.finance.client import Finance
 
     led = MemLedger(config())
     fin = Finance(led, SECRET)

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tierchain import crypto
-from tierchain.chain import Chain
-from tierchain.cli import main
+from tierchain.api.rpc import NodeServer
+from tierchain.apps.finance import codes as c
+from tierchain.cli.main import main
 from tierchain.config import ChainConfig
-from tierchain.finance import codes as c
-from tierchain.rpc import NodeServer
+from tierchain.engine.chain import Chain
 
 SECRET_HEX = "11" * 32
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass", "TIERCHAIN_CONSORTIUM_SECRET": SECRET_HEX}

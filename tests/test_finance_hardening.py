@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from finance_world import KEYS, NODE, ORG, SECRET, MemLedger, World, admit_all, config, issue_voucher
+from tierchain.apps.finance import DocType, PieceState, VoucherStatus, registry
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.client import Finance
 from tierchain.errors import Reject
-from tierchain.finance import DocType, PieceState, VoucherStatus, registry
-from tierchain.finance import codes as c
-from tierchain.finance.client import Finance
 
 MATURITY_MS = 2_000_000  # MemLedger's clock starts at 1_000_000
 

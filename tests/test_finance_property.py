@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finance_world import ORG, SECRET, MemLedger, admit_all, config, issue_voucher, live_total
+from tierchain.apps.finance import PieceState, VoucherStatus
+from tierchain.apps.finance.client import Finance
 from tierchain.errors import Reject
-from tierchain.finance import PieceState, VoucherStatus
-from tierchain.finance.client import Finance
 
 FACE = 1_000_000
 SUPPLIERS = ["Tier1", "Tier2", "Tier3"]
@@ -80,7 +80,7 @@ def test_live_pieces_sum_to_face_until_settlement(steps):
 
 
 def test_lifecycle_workload_is_valid_in_stream_order():
-    from tierchain.finance.workload import TXS_PER_VOUCHER, lifecycle_workload
+    from tierchain.apps.finance.workload import TXS_PER_VOUCHER, lifecycle_workload
 
     work = lifecycle_workload(40, suppliers=5, banks=2, cores=2, round_vouchers=16)
     assert len(work.txs) == 40 * TXS_PER_VOUCHER

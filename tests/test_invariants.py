@@ -33,11 +33,12 @@ from pathlib import Path
 import pytest
 
 import tierchain
-from tierchain import ops, state_log
-from tierchain.batch import decode_batch
+from tierchain.apps import accounts as ops
+from tierchain.engine.execute import TxContext, execute_block
 from tierchain.errors import InvariantViolation, Reject, RejectedError
-from tierchain.execute import TxContext, execute_block
-from tierchain.wire import frame
+from tierchain.state import log as state_log
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
 
 BREAK_INVARIANT = 13  # a transfer of this amount breaks an invariant (under ``breaks``)
 RAISE_BUG = 17  # a transfer of this amount raises an ordinary exception (under ``breaks``)
@@ -64,16 +65,16 @@ def _breaking_emit(original):
 
 if __name__ == "__main__":  # the node process of test_node_run_exits_non_zero_on_a_broken_invariant
     TxContext.emit = _breaking_emit(TxContext.emit)
-    from tierchain.cli import main
+    from tierchain.cli.main import main
 
     main(prog_name="tierchain")
     sys.exit(0)
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config, wait_serving  # noqa: E402
-from tierchain.chain import Chain, ChainError  # noqa: E402
 from tierchain.crypto import KeyPair  # noqa: E402
-from tierchain.genesis import genesis_writes  # noqa: E402
-from tierchain.verify import verify_chain  # noqa: E402
+from tierchain.engine.chain import Chain, ChainError  # noqa: E402
+from tierchain.engine.genesis import genesis_writes  # noqa: E402
+from tierchain.engine.verify import verify_chain  # noqa: E402
 
 CHAIN_ID = 9
 
@@ -286,7 +287,7 @@ def test_verify_reports_a_violation_on_re_execution_as_a_problem(chain_dir, monk
 
 def _finance_world():
     from finance_world import SECRET, MemLedger, admit_all, config
-    from tierchain.finance.client import Finance
+    from tierchain.apps.finance.client import Finance
 
     led = MemLedger(config())
     fin = Finance(led, SECRET)
@@ -295,7 +296,7 @@ def _finance_world():
 
 def test_settlement_beyond_the_face_amount_is_a_violation_not_a_receipt():
     from finance_world import issue_voucher
-    from tierchain.finance import codes as c
+    from tierchain.apps.finance import codes as c
 
     led, _fin, w = _finance_world()
     vid, _ = issue_voucher(w, 10_000, 2_000_000)
@@ -314,7 +315,7 @@ def test_settlement_beyond_the_face_amount_is_a_violation_not_a_receipt():
 
 def test_releasing_more_than_the_registry_counted_is_a_violation_not_a_receipt():
     from finance_world import issue_voucher
-    from tierchain.finance import codes as c
+    from tierchain.apps.finance import codes as c
 
     led, _fin, w = _finance_world()
     vid, _ = issue_voucher(w, 10_000, 2_000_000)
@@ -346,8 +347,8 @@ def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path):
     from click.testing import CliRunner
 
     from tierchain import crypto
-    from tierchain.cli import main
-    from tierchain.rpc import RpcError
+    from tierchain.api.rpc import RpcError
+    from tierchain.cli.main import main
 
     env = {"TIERCHAIN_PASSPHRASE": "test pass"}
     chain_dir = tmp_path / "node"

@@ -5,8 +5,9 @@ import json
 import nacl.pwhash
 import pytest
 
-from tierchain import crypto, wire
+from tierchain import crypto
 from tierchain.crypto import KeyFileDamaged, KeyPair, WrongPassphrase
+from tierchain.wire import tx as wire
 
 FAST_KDF = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
 

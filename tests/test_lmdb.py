@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound
 
-from tierchain.storage import NotInitialized, StorageError, Store
+from tierchain.state.storage import NotInitialized, StorageError, Store
 
 keys = st.binary(min_size=1, max_size=40)
 

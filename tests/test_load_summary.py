@@ -11,8 +11,8 @@ import re
 
 from click.testing import CliRunner
 
-from tierchain.cli import main
-from tierchain.loadgen import run_load, transfer_workload
+from tierchain.cli.main import main
+from tierchain.tools.loadgen import run_load, transfer_workload
 
 PROGRESS = re.compile(r"^t=\s*([\d.]+)s\s")
 

@@ -1,4 +1,4 @@
-"""Merkle trees (``tierchain.merkle`` / ``tierchain_native``) against a literal
+"""Merkle trees (``tierchain.crypto.merkle`` / ``tierchain_native``) against a literal
 RFC 6962 reference, plus ``hash_many`` / ``hash_one`` against the ``blake3``
 package.
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tierchain_native as tn
 
-from tierchain import merkle
+from tierchain.crypto import merkle
 
 # --------------------------------------------------------------------------
 # reference: RFC 6962 §2.1, recursive, BLAKE3

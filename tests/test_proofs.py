@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 
 from conftest import ALICE, BOB, NODE, small_config
 from test_chain import transfer
-from tierchain import block, domains, limits, merkle, proofs, storage
-from tierchain.chain import Chain
-from tierchain.state_tree import MemoryStateTree, StateTree
-from tierchain.storage import Store
+from tierchain import domains, limits, proofs
+from tierchain.crypto import merkle
+from tierchain.engine.chain import Chain
+from tierchain.state import storage
+from tierchain.state.storage import Store
+from tierchain.state.tree import MemoryStateTree, StateTree
+from tierchain.wire import block
 
 KEYS = [bytes([i, i ^ 0x5A]) for i in range(60)]
 
@@ -330,7 +333,7 @@ def cli_chain(tmp_path_factory):
 def _prove(directory, key: str, *extra: str):
     from click.testing import CliRunner
 
-    from tierchain.cli import main
+    from tierchain.cli.main import main
 
     return CliRunner().invoke(main, ["state", "prove", str(directory), key, *extra])
 

@@ -353,8 +353,8 @@ def served(tmp_path_factory):
     """What an untrusted node serves: headers, proofs and the transactions paid."""
     from conftest import ALICE, BOB, CAROL, NODE, small_config
     from test_chain import transfer
-    from tierchain import ops
-    from tierchain.chain import Chain
+    from tierchain.apps import accounts as ops
+    from tierchain.engine.chain import Chain
 
     with Chain(tmp_path_factory.mktemp("spec") / "c", small_config(), NODE) as c:
         txs = []
@@ -466,8 +466,8 @@ def test_payments_verify_with_the_spec_verifier_and_forgeries_do_not(served):
 def test_the_documented_test_vectors(tmp_path):
     """docs/proofs.md's vectors verify with the spec verifier, and TierChain still produces them."""
     from tierchain import proofs
-    from tierchain.state_tree import StateTree
-    from tierchain.storage import Store
+    from tierchain.state.storage import Store
+    from tierchain.state.tree import StateTree
 
     doc = (Path(__file__).parents[1] / "docs" / "proofs.md").read_text()
     block = doc.split("### Test vectors")[1].split("```")[1]

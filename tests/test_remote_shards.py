@@ -21,18 +21,18 @@ import pytest
 from click.testing import CliRunner
 
 from test_cluster import BASE, BY_SHARD, NODE, N, random_transfers
-from tierchain import shard_codec as sc
-from tierchain.block import Event, Header, Receipt
-from tierchain.chain import Chain
-from tierchain.cli import main
-from tierchain.cluster import Cluster, ShardCallError, ShardUnavailable, shard_configs
-from tierchain.cluster_link import RemoteLink
+from tierchain.cli.main import main
 from tierchain.crypto import KeyPair, save_key_file
-from tierchain.shard_server import LINK_METHOD, ShardServer
+from tierchain.engine.chain import Chain
+from tierchain.sharding import codec as sc
+from tierchain.sharding.cluster import Cluster, ShardCallError, ShardUnavailable, shard_configs
+from tierchain.sharding.link import RemoteLink
+from tierchain.sharding.server import LINK_METHOD, ShardServer
+from tierchain.wire.block import Event, Header, Receipt
 
 HERE = Path(__file__).parent
 PASS = "remote shard test"
-CLI = [sys.executable, "-m", "tierchain.cli"]
+CLI = [sys.executable, "-m", "tierchain.cli.main"]
 ENV = dict(os.environ, TIERCHAIN_PASSPHRASE=PASS, PYTHONPATH=str(HERE.parent / "core"))
 
 
@@ -374,8 +374,8 @@ def test_cluster_cli_start_status_stop(tmp_path):
 
 
 def test_cluster_file_errors_are_named(tmp_path):
-    from tierchain.cluster_config import ClusterSpec
     from tierchain.config import ConfigError
+    from tierchain.sharding.config import ClusterSpec
 
     spec = _cluster_file(tmp_path, ["local", "127.0.0.1:7601"])
     loaded = ClusterSpec.load(spec)

@@ -11,9 +11,10 @@ import blake3
 import numpy as np
 import pytest
 
-from tierchain import _hot, domains, limits, wire
-from tierchain.batch import Batch
-from tierchain.route import ROUTE_KEY, route_batch, route_keys
+from tierchain import _hot, domains, limits
+from tierchain.engine.route import ROUTE_KEY, route_batch, route_keys
+from tierchain.wire import tx as wire
+from tierchain.wire.batch import Batch
 
 SIP = json.loads((Path(__file__).parent / "vectors" / "siphash24_reference.json").read_text())
 
@@ -153,8 +154,8 @@ def test_pinned_keys_go_to_their_shard():
 
 
 def test_a_whole_voucher_lineage_lands_on_one_shard():
-    from tierchain.finance import codes as c
-    from tierchain.finance import voucher
+    from tierchain.apps.finance import codes as c
+    from tierchain.apps.finance import voucher
 
     rng = random.Random(5)
     core = rng.randbytes(32)
@@ -180,9 +181,9 @@ def test_a_whole_voucher_lineage_lands_on_one_shard():
 
 
 def test_sharded_genesis_holds_each_synthetic_balance_once():
-    from tierchain.cluster import shard_configs
     from tierchain.config import ChainConfig, SyntheticAccounts
-    from tierchain.genesis import genesis_chunks
+    from tierchain.engine.genesis import genesis_chunks
+    from tierchain.sharding.cluster import shard_configs
 
     base = ChainConfig(chain_id=5, genesis_synthetic=SyntheticAccounts(accounts=3_000, seed=4, balance=7))
     seen: dict[bytes, int] = {}

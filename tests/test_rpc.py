@@ -1,4 +1,4 @@
-"""The node endpoint (tierchain.rpc) against hostile and ordinary clients, over real sockets.
+"""The node endpoint (tierchain.api.rpc) against hostile and ordinary clients, over real sockets.
 
 Every malformed request gets a JSON answer with a named code, and nothing of a
 refused or short request reaches the chain.
@@ -23,11 +23,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ALICE, BOB, CAROL, wait_serving
-from tierchain import limits, ops, rpc, wire
-from tierchain.chain import Chain
-from tierchain.cli import main
+from tierchain import limits
+from tierchain.api import rpc
+from tierchain.api.rpc import NodeClient, NodeServer, RpcError
+from tierchain.apps import accounts as ops
+from tierchain.cli.main import main
 from tierchain.crypto import KeyPair
-from tierchain.rpc import NodeClient, NodeServer, RpcError
+from tierchain.engine.chain import Chain
+from tierchain.wire import tx as wire
 
 CHAIN_ID = 9  # conftest.small_config
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
@@ -318,7 +321,7 @@ def node_dir(tmp_path, fast_kdf):
 
 def node_run(directory: Path, listen: str, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[1] / "core"))
-    command = [sys.executable, "-m", "tierchain.cli", "node", "run", str(directory), "--listen", listen]
+    command = [sys.executable, "-m", "tierchain.cli.main", "node", "run", str(directory), "--listen", listen]
     return subprocess.Popen(command, stderr=subprocess.PIPE, env=env, **kwargs)
 
 

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierchain import _hot, wire
-from tierchain.batch import Batch
-from tierchain.schedule import access_sets, schedule, schedule_reference, waves
+from tierchain import _hot
+from tierchain.engine.schedule import access_sets, schedule, schedule_reference, waves
+from tierchain.wire import tx as wire
+from tierchain.wire.batch import Batch
 
 
 def batch_of(encoded: list[bytes]) -> Batch:

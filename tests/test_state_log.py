@@ -1,4 +1,4 @@
-"""Write-back of the flat state table (tierchain.state_log): reads see logged blocks,
+"""Write-back of the flat state table (tierchain.state.log): reads see logged blocks,
 the table is written every K blocks, and a crash between flushes loses nothing."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
 from test_chain import transfer
-from tierchain import ops, state_log
-from tierchain.chain import Chain, ChainError
+from tierchain.apps import accounts as ops
 from tierchain.config import ConfigError
-from tierchain.execute import nonce_key
-from tierchain.storage import Store
-from tierchain.verify import verify_chain
+from tierchain.engine.chain import Chain, ChainError
+from tierchain.engine.execute import nonce_key
+from tierchain.engine.verify import verify_chain
+from tierchain.state import log as state_log
+from tierchain.state.storage import Store
 
 keys = st.binary(min_size=1, max_size=3)
 write_sets = st.dictionaries(keys, st.none() | st.binary(max_size=2), max_size=8)

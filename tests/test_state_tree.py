@@ -10,14 +10,15 @@ from hypothesis import strategies as st
 
 from conftest import ALICE, BOB, NODE, small_config
 from test_chain import transfer
-from tierchain import ops, proofs
-from tierchain.chain import Chain
+from tierchain import proofs
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine.chain import Chain
+from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
-from tierchain.state_tree import MemoryStateTree, StatePruned, StateTree, StateUnavailable, split_keys
-from tierchain.storage import StorageError, Store
-from tierchain.verify import verify_chain
+from tierchain.state.storage import StorageError, Store
+from tierchain.state.tree import MemoryStateTree, StatePruned, StateTree, StateUnavailable, split_keys
 
 
 def reference_root(state: dict[bytes, bytes]) -> bytes:
@@ -316,7 +317,7 @@ def test_cli_state_prove(tmp_path):
 
     from click.testing import CliRunner
 
-    from tierchain.cli import main
+    from tierchain.cli.main import main
 
     with Chain(tmp_path / "c", small_config(), NODE) as c:
         c.submit([transfer(ALICE, 0, BOB, 7)]).wait(10)

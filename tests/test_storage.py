@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierchain import block
-from tierchain.codec import CodecError
-from tierchain.storage import TABLES, Store
+from tierchain.state.storage import TABLES, Store
+from tierchain.wire import block
+from tierchain.wire.codec import CodecError
 
 DECODERS = [(f"{name}.{part}", getattr(t, part)) for name, t in TABLES.items() for part in ("key", "value")]
 DECODERS += [("receipt", None), ("header", block.HeaderCodec())]

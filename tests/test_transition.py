@@ -1,4 +1,4 @@
-"""One state transition (tierchain.transition) behind block production, verify and replay.
+"""One state transition (tierchain.engine.transition) behind block production, verify and replay.
 
 The chain pipelines the transition (execute in the producer, the commitment's
 version inline or on the tree thread, the commit later); what it commits must be
@@ -12,17 +12,18 @@ import types
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
-from tierchain import apps, ops, transition
-from tierchain.batch import decode_batch
-from tierchain.chain import Chain
-from tierchain.commitment import InterimCommitment, SmtCommitment, commitment_of
+from tierchain.apps import accounts as ops
 from tierchain.crypto import ED25519_BLAKE3, KeyPair
+from tierchain.engine import apps, transition
+from tierchain.engine.chain import Chain
+from tierchain.engine.genesis import genesis_writes
+from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
-from tierchain.genesis import genesis_writes
-from tierchain.state_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest
-from tierchain.state_tree import StateUnavailable
-from tierchain.verify import verify_chain
-from tierchain.wire import frame
+from tierchain.state.commitment import InterimCommitment, SmtCommitment, commitment_of
+from tierchain.state.interim_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest
+from tierchain.state.tree import StateUnavailable
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
 
 CHAIN_ID = 9
 STRANGER = KeyPair.from_seed(b"stranger".ljust(32, b"\0"))

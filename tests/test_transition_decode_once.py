@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
-from tierchain import batch as batch_module
-from tierchain import ops
-from tierchain.batch import decode_batch, gather, row_bytes
-from tierchain.chain import Chain
+from tierchain.apps import accounts as ops
 from tierchain.crypto import KeyPair
+from tierchain.engine.chain import Chain
 from tierchain.errors import Reject
-from tierchain.wire import frame
+from tierchain.wire import batch as batch_module
+from tierchain.wire.batch import decode_batch, gather, row_bytes
+from tierchain.wire.tx import frame
 
 CHAIN_ID = 9
 KEYS = [KeyPair.from_seed(f"gather-{i}".encode().ljust(32, b"\0")) for i in range(5)]

@@ -1,6 +1,6 @@
 """Wire format: committed vectors, round trips, and the two decoders held together.
 
-``tierchain.wire.decode`` (pure Python, one tx) and ``tierchain._hot.decode_frames``
+``tierchain.wire.tx.decode`` (pure Python, one tx) and ``tierchain._hot.decode_frames``
 (Cython, a batch of frames) must return the same code for every input and the
 same fields when it is OK; the fuzz tests below throw random bytes and mutated
 valid transactions at both.
@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tierchain import _hot, errors, limits, wire
+from tierchain import _hot, errors, limits
 from tierchain.errors import Reject, RejectedError, WireError
+from tierchain.wire import tx as wire
 
 VECTORS = Path(__file__).parent / "vectors"
 VALID = json.loads((VECTORS / "wire_valid.json").read_text())
@@ -170,7 +171,7 @@ def test_all_vectors_in_one_batch_bad_between_good():
 
 @needs_native
 def test_vectors_through_decode_batch():
-    from tierchain.batch import decode_batch
+    from tierchain.wire.batch import decode_batch
 
     items = [v for pair in zip(VALID, INVALID, strict=False) for v in pair] + VALID
     b = decode_batch(wire.frame([bytes.fromhex(v["hex"]) for v in items]))
@@ -193,7 +194,7 @@ def test_vectors_through_decode_batch():
 
 @needs_native
 def test_decode_batch_of_each_vector_alone():
-    from tierchain.batch import decode_batch
+    from tierchain.wire.batch import decode_batch
 
     for v in VALID:
         b = decode_batch(wire.frame([bytes.fromhex(v["hex"])]))

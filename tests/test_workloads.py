@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierchain import ops, wire
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount, SyntheticAccounts
 from tierchain.crypto import KeyPair
-from tierchain.genesis import GenesisError, genesis_chunks, genesis_writes, synthetic_public_keys
-from tierchain.loadgen import (
+from tierchain.engine.genesis import GenesisError, genesis_chunks, genesis_writes, synthetic_public_keys
+from tierchain.tools.loadgen import (
     WorkloadSpec,
     build_workload,
     genesis_config,
@@ -17,6 +17,7 @@ from tierchain.loadgen import (
     scatter,
     zipf_ranks,
 )
+from tierchain.wire import tx as wire
 
 
 def test_zipf_skew_follows_the_law():
@@ -133,7 +134,7 @@ def test_synthetic_config_bounds():
 
 
 def test_voucher_mix_is_one_ordered_stream():
-    pytest.importorskip("tierchain.finance.workload")
+    pytest.importorskip("tierchain.apps.finance.workload")
     work = build_workload(WorkloadSpec(accounts=100, txs=70, threads=1, mix="voucher"))
     assert len(work.streams) == 1 and len(work.streams[0]) >= 70
     last: dict[bytes, int] = {}
@@ -143,3 +144,21 @@ def test_voucher_mix_is_one_ordered_stream():
     assert [a.roles for a in work.extra_genesis] == [("registrar", "committee")]
     with pytest.raises(ValueError):
         build_workload(WorkloadSpec(accounts=100, txs=70, threads=2, senders=2, mix="voucher"))
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [
+        b"\x80\x04\x95\x1e\x00\x00\x00\x00\x00\x00\x00\x8c\x10tierchain.nowhere\x94\x8c\x01W\x94\x93\x94.",
+        b"\x80\x04\x95",  # cut short
+    ],
+)
+def test_a_stale_or_damaged_cached_workload_is_rebuilt(tmp_path, stale):
+    """A cache written by an older code layout (a module path that moved) or cut short is a miss."""
+    spec = WorkloadSpec(accounts=100, txs=50, threads=1, senders=10)
+    fresh = build_workload(spec, cache_dir=tmp_path, processes=1)
+    (cached,) = tmp_path.iterdir()
+    cached.write_bytes(stale)
+    again = build_workload(spec, cache_dir=tmp_path, processes=1)
+    assert again.streams == fresh.streams
+    assert cached.read_bytes() != stale  # rewritten

@@ -14,12 +14,13 @@ import pytest
 from conftest import NODE, small_config, wait_serving
 from test_remote_shards import CLI, _cluster_file, _free_port, _serve
 from test_remote_shards import ENV as SHARD_ENV
-from tierchain import ops, wire
-from tierchain.chain import Chain
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, load_key_file
-from tierchain.storage import Store
-from tierchain.writer_lock import LOCK_NAME, DatabaseLocked, read_holder
+from tierchain.engine.chain import Chain
+from tierchain.state.storage import Store
+from tierchain.state.writer_lock import LOCK_NAME, DatabaseLocked, read_holder
+from tierchain.wire import tx as wire
 
 HERE = Path(__file__).resolve().parent
 PASS = "writer lock test"
@@ -77,7 +78,7 @@ def test_a_second_embedded_chain_is_refused_and_the_first_keeps_committing(chain
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     """kill -9 of the holder: the kernel drops the flock; the next writer opens (the stale pid is ignored)."""
     code = (
-        "import sys, time; from tierchain.storage import Store\n"
+        "import sys, time; from tierchain.state.storage import Store\n"
         "s = Store(sys.argv[1], sync=False); print('held', flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen(
@@ -103,7 +104,7 @@ def running_node(tmp_path, fast_kdf):
     """A `tierchain node run` process on a fresh chain, with a few committed blocks."""
     from click.testing import CliRunner
 
-    from tierchain.cli import main
+    from tierchain.cli.main import main
 
     directory = tmp_path / "node"
     r = CliRunner(env={"TIERCHAIN_PASSPHRASE": PASS}).invoke(main, ["init", str(directory)])

@@ -1,4 +1,4 @@
-"""Cross-shard transfer ops (tierchain.xshard) on one chain: every step, every refusal.
+"""Cross-shard transfer ops (tierchain.apps.xshard) on one chain: every step, every refusal.
 
 On a single chain all pinned keys live together, so the four steps of a transfer
 can be exercised without a cluster; tests/test_xshard_cluster.py runs them across
@@ -13,12 +13,12 @@ import time
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
-from tierchain import xshard
-from tierchain.chain import Chain
+from tierchain.apps import xshard
+from tierchain.apps.xshard import Credit, Decision, Lock, Status
 from tierchain.config import GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine.chain import Chain
 from tierchain.errors import Reject
-from tierchain.xshard import Credit, Decision, Lock, Status
 
 COORD = KeyPair.from_seed(b"coordinator".ljust(32, b"\0"))
 STRANGER = KeyPair.from_seed(b"stranger".ljust(32, b"\0"))  # not registered
@@ -163,8 +163,8 @@ def test_non_coordinators_cannot_credit_or_finish(chain):
 
 def test_a_shard_admits_only_keys_it_owns(tmp_path):
     """A transaction that reaches a shard without the scheduler is still checked."""
-    from tierchain import ops
-    from tierchain.route import route_keys
+    from tierchain.apps import accounts as ops
+    from tierchain.engine.route import route_keys
 
     n = 2
     mine = int(route_keys([ops.balance_key(ALICE.public_key)], n)[0])

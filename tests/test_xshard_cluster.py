@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import xshard_world as w
-from tierchain import xshard
-from tierchain.cluster import Cluster
-from tierchain.coordinator import Coordinator
-from tierchain.xshard import Credit, Lock, Status
+from tierchain.apps import xshard
+from tierchain.apps.coordinator import Coordinator
+from tierchain.apps.xshard import Credit, Lock, Status
+from tierchain.sharding.cluster import Cluster
 
 HERE = Path(__file__).parent
 
@@ -85,7 +85,7 @@ def test_transfers_across_shards_commit_and_conserve_value(cluster):
 def test_a_cross_shard_write_set_is_refused_without_the_protocol(cluster):
     s = w.USERS[0]
     to = next(u for u in w.USERS if w.home(u.public_key) != w.home(s.public_key))
-    from tierchain import ops
+    from tierchain.apps import accounts as ops
 
     tx = ops.transfer(w.BASE.chain_id + w.home(s.public_key), s.public_key, 0, to.public_key, 5)
     sub = cluster.submit([s.sign_tx(tx).encode()])

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import xshard_world as w
-from tierchain.cluster import Cluster, ShardUnavailable
-from tierchain.coordinator import Coordinator
+from tierchain.apps.coordinator import Coordinator
+from tierchain.sharding.cluster import Cluster, ShardUnavailable
 
 
 def _nonce(cluster: Cluster, user) -> int:

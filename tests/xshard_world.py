@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import random
 
-from tierchain import ops, xshard
+from tierchain.apps import accounts as ops
+from tierchain.apps import xshard
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
-from tierchain.route import route_keys
+from tierchain.engine.route import route_keys
 
 N = 2
 NODE = KeyPair.from_seed(b"xshard-node".ljust(32, b"\0"))

@@ -1,6 +1,6 @@
 """Type stubs of the Cython module ``tierchain._hot`` (ext/cython/_hot.pyx).
 
-Private: use ``tierchain.batch``, ``tierchain.schedule`` and ``tierchain.route``.
+Private: use ``tierchain.wire.batch``, ``tierchain.engine.schedule`` and ``tierchain.engine.route``.
 """
 
 from collections.abc import Sequence

@@ -27,7 +27,7 @@ public_key = "…64 hex…"
 roles = ["registrar"]
 balance = 1000000000
 [genesis.synthetic]       # optional, benchmarks: accounts nobody holds a key for
-accounts = 10000000       # public key j = BLAKE3_derive(seed u64 LE || j u64 LE), see genesis.py
+accounts = 10000000       # public key j = BLAKE3_derive(seed u64 LE || j u64 LE), see engine/genesis.py
 seed = 7
 balance = 0
 ```
@@ -55,11 +55,11 @@ from typing import Any
 
 import tomli_w
 
-from tierchain import apps as app_registry
 from tierchain import limits
+from tierchain.engine import apps as app_registry
 from tierchain.errors import TierChainError
 
-# Account roles belong to the apps that define them (tierchain.apps.App.roles); a chain's
+# Account roles belong to the apps that define them (tierchain.engine.apps.App.roles); a chain's
 # roles are those of its apps. ``config.ROLES`` (module __getattr__ below) is the role
 # names of the built-in apps, in bit order, for tools that list them.
 
@@ -249,7 +249,7 @@ CHAIN_FIELDS = (
     Field("chain.state_commitment", "state_commitment", str, choices=("smt", "interim")),
     Field("chain.shard_index", "shard_index", int, 0, limits.shards_max - 1),  # and < shard_count
     Field("chain.shard_count", "shard_count", int, 1, limits.shards_max),
-    Field("chain.apps", "apps", tuple),  # names resolved by tierchain.apps; part of the identity
+    Field("chain.apps", "apps", tuple),  # names resolved by tierchain.engine.apps; part of the identity
     Field("mempool.txs_max", "mempool_txs_max", int, 1, 10_000_000),  # and >= chain.block_txs_max
     Field("mempool.sender_pending_max", "sender_pending_max", int, 1, 1 << 20),
     Field("node.key_file", "key_file", str),
@@ -298,7 +298,7 @@ class ChainConfig:
     block_txs_max: int = 4096
     block_interval_ms: int = 20
     sync: str = "full"
-    state_commitment: str = "smt"  # "interim" (state_root.py) only for benchmarks; part of genesis
+    state_commitment: str = "smt"  # "interim" (state/interim_root.py) only for benchmarks; part of genesis
     mempool_txs_max: int = 100_000
     sender_pending_max: int = 4096
     key_file: str = "node.key"
@@ -309,11 +309,11 @@ class ChainConfig:
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     genesis_synthetic: SyntheticAccounts | None = None
-    # This chain is shard ``shard_index`` of ``shard_count`` (tierchain.cluster): it admits
+    # This chain is shard ``shard_index`` of ``shard_count`` (tierchain.sharding.cluster): it admits
     # only transactions whose write keys route to it. Part of the identity when sharded.
     shard_index: int = 0
     shard_count: int = 1
-    # The names of the chain's apps (tierchain.apps.resolve). Part of the identity when it
+    # The names of the chain's apps (tierchain.engine.apps.resolve). Part of the identity when it
     # is not the default, so that every chain created before apps were named keeps its own.
     apps: tuple[str, ...] = app_registry.DEFAULT_APPS
 

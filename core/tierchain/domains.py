@@ -31,10 +31,10 @@ ALL = (TX_BODY, BLOCK_HEADER, STATE_ROOT, WRITE_SET, SHARD_ROUTE, KEYFILE, SYNTH
 assert len(set(ALL)) == len(ALL)
 
 # An app's contexts live with the app and are declared in its ``App.domains``
-# (tierchain.apps refuses one that repeats an engine context or another app's);
-# finance's are in tierchain.finance.codes.
+# (tierchain.engine.apps refuses one that repeats an engine context or another app's);
+# finance's are in tierchain.apps.finance.codes.
 
-# Authenticated state (tierchain.state_tree, ext/rust/src/smt.rs; verified by tierchain.proofs):
+# Authenticated state (tierchain.state.tree, ext/rust/src/smt.rs; verified by tierchain.proofs):
 # STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY = STATE_TREE, defined in tierchain.proofs.
 assert STATE_TREE == (STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY)
 assert len(set(ALL + STATE_TREE)) == len(ALL + STATE_TREE)

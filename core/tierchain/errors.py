@@ -4,7 +4,7 @@ A code is a small integer so that native code can return one per transaction
 in a numpy column; ``Reject(code).name`` is what a submitter sees. Codes are
 part of the protocol: never renumber one, only add.
 
-Ranges: 1-31 wire decoding (``tierchain.wire`` and ``tierchain._hot``),
+Ranges: 1-31 wire decoding (``tierchain.wire.tx`` and ``tierchain._hot``),
 32-63 admission and signatures, 64+ execution (op handlers).
 """
 
@@ -53,7 +53,7 @@ class Reject(enum.IntEnum):
     WEAK_KEY = 73  # a key to register is small-order, mixed-order or non-canonical
     XSHARD_STATE = 74  # a cross-shard record is not in the state this step needs (docs/sharding.md)
     XSHARD_DEADLINE = 75  # a cross-shard commit after its deadline
-    # --- finance (tierchain.finance, docs/finance.md): 96-159 ---
+    # --- finance (tierchain.apps.finance, docs/finance.md): 96-159 ---
     NOT_A_MEMBER = 96  # the sender key belongs to no organization
     KEY_REVOKED = 97  # the sender key was revoked
     ROLE_MISSING = 98  # the sender's organization lacks the role the op needs

@@ -25,7 +25,7 @@ Three kinds of fact, each against one field of a trusted header:
   (absent), or the leaf of another key sharing the path so far (absent).
 * **Transaction / receipt inclusion** (``TxProof``, against ``tx_root`` or
   ``receipt_root`` and ``tx_count``): an RFC 6962 audit path in the BLAKE3
-  Merkle tree of ``tierchain.merkle`` (checked here by the same RFC 9162
+  Merkle tree of ``tierchain.crypto.merkle`` (checked here by the same RFC 9162
   algorithm, re-stated so this module needs no native code).
 * **Header chain** (``verify_header_chain``): from one trusted header, each
   next header links by hash, has the next height, the same chain and proposer,
@@ -302,7 +302,7 @@ def verify_state_encoded(header: bytes, proof: bytes, key: bytes) -> bool:
 
 # --- headers -------------------------------------------------------------------
 
-# Mirrors tierchain.block (checked by tests): version u8, chain_id u32, height u64,
+# Mirrors tierchain.wire.block (checked by tests): version u8, chain_id u32, height u64,
 # prev_hash, timestamp_ms u64, tx_count u32, tx_root, receipt_root, state_root, proposer.
 _HEADER = struct.Struct("<BIQ32sQI32s32s32s32s")
 HEADER_BYTES = _HEADER.size + 64
@@ -407,7 +407,7 @@ def merkle_node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def merkle_verify(root: bytes, leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bool:
-    """RFC 9162 §2.1.3.2 inclusion check (same as ``tierchain.merkle.verify``)."""
+    """RFC 9162 §2.1.3.2 inclusion check (same as ``tierchain.crypto.merkle.verify``)."""
     if isinstance(index, bool) or isinstance(size, bool):
         return False
     if not isinstance(index, int) or not isinstance(size, int) or not 0 <= index < size:

@@ -44,7 +44,7 @@ cdef int _parse_tx(const uint8_t* p, int64_t n, const Layout* w, TxHead* h,
                    int64_t* key_off, uint8_t* key_len) noexcept nogil:
     """Parse one transaction of ``n`` bytes; return its reject code (0 = OK).
 
-    Mirrors tierchain.wire.decode check for check, in the same order, so both
+    Mirrors tierchain.wire.tx.decode check for check, in the same order, so both
     give the same code when several faults are present. ``w`` gives the
     offsets that depend on the suite's key and signature sizes. Keys are written to
     key_off/key_len (offsets relative to p) before the tx is known to be
@@ -139,11 +139,11 @@ def decode_frames(buf, int64_t public_key_bytes=limits.public_key_bytes,
     """Decode every length-prefixed transaction in ``buf`` into numpy columns.
 
     ``public_key_bytes`` and ``signature_bytes`` are the chain's crypto suite's
-    (``tierchain.batch.decode_batch`` passes them; the defaults are the
+    (``tierchain.wire.batch.decode_batch`` passes them; the defaults are the
     ``ed25519-blake3`` sizes); they fix the sender and signature columns' widths
     and the offsets of every field after the sender.
 
-    Returns a dict of columns (see tierchain.batch.Batch for their meaning).
+    Returns a dict of columns (see tierchain.wire.batch.Batch for their meaning).
     Each frame gets one row and its own code; a bad frame never changes
     another frame's row. A frame running past the end of ``buf`` gives a
     final TRUNCATED row (its tx_start..tx_end are the bytes present) and ends

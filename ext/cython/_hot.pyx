@@ -2,8 +2,8 @@
 """TierChain's Cython data plane: one extension module, ``tierchain._hot``.
 
 Python code should not import this module directly; it is re-exported, with
-documentation, by ``tierchain.batch`` (decoding), ``tierchain.schedule``
-(conflict scheduling) and ``tierchain.route`` (shard routing). Every function
+documentation, by ``tierchain.wire.batch`` (decoding), ``tierchain.engine.schedule``
+(conflict scheduling) and ``tierchain.engine.route`` (shard routing). Every function
 here takes a whole batch and returns numpy columns: one native call per batch,
 never a Python object per transaction.
 
@@ -18,7 +18,7 @@ Sections (each in its own ``include``-d file, all compiled into this module):
     walks only the prefixes: it counts frames (so the batch limit is enforced
     before any allocation) and sums the declared key counts (so the key
     columns are allocated once, with an exact upper bound). Pass 2 parses
-    each frame with ``_parse_tx``, a transliteration of ``tierchain.wire.decode``
+    each frame with ``_parse_tx``, a transliteration of ``tierchain.wire.tx.decode``
     that checks the same conditions in the same order and so returns the same
     reject code for every input (the fuzz tests hold the two together). Key
     sets are checked strictly ascending by adjacent comparison, and "a key in
@@ -45,7 +45,7 @@ Sections (each in its own ``include``-d file, all compiled into this module):
     route key is fixed (derived from ``domains.SHARD_ROUTE``), so every machine
     routes identically; jump hashing moves only ~1/(n+1) of the keys when a
     shard is added. Placement rules (pinned and tagged key prefixes) are a
-    table the caller passes: the chain's apps declare them (``tierchain.apps``).
+    table the caller passes: the chain's apps declare them (``tierchain.engine.apps``).
 
 Limits and reject codes are NOT literals here: they are read at import from
 ``tierchain.limits`` and ``tierchain.errors`` into cdef globals (``constants()``
@@ -180,7 +180,7 @@ SCHED_K0 = int.from_bytes(_sched_key[:8], "little")
 SCHED_K1 = int.from_bytes(_sched_key[8:], "little")
 del _sched_key
 
-# Where the sender's public key sits in an encoded tx (tierchain.route uses it).
+# Where the sender's public key sits in an encoded tx (tierchain.engine.route uses it).
 SENDER_OFFSET = OFF_SENDER
 
 # SipHash key of the router: fixed for the protocol, so that every machine

@@ -1,11 +1,11 @@
-# Shard router of tierchain._hot (included by _hot.pyx). API: tierchain/route.py.
+# Shard router of tierchain._hot (included by _hot.pyx). API: tierchain/engine/route.py.
 
 # Placement rules (docs/sharding.md "Placement") are data given by the caller: the apps
-# of the chain declare them (tierchain.apps.Placement). A key matching no rule routes
+# of the chain declare them (tierchain.engine.apps.Placement). A key matching no rule routes
 # by all its bytes.
 cdef enum:
-    PREFIX_BYTES_MAX = 8  # tierchain.apps.placement_prefix_bytes_max
-    RULES_MAX = 16  # tierchain.apps.placement_rules_max
+    PREFIX_BYTES_MAX = 8  # tierchain.engine.apps.placement_prefix_bytes_max
+    RULES_MAX = 16  # tierchain.engine.apps.placement_rules_max
     PINNED_SHARD_BYTES = 2
 
 

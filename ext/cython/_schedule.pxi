@@ -1,5 +1,5 @@
 # Conflict scheduler of tierchain._hot (included by _hot.pyx). See the module
-# docstring for the algorithm and tierchain/schedule.py for the API.
+# docstring for the algorithm and tierchain/engine/schedule.py for the API.
 
 # Namespaces of interned keys: a sender's public key is an implicit write key
 # that must never alias a declared state key with the same 32 bytes.

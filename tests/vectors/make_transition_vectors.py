@@ -27,15 +27,16 @@ import sys
 from pathlib import Path
 
 from finance_world import NODE, SECRET, MemLedger, admit_all, config, issue_voucher
-from tierchain import apps, ops, transition
-from tierchain.batch import decode_batch
-from tierchain.block import Receipt
-from tierchain.commitment import commitment_of
+from tierchain.apps import accounts as ops
+from tierchain.apps.finance import DocType
+from tierchain.apps.finance.client import Finance
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair, suite_of
-from tierchain.finance import DocType
-from tierchain.finance.client import Finance
-from tierchain.wire import frame
+from tierchain.engine import apps, transition
+from tierchain.state.commitment import commitment_of
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.block import Receipt
+from tierchain.wire.tx import frame
 
 HERE = Path(__file__).resolve().parent
 FILE = HERE / "transition_v1.json"
@@ -125,7 +126,7 @@ def scenario() -> tuple[ChainConfig, list[tuple[int, list[bytes]]]]:
 
 def replay(cfg: ChainConfig, blocks: list[tuple[int, list[bytes]]]) -> list[dict]:
     """Per block: receipts and the three roots, from genesis, by the engine's state
-    transition (``tierchain.transition``) with the chain's commitment kept in memory."""
+    transition (``tierchain.engine.transition``) with the chain's commitment kept in memory."""
     suite, app_set = suite_of(cfg), apps.resolve(cfg.apps)
     commitment = commitment_of(cfg, suite=suite)
     state: dict[bytes, bytes] = {}

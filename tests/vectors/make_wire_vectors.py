@@ -8,7 +8,7 @@ run; tests/test_wire.py checks that ``build()`` still equals the committed
 files, so an accidental change of the format (or of this script) fails.
 
 Invalid vectors are built with ``raw_body`` (no checks) and carry the code a
-decoder must return; ``build()`` asserts ``tierchain.wire.decode`` agrees,
+decoder must return; ``build()`` asserts ``tierchain.wire.tx.decode`` agrees,
 so the expectations here are stated independently of the decoder.
 """
 
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import nacl.signing
 
-from tierchain import limits, wire
+from tierchain import limits
 from tierchain.errors import Reject, WireError
+from tierchain.wire import tx as wire
 
 HERE = Path(__file__).resolve().parent
 FILES = ("wire_valid.json", "wire_invalid.json")

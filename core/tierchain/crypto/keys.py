@@ -19,7 +19,7 @@ import nacl.utils
 from tierchain import limits
 
 if TYPE_CHECKING:
-    from tierchain.wire import Tx
+    from tierchain.wire.tx import Tx
 
 __all__ = ["KeyPair", "is_strong_public_key"]
 

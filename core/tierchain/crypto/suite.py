@@ -73,7 +73,7 @@ class HashContexts:
     tx_body: str  # tx id, which is also the digest a sender signs
     block_header: str  # header hash, which the proposer signs
     state_tree: tuple[str, ...]  # key, value, leaf, node, empty (smt.rs, proofs.py)
-    state_root: str  # interim state commitment (state_root.py)
+    state_root: str  # interim state commitment (state/interim_root.py)
     write_set: str  # interim state commitment's per-block digest
     keyfile: str  # key-file checksum
 
@@ -174,7 +174,7 @@ class CryptoSuite(abc.ABC):
         assert len(signature) == self.signature_bytes
         return signature
 
-    # --- Merkle trees (RFC 6962 shape; tierchain.merkle documents the tree) --------
+    # --- Merkle trees (RFC 6962 shape; tierchain.crypto.merkle documents the tree) --------
 
     @abc.abstractmethod
     def merkle_leaf_hash(self, leaf: bytes) -> bytes: ...

@@ -1,4 +1,4 @@
-//! LMDB for the chain's store (`core/tierchain/storage.py`).
+//! LMDB for the chain's store (`core/tierchain/state/storage.py`).
 //!
 //! A thin binding over liblmdb (the `lmdb-master-sys` crate builds it from
 //! source). It exists for one reason: py-lmdb releases and re-takes the GIL

@@ -1,0 +1,14 @@
+"""The built-in apps: op sets registered with the engine as values (docs/architecture.md "Apps").
+
+Each app module defines ``APP`` (a ``tierchain.engine.apps.App``: ops, op-code and
+reject-code ranges, hash domains, roles, placement rules, genesis hook); a chain runs
+the apps its genesis names. Importing this package registers nothing.
+
+* ``accounts.py`` — ``accounts``: register and transfer (ops 1..2), roles ``registrar``
+  and ``committee``, the genesis accounts; client builders (``transfer``, ``register``);
+* ``xshard.py`` — ``xshard``: two-phase cross-shard transfers on the shards' own chains;
+* ``coordinator.py`` — drives every pending cross-shard transfer (no state of its own);
+* ``finance/`` — ``finance``: supply-chain finance (docs/finance.md).
+
+Apps import the engine; the engine imports no app (tests/test_import_cycles.py).
+"""

@@ -1,0 +1,205 @@
+"""The cross-shard coordinator: drives every pending transfer of ``tierchain.apps.xshard``.
+
+It keeps no state of its own. Each ``step()`` reads the pending records of every
+shard (``xl/`` locks at sources, ``xc/`` credits at destinations) and submits,
+per shard and in one batch, the next transaction of each transfer:
+
+=====================================  ==========================================
+what it finds                          what it submits
+=====================================  ==========================================
+lock PREPARED, no credit yet           ``xcredit`` at the destination (before the
+                                       deadline), else ``xdecide ABORT``
+lock PREPARED, credit PREPARED         ``xdecide COMMIT`` (while ``now + margin``
+                                       is before the deadline), else ABORT
+lock PREPARED, credit REFUSED          ``xdecide ABORT``
+lock whose destination is not the      ``xdecide ABORT``
+recipient's home shard
+credit pending, lock decided           ``xfinish`` with the recorded decision
+=====================================  ==========================================
+
+Killing the coordinator at any point loses nothing: the decision, once made,
+is on the source chain, and a new coordinator (or the same one after a
+restart) picks every transfer up where the chains say it is. Two coordinators
+running at once are safe too, only wasteful: every step checks the record's
+state on chain and the loser fails with ``XSHARD_STATE``.
+
+Its transactions are ordinary signed transactions from an account with the
+``coordinator`` role; the shards trust that role to commit only after the
+destination prepared (docs/sharding.md "Cross-shard operations").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from tierchain.apps import xshard
+from tierchain.apps.accounts import balance_key
+from tierchain.apps.xshard import Credit, Decision, Lock, Status
+from tierchain.crypto import KeyPair
+from tierchain.engine.route import route_keys
+from tierchain.errors import Reject
+
+log = logging.getLogger("tierchain.coordinator")
+
+scan_page = 5_000  # records per state_scan call
+step_txs_max = 5_000  # transactions per shard per step
+
+
+@dataclasses.dataclass
+class StepReport:
+    """What one step found and did."""
+
+    pending_locks: int = 0
+    pending_credits: int = 0
+    submitted: Counter = dataclasses.field(default_factory=Counter)  # by kind
+    failed: Counter = dataclasses.field(default_factory=Counter)  # by reject name
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending_locks and not self.pending_credits
+
+
+class Coordinator:
+    """Drives cross-shard transfers on ``cluster`` (a ``tierchain.sharding.cluster.Cluster``)."""
+
+    def __init__(self, cluster: Any, key: KeyPair, *, margin_ms: int = 1_000, commit_timeout: float = 30.0):
+        self.cluster, self.key = cluster, key
+        self.margin_ms, self.commit_timeout = margin_ms, commit_timeout
+        self.n = cluster.n_shards
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last: StepReport | None = None
+
+    # --- reading the shards --------------------------------------------------------------
+
+    def _scan(self, shard: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        after = b""
+        while True:
+            page = self.cluster.call(shard, "state_scan", prefix, scan_page, after)
+            out += page
+            if len(page) < scan_page:
+                return out
+            after = page[-1][0]
+
+    def pending(self) -> tuple[list[Lock], list[Credit]]:
+        """Every pending lock and credit in the cluster."""
+        locks, credits = [], []
+        for s in range(self.n):
+            locks += [Lock.from_record(k, v) for k, v in self._scan(s, xshard.pin(s) + b"xl/")]
+            credits += [Credit.from_record(k, v) for k, v in self._scan(s, xshard.pin(s) + b"xc/")]
+        return locks, credits
+
+    def decided(self, src: int, sender: bytes, nonce: int) -> Lock | None:
+        key = xshard.decided_key(src, sender, nonce)
+        raw = self.cluster.call(src, "state_get", key)
+        return None if raw is None else Lock.from_record(key, raw)
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def step(self) -> StepReport:
+        """Read every pending record, submit the next transaction of each transfer, wait
+        until they are committed. Returns what it found and did."""
+        report = StepReport()
+        locks, credits = self.pending()
+        report.pending_locks, report.pending_credits = len(locks), len(credits)
+        now_ms = int(time.time() * 1000)
+        by_xid = {(c.src, c.sender, c.nonce): c for c in credits}
+        plan: dict[int, list[tuple[str, Any]]] = defaultdict(list)  # shard -> (kind, builder args)
+        homes = self._homes([lock.to for lock in locks])
+        pending_xids = set()
+        for lock, home in zip(locks, homes, strict=True):
+            x = (lock.src, lock.sender, lock.nonce)
+            pending_xids.add(x)
+            open_ = now_ms + self.margin_ms < lock.deadline_ms
+            credit = by_xid.get(x)
+            if lock.dst != home:
+                plan[lock.src].append(("abort", lock))
+            elif credit is None and open_:
+                plan[lock.dst].append(("credit", lock))
+            elif credit is not None and credit.status == Status.PREPARED and open_:
+                plan[lock.src].append(("commit", lock))
+            else:
+                plan[lock.src].append(("abort", lock))
+        for credit in credits:
+            x = (credit.src, credit.sender, credit.nonce)
+            if x in pending_xids:
+                continue  # not decided yet
+            lock = self.decided(*x)
+            if lock is None:
+                log.error("credit %s has no lock at its source shard %d", x[1].hex()[:16], x[0])
+                continue
+            plan[credit.dst].append(("finish", (credit, Decision(lock.status))))
+        self._submit(plan, report)
+        self.last = report
+        return report
+
+    def _homes(self, accounts: list[bytes]) -> list[int]:
+        if not accounts:
+            return []
+        return route_keys([balance_key(a) for a in accounts], self.n).tolist()
+
+    def _submit(self, plan: dict[int, list[tuple[str, Any]]], report: StepReport) -> None:
+        pk = self.key.public_key
+        subs = []
+        for shard, items in plan.items():
+            chain_id = self.cluster.chain_id(shard)
+            nonce = self.cluster.call(shard, "nonce", pk)
+            txs, kinds = [], []
+            for i, (kind, arg) in enumerate(items[:step_txs_max]):
+                if kind == "credit":
+                    tx = xshard.credit(chain_id, pk, nonce + i, arg)
+                elif kind == "finish":
+                    tx = xshard.finish(chain_id, pk, nonce + i, *arg)
+                else:
+                    decision = Decision.COMMIT if kind == "commit" else Decision.ABORT
+                    tx = xshard.decide(chain_id, pk, nonce + i, arg, decision)
+                txs.append(self.key.sign_tx(tx).encode())
+                kinds.append(kind)
+            report.submitted.update(kinds)
+            subs.append((self.cluster.submit(txs), kinds))
+        for sub, _kinds in subs:
+            for _, code in sub.rejections():
+                report.failed[code.name] += 1
+            receipts = sub.wait(self.commit_timeout)
+            for r in receipts:
+                if r is not None and r.code:
+                    report.failed[Reject(r.code).name] += 1
+
+    # --- running ------------------------------------------------------------------------------
+
+    def resolve(self, timeout: float = 60.0, interval: float = 0.05) -> StepReport:
+        """Step until nothing is pending (every transfer committed or aborted and finished)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.step()
+            if report.idle:
+                return report
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cross-shard transfers still pending: {report}")
+            time.sleep(interval)
+
+    def start(self, interval: float = 0.05) -> None:
+        """Step in a background thread until ``stop()``; errors are logged, never fatal."""
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    report = self.step()
+                except Exception:
+                    log.exception("coordinator step failed; retrying")
+                    report = None
+                self._stop.wait(interval if report is None or report.idle else 0.0)
+
+        self._thread = threading.Thread(target=loop, name="xshard-coordinator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()

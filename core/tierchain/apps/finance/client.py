@@ -1,0 +1,339 @@
+"""``Finance``: the high-level API. It derives every declared key for the caller.
+
+Each method looks up, in committed state, whatever decides a transaction's key
+set (the sender's organization, a piece's voucher, an offer's kind, the
+voucher's registry fingerprint, the next clearing batch), calls the pure
+builder in ``orgs`` / ``evidence`` / ``voucher`` / ``registry``, signs, submits
+and waits for the receipt. Nobody lists keys by hand.
+
+It runs against an embedded ``Chain`` or a node over HTTP (``RemoteLedger``)::
+
+    fin = Finance(chain, consortium_secret)
+    core = fin.party(core_keys)
+    r = core.confirm(beneficiary=org_id("Tier1 Ltd"), face=1_000_000, maturity_ms=..., docs=[...])
+    r.ok, r.code, r.id      # r.id: the new voucher (and its root piece)
+
+Methods send one transaction and wait for it (``timeout_s``); a ``Result``
+carries the ``Reject`` code (admission or execution) and any ids created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance import evidence, lineage, orgs, registry, voucher
+from tierchain.crypto import KeyPair
+from tierchain.errors import Reject, RejectedError
+from tierchain.wire import tx as wire
+
+
+class Ledger(Protocol):
+    chain_id: int
+
+    def state_get(self, key: bytes) -> bytes | None: ...
+    def nonce(self, public_key: bytes) -> int: ...
+    def send(self, tx: bytes, timeout_s: float) -> tuple[Reject, Any]: ...
+
+
+class EmbeddedLedger:
+    def __init__(self, chain: Any) -> None:
+        self.chain, self.chain_id = chain, chain.config.chain_id
+
+    def state_get(self, key: bytes) -> bytes | None:
+        return self.chain.state_get(key)
+
+    def nonce(self, public_key: bytes) -> int:
+        return self.chain.nonce(public_key)
+
+    def send(self, tx: bytes, timeout_s: float) -> tuple[Reject, Any]:
+        sub = self.chain.submit([tx])
+        if sub.codes[0]:
+            return Reject(int(sub.codes[0])), None
+        receipt = sub.wait(timeout_s)[0]
+        return Reject(receipt.code), receipt
+
+
+class RemoteLedger:
+    """A node's HTTP endpoint (``tierchain node run``) through ``tierchain.api.rpc.NodeClient``."""
+
+    def __init__(self, client: Any, chain_id: int) -> None:
+        self.client, self.chain_id = client, chain_id
+
+    def state_get(self, key: bytes) -> bytes | None:
+        value = self.client._call(f"/v1/state/{key.hex()}")["value"]
+        return None if value is None else bytes.fromhex(value)
+
+    def nonce(self, public_key: bytes) -> int:
+        return self.client.nonce(public_key)
+
+    def send(self, tx: bytes, timeout_s: float) -> tuple[Reject, Any]:
+        reply = self.client.submit(wire.frame([tx]), wait_s=timeout_s)
+        if reply["codes"][0] != "OK":
+            return Reject[reply["codes"][0]], reply
+        receipt = (reply.get("receipts") or [None])[0]
+        if receipt is None:
+            raise TimeoutError("the transaction was not committed in time")
+        return Reject[receipt["code"]], reply
+
+
+@dataclasses.dataclass
+class Result:
+    code: Reject
+    tx_id: bytes
+    receipt: Any = None
+    id: bytes | None = None  # what the tx created (proposal, voucher)
+    ids: list[bytes] = dataclasses.field(default_factory=list)  # split children
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Reject.OK
+
+    def check(self) -> Result:
+        if not self.ok:
+            raise RejectedError(self.code)
+        return self
+
+
+class Finance:
+    """Queries and parties over one ledger."""
+
+    def __init__(self, ledger: Any, consortium_secret: bytes | None = None, timeout_s: float = 30.0) -> None:
+        """``consortium_secret``: needed only to blind fingerprints (confirm, registry
+        queries by asset); without it those raise ``registry.ConsortiumSecretError``."""
+        self.ledger: Ledger = ledger if hasattr(ledger, "send") else EmbeddedLedger(ledger)
+        self.secret, self.timeout_s = consortium_secret, timeout_s
+
+    def party(self, keys: KeyPair) -> Party:
+        return Party(self, keys)
+
+    # --- queries ------------------------------------------------------------------
+    def get(self, key: bytes) -> bytes | None:
+        return self.ledger.state_get(key)
+
+    def org_of(self, public_key: bytes) -> bytes | None:
+        raw = self.get(c.key_key(public_key))
+        return None if raw is None else c.KeyRecord.decode(raw).org
+
+    def key(self, public_key: bytes) -> c.KeyRecord | None:
+        raw = self.get(c.key_key(public_key))
+        return None if raw is None else c.KeyRecord.decode(raw)
+
+    def org(self, org_id: bytes) -> c.OrgRecord | None:
+        raw = self.get(c.org_key(org_id))
+        return None if raw is None else c.OrgRecord.decode(raw)
+
+    def params(self) -> c.Params:
+        return c.Params.decode(self.get(c.PARAMS_KEY))
+
+    def proposal(self, proposal_id: bytes) -> c.Proposal | None:
+        raw = self.get(c.proposal_key(proposal_id))
+        return None if raw is None else c.Proposal.decode(raw)
+
+    def document(self, doc_type: int, fingerprint: bytes) -> c.DocRecord | None:
+        raw = self.get(c.doc_key(doc_type, fingerprint))
+        return None if raw is None else c.DocRecord.decode(raw)
+
+    def voucher(self, voucher_id: bytes) -> c.Voucher | None:
+        raw = self.get(c.voucher_key(voucher_id))
+        return None if raw is None else c.Voucher.decode(raw)
+
+    def piece(self, piece_id: bytes) -> c.Piece | None:
+        raw = self.get(c.piece_key(piece_id))
+        return None if raw is None else c.Piece.decode(raw)
+
+    def clearing(self, voucher_id: bytes, batch: int) -> list[tuple[bytes, bytes, int]]:
+        raw = self.get(c.clearing_key(voucher_id, batch))
+        return [] if raw is None else c.decode_clearing(raw)[1]
+
+    def lineage(self, piece_id: bytes) -> dict:
+        return lineage.lineage(self.get, piece_id)
+
+    def live_pieces(self, voucher_id: bytes) -> list[tuple[bytes, c.Piece]]:
+        return lineage.live_pieces(self.get, voucher_id)
+
+    def blind(self, asset_kind: str, asset_id: bytes) -> bytes:
+        return registry.blind(self.secret, asset_kind, asset_id)
+
+    def blind_invoice(self, invoice_fingerprint: bytes) -> bytes:
+        return registry.blind_invoice(self.secret, invoice_fingerprint)
+
+    def fits(self, blinded: bytes, amount: int) -> bool:
+        return registry.fits(self.get, blinded, amount)
+
+
+class Party:
+    """One key acting for its organization."""
+
+    def __init__(self, fin: Finance, keys: KeyPair) -> None:
+        self.fin, self.keys, self.pk = fin, keys, keys.public_key
+
+    @property
+    def org(self) -> bytes:
+        """The sender's organization (the zero id if the key is unknown: the op then
+        fails with NOT_A_MEMBER, as it should)."""
+        return self.fin.org_of(self.pk) or c.ZERO_ID
+
+    def _args(self) -> tuple[int, bytes, bytes, int]:
+        return self.fin.ledger.chain_id, self.pk, self.org, self.fin.ledger.nonce(self.pk)
+
+    def _nonce(self) -> tuple[int, bytes, int]:
+        return self.fin.ledger.chain_id, self.pk, self.fin.ledger.nonce(self.pk)
+
+    def send(self, tx: wire.Tx, **extra: Any) -> Result:
+        signed = self.keys.sign_tx(tx)
+        code, receipt = self.fin.ledger.send(signed.encode(), self.fin.timeout_s)
+        return Result(code, signed.tx_id(), receipt, **extra)
+
+    def _piece(self, piece_id: bytes) -> c.Piece:
+        p = self.fin.piece(piece_id)
+        if p is None:
+            # Still build a valid tx: the handler answers NO_SUCH_PIECE with a receipt.
+            return c.Piece(
+                c.ZERO_ID, c.ZERO_ID, c.ZERO_ID, 0, 0, 0, c.ZERO_ID, 0, 0, c.ZERO_ID, 0, 0, 0, 0, ()
+            )
+        return p
+
+    def _blinded(self, voucher_id: bytes) -> bytes:
+        v = self.fin.voucher(voucher_id)
+        return v.blinded if v is not None else bytes(32)
+
+    # --- committee ---------------------------------------------------------------
+    def propose_admit(self, name: str, roles: tuple[str, ...], first_key: bytes) -> Result:
+        chain_id, pk, nonce = self._nonce()
+        tx = orgs.propose(chain_id, pk, nonce, c.Action.ADMIT_ORG, orgs.admit_body(name, roles, first_key))
+        return self.send(tx, id=c.object_id(pk, nonce))
+
+    def propose_roles(self, org_id: bytes, roles: tuple[str, ...]) -> Result:
+        chain_id, pk, nonce = self._nonce()
+        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_ROLES, orgs.set_roles_body(org_id, roles))
+        return self.send(tx, id=c.object_id(pk, nonce))
+
+    def propose_params(self, params: c.Params) -> Result:
+        chain_id, pk, nonce = self._nonce()
+        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_PARAMS, params.encode())
+        return self.send(tx, id=c.object_id(pk, nonce))
+
+    def vote(self, proposal_id: bytes) -> Result:
+        prop = self.fin.proposal(proposal_id) or c.Proposal(
+            c.Action.SET_PARAMS, False, 0, (), c.Params().encode()
+        )
+        return self.send(orgs.vote(*self._nonce(), proposal_id, prop))
+
+    # --- keys -------------------------------------------------------------------------
+    def add_key(self, new_key: bytes) -> Result:
+        return self.send(orgs.key_add(*self._args(), new_key))
+
+    def revoke_key(self, key: bytes) -> Result:
+        chain_id, pk, org, nonce = self._args()
+        return self.send(orgs.key_revoke(chain_id, pk, org, nonce, key))
+
+    def rotate_key(self, new_key: bytes) -> Result:
+        chain_id, pk, org, nonce = self._args()
+        return self.send(orgs.key_rotate(chain_id, pk, org, nonce, new_key))
+
+    # --- evidence -----------------------------------------------------------------------
+    def anchor(
+        self, doc_type: int, document: bytes | None = None, *, fingerprint: bytes | None = None
+    ) -> Result:
+        fp = fingerprint if fingerprint is not None else c.document_fingerprint(document or b"")
+        chain_id, pk, org, nonce = self._args()
+        return self.send(evidence.anchor(chain_id, pk, org, nonce, doc_type, fp), id=fp)
+
+    # --- vouchers ----------------------------------------------------------------------------
+    def confirm(
+        self, beneficiary: bytes, face: int, maturity_ms: int, docs: list[tuple[int, bytes]]
+    ) -> Result:
+        """Confirm a payable to ``beneficiary`` (an org id) backed by anchored ``docs``
+        ((type, fingerprint) pairs, at least one invoice; invoices and contracts anchored by
+        the sender's org or the beneficiary); the voucher's registry asset is its first
+        invoice, blinded under the consortium secret (``ConsortiumSecretError`` without one,
+        raised before anything is signed)."""
+        invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
+        chain_id, pk, org, nonce = self._args()
+        tx, vid = voucher.confirm(
+            chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs, self.fin.blind_invoice(invoice)
+        )
+        return self.send(tx, id=vid)
+
+    def split(self, piece_id: bytes, amounts: list[int]) -> Result:
+        p = self._piece(piece_id)
+        chain_id, pk, org, nonce = self._args()
+        tx, kids = voucher.split(chain_id, pk, org, nonce, p.voucher, piece_id, amounts)
+        return self.send(tx, ids=kids)
+
+    def _offer(self, piece_id: bytes, to: bytes, kind: int, price: int = 0, due_ms: int = 0) -> Result:
+        p = self._piece(piece_id)
+        chain_id, pk, org, nonce = self._args()
+        return self.send(
+            voucher.offer(chain_id, pk, org, nonce, p.voucher, piece_id, to, kind, price, due_ms)
+        )
+
+    def transfer(self, piece_id: bytes, to: bytes) -> Result:
+        """Offer the piece to the next-tier supplier ``to``; it moves when they accept."""
+        return self._offer(piece_id, to, c.OfferKind.TRANSFER)
+
+    def discount(self, piece_id: bytes, bank: bytes, price: int) -> Result:
+        """Offer the piece to ``bank`` for ``price``; on acceptance the bank holds it, locked."""
+        return self._offer(piece_id, bank, c.OfferKind.DISCOUNT, price)
+
+    def pledge(self, piece_id: bytes, bank: bytes, loan: int, due_ms: int) -> Result:
+        return self._offer(piece_id, bank, c.OfferKind.PLEDGE, loan, due_ms)
+
+    def accept(self, piece_id: bytes) -> Result:
+        p = self._piece(piece_id)
+        chain_id, pk, org, nonce = self._args()
+        kind = p.offer_kind or c.OfferKind.TRANSFER
+        return self.send(
+            voucher.accept(chain_id, pk, org, nonce, p.voucher, piece_id, kind, self._blinded(p.voucher))
+        )
+
+    def return_offer(self, piece_id: bytes) -> Result:
+        return self.send(voucher.return_offer(*self._args(), piece_id))
+
+    def release(self, piece_id: bytes) -> Result:
+        p = self._piece(piece_id)
+        chain_id, pk, org, nonce = self._args()
+        return self.send(
+            voucher.pledge_release(chain_id, pk, org, nonce, p.voucher, piece_id, self._blinded(p.voucher))
+        )
+
+    def default_transfer(self, piece_id: bytes) -> Result:
+        p = self._piece(piece_id)
+        return self.send(voucher.pledge_default(*self._args(), p.voucher, piece_id))
+
+    def settle(self, voucher_id: bytes, pieces: list[bytes] | None = None) -> list[Result]:
+        """Settle every live piece (or ``pieces``), in batches of
+        ``codes.settle_pieces_per_tx_max``: one clearing list per batch."""
+        v = self.fin.voucher(voucher_id)
+        batch, blinded = (v.settle_batches, v.blinded) if v else (0, bytes(32))
+        if pieces is None:
+            pieces = [pid for pid, _ in self.fin.live_pieces(voucher_id)] if v else []
+            pieces = pieces or [voucher_id]  # nothing live: let the ledger name the refusal
+        results = []
+        for i in range(0, len(pieces), c.settle_pieces_per_tx_max):
+            part = pieces[i : i + c.settle_pieces_per_tx_max]
+            chain_id, pk, org, nonce = self._args()
+            r = self.send(voucher.settle(chain_id, pk, org, nonce, voucher_id, part, batch, blinded))
+            results.append(r)
+            if not r.ok:
+                break
+            batch += 1
+        return results
+
+    def mark_overdue(self, voucher_id: bytes) -> Result:
+        return self.send(voucher.mark_overdue(*self._args(), voucher_id))
+
+    def mark_default(self, voucher_id: bytes) -> Result:
+        return self.send(voucher.mark_default(*self._args(), voucher_id))
+
+    # --- registry ---------------------------------------------------------------------------
+    def reg_asset(self, blinded: bytes, value: int) -> Result:
+        return self.send(registry.reg_asset(*self._args(), blinded, value))
+
+    def reg_finance(self, blinded: bytes, amount: int, ref: bytes) -> Result:
+        return self.send(registry.reg_finance(*self._args(), blinded, amount, ref))
+
+    def reg_release(self, blinded: bytes, ref: bytes) -> Result:
+        return self.send(registry.reg_release(*self._args(), blinded, ref))

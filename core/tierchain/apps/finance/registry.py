@@ -1,0 +1,209 @@
+"""Duplicate-financing registry: "does this fit?" without revealing who financed what.
+
+An asset (an order, an invoice, a warehouse receipt) is identified by a
+*blinded fingerprint*: keyed BLAKE3 of its identity under a key derived from the
+consortium secret (``blind``). Members know the secret and can compute it;
+there is no default secret: blinding without one (or with one shorter than 16
+bytes) raises ``ConsortiumSecretError``. The ledger stores only the result, so
+the registry alone does not say which asset an entry is. Per asset,
+``fr/<blinded>`` holds exactly two integers: the asset's value and the total
+financed against it, across all banks. No bank id and no per-bank amount is
+stored under the fingerprint.
+
+* ``reg_asset(blinded, value)`` — the attester of the asset (a core enterprise
+  for receivables, a warehouse for receipts) registers its value once.
+  A voucher confirmation registers its own asset (the first invoice, value =
+  face amount), and financing voucher pieces counts against it.
+* ``reg_finance(blinded, amount, ref)`` — a bank adds ``amount``; if the total
+  would exceed the value the tx fails with ``EXCEEDS_ASSET_VALUE`` and nothing
+  changes. The receipt says only "fits" (no totals are echoed). The bank's own
+  record ``fl/<H(blinded, bank, ref)>`` holds its amount under a key nobody can
+  link to the entry without knowing the bank and its private ref; it is what
+  lets that bank — and only it — release the amount later (``reg_release``,
+  allowed whatever its roles are now: releasing only gives room back).
+* ``fits(state_get, blinded, amount)`` — the read-only query: True or False.
+
+What this does NOT hide (v1, see docs/finance.md): the value and total under each
+fingerprint are plain integers in state, and every tx body (bank key, amount,
+fingerprint) is in the blocks every replica stores; a node operator with raw
+database access sees them. Repeated "fits?" queries can bisect the headroom.
+Cryptographic privacy of amounts is a later issue.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import blake3
+
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
+from tierchain.engine import apps
+from tierchain.engine.execute import OpFailed, TxContext
+from tierchain.errors import InvariantViolation, Reject, TierChainError
+from tierchain.wire import tx as wire
+
+OPS = apps.OpTable()  # this module's ops (tierchain.apps.finance.app)
+
+StateGet = Callable[[bytes], "bytes | None"]
+ATTESTER_ROLES = role_bits("core_enterprise", "warehouse")
+BANK_ROLES = role_bits("bank")
+_ASSET = struct.Struct("<32sQ")
+_FINANCE = struct.Struct("<32sQ32s")
+_RELEASE = struct.Struct("<32s32s")
+consortium_secret_bytes_min = 16  # below this a secret can be guessed, and then so can every fingerprint
+
+
+class ConsortiumSecretError(TierChainError):
+    """Blinding was asked for without a consortium secret (or with one too short to be secret).
+
+    There is no default: a fingerprint blinded under an empty or guessable secret can be
+    computed by anyone, and matches no other member's fingerprint of the same asset."""
+
+
+def registry_key_from_secret(consortium_secret: bytes | None) -> bytes:
+    """The blinding key, derived from the consortium secret (never stored on chain)."""
+    if consortium_secret is None or len(consortium_secret) < consortium_secret_bytes_min:
+        raise ConsortiumSecretError(
+            f"no consortium secret configured: blinding needs the consortium's shared secret "
+            f"(at least {consortium_secret_bytes_min} bytes)"
+        )
+    return blake3.blake3(consortium_secret, derive_key_context=c.FIN_REGISTRY_KEY).digest()
+
+
+def blind(consortium_secret: bytes | None, asset_kind: str, asset_id: bytes) -> bytes:
+    """Blinded fingerprint of an asset: keyed BLAKE3 of (kind, id) under the consortium key."""
+    kind = asset_kind.encode()
+    data = len(kind).to_bytes(2, "little") + kind + asset_id
+    return blake3.blake3(data, key=registry_key_from_secret(consortium_secret)).digest()
+
+
+def blind_invoice(consortium_secret: bytes | None, invoice_fingerprint: bytes) -> bytes:
+    """The asset a voucher stands for: its (first) invoice."""
+    return blind(consortium_secret, "invoice", invoice_fingerprint)
+
+
+def load_entry(ctx: TxContext, blinded: bytes) -> c.RegistryEntry | None:
+    raw = ctx.get(c.registry_key(blinded))
+    return None if raw is None else c.RegistryEntry.decode(raw)
+
+
+def add_financed(ctx: TxContext, blinded: bytes, amount: int) -> None:
+    """Count ``amount`` against the asset, or fail with EXCEEDS_ASSET_VALUE."""
+    entry = load_entry(ctx, blinded)
+    if entry is None:
+        raise OpFailed(Reject.NO_SUCH_ASSET)
+    if entry.closed or amount > entry.value - entry.financed:
+        raise OpFailed(Reject.EXCEEDS_ASSET_VALUE)
+    ctx.put(c.registry_key(blinded), c.RegistryEntry(entry.value, entry.financed + amount).encode())
+
+
+def sub_financed(ctx: TxContext, blinded: bytes, amount: int) -> None:
+    entry = load_entry(ctx, blinded)
+    if entry is None or entry.financed < amount:
+        raise InvariantViolation("registry total below a financing it counted")
+    if entry.closed:  # settled: the bank's record goes, the asset stays fully counted
+        return
+    ctx.put(c.registry_key(blinded), c.RegistryEntry(entry.value, entry.financed - amount).encode())
+
+
+@OPS.op(c.OP_REG_ASSET, "fin.reg_asset")
+def _reg_asset(ctx: TxContext) -> None:
+    if len(ctx.payload) != _ASSET.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    blinded, value = _ASSET.unpack(ctx.payload)
+    member(ctx, ATTESTER_ROLES)
+    if not 0 < value <= c.amount_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "value out of range")
+    if ctx.get(c.registry_key(blinded)) is not None:
+        raise OpFailed(Reject.ASSET_EXISTS)
+    ctx.put(c.registry_key(blinded), c.RegistryEntry(value, 0).encode())
+    ctx.emit(b"fin.reg.asset", blinded)
+
+
+@OPS.op(c.OP_REG_FINANCE, "fin.reg_finance")
+def _reg_finance(ctx: TxContext) -> None:
+    if len(ctx.payload) != _FINANCE.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    blinded, amount, ref = _FINANCE.unpack(ctx.payload)
+    bank, _ = member(ctx, BANK_ROLES)
+    if not 0 < amount <= c.amount_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "amount out of range")
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    if ctx.get(own) is not None:
+        raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
+    add_financed(ctx, blinded, amount)
+    ctx.put(own, amount.to_bytes(8, "little"))
+    ctx.emit(b"fin.reg.fits")  # nothing else: no totals, no amounts
+
+
+@OPS.op(c.OP_REG_RELEASE, "fin.reg_release")
+def _reg_release(ctx: TxContext) -> None:
+    if len(ctx.payload) != _RELEASE.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    blinded, ref = _RELEASE.unpack(ctx.payload)
+    # Any role: a release only removes the sender's own counted financing. A bank whose role
+    # the committee removed must still be able to, or its amount would stay counted forever.
+    bank, _ = member(ctx)
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    raw = ctx.get(own)
+    if raw is None:
+        raise OpFailed(Reject.NO_SUCH_FINANCING)
+    sub_financed(ctx, blinded, int.from_bytes(raw, "little"))
+    ctx.delete(own)
+    ctx.emit(b"fin.reg.released")
+
+
+# --- queries and builders ---------------------------------------------------------------
+
+
+def fits(state_get: StateGet, blinded: bytes, amount: int) -> bool:
+    """Would financing ``amount`` more against this asset fit? Yes or no, nothing else."""
+    raw = state_get(c.registry_key(blinded))
+    if raw is None:
+        return False
+    entry = c.RegistryEntry.decode(raw)
+    return 0 < amount <= entry.value - entry.financed
+
+
+def reg_asset(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, value: int) -> wire.Tx:
+    return make_tx(
+        chain_id,
+        c.OP_REG_ASSET,
+        sender,
+        nonce,
+        member_reads(sender, org),
+        {c.registry_key(blinded)},
+        _ASSET.pack(blinded, value),
+    )
+
+
+def reg_finance(
+    chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, amount: int, ref: bytes
+) -> wire.Tx:
+    ref = ref.ljust(32, b"\0")[:32]
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    return make_tx(
+        chain_id,
+        c.OP_REG_FINANCE,
+        sender,
+        nonce,
+        member_reads(sender, org),
+        {c.registry_key(blinded), own},
+        _FINANCE.pack(blinded, amount, ref),
+    )
+
+
+def reg_release(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, ref: bytes) -> wire.Tx:
+    ref = ref.ljust(32, b"\0")[:32]
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    return make_tx(
+        chain_id,
+        c.OP_REG_RELEASE,
+        sender,
+        nonce,
+        member_reads(sender, org),
+        {c.registry_key(blinded), own},
+        _RELEASE.pack(blinded, ref),
+    )

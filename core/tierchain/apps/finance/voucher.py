@@ -1,0 +1,552 @@
+"""Receivable confirmation and the voucher lifecycle (DOMAIN.md, docs/finance.md).
+
+A core enterprise confirms a payable to a supplier, anchored to documents,
+and so issues a voucher (``fv/<id>``): obligor, face amount and maturity, fixed
+for good. The voucher's value lives in *pieces* (``fx/<id>``); the root piece
+has the voucher's id and its full face amount.
+
+Piece states and the ops that move between them::
+
+    ACTIVE --split--> SPLIT (closed; children ACTIVE, amounts sum exactly)
+    ACTIVE --offer--> OFFERED --accept--> ACTIVE (new holder)        transfer
+                              |           FINANCED (bank is holder)  discount
+                              |           PLEDGED (lender recorded)  pledge
+                              '--return--> ACTIVE (unchanged holder)
+    PLEDGED --pledge_release--> ACTIVE;  PLEDGED --pledge_default--> FINANCED (lender holds)
+    any live piece --settle (obligor, at maturity)--> SETTLED, a clearing-list row
+
+Only the holder splits or offers; PLEDGED and FINANCED pieces are locked
+(``PIECE_LOCKED``) and OFFERED ones pending (``PIECE_PENDING``) until accepted or
+returned — so a piece can never be spent twice, in one block or across blocks.
+Pieces stop moving at maturity.
+
+Roles are checked at every step that relies on them, not only where a flow starts:
+an offer checks the counterparty's role and the accept checks it again (the
+committee may have removed it in between). Steps that only unwind or pay what
+was agreed need no role: a lender releases its pledge, the obligor settles.
+
+Lineage is indexed in the records themselves:
+each piece names its voucher, parent, root, depth and children count (child ids
+are ``child_id(parent, i)``), and keeps its own history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance import registry
+from tierchain.apps.finance.orgs import active_org_with, make_tx, member, member_reads, params, role_bits
+from tierchain.engine import apps
+from tierchain.engine.execute import OpFailed, TxContext
+from tierchain.errors import InvariantViolation, Reject
+from tierchain.wire import tx as wire
+
+OPS = apps.OpTable()  # this module's ops (tierchain.apps.finance.app)
+
+P = c.PieceState
+CORE = role_bits("core_enterprise")
+SUPPLIER = role_bits("supplier")
+BANK = role_bits("bank")
+# The role the offeree needs, by offer kind: checked when the offer is made (of the
+# counterparty) and again when it is accepted, because the committee may have removed the
+# role in between (a former bank must not buy or lend against a piece).
+OFFEREE_ROLES = {c.OfferKind.TRANSFER: SUPPLIER, c.OfferKind.DISCOUNT: BANK, c.OfferKind.PLEDGE: BANK}
+# Documents between the two parties of a receivable: only the obligor or the beneficiary
+# may have anchored them (a third party's invoice backs nobody's payable). Waybills,
+# warehouse receipts and delivery notes come from logistics and warehouses by nature.
+PARTY_DOCS = frozenset((c.DocType.INVOICE, c.DocType.CONTRACT))
+_CONFIRM = struct.Struct("<16sQQ32sB")
+_DOC = struct.Struct("<B32s")
+_OFFER = struct.Struct("<16s16sBQQ")
+_ID = struct.Struct("<16s")
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def load_voucher(ctx: TxContext, vid: bytes) -> c.Voucher:
+    raw = ctx.get(c.voucher_key(vid))
+    if raw is None:
+        raise OpFailed(Reject.NO_SUCH_VOUCHER)
+    return c.Voucher.decode(raw)
+
+
+def load_piece(ctx: TxContext, pid: bytes) -> c.Piece:
+    raw = ctx.get(c.piece_key(pid))
+    if raw is None:
+        raise OpFailed(Reject.NO_SUCH_PIECE)
+    return c.Piece.decode(raw)
+
+
+def _movable(piece: c.Piece) -> None:
+    if piece.state in (P.PLEDGED, P.FINANCED):
+        raise OpFailed(Reject.PIECE_LOCKED)
+    if piece.state == P.OFFERED:
+        raise OpFailed(Reject.PIECE_PENDING)
+    if piece.state != P.ACTIVE:
+        raise OpFailed(Reject.PIECE_CLOSED)
+
+
+def _not_matured(ctx: TxContext, v: c.Voucher) -> None:
+    if v.status != c.VoucherStatus.ACTIVE or ctx.timestamp_ms >= v.maturity_ms:
+        raise OpFailed(Reject.MATURED)
+
+
+# Only the holder's optional actions start something; everything else completes what
+# they started and must never be refused, or a full history would lock a pledged or
+# offered piece for good (no release, no default, no settlement).
+_STARTS = frozenset((c.Event.OFFERED, c.Event.SPLIT))
+# After an offer at most: accepted, pledged (or discounted), released/defaulted, settled.
+_COMPLETIONS_MAX = 4
+
+
+def _log(ctx: TxContext, piece: c.Piece, kind: int, org: bytes, amount: int, **changes) -> c.Piece:
+    if kind in _STARTS and len(piece.history) + 1 + _COMPLETIONS_MAX > c.piece_history_max:
+        raise OpFailed(Reject.HISTORY_FULL)
+    entry = c.HistoryEntry(kind, ctx.height, org, amount)
+    return dataclasses.replace(piece, history=(*piece.history, entry), **changes)
+
+
+def _put_piece(ctx: TxContext, pid: bytes, piece: c.Piece) -> None:
+    ctx.put(c.piece_key(pid), piece.encode())
+
+
+def _held(ctx: TxContext, pid: bytes) -> tuple[bytes, c.Piece, c.Voucher]:
+    """The sender's org, the piece it holds, and its voucher; or a named refusal."""
+    oid, _ = member(ctx)
+    piece = load_piece(ctx, pid)
+    if piece.holder != oid:
+        raise OpFailed(Reject.NOT_HOLDER)
+    _movable(piece)
+    v = load_voucher(ctx, piece.voucher)
+    _not_matured(ctx, v)
+    return oid, piece, v
+
+
+# --- confirm: the core enterprise issues a voucher ----------------------------------------
+
+
+@OPS.op(c.OP_CONFIRM, "fin.confirm")
+def _confirm(ctx: TxContext) -> None:
+    if len(ctx.payload) < _CONFIRM.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    beneficiary, face, maturity_ms, blinded, n = _CONFIRM.unpack_from(ctx.payload)
+    if len(ctx.payload) != _CONFIRM.size + n * _DOC.size or not 1 <= n <= c.docs_per_voucher_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "documents")
+    docs = [_DOC.unpack_from(ctx.payload, _CONFIRM.size + i * _DOC.size) for i in range(n)]
+    if len(set(docs)) != n:
+        raise OpFailed(Reject.BAD_PAYLOAD, "a document listed twice")
+    obligor, _ = member(ctx, CORE)
+    if beneficiary == obligor:
+        raise OpFailed(Reject.BAD_COUNTERPARTY)
+    active_org_with(ctx, beneficiary, SUPPLIER)
+    if not 0 < face <= c.amount_max or maturity_ms <= ctx.timestamp_ms:
+        raise OpFailed(Reject.BAD_PAYLOAD, "face or maturity")
+    vid = c.voucher_id(blinded, ctx.sender, ctx.nonce)
+    if ctx.get(c.voucher_key(vid)) is not None:
+        raise OpFailed(Reject.VOUCHER_EXISTS)
+    if not any(t == c.DocType.INVOICE for t, _ in docs):
+        raise OpFailed(Reject.NO_INVOICE)
+    for doc_type, fp in docs:
+        raw = ctx.get(c.doc_key(doc_type, fp))
+        if raw is None:
+            raise OpFailed(Reject.NO_SUCH_DOC)
+        rec = c.DocRecord.decode(raw)
+        if doc_type in PARTY_DOCS and rec.org not in (obligor, beneficiary):
+            raise OpFailed(Reject.DOC_NOT_FROM_PARTY)
+        if doc_type == c.DocType.INVOICE:
+            if rec.voucher != c.ZERO_ID:
+                raise OpFailed(Reject.INVOICE_ALREADY_USED)
+            ctx.put(c.doc_key(doc_type, fp), dataclasses.replace(rec, voucher=vid).encode())
+    if ctx.get(c.registry_key(blinded)) is not None:
+        raise OpFailed(Reject.ASSET_EXISTS)
+    ctx.put(c.registry_key(blinded), c.RegistryEntry(face, 0).encode())
+    v = c.Voucher(
+        obligor,
+        beneficiary,
+        face,
+        maturity_ms,
+        ctx.height,
+        ctx.timestamp_ms,
+        c.VoucherStatus.ACTIVE,
+        0,
+        0,
+        blinded,
+        tuple(docs),
+    )
+    ctx.put(c.voucher_key(vid), v.encode())
+    root = c.Piece(
+        vid, c.ZERO_ID, vid, 0, 0, face, beneficiary, P.ACTIVE, 0, c.ZERO_ID, 0, 0, 0, ctx.height, ()
+    )
+    _put_piece(ctx, vid, _log(ctx, root, c.Event.ISSUED, obligor, face))
+    ctx.emit(b"fin.voucher.issued", vid + beneficiary + face.to_bytes(8, "little"))
+
+
+# --- split ----------------------------------------------------------------------------------
+
+
+@OPS.op(c.OP_SPLIT, "fin.split")
+def _split(ctx: TxContext) -> None:
+    if len(ctx.payload) < 17:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    pid, n = ctx.payload[:16], ctx.payload[16]
+    if not 2 <= n <= c.split_ways_max or len(ctx.payload) != 17 + 8 * n:
+        raise OpFailed(Reject.BAD_PAYLOAD, "2..split_ways_max amounts")
+    amounts = struct.unpack_from(f"<{n}Q", ctx.payload, 17)
+    oid, piece, _ = _held(ctx, pid)
+    p = params(ctx)
+    if sum(amounts) != piece.amount:
+        raise OpFailed(Reject.SPLIT_SUM_MISMATCH)
+    if min(amounts) < p.min_piece:
+        raise OpFailed(Reject.PIECE_TOO_SMALL)
+    if piece.depth + 1 > p.max_depth:
+        raise OpFailed(Reject.SPLIT_TOO_DEEP)
+    kids = [c.child_id(pid, i) for i in range(n)]
+    if any(ctx.get(c.piece_key(k)) is not None for k in kids):  # 64-bit ids within a lineage
+        raise OpFailed(Reject.VOUCHER_EXISTS, "a child id is taken")
+    for i, amount in enumerate(amounts):
+        child = c.Piece(
+            piece.voucher, pid, piece.root, piece.depth + 1, i, amount, oid, P.ACTIVE,
+            0, c.ZERO_ID, 0, 0, 0, ctx.height, (),
+        )  # fmt: skip
+        _put_piece(ctx, kids[i], _log(ctx, child, c.Event.CREATED_BY_SPLIT, oid, amount))
+    _put_piece(ctx, pid, _log(ctx, piece, c.Event.SPLIT, oid, n, state=P.SPLIT, children=n))
+    ctx.emit(b"fin.piece.split", pid + bytes((n,)))
+
+
+# --- offer / accept / return ----------------------------------------------------------------
+
+
+@OPS.op(c.OP_OFFER, "fin.offer")
+def _offer(ctx: TxContext) -> None:
+    if len(ctx.payload) != _OFFER.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    pid, to, kind, price, due_ms = _OFFER.unpack(ctx.payload)
+    if kind not in (c.OfferKind.TRANSFER, c.OfferKind.DISCOUNT, c.OfferKind.PLEDGE):
+        raise OpFailed(Reject.BAD_PAYLOAD, "offer kind")
+    oid, piece, _ = _held(ctx, pid)
+    if to == oid:
+        raise OpFailed(Reject.BAD_COUNTERPARTY)
+    active_org_with(ctx, to, OFFEREE_ROLES[c.OfferKind(kind)])
+    if kind == c.OfferKind.TRANSFER:
+        price = due_ms = 0
+    elif not 0 < price <= piece.amount or (kind == c.OfferKind.PLEDGE and due_ms <= ctx.timestamp_ms):
+        raise OpFailed(Reject.BAD_PAYLOAD, "price or loan due time")
+    piece = _log(
+        ctx, piece, c.Event.OFFERED, to, price,
+        state=P.OFFERED, offer_kind=kind, counterparty=to, price=price, due_ms=due_ms,
+    )  # fmt: skip
+    _put_piece(ctx, pid, piece)
+    ctx.emit(b"fin.piece.offered", pid + to + bytes((kind,)))
+
+
+def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.OrgRecord, c.Piece]:
+    """(piece id, sender's org id and record, piece) for an op on an OFFERED piece named by the payload."""
+    if len(ctx.payload) != _ID.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    pid = ctx.payload
+    oid, org = member(ctx)
+    piece = load_piece(ctx, pid)
+    if piece.state != P.OFFERED:
+        raise OpFailed(Reject.NOT_OFFERED)
+    return pid, oid, org, piece
+
+
+@OPS.op(c.OP_ACCEPT, "fin.accept")
+def _accept(ctx: TxContext) -> None:
+    pid, oid, org, piece = _offered_piece(ctx)
+    if piece.counterparty != oid:
+        raise OpFailed(Reject.NOT_OFFEREE)
+    if not org.roles & OFFEREE_ROLES[c.OfferKind(piece.offer_kind)]:
+        raise OpFailed(Reject.ROLE_MISSING)
+    v = load_voucher(ctx, piece.voucher)
+    _not_matured(ctx, v)
+    if piece.offer_kind == c.OfferKind.TRANSFER:
+        piece = _log(
+            ctx, piece, c.Event.ACCEPTED, oid, piece.amount,
+            state=P.ACTIVE, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
+        )  # fmt: skip
+    elif piece.offer_kind == c.OfferKind.DISCOUNT:
+        registry.add_financed(ctx, v.blinded, piece.amount)
+        piece = _log(
+            ctx, piece, c.Event.DISCOUNTED, oid, piece.price,
+            state=P.FINANCED, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
+        )  # fmt: skip
+    else:
+        registry.add_financed(ctx, v.blinded, piece.amount)
+        piece = _log(ctx, piece, c.Event.PLEDGED, oid, piece.price, state=P.PLEDGED)
+    _put_piece(ctx, pid, piece)
+    ctx.emit(b"fin.piece.accepted", pid + oid)
+
+
+@OPS.op(c.OP_RETURN, "fin.return")
+def _return(ctx: TxContext) -> None:
+    pid, oid, _, piece = _offered_piece(ctx)
+    if oid not in (piece.counterparty, piece.holder):
+        raise OpFailed(Reject.NOT_OFFEREE)
+    piece = _log(
+        ctx, piece, c.Event.RETURNED, oid, 0,
+        state=P.ACTIVE, offer_kind=0, counterparty=c.ZERO_ID, price=0, due_ms=0,
+    )  # fmt: skip
+    _put_piece(ctx, pid, piece)
+    ctx.emit(b"fin.piece.returned", pid)
+
+
+# --- pledge release / default transfer ----------------------------------------------------------
+
+
+def _pledged_to_sender(ctx: TxContext, roles: int) -> tuple[bytes, bytes, c.Piece, c.Voucher]:
+    """The pledged piece named by the payload, whose lender is the sender's org (with ``roles``)."""
+    if len(ctx.payload) != _ID.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    pid = ctx.payload
+    oid, _ = member(ctx, roles)
+    piece = load_piece(ctx, pid)
+    if piece.state != P.PLEDGED:
+        raise OpFailed(Reject.NOT_PLEDGED)
+    if piece.counterparty != oid:
+        raise OpFailed(Reject.NOT_LENDER)
+    return pid, oid, piece, load_voucher(ctx, piece.voucher)
+
+
+@OPS.op(c.OP_PLEDGE_RELEASE, "fin.pledge_release")
+def _pledge_release(ctx: TxContext) -> None:
+    # Any role: releasing only gives up the lender's claim, and a lender whose bank role was
+    # removed must still be able to free the pledgor's piece.
+    pid, oid, piece, v = _pledged_to_sender(ctx, 0)
+    registry.sub_financed(ctx, v.blinded, piece.amount)
+    piece = _log(
+        ctx, piece, c.Event.RELEASED, oid, piece.price,
+        state=P.ACTIVE, offer_kind=0, counterparty=c.ZERO_ID, price=0, due_ms=0,
+    )  # fmt: skip
+    _put_piece(ctx, pid, piece)
+    ctx.emit(b"fin.piece.released", pid)
+
+
+@OPS.op(c.OP_PLEDGE_DEFAULT, "fin.pledge_default")
+def _pledge_default(ctx: TxContext) -> None:
+    # A bank at this step: the lender becomes the holder of a financed piece. A former bank
+    # keeps its claim (settlement pays the lender of a pledged piece first).
+    pid, oid, piece, _ = _pledged_to_sender(ctx, BANK)
+    if ctx.timestamp_ms < piece.due_ms:
+        raise OpFailed(Reject.LOAN_NOT_DUE)
+    piece = _log(
+        ctx, piece, c.Event.DEFAULT_TRANSFERRED, oid, piece.price,
+        state=P.FINANCED, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
+    )  # fmt: skip
+    _put_piece(ctx, pid, piece)
+    ctx.emit(b"fin.piece.default_transferred", pid + oid)
+
+
+# --- settlement, overdue, default ----------------------------------------------------------------
+
+
+def clearing_rows(pid: bytes, piece: c.Piece) -> list[tuple[bytes, bytes, int]]:
+    """Who is paid for a live piece at settlement: its holder; for a pledged
+    piece the lender first (up to the loan), then the holder the rest."""
+    if piece.state == P.PLEDGED:
+        to_lender = min(piece.price, piece.amount)
+        rows = [(pid, piece.counterparty, to_lender)]
+        if piece.amount > to_lender:
+            rows.append((pid, piece.holder, piece.amount - to_lender))
+        return rows
+    return [(pid, piece.holder, piece.amount)]
+
+
+@OPS.op(c.OP_SETTLE, "fin.settle")
+def _settle(ctx: TxContext) -> None:
+    if len(ctx.payload) < 17:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    vid, n = ctx.payload[:16], ctx.payload[16]
+    if not 1 <= n <= c.settle_pieces_per_tx_max or len(ctx.payload) != 17 + 16 * n:
+        raise OpFailed(Reject.BAD_PAYLOAD, "1..settle_pieces_per_tx_max pieces")
+    pids = [ctx.payload[17 + 16 * i : 33 + 16 * i] for i in range(n)]
+    if len(set(pids)) != n:
+        raise OpFailed(Reject.BAD_PAYLOAD, "a piece listed twice")
+    # No role: paying is the recorded obligor's duty whatever its roles are now; a removed
+    # core_enterprise role must not leave a voucher unsettleable.
+    oid, _ = member(ctx)
+    v = load_voucher(ctx, vid)
+    if v.obligor != oid:
+        raise OpFailed(Reject.NOT_OBLIGOR)
+    if v.status == c.VoucherStatus.SETTLED:
+        raise OpFailed(Reject.VOUCHER_SETTLED)
+    if ctx.timestamp_ms < v.maturity_ms:
+        raise OpFailed(Reject.NOT_MATURED)
+    rows: list[tuple[bytes, bytes, int]] = []
+    total = 0
+    for pid in pids:
+        piece = load_piece(ctx, pid)
+        if piece.voucher != vid:
+            raise OpFailed(Reject.NO_SUCH_PIECE, "piece of another voucher")
+        if not piece.live():
+            raise OpFailed(Reject.PIECE_CLOSED)
+        rows.extend(clearing_rows(pid, piece))
+        total += piece.amount
+        _put_piece(ctx, pid, _log(ctx, piece, c.Event.SETTLED, piece.holder, piece.amount, state=P.SETTLED))
+    settled = v.settled + total
+    if settled > v.face:
+        raise InvariantViolation("live pieces of a voucher exceed its face amount")
+    done = settled == v.face
+    ctx.put(c.clearing_key(vid, v.settle_batches), c.encode_clearing(ctx.height, rows))
+    status = c.VoucherStatus.SETTLED if done else v.status
+    v2 = dataclasses.replace(v, settled=settled, settle_batches=v.settle_batches + 1, status=status)
+    ctx.put(c.voucher_key(vid), v2.encode())
+    if done:  # the asset is extinguished: nothing more can be financed against it
+        entry = registry.load_entry(ctx, v.blinded)
+        if entry is not None:
+            ctx.put(
+                c.registry_key(v.blinded), c.RegistryEntry(entry.value, entry.value, closed=True).encode()
+            )
+    ctx.emit(b"fin.voucher.settled", vid + v.settle_batches.to_bytes(2, "little") + bytes((done,)))
+
+
+def _voucher_in(ctx: TxContext, status: c.VoucherStatus) -> c.Voucher:
+    """The voucher named by the payload, which must be in ``status`` (any member may ask)."""
+    if len(ctx.payload) != _ID.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    member(ctx)
+    v = load_voucher(ctx, ctx.payload)
+    if v.status != status:
+        raise OpFailed(Reject.BAD_VOUCHER_STATE)
+    return v
+
+
+@OPS.op(c.OP_MARK_OVERDUE, "fin.mark_overdue")
+def _mark_overdue(ctx: TxContext) -> None:
+    v = _voucher_in(ctx, c.VoucherStatus.ACTIVE)
+    if ctx.timestamp_ms < v.maturity_ms:
+        raise OpFailed(Reject.NOT_MATURED)
+    ctx.put(c.voucher_key(ctx.payload), dataclasses.replace(v, status=c.VoucherStatus.OVERDUE).encode())
+    ctx.emit(b"fin.voucher.overdue", ctx.payload)
+
+
+@OPS.op(c.OP_MARK_DEFAULT, "fin.mark_default")
+def _mark_default(ctx: TxContext) -> None:
+    v = _voucher_in(ctx, c.VoucherStatus.OVERDUE)
+    if ctx.timestamp_ms < v.maturity_ms + params(ctx).default_grace_ms:
+        raise OpFailed(Reject.NOT_MATURED, "grace period not over")
+    ctx.put(c.voucher_key(ctx.payload), dataclasses.replace(v, status=c.VoucherStatus.DEFAULTED).encode())
+    ctx.emit(b"fin.voucher.defaulted", ctx.payload)
+
+
+# --- client-side builders (every key-determining fact is an argument) -------------------------
+
+
+def confirm(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    beneficiary: bytes,
+    face: int,
+    maturity_ms: int,
+    docs: list[tuple[int, bytes]],
+    blinded: bytes,
+) -> tuple[wire.Tx, bytes]:
+    """The confirmation tx and the id of the voucher (and root piece) it creates."""
+    vid = c.voucher_id(blinded, sender, nonce)
+    reads = member_reads(sender, org) | {c.org_key(beneficiary)}
+    writes = {c.voucher_key(vid), c.piece_key(vid), c.registry_key(blinded)}
+    for t, fp in docs:
+        (writes if t == c.DocType.INVOICE else reads).add(c.doc_key(t, fp))
+    payload = _CONFIRM.pack(beneficiary, face, maturity_ms, blinded, len(docs))
+    payload += b"".join(_DOC.pack(t, fp) for t, fp in docs)
+    return make_tx(chain_id, c.OP_CONFIRM, sender, nonce, reads, writes, payload), vid
+
+
+def split(
+    chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes, amounts: list[int]
+) -> tuple[wire.Tx, list[bytes]]:
+    """The split tx and the ids of the children it creates."""
+    kids = [c.child_id(piece, i) for i in range(len(amounts))]
+    reads = member_reads(sender, org) | {c.PARAMS_KEY, c.voucher_key(voucher)}
+    writes = {c.piece_key(piece), *map(c.piece_key, kids)}
+    payload = piece + bytes((len(amounts),)) + struct.pack(f"<{len(amounts)}Q", *amounts)
+    return make_tx(chain_id, c.OP_SPLIT, sender, nonce, reads, writes, payload), kids
+
+
+def offer(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    piece: bytes,
+    to: bytes,
+    kind: int = c.OfferKind.TRANSFER,
+    price: int = 0,
+    due_ms: int = 0,
+) -> wire.Tx:
+    reads = member_reads(sender, org) | {c.org_key(to), c.voucher_key(voucher)}
+    payload = _OFFER.pack(piece, to, kind, price, due_ms)
+    return make_tx(chain_id, c.OP_OFFER, sender, nonce, reads, {c.piece_key(piece)}, payload)
+
+
+def accept(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    piece: bytes,
+    kind: int,
+    blinded: bytes,
+) -> wire.Tx:
+    """``kind`` and ``blinded`` (the voucher's registry fingerprint) decide the keys: a
+    financing accept counts against the registry."""
+    reads = member_reads(sender, org) | {c.voucher_key(voucher)}
+    writes = {c.piece_key(piece)}
+    if kind != c.OfferKind.TRANSFER:
+        writes.add(c.registry_key(blinded))
+    return make_tx(chain_id, c.OP_ACCEPT, sender, nonce, reads, writes, piece)
+
+
+def return_offer(chain_id: int, sender: bytes, org: bytes, nonce: int, piece: bytes) -> wire.Tx:
+    return make_tx(
+        chain_id, c.OP_RETURN, sender, nonce, member_reads(sender, org), {c.piece_key(piece)}, piece
+    )
+
+
+def pledge_release(
+    chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes, blinded: bytes
+) -> wire.Tx:
+    reads = member_reads(sender, org) | {c.voucher_key(voucher)}
+    writes = {c.piece_key(piece), c.registry_key(blinded)}
+    return make_tx(chain_id, c.OP_PLEDGE_RELEASE, sender, nonce, reads, writes, piece)
+
+
+def pledge_default(
+    chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes
+) -> wire.Tx:
+    reads = member_reads(sender, org) | {c.voucher_key(voucher)}
+    return make_tx(chain_id, c.OP_PLEDGE_DEFAULT, sender, nonce, reads, {c.piece_key(piece)}, piece)
+
+
+def settle(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    pieces: list[bytes],
+    batch: int,
+    blinded: bytes,
+) -> wire.Tx:
+    """Settle ``pieces`` (live pieces of ``voucher``) as clearing batch number ``batch``."""
+    writes = {c.voucher_key(voucher), c.clearing_key(voucher, batch), c.registry_key(blinded)}
+    writes.update(map(c.piece_key, pieces))
+    payload = voucher + bytes((len(pieces),)) + b"".join(pieces)
+    return make_tx(chain_id, c.OP_SETTLE, sender, nonce, member_reads(sender, org), writes, payload)
+
+
+def mark_overdue(chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes) -> wire.Tx:
+    writes = {c.voucher_key(voucher)}
+    return make_tx(chain_id, c.OP_MARK_OVERDUE, sender, nonce, member_reads(sender, org), writes, voucher)
+
+
+def mark_default(chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes) -> wire.Tx:
+    reads = member_reads(sender, org) | {c.PARAMS_KEY}
+    return make_tx(chain_id, c.OP_MARK_DEFAULT, sender, nonce, reads, {c.voucher_key(voucher)}, voucher)

@@ -1,0 +1,398 @@
+"""``tierchain shard serve`` and ``tierchain cluster start|stop|status`` (docs/operations.md).
+
+A cluster is described by one TOML file (``tierchain.sharding.config``). ``cluster
+start FILE`` runs the scheduler in the foreground: it starts the local shard
+processes, dials the remote ones (each a ``shard serve`` on its host, reading the
+same file) and answers on a control endpoint — gRPC, two unary methods with JSON
+replies, ``/tierchain.Control/Status`` and ``/tierchain.Control/Stop`` — that
+``cluster status FILE`` and ``cluster stop FILE`` use from another terminal.
+
+Exit codes: 0 success; 1 a shard is down (``status``) or the scheduler did not
+stop in time (``stop``); 2 bad configuration or usage; 3 the cluster or a shard
+is unreachable (``start``: a local shard did not start, or a remote one did not
+answer or serves another chain; ``status``/``stop``: no scheduler answers on
+the control endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tierchain.cli.types import HOST_PORT
+from tierchain.config import ConfigError
+from tierchain.crypto import KeyFileError, load_key_file
+from tierchain.sharding.config import ClusterSpec
+
+CONTROL_SERVICE = "tierchain.Control"
+control_reply_bytes_max = 4 << 20
+EXIT_DOWN, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
+
+log = logging.getLogger("tierchain.cluster")
+
+
+class Unreachable(click.ClickException):
+    exit_code = EXIT_UNREACHABLE
+
+
+class BadConfig(click.ClickException):
+    exit_code = EXIT_CONFIG
+
+
+# Like tierchain.cli.main's (not imported from there: `python -m tierchain.cli.main` would import it twice).
+passphrase_option = click.option(
+    "--passphrase-env",
+    default="TIERCHAIN_PASSPHRASE",
+    show_default=True,
+    help="Environment variable holding the key passphrase (prompted for if unset).",
+)
+
+
+def _passphrase(env: str) -> str:
+    return os.environ.get(env) or click.prompt("Key passphrase", hide_input=True)
+
+
+def _fields(**kw: Any) -> dict:
+    return {"fields": kw}
+
+
+def _load(spec_path: Path) -> ClusterSpec:
+    try:
+        return ClusterSpec.load(spec_path)
+    except ConfigError as exc:
+        raise BadConfig(str(exc)) from exc
+
+
+def _keys(spec: ClusterSpec, passphrase_env: str, path: Path | None = None):
+    path = path or spec.key_file
+    try:
+        return load_key_file(path, _passphrase(passphrase_env))
+    except KeyFileError as exc:
+        raise BadConfig(f"{path}: {exc}") from exc
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+cluster_file = click.argument("cluster_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+
+
+# --- shard serve ----------------------------------------------------------------------------
+
+
+@click.group()
+def shard() -> None:
+    """Run one shard of a cluster behind a network endpoint."""
+
+
+@shard.command("serve")
+@click.option(
+    "--cluster",
+    "spec_path",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The cluster's TOML file (the same on every host).",
+)
+@click.option(
+    "--index", type=click.IntRange(0), required=True, help="Which shard of the cluster this is (0-based)."
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The shard's data directory (default: <root>/shard-<index> of the cluster file).",
+)
+@click.option(
+    "--listen",
+    type=HOST_PORT,
+    default="127.0.0.1:7601",
+    show_default=True,
+    help="The gRPC endpoint's address.",
+)
+@passphrase_option
+def shard_serve(
+    spec_path: Path, index: int, directory: Path | None, listen: str, passphrase_env: str
+) -> None:
+    """Serve shard INDEX of a cluster until SIGTERM or SIGINT (then drain and stop)."""
+    from tierchain.engine.chain import Chain
+    from tierchain.sharding.cluster import shard_configs
+    from tierchain.sharding.server import ShardServer
+
+    slog = logging.getLogger("tierchain.shard")
+    spec = _load(spec_path)
+    if not 0 <= index < spec.n_shards:
+        raise click.BadParameter(f"the cluster has shards 0..{spec.n_shards - 1}", param_hint="--index")
+    try:
+        config = shard_configs(spec.base(), spec.n_shards)[index]
+    except (ConfigError, ValueError) as exc:
+        raise BadConfig(str(exc)) from exc
+    keys = _keys(spec, passphrase_env)
+    directory = directory or spec.shard_dir(index)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    chain = Chain(directory, config, keys)
+    try:
+        server = ShardServer(chain, listen).start()
+    except BaseException:
+        chain.close()
+        raise
+    slog.info(
+        "shard serving",
+        extra=_fields(
+            shard=index,
+            listen=server.listen,
+            height=chain.height,
+            chain_id=config.chain_id,
+            dir=str(directory),
+        ),
+    )
+    sub = chain.subscribe()
+    while not stop.is_set():
+        item = sub.get(timeout=0.2)
+        if item is not None:
+            h = item.header
+            slog.info("block committed", extra=_fields(height=h.height, txs=h.tx_count))
+        if chain.error is not None:
+            slog.error("producer failed; stopping")
+            break
+    slog.info("stopping: draining the mempool")
+    chain.close()  # while the stream is up, so the scheduler hears of every commit
+    server.stop()
+    slog.info("shard stopped", extra=_fields(shard=index, height=chain.height))
+    if chain.error is not None:
+        sys.exit(1)
+
+
+# --- control endpoint -------------------------------------------------------------------------
+
+
+class ControlServer:
+    """gRPC unary Status/Stop for a running scheduler; replies are JSON objects."""
+
+    def __init__(self, listen: str, status: Any, stop: threading.Event) -> None:
+        import grpc
+
+        self._status, self._stop = status, stop
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="control"),
+            options=[("grpc.so_reuseport", 0)],
+        )
+        handlers = {
+            "Status": grpc.unary_unary_rpc_method_handler(self._on_status),
+            "Stop": grpc.unary_unary_rpc_method_handler(self._on_stop),
+        }
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(CONTROL_SERVICE, handlers),)
+        )
+        try:
+            port = self._server.add_insecure_port(listen)
+        except RuntimeError:
+            port = 0
+        if not port:
+            raise BadConfig(f"cannot listen on control endpoint {listen} (in use: is this cluster running?)")
+        self._server.start()
+
+    def _on_status(self, request: bytes, context: Any) -> bytes:
+        return json.dumps(self._status()).encode()
+
+    def _on_stop(self, request: bytes, context: Any) -> bytes:
+        log.info("stop requested", extra=_fields(peer=context.peer()))
+        self._stop.set()
+        return json.dumps({"stopping": True}).encode()
+
+    def close(self) -> None:
+        self._server.stop(0.5).wait()
+
+
+def control_call(endpoint: str, method: str, timeout: float) -> dict:
+    """One control request; ``Unreachable`` if no scheduler answers at ``endpoint``."""
+    import grpc
+
+    options = [("grpc.max_receive_message_length", control_reply_bytes_max)]
+    with grpc.insecure_channel(endpoint, options=options) as channel:
+        rpc = channel.unary_unary(f"/{CONTROL_SERVICE}/{method}")
+        try:
+            raw = rpc(b"", timeout=timeout, wait_for_ready=False)
+        except grpc.RpcError as exc:
+            raise Unreachable(
+                f"no cluster answers at {endpoint} ({exc.code().name}); is `tierchain cluster start` running?"
+            ) from exc
+    try:
+        reply = json.loads(raw)
+    except ValueError as exc:
+        raise Unreachable(f"{endpoint} is not a cluster control endpoint") from exc
+    if not isinstance(reply, dict):
+        raise Unreachable(f"{endpoint} is not a cluster control endpoint")
+    return reply
+
+
+# --- cluster start | status | stop ------------------------------------------------------------
+
+
+@click.group()
+def cluster() -> None:
+    """Start, inspect and stop a cluster described by a TOML file."""
+
+
+@cluster.command("start")
+@cluster_file
+@passphrase_option
+def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
+    """Run the cluster's scheduler in the foreground until SIGTERM, SIGINT or `cluster stop`."""
+    from tierchain.sharding.cluster import Cluster, ShardUnavailable
+
+    spec = _load(cluster_file)
+    try:
+        base = spec.base()
+    except ConfigError as exc:
+        raise BadConfig(str(exc)) from exc
+    keys = _keys(spec, passphrase_env)
+    coord_key = _keys(spec, passphrase_env, spec.coordinator_key_file) if spec.coordinator_key_file else None
+    stop = threading.Event()
+    state: dict[str, Any] = {"state": "starting", "cluster": None, "coordinator": None}
+
+    def status() -> dict:
+        c, coord = state["cluster"], state["coordinator"]
+        last = coord.last if coord is not None else None
+        return {
+            "state": state["state"],
+            "pid": os.getpid(),
+            "control": spec.control,
+            "n_shards": spec.n_shards,
+            "shards": c.status() if c is not None else [],
+            "coordinator": None
+            if coord is None
+            else {
+                "pending_locks": last.pending_locks if last else None,
+                "pending_credits": last.pending_credits if last else None,
+            },
+        }
+
+    control = ControlServer(spec.control, status, stop)  # first: refuses a second scheduler
+    _stop_on_signals(stop)
+    try:
+        log.info(
+            "cluster starting",
+            extra=_fields(
+                shards=[s or "local" for s in spec.shards], control=spec.control, root=str(spec.root)
+            ),
+        )
+        try:
+            c = Cluster(spec.root, base, keys.seed, spec.n_shards, **spec.cluster_kwargs())
+        except ShardUnavailable as exc:
+            raise Unreachable(str(exc)) from exc
+        if coord_key is not None:
+            from tierchain.apps.coordinator import Coordinator
+
+            state["coordinator"] = Coordinator(c, coord_key)
+            state["coordinator"].start()
+        state.update(state="running", cluster=c)
+        log.info(
+            "cluster running",
+            extra=_fields(
+                heights=[s["height"] for s in c.status()], pids=[c.pid(i) for i in range(c.n_shards)]
+            ),
+        )
+        while not stop.wait(0.5):
+            pass
+        state["state"] = "stopping"
+        if state["coordinator"] is not None:
+            state["coordinator"].stop()  # pending transfers stay on chain for the next start
+        log.info("stopping: draining the shards")
+        c.close()
+        log.info("cluster stopped", extra=_fields(heights=[s["height"] for s in c.status()]))
+    finally:
+        control.close()
+
+
+def _print_status(reply: dict) -> None:
+    shards = reply.get("shards", [])
+    up = sum(1 for s in shards if s.get("up"))
+    click.echo(
+        f"cluster {reply.get('state')} at {reply.get('control')} (scheduler pid {reply.get('pid')}): "
+        f"{up}/{reply.get('n_shards')} shards up"
+    )
+    row = "{:>5}  {:<6}  {:<4}  {:>8}  {:>8}  {:>8}  {:>8}  {:>10}  {}"
+    click.echo(row.format("shard", "kind", "up", "height", "restarts", "inflight", "pid", "heard_s", "where"))
+    for s in shards:
+        click.echo(
+            row.format(
+                s["shard"],
+                s["kind"],
+                "yes" if s["up"] else "DOWN",
+                s["height"],
+                s["restarts"],
+                s["inflight"],
+                s["pid"],
+                s["last_heard_s"],
+                s["where"] + ("" if s["up"] else f"  ({s['last_error']})"),
+            )
+        )
+    if (coord := reply.get("coordinator")) is not None:
+        click.echo(
+            f"coordinator: {coord.get('pending_locks')} cross-shard transfers prepared at their source, "
+            f"{coord.get('pending_credits')} awaiting their destination step"
+        )
+
+
+@cluster.command("status")
+@cluster_file
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the scheduler.",
+)
+def cluster_status(cluster_file: Path, as_json: bool, timeout: float) -> None:
+    """Per shard: up, height, restarts, in-flight txs, pid or endpoint. Exit 1 if a shard is down."""
+    spec = _load(cluster_file)
+    reply = control_call(spec.control, "Status", timeout)
+    if as_json:
+        click.echo(json.dumps(reply, indent=2))
+    else:
+        _print_status(reply)
+    shards = reply.get("shards", [])
+    if reply.get("state") != "running" or not all(s.get("up") for s in shards):
+        sys.exit(EXIT_DOWN)
+
+
+@cluster.command("stop")
+@cluster_file
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for it to stop.",
+)
+def cluster_stop(cluster_file: Path, timeout: float) -> None:
+    """Ask the running scheduler to drain its shards and exit; wait until it has."""
+    spec = _load(cluster_file)
+    reply = control_call(spec.control, "Stop", min(timeout, 10.0))
+    if reply.get("stopping") is not True:
+        raise Unreachable(f"{spec.control} did not accept the stop request")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            control_call(spec.control, "Status", 2.0)
+        except Unreachable:
+            click.echo("cluster stopped")
+            return
+        time.sleep(0.2)
+    click.echo(f"cluster at {spec.control} still running after {timeout} s", err=True)
+    sys.exit(EXIT_DOWN)

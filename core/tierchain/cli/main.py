@@ -1,0 +1,630 @@
+"""``tierchain``: the operator CLI (docs/operations.md)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from tierchain.apps import accounts as ops
+from tierchain.cli import keys as state_keys
+from tierchain.cli.errors import TierChainGroup
+from tierchain.cli.types import (
+    AMOUNT,
+    BALANCE,
+    CHAIN_ID,
+    HEIGHT,
+    HOST_PORT,
+    NODE_URL,
+    PUBLIC_KEY,
+    STATE_KEY,
+)
+from tierchain.config import ROLES, ChainConfig, GenesisAccount
+from tierchain.crypto import CryptoSuite, KeyPair, load_key_file, save_key_file, suite_of
+from tierchain.engine.apps import DEFAULT_APPS, AppError, AppSet
+from tierchain.engine.apps import find as find_app
+from tierchain.engine.apps import resolve as resolve_apps
+from tierchain.errors import TierChainError
+from tierchain.state import log as state_log
+from tierchain.wire import tx as wire
+from tierchain.wire.block import Header
+
+CONFIG_NAME = "chain.toml"
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: what operators' log pipelines ingest."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def _passphrase(env: str, confirm: bool = False) -> str:
+    value = os.environ.get(env)
+    if value:
+        return value
+    return click.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
+
+
+def _load_node(directory: Path, passphrase_env: str) -> tuple[ChainConfig, KeyPair]:
+    config = ChainConfig.load(directory / CONFIG_NAME)
+    keys = load_key_file(directory / config.key_file, _passphrase(passphrase_env))
+    return config, keys
+
+
+def _parse_key(text: str | bytes) -> bytes:
+    """A state key in one of the forms of ``tierchain.cli.keys`` (``STATE_KEY`` already parsed it)."""
+    return text if isinstance(text, bytes) else state_keys.parse_key(text)
+
+
+def _version() -> str:
+    """The installed distribution's version (package metadata, so it cannot drift from pyproject)."""
+    try:
+        return importlib.metadata.version("tierchain")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+passphrase_option = click.option(
+    "--passphrase-env",
+    default="TIERCHAIN_PASSPHRASE",
+    show_default=True,
+    help="Environment variable holding the key passphrase (prompted for if unset).",
+)
+
+
+@click.group(cls=TierChainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="tierchain", message="%(prog)s %(version)s")
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+def main(log_level: str) -> None:
+    """TierChain: a parallel ledger core for consortium supply-chain finance.
+
+    Errors are one line on stderr: exit code 2 for bad arguments or configuration, 1 for a
+    failure while running; --log-level debug shows the traceback of an unexpected error.
+    """
+    _setup_logging(log_level)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--chain-id", type=CHAIN_ID, default=1, show_default=True)
+@click.option(
+    "--sync",
+    type=click.Choice(["full", "none"]),
+    default="full",
+    show_default=True,
+    help='"none" loses durability: benchmarks only.',
+)
+@click.option(
+    "--balance",
+    type=BALANCE,
+    default=10**15,
+    show_default=True,
+    help="Genesis balance of the node's own account (minor units).",
+)
+@click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
+@click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--app",
+    "extra_apps",
+    multiple=True,
+    help="An app the chain runs besides the built-in ones, by name (repeatable; found through the "
+    "tierchain.apps entry points or TIERCHAIN_APPS=module:attr, docs/embedding.md).",
+)
+@passphrase_option
+def init(
+    directory: Path,
+    chain_id: int,
+    sync: str,
+    balance: int,
+    block_txs_max: int,
+    block_interval_ms: int,
+    extra_apps: tuple[str, ...],
+    passphrase_env: str,
+) -> None:
+    """Create a solo chain in DIRECTORY: chain.toml and a sealed node key."""
+    if (directory / CONFIG_NAME).exists():
+        raise click.ClickException(f"{directory / CONFIG_NAME} exists; refusing to overwrite a chain")
+    keys = KeyPair.generate()
+    config = ChainConfig(  # first: a ConfigError leaves no directory behind
+        chain_id=chain_id,
+        sync=sync,
+        block_txs_max=block_txs_max,
+        block_interval_ms=block_interval_ms,
+        genesis_timestamp_ms=int(time.time() * 1000),
+        genesis_accounts=(GenesisAccount(keys.public_key, ("registrar", "committee"), balance),),
+        apps=(*DEFAULT_APPS, *(a for a in extra_apps if a not in DEFAULT_APPS)),
+    )
+    resolve_apps(config.apps)  # an app this process cannot load is refused before anything is written
+    directory.mkdir(parents=True, exist_ok=True)
+    save_key_file(directory / config.key_file, keys, _passphrase(passphrase_env, confirm=True))
+    (directory / CONFIG_NAME).write_text(config.to_toml())
+    click.echo(f"chain {chain_id} created in {directory}; node key {keys.public_key.hex()}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@passphrase_option
+def keygen(path: Path, passphrase_env: str) -> None:
+    """Create a new sealed key file at PATH and print its public key."""
+    if path.exists():
+        raise click.ClickException(f"{path} exists")
+    keys = KeyPair.generate()
+    save_key_file(path, keys, _passphrase(passphrase_env, confirm=True))
+    click.echo(keys.public_key.hex())
+
+
+@main.group()
+def node() -> None:
+    """Run a node."""
+
+
+@node.command("run")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--listen",
+    type=HOST_PORT,
+    default="127.0.0.1:7545",
+    show_default=True,
+    help="The HTTP endpoint's address.",
+)
+@passphrase_option
+def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
+    """Run the solo node in DIRECTORY until SIGTERM or SIGINT (then drain and stop)."""
+    from tierchain.api.rpc import NodeServer
+    from tierchain.engine.chain import Chain
+
+    log = logging.getLogger("tierchain.node")
+    host, _, port_text = listen.rpartition(":")  # checked by HOST_PORT
+    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"  # [::1]:7545 is IPv6 loopback
+    port = int(port_text)
+    config, keys = _load_node(directory, passphrase_env)
+    chain = Chain(directory, config, keys)
+    try:
+        server = NodeServer(chain, host, port)
+    except OSError as exc:  # busy port, unknown host: the environment, not the argument's form (exit 1)
+        chain.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    server.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info(
+        "node started",
+        extra={
+            "fields": {
+                "height": chain.height,
+                "listen": "{}:{}".format(*server.address),
+                "sync": config.sync,
+                "chain_id": config.chain_id,
+            }
+        },
+    )
+    sub = chain.subscribe()
+    while not stop.is_set():
+        item = sub.get(timeout=0.2)
+        if item is not None:
+            h = item.header
+            log.info(
+                "block committed",
+                extra={
+                    "fields": {"height": h.height, "txs": h.tx_count, "hash": h.hash(chain.suite).hex()[:16]}
+                },
+            )
+        if chain.error is not None:
+            log.error("producer failed; stopping")
+            break
+    log.info("stopping: draining the mempool")
+    server.stop()
+    chain.close()
+    log.info("node stopped", extra={"fields": {"height": chain.height}})
+    if chain.error is not None:
+        sys.exit(1)
+
+
+@main.group()
+def tx() -> None:
+    """Build, sign and send transactions."""
+
+
+@tx.command("send")
+@click.argument("kind", type=click.Choice(["transfer", "register"]))
+@click.option("--node", "url", type=NODE_URL, default="http://127.0.0.1:7545", show_default=True)
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option("--chain-id", type=CHAIN_ID, default=1, show_default=True)
+@click.option("--to", type=PUBLIC_KEY, help="transfer: recipient public key (64 hex digits).")
+@click.option("--amount", type=AMOUNT, help="transfer: amount in minor units.")
+@click.option("--new-key", type=PUBLIC_KEY, help="register: the public key to register (64 hex digits).")
+@click.option(
+    "--role",
+    "roles",
+    type=click.Choice(ROLES),
+    multiple=True,
+    help="register: a role of the new account (repeatable).",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for commit.",
+)
+@passphrase_option
+def tx_send(
+    kind: str,
+    url: str,
+    key_file: Path,
+    chain_id: int,
+    to: bytes | None,
+    amount: int | None,
+    new_key: bytes | None,
+    roles: tuple[str, ...],
+    wait_s: float,
+    passphrase_env: str,
+) -> None:
+    """Sign a KIND transaction with --key and send it to a running node."""
+    from tierchain.api.rpc import NodeClient
+
+    # Before the key is unsealed or the node asked: a usage error costs nothing.
+    if kind == "transfer" and (to is None or amount is None):
+        raise click.UsageError("transfer needs --to and --amount")
+    if kind == "register" and new_key is None:
+        raise click.UsageError("register needs --new-key")
+    keys = load_key_file(key_file, _passphrase(passphrase_env))
+    client = NodeClient(url)
+    nonce = client.nonce(keys.public_key)
+    if kind == "transfer":
+        assert to is not None and amount is not None
+        t = ops.transfer(chain_id, keys.public_key, nonce, to, amount)
+    else:
+        assert new_key is not None
+        t = ops.register(chain_id, keys.public_key, nonce, new_key, roles)
+    reply = client.submit(wire.frame([keys.sign_tx(t).encode()]), wait_s=wait_s)
+    click.echo(json.dumps(reply, indent=2))
+    if reply["codes"][0] != "OK" or (reply.get("receipts") and reply["receipts"][0]["code"] != "OK"):
+        sys.exit(1)
+
+
+def _open_readonly(directory: Path):
+    from tierchain.state.storage import Store
+
+    return Store(directory / "db", readonly=True)
+
+
+def _suite_and_apps(genesis: bytes | None) -> tuple[CryptoSuite, AppSet]:
+    """The crypto suite and app set of a stored chain (its genesis), to show its data.
+
+    An app this process cannot load only loses the names of its refusal codes (shown as
+    ``REJECT_<code>``) and roles: inspecting needs no app's code, unlike running it."""
+    if genesis is None:
+        raise click.ClickException("no genesis in the database")
+    config = ChainConfig.from_toml(genesis.decode())
+    loaded = []
+    for name in config.apps:
+        try:
+            loaded.append(find_app(name))
+        except AppError as exc:
+            click.echo(f"warning: {exc}; its codes and roles are shown unnamed", err=True)
+    return suite_of(config), AppSet(loaded)
+
+
+@main.group()
+def block() -> None:
+    """Inspect blocks."""
+
+
+@block.command("show")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("height", type=HEIGHT, default="head")
+def block_show(directory: Path, height: int | None) -> None:
+    """Print block HEIGHT (or "head") of the chain in DIRECTORY as JSON."""
+    from tierchain.api.rpc import header_json, receipt_json
+    from tierchain.wire.batch import decode_batch
+
+    with _open_readonly(directory) as store, store.read() as r:
+        suite, app_set = _suite_and_apps(r.get("meta", "genesis"))
+        if height is None:
+            last = r.last("headers")
+            header: Header | None = last[1] if last else None
+        else:
+            header = r.get("headers", height)
+        if header is None:
+            raise click.ClickException(f"no block {'head' if height is None else height}")
+        b = decode_batch(r.get("blocks", header.height), suite=suite)
+        out = {
+            "header": header_json(header, suite),
+            "txs": [
+                {
+                    "tx_id": b.digest[i].tobytes().hex(),
+                    "op": int(b.op[i]),
+                    "sender": b.sender[i].tobytes().hex(),
+                    "nonce": int(b.nonce[i]),
+                }
+                for i in range(len(b))
+            ],
+            "receipts": [receipt_json(rc, app_set) for rc in r.get("receipts", header.height)],
+        }
+    click.echo(json.dumps(out, indent=2))
+
+
+@main.group()
+def state() -> None:
+    """Inspect state."""
+
+
+@state.command("get")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("key", type=STATE_KEY)
+def state_get(directory: Path, key: bytes) -> None:
+    """Print KEY's value in the chain in DIRECTORY as JSON: its hex and, for a known key, decoded.
+
+    KEY: bal/<public key hex>, acct/<public key hex>, nonce/<public key hex>, fv/ fx/ fo/ fq/<id hex>,
+    ..., 0x<hex>, or text (docs/operations.md). Absent: exit code 1.
+    """
+    with _open_readonly(directory) as store, store.read() as r:
+        value = state_log.reader(r)(key)
+        _, app_set = _suite_and_apps(r.get("meta", "genesis"))  # names the roles of every app
+    if value is None:
+        raise click.ClickException(f"absent: no value at {state_keys.key_text(key)}")
+    out = {
+        "key": state_keys.key_text(key),
+        "key_hex": key.hex(),
+        "value": value.hex(),
+        "decoded": state_keys.decode_value(key, value, app_set),
+    }
+    click.echo(json.dumps(out, indent=2))
+
+
+@state.command("prove")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("key", type=STATE_KEY)
+@click.option("--height", type=click.IntRange(0), default=None, help="a retained height (default: the head)")
+def state_prove(directory: Path, key: bytes, height: int | None) -> None:
+    """Print KEY's value or absence with its proof and header, as JSON (docs/proofs.md).
+
+    KEY takes the forms of ``state get`` (``bal/<public key hex>`` is ``bal/`` then
+    32 bytes). "verified" is computed from the printed proof and header bytes,
+    decoded as a client decodes them.
+    """
+    from tierchain import proofs
+    from tierchain.state.tree import StateTree
+
+    raw = _parse_key(key)  # STATE_KEY parsed it and bounded it to 1..64 bytes
+    with _open_readonly(directory) as store, store.read() as r:
+        if height is None:
+            last = r.last("headers")
+            if last is None:
+                raise click.ClickException("the chain has no blocks")
+            height = last[0]
+        header = r.get("headers", height)
+        if header is None:
+            raise click.ClickException(f"no block at height {height}")
+        try:
+            proof = StateTree().prove(r, raw, height)
+        except TierChainError as exc:
+            raise click.ClickException(str(exc)) from exc
+    proof_bytes, header_bytes = proof.encode(), header.encode()
+    out = {
+        "key": raw.hex(),
+        "height": height,
+        "value": None if proof.value is None else proof.value.hex(),
+        "proof": proof_bytes.hex(),
+        "header": header_bytes.hex(),
+        # What a client gets: the printed bytes, decoded and checked by the light client.
+        "verified": proofs.verify_state_encoded(header_bytes, proof_bytes, raw),
+    }
+    click.echo(json.dumps(out, indent=2))
+
+
+@main.command()
+@click.argument("directory", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("public_key", type=PUBLIC_KEY)
+@click.option(
+    "--node",
+    "url",
+    type=NODE_URL,
+    default=None,
+    help="Ask a running node at this URL instead of reading a DIRECTORY.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="--node: seconds to wait for the node.",
+)
+def balance(directory: tuple[Path, ...], public_key: bytes, url: str | None, timeout_s: float) -> None:
+    """Print an account's balance (minor units): balance DIRECTORY PUBLIC_KEY, or --node URL PUBLIC_KEY.
+
+    DIRECTORY is read read-only (committed state); --node asks a running node's HTTP endpoint
+    (GET /v1/state/<hex key>). An account that never received anything has balance 0.
+    """
+    if not ((url is None and len(directory) == 1) or (url is not None and not directory)):
+        raise click.UsageError("give one chain DIRECTORY or --node URL (not both), then PUBLIC_KEY")
+    key = ops.balance_key(public_key)
+    if url is not None:
+        from tierchain.api.rpc import NodeClient
+
+        value = NodeClient(url, timeout_s=timeout_s).state(key)
+    else:
+        with _open_readonly(directory[0]) as store, store.read() as r:
+            value = state_log.reader(r)(key)
+    decoded = {"balance": 0} if value is None else state_keys.decode_value(key, value)
+    if decoded is None or "balance" not in decoded:
+        raise click.ClickException(f"damaged balance record {value!r} at {state_keys.key_text(key)}")
+    click.echo(decoded["balance"])
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def verify(directory: Path) -> None:
+    """Re-verify every header, root and signature and re-execute from genesis."""
+    from rich.progress import Progress
+
+    from tierchain.engine.verify import verify_chain
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("verifying", total=None)
+        report = verify_chain(directory, lambda h, top: progress.update(task, completed=h, total=top))
+    if report.ok:
+        click.echo(f"OK: {report.height + 1} blocks, {report.txs} transactions verified")
+        return
+    for p in report.problems:
+        click.echo(f"FAIL: {p}", err=True)
+    sys.exit(1)
+
+
+@main.command()
+@click.option("--seconds", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True)
+@click.option("--accounts", type=click.IntRange(2), default=10_000, show_default=True)
+@click.option(
+    "--txs",
+    type=click.IntRange(1),
+    default=None,
+    help="Pre-signed transactions (default: enough for the run).",
+)
+@click.option("--threads", type=click.IntRange(1), default=4, show_default=True, help="Submitter threads.")
+@click.option(
+    "--batch",
+    "batch_txs",
+    type=click.IntRange(1),
+    default=512,
+    show_default=True,
+    help="Transactions per submit.",
+)
+@click.option(
+    "--inflight", type=click.IntRange(1), default=8, show_default=True, help="Outstanding batches per thread."
+)
+@click.option(
+    "--skew", type=click.FloatRange(0), default=0.0, show_default=True, help="Zipf exponent of recipients."
+)
+@click.option(
+    "--hot-pct",
+    type=click.FloatRange(0, 100),
+    default=0.0,
+    show_default=True,
+    help="%% of txs paying one account.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Open loop at this many tx/s (default: closed).",
+)
+@click.option("--sync", type=click.Choice(["full", "none"]), default="full", show_default=True)
+@click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
+@click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".cache/tierchain"),
+    show_default=True,
+    help="Where pre-signed workloads are kept between runs.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JSON here.")
+def load(
+    seconds: float,
+    accounts: int,
+    txs: int | None,
+    threads: int,
+    batch_txs: int,
+    inflight: int,
+    skew: float,
+    hot_pct: float,
+    rate: float | None,
+    sync: str,
+    block_txs_max: int,
+    block_interval_ms: int,
+    cache_dir: Path,
+    out: Path | None,
+) -> None:
+    """Run a solo chain (embedded) under a transfer load and report committed TPS and latency."""
+    import dataclasses
+
+    from tierchain.tools.loadgen import run_load, transfer_workload
+
+    txs = txs or int(seconds * 25_000)
+    click.echo(f"preparing {txs:,} signed transfers among {accounts:,} accounts (cached in {cache_dir}) ...")
+    t0 = time.perf_counter()
+    work = transfer_workload(accounts, txs, threads, cache_dir=cache_dir, skew=skew, hot_pct=hot_pct)
+    click.echo(
+        f"ready in {time.perf_counter() - t0:.1f}s; running {seconds:.0f}s, sync={sync}"
+        + ("  [sync=none: NOT DURABLE, benchmark only]" if sync == "none" else "")
+    )
+
+    def show(p: dict) -> None:
+        if p.get("draining"):  # the last report: the window closed, batches in flight settle
+            click.echo(f"t={p['t_s']:5.1f}s  load stopped; waiting for the transactions in flight ...")
+            return
+        click.echo(
+            f"t={p['t_s']:5.1f}s  committed={p['committed']:>9,}  tps={p['tps']:>8,.0f}  "
+            f"p50={p['latency_ms_p50']:6.1f}ms  p99={p['latency_ms_p99']:6.1f}ms  "
+            f"height={p['height']:>6}  mempool={p['mempool']:>6}"
+        )
+
+    result = run_load(
+        work,
+        seconds=seconds,
+        batch_txs=batch_txs,
+        inflight=inflight,
+        rate=rate,
+        sync=sync,
+        block_txs_max=block_txs_max,
+        block_interval_ms=block_interval_ms,
+        report=show,
+    )
+    click.echo(result.summary())
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+
+
+from tierchain.cli.finance import finance as finance_group  # noqa: E402
+
+main.add_command(finance_group)
+
+from tierchain.cli.cluster import cluster as cluster_group  # noqa: E402
+from tierchain.cli.cluster import shard as shard_group  # noqa: E402
+
+main.add_command(cluster_group)
+main.add_command(shard_group)
+
+
+def run() -> None:
+    """The console entry point. ``main``'s group class (``cli.errors.TierChainGroup``) is the
+    last-resort handler: every failure is one line on stderr with exit code 2 (arguments,
+    configuration) or 1 (while running); a traceback only for a bug under --log-level debug."""
+    main()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,274 @@
+"""Block execution: op handlers over a declared-key overlay, wave by wave.
+
+The scheduler (``tierchain.engine.schedule``) puts every transaction of a block into a
+wave; no two transactions in one wave conflict on a declared key, and
+conflicting ones keep block order. Executing wave by wave therefore gives the
+same receipts and writes as serial execution in block order (a property test
+checks this against ``execute_serial``).
+
+Each transaction runs against a ``TxContext`` that lets its handler read only
+keys it declared (reads or writes) and write only keys it declared as writes.
+Anything else raises ``UndeclaredAccess``: the transaction fails with
+``Reject.UNDECLARED_ACCESS`` and none of its writes survive. A handler refuses a
+transaction by raising ``OpFailed(code)``. A handler (or the executor) that finds
+a ledger invariant broken raises ``errors.InvariantViolation``: that is a bug,
+not a refusal, so it gets no receipt; it leaves ``execute_block`` and halts block
+production before the block is committed (``chain.py``). Any other exception is a
+handler bug on some input, logged, and the transaction fails with
+``HANDLER_FAILED``: its writes are discarded with its ``TxContext`` buffer and the
+block's other transactions are unaffected, so it never stops the node — a
+crafted transaction that trips an unguarded corner of a handler must not halt
+the chain (docs/architecture.md, "Invariants stop the node").
+
+Per-transaction Python is allowed here and only here (DESIGN.md): op handlers
+are the ledger's business logic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import struct
+from collections.abc import Callable
+
+import numpy as np
+
+from tierchain.engine import apps, schedule
+from tierchain.errors import InvariantViolation, Reject, TierChainError
+from tierchain.state.storage import state_value_bytes_max
+from tierchain.wire.batch import Batch, row_bytes
+from tierchain.wire.block import Event, Receipt, event_data_bytes_max, events_per_receipt_max
+
+log = logging.getLogger("tierchain.execute")
+
+SYSTEM_PREFIX = b"\x00"  # keys no transaction may declare (admission rejects them)
+_U64 = struct.Struct("<Q")
+
+
+def nonce_key(sender: bytes) -> bytes:
+    return SYSTEM_PREFIX + b"n" + sender
+
+
+class OpFailed(TierChainError):
+    """Raised by a handler to refuse a transaction with a named code."""
+
+    def __init__(self, code: Reject, detail: str = "") -> None:
+        self.code, self.detail = Reject(code), detail
+        super().__init__(f"{self.code.name}: {detail}")
+
+
+class UndeclaredAccess(OpFailed):
+    def __init__(self, key: bytes, mode: str) -> None:
+        super().__init__(Reject.UNDECLARED_ACCESS, f"{mode} of undeclared key {key!r}")
+
+
+# Reads of state as of the block's start (the committed state, or a pipeline overlay).
+BaseGet = Callable[[bytes], "bytes | None"]
+_TOMBSTONE = None
+
+
+class TxContext:
+    """What an op handler sees: its transaction, its declared keys, an event sink, and
+    the chain's app set (``apps``: e.g. ``apps.role_mask``, the roles an account may hold)."""
+
+    __slots__ = (
+        "_base",
+        "_block",
+        "_local",
+        "_reads",
+        "_writes",
+        "apps",
+        "events",
+        "height",
+        "nonce",
+        "op",
+        "payload",
+        "sender",
+        "timestamp_ms",
+        "tx_id",
+    )
+
+    def __init__(
+        self, base: BaseGet, block_writes: dict, height: int, timestamp_ms: int, app_set: apps.AppSet
+    ) -> None:
+        self._base, self._block = base, block_writes
+        self.height, self.timestamp_ms = height, timestamp_ms
+        self.apps = app_set
+
+    def _reset(self, tx_id, sender, nonce, op, payload, reads, writes) -> None:
+        self.tx_id, self.sender, self.nonce, self.op, self.payload = tx_id, sender, nonce, op, payload
+        self._reads, self._writes = reads, writes
+        self._local: dict[bytes, bytes | None] = {}
+        self.events: list[Event] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        if key not in self._writes and key not in self._reads:
+            raise UndeclaredAccess(key, "read")
+        if key in self._local:
+            return self._local[key]
+        if key in self._block:
+            return self._block[key]
+        return self._base(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        if key not in self._writes:
+            raise UndeclaredAccess(key, "write")
+        if len(value) > state_value_bytes_max:
+            raise OpFailed(Reject.BAD_PAYLOAD, f"value of {len(value)} bytes")
+        self._local[key] = bytes(value)
+
+    def delete(self, key: bytes) -> None:
+        if key not in self._writes:
+            raise UndeclaredAccess(key, "write")
+        self._local[key] = _TOMBSTONE
+
+    def get_u64(self, key: bytes) -> int:
+        raw = self.get(key)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def put_u64(self, key: bytes, value: int) -> None:
+        self.put(key, _U64.pack(value))
+
+    def emit(self, topic: bytes, data: bytes = b"") -> None:
+        if len(self.events) >= events_per_receipt_max or len(data) > event_data_bytes_max:
+            raise OpFailed(Reject.BAD_PAYLOAD, "too many or too large events")
+        self.events.append(Event(topic, data))
+
+
+# Ops are not registered here: each app declares its own (tierchain.engine.apps.App.ops) and the
+# chain's app set is given to execute_block; the engine imports no app.
+Op = apps.Op
+
+
+@dataclasses.dataclass
+class BlockResult:
+    receipts: list[Receipt]
+    writes: dict[bytes, bytes | None]  # key -> new value, None = deleted
+
+
+class BlockColumns:
+    """A block's columns as the Python values op handlers see (keys, payloads, ids,
+    senders, nonces, ops), built once per block with C-level loops, so the
+    per-transaction path does no numpy scalar conversions or slicing. ``tx_id`` and
+    ``sender``: given when admission already split them (``mempool.Chunk``)."""
+
+    __slots__ = (
+        "expires_at",
+        "first",
+        "keys",
+        "n_read",
+        "n_write",
+        "nonce",
+        "op",
+        "payload",
+        "sender",
+        "tx_id",
+    )
+
+    def __init__(
+        self, batch: Batch, tx_id: list[bytes] | None = None, sender: list[bytes] | None = None
+    ) -> None:
+        buf = batch.buf
+        self.keys = [
+            buf[s : s + n] for s, n in zip(batch.key_start.tolist(), batch.key_len.tolist(), strict=True)
+        ]
+        self.first = batch.key_first.tolist()
+        self.n_read, self.n_write = batch.n_read.tolist(), batch.n_write.tolist()
+        self.tx_id = row_bytes(batch.digest) if tx_id is None else tx_id
+        self.sender = row_bytes(batch.sender) if sender is None else sender
+        self.nonce, self.op = batch.nonce.tolist(), batch.op.tolist()
+        self.expires_at = batch.expires_at.tolist()
+        self.payload = [
+            buf[s : s + n]
+            for s, n in zip(batch.payload_start.tolist(), batch.payload_len.tolist(), strict=True)
+        ]
+
+
+def declared_keys(cols: BlockColumns) -> list[bytes]:
+    """Every key the block may read: declared keys and the senders' nonce keys (for prefetching)."""
+    return sorted(set(cols.keys).union(nonce_key(s) for s in cols.sender))
+
+
+def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
+    first, n_read = cols.first[i], cols.n_read[i]
+    mid, last = first + n_read, first + n_read + cols.n_write[i]
+    tx_id, sender = cols.tx_id[i], cols.sender[i]
+    ctx._reset(
+        tx_id,
+        sender,
+        cols.nonce[i],
+        cols.op[i],
+        cols.payload[i],
+        frozenset(cols.keys[first:mid]),
+        frozenset(cols.keys[mid:last]),
+    )
+    nkey = nonce_key(sender)
+    expected = ctx._block.get(nkey)
+    if expected is None and nkey not in ctx._block:
+        expected = ctx._base(nkey)
+    expected_nonce = 0 if expected is None else _U64.unpack(expected)[0]
+    if ctx.nonce != expected_nonce:
+        return Receipt(tx_id, Reject.NONCE_MISMATCH)
+    # The nonce is consumed whatever the op's outcome, so a failed tx cannot be replayed.
+    ctx._block[nkey] = _U64.pack(expected_nonce + 1)
+    # Admission checks expiry against the head it saw; a tx that then waited (backpressure,
+    # pipelining) is checked again here, deterministically, against the block's height.
+    expires_at = cols.expires_at[i]
+    if expires_at and ctx.height > expires_at:
+        return Receipt(tx_id, Reject.EXPIRED)
+    op = ctx.apps.ops.get(ctx.op)
+    if op is None:
+        return Receipt(tx_id, Reject.UNKNOWN_OP)
+    try:
+        op.handler(ctx)
+    except OpFailed as exc:
+        return Receipt(tx_id, exc.code)
+    except InvariantViolation as exc:
+        # A bug in the ledger, not a refusal: no receipt; it leaves the block, whose
+        # production halts before anything of it is committed (chain.py).
+        exc.locate(op.name, tx_id, ctx.height)
+        raise
+    except Exception:
+        # Any other exception stays a receipt (module docstring): the handler's writes
+        # die with ctx._local, and a receipt keeps crafted input from halting the node.
+        log.exception("op handler %s failed on tx %s", op.name, tx_id.hex())
+        return Receipt(tx_id, Reject.HANDLER_FAILED)
+    # The scheduler's proof (parallel = serial) rests on this; put/delete enforce it, so a
+    # write outside the declared set is an engine bug, never input.
+    if not ctx._local.keys() <= ctx._writes:
+        raise InvariantViolation(
+            "a write outside the declared write set", op=op.name, tx_id=tx_id, height=ctx.height
+        )
+    ctx._block.update(ctx._local)
+    return Receipt(tx_id, Reject.OK, tuple(ctx.events))
+
+
+def execute_block(
+    batch: Batch,
+    base: BaseGet,
+    height: int,
+    timestamp_ms: int,
+    waves: list[np.ndarray] | None = None,
+    cols: BlockColumns | None = None,
+    app_set: apps.AppSet | None = None,
+) -> BlockResult:
+    """Execute every valid transaction of ``batch`` wave by wave, with the ops of
+    ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``)."""
+    writes: dict[bytes, bytes | None] = {}
+    ctx = TxContext(base, writes, height, timestamp_ms, apps.default_set() if app_set is None else app_set)
+    cols = BlockColumns(batch) if cols is None else cols
+    receipts: list[Receipt | None] = [None] * len(batch)
+    for wave in schedule.waves(batch) if waves is None else waves:
+        for i in wave.tolist():
+            receipts[i] = _run_one(ctx, cols, i)
+    missing = [i for i, r in enumerate(receipts) if r is None]
+    if missing:
+        raise InvariantViolation(f"scheduler left transactions unscheduled: {missing[:5]}", height=height)
+    return BlockResult(receipts, writes)  # type: ignore[arg-type]
+
+
+def execute_serial(
+    batch: Batch, base: BaseGet, height: int, timestamp_ms: int, app_set: apps.AppSet | None = None
+) -> BlockResult:
+    """Reference: one transaction after another in block order."""
+    return execute_block(batch, base, height, timestamp_ms, waves=[np.flatnonzero(batch.ok)], app_set=app_set)

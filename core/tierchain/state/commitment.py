@@ -1,0 +1,213 @@
+"""The state commitment: which root a header's ``state_root`` carries, chosen once per chain.
+
+A chain commits to its state in one of two ways (``[chain] state_commitment``):
+
+* ``"smt"`` (``SmtCommitment``): the versioned sparse Merkle tree
+  (``tierchain.state.tree``, Rust ``smt_apply``); proofs and historic reads;
+* ``"interim"`` (``InterimCommitment``): a BLAKE3 chain over the blocks' sorted
+  write sets (``tierchain.state.interim_root``); benchmarks only, proves nothing.
+
+``commitment_of(config, ...)`` picks one; nothing else asks which mode a chain
+runs. Every commitment answers the same four questions, in this order per block:
+
+1. ``genesis(chunks, w)``: the root of the genesis state (ascending chunks,
+   streamed), its records written in ``w`` when given (a stored tree);
+2. ``prepare(height, writes)``: the next ``Version`` (its ``root``), computed on
+   top of the last prepared one, nothing written. A stored tree reads its chunks
+   through the versions prepared but not committed yet (pipelining: block h+1's
+   version is prepared while h commits);
+3. ``write(w, version)``: put the version's records in the block's write txn
+   (the tree's nodes and root; retention pruning);
+4. ``committed(version)``: the write txn is durable; drop what later versions
+   no longer need to read through.
+
+``prepare`` is called by one thread at a time, in height order (the producer or
+the tree thread); ``write`` and ``committed`` by the committer, in the same
+order. A commitment without a store (``store=None``) keeps its state in memory:
+``verify`` and ``tierchain.engine.transition`` re-execute with it.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+from tierchain.crypto.suite import ED25519_BLAKE3, CryptoSuite
+from tierchain.state.interim_root import (
+    GENESIS_PARENT,
+    next_state_root,
+    root_from_digest,
+    write_set_digest_sorted,
+)
+from tierchain.state.tree import MemoryStateTree, StateTree, StateUnavailable, TreeUpdate
+
+if TYPE_CHECKING:
+    from tierchain.config import ChainConfig
+    from tierchain.state.storage import Store, WriteTxn
+
+__all__ = ["Commitment", "InterimCommitment", "SmtCommitment", "Version", "commitment_of"]
+
+Writes = Mapping[bytes, "bytes | None"]
+Chunks = Iterable[list[tuple[bytes, bytes]]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Version:
+    """The state commitment after one block, prepared, maybe not written yet."""
+
+    height: int
+    root: bytes  # the header's state_root
+    tree: TreeUpdate | None = None  # a stored tree's new records (SmtCommitment)
+
+
+class Commitment(abc.ABC):
+    """One chain's state commitment (module docstring)."""
+
+    name: ClassVar[str]
+    # Historic reads and state proofs (``tree`` is the StateTree answering them).
+    proves: ClassVar[bool] = False
+    # ``prepare`` releases the GIL for its heavy part, so a thread of its own overlaps it
+    # with the execution of the next block (``engine/chain.py`` ``tree_stage``).
+    threadable: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def genesis(self, chunks: Chunks, w: WriteTxn | None = None) -> bytes:
+        """The root of the genesis state, whose ascending ``chunks`` are streamed through."""
+
+    @abc.abstractmethod
+    def resume(self, r, root: bytes, height: int) -> None:
+        """Continue from the committed state at ``height`` whose header carries ``root``."""
+
+    @abc.abstractmethod
+    def prepare(self, height: int, writes: Writes) -> Version:
+        """The version after block ``height``'s ``writes``, on top of the last prepared one."""
+
+    def write(self, w: WriteTxn, version: Version) -> None:  # noqa: B027 - nothing to write by default
+        """Put ``version``'s records in the block's write txn ``w``."""
+
+    def committed(self, version: Version) -> None:  # noqa: B027 - nothing to drop by default
+        """``version``'s write txn is durable."""
+
+    @property
+    def in_flight(self) -> int:
+        """Versions prepared and not committed yet."""
+        return 0
+
+    @property
+    def tree(self) -> StateTree:
+        raise StateUnavailable(f'proofs and historic state need state_commitment = "smt", not {self.name!r}')
+
+
+class InterimCommitment(Commitment):
+    """``state_root(h) = H(state_root(h-1) || write_set_digest(h))`` (``tierchain.state.interim_root``)."""
+
+    name = "interim"
+
+    def __init__(self, suite: CryptoSuite = ED25519_BLAKE3) -> None:
+        self.suite = suite
+        self._root = GENESIS_PARENT  # the last prepared root
+
+    def genesis(self, chunks: Chunks, w: WriteTxn | None = None) -> bytes:
+        digest = write_set_digest_sorted(itertools.chain.from_iterable(chunks), suite=self.suite)
+        self._root = root_from_digest(GENESIS_PARENT, digest, suite=self.suite)
+        return self._root
+
+    def resume(self, r, root: bytes, height: int) -> None:
+        self._root = root
+
+    def prepare(self, height: int, writes: Writes) -> Version:
+        self._root = next_state_root(self._root, writes, suite=self.suite)  # type: ignore[arg-type]
+        return Version(height, self._root)
+
+
+class SmtCommitment(Commitment):
+    """The sparse Merkle tree: stored in the chain's LMDB (``store``) or in memory (``None``)."""
+
+    name = "smt"
+    proves = True
+    threadable = True
+
+    def __init__(self, store: Store | None = None, tree: StateTree | None = None) -> None:
+        self._store = store
+        self._stored = tree if store is not None else None
+        if store is not None and tree is None:
+            raise ValueError("a stored tree needs its StateTree")
+        self._memory = MemoryStateTree() if store is None else None
+        self._base = (self._memory.root, 0) if self._memory is not None else None
+        # Records of prepared, not yet committed versions, oldest first: the next
+        # version's chunk reads go through them (snapshotted before its read txn begins).
+        self._pending: deque[dict[bytes, bytes]] = deque()
+        self._lock = threading.Lock()
+
+    @property
+    def tree(self) -> StateTree:
+        if self._stored is None:
+            raise StateUnavailable("an in-memory state tree keeps no history")
+        return self._stored
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def genesis(self, chunks: Chunks, w: WriteTxn | None = None) -> bytes:
+        if self._memory is not None:
+            root = self._memory.root
+            for chunk in chunks:
+                root = self._memory.apply(0, chunk)
+            return root
+        if w is None:
+            raise ValueError("a stored tree writes its genesis in the genesis write txn")
+        root = self._stored.build(w, 0, chunks)
+        self._base = StateTree.base_at(w, 0)
+        return root
+
+    def resume(self, r, root: bytes, height: int) -> None:
+        if self._stored is not None:
+            self._base = StateTree.base_at(r, height)  # (root, root chunk version)
+
+    def prepare(self, height: int, writes: Writes) -> Version:
+        if self._memory is not None:
+            return Version(height, self._memory.apply(height, writes))
+        with self._lock:
+            overlays = list(self._pending)
+        with self._store.read() as r:
+            update = self._stored.prepare(r, height, self._base, writes, overlays)
+        self._base = (update.root, update.root_version)
+        with self._lock:
+            self._pending.append(update.records())
+        return Version(height, update.root, update)
+
+    def write(self, w: WriteTxn, version: Version) -> None:
+        if self._stored is not None:
+            # The tree's new nodes and root go into the block's own write txn: a block
+            # and its state version are committed together or not at all.
+            self._stored.write(w, version.tree)
+            self._stored.prune(w, version.height)
+
+    def committed(self, version: Version) -> None:
+        if self._stored is not None:
+            with self._lock:
+                self._pending.popleft()
+
+
+def commitment_of(
+    config: ChainConfig,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+    store: Store | None = None,
+    keep_heights: int | None = None,
+) -> Commitment:
+    """The commitment ``config`` selects; stored in ``store`` (a chain), else in memory (verify)."""
+    if config.state_commitment == "smt":
+        if store is None:
+            return SmtCommitment()
+        keep = config.state_keep_heights if keep_heights is None else keep_heights
+        return SmtCommitment(store, StateTree(keep, cache_mb=config.state_cache_mb))
+    if config.state_commitment == "interim":
+        return InterimCommitment(suite)
+    raise ValueError(f"unknown state_commitment {config.state_commitment!r}")

@@ -1,0 +1,257 @@
+"""LMDB storage: one environment per chain, a registry of typed tables.
+
+Every table names its key and value codec (``TABLES``); reads and writes go
+through them, so a value is checked before it is written and decoded (and, for
+``Checked`` codecs, checksummed) when it is read back. A block is committed in
+ONE write transaction (``Store.write``): LMDB's copy-on-write B+tree makes it all
+or nothing, and with ``sync=True`` the commit returns only after fsync, so a
+block reported committed survives ``kill -9`` and power loss.
+
+LMDB is reached through the native extension's binding (``tierchain_native.LmdbEnv``),
+not py-lmdb: py-lmdb releases and re-takes the GIL around every get and put, and
+under load from other threads each of those hand-offs can wait a thread switch
+interval; the binding holds the GIL across a batch and releases it once per batch
+and for the commit (docs/architecture.md, "Design decisions in the native crate").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound, LmdbTxn
+
+from tierchain import limits
+from tierchain.errors import TierChainError
+from tierchain.state.writer_lock import WriterLock
+from tierchain.wire import block
+from tierchain.wire.codec import U64BE, Bytes, Checked, Codec, CodecError, Struct, Utf8
+
+state_value_bytes_max = 64 << 10
+# The genesis TOML lives in meta: up to config.genesis_accounts_max accounts of ~150 bytes.
+meta_value_bytes_max = 256 << 20
+map_size_bytes_default = 64 << 30  # address space only; the file grows as written
+items_page = 256  # records per native call when iterating a table
+
+
+class StorageError(TierChainError):
+    """The database could not be opened, or holds a record that fails its codec."""
+
+
+class NotInitialized(StorageError):
+    """Opened read-only before the first block (genesis) was ever committed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    name: str
+    key: Codec
+    value: Codec
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table("meta", Utf8(64), Bytes(0, meta_value_bytes_max)),
+        Table("headers", U64BE(), Checked(block.HeaderCodec())),
+        Table("blocks", U64BE(), Checked(Bytes(0, limits.batch_bytes_max))),  # framed txs
+        Table("receipts", U64BE(), Checked(block.ReceiptsCodec())),
+        Table("tx_index", Bytes(32, 32), Struct("<QI")),  # tx id -> (height, position)
+        Table("state", Bytes(1, limits.key_bytes_max), Bytes(0, state_value_bytes_max)),
+        # Per height after meta[state_height]: the block's packed write set, not yet
+        # merged into "state" (tierchain.state.log).
+        Table("state_log", U64BE(), Checked(Bytes(0, 1 << 30))),
+        # Authenticated state (tierchain.state.tree): versioned tree records (chunks of
+        # 50..1,184 bytes, leaves of 65 + value), the root per height, and per height
+        # the packed keys of the records that height replaced.
+        Table("smt_nodes", Bytes(10, 42), Bytes(50, 65 + state_value_bytes_max)),
+        Table("smt_roots", U64BE(), Struct("<32sQ")),  # height -> (root hash, root node version)
+        Table("smt_stale", U64BE(), Bytes(0, 1 << 30)),
+    )
+}
+
+
+class _Txn:
+    def __init__(self, store: Store, txn: LmdbTxn) -> None:
+        self._store, self._txn = store, txn
+
+    def get(self, table: str, key: Any, default: Any = None) -> Any:
+        t = TABLES[table]
+        raw = self._txn.get(self._store._dbs[table], t.key.encode(key))
+        if raw is None:
+            return default
+        try:
+            return t.value.decode(raw)
+        except CodecError as exc:
+            raise StorageError(f"table {table!r} key {key!r}: {exc}") from exc
+
+    def get_raw(self, table: str, key_bytes: bytes) -> bytes | None:
+        """Undecoded value bytes (hot path for state reads; codecs checked on write)."""
+        return self._txn.get(self._store._dbs[table], key_bytes)
+
+    def get_many_raw(self, table: str, keys: list[bytes]) -> dict[bytes, bytes]:
+        """Values of the present ``keys`` (sorted for locality), in one native call."""
+        return self._txn.get_many(self._store._dbs[table], keys if isinstance(keys, list) else list(keys))
+
+    def entries(self, table: str) -> int:
+        """Number of records in ``table`` (LMDB keeps the count: O(1))."""
+        return self._txn.entries(self._store._dbs[table])
+
+    def last(self, table: str) -> tuple[Any, Any] | None:
+        t = TABLES[table]
+        found = self._txn.last(self._store._dbs[table])
+        if found is None:
+            return None
+        try:
+            return t.key.decode(found[0]), t.value.decode(found[1])
+        except CodecError as exc:
+            raise StorageError(f"table {table!r}: {exc}") from exc
+
+    def items(self, table: str, start: Any = None) -> Iterator[tuple[Any, Any]]:
+        """Records from key ``start`` (default: the first) in key order, read a page at a time."""
+        t, dbi = TABLES[table], self._store._dbs[table]
+        after = None if start is None else t.key.encode(start)
+        while True:
+            page = self._txn.range(dbi, after, items_page)
+            for k, v in page:
+                yield t.key.decode(k), t.value.decode(v)
+            if len(page) < items_page:
+                return
+            after = page[-1][0] + b"\x00"  # the least key greater than the last one
+
+
+class WriteTxn(_Txn):
+    def put(self, table: str, key: Any, value: Any) -> None:
+        t = TABLES[table]
+        self._txn.put(self._store._dbs[table], t.key.encode(key), t.value.encode(value))
+
+    def put_many_raw(self, table: str, items: list[tuple[bytes, bytes]], append: bool = False) -> None:
+        """Batch put of already-encoded pairs, for tables whose codecs only bound lengths.
+
+        The bounds are checked here, in bulk, instead of per item through the codecs.
+        ``append``: every key is greater than every key already in the table and the
+        items ascend (LMDB's append mode: no search, pages filled completely); raises
+        ``StorageError`` otherwise, with the items before the bad one already put, so
+        the write transaction must then be abandoned (``Store.write`` does that when
+        the error leaves its body).
+        """
+        t = TABLES[table]
+        items = items if isinstance(items, list) else list(items)
+        if not (isinstance(t.key, Bytes | Struct) and isinstance(t.value, Bytes | Struct)):
+            raise TypeError(f"table {table!r} needs typed puts")
+        if items:
+            key_lens = {len(k) for k, _ in items}
+            value_lens = {len(v) for _, v in items}
+            for codec, lens in ((t.key, key_lens), (t.value, value_lens)):
+                lo, hi = (
+                    (codec.layout.size,) * 2
+                    if isinstance(codec, Struct)
+                    else (codec.size_min, codec.size_max)
+                )
+                if min(lens) < lo or max(lens) > hi:
+                    raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
+        try:
+            self._txn.put_many(self._store._dbs[table], items, append)
+        except LmdbKeyExists as exc:
+            raise StorageError(f"table {table!r}: append of keys out of order") from exc
+
+    def delete(self, table: str, key: Any) -> None:
+        self._txn.delete(self._store._dbs[table], TABLES[table].key.encode(key))
+
+
+class Store:
+    """One chain's LMDB environment. ``sync=False`` is for benchmarks only.
+
+    A writable store holds the database's exclusive writer lock from before the
+    environment opens until ``close`` (``tierchain.state.writer_lock``); a second writer,
+    in this process or another, gets ``DatabaseLocked`` naming the holder. A
+    read-only store takes no lock and sees only committed transactions.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        sync: bool = True,
+        map_size: int = map_size_bytes_default,
+        readonly: bool = False,
+    ) -> None:
+        self.path, self.sync = os.fspath(path), sync
+        if readonly and not os.path.exists(os.path.join(self.path, "data.mdb")):
+            raise NotInitialized(f"no TierChain database at {self.path}")
+        self._lock = None if readonly else WriterLock(self.path)
+        try:
+            self._open(map_size, readonly)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _open(self, map_size: int, readonly: bool) -> None:
+        try:
+            self.env = LmdbEnv(
+                self.path,
+                map_size=map_size,
+                max_dbs=len(TABLES),
+                sync=self.sync,
+                readonly=readonly,
+                max_readers=256,
+            )
+        except LmdbError as exc:
+            raise StorageError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            self._dbs = {name: self.env.open_db(name, not readonly) for name in TABLES}
+        except LmdbNotFound as exc:
+            self.env.close()
+            raise NotInitialized(f"no TierChain database at {self.path} (never initialized)") from exc
+        except LmdbError as exc:
+            self.env.close()
+            raise StorageError(f"cannot open {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[_Txn]:
+        txn = self.env.begin(False)
+        try:
+            yield _Txn(self, txn)
+        finally:
+            txn.abort()
+
+    @contextlib.contextmanager
+    def write(self, before_commit: Callable[[], object] | None = None) -> Iterator[WriteTxn]:
+        """One atomic, (with sync) durable write transaction.
+
+        ``before_commit`` runs after the body, right before the commit (and its
+        fsync, which runs without the GIL); if it raises, nothing commits.
+        """
+        txn = self.env.begin(True)
+        try:
+            yield WriteTxn(self, txn)
+            if before_commit is not None:
+                before_commit()
+        except BaseException:
+            txn.abort()
+            raise
+        try:
+            txn.commit()
+        except LmdbError as exc:
+            raise StorageError(f"commit to {self.path} failed: {exc}") from exc
+
+    def size_bytes(self) -> int:
+        _, last_pgno, page_size = self.env.info()
+        return last_pgno * page_size
+
+    def close(self) -> None:
+        self.env.close()  # refuses (and keeps the lock) while transactions are open
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,4 @@
+"""Tools beside the ledger.
+
+* ``loadgen.py`` — pre-signed workloads and the closed-loop load run (``tierchain load``).
+"""
