@@ -344,12 +344,16 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
     total = sum(stacks.values())
     threads = {  # thread -> (its root frame, the frame its block work runs under, idle label)
         "producer": (
-            "_run (tierchain/engine/chain.py",
+            "_run (tierchain/engine/pipeline.py",
             "_produce",
             "waiting for a free slot or transactions",
         ),
-        "committer": ("_commit_loop (tierchain/engine/chain.py", "_commit_loop", "waiting for a block"),
-        "tree": ("_tree_loop (tierchain/engine/chain.py", "_prepare_tree", "waiting for an executed block"),
+        "committer": ("_commit_loop (tierchain/engine/pipeline.py", "_commit_loop", "waiting for a block"),
+        "tree": (
+            "_tree_loop (tierchain/engine/pipeline.py",
+            "_prepare_tree",
+            "waiting for an executed block",
+        ),
     }
     stage: collections.Counter[str] = collections.Counter()
     leaf: collections.Counter[str] = collections.Counter()
@@ -368,7 +372,7 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
             continue
         label = next(
             (lab for f in frames[start + 1 :] for lab, sub in STAGES if sub in f),
-            "other chain.py glue (tx index list, sorting writes)",
+            "other pipeline.py glue (tx index list, sorting writes)",
         )
         stage[f"{who}: {label}"] += c
     busy = sum(per_thread.values())

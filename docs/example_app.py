@@ -19,11 +19,14 @@ Run this file to see it embedded: ``python docs/example_app.py``.
 State layout: ``ntry/<digest 32>`` -> notary's public key (32) || height u64 LE, and
 ``ntry/!version`` -> 1 (written at genesis). Only an account holding the ``notary`` role
 (bit 16 of the roles mask) may stamp, and a digest is stamped once. Refusals use the
-engine's shared codes (``BAD_PAYLOAD``, ``UNAUTHORIZED``).
+engine's shared codes (``BAD_PAYLOAD``, ``UNAUTHORIZED``) and the app's own
+(``NotaryReject.ALREADY_STAMPED``, inside its ``reject_codes``), which receipts keep as a
+number and the API and the CLI show by name.
 """
 
 from __future__ import annotations
 
+import enum
 import struct
 import sys
 import tempfile
@@ -45,6 +48,12 @@ _STAMP = struct.Struct("<32sQ")
 _ops = apps.OpTable()
 
 
+class NotaryReject(enum.IntEnum):
+    """The app's own refusal codes (inside ``APP.reject_codes``), by the names shown."""
+
+    ALREADY_STAMPED = 4096  # the digest has a stamp already
+
+
 def stamp_key(digest: bytes) -> bytes:
     return b"ntry/" + digest
 
@@ -57,7 +66,7 @@ def _stamp(ctx: TxContext) -> None:
         raise OpFailed(Reject.UNAUTHORIZED, "only a notary stamps")
     key = stamp_key(ctx.payload)
     if ctx.get(key) is not None:
-        raise OpFailed(Reject.BAD_PAYLOAD, "already stamped")
+        raise OpFailed(NotaryReject.ALREADY_STAMPED)
     ctx.put(key, _STAMP.pack(ctx.sender, ctx.height))
     ctx.emit(b"notary.stamped", blake3.blake3(ctx.payload + ctx.sender, derive_key_context=STAMP_ID).digest())
 
@@ -91,6 +100,8 @@ APP = apps.App(
     name="notary",
     ops=tuple(_ops.ops),
     op_codes=range(4096, 4112),
+    reject_codes=range(4096, 4112),  # no other app of the chain may claim these either
+    rejects=NotaryReject,
     domains=(STAMP_ID,),
     roles=(NOTARY,),
     genesis=_genesis,
@@ -113,7 +124,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, Chain(tmp, config, node, apps=[APP]) as chain:
         receipts = chain.submit([node.sign_tx(stamp(7, node.public_key, 0, digest)).encode()]).wait(30)
         again = chain.submit([node.sign_tx(stamp(7, node.public_key, 1, digest)).encode()]).wait(30)
-        print("stamp:", Reject(receipts[0].code).name, "| again:", Reject(again[0].code).name)
+        name = chain.apps.reject_name  # the app's names, then the engine's
+        print("stamp:", name(receipts[0].code), "| again:", name(again[0].code))
         print("stamped by the node at height", chain.query("notary.stamp_of", digest)[1])
 
 

@@ -181,7 +181,8 @@ def test_apps_genesis_hooks_merge_in_key_order():
     accounts_only = genesis.genesis_writes(config, app_set=apps.default_set())
     assert keys[:-1] == sorted(accounts_only)  # the accounts app's, unchanged
     twice = dataclasses.replace(example_app.APP, name="notary2", op_codes=range(4200, 4201), ops=())
-    clash = apps.AppSet([*app_set.apps, dataclasses.replace(twice, domains=(), roles=(), queries=())])
+    others = {"domains": (), "roles": (), "queries": (), "reject_codes": range(0), "rejects": None}
+    clash = apps.AppSet([*app_set.apps, dataclasses.replace(twice, **others)])
     with pytest.raises(genesis.GenesisError, match="two apps"):
         list(genesis.genesis_chunks(config, app_set=clash))
 
@@ -236,7 +237,12 @@ def test_an_embedded_app_runs_and_verifies(tmp_path, monkeypatch):
     with Chain(tmp_path / "c", _notary_config(), NODE, apps=[example_app.APP]) as chain:
         sub = chain.submit([_stamp(0), _stamp(1), _stamp(2, b"short")])
         receipts = sub.wait(10)
-        assert [r.code for r in receipts] == [Reject.OK, Reject.BAD_PAYLOAD, Reject.BAD_PAYLOAD]
+        # A second stamp of one digest: the app's own code (docs/example_app.py NotaryReject).
+        assert [r.code for r in receipts] == [
+            Reject.OK,
+            example_app.NotaryReject.ALREADY_STAMPED,
+            Reject.BAD_PAYLOAD,
+        ]
         assert chain.query("notary.stamp_of", DIGEST) == (NODE.public_key, int(sub.heights[0]))
         assert chain.state_get(example_app.VERSION_KEY) == b"\x01"  # its genesis hook ran
         # A role of the app is a role of the chain: the register op takes its bit.
@@ -315,11 +321,14 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
         reply = client.submit(wire.frame([tx]), wait_s=10)
         assert reply["receipts"][0]["code"] == "OK", reply
         assert client.state(example_app.stamp_key(DIGEST))[:32] == keys.public_key
+        again = keys.sign_tx(example_app.stamp(9, keys.public_key, 1, DIGEST)).encode()
+        reply = client.submit(wire.frame([again]), wait_s=10)
+        assert reply["receipts"][0]["code"] == "ALREADY_STAMPED", reply  # the app's own code, by name
     finally:
         node.send_signal(signal.SIGTERM)
         assert node.wait(30) == 0, node.stderr.read().decode()[-2000:]
     r = runner.invoke(main, ["verify", str(node_dir)])
-    assert r.exit_code == 0 and "OK: 2 blocks, 1 transactions verified" in r.output, r.output
+    assert r.exit_code == 0 and "OK: 3 blocks, 2 transactions verified" in r.output, r.output
     # Without the app on hand, the node refuses to start with a named error.
     bare = dict(proc_env)
     bare.pop(apps.APPS_ENV)
@@ -368,4 +377,7 @@ def test_the_example_app_runs_as_documented():
         [sys.executable, str(DOCS / "example_app.py")], capture_output=True, text=True, env=env, timeout=120
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.splitlines() == ["stamp: OK | again: BAD_PAYLOAD", "stamped by the node at height 1"]
+    assert out.stdout.splitlines() == [
+        "stamp: OK | again: ALREADY_STAMPED",
+        "stamped by the node at height 1",
+    ]

@@ -3,7 +3,9 @@
 ``App.rejects`` is an ``IntEnum`` of codes inside the app's ``reject_codes``; the app set
 refuses a name outside the range, the engine's names and a name two apps declare, and
 ``AppSet.reject_name`` is what the API (``rpc.receipt_json``) and the CLI show. Receipts
-keep the number. The CLI also names an app's roles in ``state get``.
+keep the number. A handler refusing with its own app's code gets a receipt with that code;
+with an engine code, that code; with a code of another app (or of none), a logged
+``HANDLER_FAILED``, as for any handler bug. The CLI also names an app's roles in ``state get``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from tierchain.cli import keys as state_keys
 from tierchain.cli.main import main
 from tierchain.engine import apps
 from tierchain.engine.chain import Chain
+from tierchain.engine.execute import OpFailed
 from tierchain.errors import Reject
+from tierchain.wire import tx as wire
 from tierchain.wire.block import Receipt
 
 DOCS = Path(__file__).parents[1] / "docs"
@@ -109,6 +113,101 @@ def test_receipt_json_shows_the_apps_name_and_receipts_keep_the_number():
     assert rpc.receipt_json(receipt, apps.default_set())["code"] == "REJECT_4096"  # never raises
     assert rpc.receipt_json(Receipt(TX_ID, Reject.OK), app_set)["code"] == "OK"
     assert receipt.encode()[32:34] == (4096).to_bytes(2, "little")
+
+
+# --- a handler refuses with its own app's codes ----------------------------------------------
+
+LEDGER_KEY = b"ldgr/x"
+# payload byte -> what the ledger handler raises (after writing LEDGER_KEY)
+REFUSALS = {
+    1: LedgerReject.LATE_STAMP,  # its own, named
+    2: 4100,  # its own, a plain int (unnamed)
+    3: Reject.UNAUTHORIZED,  # the engine's
+    4: Reject.NOT_A_MEMBER,  # finance's range: not ledger's to use
+    5: 4200,  # no app's
+}
+
+
+def _refusing(ctx) -> None:
+    ctx.put(LEDGER_KEY, b"written before the refusal")
+    kind = ctx.payload[0]
+    if kind in REFUSALS:
+        raise OpFailed(REFUSALS[kind], "refused")
+
+
+def _ledger_config():
+    return small_config(apps=(*apps.DEFAULT_APPS, "ledger"))
+
+
+def _ledger_tx(nonce: int, kind: int) -> bytes:
+    tx = wire.Tx(
+        chain_id=9,
+        shard_id=0,
+        op=4096,
+        sender=NODE.public_key,
+        nonce=nonce,
+        expires_at=0,
+        reads=(),
+        writes=(LEDGER_KEY,),
+        payload=bytes([kind]),
+    )
+    return NODE.sign_tx(tx).encode()
+
+
+def test_a_handler_refuses_with_its_own_code_not_another_apps(tmp_path, caplog):
+    app = ledger(ops=(apps.Op(4096, "ledger.op", _refusing),))
+    with Chain(tmp_path / "c", _ledger_config(), NODE, apps=[app]) as chain:
+        kinds = [1, 2, 3, 4, 5]
+        receipts = chain.submit([_ledger_tx(n, k) for n, k in enumerate(kinds)]).wait(10)
+        codes = [r.code for r in receipts]
+        assert codes == [
+            LedgerReject.LATE_STAMP,  # the app's own code, kept
+            4100,
+            Reject.UNAUTHORIZED,  # engine codes stay fine
+            Reject.HANDLER_FAILED,  # another app's code is a handler bug
+            Reject.HANDLER_FAILED,  # and so is a code of no app
+        ]
+        assert [chain.apps.reject_name(c) for c in codes] == [
+            "LATE_STAMP",
+            "REJECT_4100",
+            "UNAUTHORIZED",
+            "HANDLER_FAILED",
+            "HANDLER_FAILED",
+        ]
+        # Every refusal, owned or not, left nothing written; the nonces were consumed.
+        assert chain.state_get(LEDGER_KEY) is None and chain.nonce(NODE.public_key) == 5
+        (ok,) = chain.submit([_ledger_tx(5, 0)]).wait(10)
+        assert ok.code == Reject.OK and chain.state_get(LEDGER_KEY) == b"written before the refusal"
+        stored = chain.receipts(int(chain.height) - 1)
+        assert [r.code for r in stored] == codes  # the number, as committed
+    bugs = [r.getMessage() for r in caplog.records if "does not own" in r.getMessage()]
+    assert len(bugs) == 2 and "NOT_A_MEMBER" in bugs[0] and "4200" in bugs[1], bugs
+
+
+def test_op_failed_keeps_an_int_code_and_a_members_name():
+    assert OpFailed(LedgerReject.LATE_STAMP).code == 4097
+    assert type(OpFailed(LedgerReject.LATE_STAMP).code) is int
+    assert str(OpFailed(LedgerReject.LATE_STAMP, "late")) == "LATE_STAMP: late"
+    assert str(OpFailed(Reject.BAD_PAYLOAD)) == "BAD_PAYLOAD"
+    assert str(OpFailed(4100)) == "REJECT_4100"
+
+
+def test_the_example_apps_own_code_is_shown_by_name(tmp_path, monkeypatch):
+    with_notary = (*apps.DEFAULT_APPS, "notary")
+    accounts = small_config().genesis_accounts
+    node = dataclasses.replace(accounts[0], roles=("registrar", "notary"))
+    config = small_config(apps=with_notary, genesis_accounts=(node, *accounts[1:]))
+    digest = bytes(32)
+    stamps = [NODE.sign_tx(example_app.stamp(9, NODE.public_key, n, digest)).encode() for n in (0, 1)]
+    with Chain(tmp_path / "c", config, NODE, apps=[example_app.APP]) as chain:
+        first, again = chain.submit(stamps).wait(10)
+        assert first.code == Reject.OK and again.code == example_app.NotaryReject.ALREADY_STAMPED == 4096
+        assert rpc.receipt_json(again, chain.apps)["code"] == "ALREADY_STAMPED"
+        height = int(chain.height)
+    monkeypatch.setenv(apps.APPS_ENV, "example_app:APP")
+    r = CliRunner().invoke(main, ["block", "show", str(tmp_path / "c"), str(height)])
+    assert r.exit_code == 0, r.output
+    assert [rc["code"] for rc in json.loads(r.stdout)["receipts"]] == ["OK", "ALREADY_STAMPED"]
 
 
 def test_state_get_and_block_show_use_the_chains_apps(tmp_path, monkeypatch):

@@ -105,7 +105,7 @@ def test_rust_state_tree_contexts_are_the_suites():
 
 
 def test_rust_hashes_the_state_tree_with_the_suites_contexts():
-    """Not just the exported names: a one-key tree's root (computed in smt.rs) is the
+    """Not just the exported names: a one-key tree's root (computed in ext/rust/src/smt/) is the
     leaf the suite computes from its key, value and leaf contexts."""
     s, (key_ctx, value_ctx, leaf_ctx, _node, _empty) = ED25519_BLAKE3, ED25519_BLAKE3.contexts.state_tree
     tree = MemoryStateTree()
@@ -117,7 +117,7 @@ def test_the_suite_refuses_to_load_when_rust_contexts_differ(monkeypatch):
     empty, contexts = tierchain_native.smt_constants()
     changed = [*contexts[:-1], "tierchain 2027 state empty"]
     monkeypatch.setattr(tierchain_native, "smt_constants", lambda: (empty, changed))
-    with pytest.raises(AssertionError, match=r"smt\.rs"):
+    with pytest.raises(AssertionError, match=r"ext/rust/src/smt"):
         Ed25519Blake3()
 
 

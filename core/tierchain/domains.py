@@ -34,7 +34,7 @@ assert len(set(ALL)) == len(ALL)
 # (tierchain.engine.apps refuses one that repeats an engine context or another app's);
 # finance's are in tierchain.apps.finance.codes.
 
-# Authenticated state (tierchain.state.tree, ext/rust/src/smt.rs; verified by tierchain.proofs):
+# Authenticated state (tierchain.state.tree, ext/rust/src/smt/hash.rs; verified by tierchain.proofs):
 # STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY = STATE_TREE, defined in tierchain.proofs.
 assert STATE_TREE == (STATE_KEY, STATE_VALUE, STATE_LEAF, STATE_NODE, STATE_EMPTY)
 assert len(set(ALL + STATE_TREE)) == len(ALL + STATE_TREE)

@@ -12,7 +12,7 @@ Three kinds of fact, each against one field of a trusted header:
 
 * **State** (``StateProof``, against ``state_root``): the value of a state key,
   or its absence, at a height. The state tree is the binary sparse Merkle tree
-  of ``ext/rust/src/smt.rs``: key hash ``kh`` picks the path (bit 0 = most
+  of ``ext/rust/src/smt/``: key hash ``kh`` picks the path (bit 0 = most
   significant bit of byte 0 at the root), a subtree with one key is that key's
   leaf, a subtree with none is the empty subtree::
 

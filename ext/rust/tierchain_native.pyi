@@ -66,7 +66,7 @@ def smt_apply(
     fetch: Callable[[list[bytes]], Sequence[Buffer | None]],
     cache: SmtCache | None = None,
 ) -> tuple[bytes, int, list[tuple[bytes, bytes]], bytes, list[bytes]]:
-    """One batch update of the state tree (``ext/rust/src/smt.rs``): ``values[i]``
+    """One batch update of the state tree (``ext/rust/src/smt/``): ``values[i]``
     ``None`` deletes ``keys[i]``. ``fetch(record_keys)`` returns each stored record
     (or ``None``), in order; it is called once per chunk level (four tree levels).
     Returns the new root hash, the version of the root chunk, the new records

@@ -21,7 +21,7 @@ Where each part lives:
 
 * :func:`root`, :func:`root_packed` and :func:`prove` — the crypto suite's
   (``tierchain.crypto.suite``; for ``ed25519-blake3``: ``tierchain_native.merkle_root``
-  / ``merkle_root_packed`` / ``merkle_prove``, ``ext/rust/src/merkle.rs``: parallel,
+  / ``merkle_root_packed`` / ``merkle_prove``, ``ext/rust/src/crypto/merkle.rs``: parallel,
   GIL released). Each takes the suite as ``suite=``; the default is ``ED25519_BLAKE3``.
 * :func:`verify` — pure Python (stdlib + the ``blake3`` package) so that light
   clients can check proofs without the native extension; it follows RFC 9162

@@ -24,8 +24,8 @@ What a suite decides:
 
 ``Ed25519Blake3`` (``ED25519_BLAKE3``) is Ed25519 under the ZIP-215 rule and
 BLAKE3 in derive-key mode, both computed by ``tierchain_native`` (Rust,
-ext/rust/src/sig.rs, hash.rs, merkle.rs). The state tree's hashing is inside
-``smt.rs``; its contexts are exported by ``tierchain_native.smt_constants`` and
+ext/rust/src/crypto/: sig.rs, hash.rs, merkle.rs). The state tree's hashing is inside
+``ext/rust/src/smt/hash.rs``; its contexts are exported by ``tierchain_native.smt_constants`` and
 checked against this suite's when the suite is built, so Python and Rust cannot
 disagree silently.
 """
@@ -72,7 +72,7 @@ class HashContexts:
 
     tx_body: str  # tx id, which is also the digest a sender signs
     block_header: str  # header hash, which the proposer signs
-    state_tree: tuple[str, ...]  # key, value, leaf, node, empty (smt.rs, proofs.py)
+    state_tree: tuple[str, ...]  # key, value, leaf, node, empty (ext/rust/src/smt/hash.rs, proofs.py)
     state_root: str  # interim state commitment (state/interim_root.py)
     write_set: str  # interim state commitment's per-block digest
     keyfile: str  # key-file checksum
@@ -217,11 +217,11 @@ class Ed25519Blake3(CryptoSuite):
     )
 
     def __init__(self) -> None:
-        # The state tree hashes inside Rust (smt.rs), which spells its contexts out:
+        # The state tree hashes inside Rust (ext/rust/src/smt/hash.rs), which spells its contexts out:
         # refuse to run if they are not this suite's (and the light client's).
         native_empty, native_contexts = tierchain_native.smt_constants()
         if tuple(native_contexts) != self.contexts.state_tree or native_empty != proofs.EMPTY_HASH:
-            raise AssertionError("ext/rust/src/smt.rs state tree contexts differ from the suite's")
+            raise AssertionError("ext/rust/src/smt/hash.rs state tree contexts differ from the suite's")
 
     def hash(self, context: str, data: bytes) -> bytes:
         # One input: the blake3 package (the same BLAKE3), as before the suite existed.

@@ -7,8 +7,10 @@ Data flow, one chain:
 
 1. ``mempool`` — admission: columnar checks on the decoded batch, batch signature
    verification, nonces, bounds, routing by the app set's placement (``route``);
-2. ``chain`` — the solo engine: the producer cuts a block from admitted columns, runs
-   the transition, the committer writes it in one LMDB transaction; queries, proofs;
+2. ``chain`` — the solo engine, a facade (open, genesis, submit, subscribe, close) over
+   ``submission`` (a batch's codes now, receipts at commit), ``pipeline`` (the producer
+   cuts a block from admitted columns and runs the transition, the tree stage, the
+   committer writes it in one LMDB transaction) and ``queries`` (reads, proofs);
 3. ``transition`` — the pure state transition (block in; receipts, writes, roots out),
    used by ``chain``, ``verify`` and the recorded fixture (tests/vectors);
 4. ``schedule`` — conflict waves from declared keys (``tierchain._hot.schedule``);

@@ -10,10 +10,13 @@ Each transaction runs against a ``TxContext`` that lets its handler read only
 keys it declared (reads or writes) and write only keys it declared as writes.
 Anything else raises ``UndeclaredAccess``: the transaction fails with
 ``Reject.UNDECLARED_ACCESS`` and none of its writes survive. A handler refuses a
-transaction by raising ``OpFailed(code)``. A handler (or the executor) that finds
+transaction by raising ``OpFailed(code)`` with an engine code (``Reject``, below
+``apps.app_reject_codes_min``) or one of its own app's ``reject_codes``
+(``AppSet.may_refuse``); the receipt carries that code. A code of another app (or of
+none) is a handler bug: logged, ``HANDLER_FAILED``. A handler (or the executor) that finds
 a ledger invariant broken raises ``errors.InvariantViolation``: that is a bug,
 not a refusal, so it gets no receipt; it leaves ``execute_block`` and halts block
-production before the block is committed (``chain.py``). Any other exception is a
+production before the block is committed (``engine/pipeline.py``). Any other exception is a
 handler bug on some input, logged, and the transaction fails with
 ``HANDLER_FAILED``: its writes are discarded with its ``TxContext`` buffer and the
 block's other transactions are unaffected, so it never stops the node — a
@@ -27,6 +30,7 @@ are the ledger's business logic.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import struct
 from collections.abc import Callable
@@ -50,11 +54,16 @@ def nonce_key(sender: bytes) -> bytes:
 
 
 class OpFailed(TierChainError):
-    """Raised by a handler to refuse a transaction with a named code."""
+    """Raised by a handler to refuse a transaction with a code: an engine code
+    (``tierchain.errors.Reject``) or one of its own app's ``reject_codes``. ``code`` is kept
+    as an int (the receipt's number); an ``IntEnum`` member (``Reject.BAD_PAYLOAD``, an
+    app's ``rejects`` member) also gives the message its name. Whether the handler may use
+    the code is checked where it is caught (``_run_one``: ``AppSet.may_refuse``)."""
 
-    def __init__(self, code: Reject, detail: str = "") -> None:
-        self.code, self.detail = Reject(code), detail
-        super().__init__(f"{self.code.name}: {detail}")
+    def __init__(self, code: int, detail: str = "") -> None:
+        self.code, self.detail = int(code), detail
+        name = code.name if isinstance(code, enum.IntEnum) else f"REJECT_{self.code}"
+        super().__init__(f"{name}: {detail}" if detail else name)
 
 
 class UndeclaredAccess(OpFailed):
@@ -222,10 +231,21 @@ def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
     try:
         op.handler(ctx)
     except OpFailed as exc:
-        return Receipt(tx_id, exc.code)
+        if ctx.apps.may_refuse(ctx.op, exc.code):  # an engine code or one its app owns
+            return Receipt(tx_id, exc.code)
+        # A code another app owns (or none does) would tell the sender something this op
+        # cannot mean: a handler bug, so what any other handler bug gets (its writes die
+        # with ctx._local).
+        log.error(
+            "op handler %s refused tx %s with %s, a code its app does not own",
+            op.name,
+            tx_id.hex(),
+            ctx.apps.reject_name(exc.code),
+        )
+        return Receipt(tx_id, Reject.HANDLER_FAILED)
     except InvariantViolation as exc:
         # A bug in the ledger, not a refusal: no receipt; it leaves the block, whose
-        # production halts before anything of it is committed (chain.py).
+        # production halts before anything of it is committed (engine/pipeline.py).
         exc.locate(op.name, tx_id, ctx.height)
         raise
     except Exception:

@@ -1,7 +1,7 @@
 """Authenticated state: the versioned sparse Merkle tree, stored in the chain's LMDB.
 
 The tree (binary, path-compressed, BLAKE3 with separate leaf / node / empty
-domains) and its batch update are Rust (``ext/rust/src/smt.rs``, exposed as
+domains) and its batch update are Rust (``ext/rust/src/smt/``, exposed as
 ``tierchain_native.smt_apply``); proof checking is pure Python
 (``tierchain.proofs``). This module is the glue between them and storage:
 
@@ -62,7 +62,7 @@ from tierchain.state.storage import StorageError, WriteTxn, _Txn
 
 _EMPTY_ROOT = (EMPTY_HASH, 0)
 
-# smt.rs spells the state contexts out again (Rust hashes the tree); the crypto suite
+# ext/rust/src/smt/hash.rs spells the state contexts out again (Rust hashes the tree); the crypto suite
 # compares them with the light client's when it is built, so by now they agree.
 assert ED25519_BLAKE3.contexts.state_tree == domains.STATE_TREE
 

@@ -8,7 +8,7 @@ calls and no per-transaction Python:
    row, applying exactly the checks of ``tierchain.wire.tx.decode``, in the same
    order;
 2. the crypto suite's ``tx_ids`` (``ed25519-blake3``: ``tierchain_native.hash_many``,
-   Rust, ext/rust/src/hash.rs; GIL released, all cores) computes every tx id:
+   Rust, ext/rust/src/crypto/hash.rs; GIL released, all cores) computes every tx id:
    BLAKE3 derive-key(``domains.TX_BODY``) of the body, which is also the
    message the sender signed.
 

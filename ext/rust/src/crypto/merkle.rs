@@ -29,7 +29,7 @@
 
 use rayon::prelude::*;
 
-use crate::blake3x8;
+use super::blake3x8;
 
 pub type Digest = [u8; 32];
 

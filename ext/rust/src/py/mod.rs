@@ -1,0 +1,34 @@
+//! The Python module `tierchain_native`: PyO3 glue only. Every function
+//! here converts Python arguments (`args.rs`), releases the GIL around the
+//! pure-Rust work of [`crate::crypto`] and [`crate::smt`], and turns the
+//! result and errors back into Python objects.
+//!
+//! | file | exports |
+//! |---|---|
+//! | `args.rs` | (shared) bytes/sequence/int64 arguments, copy-or-borrow |
+//! | `crypto.rs` | `verify`, `verify_batch`, `verify_batch_packed`, `hash_many`, `hash_one`, `merkle_root`, `merkle_root_packed`, `merkle_prove`, `merkle_verify` |
+//! | `runtime.rs` | `thread_count`, `release_memory`, `THREADS_ENV` |
+//! | `smt.rs` | `smt_apply`, `SmtCache`, `SmtBuilder`, `smt_constants` |
+//! | `lmdb.rs` | `LmdbEnv`, `LmdbTxn`, `LmdbError`, `LmdbNotFound`, `LmdbKeyExists` |
+//!
+//! `lmdb.rs` is a binding of liblmdb written against PyO3 directly: its
+//! point is where the GIL is released (once per batch), so it has no
+//! Python-free core to separate.
+
+use pyo3::prelude::*;
+
+mod args;
+mod crypto;
+pub mod lmdb;
+mod runtime;
+mod smt;
+
+/// Adds every export to the module, in the order the module always had.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    crypto::register(m)?;
+    runtime::register(m)?;
+    smt::register(m)?;
+    lmdb::register(m)?;
+    m.add("THREADS_ENV", crate::pool::THREADS_ENV)?;
+    Ok(())
+}

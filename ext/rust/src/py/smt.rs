@@ -1,0 +1,328 @@
+//! Bindings of [`crate::smt`]: `smt_apply` (one batch update; the caller's
+//! `fetch` reads one chunk level per call), `SmtCache` (the top of the tree
+//! across calls), `SmtBuilder` (genesis bulk build) and `smt_constants` (the
+//! empty hash and the five contexts the crypto suite checks at load).
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::args::{byte_arg, runtime_error, seq_items};
+use crate::smt;
+
+/// `smt_apply(root_hash, root_version, version, keys, values, fetch)
+/// -> (root_hash, root_version, puts, stale_older, stale_now)`: one batch
+/// update of the state tree (`smt/`). `values[i]` `None` deletes `keys[i]`.
+/// `fetch(record_keys)` returns the stored bytes (or `None`) of each key, in
+/// order; it is called once per chunk level (four tree levels). `puts` are
+/// `(key, record)` pairs sorted by key; the keys of the records the batch
+/// replaced come packed back to back in `stale_older` (those written before
+/// `version`) and as a list in `stale_now` (written at `version` itself, by
+/// an earlier call for the same version: never part of a committed tree).
+/// With `cache` (an [`SmtCache`]), chunks it holds are not asked of `fetch`,
+/// and the cache is updated with the batch's outcome.
+#[pyfunction]
+#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None))]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn smt_apply<'py>(
+    py: Python<'py>,
+    root_hash: &Bound<'py, PyAny>,
+    root_version: u64,
+    version: u64,
+    keys: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
+    fetch: &Bound<'py, PyAny>,
+    cache: Option<PyRefMut<'py, SmtCache>>,
+) -> PyResult<(
+    Bound<'py, PyBytes>,
+    u64,
+    Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>,
+    Bound<'py, PyBytes>,
+    Vec<Bound<'py, PyBytes>>,
+)> {
+    let root_hash = byte_arg(root_hash, "root_hash")?;
+    let root_hash: smt::Digest = root_hash[..]
+        .try_into()
+        .map_err(|_| PyValueError::new_err("root_hash must be 32 bytes"))?;
+    let key_items = seq_items(keys, "keys")?;
+    let value_items = seq_items(values, "values")?;
+    if key_items.len() != value_items.len() {
+        return Err(PyValueError::new_err(format!(
+            "keys and values must have the same length (got {} and {})",
+            key_items.len(),
+            value_items.len()
+        )));
+    }
+    let mut updates = Vec::with_capacity(key_items.len());
+    for (k, v) in key_items.iter().zip(&value_items) {
+        let key = byte_arg(k, "keys[i]")?;
+        updates.push(if v.is_none() {
+            smt::Update::new(&key, None)
+        } else {
+            smt::Update::new(&key, Some(&byte_arg(v, "values[i]")?))
+        });
+    }
+    let smt_error = |e: smt::SmtError| match e {
+        smt::SmtError::DuplicateKey => PyValueError::new_err(e.to_string()),
+        _ => runtime_error(e.to_string()),
+    };
+    let root = smt::Child {
+        hash: root_hash,
+        version: root_version,
+    };
+    let mut cache = cache;
+    if let Some(c) = cache.as_mut() {
+        c.inner.begin(root);
+    }
+    let mut updater = py
+        .detach(|| smt::Updater::new(root, version, updates))
+        .map_err(smt_error)?;
+    // Decoded new chunks are only kept for the cache (and only as deep as it goes).
+    updater.keep_chunks_below(cache.as_ref().map_or(0, |c| c.inner.depth_max));
+    loop {
+        if let Some(c) = cache.as_ref() {
+            let inner = &c.inner;
+            py.detach(|| updater.resolve_from(inner))
+                .map_err(smt_error)?;
+        }
+        let want = updater.wanted();
+        if want.is_empty() {
+            break;
+        }
+        let want_list = PyList::new(py, want.iter().map(|k| PyBytes::new(py, k)))?;
+        let got = fetch.call1((want_list,))?;
+        let got_items = seq_items(&got, "fetch result")?;
+        let mut supplied = Vec::with_capacity(got_items.len());
+        for item in &got_items {
+            supplied.push(if item.is_none() {
+                None
+            } else {
+                Some(byte_arg(item, "fetch result[i]")?.to_vec())
+            });
+        }
+        py.detach(|| updater.supply(supplied)).map_err(smt_error)?;
+    }
+    let out = py.detach(|| updater.finish()).map_err(smt_error)?;
+    if let Some(c) = cache.as_mut() {
+        let inner = &mut c.inner;
+        py.detach(|| inner.commit(&out));
+    }
+    let root = out.root.expect("finish sets the root");
+    let puts = out
+        .puts
+        .iter()
+        .map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))
+        .collect();
+    let this = version.to_be_bytes();
+    let (now, older): (Vec<_>, Vec<_>) = out.stale.iter().partition(|k| k[..8] == this);
+    let stale_older = PyBytes::new(
+        py,
+        &older.into_iter().flatten().copied().collect::<Vec<u8>>(),
+    );
+    let stale_now = now.iter().map(|k| PyBytes::new(py, k)).collect();
+    Ok((
+        PyBytes::new(py, &root.hash),
+        root.version,
+        puts,
+        stale_older,
+        stale_now,
+    ))
+}
+
+/// `SmtCache(depth_max, max_bytes=None)`: the top of the state tree (chunks
+/// at depth `< depth_max`, at most about `max_bytes` of them) kept in memory
+/// across `smt_apply` calls. It is trusted only for the tree whose root it
+/// last produced: given any other base root it empties itself, so an aborted
+/// (never committed) batch cannot leak chunks into the next one. Refills
+/// with `warm`, or lazily from the chunks later batches write.
+#[pyclass(module = "tierchain_native")]
+struct SmtCache {
+    inner: smt::NodeCache,
+}
+
+fn smt_py_error(e: smt::SmtError) -> PyErr {
+    match e {
+        smt::SmtError::DuplicateKey => PyValueError::new_err(e.to_string()),
+        _ => runtime_error(e.to_string()),
+    }
+}
+
+struct WarmError(PyErr);
+
+impl From<smt::SmtError> for WarmError {
+    fn from(e: smt::SmtError) -> Self {
+        WarmError(smt_py_error(e))
+    }
+}
+
+#[pymethods]
+impl SmtCache {
+    #[new]
+    #[pyo3(signature = (depth_max, max_bytes=None))]
+    fn new(depth_max: u16, max_bytes: Option<usize>) -> PyResult<Self> {
+        if depth_max > smt::DEPTH_MAX {
+            return Err(PyValueError::new_err("depth_max must be <= 256"));
+        }
+        Ok(SmtCache {
+            inner: smt::NodeCache::with_budget(depth_max, max_bytes.unwrap_or(usize::MAX)),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn clear(&mut self) {
+        self.inner.clear();
+    }
+
+    #[getter]
+    fn depth_max(&self) -> u16 {
+        self.inner.depth_max
+    }
+
+    /// Estimated heap bytes of the cached chunks.
+    #[getter]
+    fn bytes(&self) -> usize {
+        self.inner.bytes()
+    }
+
+    /// `(root_hash, root_version)` the cache describes, or `None`.
+    #[getter]
+    fn root<'py>(&self, py: Python<'py>) -> Option<(Bound<'py, PyBytes>, u64)> {
+        self.inner
+            .root()
+            .map(|c| (PyBytes::new(py, &c.hash), c.version))
+    }
+
+    /// `warm(root_hash, root_version, fetch) -> chunks fetched`: fills the
+    /// cache with the tree of that root (shallow levels first, one `fetch`
+    /// call per chunk level, within the budget), each chunk checked against
+    /// its parent's hash; afterwards the cache describes that root.
+    fn warm(
+        &mut self,
+        py: Python<'_>,
+        root_hash: &Bound<'_, PyAny>,
+        root_version: u64,
+        fetch: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let root_hash = byte_arg(root_hash, "root_hash")?;
+        let hash: smt::Digest = root_hash[..]
+            .try_into()
+            .map_err(|_| PyValueError::new_err("root_hash must be 32 bytes"))?;
+        let root = smt::Child {
+            hash,
+            version: root_version,
+        };
+        let fetch_level = |keys: &[Vec<u8>]| -> Result<Vec<Option<Vec<u8>>>, WarmError> {
+            let want =
+                PyList::new(py, keys.iter().map(|k| PyBytes::new(py, k))).map_err(WarmError)?;
+            let got = fetch.call1((want,)).map_err(WarmError)?;
+            let items = seq_items(&got, "fetch result").map_err(WarmError)?;
+            items
+                .iter()
+                .map(|item| {
+                    if item.is_none() {
+                        Ok(None)
+                    } else {
+                        Ok(Some(
+                            byte_arg(item, "fetch result[i]")
+                                .map_err(WarmError)?
+                                .to_vec(),
+                        ))
+                    }
+                })
+                .collect()
+        };
+        self.inner.warm(root, fetch_level).map_err(|e| e.0)
+    }
+}
+
+/// `SmtBuilder(version)`: a whole state tree built bottom up in one pass
+/// (genesis). `add(keys, values)` any number of times (any order), then
+/// `finish() -> (root_hash, root_version)`, then `emit(max)` repeatedly for
+/// the `(node_key, node)` pairs in ascending key order (empty list: done).
+#[pyclass(module = "tierchain_native")]
+struct SmtBuilder {
+    inner: smt::BulkBuilder,
+}
+
+#[pymethods]
+impl SmtBuilder {
+    #[new]
+    fn new(version: u64) -> Self {
+        SmtBuilder {
+            inner: smt::BulkBuilder::new(version),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn add(&mut self, keys: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key_items = seq_items(keys, "keys")?;
+        let value_items = seq_items(values, "values")?;
+        if key_items.len() != value_items.len() {
+            return Err(PyValueError::new_err(
+                "keys and values must have the same length",
+            ));
+        }
+        for (k, v) in key_items.iter().zip(&value_items) {
+            let k = byte_arg(k, "keys[i]")?;
+            let v = byte_arg(v, "values[i]")?;
+            self.inner
+                .add(&k, &v)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, u64)> {
+        let inner = &mut self.inner;
+        let root = py.detach(|| inner.finish()).map_err(|e| match e {
+            smt::SmtError::DuplicateKey => PyValueError::new_err(e.to_string()),
+            _ => runtime_error(e.to_string()),
+        })?;
+        Ok((PyBytes::new(py, &root.hash), root.version))
+    }
+
+    fn emit<'py>(
+        &mut self,
+        py: Python<'py>,
+        max: usize,
+    ) -> PyResult<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> {
+        let inner = &mut self.inner;
+        let nodes = py
+            .detach(|| inner.emit(max))
+            .map_err(|e| runtime_error(e.to_string()))?;
+        Ok(nodes
+            .iter()
+            .map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))
+            .collect())
+    }
+}
+
+/// `smt_constants() -> (empty_hash, contexts)`: the state tree's constants, for
+/// cross-checks with the pure-Python verifier and the crypto suite.
+#[pyfunction]
+fn smt_constants<'py>(py: Python<'py>) -> (Bound<'py, PyBytes>, Vec<&'static str>) {
+    (
+        PyBytes::new(py, &smt::empty_hash()),
+        vec![
+            smt::KEY_CONTEXT,
+            smt::VALUE_CONTEXT,
+            smt::LEAF_CONTEXT,
+            smt::NODE_CONTEXT,
+            smt::EMPTY_CONTEXT,
+        ],
+    )
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(smt_apply, m)?)?;
+    m.add_function(wrap_pyfunction!(smt_constants, m)?)?;
+    m.add_class::<SmtCache>()?;
+    m.add_class::<SmtBuilder>()?;
+    Ok(())
+}
