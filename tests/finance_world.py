@@ -17,7 +17,6 @@ from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine.execute import execute_block, nonce_key
 from tierchain.engine.genesis import genesis_writes
-from tierchain.errors import Reject
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.tx import frame
 
@@ -84,9 +83,9 @@ class MemLedger:
                 self.state[k] = v
         return result.receipts
 
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Reject, object]:
+    def send(self, tx: bytes, timeout_s: float) -> tuple[c.Code, object]:
         receipt = self.block([tx])[0]
-        return Reject(receipt.code), receipt
+        return c.reject_of(receipt.code), receipt
 
 
 @dataclasses.dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from click.testing import CliRunner
 
 from conftest import NODE, small_config
 from tierchain.api import rpc
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.cli import keys as state_keys
 from tierchain.cli.main import main
 from tierchain.engine import apps
@@ -62,16 +65,43 @@ def test_an_app_set_names_codes_by_the_app_then_the_engine():
     app_set = apps.AppSet([*apps.default_set().apps, ledger()])
     assert app_set.reject_name(4097) == "LATE_STAMP"
     assert app_set.reject_name(Reject.BAD_PAYLOAD) == "BAD_PAYLOAD"  # the engine's
-    assert app_set.reject_name(Reject.NOT_A_MEMBER) == "NOT_A_MEMBER"  # finance's, in Reject
+    assert app_set.reject_name(FinanceReject.NOT_A_MEMBER) == "NOT_A_MEMBER"  # finance's own (App.rejects)
     assert app_set.reject_name(4100) == "REJECT_4100"  # in the range, but not named
     assert apps.default_set().reject_name(4097) == "REJECT_4097"  # not an app of this set
+
+
+def test_the_engine_enum_holds_only_engine_codes():
+    """``Reject`` is the engine's: every app code (96 and up) is its app's own enum."""
+    assert max(Reject) < apps.app_reject_codes_min
+    assert not [code for code in Reject if code >= apps.app_reject_codes_min]
+
+
+def test_finance_declares_its_own_codes_by_the_documented_names():
+    from tierchain.apps.finance.app import APP as FINANCE
+
+    assert FINANCE.rejects is FinanceReject
+    assert all(code in FINANCE.reject_codes for code in FinanceReject)
+    assert not set(FinanceReject.__members__) & set(Reject.__members__)
+    # docs/finance.md, "Error codes": the same names and numbers, row for row.
+    text = (DOCS / "finance.md").read_text()
+    section = text[text.index("## Error codes") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = {int(n): name for n, name in re.findall(r"^\| (\d+) \| `([A-Z_]+)` \|", section, re.MULTILINE)}
+    assert rows == {int(code): code.name for code in FinanceReject}
+    # Receipts keep the number; the default app set names it as before.
+    default = apps.default_set()
+    assert {code.name for code in FinanceReject} == {default.reject_name(int(code)) for code in FinanceReject}
+    assert default.reject_name(116) == "NOT_HOLDER" and default.reject_name(139) == "DOC_NOT_FROM_PARTY"
+    assert c.reject_of(116) is FinanceReject.NOT_HOLDER and c.reject_of(0) is Reject.OK
+    assert c.reject_named("PIECE_LOCKED") is FinanceReject.PIECE_LOCKED
+    assert c.reject_named("BAD_PAYLOAD") is Reject.BAD_PAYLOAD
 
 
 def test_a_handler_may_refuse_with_engine_codes_and_its_own_apps_codes():
     app_set = apps.AppSet([*apps.default_set().apps, ledger()])
     assert app_set.may_refuse(4096, LedgerReject.LATE_STAMP)
     assert app_set.may_refuse(4096, Reject.UNAUTHORIZED)
-    assert not app_set.may_refuse(4096, Reject.NOT_A_MEMBER)  # finance's range
+    assert not app_set.may_refuse(4096, FinanceReject.NOT_A_MEMBER)  # finance's range
     assert not app_set.may_refuse(2, LedgerReject.LATE_STAMP)  # transfer is not ledger's
     assert not app_set.may_refuse(4096, Reject.OK)  # a refusal is never OK
     assert not app_set.may_refuse(4096, 90)  # an engine number no code has
@@ -123,7 +153,7 @@ REFUSALS = {
     1: LedgerReject.LATE_STAMP,  # its own, named
     2: 4100,  # its own, a plain int (unnamed)
     3: Reject.UNAUTHORIZED,  # the engine's
-    4: Reject.NOT_A_MEMBER,  # finance's range: not ledger's to use
+    4: FinanceReject.NOT_A_MEMBER,  # finance's range: not ledger's to use
     5: 4200,  # no app's
 }
 

@@ -25,6 +25,7 @@ from tierchain import crypto
 from tierchain.apps.finance import DocType, PieceState, VoucherStatus
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.client import Finance
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.engine.chain import Chain
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
@@ -101,7 +102,7 @@ def test_tiered_scenario_financing_at_tier3_and_settlement(chain, world):
     assert sorted(f["event"] for f in root["financings"]) == ["DISCOUNTED", "PLEDGED"]
 
     early = w.p["CoreCo"].settle(vid)
-    assert early[-1].code == Reject.NOT_MATURED
+    assert early[-1].code == FinanceReject.NOT_MATURED
     time.sleep(max(0, maturity - now_ms()) / 1000 + 0.05)
     results = w.p["CoreCo"].settle(vid)
     assert [r.code for r in results] == [Reject.OK]
@@ -117,7 +118,9 @@ def test_tiered_scenario_financing_at_tier3_and_settlement(chain, world):
     assert fin.voucher(vid).status == VoucherStatus.SETTLED and live_total(fin, vid) == 0
     assert not fin.fits(blinded, 1)
     # settling twice changes nothing
-    rejected_without_change(chain, lambda: w.p["CoreCo"].settle(vid, [keep2])[0], Reject.VOUCHER_SETTLED)
+    rejected_without_change(
+        chain, lambda: w.p["CoreCo"].settle(vid, [keep2])[0], FinanceReject.VOUCHER_SETTLED
+    )
     assert {r["paid_to"] for r in fin.lineage(vid)["clearing"]} == {"BankB", "Tier1", "Tier2", "BankA"}
     chain.close()
     assert verify_chain(chain.path).ok  # re-execution from genesis agrees
@@ -131,13 +134,13 @@ def test_committee_threshold_vote_admits_and_changes_roles(chain):
     newco = kp("NewCo")
     r = node.propose_admit("NewCo", ("supplier",), newco.public_key)
     assert r.ok and fin.org(c.org_id("NewCo")) is None  # one vote of two
-    assert node.vote(r.id).code == Reject.ALREADY_VOTED
+    assert node.vote(r.id).code == FinanceReject.ALREADY_VOTED
     assert second.vote(r.id).ok
     org = fin.org(c.org_id("NewCo"))
     assert org is not None and fin.org_of(newco.public_key) == c.org_id("NewCo")
-    assert second.vote(r.id).code == Reject.PROPOSAL_CLOSED
+    assert second.vote(r.id).code == FinanceReject.PROPOSAL_CLOSED
     outsider = fin.party(kp("outsider"))
-    assert outsider.propose_roles(c.org_id("NewCo"), ("bank",)).code == Reject.NOT_COMMITTEE
+    assert outsider.propose_roles(c.org_id("NewCo"), ("bank",)).code == FinanceReject.NOT_COMMITTEE
     r = second.propose_roles(c.org_id("NewCo"), ("supplier", "bank"))
     assert r.ok and node.vote(r.id).ok
     assert (
@@ -156,12 +159,12 @@ def test_one_invoice_backs_one_receivable(chain, world):
     attempt = lambda: w.p["CoreCo"].confirm(  # noqa: E731
         w.org("Tier1"), 10_000, now_ms() + 60_000, [(DocType.INVOICE, invoice), (DocType.CONTRACT, con.id)]
     )
-    rejected_without_change(chain, attempt, Reject.INVOICE_ALREADY_USED)
-    assert w.p["Tier1"].anchor(DocType.INVOICE, b"invoice 1").code == Reject.DOC_EXISTS
+    rejected_without_change(chain, attempt, FinanceReject.INVOICE_ALREADY_USED)
+    assert w.p["Tier1"].anchor(DocType.INVOICE, b"invoice 1").code == FinanceReject.DOC_EXISTS
     only_contract = lambda: w.p["CoreCo"].confirm(  # noqa: E731
         w.org("Tier1"), 10_000, now_ms() + 60_000, [(DocType.CONTRACT, con.id)]
     )
-    rejected_without_change(chain, only_contract, Reject.NO_INVOICE)
+    rejected_without_change(chain, only_contract, FinanceReject.NO_INVOICE)
     rec = w.fin.document(DocType.INVOICE, invoice)
     height, _, raw, _ = chain.tx(rec.tx_id)  # the anchoring tx, signed by the submitter
     assert height == rec.height and rec.signer == KEYS["Tier1"].public_key
@@ -181,18 +184,22 @@ def voucher(world):
 
 def test_non_holder_cannot_move_or_split(chain, world, voucher):
     t2 = world.p["Tier2"]
-    rejected_without_change(chain, lambda: t2.transfer(voucher, ORG["Tier3"]), Reject.NOT_HOLDER)
-    rejected_without_change(chain, lambda: t2.split(voucher, [500_000, 500_000]), Reject.NOT_HOLDER)
-    rejected_without_change(chain, lambda: t2.discount(voucher, ORG["BankA"], 900_000), Reject.NOT_HOLDER)
-    rejected_without_change(chain, lambda: world.p["Tier3"].accept(voucher), Reject.NOT_OFFERED)
+    rejected_without_change(chain, lambda: t2.transfer(voucher, ORG["Tier3"]), FinanceReject.NOT_HOLDER)
+    rejected_without_change(chain, lambda: t2.split(voucher, [500_000, 500_000]), FinanceReject.NOT_HOLDER)
+    rejected_without_change(
+        chain, lambda: t2.discount(voucher, ORG["BankA"], 900_000), FinanceReject.NOT_HOLDER
+    )
+    rejected_without_change(chain, lambda: world.p["Tier3"].accept(voucher), FinanceReject.NOT_OFFERED)
 
 
 def test_over_split_and_split_limits(chain, world, voucher):
     t1 = world.p["Tier1"]
-    rejected_without_change(chain, lambda: t1.split(voucher, [600_000, 500_000]), Reject.SPLIT_SUM_MISMATCH)
-    rejected_without_change(chain, lambda: t1.split(voucher, [999_950, 50]), Reject.PIECE_TOO_SMALL)
+    rejected_without_change(
+        chain, lambda: t1.split(voucher, [600_000, 500_000]), FinanceReject.SPLIT_SUM_MISMATCH
+    )
+    rejected_without_change(chain, lambda: t1.split(voucher, [999_950, 50]), FinanceReject.PIECE_TOO_SMALL)
     assert t1.split(voucher, [500_000, 500_000]).ok
-    rejected_without_change(chain, lambda: t1.split(voucher, [500_000, 500_000]), Reject.PIECE_CLOSED)
+    rejected_without_change(chain, lambda: t1.split(voucher, [500_000, 500_000]), FinanceReject.PIECE_CLOSED)
     assert live_total(world.fin, voucher) == 1_000_000
 
 
@@ -211,18 +218,18 @@ def test_double_spend_within_one_block(chain, world, voucher):
     sub = chain.submit(txs)
     receipts = sub.wait(10)
     assert sub.heights[0] == sub.heights[1]  # one block
-    assert [r.code for r in receipts] == [Reject.OK, Reject.PIECE_PENDING]
+    assert [r.code for r in receipts] == [Reject.OK, FinanceReject.PIECE_PENDING]
     assert fin.piece(voucher).counterparty == ORG["Tier2"]
     # the same in a block where both offers race to two different pieces' parents is fine;
     # and the loser changed nothing: Tier3 cannot accept
-    rejected_without_change(chain, lambda: world.p["Tier3"].accept(voucher), Reject.NOT_OFFEREE)
+    rejected_without_change(chain, lambda: world.p["Tier3"].accept(voucher), FinanceReject.NOT_OFFEREE)
 
 
 def test_double_spend_across_blocks(chain, world, voucher):
     t1, t2 = world.p["Tier1"], world.p["Tier2"]
     assert t1.transfer(voucher, ORG["Tier2"]).ok and t2.accept(voucher).ok
-    rejected_without_change(chain, lambda: t1.transfer(voucher, ORG["Tier3"]), Reject.NOT_HOLDER)
-    rejected_without_change(chain, lambda: t1.discount(voucher, ORG["BankA"], 1), Reject.NOT_HOLDER)
+    rejected_without_change(chain, lambda: t1.transfer(voucher, ORG["Tier3"]), FinanceReject.NOT_HOLDER)
+    rejected_without_change(chain, lambda: t1.discount(voucher, ORG["BankA"], 1), FinanceReject.NOT_HOLDER)
     assert world.fin.piece(voucher).holder == ORG["Tier2"]
 
 
@@ -230,17 +237,21 @@ def test_pledged_and_financed_pieces_cannot_move_or_split(chain, world, voucher)
     t1 = world.p["Tier1"]
     a, b = t1.split(voucher, [500_000, 500_000]).check().ids
     assert t1.pledge(a, ORG["BankA"], 400_000, now_ms() + 60_000).ok and world.p["BankA"].accept(a).ok
-    rejected_without_change(chain, lambda: t1.split(a, [250_000, 250_000]), Reject.PIECE_LOCKED)
-    rejected_without_change(chain, lambda: t1.transfer(a, ORG["Tier2"]), Reject.PIECE_LOCKED)
-    rejected_without_change(chain, lambda: t1.discount(a, ORG["BankB"], 1), Reject.PIECE_LOCKED)
-    rejected_without_change(chain, lambda: world.p["BankA"].default_transfer(a), Reject.LOAN_NOT_DUE)
-    rejected_without_change(chain, lambda: world.p["BankB"].release(a), Reject.NOT_LENDER)
+    rejected_without_change(chain, lambda: t1.split(a, [250_000, 250_000]), FinanceReject.PIECE_LOCKED)
+    rejected_without_change(chain, lambda: t1.transfer(a, ORG["Tier2"]), FinanceReject.PIECE_LOCKED)
+    rejected_without_change(chain, lambda: t1.discount(a, ORG["BankB"], 1), FinanceReject.PIECE_LOCKED)
+    rejected_without_change(chain, lambda: world.p["BankA"].default_transfer(a), FinanceReject.LOAN_NOT_DUE)
+    rejected_without_change(chain, lambda: world.p["BankB"].release(a), FinanceReject.NOT_LENDER)
     assert t1.discount(b, ORG["BankB"], 480_000).ok and world.p["BankB"].accept(b).ok
-    rejected_without_change(chain, lambda: world.p["BankB"].split(b, [250_000, 250_000]), Reject.PIECE_LOCKED)
-    rejected_without_change(chain, lambda: world.p["BankB"].transfer(b, ORG["Tier2"]), Reject.PIECE_LOCKED)
+    rejected_without_change(
+        chain, lambda: world.p["BankB"].split(b, [250_000, 250_000]), FinanceReject.PIECE_LOCKED
+    )
+    rejected_without_change(
+        chain, lambda: world.p["BankB"].transfer(b, ORG["Tier2"]), FinanceReject.PIECE_LOCKED
+    )
     # pending offers block a second spend too
     assert world.p["BankA"].release(a).ok and t1.transfer(a, ORG["Tier2"]).ok
-    rejected_without_change(chain, lambda: t1.split(a, [250_000, 250_000]), Reject.PIECE_PENDING)
+    rejected_without_change(chain, lambda: t1.split(a, [250_000, 250_000]), FinanceReject.PIECE_PENDING)
     assert t1.return_offer(a).ok and world.fin.piece(a).state == PieceState.ACTIVE
 
 
@@ -248,10 +259,12 @@ def test_settle_twice_and_settle_by_non_obligor(chain, world):
     maturity = now_ms() + 400
     vid, _ = issue_voucher(world, 50_000, maturity)
     time.sleep(max(0, maturity - now_ms()) / 1000 + 0.05)
-    rejected_without_change(chain, lambda: world.p["Tier1"].settle(vid)[0], Reject.NOT_OBLIGOR)
-    assert world.p["Tier1"].split(vid, [25_000, 25_000]).code == Reject.MATURED
+    rejected_without_change(chain, lambda: world.p["Tier1"].settle(vid)[0], FinanceReject.NOT_OBLIGOR)
+    assert world.p["Tier1"].split(vid, [25_000, 25_000]).code == FinanceReject.MATURED
     assert [r.code for r in world.p["CoreCo"].settle(vid)] == [Reject.OK]
-    rejected_without_change(chain, lambda: world.p["CoreCo"].settle(vid, [vid])[0], Reject.VOUCHER_SETTLED)
+    rejected_without_change(
+        chain, lambda: world.p["CoreCo"].settle(vid, [vid])[0], FinanceReject.VOUCHER_SETTLED
+    )
 
 
 def test_same_asset_at_two_banks_beyond_its_value(chain, world):
@@ -262,13 +275,13 @@ def test_same_asset_at_two_banks_beyond_its_value(chain, world):
     assert a.ok and [e.data for e in a.receipt.events] == [b""]  # the receipt echoes no amounts
     assert not fin.fits(order, 7_000_000) and fin.fits(order, 5_000_000)
     attempt = lambda: world.p["BankB"].reg_finance(order, 7_000_000, b"loan B-1")  # noqa: E731
-    rejected_without_change(chain, attempt, Reject.EXCEEDS_ASSET_VALUE)
+    rejected_without_change(chain, attempt, FinanceReject.EXCEEDS_ASSET_VALUE)
     # no bank id or per-bank amount is stored under the fingerprint: two integers only
     assert c.RegistryEntry.decode(chain.state_get(c.registry_key(order))) == c.RegistryEntry(
         10_000_000, 5_000_000
     )
     rejected_without_change(
-        chain, lambda: world.p["BankB"].reg_release(order, b"loan A-1"), Reject.NO_SUCH_FINANCING
+        chain, lambda: world.p["BankB"].reg_release(order, b"loan A-1"), FinanceReject.NO_SUCH_FINANCING
     )
     assert world.p["BankA"].reg_release(order, b"loan A-1").ok
     assert world.p["BankB"].reg_finance(order, 7_000_000, b"loan B-1").ok
@@ -284,7 +297,7 @@ def test_voucher_and_direct_invoice_financing_share_one_limit(chain, world, vouc
     assert t1.discount(a, ORG["BankA"], 690_000).ok and world.p["BankA"].accept(a).ok
     # BankB factors the same invoice directly: only 300k is left
     attempt = lambda: world.p["BankB"].reg_finance(blinded, 300_001, b"factoring")  # noqa: E731
-    rejected_without_change(chain, attempt, Reject.EXCEEDS_ASSET_VALUE)
+    rejected_without_change(chain, attempt, FinanceReject.EXCEEDS_ASSET_VALUE)
     assert world.p["BankB"].reg_finance(blinded, 300_000, b"factoring").ok
 
 
@@ -294,11 +307,11 @@ def test_revoked_key_is_refused(chain, world, voucher):
     assert t1.add_key(new.public_key).ok
     assert world.fin.party(new).revoke_key(t1.pk).ok
     assert world.fin.key(t1.pk).status == c.KeyStatus.REVOKED
-    rejected_without_change(chain, lambda: t1.transfer(voucher, ORG["Tier2"]), Reject.KEY_REVOKED)
-    rejected_without_change(chain, lambda: t1.add_key(kp("sneaky").public_key), Reject.KEY_REVOKED)
+    rejected_without_change(chain, lambda: t1.transfer(voucher, ORG["Tier2"]), FinanceReject.KEY_REVOKED)
+    rejected_without_change(chain, lambda: t1.add_key(kp("sneaky").public_key), FinanceReject.KEY_REVOKED)
     # the organization still holds the piece and acts with its other key
     assert world.fin.party(new).transfer(voucher, ORG["Tier2"]).ok
-    assert world.fin.party(new).revoke_key(new.public_key).code == Reject.LAST_KEY
+    assert world.fin.party(new).revoke_key(new.public_key).code == FinanceReject.LAST_KEY
     rotated = kp("Tier1 third key")
     assert world.fin.party(new).rotate_key(rotated.public_key).ok
     assert world.fin.key(new.public_key).status == c.KeyStatus.REVOKED
@@ -309,24 +322,28 @@ def test_wrong_role_is_refused(chain, world, voucher):
     p = world.p
     inv = p["Tier1"].anchor(DocType.INVOICE, b"invoice x")
     attempt = lambda: p["Tier1"].confirm(ORG["Tier2"], 1_000, now_ms() + 60_000, [(DocType.INVOICE, inv.id)])  # noqa: E731
-    rejected_without_change(chain, attempt, Reject.ROLE_MISSING)
+    rejected_without_change(chain, attempt, FinanceReject.ROLE_MISSING)
     rejected_without_change(
-        chain, lambda: p["BankA"].anchor(DocType.INVOICE, b"bank inv"), Reject.ROLE_MISSING
+        chain, lambda: p["BankA"].anchor(DocType.INVOICE, b"bank inv"), FinanceReject.ROLE_MISSING
     )
     rejected_without_change(
-        chain, lambda: p["Tier1"].anchor(DocType.WAREHOUSE_RECEIPT, b"wr"), Reject.ROLE_MISSING
-    )
-    rejected_without_change(chain, lambda: p["Tier1"].reg_finance(bytes(32), 1, b"x"), Reject.ROLE_MISSING)
-    rejected_without_change(
-        chain, lambda: p["Tier1"].discount(voucher, ORG["Tier2"], 1), Reject.BAD_COUNTERPARTY
+        chain, lambda: p["Tier1"].anchor(DocType.WAREHOUSE_RECEIPT, b"wr"), FinanceReject.ROLE_MISSING
     )
     rejected_without_change(
-        chain, lambda: p["Tier1"].transfer(voucher, ORG["BankA"]), Reject.BAD_COUNTERPARTY
+        chain, lambda: p["Tier1"].reg_finance(bytes(32), 1, b"x"), FinanceReject.ROLE_MISSING
+    )
+    rejected_without_change(
+        chain, lambda: p["Tier1"].discount(voucher, ORG["Tier2"], 1), FinanceReject.BAD_COUNTERPARTY
+    )
+    rejected_without_change(
+        chain, lambda: p["Tier1"].transfer(voucher, ORG["BankA"]), FinanceReject.BAD_COUNTERPARTY
     )
     stranger = world.fin.party(kp("stranger"))
-    rejected_without_change(chain, lambda: stranger.transfer(voucher, ORG["Tier2"]), Reject.NOT_A_MEMBER)
     rejected_without_change(
-        chain, lambda: stranger.propose_admit("X", ("bank",), kp("x").public_key), Reject.NOT_COMMITTEE
+        chain, lambda: stranger.transfer(voucher, ORG["Tier2"]), FinanceReject.NOT_A_MEMBER
+    )
+    rejected_without_change(
+        chain, lambda: stranger.propose_admit("X", ("bank",), kp("x").public_key), FinanceReject.NOT_COMMITTEE
     )
 
 
@@ -344,10 +361,10 @@ def test_a_full_history_never_locks_a_pledged_piece():
     while True:  # the holder pads its piece's history with offer/return cycles
         offered = t1.transfer(vid, w.org("Tier2"))
         if not offered.ok:
-            assert offered.code == Reject.HISTORY_FULL
+            assert offered.code == FinanceReject.HISTORY_FULL
             break
         assert t1.return_offer(vid).ok
-    assert t1.pledge(vid, w.org("BankA"), 5_000, 1_500_000).code == Reject.HISTORY_FULL
+    assert t1.pledge(vid, w.org("BankA"), 5_000, 1_500_000).code == FinanceReject.HISTORY_FULL
     # With room for exactly one more offer, a pledge goes through and can always complete.
     padded = len(fin.piece(vid).history)
     assert padded + 1 + 4 > fc.piece_history_max  # offers are refused here...
@@ -391,4 +408,4 @@ def test_releasing_a_financing_after_settlement_does_not_reopen_the_asset():
     assert not fin.fits(blinded, 1)
     assert bank.reg_release(blinded, b"loan-1").ok  # the bank closes its own record...
     assert not fin.fits(blinded, 4_000)  # ...but the extinguished asset stays closed
-    assert w.p["BankB"].reg_finance(blinded, 4_000, b"x").code == Reject.EXCEEDS_ASSET_VALUE
+    assert w.p["BankB"].reg_finance(blinded, 4_000, b"x").code == FinanceReject.EXCEEDS_ASSET_VALUE

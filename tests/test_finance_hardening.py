@@ -15,6 +15,7 @@ from finance_world import KEYS, NODE, ORG, SECRET, MemLedger, World, admit_all, 
 from tierchain.apps.finance import DocType, PieceState, VoucherStatus, registry
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.client import Finance
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.errors import Reject
 
 MATURITY_MS = 2_000_000  # MemLedger's clock starts at 1_000_000
@@ -71,7 +72,7 @@ def test_a_bank_whose_role_was_removed_after_the_offer_cannot_accept_a_discount(
     vid, _ = issue_voucher(w, 100_000, MATURITY_MS)
     assert w.p["Tier1"].discount(vid, ORG["BankA"], 95_000).ok
     set_roles(w, "BankA", ("investor",))
-    unchanged(led, lambda: w.p["BankA"].accept(vid), Reject.ROLE_MISSING)
+    unchanged(led, lambda: w.p["BankA"].accept(vid), FinanceReject.ROLE_MISSING)
     assert w.fin.piece(vid).state == PieceState.OFFERED and w.fin.fits(w.fin.voucher(vid).blinded, 100_000)
     set_roles(w, "BankA", ("bank",))  # restored: the same offer can complete
     assert w.p["BankA"].accept(vid).ok and w.fin.piece(vid).state == PieceState.FINANCED
@@ -84,8 +85,8 @@ def test_pledge_and_transfer_accepts_recheck_the_offerees_role(led, w):
     assert w.p["Tier1"].transfer(b, ORG["Tier2"]).ok
     set_roles(w, "BankB", ())
     set_roles(w, "Tier2", ("investor",))
-    unchanged(led, lambda: w.p["BankB"].accept(a), Reject.ROLE_MISSING)
-    unchanged(led, lambda: w.p["Tier2"].accept(b), Reject.ROLE_MISSING)
+    unchanged(led, lambda: w.p["BankB"].accept(a), FinanceReject.ROLE_MISSING)
+    unchanged(led, lambda: w.p["Tier2"].accept(b), FinanceReject.ROLE_MISSING)
     assert w.p["Tier1"].return_offer(b).ok  # unwinding needs no role
 
 
@@ -100,7 +101,7 @@ def test_unwinding_and_paying_need_no_role_but_taking_a_default_does(led, w):
     assert w.p["BankA"].reg_finance(blinded, 10_000, b"direct").ok
     set_roles(w, "BankA", ("investor",))
     led.timestamp_ms = 1_600_000  # both loans are due
-    unchanged(led, lambda: w.p["BankA"].default_transfer(a), Reject.ROLE_MISSING)
+    unchanged(led, lambda: w.p["BankA"].default_transfer(a), FinanceReject.ROLE_MISSING)
     assert w.p["BankA"].release(b).ok  # a former bank can still free the pledgor's piece
     assert w.p["BankA"].reg_release(blinded, b"direct").ok  # ... and give back counted room
     assert w.fin.fits(blinded, 70_000) and not w.fin.fits(blinded, 70_001)  # only `a` (50k) counted
@@ -124,9 +125,11 @@ def test_confirm_refuses_an_invoice_or_contract_anchored_by_a_third_party(led, w
     def confirm(*docs):
         return lambda: core.confirm(ORG["Tier1"], 10_000, MATURITY_MS, list(docs))
 
-    unchanged(led, confirm((DocType.INVOICE, foreign_inv)), Reject.DOC_NOT_FROM_PARTY)
+    unchanged(led, confirm((DocType.INVOICE, foreign_inv)), FinanceReject.DOC_NOT_FROM_PARTY)
     unchanged(
-        led, confirm((DocType.INVOICE, own_inv), (DocType.CONTRACT, foreign_con)), Reject.DOC_NOT_FROM_PARTY
+        led,
+        confirm((DocType.INVOICE, own_inv), (DocType.CONTRACT, foreign_con)),
+        FinanceReject.DOC_NOT_FROM_PARTY,
     )
     waybill = t2.anchor(DocType.WAYBILL, b"carrier's waybill").check().id  # a third party's by nature
     assert confirm((DocType.INVOICE, own_inv), (DocType.WAYBILL, waybill))().ok
@@ -166,7 +169,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def test_every_finance_code_is_in_the_docs_table():
     text = (DOCS / "finance.md").read_text()
     rows = dict(re.findall(r"^\| (\d+) \| `([A-Z_]+)` \|", text, re.MULTILINE))
-    finance_codes = {str(int(code)): code.name for code in Reject if 96 <= code <= 159}
+    finance_codes = {str(int(code)): code.name for code in FinanceReject}
     assert "106" in finance_codes and finance_codes["106"] == "NO_SUCH_ORG"
     assert {k: v for k, v in rows.items() if 96 <= int(k) <= 159} == finance_codes
 
@@ -193,10 +196,10 @@ def test_codes_the_ops_return_are_in_their_rows(led, w):
     set_roles(w, "BankA", ("investor",))
     seen.append(("fin.accept", w.p["BankA"].accept(vid).code))
     assert [code for _, code in seen] == [
-        Reject.NO_SUCH_ORG,
-        Reject.DOC_NOT_FROM_PARTY,
-        Reject.NO_SUCH_ORG,
-        Reject.ROLE_MISSING,
+        FinanceReject.NO_SUCH_ORG,
+        FinanceReject.DOC_NOT_FROM_PARTY,
+        FinanceReject.NO_SUCH_ORG,
+        FinanceReject.ROLE_MISSING,
     ]
     for op, code in seen:
         assert f"`{code.name}`" in op_row(op), (op, code.name)

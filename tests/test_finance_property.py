@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from finance_world import ORG, SECRET, MemLedger, admit_all, config, issue_voucher, live_total
 from tierchain.apps.finance import PieceState, VoucherStatus
 from tierchain.apps.finance.client import Finance
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.errors import Reject
 
 FACE = 1_000_000
@@ -41,10 +42,10 @@ def test_live_pieces_sum_to_face_until_settlement(steps):
             amounts = [base] * (ways - 1) + [piece.amount - base * (ways - 1)]
             r = holder.split(pid, amounts)
             assert r.ok or r.code in (
-                Reject.PIECE_TOO_SMALL,
-                Reject.PIECE_LOCKED,
-                Reject.PIECE_PENDING,
-                Reject.SPLIT_TOO_DEEP,
+                FinanceReject.PIECE_TOO_SMALL,
+                FinanceReject.PIECE_LOCKED,
+                FinanceReject.PIECE_PENDING,
+                FinanceReject.SPLIT_TOO_DEEP,
             )
         elif kind == "oversplit":
             r = holder.split(pid, [piece.amount, 1])

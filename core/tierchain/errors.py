@@ -5,7 +5,11 @@ in a numpy column; ``Reject(code).name`` is what a submitter sees. Codes are
 part of the protocol: never renumber one, only add.
 
 Ranges: 1-31 wire decoding (``tierchain.wire.tx`` and ``tierchain._hot``),
-32-63 admission and signatures, 64+ execution (op handlers).
+32-63 admission and signatures, 64-95 execution (op handlers). ``Reject`` holds the
+engine's codes only (below ``tierchain.engine.apps.app_reject_codes_min``, 96): an app
+declares its own refusal codes, 96 and up, as its ``App.rejects`` (the finance app's
+are ``tierchain.apps.finance.codes.FinanceReject``), and ``AppSet.reject_name`` names
+a receipt's code whichever owns it.
 """
 
 from __future__ import annotations
@@ -53,51 +57,6 @@ class Reject(enum.IntEnum):
     WEAK_KEY = 73  # a key to register is small-order, mixed-order or non-canonical
     XSHARD_STATE = 74  # a cross-shard record is not in the state this step needs (docs/sharding.md)
     XSHARD_DEADLINE = 75  # a cross-shard commit after its deadline
-    # --- finance (tierchain.apps.finance, docs/finance.md): 96-159 ---
-    NOT_A_MEMBER = 96  # the sender key belongs to no organization
-    KEY_REVOKED = 97  # the sender key was revoked
-    ROLE_MISSING = 98  # the sender's organization lacks the role the op needs
-    ORG_INACTIVE = 99
-    NOT_COMMITTEE = 100  # proposals and votes need the committee account role
-    PROPOSAL_CLOSED = 101  # already executed
-    ALREADY_VOTED = 102
-    NO_SUCH_PROPOSAL = 103
-    ORG_EXISTS = 104
-    KEY_IN_USE = 105  # the key already belongs to an organization (or was revoked)
-    NO_SUCH_ORG = 106
-    NO_SUCH_KEY = 107  # not a key of the sender's organization
-    LAST_KEY = 108  # an organization keeps at least one active key
-    DOC_EXISTS = 109
-    NO_SUCH_DOC = 110
-    INVOICE_ALREADY_USED = 111  # one invoice backs one receivable
-    NO_INVOICE = 112  # a confirmation needs at least one anchored invoice
-    VOUCHER_EXISTS = 113
-    NO_SUCH_VOUCHER = 114
-    NO_SUCH_PIECE = 115
-    NOT_HOLDER = 116
-    PIECE_LOCKED = 117  # pledged or financed: cannot be split or moved
-    PIECE_PENDING = 118  # an offer awaits the counterparty
-    PIECE_CLOSED = 119  # split or settled
-    SPLIT_SUM_MISMATCH = 120
-    PIECE_TOO_SMALL = 121
-    SPLIT_TOO_DEEP = 122
-    NOT_OFFEREE = 123
-    NOT_OFFERED = 124
-    MATURED = 125  # the voucher has matured (or is overdue): pieces no longer move
-    NOT_MATURED = 126
-    VOUCHER_SETTLED = 127
-    NOT_OBLIGOR = 128
-    NOT_LENDER = 129
-    LOAN_NOT_DUE = 130
-    EXCEEDS_ASSET_VALUE = 131  # duplicate-financing registry: it does not fit
-    ASSET_EXISTS = 132
-    NO_SUCH_ASSET = 133
-    NO_SUCH_FINANCING = 134
-    HISTORY_FULL = 135
-    BAD_COUNTERPARTY = 136  # offer to itself, or to an organization without the needed role
-    BAD_VOUCHER_STATE = 137  # overdue/default transitions out of order
-    NOT_PLEDGED = 138
-    DOC_NOT_FROM_PARTY = 139  # an invoice or contract anchored by neither party of the receivable
 
 
 class TierChainError(Exception):
@@ -107,8 +66,9 @@ class TierChainError(Exception):
 class RejectedError(TierChainError):
     """Input refused with a named code."""
 
-    def __init__(self, code: Reject, detail: str = "") -> None:
-        self.code = Reject(code)
+    def __init__(self, code: enum.IntEnum | int, detail: str = "") -> None:
+        # An engine code, or an app's own named code (an ``App.rejects`` member) as given.
+        self.code: enum.IntEnum = code if isinstance(code, enum.IntEnum) else Reject(code)
         self.detail = detail
         super().__init__(f"{self.code.name}: {detail}" if detail else self.code.name)
 

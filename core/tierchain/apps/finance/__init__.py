@@ -1,7 +1,7 @@
 """Supply-chain finance on the ledger (issue 6; docs/finance.md).
 
 The ``finance`` app (``tierchain.apps.finance.app.APP``: op codes 16..63, rejections
-96..159 in ``tierchain.errors.Reject``, its hash domains, roles and lineage
+96..159 in its own ``codes.FinanceReject``, its hash domains, roles and lineage
 placement rule). A chain runs it when its genesis names it (``[chain] apps``,
 default: on); importing this package registers nothing. Parts:
 

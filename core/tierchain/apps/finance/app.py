@@ -1,9 +1,10 @@
 """The ``finance`` app: supply-chain finance ops as one value the engine is given.
 
 Built in (``tierchain.engine.apps.BUILTIN_APPS``): op codes 16..63, refusals 96..159
-(``tierchain.errors.Reject``), the six ``FIN_*`` hash domains and the organization
-roles of ``codes``, and the lineage placement rule: ``fv/ fx/ fc/ fr/`` keys route
-by their 8-byte lineage tag, so a voucher's whole lineage lives on one shard.
+(its own ``codes.FinanceReject``, declared as ``rejects``: ``AppSet.reject_name`` shows
+them), the six ``FIN_*`` hash domains and the organization roles of ``codes``, and the
+lineage placement rule: ``fv/ fx/ fc/ fr/`` keys route by their 8-byte lineage tag, so a
+voucher's whole lineage lives on one shard.
 It has no genesis state (the consortium parameters start at their defaults).
 """
 
@@ -18,6 +19,7 @@ APP = apps.App(
     ops=tuple(orgs.OPS.ops + evidence.OPS.ops + voucher.OPS.ops + registry.OPS.ops),
     op_codes=c.OP_CODES,
     reject_codes=c.REJECT_CODES,
+    rejects=c.FinanceReject,
     domains=c.DOMAINS,
     roles=c.ROLES,
     placement=tuple(apps.Placement(p, apps.TAG, c.lineage_tag_bytes) for p in c.LINEAGE_PREFIXES),

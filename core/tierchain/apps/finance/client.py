@@ -14,7 +14,8 @@ It runs against an embedded ``Chain`` or a node over HTTP (``RemoteLedger``)::
     r.ok, r.code, r.id      # r.id: the new voucher (and its root piece)
 
 Methods send one transaction and wait for it (``timeout_s``); a ``Result``
-carries the ``Reject`` code (admission or execution) and any ids created.
+carries the code (admission or execution: an engine ``Reject`` or the app's own
+``codes.FinanceReject``) and any ids created.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Ledger(Protocol):
 
     def state_get(self, key: bytes) -> bytes | None: ...
     def nonce(self, public_key: bytes) -> int: ...
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Reject, Any]: ...
+    def send(self, tx: bytes, timeout_s: float) -> tuple[c.Code, Any]: ...
 
 
 class EmbeddedLedger:
@@ -47,12 +48,12 @@ class EmbeddedLedger:
     def nonce(self, public_key: bytes) -> int:
         return self.chain.nonce(public_key)
 
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Reject, Any]:
+    def send(self, tx: bytes, timeout_s: float) -> tuple[c.Code, Any]:
         sub = self.chain.submit([tx])
         if sub.codes[0]:
-            return Reject(int(sub.codes[0])), None
+            return c.reject_of(int(sub.codes[0])), None
         receipt = sub.wait(timeout_s)[0]
-        return Reject(receipt.code), receipt
+        return c.reject_of(receipt.code), receipt
 
 
 class RemoteLedger:
@@ -68,19 +69,19 @@ class RemoteLedger:
     def nonce(self, public_key: bytes) -> int:
         return self.client.nonce(public_key)
 
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Reject, Any]:
+    def send(self, tx: bytes, timeout_s: float) -> tuple[c.Code, Any]:
         reply = self.client.submit(wire.frame([tx]), wait_s=timeout_s)
         if reply["codes"][0] != "OK":
-            return Reject[reply["codes"][0]], reply
+            return c.reject_named(reply["codes"][0]), reply
         receipt = (reply.get("receipts") or [None])[0]
         if receipt is None:
             raise TimeoutError("the transaction was not committed in time")
-        return Reject[receipt["code"]], reply
+        return c.reject_named(receipt["code"]), reply
 
 
 @dataclasses.dataclass
 class Result:
-    code: Reject
+    code: c.Code  # an engine code or the finance app's; ``code.name`` is what the API shows
     tx_id: bytes
     receipt: Any = None
     id: bytes | None = None  # what the tx created (proposal, voucher)

@@ -34,7 +34,7 @@ import blake3
 
 from tierchain import limits
 from tierchain.engine import apps
-from tierchain.errors import TierChainError
+from tierchain.errors import Reject, TierChainError
 
 # --- hash domains (BLAKE3 derive-key contexts; never change one: it changes every id) ------
 FIN_ORG_ID = "tierchain 2026 finance organization id"
@@ -45,9 +45,79 @@ FIN_FINANCING_REF = "tierchain 2026 finance financing ref"
 FIN_DOCUMENT = "tierchain 2026 finance document fingerprint"
 DOMAINS = (FIN_ORG_ID, FIN_OBJECT_ID, FIN_PIECE_ID, FIN_REGISTRY_KEY, FIN_FINANCING_REF, FIN_DOCUMENT)
 
+
+class FinanceReject(enum.IntEnum):
+    """The finance app's refusal codes (its ``reject_codes``, 96..159; docs/finance.md,
+    "Error codes"). Protocol numbers like the engine's ``tierchain.errors.Reject``: never
+    renumber one, only add. Receipts keep the number; the app set names it
+    (``AppSet.reject_name``), and ``reject_of`` turns a receipt's code into an enum member."""
+
+    NOT_A_MEMBER = 96  # the sender key belongs to no organization
+    KEY_REVOKED = 97  # the sender key was revoked
+    ROLE_MISSING = 98  # the sender's organization lacks the role the op needs
+    ORG_INACTIVE = 99
+    NOT_COMMITTEE = 100  # proposals and votes need the committee account role
+    PROPOSAL_CLOSED = 101  # already executed
+    ALREADY_VOTED = 102
+    NO_SUCH_PROPOSAL = 103
+    ORG_EXISTS = 104
+    KEY_IN_USE = 105  # the key already belongs to an organization (or was revoked)
+    NO_SUCH_ORG = 106
+    NO_SUCH_KEY = 107  # not a key of the sender's organization
+    LAST_KEY = 108  # an organization keeps at least one active key
+    DOC_EXISTS = 109
+    NO_SUCH_DOC = 110
+    INVOICE_ALREADY_USED = 111  # one invoice backs one receivable
+    NO_INVOICE = 112  # a confirmation needs at least one anchored invoice
+    VOUCHER_EXISTS = 113
+    NO_SUCH_VOUCHER = 114
+    NO_SUCH_PIECE = 115
+    NOT_HOLDER = 116
+    PIECE_LOCKED = 117  # pledged or financed: cannot be split or moved
+    PIECE_PENDING = 118  # an offer awaits the counterparty
+    PIECE_CLOSED = 119  # split or settled
+    SPLIT_SUM_MISMATCH = 120
+    PIECE_TOO_SMALL = 121
+    SPLIT_TOO_DEEP = 122
+    NOT_OFFEREE = 123
+    NOT_OFFERED = 124
+    MATURED = 125  # the voucher has matured (or is overdue): pieces no longer move
+    NOT_MATURED = 126
+    VOUCHER_SETTLED = 127
+    NOT_OBLIGOR = 128
+    NOT_LENDER = 129
+    LOAN_NOT_DUE = 130
+    EXCEEDS_ASSET_VALUE = 131  # duplicate-financing registry: it does not fit
+    ASSET_EXISTS = 132
+    NO_SUCH_ASSET = 133
+    NO_SUCH_FINANCING = 134
+    HISTORY_FULL = 135
+    BAD_COUNTERPARTY = 136  # offer to itself, or to an organization without the needed role
+    BAD_VOUCHER_STATE = 137  # overdue/default transitions out of order
+    NOT_PLEDGED = 138
+    DOC_NOT_FROM_PARTY = 139  # an invoice or contract anchored by neither party of the receivable
+
+
+# What a finance transaction's outcome is called: an engine code or the app's own.
+Code = Reject | FinanceReject
+
+
+def reject_of(code: int) -> Code:
+    """A receipt's or an admission's numeric ``code`` as a named member: the finance app's
+    (``FinanceReject``) or the engine's (``Reject``; ValueError for a code neither names)."""
+    if code in FinanceReject._value2member_map_:
+        return FinanceReject(code)
+    return Reject(code)
+
+
+def reject_named(name: str) -> Code:
+    """The member a code name (as the API shows it) stands for; KeyError for an unknown name."""
+    return FinanceReject[name] if name in FinanceReject.__members__ else Reject[name]
+
+
 # --- what the finance app claims (tierchain.apps.finance.app) ----------------------------------
 OP_CODES = range(16, 64)
-REJECT_CODES = range(96, 160)  # tierchain.errors.Reject: NOT_A_MEMBER .. (96..159)
+REJECT_CODES = range(96, 160)  # FinanceReject: NOT_A_MEMBER .. (96..159)
 # Organization roles: bits 2..11 of the roles mask (0, 1: the accounts app; 12: xshard).
 ROLES = tuple(
     apps.Role(name, bit)

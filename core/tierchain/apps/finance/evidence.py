@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 
 from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
@@ -45,7 +46,7 @@ def _anchor(ctx: TxContext) -> None:
     oid, _ = member(ctx, ANCHOR_ROLES[doc_type])
     key = c.doc_key(doc_type, fp)
     if ctx.get(key) is not None:
-        raise OpFailed(Reject.DOC_EXISTS)
+        raise OpFailed(FinanceReject.DOC_EXISTS)
     ctx.put(key, c.DocRecord(oid, ctx.sender, ctx.height, ctx.timestamp_ms, ctx.tx_id).encode())
     ctx.emit(b"fin.doc.anchored", ctx.payload)
 

@@ -22,6 +22,7 @@ import struct
 
 from tierchain.apps import accounts as ops
 from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.crypto import is_strong_public_key
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
@@ -46,15 +47,15 @@ def member(ctx: TxContext, roles: int = 0) -> tuple[bytes, c.OrgRecord]:
     """The sender's organization id and record; ``roles`` = 0 accepts any role."""
     raw = ctx.get(c.key_key(ctx.sender))
     if raw is None:
-        raise OpFailed(Reject.NOT_A_MEMBER)
+        raise OpFailed(FinanceReject.NOT_A_MEMBER)
     key = c.KeyRecord.decode(raw)
     if key.status != c.KeyStatus.ACTIVE:
-        raise OpFailed(Reject.KEY_REVOKED)
+        raise OpFailed(FinanceReject.KEY_REVOKED)
     org = load_org(ctx, key.org)
     if org is None or org.status != ORG_ACTIVE:
-        raise OpFailed(Reject.ORG_INACTIVE)
+        raise OpFailed(FinanceReject.ORG_INACTIVE)
     if roles and not org.roles & roles:
-        raise OpFailed(Reject.ROLE_MISSING)
+        raise OpFailed(FinanceReject.ROLE_MISSING)
     return key.org, org
 
 
@@ -67,9 +68,9 @@ def active_org_with(ctx: TxContext, org_id: bytes, roles: int) -> c.OrgRecord:
     """A counterparty that must exist, be active, and hold one of ``roles``."""
     org = load_org(ctx, org_id)
     if org is None:
-        raise OpFailed(Reject.NO_SUCH_ORG)
+        raise OpFailed(FinanceReject.NO_SUCH_ORG)
     if org.status != ORG_ACTIVE or (roles and not org.roles & roles):
-        raise OpFailed(Reject.BAD_COUNTERPARTY)
+        raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     return org
 
 
@@ -132,9 +133,9 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
         roles, key, name = _parse_admit(body, ctx.apps.role_mask)
         oid = c.org_id(name)
         if ctx.get(c.org_key(oid)) is not None:
-            raise OpFailed(Reject.ORG_EXISTS)
+            raise OpFailed(FinanceReject.ORG_EXISTS)
         if ctx.get(c.key_key(key)) is not None:
-            raise OpFailed(Reject.KEY_IN_USE)
+            raise OpFailed(FinanceReject.KEY_IN_USE)
         ctx.put(c.org_key(oid), c.OrgRecord(roles, ORG_ACTIVE, 1, ctx.height, name).encode())
         ctx.put(c.key_key(key), c.KeyRecord(oid, c.KeyStatus.ACTIVE, ctx.height).encode())
         ctx.emit(b"fin.org.admitted", oid)
@@ -144,7 +145,7 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
             raise OpFailed(Reject.BAD_PAYLOAD, "unknown role bits")
         org = load_org(ctx, oid)
         if org is None:
-            raise OpFailed(Reject.NO_SUCH_ORG)
+            raise OpFailed(FinanceReject.NO_SUCH_ORG)
         ctx.put(
             c.org_key(oid),
             c.OrgRecord(roles, org.status, org.keys_active, org.admitted_height, org.name).encode(),
@@ -164,7 +165,7 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
 def _committee(ctx: TxContext) -> None:
     raw = ctx.get(ops.account_key(ctx.sender))
     if raw is None or not int.from_bytes(raw[:4], "little") & ROLE_BITS["committee"]:
-        raise OpFailed(Reject.NOT_COMMITTEE)
+        raise OpFailed(FinanceReject.NOT_COMMITTEE)
 
 
 def _params_for_vote(ctx: TxContext, action: int) -> c.Params:
@@ -203,12 +204,12 @@ def _vote(ctx: TxContext) -> None:
     pid = ctx.payload
     raw = ctx.get(c.proposal_key(pid))
     if raw is None:
-        raise OpFailed(Reject.NO_SUCH_PROPOSAL)
+        raise OpFailed(FinanceReject.NO_SUCH_PROPOSAL)
     prop = c.Proposal.decode(raw)
     if prop.executed:
-        raise OpFailed(Reject.PROPOSAL_CLOSED)
+        raise OpFailed(FinanceReject.PROPOSAL_CLOSED)
     if ctx.sender in prop.voters:
-        raise OpFailed(Reject.ALREADY_VOTED)
+        raise OpFailed(FinanceReject.ALREADY_VOTED)
     if len(prop.voters) >= c.votes_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "too many votes")
     _tally(
@@ -223,7 +224,7 @@ def _add_key(ctx: TxContext, oid: bytes, org: c.OrgRecord, new_key: bytes, delta
     if not is_strong_public_key(new_key):
         raise OpFailed(Reject.WEAK_KEY)
     if ctx.get(c.key_key(new_key)) is not None:
-        raise OpFailed(Reject.KEY_IN_USE)
+        raise OpFailed(FinanceReject.KEY_IN_USE)
     ctx.put(c.key_key(new_key), c.KeyRecord(oid, c.KeyStatus.ACTIVE, ctx.height).encode())
     ctx.put(
         c.org_key(oid),
@@ -235,7 +236,7 @@ def _revoke(ctx: TxContext, oid: bytes, key: bytes) -> None:
     raw = ctx.get(c.key_key(key))
     rec = None if raw is None else c.KeyRecord.decode(raw)
     if rec is None or rec.org != oid or rec.status != c.KeyStatus.ACTIVE:
-        raise OpFailed(Reject.NO_SUCH_KEY)
+        raise OpFailed(FinanceReject.NO_SUCH_KEY)
     ctx.put(c.key_key(key), c.KeyRecord(oid, c.KeyStatus.REVOKED, rec.added_height, ctx.height).encode())
 
 
@@ -254,7 +255,7 @@ def _key_revoke(ctx: TxContext) -> None:
     if len(ctx.payload) != 32:
         raise OpFailed(Reject.BAD_PAYLOAD)
     if org.keys_active <= 1:
-        raise OpFailed(Reject.LAST_KEY)
+        raise OpFailed(FinanceReject.LAST_KEY)
     _revoke(ctx, oid, ctx.payload)
     ctx.put(
         c.org_key(oid),

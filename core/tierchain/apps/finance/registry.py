@@ -38,6 +38,7 @@ from collections.abc import Callable
 import blake3
 
 from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
@@ -93,9 +94,9 @@ def add_financed(ctx: TxContext, blinded: bytes, amount: int) -> None:
     """Count ``amount`` against the asset, or fail with EXCEEDS_ASSET_VALUE."""
     entry = load_entry(ctx, blinded)
     if entry is None:
-        raise OpFailed(Reject.NO_SUCH_ASSET)
+        raise OpFailed(FinanceReject.NO_SUCH_ASSET)
     if entry.closed or amount > entry.value - entry.financed:
-        raise OpFailed(Reject.EXCEEDS_ASSET_VALUE)
+        raise OpFailed(FinanceReject.EXCEEDS_ASSET_VALUE)
     ctx.put(c.registry_key(blinded), c.RegistryEntry(entry.value, entry.financed + amount).encode())
 
 
@@ -117,7 +118,7 @@ def _reg_asset(ctx: TxContext) -> None:
     if not 0 < value <= c.amount_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "value out of range")
     if ctx.get(c.registry_key(blinded)) is not None:
-        raise OpFailed(Reject.ASSET_EXISTS)
+        raise OpFailed(FinanceReject.ASSET_EXISTS)
     ctx.put(c.registry_key(blinded), c.RegistryEntry(value, 0).encode())
     ctx.emit(b"fin.reg.asset", blinded)
 
@@ -149,7 +150,7 @@ def _reg_release(ctx: TxContext) -> None:
     own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
     raw = ctx.get(own)
     if raw is None:
-        raise OpFailed(Reject.NO_SUCH_FINANCING)
+        raise OpFailed(FinanceReject.NO_SUCH_FINANCING)
     sub_financed(ctx, blinded, int.from_bytes(raw, "little"))
     ctx.delete(own)
     ctx.emit(b"fin.reg.released")

@@ -37,6 +37,7 @@ import struct
 
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import registry
+from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import active_org_with, make_tx, member, member_reads, params, role_bits
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
@@ -69,29 +70,29 @@ _ID = struct.Struct("<16s")
 def load_voucher(ctx: TxContext, vid: bytes) -> c.Voucher:
     raw = ctx.get(c.voucher_key(vid))
     if raw is None:
-        raise OpFailed(Reject.NO_SUCH_VOUCHER)
+        raise OpFailed(FinanceReject.NO_SUCH_VOUCHER)
     return c.Voucher.decode(raw)
 
 
 def load_piece(ctx: TxContext, pid: bytes) -> c.Piece:
     raw = ctx.get(c.piece_key(pid))
     if raw is None:
-        raise OpFailed(Reject.NO_SUCH_PIECE)
+        raise OpFailed(FinanceReject.NO_SUCH_PIECE)
     return c.Piece.decode(raw)
 
 
 def _movable(piece: c.Piece) -> None:
     if piece.state in (P.PLEDGED, P.FINANCED):
-        raise OpFailed(Reject.PIECE_LOCKED)
+        raise OpFailed(FinanceReject.PIECE_LOCKED)
     if piece.state == P.OFFERED:
-        raise OpFailed(Reject.PIECE_PENDING)
+        raise OpFailed(FinanceReject.PIECE_PENDING)
     if piece.state != P.ACTIVE:
-        raise OpFailed(Reject.PIECE_CLOSED)
+        raise OpFailed(FinanceReject.PIECE_CLOSED)
 
 
 def _not_matured(ctx: TxContext, v: c.Voucher) -> None:
     if v.status != c.VoucherStatus.ACTIVE or ctx.timestamp_ms >= v.maturity_ms:
-        raise OpFailed(Reject.MATURED)
+        raise OpFailed(FinanceReject.MATURED)
 
 
 # Only the holder's optional actions start something; everything else completes what
@@ -104,7 +105,7 @@ _COMPLETIONS_MAX = 4
 
 def _log(ctx: TxContext, piece: c.Piece, kind: int, org: bytes, amount: int, **changes) -> c.Piece:
     if kind in _STARTS and len(piece.history) + 1 + _COMPLETIONS_MAX > c.piece_history_max:
-        raise OpFailed(Reject.HISTORY_FULL)
+        raise OpFailed(FinanceReject.HISTORY_FULL)
     entry = c.HistoryEntry(kind, ctx.height, org, amount)
     return dataclasses.replace(piece, history=(*piece.history, entry), **changes)
 
@@ -118,7 +119,7 @@ def _held(ctx: TxContext, pid: bytes) -> tuple[bytes, c.Piece, c.Voucher]:
     oid, _ = member(ctx)
     piece = load_piece(ctx, pid)
     if piece.holder != oid:
-        raise OpFailed(Reject.NOT_HOLDER)
+        raise OpFailed(FinanceReject.NOT_HOLDER)
     _movable(piece)
     v = load_voucher(ctx, piece.voucher)
     _not_matured(ctx, v)
@@ -140,28 +141,28 @@ def _confirm(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD, "a document listed twice")
     obligor, _ = member(ctx, CORE)
     if beneficiary == obligor:
-        raise OpFailed(Reject.BAD_COUNTERPARTY)
+        raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     active_org_with(ctx, beneficiary, SUPPLIER)
     if not 0 < face <= c.amount_max or maturity_ms <= ctx.timestamp_ms:
         raise OpFailed(Reject.BAD_PAYLOAD, "face or maturity")
     vid = c.voucher_id(blinded, ctx.sender, ctx.nonce)
     if ctx.get(c.voucher_key(vid)) is not None:
-        raise OpFailed(Reject.VOUCHER_EXISTS)
+        raise OpFailed(FinanceReject.VOUCHER_EXISTS)
     if not any(t == c.DocType.INVOICE for t, _ in docs):
-        raise OpFailed(Reject.NO_INVOICE)
+        raise OpFailed(FinanceReject.NO_INVOICE)
     for doc_type, fp in docs:
         raw = ctx.get(c.doc_key(doc_type, fp))
         if raw is None:
-            raise OpFailed(Reject.NO_SUCH_DOC)
+            raise OpFailed(FinanceReject.NO_SUCH_DOC)
         rec = c.DocRecord.decode(raw)
         if doc_type in PARTY_DOCS and rec.org not in (obligor, beneficiary):
-            raise OpFailed(Reject.DOC_NOT_FROM_PARTY)
+            raise OpFailed(FinanceReject.DOC_NOT_FROM_PARTY)
         if doc_type == c.DocType.INVOICE:
             if rec.voucher != c.ZERO_ID:
-                raise OpFailed(Reject.INVOICE_ALREADY_USED)
+                raise OpFailed(FinanceReject.INVOICE_ALREADY_USED)
             ctx.put(c.doc_key(doc_type, fp), dataclasses.replace(rec, voucher=vid).encode())
     if ctx.get(c.registry_key(blinded)) is not None:
-        raise OpFailed(Reject.ASSET_EXISTS)
+        raise OpFailed(FinanceReject.ASSET_EXISTS)
     ctx.put(c.registry_key(blinded), c.RegistryEntry(face, 0).encode())
     v = c.Voucher(
         obligor,
@@ -198,14 +199,14 @@ def _split(ctx: TxContext) -> None:
     oid, piece, _ = _held(ctx, pid)
     p = params(ctx)
     if sum(amounts) != piece.amount:
-        raise OpFailed(Reject.SPLIT_SUM_MISMATCH)
+        raise OpFailed(FinanceReject.SPLIT_SUM_MISMATCH)
     if min(amounts) < p.min_piece:
-        raise OpFailed(Reject.PIECE_TOO_SMALL)
+        raise OpFailed(FinanceReject.PIECE_TOO_SMALL)
     if piece.depth + 1 > p.max_depth:
-        raise OpFailed(Reject.SPLIT_TOO_DEEP)
+        raise OpFailed(FinanceReject.SPLIT_TOO_DEEP)
     kids = [c.child_id(pid, i) for i in range(n)]
     if any(ctx.get(c.piece_key(k)) is not None for k in kids):  # 64-bit ids within a lineage
-        raise OpFailed(Reject.VOUCHER_EXISTS, "a child id is taken")
+        raise OpFailed(FinanceReject.VOUCHER_EXISTS, "a child id is taken")
     for i, amount in enumerate(amounts):
         child = c.Piece(
             piece.voucher, pid, piece.root, piece.depth + 1, i, amount, oid, P.ACTIVE,
@@ -228,7 +229,7 @@ def _offer(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD, "offer kind")
     oid, piece, _ = _held(ctx, pid)
     if to == oid:
-        raise OpFailed(Reject.BAD_COUNTERPARTY)
+        raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     active_org_with(ctx, to, OFFEREE_ROLES[c.OfferKind(kind)])
     if kind == c.OfferKind.TRANSFER:
         price = due_ms = 0
@@ -250,7 +251,7 @@ def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.OrgRecord, c.Piece]:
     oid, org = member(ctx)
     piece = load_piece(ctx, pid)
     if piece.state != P.OFFERED:
-        raise OpFailed(Reject.NOT_OFFERED)
+        raise OpFailed(FinanceReject.NOT_OFFERED)
     return pid, oid, org, piece
 
 
@@ -258,9 +259,9 @@ def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.OrgRecord, c.Piece]:
 def _accept(ctx: TxContext) -> None:
     pid, oid, org, piece = _offered_piece(ctx)
     if piece.counterparty != oid:
-        raise OpFailed(Reject.NOT_OFFEREE)
+        raise OpFailed(FinanceReject.NOT_OFFEREE)
     if not org.roles & OFFEREE_ROLES[c.OfferKind(piece.offer_kind)]:
-        raise OpFailed(Reject.ROLE_MISSING)
+        raise OpFailed(FinanceReject.ROLE_MISSING)
     v = load_voucher(ctx, piece.voucher)
     _not_matured(ctx, v)
     if piece.offer_kind == c.OfferKind.TRANSFER:
@@ -285,7 +286,7 @@ def _accept(ctx: TxContext) -> None:
 def _return(ctx: TxContext) -> None:
     pid, oid, _, piece = _offered_piece(ctx)
     if oid not in (piece.counterparty, piece.holder):
-        raise OpFailed(Reject.NOT_OFFEREE)
+        raise OpFailed(FinanceReject.NOT_OFFEREE)
     piece = _log(
         ctx, piece, c.Event.RETURNED, oid, 0,
         state=P.ACTIVE, offer_kind=0, counterparty=c.ZERO_ID, price=0, due_ms=0,
@@ -305,9 +306,9 @@ def _pledged_to_sender(ctx: TxContext, roles: int) -> tuple[bytes, bytes, c.Piec
     oid, _ = member(ctx, roles)
     piece = load_piece(ctx, pid)
     if piece.state != P.PLEDGED:
-        raise OpFailed(Reject.NOT_PLEDGED)
+        raise OpFailed(FinanceReject.NOT_PLEDGED)
     if piece.counterparty != oid:
-        raise OpFailed(Reject.NOT_LENDER)
+        raise OpFailed(FinanceReject.NOT_LENDER)
     return pid, oid, piece, load_voucher(ctx, piece.voucher)
 
 
@@ -331,7 +332,7 @@ def _pledge_default(ctx: TxContext) -> None:
     # keeps its claim (settlement pays the lender of a pledged piece first).
     pid, oid, piece, _ = _pledged_to_sender(ctx, BANK)
     if ctx.timestamp_ms < piece.due_ms:
-        raise OpFailed(Reject.LOAN_NOT_DUE)
+        raise OpFailed(FinanceReject.LOAN_NOT_DUE)
     piece = _log(
         ctx, piece, c.Event.DEFAULT_TRANSFERRED, oid, piece.price,
         state=P.FINANCED, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
@@ -370,19 +371,19 @@ def _settle(ctx: TxContext) -> None:
     oid, _ = member(ctx)
     v = load_voucher(ctx, vid)
     if v.obligor != oid:
-        raise OpFailed(Reject.NOT_OBLIGOR)
+        raise OpFailed(FinanceReject.NOT_OBLIGOR)
     if v.status == c.VoucherStatus.SETTLED:
-        raise OpFailed(Reject.VOUCHER_SETTLED)
+        raise OpFailed(FinanceReject.VOUCHER_SETTLED)
     if ctx.timestamp_ms < v.maturity_ms:
-        raise OpFailed(Reject.NOT_MATURED)
+        raise OpFailed(FinanceReject.NOT_MATURED)
     rows: list[tuple[bytes, bytes, int]] = []
     total = 0
     for pid in pids:
         piece = load_piece(ctx, pid)
         if piece.voucher != vid:
-            raise OpFailed(Reject.NO_SUCH_PIECE, "piece of another voucher")
+            raise OpFailed(FinanceReject.NO_SUCH_PIECE, "piece of another voucher")
         if not piece.live():
-            raise OpFailed(Reject.PIECE_CLOSED)
+            raise OpFailed(FinanceReject.PIECE_CLOSED)
         rows.extend(clearing_rows(pid, piece))
         total += piece.amount
         _put_piece(ctx, pid, _log(ctx, piece, c.Event.SETTLED, piece.holder, piece.amount, state=P.SETTLED))
@@ -410,7 +411,7 @@ def _voucher_in(ctx: TxContext, status: c.VoucherStatus) -> c.Voucher:
     member(ctx)
     v = load_voucher(ctx, ctx.payload)
     if v.status != status:
-        raise OpFailed(Reject.BAD_VOUCHER_STATE)
+        raise OpFailed(FinanceReject.BAD_VOUCHER_STATE)
     return v
 
 
@@ -418,7 +419,7 @@ def _voucher_in(ctx: TxContext, status: c.VoucherStatus) -> c.Voucher:
 def _mark_overdue(ctx: TxContext) -> None:
     v = _voucher_in(ctx, c.VoucherStatus.ACTIVE)
     if ctx.timestamp_ms < v.maturity_ms:
-        raise OpFailed(Reject.NOT_MATURED)
+        raise OpFailed(FinanceReject.NOT_MATURED)
     ctx.put(c.voucher_key(ctx.payload), dataclasses.replace(v, status=c.VoucherStatus.OVERDUE).encode())
     ctx.emit(b"fin.voucher.overdue", ctx.payload)
 
@@ -427,7 +428,7 @@ def _mark_overdue(ctx: TxContext) -> None:
 def _mark_default(ctx: TxContext) -> None:
     v = _voucher_in(ctx, c.VoucherStatus.OVERDUE)
     if ctx.timestamp_ms < v.maturity_ms + params(ctx).default_grace_ms:
-        raise OpFailed(Reject.NOT_MATURED, "grace period not over")
+        raise OpFailed(FinanceReject.NOT_MATURED, "grace period not over")
     ctx.put(c.voucher_key(ctx.payload), dataclasses.replace(v, status=c.VoucherStatus.DEFAULTED).encode())
     ctx.emit(b"fin.voucher.defaulted", ctx.payload)
 
