@@ -1,6 +1,6 @@
 """The worked example of docs/finance.md: a voucher's life across three tiers and a bank.
 
-Run: ``PYTHONPATH=core python docs/finance_example.py`` (tests/test_finance_hardening.py
+Run: ``PYTHONPATH=core python docs/finance_example.py`` (tests/apps/test_finance_hardening.py
 runs it too).
 
 A core enterprise confirms 1,000,000 to tier 1, which keeps 600k and passes 400k to

@@ -1,7 +1,8 @@
-"""Shared fixtures: a small solo chain with funded accounts."""
+"""Shared fixtures: a small solo chain with funded accounts, and a signed transfer on it."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import nacl.pwhash
@@ -9,6 +10,7 @@ import pytest
 
 from tierchain import crypto
 from tierchain.api.rpc import NodeClient, RpcError
+from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain
@@ -17,11 +19,12 @@ NODE = KeyPair.from_seed(bytes(32))
 ALICE = KeyPair.from_seed(b"alice".ljust(32, b"\0"))
 BOB = KeyPair.from_seed(b"bob".ljust(32, b"\0"))
 CAROL = KeyPair.from_seed(b"carol".ljust(32, b"\0"))
+CHAIN_ID = 9  # small_config's
 
 
 def small_config(**overrides) -> ChainConfig:
     fields = dict(
-        chain_id=9,
+        chain_id=CHAIN_ID,
         block_interval_ms=5,
         genesis_accounts=(
             GenesisAccount(NODE.public_key, ("registrar", "committee"), 0),
@@ -32,6 +35,12 @@ def small_config(**overrides) -> ChainConfig:
     )
     fields.update(overrides)
     return ChainConfig(**fields)
+
+
+def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int, **tx_fields) -> bytes:
+    """A signed accounts transfer on the small chain (``tx_fields`` override the tx's fields)."""
+    tx = ops.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)
+    return keys.sign_tx(dataclasses.replace(tx, **tx_fields)).encode()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A two-shard world for cross-shard tests: accounts, genesis, a transfer generator.
 
-Imported by tests/test_xshard_cluster.py and by its kill worker (xshard_worker.py).
+Imported by tests/apps/test_xshard_cluster.py and by its kill worker (xshard_worker.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ before and after. The file holds the genesis (chain.toml text), then per block i
 timestamp and signed transactions, and what today's engine computed from them:
 the receipts (encoded), the tx root, the receipt root and the state root (sparse
 Merkle tree, "smt"). Only the inputs are produced here by a scenario; the
-expectations come from ``replay`` below, which is what tests/test_transition_vectors.py
+expectations come from ``replay`` below, which is what tests/engine/test_transition_vectors.py
 runs against the engine as it is at test time. So once recorded, this file must
 never be regenerated to make a failing test pass: a difference is a behaviour
 change.

@@ -4,7 +4,7 @@
 
 Keys come from fixed Ed25519 seeds (PyNaCl), signatures are Ed25519 over the
 tx id, and no randomness is used, so the output is byte-identical on every
-run; tests/test_wire.py checks that ``build()`` still equals the committed
+run; tests/wire/test_wire.py checks that ``build()`` still equals the committed
 files, so an accidental change of the format (or of this script) fails.
 
 Invalid vectors are built with ``raw_body`` (no checks) and carry the code a

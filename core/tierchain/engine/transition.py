@@ -17,7 +17,7 @@ Pure: no threads, no storage writes, no clock; the same inputs give the same
 bytes. The chain splits ``transition`` at its one seam to pipeline it: the
 producer calls ``execute`` and the commitment's ``prepare`` runs inline or on the
 tree thread (``tree_stage``), while an earlier block commits; the result is the
-same (tests/test_transition.py checks the committed headers against this module).
+same (tests/engine/test_transition.py checks the committed headers against this module).
 """
 
 from __future__ import annotations

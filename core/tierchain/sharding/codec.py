@@ -13,7 +13,7 @@ committed sub-batch travel in ``done`` as columns (heights, codes) plus the few
 rows that carry events, so the hot path makes no msgpack object per row.
 
 ``decode`` is total: any byte string either gives a message that matches its
-schema or raises ``MessageError``, never anything else (``tests/test_remote_shards.py``
+schema or raises ``MessageError``, never anything else (``tests/sharding/test_remote_shards.py``
 fuzzes it). Sizes are bounded by ``message_bytes_max`` and msgpack's per-object limits.
 """
 

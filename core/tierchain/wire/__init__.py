@@ -11,7 +11,7 @@ use the total, canonical typed codecs of ``codec``.
 * ``batch.py`` — many framed transactions -> columns (``tierchain._hot.decode_frames``)
   and tx ids (the suite's ``tx_ids``); ``gather`` builds a block without re-decoding;
 * ``block.py`` — headers (hash-chained, signed), receipts and events;
-* ``codec.py`` — typed key/value codecs (every decoder fuzzed, tests/test_storage.py).
+* ``codec.py`` — typed key/value codecs (every decoder fuzzed, tests/state/test_storage.py).
 
 Invariant: ``tx.decode`` and ``batch.decode_batch`` return the same reject code for
 every input (fuzzed together). This package imports no engine, state or app module.

@@ -160,7 +160,7 @@ def decode_batch(buf: bytes | bytearray | memoryview, *, suite: CryptoSuite | No
 def gather(parts: Sequence[tuple[Batch, np.ndarray]]) -> Batch:
     """The batch of the frames of ``rows`` of each batch in ``parts``, in that order.
 
-    Equal to ``decode_batch`` of those frames joined (tests/test_transition_decode_once.py),
+    Equal to ``decode_batch`` of those frames joined (tests/engine/test_transition_decode_once.py),
     but nothing is parsed or hashed: the rows' columns are gathered and their offsets
     moved to where their frames land in the joined buffer. Rows must have decoded
     (code 0); the chain gathers admitted rows into a block with it. A run of

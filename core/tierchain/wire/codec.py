@@ -2,7 +2,7 @@
 
 Every codec is total on its input domain: ``decode`` of any byte string either
 returns a value or raises ``CodecError``; it never raises anything else and never
-crashes (``tests/test_storage.py`` fuzzes each one). Encodings are canonical:
+crashes (``tests/state/test_storage.py`` fuzzes each one). Encodings are canonical:
 ``encode(decode(b)) == b`` for every ``b`` that decodes.
 """
 

@@ -32,7 +32,7 @@ from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
 from tierchain.wire import tx as wire
 
-DOCS = Path(__file__).parents[1] / "docs"
+DOCS = Path(__file__).parents[2] / "docs"
 sys.path.insert(0, str(DOCS))
 import example_app  # noqa: E402  (docs/example_app.py: the embedder's app)
 
@@ -201,7 +201,7 @@ def test_the_router_takes_placement_rules_as_data():
     same_tag = [b"t/abcd" + bytes([i]) * i for i in range(1, 30)]
     assert len(set(route.route_keys(same_tag, 1024, tagged).tolist())) == 1
     assert len(set(route.route_keys(same_tag, 1024, []).tolist())) > 1
-    # The built-in apps' rules are the default and route as before (tests/test_router.py).
+    # The built-in apps' rules are the default and route as before (tests/engine/test_router.py).
     assert route.native_rules() == ((b"@", 0), (b"fv/", 8), (b"fx/", 8), (b"fc/", 8), (b"fr/", 8))
 
 
@@ -299,7 +299,7 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
     keys = load_key_file(node_dir / "node.key", env["TIERCHAIN_PASSPHRASE"])
     port = _free_port()
     proc_env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1] / "core"), str(DOCS)])
+        os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "core"), str(DOCS)])
     )
     node = subprocess.Popen(
         [
@@ -371,7 +371,7 @@ def test_stamped_event_uses_the_apps_own_domain(tmp_path):
 
 def test_the_example_app_runs_as_documented():
     """``python docs/example_app.py`` (docs/embedding.md "Adding ops") runs and prints its outcome."""
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "core"))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
     env.pop(apps.APPS_ENV, None)  # embedded: the app is given to Chain by value
     out = subprocess.run(
         [sys.executable, str(DOCS / "example_app.py")], capture_output=True, text=True, env=env, timeout=120

@@ -26,7 +26,7 @@ from tierchain import crypto
 from tierchain.cli.main import main
 
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
-CORE = str(Path(__file__).parents[1] / "core")
+CORE = str(Path(__file__).parents[2] / "core")
 
 
 pytestmark = pytest.mark.usefixtures("fast_kdf")

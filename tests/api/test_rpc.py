@@ -320,7 +320,7 @@ def node_dir(tmp_path, fast_kdf):
 
 
 def node_run(directory: Path, listen: str, **kwargs) -> subprocess.Popen:
-    env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[1] / "core"))
+    env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
     command = [sys.executable, "-m", "tierchain.cli.main", "node", "run", str(directory), "--listen", listen]
     return subprocess.Popen(command, stderr=subprocess.PIPE, env=env, **kwargs)
 

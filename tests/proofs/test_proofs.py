@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ALICE, BOB, NODE, small_config
-from test_chain import transfer
+from conftest import ALICE, BOB, NODE, small_config, transfer
 from tierchain import domains, limits, proofs
 from tierchain.crypto import merkle
 from tierchain.engine.chain import Chain
@@ -221,7 +220,7 @@ print("ok")
 
 
 def test_forged_state_proofs_are_refused(tree):
-    """Each forgery (tests/test_proofs_spec.py: built from the documented encoding) is refused."""
+    """Each forgery (tests/proofs/test_proofs_spec.py: built from the documented encoding) is refused."""
     from test_proofs_spec import forgeries
 
     store, t, roots = tree
@@ -396,7 +395,7 @@ def test_state_prove_refuses_a_bad_height_in_one_line(cli_chain):
 
 def test_docs_proofs_example_runs_and_prints_what_the_docs_show():
     """docs/proofs_example.py (the bank's side uses tierchain.proofs only) runs as documented."""
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     doc = (root / "docs" / "proofs.md").read_text()
     shown = doc.split("Output of")[1].split("```")[1].strip()
     out = subprocess.run(

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from cluster_world import CLI, _cluster_file, _free_port, _serve
+from cluster_world import ENV as SHARD_ENV
 from conftest import NODE, small_config, wait_serving
-from test_remote_shards import CLI, _cluster_file, _free_port, _serve
-from test_remote_shards import ENV as SHARD_ENV
 from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, load_key_file
@@ -22,10 +22,10 @@ from tierchain.state.storage import Store
 from tierchain.state.writer_lock import LOCK_NAME, DatabaseLocked, read_holder
 from tierchain.wire import tx as wire
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
 PASS = "writer lock test"
 RECIPIENT = KeyPair.from_seed(b"r" * 32)
-ENV = dict(os.environ, TIERCHAIN_PASSPHRASE=PASS, PYTHONPATH=str(HERE.parent / "core"))
+ENV = dict(os.environ, TIERCHAIN_PASSPHRASE=PASS, PYTHONPATH=str(ROOT / "core"))
 
 
 def _cli(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:

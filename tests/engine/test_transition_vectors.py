@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tierchain.config import ChainConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "vectors"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vectors"))
 import make_transition_vectors as vectors
 
 RECORDED = json.loads(vectors.FILE.read_text())

@@ -163,7 +163,7 @@ def test_lineage_shows_piece_amounts_and_prices(led, w):
 
 # --- docs ---------------------------------------------------------------------------------------------
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_every_finance_code_is_in_the_docs_table():

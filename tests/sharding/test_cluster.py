@@ -10,46 +10,12 @@ import time
 import numpy as np
 import pytest
 
-from tierchain.apps import accounts as ops
-from tierchain.config import ChainConfig, GenesisAccount
-from tierchain.crypto import KeyPair
+from cluster_world import ACCOUNTS, BALANCE, BASE, BY_SHARD, HOME, NODE, N, random_transfers, transfer
 from tierchain.engine.route import route_keys
 from tierchain.errors import Reject
 from tierchain.sharding.cluster import Cluster, ShardUnavailable, gather_frames, shard_configs
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.tx import frame
-
-NODE = KeyPair.from_seed(b"cluster-node".ljust(32, b"\0"))
-ACCOUNTS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(16)]
-BALANCE = 10**9
-BASE = ChainConfig(
-    chain_id=40,
-    block_interval_ms=2,
-    block_txs_max=256,
-    genesis_accounts=(
-        GenesisAccount(NODE.public_key, ("registrar",), 0),
-        *(GenesisAccount(k.public_key, (), BALANCE) for k in ACCOUNTS),
-    ),
-)
-N = 2
-HOME = route_keys([ops.balance_key(k.public_key) for k in ACCOUNTS], N).tolist()
-BY_SHARD = [[k for k, h in zip(ACCOUNTS, HOME, strict=True) if h == s] for s in range(N)]
-
-
-def transfer(cluster_chain_id: int, sender: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
-    tx = ops.transfer(cluster_chain_id, sender.public_key, nonce, to.public_key, amount)
-    return sender.sign_tx(tx).encode()
-
-
-def random_transfers(chain_id: int, group: list[KeyPair], nonces: dict, rng, n: int = 20) -> list[bytes]:
-    """``n`` signed transfers of 1 between random members of ``group``; advances ``nonces``."""
-    txs = []
-    for _ in range(n):
-        i, j = rng.choice(len(group), 2, replace=False)
-        x, y = group[i], group[j]
-        txs.append(transfer(chain_id, x, nonces[x.public_key], y, 1))
-        nonces[x.public_key] += 1
-    return txs
 
 
 @pytest.fixture(scope="module")

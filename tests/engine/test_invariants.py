@@ -356,7 +356,7 @@ def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path):
     assert r.exit_code == 0, r.output
     node_keys = crypto.load_key_file(chain_dir / "node.key", env["TIERCHAIN_PASSPHRASE"])
     port = _free_port()
-    path = os.pathsep.join([str(Path(__file__).parents[1] / "core"), os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join([str(Path(__file__).parents[2] / "core"), os.environ.get("PYTHONPATH", "")])
     node = subprocess.Popen(
         [sys.executable, __file__, "node", "run", str(chain_dir), "--listen", f"127.0.0.1:{port}"],
         stderr=subprocess.PIPE,

@@ -33,7 +33,7 @@ from tierchain.errors import Reject
 from tierchain.wire import tx as wire
 from tierchain.wire.block import Receipt
 
-DOCS = Path(__file__).parents[1] / "docs"
+DOCS = Path(__file__).parents[2] / "docs"
 sys.path.insert(0, str(DOCS))
 import example_app  # noqa: E402  (docs/example_app.py: the embedder's app)
 

@@ -6,7 +6,7 @@ not from ``tierchain.proofs``. The tests use TierChain only to run a real
 chain and produce headers and proofs, then check that this verifier accepts
 the real ones (presence, both kinds of absence, a payment) and refuses
 forged ones, and that ``tierchain.proofs`` agrees on every case.
-``forgeries`` is also used by tests/test_proofs.py.
+``forgeries`` is also used by tests/proofs/test_proofs.py.
 """
 
 from __future__ import annotations
@@ -351,8 +351,7 @@ def encode_bitmap(siblings: list[bytes]) -> bytes:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """What an untrusted node serves: headers, proofs and the transactions paid."""
-    from conftest import ALICE, BOB, CAROL, NODE, small_config
-    from test_chain import transfer
+    from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
     from tierchain.apps import accounts as ops
     from tierchain.engine.chain import Chain
 
@@ -469,7 +468,7 @@ def test_the_documented_test_vectors(tmp_path):
     from tierchain.state.storage import Store
     from tierchain.state.tree import StateTree
 
-    doc = (Path(__file__).parents[1] / "docs" / "proofs.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "proofs.md").read_text()
     block = doc.split("### Test vectors")[1].split("```")[1]
     root = bytes.fromhex(re.search(r"^state_root\s+([0-9a-f]{64})$", block, re.M)[1])
     vectors = {

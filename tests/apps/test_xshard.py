@@ -1,7 +1,7 @@
 """Cross-shard transfer ops (tierchain.apps.xshard) on one chain: every step, every refusal.
 
 On a single chain all pinned keys live together, so the four steps of a transfer
-can be exercised without a cluster; tests/test_xshard_cluster.py runs them across
+can be exercised without a cluster; tests/apps/test_xshard_cluster.py runs them across
 shard processes with the coordinator and kills it mid-protocol.
 """
 

@@ -4,15 +4,11 @@ mixing a local and a remote shard, kill -9 / SIGSTOP of a shard server, and the 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import grpc
 import nacl.pwhash
@@ -20,7 +16,19 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from test_cluster import BASE, BY_SHARD, NODE, N, random_transfers
+from cluster_world import (
+    BASE,
+    BY_SHARD,
+    CLI,
+    ENV,
+    NODE,
+    PASS,
+    N,
+    _cluster_file,
+    _free_port,
+    _serve,
+    random_transfers,
+)
 from tierchain.cli.main import main
 from tierchain.crypto import KeyPair, save_key_file
 from tierchain.engine.chain import Chain
@@ -29,68 +37,6 @@ from tierchain.sharding.cluster import Cluster, ShardCallError, ShardUnavailable
 from tierchain.sharding.link import RemoteLink
 from tierchain.sharding.server import LINK_METHOD, ShardServer
 from tierchain.wire.block import Event, Header, Receipt
-
-HERE = Path(__file__).parent
-PASS = "remote shard test"
-CLI = [sys.executable, "-m", "tierchain.cli.main"]
-ENV = dict(os.environ, TIERCHAIN_PASSPHRASE=PASS, PYTHONPATH=str(HERE.parent / "core"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cluster_file(tmp: Path, shards: list[str], control_port: int = 0) -> Path:
-    """chain.toml (the base config), node.key (sealed, cheap KDF) and cluster.toml in ``tmp``."""
-    (tmp / "chain.toml").write_text(BASE.to_toml())
-    if not (tmp / "node.key").exists():
-        save_key_file(
-            tmp / "node.key",
-            NODE,
-            PASS,
-            opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-            memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-        )
-    quoted = ", ".join(f'"{s}"' for s in shards)
-    path = tmp / "cluster.toml"
-    path.write_text(
-        "[cluster]\n"
-        'chain_config = "chain.toml"\nkey_file = "node.key"\nroot = "shards"\n'
-        f'control = "127.0.0.1:{control_port or _free_port()}"\n'
-        f"shards = [{quoted}]\nheartbeat_s = 0.3\nheartbeat_timeout_s = 4.0\n"
-    )
-    return path
-
-
-def _serve(spec: Path, index: int, port: int) -> subprocess.Popen:
-    """`tierchain shard serve` as a subprocess; returns once its endpoint accepts connections."""
-    proc = subprocess.Popen(
-        [
-            *CLI,
-            "--log-level",
-            "warning",
-            "shard",
-            "serve",
-            "--cluster",
-            str(spec),
-            "--index",
-            str(index),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        env=ENV,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, "shard serve exited"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            try:
-                grpc.channel_ready_future(ch).result(timeout=1)
-                return proc
-            except grpc.FutureTimeoutError:
-                assert time.monotonic() < deadline, "shard serve did not start"
 
 
 def _wait(cond, what: str, timeout: float = 45) -> None:

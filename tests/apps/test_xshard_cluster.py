@@ -20,7 +20,7 @@ from tierchain.apps.coordinator import Coordinator
 from tierchain.apps.xshard import Credit, Lock, Status
 from tierchain.sharding.cluster import Cluster
 
-HERE = Path(__file__).parent
+TESTS = Path(__file__).parents[1]  # xshard_world.py and xshard_worker.py
 
 
 def records(cluster, kind: bytes) -> list[tuple[bytes, bytes]]:
@@ -95,9 +95,9 @@ def test_a_cross_shard_write_set_is_refused_without_the_protocol(cluster):
 @pytest.mark.slow
 def test_killing_the_coordinator_and_a_participant_mid_protocol(tmp_path):
     root, progress = tmp_path / "cluster", tmp_path / "progress"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent / "core"), str(HERE)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS.parent / "core"), str(TESTS)]))
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "xshard_worker.py"), str(root), str(progress)],
+        [sys.executable, str(TESTS / "xshard_worker.py"), str(root), str(progress)],
         env=env,
         start_new_session=True,
     )

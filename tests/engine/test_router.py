@@ -16,7 +16,7 @@ from tierchain.engine.route import ROUTE_KEY, route_batch, route_keys
 from tierchain.wire import tx as wire
 from tierchain.wire.batch import Batch
 
-SIP = json.loads((Path(__file__).parent / "vectors" / "siphash24_reference.json").read_text())
+SIP = json.loads((Path(__file__).parents[1] / "vectors" / "siphash24_reference.json").read_text())
 
 
 def test_siphash24_reference_vectors():

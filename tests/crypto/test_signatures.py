@@ -33,7 +33,7 @@ import tierchain_native as tn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-VECTORS = Path(__file__).parent / "vectors" / "ed25519_rfc8032.json"
+VECTORS = Path(__file__).parents[1] / "vectors" / "ed25519_rfc8032.json"
 
 P = 2**255 - 19  # field prime
 L = 2**252 + 27742317777372353535851937790883648493  # group order

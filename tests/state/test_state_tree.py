@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ALICE, BOB, NODE, small_config
-from test_chain import transfer
+from conftest import ALICE, BOB, NODE, small_config, transfer
 from tierchain import proofs
 from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig, GenesisAccount

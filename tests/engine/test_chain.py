@@ -9,7 +9,7 @@ import time
 import lmdb
 import pytest
 
-from conftest import ALICE, BOB, CAROL, NODE, small_config
+from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
 from tierchain.apps import accounts as ops
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
@@ -21,11 +21,6 @@ from tierchain.state import tree as state_tree
 from tierchain.wire import tx as wire
 
 CHAIN_ID = 9
-
-
-def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int, **tx_fields) -> bytes:
-    tx = ops.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)
-    return keys.sign_tx(dataclasses.replace(tx, **tx_fields)).encode()
 
 
 def test_transfers_commit_with_receipts_and_events(chain):

@@ -30,8 +30,8 @@ from tierchain.errors import Reject
 from tierchain.sharding.cluster import Cluster
 from tierchain.sharding.config import ClusterSpec
 
-HERE = Path(__file__).parent
-DOCS = HERE.parent / "docs"
+ROOT = Path(__file__).parents[2]
+DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS))
 import example_app  # noqa: E402  (docs/example_app.py: the embedder's app)
 
@@ -100,7 +100,7 @@ def test_a_cluster_file_runs_the_apps_of_its_base_chain_toml(tmp_path, monkeypat
     env = dict(
         os.environ,
         TIERCHAIN_PASSPHRASE=PASS,
-        PYTHONPATH=os.pathsep.join([str(HERE.parent / "core"), str(DOCS)]),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "core"), str(DOCS)]),
     )
     server = _serve(spec_path, 1, port, env)
     try:

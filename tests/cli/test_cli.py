@@ -1,6 +1,6 @@
 """The operator CLI end to end: init, node run (SIGTERM), tx send, balance, block show, state get, verify.
 
-Malformed arguments and runtime failures of every command: tests/test_cli_errors.py.
+Malformed arguments and runtime failures of every command: tests/cli/test_cli_errors.py.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_cli_end_to_end(tmp_path):
     user_pk = bytes.fromhex(r.output.strip().splitlines()[-1])
 
     port = _free_port()
-    env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[1] / "core"))
+    env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
     node = subprocess.Popen(
         [
             sys.executable,

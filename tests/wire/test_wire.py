@@ -23,7 +23,7 @@ from tierchain import _hot, errors, limits
 from tierchain.errors import Reject, RejectedError, WireError
 from tierchain.wire import tx as wire
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).parents[1] / "vectors"
 VALID = json.loads((VECTORS / "wire_valid.json").read_text())
 INVALID = json.loads((VECTORS / "wire_invalid.json").read_text())
 

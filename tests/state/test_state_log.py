@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import ALICE, BOB, CAROL, NODE, small_config
-from test_chain import transfer
+from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
 from tierchain.apps import accounts as ops
 from tierchain.config import ConfigError
 from tierchain.engine.chain import Chain, ChainError

@@ -1,0 +1,116 @@
+"""The cluster world shared by the sharding and state tests: a base chain of 16 funded accounts
+split over two shards, signed transfers, and `tierchain shard serve` subprocesses with a cluster
+file (tests/sharding/test_cluster.py, tests/sharding/test_remote_shards.py,
+tests/state/test_writer_lock.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import nacl.pwhash
+
+from tierchain.apps import accounts as ops
+from tierchain.config import ChainConfig, GenesisAccount
+from tierchain.crypto import KeyPair, save_key_file
+from tierchain.engine.route import route_keys
+
+NODE = KeyPair.from_seed(b"cluster-node".ljust(32, b"\0"))
+ACCOUNTS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(16)]
+BALANCE = 10**9
+BASE = ChainConfig(
+    chain_id=40,
+    block_interval_ms=2,
+    block_txs_max=256,
+    genesis_accounts=(
+        GenesisAccount(NODE.public_key, ("registrar",), 0),
+        *(GenesisAccount(k.public_key, (), BALANCE) for k in ACCOUNTS),
+    ),
+)
+N = 2
+HOME = route_keys([ops.balance_key(k.public_key) for k in ACCOUNTS], N).tolist()
+BY_SHARD = [[k for k, h in zip(ACCOUNTS, HOME, strict=True) if h == s] for s in range(N)]
+
+
+def transfer(cluster_chain_id: int, sender: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
+    tx = ops.transfer(cluster_chain_id, sender.public_key, nonce, to.public_key, amount)
+    return sender.sign_tx(tx).encode()
+
+
+def random_transfers(chain_id: int, group: list[KeyPair], nonces: dict, rng, n: int = 20) -> list[bytes]:
+    """``n`` signed transfers of 1 between random members of ``group``; advances ``nonces``."""
+    txs = []
+    for _ in range(n):
+        i, j = rng.choice(len(group), 2, replace=False)
+        x, y = group[i], group[j]
+        txs.append(transfer(chain_id, x, nonces[x.public_key], y, 1))
+        nonces[x.public_key] += 1
+    return txs
+
+
+HERE = Path(__file__).parent  # tests/
+PASS = "remote shard test"
+CLI = [sys.executable, "-m", "tierchain.cli.main"]
+ENV = dict(os.environ, TIERCHAIN_PASSPHRASE=PASS, PYTHONPATH=str(HERE.parent / "core"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cluster_file(tmp: Path, shards: list[str], control_port: int = 0) -> Path:
+    """chain.toml (the base config), node.key (sealed, cheap KDF) and cluster.toml in ``tmp``."""
+    (tmp / "chain.toml").write_text(BASE.to_toml())
+    if not (tmp / "node.key").exists():
+        save_key_file(
+            tmp / "node.key",
+            NODE,
+            PASS,
+            opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+            memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+        )
+    quoted = ", ".join(f'"{s}"' for s in shards)
+    path = tmp / "cluster.toml"
+    path.write_text(
+        "[cluster]\n"
+        'chain_config = "chain.toml"\nkey_file = "node.key"\nroot = "shards"\n'
+        f'control = "127.0.0.1:{control_port or _free_port()}"\n'
+        f"shards = [{quoted}]\nheartbeat_s = 0.3\nheartbeat_timeout_s = 4.0\n"
+    )
+    return path
+
+
+def _serve(spec: Path, index: int, port: int) -> subprocess.Popen:
+    """`tierchain shard serve` as a subprocess; returns once its endpoint accepts connections."""
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "--log-level",
+            "warning",
+            "shard",
+            "serve",
+            "--cluster",
+            str(spec),
+            "--index",
+            str(index),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=ENV,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "shard serve exited"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            try:
+                grpc.channel_ready_future(ch).result(timeout=1)
+                return proc
+            except grpc.FutureTimeoutError:
+                assert time.monotonic() < deadline, "shard serve did not start"
