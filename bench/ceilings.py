@@ -22,7 +22,7 @@ import numpy as np
 import tierchain_native
 
 from tierchain.engine.execute import nonce_key
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 from tierchain.wire.batch import decode_batch
 
 _U64 = struct.Struct("<Q")
@@ -33,7 +33,7 @@ def verifier_ceiling(txs: list[bytes], block_txs: int = 4096, repeat: int = 3) -
     columns = []
     senders: set[bytes] = set()
     for i in range(0, len(txs), block_txs):
-        b = decode_batch(wire.frame(txs[i : i + block_txs]))
+        b = decode_batch(txcodec.frame(txs[i : i + block_txs]))
         columns.append((b.sender.tobytes(), b.digest.tobytes(), b.signature.tobytes()))
         senders.update(bytes(row) for row in b.sender)
     best = float("inf")
@@ -59,7 +59,7 @@ def block_writes(
     state: dict[bytes, bytes] = {}
     index = []
     for pos, raw in enumerate(block):
-        tx = wire.decode(raw)
+        tx = txcodec.decode(raw)
         for k in tx.writes:
             state[k] = _U64.pack(pos)
         state[nonce_key(tx.sender)] = _U64.pack(tx.nonce + 1)

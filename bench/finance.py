@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts as accounts_app
 from tierchain.apps.finance.workload import TXS_PER_VOUCHER, lifecycle_workload
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
@@ -61,7 +61,9 @@ def transfer_stream(accounts: int, n: int, chain_id: int, seed: int = 3) -> tupl
     for i in range(n):
         s = i % accounts
         to = (s + 1 + rng.randrange(accounts - 1)) % accounts
-        tx = ops.transfer(chain_id, keys[s].public_key, nonces[s], keys[to].public_key, rng.randrange(1, 100))
+        tx = accounts_app.transfer(
+            chain_id, keys[s].public_key, nonces[s], keys[to].public_key, rng.randrange(1, 100)
+        )
         nonces[s] += 1
         out.append(keys[s].sign_tx(tx).encode())
     return out, keys

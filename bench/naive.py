@@ -1,7 +1,7 @@
 """The naive baseline: the same signed transfers, processed the straightforward way.
 
 What a competent engineer writes first, without the engine's native paths: one
-thread; per transaction the pure-Python reference decoder (``wire.decode``),
+thread; per transaction the pure-Python reference decoder (``txcodec.decode``),
 the tx id recomputed in Python, PyNaCl verifying one signature at a time, a
 nonce check and the transfer on a ``dict`` state; per block, one durable LMDB
 write transaction with one ``put`` per changed state key, one per tx index
@@ -24,9 +24,9 @@ import lmdb
 import nacl.exceptions
 import nacl.signing
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts as accounts_app
 from tierchain.engine.execute import nonce_key
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 _U64 = struct.Struct("<Q")
 _TRANSFER = struct.Struct("<32sQ")
@@ -58,7 +58,7 @@ def run_naive(
         str(directory), map_size=16 << 30, max_dbs=4, sync=sync == "full", metasync=sync == "full"
     )
     state_db, index_db, blocks_db = (env.open_db(n) for n in (b"state", b"tx_index", b"blocks"))
-    state: dict[bytes, bytes] = {ops.balance_key(pk): _U64.pack(b) for pk, b in balances.items()}
+    state: dict[bytes, bytes] = {accounts_app.balance_key(pk): _U64.pack(b) for pk, b in balances.items()}
     committed = failed = invalid = 0
     height = 0
     t0 = time.perf_counter()
@@ -69,7 +69,7 @@ def run_naive(
             dirty: dict[bytes, bytes] = {}
             index: list[tuple[bytes, bytes]] = []
             for pos, raw in enumerate(block):
-                tx = wire.decode(raw)
+                tx = txcodec.decode(raw)
                 tx_id = tx.tx_id()
                 try:
                     nacl.signing.VerifyKey(tx.sender).verify(tx_id, tx.signature)
@@ -84,7 +84,7 @@ def run_naive(
                 state[nkey] = dirty[nkey] = _U64.pack(tx.nonce + 1)
                 index.append((tx_id, struct.pack("<QI", height, pos)))
                 to, amount = _TRANSFER.unpack(tx.payload)
-                src, dst = ops.balance_key(tx.sender), ops.balance_key(to)
+                src, dst = accounts_app.balance_key(tx.sender), accounts_app.balance_key(to)
                 bal = _U64.unpack(state.get(src, bytes(8)))[0]
                 if bal < amount:
                     failed += 1

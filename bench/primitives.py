@@ -39,7 +39,7 @@ from rich.table import Table
 
 from tierchain.crypto import merkle
 from tierchain.engine import schedule
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 from tierchain.wire.batch import decode_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -79,8 +79,8 @@ def naive_merkle_root(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
-def naive_decode(txs: list[bytes]) -> list[tuple[wire.Tx, bytes]]:
-    return [(wire.decode(t), wire.tx_id(t[:-64])) for t in txs]
+def naive_decode(txs: list[bytes]) -> list[tuple[tx.Tx, bytes]]:
+    return [(tx.decode(t), tx.tx_id(t[:-64])) for t in txs]
 
 
 def measure(n_txs: int, repeat: int, merkle_leaves: int) -> list[dict]:

@@ -32,11 +32,11 @@ from types import ModuleType
 import click
 
 from tierchain.api import rpc
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 NODE = KeyPair.from_seed(b"rpc burst node".ljust(32, b"\0"))
 
@@ -68,8 +68,8 @@ def burst(server_module: ModuleType, clients: int, each: int, round_: int) -> di
             keys = KeyPair.from_seed(struct.pack("<QQ", round_, i + 1).ljust(32, b"\x07"))
             gate.wait()
             for n in range(each):
-                tx = ops.transfer(config.chain_id, keys.public_key, n, NODE.public_key, 1)
-                body = wire.frame([keys.sign_tx(tx).encode()])
+                tx = accounts.transfer(config.chain_id, keys.public_key, n, NODE.public_key, 1)
+                body = txcodec.frame([keys.sign_tx(tx).encode()])
                 t0 = time.monotonic()
                 try:
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -54,7 +54,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts as accounts_app
 from tierchain.apps import xshard
 from tierchain.config import ChainConfig, GenesisAccount, SyntheticAccounts
 from tierchain.crypto import KeyPair
@@ -168,7 +168,7 @@ def make_world(p: Params, pool) -> World:
 
 def homes(keys: list[bytes], n_shards: int) -> np.ndarray:
     """Home shard of each account: where its balance key routes."""
-    return route_keys([ops.balance_key(k) for k in keys], n_shards).astype(np.int64)
+    return route_keys([accounts_app.balance_key(k) for k in keys], n_shards).astype(np.int64)
 
 
 # --- signing (before any clock, in a process pool) ----------------------------------------
@@ -187,7 +187,7 @@ def _sign_job(job: tuple) -> list[bytes]:
                 dst = (h + 1) % n_shards
                 tx = xshard.transfer(BASE_CHAIN_ID + h, h, dst, key.public_key, nonce, to, amount, timeout_ms)
             else:
-                tx = ops.transfer(BASE_CHAIN_ID + h, key.public_key, nonce, to, amount)
+                tx = accounts_app.transfer(BASE_CHAIN_ID + h, key.public_key, nonce, to, amount)
             out.append(key.sign_tx(tx).encode())
     return out
 

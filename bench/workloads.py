@@ -10,7 +10,7 @@ import dataclasses
 import random
 
 from tierchain.crypto import KeyPair
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 TRANSFER_OP = 1
 
@@ -32,7 +32,7 @@ def transfers(n: int, *, senders: int = 256, accounts: int = 10_000, seed: int =
     for _ in range(n):
         s = rng.randrange(senders)
         a, b = rng.sample(range(accounts), 2)
-        tx = wire.Tx(
+        tx = txcodec.Tx(
             chain_id=1,
             shard_id=0,
             op=TRANSFER_OP,
@@ -44,4 +44,4 @@ def transfers(n: int, *, senders: int = 256, accounts: int = 10_000, seed: int =
         )
         nonces[s] += 1
         txs.append(keys[s].sign_tx(tx).encode())
-    return Workload(txs=txs, buf=wire.frame(txs), senders=senders, accounts=accounts)
+    return Workload(txs=txs, buf=txcodec.frame(txs), senders=senders, accounts=accounts)

@@ -38,7 +38,7 @@ from tierchain.apps.accounts import account_key, roles_of
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 
 OP_STAMP = 4096  # app op codes: 4096..4111 (any range no other app of the chain claims)
 STAMP_ID = "tierchain example 2026 notary stamp id"  # the app's own hash domain
@@ -71,9 +71,9 @@ def _stamp(ctx: TxContext) -> None:
     ctx.emit(b"notary.stamped", blake3.blake3(ctx.payload + ctx.sender, derive_key_context=STAMP_ID).digest())
 
 
-def stamp(chain_id: int, sender: bytes, nonce: int, digest: bytes) -> wire.Tx:
+def stamp(chain_id: int, sender: bytes, nonce: int, digest: bytes) -> tx.Tx:
     """The client builder: a stamp of ``digest``, its declared keys computed here."""
-    return wire.Tx(
+    return tx.Tx(
         chain_id=chain_id,
         shard_id=0,
         op=OP_STAMP,

@@ -23,7 +23,7 @@ from tierchain import proofs
 
 def node_side(directory: str) -> dict:
     """The untrusted node: commit some transfers, then answer the bank's questions as bytes."""
-    from tierchain.apps import accounts as ops
+    from tierchain.apps import accounts
     from tierchain.config import ChainConfig, GenesisAccount
     from tierchain.crypto import KeyPair
     from tierchain.engine.chain import Chain
@@ -43,12 +43,12 @@ def node_side(directory: str) -> dict:
     with Chain(directory, config, node) as chain:
         paid = []
         for nonce, amount in enumerate((250_000, 125_000)):
-            tx = buyer.sign_tx(ops.transfer(42, buyer.public_key, nonce, supplier.public_key, amount))
+            tx = buyer.sign_tx(accounts.transfer(42, buyer.public_key, nonce, supplier.public_key, amount))
             sub = chain.submit([tx.encode()])
             assert sub.wait(10)[0].code == 0
             paid.append(sub.tx_ids[0])
         head = chain.height
-        balance_key = ops.balance_key(supplier.public_key)
+        balance_key = accounts.balance_key(supplier.public_key)
         return {
             "proposer": node.public_key,
             "supplier": supplier.public_key,
@@ -57,7 +57,7 @@ def node_side(directory: str) -> dict:
             "old_balance_proof": chain.prove_state(balance_key, 1).encode(),
             "tx_id": paid[1],
             "tx_proof": chain.prove_tx(paid[1]).encode(),
-            "absent_proof": chain.prove_state(ops.balance_key(b"\x07" * 32), head).encode(),
+            "absent_proof": chain.prove_state(accounts.balance_key(b"\x07" * 32), head).encode(),
         }
 
 

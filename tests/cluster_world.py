@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import nacl.pwhash
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair, save_key_file
 from tierchain.engine.route import route_keys
@@ -33,12 +33,12 @@ BASE = ChainConfig(
     ),
 )
 N = 2
-HOME = route_keys([ops.balance_key(k.public_key) for k in ACCOUNTS], N).tolist()
+HOME = route_keys([accounts.balance_key(k.public_key) for k in ACCOUNTS], N).tolist()
 BY_SHARD = [[k for k, h in zip(ACCOUNTS, HOME, strict=True) if h == s] for s in range(N)]
 
 
 def transfer(cluster_chain_id: int, sender: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
-    tx = ops.transfer(cluster_chain_id, sender.public_key, nonce, to.public_key, amount)
+    tx = accounts.transfer(cluster_chain_id, sender.public_key, nonce, to.public_key, amount)
     return sender.sign_tx(tx).encode()
 
 
@@ -87,8 +87,9 @@ def _cluster_file(tmp: Path, shards: list[str], control_port: int = 0) -> Path:
     return path
 
 
-def _serve(spec: Path, index: int, port: int) -> subprocess.Popen:
-    """`tierchain shard serve` as a subprocess; returns once its endpoint accepts connections."""
+def _serve(spec: Path, index: int, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`tierchain shard serve` as a subprocess (``env``: default ``ENV``); returns once its endpoint
+    accepts connections."""
     proc = subprocess.Popen(
         [
             *CLI,
@@ -103,7 +104,7 @@ def _serve(spec: Path, index: int, port: int) -> subprocess.Popen:
             "--listen",
             f"127.0.0.1:{port}",
         ],
-        env=ENV,
+        env=ENV if env is None else env,
     )
     deadline = time.monotonic() + 60
     while True:

@@ -10,7 +10,7 @@ import pytest
 
 from tierchain import crypto
 from tierchain.api.rpc import NodeClient, RpcError
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain
@@ -39,7 +39,7 @@ def small_config(**overrides) -> ChainConfig:
 
 def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int, **tx_fields) -> bytes:
     """A signed accounts transfer on the small chain (``tx_fields`` override the tx's fields)."""
-    tx = ops.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)
+    tx = accounts.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)
     return keys.sign_tx(dataclasses.replace(tx, **tx_fields)).encode()
 
 

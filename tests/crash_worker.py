@@ -7,7 +7,7 @@ import dataclasses
 import random
 import sys
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain
@@ -37,7 +37,7 @@ def main(directory: str, seed: int) -> None:
         txs = []
         for _ in range(rng.randrange(1, 40)):
             s, t = rng.sample(range(len(ACCOUNTS)), 2)
-            tx = ops.transfer(
+            tx = accounts.transfer(
                 3, ACCOUNTS[s].public_key, nonces[s], ACCOUNTS[t].public_key, rng.randrange(1, 9)
             )
             nonces[s] += 1

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from tierchain.engine.verify import verify_chain
-from tierchain.state import log as state_log
+from tierchain.state import log
 from tierchain.state.storage import NotInitialized, Store
 
 WORKER = Path(__file__).with_name("crash_worker.py")
@@ -79,7 +79,7 @@ def test_kill_9_never_loses_acknowledged_blocks(tmp_path):
                 assert loc is not None and loc[0] == at, f"acknowledged tx {tx_id[:16]} lost"
             # Blocks after the last state table flush live in the state log (reopening
             # loads it; the worker's nonces come from it): count kills that left some.
-            logged_at_kill += bool(state_log.pending(r))
+            logged_at_kill += bool(log.pending(r))
         last_height = height
     assert len(acked) > 100, "the worker must have committed under load between kills"
     assert logged_at_kill > 0, "no kill landed between two state flushes"

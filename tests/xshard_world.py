@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import random
 
-from tierchain.apps import accounts as ops
-from tierchain.apps import xshard
+from tierchain.apps import accounts, xshard
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine.route import route_keys
@@ -34,7 +33,7 @@ BASE = ChainConfig(
 
 
 def home(public_key: bytes, n: int = N) -> int:
-    return int(route_keys([ops.balance_key(public_key)], n)[0])
+    return int(route_keys([accounts.balance_key(public_key)], n)[0])
 
 
 def xtransfer(

@@ -26,11 +26,11 @@ from conftest import ALICE, BOB, CAROL, wait_serving
 from tierchain import limits
 from tierchain.api import rpc
 from tierchain.api.rpc import NodeClient, NodeServer, RpcError
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.cli.main import main
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 CHAIN_ID = 9  # conftest.small_config
 ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
@@ -39,7 +39,7 @@ ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 def transfer(
     keys: KeyPair, nonce: int, to: KeyPair = BOB, amount: int = 1, chain_id: int = CHAIN_ID
 ) -> bytes:
-    return keys.sign_tx(ops.transfer(chain_id, keys.public_key, nonce, to.public_key, amount)).encode()
+    return keys.sign_tx(accounts.transfer(chain_id, keys.public_key, nonce, to.public_key, amount)).encode()
 
 
 @pytest.fixture
@@ -95,10 +95,12 @@ def assert_error(reply: Reply, status: int, code: str) -> None:
 
 def assert_nothing_admitted(chain, port: int, tx: bytes) -> None:
     """``tx`` (ALICE's nonce 0) never reached the chain: a later commit shows ALICE's nonce still 0."""
-    later = NodeClient(f"http://127.0.0.1:{port}", timeout_s=10).submit(wire.frame([transfer(CAROL, 0)]), 5)
+    later = NodeClient(f"http://127.0.0.1:{port}", timeout_s=10).submit(
+        txcodec.frame([transfer(CAROL, 0)]), 5
+    )
     assert later["receipts"][0]["code"] == "OK"
     assert chain.nonce(ALICE.public_key) == 0
-    assert chain.tx(wire.tx_id(wire.decode(tx).body())) is None
+    assert chain.tx(txcodec.tx_id(txcodec.decode(tx).body())) is None
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,7 @@ def assert_nothing_admitted(chain, port: int, tx: bytes) -> None:
 )
 def test_bad_content_length_is_answered_and_admits_nothing(chain, server, header, status, code):
     tx = transfer(ALICE, 0)
-    body = wire.frame([tx])
+    body = txcodec.frame([tx])
     if "chunked" in header:  # well-formed chunked encoding, still refused: a length is required
         body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     reply = request(server.address[1], "POST", "/v1/txs", body, headers=header)
@@ -127,7 +129,7 @@ def test_bad_content_length_is_answered_and_admits_nothing(chain, server, header
 @pytest.mark.parametrize("how", ["half_close", "close", "stall"])
 def test_truncated_upload_admits_nothing(chain, server, how):
     first, second = transfer(ALICE, 0), transfer(ALICE, 1)
-    body = wire.frame([first, second])
+    body = txcodec.frame([first, second])
     short = body[: 4 + len(first) + 10]  # the first tx whole, the second cut
     head = f"POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
     port = server.address[1]
@@ -144,7 +146,7 @@ def test_truncated_upload_admits_nothing(chain, server, how):
 
 def test_stop_answers_a_stalled_upload_at_once(chain, server):
     tx = transfer(ALICE, 0)
-    body = wire.frame([tx])
+    body = txcodec.frame([tx])
     with socket.create_connection(server.address, timeout=5) as s:
         s.sendall(b"POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:-1])
         time.sleep(0.1)
@@ -156,7 +158,7 @@ def test_stop_answers_a_stalled_upload_at_once(chain, server):
 
 
 def test_whole_request_then_half_close_is_answered(chain, server):
-    body = wire.frame([transfer(ALICE, 0)])
+    body = txcodec.frame([transfer(ALICE, 0)])
     head = f"POST /v1/txs?wait=5 HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
     reply = parse(exchange(server.address[1], head + body, half_close=True))
     assert reply.status == 200 and reply.body["receipts"][0]["code"] == "OK"
@@ -177,13 +179,15 @@ def test_garbage_after_a_kept_alive_request_is_answered(server):
 )
 def test_bad_query_is_refused_before_admission(chain, server, query):
     tx = transfer(ALICE, 0)
-    assert_error(request(server.address[1], "POST", f"/v1/txs?{query}", wire.frame([tx])), 400, "BAD_QUERY")
+    assert_error(
+        request(server.address[1], "POST", f"/v1/txs?{query}", txcodec.frame([tx])), 400, "BAD_QUERY"
+    )
     assert_nothing_admitted(chain, server.address[1], tx)
 
 
 def test_wait_returns_receipts_or_timeout(chain, server, monkeypatch):
     port = server.address[1]
-    reply = request(port, "POST", "/v1/txs?wait=5", wire.frame([transfer(ALICE, 0)]))
+    reply = request(port, "POST", "/v1/txs?wait=5", txcodec.frame([transfer(ALICE, 0)]))
     assert reply.status == 200 and reply.body["codes"] == ["OK"]
     assert reply.body["receipts"][0]["code"] == "OK" and reply.body["heights"][0] >= 1
     started = Chain._commit_started
@@ -196,7 +200,7 @@ def test_wait_returns_receipts_or_timeout(chain, server, monkeypatch):
     done: list[Reply] = []
     waiter = threading.Thread(
         target=lambda: done.append(
-            request(port, "POST", "/v1/txs?wait=0.3", wire.frame([transfer(ALICE, 1)]))
+            request(port, "POST", "/v1/txs?wait=0.3", txcodec.frame([transfer(ALICE, 1)]))
         )
     )
     waiter.start()
@@ -212,7 +216,7 @@ def test_waits_are_bounded_before_admission(chain, server, monkeypatch):
     monkeypatch.setattr(rpc, "waits_max", 0)
     tx = transfer(ALICE, 0)
     assert_error(
-        request(server.address[1], "POST", "/v1/txs?wait=1", wire.frame([tx])), 503, "TOO_MANY_WAITS"
+        request(server.address[1], "POST", "/v1/txs?wait=1", txcodec.frame([tx])), 503, "TOO_MANY_WAITS"
     )
     monkeypatch.undo()
     assert_nothing_admitted(chain, server.address[1], tx)
@@ -234,7 +238,7 @@ def test_block_and_tx_arguments(chain, server):
 def test_state_keys_within_the_state_bounds(chain, server):
     # A state key is 1..limits.key_bytes_max (64) bytes: the state table's and the wire's bound.
     port = server.address[1]
-    balance = request(port, "GET", f"/v1/state/{ops.balance_key(ALICE.public_key).hex()}")
+    balance = request(port, "GET", f"/v1/state/{accounts.balance_key(ALICE.public_key).hex()}")
     assert balance.status == 200 and balance.body["value"] is not None
     for ok in ("01", "ab" * limits.key_bytes_max):
         assert request(port, "GET", f"/v1/state/{ok}").body == {"value": None}
@@ -262,11 +266,11 @@ def test_client_errors_carry_the_named_code(chain, server):
         client._call("/v1/state/" + "ab" * 600)
     assert (caught.value.code, caught.value.status) == ("BAD_KEY", 400)
     assert client.nonce(ALICE.public_key) == 0
-    assert client.state(ops.balance_key(ALICE.public_key)) == chain.state_get(
-        ops.balance_key(ALICE.public_key)
+    assert client.state(accounts.balance_key(ALICE.public_key)) == chain.state_get(
+        accounts.balance_key(ALICE.public_key)
     )
     assert client.state(b"absent") is None
-    reply = client.submit(wire.frame([transfer(ALICE, 0)]), wait_s=500)  # capped at the server's maximum
+    reply = client.submit(txcodec.frame([transfer(ALICE, 0)]), wait_s=500)  # capped at the server's maximum
     assert reply["receipts"][0]["code"] == "OK"
 
 
@@ -282,7 +286,7 @@ def test_concurrent_submitters_are_neither_reset_nor_stalled(chain, server):
         keys = KeyPair.from_seed(struct.pack("<Q", i + 1).ljust(32, b"\x07"))
         start.wait()
         for n in range(each):
-            body = wire.frame([transfer(keys, n)])
+            body = txcodec.frame([transfer(keys, n)])
             t0 = time.monotonic()
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -333,7 +337,7 @@ def test_log_stays_json_lines_when_clients_misbehave(node_dir):
     try:
         wait_serving(f"http://127.0.0.1:{port}", node)
         for i in range(3):  # leave before the reply: the node writes into a reset connection
-            body = wire.frame([transfer(KeyPair.from_seed(bytes([i + 1]) * 32), 0, chain_id=5)])
+            body = txcodec.frame([transfer(KeyPair.from_seed(bytes([i + 1]) * 32), 0, chain_id=5)])
             with socket.create_connection(("127.0.0.1", port)) as s:
                 s.sendall(
                     b"POST /v1/txs?wait=5 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)

@@ -29,8 +29,8 @@ from tierchain.apps.finance.codes import FinanceReject
 from tierchain.engine.chain import Chain
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
-from tierchain.state import log as state_log
-from tierchain.wire import tx as wire
+from tierchain.state import log
+from tierchain.wire import tx as txcodec
 
 
 def now_ms() -> int:
@@ -40,7 +40,7 @@ def now_ms() -> int:
 def state_snapshot(chain: Chain) -> dict[bytes, bytes]:
     """Every state entry except the system namespace (nonces move on failed txs too)."""
     with chain.store.read() as r:
-        return {k: v for k, v in state_log.current_items(r).items() if not k.startswith(b"\x00")}
+        return {k: v for k, v in log.current_items(r).items() if not k.startswith(b"\x00")}
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def test_one_invoice_backs_one_receivable(chain, world):
     rec = w.fin.document(DocType.INVOICE, invoice)
     height, _, raw, _ = chain.tx(rec.tx_id)  # the anchoring tx, signed by the submitter
     assert height == rec.height and rec.signer == KEYS["Tier1"].public_key
-    tx = wire.decode(raw)  # verifiable later: the signature covers the type and the fingerprint
+    tx = txcodec.decode(raw)  # verifiable later: the signature covers the type and the fingerprint
     assert tx.payload == bytes((DocType.INVOICE,)) + invoice and tx.sender == rec.signer
     assert crypto.verify(rec.signer, tx.tx_id(), tx.signature)
 

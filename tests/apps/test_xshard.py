@@ -163,13 +163,13 @@ def test_non_coordinators_cannot_credit_or_finish(chain):
 
 def test_a_shard_admits_only_keys_it_owns(tmp_path):
     """A transaction that reaches a shard without the scheduler is still checked."""
-    from tierchain.apps import accounts as ops
+    from tierchain.apps import accounts as accounts_app
     from tierchain.engine.route import route_keys
 
     n = 2
-    mine = int(route_keys([ops.balance_key(ALICE.public_key)], n)[0])
+    mine = int(route_keys([accounts_app.balance_key(ALICE.public_key)], n)[0])
     others = [KeyPair.from_seed(bytes([i]) * 32).public_key for i in range(1, 40)]
-    homes = route_keys([ops.balance_key(k) for k in others], n).tolist()
+    homes = route_keys([accounts_app.balance_key(k) for k in others], n).tolist()
     same = others[homes.index(mine)]
     away = others[homes.index(1 - mine)]
     config = small_config(shard_index=mine, shard_count=n)
@@ -177,7 +177,7 @@ def test_a_shard_admits_only_keys_it_owns(tmp_path):
     assert "shard" not in small_config().genesis_bytes().decode()  # unsharded identity unchanged
     with Chain(tmp_path / "s", config, NODE) as chain:
         for nonce, (to, want) in enumerate(((same, Reject.OK), (away, Reject.WRONG_SHARD))):
-            tx = ALICE.sign_tx(ops.transfer(9, ALICE.public_key, nonce, to, 1)).encode()
+            tx = ALICE.sign_tx(accounts_app.transfer(9, ALICE.public_key, nonce, to, 1)).encode()
             assert Reject(int(chain.submit([tx]).codes[0])) == want
         # pinned keys of another shard are refused too
         lock = xshard.transfer(9, 1 - mine, mine, ALICE.public_key, 1, BOB.public_key, 5, 60_000)

@@ -85,9 +85,9 @@ def test_transfers_across_shards_commit_and_conserve_value(cluster):
 def test_a_cross_shard_write_set_is_refused_without_the_protocol(cluster):
     s = w.USERS[0]
     to = next(u for u in w.USERS if w.home(u.public_key) != w.home(s.public_key))
-    from tierchain.apps import accounts as ops
+    from tierchain.apps import accounts
 
-    tx = ops.transfer(w.BASE.chain_id + w.home(s.public_key), s.public_key, 0, to.public_key, 5)
+    tx = accounts.transfer(w.BASE.chain_id + w.home(s.public_key), s.public_key, 0, to.public_key, 5)
     sub = cluster.submit([s.sign_tx(tx).encode()])
     assert sub.rejections()[0][1].name == "WRONG_SHARD"
 

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from conftest import wait_serving
 from tierchain import crypto
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
-from tierchain.cli import keys as state_keys
+from tierchain.cli import keys
 from tierchain.cli.main import main
 from tierchain.config import ChainConfig
 from tierchain.engine import apps
@@ -94,7 +94,7 @@ def test_cli_end_to_end(tmp_path):
 
     r = runner.invoke(main, ["balance", str(chain_dir), user_pk.hex()])
     assert r.exit_code == 0 and r.output == "250\n", r.output
-    for key in ("0x" + ops.balance_key(user_pk).hex(), "bal/" + user_pk.hex()):
+    for key in ("0x" + accounts.balance_key(user_pk).hex(), "bal/" + user_pk.hex()):
         r = runner.invoke(main, ["state", "get", str(chain_dir), key])
         assert r.exit_code == 0, r.output
         out = json.loads(r.output)
@@ -129,8 +129,8 @@ def test_wrong_passphrase_is_reported(tmp_path):
 def test_state_key_forms_parse_and_print_back():
     pk, vid = bytes(range(32)), bytes(range(16))
     forms = {
-        "bal/" + pk.hex(): ops.balance_key(pk),
-        "acct/" + pk.hex(): ops.account_key(pk),
+        "bal/" + pk.hex(): accounts.balance_key(pk),
+        "acct/" + pk.hex(): accounts.account_key(pk),
         "nonce/" + pk.hex(): nonce_key(pk),
         "fk/" + pk.hex(): c.key_key(pk),
         "fv/" + vid.hex(): c.voucher_key(vid),
@@ -142,15 +142,15 @@ def test_state_key_forms_parse_and_print_back():
         "fr/" + pk.hex(): c.registry_key(pk),
         "fl/" + pk.hex(): c.financing_key(pk),
         "fp/params": c.PARAMS_KEY,
-        "0x" + ops.balance_key(pk).hex(): ops.balance_key(pk),
+        "0x" + accounts.balance_key(pk).hex(): accounts.balance_key(pk),
         "xy/" + pk.hex(): b"xy/" + pk,  # another prefix: as `state prove` reads it
     }
     for text, key in forms.items():
-        assert state_keys.parse_key(text) == key, text
-        assert state_keys.parse_key(state_keys.key_text(key)) == key, text
+        assert keys.parse_key(text) == key, text
+        assert keys.parse_key(keys.key_text(key)) == key, text
     for bad in ("bal/zz", "bal/" + "00" * 31, "fv/" + pk.hex(), "0xabc", "", "k" * 65, "nonce/00"):
-        with pytest.raises(state_keys.KeyFormError):
-            state_keys.parse_key(bad)
+        with pytest.raises(keys.KeyFormError):
+            keys.parse_key(bad)
 
 
 def test_state_values_decode_through_their_codecs():
@@ -159,17 +159,17 @@ def test_state_values_decode_through_their_codecs():
         vid, c.ZERO_ID, vid, 0, 0, 500, b"h" * 16, c.PieceState.OFFERED, c.OfferKind.DISCOUNT, b"b" * 16,
         450, 0, 0, 7, (c.HistoryEntry(c.Event.ISSUED, 7, b"o" * 16, 500),),
     )  # fmt: skip
-    out = state_keys.decode_value(c.piece_key(vid), piece.encode())
+    out = keys.decode_value(c.piece_key(vid), piece.encode())
     assert out["type"] == "fx" and out["amount"] == 500 and out["state"] == "OFFERED"
     assert out["offer_kind"] == "DISCOUNT" and out["history"][0]["kind"] == "ISSUED"
     assert out["holder"] == (b"h" * 16).hex()
     org = c.OrgRecord(apps.default_set().role_bits["bank"], 1, 2, 9, b"Bank A")
-    out = state_keys.decode_value(c.org_key(vid), org.encode())
+    out = keys.decode_value(c.org_key(vid), org.encode())
     assert out["name"] == "Bank A" and out["roles"] == ["bank"] and out["keys_active"] == 2
-    assert state_keys.decode_value(ops.balance_key(pk), (250).to_bytes(8, "little")) == {
+    assert keys.decode_value(accounts.balance_key(pk), (250).to_bytes(8, "little")) == {
         "type": "bal",
         "balance": 250,
     }
-    assert state_keys.decode_value(c.PARAMS_KEY, c.Params().encode())["threshold"] == 1
-    assert "error" in state_keys.decode_value(c.voucher_key(vid), b"short")  # damaged: shown, not raised
-    assert state_keys.decode_value(b"other", b"x") is None
+    assert keys.decode_value(c.PARAMS_KEY, c.Params().encode())["threshold"] == 1
+    assert "error" in keys.decode_value(c.voucher_key(vid), b"short")  # damaged: shown, not raised
+    assert keys.decode_value(b"other", b"x") is None

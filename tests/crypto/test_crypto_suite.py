@@ -24,7 +24,7 @@ import tierchain_native
 
 from conftest import ALICE, BOB, NODE, small_config
 from tierchain import _hot, crypto, domains, limits, proofs
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts as accounts_app
 from tierchain.crypto import (
     ED25519_BLAKE3,
     CryptoSuite,
@@ -39,14 +39,16 @@ from tierchain.engine import chain, schedule, verify
 from tierchain.errors import Reject, TierChainError
 from tierchain.state.tree import MemoryStateTree
 from tierchain.wire import block
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 from tierchain.wire.batch import Batch, decode_batch
 
 CHAIN_ID = 9
 
 
 def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
-    return keys.sign_tx(ops.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)).encode()
+    return keys.sign_tx(
+        accounts_app.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)
+    ).encode()
 
 
 # --- choice -------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def test_one_hash_and_the_batch_form_agree_and_are_the_engines():
     assert [packed[i * 32 : i * 32 + 32] for i in range(len(bodies))] == [
         ED25519_BLAKE3.tx_id(b) for b in bodies
     ]
-    assert wire.tx_id(bodies[2]) == ED25519_BLAKE3.hash(domains.TX_BODY, bodies[2])
+    assert txcodec.tx_id(bodies[2]) == ED25519_BLAKE3.hash(domains.TX_BODY, bodies[2])
     h = ED25519_BLAKE3.hasher(domains.WRITE_SET)
     h.update(b"ab")
     h.update(b"c")
@@ -216,28 +218,28 @@ def test_default_layout_is_the_limits_modules():
 
 
 def test_decoder_reads_other_key_and_signature_sizes():
-    tx = wire.decode(transfer(ALICE, 7, BOB, 3))
+    tx = txcodec.decode(transfer(ALICE, 7, BOB, 3))
     pk, sig = bytes(range(1, 34)), bytes(range(100, 172))  # 33 and 72 bytes
     other = reshape_tx(tx.encode(), pk, sig)
-    cols = _hot.decode_frames(wire.frame([other, other[:-1]]), 33, 72)
+    cols = _hot.decode_frames(txcodec.frame([other, other[:-1]]), 33, 72)
     assert cols["code"].tolist() == [Reject.OK, Reject.TRUNCATED]
     assert cols["sender"].shape == (2, 33) and cols["signature"].shape == (2, 72)
     assert cols["sender"][0].tobytes() == pk and cols["signature"][0].tobytes() == sig
     assert (cols["nonce"][0], cols["chain_id"][0], cols["op"][0]) == (7, tx.chain_id, tx.op)
-    b = Batch(buf=wire.frame([other, other[:-1]]), digest=np.zeros((2, 32), np.uint8), **cols)
+    b = Batch(buf=txcodec.frame([other, other[:-1]]), digest=np.zeros((2, 32), np.uint8), **cols)
     assert b.keys_of(0) == (tx.reads, tx.writes) and b.payload(0) == tx.payload
     # The same bytes under the default sizes are another (here: malformed) layout.
-    assert _hot.decode_frames(wire.frame([other]))["code"].tolist() != [Reject.OK]
+    assert _hot.decode_frames(txcodec.frame([other]))["code"].tolist() != [Reject.OK]
 
 
 def test_smallest_transaction_follows_the_sizes():
-    minimal = wire.Tx(chain_id=1, shard_id=0, op=1, sender=bytes(32), nonce=0, signature=bytes(64))
+    minimal = txcodec.Tx(chain_id=1, shard_id=0, op=1, sender=bytes(32), nonce=0, signature=bytes(64))
     assert len(minimal.encode()) == limits.tx_bytes_min
     bigger = reshape_tx(minimal.encode(), bytes(40), bytes(96))
     lay = _hot.layout(40, 96)
     assert len(bigger) == lay["tx_bytes_min"] == limits.tx_bytes_min + 8 + 32
-    assert _hot.decode_frames(wire.frame([bigger]), 40, 96)["code"].tolist() == [Reject.OK]
-    assert _hot.decode_frames(wire.frame([bigger[:-1]]), 40, 96)["code"].tolist() == [Reject.TOO_SHORT]
+    assert _hot.decode_frames(txcodec.frame([bigger]), 40, 96)["code"].tolist() == [Reject.OK]
+    assert _hot.decode_frames(txcodec.frame([bigger[:-1]]), 40, 96)["code"].tolist() == [Reject.TOO_SHORT]
 
 
 @pytest.mark.parametrize("sizes", [(0, 64), (32, 0), (129, 64), (32, 257), (-1, 64)])
@@ -247,9 +249,9 @@ def test_decoder_refuses_sizes_no_suite_can_have(sizes):
 
 
 def test_scheduler_takes_senders_of_the_suites_width():
-    tx = wire.decode(transfer(ALICE, 0, BOB, 1))
+    tx = txcodec.decode(transfer(ALICE, 0, BOB, 1))
     other = reshape_tx(tx.encode(), bytes(range(33)), bytes(72))
-    buf = wire.frame([other, other])
+    buf = txcodec.frame([other, other])
     cols = _hot.decode_frames(buf, 33, 72)
     b = Batch(buf=buf, digest=np.zeros((2, 32), np.uint8), **cols)
     assert schedule.schedule(b).tolist() == [0, 1]  # same sender, same keys: in order
@@ -257,7 +259,7 @@ def test_scheduler_takes_senders_of_the_suites_width():
 
 def test_decode_batch_uses_the_suites_sizes_and_tx_ids():
     txs = [transfer(ALICE, n, BOB, 1) for n in range(3)]
-    b = decode_batch(wire.frame(txs), suite=ED25519_BLAKE3)
+    b = decode_batch(txcodec.frame(txs), suite=ED25519_BLAKE3)
     assert [d.tobytes() for d in b.digest] == [
         ED25519_BLAKE3.tx_id(t[: -ED25519_BLAKE3.signature_bytes]) for t in txs
     ]
@@ -344,15 +346,15 @@ def test_no_engine_module_calls_native_crypto_around_the_suite():
 
 
 def test_interim_state_root_uses_the_suites_domains():
-    from tierchain.state import interim_root as state_root
+    from tierchain.state import interim_root
 
     writes = {b"b": b"2", b"a": None}
     entry = struct.Struct("<BBI")
     expected = ED25519_BLAKE3.hash(
         domains.WRITE_SET, entry.pack(1, 0, 0) + b"a" + entry.pack(1, 1, 1) + b"b" + b"2"
     )
-    assert state_root.write_set_digest(writes) == expected
+    assert interim_root.write_set_digest(writes) == expected
     parent = bytes(32)
-    assert state_root.next_state_root(parent, writes) == ED25519_BLAKE3.hash(
+    assert interim_root.next_state_root(parent, writes) == ED25519_BLAKE3.hash(
         domains.STATE_ROOT, parent + expected
     )

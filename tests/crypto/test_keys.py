@@ -7,13 +7,13 @@ import pytest
 
 from tierchain import crypto
 from tierchain.crypto import KeyFileDamaged, KeyPair, WrongPassphrase
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 FAST_KDF = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
 
 
-def _tx(keys: KeyPair) -> wire.Tx:
-    return wire.Tx(
+def _tx(keys: KeyPair) -> txcodec.Tx:
+    return txcodec.Tx(
         chain_id=7,
         shard_id=0,
         op=1,
@@ -27,12 +27,12 @@ def _tx(keys: KeyPair) -> wire.Tx:
 def test_signed_tx_verifies_and_tampering_fails():
     keys = KeyPair.from_seed(bytes(range(32)))
     tx = keys.sign_tx(_tx(keys))
-    decoded = wire.decode(tx.encode())
+    decoded = txcodec.decode(tx.encode())
     assert decoded == tx
-    digest = wire.tx_id(decoded.body())
+    digest = txcodec.tx_id(decoded.body())
     assert crypto.verify(keys.public_key, digest, decoded.signature)
-    other = wire.Tx(**{**{f: getattr(tx, f) for f in tx.__dataclass_fields__}, "nonce": 4})
-    assert not crypto.verify(keys.public_key, wire.tx_id(other.body()), tx.signature)
+    other = txcodec.Tx(**{**{f: getattr(tx, f) for f in tx.__dataclass_fields__}, "nonce": 4})
+    assert not crypto.verify(keys.public_key, txcodec.tx_id(other.body()), tx.signature)
 
 
 def test_sign_tx_refuses_foreign_sender():

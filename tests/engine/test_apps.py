@@ -23,14 +23,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import NODE, small_config, wait_serving
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts as accounts_app
 from tierchain.cli.main import main
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount
 from tierchain.engine import apps, genesis, route
 from tierchain.engine.chain import Chain
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 DOCS = Path(__file__).parents[2] / "docs"
 sys.path.insert(0, str(DOCS))
@@ -247,7 +247,7 @@ def test_an_embedded_app_runs_and_verifies(tmp_path, monkeypatch):
         assert chain.state_get(example_app.VERSION_KEY) == b"\x01"  # its genesis hook ran
         # A role of the app is a role of the chain: the register op takes its bit.
         newcomer = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-        reg = ops.register(9, NODE.public_key, 3, newcomer, ("notary",), app_set=chain.apps)
+        reg = accounts_app.register(9, NODE.public_key, 3, newcomer, ("notary",), app_set=chain.apps)
         unknown_bit = dataclasses.replace(reg, nonce=4, payload=newcomer + (1 << 30).to_bytes(4, "little"))
         codes = [
             r.code for r in chain.submit([NODE.sign_tx(t).encode() for t in (reg, unknown_bit)]).wait(10)
@@ -318,11 +318,11 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
     try:
         client = wait_serving(f"http://127.0.0.1:{port}", node)
         tx = keys.sign_tx(example_app.stamp(9, keys.public_key, 0, DIGEST)).encode()
-        reply = client.submit(wire.frame([tx]), wait_s=10)
+        reply = client.submit(txcodec.frame([tx]), wait_s=10)
         assert reply["receipts"][0]["code"] == "OK", reply
         assert client.state(example_app.stamp_key(DIGEST))[:32] == keys.public_key
         again = keys.sign_tx(example_app.stamp(9, keys.public_key, 1, DIGEST)).encode()
-        reply = client.submit(wire.frame([again]), wait_s=10)
+        reply = client.submit(txcodec.frame([again]), wait_s=10)
         assert reply["receipts"][0]["code"] == "ALREADY_STAMPED", reply  # the app's own code, by name
     finally:
         node.send_signal(signal.SIGTERM)

@@ -19,7 +19,7 @@ from tierchain.engine import apps, route
 from tierchain.engine.chain import Chain
 from tierchain.engine.mempool import Mempool
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 from tierchain.wire.batch import decode_batch
 
 N_SHARDS = 4
@@ -56,7 +56,7 @@ AWAY = _key(MINE + 1, builtin_on_mine=True)  # the app's rule: another shard
 
 
 def _tx(nonce: int, key: bytes) -> bytes:
-    tx = wire.Tx(
+    tx = txcodec.Tx(
         chain_id=9,
         shard_id=0,
         op=OP_PIN,
@@ -95,7 +95,7 @@ def test_mempool_admits_by_the_placement_it_is_given(placement, want):
         shard_count=N_SHARDS,
         placement=placement,
     )
-    batch = decode_batch(wire.frame([_tx(0, HERE), _tx(0, AWAY)]), suite=ED25519_BLAKE3)
+    batch = decode_batch(txcodec.frame([_tx(0, HERE), _tx(0, AWAY)]), suite=ED25519_BLAKE3)
     codes = mempool.admit(batch, 1, ticket=mock.Mock())  # the chain's Submission, notified
     assert [Reject(int(c)) for c in codes] == want
 

@@ -24,13 +24,13 @@ from conftest import NODE, small_config
 from tierchain.api import rpc
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject
-from tierchain.cli import keys as state_keys
+from tierchain.cli import keys
 from tierchain.cli.main import main
 from tierchain.engine import apps
 from tierchain.engine.chain import Chain
 from tierchain.engine.execute import OpFailed
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 from tierchain.wire.block import Receipt
 
 DOCS = Path(__file__).parents[2] / "docs"
@@ -170,7 +170,7 @@ def _ledger_config():
 
 
 def _ledger_tx(nonce: int, kind: int) -> bytes:
-    tx = wire.Tx(
+    tx = txcodec.Tx(
         chain_id=9,
         shard_id=0,
         op=4096,
@@ -261,4 +261,4 @@ def test_state_get_and_block_show_use_the_chains_apps(tmp_path, monkeypatch):
     r = runner.invoke(main, acct)
     assert r.exit_code == 0 and "unknown app 'notary'" in r.stderr, r.output
     assert json.loads(r.stdout)["decoded"]["roles"] == ["registrar"]  # the built-in apps' roles
-    assert state_keys.decode_value(b"acct/" + NODE.public_key, bytes(12))["roles"] == []
+    assert keys.decode_value(b"acct/" + NODE.public_key, bytes(12))["roles"] == []

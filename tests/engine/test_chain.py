@@ -10,15 +10,15 @@ import lmdb
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain, ChainError
 from tierchain.engine.execute import nonce_key
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject, RejectedError
-from tierchain.state import tree as state_tree
-from tierchain.wire import tx as wire
+from tierchain.state import tree
+from tierchain.wire import tx
 
 CHAIN_ID = 9
 
@@ -32,7 +32,7 @@ def test_transfers_commit_with_receipts_and_events(chain):
     assert chain.balance(BOB.public_key) == 300
     assert chain.nonce(ALICE.public_key) == 3
     height, pos, raw, receipt = chain.tx(sub.tx_ids[1])
-    assert wire.decode(raw).nonce == 1 and receipt == receipts[1]
+    assert tx.decode(raw).nonce == 1 and receipt == receipts[1]
     assert height == int(sub.heights[1])
     assert chain.block_txs(height)[pos] == raw
 
@@ -54,7 +54,7 @@ def test_every_admission_rejection_is_named(chain):
             BOB,
             1,
             expires_at=1,
-            writes=(b"\x00sys", *ops.transfer(CHAIN_ID, CAROL.public_key, 0, BOB.public_key, 1).writes),
+            writes=(b"\x00sys", *accounts.transfer(CHAIN_ID, CAROL.public_key, 0, BOB.public_key, 1).writes),
         ),
         b"\x01garbage",
     ]
@@ -101,7 +101,7 @@ def test_failed_ops_change_nothing_but_the_nonce(chain):
     rows = [
         transfer(ALICE, 0, BOB, 10_000),  # more than she has
         transfer(ALICE, 1, stranger, 1),  # unregistered recipient
-        ALICE.sign_tx(ops.register(CHAIN_ID, ALICE.public_key, 2, stranger.public_key)).encode(),
+        ALICE.sign_tx(accounts.register(CHAIN_ID, ALICE.public_key, 2, stranger.public_key)).encode(),
         transfer(ALICE, 3, ALICE, 1),  # self
     ]
     receipts = chain.submit(rows).wait(10)
@@ -112,14 +112,14 @@ def test_failed_ops_change_nothing_but_the_nonce(chain):
         Reject.BAD_PAYLOAD,
     ]
     assert chain.balance(ALICE.public_key) == 1_000
-    assert chain.state_get(ops.account_key(stranger.public_key)) is None
+    assert chain.state_get(accounts.account_key(stranger.public_key)) is None
     assert chain.nonce(ALICE.public_key) == 4
 
 
 def test_undeclared_access_fails_the_tx_and_leaves_state(chain):
-    honest = ops.transfer(CHAIN_ID, ALICE.public_key, 0, BOB.public_key, 5)
+    honest = accounts.transfer(CHAIN_ID, ALICE.public_key, 0, BOB.public_key, 5)
     # Declares only its own balance: the handler's write to Bob's balance is undeclared.
-    sneaky = dataclasses.replace(honest, writes=(ops.balance_key(ALICE.public_key),))
+    sneaky = dataclasses.replace(honest, writes=(accounts.balance_key(ALICE.public_key),))
     receipts = chain.submit([ALICE.sign_tx(sneaky).encode()]).wait(10)
     assert receipts[0].code == Reject.UNDECLARED_ACCESS
     assert chain.balance(ALICE.public_key) == 1_000 and chain.balance(BOB.public_key) == 0
@@ -129,7 +129,7 @@ def test_undeclared_access_fails_the_tx_and_leaves_state(chain):
 def test_registration_by_registrar(chain):
     newcomer = KeyPair.from_seed(b"n" * 32)
     sub = chain.submit(
-        [NODE.sign_tx(ops.register(CHAIN_ID, NODE.public_key, 0, newcomer.public_key)).encode()]
+        [NODE.sign_tx(accounts.register(CHAIN_ID, NODE.public_key, 0, newcomer.public_key)).encode()]
     )
     assert sub.wait(10)[0].code == Reject.OK
     assert chain.submit([transfer(ALICE, 0, newcomer, 7)]).wait(10)[0].code == Reject.OK
@@ -199,7 +199,9 @@ def test_verify_detects_tampered_state(chain_dir):
     env = lmdb.open(str(chain_dir / "db"), max_dbs=8)
     with env.begin(write=True) as txn:
         txn.put(
-            ops.balance_key(BOB.public_key), (10**6).to_bytes(8, "little"), db=env.open_db(b"state", txn=txn)
+            accounts.balance_key(BOB.public_key),
+            (10**6).to_bytes(8, "little"),
+            db=env.open_db(b"state", txn=txn),
         )
     env.close()
     report = verify_chain(chain_dir)
@@ -242,7 +244,7 @@ def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, c
         in_flight.append((sum(h > head for h, _ in self._uncommitted), self.commitment.in_flight))
 
     from_overlay: list[int] = []
-    fetcher = state_tree._fetcher
+    fetcher = tree._fetcher
 
     def counting_fetcher(t, overlay=()):
         fetch, stored = fetcher(t, overlay), fetcher(t)
@@ -256,7 +258,7 @@ def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, c
         return counted
 
     monkeypatch.setattr(Chain, "_commit_started", slow_commit)
-    monkeypatch.setattr(state_tree, "_fetcher", counting_fetcher)
+    monkeypatch.setattr(tree, "_fetcher", counting_fetcher)
     with Chain(chain_dir, small_config(state_cache_mb=cache_mb, tree_stage=tree_stage), NODE) as c:
         assert c.tree_threaded == (tree_stage == "thread")
         subs = []
@@ -346,9 +348,9 @@ def test_small_order_keys_cannot_be_registered(chain):
     assert crypto.verify(identity, b"any message at all", forged)
     assert not crypto.is_strong_public_key(identity)
     assert crypto.is_strong_public_key(ALICE.public_key)
-    sub = chain.submit([NODE.sign_tx(ops.register(CHAIN_ID, NODE.public_key, 0, identity)).encode()])
+    sub = chain.submit([NODE.sign_tx(accounts.register(CHAIN_ID, NODE.public_key, 0, identity)).encode()])
     assert sub.wait(10)[0].code == Reject.WEAK_KEY
-    assert chain.state_get(ops.account_key(identity)) is None
+    assert chain.state_get(accounts.account_key(identity)) is None
 
 
 def test_a_settled_submission_is_freed_without_the_cyclic_gc(chain):
@@ -397,7 +399,7 @@ def test_state_scan_of_the_empty_prefix_is_the_whole_state(chain):
     everything = chain.state_scan(b"", limit=10_000)
     keys = [k for k, _ in everything]
     assert keys == sorted(keys) and len(keys) == len(set(keys))
-    assert (ops.balance_key(BOB.public_key), (10).to_bytes(8, "little")) in everything
+    assert (accounts.balance_key(BOB.public_key), (10).to_bytes(8, "little")) in everything
     assert nonce_key(ALICE.public_key) in keys  # the log's uncommitted-to-table writes included
     assert chain.state_scan(b"", limit=2, after=keys[0]) == everything[1:3]  # paging from the start
     assert chain.state_scan(b"\xff" * 64) == []

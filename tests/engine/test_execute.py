@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine import schedule
@@ -30,7 +30,7 @@ def _block(specs):
     nonces = [0] * len(KEYS)
     txs = []
     for s, t, amount in specs:
-        tx = ops.transfer(1, KEYS[s].public_key, nonces[s], KEYS[t].public_key, amount)
+        tx = accounts.transfer(1, KEYS[s].public_key, nonces[s], KEYS[t].public_key, amount)
         nonces[s] += 1
         txs.append(KEYS[s].sign_tx(tx).encode())
     return decode_batch(frame(txs))
@@ -69,10 +69,10 @@ def test_reversed_serial_order_differs_so_the_test_can_fail():
 def test_expired_tx_in_a_block_fails_and_consumes_its_nonce():
     import dataclasses
 
-    tx = ops.transfer(1, KEYS[0].public_key, 0, KEYS[1].public_key, 5)
+    tx = accounts.transfer(1, KEYS[0].public_key, 0, KEYS[1].public_key, 5)
     txs = [
         KEYS[0].sign_tx(dataclasses.replace(tx, expires_at=3)).encode(),
-        KEYS[0].sign_tx(ops.transfer(1, KEYS[0].public_key, 1, KEYS[1].public_key, 5)).encode(),
+        KEYS[0].sign_tx(accounts.transfer(1, KEYS[0].public_key, 1, KEYS[1].public_key, 5)).encode(),
     ]
     batch = decode_batch(frame(txs))
     at_deadline = execute_serial(batch, BASE.get, 3, 0)
@@ -80,5 +80,5 @@ def test_expired_tx_in_a_block_fails_and_consumes_its_nonce():
     late = execute_serial(batch, BASE.get, 4, 0)
     assert [r.code for r in late.receipts] == [Reject.EXPIRED, 0]
     # Only the second transfer moved money; both nonces were consumed.
-    assert struct.unpack("<Q", late.writes[ops.balance_key(KEYS[1].public_key)])[0] == 55
+    assert struct.unpack("<Q", late.writes[accounts.balance_key(KEYS[1].public_key)])[0] == 55
     assert struct.unpack("<Q", late.writes[nonce_key(KEYS[0].public_key)])[0] == 2

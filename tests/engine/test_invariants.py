@@ -33,10 +33,10 @@ from pathlib import Path
 import pytest
 
 import tierchain
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.engine.execute import TxContext, execute_block
 from tierchain.errors import InvariantViolation, Reject, RejectedError
-from tierchain.state import log as state_log
+from tierchain.state import log
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.tx import frame
 
@@ -85,12 +85,12 @@ def breaks(monkeypatch):
 
 
 def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int, chain_id: int = CHAIN_ID) -> bytes:
-    return keys.sign_tx(ops.transfer(chain_id, keys.public_key, nonce, to.public_key, amount)).encode()
+    return keys.sign_tx(accounts.transfer(chain_id, keys.public_key, nonce, to.public_key, amount)).encode()
 
 
 def _state(chain_dir: Path) -> dict[bytes, bytes]:
     with Chain(chain_dir, small_config(), NODE, start=False) as c, c.store.read() as r:
-        return state_log.current_items(r)
+        return log.current_items(r)
 
 
 def _wait_stopped(chain: Chain) -> None:
@@ -174,7 +174,7 @@ def test_a_broken_invariant_halts_the_chain_before_its_block_commits(chain_dir, 
         assert c.submit([transfer(ALICE, 0, BOB, 100)]).wait(10)[0].code == Reject.OK
         head = c.head()
         with c.store.read() as r:  # nothing is in flight: the database holds the whole state
-            before = state_log.current_items(r)
+            before = log.current_items(r)
         with caplog.at_level(logging.INFO):
             # One batch, one block: a good transfer first, then the one that breaks.
             sub = c.submit([transfer(CAROL, 0, BOB, 5), transfer(ALICE, 1, BOB, BREAK_INVARIANT)])
@@ -364,7 +364,7 @@ def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path):
     )
     try:
         client = wait_serving(f"http://127.0.0.1:{port}", node)
-        register = ops.register(5, node_keys.public_key, 0, BOB.public_key)
+        register = accounts.register(5, node_keys.public_key, 0, BOB.public_key)
         reply = client.submit(frame([node_keys.sign_tx(register).encode()]), wait_s=10)
         assert reply["receipts"][0]["code"] == "OK"
         broken = transfer(node_keys, 1, BOB, BREAK_INVARIANT, chain_id=5)

@@ -13,7 +13,7 @@ import pytest
 
 from tierchain import _hot, domains, limits
 from tierchain.engine.route import ROUTE_KEY, route_batch, route_keys
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 from tierchain.wire.batch import Batch
 
 SIP = json.loads((Path(__file__).parents[1] / "vectors" / "siphash24_reference.json").read_text())
@@ -99,12 +99,12 @@ def test_route_keys_rejects_keys_outside_buffer():
 def test_route_batch_by_first_write_else_sender():
     sender = b"\x05" * 32
     txs = [
-        wire.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=0, reads=(b"r",), writes=(b"w1", b"w2")),
-        wire.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=1, reads=(b"r",)),
-        wire.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=2),
+        tx.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=0, reads=(b"r",), writes=(b"w1", b"w2")),
+        tx.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=1, reads=(b"r",)),
+        tx.Tx(chain_id=1, shard_id=0, op=1, sender=sender, nonce=2),
     ]
     encoded = [_signed(t) for t in txs]
-    buf = wire.frame([encoded[0], b"junk", encoded[1], encoded[2]])
+    buf = tx.frame([encoded[0], b"junk", encoded[1], encoded[2]])
     cols = _hot.decode_frames(buf)
     b = Batch(buf=buf, digest=np.zeros((4, 32), np.uint8), **cols)
     n = 64
@@ -115,13 +115,13 @@ def test_route_batch_by_first_write_else_sender():
         route_batch(b, 0)
 
 
-def _signed(t: wire.Tx) -> bytes:
+def _signed(t: tx.Tx) -> bytes:
     return dataclasses.replace(t, signature=b"\x00" * 64).encode()
 
 
 def test_route_batch_without_any_keys():
-    t = _signed(wire.Tx(chain_id=1, shard_id=0, op=1, sender=b"\x07" * 32, nonce=0))
-    buf = wire.frame([t, t])
+    t = _signed(tx.Tx(chain_id=1, shard_id=0, op=1, sender=b"\x07" * 32, nonce=0))
+    buf = tx.frame([t, t])
     b = Batch(buf=buf, digest=np.zeros((2, 32), np.uint8), **_hot.decode_frames(buf))
     assert route_batch(b, 16).tolist() == [route_keys([b"\x07" * 32], 16)[0]] * 2
 

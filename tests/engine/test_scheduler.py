@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from tierchain import _hot
 from tierchain.engine.schedule import access_sets, schedule, schedule_reference, waves
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 from tierchain.wire.batch import Batch
 
 
 def batch_of(encoded: list[bytes]) -> Batch:
     """A Batch without tx ids (the scheduler does not need them; no Rust module needed)."""
-    buf = wire.frame(encoded)
+    buf = tx.frame(encoded)
     cols = _hot.decode_frames(buf)
     return Batch(buf=buf, digest=np.zeros((len(cols["code"]), 32), np.uint8), **cols)
 
@@ -138,7 +138,7 @@ def encoded_batches(draw):
         touched = sorted(draw(st.lists(st.sampled_from(key_space), unique=True, max_size=4)))
         is_write = [draw(st.booleans()) for _ in touched]
         out.append(
-            wire.Tx(
+            tx.Tx(
                 chain_id=1,
                 shard_id=0,
                 op=1,
@@ -164,7 +164,7 @@ def test_batch_schedule_matches_reference(encoded, sender_is_write):
 
 def test_same_sender_keeps_nonce_order():
     txs = [
-        wire.Tx(
+        tx.Tx(
             chain_id=1,
             shard_id=0,
             op=1,
@@ -181,8 +181,8 @@ def test_same_sender_keeps_nonce_order():
 
 
 def test_sender_namespace_is_separate_from_keys():
-    a = wire.Tx(chain_id=1, shard_id=0, op=1, sender=SENDERS[0], nonce=0, signature=b"\x00" * 64)
-    b = wire.Tx(
+    a = tx.Tx(chain_id=1, shard_id=0, op=1, sender=SENDERS[0], nonce=0, signature=b"\x00" * 64)
+    b = tx.Tx(
         chain_id=1, shard_id=0, op=1, sender=SENDERS[1], nonce=0, writes=(SENDERS[0],), signature=b"\x00" * 64
     )
     assert schedule(batch_of([a.encode(), b.encode()])).tolist() == [0, 0]
@@ -195,7 +195,7 @@ def test_large_batch_with_colliding_prefixes_matches_reference():
     for i in range(20_000):
         touched = sorted(rng.sample(keys, 3))
         encoded.append(
-            wire.Tx(
+            tx.Tx(
                 chain_id=1,
                 shard_id=0,
                 op=1,
@@ -220,7 +220,7 @@ def test_waves_helper():
 def test_schedule_rejects_inconsistent_columns():
     b = batch_of(
         [
-            wire.Tx(
+            tx.Tx(
                 chain_id=1,
                 shard_id=0,
                 op=1,

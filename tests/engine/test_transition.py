@@ -12,7 +12,7 @@ import types
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.crypto import ED25519_BLAKE3, KeyPair
 from tierchain.engine import apps, transition
 from tierchain.engine.chain import Chain
@@ -30,7 +30,7 @@ STRANGER = KeyPair.from_seed(b"stranger".ljust(32, b"\0"))
 
 
 def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
-    return keys.sign_tx(ops.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)).encode()
+    return keys.sign_tx(accounts.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)).encode()
 
 
 def _replay(cfg, blocks):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain
 from tierchain.errors import Reject
@@ -32,9 +32,11 @@ def _txs(rng: np.random.Generator, n: int) -> list[bytes]:
     for j in range(n):
         sender, other = KEYS[j % len(KEYS)], KEYS[(j + 1) % len(KEYS)]
         if rng.random() < 0.3:
-            tx = ops.register(CHAIN_ID, sender.public_key, j, other.public_key, ("registrar",) * (j % 2))
+            tx = accounts.register(CHAIN_ID, sender.public_key, j, other.public_key, ("registrar",) * (j % 2))
         else:
-            tx = ops.transfer(CHAIN_ID, sender.public_key, j, other.public_key, int(rng.integers(1, 10**9)))
+            tx = accounts.transfer(
+                CHAIN_ID, sender.public_key, j, other.public_key, int(rng.integers(1, 10**9))
+            )
         raw = sender.sign_tx(tx).encode()
         if rng.random() < 0.15:
             raw = raw[: int(rng.integers(1, len(raw)))]  # does not decode
@@ -72,14 +74,19 @@ def test_gather_equals_decoding_the_joined_frames(seed):
 
 def test_row_bytes_splits_rows():
     b = decode_batch(
-        frame([k.sign_tx(ops.transfer(CHAIN_ID, k.public_key, 0, BOB.public_key, 1)).encode() for k in KEYS])
+        frame(
+            [
+                k.sign_tx(accounts.transfer(CHAIN_ID, k.public_key, 0, BOB.public_key, 1)).encode()
+                for k in KEYS
+            ]
+        )
     )
     assert row_bytes(b.sender) == [k.public_key for k in KEYS]
     assert row_bytes(b.digest) == [d.tobytes() for d in b.digest]
 
 
 def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
-    return keys.sign_tx(ops.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)).encode()
+    return keys.sign_tx(accounts.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)).encode()
 
 
 def test_the_producer_decodes_and_hashes_nothing(chain_dir, monkeypatch):

@@ -352,7 +352,7 @@ def encode_bitmap(siblings: list[bytes]) -> bytes:
 def served(tmp_path_factory):
     """What an untrusted node serves: headers, proofs and the transactions paid."""
     from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
-    from tierchain.apps import accounts as ops
+    from tierchain.apps import accounts
     from tierchain.engine.chain import Chain
 
     with Chain(tmp_path_factory.mktemp("spec") / "c", small_config(), NODE) as c:
@@ -364,7 +364,7 @@ def served(tmp_path_factory):
         head = c.height
         state = {}
         for h in (1, head):
-            for k in [ops.balance_key(x.public_key) for x in (ALICE, BOB, CAROL, NODE)]:
+            for k in [accounts.balance_key(x.public_key) for x in (ALICE, BOB, CAROL, NODE)]:
                 state[k, h] = (c.prove_state(k, h).encode(), c.state_get(k, h))
             for i in range(64):  # absent keys: both kinds of absence occur
                 k = b"absent/%d" % i

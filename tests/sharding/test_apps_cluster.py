@@ -13,16 +13,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import blake3
-import grpc
 import nacl.pwhash
 import pytest
 
+from cluster_world import _serve
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount
 from tierchain.crypto import KeyPair, save_key_file
 from tierchain.engine import apps, route
@@ -64,22 +62,6 @@ def _cluster_file(tmp: Path, port: int) -> Path:
         "heartbeat_s = 0.3\nheartbeat_timeout_s = 4.0\n"
     )
     return path
-
-
-def _serve(spec: Path, index: int, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tierchain.cli.main", "--log-level", "warning", "shard", "serve"]
-    proc = subprocess.Popen(
-        [*cmd, "--cluster", str(spec), "--index", str(index), "--listen", f"127.0.0.1:{port}"], env=env
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, "shard serve exited"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            try:
-                grpc.channel_ready_future(ch).result(timeout=1)
-                return proc
-            except grpc.FutureTimeoutError:
-                assert time.monotonic() < deadline, "shard serve did not start"
 
 
 def _digest_on(shard: int, placement) -> bytes:

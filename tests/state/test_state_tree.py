@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import ALICE, BOB, NODE, small_config, transfer
 from tierchain import proofs
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine.chain import Chain
@@ -249,7 +249,7 @@ def test_chain_historic_reads_and_proofs_against_old_headers(tmp_path):
             sub = c.submit([transfer(ALICE, n, BOB, 10)])
             assert sub.wait(10)[0].code == Reject.OK
             heights.append(int(sub.heights[0]))
-        bal = ops.balance_key(BOB.public_key)
+        bal = accounts.balance_key(BOB.public_key)
         for i, h in enumerate(heights):
             header = c.header(h)
             assert int.from_bytes(c.state_get(bal, h), "little") == 10 * (i + 1)
@@ -257,7 +257,7 @@ def test_chain_historic_reads_and_proofs_against_old_headers(tmp_path):
             assert proofs.verify_state(header.state_root, proof, bal)
             assert not proofs.verify_state(c.head().state_root, proof, bal) or h == c.height
         assert c.state_get(bal, 0) is None  # Bob had no balance at genesis
-        absent = c.prove_state(ops.balance_key(KeyPair.from_seed(b"z" * 32).public_key))
+        absent = c.prove_state(accounts.balance_key(KeyPair.from_seed(b"z" * 32).public_key))
         assert absent.value is None and proofs.verify_state(c.head().state_root, absent)
         tx_proof = c.prove_tx(sub.tx_ids[0])
         assert proofs.verify_tx(c.header(tx_proof.height).encode(), tx_proof, sub.tx_ids[0])
@@ -270,8 +270,8 @@ def test_chain_pruning_and_interim_commitment(tmp_path):
         for n in range(5):
             c.submit([transfer(ALICE, n, BOB, 1)]).wait(10)
         with pytest.raises(StatePruned):
-            c.state_get(ops.balance_key(BOB.public_key), 0)
-        assert c.prove_state(ops.balance_key(BOB.public_key), c.height).value is not None
+            c.state_get(accounts.balance_key(BOB.public_key), 0)
+        assert c.prove_state(accounts.balance_key(BOB.public_key), c.height).value is not None
     assert verify_chain(tmp_path / "p").ok
     interim = small_config(state_commitment="interim")
     assert interim.genesis_bytes() != small_config().genesis_bytes()  # a different chain
@@ -279,9 +279,9 @@ def test_chain_pruning_and_interim_commitment(tmp_path):
     with Chain(tmp_path / "i", interim, NODE) as c:
         c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
         with pytest.raises(StateUnavailable):
-            c.prove_state(ops.balance_key(BOB.public_key))
+            c.prove_state(accounts.balance_key(BOB.public_key))
         with pytest.raises(StateUnavailable):
-            c.state_get(ops.balance_key(BOB.public_key), 0)
+            c.state_get(accounts.balance_key(BOB.public_key), 0)
         smt_root = Chain(tmp_path / "s", small_config(), NODE, start=False)
         assert smt_root.head().state_root != c.header(0).state_root
         smt_root.close()
@@ -304,7 +304,7 @@ def test_empty_genesis_has_the_empty_root(tmp_path):
     cfg = small_config(genesis_accounts=(GenesisAccount(NODE.public_key, (), 0),))
     with Chain(tmp_path / "e", cfg, NODE, start=False) as c:
         assert c.head().state_root == reference_root(
-            {ops.account_key(NODE.public_key): c.state_get(ops.account_key(NODE.public_key))}
+            {accounts.account_key(NODE.public_key): c.state_get(accounts.account_key(NODE.public_key))}
         )
     cfg0 = ChainConfig(chain_id=3)
     with Chain(tmp_path / "z", cfg0, NODE, start=False) as c:
@@ -320,7 +320,7 @@ def test_cli_state_prove(tmp_path):
 
     with Chain(tmp_path / "c", small_config(), NODE) as c:
         c.submit([transfer(ALICE, 0, BOB, 7)]).wait(10)
-    key = "0x" + ops.balance_key(BOB.public_key).hex()
+    key = "0x" + accounts.balance_key(BOB.public_key).hex()
     res = CliRunner().invoke(main, ["state", "prove", str(tmp_path / "c"), key])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)

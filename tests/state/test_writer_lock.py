@@ -14,13 +14,13 @@ import pytest
 from cluster_world import CLI, _cluster_file, _free_port, _serve
 from cluster_world import ENV as SHARD_ENV
 from conftest import NODE, small_config, wait_serving
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, load_key_file
 from tierchain.engine.chain import Chain
 from tierchain.state.storage import Store
 from tierchain.state.writer_lock import LOCK_NAME, DatabaseLocked, read_holder
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS = "writer lock test"
@@ -62,7 +62,7 @@ def test_a_second_embedded_chain_is_refused_and_the_first_keeps_committing(chain
     with Chain(chain_dir, config, NODE) as first:
         with pytest.raises(DatabaseLocked):
             Chain(chain_dir, config, NODE)
-        tx = ops.register(
+        tx = accounts.register(
             config.chain_id,
             NODE.public_key,
             first.nonce(NODE.public_key),
@@ -121,16 +121,17 @@ def running_node(tmp_path, fast_kdf):
         keys = load_key_file(directory / config.key_file, PASS)
         for seed in (b"r" * 32, b"s" * 32):  # register a recipient, then pay it: blocks to read
             pk = RECIPIENT.public_key if seed == b"r" * 32 else KeyPair.from_seed(seed).public_key
-            tx = ops.register(config.chain_id, keys.public_key, client.nonce(keys.public_key), pk, ())
+            tx = accounts.register(config.chain_id, keys.public_key, client.nonce(keys.public_key), pk, ())
             assert (
-                client.submit(wire.frame([keys.sign_tx(tx).encode()]), wait_s=10)["receipts"][0]["code"]
+                client.submit(txcodec.frame([keys.sign_tx(tx).encode()]), wait_s=10)["receipts"][0]["code"]
                 == "OK"
             )
-        tx = ops.transfer(
+        tx = accounts.transfer(
             config.chain_id, keys.public_key, client.nonce(keys.public_key), RECIPIENT.public_key, 10
         )
         assert (
-            client.submit(wire.frame([keys.sign_tx(tx).encode()]), wait_s=10)["receipts"][0]["code"] == "OK"
+            client.submit(txcodec.frame([keys.sign_tx(tx).encode()]), wait_s=10)["receipts"][0]["code"]
+            == "OK"
         )
         yield directory, node, client, keys
     finally:
@@ -160,7 +161,7 @@ def test_read_only_tools_work_beside_a_running_node(running_node):
     shown = _cli("block", "show", str(directory), "head")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["header"]["height"] >= head
-    key = "0x" + ops.balance_key(RECIPIENT.public_key).hex()
+    key = "0x" + accounts.balance_key(RECIPIENT.public_key).hex()
     got = _cli("state", "get", str(directory), key)
     assert got.returncode == 0, got.stderr
     assert "0a00000000000000" in got.stdout  # 10 units, little-endian u64, committed
@@ -172,8 +173,8 @@ def test_read_only_tools_work_beside_a_running_node(running_node):
     lineage = _cli("finance", "lineage", str(directory), "00" * 32)
     assert "locked" not in lineage.stderr and "Traceback" not in lineage.stderr, lineage.stderr
     assert node.poll() is None  # the node is untouched and still commits
-    tx = ops.transfer(1, keys.public_key, client.nonce(keys.public_key), RECIPIENT.public_key, 1)
-    reply = client.submit(wire.frame([keys.sign_tx(tx).encode()]), wait_s=10)
+    tx = accounts.transfer(1, keys.public_key, client.nonce(keys.public_key), RECIPIENT.public_key, 1)
+    reply = client.submit(txcodec.frame([keys.sign_tx(tx).encode()]), wait_s=10)
     assert reply["receipts"][0]["code"] == "OK"
     node.send_signal(signal.SIGTERM)
     assert node.wait(30) == 0

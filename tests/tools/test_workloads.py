@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts as accounts_app
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount, SyntheticAccounts
 from tierchain.crypto import KeyPair
 from tierchain.engine.genesis import GenesisError, genesis_chunks, genesis_writes, synthetic_public_keys
@@ -17,7 +17,7 @@ from tierchain.tools.loadgen import (
     scatter,
     zipf_ranks,
 )
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 
 def test_zipf_skew_follows_the_law():
@@ -55,7 +55,7 @@ def test_hot_key_fraction(hot_pct):
 
 
 def _decode_all(work):
-    return [[wire.decode(t) for t in stream] for stream in work.streams]
+    return [[txcodec.decode(t) for t in stream] for stream in work.streams]
 
 
 def test_workload_nonce_order_and_cache_round_trip(tmp_path):
@@ -93,8 +93,8 @@ def test_recipients_are_registered_in_genesis():
     for stream in _decode_all(work):
         for tx in stream:
             to = tx.payload[:32]
-            assert ops.account_key(to) in state
-            assert state[ops.balance_key(tx.sender)] is not None
+            assert accounts_app.account_key(to) in state
+            assert state[accounts_app.balance_key(tx.sender)] is not None
 
 
 def test_genesis_chunks_sorted_and_bounded():
@@ -110,8 +110,10 @@ def test_genesis_chunks_sorted_and_bounded():
     state = dict(flat)
     assert len(state) == 2 * 1003
     synth = synthetic_public_keys(3, 0, 1000)
-    assert state[ops.balance_key(synth[:32])] == (7).to_bytes(8, "little")
-    assert state[ops.account_key(keys[0].public_key)] == ops.account_value(ops.roles_mask(("registrar",)), 0)
+    assert state[accounts_app.balance_key(synth[:32])] == (7).to_bytes(8, "little")
+    assert state[accounts_app.account_key(keys[0].public_key)] == accounts_app.account_value(
+        accounts_app.roles_mask(("registrar",)), 0
+    )
     assert ChainConfig.from_toml(config.to_toml()) == config
 
 

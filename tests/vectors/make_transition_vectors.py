@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from finance_world import NODE, SECRET, MemLedger, admit_all, config, issue_voucher
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.apps.finance import DocType
 from tierchain.apps.finance.client import Finance
 from tierchain.config import ChainConfig, GenesisAccount
@@ -115,11 +115,11 @@ def scenario() -> tuple[ChainConfig, list[tuple[int, list[bytes]]]]:
             amount = 400 * (round_ + 1) + i  # rounds 2-3 overdraw the poorer payers
             if (i + round_) % 5 == 4:
                 to = stranger  # no such account
-            tx = ops.transfer(cfg.chain_id, payer.public_key, nonces[payer.public_key], to, amount)
+            tx = accounts.transfer(cfg.chain_id, payer.public_key, nonces[payer.public_key], to, amount)
             txs.append(payer.sign_tx(tx).encode())
             nonces[payer.public_key] += 1
         ledger.block(txs)
-    reg = ops.register(cfg.chain_id, NODE.public_key, ledger.nonce(NODE.public_key), stranger, ())
+    reg = accounts.register(cfg.chain_id, NODE.public_key, ledger.nonce(NODE.public_key), stranger, ())
     ledger.block([NODE.sign_tx(reg).encode()])
     return cfg, ledger.blocks
 

@@ -24,7 +24,7 @@ import nacl.signing
 
 from tierchain import limits
 from tierchain.errors import Reject, WireError
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 HERE = Path(__file__).resolve().parent
 FILES = ("wire_valid.json", "wire_invalid.json")
@@ -74,19 +74,19 @@ def raw_body(
 
 
 def sign(body: bytes, who: int = 1) -> bytes:
-    return body + signer(who).sign(wire.tx_id(body)).signature
+    return body + signer(who).sign(txcodec.tx_id(body)).signature
 
 
 def keys(prefix: bytes, n: int, length: int = 8) -> tuple[bytes, ...]:
     return tuple(prefix + b"%0*d" % (length - len(prefix), i) for i in range(n))
 
 
-def valid_txs() -> list[tuple[str, wire.Tx]]:
-    def tx(who: int, **kw) -> wire.Tx:
+def valid_txs() -> list[tuple[str, txcodec.Tx]]:
+    def tx(who: int, **kw) -> txcodec.Tx:
         pk = bytes(signer(who).verify_key)
         base = dict(chain_id=7, shard_id=1, op=1, sender=pk, nonce=1)
         base.update(kw)
-        t = wire.Tx(**base)
+        t = txcodec.Tx(**base)
         return dataclasses.replace(t, signature=signer(who).sign(t.tx_id()).signature)
 
     kmax = limits.key_bytes_max
@@ -242,7 +242,7 @@ def build() -> dict[str, str]:
     valid = []
     for name, t in valid_txs():
         enc = t.encode()
-        assert wire.decode(enc) == t, name
+        assert txcodec.decode(enc) == t, name
         valid.append(
             {
                 "name": name,
@@ -269,7 +269,7 @@ def build() -> dict[str, str]:
         assert name not in seen, name
         seen.add(name)
         try:
-            wire.decode(data)
+            txcodec.decode(data)
         except WireError as e:
             assert e.code == want, (name, e.code, want)
         else:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tierchain import _hot, errors, limits
 from tierchain.errors import Reject, RejectedError, WireError
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 VECTORS = Path(__file__).parents[1] / "vectors"
 VALID = json.loads((VECTORS / "wire_valid.json").read_text())
@@ -30,13 +30,13 @@ INVALID = json.loads((VECTORS / "wire_invalid.json").read_text())
 
 def py_code(data: bytes) -> int:
     try:
-        wire.decode(data)
+        txcodec.decode(data)
     except WireError as e:
         return int(e.code)
     return 0
 
 
-def row_tx(cols: dict, buf: bytes, i: int) -> wire.Tx:
+def row_tx(cols: dict, buf: bytes, i: int) -> txcodec.Tx:
     """Rebuild a Tx from row ``i`` of decode_frames' columns."""
     first, nr, nw = int(cols["key_first"][i]), int(cols["n_read"][i]), int(cols["n_write"][i])
     keys = [
@@ -52,7 +52,7 @@ def row_tx(cols: dict, buf: bytes, i: int) -> wire.Tx:
     assert ps + pl == be
     assert buf[be : be + limits.signature_bytes] == cols["signature"][i].tobytes()
     assert be + limits.signature_bytes == int(cols["tx_end"][i])
-    return wire.Tx(
+    return txcodec.Tx(
         chain_id=int(cols["chain_id"][i]),
         shard_id=int(cols["shard_id"][i]),
         op=int(cols["op"][i]),
@@ -68,8 +68,8 @@ def row_tx(cols: dict, buf: bytes, i: int) -> wire.Tx:
 
 
 def assert_rows_agree(txs: list[bytes]) -> dict:
-    """Frame ``txs`` into one buffer and check every row against wire.decode."""
-    buf = wire.frame(txs)
+    """Frame ``txs`` into one buffer and check every row against txcodec.decode."""
+    buf = txcodec.frame(txs)
     cols = _hot.decode_frames(buf)
     assert len(cols["code"]) == len(txs)
     pos = 0
@@ -78,7 +78,7 @@ def assert_rows_agree(txs: list[bytes]) -> dict:
         assert int(cols["code"][i]) == code, (i, data.hex())
         assert int(cols["tx_start"][i]) == pos + 4 and int(cols["tx_end"][i]) == pos + 4 + len(data)
         if code == 0:
-            assert row_tx(cols, buf, i) == wire.decode(data)
+            assert row_tx(cols, buf, i) == txcodec.decode(data)
         else:
             for name in (
                 "version",
@@ -127,9 +127,9 @@ def test_valid_vector_python(v):
     import nacl.signing
 
     data = bytes.fromhex(v["hex"])
-    tx = wire.decode(data)
+    tx = txcodec.decode(data)
     f = v["fields"]
-    want = wire.Tx(
+    want = txcodec.Tx(
         chain_id=f["chain_id"],
         shard_id=f["shard_id"],
         op=f["op"],
@@ -151,7 +151,7 @@ def test_valid_vector_python(v):
 @pytest.mark.parametrize("v", INVALID, ids=[v["name"] for v in INVALID])
 def test_invalid_vector_python(v):
     with pytest.raises(WireError) as e:
-        wire.decode(bytes.fromhex(v["hex"]))
+        txcodec.decode(bytes.fromhex(v["hex"]))
     assert e.value.code.name == v["reject"]
 
 
@@ -174,7 +174,7 @@ def test_vectors_through_decode_batch():
     from tierchain.wire.batch import decode_batch
 
     items = [v for pair in zip(VALID, INVALID, strict=False) for v in pair] + VALID
-    b = decode_batch(wire.frame([bytes.fromhex(v["hex"]) for v in items]))
+    b = decode_batch(txcodec.frame([bytes.fromhex(v["hex"]) for v in items]))
     assert len(b) == len(items)
     for i, v in enumerate(items):
         assert Reject(int(b.code[i])).name == v.get("reject", "OK")
@@ -197,7 +197,7 @@ def test_decode_batch_of_each_vector_alone():
     from tierchain.wire.batch import decode_batch
 
     for v in VALID:
-        b = decode_batch(wire.frame([bytes.fromhex(v["hex"])]))
+        b = decode_batch(txcodec.frame([bytes.fromhex(v["hex"])]))
         assert b.code.tolist() == [0] and b.digest[0].tobytes().hex() == v["tx_id"]
 
 
@@ -212,7 +212,7 @@ def test_empty_buffer():
 @pytest.mark.parametrize("tail", [b"\x01", b"\x01\x02", b"\x01\x02\x03"])
 def test_short_prefix_gives_final_truncated_row(tail):
     good = bytes.fromhex(VALID[1]["hex"])
-    buf = wire.frame([good]) + tail
+    buf = txcodec.frame([good]) + tail
     cols = _hot.decode_frames(buf)
     assert cols["code"].tolist() == [0, Reject.TRUNCATED]
     assert cols["tx_start"][1] == cols["tx_end"][1] == len(buf)
@@ -220,7 +220,7 @@ def test_short_prefix_gives_final_truncated_row(tail):
 
 def test_frame_past_end_is_truncated_and_stops():
     good = bytes.fromhex(VALID[1]["hex"])
-    buf = wire.frame([good, good])[:-10]
+    buf = txcodec.frame([good, good])[:-10]
     cols = _hot.decode_frames(buf)
     assert cols["code"].tolist() == [0, Reject.TRUNCATED]
     assert cols["tx_end"][1] == len(buf)
@@ -230,10 +230,10 @@ def test_frame_past_end_is_truncated_and_stops():
 def test_oversized_frame_is_skipped_when_it_fits():
     good = bytes.fromhex(VALID[1]["hex"])
     huge = b"\x01" * (limits.tx_bytes_max + 1)
-    cols = _hot.decode_frames(wire.frame([good, huge, good]))
+    cols = _hot.decode_frames(txcodec.frame([good, huge, good]))
     assert cols["code"].tolist() == [0, Reject.TOO_LARGE, 0]
     # ... and is TRUNCATED when its declared length runs past the buffer.
-    buf = wire.frame([good]) + struct.pack("<I", 1 << 31) + b"\x00" * 100
+    buf = txcodec.frame([good]) + struct.pack("<I", 1 << 31) + b"\x00" * 100
     assert _hot.decode_frames(buf)["code"].tolist() == [0, Reject.TRUNCATED]
 
 
@@ -256,7 +256,7 @@ def test_batch_bytes_max():
 
 def test_accepts_bytes_like():
     good = bytes.fromhex(VALID[1]["hex"])
-    buf = wire.frame([good])
+    buf = txcodec.frame([good])
     for b in (bytearray(buf), memoryview(buf), np.frombuffer(buf, np.uint8)):
         assert _hot.decode_frames(b)["code"].tolist() == [0]
 
@@ -283,7 +283,7 @@ key_st = st.binary(min_size=1, max_size=limits.key_bytes_max)
 def txs(draw):
     keys = sorted(draw(st.sets(key_st, max_size=limits.tx_keys_max)))
     is_write = draw(st.lists(st.booleans(), min_size=len(keys), max_size=len(keys)))
-    return wire.Tx(
+    return txcodec.Tx(
         chain_id=draw(st.integers(0, 2**32 - 1)),
         shard_id=draw(st.integers(0, 2**16 - 1)),
         op=draw(st.integers(1, 2**16 - 1)),
@@ -302,7 +302,7 @@ def txs(draw):
 def test_round_trip(items):
     encoded = [t.encode() for t in items]
     for t, data in zip(items, encoded, strict=True):
-        assert wire.decode(data) == t
+        assert txcodec.decode(data) == t
     cols = assert_rows_agree(encoded)
     assert not cols["code"].any()
 
@@ -317,7 +317,7 @@ def test_fuzz_random_frames(items):
 
 
 def py_frames(buf: bytes) -> list[int]:
-    """Codes the framing rules give, computed in Python with wire.decode per frame."""
+    """Codes the framing rules give, computed in Python with txcodec.decode per frame."""
     out, pos = [], 0
     while pos < len(buf):
         if len(buf) - pos < 4:
@@ -339,7 +339,7 @@ def test_fuzz_raw_buffer_never_crashes(buf):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([v["hex"] for v in VALID[:6] + INVALID]), max_size=6), st.binary(max_size=8))
 def test_fuzz_framed_vectors_with_garbage_tail(hexes, tail):
-    buf = wire.frame([bytes.fromhex(h) for h in hexes]) + tail
+    buf = txcodec.frame([bytes.fromhex(h) for h in hexes]) + tail
     assert _hot.decode_frames(buf)["code"].tolist() == py_frames(buf)
 
 

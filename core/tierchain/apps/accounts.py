@@ -26,7 +26,7 @@ from tierchain.crypto import is_strong_public_key
 from tierchain.engine import apps, genesis, route
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 
 OP_REGISTER = 1
 OP_TRANSFER = 2
@@ -117,9 +117,9 @@ def register(
     roles: tuple[str, ...] = (),
     expires_at: int = 0,
     app_set: apps.AppSet | None = None,
-) -> wire.Tx:
+) -> tx.Tx:
     """Register ``new_key`` with ``roles``: names of roles of ``app_set`` (default: the built-in apps)."""
-    return wire.Tx(
+    return tx.Tx(
         chain_id=chain_id,
         shard_id=0,
         op=OP_REGISTER,
@@ -132,10 +132,8 @@ def register(
     )
 
 
-def transfer(
-    chain_id: int, sender: bytes, nonce: int, to: bytes, amount: int, expires_at: int = 0
-) -> wire.Tx:
-    return wire.Tx(
+def transfer(chain_id: int, sender: bytes, nonce: int, to: bytes, amount: int, expires_at: int = 0) -> tx.Tx:
+    return tx.Tx(
         chain_id=chain_id,
         shard_id=0,
         op=OP_TRANSFER,

@@ -45,7 +45,7 @@ from tierchain.apps.accounts import account_key, amount_max, balance_key, roles_
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 
 OP_XTRANSFER = 3
 OP_XCREDIT = 4
@@ -260,7 +260,7 @@ def _xfinish(ctx: TxContext) -> None:
 
 def transfer(
     chain_id: int, src: int, dst: int, sender: bytes, nonce: int, to: bytes, amount: int, timeout_ms: int
-) -> wire.Tx:
+) -> tx.Tx:
     """A's signed-to-be prepare; ``src``/``dst`` are the shards of ``bal/A`` and ``bal/B``
     and ``chain_id`` the source shard's. ``nonce`` is A's nonce on the source shard."""
     return _tx(
@@ -274,14 +274,14 @@ def transfer(
     )
 
 
-def credit(chain_id: int, coordinator: bytes, nonce: int, lock: Lock) -> wire.Tx:
+def credit(chain_id: int, coordinator: bytes, nonce: int, lock: Lock) -> tx.Tx:
     reads = (account_key(coordinator), account_key(lock.to), finished_key(lock.dst, *_ids(lock)))
     writes = (credit_key(lock.dst, *_ids(lock)),)
     payload = _CREDIT.pack(*_ids(lock), lock.dst, lock.to, lock.amount, lock.deadline_ms)
     return _tx(chain_id, OP_XCREDIT, coordinator, nonce, reads, writes, payload)
 
 
-def decide(chain_id: int, sender: bytes, nonce: int, lock: Lock, decision: Decision) -> wire.Tx:
+def decide(chain_id: int, sender: bytes, nonce: int, lock: Lock, decision: Decision) -> tx.Tx:
     """The decision for ``lock``, by the coordinator (or by A, to reclaim after the deadline)."""
     writes = (lock_key(*_ids(lock)), decided_key(*_ids(lock)), balance_key(lock.sender))
     return _tx(
@@ -295,7 +295,7 @@ def decide(chain_id: int, sender: bytes, nonce: int, lock: Lock, decision: Decis
     )
 
 
-def finish(chain_id: int, coordinator: bytes, nonce: int, credit_: Credit, decision: Decision) -> wire.Tx:
+def finish(chain_id: int, coordinator: bytes, nonce: int, credit_: Credit, decision: Decision) -> tx.Tx:
     ids = (credit_.src, credit_.sender, credit_.nonce)
     writes = (credit_key(credit_.dst, *ids), finished_key(credit_.dst, *ids), balance_key(credit_.to))
     payload = _FINISH.pack(*ids, credit_.dst, decision)
@@ -306,7 +306,7 @@ def _ids(lock: Lock) -> tuple[int, bytes, int]:
     return lock.src, lock.sender, lock.nonce
 
 
-_tx = wire.unsigned
+_tx = tx.unsigned
 
 
 APP = apps.App(

@@ -472,10 +472,10 @@ def _read(directory: Path, query: Callable[[Callable[[bytes], bytes | None]], An
     """Run ``query(state_get)`` on the committed state in DIRECTORY, opened read-only
     (no writer lock: safe beside a running node)."""
     from tierchain.cli.main import _open_readonly
-    from tierchain.state import log as state_log
+    from tierchain.state import log
 
     with _open_readonly(directory) as store, store.read() as r:
-        return query(state_log.reader(r))
+        return query(log.reader(r))
 
 
 def _print_json(value: Any) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from tierchain.apps import accounts as ops
-from tierchain.cli import keys as state_keys
+from tierchain.apps import accounts as accounts_app
+from tierchain.cli import keys as cli_keys
 from tierchain.cli.errors import TierChainGroup
 from tierchain.cli.types import (
     AMOUNT,
@@ -33,8 +33,8 @@ from tierchain.engine.apps import DEFAULT_APPS, AppError, AppSet
 from tierchain.engine.apps import find as find_app
 from tierchain.engine.apps import resolve as resolve_apps
 from tierchain.errors import TierChainError
-from tierchain.state import log as state_log
-from tierchain.wire import tx as wire
+from tierchain.state import log as writeback_log
+from tierchain.wire import tx as txcodec
 from tierchain.wire.block import Header
 
 CONFIG_NAME = "chain.toml"
@@ -77,7 +77,7 @@ def _load_node(directory: Path, passphrase_env: str) -> tuple[ChainConfig, KeyPa
 
 def _parse_key(text: str | bytes) -> bytes:
     """A state key in one of the forms of ``tierchain.cli.keys`` (``STATE_KEY`` already parsed it)."""
-    return text if isinstance(text, bytes) else state_keys.parse_key(text)
+    return text if isinstance(text, bytes) else cli_keys.parse_key(text)
 
 
 def _version() -> str:
@@ -303,11 +303,11 @@ def tx_send(
     nonce = client.nonce(keys.public_key)
     if kind == "transfer":
         assert to is not None and amount is not None
-        t = ops.transfer(chain_id, keys.public_key, nonce, to, amount)
+        t = accounts_app.transfer(chain_id, keys.public_key, nonce, to, amount)
     else:
         assert new_key is not None
-        t = ops.register(chain_id, keys.public_key, nonce, new_key, roles)
-    reply = client.submit(wire.frame([keys.sign_tx(t).encode()]), wait_s=wait_s)
+        t = accounts_app.register(chain_id, keys.public_key, nonce, new_key, roles)
+    reply = client.submit(txcodec.frame([keys.sign_tx(t).encode()]), wait_s=wait_s)
     click.echo(json.dumps(reply, indent=2))
     if reply["codes"][0] != "OK" or (reply.get("receipts") and reply["receipts"][0]["code"] != "OK"):
         sys.exit(1)
@@ -390,15 +390,15 @@ def state_get(directory: Path, key: bytes) -> None:
     ..., 0x<hex>, or text (docs/operations.md). Absent: exit code 1.
     """
     with _open_readonly(directory) as store, store.read() as r:
-        value = state_log.reader(r)(key)
+        value = writeback_log.reader(r)(key)
         _, app_set = _suite_and_apps(r.get("meta", "genesis"))  # names the roles of every app
     if value is None:
-        raise click.ClickException(f"absent: no value at {state_keys.key_text(key)}")
+        raise click.ClickException(f"absent: no value at {cli_keys.key_text(key)}")
     out = {
-        "key": state_keys.key_text(key),
+        "key": cli_keys.key_text(key),
         "key_hex": key.hex(),
         "value": value.hex(),
-        "decoded": state_keys.decode_value(key, value, app_set),
+        "decoded": cli_keys.decode_value(key, value, app_set),
     }
     click.echo(json.dumps(out, indent=2))
 
@@ -470,17 +470,17 @@ def balance(directory: tuple[Path, ...], public_key: bytes, url: str | None, tim
     """
     if not ((url is None and len(directory) == 1) or (url is not None and not directory)):
         raise click.UsageError("give one chain DIRECTORY or --node URL (not both), then PUBLIC_KEY")
-    key = ops.balance_key(public_key)
+    key = accounts_app.balance_key(public_key)
     if url is not None:
         from tierchain.api.rpc import NodeClient
 
         value = NodeClient(url, timeout_s=timeout_s).state(key)
     else:
         with _open_readonly(directory[0]) as store, store.read() as r:
-            value = state_log.reader(r)(key)
-    decoded = {"balance": 0} if value is None else state_keys.decode_value(key, value)
+            value = writeback_log.reader(r)(key)
+    decoded = {"balance": 0} if value is None else cli_keys.decode_value(key, value)
     if decoded is None or "balance" not in decoded:
-        raise click.ClickException(f"damaged balance record {value!r} at {state_keys.key_text(key)}")
+        raise click.ClickException(f"damaged balance record {value!r} at {cli_keys.key_text(key)}")
     click.echo(decoded["balance"])
 
 

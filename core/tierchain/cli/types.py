@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.apps.finance import codes as fin_codes
 from tierchain.cli.keys import KeyFormError, parse_key
 
@@ -105,8 +105,8 @@ PUBLIC_KEY = HexBytes(32, "a public key", "pubkey")
 TX_ID = HexBytes(32, "a transaction id", "tx_id")
 FINANCE_ID = HexBytes(fin_codes.id_bytes, "an id", "id")  # voucher, piece, proposal, org
 HEX = HexBytes()
-AMOUNT = click.IntRange(1, ops.amount_max)  # minor units, as the transfer op bounds them
-BALANCE = click.IntRange(0, ops.amount_max)
+AMOUNT = click.IntRange(1, accounts.amount_max)  # minor units, as the transfer op bounds them
+BALANCE = click.IntRange(0, accounts.amount_max)
 CHAIN_ID = click.IntRange(0, (1 << 32) - 1)
 HOST_PORT = HostPort()
 NODE_URL = NodeUrl()

@@ -68,7 +68,7 @@ from tierchain.engine.submission import (
     subscriber_queue_max,
 )
 from tierchain.errors import Reject, RejectedError, TierChainError
-from tierchain.state import log as state_log
+from tierchain.state import log as writeback_log
 from tierchain.state.commitment import commitment_of
 from tierchain.state.storage import Store
 from tierchain.wire.batch import decode_batch
@@ -134,15 +134,15 @@ class Chain(Pipeline, Queries):
                 self._head: Header = r.last("headers")[1]
                 # The next block's state commitment starts from the head's.
                 self.commitment.resume(r, self._head.state_root, self._head.height)
-                flushed = state_log.flushed_height(r)
+                flushed = writeback_log.flushed_height(r)
                 try:
-                    pending = state_log.pending(r)
+                    pending = writeback_log.pending(r)
                 except (ValueError, TierChainError) as exc:  # checksum, codec, or a gap
                     raise ChainError(f"state log damaged: {exc}") from exc
                 entries = r.entries("state")
             if flushed is None:  # a database from before the state log: its table is current
                 with self.store.write() as w:
-                    w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(self._head.height))
+                    w.put("meta", writeback_log.STATE_HEIGHT, writeback_log.encode_height(self._head.height))
                 flushed = self._head.height
             if flushed + len(pending) != self._head.height:
                 raise ChainError(
@@ -209,7 +209,7 @@ class Chain(Pipeline, Queries):
             ).signed(self.proposer, self.suite)
             w.put("meta", "genesis", genesis)
             w.put("meta", "proposer", self.proposer.public_key)
-            w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(0))
+            w.put("meta", writeback_log.STATE_HEIGHT, writeback_log.encode_height(0))
             w.put("headers", 0, header)
             w.put("blocks", 0, b"")
             w.put("receipts", 0, [])

@@ -46,7 +46,7 @@ from tierchain.engine.execute import BlockColumns, declared_keys
 from tierchain.engine.mempool import Chunk
 from tierchain.engine.submission import ChainError, CommittedBlock
 from tierchain.errors import InvariantViolation, TierChainError
-from tierchain.state import log as state_log
+from tierchain.state import log as writeback_log
 from tierchain.state.commitment import Version
 from tierchain.wire.batch import Batch, gather
 from tierchain.wire.block import Header, Receipt
@@ -268,10 +268,10 @@ class Pipeline:
         plan = self._plan
         plan[0] += 1
         plan[1] += len(result.writes)
-        flush = plan[0] >= self.config.state_flush_blocks or plan[1] >= state_log.pending_writes_max
+        flush = plan[0] >= self.config.state_flush_blocks or plan[1] >= writeback_log.pending_writes_max
         if flush:
             plan[0] = plan[1] = 0
-        log_blob = None if flush else state_log.encode(result.writes)
+        log_blob = None if flush else writeback_log.encode(result.writes)
         with self._uncommitted_lock:
             self._uncommitted.append((height, result.writes))
         return _Executed(chunks, batch, block_buf, height, timestamp_ms, result, index, flush, log_blob, None)
@@ -391,10 +391,10 @@ class Pipeline:
         """Merge the write sets of blocks state_height+1..height into the state table."""
         with self._uncommitted_lock:
             blocks = [writes for h, writes in self._uncommitted if h <= height]
-        puts, deletes = state_log.merged(blocks)
+        puts, deletes = writeback_log.merged(blocks)
         w.put_many_raw("state", puts)
         for k in deletes:
             w.delete("state", k)
         for h in range(self._state_height + 1, height + 1):  # a flushing block logged nothing
             w.delete("state_log", h)
-        w.put("meta", state_log.STATE_HEIGHT, state_log.encode_height(height))
+        w.put("meta", writeback_log.STATE_HEIGHT, writeback_log.encode_height(height))

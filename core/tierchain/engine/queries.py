@@ -23,7 +23,7 @@ from tierchain.crypto import merkle
 from tierchain.engine import apps as app_registry
 from tierchain.engine.execute import nonce_key
 from tierchain.engine.submission import CommittedBlock
-from tierchain.state import log as state_log
+from tierchain.state import log
 from tierchain.state.tree import StateUnavailable
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.block import Header, Receipt
@@ -98,7 +98,7 @@ class Queries:
         with self.store.read() as r:
             pending = self._pending_in(r, overlays)
             stored = r.get_many_raw("state", sorted(set(keys)))  # one native call
-        return [state_log.lookup(pending, key, stored.get) for key in keys]
+        return [log.lookup(pending, key, stored.get) for key in keys]
 
     def state_scan(self, prefix: bytes, limit: int = 1000, after: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` (key, value) pairs of the current state whose key starts with
@@ -111,7 +111,7 @@ class Queries:
         with self.store.read() as r:
             # From the first candidate key (scan drops ``after`` itself); b"" = the whole table.
             stored = r.items("state", max(prefix, after) or None)
-            return state_log.scan(stored, self._pending_in(r, overlays), prefix, after, limit)
+            return log.scan(stored, self._pending_in(r, overlays), prefix, after, limit)
 
     def _committed_overlays(self) -> tuple[int, list[tuple[int, dict[bytes, bytes | None]]]]:
         """(head height, write sets of blocks not in the state table): take BEFORE the read txn.
@@ -126,7 +126,7 @@ class Queries:
     def _pending_in(r, overlays: tuple[int, list]) -> list[dict[bytes, bytes | None]]:
         """The write sets to overlay on read txn ``r``'s state table: committed, not flushed in it."""
         head, blocks = overlays
-        flushed = state_log.flushed_height(r)
+        flushed = log.flushed_height(r)
         return [writes for h, writes in blocks if flushed < h <= head]
 
     def prove_state(self, key: bytes, height: int | None = None) -> proofs.StateProof:

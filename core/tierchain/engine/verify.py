@@ -30,7 +30,7 @@ from tierchain.config import ChainConfig
 from tierchain.crypto import suite_of
 from tierchain.engine import apps, transition
 from tierchain.errors import InvariantViolation, TierChainError
-from tierchain.state import log as state_log
+from tierchain.state import log
 from tierchain.state.commitment import commitment_of
 from tierchain.state.storage import StorageError, Store
 from tierchain.wire.batch import decode_batch
@@ -155,7 +155,7 @@ def verify_chain(
                 if len(report.problems) >= problems_max:
                     break
             if report.ok:
-                stored = state_log.current_items(r)
+                stored = log.current_items(r)
                 if stored != state:
                     missing = len(state.keys() - stored.keys())
                     extra = len(stored.keys() - state.keys())

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts as accounts_app
 from tierchain.config import ChainConfig, GenesisAccount, SyntheticAccounts
 from tierchain.crypto import KeyPair
 from tierchain.engine.genesis import synthetic_public_keys_at
@@ -170,7 +170,7 @@ def _sign_stream(args: tuple) -> list[bytes]:
     out = []
     for nonce in range(width):
         for row, s in enumerate(mine):
-            t = ops.transfer(
+            t = accounts_app.transfer(
                 spec.chain_id, sender_keys[s], nonce, flat_to[row * width + nonce], int(amount[row, nonce])
             )
             out.append(keys[s].sign_tx(t).encode())

@@ -27,7 +27,7 @@ from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import evidence, lineage, orgs, registry, voucher
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError
-from tierchain.wire import tx as wire
+from tierchain.wire import tx as txcodec
 
 
 class Ledger(Protocol):
@@ -70,7 +70,7 @@ class RemoteLedger:
         return self.client.nonce(public_key)
 
     def send(self, tx: bytes, timeout_s: float) -> tuple[c.Code, Any]:
-        reply = self.client.submit(wire.frame([tx]), wait_s=timeout_s)
+        reply = self.client.submit(txcodec.frame([tx]), wait_s=timeout_s)
         if reply["codes"][0] != "OK":
             return c.reject_named(reply["codes"][0]), reply
         receipt = (reply.get("receipts") or [None])[0]
@@ -182,7 +182,7 @@ class Party:
     def _nonce(self) -> tuple[int, bytes, int]:
         return self.fin.ledger.chain_id, self.pk, self.fin.ledger.nonce(self.pk)
 
-    def send(self, tx: wire.Tx, **extra: Any) -> Result:
+    def send(self, tx: txcodec.Tx, **extra: Any) -> Result:
         signed = self.keys.sign_tx(tx)
         code, receipt = self.fin.ledger.send(signed.encode(), self.fin.timeout_s)
         return Result(code, signed.tx_id(), receipt, **extra)

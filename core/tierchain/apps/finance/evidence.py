@@ -22,7 +22,7 @@ from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 
 OPS = apps.OpTable()  # this module's ops (tierchain.apps.finance.app)
 
@@ -51,9 +51,7 @@ def _anchor(ctx: TxContext) -> None:
     ctx.emit(b"fin.doc.anchored", ctx.payload)
 
 
-def anchor(
-    chain_id: int, sender: bytes, org: bytes, nonce: int, doc_type: int, fingerprint: bytes
-) -> wire.Tx:
+def anchor(chain_id: int, sender: bytes, org: bytes, nonce: int, doc_type: int, fingerprint: bytes) -> tx.Tx:
     if len(fingerprint) != 32:
         raise ValueError("a document fingerprint is 32 bytes (BLAKE3 of the document)")
     return make_tx(

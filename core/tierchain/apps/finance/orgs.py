@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import struct
 
-from tierchain.apps import accounts as ops
+from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.crypto import is_strong_public_key
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 
 # The roles finance checks: the accounts app's (committee) and its own. An organization's
 # roles may be any role of the chain's apps (``TxContext.apps.role_mask``).
-ROLE_BITS = {**ops.ROLE_BITS, **{r.name: 1 << r.bit for r in c.ROLES}}
+ROLE_BITS = {**accounts.ROLE_BITS, **{r.name: 1 << r.bit for r in c.ROLES}}
 ORG_ACTIVE = 1
 OPS = apps.OpTable()  # this module's ops (tierchain.apps.finance.app)
 
@@ -89,11 +89,11 @@ def admit_body(name: str, roles: tuple[str, ...], first_key: bytes) -> bytes:
     raw = name.encode()
     if not 1 <= len(raw) <= c.org_name_bytes_max:
         raise ValueError(f"organization name of 1..{c.org_name_bytes_max} bytes")
-    return _ADMIT.pack(ops.roles_mask(roles), first_key, len(raw)) + raw
+    return _ADMIT.pack(accounts.roles_mask(roles), first_key, len(raw)) + raw
 
 
 def set_roles_body(org_id: bytes, roles: tuple[str, ...]) -> bytes:
-    return _SET_ROLES.pack(org_id, ops.roles_mask(roles))
+    return _SET_ROLES.pack(org_id, accounts.roles_mask(roles))
 
 
 def _known_roles(role_mask: int | None) -> int:
@@ -163,7 +163,7 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
 
 
 def _committee(ctx: TxContext) -> None:
-    raw = ctx.get(ops.account_key(ctx.sender))
+    raw = ctx.get(accounts.account_key(ctx.sender))
     if raw is None or not int.from_bytes(raw[:4], "little") & ROLE_BITS["committee"]:
         raise OpFailed(FinanceReject.NOT_COMMITTEE)
 
@@ -282,22 +282,22 @@ def member_reads(sender: bytes, org: bytes) -> set[bytes]:
     return {c.key_key(sender), c.org_key(org)}
 
 
-make_tx = wire.unsigned  # the finance builders' name for it
+make_tx = tx.unsigned  # the finance builders' name for it
 
 
-def propose(chain_id: int, sender: bytes, nonce: int, action: int, body: bytes) -> wire.Tx:
+def propose(chain_id: int, sender: bytes, nonce: int, action: int, body: bytes) -> tx.Tx:
     writes = {c.proposal_key(c.object_id(sender, nonce)), *action_writes(action, body)}
-    reads = {ops.account_key(sender), c.PARAMS_KEY}
+    reads = {accounts.account_key(sender), c.PARAMS_KEY}
     return make_tx(chain_id, c.OP_PROPOSE, sender, nonce, reads, writes, bytes((action,)) + body)
 
 
-def vote(chain_id: int, sender: bytes, nonce: int, proposal_id: bytes, proposal: c.Proposal) -> wire.Tx:
+def vote(chain_id: int, sender: bytes, nonce: int, proposal_id: bytes, proposal: c.Proposal) -> tx.Tx:
     writes = {c.proposal_key(proposal_id), *action_writes(proposal.action, proposal.body)}
-    reads = {ops.account_key(sender), c.PARAMS_KEY}
+    reads = {accounts.account_key(sender), c.PARAMS_KEY}
     return make_tx(chain_id, c.OP_VOTE, sender, nonce, reads, writes, proposal_id)
 
 
-def key_add(chain_id: int, sender: bytes, org: bytes, nonce: int, new_key: bytes) -> wire.Tx:
+def key_add(chain_id: int, sender: bytes, org: bytes, nonce: int, new_key: bytes) -> tx.Tx:
     return make_tx(
         chain_id,
         c.OP_KEY_ADD,
@@ -309,12 +309,12 @@ def key_add(chain_id: int, sender: bytes, org: bytes, nonce: int, new_key: bytes
     )
 
 
-def key_revoke(chain_id: int, sender: bytes, org: bytes, nonce: int, key: bytes) -> wire.Tx:
+def key_revoke(chain_id: int, sender: bytes, org: bytes, nonce: int, key: bytes) -> tx.Tx:
     return make_tx(
         chain_id, c.OP_KEY_REVOKE, sender, nonce, {c.key_key(sender)}, {c.org_key(org), c.key_key(key)}, key
     )
 
 
-def key_rotate(chain_id: int, sender: bytes, org: bytes, nonce: int, new_key: bytes) -> wire.Tx:
+def key_rotate(chain_id: int, sender: bytes, org: bytes, nonce: int, new_key: bytes) -> tx.Tx:
     writes = {c.org_key(org), c.key_key(sender), c.key_key(new_key)}
     return make_tx(chain_id, c.OP_KEY_ROTATE, sender, nonce, set(), writes, new_key)

@@ -43,7 +43,7 @@ from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import InvariantViolation, Reject, TierChainError
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 
 OPS = apps.OpTable()  # this module's ops (tierchain.apps.finance.app)
 
@@ -168,7 +168,7 @@ def fits(state_get: StateGet, blinded: bytes, amount: int) -> bool:
     return 0 < amount <= entry.value - entry.financed
 
 
-def reg_asset(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, value: int) -> wire.Tx:
+def reg_asset(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, value: int) -> tx.Tx:
     return make_tx(
         chain_id,
         c.OP_REG_ASSET,
@@ -182,7 +182,7 @@ def reg_asset(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: byt
 
 def reg_finance(
     chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, amount: int, ref: bytes
-) -> wire.Tx:
+) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
     own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
     return make_tx(
@@ -196,7 +196,7 @@ def reg_finance(
     )
 
 
-def reg_release(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, ref: bytes) -> wire.Tx:
+def reg_release(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, ref: bytes) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
     own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
     return make_tx(

@@ -42,7 +42,7 @@ from tierchain.apps.finance.orgs import active_org_with, make_tx, member, member
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import InvariantViolation, Reject
-from tierchain.wire import tx as wire
+from tierchain.wire import tx
 
 OPS = apps.OpTable()  # this module's ops (tierchain.apps.finance.app)
 
@@ -446,7 +446,7 @@ def confirm(
     maturity_ms: int,
     docs: list[tuple[int, bytes]],
     blinded: bytes,
-) -> tuple[wire.Tx, bytes]:
+) -> tuple[tx.Tx, bytes]:
     """The confirmation tx and the id of the voucher (and root piece) it creates."""
     vid = c.voucher_id(blinded, sender, nonce)
     reads = member_reads(sender, org) | {c.org_key(beneficiary)}
@@ -460,7 +460,7 @@ def confirm(
 
 def split(
     chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes, amounts: list[int]
-) -> tuple[wire.Tx, list[bytes]]:
+) -> tuple[tx.Tx, list[bytes]]:
     """The split tx and the ids of the children it creates."""
     kids = [c.child_id(piece, i) for i in range(len(amounts))]
     reads = member_reads(sender, org) | {c.PARAMS_KEY, c.voucher_key(voucher)}
@@ -480,7 +480,7 @@ def offer(
     kind: int = c.OfferKind.TRANSFER,
     price: int = 0,
     due_ms: int = 0,
-) -> wire.Tx:
+) -> tx.Tx:
     reads = member_reads(sender, org) | {c.org_key(to), c.voucher_key(voucher)}
     payload = _OFFER.pack(piece, to, kind, price, due_ms)
     return make_tx(chain_id, c.OP_OFFER, sender, nonce, reads, {c.piece_key(piece)}, payload)
@@ -495,7 +495,7 @@ def accept(
     piece: bytes,
     kind: int,
     blinded: bytes,
-) -> wire.Tx:
+) -> tx.Tx:
     """``kind`` and ``blinded`` (the voucher's registry fingerprint) decide the keys: a
     financing accept counts against the registry."""
     reads = member_reads(sender, org) | {c.voucher_key(voucher)}
@@ -505,7 +505,7 @@ def accept(
     return make_tx(chain_id, c.OP_ACCEPT, sender, nonce, reads, writes, piece)
 
 
-def return_offer(chain_id: int, sender: bytes, org: bytes, nonce: int, piece: bytes) -> wire.Tx:
+def return_offer(chain_id: int, sender: bytes, org: bytes, nonce: int, piece: bytes) -> tx.Tx:
     return make_tx(
         chain_id, c.OP_RETURN, sender, nonce, member_reads(sender, org), {c.piece_key(piece)}, piece
     )
@@ -513,7 +513,7 @@ def return_offer(chain_id: int, sender: bytes, org: bytes, nonce: int, piece: by
 
 def pledge_release(
     chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes, blinded: bytes
-) -> wire.Tx:
+) -> tx.Tx:
     reads = member_reads(sender, org) | {c.voucher_key(voucher)}
     writes = {c.piece_key(piece), c.registry_key(blinded)}
     return make_tx(chain_id, c.OP_PLEDGE_RELEASE, sender, nonce, reads, writes, piece)
@@ -521,7 +521,7 @@ def pledge_release(
 
 def pledge_default(
     chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes
-) -> wire.Tx:
+) -> tx.Tx:
     reads = member_reads(sender, org) | {c.voucher_key(voucher)}
     return make_tx(chain_id, c.OP_PLEDGE_DEFAULT, sender, nonce, reads, {c.piece_key(piece)}, piece)
 
@@ -535,7 +535,7 @@ def settle(
     pieces: list[bytes],
     batch: int,
     blinded: bytes,
-) -> wire.Tx:
+) -> tx.Tx:
     """Settle ``pieces`` (live pieces of ``voucher``) as clearing batch number ``batch``."""
     writes = {c.voucher_key(voucher), c.clearing_key(voucher, batch), c.registry_key(blinded)}
     writes.update(map(c.piece_key, pieces))
@@ -543,11 +543,11 @@ def settle(
     return make_tx(chain_id, c.OP_SETTLE, sender, nonce, member_reads(sender, org), writes, payload)
 
 
-def mark_overdue(chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes) -> wire.Tx:
+def mark_overdue(chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes) -> tx.Tx:
     writes = {c.voucher_key(voucher)}
     return make_tx(chain_id, c.OP_MARK_OVERDUE, sender, nonce, member_reads(sender, org), writes, voucher)
 
 
-def mark_default(chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes) -> wire.Tx:
+def mark_default(chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes) -> tx.Tx:
     reads = member_reads(sender, org) | {c.PARAMS_KEY}
     return make_tx(chain_id, c.OP_MARK_DEFAULT, sender, nonce, reads, {c.voucher_key(voucher)}, voucher)
