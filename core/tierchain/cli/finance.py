@@ -314,26 +314,6 @@ def transfer(ctx, piece: bytes, to: bytes) -> None:
     _report(party.transfer(piece, to), "transfer")
 
 
-@finance.command("accept")
-@click.argument("piece", type=ID)
-@click.pass_context
-def accept(ctx, piece: bytes) -> None:
-    """Accept the offer of PIECE made to the signer's organization."""
-    party = _party(ctx)
-    _piece(party, piece)
-    _report(party.accept(piece), "accept")
-
-
-@finance.command("return")
-@click.argument("piece", type=ID)
-@click.pass_context
-def return_(ctx, piece: bytes) -> None:
-    """Return (refuse, or withdraw) the offer of PIECE."""
-    party = _party(ctx)
-    _piece(party, piece)
-    _report(party.return_offer(piece), "return")
-
-
 @finance.command("discount")
 @click.argument("piece", type=ID)
 @click.option("--bank", type=OrgRef(), required=True)
@@ -361,24 +341,24 @@ def pledge(ctx, piece: bytes, bank: bytes, loan: int, due_ms: int) -> None:
     _report(party.pledge(piece, bank, loan, due_ms), "pledge")
 
 
-@finance.command("release")
-@click.argument("piece", type=ID)
-@click.pass_context
-def release(ctx, piece: bytes) -> None:
-    """Lender: release the pledge on PIECE."""
-    party = _party(ctx)
-    _piece(party, piece)
-    _report(party.release(piece), "release")
+def _piece_command(name: str, help_text: str, act: Callable[[Party, bytes], Any]) -> None:
+    @finance.command(name, help=help_text)
+    @click.argument("piece", type=ID)
+    @click.pass_context
+    def command(ctx, piece: bytes) -> None:
+        party = _party(ctx)
+        _piece(party, piece)
+        _report(act(party, piece), name)
 
 
-@finance.command("default-transfer")
-@click.argument("piece", type=ID)
-@click.pass_context
-def default_transfer(ctx, piece: bytes) -> None:
-    """Lender: take PIECE after its loan fell due."""
-    party = _party(ctx)
-    _piece(party, piece)
-    _report(party.default_transfer(piece), "default-transfer")
+_piece_command(
+    "accept", "Accept the offer of PIECE made to the signer's organization.", lambda p, x: p.accept(x)
+)
+_piece_command("return", "Return (refuse, or withdraw) the offer of PIECE.", lambda p, x: p.return_offer(x))
+_piece_command("release", "Lender: release the pledge on PIECE.", lambda p, x: p.release(x))
+_piece_command(
+    "default-transfer", "Lender: take PIECE after its loan fell due.", lambda p, x: p.default_transfer(x)
+)
 
 
 def _voucher_command(name: str, help_text: str, act: Callable[[Party, bytes], Any]) -> None:
