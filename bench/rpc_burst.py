@@ -2,7 +2,7 @@
 
 CLIENTS threads each send EACH ``POST /v1/txs`` of one transaction, a new
 connection per request, all released at once (the shape of
-tests/api/test_rpc.py::test_concurrent_submitters_are_neither_reset_nor_stalled).
+tests/api/test_rpc.py::test_concurrent_submitters_are_not_reset).
 A request is *reset* if the connection fails, *stalled* if it takes >= 1 s (a
 dropped SYN is retried after 1 s).
 

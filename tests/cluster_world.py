@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import nacl.pwhash
 
+from conftest import stop
 from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair, save_key_file
@@ -107,11 +108,15 @@ def _serve(spec: Path, index: int, port: int, env: dict[str, str] | None = None)
         env=ENV if env is None else env,
     )
     deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, "shard serve exited"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            try:
-                grpc.channel_ready_future(ch).result(timeout=1)
-                return proc
-            except grpc.FutureTimeoutError:
-                assert time.monotonic() < deadline, "shard serve did not start"
+    try:
+        while True:
+            assert proc.poll() is None, "shard serve exited"
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                try:
+                    grpc.channel_ready_future(ch).result(timeout=1)
+                    return proc
+                except grpc.FutureTimeoutError:
+                    assert time.monotonic() < deadline, "shard serve did not start"
+    except BaseException:
+        stop(proc)  # the caller never gets the handle: do not leave the process behind
+        raise

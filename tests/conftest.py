@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
+import subprocess
 import time
 
 import nacl.pwhash
@@ -64,6 +66,18 @@ def fast_kdf(monkeypatch):
         "__kwdefaults__",
         {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
     )
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 30) -> int:
+    """SIGTERM ``proc`` and wait; SIGKILL it if it does not exit in time. Its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        raise
 
 
 def wait_serving(url: str, proc=None, timeout_s: float = 60) -> NodeClient:

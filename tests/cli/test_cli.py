@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import wait_serving
+from conftest import stop, wait_serving
 from tierchain import crypto
 from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
@@ -87,8 +86,8 @@ def test_cli_end_to_end(tmp_path):
         r = runner.invoke(main, ["balance", "--node", url, "ab" * 32])  # never received anything
         assert r.exit_code == 0 and r.output == "0\n", r.output
     finally:
-        node.send_signal(signal.SIGTERM)
-        assert node.wait(30) == 0
+        code = stop(node)
+    assert code == 0
     logs = [json.loads(line) for line in node.stderr.read().decode().splitlines() if line.startswith("{")]
     assert any(entry["msg"] == "node stopped" for entry in logs)
 

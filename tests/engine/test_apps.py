@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 from importlib import metadata
@@ -22,7 +21,7 @@ import blake3
 import pytest
 from click.testing import CliRunner
 
-from conftest import NODE, small_config, wait_serving
+from conftest import NODE, small_config, stop, wait_serving
 from tierchain.apps import accounts as accounts_app
 from tierchain.cli.main import main
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount
@@ -325,8 +324,8 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
         reply = client.submit(txcodec.frame([again]), wait_s=10)
         assert reply["receipts"][0]["code"] == "ALREADY_STAMPED", reply  # the app's own code, by name
     finally:
-        node.send_signal(signal.SIGTERM)
-        assert node.wait(30) == 0, node.stderr.read().decode()[-2000:]
+        code = stop(node)
+    assert code == 0, node.stderr.read().decode()[-2000:]
     r = runner.invoke(main, ["verify", str(node_dir)])
     assert r.exit_code == 0 and "OK: 3 blocks, 2 transactions verified" in r.output, r.output
     # Without the app on hand, the node refuses to start with a named error.

@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import pickle
-import signal
 import socket
 import subprocess
 import sys
@@ -70,7 +69,7 @@ if __name__ == "__main__":  # the node process of test_node_run_exits_non_zero_o
     main(prog_name="tierchain")
     sys.exit(0)
 
-from conftest import ALICE, BOB, CAROL, NODE, small_config, wait_serving  # noqa: E402
+from conftest import ALICE, BOB, CAROL, NODE, small_config, stop, wait_serving  # noqa: E402
 from tierchain.crypto import KeyPair  # noqa: E402
 from tierchain.engine.chain import Chain, ChainError  # noqa: E402
 from tierchain.engine.genesis import genesis_writes  # noqa: E402
@@ -373,9 +372,7 @@ def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path):
         assert info.value.code == "NODE_FAILED" and "InvariantViolation" in str(info.value)
         assert node.wait(30) == 1  # it stops by itself
     finally:
-        if node.poll() is None:
-            node.send_signal(signal.SIGTERM)
-            node.wait(30)
+        stop(node)
     lines = node.stderr.read().decode().splitlines()
     logs = [json.loads(line) for line in lines]  # every line is JSON: no stray traceback
     critical = [e for e in logs if e["level"] == "critical"]

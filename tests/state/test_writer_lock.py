@@ -13,7 +13,7 @@ import pytest
 
 from cluster_world import CLI, _cluster_file, _free_port, _serve
 from cluster_world import ENV as SHARD_ENV
-from conftest import NODE, small_config, wait_serving
+from conftest import NODE, small_config, stop, wait_serving
 from tierchain.apps import accounts
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, load_key_file
@@ -135,13 +135,7 @@ def running_node(tmp_path, fast_kdf):
         )
         yield directory, node, client, keys
     finally:
-        if node.poll() is None:
-            node.send_signal(signal.SIGTERM)
-            try:
-                node.wait(30)
-            except subprocess.TimeoutExpired:
-                node.kill()
-                node.wait(10)
+        stop(node)
 
 
 def test_writers_beside_a_running_node_are_refused(running_node):
@@ -199,5 +193,4 @@ def test_a_second_shard_process_on_one_directory_is_refused(tmp_path):
         )
         _refused_by(second, first.pid)
     finally:
-        first.send_signal(signal.SIGTERM)
-        first.wait(30)
+        stop(first)
