@@ -674,7 +674,8 @@ def _stage_table(rep: dict) -> list[str]:
     if not runs:
         return []
     L = [
-        "Per block, as the chain timed it (`Chain.timings`): produce = decode, execute (and the state "
+        "Per block, as the chain timed it (`Chain.timings`): produce = gather the admitted columns, "
+        "execute (and the state "
         "tree version when `tree_stage` is inline; producer thread); tree = the state tree version; "
         "write = the write transaction's body; commit+fsync = LMDB's "
         "commit (committer thread). Flushed = blocks that also wrote the flat state table "

@@ -146,7 +146,6 @@ class TxContext:
 
 # Ops are not registered here: each app declares its own (tierchain.engine.apps.App.ops) and the
 # chain's app set is given to execute_block; the engine imports no app.
-Op = apps.Op
 
 
 @dataclasses.dataclass

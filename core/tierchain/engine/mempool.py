@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +29,6 @@ from tierchain.crypto.suite import CryptoSuite
 from tierchain.engine import route
 from tierchain.errors import Reject
 from tierchain.wire.batch import Batch, row_bytes
-
-_U64 = struct.Struct("<Q")
 
 
 @dataclasses.dataclass
@@ -215,7 +212,3 @@ class Mempool:
                     del pending[sender]
             self._pending_ids.difference_update(ids)
             self._size -= len(ids)
-
-    def oldest_ticket(self) -> object | None:
-        with self._lock:
-            return self._chunks[0].ticket if self._chunks else None

@@ -48,7 +48,7 @@ from tierchain.engine.submission import ChainError, CommittedBlock
 from tierchain.errors import InvariantViolation, TierChainError
 from tierchain.state import log as writeback_log
 from tierchain.state.commitment import Version
-from tierchain.wire.batch import Batch, gather
+from tierchain.wire.batch import Batch, gather, row_bytes
 from tierchain.wire.block import Header, Receipt
 
 log = logging.getLogger("tierchain.chain")
@@ -80,8 +80,8 @@ class BlockTiming:
     height: int
     txs: int
     flushed: bool  # its commit merged the pending write sets into the state table
-    produce_s: float  # producer: decode, execute, and the state tree version when inline
-    tree_s: float  # the state tree version (StateTree.prepare): producer or tree thread
+    produce_s: float  # producer: gather the admitted columns, execute, and the commitment version when inline
+    tree_s: float  # the commitment version (Commitment.prepare): producer or tree thread
     write_s: float  # committer: the write txn's body (tree records, header, puts)
     durable_s: float  # committer: LMDB commit and its fsync
     at: float  # time.perf_counter() when it was durable
@@ -262,9 +262,8 @@ class Pipeline:
         )
         locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
         locations["height"], locations["pos"] = height, np.arange(len(batch))
-        loc_bytes, width = locations.tobytes(), locations.itemsize
-        locs = [loc_bytes[k : k + width] for k in range(0, len(loc_bytes), width)]
-        index = sorted(zip(cols.tx_id, locs, strict=True))
+        locs = row_bytes(locations.view(np.uint8).reshape(len(batch), locations.itemsize))
+        index = list(zip(cols.tx_id, locs, strict=True))  # sorted once, by the committer
         plan = self._plan
         plan[0] += 1
         plan[1] += len(result.writes)

@@ -25,7 +25,7 @@ from tierchain.engine.execute import nonce_key
 from tierchain.engine.submission import CommittedBlock
 from tierchain.state import log
 from tierchain.state.tree import StateUnavailable
-from tierchain.wire.batch import decode_batch
+from tierchain.wire.batch import decode_batch, row_bytes
 from tierchain.wire.block import Header, Receipt
 
 _U64 = struct.Struct("<Q")
@@ -153,7 +153,7 @@ class Queries:
             height, pos = loc
             buf, receipts = r.get("blocks", height), r.get("receipts", height)
         batch = decode_batch(buf, suite=self.suite)
-        ids = [row.tobytes() for row in batch.digest]
+        ids = row_bytes(batch.digest)
         encoded = [rc.encode() for rc in receipts]
         return proofs.TxProof(
             height=height,

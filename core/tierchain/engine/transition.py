@@ -1,6 +1,6 @@
 """The state transition: a decoded block in; receipts, writes and roots out.
 
-One definition, used by block production (``chain.py``), re-verification
+One definition, used by block production (``engine/pipeline.py``), re-verification
 (``verify.py``), the recorded regression run (tests/vectors/transition_v1.json)
 and, later, an ABCI ``FinalizeBlock``:
 

@@ -72,7 +72,7 @@ class Commitment(abc.ABC):
     # Historic reads and state proofs (``tree`` is the StateTree answering them).
     proves: ClassVar[bool] = False
     # ``prepare`` releases the GIL for its heavy part, so a thread of its own overlaps it
-    # with the execution of the next block (``engine/chain.py`` ``tree_stage``).
+    # with the execution of the next block (``engine/pipeline.py``, ``tree_stage``).
     threadable: ClassVar[bool] = False
 
     @abc.abstractmethod

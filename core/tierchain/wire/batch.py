@@ -118,7 +118,7 @@ class Batch:
 
     def tx_ids(self) -> list[bytes]:
         """Each row's tx id (``b""`` for rows that did not decode): for replies, not hot paths."""
-        return [d.tobytes() if c == 0 else b"" for d, c in zip(self.digest, self.code, strict=True)]
+        return [d if c == 0 else b"" for d, c in zip(row_bytes(self.digest), self.code.tolist(), strict=True)]
 
     def payload(self, i: int) -> bytes:
         start = int(self.payload_start[i])

@@ -63,8 +63,7 @@ class RemoteLedger:
         self.client, self.chain_id = client, chain_id
 
     def state_get(self, key: bytes) -> bytes | None:
-        value = self.client._call(f"/v1/state/{key.hex()}")["value"]
-        return None if value is None else bytes.fromhex(value)
+        return self.client.state(key)
 
     def nonce(self, public_key: bytes) -> int:
         return self.client.nonce(public_key)
