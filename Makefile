@@ -27,8 +27,14 @@ $(VENV)/.tierchain: $(PY) $(CYTHON_SRC)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-setup: $(VENV)/.native $(VENV)/.tierchain
-	$(PY) -c "import tierchain, tierchain._hot, tierchain_native"
+# The pinned CometBFT binary (built from the Go module proxy into .venv/bin) and the ABCI
+# message descriptors protoc'd from its own .proto files (tierchain.replication.cometbft).
+$(VENV)/.cometbft: $(VENV)/.tierchain core/tierchain/replication/cometbft.py
+	$(PY) -m tierchain.replication.cometbft
+	touch $@
+
+setup: $(VENV)/.native $(VENV)/.tierchain $(VENV)/.cometbft
+	$(PY) -c "import tierchain, tierchain._hot, tierchain_native, tierchain.replication.abci_pb as m; m.Request"
 
 # Main job: a solo chain (embedded, durable commits) under a transfer load for ~30 s,
 # printing committed TPS and latency as it goes.
@@ -62,6 +68,7 @@ bench-tiny: setup
 	$(PY) bench/finance.py --tiny --out bench/out/finance-tiny.json
 	$(PY) bench/state_tree.py --tiny --out bench/out/state_tree-tiny.json
 	$(PY) bench/rpc_burst.py --tiny --out bench/out/rpc_burst-tiny.json
+	$(PY) bench/replication.py --tiny --out bench/out/replication-tiny.json
 	$(PY) -m bench report --tiny
 
 test: lint unit bench-tiny

@@ -12,6 +12,8 @@ Subcommands (``python -m bench --help``):
 * ``sweep``     one axis (state, contention, skew, block, sync, rate, shards) -> JSON + PNG
 * ``report``    all of the above; rewrites the generated part of docs/benchmarks.md
 * ``profile``   py-spy (``-f raw``) of one run, summarised per engine stage
+* ``replication`` solo vs TierChain on CometBFT (1, 4 validators) vs CometBFT's kvstore on
+  the same networks, in one run (bench/replication.py; docs/replication.md, "Measured")
 
 Every sweep point runs in its own process (``python -m bench run --json``) so its
 peak RSS, page cache of its database and GIL are its own. Workloads are signed in
@@ -40,6 +42,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling scripts: naive, ceilings, plots
 
+import replication as replication_bench  # bench/replication.py, a sibling
 from tierchain.tools import loadgen
 from tierchain.tools.loadgen import WorkloadSpec, build_workload, genesis_balance, run_load
 
@@ -391,6 +394,9 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
 @click.group()
 def main() -> None:
     """TierChain bench suite (docs/benchmarks.md)."""
+
+
+main.add_command(replication_bench.main, "replication")
 
 
 def _workload_options(f):

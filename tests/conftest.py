@@ -1,9 +1,11 @@
-"""Shared fixtures: a small solo chain with funded accounts, and a signed transfer on it."""
+"""Shared fixtures: a small solo chain with funded accounts, and a signed transfer on it;
+helpers for tests that run a node as a subprocess (a free port, its stderr in a file, stop)."""
 
 from __future__ import annotations
 
 import dataclasses
 import signal
+import socket
 import subprocess
 import time
 
@@ -66,6 +68,24 @@ def fast_kdf(monkeypatch):
         "__kwdefaults__",
         {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS picked it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def node_stderr(tmp_path):
+    """A file for a node subprocess's stderr (``open(node_stderr, "wb")``), not a pipe: a pipe
+    nobody reads while the node runs fills up and blocks it. Printed at teardown, which
+    pytest shows only when the test failed."""
+    path = tmp_path / "node.stderr"
+    yield path
+    if path.exists():
+        print(f"--- node stderr ({path}) ---\n{path.read_text(errors='replace')[-8000:]}")
 
 
 def stop(proc: subprocess.Popen, timeout_s: float = 30) -> int:

@@ -31,12 +31,15 @@ def _run_and_kill(directory: Path, seed: int, after_s: float) -> list[str]:
             [str(Path(__file__).parents[1] / "core"), os.environ.get("PYTHONPATH", "")]
         ),
     )
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), str(directory), str(seed)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    # stderr to a file beside the chain: a pipe read only after the kill could fill and block the worker.
+    err_path = directory.with_name(f"worker-{seed}.stderr")
+    with open(err_path, "wb") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, str(WORKER), str(directory), str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            env=env,
+        )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -44,7 +47,7 @@ def _run_and_kill(directory: Path, seed: int, after_s: float) -> list[str]:
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     reader.join(30)
-    err = proc.stderr.read().decode()
+    err = err_path.read_text(errors="replace")
     assert "Traceback" not in err and "rejected" not in err, err
     # Only whole lines were acknowledged; a line cut by the kill was not.
     return [line.decode() for line in lines if line.endswith(b"\n")]

@@ -44,6 +44,7 @@ class Reject(enum.IntEnum):
     RESERVED_KEY = 41  # a declared key in the system namespace (first byte 0x00)
     SENDER_LIMIT = 42  # the sender already has config.sender_pending_max txs waiting
     SHUTTING_DOWN = 43
+    READ_ONLY = 44  # an observer node: it serves reads and takes no transactions
     # --- execution (receipts) ---
     UNDECLARED_ACCESS = 64  # the handler touched a key the tx did not declare
     UNKNOWN_OP = 65

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ALICE, BOB, CAROL, stop, wait_serving
-from tierchain import limits
+from conftest import ALICE, BOB, CAROL, free_port, stop, wait_serving
+from tierchain import limits, proofs
 from tierchain.api import rpc
 from tierchain.api.rpc import NodeClient, NodeServer, RpcError
 from tierchain.apps import accounts
@@ -247,6 +247,33 @@ def test_state_keys_within_the_state_bounds(chain, server):
         assert_error(request(port, "GET", f"/v1/state/{bad}"), 400, "BAD_KEY")
 
 
+def test_proofs_verify_against_the_header_served_with_them(chain, server):
+    port = server.address[1]
+    client = NodeClient(f"http://127.0.0.1:{port}")
+    reply = client.submit(txcodec.frame([transfer(ALICE, 0, BOB, 7)]), wait_s=30)
+    tx_id = bytes.fromhex(reply["tx_ids"][0])
+    key = accounts.balance_key(BOB.public_key)
+    got = client.state_proof(key)
+    header, proof = bytes.fromhex(got["header"]), bytes.fromhex(got["proof"])
+    assert got["height"] == chain.height and got["value"] == chain.state_get(key).hex()
+    assert proofs.verify_state_encoded(header, proof, key)
+    assert not proofs.verify_state_encoded(header, proof, accounts.balance_key(CAROL.public_key))
+    absent = client.state_proof(b"\x01nothing here")
+    assert absent["value"] is None
+    assert proofs.verify_state_encoded(
+        bytes.fromhex(absent["header"]), bytes.fromhex(absent["proof"]), b"\x01nothing here"
+    )
+    got = client.tx_proof(tx_id)
+    tx_proof = proofs.decode_tx_proof(bytes.fromhex(got["proof"]))
+    assert got["height"] == reply["heights"][0]
+    assert proofs.verify_tx(bytes.fromhex(got["header"]), tx_proof, tx_id)
+    assert not proofs.verify_tx(bytes.fromhex(got["header"]), tx_proof, bytes(32))
+    assert_error(request(port, "GET", "/v1/proof/tx/" + "00" * 32), 404, "NO_SUCH_TX")
+    assert_error(request(port, "GET", "/v1/proof/tx/abc"), 400, "BAD_TX_ID")
+    assert_error(request(port, "GET", "/v1/proof/state/zz"), 400, "BAD_KEY")
+    assert_error(request(port, "POST", "/v1/proof/state/01", b"x"), 405, "METHOD_NOT_ALLOWED")
+
+
 def test_unknown_paths_methods_and_garbage(server):
     port = server.address[1]
     assert_error(request(port, "GET", "/v2/head"), 404, "NOT_FOUND")
@@ -322,17 +349,17 @@ def node_dir(tmp_path, fast_kdf):
     return directory
 
 
-def node_run(directory: Path, listen: str, **kwargs) -> subprocess.Popen:
+def node_run(directory: Path, listen: str, stderr) -> subprocess.Popen:
+    """``node run`` as a subprocess; ``stderr``: a file, or a pipe only when it is read as the node runs."""
     env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
     command = [sys.executable, "-m", "tierchain.cli.main", "node", "run", str(directory), "--listen", listen]
-    return subprocess.Popen(command, stderr=subprocess.PIPE, env=env, **kwargs)
+    return subprocess.Popen(command, stderr=stderr, env=env)
 
 
-def test_log_stays_json_lines_when_clients_misbehave(node_dir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    node = node_run(node_dir, f"127.0.0.1:{port}")
+def test_log_stays_json_lines_when_clients_misbehave(node_dir, node_stderr):
+    port = free_port()
+    with open(node_stderr, "wb") as err:
+        node = node_run(node_dir, f"127.0.0.1:{port}", err)
     try:
         wait_serving(f"http://127.0.0.1:{port}", node)
         for i in range(3):  # leave before the reply: the node writes into a reset connection
@@ -350,7 +377,7 @@ def test_log_stays_json_lines_when_clients_misbehave(node_dir):
     finally:
         code = stop(node)
     assert code == 0
-    lines = node.stderr.read().decode().splitlines()
+    lines = node_stderr.read_text().splitlines()
     entries = [json.loads(line) for line in lines]  # every line: one JSON object
     assert any(e["msg"] == "node stopped" for e in entries)
     assert not any("Traceback" in line for line in lines)
@@ -361,8 +388,8 @@ def test_listen_on_a_busy_port_is_one_line(node_dir):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        node = node_run(node_dir, f"127.0.0.1:{port}")
-        _, err = node.communicate(timeout=30)
+        node = node_run(node_dir, f"127.0.0.1:{port}", subprocess.PIPE)
+        _, err = node.communicate(timeout=30)  # reads stderr while the node runs
     lines = err.decode().strip().splitlines()
     problems = [line for line in lines if not line.startswith("{")]  # JSON log lines aside
     assert node.returncode == 1

@@ -22,11 +22,15 @@ from finance_world import (
     live_total,
 )
 from tierchain import crypto
-from tierchain.apps.finance import DocType, PieceState, VoucherStatus
+from tierchain.apps import accounts
+from tierchain.apps.finance import DocType, PieceState, VoucherStatus, orgs
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.client import Finance
 from tierchain.apps.finance.codes import FinanceReject
+from tierchain.engine.apps import VALIDATOR_UPDATE_TOPIC
+from tierchain.engine.apps import validator_power_max as VALIDATOR_POWER_MAX
 from tierchain.engine.chain import Chain
+from tierchain.engine.execute import OpFailed
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
 from tierchain.state import log
@@ -150,6 +154,46 @@ def test_committee_threshold_vote_admits_and_changes_roles(chain):
     from tierchain.apps.accounts import roles_mask
 
     assert fin.org(c.org_id("NewCo")).roles == roles_mask(("supplier", "bank"))
+
+
+def test_committee_sets_and_removes_a_consensus_validator(chain):
+    fin = Finance(chain, SECRET)
+    node, second = fin.party(NODE), fin.party(COMMITTEE2)
+    key = kp("validator").public_key
+    assert node.propose_params(c.Params(threshold=2)).ok
+    r = node.propose_validator(key, 10)
+    assert r.ok and chain.state_get(c.validator_key(key)) is None  # one vote of two
+    assert second.vote(r.id).ok
+    assert chain.state_get(c.validator_key(key)) == (10).to_bytes(8, "little")
+    # The executing vote's receipt carries the update a replicated chain hands to CometBFT.
+    (receipt,) = chain.receipts(chain.height)
+    events = [e for e in receipt.events if e.topic == VALIDATOR_UPDATE_TOPIC]
+    assert [e.data for e in events] == [key + (10).to_bytes(8, "little")]
+    r = second.propose_validator(key, 0)
+    assert r.ok and node.vote(r.id).ok
+    assert chain.state_get(c.validator_key(key)) is None
+    outsider = fin.party(kp("outsider"))
+    assert outsider.propose_validator(key, 1).code == FinanceReject.NOT_COMMITTEE
+    # A weak key (the identity point) or a power out of range: the client refuses to build
+    # it, and so does the op when a hand-made tx carries it anyway.
+    weak = bytes([1]) + bytes(31)
+    with pytest.raises(OpFailed):
+        node.propose_validator(weak, 1)
+    with pytest.raises(ValueError):
+        orgs.set_validator_body(key, VALIDATOR_POWER_MAX + 1)
+    for body, code in (
+        (weak + (1).to_bytes(8, "little"), Reject.WEAK_KEY),
+        (key + (VALIDATOR_POWER_MAX + 1).to_bytes(8, "little"), Reject.BAD_PAYLOAD),
+        (key, Reject.BAD_PAYLOAD),
+    ):
+        nonce = chain.nonce(NODE.public_key)
+        writes = {c.proposal_key(c.object_id(NODE.public_key, nonce)), c.validator_key(body[:32])}
+        reads = {accounts.account_key(NODE.public_key), c.PARAMS_KEY}
+        payload = bytes((c.Action.SET_VALIDATOR,)) + body
+        t = orgs.make_tx(CHAIN_ID, c.OP_PROPOSE, NODE.public_key, nonce, reads, writes, payload)
+        assert chain.submit([NODE.sign_tx(t).encode()]).wait(30)[0].code == code
+    chain.close()
+    assert verify_chain(chain.path).ok
 
 
 def test_one_invoice_backs_one_receivable(chain, world):

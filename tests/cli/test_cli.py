@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import stop, wait_serving
+from conftest import free_port, stop, wait_serving
 from tierchain import crypto
 from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
@@ -31,13 +30,7 @@ ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 pytestmark = pytest.mark.usefixtures("fast_kdf")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_cli_end_to_end(tmp_path):
+def test_cli_end_to_end(tmp_path, node_stderr):
     runner = CliRunner(env=ENV)
     chain_dir = tmp_path / "node"
     r = runner.invoke(main, ["init", str(chain_dir), "--chain-id", "5", "--balance", "1000"])
@@ -48,22 +41,23 @@ def test_cli_end_to_end(tmp_path):
     assert r.exit_code == 0, r.output
     user_pk = bytes.fromhex(r.output.strip().splitlines()[-1])
 
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
-    node = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tierchain.cli.main",
-            "node",
-            "run",
-            str(chain_dir),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    with open(node_stderr, "wb") as err:
+        node = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tierchain.cli.main",
+                "node",
+                "run",
+                str(chain_dir),
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            stderr=err,
+            env=env,
+        )
     try:
         wait_serving(f"http://127.0.0.1:{port}", node)
         node_key = str(chain_dir / "node.key")
@@ -88,7 +82,7 @@ def test_cli_end_to_end(tmp_path):
     finally:
         code = stop(node)
     assert code == 0
-    logs = [json.loads(line) for line in node.stderr.read().decode().splitlines() if line.startswith("{")]
+    logs = [json.loads(line) for line in node_stderr.read_text().splitlines() if line.startswith("{")]
     assert any(entry["msg"] == "node stopped" for entry in logs)
 
     r = runner.invoke(main, ["balance", str(chain_dir), user_pk.hex()])

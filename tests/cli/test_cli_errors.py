@@ -292,6 +292,25 @@ def test_a_bug_is_one_line_unless_debug(tmp_path, monkeypatch) -> None:
     assert isinstance(r.exception, RuntimeError)  # propagates: the console shows its traceback
 
 
+def test_cluster_key_file_and_busy_control_port_fail_while_running(tmp_path) -> None:
+    """Exit 1, not 2: the arguments and the cluster file are fine; the key does not open, or
+    the control endpoint is taken (cli.errors: 2 usage/config, 1 runtime)."""
+    from cluster_world import PASS, _cluster_file
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        spec = _cluster_file(tmp_path, ["local"], control_port=busy.getsockname()[1])
+        argv = ["cluster", "start", str(spec)]
+        r = CliRunner(env={"TIERCHAIN_PASSPHRASE": PASS}).invoke(main, argv)
+    _check_one_line(r, argv)
+    assert r.exit_code == 1 and "in use" in r.stderr, r.output
+    for argv in (["cluster", "start", str(spec)], ["shard", "serve", "--cluster", str(spec), "--index", "0"]):
+        r = CliRunner(env={"TIERCHAIN_PASSPHRASE": "not the passphrase"}).invoke(main, argv)
+        _check_one_line(r, argv)
+        assert r.exit_code == 1 and "node.key" in r.stderr, r.output
+
+
 def test_version_comes_from_package_metadata() -> None:
     r = _invoke(["--version"])
     assert r.exit_code == 0 and r.stdout.strip() == f"tierchain {importlib.metadata.version('tierchain')}"

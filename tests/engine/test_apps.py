@@ -21,7 +21,7 @@ import blake3
 import pytest
 from click.testing import CliRunner
 
-from conftest import NODE, small_config, stop, wait_serving
+from conftest import NODE, free_port, small_config, stop, wait_serving
 from tierchain.apps import accounts as accounts_app
 from tierchain.cli.main import main
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount
@@ -279,7 +279,7 @@ def test_a_node_with_another_app_set_refuses_to_start(tmp_path):
 
 
 @pytest.mark.usefixtures("fast_kdf")
-def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
+def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch, node_stderr):
     env = {"TIERCHAIN_PASSPHRASE": "test pass", apps.APPS_ENV: EXAMPLE_ENV}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -296,24 +296,25 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
     from tierchain.crypto import load_key_file
 
     keys = load_key_file(node_dir / "node.key", env["TIERCHAIN_PASSPHRASE"])
-    port = _free_port()
+    port = free_port()
     proc_env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[2] / "core"), str(DOCS)])
     )
-    node = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tierchain.cli.main",
-            "node",
-            "run",
-            str(node_dir),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        stderr=subprocess.PIPE,
-        env=proc_env,
-    )
+    with open(node_stderr, "wb") as err:
+        node = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tierchain.cli.main",
+                "node",
+                "run",
+                str(node_dir),
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            stderr=err,
+            env=proc_env,
+        )
     try:
         client = wait_serving(f"http://127.0.0.1:{port}", node)
         tx = keys.sign_tx(example_app.stamp(9, keys.public_key, 0, DIGEST)).encode()
@@ -325,7 +326,7 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
         assert reply["receipts"][0]["code"] == "ALREADY_STAMPED", reply  # the app's own code, by name
     finally:
         code = stop(node)
-    assert code == 0, node.stderr.read().decode()[-2000:]
+    assert code == 0, node_stderr.read_text(errors="replace")[-2000:]
     r = runner.invoke(main, ["verify", str(node_dir)])
     assert r.exit_code == 0 and "OK: 3 blocks, 2 transactions verified" in r.output, r.output
     # Without the app on hand, the node refuses to start with a named error.
@@ -350,14 +351,6 @@ def test_node_run_and_verify_load_an_app_by_name(tmp_path, monkeypatch):
     monkeypatch.delenv(apps.APPS_ENV)
     r = runner.invoke(main, ["verify", str(node_dir)])
     assert r.exit_code == 1 and "unknown app 'notary'" in r.output, r.output
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_stamped_event_uses_the_apps_own_domain(tmp_path):

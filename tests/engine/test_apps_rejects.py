@@ -262,3 +262,15 @@ def test_state_get_and_block_show_use_the_chains_apps(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "unknown app 'notary'" in r.stderr, r.output
     assert json.loads(r.stdout)["decoded"]["roles"] == ["registrar"]  # the built-in apps' roles
     assert keys.decode_value(b"acct/" + NODE.public_key, bytes(12))["roles"] == []
+
+
+def test_finance_org_view_names_roles_by_the_chains_apps():
+    from tierchain.apps.finance import views
+
+    app_set = apps.resolve((*apps.DEFAULT_APPS, "notary"), [example_app.APP])
+    default = apps.default_set()
+    oid = c.org_id("Notaries")
+    org = c.OrgRecord(default.role_bits["bank"] | app_set.role_bits["notary"], 1, 1, 3, b"Notaries")
+    state = {c.org_key(oid): org.encode()}
+    assert views.org_view(state.get, oid, app_set)["roles"] == ["bank", "notary"]
+    assert views.org_view(state.get, oid)["roles"] == ["bank"]  # the built-in apps' roles

@@ -180,8 +180,7 @@ def test_same_blocks_give_identical_roots(tmp_path):
 
         assert b.header(0) == headers[0]
         for h, txs in blocks:
-            buf = frame(txs)
-            executed = b._execute([], decode_batch(buf), buf, h, headers[h].timestamp_ms)
+            executed = b._execute([], decode_batch(frame(txs)), h, headers[h].timestamp_ms)
             b._prepare_tree(executed)
             hdr, _ = b._execute_and_commit(executed)
             b._committed_block(executed, hdr)

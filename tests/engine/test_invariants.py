@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -69,7 +68,7 @@ if __name__ == "__main__":  # the node process of test_node_run_exits_non_zero_o
     main(prog_name="tierchain")
     sys.exit(0)
 
-from conftest import ALICE, BOB, CAROL, NODE, small_config, stop, wait_serving  # noqa: E402
+from conftest import ALICE, BOB, CAROL, NODE, free_port, small_config, stop, wait_serving  # noqa: E402
 from tierchain.crypto import KeyPair  # noqa: E402
 from tierchain.engine.chain import Chain, ChainError  # noqa: E402
 from tierchain.engine.genesis import genesis_writes  # noqa: E402
@@ -335,14 +334,8 @@ def test_releasing_more_than_the_registry_counted_is_a_violation_not_a_receipt()
 # --- node run ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.usefixtures("fast_kdf")
-def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path):
+def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path, node_stderr):
     from click.testing import CliRunner
 
     from tierchain import crypto
@@ -354,13 +347,14 @@ def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path):
     r = CliRunner(env=env).invoke(main, ["init", str(chain_dir), "--chain-id", "5", "--balance", "1000"])
     assert r.exit_code == 0, r.output
     node_keys = crypto.load_key_file(chain_dir / "node.key", env["TIERCHAIN_PASSPHRASE"])
-    port = _free_port()
+    port = free_port()
     path = os.pathsep.join([str(Path(__file__).parents[2] / "core"), os.environ.get("PYTHONPATH", "")])
-    node = subprocess.Popen(
-        [sys.executable, __file__, "node", "run", str(chain_dir), "--listen", f"127.0.0.1:{port}"],
-        stderr=subprocess.PIPE,
-        env=dict(os.environ, **env, PYTHONPATH=path),
-    )
+    with open(node_stderr, "wb") as err:
+        node = subprocess.Popen(
+            [sys.executable, __file__, "node", "run", str(chain_dir), "--listen", f"127.0.0.1:{port}"],
+            stderr=err,
+            env=dict(os.environ, **env, PYTHONPATH=path),
+        )
     try:
         client = wait_serving(f"http://127.0.0.1:{port}", node)
         register = accounts.register(5, node_keys.public_key, 0, BOB.public_key)
@@ -373,7 +367,7 @@ def test_node_run_exits_non_zero_on_a_broken_invariant(tmp_path):
         assert node.wait(30) == 1  # it stops by itself
     finally:
         stop(node)
-    lines = node.stderr.read().decode().splitlines()
+    lines = node_stderr.read_text().splitlines()
     logs = [json.loads(line) for line in lines]  # every line is JSON: no stray traceback
     critical = [e for e in logs if e["level"] == "critical"]
     tx_id = decode_batch(frame([broken])).tx_ids()[0].hex()

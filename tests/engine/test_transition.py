@@ -19,8 +19,9 @@ from tierchain.engine.chain import Chain
 from tierchain.engine.genesis import genesis_writes
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
-from tierchain.state.commitment import InterimCommitment, SmtCommitment, commitment_of
+from tierchain.state.commitment import InterimCommitment, MemorySmtCommitment, SmtCommitment, commitment_of
 from tierchain.state.interim_root import GENESIS_PARENT, next_state_root, root_from_digest, write_set_digest
+from tierchain.state.storage import Store
 from tierchain.state.tree import StateUnavailable
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.tx import frame
@@ -119,9 +120,16 @@ def test_the_transition_is_pure_and_deterministic():
     assert [r.code for r in a.outcome.receipts] == [Reject.OK, Reject.OK]
 
 
-def test_commitment_is_chosen_once_from_the_config():
+def test_commitment_is_chosen_once_from_the_config(tmp_path):
     smt, interim = commitment_of(small_config()), commitment_of(small_config(state_commitment="interim"))
-    assert isinstance(smt, SmtCommitment) and smt.proves and smt.threadable
+    assert isinstance(smt, MemorySmtCommitment) and smt.proves and smt.threadable
+    store = Store(tmp_path / "db")
+    try:
+        stored = commitment_of(small_config(), store=store)
+        assert isinstance(stored, SmtCommitment) and stored.proves and stored.threadable
+        assert stored.tree is not None and stored.in_flight == 0
+    finally:
+        store.close()
     assert isinstance(interim, InterimCommitment) and not interim.proves and not interim.threadable
     with pytest.raises(StateUnavailable, match='state_commitment = "smt"'):
         _ = interim.tree

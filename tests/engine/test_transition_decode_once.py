@@ -133,3 +133,11 @@ def test_gather_slices_runs_and_indexes_the_rest():
         [first.tx_bytes(i) for i in (1, 2, 3)] + [second.tx_bytes(i) for i in (0, 2, 4)] + [first.tx_bytes(4)]
     )
     _assert_same(gather(parts), decode_batch(joined))
+
+
+def test_gather_keeps_the_order_of_rows_that_span_a_run_out_of_order():
+    """[0, 2, 1, 3] spans rows 0..3 but is no run: it is gathered in the order given."""
+    batch = decode_batch(frame([transfer(KEYS[i], 0, BOB, i + 1) for i in range(4)]))
+    for order in ([0, 2, 1, 3], [3, 2, 1, 0], [1, 0]):
+        joined = frame([batch.tx_bytes(i) for i in order])
+        _assert_same(gather([(batch, np.array(order))]), decode_batch(joined))

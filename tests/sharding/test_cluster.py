@@ -38,8 +38,9 @@ def test_placement_keeps_the_genesis_value_once():
 def test_gather_frames_is_the_framed_subset():
     txs = [transfer(40, ACCOUNTS[0], i, ACCOUNTS[1], 1 + i) for i in range(7)]
     batch = decode_batch(frame(txs))
-    rows = np.array([5, 0, 3])
-    assert gather_frames(batch, rows) == frame([txs[5], txs[0], txs[3]])
+    rows = np.array([0, 3, 5])
+    assert gather_frames(batch, rows) == frame([txs[0], txs[3], txs[5]])
+    assert gather_frames(batch, np.arange(2, 5)) == frame(txs[2:5])  # a run: one slice
 
 
 def test_same_shard_transfers_commit_on_their_routed_shard(cluster):
@@ -72,6 +73,34 @@ def test_same_shard_transfers_commit_on_their_routed_shard(cluster):
         assert cluster.call(s, "balance", a.public_key) == BALANCE - 1 + 2 - 3
         assert cluster.call(s, "balance", b.public_key) == BALANCE + 1 - 2 + 3
         assert cluster.call(1 - s, "balance", a.public_key) == 0  # balances live on the home shard only
+
+
+def test_local_shards_are_sent_their_rows_tx_ids_and_commit_them(cluster, monkeypatch):
+    """Decoded once: each local shard gets its rows' frames with the ids the scheduler computed."""
+    sent: list[tuple[int, tuple]] = []
+    for s in cluster.shards:
+        assert s.link.trusted
+
+        def record(msg, link=s.link, index=s.index):
+            sent.append((index, msg))
+            return type(link).send(link, msg)
+
+        monkeypatch.setattr(s.link, "send", record)
+    txs = []
+    for s, group in enumerate(BY_SHARD):
+        a, b = group[-1], group[-2]
+        base = cluster.call(s, "nonce", a.public_key)
+        txs += [transfer(cluster.chain_id(s), a, base + i, b, 1) for i in range(3)]
+    txs.insert(2, b"junk")  # refused by the scheduler's decoder: sent to no shard
+    sub = cluster.submit(txs)
+    assert [r.code for r in sub.wait(20) if r is not None] == [0] * 6
+    parts = [(i, m) for i, m in sent if m[0] in ("submit", "submit_ids")]
+    assert sorted(i for i, _ in parts) == list(range(N))
+    for shard, msg in parts:
+        assert msg[0] == "submit_ids"
+        rows = np.flatnonzero(sub.shards == shard)
+        assert msg[2] == frame([txs[r] for r in rows])
+        assert msg[3] == b"".join(sub.tx_ids[r] for r in rows)
 
 
 def test_full_shard_queue_refuses_that_shards_rows(cluster):

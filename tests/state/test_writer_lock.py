@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cluster_world import CLI, _cluster_file, _free_port, _serve
+from cluster_world import CLI, _cluster_file, _serve
 from cluster_world import ENV as SHARD_ENV
-from conftest import NODE, small_config, stop, wait_serving
+from conftest import NODE, free_port, small_config, stop, wait_serving
 from tierchain.apps import accounts
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, load_key_file
@@ -109,7 +109,7 @@ def running_node(tmp_path, fast_kdf):
     directory = tmp_path / "node"
     r = CliRunner(env={"TIERCHAIN_PASSPHRASE": PASS}).invoke(main, ["init", str(directory)])
     assert r.exit_code == 0, r.output
-    port = _free_port()
+    port = free_port()
     node = subprocess.Popen(
         [*CLI, "node", "run", str(directory), "--listen", f"127.0.0.1:{port}"],
         env=ENV,
@@ -140,7 +140,7 @@ def running_node(tmp_path, fast_kdf):
 
 def test_writers_beside_a_running_node_are_refused(running_node):
     directory, node, client, _ = running_node
-    _refused_by(_cli("node", "run", str(directory), "--listen", f"127.0.0.1:{_free_port()}"), node.pid)
+    _refused_by(_cli("node", "run", str(directory), "--listen", f"127.0.0.1:{free_port()}"), node.pid)
     config = ChainConfig.load(directory / "chain.toml")
     keys = load_key_file(directory / config.key_file, PASS)
     with pytest.raises(DatabaseLocked) as refused:
@@ -176,7 +176,7 @@ def test_read_only_tools_work_beside_a_running_node(running_node):
 
 
 def test_a_second_shard_process_on_one_directory_is_refused(tmp_path):
-    port = _free_port()
+    port = free_port()
     spec = _cluster_file(tmp_path, [f"127.0.0.1:{port}"])
     first = _serve(spec, 0, port)
     try:
@@ -188,7 +188,7 @@ def test_a_second_shard_process_on_one_directory_is_refused(tmp_path):
             "--index",
             "0",
             "--listen",
-            f"127.0.0.1:{_free_port()}",
+            f"127.0.0.1:{free_port()}",
             env=SHARD_ENV,
         )
         _refused_by(second, first.pid)

@@ -11,6 +11,10 @@ operator's control and submission surface, not a public API gateway.
   chain's apps give it (an app's own refusal codes included; ``AppSet.reject_name``).
 * ``GET /v1/head``, ``GET /v1/block/<height>``, ``GET /v1/tx/<hex id>``,
   ``GET /v1/state/<hex key>``, ``GET /v1/nonce/<hex public key>``.
+* ``GET /v1/proof/state/<hex key>``, ``GET /v1/proof/tx/<hex id>``: the proof and
+  the header it verifies against, both as hex of their binary encodings
+  (``tierchain.proofs``: ``verify_state_encoded`` / ``decode_tx_proof`` + ``verify_tx``),
+  so a client checks them without trusting this node (docs/proofs.md).
 
 Every request gets an answer, malformed ones included: an error is a JSON
 object ``{"error": CODE, "detail": text}`` with a code from ``ERROR_CODES`` or
@@ -53,6 +57,7 @@ from tierchain.crypto import CryptoSuite
 from tierchain.engine.apps import AppSet
 from tierchain.engine.chain import Chain
 from tierchain.errors import Reject, RejectedError, TierChainError
+from tierchain.state.tree import StateUnavailable
 from tierchain.wire.block import Header, Receipt
 
 log = logging.getLogger("tierchain.rpc")
@@ -78,6 +83,7 @@ ERROR_CODES = {
     "NOT_FOUND": "no such path",
     "NO_SUCH_BLOCK": "no block at that height",
     "NO_SUCH_TX": "no committed transaction with that id",
+    "NO_PROOF": "this chain keeps no state tree for proofs (interim commitment) or not at that height",
     "METHOD_NOT_ALLOWED": "the path exists but not for this method",
     "TOO_MANY_WAITS": "waits_max requests already wait for commit: retry, or submit without wait",
     "NODE_FAILED": "the chain failed while the request waited (its transactions' fate is unknown)",
@@ -90,7 +96,7 @@ _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 _HEIGHT = re.compile(r"[0-9]{1,20}")
 _WAIT = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 _LENGTH = re.compile(r"[0-9]{1,20}")
-_ARG_PATH = re.compile(r"/v1/(block|tx|state|nonce)/([^/]*)")
+_ARG_PATH = re.compile(r"/v1/(block|tx|state|nonce|proof/state|proof/tx)/([^/]*)")
 
 
 class RpcError(TierChainError):
@@ -268,6 +274,11 @@ class NodeApp:
             return 200, await self.call(self.block, height_arg(arg))
         if kind == "tx":
             return 200, await self.call(self.tx, hex_arg(arg, "BAD_TX_ID", "a tx id", 32, 32))
+        if kind == "proof/state":
+            key = hex_arg(arg, "BAD_KEY", "a state key", 1, limits.key_bytes_max)
+            return 200, await self.call(self.state_proof, key)
+        if kind == "proof/tx":
+            return 200, await self.call(self.tx_proof, hex_arg(arg, "BAD_TX_ID", "a tx id", 32, 32))
         if kind == "state":
             key = hex_arg(arg, "BAD_KEY", "a state key", 1, limits.key_bytes_max)
             value = await self.call(self.chain.state_get, key)
@@ -285,6 +296,32 @@ class NodeApp:
                 "header": header_json(h, self.chain.suite),
                 "receipts": [receipt_json(r, self.chain.apps) for r in receipts],
             }
+        ).encode()
+
+    def state_proof(self, key: bytes) -> bytes:
+        try:
+            with self.chain.store.read() as r:  # one snapshot: the proof and its header agree
+                height = r.last("headers")[0]
+            proof = self.chain.prove_state(key, height)
+        except StateUnavailable as exc:
+            raise HttpError(404, "NO_PROOF", str(exc)) from None
+        header = self.chain.header(height)
+        return json.dumps(
+            {
+                "height": height,
+                "header": header.encode().hex(),
+                "value": None if proof.value is None else proof.value.hex(),
+                "proof": proof.encode().hex(),
+            }
+        ).encode()
+
+    def tx_proof(self, tx_id: bytes) -> bytes:
+        proof = self.chain.prove_tx(tx_id)
+        if proof is None:
+            raise HttpError(404, "NO_SUCH_TX", f"no committed transaction {tx_id.hex()}")
+        header = self.chain.header(proof.height)
+        return json.dumps(
+            {"height": proof.height, "header": header.encode().hex(), "proof": proof.encode().hex()}
         ).encode()
 
     def tx(self, tx_id: bytes) -> bytes:
@@ -314,7 +351,9 @@ class NodeApp:
             try:
                 sub = await self.call(self.chain.submit, body)
             except RejectedError as exc:
-                status = {Reject.SHUTTING_DOWN: 503, Reject.BATCH_TOO_LARGE: 413}.get(exc.code, 400)
+                status = {Reject.SHUTTING_DOWN: 503, Reject.BATCH_TOO_LARGE: 413, Reject.READ_ONLY: 403}.get(
+                    exc.code, 400
+                )
                 raise HttpError(status, exc.code.name, exc.detail) from None
             reply: dict[str, Any] = {
                 "codes": [Reject(int(c)).name for c in sub.codes],
@@ -560,6 +599,14 @@ class NodeClient:
 
     def nonce(self, public_key: bytes) -> int:
         return int(self._call(f"/v1/nonce/{public_key.hex()}")["nonce"])
+
+    def state_proof(self, key: bytes) -> dict[str, Any]:
+        """``GET /v1/proof/state/<hex key>``: height, header, value and proof (hex)."""
+        return self._call(f"/v1/proof/state/{key.hex()}")
+
+    def tx_proof(self, tx_id: bytes) -> dict[str, Any]:
+        """``GET /v1/proof/tx/<hex id>``: height, header and proof (hex)."""
+        return self._call(f"/v1/proof/tx/{tx_id.hex()}")
 
     def state(self, key: bytes) -> bytes | None:
         """The committed value of state ``key`` (None if absent): ``GET /v1/state/<hex key>``."""

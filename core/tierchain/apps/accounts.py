@@ -58,6 +58,12 @@ def account_value(roles_bits: int, height: int) -> bytes:
     return _ACCT.pack(roles_bits, height)
 
 
+def decode_account(raw: bytes) -> tuple[int, int]:
+    """An ``acct/`` record read back: ``(roles mask, registered-at height)``, as
+    ``account_value`` packed them; ``struct.error`` if ``raw`` is not one (12 bytes)."""
+    return _ACCT.unpack(raw)
+
+
 # _genesis yields every acct/ record before any bal/ balance: keys must ascend.
 assert account_key(b"") < balance_key(b""), "acct/ must sort before bal/"
 
@@ -65,7 +71,7 @@ assert account_key(b"") < balance_key(b""), "acct/ must sort before bal/"
 def roles_of(ctx: TxContext, public_key: bytes) -> int | None:
     """The roles bitmask of a registered account (None if unregistered)."""
     raw = ctx.get(account_key(public_key))
-    return None if raw is None else _ACCT.unpack(raw)[0]
+    return None if raw is None else decode_account(raw)[0]
 
 
 @_ops.op(OP_REGISTER, "register")

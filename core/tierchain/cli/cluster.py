@@ -7,11 +7,12 @@ same file) and answers on a control endpoint — gRPC, two unary methods with JS
 replies, ``/tierchain.Control/Status`` and ``/tierchain.Control/Stop`` — that
 ``cluster status FILE`` and ``cluster stop FILE`` use from another terminal.
 
-Exit codes: 0 success; 1 a shard is down (``status``) or the scheduler did not
-stop in time (``stop``); 2 bad configuration or usage; 3 the cluster or a shard
-is unreachable (``start``: a local shard did not start, or a remote one did not
-answer or serves another chain; ``status``/``stop``: no scheduler answers on
-the control endpoint).
+Exit codes: 0 success; 1 a failure while running (``tierchain.cli.errors``: a key
+file that does not open, a control endpoint in use), a shard is down (``status``)
+or the scheduler did not stop in time (``stop``); 2 bad configuration or usage;
+3 the cluster or a shard is unreachable (``start``: a local shard did not start,
+or a remote one did not answer or serves another chain; ``status``/``stop``: no
+scheduler answers on the control endpoint).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import Any
 
 import click
 
-from tierchain.cli.types import HOST_PORT
+from tierchain.cli.errors import CommandFailed
+from tierchain.cli.types import HOST_PORT, passphrase_option, read_passphrase
 from tierchain.config import ConfigError
 from tierchain.crypto import KeyFileError, load_key_file
 from tierchain.sharding.config import ClusterSpec
@@ -49,19 +51,6 @@ class BadConfig(click.ClickException):
     exit_code = EXIT_CONFIG
 
 
-# Like tierchain.cli.main's (not imported from there: `python -m tierchain.cli.main` would import it twice).
-passphrase_option = click.option(
-    "--passphrase-env",
-    default="TIERCHAIN_PASSPHRASE",
-    show_default=True,
-    help="Environment variable holding the key passphrase (prompted for if unset).",
-)
-
-
-def _passphrase(env: str) -> str:
-    return os.environ.get(env) or click.prompt("Key passphrase", hide_input=True)
-
-
 def _fields(**kw: Any) -> dict:
     return {"fields": kw}
 
@@ -76,9 +65,9 @@ def _load(spec_path: Path) -> ClusterSpec:
 def _keys(spec: ClusterSpec, passphrase_env: str, path: Path | None = None):
     path = path or spec.key_file
     try:
-        return load_key_file(path, _passphrase(passphrase_env))
-    except KeyFileError as exc:
-        raise BadConfig(f"{path}: {exc}") from exc
+        return load_key_file(path, read_passphrase(passphrase_env))
+    except KeyFileError as exc:  # a runtime failure (exit 1), named with its file
+        raise CommandFailed(f"{path}: {exc}") from exc
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -202,7 +191,9 @@ class ControlServer:
         except RuntimeError:
             port = 0
         if not port:
-            raise BadConfig(f"cannot listen on control endpoint {listen} (in use: is this cluster running?)")
+            raise CommandFailed(
+                f"cannot listen on control endpoint {listen} (in use: is this cluster running?)"
+            )
         self._server.start()
 
     def _on_status(self, request: bytes, context: Any) -> bytes:

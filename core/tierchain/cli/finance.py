@@ -29,9 +29,19 @@ from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import registry as reg
 from tierchain.apps.finance.client import Finance, Party, RemoteLedger, Result
 from tierchain.cli.errors import EXIT_USAGE, CommandFailed
-from tierchain.cli.types import AMOUNT, CHAIN_ID, FINANCE_ID, NODE_URL, PUBLIC_KEY, HexBytes
+from tierchain.cli.types import (
+    AMOUNT,
+    CHAIN_ID,
+    FINANCE_ID,
+    NODE_URL,
+    PUBLIC_KEY,
+    HexBytes,
+    passphrase_option,
+    read_passphrase,
+)
 from tierchain.config import ROLES
 from tierchain.crypto import load_key_file
+from tierchain.engine.apps import validator_power_max
 
 # --- argument types (generic ones in cli_types) -------------------------------------------------
 
@@ -93,7 +103,7 @@ def _fail(message: str) -> NoReturn:
     help="Signing key file.",
 )
 @click.option("--chain-id", type=CHAIN_ID, default=1, show_default=True)
-@click.option("--passphrase-env", default="TIERCHAIN_PASSPHRASE", show_default=True)
+@passphrase_option
 @click.option(
     "--secret-env",
     default="TIERCHAIN_CONSORTIUM_SECRET",
@@ -138,8 +148,7 @@ def _party(ctx: click.Context, secret: bytes | None = None) -> Party:
     if o["key_file"] is None:
         _fail(f"{ctx.command_path}: this command signs: give --key FILE (before the command name)")
     fin = Finance(RemoteLedger(NodeClient(o["url"]), o["chain_id"]), secret, timeout_s=o["wait_s"])
-    passphrase = os.environ.get(o["passphrase_env"]) or click.prompt("Key passphrase", hide_input=True)
-    return fin.party(load_key_file(o["key_file"], passphrase))
+    return fin.party(load_key_file(o["key_file"], read_passphrase(o["passphrase_env"])))
 
 
 def _known(value: Any, what: str, ident: bytes) -> None:
@@ -216,6 +225,21 @@ def propose_params(ctx, threshold, max_depth, min_piece, default_grace_ms) -> No
         _fail("name at least one parameter to change (see --help)")
     party = _party(ctx)
     _report(party.propose_params(dataclasses.replace(party.fin.params(), **changes)), "propose-params")
+
+
+@finance.command("propose-validator")
+@click.argument("public_key", type=PUBLIC_KEY)
+@click.option(
+    "--power",
+    type=click.IntRange(0, validator_power_max),
+    required=True,
+    help="Voting power; 0 removes the validator.",
+)
+@click.pass_context
+def propose_validator(ctx, public_key: bytes, power: int) -> None:
+    """Committee: propose a consensus validator's voting power (a replicated chain's
+    CometBFT validator key, hex: `cometbft show-validator`; docs/replication.md)."""
+    _report(_party(ctx).propose_validator(public_key, power), "propose-validator")
 
 
 @finance.command("vote")
@@ -513,8 +537,14 @@ def show_piece(directory: Path, piece: bytes) -> None:
 @directory_arg
 @click.argument("org", type=OrgRef())
 def show_org(directory: Path, org: bytes) -> None:
-    """The organization ORG (name or id): roles, status, keys."""
-    _print_json(_shown(_read(directory, lambda get: views.org_view(get, org)), "organization", org))
+    """The organization ORG (name or id): roles (named by the chain's apps), status, keys."""
+    from tierchain.cli.main import _open_readonly, _suite_and_apps
+    from tierchain.state import log
+
+    with _open_readonly(directory) as store, store.read() as r:
+        _, app_set = _suite_and_apps(r.get("meta", "genesis"))
+        view = views.org_view(log.reader(r), org, app_set)
+    _print_json(_shown(view, "organization", org))
 
 
 def _shown(view: dict | None, what: str, ident: bytes) -> dict:

@@ -33,12 +33,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tierchain import limits
+from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
 from tierchain.engine.apps import AppSet, default_set
 from tierchain.engine.execute import nonce_key
 
 _U64 = struct.Struct("<Q")
-_ACCT = struct.Struct("<IQ")
 _HEX = re.compile(r"[0-9a-fA-F]*")
 RoleNames = Callable[[int], list[str]]  # a roles mask -> its role names (AppSet.role_names)
 
@@ -72,9 +72,7 @@ def _u64(field: str) -> Callable[[bytes, RoleNames], dict]:
 
 
 def _account(raw: bytes, roles: RoleNames) -> dict:
-    if len(raw) != _ACCT.size:
-        raise c.RecordError(f"account: expected {_ACCT.size} bytes, got {len(raw)}")
-    mask, height = _ACCT.unpack(raw)
+    mask, height = accounts.decode_account(raw)  # struct.error if damaged (decode_value)
     return {"roles": roles(mask), "registered_height": height}
 
 
@@ -135,8 +133,8 @@ class Table:
 
 TABLES = (
     Table("nonce/", nonce_key(b""), 32, "a public key", _u64("nonce")),
-    Table("acct/", b"acct/", 32, "a public key", _account),
-    Table("bal/", b"bal/", 32, "a public key", _u64("balance")),
+    Table("acct/", accounts.account_key(b""), 32, "a public key", _account),
+    Table("bal/", accounts.balance_key(b""), 32, "a public key", _u64("balance")),
     Table("fk/", b"fk/", 32, "a public key", _key_record),
     Table("fo/", b"fo/", c.id_bytes, "an organization id", _org),
     Table("fq/", b"fq/", c.id_bytes, "a proposal id", _proposal),

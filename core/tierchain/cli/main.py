@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -26,6 +25,8 @@ from tierchain.cli.types import (
     NODE_URL,
     PUBLIC_KEY,
     STATE_KEY,
+    passphrase_option,
+    read_passphrase,
 )
 from tierchain.config import ROLES, ChainConfig, GenesisAccount
 from tierchain.crypto import CryptoSuite, KeyPair, load_key_file, save_key_file, suite_of
@@ -62,16 +63,9 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
-def _passphrase(env: str, confirm: bool = False) -> str:
-    value = os.environ.get(env)
-    if value:
-        return value
-    return click.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
-
-
 def _load_node(directory: Path, passphrase_env: str) -> tuple[ChainConfig, KeyPair]:
     config = ChainConfig.load(directory / CONFIG_NAME)
-    keys = load_key_file(directory / config.key_file, _passphrase(passphrase_env))
+    keys = load_key_file(directory / config.key_file, read_passphrase(passphrase_env))
     return config, keys
 
 
@@ -86,14 +80,6 @@ def _version() -> str:
         return importlib.metadata.version("tierchain")
     except importlib.metadata.PackageNotFoundError:
         return "unknown (not installed)"
-
-
-passphrase_option = click.option(
-    "--passphrase-env",
-    default="TIERCHAIN_PASSPHRASE",
-    show_default=True,
-    help="Environment variable holding the key passphrase (prompted for if unset).",
-)
 
 
 @click.group(cls=TierChainGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -162,7 +148,7 @@ def init(
     )
     resolve_apps(config.apps)  # an app this process cannot load is refused before anything is written
     directory.mkdir(parents=True, exist_ok=True)
-    save_key_file(directory / config.key_file, keys, _passphrase(passphrase_env, confirm=True))
+    save_key_file(directory / config.key_file, keys, read_passphrase(passphrase_env, confirm=True))
     (directory / CONFIG_NAME).write_text(config.to_toml())
     click.echo(f"chain {chain_id} created in {directory}; node key {keys.public_key.hex()}")
 
@@ -175,7 +161,7 @@ def keygen(path: Path, passphrase_env: str) -> None:
     if path.exists():
         raise click.ClickException(f"{path} exists")
     keys = KeyPair.generate()
-    save_key_file(path, keys, _passphrase(passphrase_env, confirm=True))
+    save_key_file(path, keys, read_passphrase(passphrase_env, confirm=True))
     click.echo(keys.public_key.hex())
 
 
@@ -298,7 +284,7 @@ def tx_send(
         raise click.UsageError("transfer needs --to and --amount")
     if kind == "register" and new_key is None:
         raise click.UsageError("register needs --new-key")
-    keys = load_key_file(key_file, _passphrase(passphrase_env))
+    keys = load_key_file(key_file, read_passphrase(passphrase_env))
     client = NodeClient(url)
     nonce = client.nonce(keys.public_key)
     if kind == "transfer":
@@ -505,7 +491,21 @@ def verify(directory: Path) -> None:
 
 @main.command()
 @click.option("--seconds", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True)
-@click.option("--accounts", type=click.IntRange(2), default=10_000, show_default=True)
+@click.option(
+    "--net",
+    "net_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Drive this running network (`tierchain net init --load-accounts`, `net start`) through "
+    "its validators' HTTP APIs instead of a solo chain.",
+)
+@click.option(
+    "--accounts",
+    type=click.IntRange(2),
+    default=10_000,
+    show_default=True,
+    help="State size (with --net: the network's, from its net.toml).",
+)
 @click.option(
     "--txs",
     type=click.IntRange(1),
@@ -522,7 +522,12 @@ def verify(directory: Path) -> None:
     help="Transactions per submit.",
 )
 @click.option(
-    "--inflight", type=click.IntRange(1), default=8, show_default=True, help="Outstanding batches per thread."
+    "--inflight",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Outstanding batches per thread (with --net: each thread's senders split into this many "
+    "streams, one batch in flight each).",
 )
 @click.option(
     "--skew", type=click.FloatRange(0), default=0.0, show_default=True, help="Zipf exponent of recipients."
@@ -544,6 +549,14 @@ def verify(directory: Path) -> None:
 @click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
 @click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
 @click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0, 60, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="With --net: seconds a batch may take to commit before it counts as not committed.",
+)
+@click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".cache/tierchain"),
@@ -551,8 +564,11 @@ def verify(directory: Path) -> None:
     help="Where pre-signed workloads are kept between runs.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JSON here.")
+@click.pass_context
 def load(
+    ctx: click.Context,
     seconds: float,
+    net_dir: Path | None,
     accounts: int,
     txs: int | None,
     threads: int,
@@ -564,44 +580,70 @@ def load(
     sync: str,
     block_txs_max: int,
     block_interval_ms: int,
+    wait_s: float,
     cache_dir: Path,
     out: Path | None,
 ) -> None:
-    """Run a solo chain (embedded) under a transfer load and report committed TPS and latency."""
+    """Run a solo chain (embedded) under a transfer load and report committed TPS and latency.
+
+    With --net DIR, drive a running network instead: the same workload (senders' keys from
+    the seed its net.toml records) through its validators' TierChain HTTP APIs, the same
+    figures (latency: submit to commit on the node the batch was sent to)."""
     import dataclasses
 
-    from tierchain.tools.loadgen import run_load, transfer_workload
+    from tierchain.tools.loadgen import net_target, run_load, run_load_net, transfer_workload
 
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+    spec_args: dict = {}
+    if net_dir is not None:
+        for name in ("sync", "block_txs_max", "block_interval_ms"):
+            if given(name):
+                raise click.UsageError(
+                    f"--{name.replace('_', '-')} is the network's (its chain.toml), not --net's"
+                )
+        net, config = net_target(net_dir)
+        recorded = net.workload
+        if given("accounts") and accounts != recorded.accounts:
+            raise click.UsageError(
+                f"--accounts {accounts}: the network's genesis funds {recorded.accounts} (net.toml)"
+            )
+        accounts = recorded.accounts
+        spec_args = {"senders": recorded.senders, "seed": recorded.seed, "chain_id": config.chain_id}
+        txs = txs or int(seconds * 12_000) + 4096
+    elif given("wait_s"):
+        raise click.UsageError("--wait applies only with --net")
     txs = txs or int(seconds * 25_000)
     click.echo(f"preparing {txs:,} signed transfers among {accounts:,} accounts (cached in {cache_dir}) ...")
     t0 = time.perf_counter()
-    work = transfer_workload(accounts, txs, threads, cache_dir=cache_dir, skew=skew, hot_pct=hot_pct)
+    work = transfer_workload(
+        accounts, txs, threads, cache_dir=cache_dir, skew=skew, hot_pct=hot_pct, **spec_args
+    )
+    where = f"network {net_dir}" if net_dir is not None else f"sync={sync}"
     click.echo(
-        f"ready in {time.perf_counter() - t0:.1f}s; running {seconds:.0f}s, sync={sync}"
-        + ("  [sync=none: NOT DURABLE, benchmark only]" if sync == "none" else "")
+        f"ready in {time.perf_counter() - t0:.1f}s; running {seconds:.0f}s, {where}"
+        + ("  [sync=none: NOT DURABLE, benchmark only]" if net_dir is None and sync == "none" else "")
     )
 
     def show(p: dict) -> None:
         if p.get("draining"):  # the last report: the window closed, batches in flight settle
             click.echo(f"t={p['t_s']:5.1f}s  load stopped; waiting for the transactions in flight ...")
             return
+        mempool = "-" if p.get("mempool", -1) < 0 else f"{p['mempool']:,}"
         click.echo(
             f"t={p['t_s']:5.1f}s  committed={p['committed']:>9,}  tps={p['tps']:>8,.0f}  "
             f"p50={p['latency_ms_p50']:6.1f}ms  p99={p['latency_ms_p99']:6.1f}ms  "
-            f"height={p['height']:>6}  mempool={p['mempool']:>6}"
+            f"height={p['height']:>6}  mempool={mempool:>6}"
         )
 
-    result = run_load(
-        work,
-        seconds=seconds,
-        batch_txs=batch_txs,
-        inflight=inflight,
-        rate=rate,
-        sync=sync,
-        block_txs_max=block_txs_max,
-        block_interval_ms=block_interval_ms,
-        report=show,
-    )
+    common = dict(seconds=seconds, batch_txs=batch_txs, inflight=inflight, rate=rate, report=show)
+    if net_dir is not None:
+        result = run_load_net(work, net_dir, wait_s=wait_s, **common)
+    else:
+        result = run_load(
+            work, sync=sync, block_txs_max=block_txs_max, block_interval_ms=block_interval_ms, **common
+        )
     click.echo(result.summary())
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -617,6 +659,10 @@ from tierchain.cli.cluster import shard as shard_group  # noqa: E402
 
 main.add_command(cluster_group)
 main.add_command(shard_group)
+
+from tierchain.cli.net import net as net_group  # noqa: E402
+
+main.add_command(net_group)
 
 
 def run() -> None:

@@ -4,10 +4,14 @@ A malformed argument is refused by click while it parses the command line: one l
 naming the parameter and what it expects, exit code 2, before a key file is unsealed or
 a node is contacted. Commands declare these types instead of converting strings in
 their bodies, where a ``ValueError`` would escape as a traceback.
+
+The key passphrase option (``passphrase_option``) and how its value is read
+(``read_passphrase``) are here too, shared by ``main`` and ``cluster``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from typing import Any
@@ -112,3 +116,19 @@ HOST_PORT = HostPort()
 NODE_URL = NodeUrl()
 HEIGHT = BlockHeight()
 STATE_KEY = StateKey()
+
+
+passphrase_option = click.option(
+    "--passphrase-env",
+    default="TIERCHAIN_PASSPHRASE",
+    show_default=True,
+    help="Environment variable holding the key passphrase (prompted for if unset).",
+)
+
+
+def read_passphrase(env: str, confirm: bool = False) -> str:
+    """The passphrase in environment variable ``env``, else prompted for (twice if ``confirm``)."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    return click.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)

@@ -62,6 +62,13 @@ placement_rules_max = 16  # ext/cython/_route.pxi: RULES_MAX
 placement_tag_bytes_max = 32
 app_name_bytes_max = 32
 
+# The event an app emits to change the consensus validator set of a replicated chain:
+# data = the validator's Ed25519 public key (32 bytes) + its voting power (u64 LE; 0 removes
+# it). A replicated node hands each one, from receipts with code 0, to CometBFT as a
+# validator update (tierchain.replication.app); a solo chain ignores it.
+VALIDATOR_UPDATE_TOPIC = b"consensus.validator"
+validator_power_max = 1 << 32
+
 PINNED = "pinned"  # prefix + u16 LE shard + rest: the key lives on shard u16 % n
 TAG = "tag"  # prefix + tag + rest: the key routes by the tag's bytes alone
 

@@ -94,6 +94,17 @@ log = logging.getLogger("tierchain.chain")
 tree_thread_min_entries = 1_000_000
 
 
+SOLO = "solo"
+
+
+def stored_mode(store: Store) -> str:
+    """How the chain in ``store`` makes blocks: ``solo`` (this module) or ``cometbft``
+    (``tierchain.replication``); recorded at genesis, so neither opens the other's."""
+    with store.read() as r:
+        mode = r.get("meta", "mode")
+    return SOLO if mode is None else mode.decode()
+
+
 class Chain(Pipeline, Queries):
     """Open (and, on first use, create) the chain stored at ``path``.
 
@@ -101,6 +112,8 @@ class Chain(Pipeline, Queries):
     (0 = every height; K = the last K heights, older ones raise ``StatePruned``);
     defaults to ``config.state_keep_heights`` (``[node]`` in chain.toml).
     """
+
+    mode = SOLO  # how blocks are made (``stored_mode``); a replicated chain's is "cometbft"
 
     def __init__(
         self,
@@ -183,6 +196,8 @@ class Chain(Pipeline, Queries):
             if stored != genesis:
                 app_registry.check_recorded(stored, self.apps)  # AppSetMismatch names both sets
                 raise ChainError("database was created from a different genesis")
+            if (mode := stored_mode(self.store)) != self.mode:
+                raise ChainError(f"database is a {mode} chain's, not a {self.mode} one's")
             return
         with self.store.write() as w:
             # Genesis arrives in ascending chunks (a 10M-account state never sits in
@@ -205,14 +220,22 @@ class Chain(Pipeline, Queries):
                 tx_root=roots.tx_root,
                 receipt_root=roots.receipt_root,
                 state_root=roots.state_root,
-                proposer=self.proposer.public_key,
-            ).signed(self.proposer, self.suite)
+                proposer=self._genesis_proposer(),
+            )
+            header = self._seal(header)
             w.put("meta", "genesis", genesis)
+            if self.mode != SOLO:  # a solo chain's database has no mode (those made before modes, too)
+                w.put("meta", "mode", self.mode.encode())
             w.put("meta", "proposer", self.proposer.public_key)
             w.put("meta", writeback_log.STATE_HEIGHT, writeback_log.encode_height(0))
             w.put("headers", 0, header)
             w.put("blocks", 0, b"")
             w.put("receipts", 0, [])
+
+    def _genesis_proposer(self) -> bytes:
+        """The genesis header's proposer: a solo chain's is its node (a replicated one's
+        is no node's, so that every node's genesis header is the same one)."""
+        return self.proposer.public_key
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop accepting, commit what is queued, stop the producer, close the database."""
@@ -250,14 +273,18 @@ class Chain(Pipeline, Queries):
 
     # --- submission ----------------------------------------------------------------
 
-    def submit(self, txs: bytes | Iterable[bytes]) -> Submission:
-        """Admit a batch: a framed buffer (``wire.frame``) or encoded transactions."""
+    def submit(self, txs: bytes | Iterable[bytes], *, tx_ids: bytes | None = None) -> Submission:
+        """Admit a batch: a framed buffer (``wire.frame``) or encoded transactions.
+
+        ``tx_ids``: every row's id, packed, computed from these very bytes by a decoder
+        this process trusts (a cluster's scheduler over its own pipe: sharding/link.py,
+        "Trust"); they are used instead of hashing again (``wire.batch.decode_batch``)."""
         buf = txs if isinstance(txs, bytes | bytearray | memoryview) else frame(list(txs))
         if self._stopping or self.error is not None:
             raise RejectedError(
                 Reject.SHUTTING_DOWN, "chain is closing" if self._stopping else repr(self.error)
             )
-        batch = decode_batch(buf, suite=self.suite)
+        batch = decode_batch(buf, suite=self.suite, tx_ids=tx_ids)
         ticket = Submission(batch)
         codes = self.mempool.admit(batch, self._head.height + 1, ticket)
         if (codes == 0).any():

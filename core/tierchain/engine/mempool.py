@@ -53,6 +53,65 @@ class Chunk:
         return head
 
 
+def screen(
+    batch: Batch,
+    next_height: int,
+    *,
+    chain_id: int,
+    suite: CryptoSuite,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    placement: route.Placement | None = None,
+    verify: bool | np.ndarray = True,
+) -> np.ndarray:
+    """The checks of admission that need no state: a code per row of ``batch`` (0 = passed).
+
+    Decode, chain and shard, expiry against ``next_height``, reserved keys, the batch's
+    signatures (``verify``: all rows, none, or the rows of a boolean mask) and duplicates
+    inside the batch, among the rows whose signatures held (a tx id does not cover the
+    signature: a forged copy must not shadow the real one): whole-column operations and
+    one native call. ``Mempool.admit`` and a replicated node's CheckTx and
+    ProcessProposal (``tierchain.replication``) run the same checks through here.
+    """
+    codes = batch.code.copy()
+    ok = codes == Reject.OK
+    codes[ok & (batch.chain_id != chain_id)] = Reject.WRONG_CHAIN
+    codes[(codes == 0) & (batch.shard_id != 0)] = Reject.WRONG_SHARD
+    if shard_count > 1:  # a shard of a cluster: only keys it owns
+        owned = route.writes_on(batch, shard_index, shard_count, placement)
+        codes[(codes == 0) & ~owned] = Reject.WRONG_SHARD
+    codes[(codes == 0) & (batch.expires_at != 0) & (batch.expires_at < next_height)] = Reject.EXPIRED
+    if len(batch.key_start):
+        buf = np.frombuffer(batch.buf, np.uint8)
+        reserved_key = buf[batch.key_start] == 0
+        if reserved_key.any():
+            row_of_key = np.repeat(np.arange(len(batch)), batch.n_read.astype(np.int64) + batch.n_write)
+            bad_rows = np.unique(row_of_key[reserved_key])
+            codes[bad_rows[codes[bad_rows] == 0]] = Reject.RESERVED_KEY
+    check = codes == 0
+    if not isinstance(verify, bool):
+        check &= verify
+    elif not verify:
+        check[:] = False
+    if (vidx := np.flatnonzero(check)).size:
+        valid = np.frombuffer(
+            suite.verify_batch_packed(
+                batch.sender[vidx].tobytes(), batch.digest[vidx].tobytes(), batch.signature[vidx].tobytes()
+            ),
+            np.uint8,
+        )
+        codes[vidx[valid == 0]] = Reject.BAD_SIGNATURE
+    idx = np.flatnonzero(codes == 0)
+    if len(idx) > 1:
+        ids = np.ascontiguousarray(batch.digest[idx]).view(f"V{batch.digest.shape[1]}").ravel()
+        _, first = np.unique(ids, return_index=True)
+        dup = np.ones(len(idx), bool)
+        dup[first] = False
+        codes[idx[dup]] = Reject.DUPLICATE
+        idx = idx[~dup]
+    return codes
+
+
 class Mempool:
     def __init__(
         self,
@@ -95,38 +154,16 @@ class Mempool:
 
     def admit(self, batch: Batch, next_height: int, ticket: Any) -> np.ndarray:
         """Codes for every row of ``batch`` (0 = accepted); accepted rows are queued."""
-        codes = batch.code.copy()
-        ok = codes == Reject.OK
-        codes[ok & (batch.chain_id != self.chain_id)] = Reject.WRONG_CHAIN
-        codes[(codes == 0) & (batch.shard_id != 0)] = Reject.WRONG_SHARD
-        if self.shard_count > 1:  # a shard of a cluster: only keys it owns
-            owned = route.writes_on(batch, self.shard_index, self.shard_count, self.placement)
-            codes[(codes == 0) & ~owned] = Reject.WRONG_SHARD
-        codes[(codes == 0) & (batch.expires_at != 0) & (batch.expires_at < next_height)] = Reject.EXPIRED
-        if len(batch.key_start):
-            buf = np.frombuffer(batch.buf, np.uint8)
-            reserved_key = buf[batch.key_start] == 0
-            if reserved_key.any():
-                row_of_key = np.repeat(np.arange(len(batch)), batch.n_read.astype(np.int64) + batch.n_write)
-                bad_rows = np.unique(row_of_key[reserved_key])
-                codes[bad_rows[codes[bad_rows] == 0]] = Reject.RESERVED_KEY
+        codes = screen(
+            batch,
+            next_height,
+            chain_id=self.chain_id,
+            suite=self.suite,
+            shard_index=self.shard_index,
+            shard_count=self.shard_count,
+            placement=self.placement,
+        )
         idx = np.flatnonzero(codes == 0)
-        if len(idx):
-            valid = np.frombuffer(
-                self.suite.verify_batch_packed(
-                    batch.sender[idx].tobytes(), batch.digest[idx].tobytes(), batch.signature[idx].tobytes()
-                ),
-                np.uint8,
-            )
-            codes[idx[valid == 0]] = Reject.BAD_SIGNATURE
-            idx = idx[valid == 1]
-        if len(idx) > 1:
-            ids = np.ascontiguousarray(batch.digest[idx]).view(f"V{batch.digest.shape[1]}").ravel()
-            _, first = np.unique(ids, return_index=True)
-            dup = np.ones(len(idx), bool)
-            dup[first] = False
-            codes[idx[dup]] = Reject.DUPLICATE
-            idx = idx[~dup]
         accepted: list[int] = []
         accepted_ids: list[bytes] = []
         accepted_senders: list[bytes] = []

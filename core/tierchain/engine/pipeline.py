@@ -92,8 +92,7 @@ class _Executed:
     """A block the producer executed, on its way to the committer thread."""
 
     chunks: list[Chunk]
-    batch: Batch
-    block_buf: bytes
+    batch: Batch  # batch.buf: the block's bytes, as stored
     height: int
     timestamp_ms: int
     result: transition.Outcome  # receipts, writes, tx and receipt roots
@@ -106,6 +105,12 @@ class _Executed:
     produce_s: float = 0.0
     tree_s: float = 0.0
     commit_mark: float = 0.0  # perf_counter when the write txn's body was done
+    # Its header, when made before the commit (a replicated block's, whose hash is the
+    # app hash CometBFT agrees on: tierchain.replication); else the committer makes it.
+    header: Header | None = None
+    # Meta records committed with the block, in its write txn (a replicated chain's
+    # validator set: what this block changed of it survives exactly when the block does).
+    meta: dict[str, bytes] | None = None
 
 
 class Pipeline:
@@ -220,16 +225,14 @@ class Pipeline:
             )
         height = self._next_height
         timestamp_ms = max(int(time.time() * 1000), self._last_timestamp_ms)
-        executed = self._execute(chunks, batch, batch.buf, height, timestamp_ms)
+        executed = self._execute(chunks, batch, height, timestamp_ms)
         if not self.tree_threaded:
             self._prepare_tree(executed)
         executed.produce_s = time.perf_counter() - t0
         self._next_height, self._last_timestamp_ms = height + 1, timestamp_ms
         (self._commits if self._tree_thread is None else self._trees).put(executed)
 
-    def _execute(
-        self, chunks: list[Chunk], batch: Batch, block_buf: bytes, height: int, timestamp_ms: int
-    ) -> _Executed:
+    def _execute(self, chunks: list[Chunk], batch: Batch, height: int, timestamp_ms: int) -> _Executed:
         # Handlers can read only declared keys (and the executor the nonce keys), so
         # one prefetch of exactly those is every state read the block will make.
         # Tx ids and senders as bytes come with the chunks (split once, at admission).
@@ -273,7 +276,7 @@ class Pipeline:
         log_blob = None if flush else writeback_log.encode(result.writes)
         with self._uncommitted_lock:
             self._uncommitted.append((height, result.writes))
-        return _Executed(chunks, batch, block_buf, height, timestamp_ms, result, index, flush, log_blob, None)
+        return _Executed(chunks, batch, height, timestamp_ms, result, index, flush, log_blob, None)
 
     def _prepare_tree(self, ex: _Executed) -> None:
         """Compute block ``ex``'s state commitment version (``Commitment.prepare``); the
@@ -353,7 +356,7 @@ class Pipeline:
 
     def _execute_and_commit(self, ex: _Executed) -> tuple[Header, list[Receipt]]:
         """Commit one executed block (and its state tree version) in one write txn."""
-        batch, block_buf, height, timestamp_ms = ex.batch, ex.block_buf, ex.height, ex.timestamp_ms
+        batch, height = ex.batch, ex.height
         result, version, index, head = ex.result, ex.version, ex.index, self._head
         receipts = result.receipts
 
@@ -365,26 +368,39 @@ class Pipeline:
             # The commitment's records (the tree's new nodes and root) go into this same
             # write txn: a block and its state version are committed together or not at all.
             self.commitment.write(w, version)
-            header = Header(
-                chain_id=self.config.chain_id,
-                height=height,
-                prev_hash=head.hash(self.suite),
-                timestamp_ms=timestamp_ms,
-                tx_count=len(batch),
-                tx_root=result.tx_root,
-                receipt_root=result.receipt_root,
-                state_root=version.root,
-                proposer=self.proposer.public_key,
-            ).signed(self.proposer, self.suite)
+            header = ex.header or self._block_header(ex, head, self.proposer.public_key)
             w.put("headers", height, header)
-            w.put("blocks", height, block_buf)
+            w.put("blocks", height, batch.buf)
             w.put("receipts", height, receipts)
             w.put_many_raw("tx_index", sorted(index))
+            for name, value in (ex.meta or {}).items():
+                w.put("meta", name, value)
             if ex.flush:
                 self._flush_state(w, height)
             else:
                 w.put("state_log", height, ex.log)
         return header, receipts
+
+    def _block_header(self, ex: _Executed, head: Header, proposer: bytes) -> Header:
+        """Block ``ex``'s header after ``head``, sealed by this node (``_seal``)."""
+        assert ex.version is not None
+        return self._seal(
+            Header(
+                chain_id=self.config.chain_id,
+                height=ex.height,
+                prev_hash=head.hash(self.suite),
+                timestamp_ms=ex.timestamp_ms,
+                tx_count=len(ex.batch),
+                tx_root=ex.result.tx_root,
+                receipt_root=ex.result.receipt_root,
+                state_root=ex.version.root,
+                proposer=proposer,
+            )
+        )
+
+    def _seal(self, header: Header) -> Header:
+        """A solo chain's header is signed by its proposer, this node."""
+        return header.signed(self.proposer, self.suite)
 
     def _flush_state(self, w, height: int) -> None:
         """Merge the write sets of blocks state_height+1..height into the state table."""

@@ -10,8 +10,11 @@ that owns the ``Cluster`` object is the scheduler:
 
 * ``submit(buf)`` decodes the framed batch once (``batch.decode_batch``), routes
   every row in one native call (``route.route_batch``: first write key, else the
-  sender), gathers each shard's frames into one buffer with numpy (no Python loop
-  per transaction) and sends it to the shard in ONE pipe message. Shard replies
+  sender), gathers each shard's rows into a sub-batch (``batch.gather``: its frames
+  joined, its columns gathered, nothing decoded again) and sends it to the shard
+  in ONE message: ``submit_ids`` (the frames and their tx ids, which the shard
+  does not hash again) on a local shard's pipe, ``submit`` (the frames) on a remote
+  shard's stream, whose peer is not authenticated (``link``, "Trust"). Shard replies
   (admission codes now, receipts at commit) are written back in submit order.
 * Rows are refused by the scheduler itself with ``WRONG_SHARD`` when their
   ``chain_id`` is not the chain id of the shard they route to, or when their write
@@ -54,7 +57,7 @@ from tierchain.engine.route import route_batch, route_keys, writes_on
 from tierchain.errors import Reject
 from tierchain.sharding.codec import CALL_ARGS, MessageError, Ready, genesis_digest, receipts_from_columns
 from tierchain.sharding.link import Link, LinkDown, LocalLink, RemoteLink, ShardUnavailable
-from tierchain.wire.batch import Batch, decode_batch
+from tierchain.wire.batch import Batch, decode_batch, gather
 from tierchain.wire.block import Receipt
 from tierchain.wire.tx import frame
 
@@ -66,6 +69,7 @@ __all__ = [
     "ShardUnavailable",
     "gather_frames",
     "shard_configs",
+    "submit_message",
 ]
 
 log = logging.getLogger("tierchain.cluster")
@@ -117,16 +121,17 @@ def shard_configs(base: ChainConfig, n_shards: int) -> list[ChainConfig]:
 
 
 def gather_frames(batch: Batch, rows: np.ndarray) -> bytes:
-    """The framed buffer of ``rows`` of ``batch`` (u32 prefix + tx bytes each), gathered by numpy."""
-    if not len(rows):
-        return b""
-    starts = batch.tx_start[rows] - 4  # each frame's u32 length prefix
-    lengths = batch.tx_end[rows] - starts
-    offsets = np.zeros(len(rows), np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    total = int(lengths.sum())
-    index = np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
-    return np.frombuffer(batch.buf, np.uint8)[index].tobytes()
+    """The framed buffer of ``rows`` of ``batch`` (u32 prefix + tx bytes each): what a shard
+    is sent for them (``batch.gather``'s buffer: rows that decoded, in ascending order)."""
+    return gather([(batch, rows)]).buf if len(rows) else b""
+
+
+def submit_message(req: int, part: Batch, trusted: bool) -> tuple:
+    """The message carrying sub-batch ``part`` to a shard: its frames and their tx ids
+    (``submit_ids``) on a ``trusted`` link, else its frames alone (``submit``)."""
+    if trusted:
+        return ("submit_ids", req, part.buf, part.digest.tobytes())
+    return ("submit", req, part.buf)
 
 
 # --- scheduler side ---------------------------------------------------------------------
@@ -383,7 +388,7 @@ class Cluster:
             # Never on a link re-established after the part was registered: the recovery
             # has taken it and settles it by lookup; sending it now could commit rows
             # that were just reported dropped.
-            s.send(("submit", req, gather_frames(batch, rows)), generation)
+            s.send(submit_message(req, gather([(batch, rows)]), s.link.trusted), generation)
         except LinkDown:
             pass  # the reader sees the break and resolves this part after reconnecting
 

@@ -5,6 +5,13 @@ gRPC stream — is one msgpack array ``[kind, field, ...]`` whose fields are
 checked against ``SCHEMA`` on decode. Nothing is pickled: a shard server reads
 this from the network, and unpickling network input runs the sender's code.
 
+A sub-batch travels as ``submit`` (its frames; the shard decodes and hashes them)
+or, only over a link whose far end is the scheduler's own shard process (``link``,
+"Trust"), as ``submit_ids``: the frames and the tx ids the scheduler's decoder
+already computed, which the shard takes instead of hashing every body again.
+``TO_SHARD`` is what any peer may send a shard, and all a ``ShardServer`` takes;
+``TO_LOCAL_SHARD`` adds ``submit_ids``.
+
 Field types are explicit: integers (u64/i64), ``bytes``, ``str``, ``None``,
 lists, and three extension types — a tuple (ext 3, so ``Chain.tx``'s tuple and
 ``state_scan``'s pairs come back as tuples), a ``Header`` (ext 1, its canonical
@@ -33,6 +40,9 @@ from tierchain.wire.block import Header, Receipt, decode_header, decode_receipt
 
 __all__ = [
     "CALL_ARGS",
+    "FROM_SHARD",
+    "TO_LOCAL_SHARD",
+    "TO_SHARD",
     "MessageError",
     "Ready",
     "decode",
@@ -41,8 +51,10 @@ __all__ = [
     "message_bytes_max",
 ]
 
-# A submit carries at most one batch; a done carries 10 bytes per row plus events.
+# A submit carries at most one batch (a submit_ids also its tx ids: 2 MiB at most);
+# a done carries 10 bytes per row plus events.
 message_bytes_max = limits.batch_bytes_max + (16 << 20)
+assert limits.batch_txs_max * limits.digest_bytes <= 4 << 20  # a submit_ids's ids fit the margin
 array_len_max = 1 << 20  # tx_many lookups are chunked far below this
 nesting_max = 4  # ext tuples inside ext tuples
 NO_RECEIPT = 0xFFFF  # code column value of a row that has no receipt (not admitted)
@@ -75,10 +87,11 @@ def genesis_digest(config: ChainConfig) -> bytes:
 _INT, _BYTES, _STR, _LIST, _TUPLE = "int", "bytes", "str", "list", "tuple"
 _ANY, _OPT_BYTES = "any", "bytes?"
 
-# kind -> field types. Scheduler -> shard: submit, call, ping, close.
+# kind -> field types. Scheduler -> shard: submit, submit_ids, call, ping, close.
 SCHEMA: dict[str, tuple[str, ...]] = {
     "ready": (_INT, _INT, _BYTES, _INT),  # height, chain_id, genesis digest, pid
     "submit": (_INT, _BYTES),  # req, framed txs
+    "submit_ids": (_INT, _BYTES, _BYTES),  # req, framed txs (all decode), their tx ids packed
     "codes": (_INT, _OPT_BYTES, _INT),  # req, u8 code per row (or None), batch-wide code
     "done": (_INT, _BYTES, _BYTES, _LIST),  # req, u64 heights, u16 codes, [[row, [[topic, data]...]]...]
     "failed": (_INT, _STR),  # req, reason
@@ -90,8 +103,9 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "close": (_INT,),
     "closed": (_INT,),
 }
-TO_SHARD = frozenset({"submit", "call", "ping", "close"})
-FROM_SHARD = frozenset(SCHEMA) - TO_SHARD
+TO_SHARD = frozenset({"submit", "call", "ping", "close"})  # from any peer: all a ShardServer takes
+TO_LOCAL_SHARD = TO_SHARD | {"submit_ids"}  # from the scheduler that spawned the shard, on its pipe
+FROM_SHARD = frozenset(SCHEMA) - TO_LOCAL_SHARD
 
 # Methods of Chain a scheduler may call on a shard, with their argument types
 # ("int?" / "bytes?": may be None; a trailing "..." marks optional arguments).

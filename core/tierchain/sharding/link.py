@@ -14,7 +14,29 @@ A link carries ``codec`` messages both ways and can be re-established:
 over a pipe; ``kill`` is SIGKILL and ``connect`` after a death starts a new process
 on the same directory. ``RemoteLink`` dials a ``tierchain shard serve`` endpoint
 over gRPC (one bidirectional stream); ``kill`` cancels the stream and ``connect``
-re-dials. The scheduler (``cluster.Cluster``) treats both alike.
+re-dials. The scheduler (``cluster.Cluster``) treats both alike but for one thing
+(``Link.trusted``), below.
+
+Trust: what authenticates a link, and what a shard takes on it.
+
+* A ``LocalLink`` is an anonymous socket pair (``multiprocessing.Pipe``, POSIX): the
+  "spawn" start passes the child's end to the shard process as an inherited file
+  descriptor. It has no address and no listener, so no other process can connect
+  to it; only one with ptrace rights over the shard or the scheduler (at most the
+  same user's processes, and root) could reach it — and could as well read the
+  proposer seed, which this link's process start hands the shard. So what arrives
+  on it comes from the scheduler: ``trusted`` is True and the scheduler sends ``submit_ids``, the frames
+  with the tx ids it computed when it decoded the batch to route it; the shard
+  takes the ids instead of hashing the bodies again (``wire.batch.decode_batch``
+  ``tx_ids=``). It still parses the frames itself and verifies every signature
+  (``Mempool.admit``), against those ids.
+* A ``RemoteLink`` is plaintext gRPC without peer authentication
+  (``grpc.insecure_channel``; the server's ``add_insecure_port``): any peer that
+  reaches a ``tierchain shard serve`` endpoint can open a stream (one at a time,
+  docs/sharding.md "Remote shards"). A forged tx id would let a signature made for
+  one body admit another, so ``trusted`` is False: the scheduler sends ``submit``
+  (frames only), and a ``ShardServer`` refuses ``submit_ids`` from anyone
+  (``codec.TO_SHARD``): it decodes, hashes and verifies what it is sent.
 """
 
 from __future__ import annotations
@@ -58,6 +80,9 @@ class Link:
     kind = "link"
     where = ""
     pid: int | None = None
+    # True if nobody but the scheduler can write to this link (module docstring, "Trust"):
+    # then it carries tx ids the shard takes without hashing the bodies (``submit_ids``).
+    trusted = False
 
     def connect(self) -> Ready:
         raise NotImplementedError
@@ -88,6 +113,7 @@ class LocalLink(Link):
     """A shard process on this machine, on directory ``path``."""
 
     kind = "local"
+    trusted = True  # an inherited socket pair: nobody else can write to it
 
     def __init__(
         self, index: int, path: Path, config: ChainConfig, seed: bytes, start_timeout: float

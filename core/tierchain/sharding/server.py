@@ -6,7 +6,10 @@ message once every accepted row of a sub-batch is committed, ``pong`` for the
 scheduler's heartbeat. Two transports feed it:
 
 * ``shard_process_main``: the body of a local shard process, reading a
-  multiprocessing pipe (``send_bytes``/``recv_bytes``, the same codec);
+  multiprocessing pipe (``send_bytes``/``recv_bytes``, the same codec). Only the
+  scheduler that spawned it can write there, so its session is ``trusted``: it
+  also takes ``submit_ids``, admitting the frames with the scheduler's tx ids
+  (``Chain.submit(tx_ids=)``: parsed again, not hashed again; link.py, "Trust");
 * ``ShardServer``: a gRPC server with one bidirectional stream method,
   ``/tierchain.Shard/Link`` (bytes in, bytes out; generic handlers, no codegen),
   run by ``tierchain shard serve``. One scheduler at a time: a new stream is
@@ -18,7 +21,11 @@ scheduler's heartbeat. Two transports feed it:
   stops on SIGTERM, draining its mempool first.
 
 Malformed input is refused with an ``error`` message naming the ``MessageError``
-and ends the stream; it never reaches the chain and never stops the server.
+and ends the stream; it never reaches the chain and never stops the server. A
+stream's session is not ``trusted``: ``submit_ids`` is malformed input there. A
+submission the chain cannot take whole (``submit_ids`` whose frames do not all
+decode or whose ids are not one per row, a chain that failed) is answered with
+one code for all its rows and admits none of them.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from typing import Any
 from tierchain.config import ChainConfig
 from tierchain.errors import Reject, RejectedError, TierChainError
 from tierchain.sharding.codec import (
+    TO_LOCAL_SHARD,
     TO_SHARD,
     MessageError,
     decode,
@@ -45,7 +53,13 @@ from tierchain.sharding.codec import (
     receipts_columns,
 )
 
-__all__ = ["LINK_METHOD", "ShardServer", "ShardServerError", "ShardSession", "shard_process_main"]
+__all__ = [
+    "LINK_METHOD",
+    "ShardServer",
+    "ShardServerError",
+    "ShardSession",
+    "shard_process_main",
+]
 
 log = logging.getLogger("tierchain.shard")
 LINK_METHOD = "/tierchain.Shard/Link"
@@ -76,10 +90,16 @@ def _reason(exc: BaseException) -> str:
 
 
 class ShardSession:
-    """One scheduler's conversation with the chain; replies go to ``sink`` (encoded bytes)."""
+    """One scheduler's conversation with the chain; replies go to ``sink`` (encoded bytes).
 
-    def __init__(self, chain: Any, sink: Callable[[bytes], None]) -> None:
+    ``trusted``: the peer is the scheduler that spawned this shard, over its pipe
+    (link.py, "Trust"); only then does the session take ``submit_ids``. ``accepts``
+    is what the transport decodes messages with.
+    """
+
+    def __init__(self, chain: Any, sink: Callable[[bytes], None], *, trusted: bool = False) -> None:
         self.chain, self._sink = chain, sink
+        self.accepts = TO_LOCAL_SHARD if trusted else TO_SHARD
         self._sink_lock = threading.Lock()
         self._waits: queue.SimpleQueue = queue.SimpleQueue()
         self.settled = threading.Event()  # set once every admitted submission was answered
@@ -102,14 +122,18 @@ class ShardSession:
     def handle(self, msg: tuple) -> bool:
         """Act on one decoded message; False once the scheduler closed the session."""
         kind, req = msg[0], msg[1]
-        if kind == "submit":
+        if kind not in self.accepts:  # transports decode with ``accepts``; refused here too
+            self.send(("error", 0, f"MessageError: {kind} is not taken on this link"))
+            return True
+        if kind in ("submit", "submit_ids"):
             try:
-                sub = self.chain.submit(msg[2])
+                sub = self.chain.submit(msg[2], tx_ids=msg[3] if kind == "submit_ids" else None)
             except RejectedError as exc:
                 self.send(("codes", req, None, int(exc.code)))
                 return True
-            except Exception as exc:  # a chain that failed: refuse, the scheduler retries elsewhere
-                log.error("submit failed: %s", _reason(exc))
+            except Exception as exc:  # a chain that failed, or ids that do not fit the frames:
+                # refuse every row (none was admitted); the scheduler's submitter may retry
+                log.error("%s failed: %s", kind, _reason(exc))
                 self.send(("codes", req, None, int(Reject.SHUTTING_DOWN)))
                 return True
             self.send(("codes", req, sub.codes.tobytes(), 0))
@@ -165,7 +189,8 @@ def shard_process_main(conn: Any, path: str, config: ChainConfig, proposer_seed:
     # closes its shards itself (drain, commit), so a shard must not die of SIGINT first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     chain = Chain(path, config, KeyPair.from_seed(proposer_seed))
-    session = ShardSession(chain, conn.send_bytes)
+    # The pipe's other end is the scheduler's alone (link.py, "Trust").
+    session = ShardSession(chain, conn.send_bytes, trusted=True)
     session.ready()
     while True:
         try:
@@ -173,7 +198,7 @@ def shard_process_main(conn: Any, path: str, config: ChainConfig, proposer_seed:
         except (EOFError, OSError):
             break
         try:
-            msg = decode(data, TO_SHARD)
+            msg = decode(data, session.accepts)
         except MessageError as exc:
             session.send(("error", 0, _reason(exc)))
             continue
@@ -276,7 +301,7 @@ class ShardServer:
                 for data in request_iterator:
                     stream.last_msg = time.monotonic()
                     try:
-                        msg = decode(data, TO_SHARD)
+                        msg = decode(data, session.accepts)  # TO_SHARD: any peer may be on a stream
                     except MessageError as exc:
                         log.warning("refused a message from %s: %s", peer, exc)
                         session.send(("error", 0, _reason(exc)))

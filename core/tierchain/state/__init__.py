@@ -9,8 +9,8 @@ benchmark-only interim chain (``interim_root``).
 * ``storage.py`` — one LMDB environment per chain, the typed table registry;
 * ``writer_lock.py`` — one writer per database (``flock``);
 * ``log.py`` — logged write sets, flushed into ``state`` every K blocks, overlay reads;
-* ``commitment.py`` — ``SmtCommitment`` | ``InterimCommitment``: genesis, prepare,
-  write, committed;
+* ``commitment.py`` — ``SmtCommitment`` (stored) | ``MemorySmtCommitment`` |
+  ``InterimCommitment``: genesis, prepare, write, committed;
 * ``tree.py`` — the versioned sparse Merkle tree in LMDB (Rust ``smt_apply``), proofs,
   historic reads, pruning;
 * ``interim_root.py`` — BLAKE3 chain over sorted write sets (proves nothing).

@@ -2,8 +2,9 @@
 
 A chain commits to its state in one of two ways (``[chain] state_commitment``):
 
-* ``"smt"`` (``SmtCommitment``): the versioned sparse Merkle tree
-  (``tierchain.state.tree``, Rust ``smt_apply``); proofs and historic reads;
+* ``"smt"``: the versioned sparse Merkle tree (``tierchain.state.tree``, Rust
+  ``smt_apply``); proofs and historic reads. ``SmtCommitment`` keeps it in the
+  chain's LMDB; ``MemorySmtCommitment``, without a store, in memory (same roots);
 * ``"interim"`` (``InterimCommitment``): a BLAKE3 chain over the blocks' sorted
   write sets (``tierchain.state.interim_root``); benchmarks only, proves nothing.
 
@@ -23,8 +24,9 @@ runs. Every commitment answers the same four questions, in this order per block:
 
 ``prepare`` is called by one thread at a time, in height order (the producer or
 the tree thread); ``write`` and ``committed`` by the committer, in the same
-order. A commitment without a store (``store=None``) keeps its state in memory:
-``verify`` and ``tierchain.engine.transition`` re-execute with it.
+order. A commitment without a store (``store=None``: ``MemorySmtCommitment`` or
+``InterimCommitment``) keeps its state in memory: ``verify`` and
+``tierchain.engine.transition`` re-execute with it.
 """
 
 from __future__ import annotations
@@ -50,7 +52,14 @@ if TYPE_CHECKING:
     from tierchain.config import ChainConfig
     from tierchain.state.storage import Store, WriteTxn
 
-__all__ = ["Commitment", "InterimCommitment", "SmtCommitment", "Version", "commitment_of"]
+__all__ = [
+    "Commitment",
+    "InterimCommitment",
+    "MemorySmtCommitment",
+    "SmtCommitment",
+    "Version",
+    "commitment_of",
+]
 
 Writes = Mapping[bytes, "bytes | None"]
 Chunks = Iterable[list[tuple[bytes, bytes]]]
@@ -126,19 +135,16 @@ class InterimCommitment(Commitment):
 
 
 class SmtCommitment(Commitment):
-    """The sparse Merkle tree: stored in the chain's LMDB (``store``) or in memory (``None``)."""
+    """The sparse Merkle tree stored in the chain's LMDB (``store``): a chain's commitment."""
 
     name = "smt"
     proves = True
     threadable = True
 
-    def __init__(self, store: Store | None = None, tree: StateTree | None = None) -> None:
+    def __init__(self, store: Store, tree: StateTree) -> None:
         self._store = store
-        self._stored = tree if store is not None else None
-        if store is not None and tree is None:
-            raise ValueError("a stored tree needs its StateTree")
-        self._memory = MemoryStateTree() if store is None else None
-        self._base = (self._memory.root, 0) if self._memory is not None else None
+        self._tree = tree
+        self._base: tuple[bytes, int] | None = None  # (root, root chunk version) of the last prepared
         # Records of prepared, not yet committed versions, oldest first: the next
         # version's chunk reads go through them (snapshotted before its read txn begins).
         self._pending: deque[dict[bytes, bytes]] = deque()
@@ -146,53 +152,69 @@ class SmtCommitment(Commitment):
 
     @property
     def tree(self) -> StateTree:
-        if self._stored is None:
-            raise StateUnavailable("an in-memory state tree keeps no history")
-        return self._stored
+        return self._tree
 
     @property
     def in_flight(self) -> int:
         return len(self._pending)
 
     def genesis(self, chunks: Chunks, w: WriteTxn | None = None) -> bytes:
-        if self._memory is not None:
-            root = self._memory.root
-            for chunk in chunks:
-                root = self._memory.apply(0, chunk)
-            return root
         if w is None:
             raise ValueError("a stored tree writes its genesis in the genesis write txn")
-        root = self._stored.build(w, 0, chunks)
+        root = self._tree.build(w, 0, chunks)
         self._base = StateTree.base_at(w, 0)
         return root
 
     def resume(self, r, root: bytes, height: int) -> None:
-        if self._stored is not None:
-            self._base = StateTree.base_at(r, height)  # (root, root chunk version)
+        self._base = StateTree.base_at(r, height)  # (root, root chunk version)
 
     def prepare(self, height: int, writes: Writes) -> Version:
-        if self._memory is not None:
-            return Version(height, self._memory.apply(height, writes))
         with self._lock:
             overlays = list(self._pending)
         with self._store.read() as r:
-            update = self._stored.prepare(r, height, self._base, writes, overlays)
+            update = self._tree.prepare(r, height, self._base, writes, overlays)
         self._base = (update.root, update.root_version)
         with self._lock:
             self._pending.append(update.records())
         return Version(height, update.root, update)
 
     def write(self, w: WriteTxn, version: Version) -> None:
-        if self._stored is not None:
-            # The tree's new nodes and root go into the block's own write txn: a block
-            # and its state version are committed together or not at all.
-            self._stored.write(w, version.tree)
-            self._stored.prune(w, version.height)
+        # The tree's new nodes and root go into the block's own write txn: a block
+        # and its state version are committed together or not at all.
+        self._tree.write(w, version.tree)
+        self._tree.prune(w, version.height)
 
     def committed(self, version: Version) -> None:
-        if self._stored is not None:
-            with self._lock:
-                self._pending.popleft()
+        with self._lock:
+            self._pending.popleft()
+
+
+class MemorySmtCommitment(Commitment):
+    """The same sparse Merkle tree kept in memory (``MemoryStateTree``): re-execution
+    (``verify``, tests). Its roots are a stored tree's; it keeps no history."""
+
+    name = "smt"
+    proves = True
+    threadable = True
+
+    def __init__(self) -> None:
+        self._memory = MemoryStateTree()
+
+    @property
+    def tree(self) -> StateTree:
+        raise StateUnavailable("an in-memory state tree keeps no history")
+
+    def genesis(self, chunks: Chunks, w: WriteTxn | None = None) -> bytes:
+        root = self._memory.root
+        for chunk in chunks:
+            root = self._memory.apply(0, chunk)
+        return root
+
+    def resume(self, r, root: bytes, height: int) -> None:
+        pass  # in memory: never reopened
+
+    def prepare(self, height: int, writes: Writes) -> Version:
+        return Version(height, self._memory.apply(height, writes))
 
 
 def commitment_of(
@@ -205,7 +227,7 @@ def commitment_of(
     """The commitment ``config`` selects; stored in ``store`` (a chain), else in memory (verify)."""
     if config.state_commitment == "smt":
         if store is None:
-            return SmtCommitment()
+            return MemorySmtCommitment()
         keep = config.state_keep_heights if keep_heights is None else keep_heights
         return SmtCommitment(store, StateTree(keep, cache_mb=config.state_cache_mb))
     if config.state_commitment == "interim":

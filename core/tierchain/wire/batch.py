@@ -14,6 +14,9 @@ calls and no per-transaction Python:
 
 The suite also gives the decoder its public key and signature sizes.
 ``decode_batch`` takes the chain's suite (``suite=``; ``None`` means ``ED25519_BLAKE3``).
+Given ``tx_ids=`` (the ids a trusted decoder of the same bytes computed: a cluster
+scheduler's, sent to its own shard process, docs/sharding.md "Transport") it takes
+them instead of step 2.
 
 Rows with a nonzero ``code`` keep their place (so replies line up with the
 submitted frames) but have zeroed fields, no keys and a zero digest.
@@ -132,11 +135,19 @@ def row_bytes(column: np.ndarray) -> list[bytes]:
     return [packed[k : k + width] for k in range(0, len(packed), width)]
 
 
-def decode_batch(buf: bytes | bytearray | memoryview, *, suite: CryptoSuite | None = None) -> Batch:
+def decode_batch(
+    buf: bytes | bytearray | memoryview, *, suite: CryptoSuite | None = None, tx_ids: bytes | None = None
+) -> Batch:
     """Decode every frame of ``buf``; raises ``RejectedError(BATCH_TOO_LARGE)`` over the limits.
 
     The batch keeps an immutable copy of ``buf`` unless it already is ``bytes``,
     because every column is an offset into it.
+
+    ``tx_ids``: every row's tx id, packed, as computed from these very bytes by a
+    decoder the caller trusts; used as the ``digest`` column instead of hashing the
+    bodies. ``ValueError`` unless every row decodes and there is one id per row.
+    Nothing checks that an id is its body's hash: a wrong one makes a signature
+    made for another body count for this one (``Mempool.admit`` verifies against it).
     """
     if suite is None:
         # Imported here, not at the top, so that Batch (and the scheduler and
@@ -146,6 +157,13 @@ def decode_batch(buf: bytes | bytearray | memoryview, *, suite: CryptoSuite | No
         buf = bytes(buf)
     cols = _hot.decode_frames(buf, suite.public_key_bytes, suite.signature_bytes)
     ok = cols["code"] == Reject.OK
+    if tx_ids is not None:
+        if not ok.all() or len(tx_ids) != len(ok) * suite.digest_bytes:
+            raise ValueError(
+                f"{len(tx_ids)} bytes of tx ids for {len(ok)} rows ({int((~ok).sum())} not decoded)"
+            )
+        digest = np.frombuffer(tx_ids, np.uint8).reshape(len(ok), suite.digest_bytes).copy()
+        return Batch(buf=buf, digest=digest, **cols)
     # Rejected rows hash an empty range (start == end) and are zeroed after:
     # one call for the whole batch, with no gather of the valid rows.
     starts = np.where(ok, cols["tx_start"], 0)
@@ -175,7 +193,8 @@ def gather(parts: Sequence[tuple[Batch, np.ndarray]]) -> Batch:
             continue
         rows = np.asarray(rows, np.int64)
         first, last = int(rows[0]), int(rows[-1])
-        if last - first + 1 == len(rows):
+        # A run: consecutive and ascending ([0, 2, 1, 3] spans 0..3 but is no run).
+        if last - first + 1 == len(rows) and (len(rows) < 3 or bool((np.diff(rows) == 1).all())):
             start, end = int(b.tx_start[first]) - _frame_prefix, int(b.tx_end[last])
             pieces.append(b.buf[start:end])
             k_end = int(b.key_first[last]) + int(b.n_read[last]) + int(b.n_write[last])

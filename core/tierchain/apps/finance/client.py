@@ -215,6 +215,13 @@ class Party:
         tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_PARAMS, params.encode())
         return self.send(tx, id=c.object_id(pk, nonce))
 
+    def propose_validator(self, public_key: bytes, power: int) -> Result:
+        """Propose giving consensus validator ``public_key`` ``power`` votes (0 removes it)."""
+        chain_id, pk, nonce = self._nonce()
+        body = orgs.set_validator_body(public_key, power)
+        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_VALIDATOR, body)
+        return self.send(tx, id=c.object_id(pk, nonce))
+
     def vote(self, proposal_id: bytes) -> Result:
         prop = self.fin.proposal(proposal_id) or c.Proposal(
             c.Action.SET_PARAMS, False, 0, (), c.Params().encode()

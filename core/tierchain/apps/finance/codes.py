@@ -187,6 +187,9 @@ class Action(enum.IntEnum):
     ADMIT_ORG = 1
     SET_ROLES = 2
     SET_PARAMS = 3
+    # A consensus validator's voting power (0 removes it): a replicated chain hands it to
+    # CometBFT as a validator update (tierchain.replication, docs/replication.md).
+    SET_VALIDATOR = 4
 
 
 class VoucherStatus(enum.IntEnum):
@@ -245,6 +248,11 @@ def org_key(org_id: bytes) -> bytes:
 
 
 PARAMS_KEY = b"fp/params"
+
+
+def validator_key(public_key: bytes) -> bytes:
+    """A consensus validator's voting power (u64 LE), set by a committee vote."""
+    return b"fn/" + public_key
 
 
 def proposal_key(proposal_id: bytes) -> bytes:

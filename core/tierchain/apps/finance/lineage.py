@@ -68,7 +68,8 @@ def event_json(e: c.HistoryEntry, piece_amount: int, name: Callable[[bytes], str
     return out
 
 
-def _piece_json(pid: bytes, p: c.Piece, name: Callable[[bytes], str]) -> dict:
+def piece_json(pid: bytes, p: c.Piece, name: Callable[[bytes], str]) -> dict:
+    """One piece as lineage shows it (and ``views.piece_view``, which adds its details)."""
     return {
         "piece": pid.hex(),
         "parent": None if p.parent == c.ZERO_ID else p.parent.hex(),
@@ -93,7 +94,7 @@ def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dic
     cur = piece
     while cur.parent != c.ZERO_ID:
         parent = _piece(get, cur.parent)
-        ancestors.append(_piece_json(cur.parent, parent, name))
+        ancestors.append(piece_json(cur.parent, parent, name))
         cur = parent
         if len(ancestors) > 64:
             raise LineageError("parent chain longer than any split depth")
@@ -124,9 +125,9 @@ def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dic
             raise LineageError(f"more than {limit} descendants")
         pid = queue.popleft()
         p = _piece(get, pid)
-        descendants.append(_piece_json(pid, p, name))
+        descendants.append(piece_json(pid, p, name))
         queue.extend(c.child_id(pid, i) for i in range(p.children))
-    this = _piece_json(piece_id, piece, name)
+    this = piece_json(piece_id, piece, name)
     subtree = [this, *descendants]
     clearing = []
     for batch in range(v.settle_batches):

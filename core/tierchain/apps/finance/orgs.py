@@ -82,6 +82,7 @@ def params(ctx: TxContext) -> c.Params:
 
 _ADMIT = struct.Struct("<I32sB")  # roles, first key, name length; then the name
 _SET_ROLES = struct.Struct("<16sI")
+_SET_VALIDATOR = struct.Struct("<32sQ")  # public key, voting power
 _PROPOSE_HEAD = struct.Struct("<B")
 
 
@@ -94,6 +95,24 @@ def admit_body(name: str, roles: tuple[str, ...], first_key: bytes) -> bytes:
 
 def set_roles_body(org_id: bytes, roles: tuple[str, ...]) -> bytes:
     return _SET_ROLES.pack(org_id, accounts.roles_mask(roles))
+
+
+def set_validator_body(public_key: bytes, power: int) -> bytes:
+    """Give the consensus validator ``public_key`` (Ed25519) ``power`` votes; 0 removes it."""
+    if len(public_key) != 32 or not 0 <= power <= apps.validator_power_max:
+        raise ValueError(f"a 32-byte key and a power in 0..{apps.validator_power_max}")
+    return _SET_VALIDATOR.pack(public_key, power)
+
+
+def _parse_validator(body: bytes) -> tuple[bytes, int]:
+    if len(body) != _SET_VALIDATOR.size:
+        raise OpFailed(Reject.BAD_PAYLOAD, "set validator body")
+    key, power = _SET_VALIDATOR.unpack(body)
+    if power > apps.validator_power_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "validator power")
+    if not is_strong_public_key(key):
+        raise OpFailed(Reject.WEAK_KEY)
+    return key, power
 
 
 def _known_roles(role_mask: int | None) -> int:
@@ -125,6 +144,8 @@ def action_writes(action: int, body: bytes, role_mask: int | None = None) -> tup
         return (c.org_key(body[:16]),)
     if action == c.Action.SET_PARAMS:
         return (c.PARAMS_KEY,)
+    if action == c.Action.SET_VALIDATOR:
+        return (c.validator_key(_parse_validator(body)[0]),)
     raise OpFailed(Reject.BAD_PAYLOAD, f"unknown action {action}")
 
 
@@ -160,6 +181,13 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
             raise OpFailed(Reject.BAD_PAYLOAD, "params out of range")
         ctx.put(c.PARAMS_KEY, p.encode())
         ctx.emit(b"fin.params", body)
+    elif action == c.Action.SET_VALIDATOR:
+        key, power = _parse_validator(body)
+        if power:
+            ctx.put(c.validator_key(key), power.to_bytes(8, "little"))
+        else:
+            ctx.delete(c.validator_key(key))
+        ctx.emit(apps.VALIDATOR_UPDATE_TOPIC, body)  # tierchain.replication makes it a validator update
 
 
 def _committee(ctx: TxContext) -> None:

@@ -11,18 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance.lineage import event_json, namer
+from tierchain.apps.finance.lineage import namer, piece_json
 from tierchain.engine import apps
 
 StateGet = Callable[[bytes], "bytes | None"]
 
 
-def role_names(mask: int) -> list[str]:
-    """The role names of ``mask`` (roles of the built-in apps, in bit order)."""
-    return apps.default_set().role_names(mask)
-
-
-def org_view(get: StateGet, org_id: bytes) -> dict | None:
+def org_view(get: StateGet, org_id: bytes, app_set: apps.AppSet | None = None) -> dict | None:
+    """Roles are named by ``app_set``'s role registry (the chain's; default: the built-in apps')."""
     raw = get(c.org_key(org_id))
     if raw is None:
         return None
@@ -30,7 +26,7 @@ def org_view(get: StateGet, org_id: bytes) -> dict | None:
     return {
         "id": org_id.hex(),
         "name": org.name.decode("utf-8", "replace"),
-        "roles": role_names(org.roles),
+        "roles": (app_set or apps.default_set()).role_names(org.roles),
         "status": "ACTIVE" if org.status == 1 else f"INACTIVE ({org.status})",
         "keys_active": org.keys_active,
         "admitted_height": org.admitted_height,
@@ -66,23 +62,16 @@ def piece_view(get: StateGet, piece_id: bytes) -> dict | None:
     if raw is None:
         return None
     p = c.Piece.decode(raw)
-    name = namer(get)
     offered = p.state in (c.PieceState.OFFERED, c.PieceState.PLEDGED)
+    shown = piece_json(piece_id, p, namer(get))  # the piece as lineage shows it, then the details
     return {
-        "id": piece_id.hex(),
+        "id": shown.pop("piece"),
+        **shown,
         "voucher": p.voucher.hex(),
-        "parent": None if p.parent == c.ZERO_ID else p.parent.hex(),
-        "depth": p.depth,
         "index": p.index,
-        "amount": p.amount,
-        "holder": name(p.holder),
         "holder_id": p.holder.hex(),
-        "state": c.PieceState(p.state).name,
         "offer_kind": c.OfferKind(p.offer_kind).name if offered and p.offer_kind else None,
-        "counterparty": name(p.counterparty) if p.counterparty != c.ZERO_ID else None,
         "price": p.price if offered else None,
         "due_ms": p.due_ms if offered and p.due_ms else None,
-        "children": [c.child_id(piece_id, i).hex() for i in range(p.children)],
         "created_height": p.created_height,
-        "history": [event_json(e, p.amount, name) for e in p.history],
     }

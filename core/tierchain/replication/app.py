@@ -1,0 +1,359 @@
+"""TierChain as a CometBFT application: the ABCI 2.0 methods mapped onto the engine.
+
+==================  ==========================================================================
+ABCI                TierChain
+==================  ==========================================================================
+Info                the last durable height and its header hash: CometBFT replays what is missing
+InitChain           checks CometBFT's genesis against the engine's (``app_state``), records the
+                    validators; answers the genesis header's hash as the first app hash
+CheckTx             admission (``engine.mempool.screen``: decode, bounds, chain, expiry, reserved
+                    keys, signatures — one batch per socket read) and the nonce sequence against
+                    committed state plus the transactions this node already checked
+PrepareProposal     the block builder: CometBFT's mempool transactions in order, each sender's
+                    nonces in sequence, at most ``block_txs_max`` and ``max_tx_bytes``
+ProcessProposal     full validation of a proposed block: every transaction decodes, passes
+                    admission with its signature, and has the next nonce; else REJECT
+FinalizeBlock       the state transition (``ReplicaChain.finalize``): receipts as tx results, the
+                    block header's hash as the app hash
+Commit              the block's one LMDB write transaction (``ReplicaChain.commit``)
+==================  ==========================================================================
+
+The app hash is the engine header's hash, not only the state root: it commits to the
+transactions, the receipts and the state, so a node whose receipts differ (a different
+refusal code, with the same writes) is caught as surely as one whose state differs.
+
+Roles (``node.toml``): a ``validator`` and a ``full`` node take transactions; an
+``observer`` refuses every CheckTx with ``READ_ONLY`` (and its CometBFT runs no mempool).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from tierchain import limits
+from tierchain.config import ChainConfig
+from tierchain.engine.apps import VALIDATOR_UPDATE_TOPIC
+from tierchain.engine.mempool import screen
+from tierchain.errors import Reject
+from tierchain.replication import abci_pb
+from tierchain.replication.abci_server import Application
+from tierchain.replication.ledger import ReplicaChain
+from tierchain.wire.batch import Batch, decode_batch, row_bytes
+from tierchain.wire.tx import frame
+
+log = logging.getLogger("tierchain.replication")
+
+ROLES = ("validator", "full", "observer")
+APP_VERSION = 1  # the ABCI app protocol version: bumped when the same blocks would give other app hashes
+GENESIS_KEY = "tierchain_genesis"  # app_state key: the engine genesis digest, hex
+proposals_kept = 4  # ProcessProposal results kept for FinalizeBlock (by block hash)
+CODESPACE = "tierchain"
+try:
+    _VERSION = importlib.metadata.version("tierchain")
+except importlib.metadata.PackageNotFoundError:
+    _VERSION = "unknown"
+
+
+class GenesisMismatch(Exception):
+    """CometBFT's genesis does not describe this node's TierChain genesis."""
+
+
+def genesis_digest(config: ChainConfig) -> str:
+    """What CometBFT's genesis ``app_state`` records of the engine's genesis (hex)."""
+    import blake3
+
+    return blake3.blake3(config.genesis_bytes()).hexdigest()
+
+
+def cometbft_chain_id(config: ChainConfig) -> str:
+    return f"tierchain-{config.chain_id}"
+
+
+def validator_address(public_key: bytes) -> bytes:
+    """CometBFT's address of an ed25519 validator key: SHA-256, first 20 bytes."""
+    return hashlib.sha256(public_key).digest()[:20]
+
+
+def _ms(ts: Any) -> int:
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
+
+
+class TierChainApp(Application):
+    """The ABCI application over a ``ReplicaChain`` (module docstring)."""
+
+    def __init__(self, chain: ReplicaChain, *, role: str = "validator") -> None:
+        if role not in ROLES:
+            raise ValueError(f"role: one of {', '.join(ROLES)}, got {role!r}")
+        self.chain, self.role = chain, role
+        self.suite = chain.suite
+        self.config = chain.config
+        self.fatal = threading.Event()  # set by the node runner when consensus handling failed
+        # CheckTx's view: the next nonce of each sender with checked, uncommitted txs.
+        # Reset at Commit; CometBFT then rechecks its whole mempool in order, rebuilding it.
+        self._check_nonces: dict[bytes, list[int]] = {}  # sender -> [committed, next]
+        self._check_lock = threading.Lock()
+        self._proposals: OrderedDict[bytes, Batch] = OrderedDict()
+        self._set_powers(self._load_validators())
+        self._next_powers: dict[bytes, int] | None = None  # what the finalized block makes them
+
+    def close(self) -> None:
+        self.chain.close()
+
+    # --- validators ----------------------------------------------------------------
+    # ``_powers``: every key that was ever a validator -> its power (0: removed; kept so a
+    # block it proposed before its removal took effect still names it). Recorded in meta
+    # "validators" at InitChain and, when a block changes it, in that block's write txn.
+
+    def _load_validators(self) -> dict[bytes, int]:
+        with self.chain.store.read() as r:
+            raw = r.get("meta", "validators")
+        return {} if raw is None else {bytes.fromhex(k): int(p) for k, p in json.loads(raw).items()}
+
+    @staticmethod
+    def _encode_validators(powers: dict[bytes, int]) -> bytes:
+        return json.dumps({k.hex(): p for k, p in sorted(powers.items())}).encode()
+
+    def _set_powers(self, powers: dict[bytes, int]) -> None:
+        self._powers = powers
+        self._addresses = {validator_address(k): k for k in powers}
+
+    @property
+    def validators(self) -> dict[bytes, int]:
+        """The current validator set as this app knows it: public key -> voting power."""
+        return {k: p for k, p in self._powers.items() if p}
+
+    def _validator_updates(self, receipts: list) -> list[tuple[bytes, int]]:
+        """The block's validator changes (``apps.VALIDATOR_UPDATE_TOPIC`` events of its
+        successful transactions, the last one per key), or none if they would leave no validator."""
+        changes: dict[bytes, int] = {}
+        for rc in receipts:
+            if rc.code:
+                continue
+            for ev in rc.events:
+                if ev.topic == VALIDATOR_UPDATE_TOPIC and len(ev.data) == 40:
+                    changes[ev.data[:32]] = int.from_bytes(ev.data[32:], "little")
+        if not changes:
+            return []
+        after = {**self.validators, **changes}
+        if not any(after.values()):
+            log.error("validator updates ignored: they would leave no validator", extra={"fields": {}})
+            return []
+        return list(changes.items())
+
+    # --- connection: info ----------------------------------------------------------
+
+    def info(self, req: Any) -> Any:
+        head = self.chain.head()
+        return abci_pb.ResponseInfo(
+            data="tierchain",
+            version=_VERSION,
+            app_version=APP_VERSION,
+            last_block_height=head.height,
+            last_block_app_hash=head.hash(self.suite),
+        )
+
+    def query(self, req: Any) -> Any:
+        """``/head``: the head header's bytes. Richer reads: the node's HTTP API (docs/replication.md)."""
+        if req.path == "/head":
+            head = self.chain.head()
+            return abci_pb.ResponseQuery(value=head.encode(), height=head.height)
+        return abci_pb.ResponseQuery(code=1, log=f"unknown query path {req.path!r}", codespace=CODESPACE)
+
+    # --- consensus -------------------------------------------------------------------
+
+    def init_chain(self, req: Any) -> Any:
+        config = self.config
+        if req.chain_id != cometbft_chain_id(config):
+            raise GenesisMismatch(
+                f"CometBFT chain {req.chain_id!r}, this node's is {cometbft_chain_id(config)!r}"
+            )
+        if req.initial_height not in (0, 1):
+            raise GenesisMismatch(f"initial_height {req.initial_height}: TierChain heights start at 1")
+        try:
+            digest = json.loads(req.app_state_bytes or b"{}").get(GENESIS_KEY)
+        except (ValueError, AttributeError):
+            digest = None
+        if digest != genesis_digest(config):
+            raise GenesisMismatch(
+                f"CometBFT genesis app_state.{GENESIS_KEY} is {digest!r}; this node's chain.toml gives "
+                f"{genesis_digest(config)!r}: the homes were made for different networks"
+            )
+        if self.chain.height != 0:
+            raise GenesisMismatch(f"InitChain at height {self.chain.height}")
+        powers = {}
+        for v in req.validators:
+            kind = v.pub_key.WhichOneof("sum")
+            if kind != "ed25519":
+                raise GenesisMismatch(f"validator key of type {kind}: TierChain nodes use ed25519")
+            powers[bytes(v.pub_key.ed25519)] = int(v.power)
+        with self.chain.store.write() as w:
+            w.put("meta", "validators", self._encode_validators(powers))
+        self._set_powers(powers)
+        log.info("chain initialised", extra={"fields": {"validators": len(powers)}})
+        return abci_pb.ResponseInitChain(app_hash=self.chain.head().hash(self.suite))
+
+    def prepare_proposal(self, req: Any) -> Any:
+        # CometBFT offers up to max_tx_bytes of its mempool: more than a block, maybe more
+        # than one decode takes (limits.batch_txs_max). Stale ones are dropped below, so
+        # look at a few blocks' worth.
+        txs = list(req.txs[: min(limits.batch_txs_max, 4 * self.config.block_txs_max)])
+        if not txs:
+            return abci_pb.ResponsePrepareProposal()
+        batch = self._decode(txs)
+        height = self.chain.height + 1
+        # Our own mempool's transactions passed our CheckTx (signatures included); what
+        # CometBFT offers may still have gone stale (a nonce another block consumed).
+        codes = screen(batch, height, chain_id=self.config.chain_id, suite=self.suite, verify=False)
+        keep = self._in_sequence(batch, codes == 0)
+        out, size = [], 0
+        for i in np.flatnonzero(keep).tolist():
+            if len(out) >= self.config.block_txs_max or size + len(txs[i]) > req.max_tx_bytes:
+                break
+            out.append(txs[i])
+            size += len(txs[i])
+        return abci_pb.ResponsePrepareProposal(txs=out)
+
+    def process_proposal(self, req: Any) -> Any:
+        verdict = self._validate(list(req.txs), req.height, bytes(req.hash))
+        if verdict is not None:
+            log.warning(
+                "proposal rejected",
+                extra={
+                    "fields": {
+                        "height": req.height,
+                        "reason": verdict,
+                        "proposer": req.proposer_address.hex(),
+                    }
+                },
+            )
+            return abci_pb.ResponseProcessProposal(status=abci_pb.ResponseProcessProposal.REJECT)
+        return abci_pb.ResponseProcessProposal(status=abci_pb.ResponseProcessProposal.ACCEPT)
+
+    def _validate(self, txs: list[bytes], height: int, block_hash: bytes) -> str | None:
+        """Why the block ``txs`` at ``height`` is invalid, or None (its batch is then kept
+        for FinalizeBlock, by the CometBFT block's hash)."""
+        if len(txs) > self.config.block_txs_max:
+            return f"{len(txs)} transactions, block_txs_max is {self.config.block_txs_max}"
+        if height != self.chain.height + 1:
+            return f"height {height}, the chain is at {self.chain.height}"
+        batch = self._decode(txs)
+        codes = screen(batch, height, chain_id=self.config.chain_id, suite=self.suite)
+        if (bad := np.flatnonzero(codes)).size:
+            return f"transaction {int(bad[0])}: {Reject(int(codes[bad[0]])).name}"
+        in_seq = self._in_sequence(batch, np.ones(len(batch), bool))
+        if not in_seq.all():
+            return f"transaction {int(np.flatnonzero(~in_seq)[0])}: not its sender's next nonce"
+        self._proposals[block_hash] = batch
+        while len(self._proposals) > proposals_kept:
+            self._proposals.popitem(last=False)
+        return None
+
+    def finalize_block(self, req: Any) -> Any:
+        txs = list(req.txs)
+        batch = self._proposals.pop(bytes(req.hash), None)
+        self._proposals.clear()  # a height is decided once
+        if batch is None:  # not validated here (a full node, or a restart replaying blocks)
+            batch = self._decode(txs)
+        proposer = self._addresses.get(bytes(req.proposer_address))
+        if proposer is None:
+            raise GenesisMismatch(
+                f"block {req.height}: proposer {req.proposer_address.hex()} is no known validator"
+            )
+        header, receipts = self.chain.finalize(batch, req.height, _ms(req.time), proposer)
+        results = [
+            abci_pb.ExecTxResult(code=rc.code, log=self.chain.apps.reject_name(rc.code) if rc.code else "")
+            for rc in receipts
+        ]
+        updates = self._validator_updates(receipts)
+        if updates:
+            self._next_powers = {**self._powers, **dict(updates)}
+            self.chain.commit_meta("validators", self._encode_validators(self._next_powers))
+        return abci_pb.ResponseFinalizeBlock(
+            tx_results=results,
+            app_hash=header.hash(self.suite),
+            validator_updates=[
+                abci_pb.ValidatorUpdate(pub_key={"ed25519": key}, power=power) for key, power in updates
+            ],
+        )
+
+    def commit(self, req: Any) -> Any:
+        header = self.chain.commit()
+        if self._next_powers is not None:  # durable with the block: the app follows
+            self._set_powers(self._next_powers)
+            self._next_powers = None
+        with self._check_lock:
+            self._check_nonces.clear()  # CometBFT rechecks what is left in its mempool
+        log.debug("block committed", extra={"fields": {"height": header.height, "txs": header.tx_count}})
+        return abci_pb.ResponseCommit()
+
+    # --- mempool ---------------------------------------------------------------------
+
+    def check_txs(self, reqs: list[Any]) -> list[Any]:
+        if self.role == "observer":
+            return [self._check_answer(Reject.READ_ONLY) for _ in reqs]
+        recheck = abci_pb.enum_value("tendermint.abci.CheckTxType", "RECHECK")
+        batch = self._decode([r.tx for r in reqs])
+        # A recheck's signature was verified when it was first checked, by this node.
+        verify = np.array([r.type != recheck for r in reqs], bool)
+        codes = screen(
+            batch, self.chain.height + 1, chain_id=self.config.chain_id, suite=self.suite, verify=verify
+        )
+        self._check_sequence(batch, codes)
+        return [self._check_answer(int(c)) for c in codes.tolist()]
+
+    def _check_answer(self, code: int) -> Any:
+        if code == 0:
+            return abci_pb.ResponseCheckTx()
+        return abci_pb.ResponseCheckTx(code=code, log=self.chain.apps.reject_name(code), codespace=CODESPACE)
+
+    def _check_sequence(self, batch: Batch, codes: np.ndarray) -> None:
+        """Nonce order against committed state plus what this node already checked (in place)."""
+        idx = np.flatnonzero(codes == 0)
+        if not idx.size:
+            return
+        senders = row_bytes(batch.sender[idx])
+        nonces = batch.nonce[idx].tolist()
+        with self._check_lock:
+            known = self._check_nonces
+            fresh = list(dict.fromkeys(s for s in senders if s not in known))
+            if fresh:
+                for sender, committed in zip(fresh, self.chain.nonces(fresh), strict=True):
+                    known[sender] = [committed, committed]
+            for i, sender, nonce in zip(idx.tolist(), senders, nonces, strict=True):
+                entry = known[sender]
+                committed, expected = entry
+                if nonce != expected:
+                    codes[i] = Reject.NONCE_TOO_LOW if nonce < expected else Reject.NONCE_TOO_HIGH
+                elif expected - committed >= self.config.sender_pending_max:
+                    codes[i] = Reject.SENDER_LIMIT
+                else:
+                    entry[1] = expected + 1
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _decode(self, txs: list[bytes]) -> Batch:
+        return decode_batch(frame(txs), suite=self.suite)
+
+    def _in_sequence(self, batch: Batch, candidates: np.ndarray) -> np.ndarray:
+        """Which ``candidates`` rows carry their sender's next nonce, in block order, counting
+        only earlier rows that are kept (a gap drops the sender's later rows)."""
+        keep = np.zeros(len(batch), bool)
+        idx = np.flatnonzero(candidates)
+        if not idx.size:
+            return keep
+        senders = row_bytes(batch.sender[idx])
+        unique = list(dict.fromkeys(senders))
+        expected = dict(zip(unique, self.chain.nonces(unique), strict=True))
+        for i, sender, nonce in zip(idx.tolist(), senders, batch.nonce[idx].tolist(), strict=True):
+            if nonce == expected[sender]:
+                keep[i] = True
+                expected[sender] = nonce + 1
+        return keep

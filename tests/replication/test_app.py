@@ -1,0 +1,552 @@
+"""TierChain as an ABCI application (tierchain.replication.app) over a ``ReplicaChain``, driven
+in process the way CometBFT drives it: InitChain, CheckTx, PrepareProposal, ProcessProposal,
+FinalizeBlock, Commit, Info. No CometBFT process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
+from tierchain import proofs
+from tierchain.apps import accounts
+from tierchain.crypto import ED25519_BLAKE3, KeyPair
+from tierchain.engine import apps, transition
+from tierchain.engine.chain import Chain, ChainError
+from tierchain.engine.verify import verify_chain
+from tierchain.errors import Reject
+from tierchain.replication import abci_pb
+from tierchain.replication.app import (
+    APP_VERSION,
+    GENESIS_KEY,
+    GenesisMismatch,
+    TierChainApp,
+    cometbft_chain_id,
+    genesis_digest,
+    validator_address,
+)
+from tierchain.replication.ledger import ReplicaChain
+from tierchain.state.commitment import commitment_of
+from tierchain.wire.batch import decode_batch
+from tierchain.wire.tx import frame
+
+VAL1 = KeyPair.from_seed(b"validator-1".ljust(32, b"\0"))
+VAL2 = KeyPair.from_seed(b"validator-2".ljust(32, b"\0"))
+NEW = abci_pb.enum_value("tendermint.abci.CheckTxType", "NEW")
+RECHECK = abci_pb.enum_value("tendermint.abci.CheckTxType", "RECHECK")
+ACCEPT = abci_pb.ResponseProcessProposal.ACCEPT
+REJECT = abci_pb.ResponseProcessProposal.REJECT
+T0_MS = 1_700_000_000_000  # block times: after small_config's genesis time
+
+
+def init_request(config, validators=(VAL1, VAL2), *, digest=None, **fields):
+    """CometBFT's InitChain for ``config``'s network: its chain id, the engine genesis digest
+    in app_state, ``validators`` with ed25519 keys."""
+    req = abci_pb.RequestInitChain(
+        chain_id=cometbft_chain_id(config),
+        app_state_bytes=json.dumps({GENESIS_KEY: digest or genesis_digest(config)}).encode(),
+        initial_height=1,
+    )
+    for keys in validators:
+        v = req.validators.add()
+        v.pub_key.ed25519 = keys.public_key
+        v.power = 10
+    for name, value in fields.items():
+        setattr(req, name, value)
+    return req
+
+
+def _set_time(req, ms: int) -> None:
+    req.time.seconds, req.time.nanos = divmod(ms, 1000)
+    req.time.nanos = req.time.nanos * 1_000_000 + 456_789  # below a millisecond: dropped
+
+
+def finalize_request(txs, height, *, ms=None, proposer=VAL1, block_hash=None):
+    req = abci_pb.RequestFinalizeBlock(
+        txs=list(txs),
+        height=height,
+        hash=block_hash or hashlib.sha256(b"block %d" % height).digest(),
+        proposer_address=validator_address(proposer.public_key),
+    )
+    _set_time(req, T0_MS + 1000 * height if ms is None else ms)
+    return req
+
+
+def process_request(txs, height, *, block_hash=None):
+    req = abci_pb.RequestProcessProposal(
+        txs=list(txs),
+        height=height,
+        hash=block_hash or hashlib.sha256(b"block %d" % height).digest(),
+        proposer_address=validator_address(VAL1.public_key),
+    )
+    _set_time(req, T0_MS + 1000 * height)
+    return req
+
+
+def check(app, txs, kind=NEW) -> list[Reject]:
+    answers = app.check_txs([abci_pb.RequestCheckTx(tx=t, type=kind) for t in txs])
+    assert len(answers) == len(txs)
+    for a in answers:
+        if a.code:
+            assert a.codespace == "tierchain" and a.log == Reject(a.code).name
+    return [Reject(a.code) for a in answers]
+
+
+def run_block(app, txs, **kwargs):
+    """ProcessProposal (ACCEPT), FinalizeBlock, Commit of the next block: FinalizeBlock's answer."""
+    height = app.chain.height + 1
+    assert app.process_proposal(process_request(txs, height)).status == ACCEPT
+    res = app.finalize_block(finalize_request(txs, height, **kwargs))
+    app.commit(abci_pb.RequestCommit())
+    return res
+
+
+def bad_signature(tx: bytes) -> bytes:
+    raw = bytearray(tx)
+    raw[-1] ^= 1  # the signature's last byte
+    return bytes(raw)
+
+
+@pytest.fixture
+def open_app(tmp_path):
+    """``open_app(config=None, role=..., init=True)``: a TierChainApp over a ReplicaChain in
+    tmp_path (key NODE), InitChain done unless ``init=False``. Closed at teardown."""
+    opened: list[TierChainApp] = []
+
+    def make(config=None, *, role="validator", init=True):
+        config = config or small_config()
+        app = TierChainApp(ReplicaChain(tmp_path / "chain", config, NODE), role=role)
+        opened.append(app)
+        if init:
+            app.init_chain(init_request(config))
+        return app
+
+    make.close = lambda app: (opened.remove(app), app.close())
+    yield make
+    for app in opened:
+        app.close()
+
+
+# --- InitChain and Info ----------------------------------------------------------------
+
+
+def test_init_chain_refuses_another_networks_genesis(open_app):
+    config = small_config()
+    app = open_app(init=False)
+    with pytest.raises(GenesisMismatch, match="chain"):
+        app.init_chain(init_request(config, chain_id="tierchain-10"))
+    with pytest.raises(GenesisMismatch, match=GENESIS_KEY):
+        app.init_chain(init_request(config, digest=genesis_digest(small_config(chain_id=10))))
+    for app_state in (b"", b"[]", b"not json", json.dumps({GENESIS_KEY: None}).encode()):
+        with pytest.raises(GenesisMismatch):
+            app.init_chain(init_request(config, app_state_bytes=app_state))
+    with pytest.raises(GenesisMismatch, match="initial_height"):
+        app.init_chain(init_request(config, initial_height=5))
+    secp = init_request(config, validators=())
+    secp.validators.add(power=10).pub_key.secp256k1 = b"\x02" * 33
+    with pytest.raises(GenesisMismatch, match="ed25519"):
+        app.init_chain(secp)
+    # Nothing refused left validators behind: no block can be finalized yet.
+    with pytest.raises(GenesisMismatch, match="no known validator"):
+        app.finalize_block(finalize_request([], 1))
+
+
+def test_init_chain_accepts_its_genesis_and_answers_the_genesis_header_hash(open_app):
+    config = small_config()
+    app = open_app(init=False)
+    res = app.init_chain(init_request(config, initial_height=1))
+    genesis = app.chain.header(0)
+    assert res.app_hash == genesis.hash(app.suite) == app.chain.head().hash(app.suite)
+    assert genesis.proposer == bytes(32)  # no node's: the same genesis header on every node
+    info = app.info(abci_pb.RequestInfo())
+    assert info.last_block_height == 0 and info.last_block_app_hash == res.app_hash
+    assert info.app_version == APP_VERSION
+    # Every node of the network makes the same genesis header, whatever its own key.
+    other = TierChainApp(ReplicaChain(app.chain.path.parent / "other", config, CAROL))
+    try:
+        assert other.init_chain(init_request(config)).app_hash == res.app_hash
+    finally:
+        other.close()
+
+
+def test_init_chain_after_a_block_is_refused(open_app):
+    app = open_app()
+    run_block(app, [transfer(ALICE, 0, BOB, 1)])
+    with pytest.raises(GenesisMismatch, match="height 1"):
+        app.init_chain(init_request(small_config()))
+
+
+def test_query_head_gives_the_head_header(open_app):
+    app = open_app()
+    run_block(app, [transfer(ALICE, 0, BOB, 1)])
+    res = app.query(abci_pb.RequestQuery(path="/head"))
+    assert res.code == 0 and res.height == 1 and res.value == app.chain.head().encode()
+    assert app.query(abci_pb.RequestQuery(path="/nope")).code != 0
+
+
+# --- CheckTx -----------------------------------------------------------------------------
+
+
+def test_check_txs_admits_valid_transfers_and_names_refusals(open_app):
+    app = open_app()
+    good = [transfer(ALICE, 0, BOB, 1), transfer(ALICE, 1, BOB, 1), transfer(CAROL, 0, BOB, 1)]
+    assert check(app, good) == [Reject.OK] * 3
+    assert check(
+        app,
+        [
+            bad_signature(transfer(CAROL, 1, BOB, 1)),
+            transfer(ALICE, 5, BOB, 1),  # ALICE's next is 2: a gap
+            transfer(ALICE, 0, CAROL, 2),  # checked already: behind the next
+            transfer(CAROL, 1, BOB, 1, chain_id=10),
+            b"\x01garbage",
+        ],
+    ) == [
+        Reject.BAD_SIGNATURE,
+        Reject.NONCE_TOO_HIGH,
+        Reject.NONCE_TOO_LOW,
+        Reject.WRONG_CHAIN,
+        Reject.TOO_SHORT,
+    ]
+
+
+def test_checked_nonces_carry_across_calls_and_refusals_do_not_advance_them(open_app):
+    app = open_app()
+    assert check(app, [transfer(ALICE, 0, BOB, 1)]) == [Reject.OK]
+    assert check(app, [transfer(ALICE, 1, BOB, 1), transfer(ALICE, 2, BOB, 1)]) == [Reject.OK] * 2
+    assert check(app, [bad_signature(transfer(ALICE, 3, BOB, 1))]) == [Reject.BAD_SIGNATURE]
+    assert check(app, [transfer(ALICE, 3, BOB, 1)]) == [Reject.OK]  # the refused one took no nonce
+    assert check(app, [transfer(ALICE, 3, CAROL, 1)]) == [Reject.NONCE_TOO_LOW]
+
+
+def test_check_txs_bounds_a_senders_unconfirmed_transactions(open_app):
+    app = open_app(small_config(sender_pending_max=2))
+    txs = [transfer(ALICE, n, BOB, 1) for n in range(3)]
+    assert check(app, txs) == [Reject.OK, Reject.OK, Reject.SENDER_LIMIT]
+
+
+def test_recheck_skips_signatures_but_still_checks_nonces(open_app):
+    app = open_app()
+    forged = bad_signature(transfer(ALICE, 0, BOB, 1))
+    assert check(app, [forged], NEW) == [Reject.BAD_SIGNATURE]
+    assert check(app, [forged], RECHECK) == [Reject.OK]  # verified when first checked: not again
+    assert check(app, [transfer(ALICE, 5, BOB, 1)], RECHECK) == [Reject.NONCE_TOO_HIGH]
+    assert check(app, [transfer(ALICE, 0, CAROL, 1)], RECHECK) == [Reject.NONCE_TOO_LOW]
+    assert check(app, [transfer(ALICE, 1, BOB, 1)], RECHECK) == [Reject.OK]
+
+
+def test_commit_resets_the_check_state_to_committed_nonces(open_app):
+    app = open_app()
+    a0, a1, a2 = (transfer(ALICE, n, BOB, 1) for n in range(3))
+    assert check(app, [a0, a1]) == [Reject.OK] * 2
+    run_block(app, [a0])  # a1 stays in CometBFT's mempool
+    # After Commit, CometBFT rechecks what is left, in order: a1 is next again (not "too low"
+    # against the checked nonce 2 of before), and a0 is committed.
+    assert check(app, [a1], RECHECK) == [Reject.OK]
+    assert check(app, [a0, a2]) == [Reject.NONCE_TOO_LOW, Reject.OK]
+
+
+def test_an_observer_refuses_every_transaction(open_app):
+    app = open_app(role="observer")
+    txs = [transfer(ALICE, 0, BOB, 1), bad_signature(transfer(CAROL, 0, BOB, 1)), b"\x01garbage"]
+    assert check(app, txs) == [Reject.READ_ONLY] * 3
+    assert check(app, txs[:1], RECHECK) == [Reject.READ_ONLY]
+    # It still replicates: blocks decided by the validators execute.
+    run_block(app, txs[:1])
+    assert app.chain.balance(BOB.public_key) == 1
+    with pytest.raises(ValueError, match="role"):
+        TierChainApp(app.chain, role="voter")
+
+
+def test_a_forged_copy_ahead_of_a_valid_tx_does_not_refuse_it(open_app):
+    app = open_app()
+    good = transfer(ALICE, 0, BOB, 1)
+    # Same body (same tx id), other signature: the solo mempool answers [BAD_SIGNATURE, OK].
+    assert check(app, [bad_signature(good), good]) == [Reject.BAD_SIGNATURE, Reject.OK]
+
+
+# --- PrepareProposal ----------------------------------------------------------------------
+
+
+def _prepare(app, txs, max_tx_bytes=1 << 20):
+    req = abci_pb.RequestPrepareProposal(
+        txs=list(txs),
+        max_tx_bytes=max_tx_bytes,
+        height=app.chain.height + 1,
+        proposer_address=validator_address(VAL1.public_key),
+    )
+    _set_time(req, T0_MS + 1000 * req.height)
+    return list(app.prepare_proposal(req).txs)
+
+
+def test_prepare_proposal_drops_stale_and_out_of_sequence_txs_and_keeps_order(open_app):
+    app = open_app()
+    a0, a1, a2, a4 = (transfer(ALICE, n, BOB, 1) for n in (0, 1, 2, 4))
+    c0, c1 = (transfer(CAROL, n, BOB, 1) for n in (0, 1))
+    run_block(app, [a0])
+    offered = [c0, a0, a1, a4, c1, a2, b"\x01garbage"]
+    # a0 is committed (stale), a4 is ahead of its sender (a gap), the last does not decode;
+    # the rest keeps CometBFT's order.
+    assert _prepare(app, offered) == [c0, a1, c1, a2]
+    assert _prepare(app, []) == []
+
+
+def test_prepare_proposal_keeps_a_block_within_its_limits(open_app):
+    app = open_app(small_config(block_txs_max=3))
+    txs = [transfer(ALICE, n, BOB, 1) for n in range(5)]
+    assert _prepare(app, txs) == txs[:3]
+    size = len(txs[0])
+    assert _prepare(app, txs, max_tx_bytes=2 * size + size // 2) == txs[:2]
+    assert _prepare(app, txs, max_tx_bytes=size - 1) == []
+    # What it proposes, it accepts.
+    assert app.process_proposal(process_request(txs[:3], 1)).status == ACCEPT
+
+
+def test_prepare_proposal_from_a_mempool_larger_than_a_batch(open_app):
+    app = open_app()
+    txs = [transfer(ALICE, 0, BOB, 1)] + [transfer(ALICE, 1, BOB, 1)] * (1 << 16)
+    # CometBFT offers up to max_tx_bytes of its mempool (block max_bytes 21 MiB by default:
+    # ~78k transfers of 279 bytes; the net's mempool holds 100k).
+    got = _prepare(app, txs, max_tx_bytes=64 << 20)
+    assert got == txs[:2]
+
+
+# --- ProcessProposal -----------------------------------------------------------------------
+
+
+def test_process_proposal_accepts_a_valid_block(open_app):
+    app = open_app()
+    txs = [transfer(ALICE, 0, BOB, 1), transfer(CAROL, 0, BOB, 2), transfer(ALICE, 1, CAROL, 3)]
+    assert app.process_proposal(process_request(txs, 1)).status == ACCEPT
+    assert app.process_proposal(process_request([], 1)).status == ACCEPT  # an empty block
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["bad signature", "nonce gap", "repeated nonce", "stale nonce", "too many", "undecodable", "duplicate"],
+)
+def test_process_proposal_rejects_an_invalid_block(open_app, case):
+    app = open_app(small_config(block_txs_max=4))
+    run_block(app, [transfer(CAROL, 0, BOB, 1)])
+    a0, a1, a2 = (transfer(ALICE, n, BOB, 1) for n in range(3))
+    txs = {
+        "bad signature": [a0, bad_signature(a1)],
+        "nonce gap": [a0, a2],
+        "repeated nonce": [a0, transfer(ALICE, 0, CAROL, 1)],
+        "stale nonce": [a0, transfer(CAROL, 0, ALICE, 1)],  # CAROL's 0 is committed
+        "too many": [*(transfer(ALICE, n, BOB, 1) for n in range(5))],
+        "undecodable": [a0, b"\x01garbage"],
+        "duplicate": [a0, a0],
+    }[case]
+    assert app.process_proposal(process_request(txs, 2)).status == REJECT
+    # The same block without the fault is fine.
+    assert app.process_proposal(process_request([a0, a1], 2)).status == ACCEPT
+
+
+def test_process_proposal_rejects_a_block_at_the_wrong_height(open_app):
+    app = open_app()
+    txs = [transfer(ALICE, 0, BOB, 1)]
+    assert app.process_proposal(process_request(txs, 2)).status == REJECT
+    assert app.process_proposal(process_request(txs, 0)).status == REJECT
+    assert app.process_proposal(process_request(txs, 1)).status == ACCEPT
+
+
+# --- FinalizeBlock and Commit ---------------------------------------------------------------
+
+
+def _replay(config, blocks):
+    """The pure state transition (tierchain.engine.transition) of ``blocks`` [(timestamp_ms,
+    txs)] from genesis, commitment in memory: what a solo run of the same blocks commits."""
+    app_set = apps.resolve(config.apps)
+    commitment = commitment_of(config, suite=ED25519_BLAKE3)
+    state: dict[bytes, bytes] = {}
+    transition.genesis(
+        config, app_set=app_set, suite=ED25519_BLAKE3, commitment=commitment, sink=state.update
+    )
+    out = []
+    for height, (timestamp_ms, txs) in enumerate(blocks, start=1):
+        t = transition.transition(
+            decode_batch(frame(txs)),
+            state.get,
+            height,
+            timestamp_ms,
+            app_set=app_set,
+            suite=ED25519_BLAKE3,
+            commitment=commitment,
+        )
+        transition.apply_writes(state, t.outcome.writes)
+        out.append(t)
+    return out
+
+
+def test_finalize_and_commit_execute_the_block(open_app):
+    app = open_app()
+    suite = app.suite
+    txs = [
+        transfer(ALICE, 0, BOB, 300),
+        transfer(CAROL, 0, BOB, 100),
+        transfer(ALICE, 1, CAROL, 5_000),  # more than she has: in the block, refused
+    ]
+    ms = T0_MS + 1234
+    sub = app.chain.subscribe()
+    assert app.process_proposal(process_request(txs, 1)).status == ACCEPT
+    res = app.finalize_block(finalize_request(txs, 1, ms=ms, proposer=VAL2))
+    assert [r.code for r in res.tx_results] == [Reject.OK, Reject.OK, Reject.INSUFFICIENT_FUNDS]
+    assert res.tx_results[2].log == "INSUFFICIENT_FUNDS"
+    assert app.chain.height == 0 and app.chain.finalized is not None  # not durable yet
+    assert app.chain.balance(BOB.public_key) == 0
+    assert app.info(abci_pb.RequestInfo()).last_block_height == 0
+    app.commit(abci_pb.RequestCommit())
+
+    head = app.chain.head()
+    assert head.height == 1 and app.chain.finalized is None
+    assert res.app_hash == head.hash(suite) == app.chain.header(1).hash(suite)
+    assert head.prev_hash == app.chain.header(0).hash(suite)
+    assert head.proposer == VAL2.public_key  # the validator whose address CometBFT gave
+    assert head.timestamp_ms == ms  # the block's time, to the millisecond
+    assert head.tx_count == 3
+    assert suite.verify(NODE.public_key, head.hash(suite), head.signature)  # sealed by this node
+    assert app.chain.balance(ALICE.public_key) == 700
+    assert app.chain.balance(BOB.public_key) == 400
+    assert app.chain.balance(CAROL.public_key) == 400
+    assert app.chain.nonce(ALICE.public_key) == 2
+    assert app.chain.block_txs(1) == txs
+    info = app.info(abci_pb.RequestInfo())
+    assert info.last_block_height == 1 and info.last_block_app_hash == res.app_hash
+    # The engine's read paths work as on a solo chain: subscribers, state and tx proofs.
+    told = sub.get(timeout=10)
+    assert told is not None and told.header == head and told.receipts == app.chain.receipts(1)
+    key = accounts.account_key(BOB.public_key)
+    assert proofs.verify_state(head.encode(), app.chain.prove_state(key), key)
+    tx_id = decode_batch(frame(txs[:1])).digest[0].tobytes()
+    assert proofs.verify_tx(head.encode(), app.chain.prove_tx(tx_id), tx_id)
+
+
+def test_replicated_roots_equal_the_solo_transition(open_app):
+    config = small_config(state_flush_blocks=2)  # blocks both logged and flushed
+    app = open_app(config)
+    blocks = [
+        (T0_MS + 10, [transfer(ALICE, 0, BOB, 300), transfer(CAROL, 0, BOB, 100)]),
+        (T0_MS + 10, []),  # CometBFT makes empty blocks; the same time again is allowed
+        (T0_MS + 2_500, [transfer(BOB, 0, CAROL, 350), transfer(ALICE, 1, BOB, 5_000)]),
+        (T0_MS + 4_000, [transfer(CAROL, 1, ALICE, 1), transfer(ALICE, 2, CAROL, 1)]),
+    ]
+    hashes = []
+    for ms, txs in blocks:
+        hashes.append(run_block(app, txs, ms=ms).app_hash)
+    replayed = _replay(config, blocks)
+    for h, t in enumerate(replayed, start=1):
+        hdr = app.chain.header(h)
+        assert hdr.timestamp_ms == blocks[h - 1][0]
+        assert t.roots == transition.Roots(hdr.tx_root, hdr.receipt_root, hdr.state_root), f"block {h}"
+        assert t.outcome.receipts == app.chain.receipts(h)
+        assert hashes[h - 1] == hdr.hash(app.suite)
+        assert hdr.prev_hash == app.chain.header(h - 1).hash(app.suite)
+    # The solo genesis has the same state: the roots differ only by the blocks' headers.
+    with Chain(app.chain.path.parent / "solo", config, NODE, start=False) as solo:
+        assert solo.header(0).state_root == app.chain.header(0).state_root
+    app_path = app.chain.path
+    open_app.close(app)
+    assert verify_chain(app_path).ok
+
+
+def test_the_same_blocks_give_the_same_app_hashes_on_every_node(tmp_path, open_app):
+    blocks = [[transfer(ALICE, 0, BOB, 30)], [transfer(ALICE, 1, CAROL, 5), transfer(CAROL, 0, BOB, 2)]]
+    per_node = []
+    for keys in (NODE, CAROL):
+        app = TierChainApp(ReplicaChain(tmp_path / keys.public_key.hex()[:8], small_config(), keys))
+        try:
+            app.init_chain(init_request(small_config()))
+            per_node.append([run_block(app, txs).app_hash for txs in blocks])
+        finally:
+            app.close()
+    assert per_node[0] == per_node[1]
+
+
+def test_finalize_block_from_an_unknown_proposer_raises(open_app):
+    app = open_app()
+    txs = [transfer(ALICE, 0, BOB, 1)]
+    with pytest.raises(GenesisMismatch, match="no known validator"):
+        app.finalize_block(finalize_request(txs, 1, proposer=CAROL))
+    assert app.chain.finalized is None and app.chain.height == 0
+    run_block(app, txs)  # nothing was left half done
+    assert app.chain.height == 1
+
+
+def test_finalize_twice_without_commit_raises(open_app):
+    app = open_app()
+    app.finalize_block(finalize_request([transfer(ALICE, 0, BOB, 1)], 1))
+    with pytest.raises(ChainError, match="not committed"):
+        app.finalize_block(finalize_request([transfer(ALICE, 0, BOB, 1)], 1))
+    with pytest.raises(ChainError):
+        app.finalize_block(finalize_request([], 2))
+
+
+def test_finalize_at_the_wrong_height_or_commit_without_finalize_raises(open_app):
+    app = open_app()
+    with pytest.raises(ChainError, match="block 2 decided"):
+        app.finalize_block(finalize_request([], 2))
+    with pytest.raises(ChainError, match="commit without"):
+        app.commit(abci_pb.RequestCommit())
+    assert app.chain.height == 0
+
+
+def test_a_replicated_chain_has_no_producer(open_app):
+    app = open_app()
+    with pytest.raises(ChainError, match="no producer"):
+        app.chain.start()
+
+
+# --- crash and restart ----------------------------------------------------------------------
+
+
+def test_a_finalized_uncommitted_block_is_replayed_after_a_restart(tmp_path, open_app):
+    config = small_config()
+    app = open_app(config)
+    first = run_block(app, [transfer(ALICE, 0, BOB, 10)])
+    block2 = [transfer(ALICE, 1, BOB, 20), transfer(CAROL, 0, ALICE, 5)]
+    lost = app.finalize_block(finalize_request(block2, 2, proposer=VAL2))
+    open_app.close(app)  # the process stops between FinalizeBlock and Commit
+
+    app = open_app(config, init=False)
+    info = app.info(abci_pb.RequestInfo())
+    assert info.last_block_height == 1 and info.last_block_app_hash == first.app_hash
+    assert app.chain.balance(BOB.public_key) == 10  # block 2 never happened here
+    # CometBFT replays block 2; the validators recorded at InitChain survived the restart.
+    again = app.finalize_block(finalize_request(block2, 2, proposer=VAL2))
+    assert again.app_hash == lost.app_hash
+    assert [r.code for r in again.tx_results] == [r.code for r in lost.tx_results]
+    app.commit(abci_pb.RequestCommit())
+    assert app.chain.head().hash(app.suite) == lost.app_hash
+    assert app.chain.balance(BOB.public_key) == 30 and app.chain.balance(ALICE.public_key) == 975
+
+
+def test_committed_blocks_survive_a_restart(open_app):
+    config = small_config(state_flush_blocks=4)
+    app = open_app(config)
+    hashes = [run_block(app, [transfer(ALICE, n, BOB, 1)]).app_hash for n in range(3)]
+    open_app.close(app)
+    app = open_app(config, init=False)
+    info = app.info(abci_pb.RequestInfo())
+    assert info.last_block_height == 3 and info.last_block_app_hash == hashes[-1]
+    assert app.chain.nonce(ALICE.public_key) == 3
+    assert check(app, [transfer(ALICE, 3, BOB, 1)]) == [Reject.OK]
+    run_block(app, [transfer(ALICE, 3, BOB, 1)])
+    assert app.chain.balance(BOB.public_key) == 4
+
+
+# --- mode ----------------------------------------------------------------------------------
+
+
+def test_solo_and_replicated_chains_refuse_each_others_databases(tmp_path):
+    config = small_config()
+    Chain(tmp_path / "solo", config, NODE, start=False).close()
+    with pytest.raises(ChainError, match="solo"):
+        ReplicaChain(tmp_path / "solo", config, NODE)
+    ReplicaChain(tmp_path / "replica", config, NODE).close()
+    with pytest.raises(ChainError, match="cometbft"):
+        Chain(tmp_path / "replica", config, NODE, start=False)
+    # Each still opens as what it is.
+    ReplicaChain(tmp_path / "replica", config, NODE).close()
+    Chain(tmp_path / "solo", config, NODE, start=False).close()
