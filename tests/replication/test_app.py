@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pytest
 
 from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
@@ -226,14 +227,61 @@ def test_check_txs_bounds_a_senders_unconfirmed_transactions(open_app):
     assert check(app, txs) == [Reject.OK, Reject.OK, Reject.SENDER_LIMIT]
 
 
-def test_recheck_skips_signatures_but_still_checks_nonces(open_app):
+def _counting_verifier(app, monkeypatch) -> list[int]:
+    """Rows the app's suite verifies, call by call."""
+    calls: list[int] = []
+    suite = app.suite
+    real = suite.verify_batch_packed
+
+    def counted(keys, msgs, sigs):
+        calls.append(len(sigs) // 64)
+        return real(keys, msgs, sigs)
+
+    monkeypatch.setattr(type(suite), "verify_batch_packed", lambda self, *a: counted(*a))
+    return calls
+
+
+def test_a_signature_is_verified_once_per_node_and_a_recheck_still_checks_nonces(open_app, monkeypatch):
     app = open_app()
-    forged = bad_signature(transfer(ALICE, 0, BOB, 1))
+    calls = _counting_verifier(app, monkeypatch)
+    a0 = transfer(ALICE, 0, BOB, 1)
+    assert check(app, [a0], NEW) == [Reject.OK]
+    app._check_nonces.clear()  # as after a Commit
+    assert check(app, [a0], RECHECK) == [Reject.OK]
+    assert calls == [1]  # verified once: the recheck did not verify it again
+    # A forged signature was never verified valid: checked again, refused again.
+    forged = bad_signature(transfer(ALICE, 1, BOB, 1))
     assert check(app, [forged], NEW) == [Reject.BAD_SIGNATURE]
-    assert check(app, [forged], RECHECK) == [Reject.OK]  # verified when first checked: not again
+    assert check(app, [forged], RECHECK) == [Reject.BAD_SIGNATURE]
     assert check(app, [transfer(ALICE, 5, BOB, 1)], RECHECK) == [Reject.NONCE_TOO_HIGH]
     assert check(app, [transfer(ALICE, 0, CAROL, 1)], RECHECK) == [Reject.NONCE_TOO_LOW]
     assert check(app, [transfer(ALICE, 1, BOB, 1)], RECHECK) == [Reject.OK]
+    # ProcessProposal of a block of transactions this node checked verifies none of them.
+    calls.clear()
+    assert app.process_proposal(process_request([a0], 1)).status == ACCEPT
+    assert sum(calls) == 0
+
+
+def test_what_the_node_api_admitted_passes_its_checktx_at_once(open_app, monkeypatch):
+    app = open_app()
+    calls = _counting_verifier(app, monkeypatch)
+    txs = [transfer(ALICE, n, BOB, 1) for n in range(3)]
+    batch = app._decode([*txs, bad_signature(transfer(CAROL, 0, BOB, 1))])
+    assert app.admit_local(batch).tolist() == [0, 0, 0, Reject.BAD_SIGNATURE]
+    assert calls == [4]
+    # CometBFT's CheckTx of the same transactions: no second check, no second verification,
+    # and the sequence stays right for what comes next.
+    assert check(app, txs) == [Reject.OK] * 3
+    assert calls == [4]
+    assert check(app, [transfer(ALICE, 3, BOB, 1)]) == [Reject.OK]
+    assert check(app, [transfer(ALICE, 3, CAROL, 1)]) == [Reject.NONCE_TOO_LOW]
+    # A row CometBFT refused is forgotten: its CheckTx, if it ever comes, checks it in full.
+    late = app._decode([transfer(CAROL, 0, BOB, 1)])
+    assert app.admit_local(late).tolist() == [0]
+    app.forget_local(late, np.array([0]))
+    assert check(app, [transfer(CAROL, 0, BOB, 1)]) == [Reject.NONCE_TOO_LOW]  # counted once already
+    observer = TierChainApp(app.chain, role="observer")
+    assert observer.admit_local(batch).tolist() == [Reject.READ_ONLY] * 4
 
 
 def test_commit_resets_the_check_state_to_committed_nonces(open_app):

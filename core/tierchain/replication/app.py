@@ -7,8 +7,10 @@ Info                the last durable height and its header hash: CometBFT replay
 InitChain           checks CometBFT's genesis against the engine's (``app_state``), records the
                     validators; answers the genesis header's hash as the first app hash
 CheckTx             admission (``engine.mempool.screen``: decode, bounds, chain, expiry, reserved
-                    keys, signatures — one batch per socket read) and the nonce sequence against
-                    committed state plus the transactions this node already checked
+                    keys, signatures — one batch per socket read, a signature this node verified
+                    before not again) and the nonce sequence against committed state plus the
+                    transactions this node already checked; what the node API admitted
+                    (``admit_local``) passes at once
 PrepareProposal     the block builder: CometBFT's mempool transactions in order, each sender's
                     nonces in sequence, at most ``block_txs_max`` and ``max_tx_bytes``
 ProcessProposal     full validation of a proposed block: every transaction decodes, passes
@@ -55,6 +57,11 @@ ROLES = ("validator", "full", "observer")
 APP_VERSION = 1  # the ABCI app protocol version: bumped when the same blocks would give other app hashes
 GENESIS_KEY = "tierchain_genesis"  # app_state key: the engine genesis digest, hex
 proposals_kept = 4  # ProcessProposal results kept for FinalizeBlock (by block hash)
+# Signatures this node verified (tx id + signature), so that a recheck and the
+# ProcessProposal of a block made of them do not verify them again; oldest forgotten first.
+verified_max = 1 << 18
+# Transactions the node API admitted (``admit_local``) whose CheckTx has not come yet.
+local_max = 1 << 17
 CODESPACE = "tierchain"
 try:
     _VERSION = importlib.metadata.version("tierchain")
@@ -101,6 +108,9 @@ class TierChainApp(Application):
         self._check_nonces: dict[bytes, list[int]] = {}  # sender -> [committed, next]
         self._check_lock = threading.Lock()
         self._proposals: OrderedDict[bytes, Batch] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._verified: dict[bytes, None] = {}  # tx id + signature -> None, oldest first
+        self._local: dict[bytes, int] = {}  # tx id + signature admitted by admit_local
         self._set_powers(self._load_validators())
         self._next_powers: dict[bytes, int] | None = None  # what the finalized block makes them
 
@@ -245,7 +255,10 @@ class TierChainApp(Application):
         if height != self.chain.height + 1:
             return f"height {height}, the chain is at {self.chain.height}"
         batch = self._decode(txs)
-        codes = screen(batch, height, chain_id=self.config.chain_id, suite=self.suite)
+        keys = self._signature_keys(batch)
+        with self._cache_lock:  # signatures this node verified at CheckTx are not verified again
+            verify = np.fromiter((k not in self._verified for k in keys), bool, len(keys))
+        codes = screen(batch, height, chain_id=self.config.chain_id, suite=self.suite, verify=verify)
         if (bad := np.flatnonzero(codes)).size:
             return f"transaction {int(bad[0])}: {Reject(int(codes[bad[0]])).name}"
         in_seq = self._in_sequence(batch, np.ones(len(batch), bool))
@@ -299,43 +312,100 @@ class TierChainApp(Application):
     def check_txs(self, reqs: list[Any]) -> list[Any]:
         if self.role == "observer":
             return [self._check_answer(Reject.READ_ONLY) for _ in reqs]
-        recheck = abci_pb.enum_value("tendermint.abci.CheckTxType", "RECHECK")
         batch = self._decode([r.tx for r in reqs])
-        # A recheck's signature was verified when it was first checked, by this node.
-        verify = np.array([r.type != recheck for r in reqs], bool)
+        keys = self._signature_keys(batch)
+        with self._cache_lock:
+            # Admitted through this node's API a moment ago (``admit_local``): checked then.
+            local = np.fromiter((self._local.pop(k, 0) for k in keys), bool, len(keys))
+        codes = self._admit(batch, keys, lenient=local)
+        return [self._check_answer(int(c)) for c in codes.tolist()]
+
+    def admit_local(self, batch: Batch) -> np.ndarray:
+        """CheckTx's checks on a batch the node API received, before it is forwarded to
+        CometBFT (``submit.Forwarder``): a code per row; the accepted rows' own CheckTx then
+        answers OK at once, without checking them twice."""
+        if self.role == "observer":
+            return np.full(len(batch), Reject.READ_ONLY, np.uint8)
+        keys = self._signature_keys(batch)
+        codes = self._admit(batch, keys)
+        with self._cache_lock:
+            room = local_max - len(self._local)
+            ok = np.flatnonzero(codes == 0)
+            codes[ok[max(room, 0) :]] = Reject.MEMPOOL_FULL
+            for i in ok[: max(room, 0)].tolist():
+                self._local[keys[i]] = 1
+        return codes
+
+    def forget_local(self, batch: Batch, rows: np.ndarray) -> None:
+        """CometBFT refused these rows after ``admit_local`` took them (its mempool is full,
+        or its cache has them): their CheckTx will not come."""
+        keys = self._signature_keys(batch)
+        with self._cache_lock:
+            for i in rows.tolist():
+                self._local.pop(keys[i], None)
+
+    def _admit(self, batch: Batch, keys: list[bytes], lenient: np.ndarray | None = None) -> np.ndarray:
+        """Admission (screen, then each sender's nonce sequence); signatures verified unless
+        this node verified them before. ``lenient`` rows were admitted already: they pass,
+        and still advance their sender's sequence."""
+        with self._cache_lock:
+            known = np.fromiter((k in self._verified for k in keys), bool, len(keys))
+        verify = ~known if lenient is None else ~known & ~lenient
         codes = screen(
             batch, self.chain.height + 1, chain_id=self.config.chain_id, suite=self.suite, verify=verify
         )
-        self._check_sequence(batch, codes)
-        return [self._check_answer(int(c)) for c in codes.tolist()]
+        if lenient is not None:
+            codes[lenient & (batch.code == 0)] = Reject.OK
+        self._check_sequence(batch, codes, lenient)
+        self._remember_verified(keys, codes == 0)
+        return codes
+
+    @staticmethod
+    def _signature_keys(batch: Batch) -> list[bytes]:
+        """Per row, its tx id and signature: what a verification vouches for (the id alone
+        does not cover the signature)."""
+        return row_bytes(np.concatenate([batch.digest, batch.signature], axis=1))
+
+    def _remember_verified(self, keys: list[bytes], ok: np.ndarray) -> None:
+        with self._cache_lock:
+            verified = self._verified
+            for i in np.flatnonzero(ok).tolist():
+                verified[keys[i]] = None
+            while len(verified) > verified_max:
+                del verified[next(iter(verified))]
 
     def _check_answer(self, code: int) -> Any:
         if code == 0:
             return abci_pb.ResponseCheckTx()
         return abci_pb.ResponseCheckTx(code=code, log=self.chain.apps.reject_name(code), codespace=CODESPACE)
 
-    def _check_sequence(self, batch: Batch, codes: np.ndarray) -> None:
-        """Nonce order against committed state plus what this node already checked (in place)."""
+    def _check_sequence(self, batch: Batch, codes: np.ndarray, lenient: np.ndarray | None = None) -> None:
+        """Nonce order against committed state plus what this node already checked (in
+        place). A ``lenient`` row keeps its code whatever its nonce (it was admitted
+        already), and advances its sender's sequence if it is the next one."""
         idx = np.flatnonzero(codes == 0)
         if not idx.size:
             return
         senders = row_bytes(batch.sender[idx])
         nonces = batch.nonce[idx].tolist()
+        soft = [False] * len(idx) if lenient is None else lenient[idx].tolist()
         with self._check_lock:
             known = self._check_nonces
             fresh = list(dict.fromkeys(s for s in senders if s not in known))
             if fresh:
                 for sender, committed in zip(fresh, self.chain.nonces(fresh), strict=True):
                     known[sender] = [committed, committed]
-            for i, sender, nonce in zip(idx.tolist(), senders, nonces, strict=True):
+            for i, sender, nonce, free in zip(idx.tolist(), senders, nonces, soft, strict=True):
                 entry = known[sender]
                 committed, expected = entry
-                if nonce != expected:
-                    codes[i] = Reject.NONCE_TOO_LOW if nonce < expected else Reject.NONCE_TOO_HIGH
-                elif expected - committed >= self.config.sender_pending_max:
-                    codes[i] = Reject.SENDER_LIMIT
-                else:
+                if nonce == expected and (free or expected - committed < self.config.sender_pending_max):
                     entry[1] = expected + 1
+                elif free:
+                    continue
+                elif nonce != expected:
+                    codes[i] = Reject.NONCE_TOO_LOW if nonce < expected else Reject.NONCE_TOO_HIGH
+                else:
+                    codes[i] = Reject.SENDER_LIMIT
 
     # --- helpers ---------------------------------------------------------------------
 

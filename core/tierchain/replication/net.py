@@ -698,7 +698,7 @@ def run_node(home: Path, passphrase: str, *, stop: threading.Event | None = None
         stack.callback(_terminate, proc, cometbft_stop_s)
         chain = app.chain
         if spec.role != "observer":  # the node API's submissions go to this node's CometBFT
-            forwarder = Forwarder(chain, spec.host, spec.rpc_port)
+            forwarder = Forwarder(app, spec.host, spec.rpc_port)
             chain.submitter = forwarder.submit
             stack.callback(forwarder.close)
         try:

@@ -2,13 +2,15 @@
 
 A replicated node does not put transactions into a block itself: CometBFT's mempool
 holds them, gossips them to the validators and a proposer takes them. So
-``Forwarder.submit`` decodes the batch (malformed rows are answered here, never sent),
-forwards the rest to the node's own CometBFT RPC as one JSON-RPC batch of
-``broadcast_tx_sync`` calls — CometBFT runs each through this app's CheckTx
-(``TierChainApp.check_txs``: admission, signatures, nonces) and answers its code — and
-returns a ``Submission`` with those codes. When a block holding an accepted transaction
-commits here, the watcher thread (a chain ``Subscription``) hands the submission its
-receipt, so ``?wait=`` answers exactly as on a solo node.
+``Forwarder.submit`` decodes the batch and admits it as CheckTx would
+(``TierChainApp.admit_local``: admission, signatures in one batch, each sender's nonce
+sequence) — the codes the submitter gets — then forwards the admitted rows to the node's
+own CometBFT RPC as one JSON-RPC batch of ``broadcast_tx_async``: CometBFT queues each for
+CheckTx without a round trip per transaction, and that CheckTx passes them at once (the
+app remembers what it admitted). A row CometBFT's mempool refuses outright (full, or
+already in its cache) gets ``MEMPOOL_FULL`` / ``DUPLICATE``. When a block holding an
+accepted transaction commits here, the watcher thread (a chain ``Subscription``) hands the
+submission its receipt, so ``?wait=`` answers exactly as on a solo node.
 
 Bounds: at most ``tracked_max`` accepted transactions wait for their block; one that is
 not committed within ``wait_heights_max`` blocks (CometBFT may drop it on recheck) fails
@@ -30,7 +32,7 @@ import numpy as np
 
 from tierchain.engine.submission import ChainError, Submission
 from tierchain.errors import Reject, RejectedError
-from tierchain.replication.ledger import ReplicaChain
+from tierchain.replication.app import TierChainApp
 from tierchain.wire.batch import decode_batch, row_bytes
 
 log = logging.getLogger("tierchain.replication")
@@ -49,13 +51,13 @@ class NotCommitted(ChainError):
 class Forwarder:
     """Forward submissions to CometBFT at ``rpc_host:rpc_port`` and settle them at commit."""
 
-    def __init__(self, chain: ReplicaChain, rpc_host: str, rpc_port: int) -> None:
-        self.chain, self.host, self.port = chain, rpc_host, rpc_port
+    def __init__(self, app: TierChainApp, rpc_host: str, rpc_port: int) -> None:
+        self.app, self.chain, self.host, self.port = app, app.chain, rpc_host, rpc_port
         self._lock = threading.Lock()
         # tx id -> (submission, row, height it was forwarded at)
         self._tracked: dict[bytes, tuple[Submission, int, int]] = {}
         self._local = threading.local()
-        self._sub = chain.subscribe()
+        self._sub = self.chain.subscribe()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="tierchain-forwarder", daemon=True)
         self._watcher.start()
@@ -70,10 +72,12 @@ class Forwarder:
     def submit(self, buf: bytes) -> Submission:
         batch = decode_batch(buf, suite=self.chain.suite)
         ticket = Submission(batch)
-        codes = batch.code.copy()
-        rows = np.flatnonzero(codes == 0)
-        if len(self._tracked) + len(rows) > tracked_max:
+        if len(self._tracked) + len(batch) > tracked_max:
             raise RejectedError(Reject.MEMPOOL_FULL, f"{tracked_max} transactions already wait for a block")
+        # Admitted here, as CheckTx would (the app's own checks, signatures in one batch), then
+        # handed to CometBFT without waiting for its CheckTx, which passes them at once.
+        codes = self.app.admit_local(batch)
+        rows = np.flatnonzero(codes == 0)
         # Tracked BEFORE they are forwarded: a block can commit them before CometBFT's
         # answer to the broadcast is back here.
         ids = row_bytes(batch.digest[rows])
@@ -89,19 +93,17 @@ class Forwarder:
                 part = rows[start : start + forward_txs_max]
                 codes[part] = self._broadcast([batch.tx_bytes(i) for i in part.tolist()])
                 answered = start + len(part)
-        finally:  # refused, or not answered (the RPC failed): nothing to wait for
-            drop = [
-                (r, i)
-                for k, (r, i) in enumerate(zip(rows.tolist(), ids, strict=True))
-                if k >= answered or codes[r]
-            ]
-            with self._lock:
-                for row, tx_id in drop:
-                    entry = self._tracked.get(tx_id)
-                    if entry is not None and entry[0] is ticket and entry[1] == row:
-                        del self._tracked[tx_id]
-            if drop:
-                ticket._expect(-len(drop))
+        finally:  # refused by CometBFT, or not answered (the RPC failed): nothing to wait for
+            gone = np.asarray([r for k, r in enumerate(rows.tolist()) if k >= answered or codes[r]], np.int64)
+            if gone.size:
+                self.app.forget_local(batch, gone)
+                with self._lock:
+                    for row in gone.tolist():
+                        tx_id = bytes(batch.digest[row])
+                        entry = self._tracked.get(tx_id)
+                        if entry is not None and entry[0] is ticket and entry[1] == row:
+                            del self._tracked[tx_id]
+                ticket._expect(-len(gone))
         ticket._admitted(codes)
         return ticket
 
@@ -113,7 +115,8 @@ class Forwarder:
         return conn
 
     def _broadcast(self, txs: list[bytes]) -> list[int]:
-        """CometBFT's CheckTx code of each of ``txs`` (one JSON-RPC batch)."""
+        """0 for each of ``txs`` CometBFT's mempool took, else why not (one JSON-RPC batch of
+        ``broadcast_tx_async``: its CheckTx is not waited for; the app admitted them already)."""
         body = json.dumps(
             [
                 {
