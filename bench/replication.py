@@ -13,9 +13,18 @@ Setups (``--setups``, all by default), each on a fresh chain or network:
 
 ``tc*`` and ``kv*`` are driven by one client (``CometClient``): the workload's streams,
 sender-disjoint, dealt round-robin over the validators' CometBFT RPCs, each stream sending
-JSON-RPC batches of ``broadcast_tx_sync`` over its own kept-alive connection (a batch is
-admitted when the answer comes back, so a sender's nonces reach one node in order) with
-``--inflight`` admitted batches awaiting commit. Commits are seen on validator 0:
+JSON-RPC batches over its own kept-alive connection with ``--inflight`` admitted batches
+awaiting commit. ``--broadcast async`` (the default) sends ``broadcast_tx_async``: CometBFT
+queues each call's CheckTx and answers without waiting for it; ``sync`` sends
+``broadcast_tx_sync``, each call waiting for its CheckTx round trip, one call at a time per
+batch (~1.5 ms each measured here: admission was the bottleneck). Either way a sender's
+nonces reach one node in order: CometBFT handles a batch's calls in order, its ABCI
+connection keeps CheckTx in that order, and a stream sends its next batch only once the
+previous one is answered. With ``async`` a CheckTx refusal is not answered to the client: a
+refused transaction never commits and counts as unsettled (``refused`` counts only what
+CometBFT's mempool refuses before CheckTx: full, already in its cache); only commits count
+either way. ``tc1-http`` is not affected: the node API forwards as it does. Commits are
+seen on validator 0:
 subscribed over CometBFT's websocket to ``tm.event='NewBlockHeader'`` — fired after the
 app's Commit (``state/execution.go``: ``fireEvents`` follows ``Commit`` and the state save),
 unlike ``/block``, whose block store is written before FinalizeBlock runs — then
@@ -44,7 +53,8 @@ in ``finally`` and live in temp dirs removed at the end.
 alike): what the 4-validator setups lose to CometBFT's default 5.12 MB/s per connection.
 
 Usage: python bench/replication.py [--seconds 8] [--repeat 3] [--setups solo,tc1,...]
-       [--p2p-rate-mbs R] [--tiny] [--out FILE.json]   (or: python -m bench replication ...)
+       [--broadcast async|sync] [--p2p-rate-mbs R] [--tiny] [--out FILE.json]
+       (or: python -m bench replication ...)
 """
 
 from __future__ import annotations
@@ -53,7 +63,6 @@ import base64
 import contextlib
 import dataclasses
 import datetime
-import hashlib
 import http.client
 import json
 import os
@@ -76,6 +85,7 @@ import click
 import nacl.pwhash
 import numpy as np
 import tomli_w
+from websockets.sync import client as ws
 
 from tierchain.replication import cometbft
 from tierchain.replication import net as netlib
@@ -86,6 +96,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "tierchain"
 PASS_ENV = "TIERCHAIN_BENCH_PASSPHRASE"
 SETUPS = ("solo", "tc1", "tc4", "kv1", "kv4", "tc1-http")
+BROADCASTS = ("async", "sync")  # CometBFT's broadcast_tx_async / broadcast_tx_sync
 MIN_KDF = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)  # throwaway node keys
 start_wait_s = 90.0  # a net's nodes answering, connected and making blocks
 
@@ -104,6 +115,8 @@ class Params:
     http_inflight: int = 8  # tc1-http: 4 workload threads x this = streams through the node API
     settle_timeout_s: float = 30.0
     p2p_rate_bytes: int | None = None  # CometBFT p2p.send_rate / recv_rate of every node (None: its default)
+    block_txs_max: int = netlib.DEFAULT_BLOCK_TXS_MAX  # the TierChain nets' (net init --block-txs-max)
+    broadcast: str = "async"  # the RPC client's broadcast_tx_<this> (tc*, kv*)
     tx_rate_guess: int = 20_000  # tx/s sizing the workload (the fastest setup must not run out)
 
 
@@ -124,100 +137,38 @@ TINY = Params(
 )
 
 
-# --- a minimal websocket client (RFC 6455): one CometBFT event subscription --------------------
+# --- one CometBFT event subscription over its websocket (the ``websockets`` package) --------------
 
 
-class WebSocket:
-    """Text frames in (fragments joined), pings answered, masked frames out."""
-
-    GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-    def __init__(self, host: str, port: int, path: str = "/websocket", timeout_s: float = 10.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout_s)
-        key = base64.b64encode(os.urandom(16))
-        self.sock.sendall(
-            b"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            % (path.encode(), host.encode(), port, key)
+def open_websocket(
+    host: str, port: int, path: str = "/websocket", timeout_s: float = 10.0
+) -> ws.ClientConnection:
+    """A websocket to ``host:port``: the TCP connect and the handshake each within ``timeout_s``.
+    No proxy (its own socket), no compression, no message size limit, no pings of its own
+    (the library answers CometBFT's, which closes a connection not answering within 30 s)."""
+    sock = socket.create_connection((host, port), timeout=timeout_s)
+    sock.settimeout(None)  # the library's reader thread blocks on it; its own timeouts bound the waits
+    try:
+        return ws.connect(
+            f"ws://{host}:{port}{path}",
+            sock=sock,
+            compression=None,
+            open_timeout=timeout_s,
+            close_timeout=2.0,
+            max_size=None,
+            ping_interval=None,
         )
-        self.buf = bytearray()
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        end = self.buf.index(b"\r\n\r\n")
-        head = bytes(self.buf[:end])
-        del self.buf[: end + 4]
-        accept = base64.b64encode(hashlib.sha1(key + self.GUID).digest())
-        if not head.startswith(b"HTTP/1.1 101") or accept not in head:
-            raise ConnectionError(f"no websocket at {host}:{port}{path}: {head[:200]!r}")
-        self.parts: list[bytes] = []
+    except BaseException:
+        sock.close()
+        raise
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
-    def _fill(self) -> None:
-        chunk = self.sock.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError("websocket closed")
-        self.buf += chunk
-
-    def send(self, payload: bytes, opcode: int = 1) -> None:
-        mask, n = os.urandom(4), len(payload)
-        head = bytearray([0x80 | opcode])
-        if n < 126:
-            head.append(0x80 | n)
-        elif n < 1 << 16:
-            head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
-        else:
-            head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")).to_bytes(
-            n, "big"
-        )
-        self.sock.sendall(bytes(head) + mask + masked)
-
-    def _frame(self) -> tuple[bool, int, bytes] | None:
-        """The next whole frame, or None at the socket's timeout (nothing consumed)."""
-        try:
-            while True:
-                b = self.buf
-                if len(b) >= 2:
-                    n, off = b[1] & 0x7F, 2
-                    if n == 126 and len(b) >= 4:
-                        n, off = int.from_bytes(b[2:4], "big"), 4
-                    elif n == 127 and len(b) >= 10:
-                        n, off = int.from_bytes(b[2:10], "big"), 10
-                    masked = b[1] & 0x80
-                    if (b[1] & 0x7F) < 126 or off > 2:
-                        end = off + (4 if masked else 0) + n
-                        if len(b) >= end:
-                            first = b[0]
-                            payload = bytes(b[end - n : end])
-                            if masked:
-                                mask = bytes(b[off : off + 4]) * (n // 4 + 1)
-                                payload = bytes(x ^ y for x, y in zip(payload, mask, strict=False))
-                            del b[:end]
-                            return bool(first & 0x80), first & 0x0F, payload
-                self._fill()
-        except TimeoutError:
-            return None
-
-    def recv(self, timeout_s: float) -> bytes | None:
-        """The next message, or None if none came within ``timeout_s``; ``ConnectionError`` once closed."""
-        self.sock.settimeout(timeout_s)
-        while True:
-            frame = self._frame()
-            if frame is None:
-                return None
-            fin, opcode, payload = frame
-            if opcode == 9:  # ping: CometBFT closes a connection that does not answer within 30 s
-                self.send(payload, 10)
-            elif opcode == 8:
-                raise ConnectionError("websocket closed by the server")
-            elif opcode in (0, 1, 2):
-                self.parts.append(payload)
-                if fin:
-                    message, self.parts = b"".join(self.parts), []
-                    return message
+def ws_recv(conn: ws.ClientConnection, timeout_s: float) -> str | bytes | None:
+    """The next message, or None if none came within ``timeout_s``; ``ConnectionClosed`` once closed."""
+    try:
+        return conn.recv(timeout_s)
+    except TimeoutError:
+        return None
 
 
 # --- the CometBFT RPC client ----------------------------------------------------------------------
@@ -225,19 +176,22 @@ class WebSocket:
 
 @dataclasses.dataclass
 class RpcBatch:
-    """One JSON-RPC batch of ``broadcast_tx_sync``, built before the clock: its body and its
-    transactions' base64 text (what ``/block`` lists them by)."""
+    """One JSON-RPC batch of ``broadcast_tx_async`` (or ``_sync``), built before the clock: its
+    body and its transactions' base64 text (what ``/block`` lists them by)."""
 
     body: bytes
     keys: list[str]
 
 
-def rpc_batches(txs: list[bytes], batch_txs: int) -> list[RpcBatch]:
+def rpc_batches(txs: list[bytes], batch_txs: int, broadcast: str = "async") -> list[RpcBatch]:
+    if broadcast not in BROADCASTS:
+        raise ValueError(f"broadcast {broadcast!r}: one of {BROADCASTS}")
+    method = f"broadcast_tx_{broadcast}"
     out = []
     for i in range(0, len(txs), batch_txs):
         keys = [base64.b64encode(t).decode() for t in txs[i : i + batch_txs]]
         calls = ",".join(
-            f'{{"jsonrpc":"2.0","id":{j},"method":"broadcast_tx_sync","params":{{"tx":"{k}"}}}}'
+            f'{{"jsonrpc":"2.0","id":{j},"method":"{method}","params":{{"tx":"{k}"}}}}'
             for j, k in enumerate(keys)
         )
         out.append(RpcBatch(f"[{calls}]".encode(), keys))
@@ -245,8 +199,9 @@ def rpc_batches(txs: list[bytes], batch_txs: int) -> list[RpcBatch]:
 
 
 class RpcPending:
-    """A batch admitted (or partly) by CometBFT, awaiting its transactions in blocks. Its
-    fields change under ``CometClient._lock``."""
+    """A batch admitted (or partly) by CometBFT, awaiting its transactions in blocks (with
+    ``broadcast_tx_async``, "admitted" is only queued for CheckTx: one CheckTx refused stays
+    in ``left`` until the wait ends, unsettled). Its fields change under ``CometClient._lock``."""
 
     __slots__ = ("answered", "commits", "done", "keys", "left", "ok", "rejected", "t_commit")
 
@@ -260,7 +215,8 @@ class RpcPending:
 
 class CometClient:
     """Submissions to CometBFT RPCs (``submit_to``: (host, port) per stream's node, dealt
-    round-robin) as JSON-RPC batches of ``broadcast_tx_sync``; commits seen at ``watch``
+    round-robin) as JSON-RPC batches (``rpc_batches``: ``broadcast_tx_async`` or ``_sync``,
+    each call answered with its error or a code); commits seen at ``watch``
     (websocket ``NewBlockHeader`` events, then ``/block``). ``submit`` and the ``Pending``
     it returns are ``loadgen.drive``'s."""
 
@@ -273,12 +229,14 @@ class CometClient:
         self.error: BaseException | None = None
         self.blocks: list[tuple[int, float, int, int]] = []  # (height, seen at, txs, of them ours)
         self._thread: threading.Thread | None = None
+        self._closing = contextlib.ExitStack()
 
     # --- commits ----------------------------------------------------------------------
 
     def start(self, timeout_s: float = 15.0) -> None:
         host, port = self.watch
-        self._ws = WebSocket(host, port)
+        # Entered as a context (closed by ``close``): websockets >= 17.1 warns about a bare connect().
+        self._ws = self._closing.enter_context(open_websocket(host, port))
         self._ws.send(
             json.dumps(
                 {
@@ -287,11 +245,11 @@ class CometClient:
                     "method": "subscribe",
                     "params": {"query": "tm.event='NewBlockHeader'"},
                 }
-            ).encode()
+            )
         )
         deadline = time.monotonic() + timeout_s
         while True:  # the subscription's answer: {"id": 1, "result": {}}
-            msg = self._ws.recv(max(0.1, deadline - time.monotonic()))
+            msg = ws_recv(self._ws, max(0.1, deadline - time.monotonic()))
             if msg is not None and json.loads(msg).get("id") == 1:
                 break
             if time.monotonic() > deadline:
@@ -306,9 +264,11 @@ class CometClient:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
-        for part in (getattr(self, "_ws", None), getattr(self, "_conn", None)):
-            if part is not None:
-                part.close()
+        try:
+            self._closing.close()  # the websocket
+        finally:
+            if (conn := getattr(self, "_conn", None)) is not None:
+                conn.close()
 
     def _get(self, path: str) -> Any:
         self._conn.request("GET", "/" + path)
@@ -321,7 +281,7 @@ class CometClient:
     def _watch(self) -> None:
         try:
             while not self._stop.is_set():
-                msg = self._ws.recv(0.5)
+                msg = ws_recv(self._ws, 0.5)
                 if msg is None:
                     continue
                 seen = time.perf_counter()  # after the app's Commit on the watched node
@@ -463,7 +423,12 @@ class Net:
     manager: stopped and removed on exit, whatever happened."""
 
     def __init__(
-        self, kind: str, validators: int, load: netlib.NetLoad | None, p2p_rate_bytes: int | None = None
+        self,
+        kind: str,
+        validators: int,
+        load: netlib.NetLoad | None,
+        p2p_rate_bytes: int | None = None,
+        block_txs_max: int = netlib.DEFAULT_BLOCK_TXS_MAX,
     ) -> None:
         self.kind, self.validators = kind, validators
         self.dir = Path(tempfile.mkdtemp(prefix=f"tcb-{kind}{validators}-"))
@@ -477,6 +442,7 @@ class Net:
                 passphrase=self.passphrase,
                 load=load if kind == "tc" else None,
                 key_kdf=MIN_KDF,
+                block_txs_max=block_txs_max,
             )
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -631,7 +597,7 @@ def _wall(perf: float) -> float:
 
 def run_rpc(net: Net, streams: list[list[bytes]], p: Params) -> dict:
     """One closed-loop run of ``streams`` through ``CometClient`` against ``net``."""
-    batches = [rpc_batches(s, p.batch_txs) for s in streams]  # before the clock
+    batches = [rpc_batches(s, p.batch_txs, p.broadcast) for s in streams]  # before the clock
     targets = [(n.spec.host, n.spec.rpc_port) for n in net.nodes if n.role == "validator"]
     client = CometClient(targets, (net.first.spec.host, net.first.spec.rpc_port))
     pids = net.pids()
@@ -680,7 +646,7 @@ def _net_run(
     kind, validators = ("tc" if setup.startswith("tc") else "kv"), int(setup[2])
     load = netlib.NetLoad(work.spec.accounts, work.spec.senders, work.spec.seed)
     t0 = time.perf_counter()
-    with Net(kind, validators, load, p.p2p_rate_bytes) as net:
+    with Net(kind, validators, load, p.p2p_rate_bytes, p.block_txs_max) as net:
         net.start()
         up_s = time.perf_counter() - t0
         if setup == "tc1-http":
@@ -785,8 +751,8 @@ def render(runs: list[dict], summary: dict, p: Params) -> str:
     for r in runs:
         by.setdefault(r["setup"], []).append(r)
     lines = [
-        f"{p.seconds:g} s measured after {p.warmup_s:g} s warm-up, {p.repeat} run(s) per setup: "
-        "median (min..max)",
+        f"{p.seconds:g} s measured after {p.warmup_s:g} s warm-up, {p.repeat} run(s) per setup, "
+        f"tc*/kv* by broadcast_tx_{p.broadcast}: median (min..max)",
         f"{'setup':9} {'TPS':>24} {'p50 ms':>20} {'p99 ms':>20}  refused/failed/unsettled  blocks  CPU cores",
     ]
     for setup in [s for s in SETUPS if s in by]:
@@ -838,6 +804,20 @@ def render(runs: list[dict], summary: dict, p: Params) -> str:
     default=None,
     help="Set every node's CometBFT p2p.send_rate and recv_rate (MB/s; default: CometBFT's, 5.12).",
 )
+@click.option(
+    "--broadcast",
+    type=click.Choice(BROADCASTS),
+    default=FULL.broadcast,
+    show_default=True,
+    help="CometBFT RPC client (tc*, kv*): broadcast_tx_async (CheckTx queued, not waited for) or _sync.",
+)
+@click.option(
+    "--block-txs-max",
+    type=click.IntRange(1, 65536),
+    default=FULL.block_txs_max,
+    show_default=True,
+    help="TierChain nets: transactions per block at most (net init --block-txs-max; kvstore: no bound).",
+)
 @click.option("--setups", default=",".join(SETUPS), show_default=True, help="Comma-separated subset.")
 @click.option(
     "--tiny", is_flag=True, help="Tiny loads, one run each (CI): the script runs; figures mean little."
@@ -852,6 +832,8 @@ def main(
     batch_txs: int,
     inflight: int,
     p2p_rate_mbs: float | None,
+    broadcast: str,
+    block_txs_max: int,
     setups: str,
     tiny: bool,
     out: Path | None,
@@ -873,8 +855,10 @@ def main(
             batch_txs=batch_txs,
             inflight=inflight,
         )
+    p = dataclasses.replace(p, broadcast=broadcast)
     if p2p_rate_mbs is not None:
         p = dataclasses.replace(p, p2p_rate_bytes=int(p2p_rate_mbs * 1e6))
+    p = dataclasses.replace(p, block_txs_max=block_txs_max)
     t_start = time.perf_counter()
     txs = int((p.seconds + p.warmup_s) * p.tx_rate_guess * 1.3) + 4096
     click.echo(

@@ -84,6 +84,13 @@ def net() -> None:
     help="Genesis balance of each node's account (minor units).",
 )
 @click.option(
+    "--block-txs-max",
+    type=click.IntRange(1, 65536),
+    default=netlib.DEFAULT_BLOCK_TXS_MAX,
+    show_default=True,
+    help="Transactions per block at most (the engine's chain.block_txs_max).",
+)
+@click.option(
     "--app",
     "extra_apps",
     multiple=True,
@@ -122,6 +129,7 @@ def net_init(
     chain_id: int,
     timeout_commit_ms: int,
     balance: int,
+    block_txs_max: int,
     extra_apps: tuple[str, ...],
     load_accounts: int | None,
     load_senders: int,
@@ -154,6 +162,7 @@ def net_init(
         balance=balance,
         passphrase=read_passphrase(passphrase_env, confirm=True),
         apps=extra_apps,
+        block_txs_max=block_txs_max,
         load=load,
     )
     click.echo(f"network {spec.chain_id} created in {directory}: {len(spec.nodes)} nodes")

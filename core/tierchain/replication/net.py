@@ -90,6 +90,10 @@ PORT_STRIDE = 10  # node i: base + 10 i + (0 p2p, 1 rpc, 2 api)
 VALIDATOR_POWER = 10
 DEFAULT_TIMEOUT_COMMIT_MS = 100  # CometBFT's default is 1 s; 100 ms is the tuned figure (issue 16)
 MEMPOOL_SIZE = 100_000
+# A network's blocks may be larger than a solo chain's (ChainConfig's 4,096): every block
+# costs a consensus round (proposal, two votes, timeout_commit), which bigger blocks share
+# out (docs/replication.md, "Measured").
+DEFAULT_BLOCK_TXS_MAX = 16_384
 FLUSH_THROTTLE = "10ms"
 LOOPBACK = "127.0.0.1"
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes on Linux, with its NUL
@@ -371,6 +375,7 @@ def init(
     apps: tuple[str, ...] = (),
     load: NetLoad | None = None,
     key_kdf: tuple[int, int] | None = None,
+    block_txs_max: int = DEFAULT_BLOCK_TXS_MAX,
 ) -> NetSpec:
     """Lay out a new network in ``directory`` (absent or empty; module docstring).
 
@@ -403,6 +408,9 @@ def init(
             *funded,
         ),
         genesis_synthetic=synthetic,
+        # The engine's block bound (chain.toml, part of the genesis): PrepareProposal
+        # takes at most this many transactions, ProcessProposal refuses more.
+        block_txs_max=block_txs_max,
         # Apps beyond the built-in ones, by name: every node resolves them the same way
         # (entry points or TIERCHAIN_APPS), or refuses to start (tierchain.engine.apps).
         apps=(*DEFAULT_APPS, *(a for a in apps if a not in DEFAULT_APPS)),

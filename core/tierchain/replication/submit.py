@@ -122,7 +122,7 @@ class Forwarder:
                 {
                     "jsonrpc": "2.0",
                     "id": i,
-                    "method": "broadcast_tx_sync",
+                    "method": "broadcast_tx_async",
                     "params": {"tx": base64.b64encode(tx).decode()},
                 }
                 for i, tx in enumerate(txs)
