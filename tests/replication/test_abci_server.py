@@ -261,7 +261,7 @@ def test_a_consensus_method_failing_answers_exception_and_is_fatal(serve):
     assert len(fatal) == 1 and isinstance(fatal[0], RuntimeError) and str(fatal[0]) == "finalize_block broke"
 
 
-def test_a_query_failing_answers_exception_and_is_not_fatal(serve):
+def test_a_query_failing_is_answered_as_a_refusal_and_is_not_fatal(serve):
     fatal: list[BaseException] = []
     app = Recording(fail=frozenset({"query"}))
     _, connect = serve(app, on_fatal=fatal.append)
@@ -271,21 +271,32 @@ def test_a_query_failing_answers_exception_and_is_not_fatal(serve):
         abci_pb.Request(echo={"message": "still here"}),
         abci_pb.Request(flush={}),
     )
-    exc, echo, _ = client.read(3)
-    assert _kind(exc) == "exception" and "query broke" in exc.exception.error
+    # Not an exception answer: CometBFT would stop the node on one.
+    refused, echo, _ = client.read(3)
+    assert _kind(refused) == "query" and refused.query.code == 1 and "query broke" in refused.query.log
     assert echo.echo.message == "still here"  # the connection keeps serving
     assert fatal == []
 
 
-def test_checktx_failing_answers_one_exception_per_request(serve):
+def test_checktx_failing_answers_one_refusal_per_request(serve):
     fatal: list[BaseException] = []
     app = Recording(fail=frozenset({"check_txs"}))
     _, connect = serve(app, on_fatal=fatal.append)
     client = connect()
     client.send(*(abci_pb.Request(check_tx={"tx": b"x"}) for _ in range(4)), abci_pb.Request(flush={}))
     out = client.read(5)
-    assert [_kind(r) for r in out] == ["exception"] * 4 + ["flush"]  # CometBFT's pipeline stays aligned
+    assert [_kind(r) for r in out] == ["check_tx"] * 4 + ["flush"]  # CometBFT's pipeline stays aligned
+    # Refusals (CometBFT drops the tx; a retry may pass), not exceptions (it would stop the node).
+    assert all(r.check_tx.code == 1 and r.check_tx.codespace == "abci-server" for r in out[:4])
     assert fatal == []
+
+
+def test_bytes_that_are_no_request_close_the_connection(serve):
+    _, connect = serve(Recording())
+    client = connect()
+    client.sock.sendall(b"\x03\xff\xff\xff")
+    client.sock.settimeout(5)
+    assert client.sock.recv(1) == b""  # closed: a peer that sends garbage is not CometBFT
 
 
 def test_an_empty_request_is_answered_with_an_exception(serve):

@@ -598,3 +598,80 @@ def test_solo_and_replicated_chains_refuse_each_others_databases(tmp_path):
     # Each still opens as what it is.
     ReplicaChain(tmp_path / "replica", config, NODE).close()
     Chain(tmp_path / "solo", config, NODE, start=False).close()
+
+
+def _set_validator(app, key: bytes, power: int) -> bytes:
+    from tierchain.apps.finance import codes as fc
+    from tierchain.apps.finance import orgs
+
+    t = orgs.propose(
+        9,
+        NODE.public_key,
+        app.chain.nonce(NODE.public_key),
+        fc.Action.SET_VALIDATOR,
+        orgs.set_validator_body(key, power),
+    )
+    return NODE.sign_tx(t).encode()
+
+
+def test_a_committee_vote_becomes_a_validator_update_and_survives_a_restart(open_app, tmp_path):
+    app = open_app()
+    newcomer = KeyPair.from_seed(b"validator-3".ljust(32, b"\0")).public_key
+    res = run_block(app, [_set_validator(app, newcomer, 10)])
+    assert res.tx_results[0].code == 0
+    assert [(bytes(u.pub_key.ed25519), u.power) for u in res.validator_updates] == [(newcomer, 10)]
+    assert app.validators == {VAL1.public_key: 10, VAL2.public_key: 10, newcomer: 10}
+    # Removing a key that is no validator changes nothing, and is not handed to CometBFT
+    # (it would refuse the whole update and stop every node at that height).
+    stranger = KeyPair.from_seed(b"stranger".ljust(32, b"\0")).public_key
+    res = run_block(app, [_set_validator(app, stranger, 0)])
+    assert res.tx_results[0].code == 0 and list(res.validator_updates) == []
+    res = run_block(app, [_set_validator(app, newcomer, 0)])
+    assert [(bytes(u.pub_key.ed25519), u.power) for u in res.validator_updates] == [(newcomer, 0)]
+    # The set is the last committed block's, after a restart too (meta, written in its txn).
+    app.close()
+    again = TierChainApp(ReplicaChain(tmp_path / "chain", app.config, NODE))
+    try:
+        assert again.validators == {VAL1.public_key: 10, VAL2.public_key: 10}
+    finally:
+        again.close()
+
+
+def test_the_node_api_forwarder_settles_each_submission_once(open_app, monkeypatch):
+    from tierchain.replication.submit import Forwarder
+
+    app = open_app()
+    forwarder = Forwarder(app, "127.0.0.1", 1)  # nothing listens there: the broadcast is stubbed
+    sent: list[bytes] = []
+    monkeypatch.setattr(forwarder, "_broadcast", lambda txs: (sent.extend(txs), [0] * len(txs))[1])
+    try:
+        t0, t1 = transfer(ALICE, 0, BOB, 5), transfer(ALICE, 1, BOB, 6)
+        first = forwarder.submit(frame([t0, t1]))
+        assert first.codes.tolist() == [0, 0] and sent == [t0, t1]
+        # The same transaction again while the first waits for its block: refused, and the
+        # first submission keeps its claim on the receipt. Normally by its nonce; right after
+        # a Commit (the check state cleared, CometBFT's recheck not there yet) as a duplicate.
+        assert forwarder.submit(frame([t0])).codes.tolist() == [Reject.NONCE_TOO_LOW]
+        app._check_nonces.clear()
+        again = forwarder.submit(frame([t0]))
+        assert again.codes.tolist() == [Reject.DUPLICATE] and sent == [t0, t1]
+        # CometBFT's CheckTx of what the forwarder admitted passes at once.
+        assert check(app, [t0, t1]) == [Reject.OK, Reject.OK]
+        run_block(app, [t0, t1])
+        receipts = first.wait(10)
+        assert [r.code for r in receipts] == [0, 0] and first.heights.tolist() == [app.chain.height] * 2
+        assert app.chain.balance(BOB.public_key) == 11
+    finally:
+        forwarder.close()
+
+
+def test_what_the_node_api_admitted_is_remembered_within_a_bound(open_app, monkeypatch):
+    from tierchain.replication import app as app_module
+
+    monkeypatch.setattr(app_module, "local_max", 2)
+    app = open_app()
+    txs = [transfer(ALICE, n, BOB, 1) for n in range(3)]
+    assert app.admit_local(app._decode(txs)).tolist() == [0, 0, 0]
+    assert len(app._local) == 2  # the oldest forgotten: its CheckTx checks it in full
+    assert check(app, txs[1:]) == [Reject.OK, Reject.OK]
+    assert check(app, txs[:1]) == [Reject.NONCE_TOO_LOW]

@@ -16,8 +16,10 @@ handed over one by one.
 Bounds: a request longer than ``request_bytes_max`` closes the connection (CometBFT then
 stops: an app it cannot talk to is not one it should keep running against); at most
 ``connections_max`` connections are served at once. An exception in the application
-answers ``Response.exception`` — CometBFT treats that as fatal for the consensus
-connection and stops the node, which is what a broken invariant must do.
+in a consensus method answers ``Response.exception`` — CometBFT stops the node on it,
+which is what a broken invariant must do; one in CheckTx or Query is answered as a refusal
+(code 1, codespace ``abci-server``), because CometBFT would stop the node on any exception
+answer, and a transient failure there must cost the caller a retry, not the node.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from tierchain.replication import abci_pb
 
 log = logging.getLogger("tierchain.abci")
 request_bytes_max = 64 << 20  # a FinalizeBlock carries the block: CometBFT's max_bytes is at most 100 MiB
 read_bytes = 1 << 20
 connections_max = 16
+CODESPACE = "abci-server"  # of the refusals this module answers itself (a failed CheckTx or query)
 
 
 class ProtocolError(Exception):
@@ -229,7 +234,11 @@ class AbciServer:
                 frames, used = split_frames(buf)
                 if not frames:
                     continue
-                out = self._answer([self._Request.FromString(f) for f in frames])
+                try:
+                    requests = [self._Request.FromString(f) for f in frames]
+                except DecodeError as exc:
+                    raise ProtocolError(f"not an ABCI Request: {exc}") from None
+                out = self._answer(requests)
                 del frames
                 del buf[:used]
                 conn.sendall(out)
@@ -257,8 +266,13 @@ class AbciServer:
                     answers = self.app.check_txs([r.check_tx for r in requests[i:j]])
                     out.extend(frame(Response(check_tx=a)) for a in answers)
                 except Exception as exc:
+                    # Refused, not an exception: CometBFT stops the node on any exception
+                    # answer, and a transient failure here must cost a retry, not the node.
                     log.exception("CheckTx failed")
-                    out.extend(frame(Response(exception={"error": repr(exc)})) for _ in range(i, j))
+                    refused = abci_pb.ResponseCheckTx(
+                        code=1, log=f"CheckTx failed: {exc!r}"[:500], codespace=CODESPACE
+                    )
+                    out.extend(frame(Response(check_tx=refused)) for _ in range(i, j))
                 i = j
                 continue
             if kind == "flush":
@@ -268,6 +282,14 @@ class AbciServer:
                     answer = getattr(self.app, _METHODS[kind])(getattr(requests[i], kind))
                     out.append(frame(Response(**{kind: answer})))
                 except Exception as exc:
+                    if kind == "query":  # a failed read is the caller's error, not the node's end
+                        log.exception("ABCI query failed")
+                        failed = abci_pb.ResponseQuery(
+                            code=1, log=f"query failed: {exc!r}"[:500], codespace=CODESPACE
+                        )
+                        out.append(frame(Response(query=failed)))
+                        i += 1
+                        continue
                     out.append(frame(Response(exception={"error": f"{kind}: {exc!r}"})))
                     if kind in _FATAL:
                         log.critical("ABCI %s failed: the node stops", kind, exc_info=exc)

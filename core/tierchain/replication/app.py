@@ -25,7 +25,8 @@ transactions, the receipts and the state, so a node whose receipts differ (a dif
 refusal code, with the same writes) is caught as surely as one whose state differs.
 
 Roles (``node.toml``): a ``validator`` and a ``full`` node take transactions; an
-``observer`` refuses every CheckTx with ``READ_ONLY`` (and its CometBFT runs no mempool).
+``observer`` refuses every CheckTx with ``READ_ONLY`` (its mempool stays empty and does not
+gossip: ``mempool.broadcast = false``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ proposals_kept = 4  # ProcessProposal results kept for FinalizeBlock (by block h
 # Signatures this node verified (tx id + signature), so that a recheck and the
 # ProcessProposal of a block made of them do not verify them again; oldest forgotten first.
 verified_max = 1 << 18
-# Transactions the node API admitted (``admit_local``) whose CheckTx has not come yet.
+# Transactions the node API admitted (``admit_local``) whose CheckTx has not come yet;
+# beyond this many, the oldest are forgotten (their CheckTx, if it comes, checks in full).
 local_max = 1 << 17
 CODESPACE = "tierchain"
 try:
@@ -150,9 +152,16 @@ class TierChainApp(Application):
             for ev in rc.events:
                 if ev.topic == VALIDATOR_UPDATE_TOPIC and len(ev.data) == 40:
                     changes[ev.data[:32]] = int.from_bytes(ev.data[32:], "little")
+        # Removing a key that is not a validator would make CometBFT refuse the whole update
+        # ("failed to find validator to remove") and stop every node at this height: such a
+        # removal changes nothing, so it is left out (deterministically: the set is the chain's).
+        current = self.validators
+        for key in [k for k, p in changes.items() if p == 0 and k not in current]:
+            log.warning("validator removal ignored: not a validator", extra={"fields": {"key": key.hex()}})
+            del changes[key]
         if not changes:
             return []
-        after = {**self.validators, **changes}
+        after = {**current, **changes}
         if not any(after.values()):
             log.error("validator updates ignored: they would leave no validator", extra={"fields": {}})
             return []
@@ -329,11 +338,13 @@ class TierChainApp(Application):
         keys = self._signature_keys(batch)
         codes = self._admit(batch, keys)
         with self._cache_lock:
-            room = local_max - len(self._local)
-            ok = np.flatnonzero(codes == 0)
-            codes[ok[max(room, 0) :]] = Reject.MEMPOOL_FULL
-            for i in ok[: max(room, 0)].tolist():
-                self._local[keys[i]] = 1
+            local = self._local
+            for i in np.flatnonzero(codes == 0).tolist():
+                local[keys[i]] = 1
+            # Bounded, oldest first: one whose CheckTx never came (CometBFT refused it before
+            # CheckTx and nobody said so) must not hold a place forever.
+            while len(local) > local_max:
+                del local[next(iter(local))]
         return codes
 
     def forget_local(self, batch: Batch, rows: np.ndarray) -> None:

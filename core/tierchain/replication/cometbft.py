@@ -42,12 +42,15 @@ class CometBFTUnavailable(RuntimeError):
 def binary() -> Path:
     """The pinned ``cometbft`` binary in this Python environment's ``bin``."""
     path = Path(sysconfig.get_path("scripts")) / "cometbft"
-    if not path.exists():
-        found = shutil.which("cometbft")
-        if found is None:
-            raise CometBFTUnavailable(f"cometbft {COMETBFT_VERSION} is not installed here: run `make setup`")
-        return Path(found)
-    return path
+    if path.exists():
+        return path
+    found = shutil.which("cometbft")
+    if found is None:
+        raise CometBFTUnavailable(f"cometbft {COMETBFT_VERSION} is not installed here: run `make setup`")
+    # Another CometBFT speaks another ABCI: the messages here are the pinned version's.
+    if (version := installed_version(Path(found))) != COMETBFT_VERSION.lstrip("v"):
+        raise CometBFTUnavailable(f"{found} is cometbft {version}, not {COMETBFT_VERSION}: run `make setup`")
+    return Path(found)
 
 
 def go_command() -> str:

@@ -21,6 +21,7 @@ the database's recorded key. The database records mode ``cometbft`` at genesis, 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class ReplicaChain(Chain):
             path, config, node_key, start=False, state_keep_heights=state_keep_heights, apps=apps
         )
         self._finalized: _Executed | None = None
+        # finalize / commit / close, one at a time: a node stopping never closes the database
+        # under a block being executed or written.
+        self._consensus_lock = threading.Lock()
         # Where ``submit`` sends a batch (``tierchain.replication.submit.Forwarder.submit``);
         # None: this node takes no transactions (an observer, or no CometBFT RPC yet).
         self.submitter: Callable[[bytes], Submission] | None = None
@@ -114,6 +118,10 @@ class ReplicaChain(Chain):
 
     def commit(self) -> Header:
         """Make the finalized block durable: it is the head once this returns."""
+        with self._consensus_lock:
+            return self._commit()
+
+    def _commit(self) -> Header:
         ex = self._finalized
         if ex is None:
             raise ChainError("commit without a finalized block")
@@ -124,7 +132,16 @@ class ReplicaChain(Chain):
         return header
 
     def close(self, timeout: float = 30.0) -> None:
-        """Close the database; a finalized, uncommitted block is dropped (CometBFT replays it)."""
+        """Close the database (once a block being executed or written is done); a finalized,
+        uncommitted block is dropped (CometBFT replays it)."""
+        if not self._consensus_lock.acquire(timeout=timeout):
+            raise ChainError(f"a block still executing or committing after {timeout} s; database left open")
+        try:
+            self._close(timeout)
+        finally:
+            self._consensus_lock.release()
+
+    def _close(self, timeout: float) -> None:
         if self._finalized is not None:
             with self._uncommitted_lock:
                 self._uncommitted = type(self._uncommitted)(

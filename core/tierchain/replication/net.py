@@ -769,10 +769,17 @@ def _watch_cometbft(proc: subprocess.Popen, path: Path, failure: list[str]) -> N
     runner learns of it (docs/replication.md, "A node that disagrees")."""
     assert proc.stdout is not None
     with open(path, "ab") as out:
-        for line in proc.stdout:
-            out.write(line)
+        writable = True
+        for line in proc.stdout:  # drained to the end whatever happens: a full pipe would stall CometBFT
+            if writable:
+                try:
+                    out.write(line)
+                except OSError as exc:  # a full disk: keep draining, say it once
+                    writable = False
+                    log.error("cometbft's log is no longer written", extra={"fields": {"error": str(exc)}})
             if CONSENSUS_FAILURE in line and not failure:
-                out.flush()
+                with contextlib.suppress(OSError):
+                    out.flush()
                 text = line.decode(errors="replace")
                 failure.append(text[text.find("err=") :][:500].strip() or text[:500])
 

@@ -72,12 +72,22 @@ class Forwarder:
     def submit(self, buf: bytes) -> Submission:
         batch = decode_batch(buf, suite=self.chain.suite)
         ticket = Submission(batch)
-        if len(self._tracked) + len(batch) > tracked_max:
+        with self._lock:
+            full = len(self._tracked) + len(batch) > tracked_max
+        if full:
             raise RejectedError(Reject.MEMPOOL_FULL, f"{tracked_max} transactions already wait for a block")
         # Admitted here, as CheckTx would (the app's own checks, signatures in one batch), then
         # handed to CometBFT without waiting for its CheckTx, which passes them at once.
         codes = self.app.admit_local(batch)
         rows = np.flatnonzero(codes == 0)
+        if rows.size:  # one submission waits for a tx id at a time: a resubmission is a duplicate
+            with self._lock:
+                tracked = np.fromiter(
+                    (bytes(batch.digest[r]) in self._tracked for r in rows.tolist()), bool, len(rows)
+                )
+            if tracked.any():  # (its admit_local entry is the first one's: kept)
+                codes[rows[tracked]] = Reject.DUPLICATE
+                rows = rows[~tracked]
         # Tracked BEFORE they are forwarded: a block can commit them before CometBFT's
         # answer to the broadcast is back here.
         ids = row_bytes(batch.digest[rows])
