@@ -133,7 +133,7 @@ TINY = Params(
     solo_inflight=2,
     http_inflight=1,
     settle_timeout_s=15.0,
-    tx_rate_guess=3_000,
+    tx_rate_guess=25_000,  # the solo chain commits ~25k tx/s here: it must not run out in the warm-up
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 from click.testing import CliRunner
 
 from tierchain.cli.main import main
@@ -63,3 +64,40 @@ def test_run_load_reports_draining_once_and_last():
     assert [r["draining"] for r in reports].count(True) == 1 and reports[-1]["draining"]
     assert reports[-1]["t_s"] >= 0.4 and all(r["t_s"] < 0.4 for r in reports[:-1])
     assert result.committed > 0 and result.summary().startswith("summary\n  committed ")
+
+
+def _drive(done, *, t_stop, stopped, end_t=10.0, warmup_s=2.0):
+    from tierchain.tools.loadgen import Drive
+
+    probe = {"cpu": {"self": 0.0}}
+    return Drive(
+        done=np.array(done, np.float64).reshape(-1, 3),
+        rejected=0,
+        failed=0,
+        unsettled=0,
+        rate=None,
+        t_start=0.0,
+        warmup_s=warmup_s,
+        end_t=end_t,
+        t_stop=t_stop,
+        t_drain=None if not stopped else end_t,
+        stopped=stopped,
+        timeline=[],
+        probes=(probe, probe),
+        anon_peak=0,
+        error=None,
+    )
+
+
+def test_a_workload_that_ran_out_is_flagged_even_inside_the_warmup():
+    from tierchain.tools.loadgen import window_figures
+
+    # Every batch committed in the warm-up, then nothing left to send: an empty window, flagged.
+    out = window_figures(_drive([(0.1, 0.5, 100), (0.2, 0.9, 100)], t_stop=1.0, stopped=False))
+    assert out["exhausted"] and out["committed"] == 0
+    # Ran out mid-window: the window ends at the last commit.
+    out = window_figures(_drive([(3.0, 3.5, 100), (4.0, 5.0, 100)], t_stop=5.2, stopped=False))
+    assert out["exhausted"] and out["committed"] == 200
+    # Stopped at the planned end: not exhausted.
+    out = window_figures(_drive([(3.0, 3.5, 100), (9.0, 9.8, 100)], t_stop=10.5, stopped=True))
+    assert not out["exhausted"]

@@ -678,7 +678,9 @@ def window_figures(d: Drive) -> dict[str, Any]:
     """The ``LoadResult`` fields every target shares, from a ``Drive``: the measured window
     (after the warm-up), committed TPS and the submit-to-commit latencies of batches sent in it."""
     w0, w1 = window_bounds(d)
-    exhausted = w1 < min(d.end_t, d.t_stop)
+    # Ran out: the last commit came before the window's end, or the load ended (unstopped)
+    # before its planned end — even inside the warm-up, where the window is then empty.
+    exhausted = w1 < min(d.end_t, d.t_stop) or (d.t_stop < d.end_t and not d.stopped)
     arr = d.done
     in_window = (arr[:, 1] >= w0) & (arr[:, 1] <= w1)
     committed = int(arr[in_window, 2].sum())
