@@ -25,6 +25,7 @@ from tierchain.state.storage import Store
 from tierchain.state.tree import StateUnavailable
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.tx import frame
+from transition_world import replay
 
 CHAIN_ID = 9
 STRANGER = KeyPair.from_seed(b"stranger".ljust(32, b"\0"))
@@ -32,28 +33,6 @@ STRANGER = KeyPair.from_seed(b"stranger".ljust(32, b"\0"))
 
 def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
     return keys.sign_tx(accounts.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)).encode()
-
-
-def _replay(cfg, blocks):
-    """Transition outputs of ``blocks`` [(timestamp_ms, txs)] from genesis, commitment in memory."""
-    suite, app_set = ED25519_BLAKE3, apps.resolve(cfg.apps)
-    commitment = commitment_of(cfg, suite=suite)
-    state: dict[bytes, bytes] = {}
-    genesis = transition.genesis(cfg, app_set=app_set, suite=suite, commitment=commitment, sink=state.update)
-    out = []
-    for height, (timestamp_ms, txs) in enumerate(blocks, start=1):
-        t = transition.transition(
-            decode_batch(frame(txs)),
-            state.get,
-            height,
-            timestamp_ms,
-            app_set=app_set,
-            suite=suite,
-            commitment=commitment,
-        )
-        transition.apply_writes(state, t.outcome.writes)
-        out.append(t)
-    return genesis, out, state
 
 
 @pytest.mark.parametrize(
@@ -74,7 +53,7 @@ def test_committed_headers_equal_the_transition_outputs(chain_dir, commitment, s
         blocks = [(headers[h].timestamp_ms, c.block_txs(h)) for h in range(1, top + 1)]
         stored_receipts = [c.receipts(h) for h in range(1, top + 1)]
         state_now = dict(c.state_scan(b"", limit=10_000))
-    genesis, replayed, state = _replay(cfg, blocks)
+    genesis, replayed, state = replay(cfg, blocks)
     assert (headers[0].tx_root, headers[0].receipt_root, headers[0].state_root) == (
         genesis.tx_root,
         genesis.receipt_root,

@@ -13,8 +13,8 @@ import pytest
 from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
 from tierchain import proofs
 from tierchain.apps import accounts
-from tierchain.crypto import ED25519_BLAKE3, KeyPair
-from tierchain.engine import apps, transition
+from tierchain.crypto import KeyPair
+from tierchain.engine import transition
 from tierchain.engine.chain import Chain, ChainError
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
@@ -29,9 +29,9 @@ from tierchain.replication.app import (
     validator_address,
 )
 from tierchain.replication.ledger import ReplicaChain
-from tierchain.state.commitment import commitment_of
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.tx import frame
+from transition_world import replay
 
 VAL1 = KeyPair.from_seed(b"validator-1".ljust(32, b"\0"))
 VAL2 = KeyPair.from_seed(b"validator-2".ljust(32, b"\0"))
@@ -403,31 +403,6 @@ def test_process_proposal_rejects_a_block_at_the_wrong_height(open_app):
 # --- FinalizeBlock and Commit ---------------------------------------------------------------
 
 
-def _replay(config, blocks):
-    """The pure state transition (tierchain.engine.transition) of ``blocks`` [(timestamp_ms,
-    txs)] from genesis, commitment in memory: what a solo run of the same blocks commits."""
-    app_set = apps.resolve(config.apps)
-    commitment = commitment_of(config, suite=ED25519_BLAKE3)
-    state: dict[bytes, bytes] = {}
-    transition.genesis(
-        config, app_set=app_set, suite=ED25519_BLAKE3, commitment=commitment, sink=state.update
-    )
-    out = []
-    for height, (timestamp_ms, txs) in enumerate(blocks, start=1):
-        t = transition.transition(
-            decode_batch(frame(txs)),
-            state.get,
-            height,
-            timestamp_ms,
-            app_set=app_set,
-            suite=ED25519_BLAKE3,
-            commitment=commitment,
-        )
-        transition.apply_writes(state, t.outcome.writes)
-        out.append(t)
-    return out
-
-
 def test_finalize_and_commit_execute_the_block(open_app):
     app = open_app()
     suite = app.suite
@@ -483,7 +458,7 @@ def test_replicated_roots_equal_the_solo_transition(open_app):
     hashes = []
     for ms, txs in blocks:
         hashes.append(run_block(app, txs, ms=ms).app_hash)
-    replayed = _replay(config, blocks)
+    _, replayed, _ = replay(config, blocks)  # what a solo run of the same blocks commits
     for h, t in enumerate(replayed, start=1):
         hdr = app.chain.header(h)
         assert hdr.timestamp_ms == blocks[h - 1][0]

@@ -25,6 +25,7 @@ from tierchain.cli.types import (
     NODE_URL,
     PUBLIC_KEY,
     STATE_KEY,
+    extra_apps_option,
     passphrase_option,
     read_passphrase,
 )
@@ -115,13 +116,7 @@ def main(log_level: str) -> None:
 )
 @click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
 @click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
-@click.option(
-    "--app",
-    "extra_apps",
-    multiple=True,
-    help="An app the chain runs besides the built-in ones, by name (repeatable; found through the "
-    "tierchain.apps entry points or TIERCHAIN_APPS=module:attr, docs/embedding.md).",
-)
+@extra_apps_option
 @passphrase_option
 def init(
     directory: Path,

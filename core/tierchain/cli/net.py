@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from tierchain.cli.errors import CommandFailed
-from tierchain.cli.types import BALANCE, CHAIN_ID, passphrase_option, read_passphrase
+from tierchain.cli.types import BALANCE, CHAIN_ID, extra_apps_option, passphrase_option, read_passphrase
 from tierchain.replication import net as netlib
 
 net_dir = click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
@@ -90,12 +90,7 @@ def net() -> None:
     show_default=True,
     help="Transactions per block at most (the engine's chain.block_txs_max).",
 )
-@click.option(
-    "--app",
-    "extra_apps",
-    multiple=True,
-    help="An app the chain runs besides the built-in ones, by name (repeatable; as `tierchain init --app`).",
-)
+@extra_apps_option
 @click.option(
     "--load-accounts",
     type=click.IntRange(2, 1 << 27),

@@ -118,6 +118,15 @@ HEIGHT = BlockHeight()
 STATE_KEY = StateKey()
 
 
+extra_apps_option = click.option(
+    "--app",
+    "extra_apps",
+    multiple=True,
+    help="An app the chain runs besides the built-in ones, by name (repeatable; found through the "
+    "tierchain.apps entry points or TIERCHAIN_APPS=module:attr, docs/embedding.md).",
+)
+"""``tierchain init`` and ``tierchain net init``: the genesis's apps beyond the built-in ones."""
+
 passphrase_option = click.option(
     "--passphrase-env",
     default="TIERCHAIN_PASSPHRASE",

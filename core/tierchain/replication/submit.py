@@ -80,23 +80,23 @@ class Forwarder:
         # handed to CometBFT without waiting for its CheckTx, which passes them at once.
         codes = self.app.admit_local(batch)
         rows = np.flatnonzero(codes == 0)
-        if rows.size:  # one submission waits for a tx id at a time: a resubmission is a duplicate
-            with self._lock:
-                tracked = np.fromiter(
-                    (bytes(batch.digest[r]) in self._tracked for r in rows.tolist()), bool, len(rows)
-                )
-            if tracked.any():  # (its admit_local entry is the first one's: kept)
-                codes[rows[tracked]] = Reject.DUPLICATE
-                rows = rows[~tracked]
-        # Tracked BEFORE they are forwarded: a block can commit them before CometBFT's
-        # answer to the broadcast is back here.
+        # Tracked BEFORE they are forwarded (a block can commit them before CometBFT's answer
+        # to the broadcast is back here), and one submission per tx id: a resubmission of one
+        # that still waits is a duplicate (its admit_local entry is the first one's: kept).
         ids = row_bytes(batch.digest[rows])
+        mine: list[int] = []
         if rows.size:
             height = self.chain.height
-            ticket._expect(len(rows))
             with self._lock:
-                for row, tx_id in zip(rows.tolist(), ids, strict=True):
-                    self._tracked[tx_id] = (ticket, row, height)
+                tracked = self._tracked
+                for k, (row, tx_id) in enumerate(zip(rows.tolist(), ids, strict=True)):
+                    if tx_id in tracked:
+                        codes[row] = Reject.DUPLICATE
+                    else:
+                        tracked[tx_id] = (ticket, row, height)
+                        mine.append(k)
+            rows, ids = rows[mine], [ids[k] for k in mine]
+            ticket._expect(len(rows))
         answered = 0
         try:
             for start in range(0, len(rows), forward_txs_max):
@@ -104,16 +104,12 @@ class Forwarder:
                 codes[part] = self._broadcast([batch.tx_bytes(i) for i in part.tolist()])
                 answered = start + len(part)
         finally:  # refused by CometBFT, or not answered (the RPC failed): nothing to wait for
-            gone = np.asarray([r for k, r in enumerate(rows.tolist()) if k >= answered or codes[r]], np.int64)
-            if gone.size:
-                self.app.forget_local(batch, gone)
-                with self._lock:
-                    for row in gone.tolist():
-                        tx_id = bytes(batch.digest[row])
-                        entry = self._tracked.get(tx_id)
-                        if entry is not None and entry[0] is ticket and entry[1] == row:
-                            del self._tracked[tx_id]
-                ticket._expect(-len(gone))
+            gone = [k for k, r in enumerate(rows.tolist()) if k >= answered or codes[r]]
+            if gone:
+                self.app.forget_local(batch, rows[gone])
+                with self._lock:  # this submission's own entries (taken above), unless a block settled them
+                    dropped = sum(self._tracked.pop(ids[k], None) is not None for k in gone)
+                ticket._expect(-dropped)
         ticket._admitted(codes)
         return ticket
 
