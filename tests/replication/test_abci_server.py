@@ -213,6 +213,31 @@ def test_pipelined_requests_are_answered_in_order_and_checktx_runs_are_one_call(
     assert app.calls == [("info", "v-test"), ("check_txs", txs)]  # ONE call for the twelve
 
 
+class SharedAnswers(Application):
+    """Answers CheckTx with a few shared messages, as TierChainApp does (one per code)."""
+
+    def __init__(self) -> None:
+        self.answers = {n: abci_pb.ResponseCheckTx(code=n, log=f"code {n}") for n in (0, 5, 9)}
+
+    def check_txs(self, reqs):
+        return [self.answers[self.code_of(len(r.tx))] for r in reqs]
+
+    @staticmethod
+    def code_of(n: int) -> int:
+        return {1: 5, 2: 9, 0: 0}[n % 3]
+
+
+def test_shared_checktx_answers_are_each_framed_in_place(serve):
+    _, connect = serve(SharedAnswers())
+    client = connect()
+    sizes = [1, 2, 3, 3, 1, 2, 2, 3, 1]
+    client.send(*(abci_pb.Request(check_tx={"tx": b"x" * n}) for n in sizes), abci_pb.Request(flush={}))
+    out = client.read(len(sizes) + 1)
+    expected = [SharedAnswers.code_of(n) for n in sizes]
+    assert [r.check_tx.code for r in out[:-1]] == expected
+    assert [r.check_tx.log for r in out[:-1]] == [f"code {c}" for c in expected]
+
+
 def test_checktx_runs_split_by_other_requests_are_separate_calls(serve):
     app = Recording()
     _, connect = serve(app)

@@ -279,7 +279,14 @@ def test_what_the_node_api_admitted_passes_its_checktx_at_once(open_app, monkeyp
     late = app._decode([transfer(CAROL, 0, BOB, 1)])
     assert app.admit_local(late).tolist() == [0]
     app.forget_local(late, np.array([0]))
-    assert check(app, [transfer(CAROL, 0, BOB, 1)]) == [Reject.NONCE_TOO_LOW]  # counted once already
+    assert check(app, [transfer(CAROL, 0, BOB, 1)]) == [Reject.NONCE_TOO_LOW]  # maybe in CometBFT's mempool
+    # Refused because CometBFT's mempool was full: certainly not there, so its nonce (and
+    # the sender's later ones) is given back, and a resubmission passes at once.
+    full = app._decode([transfer(ALICE, n, BOB, 1) for n in (4, 5, 6)])
+    assert app.admit_local(full).tolist() == [0, 0, 0]
+    app.forget_local(full, np.array([1, 2]), np.array([True, True]))
+    assert check(app, [transfer(ALICE, 6, BOB, 1)]) == [Reject.NONCE_TOO_HIGH]
+    assert check(app, [transfer(ALICE, 5, BOB, 1), transfer(ALICE, 6, BOB, 1)]) == [Reject.OK] * 2
     observer = TierChainApp(app.chain, role="observer")
     assert observer.admit_local(batch).tolist() == [Reject.READ_ONLY] * 4
 
@@ -636,6 +643,21 @@ def test_the_node_api_forwarder_settles_each_submission_once(open_app, monkeypat
         receipts = first.wait(10)
         assert [r.code for r in receipts] == [0, 0] and first.heights.tolist() == [app.chain.height] * 2
         assert app.chain.balance(BOB.public_key) == 11
+    finally:
+        forwarder.close()
+
+
+def test_a_submission_cometbfts_full_mempool_refused_can_be_resubmitted_at_once(open_app, monkeypatch):
+    from tierchain.replication.submit import Forwarder
+
+    app = open_app()
+    forwarder = Forwarder(app, "127.0.0.1", 1)
+    answers = [[0, Reject.MEMPOOL_FULL], [0]]  # CometBFT's mempool fills up, then has room again
+    monkeypatch.setattr(forwarder, "_broadcast", lambda txs: answers.pop(0))
+    try:
+        t0, t1 = transfer(ALICE, 0, BOB, 5), transfer(ALICE, 1, BOB, 6)
+        assert forwarder.submit(frame([t0, t1])).codes.tolist() == [0, Reject.MEMPOOL_FULL]
+        assert forwarder.submit(frame([t1])).codes.tolist() == [0]  # not NONCE_TOO_LOW
     finally:
         forwarder.close()
 

@@ -42,9 +42,11 @@ def __getattr__(name: str) -> type:
     if name.startswith("_"):
         raise AttributeError(name)
     try:
-        return message(f"{PACKAGE}.{name}")
+        cls = message(f"{PACKAGE}.{name}")
     except KeyError:
         raise AttributeError(name) from None
+    globals()[name] = cls  # later lookups are plain module attributes, not calls to this hook
+    return cls
 
 
 @functools.cache

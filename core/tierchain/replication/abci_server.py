@@ -264,7 +264,13 @@ class AbciServer:
                     j += 1
                 try:
                     answers = self.app.check_txs([r.check_tx for r in requests[i:j]])
-                    out.extend(frame(Response(check_tx=a)) for a in answers)
+                    # An app answers most rows with one shared message (OK): framed once.
+                    framed: dict[int, bytes] = {}
+                    for a in answers:
+                        f = framed.get(id(a))
+                        if f is None:
+                            f = framed[id(a)] = frame(Response(check_tx=a))
+                        out.append(f)
                 except Exception as exc:
                     # Refused, not an exception: CometBFT stops the node on any exception
                     # answer, and a transient failure here must cost a retry, not the node.

@@ -113,6 +113,7 @@ class TierChainApp(Application):
         self._cache_lock = threading.Lock()
         self._verified: dict[bytes, None] = {}  # tx id + signature -> None, oldest first
         self._local: dict[bytes, int] = {}  # tx id + signature admitted by admit_local
+        self._check_answers: dict[int, Any] = {}  # reject code -> its shared ResponseCheckTx
         self._set_powers(self._load_validators())
         self._next_powers: dict[bytes, int] | None = None  # what the finalized block makes them
 
@@ -347,13 +348,24 @@ class TierChainApp(Application):
                 del local[next(iter(local))]
         return codes
 
-    def forget_local(self, batch: Batch, rows: np.ndarray) -> None:
+    def forget_local(self, batch: Batch, rows: np.ndarray, absent: np.ndarray | None = None) -> None:
         """CometBFT refused these rows after ``admit_local`` took them (its mempool is full,
-        or its cache has them): their CheckTx will not come."""
+        or its cache has them), or never answered: their CheckTx will not come. The
+        ``absent`` ones (a mask over ``rows``) are certainly not in its mempool (it was
+        full): their nonces are given back, so the sender can resubmit them at once."""
         keys = self._signature_keys(batch)
         with self._cache_lock:
             for i in rows.tolist():
                 self._local.pop(keys[i], None)
+        if absent is None or not absent.any():
+            return
+        back = rows[absent]
+        with self._check_lock:
+            known = self._check_nonces
+            for sender, nonce in zip(row_bytes(batch.sender[back]), batch.nonce[back].tolist(), strict=True):
+                entry = known.get(sender)
+                if entry is not None and entry[0] <= nonce < entry[1]:
+                    entry[1] = nonce  # and the sender's later ones: a gap must not pass
 
     def _admit(self, batch: Batch, keys: list[bytes], lenient: np.ndarray | None = None) -> np.ndarray:
         """Admission (screen, then each sender's nonce sequence); signatures verified unless
@@ -386,9 +398,17 @@ class TierChainApp(Application):
                 del verified[next(iter(verified))]
 
     def _check_answer(self, code: int) -> Any:
-        if code == 0:
-            return abci_pb.ResponseCheckTx()
-        return abci_pb.ResponseCheckTx(code=code, log=self.chain.apps.reject_name(code), codespace=CODESPACE)
+        """The answer for ``code``: one shared message per code (never mutated), which the
+        ABCI server frames once per batch."""
+        answer = self._check_answers.get(code)
+        if answer is None:
+            answer = abci_pb.ResponseCheckTx(
+                code=code,
+                log=self.chain.apps.reject_name(code) if code else "",
+                codespace=CODESPACE if code else "",
+            )
+            self._check_answers[code] = answer
+        return answer
 
     def _check_sequence(self, batch: Batch, codes: np.ndarray, lenient: np.ndarray | None = None) -> None:
         """Nonce order against committed state plus what this node already checked (in

@@ -106,7 +106,7 @@ class Forwarder:
         finally:  # refused by CometBFT, or not answered (the RPC failed): nothing to wait for
             gone = [k for k, r in enumerate(rows.tolist()) if k >= answered or codes[r]]
             if gone:
-                self.app.forget_local(batch, rows[gone])
+                self.app.forget_local(batch, rows[gone], codes[rows[gone]] == Reject.MEMPOOL_FULL)
                 with self._lock:  # this submission's own entries (taken above), unless a block settled them
                     dropped = sum(self._tracked.pop(ids[k], None) is not None for k in gone)
                 ticket._expect(-dropped)
