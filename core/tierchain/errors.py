@@ -45,6 +45,7 @@ class Reject(enum.IntEnum):
     SENDER_LIMIT = 42  # the sender already has config.sender_pending_max txs waiting
     SHUTTING_DOWN = 43
     READ_ONLY = 44  # an observer node: it serves reads and takes no transactions
+    BAD_PROOF = 45  # a proof the tx carries does not verify (an app's admission check: App.checks)
     # --- execution (receipts) ---
     UNDECLARED_ACCESS = 64  # the handler touched a key the tx did not declare
     UNKNOWN_OP = 65

@@ -128,6 +128,25 @@ class Placement:
             raise AppError(f"placement {self.prefix!r}: a pinned rule, or a tag of 1..32 bytes")
 
 
+@dataclasses.dataclass(frozen=True)
+class BatchCheck:
+    """A stateless admission check of an app's ops, run once per batch on every row of
+    ``ops`` that passed the engine's checks (signatures included): ``check(batch, rows)``
+    returns a code per row of ``rows`` (indices into the ``tierchain.wire.batch.Batch``),
+    0 or an engine admission code (``ADMISSION_CODES``, e.g. ``Reject.BAD_PROOF``). For
+    work that is best done in one native call per batch, like signatures: zero-knowledge
+    proofs. It must be deterministic (a replicated node's ProcessProposal runs it too) and
+    read nothing but the batch; what depends on state is the op handler's to check."""
+
+    ops: frozenset[int]
+    check: Callable[[Any, Any], Any]
+    name: str = ""
+
+
+# What a BatchCheck may answer besides 0: the engine's admission refusals.
+ADMISSION_CODES = frozenset(int(c) for c in Reject if 32 <= c < 64)
+
+
 # genesis(config, apps, chunk_items): the app's genesis state as ascending chunks of at
 # most chunk_items (key, value) pairs, each key once (tierchain.engine.genesis merges the apps').
 GenesisHook = Callable[[Any, "AppSet", int], Iterator[list[tuple[bytes, bytes]]]]
@@ -151,6 +170,8 @@ class App:
     # Read-only queries over state: (name, fn(state_get, *args)); ``Chain.query`` runs them
     # (the accounts app's "balance" is ``Chain.balance``).
     queries: tuple[tuple[str, Callable[..., Any]], ...] = ()
+    # Stateless admission checks of some of its ops, one call per batch (``BatchCheck``).
+    checks: tuple[BatchCheck, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
@@ -170,6 +191,9 @@ class App:
             if op.code in seen:
                 raise AppConflict(f"app {name}: op code {op.code} declared twice")
             seen.add(op.code)
+        for check in self.checks:
+            if not check.ops or not check.ops <= seen:
+                raise AppError(f"app {name}: a batch check's ops {sorted(check.ops)} are not ops of the app")
         for role in self.roles:
             if not 0 <= role.bit < role_bits_max:
                 raise AppError(f"app {name}: role {role.name} bit {role.bit} outside 0..{role_bits_max - 1}")
@@ -260,6 +284,7 @@ class AppSet:
             raise AppConflict(f"{len(prefixes)} placement rules; the router takes {placement_rules_max}")
         self.role_mask = functools.reduce(int.__or__, self.role_bits.values(), 0)
         self.placement: tuple[Placement, ...] = tuple(p for a in self.apps for p in a.placement)
+        self.checks: tuple[BatchCheck, ...] = tuple(c for a in self.apps for c in a.checks)
 
     def __repr__(self) -> str:
         return f"AppSet({list(self.names)})"

@@ -174,6 +174,7 @@ class Chain(Pipeline, Queries):
             shard_index=config.shard_index,
             shard_count=config.shard_count,
             placement=self.apps.placement,
+            checks=self.apps.checks,
         )
         self._wake = threading.Condition()
         self._stopping = False

@@ -27,7 +27,8 @@ import numpy as np
 
 from tierchain.crypto.suite import CryptoSuite
 from tierchain.engine import route
-from tierchain.errors import Reject
+from tierchain.engine.apps import ADMISSION_CODES, BatchCheck
+from tierchain.errors import InvariantViolation, Reject
 from tierchain.wire.batch import Batch, row_bytes
 
 
@@ -63,15 +64,18 @@ def screen(
     shard_count: int = 1,
     placement: route.Placement | None = None,
     verify: bool | np.ndarray = True,
+    checks: tuple[BatchCheck, ...] = (),
 ) -> np.ndarray:
     """The checks of admission that need no state: a code per row of ``batch`` (0 = passed).
 
     Decode, chain and shard, expiry against ``next_height``, reserved keys, the batch's
-    signatures (``verify``: all rows, none, or the rows of a boolean mask) and duplicates
-    inside the batch, among the rows whose signatures held (a tx id does not cover the
-    signature: a forged copy must not shadow the real one): whole-column operations and
-    one native call. ``Mempool.admit`` and a replicated node's CheckTx and
-    ProcessProposal (``tierchain.replication``) run the same checks through here.
+    signatures (``verify``: all rows, none, or the rows of a boolean mask), the apps'
+    batch checks (``checks``: ``AppSet.checks``, e.g. zero-knowledge proofs; on the same
+    rows as signatures) and duplicates inside the batch, among the rows whose signatures
+    held (a tx id does not cover the signature: a forged copy must not shadow the real
+    one): whole-column operations and one native call per kind of check.
+    ``Mempool.admit`` and a replicated node's CheckTx and ProcessProposal
+    (``tierchain.replication``) run the same checks through here.
     """
     codes = batch.code.copy()
     ok = codes == Reject.OK
@@ -101,6 +105,7 @@ def screen(
             np.uint8,
         )
         codes[vidx[valid == 0]] = Reject.BAD_SIGNATURE
+    run_checks(batch, codes, check, checks)
     idx = np.flatnonzero(codes == 0)
     if len(idx) > 1:
         ids = np.ascontiguousarray(batch.digest[idx]).view(f"V{batch.digest.shape[1]}").ravel()
@@ -110,6 +115,24 @@ def screen(
         codes[idx[dup]] = Reject.DUPLICATE
         idx = idx[~dup]
     return codes
+
+
+def run_checks(
+    batch: Batch, codes: np.ndarray, candidates: np.ndarray, checks: tuple[BatchCheck, ...]
+) -> None:
+    """The apps' batch checks (``BatchCheck``) on the ``candidates`` rows still at code 0,
+    one call per check; their refusals written into ``codes`` (in place)."""
+    for bc in checks:
+        rows = np.flatnonzero(candidates & (codes == 0) & np.isin(batch.op, tuple(bc.ops)))
+        if not rows.size:
+            continue
+        got = np.asarray(bc.check(batch, rows))
+        if got.shape != rows.shape or not set(np.unique(got).tolist()) <= ADMISSION_CODES | {0}:
+            raise InvariantViolation(
+                f"batch check {bc.name or bc.check!r} answered {got.shape} codes for {rows.size} rows, "
+                f"or a code outside 0 and the engine's admission codes"
+            )
+        codes[rows] = got
 
 
 class Mempool:
@@ -124,8 +147,10 @@ class Mempool:
         shard_index: int = 0,
         shard_count: int = 1,
         placement: route.Placement | None = None,
+        checks: tuple[BatchCheck, ...] = (),
     ) -> None:
         self.chain_id, self.txs_max, self.sender_pending_max = chain_id, txs_max, sender_pending_max
+        self.checks = checks  # the chain's apps' batch checks (``AppSet.checks``)
         self.shard_index, self.shard_count = shard_index, shard_count
         # The chain's apps' placement rules (``AppSet.placement``; None: the built-in
         # apps'): a shard admits a transaction only if they put its writes here.
@@ -162,6 +187,7 @@ class Mempool:
             shard_index=self.shard_index,
             shard_count=self.shard_count,
             placement=self.placement,
+            checks=self.checks,
         )
         idx = np.flatnonzero(codes == 0)
         accepted: list[int] = []

@@ -4,7 +4,8 @@ Checks, for every block from genesis: the header decodes and its checksum holds;
 it links to the previous header's hash; heights are consecutive and timestamps
 never go back; the proposer is the chain's and its signature is valid (a replicated
 chain's headers, whose proposer varies: signed by the key this database records); every
-transaction decodes canonically and its signature is valid (batch, native); the
+transaction decodes canonically, its signature is valid (batch, native) and it passes
+its apps' admission checks (``App.checks``: proofs, one call per batch); the
 tx root matches; re-executing the block from the re-executed state of its parent
 gives byte-identical receipts, the same receipt root and the same state root;
 every transaction is indexed at its place. At the end, the stored state equals
@@ -29,8 +30,8 @@ import numpy as np
 
 from tierchain.config import ChainConfig
 from tierchain.crypto import suite_of
-from tierchain.engine import apps, transition
-from tierchain.errors import InvariantViolation, TierChainError
+from tierchain.engine import apps, mempool, transition
+from tierchain.errors import InvariantViolation, Reject, TierChainError
 from tierchain.state import log
 from tierchain.state.commitment import commitment_of
 from tierchain.state.storage import StorageError, Store
@@ -128,6 +129,11 @@ def verify_chain(
                     )
                     for i in np.flatnonzero(valid == 0).tolist():
                         problem(f"height {height}: tx {i} has a bad signature")
+                    # The apps' admission checks (proofs), on every transaction of the block.
+                    checked = np.zeros(n, np.uint8)
+                    mempool.run_checks(batch, checked, valid != 0, app_set.checks)
+                    for i in np.flatnonzero(checked).tolist():
+                        problem(f"height {height}: tx {i} fails admission: {Reject(int(checked[i])).name}")
                 # Each root is computed once: a re-executed block's come with its outcome
                 # (transition.execute); the genesis block is not executed.
                 outcome: transition.Outcome | None = None

@@ -104,6 +104,7 @@ class TierChainApp(Application):
         self.chain, self.role = chain, role
         self.suite = chain.suite
         self.config = chain.config
+        self.checks = chain.apps.checks  # the apps' batch checks: with the signatures, same rows
         self.fatal = threading.Event()  # set by the node runner when consensus handling failed
         # CheckTx's view: the next nonce of each sender with checked, uncommitted txs.
         # Reset at Commit; CometBFT then rechecks its whole mempool in order, rebuilding it.
@@ -268,7 +269,9 @@ class TierChainApp(Application):
         keys = self._signature_keys(batch)
         with self._cache_lock:  # signatures this node verified at CheckTx are not verified again
             verify = np.fromiter((k not in self._verified for k in keys), bool, len(keys))
-        codes = screen(batch, height, chain_id=self.config.chain_id, suite=self.suite, verify=verify)
+        codes = screen(
+            batch, height, chain_id=self.config.chain_id, suite=self.suite, verify=verify, checks=self.checks
+        )
         if (bad := np.flatnonzero(codes)).size:
             return f"transaction {int(bad[0])}: {Reject(int(codes[bad[0]])).name}"
         in_seq = self._in_sequence(batch, np.ones(len(batch), bool))
@@ -375,7 +378,12 @@ class TierChainApp(Application):
             known = np.fromiter((k in self._verified for k in keys), bool, len(keys))
         verify = ~known if lenient is None else ~known & ~lenient
         codes = screen(
-            batch, self.chain.height + 1, chain_id=self.config.chain_id, suite=self.suite, verify=verify
+            batch,
+            self.chain.height + 1,
+            chain_id=self.config.chain_id,
+            suite=self.suite,
+            verify=verify,
+            checks=self.checks,
         )
         if lenient is not None:
             codes[lenient & (batch.code == 0)] = Reject.OK
