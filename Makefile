@@ -64,11 +64,13 @@ unit: setup
 bench-tiny: setup
 	$(PY) -m pytest -q bench --benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.01 --benchmark-warmup=off
 	$(PY) bench/primitives.py --tiny --out bench/out/primitives-tiny.json
+	$(PY) bench/confidential.py --tiny --out bench/out/confidential-tiny.json
 	$(PY) bench/engine.py --tiny --out bench/out/engine-tiny.json
 	$(PY) bench/finance.py --tiny --out bench/out/finance-tiny.json
 	$(PY) bench/state_tree.py --tiny --out bench/out/state_tree-tiny.json
 	$(PY) bench/rpc_burst.py --tiny --out bench/out/rpc_burst-tiny.json
 	$(PY) bench/replication.py --tiny --out bench/out/replication-tiny.json
+	$(PY) bench/abci_app.py --tiny --out bench/out/abci_app-tiny.json
 	$(PY) -m bench report --tiny
 
 test: lint unit bench-tiny

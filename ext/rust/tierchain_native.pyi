@@ -110,3 +110,80 @@ class SmtBuilder:
     def add(self, keys: Sequence[Buffer], values: Sequence[Buffer]) -> None: ...
     def finish(self) -> tuple[bytes, int]: ...
     def emit(self, max: int) -> list[tuple[bytes, bytes]]: ...
+
+# Confidential amounts (ext/rust/src/crypto/confidential.rs, docs/privacy.md).
+# Malformed points or proofs give False (or None where a value is returned);
+# sizes over the bounds of ``confidential_constants()``, amounts outside
+# 0..2**64, unsupported bit lengths and unusable prover input raise ValueError.
+
+def pedersen_generators() -> tuple[bytes, bytes]:
+    """The compressed Pedersen generators ``(G, H)``: the ristretto255 basepoint
+    and ``hash_from_bytes::<Sha3_512>(G)``."""
+
+def pedersen_random_opening() -> bytes:
+    """A uniformly random 32-byte opening (canonical scalar)."""
+
+def pedersen_commit(amount: int, opening: Buffer) -> bytes:
+    """``amount*G + opening*H``, compressed (32 bytes)."""
+
+def pedersen_commitment_sum(adds: Sequence[Buffer], subs: Sequence[Buffer] | None = None) -> bytes | None:
+    """``sum(adds) - sum(subs)`` of commitments; ``None`` if one is not a point."""
+
+def pedersen_balance(inputs: Sequence[Buffer], outputs: Sequence[Buffer]) -> bool:
+    """Whether ``sum(inputs) == sum(outputs)`` as commitments."""
+
+def pedersen_opening_sum(adds: Sequence[Buffer], subs: Sequence[Buffer] | None = None) -> bytes:
+    """``sum(adds) - sum(subs)`` of openings, mod the group order."""
+
+def range_prove(
+    amounts: Sequence[int], openings: Sequence[Buffer], context: Buffer, bits: int = 64
+) -> tuple[bytes, list[bytes]]:
+    """One aggregated Bulletproofs+ range proof that every ``amounts[i] < 2**bits``
+    (1..8 amounts; bits 8, 16, 32 or 64), bound to ``context``. Returns the proof
+    and the commitments ``amounts[i]*G + openings[i]*H``."""
+
+def range_verify(proof: Buffer, commitments: Sequence[Buffer], context: Buffer, bits: int = 64) -> bool:
+    """Verifies one aggregated range proof over ``commitments`` for ``context``."""
+
+def range_verify_batch(
+    proofs: Sequence[Buffer],
+    commitments: Sequence[Sequence[Buffer]],
+    contexts: Sequence[Buffer],
+    bits: int = 64,
+) -> list[bool]:
+    """Element ``i`` equals ``range_verify(proofs[i], commitments[i], contexts[i], bits)``;
+    batch-verified in chunks on the native pool (a failing chunk is bisected)."""
+
+def elgamal_keypair(seed: Buffer) -> tuple[bytes, bytes]:
+    """The deterministic twisted-ElGamal ``(secret, public)`` of a 32-byte seed."""
+
+def elgamal_grouped_encrypt(amount: int, opening: Buffer, pubkeys: Sequence[Buffer]) -> tuple[bytes, list[bytes]]:
+    """``(commitment, handles)``: the Pedersen commitment of ``amount`` with
+    ``opening`` and one decrypt handle ``opening*P`` per public key (1..4)."""
+
+def elgamal_decrypt(secret: Buffer, commitment: Buffer, handle: Buffer) -> int | None:
+    """The amount, if below ``2**32`` and the handle is for ``secret``; else ``None``."""
+
+def elgamal_decrypts_to(secret: Buffer, commitment: Buffer, handle: Buffer, amount: int) -> bool:
+    """Whether the ciphertext decrypts to ``amount`` under ``secret`` (any u64)."""
+
+def validity_prove(amount: int, opening: Buffer, pubkeys: Sequence[Buffer], context: Buffer) -> bytes:
+    """96-byte proof that ``elgamal_grouped_encrypt(amount, opening, pubkeys)``
+    is well formed, bound to ``context``."""
+
+def validity_verify(
+    proof: Buffer, commitment: Buffer, handles: Sequence[Buffer], pubkeys: Sequence[Buffer], context: Buffer
+) -> bool:
+    """Verifies a grouped-ciphertext validity proof without decrypting."""
+
+def validity_verify_batch(
+    proofs: Sequence[Buffer],
+    commitments: Sequence[Buffer],
+    handles: Sequence[Sequence[Buffer]],
+    pubkeys: Sequence[Sequence[Buffer]],
+    contexts: Sequence[Buffer],
+) -> list[bool]:
+    """Element ``i`` equals ``validity_verify`` of the ``i``-th row; in parallel."""
+
+def confidential_constants() -> dict[str, bytes | int | list[int]]:
+    """Transcript labels and size bounds of the confidential-amount primitives."""

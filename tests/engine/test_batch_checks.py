@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tally_apps
+from abci_world import check, init_request, process_request
 from conftest import ALICE, BOB, CAROL, CHAIN_ID, NODE, small_config, transfer
 from tierchain.engine import apps
 from tierchain.engine.chain import Chain
@@ -52,10 +53,10 @@ def test_a_check_runs_once_per_batch_on_the_rows_that_passed_and_refuses_by_name
 def test_a_check_answering_out_of_its_contract_is_a_bug_not_a_refusal(tmp_path):
     bad_shape = apps.BatchCheck(frozenset({tally_apps.OP_PUT}), lambda b, rows: [0], "bad shape")
     bad_code = apps.BatchCheck(frozenset({tally_apps.OP_PUT}), lambda b, rows: [77] * len(rows), "bad code")
-    for check in (bad_shape, bad_code):
-        app = apps.App("proofed", tally_apps.PROOFED.ops, range(5100, 5101), checks=(check,))
-        with Chain(tmp_path / check.name, CONFIG, NODE, apps=[app]) as chain:
-            with pytest.raises(InvariantViolation, match=check.name):
+    for bc in (bad_shape, bad_code):
+        app = apps.App("proofed", tally_apps.PROOFED.ops, range(5100, 5101), checks=(bc,))
+        with Chain(tmp_path / bc.name, CONFIG, NODE, apps=[app]) as chain:
+            with pytest.raises(InvariantViolation, match=bc.name):
                 chain.submit([put(ALICE, 0, b"ok"), put(BOB, 0, b"ok")])
 
 
@@ -70,7 +71,6 @@ def test_an_app_refuses_a_check_of_ops_it_does_not_have():
 
 
 def test_a_replicated_node_checks_at_checktx_and_process_proposal(tmp_path):
-    from replication.test_app import check, init_request, process_request  # the app's drivers
     from tierchain.replication.app import TierChainApp
     from tierchain.replication.ledger import ReplicaChain
 

@@ -13,6 +13,13 @@
 //!     what makes batch and single verification agree;
 //!   * hashing ([`crypto::hash`]): BLAKE3 `derive_key(context, ·)` over many
 //!     slices of one buffer (domain separation for every hash in the ledger);
+//!   * confidential amounts ([`crypto::confidential`]): Pedersen
+//!     commitments on Ristretto255, aggregated Bulletproofs+ range proofs and
+//!     grouped twisted-ElGamal ciphertexts with validity proofs (from
+//!     `tari_bulletproofs_plus`, `lox-zkp` and `solana-zk-sdk`), each proof
+//!     bound to a caller context by its merlin transcript; batches of range
+//!     proofs are batch-verified in chunks across the pool and narrowed by
+//!     bisection, one verdict per proof (docs/privacy.md);
 //!   * Merkle trees ([`crypto::merkle`]): RFC 6962 tree shape with BLAKE3 and
 //!     the 0x00/0x01 leaf/node prefixes; roots are built level by level,
 //!     large trees as aligned power-of-two subtrees in parallel; RFC 6962
@@ -52,7 +59,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pyo3::prelude::*;
 
 /// TierChain native hot path: ZIP-215 Ed25519 (single and batch), BLAKE3
-/// derive-key hashing of many slices, RFC 6962 BLAKE3 Merkle trees. Heavy
+/// derive-key hashing of many slices, RFC 6962 BLAKE3 Merkle trees,
+/// confidential-amount commitments and proofs. Heavy
 /// work releases the GIL and runs on a pool sized by TIERCHAIN_THREADS.
 #[pymodule]
 fn tierchain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {

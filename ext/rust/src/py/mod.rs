@@ -6,6 +6,7 @@
 //! | file | exports |
 //! |---|---|
 //! | `args.rs` | (shared) bytes/sequence/int64 arguments, copy-or-borrow |
+//! | `confidential.rs` | `pedersen_*`, `range_prove`, `range_verify`, `range_verify_batch`, `elgamal_*`, `validity_prove`, `validity_verify`, `validity_verify_batch`, `confidential_constants` |
 //! | `crypto.rs` | `verify`, `verify_batch`, `verify_batch_packed`, `hash_many`, `hash_one`, `merkle_root`, `merkle_root_packed`, `merkle_prove`, `merkle_verify` |
 //! | `runtime.rs` | `thread_count`, `release_memory`, `THREADS_ENV` |
 //! | `smt.rs` | `smt_apply`, `SmtCache`, `SmtBuilder`, `smt_constants` |
@@ -18,6 +19,7 @@
 use pyo3::prelude::*;
 
 mod args;
+mod confidential;
 mod crypto;
 pub mod lmdb;
 mod runtime;
@@ -29,6 +31,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::register(m)?;
     smt::register(m)?;
     lmdb::register(m)?;
+    confidential::register(m)?;
     m.add("THREADS_ENV", crate::pool::THREADS_ENV)?;
     Ok(())
 }

@@ -1,0 +1,383 @@
+"""Confidential-amount primitives (``tierchain.crypto.confidential``).
+
+Proof checks (tampering, another context, batch == single), homomorphic sums
+(hypothesis), encryption and decryption, and cross-checks of every group
+element against independent code: libsodium's ristretto255 (recomputing
+``H``, ``v*G + r*H``, ElGamal public keys, handles and the decryption
+equation byte for byte) and the RFC 9496 vectors in
+``tests/vectors/ristretto255_rfc9496.json``.
+
+libsodium: PyNaCl bundles libsodium but binds none of its ristretto255 functions;
+``rbcl`` (a dev dependency) does, so the cross-checks always run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import rbcl
+import tierchain_native as tn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tierchain.crypto import confidential as conf
+
+VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "ristretto255_rfc9496.json"
+L = 2**252 + 27742317777372353535851937790883648493  # the group order
+U64 = 2**64
+
+
+def scalar(n: int) -> bytes:
+    return (n % L).to_bytes(32, "little")
+
+
+def as_int(b: bytes) -> int:
+    return int.from_bytes(b, "little")
+
+
+# ----------------------------------------------------------------- libsodium
+
+
+class Sodium:
+    """libsodium's ristretto255 group operations (independent of curve25519-dalek), through
+    ``rbcl`` (PyPI: a libsodium build bound with its ristretto255 functions; PyNaCl binds
+    none of them)."""
+
+    base = staticmethod(rbcl.crypto_scalarmult_ristretto255_base)
+    mul = staticmethod(rbcl.crypto_scalarmult_ristretto255)
+    add = staticmethod(rbcl.crypto_core_ristretto255_add)
+    sub = staticmethod(rbcl.crypto_core_ristretto255_sub)
+    from_hash = staticmethod(rbcl.crypto_core_ristretto255_from_hash)
+    invert = staticmethod(rbcl.crypto_core_ristretto255_scalar_invert)
+
+
+SODIUM = Sodium()
+IDENTITY = bytes(32)
+
+
+def sodium_mul(n: int, p: bytes) -> bytes:
+    """``n*p`` with libsodium, which refuses a zero result: identity handled here."""
+    return IDENTITY if n % L == 0 else SODIUM.mul(scalar(n), p)
+
+
+def sodium_add(p: bytes, q: bytes) -> bytes:
+    if p == IDENTITY:
+        return q
+    if q == IDENTITY:
+        return p
+    return SODIUM.add(p, q)
+
+
+def sodium_h() -> bytes:
+    """H = ristretto255 one-way map of SHA3-512(G), the Bulletproofs/solana derivation."""
+    g = SODIUM.base(scalar(1))
+    return SODIUM.from_hash(hashlib.sha3_512(g).digest())
+
+
+# ------------------------------------------------------------------- vectors
+
+
+def test_rfc9496_multiples_of_generator() -> None:
+    vectors = json.loads(VECTORS.read_text())["multiples_of_generator"]
+    assert len(vectors) == 16
+    zero = bytes(32)
+    for k, expected in enumerate(vectors):
+        # commit(k, 0) = k*G: the native code's encoding of the k-th multiple.
+        assert conf.commit(k, zero).hex() == expected
+    assert conf.generators()[0].hex() == vectors[1]
+
+
+def test_rfc9496_vectors_agree_with_libsodium() -> None:
+    vectors = json.loads(VECTORS.read_text())["multiples_of_generator"]
+    for k in range(1, 16):
+        assert SODIUM.base(scalar(k)).hex() == vectors[k]
+
+
+# ------------------------------------------------------- libsodium cross-check
+
+
+def test_generator_h_matches_libsodium() -> None:
+    g, h = conf.generators()
+    assert g == SODIUM.base(scalar(1))
+    assert h == sodium_h()
+
+
+@settings(max_examples=60, deadline=None)
+@given(amount=st.integers(0, U64 - 1), r=st.integers(0, L - 1))
+def test_commitment_matches_libsodium(amount: int, r: int) -> None:
+    h = sodium_h()
+    expected = sodium_add(sodium_mul(amount, SODIUM.base(scalar(1))), sodium_mul(r, h))
+    assert conf.commit(amount, scalar(r)) == expected
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), amount=st.integers(0, U64 - 1), r=st.integers(1, L - 1))
+def test_elgamal_matches_libsodium(seed: bytes, amount: int, r: int) -> None:
+    h = sodium_h()
+    keys = conf.elgamal_keypair(seed)
+    # public = secret^-1 * H
+    assert keys.public == SODIUM.mul(SODIUM.invert(keys.secret), h)
+    other = conf.elgamal_keypair(hashlib.sha256(seed).digest())
+    ct = conf.encrypt(amount, scalar(r), [keys.public, other.public])
+    assert ct.commitment == conf.commit(amount, scalar(r))
+    # handle_i = r * P_i
+    assert ct.handles == (SODIUM.mul(scalar(r), keys.public), SODIUM.mul(scalar(r), other.public))
+    # decryption equation: C - s*D = v*G
+    if amount:
+        assert SODIUM.sub(ct.commitment, SODIUM.mul(keys.secret, ct.handles[0])) == SODIUM.base(
+            scalar(amount)
+        )
+    else:
+        assert ct.commitment == SODIUM.mul(keys.secret, ct.handles[0])
+
+
+# ------------------------------------------------------------- homomorphism
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.integers(0, U64 - 1), st.integers(0, L - 1)), min_size=1, max_size=8),
+    negs=st.lists(st.tuples(st.integers(0, U64 - 1), st.integers(0, L - 1)), max_size=4),
+)
+def test_sum_of_commitments_commits_to_sums(
+    pairs: list[tuple[int, int]], negs: list[tuple[int, int]]
+) -> None:
+    """sum(C_i) - sum(C_j) = commit(sum(v) - sum(v'), sum(r) - sum(r')), exactly when
+    the amount difference lies in [0, 2**64) (commit takes a u64). The group adds
+    amounts mod l, not mod 2**64: an over- or underflowing sum commits to a value
+    outside u64, which no u64 commitment equals; range proofs are what exclude it."""
+    adds = [conf.commit(v, scalar(r)) for v, r in pairs]
+    subs = [conf.commit(v, scalar(r)) for v, r in negs]
+    total = conf.commitment_sum(adds, subs)
+    opening = conf.opening_sum([scalar(r) for _, r in pairs], [scalar(r) for _, r in negs])
+    assert as_int(opening) == (sum(r for _, r in pairs) - sum(r for _, r in negs)) % L
+    amount = sum(v for v, _ in pairs) - sum(v for v, _ in negs)
+    if 0 <= amount < U64:
+        assert total == conf.commit(amount, opening)
+        assert conf.balanced(adds, [*subs, conf.commit(amount, opening)])
+    else:
+        # Outside u64: equal to no commitment of the amount reduced mod 2**64.
+        assert total != conf.commit(amount % U64, opening)
+        assert not conf.balanced(adds, [*subs, conf.commit(amount % U64, opening)])
+
+
+@settings(max_examples=30, deadline=None)
+@given(parts=st.lists(st.integers(0, 2**40), min_size=1, max_size=6))
+def test_split_openings_balance(parts: list[int]) -> None:
+    parent_opening = conf.random_opening()
+    parent = conf.commit(sum(parts), parent_opening)
+    openings = conf.split_openings(parent_opening, len(parts))
+    pieces = [conf.commit(v, r) for v, r in zip(parts, openings, strict=True)]
+    assert conf.balanced([parent], pieces)
+    # Pieces that do not sum to the parent, or a wrong opening: refused.
+    assert not conf.balanced([parent], [*pieces[:-1], conf.commit(parts[-1] + 1, openings[-1])])
+    assert not conf.balanced([parent], [*pieces[:-1], conf.commit(parts[-1], conf.random_opening())])
+
+
+def test_sums_reject_malformed_and_oversize() -> None:
+    c = conf.commit(1, conf.random_opening())
+    assert conf.commitment_sum([c, b"\xff" * 32]) is None
+    assert conf.commitment_sum([c[:31]]) is None
+    assert not conf.balanced([c], [b"\xff" * 32])
+    with pytest.raises(ValueError):
+        conf.commitment_sum([c] * (conf.MAX_SUM_TERMS + 1))
+    with pytest.raises(ValueError):
+        conf.opening_sum([b"\xff" * 32])  # not a canonical scalar
+    with pytest.raises(ValueError):
+        conf.commit(-1, bytes(32))
+    with pytest.raises(ValueError):
+        conf.commit(U64, bytes(32))
+    with pytest.raises(TypeError):
+        conf.commit("1", bytes(32))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        conf.commit(1, "00" * 32)  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------- range proofs
+
+
+def test_range_proof_round_trip_sizes_and_context() -> None:
+    for amounts, bits in (([0], 64), ([U64 - 1, 5], 64), ([1, 2, 3], 32), ([255] * 8, 8)):
+        openings = [conf.random_opening() for _ in amounts]
+        rp = conf.prove_range(amounts, openings, b"tx-digest-1", bits)
+        assert len(rp.proof) == conf.range_proof_len(len(amounts), bits)
+        assert list(rp.commitments) == [conf.commit(a, r) for a, r in zip(amounts, openings, strict=True)]
+        assert conf.verify_range(rp.proof, rp.commitments, b"tx-digest-1", bits)
+        assert not conf.verify_range(rp.proof, rp.commitments, b"tx-digest-2", bits)
+        assert not conf.verify_range(rp.proof, rp.commitments, b"", bits)
+    assert [conf.range_proof_len(m) for m in (1, 2, 3, 4, 8)] == [577, 641, 705, 705, 769]
+
+
+def test_range_prover_refuses_out_of_range_and_oversize() -> None:
+    r = conf.random_opening()
+    with pytest.raises(ValueError):
+        conf.prove_range([256], [r], b"", bits=8)
+    with pytest.raises(ValueError):
+        conf.prove_range([U64], [r], b"")
+    with pytest.raises(ValueError):
+        conf.prove_range([1] * 9, [r] * 9, b"")
+    with pytest.raises(ValueError):
+        conf.prove_range([1], [r], b"x" * (conf.MAX_CONTEXT_LEN + 1))
+    with pytest.raises(ValueError):
+        conf.prove_range([1], [r], b"", bits=63)
+    with pytest.raises(ValueError):
+        conf.verify_range(b"", [conf.commit(1, r)] * 9, b"")
+
+
+def test_forged_and_tampered_range_proofs_refused() -> None:
+    openings = [conf.random_opening(), conf.random_opening()]
+    rp = conf.prove_range([10, 20], openings, b"ctx")
+    cs = list(rp.commitments)
+    for i in range(0, len(rp.proof), 7):
+        bad = bytearray(rp.proof)
+        bad[i] ^= 0x01
+        assert not conf.verify_range(bytes(bad), cs, b"ctx"), i
+    assert not conf.verify_range(rp.proof + b"\x00", cs, b"ctx")
+    assert not conf.verify_range(rp.proof[:-32], cs, b"ctx")
+    assert not conf.verify_range(os.urandom(len(rp.proof)), cs, b"ctx")
+    assert not conf.verify_range(b"", cs, b"ctx")
+    # The proof of other amounts, or commitments in another order.
+    other = conf.prove_range([10, 21], openings, b"ctx")
+    assert not conf.verify_range(other.proof, cs, b"ctx")
+    assert not conf.verify_range(rp.proof, cs[::-1], b"ctx")
+    assert not conf.verify_range(rp.proof, [cs[0], conf.commit(20, conf.random_opening())], b"ctx")
+    assert not conf.verify_range(rp.proof, [cs[0], b"\xff" * 32], b"ctx")
+    assert not conf.verify_range(rp.proof, [cs[0]], b"ctx")
+    assert not conf.verify_range(rp.proof, [], b"ctx")
+    assert not conf.verify_range(rp.proof, cs, b"ctx", bits=32)
+    # A commitment to an amount above 2**64 (C + 2**64*G): no proof of C covers it.
+    two64 = conf.commitment_sum([conf.commit(U64 - 1, bytes(32)), conf.commit(1, bytes(32))])
+    assert two64 is not None
+    shifted = conf.commitment_sum([cs[0], two64])
+    assert shifted is not None
+    assert not conf.verify_range(rp.proof, [shifted, cs[1]], b"ctx")
+
+
+def test_range_batch_equals_single_with_bad_items() -> None:
+    n = 24
+    proofs, commitments, contexts = [], [], []
+    for i in range(n):
+        m = (1, 2, 4)[i % 3]
+        rp = conf.prove_range(
+            [i * 10 + j for j in range(m)], [conf.random_opening() for _ in range(m)], b"tx%d" % i
+        )
+        proofs.append(rp.proof)
+        commitments.append(list(rp.commitments))
+        contexts.append(b"tx%d" % i)
+    proofs[1] = proofs[1][:100] + bytes([proofs[1][100] ^ 1]) + proofs[1][101:]
+    contexts[5] = b"tx4"  # a proof replayed under another transaction
+    commitments[9][0] = b"\xee" * 32
+    proofs[13] = b"garbage"
+    commitments[17] = commitments[16]
+    batch = conf.verify_range_batch(proofs, commitments, contexts)
+    single = [conf.verify_range(p, c, x) for p, c, x in zip(proofs, commitments, contexts, strict=True)]
+    assert batch == single
+    assert batch == [i not in (1, 5, 9, 13, 17) for i in range(n)]
+    assert conf.verify_range_batch([], [], []) == []
+    with pytest.raises(ValueError):
+        conf.verify_range_batch(proofs, commitments[:-1], contexts)
+    with pytest.raises(ValueError):
+        conf.verify_range_batch(
+            [b""] * (conf.MAX_BATCH + 1), [[]] * (conf.MAX_BATCH + 1), [b""] * (conf.MAX_BATCH + 1)
+        )
+    with pytest.raises(TypeError):
+        conf.verify_range_batch([1], [[]], [b""])  # type: ignore[list-item]
+
+
+# ------------------------------------------------ encryption and validity
+
+
+def keys(n: int) -> list[conf.ElGamalKeypair]:
+    return [conf.elgamal_keypair(bytes([i + 1]) * 32) for i in range(n)]
+
+
+def test_keypair_is_deterministic() -> None:
+    a, b = conf.elgamal_keypair(b"\x07" * 32), conf.elgamal_keypair(b"\x07" * 32)
+    assert a == b
+    assert conf.elgamal_keypair(b"\x08" * 32).public != a.public
+    assert a.secret.hex() not in repr(a)
+    with pytest.raises(ValueError):
+        conf.elgamal_keypair(b"\x07" * 31)
+
+
+@settings(max_examples=15, deadline=None)
+@given(amount=st.integers(0, 2**32 - 1))
+def test_decryption_round_trip(amount: int) -> None:
+    holder, regulator, stranger = keys(3)
+    ct = conf.encrypt(amount, conf.random_opening(), [holder.public, regulator.public])
+    assert conf.decrypt(holder.secret, ct, 0) == amount
+    assert conf.decrypt(regulator.secret, ct, 1) == amount
+    assert conf.decrypts_to(regulator.secret, ct, 1, amount)
+    assert conf.decrypt(stranger.secret, ct, 1) is None
+    assert not conf.decrypts_to(stranger.secret, ct, 1, amount)
+
+
+def test_decryption_bound_and_large_amounts() -> None:
+    (k,) = keys(1)
+    big = 10**15
+    ct = conf.encrypt(big, conf.random_opening(), [k.public])
+    assert conf.decrypt(k.secret, ct, 0) is None  # above 2**32: no discrete log
+    assert conf.decrypts_to(k.secret, ct, 0, big)
+    assert not conf.decrypts_to(k.secret, ct, 0, big + 1)
+    edge = conf.encrypt(2**32 - 1, conf.random_opening(), [k.public])
+    assert conf.decrypt(k.secret, edge, 0) == 2**32 - 1
+    with pytest.raises(ValueError):
+        conf.encrypt(1, conf.random_opening(), [])
+    with pytest.raises(ValueError):
+        conf.encrypt(1, conf.random_opening(), [k.public] * (conf.MAX_HANDLES + 1))
+    with pytest.raises(ValueError):
+        conf.encrypt(1, conf.random_opening(), [bytes(32)])  # identity key
+
+
+def test_validity_proofs() -> None:
+    ks = keys(4)
+    for n in range(1, 5):
+        pubs = [k.public for k in ks[:n]]
+        r = conf.random_opening()
+        ct = conf.encrypt(123, r, pubs)
+        proof = conf.prove_validity(123, r, pubs, b"tx-a")
+        assert len(proof) == conf.VALIDITY_PROOF_LEN
+        assert conf.verify_validity(proof, ct, pubs, b"tx-a")
+        assert not conf.verify_validity(proof, ct, pubs, b"tx-b")
+        for i in range(len(proof)):
+            bad = bytearray(proof)
+            bad[i] ^= 0x20
+            assert not conf.verify_validity(bytes(bad), ct, pubs, b"tx-a")
+        # A handle made with another opening than the commitment's (a bogus
+        # regulator envelope), or a key the sender did not encrypt to.
+        other = conf.encrypt(123, conf.random_opening(), pubs)
+        forged = conf.GroupedCiphertext(ct.commitment, (other.handles[0], *ct.handles[1:]))
+        assert not conf.verify_validity(proof, forged, pubs, b"tx-a")
+        stranger = conf.elgamal_keypair(b"\xaa" * 32).public
+        assert not conf.verify_validity(proof, ct, [*pubs[:-1], stranger], b"tx-a")
+        garbage = conf.GroupedCiphertext(ct.commitment, (b"\xff" * 32, *ct.handles[1:]))
+        assert not conf.verify_validity(proof, garbage, pubs, b"tx-a")
+        assert not conf.verify_validity(proof, ct, [bytes(32), *pubs[1:]], b"tx-a")
+        assert not conf.verify_validity(proof, ct, pubs[:-1], b"tx-a")
+
+
+def test_validity_batch_equals_single() -> None:
+    ks = keys(3)
+    rows = []
+    for i in range(20):
+        pubs = [k.public for k in ks[: 1 + i % 3]]
+        r = conf.random_opening()
+        rows.append([conf.prove_validity(i, r, pubs, b"c%d" % i), conf.encrypt(i, r, pubs), pubs, b"c%d" % i])
+    rows[3][0] = b"\x00" * 96
+    rows[8][3] = b"c9"
+    rows[12][1] = conf.GroupedCiphertext(b"\xff" * 32, rows[12][1].handles)
+    proofs, cts, pubs, ctxs = (list(col) for col in zip(*rows, strict=True))
+    batch = conf.verify_validity_batch(proofs, cts, pubs, ctxs)
+    single = [conf.verify_validity(*row) for row in rows]
+    assert batch == single == [i not in (3, 8, 12) for i in range(20)]
+
+
+def test_constants_match_the_native_module() -> None:
+    c = tn.confidential_constants()
+    assert c["DOMAIN"] == b"tierchain.confidential.v1"
+    assert conf.MAX_RANGE_AMOUNTS == 8 and conf.MAX_HANDLES == 4
+    assert conf.RANGE_BITS == (8, 16, 32, 64)
