@@ -135,6 +135,16 @@ def pedersen_balance(inputs: Sequence[Buffer], outputs: Sequence[Buffer]) -> boo
 def pedersen_opening_sum(adds: Sequence[Buffer], subs: Sequence[Buffer] | None = None) -> bytes:
     """``sum(adds) - sum(subs)`` of openings, mod the group order."""
 
+def pedersen_commitment_lincomb(points: Sequence[Buffer], scalars: Sequence[Buffer]) -> bytes | None:
+    """``sum(scalars[i]*points[i])`` (one multiscalar multiplication, variable time);
+    scalars are canonical 32-byte little-endian. ``None`` if a point does not decode
+    or a scalar is not canonical; ``ValueError`` for different lengths or more than
+    ``MAX_SUM_TERMS`` terms."""
+
+def pedersen_opening_lincomb(openings: Sequence[Buffer], scalars: Sequence[Buffer]) -> bytes:
+    """``sum(scalars[i]*openings[i])`` mod the group order; ``ValueError`` for a
+    non-canonical input, different lengths or more than ``MAX_SUM_TERMS`` terms."""
+
 def range_prove(
     amounts: Sequence[int], openings: Sequence[Buffer], context: Buffer, bits: int = 64
 ) -> tuple[bytes, list[bytes]]:

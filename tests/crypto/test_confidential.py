@@ -1,10 +1,10 @@
 """Confidential-amount primitives (``tierchain.crypto.confidential``).
 
 Proof checks (tampering, another context, batch == single), homomorphic sums
-(hypothesis), encryption and decryption, and cross-checks of every group
+and linear combinations (hypothesis), encryption and decryption, and cross-checks of every group
 element against independent code: libsodium's ristretto255 (recomputing
-``H``, ``v*G + r*H``, ElGamal public keys, handles and the decryption
-equation byte for byte) and the RFC 9496 vectors in
+``H``, ``v*G + r*H``, linear combinations of points, ElGamal public keys,
+handles and the decryption equation byte for byte) and the RFC 9496 vectors in
 ``tests/vectors/ristretto255_rfc9496.json``.
 
 libsodium: PyNaCl bundles libsodium but binds none of its ristretto255 functions;
@@ -195,6 +195,141 @@ def test_sums_reject_malformed_and_oversize() -> None:
         conf.commit("1", bytes(32))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         conf.commit(1, "00" * 32)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------ linear combinations
+
+
+def test_group_order_and_scalar() -> None:
+    assert conf.GROUP_ORDER == L
+    assert tn.confidential_constants()["GROUP_ORDER"] == L.to_bytes(32, "little")
+    assert conf.scalar(-1) == (L - 1).to_bytes(32, "little")
+    assert conf.scalar(L) == conf.scalar(0) == bytes(32)
+    assert conf.scalar(2**300 + 5) == scalar(2**300 + 5)
+    with pytest.raises(TypeError):
+        conf.scalar(1.0)  # type: ignore[arg-type]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    terms=st.lists(
+        st.tuples(st.integers(0, 2**40), st.integers(0, L - 1), st.integers(-(2**20), 2**24)),
+        min_size=1,
+        max_size=6,
+    ),
+    wraps=st.lists(st.integers(-3, 3), min_size=6, max_size=6),
+)
+def test_lincomb_commits_to_lincomb_of_amounts_and_openings(
+    terms: list[tuple[int, int, int]], wraps: list[int]
+) -> None:
+    """sum(k_i*C_i) = commit(sum(k_i*v_i), opening_lincomb(r, k)) exactly when the
+    amount lies in [0, 2**64); coefficients differing by multiples of l agree."""
+    cs = [conf.commit(v, scalar(r)) for v, r, _ in terms]
+    rs = [scalar(r) for _, r, _ in terms]
+    ks = [k for _, _, k in terms]
+    total = conf.commitment_lincomb(cs, ks)
+    opening = conf.opening_lincomb(rs, ks)
+    assert as_int(opening) == sum(k * r for _, r, k in terms) % L
+    shifted = [k + w * L for k, w in zip(ks, wraps, strict=False)]
+    assert conf.commitment_lincomb(cs, shifted) == total
+    assert conf.opening_lincomb(rs, shifted) == opening
+    amount = sum(k * v for v, _, k in terms)
+    if 0 <= amount < U64:
+        assert total == conf.commit(amount, opening)
+    else:
+        assert total != conf.commit(amount % U64, opening)
+
+
+@settings(max_examples=60, deadline=None)
+@given(v=st.integers(0, U64 - 1), r_lo=st.integers(0, L - 1), r_hi=st.integers(0, L - 1))
+def test_limbs_recombine(v: int, r_lo: int, r_hi: int) -> None:
+    lo, hi = v & 0xFFFFFFFF, v >> 32
+    c_lo, c_hi = conf.commit(lo, scalar(r_lo)), conf.commit(hi, scalar(r_hi))
+    opening = conf.opening_lincomb([scalar(r_lo), scalar(r_hi)], [1, 2**32])
+    assert opening == scalar(r_lo + 2**32 * r_hi)
+    assert conf.commitment_lincomb([c_lo, c_hi], [1, 2**32]) == conf.commit(v, opening)
+    # Limbs swapped (if they differ), or the high limb off by one: another amount.
+    if lo != hi:
+        assert conf.commitment_lincomb([c_hi, c_lo], [1, 2**32]) != conf.commit(v, opening)
+    c_hi1 = conf.commit(hi ^ 1, scalar(r_hi))
+    assert conf.commitment_lincomb([c_lo, c_hi1], [1, 2**32]) != conf.commit(v, opening)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    principal=st.lists(st.integers(1, 2**40), min_size=1, max_size=5),
+    repaid=st.lists(st.integers(0, 2**40), min_size=1, max_size=5),
+)
+def test_negative_coefficients_aggregate_disclosure(principal: list[int], repaid: list[int]) -> None:
+    """100*sum(R) - p*sum(P) with p = floor(100*sum(R)/sum(P)) commits to a value in
+    [0, sum(P)); coefficient -1 is commitment_sum's subtraction."""
+    rp = [conf.random_opening() for _ in principal]
+    rr = [conf.random_opening() for _ in repaid]
+    cp = [conf.commit(v, r) for v, r in zip(principal, rp, strict=True)]
+    cr = [conf.commit(v, r) for v, r in zip(repaid, rr, strict=True)]
+    p = 100 * sum(repaid) // sum(principal)
+    coefficients = [100] * len(repaid) + [-p] * len(principal)
+    total = conf.commitment_lincomb([*cr, *cp], coefficients)
+    opening = conf.opening_lincomb([*rr, *rp], coefficients)
+    remainder = 100 * sum(repaid) - p * sum(principal)
+    assert 0 <= remainder < sum(principal)
+    assert total == conf.commit(remainder, opening)
+    # One percent more would be negative: no u64 commitment with this opening.
+    too_much = conf.commitment_lincomb([*cr, *cp], [100] * len(repaid) + [-(p + 1)] * len(principal))
+    assert too_much != conf.commit((remainder - sum(principal)) % U64, opening)
+    ones = [1] * len(repaid) + [-1] * len(principal)
+    assert conf.commitment_lincomb([*cr, *cp], ones) == conf.commitment_sum(cr, cp)
+    assert conf.opening_lincomb([*rr, *rp], ones) == conf.opening_sum(rr, rp)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    terms=st.lists(
+        st.tuples(st.binary(min_size=64, max_size=64), st.integers(-(2**300), 2**300)),
+        max_size=6,
+    )
+)
+def test_lincomb_matches_libsodium(terms: list[tuple[bytes, int]]) -> None:
+    """On random points (libsodium's hash-to-group) and coefficients of any sign and
+    size, against libsodium's scalarmult and add."""
+    points = [SODIUM.from_hash(h) for h, _ in terms]
+    expected = IDENTITY
+    for pt, (_, k) in zip(points, terms, strict=True):
+        expected = sodium_add(expected, sodium_mul(k, pt))
+    assert conf.commitment_lincomb(points, [k for _, k in terms]) == expected
+
+
+def test_lincomb_rejects_malformed_and_oversize() -> None:
+    r = conf.random_opening()
+    c = conf.commit(1, r)
+    assert conf.commitment_lincomb([], []) == IDENTITY
+    assert conf.opening_lincomb([], []) == bytes(32)
+    assert conf.commitment_lincomb([c, b"\xff" * 32], [1, 1]) is None
+    assert conf.commitment_lincomb([c[:31]], [1]) is None
+    # The native call takes canonical scalars: a non-canonical one is malformed there.
+    assert tn.pedersen_commitment_lincomb([c], [L.to_bytes(32, "little")]) is None
+    assert tn.pedersen_commitment_lincomb([c], [bytes(31)]) is None
+    with pytest.raises(ValueError):
+        tn.pedersen_opening_lincomb([r], [L.to_bytes(32, "little")])
+    with pytest.raises(ValueError):
+        conf.opening_lincomb([b"\xff" * 32], [1])  # not a canonical opening
+    with pytest.raises(ValueError):
+        conf.commitment_lincomb([c, c], [1])
+    with pytest.raises(ValueError):
+        conf.opening_lincomb([r], [1, 2])
+    n = conf.MAX_SUM_TERMS + 1
+    with pytest.raises(ValueError):
+        conf.commitment_lincomb([c] * n, [1] * n)
+    with pytest.raises(ValueError):
+        conf.opening_lincomb([r] * n, [1] * n)
+    full = conf.MAX_SUM_TERMS
+    assert conf.commitment_lincomb([c] * full, [1] * full) == conf.commit(
+        full, conf.opening_lincomb([r] * full, [1] * full)
+    )
+    with pytest.raises(TypeError):
+        conf.commitment_lincomb([c], [1.5])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        conf.commitment_lincomb(["00" * 32], [1])  # type: ignore[list-item]
 
 
 # -------------------------------------------------------------- range proofs

@@ -11,6 +11,10 @@ transcript labels, sizes and measured costs.
   openings with :func:`split_openings`. Amounts add modulo the group order
   ``l ~ 2**252``, not ``2**64``: a sum is only meaningful together with range
   proofs that keep every term (and the result) inside ``[0, 2**64)``.
+  :func:`commitment_lincomb` and :func:`opening_lincomb` take integer
+  coefficients of any sign (reduced modulo ``GROUP_ORDER``): e.g. an amount
+  committed as two 32-bit limbs, ``C_lo + 2**32*C_hi``, or the aggregate
+  ``100*sum(R) - p*sum(P)`` of a disclosed repaid percentage ``p``.
 * **Range proofs** (Bulletproofs+): one aggregated proof that each of 1..8
   committed amounts is below ``2**bits`` (8, 16, 32 or 64 bits).
 * **Grouped ciphertexts** (twisted ElGamal): the commitment plus one decrypt
@@ -30,6 +34,7 @@ parallel with the GIL released. Oversized input raises ``ValueError``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +54,9 @@ MAX_BATCH: int = _CONSTANTS["MAX_BATCH"]  # type: ignore[assignment]
 MAX_SUM_TERMS: int = _CONSTANTS["MAX_SUM_TERMS"]  # type: ignore[assignment]
 VALIDITY_PROOF_LEN: int = _CONSTANTS["VALIDITY_PROOF_LEN"]  # type: ignore[assignment]
 DECRYPT_MAX_BITS: int = _CONSTANTS["DECRYPT_MAX_BITS"]  # type: ignore[assignment]
+GROUP_ORDER: int = int.from_bytes(_CONSTANTS["GROUP_ORDER"], "little")  # type: ignore[arg-type]
+"""The order ``l = 2**252 + 27742317777372353535851937790883648493`` of the group:
+openings and coefficients are scalars modulo it, and amounts add modulo it."""
 
 
 def range_proof_len(amounts: int, bits: int = 64) -> int:
@@ -91,6 +99,29 @@ def balanced(inputs: Sequence[bytes], outputs: Sequence[bytes]) -> bool:
 def opening_sum(adds: Sequence[bytes], subs: Sequence[bytes] = ()) -> bytes:
     """``sum(adds) - sum(subs)`` of openings, modulo the group order."""
     return _native.pedersen_opening_sum(adds, subs)
+
+
+def scalar(n: int) -> bytes:
+    """``n mod GROUP_ORDER`` (any int, e.g. ``-1``) as a canonical 32-byte
+    little-endian scalar."""
+    return (operator.index(n) % GROUP_ORDER).to_bytes(SCALAR_LEN, "little")
+
+
+def commitment_lincomb(points: Sequence[bytes], coefficients: Sequence[int]) -> bytes | None:
+    """``sum(coefficients[i] * points[i])`` of commitments, coefficients taken modulo
+    ``GROUP_ORDER`` (so ``-1`` subtracts). It commits to ``sum(k_i*v_i)`` with opening
+    ``opening_lincomb(openings, coefficients)``; like any sum, meaningful only with
+    range proofs keeping that amount in ``[0, 2**64)``. ``None`` if a point is not
+    valid; ``ValueError`` for different lengths or more than ``MAX_SUM_TERMS`` terms;
+    computed in variable time (points and coefficients are public)."""
+    return _native.pedersen_commitment_lincomb(points, [scalar(k) for k in coefficients])
+
+
+def opening_lincomb(openings: Sequence[bytes], coefficients: Sequence[int]) -> bytes:
+    """``sum(coefficients[i] * openings[i])`` modulo ``GROUP_ORDER``: the opening of
+    :func:`commitment_lincomb` with the same coefficients. ``ValueError`` for a
+    non-canonical opening, different lengths or more than ``MAX_SUM_TERMS`` terms."""
+    return _native.pedersen_opening_lincomb(openings, [scalar(k) for k in coefficients])
 
 
 def split_openings(parent: bytes, pieces: int) -> list[bytes]:

@@ -59,7 +59,7 @@ use std::sync::{LazyLock, OnceLock};
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_COMPRESSED;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{Identity, IsIdentity};
+use curve25519_dalek::traits::{Identity, IsIdentity, VartimeMultiscalarMul};
 use dalek5::traits::Identity as _;
 use lox_zkp::{CompactProof, define_proof};
 use merlin::Transcript;
@@ -112,6 +112,14 @@ pub const MAX_SUM_TERMS: usize = 4096;
 pub const VALIDITY_PROOF_LEN: usize = 3 * SCALAR_LEN;
 /// Decryption solves a discrete log: amounts below `2^DECRYPT_MAX_BITS`.
 pub const DECRYPT_MAX_BITS: u32 = 32;
+/// The order ℓ = 2^252 + 27742317777372353535851937790883648493 of the
+/// ristretto255 group, 32 bytes little-endian: scalars (openings, secret keys,
+/// [`commitment_lincomb`] coefficients) are canonical when below it, and
+/// amounts add modulo it.
+pub const GROUP_ORDER: [u8; SCALAR_LEN] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+];
 
 /// Why a call could not run. Cryptographic failures are never errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +267,58 @@ pub fn opening_sum(adds: &[&[u8]], subs: &[&[u8]]) -> Result<[u8; SCALAR_LEN], E
     }
     for s in subs {
         acc -= opening_arg(s, "openings")?;
+    }
+    Ok(acc.to_bytes())
+}
+
+fn check_lincomb(terms: usize, coefficients: usize) -> Result<(), Error> {
+    check_terms(terms.max(coefficients))?;
+    if terms != coefficients {
+        return input(format!("{terms} terms but {coefficients} coefficients"));
+    }
+    Ok(())
+}
+
+/// `Σ scalars[i]·points[i]` of commitments (or any points), by one
+/// multiscalar multiplication: e.g. `C_lo + 2^32·C_hi` of an amount committed
+/// as two 32-bit limbs, or `100·ΣR − p·ΣP` (with `ℓ − p` for `−p`). Scalars
+/// are canonical 32-byte little-endian (below [`GROUP_ORDER`]). `None` if any
+/// point is not a valid compressed point or any scalar is not canonical;
+/// [`Error::Input`] for more than [`MAX_SUM_TERMS`] terms or a different
+/// number of points and scalars. Variable time: points and scalars are
+/// treated as public (commitments and published coefficients).
+pub fn commitment_lincomb(
+    points: &[&[u8]],
+    scalars: &[&[u8]],
+) -> Result<Option<[u8; POINT_LEN]>, Error> {
+    check_lincomb(points.len(), scalars.len())?;
+    let Some(ps) = points
+        .iter()
+        .map(|p| decode_point(p))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let Some(ks) = scalars
+        .iter()
+        .map(|k| decode_scalar(k))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let sum = RistrettoPoint::vartime_multiscalar_mul(&ks, &ps);
+    Ok(Some(PedersenCommitment::new(sum).to_bytes()))
+}
+
+/// `Σ scalars[i]·openings[i]` mod ℓ: the opening of
+/// [`commitment_lincomb`] of commitments with these openings and the same
+/// scalars. Every input must be a canonical 32-byte scalar ([`Error::Input`]
+/// otherwise, as for the bounds of [`commitment_lincomb`]).
+pub fn opening_lincomb(openings: &[&[u8]], scalars: &[&[u8]]) -> Result<[u8; SCALAR_LEN], Error> {
+    check_lincomb(openings.len(), scalars.len())?;
+    let mut acc = Scalar::ZERO;
+    for (o, k) in openings.iter().zip(scalars) {
+        acc += opening_arg(o, "openings[i]")? * opening_arg(k, "scalars[i]")?;
     }
     Ok(acc.to_bytes())
 }

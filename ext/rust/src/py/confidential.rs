@@ -1,7 +1,8 @@
-//! Bindings of [`crate::crypto::confidential`]: Pedersen commitments and
-//! their sums, aggregated range proofs, grouped ElGamal ciphertexts, their
-//! validity proofs and decryption. Proofs, batches, sums and decryption run
-//! with the GIL released; batches run on the crate's pool.
+//! Bindings of [`crate::crypto::confidential`]: Pedersen commitments, their
+//! sums and linear combinations, aggregated range proofs, grouped ElGamal
+//! ciphertexts, their validity proofs and decryption. Proofs, batches, sums,
+//! linear combinations and decryption run with the GIL released; batches run
+//! on the crate's pool.
 //!
 //! Python conventions (as for signatures): malformed cryptographic input is
 //! `False` (or `None` where a value is returned); the wrong Python type is
@@ -140,6 +141,44 @@ fn pedersen_opening_sum<'py>(
     let a = item_slices(&a_items, &mut ac, "adds[i]")?;
     let s = item_slices(&s_items, &mut sc, "subs[i]")?;
     let out = conf::opening_sum(&a, &s).map_err(map_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// `pedersen_commitment_lincomb(points, scalars) -> bytes | None`:
+/// `Σ scalars[i]·points[i]`, scalars canonical 32-byte little-endian.
+#[pyfunction]
+fn pedersen_commitment_lincomb<'py>(
+    py: Python<'py>,
+    points: &Bound<'py, PyAny>,
+    scalars: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let p_items = seq_items(points, "points")?;
+    let k_items = seq_items(scalars, "scalars")?;
+    let (mut pc, mut kc) = (Vec::new(), Vec::new());
+    let p = item_slices(&p_items, &mut pc, "points[i]")?;
+    let k = item_slices(&k_items, &mut kc, "scalars[i]")?;
+    let out = py
+        .detach(|| conf::commitment_lincomb(&p, &k))
+        .map_err(map_err)?;
+    Ok(out.map(|c| PyBytes::new(py, &c)))
+}
+
+/// `pedersen_opening_lincomb(openings, scalars) -> bytes`:
+/// `Σ scalars[i]·openings[i]` mod the group order.
+#[pyfunction]
+fn pedersen_opening_lincomb<'py>(
+    py: Python<'py>,
+    openings: &Bound<'py, PyAny>,
+    scalars: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let o_items = seq_items(openings, "openings")?;
+    let k_items = seq_items(scalars, "scalars")?;
+    let (mut oc, mut kc) = (Vec::new(), Vec::new());
+    let o = item_slices(&o_items, &mut oc, "openings[i]")?;
+    let k = item_slices(&k_items, &mut kc, "scalars[i]")?;
+    let out = py
+        .detach(|| conf::opening_lincomb(&o, &k))
+        .map_err(map_err)?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -425,6 +464,7 @@ fn confidential_constants(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("MAX_SUM_TERMS", conf::MAX_SUM_TERMS)?;
     d.set_item("VALIDITY_PROOF_LEN", conf::VALIDITY_PROOF_LEN)?;
     d.set_item("DECRYPT_MAX_BITS", conf::DECRYPT_MAX_BITS)?;
+    d.set_item("GROUP_ORDER", PyBytes::new(py, &conf::GROUP_ORDER))?;
     Ok(d)
 }
 
@@ -435,6 +475,8 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pedersen_commitment_sum, m)?)?;
     m.add_function(wrap_pyfunction!(pedersen_balance, m)?)?;
     m.add_function(wrap_pyfunction!(pedersen_opening_sum, m)?)?;
+    m.add_function(wrap_pyfunction!(pedersen_commitment_lincomb, m)?)?;
+    m.add_function(wrap_pyfunction!(pedersen_opening_lincomb, m)?)?;
     m.add_function(wrap_pyfunction!(range_prove, m)?)?;
     m.add_function(wrap_pyfunction!(range_verify, m)?)?;
     m.add_function(wrap_pyfunction!(range_verify_batch, m)?)?;

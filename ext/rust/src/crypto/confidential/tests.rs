@@ -59,6 +59,89 @@ fn split_balances_when_openings_sum_to_parent() {
     assert!(!commitments_balance(&[&parent], &[&p1, &p2_bad]).unwrap());
 }
 
+fn sc(n: u64) -> [u8; 32] {
+    Scalar::from(n).to_bytes()
+}
+
+#[test]
+fn group_order_is_the_scalar_modulus() {
+    assert_eq!(Scalar::from_bytes_mod_order(GROUP_ORDER), Scalar::ZERO);
+    assert!(decode_scalar(&GROUP_ORDER).is_none());
+    // ℓ − 1 is −1, the largest canonical scalar.
+    let mut l_minus_1 = GROUP_ORDER;
+    l_minus_1[0] -= 1;
+    assert_eq!((-Scalar::ONE).to_bytes(), l_minus_1);
+}
+
+#[test]
+fn lincomb_of_commitments_commits_to_lincomb_of_amounts_and_openings() {
+    let r = openings(3);
+    let amounts = [7u64, 1_000_000, 3];
+    let cs: Vec<[u8; 32]> = (0..3).map(|i| commit(amounts[i], &r[i]).unwrap()).collect();
+    // 5·7 + 2·1_000_000 − 4·3 (−4 as ℓ − 4).
+    let ks = [sc(5), sc(2), (-Scalar::from(4u64)).to_bytes()];
+    let c = commitment_lincomb(&refs(&cs), &refs(&ks)).unwrap().unwrap();
+    let o = opening_lincomb(&refs(&r), &refs(&ks)).unwrap();
+    assert_eq!(c, commit(35 + 2_000_000 - 12, &o).unwrap());
+    // Coefficients 1 and −1 are commitment_sum / opening_sum.
+    let ones = [sc(1), sc(1), (-Scalar::ONE).to_bytes()];
+    assert_eq!(
+        commitment_lincomb(&refs(&cs), &refs(&ones)).unwrap(),
+        commitment_sum(&[&cs[0], &cs[1]], &[&cs[2]]).unwrap()
+    );
+    assert_eq!(
+        opening_lincomb(&refs(&r), &refs(&ones)).unwrap(),
+        opening_sum(&[&r[0], &r[1]], &[&r[2]]).unwrap()
+    );
+    // Empty: the identity, opening 0.
+    assert_eq!(commitment_lincomb(&[], &[]).unwrap(), Some([0; 32]));
+    assert_eq!(opening_lincomb(&[], &[]).unwrap(), [0; 32]);
+}
+
+#[test]
+fn limbs_recombine() {
+    let v = 0xdead_beef_0123_4567u64;
+    let (lo, hi) = (v & 0xffff_ffff, v >> 32);
+    let r = openings(2);
+    let c_lo = commit(lo, &r[0]).unwrap();
+    let c_hi = commit(hi, &r[1]).unwrap();
+    let ks = [sc(1), sc(1 << 32)];
+    let c = commitment_lincomb(&[&c_lo, &c_hi], &refs(&ks))
+        .unwrap()
+        .unwrap();
+    let o = opening_lincomb(&refs(&r), &refs(&ks)).unwrap();
+    assert_eq!(c, commit(v, &o).unwrap());
+    assert_ne!(c, commit(v + 1, &o).unwrap());
+}
+
+#[test]
+fn lincomb_refusals() {
+    let r = random_opening();
+    let c = commit(1, &r).unwrap();
+    let one = sc(1);
+    // Malformed point or non-canonical scalar: None; openings: an error.
+    assert_eq!(
+        commitment_lincomb(&[&c, &[0xff; 32]], &[&one, &one]).unwrap(),
+        None
+    );
+    assert_eq!(commitment_lincomb(&[&c[..31]], &[&one]).unwrap(), None);
+    assert_eq!(commitment_lincomb(&[&c], &[&GROUP_ORDER]).unwrap(), None);
+    assert_eq!(commitment_lincomb(&[&c], &[&one[..31]]).unwrap(), None);
+    assert!(opening_lincomb(&[&r], &[&GROUP_ORDER]).is_err());
+    assert!(opening_lincomb(&[&[0xff; 32]], &[&one]).is_err());
+    // Shapes and bounds.
+    assert!(commitment_lincomb(&[&c, &c], &[&one]).is_err());
+    assert!(opening_lincomb(&[&r], &[&one, &one]).is_err());
+    let many = vec![&c[..]; MAX_SUM_TERMS + 1];
+    let ks = vec![&one[..]; MAX_SUM_TERMS + 1];
+    assert!(commitment_lincomb(&many, &ks).is_err());
+    assert!(opening_lincomb(&many, &ks).is_err());
+    let full = commitment_lincomb(&many[1..], &ks[1..]).unwrap().unwrap();
+    let rs = vec![&r[..]; MAX_SUM_TERMS];
+    let o = opening_lincomb(&rs, &ks[1..]).unwrap();
+    assert_eq!(full, commit(MAX_SUM_TERMS as u64, &o).unwrap());
+}
+
 #[test]
 fn range_round_trip_and_sizes() {
     for (m, bits) in [(1, 64), (2, 64), (3, 32), (4, 64), (8, 8)] {
