@@ -23,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
+from tierchain.apps.finance import camount, confidential, evidence, lineage, orgs, registry, voucher
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance import evidence, lineage, orgs, registry, voucher
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError
 from tierchain.wire import tx as txcodec
@@ -85,6 +85,8 @@ class Result:
     receipt: Any = None
     id: bytes | None = None  # what the tx created (proposal, voucher)
     ids: list[bytes] = dataclasses.field(default_factory=list)  # split children
+    # Confidential ops: the openings of the amounts the tx committed (id's, or ids' in order).
+    openings: list[camount.Opening] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -162,6 +164,16 @@ class Finance:
     def fits(self, blinded: bytes, amount: int) -> bool:
         return registry.fits(self.get, blinded, amount)
 
+    # --- confidential amounts ----------------------------------------------------------
+    def regulator_key(self) -> bytes | None:
+        """The regulator's ElGamal key confidential amounts are encrypted to (committee vote)."""
+        return self.get(c.REGULATOR_KEY)
+
+    def camount(self, piece_id: bytes) -> confidential.Stored | None:
+        """A confidential piece's stored amount: commitments, handles, the sealed opening."""
+        raw = self.get(c.camount_key(piece_id))
+        return None if raw is None else confidential.Stored.decode(raw)
+
 
 class Party:
     """One key acting for its organization."""
@@ -222,6 +234,13 @@ class Party:
         tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_VALIDATOR, body)
         return self.send(tx, id=c.object_id(pk, nonce))
 
+    def propose_regulator_key(self, elgamal_public: bytes) -> Result:
+        """Propose the regulator's ElGamal key (``camount``: every confidential amount's envelope)."""
+        chain_id, pk, nonce = self._nonce()
+        body = orgs.set_regulator_key_body(elgamal_public)
+        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_REGULATOR_KEY, body)
+        return self.send(tx, id=c.object_id(pk, nonce))
+
     def vote(self, proposal_id: bytes) -> Result:
         prop = self.fin.proposal(proposal_id) or c.Proposal(
             c.Action.SET_PARAMS, False, 0, (), c.Params().encode()
@@ -263,6 +282,53 @@ class Party:
             chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs, self.fin.blind_invoice(invoice)
         )
         return self.send(tx, id=vid)
+
+    def cconfirm(
+        self,
+        beneficiary: bytes,
+        face: int,
+        maturity_ms: int,
+        docs: list[tuple[int, bytes]],
+        recipient: bytes,
+    ) -> Result:
+        """``confirm`` with the face hidden: a confidential voucher (docs/privacy.md). The
+        face's opening is sealed to ``recipient`` (a key of the beneficiary's organization)
+        and returned in ``Result.openings``."""
+        invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
+        chain_id, pk, org, nonce = self._args()
+        tx, vid, opening = confidential.cconfirm(
+            chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs,
+            self.fin.blind_invoice(invoice), self._regulator(), recipient,
+        )  # fmt: skip
+        return self.send(tx, id=vid, openings=[opening])
+
+    def csplit(self, piece_id: bytes, amounts: list[int], parent: camount.Opening | None = None) -> Result:
+        """Split a confidential piece into ``amounts`` (summing to its hidden amount);
+        ``parent``: its opening, else read from the chain (sealed to this key)."""
+        p = self._piece(piece_id)
+        parent = parent or self.opening(piece_id)
+        if parent is None:
+            raise ValueError("no opening of this piece for this key: pass it as parent")
+        chain_id, pk, org, nonce = self._args()
+        tx, kids, openings = confidential.csplit(
+            chain_id, pk, org, nonce, p.voucher, piece_id, parent, amounts, self._regulator()
+        )
+        return self.send(tx, ids=kids, openings=openings)
+
+    def opening(self, piece_id: bytes) -> camount.Opening | None:
+        """This key's opening of a confidential piece: unsealed from the chain and checked
+        against the piece's commitments (None if not sealed to this key, or wrong)."""
+        stored = self.fin.camount(piece_id)
+        if stored is None:
+            return None
+        opening = camount.unseal(stored.sealed, self.keys.seed)
+        return opening if opening is not None and opening.matches((stored.lo, stored.hi)) else None
+
+    def _regulator(self) -> bytes:
+        key = self.fin.regulator_key()
+        if key is None:
+            raise ValueError("the chain has no regulator key yet (committee: propose_regulator_key)")
+        return key
 
     def split(self, piece_id: bytes, amounts: list[int]) -> Result:
         p = self._piece(piece_id)

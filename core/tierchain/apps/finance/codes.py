@@ -21,6 +21,10 @@ State layout:
 ``fc/<voucher 16><n u16>``  clearing list of settlement batch n
 ``fr/<blinded fp 32>``      duplicate-financing registry: value, total financed
 ``fl/<ref digest 32>``      one bank's own direct financing (unlinkable to fr/)
+``fy/<piece id 16>``        a confidential piece's amount: limb commitments and
+                            regulator handles, the holder's sealed opening
+``fs/<blinded fp 32>``      confidential registry: value commitments, financed
+``fz/regulator``            the regulator's ElGamal key (committee vote)
 ==========================  ==================================================
 """
 
@@ -96,6 +100,12 @@ class FinanceReject(enum.IntEnum):
     BAD_VOUCHER_STATE = 137  # overdue/default transitions out of order
     NOT_PLEDGED = 138
     DOC_NOT_FROM_PARTY = 139  # an invoice or contract anchored by neither party of the receivable
+    # --- confidential amounts (apps/finance/confidential.py, docs/privacy.md) ---
+    CONFIDENTIAL_PIECE = 140  # a plaintext op on a confidential piece or voucher
+    NOT_CONFIDENTIAL = 141  # a confidential op on a plaintext piece
+    NO_REGULATOR_KEY = 142  # confidential amounts need the regulator's key (committee vote)
+    REGULATOR_KEY_MISMATCH = 143  # the amounts were encrypted to another regulator key
+    BAD_RECIPIENT = 144  # the opening's recipient is not an active key of the holder's organization
 
 
 # What a finance transaction's outcome is called: an engine code or the app's own.
@@ -138,7 +148,7 @@ ROLES = tuple(
     )
 )
 # Lineage tables: prefix + 8-byte lineage tag + rest routes by the tag (see voucher_id).
-LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/")
+LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/", b"fy/", b"fs/")
 
 # --- op codes (protocol: never renumber) -------------------------------------
 OP_PROPOSE = 16
@@ -157,6 +167,8 @@ OP_PLEDGE_DEFAULT = 38
 OP_SETTLE = 39
 OP_MARK_OVERDUE = 40
 OP_MARK_DEFAULT = 41
+OP_CCONFIRM = 42  # confidential vouchers (apps/finance/confidential.py)
+OP_CSPLIT = 43
 OP_REG_ASSET = 48
 OP_REG_FINANCE = 49
 OP_REG_RELEASE = 50
@@ -168,6 +180,7 @@ split_ways_max = 8
 piece_history_max = 64  # events kept per piece; offers and splits past it get HISTORY_FULL
 settle_pieces_per_tx_max = 24  # 32 keys - sender key/org/voucher/clearing/registry
 votes_max = 64
+csplit_ways_max = 4  # a confidential split's 2..4 pieces: their 8 limbs are one range proof
 id_bytes = 16
 amount_max = (1 << 63) - 1
 assert settle_pieces_per_tx_max + 5 <= limits.tx_keys_max
@@ -190,6 +203,9 @@ class Action(enum.IntEnum):
     # A consensus validator's voting power (0 removes it): a replicated chain hands it to
     # CometBFT as a validator update (tierchain.replication, docs/replication.md).
     SET_VALIDATOR = 4
+    # The regulator's ElGamal public key: every confidential amount is encrypted to it
+    # (docs/privacy.md, "Regulator see-through").
+    SET_REGULATOR_KEY = 5
 
 
 class VoucherStatus(enum.IntEnum):
@@ -277,6 +293,19 @@ def clearing_key(voucher_id: bytes, batch: int) -> bytes:
 
 def registry_key(blinded: bytes) -> bytes:
     return b"fr/" + blinded
+
+
+def camount_key(piece_id: bytes) -> bytes:
+    """A confidential piece's amount (``CPieceAmount``)."""
+    return b"fy/" + piece_id
+
+
+def cregistry_key(blinded: bytes) -> bytes:
+    """The confidential registry's entry of an asset (``CRegistryEntry``)."""
+    return b"fs/" + blinded
+
+
+REGULATOR_KEY = b"fz/regulator"
 
 
 def financing_key(ref_digest: bytes) -> bytes:

@@ -23,6 +23,7 @@ import struct
 from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject
+from tierchain.crypto import confidential as conf
 from tierchain.crypto import is_strong_public_key
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
@@ -104,6 +105,19 @@ def set_validator_body(public_key: bytes, power: int) -> bytes:
     return _SET_VALIDATOR.pack(public_key, power)
 
 
+def set_regulator_key_body(elgamal_public: bytes) -> bytes:
+    """Make ``elgamal_public`` the regulator's key every confidential amount is encrypted to."""
+    if len(elgamal_public) != 32:
+        raise ValueError("an ElGamal public key is 32 bytes")
+    return elgamal_public
+
+
+def _parse_regulator_key(body: bytes) -> bytes:
+    if len(body) != 32 or body == bytes(32) or conf.commitment_sum([body]) is None:
+        raise OpFailed(Reject.BAD_PAYLOAD, "regulator key: a ristretto255 point other than the identity")
+    return body
+
+
 def _parse_validator(body: bytes) -> tuple[bytes, int]:
     if len(body) != _SET_VALIDATOR.size:
         raise OpFailed(Reject.BAD_PAYLOAD, "set validator body")
@@ -146,6 +160,9 @@ def action_writes(action: int, body: bytes, role_mask: int | None = None) -> tup
         return (c.PARAMS_KEY,)
     if action == c.Action.SET_VALIDATOR:
         return (c.validator_key(_parse_validator(body)[0]),)
+    if action == c.Action.SET_REGULATOR_KEY:
+        _parse_regulator_key(body)
+        return (c.REGULATOR_KEY,)
     raise OpFailed(Reject.BAD_PAYLOAD, f"unknown action {action}")
 
 
@@ -188,6 +205,9 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
         else:
             ctx.delete(c.validator_key(key))
         ctx.emit(apps.VALIDATOR_UPDATE_TOPIC, body)  # tierchain.replication makes it a validator update
+    elif action == c.Action.SET_REGULATOR_KEY:
+        ctx.put(c.REGULATOR_KEY, _parse_regulator_key(body))
+        ctx.emit(b"fin.regulator_key", body)
 
 
 def _committee(ctx: TxContext) -> None:

@@ -103,23 +103,27 @@ _STARTS = frozenset((c.Event.OFFERED, c.Event.SPLIT))
 _COMPLETIONS_MAX = 4
 
 
-def _log(ctx: TxContext, piece: c.Piece, kind: int, org: bytes, amount: int, **changes) -> c.Piece:
+def log_event(ctx: TxContext, piece: c.Piece, kind: int, org: bytes, amount: int, **changes) -> c.Piece:
     if kind in _STARTS and len(piece.history) + 1 + _COMPLETIONS_MAX > c.piece_history_max:
         raise OpFailed(FinanceReject.HISTORY_FULL)
     entry = c.HistoryEntry(kind, ctx.height, org, amount)
     return dataclasses.replace(piece, history=(*piece.history, entry), **changes)
 
 
-def _put_piece(ctx: TxContext, pid: bytes, piece: c.Piece) -> None:
+def put_piece(ctx: TxContext, pid: bytes, piece: c.Piece) -> None:
     ctx.put(c.piece_key(pid), piece.encode())
 
 
-def _held(ctx: TxContext, pid: bytes) -> tuple[bytes, c.Piece, c.Voucher]:
-    """The sender's org, the piece it holds, and its voucher; or a named refusal."""
+def held(ctx: TxContext, pid: bytes, *, confidential: bool = False) -> tuple[bytes, c.Piece, c.Voucher]:
+    """The sender's org, the piece it holds, and its voucher; or a named refusal. A
+    confidential piece (amount 0 in its record, its commitments in ``fy/``) moves only by
+    the confidential ops, a plaintext one only by the others."""
     oid, _ = member(ctx)
     piece = load_piece(ctx, pid)
     if piece.holder != oid:
         raise OpFailed(FinanceReject.NOT_HOLDER)
+    if (piece.amount == 0) != confidential:
+        raise OpFailed(FinanceReject.NOT_CONFIDENTIAL if confidential else FinanceReject.CONFIDENTIAL_PIECE)
     _movable(piece)
     v = load_voucher(ctx, piece.voucher)
     _not_matured(ctx, v)
@@ -129,21 +133,31 @@ def _held(ctx: TxContext, pid: bytes) -> tuple[bytes, c.Piece, c.Voucher]:
 # --- confirm: the core enterprise issues a voucher ----------------------------------------
 
 
-@OPS.op(c.OP_CONFIRM, "fin.confirm")
-def _confirm(ctx: TxContext) -> None:
-    if len(ctx.payload) < _CONFIRM.size:
-        raise OpFailed(Reject.BAD_PAYLOAD)
-    beneficiary, face, maturity_ms, blinded, n = _CONFIRM.unpack_from(ctx.payload)
-    if len(ctx.payload) != _CONFIRM.size + n * _DOC.size or not 1 <= n <= c.docs_per_voucher_max:
+def parse_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
+    """The ``n`` (type, fingerprint) documents at ``offset`` of a confirmation's payload."""
+    if not 1 <= n <= c.docs_per_voucher_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "documents")
-    docs = [_DOC.unpack_from(ctx.payload, _CONFIRM.size + i * _DOC.size) for i in range(n)]
+    docs = [_DOC.unpack_from(payload, offset + i * _DOC.size) for i in range(n)]
     if len(set(docs)) != n:
         raise OpFailed(Reject.BAD_PAYLOAD, "a document listed twice")
+    return docs
+
+
+def confirm_checks(
+    ctx: TxContext,
+    beneficiary: bytes,
+    face: int | None,
+    maturity_ms: int,
+    blinded: bytes,
+    docs: list[tuple[int, bytes]],
+) -> tuple[bytes, bytes]:
+    """A confirmation's checks, in order, and the invoice's claim: (obligor, voucher id).
+    ``face`` None: a confidential voucher's (hidden; its range proof bounds it)."""
     obligor, _ = member(ctx, CORE)
     if beneficiary == obligor:
         raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     active_org_with(ctx, beneficiary, SUPPLIER)
-    if not 0 < face <= c.amount_max or maturity_ms <= ctx.timestamp_ms:
+    if (face is not None and not 0 < face <= c.amount_max) or maturity_ms <= ctx.timestamp_ms:
         raise OpFailed(Reject.BAD_PAYLOAD, "face or maturity")
     vid = c.voucher_id(blinded, ctx.sender, ctx.nonce)
     if ctx.get(c.voucher_key(vid)) is not None:
@@ -161,9 +175,26 @@ def _confirm(ctx: TxContext) -> None:
             if rec.voucher != c.ZERO_ID:
                 raise OpFailed(FinanceReject.INVOICE_ALREADY_USED)
             ctx.put(c.doc_key(doc_type, fp), dataclasses.replace(rec, voucher=vid).encode())
-    if ctx.get(c.registry_key(blinded)) is not None:
+    # Either registry may hold the asset; a plaintext confirmation declares (and reads) only
+    # its own, and the invoice's claim above already stops it after a confidential one.
+    if ctx.get(c.registry_key(blinded)) is not None or (
+        face is None and ctx.get(c.cregistry_key(blinded)) is not None
+    ):
         raise OpFailed(FinanceReject.ASSET_EXISTS)
-    ctx.put(c.registry_key(blinded), c.RegistryEntry(face, 0).encode())
+    return obligor, vid
+
+
+def issue(
+    ctx: TxContext,
+    vid: bytes,
+    obligor: bytes,
+    beneficiary: bytes,
+    face: int,
+    maturity_ms: int,
+    blinded: bytes,
+    docs: list[tuple[int, bytes]],
+) -> None:
+    """The voucher record and its root piece (``face`` 0: a confidential voucher's)."""
     v = c.Voucher(
         obligor,
         beneficiary,
@@ -181,7 +212,20 @@ def _confirm(ctx: TxContext) -> None:
     root = c.Piece(
         vid, c.ZERO_ID, vid, 0, 0, face, beneficiary, P.ACTIVE, 0, c.ZERO_ID, 0, 0, 0, ctx.height, ()
     )
-    _put_piece(ctx, vid, _log(ctx, root, c.Event.ISSUED, obligor, face))
+    put_piece(ctx, vid, log_event(ctx, root, c.Event.ISSUED, obligor, face))
+
+
+@OPS.op(c.OP_CONFIRM, "fin.confirm")
+def _confirm(ctx: TxContext) -> None:
+    if len(ctx.payload) < _CONFIRM.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    beneficiary, face, maturity_ms, blinded, n = _CONFIRM.unpack_from(ctx.payload)
+    if len(ctx.payload) != _CONFIRM.size + n * _DOC.size:
+        raise OpFailed(Reject.BAD_PAYLOAD, "documents")
+    docs = parse_docs(ctx.payload, _CONFIRM.size, n)
+    obligor, vid = confirm_checks(ctx, beneficiary, face, maturity_ms, blinded, docs)
+    ctx.put(c.registry_key(blinded), c.RegistryEntry(face, 0).encode())
+    issue(ctx, vid, obligor, beneficiary, face, maturity_ms, blinded, docs)
     ctx.emit(b"fin.voucher.issued", vid + beneficiary + face.to_bytes(8, "little"))
 
 
@@ -196,7 +240,7 @@ def _split(ctx: TxContext) -> None:
     if not 2 <= n <= c.split_ways_max or len(ctx.payload) != 17 + 8 * n:
         raise OpFailed(Reject.BAD_PAYLOAD, "2..split_ways_max amounts")
     amounts = struct.unpack_from(f"<{n}Q", ctx.payload, 17)
-    oid, piece, _ = _held(ctx, pid)
+    oid, piece, _ = held(ctx, pid)
     p = params(ctx)
     if sum(amounts) != piece.amount:
         raise OpFailed(FinanceReject.SPLIT_SUM_MISMATCH)
@@ -212,8 +256,8 @@ def _split(ctx: TxContext) -> None:
             piece.voucher, pid, piece.root, piece.depth + 1, i, amount, oid, P.ACTIVE,
             0, c.ZERO_ID, 0, 0, 0, ctx.height, (),
         )  # fmt: skip
-        _put_piece(ctx, kids[i], _log(ctx, child, c.Event.CREATED_BY_SPLIT, oid, amount))
-    _put_piece(ctx, pid, _log(ctx, piece, c.Event.SPLIT, oid, n, state=P.SPLIT, children=n))
+        put_piece(ctx, kids[i], log_event(ctx, child, c.Event.CREATED_BY_SPLIT, oid, amount))
+    put_piece(ctx, pid, log_event(ctx, piece, c.Event.SPLIT, oid, n, state=P.SPLIT, children=n))
     ctx.emit(b"fin.piece.split", pid + bytes((n,)))
 
 
@@ -227,7 +271,7 @@ def _offer(ctx: TxContext) -> None:
     pid, to, kind, price, due_ms = _OFFER.unpack(ctx.payload)
     if kind not in (c.OfferKind.TRANSFER, c.OfferKind.DISCOUNT, c.OfferKind.PLEDGE):
         raise OpFailed(Reject.BAD_PAYLOAD, "offer kind")
-    oid, piece, _ = _held(ctx, pid)
+    oid, piece, _ = held(ctx, pid)
     if to == oid:
         raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     active_org_with(ctx, to, OFFEREE_ROLES[c.OfferKind(kind)])
@@ -235,11 +279,11 @@ def _offer(ctx: TxContext) -> None:
         price = due_ms = 0
     elif not 0 < price <= piece.amount or (kind == c.OfferKind.PLEDGE and due_ms <= ctx.timestamp_ms):
         raise OpFailed(Reject.BAD_PAYLOAD, "price or loan due time")
-    piece = _log(
+    piece = log_event(
         ctx, piece, c.Event.OFFERED, to, price,
         state=P.OFFERED, offer_kind=kind, counterparty=to, price=price, due_ms=due_ms,
     )  # fmt: skip
-    _put_piece(ctx, pid, piece)
+    put_piece(ctx, pid, piece)
     ctx.emit(b"fin.piece.offered", pid + to + bytes((kind,)))
 
 
@@ -265,20 +309,20 @@ def _accept(ctx: TxContext) -> None:
     v = load_voucher(ctx, piece.voucher)
     _not_matured(ctx, v)
     if piece.offer_kind == c.OfferKind.TRANSFER:
-        piece = _log(
+        piece = log_event(
             ctx, piece, c.Event.ACCEPTED, oid, piece.amount,
             state=P.ACTIVE, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
         )  # fmt: skip
     elif piece.offer_kind == c.OfferKind.DISCOUNT:
         registry.add_financed(ctx, v.blinded, piece.amount)
-        piece = _log(
+        piece = log_event(
             ctx, piece, c.Event.DISCOUNTED, oid, piece.price,
             state=P.FINANCED, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
         )  # fmt: skip
     else:
         registry.add_financed(ctx, v.blinded, piece.amount)
-        piece = _log(ctx, piece, c.Event.PLEDGED, oid, piece.price, state=P.PLEDGED)
-    _put_piece(ctx, pid, piece)
+        piece = log_event(ctx, piece, c.Event.PLEDGED, oid, piece.price, state=P.PLEDGED)
+    put_piece(ctx, pid, piece)
     ctx.emit(b"fin.piece.accepted", pid + oid)
 
 
@@ -287,11 +331,11 @@ def _return(ctx: TxContext) -> None:
     pid, oid, _, piece = _offered_piece(ctx)
     if oid not in (piece.counterparty, piece.holder):
         raise OpFailed(FinanceReject.NOT_OFFEREE)
-    piece = _log(
+    piece = log_event(
         ctx, piece, c.Event.RETURNED, oid, 0,
         state=P.ACTIVE, offer_kind=0, counterparty=c.ZERO_ID, price=0, due_ms=0,
     )  # fmt: skip
-    _put_piece(ctx, pid, piece)
+    put_piece(ctx, pid, piece)
     ctx.emit(b"fin.piece.returned", pid)
 
 
@@ -318,11 +362,11 @@ def _pledge_release(ctx: TxContext) -> None:
     # removed must still be able to free the pledgor's piece.
     pid, oid, piece, v = _pledged_to_sender(ctx, 0)
     registry.sub_financed(ctx, v.blinded, piece.amount)
-    piece = _log(
+    piece = log_event(
         ctx, piece, c.Event.RELEASED, oid, piece.price,
         state=P.ACTIVE, offer_kind=0, counterparty=c.ZERO_ID, price=0, due_ms=0,
     )  # fmt: skip
-    _put_piece(ctx, pid, piece)
+    put_piece(ctx, pid, piece)
     ctx.emit(b"fin.piece.released", pid)
 
 
@@ -333,11 +377,11 @@ def _pledge_default(ctx: TxContext) -> None:
     pid, oid, piece, _ = _pledged_to_sender(ctx, BANK)
     if ctx.timestamp_ms < piece.due_ms:
         raise OpFailed(FinanceReject.LOAN_NOT_DUE)
-    piece = _log(
+    piece = log_event(
         ctx, piece, c.Event.DEFAULT_TRANSFERRED, oid, piece.price,
         state=P.FINANCED, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
     )  # fmt: skip
-    _put_piece(ctx, pid, piece)
+    put_piece(ctx, pid, piece)
     ctx.emit(b"fin.piece.default_transferred", pid + oid)
 
 
@@ -372,6 +416,8 @@ def _settle(ctx: TxContext) -> None:
     v = load_voucher(ctx, vid)
     if v.obligor != oid:
         raise OpFailed(FinanceReject.NOT_OBLIGOR)
+    if v.face == 0:  # a confidential voucher: its clearing list is in commitments
+        raise OpFailed(FinanceReject.CONFIDENTIAL_PIECE)
     if v.status == c.VoucherStatus.SETTLED:
         raise OpFailed(FinanceReject.VOUCHER_SETTLED)
     if ctx.timestamp_ms < v.maturity_ms:
@@ -386,7 +432,8 @@ def _settle(ctx: TxContext) -> None:
             raise OpFailed(FinanceReject.PIECE_CLOSED)
         rows.extend(clearing_rows(pid, piece))
         total += piece.amount
-        _put_piece(ctx, pid, _log(ctx, piece, c.Event.SETTLED, piece.holder, piece.amount, state=P.SETTLED))
+        settled_piece = log_event(ctx, piece, c.Event.SETTLED, piece.holder, piece.amount, state=P.SETTLED)
+        put_piece(ctx, pid, settled_piece)
     settled = v.settled + total
     if settled > v.face:
         raise InvariantViolation("live pieces of a voucher exceed its face amount")

@@ -1,0 +1,260 @@
+"""Confidential amounts as the finance app writes them (docs/privacy.md, "Confidential vouchers").
+
+An amount ``v`` (u64, minor units) is committed as two 32-bit *limbs*, ``v = lo + 2**32·hi``:
+
+* ``lo``, ``hi``: Pedersen commitments of the limbs (``tierchain.crypto.confidential``);
+  the amount's commitment is ``lo + 2**32·hi`` (``CAmount.commitment``), which balances
+  and sums like any commitment;
+* ``reg_lo``, ``reg_hi``: each limb's decrypt handle for the regulator's ElGamal key
+  (``fz/regulator``), and a validity proof per limb that the handle opens that limb's
+  commitment — checked at admission without decrypting. The regulator decrypts each limb
+  (a discrete log below ``2**32``) and so reads every amount: see-through;
+* a range proof over the transaction's limbs (32 bits each, aggregated, at most 8 limbs a
+  proof), which keeps every amount in ``[0, 2**64)`` so that sums mean what they say.
+
+Every proof is bound to its transaction's ``context`` (chain id, sender, nonce, op): a proof
+copied into another transaction fails. The holder learns its amount and opening from a
+*sealed opening* (``seal``: a libsodium sealed box to the X25519 form of one of its
+organization's Ed25519 keys), which it checks against the commitments before it relies on
+it (``Opening.matches``).
+
+This module has no op handlers: ``apps/finance/confidential.py`` has them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Sequence
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.public
+
+from tierchain.crypto import confidential as conf
+
+LIMB_BITS = 32
+LIMB = 1 << LIMB_BITS
+LIMBS_PER_PROOF = 8  # conf.MAX_RANGE_AMOUNTS: four amounts a range proof
+_CONTEXT = struct.Struct("<4sI32sQH")  # tag, chain id, sender, nonce, op
+_OPENING = struct.Struct("<Q32s32s")
+SEALED_BYTES = _OPENING.size + nacl.bindings.crypto_box_SEALBYTES
+IDENTITY = bytes(32)  # the encoding of the group's identity: commit(0, 0)
+
+
+def context(chain_id: int, sender: bytes, nonce: int, op: int) -> bytes:
+    """What every proof of a transaction is bound to: a proof is valid in one transaction only
+    (a sender's nonce is used once)."""
+    return _CONTEXT.pack(b"tcf1", chain_id, sender, nonce, op)
+
+
+@dataclasses.dataclass(frozen=True)
+class CAmount:
+    """A confidential amount on the wire (``SIZE`` bytes)."""
+
+    lo: bytes
+    hi: bytes
+    reg_lo: bytes
+    reg_hi: bytes
+    valid_lo: bytes
+    valid_hi: bytes
+
+    SIZE = 4 * 32 + 2 * 96
+
+    def encode(self) -> bytes:
+        return self.lo + self.hi + self.reg_lo + self.reg_hi + self.valid_lo + self.valid_hi
+
+    @classmethod
+    def decode(cls, raw: bytes | memoryview) -> CAmount:
+        raw = bytes(raw)
+        if len(raw) != cls.SIZE:
+            raise ValueError(f"a confidential amount is {cls.SIZE} bytes, got {len(raw)}")
+        return cls(raw[:32], raw[32:64], raw[64:96], raw[96:128], raw[128:224], raw[224:320])
+
+    def commitment(self) -> bytes | None:
+        """The amount's commitment, ``lo + 2**32·hi`` (None if a limb is not a point)."""
+        return conf.commitment_lincomb([self.lo, self.hi], [1, LIMB])
+
+    def stored(self) -> bytes:
+        """What state keeps of it: the limbs and the regulator's handles (the validity proofs
+        did their work at admission)."""
+        return self.lo + self.hi + self.reg_lo + self.reg_hi
+
+
+@dataclasses.dataclass(frozen=True)
+class Opening:
+    """What opens a ``CAmount``: the amount and each limb's opening."""
+
+    amount: int
+    r_lo: bytes
+    r_hi: bytes
+
+    @property
+    def limbs(self) -> tuple[int, int]:
+        return self.amount % LIMB, self.amount // LIMB
+
+    @property
+    def opening(self) -> bytes:
+        """The opening of the amount's commitment, ``r_lo + 2**32·r_hi``."""
+        return conf.opening_lincomb([self.r_lo, self.r_hi], [1, LIMB])
+
+    def encode(self) -> bytes:
+        return _OPENING.pack(self.amount, self.r_lo, self.r_hi)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Opening:
+        if len(raw) != _OPENING.size:
+            raise ValueError("an opening is 72 bytes")
+        return cls(*_OPENING.unpack(raw))
+
+    def matches(self, limbs: tuple[bytes, bytes]) -> bool:
+        """Whether this opens the limb commitments ``limbs`` (a holder checks before relying)."""
+        lo, hi = self.limbs
+        return (conf.commit(lo, self.r_lo), conf.commit(hi, self.r_hi)) == tuple(limbs)
+
+
+def fresh_opening(amount: int) -> Opening:
+    if not 0 <= amount < 1 << 64:
+        raise ValueError("an amount is a u64")
+    return Opening(amount, conf.random_opening(), conf.random_opening())
+
+
+def balancing_openings(parent: Opening, amounts: Sequence[int]) -> list[Opening]:
+    """Openings of ``amounts`` (summing to the parent's) whose commitments sum to the
+    parent's commitment: every limb opening random but the last piece's low one."""
+    if sum(amounts) != parent.amount:
+        raise ValueError("the pieces do not sum to the parent's amount")
+    pieces = [fresh_opening(a) for a in amounts]
+    *first, last = pieces
+    terms = [parent.r_lo, parent.r_hi, last.r_hi]
+    coefficients = [1, LIMB, -LIMB]
+    for o in first:
+        terms += [o.r_lo, o.r_hi]
+        coefficients += [-1, -LIMB]
+    r_lo = conf.opening_lincomb(terms, coefficients)
+    return [*first, Opening(last.amount, r_lo, last.r_hi)]
+
+
+def make(opening: Opening, regulator: bytes, ctx: bytes) -> CAmount:
+    """The ``CAmount`` of ``opening``, encrypted to the regulator's key, proofs bound to ``ctx``."""
+    parts = []
+    for value, r in zip(opening.limbs, (opening.r_lo, opening.r_hi), strict=True):
+        ct = conf.encrypt(value, r, [regulator])
+        parts.append((ct.commitment, ct.handles[0], conf.prove_validity(value, r, [regulator], ctx)))
+    (lo, reg_lo, valid_lo), (hi, reg_hi, valid_hi) = parts
+    return CAmount(lo, hi, reg_lo, reg_hi, valid_lo, valid_hi)
+
+
+def prove_ranges(openings: Sequence[Opening], ctx: bytes) -> list[bytes]:
+    """The range proofs of ``openings``' limbs, ``LIMBS_PER_PROOF`` limbs a proof, in order."""
+    values, rs = [], []
+    for o in openings:
+        values += list(o.limbs)
+        rs += [o.r_lo, o.r_hi]
+    return [
+        conf.prove_range(values[i : i + LIMBS_PER_PROOF], rs[i : i + LIMBS_PER_PROOF], ctx, LIMB_BITS).proof
+        for i in range(0, len(values), LIMBS_PER_PROOF)
+    ]
+
+
+def range_statements(amounts: Sequence[CAmount]) -> list[list[bytes]]:
+    """The commitments each of ``prove_ranges``' proofs is about, in order."""
+    limbs = [c for a in amounts for c in (a.lo, a.hi)]
+    return [limbs[i : i + LIMBS_PER_PROOF] for i in range(0, len(limbs), LIMBS_PER_PROOF)]
+
+
+def balances(parent: tuple[bytes, bytes], pieces: Sequence[tuple[bytes, bytes]]) -> bool:
+    """Whether the pieces' amounts sum to the parent's: Σ (lo + 2**32·hi) over the pieces
+    minus the parent's is the identity (amounts and openings both balance)."""
+    points, coefficients = [parent[0], parent[1]], [-1, -LIMB]
+    for lo, hi in pieces:
+        points += [lo, hi]
+        coefficients += [1, LIMB]
+    return conf.commitment_lincomb(points, coefficients) == IDENTITY
+
+
+@dataclasses.dataclass(frozen=True)
+class ProofRow:
+    """One transaction's proofs, as a batch check collects them."""
+
+    ctx: bytes
+    regulator: bytes
+    amounts: tuple[CAmount, ...]
+    range_proofs: tuple[bytes, ...]
+
+
+def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
+    """Every row's proofs hold (its range proofs over its limbs, its limbs' validity proofs
+    for its regulator key): one native batch call for all range proofs and one for all
+    validity proofs, whatever the number of rows. A ``None`` row (unparsable) is False."""
+    r_proofs, r_commitments, r_contexts, r_owner = [], [], [], []
+    v_proofs, v_cts, v_keys, v_contexts, v_owner = [], [], [], [], []
+    ok = [row is not None for row in rows]
+    for i, row in enumerate(rows):
+        if row is None:
+            continue
+        statements = range_statements(row.amounts)
+        if len(statements) != len(row.range_proofs):
+            ok[i] = False
+            continue
+        for proof, commitments in zip(row.range_proofs, statements, strict=True):
+            r_proofs.append(proof)
+            r_commitments.append(commitments)
+            r_contexts.append(row.ctx)
+            r_owner.append(i)
+        for a in row.amounts:
+            for commitment, handle, proof in ((a.lo, a.reg_lo, a.valid_lo), (a.hi, a.reg_hi, a.valid_hi)):
+                v_proofs.append(proof)
+                v_cts.append(conf.GroupedCiphertext(commitment, (handle,)))
+                v_keys.append([row.regulator])
+                v_contexts.append(row.ctx)
+                v_owner.append(i)
+    verdicts = []
+    if r_proofs:
+        verdicts.append((conf.verify_range_batch(r_proofs, r_commitments, r_contexts, LIMB_BITS), r_owner))
+    if v_proofs:
+        verdicts.append((conf.verify_validity_batch(v_proofs, v_cts, v_keys, v_contexts), v_owner))
+    for results, owners in verdicts:
+        for good, i in zip(results, owners, strict=True):
+            if not good:
+                ok[i] = False
+    return ok
+
+
+# --- openings for holders ---------------------------------------------------------------
+
+
+def seal(opening: Opening, recipient_ed25519: bytes) -> bytes:
+    """``opening`` sealed to the X25519 form of the Ed25519 key ``recipient_ed25519``
+    (libsodium's sealed box: only that key's holder opens it)."""
+    x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(recipient_ed25519)
+    return nacl.public.SealedBox(nacl.public.PublicKey(x25519)).encrypt(opening.encode())
+
+
+def unseal(sealed: bytes, signing_seed: bytes) -> Opening | None:
+    """The opening sealed to the Ed25519 key of ``signing_seed``; None if it was not sealed
+    to it or is damaged."""
+    _public, secret = nacl.bindings.crypto_sign_seed_keypair(signing_seed)
+    x_secret = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret)
+    try:
+        raw = nacl.public.SealedBox(nacl.public.PrivateKey(x_secret)).decrypt(sealed)
+    except nacl.exceptions.CryptoError:
+        return None
+    try:
+        return Opening.decode(raw)
+    except ValueError:
+        return None
+
+
+# --- the regulator ------------------------------------------------------------------------
+
+
+def regulator_read(stored: bytes, regulator_secret: bytes) -> int | None:
+    """The amount of a stored confidential amount (``CAmount.stored``), read with the
+    regulator's ElGamal secret; None with another key."""
+    lo, hi, reg_lo, reg_hi = (stored[i : i + 32] for i in range(0, 128, 32))
+    lo_v = conf.decrypt(regulator_secret, conf.GroupedCiphertext(lo, (reg_lo,)), 0)
+    hi_v = conf.decrypt(regulator_secret, conf.GroupedCiphertext(hi, (reg_hi,)), 0)
+    if lo_v is None or hi_v is None:
+        return None
+    return lo_v + LIMB * hi_v

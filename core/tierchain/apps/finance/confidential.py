@@ -1,0 +1,287 @@
+"""Confidential vouchers: face and piece amounts as commitments (docs/privacy.md).
+
+A confidential voucher is a voucher whose amounts nobody but its parties and the regulator
+can read: its record and its pieces' records say amount 0, and each piece's amount is a
+``camount.CAmount`` kept in ``fy/<piece id>`` (limb commitments, the regulator's decrypt
+handles, the holder's sealed opening). Its asset is registered in the confidential
+registry (``fs/<blinded>``: the value's commitments and the financed total's commitment).
+
+==================  ==================================================================
+``fin.cconfirm``    the core enterprise confirms a payable of a hidden amount to a supplier:
+                    the amount's ``CAmount`` (range proof, regulator envelope) and its
+                    opening sealed to a key of the beneficiary
+``fin.csplit``      the holder splits a confidential piece into 2..``csplit_ways_max``
+                    pieces: their commitments must sum to the parent's, each amount in range
+==================  ==================================================================
+
+The proofs are checked at admission, one native call per batch (``CHECK``, an
+``App.checks`` entry: a transaction whose proofs fail is refused ``BAD_PROOF`` and never
+reaches a block); what depends on state (the regulator's key, the parent's commitments)
+is checked by the handlers, with the finance app's codes. A plaintext op on a confidential
+piece is refused (``CONFIDENTIAL_PIECE``), and the reverse (``NOT_CONFIDENTIAL``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import numpy as np
+
+from tierchain.apps.finance import camount as ca
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance import voucher as vc
+from tierchain.apps.finance.codes import FinanceReject
+from tierchain.apps.finance.orgs import make_tx, member_reads, params
+from tierchain.engine import apps
+from tierchain.engine.execute import OpFailed, TxContext
+from tierchain.errors import Reject
+from tierchain.wire import tx
+
+OPS = apps.OpTable()
+P = c.PieceState
+_CCONFIRM = struct.Struct("<16sQ32s32s32sB")  # beneficiary, maturity, blinded, regulator, recipient, docs
+_CSPLIT = struct.Struct("<16s32sB")  # piece, regulator, pieces
+_DOC = struct.Struct("<B32s")
+_PROOF_LEN = struct.Struct("<H")
+_STORED = 128  # CAmount.stored()
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """``fy/<piece id>``: the piece's limb commitments and regulator handles, and the
+    holder's sealed opening."""
+
+    lo: bytes
+    hi: bytes
+    amount: bytes  # CAmount.stored(): lo, hi, reg_lo, reg_hi
+    sealed: bytes
+
+    @classmethod
+    def of(cls, a: ca.CAmount, sealed: bytes) -> Stored:
+        return cls(a.lo, a.hi, a.stored(), sealed)
+
+    def encode(self) -> bytes:
+        return self.amount + self.sealed
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Stored:
+        if len(raw) != _STORED + ca.SEALED_BYTES:
+            raise c.RecordError("confidential amount record")
+        return cls(raw[:32], raw[32:64], raw[:_STORED], raw[_STORED:])
+
+
+@dataclasses.dataclass(frozen=True)
+class CRegistryEntry:
+    """``fs/<blinded>``: an asset's value as limb commitments, and the commitment of the
+    total financed against it (the identity: nothing yet)."""
+
+    value_lo: bytes
+    value_hi: bytes
+    financed: bytes = ca.IDENTITY
+    closed: bool = False
+
+    def encode(self) -> bytes:
+        return self.value_lo + self.value_hi + self.financed + bytes((self.closed,))
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CRegistryEntry:
+        if len(raw) != 97 or raw[96] > 1:
+            raise c.RecordError("confidential registry entry")
+        return cls(raw[:32], raw[32:64], raw[64:96], bool(raw[96]))
+
+
+# --- payloads: one parser for the admission check and the handler --------------------------
+
+
+def _take_proof(payload: bytes, pos: int) -> tuple[bytes, int]:
+    (n,) = _PROOF_LEN.unpack_from(payload, pos)
+    pos += _PROOF_LEN.size
+    if pos + n > len(payload):
+        raise ValueError("range proof runs past the payload")
+    return payload[pos : pos + n], pos + n
+
+
+def parse_cconfirm(payload: bytes) -> tuple:
+    """(beneficiary, maturity, blinded, regulator, recipient, docs, amount, proof, sealed);
+    ValueError if malformed."""
+    beneficiary, maturity, blinded, regulator, recipient, n = _CCONFIRM.unpack_from(payload)
+    pos = _CCONFIRM.size
+    docs = [_DOC.unpack_from(payload, pos + i * _DOC.size) for i in range(n)]
+    pos += n * _DOC.size
+    amount = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
+    proof, pos = _take_proof(payload, pos + ca.CAmount.SIZE)
+    sealed = payload[pos:]
+    if len(sealed) != ca.SEALED_BYTES:
+        raise ValueError("sealed opening")
+    return beneficiary, maturity, blinded, regulator, recipient, docs, amount, proof, sealed
+
+
+def parse_csplit(payload: bytes) -> tuple:
+    """(piece, regulator, amounts, proof, sealed openings); ValueError if malformed."""
+    pid, regulator, n = _CSPLIT.unpack_from(payload)
+    if not 2 <= n <= c.csplit_ways_max:
+        raise ValueError(f"2..{c.csplit_ways_max} pieces")
+    pos = _CSPLIT.size
+    amounts = [
+        ca.CAmount.decode(payload[pos + i * ca.CAmount.SIZE : pos + (i + 1) * ca.CAmount.SIZE])
+        for i in range(n)
+    ]
+    proof, pos = _take_proof(payload, pos + n * ca.CAmount.SIZE)
+    if len(payload) != pos + n * ca.SEALED_BYTES:
+        raise ValueError("sealed openings")
+    sealed = [payload[pos + i * ca.SEALED_BYTES : pos + (i + 1) * ca.SEALED_BYTES] for i in range(n)]
+    return pid, regulator, amounts, proof, sealed
+
+
+def _proof_row(op: int, payload: bytes, ctx: bytes) -> ca.ProofRow | None:
+    try:
+        if op == c.OP_CCONFIRM:
+            *_, regulator, _, _, amount, proof, _ = parse_cconfirm(payload)
+            return ca.ProofRow(ctx, regulator, (amount,), (proof,))
+        _, regulator, amounts, proof, _ = parse_csplit(payload)
+        return ca.ProofRow(ctx, regulator, tuple(amounts), (proof,))
+    except (ValueError, struct.error):
+        return None
+
+
+def _check(batch, rows: np.ndarray) -> list[int]:
+    """The admission check of the confidential ops: every proof of every row, in one batch."""
+    proof_rows = []
+    for i in rows.tolist():
+        op = int(batch.op[i])
+        ctx = ca.context(int(batch.chain_id[i]), batch.sender[i].tobytes(), int(batch.nonce[i]), op)
+        proof_rows.append(_proof_row(op, batch.payload(i), ctx))
+    return [0 if good else Reject.BAD_PROOF for good in ca.verify_rows(proof_rows)]
+
+
+CHECK = apps.BatchCheck(frozenset({c.OP_CCONFIRM, c.OP_CSPLIT}), _check, "finance.confidential-proofs")
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+def _regulator(ctx: TxContext, claimed: bytes) -> None:
+    """The amounts' envelopes were made for the chain's regulator key."""
+    current = ctx.get(c.REGULATOR_KEY)
+    if current is None:
+        raise OpFailed(FinanceReject.NO_REGULATOR_KEY)
+    if current != claimed:
+        raise OpFailed(FinanceReject.REGULATOR_KEY_MISMATCH)
+
+
+@OPS.op(c.OP_CCONFIRM, "fin.cconfirm")
+def _cconfirm(ctx: TxContext) -> None:
+    try:
+        beneficiary, maturity_ms, blinded, regulator, recipient, docs, amount, _, sealed = parse_cconfirm(
+            ctx.payload
+        )
+    except (ValueError, struct.error):
+        raise OpFailed(Reject.BAD_PAYLOAD) from None
+    docs = vc.parse_docs(b"".join(_DOC.pack(t, fp) for t, fp in docs), 0, len(docs))
+    obligor, vid = vc.confirm_checks(ctx, beneficiary, None, maturity_ms, blinded, docs)
+    _regulator(ctx, regulator)
+    raw = ctx.get(c.key_key(recipient))
+    key = None if raw is None else c.KeyRecord.decode(raw)
+    if key is None or key.org != beneficiary or key.status != c.KeyStatus.ACTIVE:
+        raise OpFailed(FinanceReject.BAD_RECIPIENT)
+    ctx.put(c.cregistry_key(blinded), CRegistryEntry(amount.lo, amount.hi).encode())
+    vc.issue(ctx, vid, obligor, beneficiary, 0, maturity_ms, blinded, docs)
+    ctx.put(c.camount_key(vid), Stored.of(amount, sealed).encode())
+    ctx.emit(b"fin.cvoucher.issued", vid + beneficiary)
+
+
+@OPS.op(c.OP_CSPLIT, "fin.csplit")
+def _csplit(ctx: TxContext) -> None:
+    try:
+        pid, regulator, amounts, _, sealed = parse_csplit(ctx.payload)
+    except (ValueError, struct.error):
+        raise OpFailed(Reject.BAD_PAYLOAD) from None
+    oid, piece, _ = vc.held(ctx, pid, confidential=True)
+    _regulator(ctx, regulator)
+    if piece.depth + 1 > params(ctx).max_depth:
+        raise OpFailed(FinanceReject.SPLIT_TOO_DEEP)
+    parent = Stored.decode(ctx.get(c.camount_key(pid)) or b"")
+    if not ca.balances((parent.lo, parent.hi), [(a.lo, a.hi) for a in amounts]):
+        raise OpFailed(FinanceReject.SPLIT_SUM_MISMATCH)
+    kids = [c.child_id(pid, i) for i in range(len(amounts))]
+    if any(ctx.get(c.piece_key(k)) is not None for k in kids):
+        raise OpFailed(FinanceReject.VOUCHER_EXISTS, "a child id is taken")
+    for i, (kid, a) in enumerate(zip(kids, amounts, strict=True)):
+        child = c.Piece(
+            piece.voucher, pid, piece.root, piece.depth + 1, i, 0, oid, P.ACTIVE,
+            0, c.ZERO_ID, 0, 0, 0, ctx.height, (),
+        )  # fmt: skip
+        vc.put_piece(ctx, kid, vc.log_event(ctx, child, c.Event.CREATED_BY_SPLIT, oid, 0))
+        ctx.put(c.camount_key(kid), Stored.of(a, sealed[i]).encode())
+    n = len(amounts)
+    vc.put_piece(ctx, pid, vc.log_event(ctx, piece, c.Event.SPLIT, oid, n, state=P.SPLIT, children=n))
+    ctx.emit(b"fin.piece.split", pid + bytes((n,)))
+
+
+# --- client-side builders -----------------------------------------------------------------------
+
+
+def cconfirm(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    beneficiary: bytes,
+    face: int,
+    maturity_ms: int,
+    docs: list[tuple[int, bytes]],
+    blinded: bytes,
+    regulator: bytes,
+    recipient: bytes,
+) -> tuple[tx.Tx, bytes, ca.Opening]:
+    """The confidential confirmation tx, the voucher id, and the face's opening (the
+    beneficiary gets it sealed to ``recipient``, one of its organization's keys)."""
+    if not 0 < face <= c.amount_max:
+        raise ValueError("face amount out of range")
+    vid = c.voucher_id(blinded, sender, nonce)
+    ctx = ca.context(chain_id, sender, nonce, c.OP_CCONFIRM)
+    opening = ca.fresh_opening(face)
+    amount = ca.make(opening, regulator, ctx)
+    (proof,) = ca.prove_ranges([opening], ctx)
+    payload = _CCONFIRM.pack(beneficiary, maturity_ms, blinded, regulator, recipient, len(docs))
+    payload += b"".join(_DOC.pack(t, fp) for t, fp in docs)
+    payload += amount.encode() + _PROOF_LEN.pack(len(proof)) + proof + ca.seal(opening, recipient)
+    reads = member_reads(sender, org) | {
+        c.org_key(beneficiary),
+        c.REGULATOR_KEY,
+        c.key_key(recipient),
+        c.registry_key(blinded),
+    }
+    writes = {c.voucher_key(vid), c.piece_key(vid), c.cregistry_key(blinded), c.camount_key(vid)}
+    for t, fp in docs:
+        (writes if t == c.DocType.INVOICE else reads).add(c.doc_key(t, fp))
+    return make_tx(chain_id, c.OP_CCONFIRM, sender, nonce, reads, writes, payload), vid, opening
+
+
+def csplit(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    piece: bytes,
+    parent: ca.Opening,
+    amounts: list[int],
+    regulator: bytes,
+) -> tuple[tx.Tx, list[bytes], list[ca.Opening]]:
+    """The confidential split tx, the children's ids and their openings (also sealed, in
+    the tx, to the sender's own key: recoverable from the chain by its holder)."""
+    if not 2 <= len(amounts) <= c.csplit_ways_max:
+        raise ValueError(f"2..{c.csplit_ways_max} pieces")
+    ctx = ca.context(chain_id, sender, nonce, c.OP_CSPLIT)
+    openings = ca.balancing_openings(parent, amounts)
+    cams = [ca.make(o, regulator, ctx) for o in openings]
+    (proof,) = ca.prove_ranges(openings, ctx)
+    kids = [c.child_id(piece, i) for i in range(len(amounts))]
+    payload = _CSPLIT.pack(piece, regulator, len(amounts)) + b"".join(a.encode() for a in cams)
+    payload += _PROOF_LEN.pack(len(proof)) + proof + b"".join(ca.seal(o, sender) for o in openings)
+    reads = member_reads(sender, org) | {c.PARAMS_KEY, c.voucher_key(voucher), c.REGULATOR_KEY}
+    reads.add(c.camount_key(piece))
+    writes = {c.piece_key(piece), *map(c.piece_key, kids), *map(c.camount_key, kids)}
+    return make_tx(chain_id, c.OP_CSPLIT, sender, nonce, reads, writes, payload), kids, openings

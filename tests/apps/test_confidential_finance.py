@@ -1,0 +1,243 @@
+"""Confidential vouchers (tierchain.apps.finance.confidential; docs/privacy.md): a hidden face
+and hidden pieces, proofs checked at admission (BAD_PROOF), state checked by the handlers
+(named finance codes, nothing written), openings only for holders, see-through for the
+regulator, and no plaintext amount anywhere in the database or the blocks."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from pathlib import Path
+
+import pytest
+
+from finance_world import KEYS, NODE, SECRET, MemLedger, World, admit_all, config, issue_voucher
+from tierchain.apps import accounts
+from tierchain.apps.finance import DocType
+from tierchain.apps.finance import camount as ca
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance import confidential as cf
+from tierchain.apps.finance.client import Finance
+from tierchain.apps.finance.codes import FinanceReject
+from tierchain.apps.finance.orgs import make_tx
+from tierchain.crypto import confidential as conf
+from tierchain.engine.chain import Chain
+from tierchain.engine.execute import OpFailed
+from tierchain.engine.verify import verify_chain
+from tierchain.errors import Reject
+from tierchain.wire import tx as txcodec
+
+REGULATOR = conf.elgamal_keypair(b"regulator seed for tests".ljust(32, b"\0"))
+STRANGER = conf.elgamal_keypair(b"not the regulator".ljust(32, b"\0"))
+FACE = 0x0123_4567_89AB  # above 2**32: both limbs matter; distinctive bytes for the scan
+PIECES = [0x0023_4567_0000, FACE - 0x0023_4567_0000]
+MATURITY = 4_000_000_000_000
+
+
+def _world(fin: Finance, *, regulator: bool = True) -> World:
+    w = admit_all(fin)
+    if regulator:
+        assert fin.party(NODE).propose_regulator_key(REGULATOR.public).ok
+    return w
+
+
+def _docs(w: World, tag: bytes) -> list[tuple[int, bytes]]:
+    t1 = w.p["Tier1"]
+    inv, con = t1.anchor(DocType.INVOICE, b"invoice " + tag), t1.anchor(DocType.CONTRACT, b"contract " + tag)
+    assert inv.ok and con.ok
+    return [(DocType.INVOICE, inv.id), (DocType.CONTRACT, con.id)]
+
+
+def _cconfirm(w: World, tag: bytes = b"c1", face: int = FACE):
+    return w.p["CoreCo"].cconfirm(w.org("Tier1"), face, MATURITY, _docs(w, tag), KEYS["Tier1"].public_key)
+
+
+@pytest.fixture
+def chain(tmp_path):
+    with Chain(tmp_path / "chain", config(), NODE) as ch:
+        yield ch
+
+
+@pytest.fixture
+def world(chain) -> World:
+    return _world(Finance(chain, SECRET))
+
+
+def _submit(chain, keys, tx: txcodec.Tx) -> int:
+    """Admission's code, or the receipt's."""
+    sub = chain.submit([keys.sign_tx(tx).encode()])
+    return int(sub.codes[0]) or sub.wait(10)[0].code
+
+
+def test_a_confidential_lifecycle_hides_amounts_from_all_but_holders_and_the_regulator(
+    chain, world, tmp_path
+):
+    fin, t1 = world.fin, world.p["Tier1"]
+    r = _cconfirm(world)
+    assert r.ok, r.code
+    vid = r.id
+    assert fin.voucher(vid).face == 0 and fin.piece(vid).amount == 0  # nothing in the records
+    # The beneficiary opens its amount from the chain; the obligor and a bank cannot.
+    assert t1.opening(vid).amount == FACE == r.openings[0].amount
+    assert world.p["BankA"].opening(vid) is None and world.p["CoreCo"].opening(vid) is None
+    stored = fin.camount(vid)
+    assert ca.regulator_read(stored.amount, REGULATOR.secret) == FACE
+    assert ca.regulator_read(stored.amount, STRANGER.secret) is None  # see-through is the regulator's
+    # A split into hidden pieces that sum to the hidden face; each holder line opens.
+    s = t1.csplit(vid, PIECES)
+    assert s.ok, s.code
+    assert [t1.opening(k).amount for k in s.ids] == PIECES
+    assert [ca.regulator_read(fin.camount(k).amount, REGULATOR.secret) for k in s.ids] == PIECES
+    assert fin.piece(vid).state == c.PieceState.SPLIT
+    assert [fin.piece(k).state for k in s.ids] == [c.PieceState.ACTIVE] * 2
+    # ... and a split of a piece, from the opening the chain keeps for its holder.
+    s2 = t1.csplit(s.ids[0], [PIECES[0] - 1000, 1000])
+    assert s2.ok, s2.code
+    assert fin.piece(s2.ids[1]).root == vid and fin.piece(s2.ids[1]).depth == 2
+    # The registry holds commitments only.
+    entry = cf.CRegistryEntry.decode(fin.get(c.cregistry_key(fin.voucher(vid).blinded)))
+    assert (entry.value_lo, entry.value_hi) == (stored.lo, stored.hi) and entry.financed == ca.IDENTITY
+    assert fin.get(c.registry_key(fin.voucher(vid).blinded)) is None
+    # Nothing anywhere holds an amount in the clear: neither the database files nor any block.
+    chain.close()
+    assert verify_chain(tmp_path / "chain").ok
+    secrets = [struct.pack("<Q", v) for v in (FACE, *PIECES, PIECES[0] - 1000)]
+    secrets += [str(v).encode() for v in (FACE, *PIECES)]
+    for f in Path(tmp_path / "chain").rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert not [s for s in secrets if s in data], f
+
+
+def test_proofs_are_checked_at_admission(chain, world):
+    core, t1 = world.p["CoreCo"], world.p["Tier1"]
+    vid = _cconfirm(world).id
+    parent = t1.opening(vid)
+    args = (chain.config.chain_id, KEYS["Tier1"].public_key, world.org("Tier1"))
+    nonce = chain.nonce(KEYS["Tier1"].public_key)
+    good, kids, _ = cf.csplit(*args, nonce, vid, vid, parent, PIECES, REGULATOR.public)
+
+    def with_payload(payload: bytes) -> txcodec.Tx:
+        return dataclasses.replace(good, payload=payload)
+
+    pos = cf._CSPLIT.size + 2 * ca.CAmount.SIZE + 2  # the range proof's first byte
+    tampered = bytearray(good.payload)
+    tampered[pos + 40] ^= 1
+    assert _submit(chain, KEYS["Tier1"], with_payload(bytes(tampered))) == Reject.BAD_PROOF
+    # A regulator handle that is not the limb's: its validity proof fails.
+    swapped = bytearray(good.payload)
+    first = cf._CSPLIT.size
+    swapped[first + 64 : first + 96] = good.payload[first + 96 : first + 128]
+    assert _submit(chain, KEYS["Tier1"], with_payload(bytes(swapped))) == Reject.BAD_PROOF
+    # No envelope at all (the payload cut short), and garbage.
+    assert _submit(chain, KEYS["Tier1"], with_payload(good.payload[: first + 200])) == Reject.BAD_PROOF
+    # The same proofs in another transaction (another nonce): bound to the first one.
+    replayed = dataclasses.replace(good, nonce=nonce + 1)
+    assert _submit(chain, KEYS["Tier1"], replayed) == Reject.BAD_PROOF
+    # Nothing changed; the genuine one still goes through.
+    assert (
+        chain.nonce(KEYS["Tier1"].public_key) == nonce and world.fin.piece(vid).state == c.PieceState.ACTIVE
+    )
+    assert _submit(chain, KEYS["Tier1"], good) == Reject.OK
+    assert [world.fin.piece(k).state for k in kids] == [c.PieceState.ACTIVE] * 2
+    assert core  # the obligor took no part
+
+
+def _state(fin: Finance, *keys: bytes) -> list[bytes | None]:
+    return [fin.get(k) for k in keys]
+
+
+def test_state_dependent_refusals_name_the_problem_and_change_nothing(chain, world):
+    fin, t1 = world.fin, world.p["Tier1"]
+    vid = _cconfirm(world).id
+    parent = t1.opening(vid)
+    keys = (c.piece_key(vid), c.camount_key(vid), c.piece_key(c.child_id(vid, 0)))
+    before = _state(fin, *keys)
+    args = (chain.config.chain_id, KEYS["Tier1"].public_key, world.org("Tier1"))
+
+    def split_with(openings, regulator=REGULATOR.public) -> int:
+        nonce = chain.nonce(KEYS["Tier1"].public_key)
+        ctx = ca.context(chain.config.chain_id, KEYS["Tier1"].public_key, nonce, c.OP_CSPLIT)
+        tx, _, _ = cf.csplit(*args, nonce, vid, vid, parent, PIECES, regulator)
+        cams = [ca.make(o, regulator, ctx) for o in openings]
+        (proof,) = ca.prove_ranges(openings, ctx)
+        payload = cf._CSPLIT.pack(vid, regulator, len(cams)) + b"".join(a.encode() for a in cams)
+        payload += cf._PROOF_LEN.pack(len(proof)) + proof
+        payload += b"".join(ca.seal(o, KEYS["Tier1"].public_key) for o in openings)
+        return _submit(chain, KEYS["Tier1"], dataclasses.replace(tx, payload=payload))
+
+    # Pieces worth more than the parent (openings made to balance, amounts that do not).
+    inflated = ca.balancing_openings(dataclasses.replace(parent, amount=FACE + 5), [FACE, 5])
+    assert split_with(inflated) == FinanceReject.SPLIT_SUM_MISMATCH
+    # Amounts that sum, with the wrong blinding.
+    assert split_with([ca.fresh_opening(a) for a in PIECES]) == FinanceReject.SPLIT_SUM_MISMATCH
+    # Envelopes for a key that is not the chain's regulator's (valid proofs for that key).
+    balanced = ca.balancing_openings(parent, PIECES)
+    assert split_with(balanced, STRANGER.public) == FinanceReject.REGULATOR_KEY_MISMATCH
+    assert _state(fin, *keys) == before
+    # A plaintext op on the confidential piece, and the reverse.
+    assert t1.split(vid, PIECES).code == FinanceReject.CONFIDENTIAL_PIECE
+    plain, _ = issue_voucher(world, 50_000, MATURITY, b"plain")
+    with pytest.raises(ValueError, match="no opening"):
+        t1.csplit(plain, [25_000, 25_000])
+    fake = ca.fresh_opening(50_000)
+    assert t1.csplit(plain, [25_000, 25_000], parent=fake).code == FinanceReject.NOT_CONFIDENTIAL
+    assert _state(fin, *keys) == before
+
+
+def test_confirmation_refusals(chain, tmp_path):
+    fin = Finance(chain, SECRET)
+    w = _world(fin, regulator=False)
+    core = w.p["CoreCo"]
+    with pytest.raises(ValueError, match="no regulator key"):
+        _cconfirm(w)
+    docs = _docs(w, b"n1")
+    nonce = chain.nonce(KEYS["CoreCo"].public_key)
+    tx, vid, _ = cf.cconfirm(
+        chain.config.chain_id, KEYS["CoreCo"].public_key, w.org("CoreCo"), nonce, w.org("Tier1"), FACE,
+        MATURITY, docs, fin.blind_invoice(docs[0][1]), REGULATOR.public, KEYS["Tier1"].public_key,
+    )  # fmt: skip
+    assert _submit(chain, KEYS["CoreCo"], tx) == FinanceReject.NO_REGULATOR_KEY
+    assert fin.voucher(vid) is None
+    assert fin.party(NODE).propose_regulator_key(REGULATOR.public).ok
+    # The opening sealed to a key of another organization than the beneficiary.
+    r = core.cconfirm(w.org("Tier1"), FACE, MATURITY, _docs(w, b"n2"), KEYS["BankA"].public_key)
+    assert r.code == FinanceReject.BAD_RECIPIENT and fin.voucher(r.id) is None
+    # One invoice backs one receivable, confidential or not.
+    docs = _docs(w, b"n3")
+    assert core.cconfirm(w.org("Tier1"), FACE, MATURITY, docs, KEYS["Tier1"].public_key).ok
+    again = core.confirm(w.org("Tier1"), FACE, MATURITY, docs)
+    assert again.code == FinanceReject.INVOICE_ALREADY_USED
+
+
+def test_a_plaintext_settlement_of_a_confidential_voucher_is_refused():
+    ledger = MemLedger(config())
+    fin = Finance(ledger, SECRET)
+    w = _world(fin)
+    vid = _cconfirm(w).id
+    ledger.timestamp_ms = MATURITY + 1
+    (r,) = w.p["CoreCo"].settle(vid, [vid])
+    assert r.code == FinanceReject.CONFIDENTIAL_PIECE
+    assert fin.voucher(vid).status == c.VoucherStatus.ACTIVE
+
+
+def test_the_regulator_key_is_a_committee_decision_and_must_be_a_point():
+    ledger = MemLedger(config())
+    fin = Finance(ledger, SECRET)
+    admit_all(fin)
+    node = fin.party(NODE)
+    for bad in (bytes(32), b"\xff" * 32):  # the identity; not a point
+        with pytest.raises(OpFailed, match="BAD_PAYLOAD"):  # the client builds no such proposal
+            node.propose_regulator_key(bad)
+        nonce = ledger.nonce(NODE.public_key)
+        writes = {c.proposal_key(c.object_id(NODE.public_key, nonce)), c.REGULATOR_KEY}
+        payload = bytes((c.Action.SET_REGULATOR_KEY,)) + bad
+        reads = {accounts.account_key(NODE.public_key), c.PARAMS_KEY}
+        tx = make_tx(ledger.chain_id, c.OP_PROPOSE, NODE.public_key, nonce, reads, writes, payload)
+        code, _ = ledger.send(NODE.sign_tx(tx).encode(), 10)
+        assert code == Reject.BAD_PAYLOAD
+    assert fin.regulator_key() is None
+    assert (
+        fin.party(KEYS["BankA"]).propose_regulator_key(REGULATOR.public).code == FinanceReject.NOT_COMMITTEE
+    )
+    assert node.propose_regulator_key(REGULATOR.public).ok and fin.regulator_key() == REGULATOR.public
