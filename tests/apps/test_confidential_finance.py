@@ -6,10 +6,12 @@ regulator, and no plaintext amount anywhere in the database or the blocks."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import struct
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from finance_world import KEYS, NODE, SECRET, MemLedger, World, admit_all, config, issue_voucher
 from tierchain.apps import accounts
@@ -20,6 +22,7 @@ from tierchain.apps.finance import confidential as cf
 from tierchain.apps.finance.client import Finance
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx
+from tierchain.cli.main import main
 from tierchain.crypto import confidential as conf
 from tierchain.engine.chain import Chain
 from tierchain.engine.execute import OpFailed
@@ -27,7 +30,8 @@ from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
 from tierchain.wire import tx as txcodec
 
-REGULATOR = conf.elgamal_keypair(b"regulator seed for tests".ljust(32, b"\0"))
+REGULATOR_SEED = b"regulator seed for tests".ljust(32, b"\0")
+REGULATOR = conf.elgamal_keypair(REGULATOR_SEED)
 STRANGER = conf.elgamal_keypair(b"not the regulator".ljust(32, b"\0"))
 FACE = 0x0123_4567_89AB  # above 2**32: both limbs matter; distinctive bytes for the scan
 PIECES = [0x0023_4567_0000, FACE - 0x0023_4567_0000]
@@ -98,9 +102,26 @@ def test_a_confidential_lifecycle_hides_amounts_from_all_but_holders_and_the_reg
     entry = cf.CRegistryEntry.decode(fin.get(c.cregistry_key(fin.voucher(vid).blinded)))
     assert (entry.value_lo, entry.value_hi) == (stored.lo, stored.hi) and entry.financed == ca.IDENTITY
     assert fin.get(c.registry_key(fin.voucher(vid).blinded)) is None
+    # Lineage shows no amount; the regulator's view shows every one; another key's none.
+    plain = fin.lineage(s2.ids[1])
+    assert plain["voucher"]["face"] is None and plain["piece"]["confidential"]
+    assert {d["amount"] for d in (*plain["ancestors"], plain["piece"])} == {None}
+    seen = cf.regulator_lineage(fin.get, vid, REGULATOR.secret)
+    assert seen["voucher"]["face"] == FACE and seen["piece"]["amount"] == FACE
+    assert [d["amount"] for d in seen["descendants"]] == [*PIECES, PIECES[0] - 1000, 1000]
+    blind = cf.regulator_lineage(fin.get, vid, STRANGER.secret)
+    assert blind["voucher"]["face"] is None and {d["amount"] for d in blind["descendants"]} == {None}
     # Nothing anywhere holds an amount in the clear: neither the database files nor any block.
     chain.close()
     assert verify_chain(tmp_path / "chain").ok
+    env = {"REG_SEED": REGULATOR_SEED.hex()}
+    out = CliRunner(env=env).invoke(
+        main, ["finance", "lineage", str(tmp_path / "chain"), vid.hex(), "--regulator-seed-env", "REG_SEED"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["voucher"]["face"] == FACE
+    out = CliRunner(env=env).invoke(main, ["finance", "regulator-key", "--seed-env", "REG_SEED"])
+    assert json.loads(out.output) == {"public_key": REGULATOR.public.hex()}
     secrets = [struct.pack("<Q", v) for v in (FACE, *PIECES, PIECES[0] - 1000)]
     secrets += [str(v).encode() for v in (FACE, *PIECES)]
     for f in Path(tmp_path / "chain").rglob("*"):

@@ -40,6 +40,7 @@ from tierchain.cli.types import (
     read_passphrase,
 )
 from tierchain.config import ROLES
+from tierchain.crypto import confidential as conf
 from tierchain.crypto import load_key_file
 from tierchain.engine.apps import validator_power_max
 
@@ -240,6 +241,39 @@ def propose_validator(ctx, public_key: bytes, power: int) -> None:
     """Committee: propose a consensus validator's voting power (a replicated chain's
     CometBFT validator key, hex: `cometbft show-validator`; docs/replication.md)."""
     _report(_party(ctx).propose_validator(public_key, power), "propose-validator")
+
+
+@finance.command("propose-regulator-key")
+@click.argument("public_key", type=PUBLIC_KEY)
+@click.pass_context
+def propose_regulator_key(ctx, public_key: bytes) -> None:
+    """Committee: propose the regulator's ElGamal key (hex: `finance regulator-key`), which
+    every confidential amount is encrypted to (docs/privacy.md)."""
+    _report(_party(ctx).propose_regulator_key(public_key), "propose-regulator-key")
+
+
+def _regulator_keys(env: str) -> conf.ElGamalKeypair:
+    """The regulator's ElGamal key pair from the 32-byte hex seed in environment variable ``env``."""
+    raw = os.environ.get(env)
+    if raw is None:
+        _fail(f"environment variable {env} is not set (the regulator's 32-byte seed, hex)")
+    try:
+        seed = bytes.fromhex(raw.strip())
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        _fail(f"{env} must hold 64 hex digits (the regulator's 32-byte seed)")
+    return conf.elgamal_keypair(seed)
+
+
+@finance.command("regulator-key")
+@click.option(
+    "--seed-env", metavar="NAME", required=True, help="Environment variable with the 32-byte seed (hex)."
+)
+def regulator_key(seed_env: str) -> None:
+    """Print the regulator's ElGamal public key derived from its seed (for
+    `propose-regulator-key`); the seed never leaves this process."""
+    _print_json({"public_key": _regulator_keys(seed_env).public.hex()})
 
 
 @finance.command("vote")
@@ -489,13 +523,23 @@ def _print_json(value: Any) -> None:
 @finance.command("lineage")
 @directory_arg
 @click.argument("piece", type=ID)
-def lineage_cmd(directory: Path, piece: bytes) -> None:
-    """Print the lineage of PIECE from the chain database in DIRECTORY (read-only) as JSON."""
+@click.option(
+    "--regulator-seed-env",
+    metavar="NAME",
+    default=None,
+    help="The regulator: read confidential amounts with the ElGamal key of the seed (hex) in NAME.",
+)
+def lineage_cmd(directory: Path, piece: bytes, regulator_seed_env: str | None) -> None:
+    """Print the lineage of PIECE from the chain database in DIRECTORY (read-only) as JSON.
+    Confidential amounts show as null, unless the regulator's key reads them."""
+    from tierchain.apps.finance.confidential import regulator_lineage
     from tierchain.apps.finance.lineage import lineage
+
+    keys = None if regulator_seed_env is None else _regulator_keys(regulator_seed_env)
 
     def query(get):
         _known(get(c.piece_key(piece)), "piece", piece)
-        return lineage(get, piece)
+        return lineage(get, piece) if keys is None else regulator_lineage(get, piece, keys.secret)
 
     _print_json(_read(directory, query))
 

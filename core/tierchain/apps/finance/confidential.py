@@ -30,6 +30,7 @@ import numpy as np
 
 from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
+from tierchain.apps.finance import lineage as lin
 from tierchain.apps.finance import voucher as vc
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member_reads, params
@@ -285,3 +286,26 @@ def csplit(
     reads.add(c.camount_key(piece))
     writes = {c.piece_key(piece), *map(c.piece_key, kids), *map(c.camount_key, kids)}
     return make_tx(chain_id, c.OP_CSPLIT, sender, nonce, reads, writes, payload), kids, openings
+
+
+# --- the regulator's view --------------------------------------------------------------------
+
+
+def regulator_lineage(get: lin.StateGet, piece_id: bytes, regulator_secret: bytes) -> dict:
+    """``lineage.lineage`` of ``piece_id`` with every confidential amount filled in, read
+    with the regulator's ElGamal secret from each piece's handles (the face from the root
+    piece's). With any other key the amounts stay None: only the regulator sees through."""
+    out = lin.lineage(get, piece_id)
+
+    def read(pid: bytes) -> int | None:
+        raw = get(c.camount_key(pid))
+        return None if raw is None else ca.regulator_read(Stored.decode(raw).amount, regulator_secret)
+
+    for d in (*out["ancestors"], out["piece"], *out["descendants"]):
+        if d["confidential"]:
+            d["amount"] = read(bytes.fromhex(d["piece"]))
+            for e in d["history"]:
+                e["amount"] = d["amount"]
+    if out["voucher"]["face"] is None:
+        out["voucher"]["face"] = read(bytes.fromhex(out["voucher"]["id"]))
+    return out

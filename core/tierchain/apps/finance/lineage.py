@@ -60,7 +60,7 @@ def event_json(e: c.HistoryEntry, piece_amount: int, name: Callable[[bytes], str
     a SPLIT (the children count), ``price`` for offers and financings (the discount
     price or the pledge's loan; none for a transfer offer)."""
     kind = c.Event(e.kind)
-    out = {"event": kind.name, "height": e.height, "org": name(e.org), "amount": piece_amount}
+    out = {"event": kind.name, "height": e.height, "org": name(e.org), "amount": piece_amount or None}
     if kind == c.Event.SPLIT:
         out["ways"] = e.amount
     elif kind in _PRICED:
@@ -74,7 +74,9 @@ def piece_json(pid: bytes, p: c.Piece, name: Callable[[bytes], str]) -> dict:
         "piece": pid.hex(),
         "parent": None if p.parent == c.ZERO_ID else p.parent.hex(),
         "depth": p.depth,
-        "amount": p.amount,
+        # A confidential piece's amount is a commitment (fy/<piece>): not shown (None).
+        "amount": p.amount or None,
+        "confidential": p.amount == 0,
         "holder": name(p.holder),
         "state": c.PieceState(p.state).name,
         "children": [c.child_id(pid, i).hex() for i in range(p.children)],
@@ -144,7 +146,7 @@ def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dic
             "id": piece.voucher.hex(),
             "obligor": name(v.obligor),
             "beneficiary": name(v.beneficiary),
-            "face": v.face,
+            "face": v.face or None,  # None: a confidential voucher's
             "maturity_ms": v.maturity_ms,
             "confirmed_height": v.confirmed_height,
             "status": c.VoucherStatus(v.status).name,
