@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from finance_world import KEYS, NODE, SECRET, MemLedger, World, admit_all, config, issue_voucher
 from tierchain.apps import accounts
-from tierchain.apps.finance import DocType
+from tierchain.apps.finance import DocType, cregistry
 from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import confidential as cf
@@ -99,7 +99,7 @@ def test_a_confidential_lifecycle_hides_amounts_from_all_but_holders_and_the_reg
     assert s2.ok, s2.code
     assert fin.piece(s2.ids[1]).root == vid and fin.piece(s2.ids[1]).depth == 2
     # The registry holds commitments only.
-    entry = cf.CRegistryEntry.decode(fin.get(c.cregistry_key(fin.voucher(vid).blinded)))
+    entry = cregistry.CRegistryEntry.decode(fin.get(c.cregistry_key(fin.voucher(vid).blinded)))
     assert (entry.value_lo, entry.value_hi) == (stored.lo, stored.hi) and entry.financed == ca.IDENTITY
     assert fin.get(c.registry_key(fin.voucher(vid).blinded)) is None
     # Lineage shows no amount; the regulator's view shows every one; another key's none.

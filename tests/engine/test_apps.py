@@ -90,7 +90,7 @@ def test_the_built_in_apps_are_disjoint_and_keep_their_numbers():
         5: "xshard.decide",
         6: "xshard.finish",
     }
-    assert len(default.ops) == 27 and all(16 <= c < 64 for c in default.ops if c > 6)
+    assert len(default.ops) == 30 and all(16 <= c < 64 for c in default.ops if c > 6)
     # Role bits are protocol: the order config.ROLES had before apps owned them.
     assert default.role_names(-1) == [
         "registrar", "committee", "core_enterprise", "supplier", "bank", "warehouse", "logistics",

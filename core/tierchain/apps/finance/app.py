@@ -11,12 +11,19 @@ It has no genesis state (the consortium parameters start at their defaults).
 from __future__ import annotations
 
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance import confidential, evidence, orgs, registry, voucher
+from tierchain.apps.finance import confidential, cregistry, evidence, orgs, registry, voucher
 from tierchain.engine import apps
 
 APP = apps.App(
     name="finance",
-    ops=tuple(orgs.OPS.ops + evidence.OPS.ops + voucher.OPS.ops + registry.OPS.ops + confidential.OPS.ops),
+    ops=tuple(
+        orgs.OPS.ops
+        + evidence.OPS.ops
+        + voucher.OPS.ops
+        + registry.OPS.ops
+        + confidential.OPS.ops
+        + cregistry.OPS.ops
+    ),
     op_codes=c.OP_CODES,
     reject_codes=c.REJECT_CODES,
     rejects=c.FinanceReject,

@@ -175,12 +175,15 @@ def balances(parent: tuple[bytes, bytes], pieces: Sequence[tuple[bytes, bytes]])
 
 @dataclasses.dataclass(frozen=True)
 class ProofRow:
-    """One transaction's proofs, as a batch check collects them."""
+    """One transaction's proofs, as a batch check collects them: its amounts' limb proofs
+    and envelopes, and ``wide`` 64-bit range proofs over derived commitments (a registry
+    remainder), each with the commitments it is about."""
 
     ctx: bytes
     regulator: bytes
     amounts: tuple[CAmount, ...]
     range_proofs: tuple[bytes, ...]
+    wide: tuple[tuple[bytes, tuple[bytes, ...]], ...] = ()
 
 
 def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
@@ -188,6 +191,7 @@ def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
     for its regulator key): one native batch call for all range proofs and one for all
     validity proofs, whatever the number of rows. A ``None`` row (unparsable) is False."""
     r_proofs, r_commitments, r_contexts, r_owner = [], [], [], []
+    w_proofs, w_commitments, w_contexts, w_owner = [], [], [], []
     v_proofs, v_cts, v_keys, v_contexts, v_owner = [], [], [], [], []
     ok = [row is not None for row in rows]
     for i, row in enumerate(rows):
@@ -202,6 +206,11 @@ def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
             r_commitments.append(commitments)
             r_contexts.append(row.ctx)
             r_owner.append(i)
+        for proof, commitments in row.wide:
+            w_proofs.append(proof)
+            w_commitments.append(list(commitments))
+            w_contexts.append(row.ctx)
+            w_owner.append(i)
         for a in row.amounts:
             for commitment, handle, proof in ((a.lo, a.reg_lo, a.valid_lo), (a.hi, a.reg_hi, a.valid_hi)):
                 v_proofs.append(proof)
@@ -212,6 +221,8 @@ def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
     verdicts = []
     if r_proofs:
         verdicts.append((conf.verify_range_batch(r_proofs, r_commitments, r_contexts, LIMB_BITS), r_owner))
+    if w_proofs:
+        verdicts.append((conf.verify_range_batch(w_proofs, w_commitments, w_contexts, 64), w_owner))
     if v_proofs:
         verdicts.append((conf.verify_validity_batch(v_proofs, v_cts, v_keys, v_contexts), v_owner))
     for results, owners in verdicts:

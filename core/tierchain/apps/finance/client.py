@@ -23,7 +23,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
-from tierchain.apps.finance import camount, confidential, evidence, lineage, orgs, registry, voucher
+from tierchain.apps.finance import (
+    camount,
+    confidential,
+    cregistry,
+    evidence,
+    lineage,
+    orgs,
+    registry,
+    voucher,
+)
 from tierchain.apps.finance import codes as c
 from tierchain.crypto import KeyPair
 from tierchain.errors import Reject, RejectedError
@@ -168,6 +177,11 @@ class Finance:
     def regulator_key(self) -> bytes | None:
         """The regulator's ElGamal key confidential amounts are encrypted to (committee vote)."""
         return self.get(c.REGULATOR_KEY)
+
+    def centry(self, blinded: bytes) -> cregistry.CRegistryEntry | None:
+        """The confidential registry's entry of an asset (commitments only)."""
+        raw = self.get(c.cregistry_key(blinded))
+        return None if raw is None else cregistry.CRegistryEntry.decode(raw)
 
     def camount(self, piece_id: bytes) -> confidential.Stored | None:
         """A confidential piece's stored amount: commitments, handles, the sealed opening."""
@@ -314,6 +328,43 @@ class Party:
             chain_id, pk, org, nonce, p.voucher, piece_id, parent, amounts, self._regulator()
         )
         return self.send(tx, ids=kids, openings=openings)
+
+    def creg_asset(self, blinded: bytes, value: int, owner: bytes) -> Result:
+        """Attester: register an asset of hidden ``value`` in the confidential registry, its
+        opening sealed to the ``owner`` key (``Result.openings``)."""
+        chain_id, pk, org, nonce = self._args()
+        tx, opening = cregistry.creg_asset(chain_id, pk, org, nonce, blinded, value, self._regulator(), owner)
+        return self.send(tx, id=blinded, openings=[opening])
+
+    def asset_opening(self, blinded: bytes) -> camount.Opening | None:
+        """This key's opening of an asset's value in the confidential registry (checked)."""
+        entry = self.fin.centry(blinded)
+        if entry is None or not entry.sealed:
+            return None
+        opening = camount.unseal(entry.sealed, self.keys.seed)
+        return opening if opening is not None and opening.matches((entry.value_lo, entry.value_hi)) else None
+
+    def finance_package(
+        self, bank_key: bytes, blinded: bytes, ref: bytes, amount: int, book: cregistry.OwnerBook
+    ) -> tuple[bytes, camount.Opening]:
+        """Owner (borrower): the proofs that financing ``amount`` from the bank whose key is
+        ``bank_key`` fits its asset, as the bank's payload (``creg_finance``); ValueError if
+        it does not fit."""
+        entry = self.fin.centry(blinded)
+        if entry is None:
+            raise ValueError("no such asset in the confidential registry")
+        chain_id = self.fin.ledger.chain_id
+        return cregistry.finance_package(
+            chain_id, bank_key, blinded, ref, amount, book, entry, self._regulator()
+        )
+
+    def creg_finance(self, package: bytes) -> Result:
+        """Bank: record the financing the owner's ``package`` proves fits."""
+        return self.send(cregistry.creg_finance(*self._args(), package))
+
+    def creg_release(self, blinded: bytes, ref: bytes) -> Result:
+        """Bank: release its financing ``ref`` of the asset."""
+        return self.send(cregistry.creg_release(*self._args(), blinded, ref))
 
     def opening(self, piece_id: bytes) -> camount.Opening | None:
         """This key's opening of a confidential piece: unsealed from the chain and checked

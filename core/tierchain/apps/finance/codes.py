@@ -106,6 +106,7 @@ class FinanceReject(enum.IntEnum):
     NO_REGULATOR_KEY = 142  # confidential amounts need the regulator's key (committee vote)
     REGULATOR_KEY_MISMATCH = 143  # the amounts were encrypted to another regulator key
     BAD_RECIPIENT = 144  # the opening's recipient is not an active key of the holder's organization
+    STALE_REGISTRY = 145  # a confidential financing's proof is about another registry state
 
 
 # What a finance transaction's outcome is called: an engine code or the app's own.
@@ -172,6 +173,9 @@ OP_CSPLIT = 43
 OP_REG_ASSET = 48
 OP_REG_FINANCE = 49
 OP_REG_RELEASE = 50
+OP_CREG_ASSET = 51  # the confidential registry (apps/finance/cregistry.py)
+OP_CREG_FINANCE = 52
+OP_CREG_RELEASE = 53
 
 # --- limits --------------------------------------------------------------------
 org_name_bytes_max = 64

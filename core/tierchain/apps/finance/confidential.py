@@ -30,6 +30,7 @@ import numpy as np
 
 from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
+from tierchain.apps.finance import cregistry
 from tierchain.apps.finance import lineage as lin
 from tierchain.apps.finance import voucher as vc
 from tierchain.apps.finance.codes import FinanceReject
@@ -70,26 +71,6 @@ class Stored:
         if len(raw) != _STORED + ca.SEALED_BYTES:
             raise c.RecordError("confidential amount record")
         return cls(raw[:32], raw[32:64], raw[:_STORED], raw[_STORED:])
-
-
-@dataclasses.dataclass(frozen=True)
-class CRegistryEntry:
-    """``fs/<blinded>``: an asset's value as limb commitments, and the commitment of the
-    total financed against it (the identity: nothing yet)."""
-
-    value_lo: bytes
-    value_hi: bytes
-    financed: bytes = ca.IDENTITY
-    closed: bool = False
-
-    def encode(self) -> bytes:
-        return self.value_lo + self.value_hi + self.financed + bytes((self.closed,))
-
-    @classmethod
-    def decode(cls, raw: bytes) -> CRegistryEntry:
-        if len(raw) != 97 or raw[96] > 1:
-            raise c.RecordError("confidential registry entry")
-        return cls(raw[:32], raw[32:64], raw[64:96], bool(raw[96]))
 
 
 # --- payloads: one parser for the admission check and the handler --------------------------
@@ -135,8 +116,11 @@ def parse_csplit(payload: bytes) -> tuple:
     return pid, regulator, amounts, proof, sealed
 
 
-def _proof_row(op: int, payload: bytes, ctx: bytes) -> ca.ProofRow | None:
+def _proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int) -> ca.ProofRow | None:
     try:
+        if op in (c.OP_CREG_ASSET, c.OP_CREG_FINANCE):
+            return cregistry.proof_row(op, payload, chain_id, sender, nonce)
+        ctx = ca.context(chain_id, sender, nonce, op)
         if op == c.OP_CCONFIRM:
             *_, regulator, _, _, amount, proof, _ = parse_cconfirm(payload)
             return ca.ProofRow(ctx, regulator, (amount,), (proof,))
@@ -148,15 +132,24 @@ def _proof_row(op: int, payload: bytes, ctx: bytes) -> ca.ProofRow | None:
 
 def _check(batch, rows: np.ndarray) -> list[int]:
     """The admission check of the confidential ops: every proof of every row, in one batch."""
-    proof_rows = []
-    for i in rows.tolist():
-        op = int(batch.op[i])
-        ctx = ca.context(int(batch.chain_id[i]), batch.sender[i].tobytes(), int(batch.nonce[i]), op)
-        proof_rows.append(_proof_row(op, batch.payload(i), ctx))
+    proof_rows = [
+        _proof_row(
+            int(batch.op[i]),
+            batch.payload(i),
+            int(batch.chain_id[i]),
+            batch.sender[i].tobytes(),
+            int(batch.nonce[i]),
+        )
+        for i in rows.tolist()
+    ]
     return [0 if good else Reject.BAD_PROOF for good in ca.verify_rows(proof_rows)]
 
 
-CHECK = apps.BatchCheck(frozenset({c.OP_CCONFIRM, c.OP_CSPLIT}), _check, "finance.confidential-proofs")
+CHECK = apps.BatchCheck(
+    frozenset({c.OP_CCONFIRM, c.OP_CSPLIT, c.OP_CREG_ASSET, c.OP_CREG_FINANCE}),
+    _check,
+    "finance.confidential-proofs",
+)
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -186,7 +179,7 @@ def _cconfirm(ctx: TxContext) -> None:
     key = None if raw is None else c.KeyRecord.decode(raw)
     if key is None or key.org != beneficiary or key.status != c.KeyStatus.ACTIVE:
         raise OpFailed(FinanceReject.BAD_RECIPIENT)
-    ctx.put(c.cregistry_key(blinded), CRegistryEntry(amount.lo, amount.hi).encode())
+    ctx.put(c.cregistry_key(blinded), cregistry.CRegistryEntry(amount.lo, amount.hi).encode())
     vc.issue(ctx, vid, obligor, beneficiary, 0, maturity_ms, blinded, docs)
     ctx.put(c.camount_key(vid), Stored.of(amount, sealed).encode())
     ctx.emit(b"fin.cvoucher.issued", vid + beneficiary)

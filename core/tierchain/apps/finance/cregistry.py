@@ -1,0 +1,302 @@
+"""The confidential duplicate-financing registry: cross-verification on hidden values
+(docs/privacy.md, "Cross-verification").
+
+Per asset (a blinded fingerprint, as in ``registry``), ``fs/<blinded>`` holds commitments
+only: the asset's value (as limbs) and the total financed against it. Financing an asset
+proves in zero knowledge that *already financed + new ≤ value*: a 64-bit range proof on
+the commitment ``value − financed − new``, which the verifier derives from the entry and
+the new amount's commitment. A bank therefore learns accept or refuse and nothing else —
+not the value, not the total, not who financed what.
+
+Who can prove: the asset's owner (the borrower). It holds the value's opening (sealed to it
+at registration) and the openings of every financing of its asset (it made them), so it
+can open ``value − financed − new``; if the new amount does not fit, no proof exists and
+the financing cannot happen. The bank submits the borrower's package; its proofs are
+bound to (chain, bank key, asset, the bank's ref), so nobody can reuse them.
+
+==================  =======================================================================
+``fin.creg_asset``  the attester (core enterprise, warehouse) registers an asset of a hidden
+                    value; the value's opening is sealed to the owner's key
+``fin.creg_finance``  a bank records a hidden financing, with the borrower's proofs: the
+                    new amount's limbs in range with the regulator's envelope, and the
+                    remainder in range; the entry's state it was proved against must still
+                    be the entry's (``STALE_REGISTRY`` otherwise)
+``fin.creg_release``  the bank that recorded a financing takes it back out (any role)
+==================  =======================================================================
+
+A confidential voucher's asset is registered here by ``fin.cconfirm`` (its face).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+from tierchain.apps.finance import camount as ca
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.codes import FinanceReject
+from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
+from tierchain.engine import apps
+from tierchain.engine.execute import OpFailed, TxContext
+from tierchain.errors import InvariantViolation, Reject
+from tierchain.wire import tx
+
+OPS = apps.OpTable()
+ATTESTER_ROLES = role_bits("core_enterprise", "warehouse")
+BANK_ROLES = role_bits("bank")
+_ASSET = struct.Struct("<32s32s32s")  # blinded, regulator, owner key; CAmount, proof, sealed
+_FINANCE = struct.Struct("<32s32s32s32s32s32s")  # blinded, ref, regulator, value lo/hi, financed
+_RELEASE = struct.Struct("<32s32s")  # blinded, ref
+_PROOF_LEN = struct.Struct("<H")
+
+
+@dataclasses.dataclass(frozen=True)
+class CRegistryEntry:
+    """``fs/<blinded>``: an asset's value as limb commitments, the commitment of the total
+    financed against it (the identity: nothing yet), and for an asset registered by
+    ``creg_asset`` the value's opening sealed to its owner."""
+
+    value_lo: bytes
+    value_hi: bytes
+    financed: bytes = ca.IDENTITY
+    closed: bool = False
+    sealed: bytes = b""
+
+    def encode(self) -> bytes:
+        return self.value_lo + self.value_hi + self.financed + bytes((self.closed,)) + self.sealed
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CRegistryEntry:
+        if len(raw) not in (97, 97 + ca.SEALED_BYTES) or raw[96] > 1:
+            raise c.RecordError("confidential registry entry")
+        return cls(raw[:32], raw[32:64], raw[64:96], bool(raw[96]), raw[97:])
+
+    def remainder(self, new: ca.CAmount) -> bytes | None:
+        """The commitment of ``value − financed − new``."""
+        points = [self.value_lo, self.value_hi, self.financed, new.lo, new.hi]
+        return ca.conf.commitment_lincomb(points, [1, ca.LIMB, -1, -1, -ca.LIMB])
+
+
+def finance_context(chain_id: int, bank: bytes, blinded: bytes, ref: bytes) -> bytes:
+    """What a financing's proofs are bound to: the borrower makes them for one bank and ref."""
+    return b"tcr1" + chain_id.to_bytes(4, "little") + bank + blinded + ref
+
+
+def _take_proof(payload: bytes, pos: int) -> tuple[bytes, int]:
+    (n,) = _PROOF_LEN.unpack_from(payload, pos)
+    pos += _PROOF_LEN.size
+    if pos + n > len(payload):
+        raise ValueError("range proof runs past the payload")
+    return payload[pos : pos + n], pos + n
+
+
+def parse_asset(payload: bytes) -> tuple:
+    """(blinded, regulator, owner, value, proof, sealed); ValueError if malformed."""
+    blinded, regulator, owner = _ASSET.unpack_from(payload)
+    pos = _ASSET.size
+    value = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
+    proof, pos = _take_proof(payload, pos + ca.CAmount.SIZE)
+    if len(payload) != pos + ca.SEALED_BYTES:
+        raise ValueError("sealed opening")
+    return blinded, regulator, owner, value, proof, payload[pos:]
+
+
+def parse_finance(payload: bytes) -> tuple:
+    """(blinded, ref, regulator, claimed entry, new amount, limb proof, remainder proof)."""
+    blinded, ref, regulator, lo, hi, financed = _FINANCE.unpack_from(payload)
+    pos = _FINANCE.size
+    new = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
+    limb_proof, pos = _take_proof(payload, pos + ca.CAmount.SIZE)
+    remainder_proof, pos = _take_proof(payload, pos)
+    if pos != len(payload):
+        raise ValueError("trailing bytes")
+    return blinded, ref, regulator, CRegistryEntry(lo, hi, financed), new, limb_proof, remainder_proof
+
+
+def proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int) -> ca.ProofRow:
+    """The proofs of a registry op's payload, for the finance app's admission check."""
+    if op == c.OP_CREG_ASSET:
+        blinded, regulator, _, value, proof, _ = parse_asset(payload)
+        return ca.ProofRow(ca.context(chain_id, sender, nonce, op), regulator, (value,), (proof,))
+    blinded, ref, regulator, claimed, new, limb_proof, remainder_proof = parse_finance(payload)
+    remainder = claimed.remainder(new)
+    if remainder is None:
+        raise ValueError("a claimed commitment is not a point")
+    ctx = finance_context(chain_id, sender, blinded, ref)
+    return ca.ProofRow(ctx, regulator, (new,), (limb_proof,), ((remainder_proof, (remainder,)),))
+
+
+def _regulator(ctx: TxContext, claimed: bytes) -> None:
+    current = ctx.get(c.REGULATOR_KEY)
+    if current is None:
+        raise OpFailed(FinanceReject.NO_REGULATOR_KEY)
+    if current != claimed:
+        raise OpFailed(FinanceReject.REGULATOR_KEY_MISMATCH)
+
+
+def _entry(ctx: TxContext, blinded: bytes) -> CRegistryEntry:
+    raw = ctx.get(c.cregistry_key(blinded))
+    if raw is None:
+        raise OpFailed(FinanceReject.NO_SUCH_ASSET)
+    return CRegistryEntry.decode(raw)
+
+
+@OPS.op(c.OP_CREG_ASSET, "fin.creg_asset")
+def _creg_asset(ctx: TxContext) -> None:
+    try:
+        blinded, regulator, owner, value, _, sealed = parse_asset(ctx.payload)
+    except (ValueError, struct.error):
+        raise OpFailed(Reject.BAD_PAYLOAD) from None
+    member(ctx, ATTESTER_ROLES)
+    _regulator(ctx, regulator)
+    raw = ctx.get(c.key_key(owner))
+    if raw is None or c.KeyRecord.decode(raw).status != c.KeyStatus.ACTIVE:
+        raise OpFailed(FinanceReject.BAD_RECIPIENT)
+    if ctx.get(c.registry_key(blinded)) is not None or ctx.get(c.cregistry_key(blinded)) is not None:
+        raise OpFailed(FinanceReject.ASSET_EXISTS)
+    ctx.put(c.cregistry_key(blinded), CRegistryEntry(value.lo, value.hi, sealed=sealed).encode())
+    ctx.emit(b"fin.creg.asset", blinded)
+
+
+@OPS.op(c.OP_CREG_FINANCE, "fin.creg_finance")
+def _creg_finance(ctx: TxContext) -> None:
+    try:
+        blinded, ref, regulator, claimed, new, _, _ = parse_finance(ctx.payload)
+    except (ValueError, struct.error):
+        raise OpFailed(Reject.BAD_PAYLOAD) from None
+    bank, _ = member(ctx, BANK_ROLES)
+    _regulator(ctx, regulator)
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    if ctx.get(own) is not None:
+        raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
+    entry = _entry(ctx, blinded)
+    if entry.closed:
+        raise OpFailed(FinanceReject.EXCEEDS_ASSET_VALUE)
+    if (claimed.value_lo, claimed.value_hi, claimed.financed) != (
+        entry.value_lo,
+        entry.value_hi,
+        entry.financed,
+    ):
+        raise OpFailed(FinanceReject.STALE_REGISTRY)
+    financed = ca.conf.commitment_lincomb([entry.financed, new.lo, new.hi], [1, 1, ca.LIMB])
+    if financed is None:
+        raise InvariantViolation("a registry commitment is not a point")
+    ctx.put(c.cregistry_key(blinded), dataclasses.replace(entry, financed=financed).encode())
+    ctx.put(own, new.stored())
+    ctx.emit(b"fin.reg.fits")  # nothing else: no totals, no amounts
+
+
+@OPS.op(c.OP_CREG_RELEASE, "fin.creg_release")
+def _creg_release(ctx: TxContext) -> None:
+    if len(ctx.payload) != _RELEASE.size:
+        raise OpFailed(Reject.BAD_PAYLOAD)
+    blinded, ref = _RELEASE.unpack(ctx.payload)
+    bank, _ = member(ctx)  # any role: a release only gives room back (as registry.reg_release)
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    raw = ctx.get(own)
+    if raw is None:
+        raise OpFailed(FinanceReject.NO_SUCH_FINANCING)
+    entry = _entry(ctx, blinded)
+    if not entry.closed:
+        financed = ca.conf.commitment_lincomb([entry.financed, raw[:32], raw[32:64]], [1, -1, -ca.LIMB])
+        if financed is None:
+            raise InvariantViolation("a registry commitment is not a point")
+        ctx.put(c.cregistry_key(blinded), dataclasses.replace(entry, financed=financed).encode())
+    ctx.delete(own)
+    ctx.emit(b"fin.reg.released")
+
+
+# --- the owner's side and the builders ---------------------------------------------------------
+
+
+@dataclasses.dataclass
+class OwnerBook:
+    """What an asset's owner keeps to prove financings: the value's opening and the openings
+    of the financings it made (``financed`` sums them)."""
+
+    value: ca.Opening
+    financings: dict[bytes, ca.Opening] = dataclasses.field(default_factory=dict)  # ref -> opening
+
+    def financed(self) -> tuple[int, bytes]:
+        """The total financed and the opening of the entry's ``financed`` commitment."""
+        ops = list(self.financings.values())
+        if not ops:
+            return 0, bytes(32)
+        return sum(o.amount for o in ops), ca.conf.opening_lincomb([o.opening for o in ops], [1] * len(ops))
+
+
+def creg_asset(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    blinded: bytes,
+    value: int,
+    regulator: bytes,
+    owner: bytes,
+) -> tuple[tx.Tx, ca.Opening]:
+    """The attester's registration of an asset worth ``value``; its opening sealed to the
+    ``owner`` key (and returned)."""
+    if not 0 < value <= c.amount_max:
+        raise ValueError("value out of range")
+    ctx = ca.context(chain_id, sender, nonce, c.OP_CREG_ASSET)
+    opening = ca.fresh_opening(value)
+    amount = ca.make(opening, regulator, ctx)
+    (proof,) = ca.prove_ranges([opening], ctx)
+    payload = _ASSET.pack(blinded, regulator, owner) + amount.encode()
+    payload += _PROOF_LEN.pack(len(proof)) + proof + ca.seal(opening, owner)
+    reads = member_reads(sender, org) | {c.REGULATOR_KEY, c.key_key(owner), c.registry_key(blinded)}
+    writes = {c.cregistry_key(blinded)}
+    return make_tx(chain_id, c.OP_CREG_ASSET, sender, nonce, reads, writes, payload), opening
+
+
+def finance_package(
+    chain_id: int,
+    bank: bytes,
+    blinded: bytes,
+    ref: bytes,
+    amount: int,
+    book: OwnerBook,
+    entry: CRegistryEntry,
+    regulator: bytes,
+) -> tuple[bytes, ca.Opening]:
+    """The borrower's side: the payload a bank submits to record financing ``amount``
+    against the asset (ref ``ref``, 32 bytes), and the new financing's opening (for the
+    owner's book and the bank). ValueError if it does not fit: no proof exists then."""
+    ref = ref.ljust(32, b"\0")[:32]
+    total, r_financed = book.financed()
+    remaining = book.value.amount - total - amount
+    if not 0 < amount or remaining < 0:
+        raise ValueError("does not fit: the asset's remaining value is below the amount")
+    ctx = finance_context(chain_id, bank, blinded, ref)
+    new = ca.fresh_opening(amount)
+    cam = ca.make(new, regulator, ctx)
+    (limb_proof,) = ca.prove_ranges([new], ctx)
+    r_rem = ca.conf.opening_lincomb([book.value.opening, r_financed, new.opening], [1, -1, -1])
+    remainder = ca.conf.prove_range([remaining], [r_rem], ctx, 64)
+    if remainder.commitments[0] != entry.remainder(cam):
+        raise ValueError("the book does not match the registry entry (another financing came first?)")
+    payload = _FINANCE.pack(blinded, ref, regulator, entry.value_lo, entry.value_hi, entry.financed)
+    payload += cam.encode() + _PROOF_LEN.pack(len(limb_proof)) + limb_proof
+    payload += _PROOF_LEN.pack(len(remainder.proof)) + remainder.proof
+    return payload, new
+
+
+def creg_finance(chain_id: int, sender: bytes, org: bytes, nonce: int, payload: bytes) -> tx.Tx:
+    """The bank's tx carrying the borrower's ``finance_package``."""
+    blinded, ref = payload[:32], payload[32:64]
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    reads = member_reads(sender, org) | {c.REGULATOR_KEY}
+    return make_tx(
+        chain_id, c.OP_CREG_FINANCE, sender, nonce, reads, {c.cregistry_key(blinded), own}, payload
+    )
+
+
+def creg_release(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, ref: bytes) -> tx.Tx:
+    ref = ref.ljust(32, b"\0")[:32]
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    payload = _RELEASE.pack(blinded, ref)
+    reads = member_reads(sender, org)
+    return make_tx(
+        chain_id, c.OP_CREG_RELEASE, sender, nonce, reads, {c.cregistry_key(blinded), own}, payload
+    )
