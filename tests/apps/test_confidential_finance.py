@@ -262,3 +262,83 @@ def test_the_regulator_key_is_a_committee_decision_and_must_be_a_point():
         fin.party(KEYS["BankA"]).propose_regulator_key(REGULATOR.public).code == FinanceReject.NOT_COMMITTEE
     )
     assert node.propose_regulator_key(REGULATOR.public).ok and fin.regulator_key() == REGULATOR.public
+
+
+def test_confidential_offers_move_the_opening_to_the_new_holder_and_count_financings(chain, world):
+    fin, t1, t2, bank = world.fin, world.p["Tier1"], world.p["Tier2"], world.p["BankA"]
+    vid = _cconfirm(world).id
+    kids = t1.csplit(vid, PIECES).ids
+    blinded = fin.voucher(vid).blinded
+    # A transfer: Tier2 gets the opening sealed to its key; on accept it is the holder's.
+    assert t1.coffer(kids[0], world.org("Tier2"), KEYS["Tier2"].public_key).ok
+    assert t2.opening(kids[0]) is None  # still Tier1's until accepted
+    assert t2.accept(kids[0]).ok
+    assert fin.piece(kids[0]).holder == world.org("Tier2") and t2.opening(kids[0]).amount == PIECES[0]
+    assert fin.get(c.coffer_key(kids[0])) is None
+    # A discount at a hidden price: the bank holds the piece, the registry counts it.
+    r = t2.coffer(
+        kids[0], world.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.DISCOUNT, PIECES[0] - 500
+    )
+    assert r.ok, r.code
+    assert r.openings[0].amount == PIECES[0] - 500
+    offer = ca.Offer.decode(fin.get(c.coffer_key(kids[0])))
+    assert ca.regulator_read(offer.price, REGULATOR.secret) == PIECES[0] - 500  # the regulator sees the price
+    assert bank.accept(kids[0]).ok
+    assert fin.piece(kids[0]).state == c.PieceState.FINANCED and bank.opening(kids[0]).amount == PIECES[0]
+    entry = cregistry.CRegistryEntry.decode(fin.get(c.cregistry_key(blinded)))
+    assert entry.financed == conf.commitment_lincomb(
+        [fin.camount(kids[0]).lo, fin.camount(kids[0]).hi], [1, 1 << 32]
+    )
+    # A pledge, then its release: counted, then given back.
+    r = t1.coffer(
+        kids[1], world.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.PLEDGE, 1000, MATURITY - 1
+    )
+    assert r.ok, r.code
+    assert bank.accept(kids[1]).ok and fin.piece(kids[1]).state == c.PieceState.PLEDGED
+    assert t1.opening(kids[1]).amount == PIECES[1]  # the pledgor keeps its piece and opening
+    assert bank.release(kids[1]).ok and fin.piece(kids[1]).state == c.PieceState.ACTIVE
+    assert cregistry.CRegistryEntry.decode(fin.get(c.cregistry_key(blinded))).financed == entry.financed
+    # An offer returned leaves nothing pending.
+    assert t1.coffer(kids[1], world.org("Tier3"), KEYS["Tier3"].public_key).ok
+    assert t1.return_offer(kids[1]).ok and fin.get(c.coffer_key(kids[1])) is None
+    assert fin.piece(kids[1]).state == c.PieceState.ACTIVE and t1.opening(kids[1]).amount == PIECES[1]
+
+
+def test_confidential_offer_refusals(chain, world):
+    fin, t1 = world.fin, world.p["Tier1"]
+    vid = _cconfirm(world).id
+    kids = t1.csplit(vid, PIECES).ids
+    before = _state(fin, c.piece_key(kids[0]), c.coffer_key(kids[0]))
+    with pytest.raises(ValueError, match="above the piece's amount"):
+        t1.coffer(kids[0], world.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.DISCOUNT, PIECES[0] + 1)
+    # The opening sealed to a key that is not the offeree's.
+    r = t1.coffer(kids[0], world.org("Tier2"), KEYS["Tier3"].public_key)
+    assert r.code == FinanceReject.BAD_RECIPIENT
+    # "price <= amount" proved for another piece's amount (the other child's, larger).
+    other = t1.opening(kids[1])
+    nonce = chain.nonce(KEYS["Tier1"].public_key)
+    args = (chain.config.chain_id, KEYS["Tier1"].public_key, world.org("Tier1"), nonce, vid)
+    tx, _ = cf.coffer(
+        *args, kids[0], other, world.org("BankA"), KEYS["BankA"].public_key, REGULATOR.public,
+        c.OfferKind.DISCOUNT, PIECES[1] - 1,
+    )  # fmt: skip
+    assert _submit(chain, KEYS["Tier1"], tx) == Reject.BAD_PAYLOAD
+    # A plaintext offer of a confidential piece.
+    assert t1.transfer(kids[0], world.org("Tier2")).code == FinanceReject.CONFIDENTIAL_PIECE
+    assert _state(fin, c.piece_key(kids[0]), c.coffer_key(kids[0])) == before
+
+
+def test_a_defaulted_confidential_pledge_gives_the_lender_the_piece():
+    ledger = MemLedger(config())
+    fin = Finance(ledger, SECRET)
+    w = _world(fin)
+    vid = _cconfirm(w).id
+    t1, bank = w.p["Tier1"], w.p["BankA"]
+    due = ledger.timestamp_ms + 1000
+    assert t1.coffer(vid, w.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.PLEDGE, 10, due).ok
+    assert bank.accept(vid).ok
+    assert bank.default_transfer(vid).code == FinanceReject.LOAN_NOT_DUE
+    ledger.timestamp_ms = due
+    assert bank.default_transfer(vid).ok
+    assert fin.piece(vid).state == c.PieceState.FINANCED and fin.piece(vid).holder == w.org("BankA")
+    assert bank.opening(vid).amount == FACE and t1.opening(vid) is None

@@ -90,13 +90,22 @@ def test_the_built_in_apps_are_disjoint_and_keep_their_numbers():
         5: "xshard.decide",
         6: "xshard.finish",
     }
-    assert len(default.ops) == 30 and all(16 <= c < 64 for c in default.ops if c > 6)
+    assert len(default.ops) == 31 and all(16 <= c < 64 for c in default.ops if c > 6)
     # Role bits are protocol: the order config.ROLES had before apps owned them.
     assert default.role_names(-1) == [
         "registrar", "committee", "core_enterprise", "supplier", "bank", "warehouse", "logistics",
         "rating_agency", "investor", "trustee", "auditor", "regulator", "coordinator",
     ]  # fmt: skip
-    assert [p.prefix for p in default.placement] == [b"@", b"fv/", b"fx/", b"fc/", b"fr/", b"fy/", b"fs/"]
+    assert [p.prefix for p in default.placement] == [
+        b"@",
+        b"fv/",
+        b"fx/",
+        b"fc/",
+        b"fr/",
+        b"fy/",
+        b"fs/",
+        b"fw/",
+    ]
 
 
 def test_an_app_refuses_malformed_declarations():
@@ -202,7 +211,7 @@ def test_the_router_takes_placement_rules_as_data():
     assert len(set(route.route_keys(same_tag, 1024, []).tolist())) > 1
     # The built-in apps' rules are the default and route as before (tests/engine/test_router.py).
     assert route.native_rules() == (
-        (b"@", 0), (b"fv/", 8), (b"fx/", 8), (b"fc/", 8), (b"fr/", 8), (b"fy/", 8), (b"fs/", 8),
+        (b"@", 0), (b"fv/", 8), (b"fx/", 8), (b"fc/", 8), (b"fr/", 8), (b"fy/", 8), (b"fs/", 8), (b"fw/", 8),
     )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.public
 
+from tierchain.apps.finance.codes import RecordError
 from tierchain.crypto import confidential as conf
 
 LIMB_BITS = 32
@@ -40,6 +41,7 @@ _CONTEXT = struct.Struct("<4sI32sQH")  # tag, chain id, sender, nonce, op
 _OPENING = struct.Struct("<Q32s32s")
 SEALED_BYTES = _OPENING.size + nacl.bindings.crypto_box_SEALBYTES
 IDENTITY = bytes(32)  # the encoding of the group's identity: commit(0, 0)
+STORED_BYTES = 128  # CAmount.stored()
 
 
 def context(chain_id: int, sender: bytes, nonce: int, op: int) -> bytes:
@@ -230,6 +232,51 @@ def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
             if not good:
                 ok[i] = False
     return ok
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """``fy/<piece id>``: the piece's limb commitments and regulator handles, and the
+    holder's sealed opening."""
+
+    lo: bytes
+    hi: bytes
+    amount: bytes  # CAmount.stored(): lo, hi, reg_lo, reg_hi
+    sealed: bytes
+
+    @classmethod
+    def of(cls, a: CAmount, sealed: bytes) -> Stored:
+        return cls(a.lo, a.hi, a.stored(), sealed)
+
+    def encode(self) -> bytes:
+        return self.amount + self.sealed
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Stored:
+        if len(raw) != STORED_BYTES + SEALED_BYTES:
+            raise RecordError("confidential amount record")
+        return cls(raw[:32], raw[32:64], raw[:STORED_BYTES], raw[STORED_BYTES:])
+
+
+@dataclasses.dataclass(frozen=True)
+class Offer:
+    """``fw/<piece id>``: a confidential piece's pending offer (kept while it is pledged):
+    the piece's opening sealed to the offeree, and for a discount or pledge the price's
+    stored amount (limbs, regulator handles) and its opening sealed to the offeree."""
+
+    sealed_piece: bytes
+    price: bytes = b""  # CAmount.stored(), or empty for a transfer
+    sealed_price: bytes = b""
+
+    def encode(self) -> bytes:
+        return self.sealed_piece + self.price + self.sealed_price
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> Offer:
+        n = SEALED_BYTES
+        if raw is None or len(raw) not in (n, 2 * n + STORED_BYTES):
+            raise RecordError("confidential offer")
+        return cls(raw[:n], raw[n : n + STORED_BYTES], raw[n + STORED_BYTES :])
 
 
 # --- openings for holders ---------------------------------------------------------------

@@ -183,10 +183,10 @@ class Finance:
         raw = self.get(c.cregistry_key(blinded))
         return None if raw is None else cregistry.CRegistryEntry.decode(raw)
 
-    def camount(self, piece_id: bytes) -> confidential.Stored | None:
+    def camount(self, piece_id: bytes) -> camount.Stored | None:
         """A confidential piece's stored amount: commitments, handles, the sealed opening."""
         raw = self.get(c.camount_key(piece_id))
-        return None if raw is None else confidential.Stored.decode(raw)
+        return None if raw is None else camount.Stored.decode(raw)
 
 
 class Party:
@@ -405,27 +405,56 @@ class Party:
     def pledge(self, piece_id: bytes, bank: bytes, loan: int, due_ms: int) -> Result:
         return self._offer(piece_id, bank, c.OfferKind.PLEDGE, loan, due_ms)
 
+    def _confidential(self, piece_id: bytes) -> bool:
+        p = self.fin.piece(piece_id)
+        return p is not None and p.amount == 0
+
     def accept(self, piece_id: bytes) -> Result:
         p = self._piece(piece_id)
         chain_id, pk, org, nonce = self._args()
         kind = p.offer_kind or c.OfferKind.TRANSFER
-        return self.send(
-            voucher.accept(chain_id, pk, org, nonce, p.voucher, piece_id, kind, self._blinded(p.voucher))
-        )
+        blinded, hidden = self._blinded(p.voucher), self._confidential(piece_id)
+        return self.send(voucher.accept(chain_id, pk, org, nonce, p.voucher, piece_id, kind, blinded, hidden))
 
     def return_offer(self, piece_id: bytes) -> Result:
-        return self.send(voucher.return_offer(*self._args(), piece_id))
+        return self.send(voucher.return_offer(*self._args(), piece_id, self._confidential(piece_id)))
 
     def release(self, piece_id: bytes) -> Result:
         p = self._piece(piece_id)
         chain_id, pk, org, nonce = self._args()
+        blinded, hidden = self._blinded(p.voucher), self._confidential(piece_id)
         return self.send(
-            voucher.pledge_release(chain_id, pk, org, nonce, p.voucher, piece_id, self._blinded(p.voucher))
+            voucher.pledge_release(chain_id, pk, org, nonce, p.voucher, piece_id, blinded, hidden)
         )
 
     def default_transfer(self, piece_id: bytes) -> Result:
         p = self._piece(piece_id)
-        return self.send(voucher.pledge_default(*self._args(), p.voucher, piece_id))
+        hidden = self._confidential(piece_id)
+        return self.send(voucher.pledge_default(*self._args(), p.voucher, piece_id, hidden))
+
+    def coffer(
+        self,
+        piece_id: bytes,
+        to: bytes,
+        recipient: bytes,
+        kind: int = c.OfferKind.TRANSFER,
+        price: int = 0,
+        due_ms: int = 0,
+        opening: camount.Opening | None = None,
+    ) -> Result:
+        """Offer a confidential piece to organization ``to`` (transfer, discount or pledge):
+        its opening sealed to ``to``'s key ``recipient``, and a hidden ``price`` (discount
+        price or loan) whose opening is returned in ``Result.openings``."""
+        p = self._piece(piece_id)
+        opening = opening or self.opening(piece_id)
+        if opening is None:
+            raise ValueError("no opening of this piece for this key: pass it as opening")
+        chain_id, pk, org, nonce = self._args()
+        tx, price_opening = confidential.coffer(
+            chain_id, pk, org, nonce, p.voucher, piece_id, opening, to, recipient, self._regulator(),
+            kind, price, due_ms,
+        )  # fmt: skip
+        return self.send(tx, openings=[price_opening] if price_opening else [])
 
     def settle(self, voucher_id: bytes, pieces: list[bytes] | None = None) -> list[Result]:
         """Settle every live piece (or ``pieces``), in batches of

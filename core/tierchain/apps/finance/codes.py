@@ -23,6 +23,7 @@ State layout:
 ``fl/<ref digest 32>``      one bank's own direct financing (unlinkable to fr/)
 ``fy/<piece id 16>``        a confidential piece's amount: limb commitments and
                             regulator handles, the holder's sealed opening
+``fw/<piece id 16>``        a confidential piece's pending offer (or pledge's loan)
 ``fs/<blinded fp 32>``      confidential registry: value commitments, financed
 ``fz/regulator``            the regulator's ElGamal key (committee vote)
 ==========================  ==================================================
@@ -149,7 +150,7 @@ ROLES = tuple(
     )
 )
 # Lineage tables: prefix + 8-byte lineage tag + rest routes by the tag (see voucher_id).
-LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/", b"fy/", b"fs/")
+LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/", b"fy/", b"fs/", b"fw/")
 
 # --- op codes (protocol: never renumber) -------------------------------------
 OP_PROPOSE = 16
@@ -170,6 +171,7 @@ OP_MARK_OVERDUE = 40
 OP_MARK_DEFAULT = 41
 OP_CCONFIRM = 42  # confidential vouchers (apps/finance/confidential.py)
 OP_CSPLIT = 43
+OP_COFFER = 44
 OP_REG_ASSET = 48
 OP_REG_FINANCE = 49
 OP_REG_RELEASE = 50
@@ -302,6 +304,12 @@ def registry_key(blinded: bytes) -> bytes:
 def camount_key(piece_id: bytes) -> bytes:
     """A confidential piece's amount (``CPieceAmount``)."""
     return b"fy/" + piece_id
+
+
+def coffer_key(piece_id: bytes) -> bytes:
+    """A confidential piece's pending offer (``confidential.Offer``): the opening sealed to the
+    offeree, and for a discount or pledge the price's confidential amount."""
+    return b"fw/" + piece_id
 
 
 def cregistry_key(blinded: bytes) -> bytes:

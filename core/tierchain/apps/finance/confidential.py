@@ -23,7 +23,6 @@ piece is refused (``CONFIDENTIAL_PIECE``), and the reverse (``NOT_CONFIDENTIAL``
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 
 import numpy as np
@@ -44,33 +43,9 @@ OPS = apps.OpTable()
 P = c.PieceState
 _CCONFIRM = struct.Struct("<16sQ32s32s32sB")  # beneficiary, maturity, blinded, regulator, recipient, docs
 _CSPLIT = struct.Struct("<16s32sB")  # piece, regulator, pieces
+_COFFER = struct.Struct("<16s16sBQ32s32s")  # piece, to, kind, due, regulator, recipient
 _DOC = struct.Struct("<B32s")
 _PROOF_LEN = struct.Struct("<H")
-_STORED = 128  # CAmount.stored()
-
-
-@dataclasses.dataclass(frozen=True)
-class Stored:
-    """``fy/<piece id>``: the piece's limb commitments and regulator handles, and the
-    holder's sealed opening."""
-
-    lo: bytes
-    hi: bytes
-    amount: bytes  # CAmount.stored(): lo, hi, reg_lo, reg_hi
-    sealed: bytes
-
-    @classmethod
-    def of(cls, a: ca.CAmount, sealed: bytes) -> Stored:
-        return cls(a.lo, a.hi, a.stored(), sealed)
-
-    def encode(self) -> bytes:
-        return self.amount + self.sealed
-
-    @classmethod
-    def decode(cls, raw: bytes) -> Stored:
-        if len(raw) != _STORED + ca.SEALED_BYTES:
-            raise c.RecordError("confidential amount record")
-        return cls(raw[:32], raw[32:64], raw[:_STORED], raw[_STORED:])
 
 
 # --- payloads: one parser for the admission check and the handler --------------------------
@@ -116,6 +91,48 @@ def parse_csplit(payload: bytes) -> tuple:
     return pid, regulator, amounts, proof, sealed
 
 
+def parse_coffer(payload: bytes) -> tuple:
+    """(piece, to, kind, due, regulator, recipient, sealed piece opening, and for a discount or
+    pledge: the piece's claimed limbs, the price, its limb proof, the "price ≤ amount"
+    proof, the sealed price opening; else Nones); ValueError if malformed."""
+    pid, to, kind, due_ms, regulator, recipient = _COFFER.unpack_from(payload)
+    pos = _COFFER.size
+    sealed_piece = payload[pos : pos + ca.SEALED_BYTES]
+    pos += ca.SEALED_BYTES
+    if kind == c.OfferKind.TRANSFER:
+        if len(payload) != pos:
+            raise ValueError("a transfer offer carries no price")
+        return pid, to, kind, 0, regulator, recipient, sealed_piece, None, None, None, None, None
+    if kind not in (c.OfferKind.DISCOUNT, c.OfferKind.PLEDGE):
+        raise ValueError("offer kind")
+    limbs = (payload[pos : pos + 32], payload[pos + 32 : pos + 64])
+    price = ca.CAmount.decode(payload[pos + 64 : pos + 64 + ca.CAmount.SIZE])
+    limb_proof, pos = _take_proof(payload, pos + 64 + ca.CAmount.SIZE)
+    fits_proof, pos = _take_proof(payload, pos)
+    if len(payload) != pos + ca.SEALED_BYTES or len(sealed_piece) != ca.SEALED_BYTES:
+        raise ValueError("sealed openings")
+    sealed_price = payload[pos:]
+    return (
+        pid,
+        to,
+        kind,
+        due_ms,
+        regulator,
+        recipient,
+        sealed_piece,
+        limbs,
+        price,
+        limb_proof,
+        fits_proof,
+        sealed_price,
+    )
+
+
+def _price_room(limbs: tuple[bytes, bytes], price: ca.CAmount) -> bytes | None:
+    """The commitment of ``amount − price`` (a piece's limbs, a price's)."""
+    return ca.conf.commitment_lincomb([limbs[0], limbs[1], price.lo, price.hi], [1, ca.LIMB, -1, -ca.LIMB])
+
+
 def _proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int) -> ca.ProofRow | None:
     try:
         if op in (c.OP_CREG_ASSET, c.OP_CREG_FINANCE):
@@ -124,6 +141,14 @@ def _proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int
         if op == c.OP_CCONFIRM:
             *_, regulator, _, _, amount, proof, _ = parse_cconfirm(payload)
             return ca.ProofRow(ctx, regulator, (amount,), (proof,))
+        if op == c.OP_COFFER:
+            _, _, _, _, regulator, _, _, limbs, price, limb_proof, fits_proof, _ = parse_coffer(payload)
+            if price is None:
+                return ca.ProofRow(ctx, regulator, (), ())
+            room = _price_room(limbs, price)
+            if room is None:
+                return None
+            return ca.ProofRow(ctx, regulator, (price,), (limb_proof,), ((fits_proof, (room,)),))
         _, regulator, amounts, proof, _ = parse_csplit(payload)
         return ca.ProofRow(ctx, regulator, tuple(amounts), (proof,))
     except (ValueError, struct.error):
@@ -146,7 +171,7 @@ def _check(batch, rows: np.ndarray) -> list[int]:
 
 
 CHECK = apps.BatchCheck(
-    frozenset({c.OP_CCONFIRM, c.OP_CSPLIT, c.OP_CREG_ASSET, c.OP_CREG_FINANCE}),
+    frozenset({c.OP_CCONFIRM, c.OP_CSPLIT, c.OP_COFFER, c.OP_CREG_ASSET, c.OP_CREG_FINANCE}),
     _check,
     "finance.confidential-proofs",
 )
@@ -181,7 +206,7 @@ def _cconfirm(ctx: TxContext) -> None:
         raise OpFailed(FinanceReject.BAD_RECIPIENT)
     ctx.put(c.cregistry_key(blinded), cregistry.CRegistryEntry(amount.lo, amount.hi).encode())
     vc.issue(ctx, vid, obligor, beneficiary, 0, maturity_ms, blinded, docs)
-    ctx.put(c.camount_key(vid), Stored.of(amount, sealed).encode())
+    ctx.put(c.camount_key(vid), ca.Stored.of(amount, sealed).encode())
     ctx.emit(b"fin.cvoucher.issued", vid + beneficiary)
 
 
@@ -195,7 +220,7 @@ def _csplit(ctx: TxContext) -> None:
     _regulator(ctx, regulator)
     if piece.depth + 1 > params(ctx).max_depth:
         raise OpFailed(FinanceReject.SPLIT_TOO_DEEP)
-    parent = Stored.decode(ctx.get(c.camount_key(pid)) or b"")
+    parent = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
     if not ca.balances((parent.lo, parent.hi), [(a.lo, a.hi) for a in amounts]):
         raise OpFailed(FinanceReject.SPLIT_SUM_MISMATCH)
     kids = [c.child_id(pid, i) for i in range(len(amounts))]
@@ -207,10 +232,44 @@ def _csplit(ctx: TxContext) -> None:
             0, c.ZERO_ID, 0, 0, 0, ctx.height, (),
         )  # fmt: skip
         vc.put_piece(ctx, kid, vc.log_event(ctx, child, c.Event.CREATED_BY_SPLIT, oid, 0))
-        ctx.put(c.camount_key(kid), Stored.of(a, sealed[i]).encode())
+        ctx.put(c.camount_key(kid), ca.Stored.of(a, sealed[i]).encode())
     n = len(amounts)
     vc.put_piece(ctx, pid, vc.log_event(ctx, piece, c.Event.SPLIT, oid, n, state=P.SPLIT, children=n))
     ctx.emit(b"fin.piece.split", pid + bytes((n,)))
+
+
+@OPS.op(c.OP_COFFER, "fin.coffer")
+def _coffer(ctx: TxContext) -> None:
+    try:
+        pid, to, kind, due_ms, regulator, recipient, sealed, limbs, price, _, _, sealed_price = parse_coffer(
+            ctx.payload
+        )
+    except (ValueError, struct.error):
+        raise OpFailed(Reject.BAD_PAYLOAD) from None
+    oid, piece, _ = vc.held(ctx, pid, confidential=True)
+    if to == oid:
+        raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
+    vc.active_org_with(ctx, to, vc.OFFEREE_ROLES[c.OfferKind(kind)])
+    _regulator(ctx, regulator)
+    raw = ctx.get(c.key_key(recipient))
+    key = None if raw is None else c.KeyRecord.decode(raw)
+    if key is None or key.org != to or key.status != c.KeyStatus.ACTIVE:
+        raise OpFailed(FinanceReject.BAD_RECIPIENT)
+    offer = ca.Offer(sealed)
+    if price is not None:
+        stored = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
+        if limbs != (stored.lo, stored.hi):  # its "price <= amount" proof is about another amount
+            raise OpFailed(Reject.BAD_PAYLOAD, "not this piece's amount")
+        if kind == c.OfferKind.PLEDGE and due_ms <= ctx.timestamp_ms:
+            raise OpFailed(Reject.BAD_PAYLOAD, "loan due time")
+        offer = ca.Offer(sealed, price.stored(), sealed_price)
+    ctx.put(c.coffer_key(pid), offer.encode())
+    piece = vc.log_event(
+        ctx, piece, c.Event.OFFERED, to, 0,
+        state=P.OFFERED, offer_kind=kind, counterparty=to, price=0, due_ms=due_ms,
+    )  # fmt: skip
+    vc.put_piece(ctx, pid, piece)
+    ctx.emit(b"fin.piece.offered", pid + to + bytes((kind,)))
 
 
 # --- client-side builders -----------------------------------------------------------------------
@@ -292,7 +351,7 @@ def regulator_lineage(get: lin.StateGet, piece_id: bytes, regulator_secret: byte
 
     def read(pid: bytes) -> int | None:
         raw = get(c.camount_key(pid))
-        return None if raw is None else ca.regulator_read(Stored.decode(raw).amount, regulator_secret)
+        return None if raw is None else ca.regulator_read(ca.Stored.decode(raw).amount, regulator_secret)
 
     for d in (*out["ancestors"], out["piece"], *out["descendants"]):
         if d["confidential"]:
@@ -302,3 +361,48 @@ def regulator_lineage(get: lin.StateGet, piece_id: bytes, regulator_secret: byte
     if out["voucher"]["face"] is None:
         out["voucher"]["face"] = read(bytes.fromhex(out["voucher"]["id"]))
     return out
+
+
+def coffer(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    piece: bytes,
+    opening: ca.Opening,
+    to: bytes,
+    recipient: bytes,
+    regulator: bytes,
+    kind: int = c.OfferKind.TRANSFER,
+    price: int = 0,
+    due_ms: int = 0,
+) -> tuple[tx.Tx, ca.Opening | None]:
+    """A confidential piece offered to organization ``to``: its ``opening`` sealed to the
+    ``to`` key ``recipient``; for a discount or pledge a hidden ``price`` (the discount price
+    or the loan, at most the amount) with its opening sealed to the same key (returned)."""
+    ctx = ca.context(chain_id, sender, nonce, c.OP_COFFER)
+    payload = _COFFER.pack(piece, to, kind, due_ms if kind == c.OfferKind.PLEDGE else 0, regulator, recipient)
+    payload += ca.seal(opening, recipient)
+    price_opening = None
+    if kind != c.OfferKind.TRANSFER:
+        if not 0 < price <= opening.amount:
+            raise ValueError("the price is above the piece's amount (or not positive)")
+        price_opening = ca.fresh_opening(price)
+        cam = ca.make(price_opening, regulator, ctx)
+        (limb_proof,) = ca.prove_ranges([price_opening], ctx)
+        room = ca.conf.opening_lincomb([opening.opening, price_opening.opening], [1, -1])
+        fits = ca.conf.prove_range([opening.amount - price], [room], ctx, 64).proof
+        lo, hi = opening.limbs
+        payload += ca.conf.commit(lo, opening.r_lo) + ca.conf.commit(hi, opening.r_hi) + cam.encode()
+        payload += _PROOF_LEN.pack(len(limb_proof)) + limb_proof + _PROOF_LEN.pack(len(fits)) + fits
+        payload += ca.seal(price_opening, recipient)
+    reads = member_reads(sender, org) | {
+        c.org_key(to),
+        c.voucher_key(voucher),
+        c.REGULATOR_KEY,
+        c.key_key(recipient),
+        c.camount_key(piece),
+    }
+    writes = {c.piece_key(piece), c.coffer_key(piece)}
+    return make_tx(chain_id, c.OP_COFFER, sender, nonce, reads, writes, payload), price_opening

@@ -141,6 +141,22 @@ def _entry(ctx: TxContext, blinded: bytes) -> CRegistryEntry:
     return CRegistryEntry.decode(raw)
 
 
+def add_financed(ctx: TxContext, blinded: bytes, limbs: tuple[bytes, bytes], sign: int = 1) -> None:
+    """Count a confidential voucher piece (its limb commitments) against the asset, or take
+    it back out (``sign`` -1). No proof: a voucher's pieces partition its face, and a piece
+    is financed at most once at a time (its state machine), so they always fit; an asset
+    that is closed takes no more (``EXCEEDS_ASSET_VALUE``)."""
+    entry = _entry(ctx, blinded)
+    if entry.closed:
+        if sign > 0:
+            raise OpFailed(FinanceReject.EXCEEDS_ASSET_VALUE)
+        return
+    financed = ca.conf.commitment_lincomb([entry.financed, *limbs], [1, sign, sign * ca.LIMB])
+    if financed is None:
+        raise InvariantViolation("a registry commitment is not a point")
+    ctx.put(c.cregistry_key(blinded), dataclasses.replace(entry, financed=financed).encode())
+
+
 @OPS.op(c.OP_CREG_ASSET, "fin.creg_asset")
 def _creg_asset(ctx: TxContext) -> None:
     try:

@@ -35,8 +35,9 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance import registry
+from tierchain.apps.finance import cregistry, registry
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import active_org_with, make_tx, member, member_reads, params, role_bits
 from tierchain.engine import apps
@@ -261,6 +262,50 @@ def _split(ctx: TxContext) -> None:
     ctx.emit(b"fin.piece.split", pid + bytes((n,)))
 
 
+# --- the confidential branches of the ops below (docs/privacy.md) ---------------------------------
+
+
+def _c_accepted(ctx: TxContext, pid: bytes, piece: c.Piece, v: c.Voucher, oid: bytes) -> None:
+    """``fin.accept`` of a confidential piece: the offeree's sealed opening becomes the
+    holder's (transfer, discount); a financing counts the piece against the asset."""
+    offer = ca.Offer.decode(ctx.get(c.coffer_key(pid)))
+    stored = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
+    if piece.offer_kind != c.OfferKind.TRANSFER:
+        cregistry.add_financed(ctx, v.blinded, (stored.lo, stored.hi))
+    if piece.offer_kind != c.OfferKind.PLEDGE:  # the new holder's opening; a pledge keeps its terms
+        ctx.put(c.camount_key(pid), dataclasses.replace(stored, sealed=offer.sealed_piece).encode())
+        ctx.delete(c.coffer_key(pid))
+
+
+def _c_returned(ctx: TxContext, pid: bytes) -> None:
+    """``fin.return``: the pending offer goes."""
+    ctx.delete(c.coffer_key(pid))
+
+
+def _c_released(ctx: TxContext, pid: bytes, v: c.Voucher) -> None:
+    """``fin.pledge_release``: the piece no longer counts against the asset; the loan goes."""
+    stored = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
+    cregistry.add_financed(ctx, v.blinded, (stored.lo, stored.hi), sign=-1)
+    ctx.delete(c.coffer_key(pid))
+
+
+def _c_defaulted(ctx: TxContext, pid: bytes) -> None:
+    """``fin.pledge_default``: the lender becomes the holder: its sealed opening is the holder's."""
+    offer = ca.Offer.decode(ctx.get(c.coffer_key(pid)))
+    stored = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
+    ctx.put(c.camount_key(pid), dataclasses.replace(stored, sealed=offer.sealed_piece).encode())
+    ctx.delete(c.coffer_key(pid))
+
+
+def _c_offer_keys(pid: bytes, kind: int, blinded: bytes) -> set[bytes]:
+    """The keys the confidential branch of accept/return/release/default writes besides the
+    piece (the client declares them when the piece is confidential)."""
+    keys = {c.camount_key(pid), c.coffer_key(pid)}
+    if kind != c.OfferKind.TRANSFER:
+        keys.add(c.cregistry_key(blinded))
+    return keys
+
+
 # --- offer / accept / return ----------------------------------------------------------------
 
 
@@ -308,19 +353,23 @@ def _accept(ctx: TxContext) -> None:
         raise OpFailed(FinanceReject.ROLE_MISSING)
     v = load_voucher(ctx, piece.voucher)
     _not_matured(ctx, v)
+    if piece.amount == 0:  # confidential: the opening and the registry's count move (above)
+        _c_accepted(ctx, pid, piece, v, oid)
     if piece.offer_kind == c.OfferKind.TRANSFER:
         piece = log_event(
             ctx, piece, c.Event.ACCEPTED, oid, piece.amount,
             state=P.ACTIVE, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
         )  # fmt: skip
     elif piece.offer_kind == c.OfferKind.DISCOUNT:
-        registry.add_financed(ctx, v.blinded, piece.amount)
+        if piece.amount:
+            registry.add_financed(ctx, v.blinded, piece.amount)
         piece = log_event(
             ctx, piece, c.Event.DISCOUNTED, oid, piece.price,
             state=P.FINANCED, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
         )  # fmt: skip
     else:
-        registry.add_financed(ctx, v.blinded, piece.amount)
+        if piece.amount:
+            registry.add_financed(ctx, v.blinded, piece.amount)
         piece = log_event(ctx, piece, c.Event.PLEDGED, oid, piece.price, state=P.PLEDGED)
     put_piece(ctx, pid, piece)
     ctx.emit(b"fin.piece.accepted", pid + oid)
@@ -331,6 +380,8 @@ def _return(ctx: TxContext) -> None:
     pid, oid, _, piece = _offered_piece(ctx)
     if oid not in (piece.counterparty, piece.holder):
         raise OpFailed(FinanceReject.NOT_OFFEREE)
+    if piece.amount == 0:
+        _c_returned(ctx, pid)
     piece = log_event(
         ctx, piece, c.Event.RETURNED, oid, 0,
         state=P.ACTIVE, offer_kind=0, counterparty=c.ZERO_ID, price=0, due_ms=0,
@@ -361,7 +412,10 @@ def _pledge_release(ctx: TxContext) -> None:
     # Any role: releasing only gives up the lender's claim, and a lender whose bank role was
     # removed must still be able to free the pledgor's piece.
     pid, oid, piece, v = _pledged_to_sender(ctx, 0)
-    registry.sub_financed(ctx, v.blinded, piece.amount)
+    if piece.amount:
+        registry.sub_financed(ctx, v.blinded, piece.amount)
+    else:
+        _c_released(ctx, pid, v)
     piece = log_event(
         ctx, piece, c.Event.RELEASED, oid, piece.price,
         state=P.ACTIVE, offer_kind=0, counterparty=c.ZERO_ID, price=0, due_ms=0,
@@ -377,6 +431,8 @@ def _pledge_default(ctx: TxContext) -> None:
     pid, oid, piece, _ = _pledged_to_sender(ctx, BANK)
     if ctx.timestamp_ms < piece.due_ms:
         raise OpFailed(FinanceReject.LOAN_NOT_DUE)
+    if piece.amount == 0:
+        _c_defaulted(ctx, pid)
     piece = log_event(
         ctx, piece, c.Event.DEFAULT_TRANSFERRED, oid, piece.price,
         state=P.FINANCED, holder=oid, offer_kind=0, counterparty=c.ZERO_ID,
@@ -542,35 +598,56 @@ def accept(
     piece: bytes,
     kind: int,
     blinded: bytes,
+    confidential: bool = False,
 ) -> tx.Tx:
     """``kind`` and ``blinded`` (the voucher's registry fingerprint) decide the keys: a
-    financing accept counts against the registry."""
+    financing accept counts against the registry (the confidential one for a
+    ``confidential`` piece, whose opening and offer records move too)."""
     reads = member_reads(sender, org) | {c.voucher_key(voucher)}
     writes = {c.piece_key(piece)}
-    if kind != c.OfferKind.TRANSFER:
+    if confidential:
+        writes |= _c_offer_keys(piece, kind, blinded)
+    elif kind != c.OfferKind.TRANSFER:
         writes.add(c.registry_key(blinded))
     return make_tx(chain_id, c.OP_ACCEPT, sender, nonce, reads, writes, piece)
 
 
-def return_offer(chain_id: int, sender: bytes, org: bytes, nonce: int, piece: bytes) -> tx.Tx:
-    return make_tx(
-        chain_id, c.OP_RETURN, sender, nonce, member_reads(sender, org), {c.piece_key(piece)}, piece
-    )
+def return_offer(
+    chain_id: int, sender: bytes, org: bytes, nonce: int, piece: bytes, confidential: bool = False
+) -> tx.Tx:
+    writes = {c.piece_key(piece), *([c.coffer_key(piece)] if confidential else [])}
+    return make_tx(chain_id, c.OP_RETURN, sender, nonce, member_reads(sender, org), writes, piece)
 
 
 def pledge_release(
-    chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes, blinded: bytes
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    piece: bytes,
+    blinded: bytes,
+    confidential: bool = False,
 ) -> tx.Tx:
     reads = member_reads(sender, org) | {c.voucher_key(voucher)}
     writes = {c.piece_key(piece), c.registry_key(blinded)}
+    if confidential:
+        writes = {c.piece_key(piece), *_c_offer_keys(piece, c.OfferKind.PLEDGE, blinded)}
     return make_tx(chain_id, c.OP_PLEDGE_RELEASE, sender, nonce, reads, writes, piece)
 
 
 def pledge_default(
-    chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    piece: bytes,
+    confidential: bool = False,
 ) -> tx.Tx:
     reads = member_reads(sender, org) | {c.voucher_key(voucher)}
-    return make_tx(chain_id, c.OP_PLEDGE_DEFAULT, sender, nonce, reads, {c.piece_key(piece)}, piece)
+    writes = {c.piece_key(piece), *([c.camount_key(piece), c.coffer_key(piece)] if confidential else [])}
+    return make_tx(chain_id, c.OP_PLEDGE_DEFAULT, sender, nonce, reads, writes, piece)
 
 
 def settle(
