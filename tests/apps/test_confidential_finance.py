@@ -231,15 +231,43 @@ def test_confirmation_refusals(chain, tmp_path):
     assert again.code == FinanceReject.INVOICE_ALREADY_USED
 
 
-def test_a_plaintext_settlement_of_a_confidential_voucher_is_refused():
+def test_settlement_pays_each_holder_its_hidden_amount_and_closes_at_the_face():
     ledger = MemLedger(config())
     fin = Finance(ledger, SECRET)
     w = _world(fin)
+    core, t1, t2, bank = w.p["CoreCo"], w.p["Tier1"], w.p["Tier2"], w.p["BankA"]
     vid = _cconfirm(w).id
+    a, b = t1.csplit(vid, PIECES).ids
+    b1, b2 = t1.csplit(b, [PIECES[1] - 7, 7]).ids
+    assert t1.coffer(a, w.org("Tier2"), KEYS["Tier2"].public_key).ok and t2.accept(a).ok
+    assert t1.coffer(b1, w.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.PLEDGE, 5, MATURITY - 1).ok
+    assert bank.accept(b1).ok
     ledger.timestamp_ms = MATURITY + 1
-    (r,) = w.p["CoreCo"].settle(vid, [vid])
-    assert r.code == FinanceReject.CONFIDENTIAL_PIECE
+    # A pledged piece is not settled while pledged: its lender's share is hidden.
+    (r,) = core.settle(vid, [b1])
+    assert r.code == FinanceReject.PIECE_LOCKED
+    (r,) = core.settle(vid, [a, b2])  # a first batch: not the whole face yet
+    assert r.ok, r.code
     assert fin.voucher(vid).status == c.VoucherStatus.ACTIVE
+    assert bank.release(b1).ok
+    (r,) = core.settle(vid, [b1])  # the last live piece: the face is reached
+    assert r.ok, r.code
+    assert fin.voucher(vid).status == c.VoucherStatus.SETTLED and fin.voucher(vid).settled == 0
+    assert cregistry.CRegistryEntry.decode(fin.get(c.cregistry_key(fin.voucher(vid).blinded))).closed
+    # Each holder opens its own line of the clearing lists; the regulator reads them all.
+    lines = [row for batch in (0, 1) for row in ca.decode_cclearing(fin.get(c.clearing_key(vid, batch)))[2]]
+    holders = {a: t2, b2: t1, b1: t1}
+    for pid, org, amount in lines:
+        assert org == fin.piece(pid).holder
+        opening = holders[pid].opening(pid)
+        assert opening.matches((amount[:32], amount[32:64]))
+        assert ca.regulator_read(amount, REGULATOR.secret) == opening.amount
+    assert sum(ca.regulator_read(amount, REGULATOR.secret) for _, _, amount in lines) == FACE
+    seen = cf.regulator_lineage(fin.get, vid, REGULATOR.secret)
+    assert sorted(row["amount"] for row in seen["clearing"]) == sorted([PIECES[0], PIECES[1] - 7, 7])
+    assert {row["amount"] for row in fin.lineage(vid)["clearing"]} == {None}
+    (again,) = core.settle(vid, [a])
+    assert again.code == FinanceReject.VOUCHER_SETTLED
 
 
 def test_the_regulator_key_is_a_committee_decision_and_must_be_a_point():

@@ -279,6 +279,27 @@ class Offer:
         return cls(raw[:n], raw[n : n + STORED_BYTES], raw[n + STORED_BYTES :])
 
 
+_CCLEAR_HEAD = struct.Struct("<QB32s")  # height, rows, the voucher's settled total so far (commitment)
+_CCLEAR_ROW = struct.Struct(f"<16s16s{STORED_BYTES}s")  # piece, paid to, its amount (CAmount.stored)
+
+
+def encode_cclearing(height: int, settled: bytes, rows: Sequence[tuple[bytes, bytes, bytes]]) -> bytes:
+    """A confidential voucher's clearing list (``fc/<voucher><batch>``): each row pays a
+    holder its piece's hidden amount (the holder opens its own line with its opening; the
+    regulator reads them all), and the commitment of everything settled so far."""
+    return _CCLEAR_HEAD.pack(height, len(rows), settled) + b"".join(_CCLEAR_ROW.pack(*r) for r in rows)
+
+
+def decode_cclearing(raw: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes, bytes]]]:
+    if len(raw) < _CCLEAR_HEAD.size:
+        raise RecordError("confidential clearing list")
+    height, n, settled = _CCLEAR_HEAD.unpack_from(raw)
+    if len(raw) != _CCLEAR_HEAD.size + n * _CCLEAR_ROW.size:
+        raise RecordError("confidential clearing rows")
+    rows = [_CCLEAR_ROW.unpack_from(raw, _CCLEAR_HEAD.size + i * _CCLEAR_ROW.size) for i in range(n)]
+    return height, settled, rows
+
+
 # --- openings for holders ---------------------------------------------------------------
 
 

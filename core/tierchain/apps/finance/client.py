@@ -458,17 +458,20 @@ class Party:
 
     def settle(self, voucher_id: bytes, pieces: list[bytes] | None = None) -> list[Result]:
         """Settle every live piece (or ``pieces``), in batches of
-        ``codes.settle_pieces_per_tx_max``: one clearing list per batch."""
+        ``codes.settle_pieces_per_tx_max`` (``csettle_pieces_per_tx_max`` for a confidential
+        voucher): one clearing list per batch."""
         v = self.fin.voucher(voucher_id)
         batch, blinded = (v.settle_batches, v.blinded) if v else (0, bytes(32))
         if pieces is None:
             pieces = [pid for pid, _ in self.fin.live_pieces(voucher_id)] if v else []
             pieces = pieces or [voucher_id]  # nothing live: let the ledger name the refusal
+        hidden = v is not None and v.face == 0  # a confidential voucher
+        step = c.csettle_pieces_per_tx_max if hidden else c.settle_pieces_per_tx_max
         results = []
-        for i in range(0, len(pieces), c.settle_pieces_per_tx_max):
-            part = pieces[i : i + c.settle_pieces_per_tx_max]
+        for i in range(0, len(pieces), step):
+            part = pieces[i : i + step]
             chain_id, pk, org, nonce = self._args()
-            r = self.send(voucher.settle(chain_id, pk, org, nonce, voucher_id, part, batch, blinded))
+            r = self.send(voucher.settle(chain_id, pk, org, nonce, voucher_id, part, batch, blinded, hidden))
             results.append(r)
             if not r.ok:
                 break

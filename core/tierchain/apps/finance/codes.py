@@ -187,9 +187,12 @@ piece_history_max = 64  # events kept per piece; offers and splits past it get H
 settle_pieces_per_tx_max = 24  # 32 keys - sender key/org/voucher/clearing/registry
 votes_max = 64
 csplit_ways_max = 4  # a confidential split's 2..4 pieces: their 8 limbs are one range proof
+# A confidential settlement reads each piece's amount too: fk fo fv fc fc-1 fy/voucher fs + 2 a piece.
+csettle_pieces_per_tx_max = 12
 id_bytes = 16
 amount_max = (1 << 63) - 1
 assert settle_pieces_per_tx_max + 5 <= limits.tx_keys_max
+assert 2 * csettle_pieces_per_tx_max + 7 <= limits.tx_keys_max
 assert 3 + 2 + 1 + split_ways_max + 1 <= limits.tx_keys_max  # split: fk fo fp fv parent children
 assert 4 + 3 + docs_per_voucher_max + 1 <= limits.tx_keys_max  # confirm
 

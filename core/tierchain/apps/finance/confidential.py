@@ -359,7 +359,14 @@ def regulator_lineage(get: lin.StateGet, piece_id: bytes, regulator_secret: byte
             for e in d["history"]:
                 e["amount"] = d["amount"]
     if out["voucher"]["face"] is None:
-        out["voucher"]["face"] = read(bytes.fromhex(out["voucher"]["id"]))
+        vid = bytes.fromhex(out["voucher"]["id"])
+        out["voucher"]["face"] = read(vid)
+        for batch in {row["batch"] for row in out["clearing"]}:
+            _, _, rows = ca.decode_cclearing(get(c.clearing_key(vid, batch)) or b"")
+            paid = {pid.hex(): ca.regulator_read(amount, regulator_secret) for pid, _, amount in rows}
+            for row in out["clearing"]:
+                if row["batch"] == batch:
+                    row["amount"] = paid.get(row["piece"])
     return out
 
 

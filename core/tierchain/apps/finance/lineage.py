@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from tierchain.apps.finance import camount
 from tierchain.apps.finance import codes as c
 from tierchain.errors import TierChainError
 
@@ -136,7 +137,11 @@ def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dic
         raw = get(c.clearing_key(piece.voucher, batch))
         if raw is None:
             continue
-        height, rows = c.decode_clearing(raw)
+        if v.face == 0:  # a confidential voucher's: amounts are commitments (shown as None)
+            height, _, crows = camount.decode_cclearing(raw)
+            rows = [(pid, org, None) for pid, org, _ in crows]
+        else:
+            height, rows = c.decode_clearing(raw)
         clearing.extend(
             {"batch": batch, "height": height, "piece": pid.hex(), "paid_to": name(org), "amount": amount}
             for pid, org, amount in rows

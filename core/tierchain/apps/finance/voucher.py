@@ -297,6 +297,52 @@ def _c_defaulted(ctx: TxContext, pid: bytes) -> None:
     ctx.delete(c.coffer_key(pid))
 
 
+def _c_settle(ctx: TxContext, vid: bytes, v: c.Voucher, pids: list[bytes]) -> None:
+    """``fin.settle`` of a confidential voucher: each piece's holder is paid its hidden amount
+    (the row keeps the piece's commitments and regulator handles); the voucher is settled
+    when what was settled adds up to its face — commitments, openings included, since every
+    split balanced exactly. A pledged piece is released or defaulted first (``PIECE_LOCKED``:
+    the lender's share is hidden), an offered one returned or accepted (``PIECE_PENDING``)."""
+    if len(pids) > c.csettle_pieces_per_tx_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "1..csettle_pieces_per_tx_max pieces")
+    rows, points = [], []
+    for pid in pids:
+        piece = load_piece(ctx, pid)
+        if piece.voucher != vid:
+            raise OpFailed(FinanceReject.NO_SUCH_PIECE, "piece of another voucher")
+        if not piece.live():
+            raise OpFailed(FinanceReject.PIECE_CLOSED)
+        if piece.state == P.PLEDGED:
+            raise OpFailed(FinanceReject.PIECE_LOCKED, "release or default the pledge first")
+        if piece.state == P.OFFERED:
+            raise OpFailed(FinanceReject.PIECE_PENDING)
+        stored = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
+        rows.append((pid, piece.holder, stored.amount))
+        points += [stored.lo, stored.hi]
+        settled_piece = log_event(ctx, piece, c.Event.SETTLED, piece.holder, 0, state=P.SETTLED)
+        put_piece(ctx, pid, settled_piece)
+    before = ca.IDENTITY
+    if v.settle_batches:
+        before = ca.decode_cclearing(ctx.get(c.clearing_key(vid, v.settle_batches - 1)) or b"")[1]
+    settled = ca.conf.commitment_lincomb([before, *points], [1, *[1, ca.LIMB] * len(pids)])
+    face = ca.Stored.decode(ctx.get(c.camount_key(vid)) or b"")
+    if settled is None:
+        raise InvariantViolation("a settled commitment is not a point")
+    done = settled == ca.conf.commitment_lincomb([face.lo, face.hi], [1, ca.LIMB])
+    ctx.put(c.clearing_key(vid, v.settle_batches), ca.encode_cclearing(ctx.height, settled, rows))
+    status = c.VoucherStatus.SETTLED if done else v.status
+    ctx.put(
+        c.voucher_key(vid),
+        dataclasses.replace(v, settle_batches=v.settle_batches + 1, status=status).encode(),
+    )
+    if done:  # the asset is extinguished: nothing more can be financed against it
+        raw = ctx.get(c.cregistry_key(v.blinded))
+        if raw is not None:
+            entry = cregistry.CRegistryEntry.decode(raw)
+            ctx.put(c.cregistry_key(v.blinded), dataclasses.replace(entry, closed=True).encode())
+    ctx.emit(b"fin.voucher.settled", vid + v.settle_batches.to_bytes(2, "little") + bytes((done,)))
+
+
 def _c_offer_keys(pid: bytes, kind: int, blinded: bytes) -> set[bytes]:
     """The keys the confidential branch of accept/return/release/default writes besides the
     piece (the client declares them when the piece is confidential)."""
@@ -472,12 +518,13 @@ def _settle(ctx: TxContext) -> None:
     v = load_voucher(ctx, vid)
     if v.obligor != oid:
         raise OpFailed(FinanceReject.NOT_OBLIGOR)
-    if v.face == 0:  # a confidential voucher: its clearing list is in commitments
-        raise OpFailed(FinanceReject.CONFIDENTIAL_PIECE)
     if v.status == c.VoucherStatus.SETTLED:
         raise OpFailed(FinanceReject.VOUCHER_SETTLED)
     if ctx.timestamp_ms < v.maturity_ms:
         raise OpFailed(FinanceReject.NOT_MATURED)
+    if v.face == 0:  # a confidential voucher: its clearing list is in commitments
+        _c_settle(ctx, vid, v, pids)
+        return
     rows: list[tuple[bytes, bytes, int]] = []
     total = 0
     for pid in pids:
@@ -659,12 +706,22 @@ def settle(
     pieces: list[bytes],
     batch: int,
     blinded: bytes,
+    confidential: bool = False,
 ) -> tx.Tx:
-    """Settle ``pieces`` (live pieces of ``voucher``) as clearing batch number ``batch``."""
+    """Settle ``pieces`` (live pieces of ``voucher``) as clearing batch number ``batch``; a
+    ``confidential`` voucher's reads its pieces' amounts, its face and the last clearing
+    list, and closes its asset in the confidential registry."""
     writes = {c.voucher_key(voucher), c.clearing_key(voucher, batch), c.registry_key(blinded)}
     writes.update(map(c.piece_key, pieces))
+    reads = member_reads(sender, org)
+    if confidential:
+        writes.remove(c.registry_key(blinded))
+        writes.add(c.cregistry_key(blinded))
+        reads |= {c.camount_key(voucher), *map(c.camount_key, pieces)}
+        if batch:
+            reads.add(c.clearing_key(voucher, batch - 1))
     payload = voucher + bytes((len(pieces),)) + b"".join(pieces)
-    return make_tx(chain_id, c.OP_SETTLE, sender, nonce, member_reads(sender, org), writes, payload)
+    return make_tx(chain_id, c.OP_SETTLE, sender, nonce, reads, writes, payload)
 
 
 def mark_overdue(chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes) -> tx.Tx:
