@@ -370,3 +370,17 @@ def test_a_defaulted_confidential_pledge_gives_the_lender_the_piece():
     assert bank.default_transfer(vid).ok
     assert fin.piece(vid).state == c.PieceState.FINANCED and fin.piece(vid).holder == w.org("BankA")
     assert bank.opening(vid).amount == FACE and t1.opening(vid) is None
+
+
+def test_a_confidential_only_chain_has_no_op_that_puts_an_amount_in_the_clear(tmp_path):
+    cfg = config(apps=("accounts", "xshard", "finance_confidential"))
+    with Chain(tmp_path / "c", cfg, NODE) as chain:
+        fin = Finance(chain, SECRET)
+        w = _world(fin)
+        assert _cconfirm(w).ok
+        docs = _docs(w, b"plain")
+        assert w.p["CoreCo"].confirm(w.org("Tier1"), FACE, MATURITY, docs).code == Reject.UNKNOWN_OP
+        order = fin.blind("purchase order", b"PO-1")
+        assert w.p["Depot"].reg_asset(order, 1000).code == Reject.UNKNOWN_OP
+        assert w.p["Depot"].creg_asset(order, 1000, KEYS["Tier1"].public_key).ok
+    assert verify_chain(tmp_path / "c").ok

@@ -52,6 +52,8 @@ BUILTIN_APPS = {
     "accounts": "tierchain.apps.accounts:APP",
     "xshard": "tierchain.apps.xshard:APP",
     "finance": "tierchain.apps.finance.app:APP",
+    # finance without the ops that put amounts in the clear (docs/privacy.md)
+    "finance_confidential": "tierchain.apps.finance.app:CONFIDENTIAL_APP",
 }
 op_code_max = (1 << 16) - 1  # the wire's op field is a u16; op 0 is reserved
 reject_code_max = (1 << 16) - 1  # a receipt's code field is a u16

@@ -3,27 +3,43 @@
 Built in (``tierchain.engine.apps.BUILTIN_APPS``): op codes 16..63, refusals 96..159
 (its own ``codes.FinanceReject``, declared as ``rejects``: ``AppSet.reject_name`` shows
 them), the six ``FIN_*`` hash domains and the organization roles of ``codes``, and the
-lineage placement rule: ``fv/ fx/ fc/ fr/ fy/ fs/`` keys route by their 8-byte lineage tag, so a
-voucher's whole lineage lives on one shard.
+lineage placement rule: ``fv/ fx/ fc/ fr/ fy/ fs/ fw/`` keys route by their 8-byte lineage
+tag, so a voucher's whole lineage lives on one shard.
 It has no genesis state (the consortium parameters start at their defaults).
+
+``CONFIDENTIAL_APP`` (built in as ``finance_confidential``) is the same app without the ops
+that put amounts in the clear — ``fin.confirm``, ``fin.split``, ``fin.offer`` and the
+plaintext registry's ``fin.reg_*`` — for a chain whose genesis names it instead of
+``finance`` (docs/privacy.md, "A confidential-only chain"): every amount on it is a
+commitment. The two claim the same codes, domains, roles and prefixes, so a chain runs
+one or the other.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import confidential, cregistry, evidence, orgs, registry, voucher
 from tierchain.engine import apps
 
+_OPS = (
+    orgs.OPS.ops
+    + evidence.OPS.ops
+    + voucher.OPS.ops
+    + registry.OPS.ops
+    + confidential.OPS.ops
+    + cregistry.OPS.ops
+)
+# What puts an amount in the clear: a plaintext voucher's issue, split and offer, and the
+# plaintext registry (its release included: nothing can be recorded there to release).
+PLAINTEXT_OPS = frozenset(
+    (c.OP_CONFIRM, c.OP_SPLIT, c.OP_OFFER, c.OP_REG_ASSET, c.OP_REG_FINANCE, c.OP_REG_RELEASE)
+)
+
 APP = apps.App(
     name="finance",
-    ops=tuple(
-        orgs.OPS.ops
-        + evidence.OPS.ops
-        + voucher.OPS.ops
-        + registry.OPS.ops
-        + confidential.OPS.ops
-        + cregistry.OPS.ops
-    ),
+    ops=tuple(_OPS),
     op_codes=c.OP_CODES,
     reject_codes=c.REJECT_CODES,
     rejects=c.FinanceReject,
@@ -31,4 +47,8 @@ APP = apps.App(
     roles=c.ROLES,
     placement=tuple(apps.Placement(p, apps.TAG, c.lineage_tag_bytes) for p in c.LINEAGE_PREFIXES),
     checks=(confidential.CHECK,),  # the confidential ops' proofs, one native call per batch
+)
+
+CONFIDENTIAL_APP = dataclasses.replace(
+    APP, name="finance_confidential", ops=tuple(op for op in _OPS if op.code not in PLAINTEXT_OPS)
 )
