@@ -183,7 +183,7 @@ def test_state_dependent_refusals_name_the_problem_and_change_nothing(chain, wor
         cams = [ca.make(o, regulator, ctx) for o in openings]
         (proof,) = ca.prove_ranges(openings, ctx)
         payload = cf._CSPLIT.pack(vid, regulator, len(cams)) + b"".join(a.encode() for a in cams)
-        payload += cf._PROOF_LEN.pack(len(proof)) + proof
+        payload += ca.put_proof(proof)
         payload += b"".join(ca.seal(o, KEYS["Tier1"].public_key) for o in openings)
         return _submit(chain, KEYS["Tier1"], dataclasses.replace(tx, payload=payload))
 

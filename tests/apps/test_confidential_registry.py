@@ -89,13 +89,7 @@ def test_forged_stale_and_replayed_financings_are_refused_and_change_nothing(wor
     payload = cr._FINANCE.pack(
         order, b"x".ljust(32, b"\0"), REGULATOR.public, before.value_lo, before.value_hi, before.financed
     )
-    payload += (
-        cam.encode()
-        + cr._PROOF_LEN.pack(len(limbs))
-        + limbs
-        + cr._PROOF_LEN.pack(len(forged_rem))
-        + forged_rem
-    )
+    payload += cam.encode() + ca.put_proof(limbs) + ca.put_proof(forged_rem)
     assert _code(fin, bank_a, payload) == Reject.BAD_PROOF
     # Another bank submitting bank A's package: the proofs are bound to bank A.
     good, good_opening = owner.finance_package(KEYS["BankA"].public_key, order, b"y", 3 * M, book)

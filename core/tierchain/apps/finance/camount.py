@@ -31,8 +31,10 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.public
 
-from tierchain.apps.finance.codes import RecordError
+from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.codes import FinanceReject, RecordError
 from tierchain.crypto import confidential as conf
+from tierchain.engine.execute import OpFailed, TxContext
 
 LIMB_BITS = 32
 LIMB = 1 << LIMB_BITS
@@ -113,6 +115,33 @@ class Opening:
         """Whether this opens the limb commitments ``limbs`` (a holder checks before relying)."""
         lo, hi = self.limbs
         return (conf.commit(lo, self.r_lo), conf.commit(hi, self.r_hi)) == tuple(limbs)
+
+
+def check_regulator(ctx: TxContext, claimed: bytes) -> None:
+    """A handler's check that a transaction's envelopes were made for the chain's regulator
+    key (``fz/regulator``, which the transaction declares as a read)."""
+    current = ctx.get(c.REGULATOR_KEY)
+    if current is None:
+        raise OpFailed(FinanceReject.NO_REGULATOR_KEY)
+    if current != claimed:
+        raise OpFailed(FinanceReject.REGULATOR_KEY_MISMATCH)
+
+
+_PROOF_LEN = struct.Struct("<H")
+
+
+def put_proof(proof: bytes) -> bytes:
+    """A proof in a payload: u16 length, then its bytes."""
+    return _PROOF_LEN.pack(len(proof)) + proof
+
+
+def take_proof(payload: bytes, pos: int) -> tuple[bytes, int]:
+    """The proof at ``pos`` of a payload (``put_proof``) and the position after it."""
+    (n,) = _PROOF_LEN.unpack_from(payload, pos)
+    pos += _PROOF_LEN.size
+    if pos + n > len(payload):
+        raise ValueError("a proof runs past the payload")
+    return payload[pos : pos + n], pos + n
 
 
 def fresh_opening(amount: int) -> Opening:

@@ -45,18 +45,9 @@ _CCONFIRM = struct.Struct("<16sQ32s32s32sB")  # beneficiary, maturity, blinded, 
 _CSPLIT = struct.Struct("<16s32sB")  # piece, regulator, pieces
 _COFFER = struct.Struct("<16s16sBQ32s32s")  # piece, to, kind, due, regulator, recipient
 _DOC = struct.Struct("<B32s")
-_PROOF_LEN = struct.Struct("<H")
 
 
 # --- payloads: one parser for the admission check and the handler --------------------------
-
-
-def _take_proof(payload: bytes, pos: int) -> tuple[bytes, int]:
-    (n,) = _PROOF_LEN.unpack_from(payload, pos)
-    pos += _PROOF_LEN.size
-    if pos + n > len(payload):
-        raise ValueError("range proof runs past the payload")
-    return payload[pos : pos + n], pos + n
 
 
 def parse_cconfirm(payload: bytes) -> tuple:
@@ -67,7 +58,7 @@ def parse_cconfirm(payload: bytes) -> tuple:
     docs = [_DOC.unpack_from(payload, pos + i * _DOC.size) for i in range(n)]
     pos += n * _DOC.size
     amount = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
-    proof, pos = _take_proof(payload, pos + ca.CAmount.SIZE)
+    proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
     sealed = payload[pos:]
     if len(sealed) != ca.SEALED_BYTES:
         raise ValueError("sealed opening")
@@ -84,7 +75,7 @@ def parse_csplit(payload: bytes) -> tuple:
         ca.CAmount.decode(payload[pos + i * ca.CAmount.SIZE : pos + (i + 1) * ca.CAmount.SIZE])
         for i in range(n)
     ]
-    proof, pos = _take_proof(payload, pos + n * ca.CAmount.SIZE)
+    proof, pos = ca.take_proof(payload, pos + n * ca.CAmount.SIZE)
     if len(payload) != pos + n * ca.SEALED_BYTES:
         raise ValueError("sealed openings")
     sealed = [payload[pos + i * ca.SEALED_BYTES : pos + (i + 1) * ca.SEALED_BYTES] for i in range(n)]
@@ -107,8 +98,8 @@ def parse_coffer(payload: bytes) -> tuple:
         raise ValueError("offer kind")
     limbs = (payload[pos : pos + 32], payload[pos + 32 : pos + 64])
     price = ca.CAmount.decode(payload[pos + 64 : pos + 64 + ca.CAmount.SIZE])
-    limb_proof, pos = _take_proof(payload, pos + 64 + ca.CAmount.SIZE)
-    fits_proof, pos = _take_proof(payload, pos)
+    limb_proof, pos = ca.take_proof(payload, pos + 64 + ca.CAmount.SIZE)
+    fits_proof, pos = ca.take_proof(payload, pos)
     if len(payload) != pos + ca.SEALED_BYTES or len(sealed_piece) != ca.SEALED_BYTES:
         raise ValueError("sealed openings")
     sealed_price = payload[pos:]
@@ -180,15 +171,6 @@ CHECK = apps.BatchCheck(
 # --- handlers ----------------------------------------------------------------------------------
 
 
-def _regulator(ctx: TxContext, claimed: bytes) -> None:
-    """The amounts' envelopes were made for the chain's regulator key."""
-    current = ctx.get(c.REGULATOR_KEY)
-    if current is None:
-        raise OpFailed(FinanceReject.NO_REGULATOR_KEY)
-    if current != claimed:
-        raise OpFailed(FinanceReject.REGULATOR_KEY_MISMATCH)
-
-
 @OPS.op(c.OP_CCONFIRM, "fin.cconfirm")
 def _cconfirm(ctx: TxContext) -> None:
     try:
@@ -199,7 +181,7 @@ def _cconfirm(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     docs = vc.parse_docs(b"".join(_DOC.pack(t, fp) for t, fp in docs), 0, len(docs))
     obligor, vid = vc.confirm_checks(ctx, beneficiary, None, maturity_ms, blinded, docs)
-    _regulator(ctx, regulator)
+    ca.check_regulator(ctx, regulator)
     raw = ctx.get(c.key_key(recipient))
     key = None if raw is None else c.KeyRecord.decode(raw)
     if key is None or key.org != beneficiary or key.status != c.KeyStatus.ACTIVE:
@@ -217,7 +199,7 @@ def _csplit(ctx: TxContext) -> None:
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     oid, piece, _ = vc.held(ctx, pid, confidential=True)
-    _regulator(ctx, regulator)
+    ca.check_regulator(ctx, regulator)
     if piece.depth + 1 > params(ctx).max_depth:
         raise OpFailed(FinanceReject.SPLIT_TOO_DEEP)
     parent = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
@@ -250,7 +232,7 @@ def _coffer(ctx: TxContext) -> None:
     if to == oid:
         raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     vc.active_org_with(ctx, to, vc.OFFEREE_ROLES[c.OfferKind(kind)])
-    _regulator(ctx, regulator)
+    ca.check_regulator(ctx, regulator)
     raw = ctx.get(c.key_key(recipient))
     key = None if raw is None else c.KeyRecord.decode(raw)
     if key is None or key.org != to or key.status != c.KeyStatus.ACTIVE:
@@ -299,7 +281,7 @@ def cconfirm(
     (proof,) = ca.prove_ranges([opening], ctx)
     payload = _CCONFIRM.pack(beneficiary, maturity_ms, blinded, regulator, recipient, len(docs))
     payload += b"".join(_DOC.pack(t, fp) for t, fp in docs)
-    payload += amount.encode() + _PROOF_LEN.pack(len(proof)) + proof + ca.seal(opening, recipient)
+    payload += amount.encode() + ca.put_proof(proof) + ca.seal(opening, recipient)
     reads = member_reads(sender, org) | {
         c.org_key(beneficiary),
         c.REGULATOR_KEY,
@@ -333,7 +315,7 @@ def csplit(
     (proof,) = ca.prove_ranges(openings, ctx)
     kids = [c.child_id(piece, i) for i in range(len(amounts))]
     payload = _CSPLIT.pack(piece, regulator, len(amounts)) + b"".join(a.encode() for a in cams)
-    payload += _PROOF_LEN.pack(len(proof)) + proof + b"".join(ca.seal(o, sender) for o in openings)
+    payload += ca.put_proof(proof) + b"".join(ca.seal(o, sender) for o in openings)
     reads = member_reads(sender, org) | {c.PARAMS_KEY, c.voucher_key(voucher), c.REGULATOR_KEY}
     reads.add(c.camount_key(piece))
     writes = {c.piece_key(piece), *map(c.piece_key, kids), *map(c.camount_key, kids)}
@@ -402,7 +384,7 @@ def coffer(
         fits = ca.conf.prove_range([opening.amount - price], [room], ctx, 64).proof
         lo, hi = opening.limbs
         payload += ca.conf.commit(lo, opening.r_lo) + ca.conf.commit(hi, opening.r_hi) + cam.encode()
-        payload += _PROOF_LEN.pack(len(limb_proof)) + limb_proof + _PROOF_LEN.pack(len(fits)) + fits
+        payload += ca.put_proof(limb_proof) + ca.put_proof(fits)
         payload += ca.seal(price_opening, recipient)
     reads = member_reads(sender, org) | {
         c.org_key(to),

@@ -47,7 +47,6 @@ BANK_ROLES = role_bits("bank")
 _ASSET = struct.Struct("<32s32s32s")  # blinded, regulator, owner key; CAmount, proof, sealed
 _FINANCE = struct.Struct("<32s32s32s32s32s32s")  # blinded, ref, regulator, value lo/hi, financed
 _RELEASE = struct.Struct("<32s32s")  # blinded, ref
-_PROOF_LEN = struct.Struct("<H")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,20 +81,12 @@ def finance_context(chain_id: int, bank: bytes, blinded: bytes, ref: bytes) -> b
     return b"tcr1" + chain_id.to_bytes(4, "little") + bank + blinded + ref
 
 
-def _take_proof(payload: bytes, pos: int) -> tuple[bytes, int]:
-    (n,) = _PROOF_LEN.unpack_from(payload, pos)
-    pos += _PROOF_LEN.size
-    if pos + n > len(payload):
-        raise ValueError("range proof runs past the payload")
-    return payload[pos : pos + n], pos + n
-
-
 def parse_asset(payload: bytes) -> tuple:
     """(blinded, regulator, owner, value, proof, sealed); ValueError if malformed."""
     blinded, regulator, owner = _ASSET.unpack_from(payload)
     pos = _ASSET.size
     value = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
-    proof, pos = _take_proof(payload, pos + ca.CAmount.SIZE)
+    proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
     if len(payload) != pos + ca.SEALED_BYTES:
         raise ValueError("sealed opening")
     return blinded, regulator, owner, value, proof, payload[pos:]
@@ -106,8 +97,8 @@ def parse_finance(payload: bytes) -> tuple:
     blinded, ref, regulator, lo, hi, financed = _FINANCE.unpack_from(payload)
     pos = _FINANCE.size
     new = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
-    limb_proof, pos = _take_proof(payload, pos + ca.CAmount.SIZE)
-    remainder_proof, pos = _take_proof(payload, pos)
+    limb_proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
+    remainder_proof, pos = ca.take_proof(payload, pos)
     if pos != len(payload):
         raise ValueError("trailing bytes")
     return blinded, ref, regulator, CRegistryEntry(lo, hi, financed), new, limb_proof, remainder_proof
@@ -124,14 +115,6 @@ def proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int)
         raise ValueError("a claimed commitment is not a point")
     ctx = finance_context(chain_id, sender, blinded, ref)
     return ca.ProofRow(ctx, regulator, (new,), (limb_proof,), ((remainder_proof, (remainder,)),))
-
-
-def _regulator(ctx: TxContext, claimed: bytes) -> None:
-    current = ctx.get(c.REGULATOR_KEY)
-    if current is None:
-        raise OpFailed(FinanceReject.NO_REGULATOR_KEY)
-    if current != claimed:
-        raise OpFailed(FinanceReject.REGULATOR_KEY_MISMATCH)
 
 
 def _entry(ctx: TxContext, blinded: bytes) -> CRegistryEntry:
@@ -164,7 +147,7 @@ def _creg_asset(ctx: TxContext) -> None:
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     member(ctx, ATTESTER_ROLES)
-    _regulator(ctx, regulator)
+    ca.check_regulator(ctx, regulator)
     raw = ctx.get(c.key_key(owner))
     if raw is None or c.KeyRecord.decode(raw).status != c.KeyStatus.ACTIVE:
         raise OpFailed(FinanceReject.BAD_RECIPIENT)
@@ -181,7 +164,7 @@ def _creg_finance(ctx: TxContext) -> None:
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     bank, _ = member(ctx, BANK_ROLES)
-    _regulator(ctx, regulator)
+    ca.check_regulator(ctx, regulator)
     own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
     if ctx.get(own) is not None:
         raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
@@ -260,7 +243,7 @@ def creg_asset(
     amount = ca.make(opening, regulator, ctx)
     (proof,) = ca.prove_ranges([opening], ctx)
     payload = _ASSET.pack(blinded, regulator, owner) + amount.encode()
-    payload += _PROOF_LEN.pack(len(proof)) + proof + ca.seal(opening, owner)
+    payload += ca.put_proof(proof) + ca.seal(opening, owner)
     reads = member_reads(sender, org) | {c.REGULATOR_KEY, c.key_key(owner), c.registry_key(blinded)}
     writes = {c.cregistry_key(blinded)}
     return make_tx(chain_id, c.OP_CREG_ASSET, sender, nonce, reads, writes, payload), opening
@@ -293,8 +276,8 @@ def finance_package(
     if remainder.commitments[0] != entry.remainder(cam):
         raise ValueError("the book does not match the registry entry (another financing came first?)")
     payload = _FINANCE.pack(blinded, ref, regulator, entry.value_lo, entry.value_hi, entry.financed)
-    payload += cam.encode() + _PROOF_LEN.pack(len(limb_proof)) + limb_proof
-    payload += _PROOF_LEN.pack(len(remainder.proof)) + remainder.proof
+    payload += cam.encode() + ca.put_proof(limb_proof)
+    payload += ca.put_proof(remainder.proof)
     return payload, new
 
 

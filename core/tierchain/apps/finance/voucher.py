@@ -297,6 +297,16 @@ def _c_defaulted(ctx: TxContext, pid: bytes) -> None:
     ctx.delete(c.coffer_key(pid))
 
 
+def _live_piece_of(ctx: TxContext, vid: bytes, pid: bytes) -> c.Piece:
+    """A live piece of voucher ``vid`` (settlement's check of each listed piece)."""
+    piece = load_piece(ctx, pid)
+    if piece.voucher != vid:
+        raise OpFailed(FinanceReject.NO_SUCH_PIECE, "piece of another voucher")
+    if not piece.live():
+        raise OpFailed(FinanceReject.PIECE_CLOSED)
+    return piece
+
+
 def _c_settle(ctx: TxContext, vid: bytes, v: c.Voucher, pids: list[bytes]) -> None:
     """``fin.settle`` of a confidential voucher: each piece's holder is paid its hidden amount
     (the row keeps the piece's commitments and regulator handles); the voucher is settled
@@ -307,11 +317,7 @@ def _c_settle(ctx: TxContext, vid: bytes, v: c.Voucher, pids: list[bytes]) -> No
         raise OpFailed(Reject.BAD_PAYLOAD, "1..csettle_pieces_per_tx_max pieces")
     rows, points = [], []
     for pid in pids:
-        piece = load_piece(ctx, pid)
-        if piece.voucher != vid:
-            raise OpFailed(FinanceReject.NO_SUCH_PIECE, "piece of another voucher")
-        if not piece.live():
-            raise OpFailed(FinanceReject.PIECE_CLOSED)
+        piece = _live_piece_of(ctx, vid, pid)
         if piece.state == P.PLEDGED:
             raise OpFailed(FinanceReject.PIECE_LOCKED, "release or default the pledge first")
         if piece.state == P.OFFERED:
@@ -528,11 +534,7 @@ def _settle(ctx: TxContext) -> None:
     rows: list[tuple[bytes, bytes, int]] = []
     total = 0
     for pid in pids:
-        piece = load_piece(ctx, pid)
-        if piece.voucher != vid:
-            raise OpFailed(FinanceReject.NO_SUCH_PIECE, "piece of another voucher")
-        if not piece.live():
-            raise OpFailed(FinanceReject.PIECE_CLOSED)
+        piece = _live_piece_of(ctx, vid, pid)
         rows.extend(clearing_rows(pid, piece))
         total += piece.amount
         settled_piece = log_event(ctx, piece, c.Event.SETTLED, piece.holder, piece.amount, state=P.SETTLED)
