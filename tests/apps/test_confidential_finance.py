@@ -384,3 +384,42 @@ def test_a_confidential_only_chain_has_no_op_that_puts_an_amount_in_the_clear(tm
         assert w.p["Depot"].reg_asset(order, 1000).code == Reject.UNKNOWN_OP
         assert w.p["Depot"].creg_asset(order, 1000, KEYS["Tier1"].public_key).ok
     assert verify_chain(tmp_path / "c").ok
+
+
+def test_no_amount_is_in_the_clear_anywhere_after_a_whole_lifecycle(tmp_path):
+    """Issue, split, transfer, discount, a registry financing, settlement: then every byte of
+    the database (blocks, receipts, state, indexes) is searched for every amount."""
+    import time
+
+    with Chain(tmp_path / "c", config(), NODE) as chain:
+        fin = Finance(chain, SECRET)
+        w = _world(fin)
+        t1, t2, bank, core = w.p["Tier1"], w.p["Tier2"], w.p["BankA"], w.p["CoreCo"]
+        maturity = int(time.time() * 1000) + 2500
+        vid = core.cconfirm(w.org("Tier1"), FACE, maturity, _docs(w, b"all"), KEYS["Tier1"].public_key).id
+        a, b = t1.csplit(vid, PIECES).ids
+        assert t1.coffer(a, w.org("Tier2"), KEYS["Tier2"].public_key).ok and t2.accept(a).ok
+        price = PIECES[1] - 0x0123_4567
+        assert t1.coffer(b, w.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.DISCOUNT, price).ok
+        assert bank.accept(b).ok
+        order, loan = fin.blind("purchase order", b"PO-9"), 0x0007_6543_2109
+        assert w.p["Depot"].creg_asset(order, 3 * loan, KEYS["Tier1"].public_key).ok
+        book = cregistry.OwnerBook(t1.asset_opening(order))
+        package, _ = t1.finance_package(KEYS["BankA"].public_key, order, b"r", loan, book)
+        assert bank.creg_finance(package).ok
+        # The control: a plaintext voucher's face, which the scan must find.
+        control = 0x0BAD_F00D_1234
+        assert core.confirm(w.org("Tier1"), control, maturity, _docs(w, b"control")).ok
+        time.sleep(max(0.0, (maturity - time.time() * 1000) / 1000) + 0.05)
+        assert all(r.ok for r in core.settle(vid))
+        assert fin.voucher(vid).status == c.VoucherStatus.SETTLED
+    assert verify_chain(tmp_path / "c").ok
+    amounts = (FACE, *PIECES, price, 3 * loan, loan)
+    needles = [struct.pack("<Q", v) for v in amounts] + [str(v).encode() for v in amounts]
+    found_control = False
+    for f in (tmp_path / "c").rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert not [n for n in needles if n in data], f
+            found_control |= struct.pack("<Q", control) in data
+    assert found_control  # the scan does find an amount in the clear
