@@ -273,3 +273,46 @@ def test_blinding_commands_need_the_consortium_secret(tmp_path):
     bad_argument("too short", *base, "register-asset", "po", "PO-1", "--value", "1", env=short)
     garbled = dict(no_secret, TIERCHAIN_CONSORTIUM_SECRET="not hex")
     bad_argument("not hex", *base, "register-asset", "po", "PO-1", "--value", "1", env=garbled)
+
+
+def test_finance_cli_confidential_voucher(node):
+    """A confidential voucher through the CLI: the regulator key by vote, issue, split,
+    transfer, discount; each holder reads its own amount; lineage hides the amounts unless
+    the regulator's seed reads them."""
+    env = {**ENV, "REG_SEED": "22" * 32}
+    reg = CliRunner(env=env).invoke(main, ["finance", "regulator-key", "--seed-env", "REG_SEED"])
+    assert reg.exit_code == 0, reg.output
+    assert node.fin("node", "propose-regulator-key", json.loads(reg.stdout)["public_key"])["code"] == "OK"
+    invoice = node.tmp / "invoice-c.pdf"
+    invoice.write_bytes(b"%PDF confidential invoice")
+    fp = node.fin("t1", "anchor", "invoice", str(invoice))["fingerprint"]
+    maturity = str(int(time.time() * 1000) + 3_600_000)
+    vid = node.fin(
+        "core", "cconfirm", "--to", "Tier1", "--face", "100000", "--maturity-ms", maturity,
+        "--doc", f"invoice:{fp}", "--recipient", node.pub["t1"],
+    )["id"]  # fmt: skip
+    assert node.fin("t1", "opening", vid) == {"piece": vid, "amount": 100_000}
+    refused("no opening", *node.args("t2", "opening", vid))
+    kids = node.fin("t1", "csplit", vid, "60000", "40000")["ids"]
+    assert node.fin("t1", "coffer", kids[1], "--to", "Tier2", "--recipient", node.pub["t2"])["code"] == "OK"
+    assert node.fin("t2", "accept", kids[1])["code"] == "OK"
+    assert node.fin("t2", "opening", kids[1])["amount"] == 40_000
+    offer = ("coffer", kids[1], "--to", "BankA", "--recipient", node.pub["bank"], "--discount-price", "39000")
+    assert node.fin("t2", *offer)["code"] == "OK"
+    assert node.fin("bank", "accept", kids[1])["code"] == "OK"
+    assert node.fin("bank", "opening", kids[1])["amount"] == 40_000
+    refused("above the piece's amount", *node.args("t1", "coffer", kids[0], "--to", "BankA",
+            "--recipient", node.pub["bank"], "--discount-price", "60001"))  # fmt: skip
+    hidden = ok("finance", "lineage", str(node.dir), vid)
+    assert hidden["voucher"]["face"] is None and {d["amount"] for d in hidden["descendants"]} == {None}
+    r = CliRunner(env=env).invoke(
+        main, ["finance", "lineage", str(node.dir), vid, "--regulator-seed-env", "REG_SEED"]
+    )
+    seen = json.loads(r.stdout)
+    assert seen["voucher"]["face"] == 100_000 and [d["amount"] for d in seen["descendants"]] == [
+        60_000,
+        40_000,
+    ]
+    bad_argument("not both", *node.args("t1", "coffer", kids[0], "--to", "BankA", "--recipient",
+                 node.pub["bank"], "--discount-price", "1", "--loan", "2", "--due-ms", maturity))  # fmt: skip
+    bad_argument("2..4", *node.args("t1", "csplit", kids[0], "1", "1", "1", "1", "59996"))

@@ -347,6 +347,108 @@ def _org_known(party: Party, org: bytes) -> None:
     _known(party.fin.org(org), "organization", org)
 
 
+@finance.command("cconfirm")
+@click.option("--to", "beneficiary", type=OrgRef(), required=True, help="The supplier (name or id).")
+@click.option("--face", type=AMOUNT, required=True, help="Face amount, minor units (hidden on chain).")
+@click.option("--maturity-ms", type=TIME_MS, required=True, help="Maturity, Unix milliseconds.")
+@click.option(
+    "--doc", "docs", type=DocRef(), multiple=True, help="TYPE:FINGERPRINT (repeatable; an invoice at least)."
+)
+@click.option("--recipient", type=PUBLIC_KEY, required=True, help="A key of the supplier: gets the opening.")
+@click.pass_context
+def cconfirm(
+    ctx,
+    beneficiary: bytes,
+    face: int,
+    maturity_ms: int,
+    docs: tuple[tuple[int, bytes], ...],
+    recipient: bytes,
+) -> None:
+    """Core enterprise: `confirm` with the face hidden (a confidential voucher, docs/privacy.md);
+    the face's opening is sealed to --recipient."""
+    if not any(t == DocType.INVOICE for t, _ in docs):
+        _fail("a confirmation needs an anchored invoice: give --doc invoice:FINGERPRINT")
+    if len(docs) > c.docs_per_voucher_max:
+        _fail(f"at most {c.docs_per_voucher_max} documents back a voucher")
+    party = _party(ctx, _secret(ctx))
+    _known(party.fin.org(beneficiary), "organization", beneficiary)
+    _confidential(lambda: party.cconfirm(beneficiary, face, maturity_ms, list(docs), recipient), "cconfirm")
+
+
+def _confidential(build: Callable[[], Result], what: str) -> None:
+    """Run a confidential op's builder: what it cannot build (no regulator key yet, no opening
+    for this key, a price above the amount) is a one-line failure, exit 1."""
+    try:
+        result = build()
+    except ValueError as exc:
+        raise CommandFailed(f"{what}: {exc}") from None
+    _report(result, what)
+
+
+@finance.command("csplit")
+@click.argument("piece", type=ID)
+@click.argument("amounts", nargs=-1, type=AMOUNT, required=True)
+@click.pass_context
+def csplit(ctx, piece: bytes, amounts: tuple[int, ...]) -> None:
+    """Split confidential PIECE into AMOUNTS (2..4, summing to its hidden amount; the
+    signer's opening is read from the chain); prints the children."""
+    if not 2 <= len(amounts) <= c.csplit_ways_max:
+        _fail(f"a confidential split has 2..{c.csplit_ways_max} amounts, not {len(amounts)}")
+    party = _party(ctx)
+    _piece(party, piece)
+    _confidential(lambda: party.csplit(piece, list(amounts)), "csplit")
+
+
+@finance.command("coffer")
+@click.argument("piece", type=ID)
+@click.option("--to", type=OrgRef(), required=True, help="The offeree (name or id).")
+@click.option("--recipient", type=PUBLIC_KEY, required=True, help="A key of the offeree: gets the opening.")
+@click.option("--discount-price", type=AMOUNT, default=None, help="A discount sale at this hidden price.")
+@click.option("--loan", type=AMOUNT, default=None, help="A pledge for this hidden loan (with --due-ms).")
+@click.option("--due-ms", type=TIME_MS, default=None, help="The pledge's loan due time, Unix ms.")
+@click.pass_context
+def coffer(
+    ctx,
+    piece: bytes,
+    to: bytes,
+    recipient: bytes,
+    discount_price: int | None,
+    loan: int | None,
+    due_ms: int | None,
+) -> None:
+    """Offer confidential PIECE to --to: a transfer, or with --discount-price a discount, or
+    with --loan and --due-ms a pledge; the offeree accepts with `accept`."""
+    if discount_price is not None and loan is not None:
+        _fail("either --discount-price or --loan, not both")
+    if (loan is None) != (due_ms is None):
+        _fail("a pledge needs both --loan and --due-ms")
+    kind, price = c.OfferKind.TRANSFER, 0
+    if discount_price is not None:
+        kind, price = c.OfferKind.DISCOUNT, discount_price
+    elif loan is not None:
+        kind, price = c.OfferKind.PLEDGE, loan
+    party = _party(ctx)
+    _piece(party, piece)
+    _org_known(party, to)
+    _confidential(lambda: party.coffer(piece, to, recipient, kind, price, due_ms or 0), "coffer")
+
+
+@finance.command("opening")
+@click.argument("piece", type=ID)
+@click.pass_context
+def opening(ctx, piece: bytes) -> None:
+    """The signer's view of confidential PIECE: its amount, from the opening sealed to the
+    signer's key (checked against the piece's commitments). Prints {"piece", "amount"}."""
+    party = _party(ctx)
+    _piece(party, piece)
+    found = party.opening(piece)
+    if found is None:
+        raise CommandFailed(
+            f"piece {piece.hex()}: no opening for this key (not its holder, or not confidential)"
+        )
+    _print_json({"piece": piece.hex(), "amount": found.amount})
+
+
 @finance.command("split")
 @click.argument("piece", type=ID)
 @click.argument("amounts", nargs=-1, type=AMOUNT, required=True)
