@@ -12,7 +12,14 @@ registry (``fs/<blinded>``: the value's commitments and the financed total's com
                     opening sealed to a key of the beneficiary
 ``fin.csplit``      the holder splits a confidential piece into 2..``csplit_ways_max``
                     pieces: their commitments must sum to the parent's, each amount in range
+``fin.coffer``      the holder offers a confidential piece (transfer, discount, pledge): its
+                    opening sealed to the offeree; for a financing a hidden price, in range
+                    and at most the amount
 ==================  ==================================================================
+
+``fin.accept``, ``fin.return``, ``fin.pledge_release``, ``fin.pledge_default`` and
+``fin.settle`` take a confidential branch for a confidential piece or voucher
+(``voucher.py``); the confidential registry is ``cregistry.py``.
 
 The proofs are checked at admission, one native call per batch (``CHECK``, an
 ``App.checks`` entry: a transaction whose proofs fail is refused ``BAD_PROOF`` and never
@@ -24,6 +31,7 @@ piece is refused (``CONFIDENTIAL_PIECE``), and the reverse (``NOT_CONFIDENTIAL``
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,9 +58,43 @@ _DOC = struct.Struct("<B32s")
 # --- payloads: one parser for the admission check and the handler --------------------------
 
 
-def parse_cconfirm(payload: bytes) -> tuple:
-    """(beneficiary, maturity, blinded, regulator, recipient, docs, amount, proof, sealed);
-    ValueError if malformed."""
+class CConfirm(NamedTuple):
+    beneficiary: bytes
+    maturity_ms: int
+    blinded: bytes
+    regulator: bytes
+    recipient: bytes
+    docs: list
+    amount: ca.CAmount
+    proof: bytes
+    sealed: bytes
+
+
+class CSplit(NamedTuple):
+    piece: bytes
+    regulator: bytes
+    amounts: list
+    proof: bytes
+    sealed: list
+
+
+class COffer(NamedTuple):
+    piece: bytes
+    to: bytes
+    kind: int
+    due_ms: int
+    regulator: bytes
+    recipient: bytes
+    sealed_piece: bytes
+    limbs: tuple[bytes, bytes] | None  # a discount or pledge: the piece's limbs, the price...
+    price: ca.CAmount | None
+    limb_proof: bytes | None
+    fits_proof: bytes | None  # "price <= amount"
+    sealed_price: bytes | None
+
+
+def parse_cconfirm(payload: bytes) -> CConfirm:
+    """A ``fin.cconfirm`` payload; ValueError if malformed."""
     beneficiary, maturity, blinded, regulator, recipient, n = _CCONFIRM.unpack_from(payload)
     pos = _CCONFIRM.size
     docs = [_DOC.unpack_from(payload, pos + i * _DOC.size) for i in range(n)]
@@ -62,11 +104,11 @@ def parse_cconfirm(payload: bytes) -> tuple:
     sealed = payload[pos:]
     if len(sealed) != ca.SEALED_BYTES:
         raise ValueError("sealed opening")
-    return beneficiary, maturity, blinded, regulator, recipient, docs, amount, proof, sealed
+    return CConfirm(beneficiary, maturity, blinded, regulator, recipient, docs, amount, proof, sealed)
 
 
-def parse_csplit(payload: bytes) -> tuple:
-    """(piece, regulator, amounts, proof, sealed openings); ValueError if malformed."""
+def parse_csplit(payload: bytes) -> CSplit:
+    """A ``fin.csplit`` payload; ValueError if malformed."""
     pid, regulator, n = _CSPLIT.unpack_from(payload)
     if not 2 <= n <= c.csplit_ways_max:
         raise ValueError(f"2..{c.csplit_ways_max} pieces")
@@ -79,13 +121,12 @@ def parse_csplit(payload: bytes) -> tuple:
     if len(payload) != pos + n * ca.SEALED_BYTES:
         raise ValueError("sealed openings")
     sealed = [payload[pos + i * ca.SEALED_BYTES : pos + (i + 1) * ca.SEALED_BYTES] for i in range(n)]
-    return pid, regulator, amounts, proof, sealed
+    return CSplit(pid, regulator, amounts, proof, sealed)
 
 
-def parse_coffer(payload: bytes) -> tuple:
-    """(piece, to, kind, due, regulator, recipient, sealed piece opening, and for a discount or
-    pledge: the piece's claimed limbs, the price, its limb proof, the "price ≤ amount"
-    proof, the sealed price opening; else Nones); ValueError if malformed."""
+def parse_coffer(payload: bytes) -> COffer:
+    """A ``fin.coffer`` payload (a transfer's has no price: its price fields are None);
+    ValueError if malformed."""
     pid, to, kind, due_ms, regulator, recipient = _COFFER.unpack_from(payload)
     pos = _COFFER.size
     sealed_piece = payload[pos : pos + ca.SEALED_BYTES]
@@ -93,7 +134,7 @@ def parse_coffer(payload: bytes) -> tuple:
     if kind == c.OfferKind.TRANSFER:
         if len(payload) != pos:
             raise ValueError("a transfer offer carries no price")
-        return pid, to, kind, 0, regulator, recipient, sealed_piece, None, None, None, None, None
+        return COffer(pid, to, kind, 0, regulator, recipient, sealed_piece, None, None, None, None, None)
     if kind not in (c.OfferKind.DISCOUNT, c.OfferKind.PLEDGE):
         raise ValueError("offer kind")
     limbs = (payload[pos : pos + 32], payload[pos + 32 : pos + 64])
@@ -103,7 +144,7 @@ def parse_coffer(payload: bytes) -> tuple:
     if len(payload) != pos + ca.SEALED_BYTES or len(sealed_piece) != ca.SEALED_BYTES:
         raise ValueError("sealed openings")
     sealed_price = payload[pos:]
-    return (
+    return COffer(
         pid,
         to,
         kind,
@@ -179,7 +220,7 @@ def _cconfirm(ctx: TxContext) -> None:
         )
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
-    docs = vc.parse_docs(b"".join(_DOC.pack(t, fp) for t, fp in docs), 0, len(docs))
+    docs = vc.check_docs([tuple(d) for d in docs])
     obligor, vid = vc.confirm_checks(ctx, beneficiary, None, maturity_ms, blinded, docs)
     ca.check_regulator(ctx, regulator)
     raw = ctx.get(c.key_key(recipient))

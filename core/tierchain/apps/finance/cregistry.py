@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from typing import NamedTuple
 
 from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
@@ -81,19 +82,38 @@ def finance_context(chain_id: int, bank: bytes, blinded: bytes, ref: bytes) -> b
     return b"tcr1" + chain_id.to_bytes(4, "little") + bank + blinded + ref
 
 
-def parse_asset(payload: bytes) -> tuple:
-    """(blinded, regulator, owner, value, proof, sealed); ValueError if malformed."""
+class AssetPayload(NamedTuple):
+    blinded: bytes
+    regulator: bytes
+    owner: bytes
+    value: ca.CAmount
+    proof: bytes
+    sealed: bytes
+
+
+class FinancePayload(NamedTuple):
+    blinded: bytes
+    ref: bytes
+    regulator: bytes
+    claimed: CRegistryEntry  # the entry the remainder was proved against
+    new: ca.CAmount
+    limb_proof: bytes
+    remainder_proof: bytes
+
+
+def parse_asset(payload: bytes) -> AssetPayload:
+    """A ``fin.creg_asset`` payload; ValueError if malformed."""
     blinded, regulator, owner = _ASSET.unpack_from(payload)
     pos = _ASSET.size
     value = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
     proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
     if len(payload) != pos + ca.SEALED_BYTES:
         raise ValueError("sealed opening")
-    return blinded, regulator, owner, value, proof, payload[pos:]
+    return AssetPayload(blinded, regulator, owner, value, proof, payload[pos:])
 
 
-def parse_finance(payload: bytes) -> tuple:
-    """(blinded, ref, regulator, claimed entry, new amount, limb proof, remainder proof)."""
+def parse_finance(payload: bytes) -> FinancePayload:
+    """A ``fin.creg_finance`` payload (the owner's package); ValueError if malformed."""
     blinded, ref, regulator, lo, hi, financed = _FINANCE.unpack_from(payload)
     pos = _FINANCE.size
     new = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
@@ -101,7 +121,9 @@ def parse_finance(payload: bytes) -> tuple:
     remainder_proof, pos = ca.take_proof(payload, pos)
     if pos != len(payload):
         raise ValueError("trailing bytes")
-    return blinded, ref, regulator, CRegistryEntry(lo, hi, financed), new, limb_proof, remainder_proof
+    return FinancePayload(
+        blinded, ref, regulator, CRegistryEntry(lo, hi, financed), new, limb_proof, remainder_proof
+    )
 
 
 def proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int) -> ca.ProofRow:

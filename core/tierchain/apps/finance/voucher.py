@@ -134,14 +134,20 @@ def held(ctx: TxContext, pid: bytes, *, confidential: bool = False) -> tuple[byt
 # --- confirm: the core enterprise issues a voucher ----------------------------------------
 
 
+def check_docs(docs: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """A confirmation's documents: 1..docs_per_voucher_max of them, none listed twice."""
+    if not 1 <= len(docs) <= c.docs_per_voucher_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "documents")
+    if len(set(docs)) != len(docs):
+        raise OpFailed(Reject.BAD_PAYLOAD, "a document listed twice")
+    return docs
+
+
 def parse_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
     """The ``n`` (type, fingerprint) documents at ``offset`` of a confirmation's payload."""
     if not 1 <= n <= c.docs_per_voucher_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "documents")
-    docs = [_DOC.unpack_from(payload, offset + i * _DOC.size) for i in range(n)]
-    if len(set(docs)) != n:
-        raise OpFailed(Reject.BAD_PAYLOAD, "a document listed twice")
-    return docs
+    return check_docs([_DOC.unpack_from(payload, offset + i * _DOC.size) for i in range(n)])
 
 
 def confirm_checks(
