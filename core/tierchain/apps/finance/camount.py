@@ -54,7 +54,7 @@ def context(chain_id: int, sender: bytes, nonce: int, op: int) -> bytes:
 
 @dataclasses.dataclass(frozen=True)
 class CAmount:
-    """A confidential amount on the wire (``SIZE`` bytes)."""
+    """A confidential amount on the wire (``SIZE`` bytes: 4 points and 2 validity proofs)."""
 
     lo: bytes
     hi: bytes
@@ -63,7 +63,7 @@ class CAmount:
     valid_lo: bytes
     valid_hi: bytes
 
-    SIZE = 4 * 32 + 2 * 96
+    SIZE = 4 * 32 + 2 * conf.VALIDITY_PROOF_LEN
 
     def encode(self) -> bytes:
         return self.lo + self.hi + self.reg_lo + self.reg_hi + self.valid_lo + self.valid_hi
@@ -73,7 +73,8 @@ class CAmount:
         raw = bytes(raw)
         if len(raw) != cls.SIZE:
             raise ValueError(f"a confidential amount is {cls.SIZE} bytes, got {len(raw)}")
-        return cls(raw[:32], raw[32:64], raw[64:96], raw[96:128], raw[128:224], raw[224:320])
+        v = 128 + conf.VALIDITY_PROOF_LEN
+        return cls(raw[:32], raw[32:64], raw[64:96], raw[96:128], raw[128:v], raw[v:])
 
     def commitment(self) -> bytes | None:
         """The amount's commitment, ``lo + 2**32·hi`` (None if a limb is not a point)."""
