@@ -423,3 +423,17 @@ def test_no_amount_is_in_the_clear_anywhere_after_a_whole_lifecycle(tmp_path):
             assert not [n for n in needles if n in data], f
             found_control |= struct.pack("<Q", control) in data
     assert found_control  # the scan does find an amount in the clear
+
+
+def test_a_confidential_vouchers_asset_is_financed_through_its_pieces_only(chain, world):
+    """A direct financing's proof cannot see the pieces' hidden financings, so together they
+    could exceed the face: a voucher's asset refuses direct financings (VOUCHER_ASSET)."""
+    fin, t1, bank = world.fin, world.p["Tier1"], world.p["BankA"]
+    vid = _cconfirm(world).id
+    blinded = fin.voucher(vid).blinded
+    assert t1.asset_opening(blinded) is None  # a voucher's face opening is the piece's, not the asset's
+    book = cregistry.OwnerBook(t1.opening(vid))  # the beneficiary knows the face, and could prove...
+    package, _ = t1.finance_package(KEYS["BankA"].public_key, blinded, b"direct", FACE, book)
+    before = fin.centry(blinded)
+    assert bank.creg_finance(package).code == FinanceReject.VOUCHER_ASSET  # ...but may not
+    assert fin.centry(blinded) == before and before.voucher

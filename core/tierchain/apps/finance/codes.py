@@ -108,6 +108,7 @@ class FinanceReject(enum.IntEnum):
     REGULATOR_KEY_MISMATCH = 143  # the amounts were encrypted to another regulator key
     BAD_RECIPIENT = 144  # the opening's recipient is not an active key of the holder's organization
     STALE_REGISTRY = 145  # a confidential financing's proof is about another registry state
+    VOUCHER_ASSET = 146  # a confidential voucher's asset is financed through its pieces only
 
 
 # What a finance transaction's outcome is called: an engine code or the app's own.

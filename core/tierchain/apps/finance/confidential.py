@@ -227,7 +227,7 @@ def _cconfirm(ctx: TxContext) -> None:
     key = None if raw is None else c.KeyRecord.decode(raw)
     if key is None or key.org != beneficiary or key.status != c.KeyStatus.ACTIVE:
         raise OpFailed(FinanceReject.BAD_RECIPIENT)
-    ctx.put(c.cregistry_key(blinded), cregistry.CRegistryEntry(amount.lo, amount.hi).encode())
+    ctx.put(c.cregistry_key(blinded), cregistry.CRegistryEntry(amount.lo, amount.hi, voucher=True).encode())
     vc.issue(ctx, vid, obligor, beneficiary, 0, maturity_ms, blinded, docs)
     ctx.put(c.camount_key(vid), ca.Stored.of(amount, sealed).encode())
     ctx.emit(b"fin.cvoucher.issued", vid + beneficiary)

@@ -24,7 +24,11 @@ bound to (chain, bank key, asset, the bank's ref), so nobody can reuse them.
 ``fin.creg_release``  the bank that recorded a financing takes it back out (any role)
 ==================  =======================================================================
 
-A confidential voucher's asset is registered here by ``fin.cconfirm`` (its face).
+A confidential voucher's asset is registered here by ``fin.cconfirm`` (its face). It is
+financed only through the voucher's pieces (discount, pledge: ``add_financed``, no proof
+needed, since the pieces partition the face and each is financed once at a time), never
+directly: a direct financing's proof would not see the pieces' hidden financings, and the
+two together could exceed the value (``VOUCHER_ASSET``).
 """
 
 from __future__ import annotations
@@ -61,15 +65,19 @@ class CRegistryEntry:
     financed: bytes = ca.IDENTITY
     closed: bool = False
     sealed: bytes = b""
+    # A confidential voucher's asset (``fin.cconfirm``): financed only through its pieces,
+    # which partition its face, never directly (``fin.creg_finance``: VOUCHER_ASSET).
+    voucher: bool = False
 
     def encode(self) -> bytes:
-        return self.value_lo + self.value_hi + self.financed + bytes((self.closed,)) + self.sealed
+        flags = self.closed | self.voucher << 1
+        return self.value_lo + self.value_hi + self.financed + bytes((flags,)) + self.sealed
 
     @classmethod
     def decode(cls, raw: bytes) -> CRegistryEntry:
-        if len(raw) not in (97, 97 + ca.SEALED_BYTES) or raw[96] > 1:
+        if len(raw) not in (97, 97 + ca.SEALED_BYTES) or raw[96] > 3:
             raise c.RecordError("confidential registry entry")
-        return cls(raw[:32], raw[32:64], raw[64:96], bool(raw[96]), raw[97:])
+        return cls(raw[:32], raw[32:64], raw[64:96], bool(raw[96] & 1), raw[97:], bool(raw[96] & 2))
 
     def remainder(self, new: ca.CAmount) -> bytes | None:
         """The commitment of ``value − financed − new``."""
@@ -191,6 +199,8 @@ def _creg_finance(ctx: TxContext) -> None:
     if ctx.get(own) is not None:
         raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
     entry = _entry(ctx, blinded)
+    if entry.voucher:
+        raise OpFailed(FinanceReject.VOUCHER_ASSET)
     if entry.closed:
         raise OpFailed(FinanceReject.EXCEEDS_ASSET_VALUE)
     if (claimed.value_lo, claimed.value_hi, claimed.financed) != (
