@@ -437,3 +437,19 @@ def test_a_confidential_vouchers_asset_is_financed_through_its_pieces_only(chain
     before = fin.centry(blinded)
     assert bank.creg_finance(package).code == FinanceReject.VOUCHER_ASSET  # ...but may not
     assert fin.centry(blinded) == before and before.voucher
+
+
+def test_an_offeree_checks_the_openings_before_it_accepts(chain, world):
+    fin, t1, t2 = world.fin, world.p["Tier1"], world.p["Tier2"]
+    vid = _cconfirm(world).id
+    # The offerer seals a wrong opening (another amount): the offeree's client refuses to
+    # accept, and the piece stays with the offerer until the offer is returned.
+    wrong = dataclasses.replace(t1.opening(vid), amount=FACE - 1)
+    assert t1.coffer(vid, world.org("Tier2"), KEYS["Tier2"].public_key, opening=wrong).ok
+    with pytest.raises(ValueError, match="does not open the piece"):
+        t2.accept(vid)
+    assert fin.piece(vid).state == c.PieceState.OFFERED and fin.piece(vid).holder == world.org("Tier1")
+    assert t2.return_offer(vid).ok
+    r = t1.coffer(vid, world.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.DISCOUNT, 1000)
+    piece, price = world.p["BankA"].offer_openings(vid)
+    assert (piece.amount, price.amount) == (FACE, 1000) == (FACE, r.openings[0].amount)

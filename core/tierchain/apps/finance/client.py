@@ -409,8 +409,30 @@ class Party:
         p = self.fin.piece(piece_id)
         return p is not None and p.amount == 0
 
+    def offer_openings(self, piece_id: bytes) -> tuple[camount.Opening, camount.Opening | None]:
+        """An offered confidential piece's opening and its price's (None for a transfer), as
+        sealed to this key, each checked against its commitments; ValueError if either is
+        missing or does not open what it should (then return the offer, do not accept it)."""
+        raw, stored = self.fin.get(c.coffer_key(piece_id)), self.fin.camount(piece_id)
+        if raw is None or stored is None:
+            raise ValueError("no confidential offer of this piece")
+        offer = camount.Offer.decode(raw)
+        piece = camount.unseal(offer.sealed_piece, self.keys.seed)
+        if piece is None or not piece.matches((stored.lo, stored.hi)):
+            raise ValueError("the offer's opening is not sealed to this key or does not open the piece")
+        if not offer.price:
+            return piece, None
+        price = camount.unseal(offer.sealed_price, self.keys.seed)
+        if price is None or not price.matches((offer.price[:32], offer.price[32:64])):
+            raise ValueError("the offer's price opening is not sealed to this key or does not open the price")
+        return piece, price
+
     def accept(self, piece_id: bytes) -> Result:
+        """Accept an offer. Of a confidential piece, only once its openings check out for this
+        key (``offer_openings``): a holder must be able to open what it takes."""
         p = self._piece(piece_id)
+        if self._confidential(piece_id) and p.state == c.PieceState.OFFERED:
+            self.offer_openings(piece_id)
         chain_id, pk, org, nonce = self._args()
         kind = p.offer_kind or c.OfferKind.TRANSFER
         blinded, hidden = self._blinded(p.voucher), self._confidential(piece_id)
