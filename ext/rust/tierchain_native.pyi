@@ -178,8 +178,8 @@ def elgamal_decrypts_to(secret: Buffer, commitment: Buffer, handle: Buffer, amou
     """Whether the ciphertext decrypts to ``amount`` under ``secret`` (any u64)."""
 
 def validity_prove(amount: int, opening: Buffer, pubkeys: Sequence[Buffer], context: Buffer) -> bytes:
-    """96-byte proof that ``elgamal_grouped_encrypt(amount, opening, pubkeys)``
-    is well formed, bound to ``context``."""
+    """``32 * (3 + len(pubkeys))``-byte proof (lox-zkp's batchable form) that
+    ``elgamal_grouped_encrypt(amount, opening, pubkeys)`` is well formed, bound to ``context``."""
 
 def validity_verify(
     proof: Buffer, commitment: Buffer, handles: Sequence[Buffer], pubkeys: Sequence[Buffer], context: Buffer
@@ -193,7 +193,8 @@ def validity_verify_batch(
     pubkeys: Sequence[Sequence[Buffer]],
     contexts: Sequence[Buffer],
 ) -> list[bool]:
-    """Element ``i`` equals ``validity_verify`` of the ``i``-th row; in parallel."""
+    """Element ``i`` equals ``validity_verify`` of the ``i``-th row: batch verified per
+    chunk in parallel, failing chunks bisected."""
 
 def confidential_constants() -> dict[str, bytes | int | list[int]]:
     """Transcript labels and size bounds of the confidential-amount primitives."""

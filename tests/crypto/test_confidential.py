@@ -475,7 +475,8 @@ def test_validity_proofs() -> None:
         r = conf.random_opening()
         ct = conf.encrypt(123, r, pubs)
         proof = conf.prove_validity(123, r, pubs, b"tx-a")
-        assert len(proof) == conf.VALIDITY_PROOF_LEN
+        assert len(proof) == conf.validity_proof_len(n) == 32 * (3 + n)
+        assert not conf.verify_validity(proof[:-1], ct, pubs, b"tx-a")
         assert conf.verify_validity(proof, ct, pubs, b"tx-a")
         assert not conf.verify_validity(proof, ct, pubs, b"tx-b")
         for i in range(len(proof)):
@@ -502,7 +503,7 @@ def test_validity_batch_equals_single() -> None:
         pubs = [k.public for k in ks[: 1 + i % 3]]
         r = conf.random_opening()
         rows.append([conf.prove_validity(i, r, pubs, b"c%d" % i), conf.encrypt(i, r, pubs), pubs, b"c%d" % i])
-    rows[3][0] = b"\x00" * 96
+    rows[3][0] = bytes(len(rows[3][0]))
     rows[8][3] = b"c9"
     rows[12][1] = conf.GroupedCiphertext(b"\xff" * 32, rows[12][1].handles)
     proofs, cts, pubs, ctxs = (list(col) for col in zip(*rows, strict=True))
@@ -511,8 +512,40 @@ def test_validity_batch_equals_single() -> None:
     assert batch == single == [i not in (3, 8, 12) for i in range(20)]
 
 
+def test_validity_batch_with_bad_proofs_keeps_single_verdicts() -> None:
+    # One key, as a confidential amount carries: whole chunks are batch verified,
+    # and tampered, replayed and other-context proofs (sparse and in a run) must
+    # not change a neighbour's verdict.
+    (regulator, other) = keys(2)
+    rows = []
+    for i in range(240):
+        pubs = [regulator.public] if i % 50 != 7 else [regulator.public, other.public]
+        r = conf.random_opening()
+        ctx = b"tx-%d" % i
+        rows.append([conf.prove_validity(i, r, pubs, ctx), conf.encrypt(i, r, pubs), pubs, ctx])
+    bad = set()
+    for i in (0, 1, 99, 239):
+        proof = bytearray(rows[i][0])
+        proof[(i * 13) % len(proof)] ^= 0x01
+        rows[i][0] = bytes(proof)
+        bad.add(i)
+    for i in (*range(120, 136), 57):
+        rows[i][3] = b"another transaction"
+        bad.add(i)
+    rows[200][0] = rows[201][0]  # a neighbour's proof
+    bad.add(200)
+    proofs, cts, pubs, ctxs = (list(col) for col in zip(*rows, strict=True))
+    single = [conf.verify_validity(*row) for row in rows]
+    assert single == [i not in bad for i in range(240)]
+    for _ in range(3):
+        assert conf.verify_validity_batch(proofs, cts, pubs, ctxs) == single
+    part = slice(100, 140)
+    assert conf.verify_validity_batch(proofs[part], cts[part], pubs[part], ctxs[part]) == single[part]
+
+
 def test_constants_match_the_native_module() -> None:
     c = tn.confidential_constants()
     assert c["DOMAIN"] == b"tierchain.confidential.v1"
     assert conf.MAX_RANGE_AMOUNTS == 8 and conf.MAX_HANDLES == 4
+    assert conf.VALIDITY_PROOF_LEN == c["VALIDITY_PROOF_LEN"] == conf.validity_proof_len(1) == 128
     assert conf.RANGE_BITS == (8, 16, 32, 64)

@@ -20,7 +20,8 @@ transcript labels, sizes and measured costs.
 * **Grouped ciphertexts** (twisted ElGamal): the commitment plus one decrypt
   handle ``r*P`` per recipient key (holder, counterparty, regulator...; 1..4),
   with a **validity proof** that every handle opens the same commitment,
-  checked without decrypting. :func:`decrypt` solves a discrete log, so it
+  checked without decrypting (``validity_proof_len(keys)`` bytes; batches are
+  verified together, one multiscalar multiplication per chunk). :func:`decrypt` solves a discrete log, so it
   returns amounts below ``2**32`` only; :func:`decrypts_to` checks a claimed
   amount of any size.
 
@@ -65,6 +66,13 @@ def range_proof_len(amounts: int, bits: int = 64) -> int:
     power of two (577 for one 64-bit amount)."""
     m = 1 << max(amounts - 1, 0).bit_length()
     return 1 + 32 * (6 + 2 * ((bits * m).bit_length() - 1))
+
+
+def validity_proof_len(keys: int = 1) -> int:
+    """Bytes of a validity proof for ``keys`` recipient keys: lox-zkp's batchable
+    form, one 32-byte commitment per equation (``1 + keys``) and two 32-byte
+    responses (``VALIDITY_PROOF_LEN`` = 128 for one key)."""
+    return (1 + keys) * POINT_LEN + 2 * SCALAR_LEN
 
 
 # ------------------------------------------------------------------ Pedersen
@@ -219,8 +227,9 @@ def decrypts_to(secret: bytes, ciphertext: GroupedCiphertext, index: int, amount
 
 
 def prove_validity(amount: int, opening: bytes, pubkeys: Sequence[bytes], context: bytes) -> bytes:
-    """A ``VALIDITY_PROOF_LEN``-byte proof that ``encrypt(amount, opening, pubkeys)``
-    is well formed (each handle opens the commitment for its key), bound to ``context``."""
+    """A ``validity_proof_len(len(pubkeys))``-byte proof (``VALIDITY_PROOF_LEN`` for
+    one key) that ``encrypt(amount, opening, pubkeys)`` is well formed (each handle
+    opens the commitment for its key), bound to ``context``."""
     return _native.validity_prove(amount, opening, pubkeys, context)
 
 
@@ -237,7 +246,9 @@ def verify_validity_batch(
     pubkeys: Sequence[Sequence[bytes]],
     contexts: Sequence[bytes],
 ) -> list[bool]:
-    """One verdict per proof, in one native call on all cores."""
+    """One verdict per proof (``verify_validity`` of row ``i``), in one native call on
+    all cores: grouped by key count and batch verified per chunk, a failing chunk
+    bisected, so a bad proof does not affect its neighbours."""
     return _native.validity_verify_batch(
         proofs,
         [c.commitment for c in ciphertexts],

@@ -20,7 +20,9 @@
 //! * **Grouped-ciphertext validity proofs**: the statement "I know `v, r`
 //!   with `C = v·G + r·H` and `D_i = r·P_i` for every recipient key `P_i`",
 //!   declared with `lox-zkp`'s `define_proof!` (Tor's maintained fork of
-//!   dalek's `zkp`), which generates the Schnorr proof; again on our
+//!   dalek's `zkp`), which generates the Schnorr proof, in its *batchable*
+//!   form (the prover's commitments rather than the challenge, so many
+//!   proofs verify in one multiscalar multiplication); again on our
 //!   transcript.
 //!
 //! `solana-zk-sdk` also has range and validity proofs, but its
@@ -44,7 +46,8 @@
 //! chunks across the crate's pool and verifies each chunk as one
 //! Bulletproofs+ batch; a failing chunk is bisected (a half that passes is
 //! settled) so every proof gets exactly its own verdict.
-//! [`validity_verify_batch`] verifies each (cheap) proof on the pool.
+//! [`validity_verify_batch`] does the same with lox-zkp's `batch_verify`,
+//! grouping by handle count (one statement per count).
 //!
 //! # Conventions
 //!
@@ -61,7 +64,7 @@ use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{Identity, IsIdentity, VartimeMultiscalarMul};
 use dalek5::traits::Identity as _;
-use lox_zkp::{CompactProof, define_proof};
+use lox_zkp::{BatchableProof, define_proof};
 use merlin::Transcript;
 use rayon::prelude::*;
 use solana_zk_sdk::encryption::elgamal::{
@@ -108,8 +111,10 @@ pub const MAX_CONTEXT_LEN: usize = 1024;
 pub const MAX_BATCH: usize = 16384;
 /// Most terms in one commitment or opening sum.
 pub const MAX_SUM_TERMS: usize = 4096;
-/// Compact validity proof: challenge and the two responses (`v`, `r`).
-pub const VALIDITY_PROOF_LEN: usize = 3 * SCALAR_LEN;
+/// Validity proof for one key (what a confidential amount carries): lox-zkp's
+/// batchable form, two commitments and two responses; see
+/// [`validity_proof_len`] for other key counts.
+pub const VALIDITY_PROOF_LEN: usize = validity_proof_len(1);
 /// Decryption solves a discrete log: amounts below `2^DECRYPT_MAX_BITS`.
 pub const DECRYPT_MAX_BITS: u32 = 32;
 /// The order ℓ = 2^252 + 27742317777372353535851937790883648493 of the
@@ -198,17 +203,6 @@ fn transcript(purpose: &'static [u8], context: &[u8]) -> Transcript {
     t.append_message(b"purpose", purpose);
     t.append_message(b"context", context);
     t
-}
-
-/// Runs `f` over `items` on the crate's pool (inline for one item).
-fn par_map<T: Sync, F: Fn(&T) -> bool + Sync + Send>(
-    items: &[T],
-    f: F,
-) -> Result<Vec<bool>, Error> {
-    if items.len() <= 1 {
-        return Ok(items.iter().map(f).collect());
-    }
-    crate::pool::install(|| items.par_iter().with_max_len(1).map(&f).collect()).map_err(Error::Pool)
 }
 
 // --------------------------------------------------------------- Pedersen
@@ -503,35 +497,59 @@ impl Prepared {
         )
         .is_ok()
     }
+}
 
-    /// Fills `out` (the verdicts of `lo..hi`). A failing batch is split in
-    /// halves; a half that passes is settled, a failing one is split again,
-    /// down to [`NARROW_SINGLE_MAX`] proofs, verified one by one. `known_bad`
-    /// says the batch `lo..hi` already failed.
-    fn narrow(&self, lo: usize, hi: usize, out: &mut [bool], known_bad: bool) {
-        if lo == hi {
-            return;
-        }
-        if !known_bad && self.batch_ok(lo, hi) {
-            out.fill(true);
-            return;
-        }
-        if hi - lo <= NARROW_SINGLE_MAX {
-            for (i, ok) in out.iter_mut().enumerate() {
-                *ok = self.batch_ok(lo + i, lo + i + 1);
-            }
-            return;
-        }
-        let mid = lo + (hi - lo) / 2;
-        let (left_out, right_out) = out.split_at_mut(mid - lo);
-        if self.batch_ok(lo, mid) {
-            left_out.fill(true);
-            self.narrow(mid, hi, right_out, true);
-        } else {
-            self.narrow(lo, mid, left_out, true);
-            self.narrow(mid, hi, right_out, false);
-        }
+/// Fills `out` (the verdicts of `lo..hi`) given `batch_ok(lo, hi)`, whether
+/// every proof of `lo..hi` verifies as one batch (for one proof: its single
+/// verdict). A failing batch is split in halves; a half that passes is
+/// settled, a failing one is split again, down to [`NARROW_SINGLE_MAX`]
+/// proofs, verified one by one. `known_bad` says the batch `lo..hi` already
+/// failed.
+fn narrow(
+    lo: usize,
+    hi: usize,
+    out: &mut [bool],
+    known_bad: bool,
+    batch_ok: &dyn Fn(usize, usize) -> bool,
+) {
+    if lo == hi {
+        return;
     }
+    if !known_bad && batch_ok(lo, hi) {
+        out.fill(true);
+        return;
+    }
+    if hi - lo <= NARROW_SINGLE_MAX {
+        for (i, ok) in out.iter_mut().enumerate() {
+            *ok = batch_ok(lo + i, lo + i + 1);
+        }
+        return;
+    }
+    let mid = lo + (hi - lo) / 2;
+    let (left_out, right_out) = out.split_at_mut(mid - lo);
+    if batch_ok(lo, mid) {
+        left_out.fill(true);
+        narrow(mid, hi, right_out, true, batch_ok);
+    } else {
+        narrow(lo, mid, left_out, true, batch_ok);
+        narrow(mid, hi, right_out, false, batch_ok);
+    }
+}
+
+/// Cuts `sorted` (sorted by `key`) into chunks of at most `chunk` items,
+/// each within one key.
+fn group_chunks<T, K: PartialEq>(sorted: &[T], chunk: usize, key: impl Fn(&T) -> K) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < sorted.len() {
+        let mut end = (start + chunk).min(sorted.len());
+        if let Some(k) = (start..end).position(|i| key(&sorted[i]) != key(&sorted[start])) {
+            end = start + k;
+        }
+        chunks.push(&sorted[start..end]);
+        start = end;
+    }
+    chunks
 }
 
 /// Verdicts of one chunk: unparsable items are `false`, the rest are batch
@@ -546,7 +564,9 @@ fn range_chunk(items: &[&RangeItem<'_>], bits: usize) -> Vec<bool> {
         }
     }
     let mut ok = vec![false; slots.len()];
-    prepared.narrow(0, slots.len(), &mut ok, false);
+    narrow(0, slots.len(), &mut ok, false, &|lo, hi| {
+        prepared.batch_ok(lo, hi)
+    });
     for (slot, v) in slots.into_iter().zip(ok) {
         out[slot] = v;
     }
@@ -603,18 +623,10 @@ pub fn range_verify_batch(items: &[RangeItem<'_>], bits: usize) -> Result<Vec<bo
     let chunk = n
         .div_ceil(threads.max(1))
         .clamp(RANGE_CHUNK_MIN, RANGE_CHUNK_MAX);
-    let mut chunks: Vec<&[&RangeItem<'_>]> = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let key = |i: usize| sorted[i].commitments.len().max(1).next_power_of_two();
-        let mut end = (start + chunk).min(n);
-        // Keep a chunk within one group.
-        if let Some(k) = (start..end).position(|i| key(i) != key(start)) {
-            end = start + k;
-        }
-        chunks.push(&sorted[start..end]);
-        start = end;
-    }
+    // Keep a chunk within one group.
+    let chunks = group_chunks(&sorted, chunk, |it| {
+        it.commitments.len().max(1).next_power_of_two()
+    });
     let verdicts: Vec<Vec<bool>> = if chunks.len() == 1 {
         vec![range_chunk(chunks[0], bits)]
     } else {
@@ -723,9 +735,10 @@ macro_rules! __compute_formula_constraint {
 }
 
 /// Defines the validity statement for one number of handles (the
-/// `define_proof!` DSL has fixed arity) and its prove/verify adapters.
+/// `define_proof!` DSL has fixed arity) and its prove / verify /
+/// batch-verify adapters (lox-zkp's batchable proof form).
 macro_rules! validity_statement {
-    ($module:ident, $prove:ident, $verify:ident, $label:literal, $(($d:ident, $p:ident, $i:literal)),+) => {
+    ($module:ident, $prove:ident, $verify:ident, $batch:ident, $label:literal, $(($d:ident, $p:ident, $i:literal)),+) => {
         define_proof! {
             $module, $label, (v, r), (C, $($d, $p),+), (G, H) :
             C = (v * G + r * H), $($d = (r * $p)),+
@@ -738,30 +751,47 @@ macro_rules! validity_statement {
             c: &RistrettoPoint,
             d: &[RistrettoPoint],
             p: &[RistrettoPoint],
-        ) -> CompactProof {
+        ) -> BatchableProof {
             let h = *pedersen::H;
-            $module::prove_compact(
+            $module::prove_batchable(
                 t,
                 $module::ProveAssignments { v, r, C: c, $($d: &d[$i], $p: &p[$i],)+ G: &pedersen::G, H: &h },
             )
             .0
         }
 
-        fn $verify(
-            proof: &CompactProof,
-            t: &mut Transcript,
-            c: &CompressedRistretto,
-            d: &[CompressedRistretto],
-            p: &[CompressedRistretto],
-        ) -> bool {
-            $module::verify_compact(
+        /// The caller has checked that every public point decompresses (the
+        /// library unwraps it).
+        fn $verify(proof: &BatchableProof, t: &mut Transcript, s: &ValidityStatement) -> bool {
+            $module::verify_batchable(
                 proof,
                 t,
                 $module::VerifyAssignments {
-                    C: c,
-                    $($d: &d[$i], $p: &p[$i],)+
+                    C: &s.c,
+                    $($d: &s.d[$i], $p: &s.p[$i],)+
                     G: &RISTRETTO_BASEPOINT_COMPRESSED,
                     H: &H_COMPRESSED,
+                },
+            )
+            .is_ok()
+        }
+
+        fn $batch(
+            proofs: &[BatchableProof],
+            transcripts: Vec<&mut Transcript>,
+            statements: &[ValidityStatement],
+        ) -> bool {
+            $module::batch_verify(
+                proofs,
+                transcripts,
+                $module::BatchVerifyAssignments {
+                    C: statements.iter().map(|s| s.c).collect(),
+                    $(
+                        $d: statements.iter().map(|s| s.d[$i]).collect(),
+                        $p: statements.iter().map(|s| s.p[$i]).collect(),
+                    )+
+                    G: RISTRETTO_BASEPOINT_COMPRESSED,
+                    H: *H_COMPRESSED,
                 },
             )
             .is_ok()
@@ -773,6 +803,7 @@ validity_statement!(
     validity_1,
     prove_1,
     verify_1,
+    batch_1,
     "grouped-validity-1",
     (D1, P1, 0)
 );
@@ -780,6 +811,7 @@ validity_statement!(
     validity_2,
     prove_2,
     verify_2,
+    batch_2,
     "grouped-validity-2",
     (D1, P1, 0),
     (D2, P2, 1)
@@ -788,6 +820,7 @@ validity_statement!(
     validity_3,
     prove_3,
     verify_3,
+    batch_3,
     "grouped-validity-3",
     (D1, P1, 0),
     (D2, P2, 1),
@@ -797,6 +830,7 @@ validity_statement!(
     validity_4,
     prove_4,
     verify_4,
+    batch_4,
     "grouped-validity-4",
     (D1, P1, 0),
     (D2, P2, 1),
@@ -810,9 +844,17 @@ fn validity_transcript(context: &[u8], handles: usize) -> Transcript {
     t
 }
 
+/// Bytes of a validity proof for `handles` keys (lox-zkp's batchable form):
+/// the prover's `1 + handles` commitments, one per equation, then the two
+/// responses (`v`, `r`). [`VALIDITY_PROOF_LEN`] for one key.
+pub const fn validity_proof_len(handles: usize) -> usize {
+    (1 + handles) * POINT_LEN + 2 * SCALAR_LEN
+}
+
 /// Proves that the grouped ciphertext [`grouped_encrypt`] makes from the
 /// same arguments is well formed (every handle opens the same commitment for
-/// its key), bound to `context`. [`VALIDITY_PROOF_LEN`] bytes.
+/// its key), bound to `context`. [`validity_proof_len`]`(pubkeys.len())`
+/// bytes.
 pub fn validity_prove(
     amount: u64,
     opening: &[u8],
@@ -839,12 +881,15 @@ pub fn validity_prove(
         3 => prove_3(&mut t, &v, &r, &c, &d, &p),
         _ => prove_4(&mut t, &v, &r, &c, &d, &p),
     };
-    let mut out = Vec::with_capacity(VALIDITY_PROOF_LEN);
-    out.extend_from_slice(proof.challenge.as_bytes());
+    let len = validity_proof_len(p.len());
+    let mut out = Vec::with_capacity(len);
+    for commitment in &proof.commitments {
+        out.extend_from_slice(commitment.as_bytes());
+    }
     for response in &proof.responses {
         out.extend_from_slice(response.as_bytes());
     }
-    debug_assert_eq!(out.len(), VALIDITY_PROOF_LEN);
+    debug_assert_eq!(out.len(), len);
     Ok(out)
 }
 
@@ -858,6 +903,93 @@ fn check_validity_shape(handles: usize, pubkeys: usize, context: &[u8]) -> Resul
     Ok(())
 }
 
+/// The public points of one validity statement, still compressed.
+struct ValidityStatement {
+    c: CompressedRistretto,
+    d: Vec<CompressedRistretto>,
+    p: Vec<CompressedRistretto>,
+}
+
+/// A validity proof parsed for verification.
+struct ParsedValidity {
+    proof: BatchableProof,
+    statement: ValidityStatement,
+    transcript: Transcript,
+}
+
+impl ParsedValidity {
+    /// `None` (invalid) for a wrong number of handles, wrong lengths,
+    /// non-canonical responses or an identity key. Points are not
+    /// decompressed here: a batch containing an undecodable one fails and
+    /// is narrowed down to [`Self::verify_one`], which checks them.
+    fn parse(
+        proof: &[u8],
+        commitment: &[u8],
+        handles: &[&[u8]],
+        pubkeys: &[&[u8]],
+        context: &[u8],
+    ) -> Option<Self> {
+        let k = pubkeys.len();
+        if k == 0 || k > MAX_HANDLES || handles.len() != k || proof.len() != validity_proof_len(k) {
+            return None;
+        }
+        let c = compressed(commitment)?;
+        let d = handles
+            .iter()
+            .map(|h| compressed(h))
+            .collect::<Option<Vec<_>>>()?;
+        let p = pubkeys
+            .iter()
+            .map(|pk| compressed(pk))
+            .collect::<Option<Vec<_>>>()?;
+        // The identity "key" would make a handle anyone can "decrypt".
+        if p.iter().any(|pk| pk.is_identity()) {
+            return None;
+        }
+        let (commitments, responses) = proof.split_at((1 + k) * POINT_LEN);
+        let commitments = commitments
+            .chunks_exact(POINT_LEN)
+            .map(compressed)
+            .collect::<Option<Vec<_>>>()?;
+        let responses = responses
+            .chunks_exact(SCALAR_LEN)
+            .map(decode_scalar)
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            proof: BatchableProof {
+                commitments,
+                responses,
+            },
+            statement: ValidityStatement { c, d, p },
+            transcript: validity_transcript(context, k),
+        })
+    }
+
+    /// Whether the batch verifier takes this statement: it refuses identity
+    /// instance points, which a single verification accepts (a commitment
+    /// and handles with opening 0), so such items are verified alone.
+    fn batchable(&self) -> bool {
+        !self.statement.c.is_identity() && !self.statement.d.iter().any(|d| d.is_identity())
+    }
+
+    /// The single verification (lox-zkp's `verify_batchable`): every public
+    /// point must decompress first (its verifier unwraps that).
+    fn verify_one(&self) -> bool {
+        let s = &self.statement;
+        let decodes = |c: &CompressedRistretto| c.decompress().is_some();
+        if !decodes(&s.c) || !s.d.iter().all(decodes) || !s.p.iter().all(decodes) {
+            return false;
+        }
+        let mut t = self.transcript.clone();
+        match s.p.len() {
+            1 => verify_1(&self.proof, &mut t, s),
+            2 => verify_2(&self.proof, &mut t, s),
+            3 => verify_3(&self.proof, &mut t, s),
+            _ => verify_4(&self.proof, &mut t, s),
+        }
+    }
+}
+
 fn validity_ok(
     proof: &[u8],
     commitment: &[u8],
@@ -865,40 +997,8 @@ fn validity_ok(
     pubkeys: &[&[u8]],
     context: &[u8],
 ) -> bool {
-    let k = pubkeys.len();
-    if k == 0 || handles.len() != k || proof.len() != VALIDITY_PROOF_LEN {
-        return false;
-    }
-    // Every point must decode before lox-zkp sees it (its verifier unwraps
-    // the decompression of public points), and keys must not be the identity.
-    let Some(c) = compressed(commitment).filter(|c| c.decompress().is_some()) else {
-        return false;
-    };
-    let decodable = |b: &&[u8]| compressed(b).filter(|c| c.decompress().is_some());
-    let Some(d) = handles.iter().map(decodable).collect::<Option<Vec<_>>>() else {
-        return false;
-    };
-    let Some(p) = pubkeys.iter().map(decodable).collect::<Option<Vec<_>>>() else {
-        return false;
-    };
-    if p.iter().any(|pk| pk.is_identity()) {
-        return false;
-    }
-    let scalars: Option<Vec<Scalar>> = proof.chunks_exact(SCALAR_LEN).map(decode_scalar).collect();
-    let Some(scalars) = scalars else {
-        return false;
-    };
-    let proof = CompactProof {
-        challenge: scalars[0],
-        responses: scalars[1..].to_vec(),
-    };
-    let mut t = validity_transcript(context, k);
-    match k {
-        1 => verify_1(&proof, &mut t, &c, &d, &p),
-        2 => verify_2(&proof, &mut t, &c, &d, &p),
-        3 => verify_3(&proof, &mut t, &c, &d, &p),
-        _ => verify_4(&proof, &mut t, &c, &d, &p),
-    }
+    ParsedValidity::parse(proof, commitment, handles, pubkeys, context)
+        .is_some_and(|parsed| parsed.verify_one())
 }
 
 /// Verifies a validity proof of the grouped ciphertext `(commitment,
@@ -924,22 +1024,127 @@ pub struct ValidityItem<'a> {
     pub context: &'a [u8],
 }
 
-/// Verifies each validity proof independently (element `i` equals
-/// [`validity_verify`] of item `i`), in parallel on the crate's pool.
+/// Largest number of validity proofs verified as one lox-zkp batch.
+pub const VALIDITY_CHUNK_MAX: usize = 256;
+/// Below this a chunk of validity proofs is not split further across threads.
+pub const VALIDITY_CHUNK_MIN: usize = 16;
+
+/// Parsed proofs of one handle count, in the parallel columns lox-zkp's
+/// `batch_verify` takes.
+struct ValidityBatch<'p> {
+    k: usize,
+    proofs: Vec<BatchableProof>,
+    statements: Vec<ValidityStatement>,
+    transcripts: Vec<Transcript>,
+    singles: Vec<&'p ParsedValidity>,
+}
+
+impl ValidityBatch<'_> {
+    /// Whether every proof in `lo..hi` verifies, as one lox-zkp batch (one
+    /// multiscalar multiplication with random weights); one proof alone is
+    /// verified singly.
+    fn batch_ok(&self, lo: usize, hi: usize) -> bool {
+        if hi - lo == 1 {
+            return self.singles[lo].verify_one();
+        }
+        let mut transcripts = self.transcripts[lo..hi].to_vec();
+        let ts: Vec<&mut Transcript> = transcripts.iter_mut().collect();
+        let (proofs, statements) = (&self.proofs[lo..hi], &self.statements[lo..hi]);
+        match self.k {
+            1 => batch_1(proofs, ts, statements),
+            2 => batch_2(proofs, ts, statements),
+            3 => batch_3(proofs, ts, statements),
+            _ => batch_4(proofs, ts, statements),
+        }
+    }
+}
+
+/// Verdicts of one chunk (items of one handle count): unparsable items are
+/// `false`, statements the batch verifier refuses are verified singly, the
+/// rest batch verified and narrowed.
+fn validity_chunk(items: &[&ValidityItem<'_>]) -> Vec<bool> {
+    let mut out = vec![false; items.len()];
+    let parsed: Vec<Option<ParsedValidity>> = items
+        .iter()
+        .map(|it| {
+            ParsedValidity::parse(
+                it.proof,
+                it.commitment,
+                &it.handles,
+                &it.pubkeys,
+                it.context,
+            )
+        })
+        .collect();
+    let mut batch = ValidityBatch {
+        k: items.first().map_or(1, |it| it.pubkeys.len()),
+        proofs: Vec::with_capacity(items.len()),
+        statements: Vec::with_capacity(items.len()),
+        transcripts: Vec::with_capacity(items.len()),
+        singles: Vec::with_capacity(items.len()),
+    };
+    let mut slots = Vec::with_capacity(items.len());
+    for (i, p) in parsed.iter().enumerate() {
+        let Some(p) = p else { continue };
+        if !p.batchable() {
+            out[i] = p.verify_one();
+            continue;
+        }
+        slots.push(i);
+        batch.proofs.push(p.proof.clone());
+        batch.statements.push(ValidityStatement {
+            c: p.statement.c,
+            d: p.statement.d.clone(),
+            p: p.statement.p.clone(),
+        });
+        batch.transcripts.push(p.transcript.clone());
+        batch.singles.push(p);
+    }
+    let mut ok = vec![false; slots.len()];
+    narrow(0, slots.len(), &mut ok, false, &|lo, hi| {
+        batch.batch_ok(lo, hi)
+    });
+    for (slot, v) in slots.into_iter().zip(ok) {
+        out[slot] = v;
+    }
+    out
+}
+
+/// Verifies each validity proof (element `i` equals [`validity_verify`] of
+/// item `i`): items are grouped by handle count, cut into chunks across the
+/// crate's pool, each chunk verified as one lox-zkp batch and a failing chunk
+/// narrowed, so a bad proof never changes a neighbour's verdict.
 pub fn validity_verify_batch(items: &[ValidityItem<'_>]) -> Result<Vec<bool>, Error> {
     check_batch(items.len())?;
     for it in items {
         check_validity_shape(it.handles.len(), it.pubkeys.len(), it.context)?;
     }
-    par_map(items, |it| {
-        validity_ok(
-            it.proof,
-            it.commitment,
-            &it.handles,
-            &it.pubkeys,
-            it.context,
-        )
-    })
+    let n = items.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let key = |it: &ValidityItem<'_>| it.pubkeys.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| key(&items[i]));
+    let sorted: Vec<&ValidityItem<'_>> = order.iter().map(|&i| &items[i]).collect();
+    let threads = crate::pool::pool()
+        .map_err(Error::Pool)?
+        .current_num_threads();
+    let chunk = n
+        .div_ceil(threads.max(1))
+        .clamp(VALIDITY_CHUNK_MIN, VALIDITY_CHUNK_MAX);
+    let chunks = group_chunks(&sorted, chunk, |it| key(it));
+    let verdicts: Vec<Vec<bool>> = if chunks.len() == 1 {
+        vec![validity_chunk(chunks[0])]
+    } else {
+        crate::pool::install(|| chunks.par_iter().map(|c| validity_chunk(c)).collect())
+            .map_err(Error::Pool)?
+    };
+    let mut out = vec![false; n];
+    for (&slot, v) in order.iter().zip(verdicts.into_iter().flatten()) {
+        out[slot] = v;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -323,11 +323,13 @@ fn validity_round_trip_and_rejections() {
         let r = random_opening();
         let (c, hs) = grouped_encrypt(99, &r, &pubs).unwrap();
         let proof = validity_prove(99, &r, &pubs, b"tx-9").unwrap();
-        assert_eq!(proof.len(), VALIDITY_PROOF_LEN);
+        assert_eq!(proof.len(), validity_proof_len(k));
+        assert_eq!(proof.len(), 32 * (3 + k));
         let h = refs(&hs);
         assert!(validity_verify(&proof, &c, &h, &pubs, b"tx-9").unwrap());
         assert!(!validity_verify(&proof, &c, &h, &pubs, b"tx-8").unwrap());
-        for i in 0..VALIDITY_PROOF_LEN {
+        assert!(!validity_verify(&proof[..proof.len() - 1], &c, &h, &pubs, b"tx-9").unwrap());
+        for i in 0..proof.len() {
             let mut bad = proof.clone();
             bad[i] ^= 0x10;
             assert!(!validity_verify(&bad, &c, &h, &pubs, b"tx-9").unwrap());
@@ -359,6 +361,7 @@ fn validity_round_trip_and_rejections() {
     let (_, hs2) = grouped_encrypt(5, &r2, &pubs).unwrap();
     let forged = validity_prove(5, &r1, &pubs, b"").unwrap();
     assert!(!validity_verify(&forged, &c, &refs(&hs2), &pubs, b"").unwrap());
+    assert_eq!(VALIDITY_PROOF_LEN, 128);
     let five: Vec<&[u8]> = vec![&ks[0].1; 5];
     assert!(validity_prove(5, &r1, &five, b"").is_err());
     assert!(validity_verify(&forged, &c, &refs(&hs2), &five, b"").is_err());
@@ -410,4 +413,92 @@ fn validity_batch_equals_single() {
         batch,
         (0..n).map(|i| ![2, 9, 17].contains(&i)).collect::<Vec<_>>()
     );
+}
+
+/// Verdicts of `validity_verify` item by item.
+fn validity_singles(items: &[ValidityItem]) -> Vec<bool> {
+    items
+        .iter()
+        .map(|it| {
+            validity_verify(
+                it.proof,
+                it.commitment,
+                &it.handles,
+                &it.pubkeys,
+                it.context,
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn validity_batch_mixed_bad_proofs_keep_single_verdicts() {
+    // Mostly one key (what a confidential amount carries), so whole chunks
+    // are batch verified and narrowed; bad proofs of every kind mixed in,
+    // sparse and in runs, and the identity ciphertext (opening 0), which the
+    // batch verifier refuses but a single verification accepts.
+    let ks = keys(2);
+    let pubs: Vec<&[u8]> = ks.iter().map(|x| &x.1[..]).collect();
+    let n = 300;
+    let mut rows = Vec::new();
+    for i in 0..n {
+        let k = if i % 37 == 5 { 2 } else { 1 };
+        let r = if i == 77 { [0u8; 32] } else { random_opening() };
+        let amount = if i == 77 { 0 } else { 1_000 + i as u64 };
+        let (c, hs) = grouped_encrypt(amount, &r, &pubs[..k]).unwrap();
+        let ctx = format!("tx-{i}").into_bytes();
+        let proof = validity_prove(amount, &r, &pubs[..k], &ctx).unwrap();
+        rows.push((proof, c, hs, k, ctx));
+    }
+    let mut bad = Vec::new();
+    for i in [3, 4, 5, 6, 150, 299] {
+        let j = (i * 7) % rows[i].0.len();
+        rows[i].0[j] ^= 0x40; // tampered byte (commitment or response)
+        bad.push(i);
+    }
+    for i in [20, 21, 120] {
+        rows[i].4 = b"another transaction".to_vec(); // other context
+        bad.push(i);
+    }
+    // A proof from another row (its statement differs).
+    rows[200].0 = rows[201].0.clone();
+    bad.push(200);
+    // A handle from another opening.
+    rows[230].2[0] = rows[231].2[0];
+    bad.push(230);
+    // Undecodable commitment, wrong length.
+    rows[240].1 = [0xff; 32];
+    rows[250].0.truncate(100);
+    bad.extend([240, 250]);
+    // A dense run of failures.
+    for (i, row) in rows.iter_mut().enumerate().take(280).skip(260) {
+        row.4.push(b'!');
+        bad.push(i);
+    }
+    let items: Vec<ValidityItem> = rows
+        .iter()
+        .map(|(p, c, hs, k, ctx)| ValidityItem {
+            proof: p,
+            commitment: c,
+            handles: refs(hs),
+            pubkeys: pubs[..*k].to_vec(),
+            context: ctx,
+        })
+        .collect();
+    let single = validity_singles(&items);
+    let expected: Vec<bool> = (0..n).map(|i| !bad.contains(&i)).collect();
+    assert_eq!(single, expected);
+    assert!(single[77], "the identity ciphertext's proof is valid");
+    for _ in 0..3 {
+        assert_eq!(validity_verify_batch(&items).unwrap(), expected);
+    }
+    // Every sub-batch too (chunking and narrowing vary with its size).
+    for (lo, hi) in [(0, 1), (0, 2), (3, 7), (77, 78), (100, 260), (255, 300)] {
+        assert_eq!(
+            validity_verify_batch(&items[lo..hi]).unwrap(),
+            expected[lo..hi]
+        );
+    }
+    assert!(validity_verify_batch(&[]).unwrap().is_empty());
 }
