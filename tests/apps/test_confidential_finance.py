@@ -453,3 +453,16 @@ def test_an_offeree_checks_the_openings_before_it_accepts(chain, world):
     r = t1.coffer(vid, world.org("BankA"), KEYS["BankA"].public_key, c.OfferKind.DISCOUNT, 1000)
     piece, price = world.p["BankA"].offer_openings(vid)
     assert (piece.amount, price.amount) == (FACE, 1000) == (FACE, r.openings[0].amount)
+
+
+def test_a_sealed_opening_that_is_garbage_opens_nothing():
+    """What a dishonest sender may seal (a non-canonical scalar, the wrong amount) is not an
+    opening of the commitments: ``matches`` says no, it does not raise."""
+    good = ca.fresh_opening(FACE)
+    limbs = tuple(conf.commit(v, r) for v, r in zip(good.limbs, (good.r_lo, good.r_hi), strict=True))
+    assert good.matches(limbs)
+    assert not dataclasses.replace(good, r_lo=b"\xff" * 32).matches(limbs)
+    assert not dataclasses.replace(good, amount=FACE + 1).matches(limbs)
+    sealed = ca.seal(dataclasses.replace(good, r_hi=b"\xff" * 32), KEYS["Tier1"].public_key)
+    assert not ca.unseal(sealed, KEYS["Tier1"].seed).matches(limbs)
+    assert ca.unseal(sealed, KEYS["Tier2"].seed) is None  # sealed to another key

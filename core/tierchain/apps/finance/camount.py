@@ -115,7 +115,10 @@ class Opening:
     def matches(self, limbs: tuple[bytes, bytes]) -> bool:
         """Whether this opens the limb commitments ``limbs`` (a holder checks before relying)."""
         lo, hi = self.limbs
-        return (conf.commit(lo, self.r_lo), conf.commit(hi, self.r_hi)) == tuple(limbs)
+        try:
+            return (conf.commit(lo, self.r_lo), conf.commit(hi, self.r_hi)) == tuple(limbs)
+        except ValueError:  # a non-canonical opening, as a dishonest sender may seal
+            return False
 
 
 def check_regulator(ctx: TxContext, claimed: bytes) -> None:
@@ -191,7 +194,7 @@ def prove_ranges(openings: Sequence[Opening], ctx: bytes) -> list[bytes]:
 
 def range_statements(amounts: Sequence[CAmount]) -> list[list[bytes]]:
     """The commitments each of ``prove_ranges``' proofs is about, in order."""
-    limbs = [c for a in amounts for c in (a.lo, a.hi)]
+    limbs = [limb for a in amounts for limb in (a.lo, a.hi)]
     return [limbs[i : i + LIMBS_PER_PROOF] for i in range(0, len(limbs), LIMBS_PER_PROOF)]
 
 
