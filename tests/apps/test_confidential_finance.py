@@ -466,3 +466,25 @@ def test_a_sealed_opening_that_is_garbage_opens_nothing():
     sealed = ca.seal(dataclasses.replace(good, r_hi=b"\xff" * 32), KEYS["Tier1"].public_key)
     assert not ca.unseal(sealed, KEYS["Tier1"].seed).matches(limbs)
     assert ca.unseal(sealed, KEYS["Tier2"].seed) is None  # sealed to another key
+
+
+def test_more_proofs_than_one_native_batch_takes_are_checked_in_parts(monkeypatch):
+    """A batch of up to limits.batch_txs_max transactions can carry more proofs than one
+    native call takes (conf.MAX_BATCH): verify_rows splits them, verdicts unchanged."""
+    monkeypatch.setattr(conf, "MAX_BATCH", 3)
+    sizes: list[int] = []
+    for name in ("verify_range_batch", "verify_validity_batch"):
+        real = getattr(conf, name)
+        monkeypatch.setattr(
+            conf, name, lambda proofs, *rest, _real=real: (sizes.append(len(proofs)), _real(proofs, *rest))[1]
+        )
+    ctx = ca.context(9, KEYS["Tier1"].public_key, 0, c.OP_CSPLIT)
+    openings = [ca.fresh_opening(v) for v in (1, 2**40, 3)]
+    cams = tuple(ca.make(o, REGULATOR.public, ctx) for o in openings)
+    rows = [
+        ca.ProofRow(ctx, REGULATOR.public, cams[i : i + 1], tuple(ca.prove_ranges(openings[i : i + 1], ctx)))
+        for i in range(3)
+    ]
+    bad = dataclasses.replace(rows[1], ctx=b"another transaction")
+    assert ca.verify_rows([rows[0], rows[1], rows[2], bad, None]) == [True, True, True, False, False]
+    assert max(sizes) == 3 and sum(sizes) == 4 + 8  # 4 range proofs, 8 validity proofs, in parts

@@ -224,7 +224,8 @@ class ProofRow:
 def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
     """Every row's proofs hold (its range proofs over its limbs, its limbs' validity proofs
     for its regulator key): one native batch call for all range proofs and one for all
-    validity proofs, whatever the number of rows. A ``None`` row (unparsable) is False."""
+    validity proofs (per ``conf.MAX_BATCH`` proofs), whatever the number of rows. A
+    ``None`` row (unparsable) is False."""
     r_proofs, r_commitments, r_contexts, r_owner = [], [], [], []
     w_proofs, w_commitments, w_contexts, w_owner = [], [], [], []
     v_proofs, v_cts, v_keys, v_contexts, v_owner = [], [], [], [], []
@@ -254,12 +255,23 @@ def verify_rows(rows: Sequence[ProofRow | None]) -> list[bool]:
                 v_contexts.append(row.ctx)
                 v_owner.append(i)
     verdicts = []
-    if r_proofs:
-        verdicts.append((conf.verify_range_batch(r_proofs, r_commitments, r_contexts, LIMB_BITS), r_owner))
-    if w_proofs:
-        verdicts.append((conf.verify_range_batch(w_proofs, w_commitments, w_contexts, 64), w_owner))
-    if v_proofs:
-        verdicts.append((conf.verify_validity_batch(v_proofs, v_cts, v_keys, v_contexts), v_owner))
+    step = conf.MAX_BATCH  # a batch of up to limits.batch_txs_max rows may carry more proofs
+    for i in range(0, len(r_proofs), step):
+        part = slice(i, i + step)
+        good = conf.verify_range_batch(r_proofs[part], r_commitments[part], r_contexts[part], LIMB_BITS)
+        verdicts.append((good, r_owner[part]))
+    for i in range(0, len(w_proofs), step):
+        part = slice(i, i + step)
+        verdicts.append(
+            (
+                conf.verify_range_batch(w_proofs[part], w_commitments[part], w_contexts[part], 64),
+                w_owner[part],
+            )
+        )
+    for i in range(0, len(v_proofs), step):
+        part = slice(i, i + step)
+        good = conf.verify_validity_batch(v_proofs[part], v_cts[part], v_keys[part], v_contexts[part])
+        verdicts.append((good, v_owner[part]))
     for results, owners in verdicts:
         for good, i in zip(results, owners, strict=True):
             if not good:
