@@ -132,15 +132,18 @@ def test_init_lays_out_one_home_per_node_with_one_genesis(tmp_path) -> None:
     assert comet_keys["full0"] not in [v["pub_key"] for v in genesis["validators"]]
     assert comet_keys["observer0"] not in [v["pub_key"] for v in genesis["validators"]]
 
-    # config.toml: loopback addresses, every other node a persistent peer, the tuned settings.
+    # config.toml: loopback addresses, the nodes before it as persistent peers (each pair is
+    # dialled by one side), the tuned settings.
     ids = {n.name: node_id(n.home) for n in net.nodes}
-    for n in net.nodes:
+    dialled: set[frozenset[str]] = set()
+    for i, n in enumerate(net.nodes):
         c = comet_config(n.home)
         assert c["moniker"] == n.name
         assert c["p2p"]["laddr"] == f"tcp://127.0.0.1:{n.spec.p2p_port}"
         assert c["rpc"]["laddr"] == f"tcp://127.0.0.1:{n.spec.rpc_port}"
-        peers = set(c["p2p"]["persistent_peers"].split(","))
-        assert peers == {f"{ids[m.name]}@127.0.0.1:{m.spec.p2p_port}" for m in net.nodes if m is not n}
+        peers = set(filter(None, c["p2p"]["persistent_peers"].split(",")))
+        assert peers == {f"{ids[m.name]}@127.0.0.1:{m.spec.p2p_port}" for m in net.nodes[:i]}
+        dialled |= {frozenset((n.name, m.name)) for m in net.nodes[:i]}
         assert c["p2p"]["addr_book_strict"] is False and c["p2p"]["allow_duplicate_ip"] is True
         assert c["consensus"]["timeout_commit"] == "250ms"
         assert c["tx_index"]["indexer"] == "null"
@@ -149,6 +152,9 @@ def test_init_lays_out_one_home_per_node_with_one_genesis(tmp_path) -> None:
         assert c["mempool"]["broadcast"] is (n.role != "observer")
         assert c["instrumentation"]["prometheus"] is False
         assert c["proxy_app"] == "tcp://127.0.0.1:26658"  # left alone: the runner passes --proxy_app
+
+    n_nodes = len(net.nodes)
+    assert len(dialled) == n_nodes * (n_nodes - 1) // 2  # every pair, by one side
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path) -> None:

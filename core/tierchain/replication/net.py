@@ -439,7 +439,11 @@ def init(
         genesis = _genesis_json(net, config)
         for i, node in enumerate(net.nodes):
             (node.home / COMETBFT_DIR / "config" / "genesis.json").write_bytes(genesis)
-            peers = [f"{node_ids[j]}@{n.spec.p2p_address}" for j, n in enumerate(net.nodes) if j != i]
+            # Each pair of nodes is dialled by one side only: node i keeps the nodes before it as
+            # persistent peers (the ones after it dial it). Two nodes that dial each other at the
+            # same moment can leave CometBFT (v0.38) in a tight reconnect loop on "duplicate ID",
+            # with one side's peer entry gone: seen to stall a 2-validator net for over a minute.
+            peers = [f"{node_ids[j]}@{n.spec.p2p_address}" for j, n in enumerate(net.nodes[:i])]
             _edit_config(
                 node.home / COMETBFT_DIR / "config" / "config.toml", node.spec, peers, timeout_commit_ms
             )
