@@ -65,6 +65,7 @@ bench-tiny: setup
 	$(PY) -m pytest -q bench --benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.01 --benchmark-warmup=off
 	$(PY) bench/primitives.py --tiny --out bench/out/primitives-tiny.json
 	$(PY) bench/confidential.py --tiny --out bench/out/confidential-tiny.json
+	$(PY) bench/sm_primitives.py --tiny --out bench/out/sm_primitives-tiny.json
 	$(PY) bench/confidential_mix.py --tiny --out bench/out/confidential_mix-tiny.json
 	$(PY) bench/engine.py --tiny --out bench/out/engine-tiny.json
 	$(PY) bench/finance.py --tiny --out bench/out/finance-tiny.json

@@ -198,3 +198,67 @@ def validity_verify_batch(
 
 def confidential_constants() -> dict[str, bytes | int | list[int]]:
     """Transcript labels and size bounds of the confidential-amount primitives."""
+
+# --- national cryptography (ext/rust/src/py/sm.rs; wrapped by tierchain.crypto.sm) ---
+
+def sm3(data: Buffer) -> bytes:
+    """Plain SM3 (GB/T 32905)."""
+
+def sm3_hash_one(context: str, data: Buffer) -> bytes:
+    """``SM3(pad64(u16be(len(context)) || context) || data)``; ``ValueError`` for a context over 65535 bytes."""
+
+def sm3_hash_many(context: str, buf: Buffer, starts: Buffer | Sequence[int], ends: Buffer | Sequence[int]) -> bytes:
+    """Concatenated ``sm3_hash_one(context, buf[starts[i]:ends[i]])``; bad offsets raise ``ValueError``."""
+
+def sm3_merkle_leaf_hash(leaf: Buffer) -> bytes:
+    """``SM3(0x00 || leaf)``."""
+
+def sm3_merkle_node_hash(left: Buffer, right: Buffer) -> bytes:
+    """``SM3(0x01 || left || right)``; ``ValueError`` unless both are 32 bytes."""
+
+def sm3_merkle_root(leaves: Sequence[Buffer]) -> bytes:
+    """RFC 6962 root with SM3 (``SM3("")`` for no leaves)."""
+
+def sm3_merkle_root_packed(buf: Buffer, leaf_size: int = 32) -> bytes:
+    """RFC 6962 root with SM3 over consecutive ``leaf_size``-byte leaves."""
+
+def sm2_keypair_from_seed(seed: Buffer) -> tuple[bytes, bytes]:
+    """``(secret_key d, 33-byte compressed public key)`` of a 32-byte seed."""
+
+def sm2_public_key(secret_key: Buffer) -> bytes | None:
+    """Compressed public key of ``d``; ``None`` unless ``1 <= d <= n-2``."""
+
+def sm2_public_key_uncompressed(public_key: Buffer) -> bytes | None:
+    """``04 || x || y`` of a compressed key; ``None`` if not a point."""
+
+def sm2_sign(secret_key: Buffer, message: Buffer, user_id: str = "1234567812345678") -> bytes:
+    """Deterministic SM2 signature ``r || s`` (RFC 6979 nonce); ``ValueError`` for a bad key or ID."""
+
+def sm2_verify(public_key: Buffer, message: Buffer, signature: Buffer, user_id: str = "1234567812345678") -> bool:
+    """SM2 verification with ``e = SM3(ZA || message)``; malformed input is ``False``."""
+
+def sm2_verify_batch(
+    public_keys: Sequence[Buffer],
+    messages: Sequence[Buffer],
+    signatures: Sequence[Buffer],
+    user_id: str = "1234567812345678",
+) -> list[bool]:
+    """Element ``i`` equals ``sm2_verify`` of item ``i`` (parallel on the pool)."""
+
+def sm2_verify_batch_packed(public_keys: Buffer, digests: Buffer, signatures: Buffer) -> bytes:
+    """Packed ``n*33`` keys, ``n*32`` digests, ``n*64`` signatures; ``n`` bytes of 0/1."""
+
+def sm4_encrypt_ecb(key: Buffer, data: Buffer) -> bytes:
+    """SM4 over whole 16-byte blocks (vectors only); ``ValueError`` for bad sizes."""
+
+def sm4_gcm_seal(key: Buffer, nonce: Buffer, plaintext: Buffer, aad: Buffer | None = None) -> bytes:
+    """SM4-GCM, 16-byte key and 12-byte nonce: ``ciphertext || tag``."""
+
+def sm4_gcm_open(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer | None = None) -> bytes | None:
+    """Plaintext, or ``None`` if it does not authenticate."""
+
+def pbkdf2_hmac_sm3(password: Buffer, salt: Buffer, iterations: int, length: int) -> bytes:
+    """PBKDF2-HMAC-SM3; ``ValueError`` unless ``iterations >= 1`` and ``1 <= length <= 1024``."""
+
+def sm_constants() -> dict[str, int | str | bytes]:
+    """Sizes, the default SM2 user ID and limits."""

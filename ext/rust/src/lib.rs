@@ -20,6 +20,11 @@
 //!     bound to a caller context by its merlin transcript; batches of range
 //!     proofs are batch-verified in chunks across the pool and narrowed by
 //!     bisection, one verdict per proof (docs/privacy.md);
+//!   * national cryptography ([`crypto::sm`]): SM3 (domain-separated, over
+//!     many slices, RFC 6962 Merkle roots), SM2 signatures with the ZA
+//!     user-ID digest (batch = per-item verification spread over the pool),
+//!     SM4-GCM and PBKDF2-HMAC-SM3, from RustCrypto crates
+//!     (docs/national-crypto.md);
 //!   * Merkle trees ([`crypto::merkle`]): RFC 6962 tree shape with BLAKE3 and
 //!     the 0x00/0x01 leaf/node prefixes; roots are built level by level,
 //!     large trees as aligned power-of-two subtrees in parallel; RFC 6962

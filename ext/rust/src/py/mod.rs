@@ -8,6 +8,7 @@
 //! | `args.rs` | (shared) bytes/sequence/int64 arguments, copy-or-borrow |
 //! | `confidential.rs` | `pedersen_*`, `range_prove`, `range_verify`, `range_verify_batch`, `elgamal_*`, `validity_prove`, `validity_verify`, `validity_verify_batch`, `confidential_constants` |
 //! | `crypto.rs` | `verify`, `verify_batch`, `verify_batch_packed`, `hash_many`, `hash_one`, `merkle_root`, `merkle_root_packed`, `merkle_prove`, `merkle_verify` |
+//! | `sm.rs` | `sm3`, `sm3_hash_one`, `sm3_hash_many`, `sm3_merkle_*`, `sm2_*` (keys, sign, verify, batch, packed), `sm4_encrypt_ecb`, `sm4_gcm_seal`, `sm4_gcm_open`, `pbkdf2_hmac_sm3`, `sm_constants` |
 //! | `runtime.rs` | `thread_count`, `release_memory`, `THREADS_ENV` |
 //! | `smt.rs` | `smt_apply`, `SmtCache`, `SmtBuilder`, `smt_constants` |
 //! | `lmdb.rs` | `LmdbEnv`, `LmdbTxn`, `LmdbError`, `LmdbNotFound`, `LmdbKeyExists` |
@@ -23,6 +24,7 @@ mod confidential;
 mod crypto;
 pub mod lmdb;
 mod runtime;
+mod sm;
 mod smt;
 
 /// Adds every export to the module, in the order the module always had.
@@ -32,6 +34,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     smt::register(m)?;
     lmdb::register(m)?;
     confidential::register(m)?;
+    sm::register(m)?;
     m.add("THREADS_ENV", crate::pool::THREADS_ENV)?;
     Ok(())
 }

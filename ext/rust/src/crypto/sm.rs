@@ -1,0 +1,500 @@
+//! National cryptography (国密) primitives: SM3, SM2 signatures, SM4-GCM and
+//! PBKDF2-HMAC-SM3, from RustCrypto's `sm3`, `sm2`, `sm4`, `aes-gcm` and
+//! `pbkdf2` crates. Nothing here is hand-rolled cryptography; this module
+//! only fixes encodings, domain separation and the parallel batch shapes
+//! (docs/national-crypto.md, "Primitives").
+//!
+//! # SM3 (GB/T 32905-2016)
+//!
+//! * [`sm3()`]: the plain hash (vectors and interoperability only).
+//! * [`hash_one`] / [`hash_many`]: the suite's domain-separated hash
+//!
+//!   ```text
+//!   H(context, data) = SM3( pad64( u16be(len(context)) || context ) || data )
+//!   ```
+//!
+//!   where `pad64` appends zero bytes up to a multiple of 64 (SM3's block
+//!   size). The length prefix makes `(context, data) -> input` injective (the
+//!   context's end, and hence the data's start, is read from the first two
+//!   bytes), and padding to a whole block lets the SM3 state after the prefix
+//!   be computed once per context: hashing `data` in a domain then costs
+//!   exactly as many compressions as plain `SM3(data)`.
+//! * Merkle trees ([`merkle_leaf_hash`], [`merkle_node_hash`],
+//!   [`merkle_root`], [`merkle_root_packed`]): RFC 6962 with SM3 for SHA-256,
+//!   leaf `SM3(0x00 || leaf)`, node `SM3(0x01 || left || right)`, empty tree
+//!   `SM3("")`, built level by level (an odd last node moves up unchanged).
+//!
+//! # SM2 signatures (GB/T 32918.2-2016, GM/T 0003.2-2012)
+//!
+//! * Recommended curve (GB/T 32918.5), message digest `e = SM3(ZA || M)` with
+//!   the standard user-ID digest `ZA`; [`DEFAULT_ID`] `"1234567812345678"`
+//!   (GM/T 0009-2012's default, also OpenSSL's and GmSSL's).
+//! * Public key: 33-byte compressed SEC1 point (`02`/`03 || x`). Signature:
+//!   64 bytes `r || s`, each big-endian, `1 <= r, s <= n-1`.
+//! * Keys from a 32-byte seed, deterministically: for `c = 0, 1, ...`,
+//!   `d = SM3("tierchain sm2 secret key" || seed || u8(c))` read big-endian,
+//!   the first with `1 <= d <= n-2` (SM2 needs `1 + d` invertible, so
+//!   `n - 1` is excluded as well as 0 and `>= n`; a retry happens with
+//!   probability about 2^-32).
+//! * Signing is deterministic: the nonce `k` comes from RFC 6979's HMAC-DRBG
+//!   with SM3 (the `sm2` crate's `Signer`), so signing needs no randomness
+//!   source and cannot leak the key through a repeated or biased `k`.
+//! * Batch verification: SM2 has no batch equation (the signature holds `r`,
+//!   not the point `R`), so a batch is per-item verification spread over the
+//!   crate pool; element `i` is exactly [`sm2_verify`] of item `i`.
+//!
+//! # SM4-GCM and PBKDF2-HMAC-SM3 (key-file sealing)
+//!
+//! SM4 (GB/T 32907-2016) in GCM mode with a 96-bit nonce and 128-bit tag
+//! (RFC 8998's `TLS_SM4_GCM_SM3` AEAD, `aes-gcm`'s generic `AesGcm<Sm4, U12>`);
+//! keys from passwords by PBKDF2 (RFC 8018) with HMAC-SM3.
+
+use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{AesGcm, Nonce};
+use rayon::prelude::*;
+use sm2::dsa::signature::{Signer, Verifier};
+use sm2::dsa::{Signature, SigningKey, VerifyingKey};
+use sm2::elliptic_curve::PrimeField;
+use sm2::elliptic_curve::sec1::ToSec1Point;
+use sm2::{FieldBytes, NonZeroScalar, PublicKey, Scalar};
+use sm3::{Digest as _, Sm3};
+use sm4::Sm4;
+use sm4::cipher::{Block, BlockCipherEncrypt};
+
+use super::hash::check_ranges;
+
+pub const DIGEST_LEN: usize = 32;
+pub const SEED_LEN: usize = 32;
+pub const SECRET_KEY_LEN: usize = 32;
+/// Compressed SEC1 point.
+pub const PUBLIC_KEY_LEN: usize = 33;
+/// Uncompressed SEC1 point (`04 || x || y`), for interoperability only.
+pub const PUBLIC_KEY_UNCOMPRESSED_LEN: usize = 65;
+pub const SIGNATURE_LEN: usize = 64;
+/// GM/T 0009-2012's default user ID, used by OpenSSL and GmSSL too.
+pub const DEFAULT_ID: &str = "1234567812345678";
+/// `ENTL` is a 16-bit count of bits, so an ID has at most 8191 bytes.
+pub const ID_LEN_MAX: usize = 8191;
+/// Context strings have a 16-bit length prefix.
+pub const CONTEXT_LEN_MAX: usize = u16::MAX as usize;
+pub const SM4_KEY_LEN: usize = 16;
+pub const SM4_BLOCK_LEN: usize = 16;
+pub const GCM_NONCE_LEN: usize = 12;
+pub const GCM_TAG_LEN: usize = 16;
+/// Tag of the seed-to-secret-key derivation.
+pub const SECRET_KEY_TAG: &[u8] = b"tierchain sm2 secret key";
+/// Largest PBKDF2 output one call produces.
+pub const KDF_LEN_MAX: usize = 1024;
+
+pub const LEAF_PREFIX: u8 = 0x00;
+pub const NODE_PREFIX: u8 = 0x01;
+
+/// Below this many items `hash_many` and the Merkle leaves run on the
+/// calling thread.
+pub const PARALLEL_ITEMS_MIN: usize = 256;
+const HASH_TASK_ITEMS: usize = 128;
+/// Signatures per rayon task (one SM2 verification is ~100-200 µs, so small
+/// tasks balance well and cost nothing noticeable).
+const VERIFY_TASK_ITEMS: usize = 8;
+
+pub type Digest = [u8; DIGEST_LEN];
+
+// --- SM3 -------------------------------------------------------------------
+
+/// Plain `SM3(data)`.
+pub fn sm3(data: &[u8]) -> Digest {
+    Sm3::digest(data).into()
+}
+
+/// The SM3 state after the prefix block(s) of `context` (see the module doc).
+pub fn context_state(context: &str) -> Result<Sm3, String> {
+    let ctx = context.as_bytes();
+    if ctx.len() > CONTEXT_LEN_MAX {
+        return Err(format!(
+            "context has {} bytes, more than {CONTEXT_LEN_MAX}",
+            ctx.len()
+        ));
+    }
+    let mut prefix = Vec::with_capacity((ctx.len() + 2).div_ceil(64) * 64);
+    prefix.extend_from_slice(&(ctx.len() as u16).to_be_bytes());
+    prefix.extend_from_slice(ctx);
+    prefix.resize(prefix.len().div_ceil(64) * 64, 0);
+    let mut state = Sm3::new();
+    state.update(&prefix);
+    Ok(state)
+}
+
+/// The domain-separated hash `SM3(pad64(u16be(len(context)) || context) || data)`.
+pub fn hash_one(context: &str, data: &[u8]) -> Result<Digest, String> {
+    let mut state = context_state(context)?;
+    state.update(data);
+    Ok(state.finalize().into())
+}
+
+/// `hash_one(context, buf[starts[i]..ends[i]])` for every `i`, concatenated;
+/// ranges checked first (nothing hashed if one is out of bounds), parallel on
+/// the pool for large inputs.
+pub fn hash_many(
+    context: &str,
+    buf: &[u8],
+    starts: &[i64],
+    ends: &[i64],
+) -> Result<Vec<u8>, String> {
+    check_ranges(buf.len(), starts, ends)?;
+    let state = context_state(context)?;
+    let mut out = vec![0u8; starts.len() * DIGEST_LEN];
+    // check_ranges proved 0 <= start <= end <= buf.len().
+    let hash_into = |i: usize, slot: &mut [u8]| {
+        let mut h = state.clone();
+        h.update(&buf[starts[i] as usize..ends[i] as usize]);
+        slot.copy_from_slice(&h.finalize());
+    };
+    if starts.len() < PARALLEL_ITEMS_MIN {
+        for (i, slot) in out.chunks_exact_mut(DIGEST_LEN).enumerate() {
+            hash_into(i, slot);
+        }
+    } else {
+        crate::pool::install(|| {
+            out.par_chunks_mut(DIGEST_LEN * HASH_TASK_ITEMS)
+                .enumerate()
+                .for_each(|(task, slots)| {
+                    for (j, slot) in slots.chunks_exact_mut(DIGEST_LEN).enumerate() {
+                        hash_into(task * HASH_TASK_ITEMS + j, slot);
+                    }
+                });
+        })?;
+    }
+    Ok(out)
+}
+
+// --- Merkle trees (RFC 6962 shape, SM3) ----------------------------------------
+
+/// `SM3(0x00 || leaf)`.
+pub fn merkle_leaf_hash(leaf: &[u8]) -> Digest {
+    let mut h = Sm3::new();
+    h.update([LEAF_PREFIX]);
+    h.update(leaf);
+    h.finalize().into()
+}
+
+/// `SM3(0x01 || left || right)`.
+pub fn merkle_node_hash(left: &Digest, right: &Digest) -> Digest {
+    let mut buf = [0u8; 1 + 2 * DIGEST_LEN];
+    buf[0] = NODE_PREFIX;
+    buf[1..33].copy_from_slice(left);
+    buf[33..].copy_from_slice(right);
+    sm3(&buf)
+}
+
+/// Root of the empty tree, `SM3("")`.
+pub fn merkle_empty_root() -> Digest {
+    sm3(b"")
+}
+
+fn next_level(level: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = if level.len() >= 2 * PARALLEL_ITEMS_MIN {
+        let pairs: Vec<Digest> = crate::pool::pool()
+            .map(|p| {
+                p.install(|| {
+                    level
+                        .par_chunks_exact(2)
+                        .map(|pair| merkle_node_hash(&pair[0], &pair[1]))
+                        .collect()
+                })
+            })
+            .unwrap_or_else(|_| {
+                level
+                    .chunks_exact(2)
+                    .map(|pair| merkle_node_hash(&pair[0], &pair[1]))
+                    .collect()
+            });
+        pairs
+    } else {
+        level
+            .chunks_exact(2)
+            .map(|pair| merkle_node_hash(&pair[0], &pair[1]))
+            .collect()
+    };
+    if level.len() % 2 == 1 {
+        out.push(level[level.len() - 1]);
+    }
+    out
+}
+
+fn root_of_level(mut level: Vec<Digest>) -> Digest {
+    if level.is_empty() {
+        return merkle_empty_root();
+    }
+    while level.len() > 1 {
+        level = next_level(&level);
+    }
+    level[0]
+}
+
+/// RFC 6962 root (SM3) over byte-string leaves, level by level.
+pub fn merkle_root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Digest, String> {
+    let hashed: Vec<Digest> = if leaves.len() >= PARALLEL_ITEMS_MIN {
+        crate::pool::install(|| {
+            leaves
+                .par_iter()
+                .map(|l| merkle_leaf_hash(l.as_ref()))
+                .collect()
+        })?
+    } else {
+        leaves
+            .iter()
+            .map(|l| merkle_leaf_hash(l.as_ref()))
+            .collect()
+    };
+    Ok(root_of_level(hashed))
+}
+
+/// Root over consecutive `leaf_size`-byte leaves of `buf` (`buf.len()` a
+/// multiple of `leaf_size`, `leaf_size > 0`).
+pub fn merkle_root_packed(buf: &[u8], leaf_size: usize) -> Result<Digest, String> {
+    if leaf_size == 0 || buf.len() % leaf_size != 0 {
+        return Err(format!(
+            "buf has {} bytes, not a whole number of {leaf_size}-byte leaves",
+            buf.len()
+        ));
+    }
+    let leaves: Vec<&[u8]> = buf.chunks_exact(leaf_size).collect();
+    merkle_root(&leaves)
+}
+
+// --- SM2 -------------------------------------------------------------------
+
+/// `Some(d)` if the 32 big-endian bytes are a usable SM2 secret key,
+/// `1 <= d <= n-2`.
+pub fn secret_scalar(bytes: &[u8]) -> Option<NonZeroScalar> {
+    let repr: FieldBytes = <[u8; SECRET_KEY_LEN]>::try_from(bytes).ok()?.into();
+    let d: Scalar = Option::from(Scalar::from_repr(repr))?;
+    // d = n - 1 makes 1 + d = 0, which SM2 signing must invert.
+    if bool::from((d + Scalar::ONE).is_zero()) {
+        return None;
+    }
+    Option::from(NonZeroScalar::new(d))
+}
+
+/// The secret key `d` of a 32-byte seed (module doc: counter-mode rejection).
+pub fn secret_from_seed(seed: &[u8; SEED_LEN]) -> [u8; SECRET_KEY_LEN] {
+    for counter in 0u8..=u8::MAX {
+        let mut h = Sm3::new();
+        h.update(SECRET_KEY_TAG);
+        h.update(seed);
+        h.update([counter]);
+        let candidate: [u8; 32] = h.finalize().into();
+        if secret_scalar(&candidate).is_some() {
+            return candidate;
+        }
+    }
+    // 256 rejections in a row have probability ~2^-8192.
+    unreachable!("SM3 output rejected 256 times")
+}
+
+fn compressed(point: &PublicKey) -> [u8; PUBLIC_KEY_LEN] {
+    let encoded = point.as_affine().to_sec1_point(true);
+    let mut out = [0u8; PUBLIC_KEY_LEN];
+    out.copy_from_slice(encoded.as_bytes());
+    out
+}
+
+/// The 33-byte compressed public key of a secret key; `None` if `secret` is
+/// not a usable secret key.
+pub fn public_key(secret: &[u8]) -> Option<[u8; PUBLIC_KEY_LEN]> {
+    let d = secret_scalar(secret)?;
+    Some(compressed(&PublicKey::from_secret_scalar(&d)))
+}
+
+/// `(secret key d, compressed public key)` of a 32-byte seed.
+pub fn keypair_from_seed(seed: &[u8; SEED_LEN]) -> ([u8; SECRET_KEY_LEN], [u8; PUBLIC_KEY_LEN]) {
+    let d = secret_from_seed(seed);
+    let pk = public_key(&d).expect("secret_from_seed returns usable keys");
+    (d, pk)
+}
+
+/// The 65-byte uncompressed form (`04 || x || y`) of a compressed public
+/// key, for tools that want it; `None` if it is not a curve point.
+pub fn public_key_uncompressed(public_key: &[u8]) -> Option<[u8; PUBLIC_KEY_UNCOMPRESSED_LEN]> {
+    if public_key.len() != PUBLIC_KEY_LEN {
+        return None;
+    }
+    let point = PublicKey::from_sec1_bytes(public_key).ok()?;
+    let encoded = point.as_affine().to_sec1_point(false);
+    let mut out = [0u8; PUBLIC_KEY_UNCOMPRESSED_LEN];
+    out.copy_from_slice(encoded.as_bytes());
+    Some(out)
+}
+
+/// Error for a user ID longer than [`ID_LEN_MAX`].
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.len() > ID_LEN_MAX {
+        return Err(format!(
+            "an SM2 user ID has at most {ID_LEN_MAX} bytes, got {}",
+            id.len()
+        ));
+    }
+    Ok(())
+}
+
+/// SM2 signature `r || s` of `message` (`e = SM3(ZA || message)`, `ZA` from
+/// `id`), deterministic (RFC 6979 nonce). `None` if `secret` is not a usable
+/// secret key or `id` is too long.
+pub fn sm2_sign(secret: &[u8], message: &[u8], id: &str) -> Option<[u8; SIGNATURE_LEN]> {
+    check_id(id).ok()?;
+    let d = secret_scalar(secret)?;
+    let key = SigningKey::from_nonzero_scalar(id, d).ok()?;
+    let signature: Signature = key.try_sign(message).ok()?;
+    Some(signature.to_bytes().into())
+}
+
+/// SM2 verification of `signature` (`r || s`) by the compressed
+/// `public_key` over `message` with user ID `id`. Malformed input (lengths,
+/// a key that is not a point, `r` or `s` outside `[1, n-1]`, an overlong
+/// ID) is simply invalid.
+pub fn sm2_verify(public_key: &[u8], message: &[u8], signature: &[u8], id: &str) -> bool {
+    if public_key.len() != PUBLIC_KEY_LEN
+        || signature.len() != SIGNATURE_LEN
+        || check_id(id).is_err()
+    {
+        return false;
+    }
+    let Ok(signature) = Signature::from_slice(signature) else {
+        return false;
+    };
+    let Ok(key) = VerifyingKey::from_sec1_bytes(id, public_key) else {
+        return false;
+    };
+    key.verify(message, &signature).is_ok()
+}
+
+/// Element `i` equals `sm2_verify(public_keys[i], messages[i], signatures[i], id)`.
+/// Spread over the crate pool; errors only for mismatched lengths, an
+/// overlong ID, or a pool that cannot start.
+pub fn sm2_verify_batch(
+    public_keys: &[&[u8]],
+    messages: &[&[u8]],
+    signatures: &[&[u8]],
+    id: &str,
+) -> Result<Vec<bool>, String> {
+    let n = public_keys.len();
+    if messages.len() != n || signatures.len() != n {
+        return Err(format!(
+            "public_keys, messages and signatures must have the same length (got {n}, {}, {})",
+            messages.len(),
+            signatures.len()
+        ));
+    }
+    check_id(id)?;
+    let mut verdicts = vec![false; n];
+    let one = |i: usize| sm2_verify(public_keys[i], messages[i], signatures[i], id);
+    if n <= 1 {
+        for (i, v) in verdicts.iter_mut().enumerate() {
+            *v = one(i);
+        }
+        return Ok(verdicts);
+    }
+    crate::pool::install(|| {
+        verdicts
+            .par_chunks_mut(VERIFY_TASK_ITEMS)
+            .enumerate()
+            .for_each(|(task, out)| {
+                for (j, v) in out.iter_mut().enumerate() {
+                    *v = one(task * VERIFY_TASK_ITEMS + j);
+                }
+            });
+    })?;
+    Ok(verdicts)
+}
+
+// --- SM4, SM4-GCM, PBKDF2-HMAC-SM3 ----------------------------------------------
+
+type Sm4Gcm = AesGcm<Sm4, U12>;
+
+fn check_key_nonce(key: &[u8], nonce: &[u8]) -> Result<(), String> {
+    if key.len() != SM4_KEY_LEN || nonce.len() != GCM_NONCE_LEN {
+        return Err(format!(
+            "SM4-GCM takes a {SM4_KEY_LEN}-byte key and a {GCM_NONCE_LEN}-byte nonce, got {} and {}",
+            key.len(),
+            nonce.len()
+        ));
+    }
+    Ok(())
+}
+
+/// SM4 in ECB mode over whole 16-byte blocks (test vectors and cross-checks
+/// only: ECB is not a mode to encrypt data with).
+pub fn sm4_encrypt_ecb(key: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+    if key.len() != SM4_KEY_LEN || data.len() % SM4_BLOCK_LEN != 0 {
+        return Err(format!(
+            "SM4 takes a {SM4_KEY_LEN}-byte key and whole {SM4_BLOCK_LEN}-byte blocks, got {} and {} bytes",
+            key.len(),
+            data.len()
+        ));
+    }
+    let cipher = Sm4::new_from_slice(key).map_err(|e| e.to_string())?;
+    let mut out = data.to_vec();
+    for chunk in out.chunks_exact_mut(SM4_BLOCK_LEN) {
+        let mut block = Block::<Sm4>::try_from(&chunk[..]).map_err(|e| e.to_string())?;
+        cipher.encrypt_block(&mut block);
+        chunk.copy_from_slice(&block);
+    }
+    Ok(out)
+}
+
+/// SM4-GCM: `ciphertext || 16-byte tag`.
+pub fn sm4_gcm_seal(
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, String> {
+    check_key_nonce(key, nonce)?;
+    let cipher = Sm4Gcm::new_from_slice(key).map_err(|e| e.to_string())?;
+    let nonce = Nonce::<U12>::try_from(nonce).map_err(|e| e.to_string())?;
+    cipher
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| "SM4-GCM: plaintext too long".to_owned())
+}
+
+/// The plaintext of a sealed `ciphertext || tag`; `Ok(None)` if it does not
+/// authenticate (wrong key, nonce, aad, or damaged data).
+pub fn sm4_gcm_open(
+    key: &[u8],
+    nonce: &[u8],
+    sealed: &[u8],
+    aad: &[u8],
+) -> Result<Option<Vec<u8>>, String> {
+    check_key_nonce(key, nonce)?;
+    let cipher = Sm4Gcm::new_from_slice(key).map_err(|e| e.to_string())?;
+    let nonce = Nonce::<U12>::try_from(nonce).map_err(|e| e.to_string())?;
+    Ok(cipher.decrypt(&nonce, Payload { msg: sealed, aad }).ok())
+}
+
+/// PBKDF2 (RFC 8018) with HMAC-SM3: `length` bytes.
+pub fn pbkdf2_hmac_sm3(
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+    length: usize,
+) -> Result<Vec<u8>, String> {
+    if iterations == 0 || length == 0 || length > KDF_LEN_MAX {
+        return Err(format!(
+            "PBKDF2 needs iterations >= 1 and 1 <= length <= {KDF_LEN_MAX} (got {iterations}, {length})"
+        ));
+    }
+    let mut out = vec![0u8; length];
+    pbkdf2::pbkdf2_hmac::<Sm3>(password, salt, iterations, &mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "sm/tests.rs"]
+mod tests;
