@@ -1,8 +1,9 @@
 //! National cryptography (国密) primitives: SM3, SM2 signatures, SM4-GCM and
 //! PBKDF2-HMAC-SM3, from RustCrypto's `sm3`, `sm2`, `sm4`, `aes-gcm` and
-//! `pbkdf2` crates. Nothing here is hand-rolled cryptography; this module
-//! only fixes encodings, domain separation and the parallel batch shapes
-//! (docs/national-crypto.md, "Primitives").
+//! `pbkdf2` crates; SM2 verification's curve arithmetic is `efficient-sm2`'s
+//! (faster), with `ZA`/`e` and the checks it lacks done here. Otherwise this
+//! module only fixes encodings, domain separation and the parallel batch
+//! shapes (docs/national-crypto.md, "Primitives").
 //!
 //! # SM3 (GB/T 32905-2016)
 //!
@@ -56,6 +57,7 @@ use rayon::prelude::*;
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::dsa::{Signature, SigningKey, VerifyingKey};
 use sm2::elliptic_curve::PrimeField;
+use sm2::elliptic_curve::ops::Reduce;
 use sm2::elliptic_curve::sec1::ToSec1Point;
 use sm2::{FieldBytes, NonZeroScalar, PublicKey, Scalar};
 use sm3::{Digest as _, Sm3};
@@ -363,10 +365,79 @@ pub fn sm2_verify(public_key: &[u8], message: &[u8], signature: &[u8], id: &str)
     let Ok(signature) = Signature::from_slice(signature) else {
         return false;
     };
-    let Ok(key) = VerifyingKey::from_sec1_bytes(id, public_key) else {
+    let Ok(point) = PublicKey::from_sec1_bytes(public_key) else {
         return false;
     };
-    key.verify(message, &signature).is_ok()
+    // B5: t = r + s must be nonzero; efficient-sm2 does not check it.
+    let (r, s) = signature.split_scalars();
+    if bool::from((*r + *s).is_zero()) {
+        return false;
+    }
+    let encoded = point.as_affine().to_sec1_point(false);
+    let xy: &[u8; 64] = encoded.as_bytes()[1..]
+        .try_into()
+        .expect("65-byte SEC1 point");
+    let e = Sm3::new_with_prefix(identity_hash(id, xy))
+        .chain_update(message)
+        .finalize();
+    // efficient-sm2 compares r - e (mod n) with x1 as a field element, so it
+    // would reject a valid signature whose x1 lies in [n, p). That needs
+    // (r - e) mod n < p - n (< 2^128): leave those to RustCrypto.
+    #[allow(deprecated)] // from_slice
+    let e_scalar = Scalar::reduce(FieldBytes::from_slice(&e));
+    let v = (*r - e_scalar).to_repr();
+    if v.as_slice() < P_MINUS_N.as_slice() {
+        return verify_rustcrypto(id, point, message, &signature);
+    }
+    let Ok(fast) = efficient_sm2::Signature::from_slice(&signature.to_bytes()) else {
+        return false;
+    };
+    // Its other rejections are the standard's, bar one: [s]G == [t]P (its
+    // addition does not double a point held with a different Z) gives
+    // "infinity" where GB/T 32918 takes x1 of [2s]G. Such a signature needs
+    // r - x1([2rd/(1-d)]G) == e for the signer's own d, with e hashed from
+    // ZA(dG): a preimage search, not a signature anyone can make.
+    fast.verify_digest(&efficient_sm2::PublicKey::from_slice(xy), &e)
+        .is_ok()
+}
+
+/// p - n of the SM2 curve, big-endian.
+const P_MINUS_N: [u8; 32] = [
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x8d, 0xfc, 0x20, 0x93, 0xde, 0x39, 0xfa, 0xd5, 0xac, 0x44, 0x0b, 0xf6, 0xc6, 0x2a, 0xbe, 0xdc,
+];
+
+/// SM2 curve `a`, `b` and generator `xG || yG` (GB/T 32918.5), for `ZA`.
+const SM2_A: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfc,
+];
+const SM2_B: [u8; 32] = [
+    0x28, 0xe9, 0xfa, 0x9e, 0x9d, 0x9f, 0x5e, 0x34, 0x4d, 0x5a, 0x9e, 0x4b, 0xcf, 0x65, 0x09, 0xa7,
+    0xf3, 0x97, 0x89, 0xf5, 0x15, 0xab, 0x8f, 0x92, 0xdd, 0xbc, 0xbd, 0x41, 0x4d, 0x94, 0x0e, 0x93,
+];
+const SM2_G: [u8; 64] = [
+    0x32, 0xc4, 0xae, 0x2c, 0x1f, 0x19, 0x81, 0x19, 0x5f, 0x99, 0x04, 0x46, 0x6a, 0x39, 0xc9, 0x94,
+    0x8f, 0xe3, 0x0b, 0xbf, 0xf2, 0x66, 0x0b, 0xe1, 0x71, 0x5a, 0x45, 0x89, 0x33, 0x4c, 0x74, 0xc7,
+    0xbc, 0x37, 0x36, 0xa2, 0xf4, 0xf6, 0x77, 0x9c, 0x59, 0xbd, 0xce, 0xe3, 0x6b, 0x69, 0x21, 0x53,
+    0xd0, 0xa9, 0x87, 0x7c, 0xc6, 0x2a, 0x47, 0x40, 0x02, 0xdf, 0x32, 0xe5, 0x21, 0x39, 0xf0, 0xa0,
+];
+
+/// `ZA = SM3(ENTL || ID || a || b || xG || yG || xA || yA)` (`id` checked).
+fn identity_hash(id: &str, xy: &[u8; 64]) -> [u8; 32] {
+    let entl = u16::try_from(id.len() * 8).expect("ID length checked");
+    let mut h = Sm3::new();
+    h.update(entl.to_be_bytes());
+    h.update(id.as_bytes());
+    h.update(SM2_A);
+    h.update(SM2_B);
+    h.update(SM2_G);
+    h.update(xy);
+    h.finalize().into()
+}
+
+fn verify_rustcrypto(id: &str, point: PublicKey, message: &[u8], signature: &Signature) -> bool {
+    VerifyingKey::new(id, point).is_ok_and(|key| key.verify(message, signature).is_ok())
 }
 
 /// Element `i` equals `sm2_verify(public_keys[i], messages[i], signatures[i], id)`.

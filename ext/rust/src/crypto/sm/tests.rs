@@ -299,3 +299,64 @@ fn malformed_sm2_input_is_false() {
     ));
     assert!(public_key_uncompressed(&full).is_none());
 }
+
+/// RustCrypto's verifier, which `sm2_verify` replaced with efficient-sm2's
+/// (and still uses for `(r - e) mod n < p - n`): the two must agree.
+fn reference(pk: &[u8], msg: &[u8], sig: &[u8], id: &str) -> bool {
+    let Ok(sig) = Signature::from_slice(sig) else {
+        return false;
+    };
+    PublicKey::from_sec1_bytes(pk).is_ok_and(|p| verify_rustcrypto(id, p, msg, &sig))
+}
+
+fn e_of(pk: &[u8; 33], msg: &[u8], id: &str) -> Scalar {
+    let full = public_key_uncompressed(pk).unwrap();
+    let xy: &[u8; 64] = full[1..].try_into().unwrap();
+    let e = Sm3::new_with_prefix(identity_hash(id, xy))
+        .chain_update(msg)
+        .finalize();
+    #[allow(deprecated)] // from_slice
+    Scalar::reduce(FieldBytes::from_slice(&e))
+}
+
+#[test]
+fn fast_verifier_agrees_with_rustcrypto() {
+    let (k, m, s) = signed(48);
+    let other_id = "ALICE123@YAHOO.COM";
+    for i in 0..k.len() {
+        let d = secret_from_seed(&{
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            seed
+        });
+        let with_other_id = sm2_sign(&d, &m[i], other_id).unwrap();
+        let mut bad_r = s[i];
+        bad_r[i % 32] ^= 1 << (i % 8);
+        let mut bad_s = s[i];
+        bad_s[32 + i % 32] ^= 1 << (i % 8);
+        let mut bad_m = m[i].clone();
+        bad_m[i % 32] ^= 0x80;
+        // r + s = n (t = 0), and r = e + small, which takes the RustCrypto route.
+        let r_bytes: [u8; 32] = s[i][..32].try_into().unwrap();
+        let r = Scalar::from_repr(r_bytes.into()).unwrap();
+        let mut t_zero = s[i];
+        t_zero[32..].copy_from_slice(&(-r).to_repr());
+        let e = e_of(&k[i], &m[i], DEFAULT_ID);
+        let mut r_near_e = s[i];
+        r_near_e[..32].copy_from_slice(&(e + Scalar::from(i as u64 + 1)).to_repr());
+        let cases: [(&[u8], &[u8], &str, bool); 8] = [
+            (&m[i], &s[i], DEFAULT_ID, true),
+            (&m[i], &with_other_id, other_id, true),
+            (&m[i], &with_other_id, DEFAULT_ID, false),
+            (&m[i], &bad_r, DEFAULT_ID, false),
+            (&m[i], &bad_s, DEFAULT_ID, false),
+            (&bad_m, &s[i], DEFAULT_ID, false),
+            (&m[i], &t_zero, DEFAULT_ID, false),
+            (&m[i], &r_near_e, DEFAULT_ID, false),
+        ];
+        for (j, (msg, sig, id, want)) in cases.into_iter().enumerate() {
+            assert_eq!(sm2_verify(&k[i], msg, sig, id), want, "item {i} case {j}");
+            assert_eq!(reference(&k[i], msg, sig, id), want, "item {i} case {j}");
+        }
+    }
+}
