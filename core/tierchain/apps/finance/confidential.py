@@ -52,7 +52,6 @@ P = c.PieceState
 _CCONFIRM = struct.Struct("<16sQ32s32s32sB")  # beneficiary, maturity, blinded, regulator, recipient, docs
 _CSPLIT = struct.Struct("<16s32sB")  # piece, regulator, pieces
 _COFFER = struct.Struct("<16s16sBQ32s32s")  # piece, to, kind, due, regulator, recipient
-_DOC = struct.Struct("<B32s")
 
 
 # --- payloads: one parser for the admission check and the handler --------------------------
@@ -97,8 +96,8 @@ def parse_cconfirm(payload: bytes) -> CConfirm:
     """A ``fin.cconfirm`` payload; ValueError if malformed."""
     beneficiary, maturity, blinded, regulator, recipient, n = _CCONFIRM.unpack_from(payload)
     pos = _CCONFIRM.size
-    docs = [_DOC.unpack_from(payload, pos + i * _DOC.size) for i in range(n)]
-    pos += n * _DOC.size
+    docs = vc.unpack_docs(payload, pos, n)
+    pos += n * vc.DOC_BYTES
     amount = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
     proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
     sealed = payload[pos:]
@@ -321,8 +320,7 @@ def cconfirm(
     amount = ca.make(opening, regulator, ctx)
     (proof,) = ca.prove_ranges([opening], ctx)
     payload = _CCONFIRM.pack(beneficiary, maturity_ms, blinded, regulator, recipient, len(docs))
-    payload += b"".join(_DOC.pack(t, fp) for t, fp in docs)
-    payload += amount.encode() + ca.put_proof(proof) + ca.seal(opening, recipient)
+    payload += vc.pack_docs(docs) + amount.encode() + ca.put_proof(proof) + ca.seal(opening, recipient)
     reads = member_reads(sender, org) | {
         c.org_key(beneficiary),
         c.REGULATOR_KEY,
@@ -330,8 +328,7 @@ def cconfirm(
         c.registry_key(blinded),
     }
     writes = {c.voucher_key(vid), c.piece_key(vid), c.cregistry_key(blinded), c.camount_key(vid)}
-    for t, fp in docs:
-        (writes if t == c.DocType.INVOICE else reads).add(c.doc_key(t, fp))
+    vc.add_doc_keys(docs, reads, writes)
     return make_tx(chain_id, c.OP_CCONFIRM, sender, nonce, reads, writes, payload), vid, opening
 
 

@@ -61,6 +61,7 @@ OFFEREE_ROLES = {c.OfferKind.TRANSFER: SUPPLIER, c.OfferKind.DISCOUNT: BANK, c.O
 PARTY_DOCS = frozenset((c.DocType.INVOICE, c.DocType.CONTRACT))
 _CONFIRM = struct.Struct("<16sQQ32sB")
 _DOC = struct.Struct("<B32s")
+DOC_BYTES = _DOC.size  # one document of a confirmation: type u8, fingerprint 32
 _OFFER = struct.Struct("<16s16sBQQ")
 _ID = struct.Struct("<16s")
 
@@ -143,11 +144,28 @@ def check_docs(docs: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     return docs
 
 
+def pack_docs(docs: list[tuple[int, bytes]]) -> bytes:
+    """A confirmation's documents on the wire: (type u8, fingerprint 32) each."""
+    return b"".join(_DOC.pack(t, fp) for t, fp in docs)
+
+
+def unpack_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
+    """The ``n`` documents at ``offset`` (``pack_docs``), unchecked; struct.error if short."""
+    return [_DOC.unpack_from(payload, offset + i * _DOC.size) for i in range(n)]
+
+
+def add_doc_keys(docs: list[tuple[int, bytes]], reads: set[bytes], writes: set[bytes]) -> None:
+    """A confirmation's document keys: an invoice is written (it records its voucher), the
+    others are read."""
+    for t, fp in docs:
+        (writes if t == c.DocType.INVOICE else reads).add(c.doc_key(t, fp))
+
+
 def parse_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
     """The ``n`` (type, fingerprint) documents at ``offset`` of a confirmation's payload."""
     if not 1 <= n <= c.docs_per_voucher_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "documents")
-    return check_docs([_DOC.unpack_from(payload, offset + i * _DOC.size) for i in range(n)])
+    return check_docs(unpack_docs(payload, offset, n))
 
 
 def confirm_checks(
@@ -609,10 +627,8 @@ def confirm(
     vid = c.voucher_id(blinded, sender, nonce)
     reads = member_reads(sender, org) | {c.org_key(beneficiary)}
     writes = {c.voucher_key(vid), c.piece_key(vid), c.registry_key(blinded)}
-    for t, fp in docs:
-        (writes if t == c.DocType.INVOICE else reads).add(c.doc_key(t, fp))
-    payload = _CONFIRM.pack(beneficiary, face, maturity_ms, blinded, len(docs))
-    payload += b"".join(_DOC.pack(t, fp) for t, fp in docs)
+    add_doc_keys(docs, reads, writes)
+    payload = _CONFIRM.pack(beneficiary, face, maturity_ms, blinded, len(docs)) + pack_docs(docs)
     return make_tx(chain_id, c.OP_CONFIRM, sender, nonce, reads, writes, payload), vid
 
 
