@@ -377,7 +377,7 @@ def build_vouchers(n: int, seed: int, chain_id: int, node: KeyPair, cache_dir: P
         (chain_id, seed, n, regulator, [(i, nonces[i]) for i in range(a, min(n, a + step))])
         for a in range(0, n, step)
     ]
-    with loadgen._pool_context().Pool(procs) as pool:
+    with loadgen.pool_context().Pool(procs) as pool:
         built = [t for part in pool.map(_build_vouchers, jobs, chunksize=1) for t in part]
     cols = [list(col) for col in zip(*built, strict=True)]
     after = LIFE_STAGES[1:]

@@ -186,7 +186,7 @@ def _sign_stream(args: tuple) -> list[bytes]:
     return out
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
+def pool_context() -> multiprocessing.context.BaseContext:
     """``fork`` (fast: workers share what is imported) when this process runs one thread;
     else ``forkserver``: a child forked from a process with other threads (the native
     library's thread pool, a chain's threads) can hang on a lock one of them held."""
@@ -198,7 +198,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def _transfer_mix(spec: WorkloadSpec, processes: int | None) -> Workload:
-    with _pool_context().Pool(processes or os.cpu_count()) as pool:
+    with pool_context().Pool(processes or os.cpu_count()) as pool:
         sender_pks = pool.map(
             sender_public_key, [(spec.seed, i) for i in range(spec.n_senders)], chunksize=256
         )
