@@ -60,13 +60,18 @@ def chain(chain_dir):
 
 @pytest.fixture
 def fast_kdf(monkeypatch):
-    """Key files sealed at Argon2id's minimum cost (moderate takes seconds; the format is the same)."""
+    """Key files sealed at a minimal KDF cost (Argon2id's minimum; 1,000 PBKDF2 iterations for
+    SM2 key files): the default costs take seconds; the format is the same."""
     monkeypatch.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
     monkeypatch.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
     monkeypatch.setattr(
         crypto.save_key_file,
         "__kwdefaults__",
-        {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN},
+        {
+            "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
+            "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN,
+            "iterations": 1000,  # PBKDF2-HMAC-SM3 of sm2-sm3 key files
+        },
     )
 
 

@@ -48,6 +48,7 @@ TUNED = ChainConfig(
     shard_index=1,
     shard_count=3,
     apps=("accounts", "finance"),
+    crypto="sm2-sm3",
 )
 
 

@@ -16,6 +16,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from tierchain.crypto import SUITES
 from tierchain.engine.verify import verify_chain
 from tierchain.state import log
 from tierchain.state.storage import NotInitialized, Store
@@ -24,7 +27,7 @@ WORKER = Path(__file__).with_name("crash_worker.py")
 KILLS = int(os.environ.get("TIERCHAIN_CRASH_KILLS", "8"))
 
 
-def _run_and_kill(directory: Path, seed: int, after_s: float) -> list[str]:
+def _run_and_kill(directory: Path, seed: int, after_s: float, crypto: str) -> list[str]:
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join(
@@ -35,7 +38,7 @@ def _run_and_kill(directory: Path, seed: int, after_s: float) -> list[str]:
     err_path = directory.with_name(f"worker-{seed}.stderr")
     with open(err_path, "wb") as err_file:
         proc = subprocess.Popen(
-            [sys.executable, str(WORKER), str(directory), str(seed)],
+            [sys.executable, str(WORKER), str(directory), str(seed), crypto],
             stdout=subprocess.PIPE,
             stderr=err_file,
             env=env,
@@ -53,7 +56,8 @@ def _run_and_kill(directory: Path, seed: int, after_s: float) -> list[str]:
     return [line.decode() for line in lines if line.endswith(b"\n")]
 
 
-def test_kill_9_never_loses_acknowledged_blocks(tmp_path):
+@pytest.mark.parametrize("crypto", sorted(SUITES))
+def test_kill_9_never_loses_acknowledged_blocks(tmp_path, crypto):
     rng = random.Random(2026)
     directory = tmp_path / "chain"
     acked: dict[str, int] = {}
@@ -61,7 +65,7 @@ def test_kill_9_never_loses_acknowledged_blocks(tmp_path):
     for round_ in range(KILLS):
         # Early kills hit start-up and genesis; later ones hit commits under load.
         lines = _run_and_kill(
-            directory, round_, rng.uniform(0.05, 0.4) if round_ < 2 else rng.uniform(0.8, 2.0)
+            directory, round_, rng.uniform(0.05, 0.4) if round_ < 2 else rng.uniform(0.8, 2.0), crypto
         )
         for line in lines:
             if line.startswith("ACK "):

@@ -12,6 +12,7 @@ block_interval_ms = 20    # idle producer's longest sleep; blocks are cut at onc
 sync = "full"             # "none" is for benchmarks only and says so
 state_commitment = "smt"  # sparse Merkle state root (docs/proofs.md); "interim": benchmarks only
 apps = ["accounts", "xshard", "finance"]  # the default; an embedder's app by its name (docs/embedding.md)
+crypto = "ed25519-blake3" # or "sm2-sm3" (docs/national-crypto.md); fixed at genesis
 
 [mempool]
 txs_max = 100000
@@ -56,6 +57,7 @@ from typing import Any
 import tomli_w
 
 from tierchain import limits
+from tierchain.crypto.suite import DEFAULT_SUITE_NAME, SUITES
 from tierchain.engine import apps as app_registry
 from tierchain.errors import TierChainError
 
@@ -250,6 +252,7 @@ CHAIN_FIELDS = (
     Field("chain.shard_index", "shard_index", int, 0, limits.shards_max - 1),  # and < shard_count
     Field("chain.shard_count", "shard_count", int, 1, limits.shards_max),
     Field("chain.apps", "apps", tuple),  # names resolved by tierchain.engine.apps; part of the identity
+    Field("chain.crypto", "crypto", str, choices=tuple(SUITES)),  # the crypto suite; part of the identity
     Field("mempool.txs_max", "mempool_txs_max", int, 1, 10_000_000),  # and >= chain.block_txs_max
     Field("mempool.sender_pending_max", "sender_pending_max", int, 1, 1 << 20),
     Field("node.key_file", "key_file", str),
@@ -316,6 +319,9 @@ class ChainConfig:
     # The names of the chain's apps (tierchain.engine.apps.resolve). Part of the identity when it
     # is not the default, so that every chain created before apps were named keeps its own.
     apps: tuple[str, ...] = app_registry.DEFAULT_APPS
+    # The crypto suite (tierchain.crypto.suite): signatures, every hash, the state tree. Fixed at
+    # genesis; part of the identity when it is not the default, so older chains keep theirs.
+    crypto: str = DEFAULT_SUITE_NAME
 
     def __post_init__(self) -> None:
         for f in CHAIN_FIELDS:
@@ -381,6 +387,7 @@ class ChainConfig:
                 "state_commitment": self.state_commitment,
                 **self._shard_fields(),
                 **self._app_fields(),
+                **self._crypto_fields(),
             },
             "mempool": {"txs_max": self.mempool_txs_max, "sender_pending_max": self.sender_pending_max},
             "node": {
@@ -417,6 +424,10 @@ class ChainConfig:
         """Only when not the default, so a chain of the built-in apps keeps its identity."""
         return {} if self.apps == app_registry.DEFAULT_APPS else {"apps": list(self.apps)}
 
+    def _crypto_fields(self) -> dict:
+        """Only when not the default suite, so every chain made before suites keeps its identity."""
+        return {} if self.crypto == DEFAULT_SUITE_NAME else {"crypto": self.crypto}
+
     @property
     def sharded(self) -> bool:
         return self.shard_count > 1
@@ -431,7 +442,7 @@ class ChainConfig:
     def genesis_bytes(self) -> bytes:
         """The chain's identity, stored in the database at first start (and what ``verify``
         re-executes from): chain id, state commitment, shard index and count (when
-        sharded), app names (when not the default) and the genesis section only.
+        sharded), app names and crypto suite (when not the default) and the genesis section only.
         Node-local, operational settings (block size and interval, mempool bounds, sync,
         key file, pruning) are left out, so they may change between restarts."""
         doc = self._document()
@@ -441,6 +452,7 @@ class ChainConfig:
                 "state_commitment": self.state_commitment,
                 **self._shard_fields(),
                 **self._app_fields(),
+                **self._crypto_fields(),
             },
             "genesis": doc["genesis"],
         }

@@ -57,14 +57,17 @@ def transfer(keys: KeyPair, nonce: int, to: KeyPair, amount: int) -> bytes:
 def test_suite_is_found_by_name_and_an_unknown_name_is_refused_by_name():
     assert suite_for("ed25519-blake3") is ED25519_BLAKE3
     assert isinstance(ED25519_BLAKE3, CryptoSuite)
-    with pytest.raises(UnknownCryptoSuite, match=r"'sm2-sm3'.*ed25519-blake3"):
-        suite_for("sm2-sm3")
+    assert suite_for("sm2-sm3") is crypto.SM2_SM3
+    with pytest.raises(UnknownCryptoSuite, match=r"'rsa-sha1'.*ed25519-blake3, sm2-sm3"):
+        suite_for("rsa-sha1")
     with pytest.raises(TierChainError):  # a named TierChain error, not a KeyError
         suite_for("")
 
 
-def test_a_chain_config_selects_the_default_suite():
+def test_a_chain_config_selects_its_suite_the_default_when_unsaid():
     assert suite_of(small_config()) is ED25519_BLAKE3
+    assert suite_of(small_config(crypto="sm2-sm3")) is crypto.SM2_SM3
+    assert suite_of(object()) is ED25519_BLAKE3  # an embedder's config without the field
 
 
 # --- sizes ---------------------------------------------------------------------------

@@ -351,7 +351,7 @@ def test_state_prove_parses_public_key_forms_and_its_output_decodes(cli_chain):
         r = _prove(cli_chain, text)
         assert r.exit_code == 0, (text, r.output)
         out = json.loads(r.output)
-        assert set(out) == {"key", "height", "value", "proof", "header", "verified"}
+        assert set(out) == {"suite", "key", "height", "value", "proof", "header", "verified"}
         assert bytes.fromhex(out["key"]) == key
         proof = proofs.decode_state_proof(bytes.fromhex(out["proof"]))  # what a client decodes
         header = bytes.fromhex(out["header"])
@@ -367,7 +367,7 @@ def test_state_prove_verified_flag_checks_the_printed_bytes(cli_chain, monkeypat
     import json
 
     real_encode = proofs.StateProof.encode
-    monkeypatch.setattr(proofs.StateProof, "encode", lambda self: real_encode(self) + b"\0")
+    monkeypatch.setattr(proofs.StateProof, "encode", lambda self, **kw: real_encode(self, **kw) + b"\0")
     r = _prove(cli_chain, "bal/" + BOB.public_key.hex())
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["verified"] is False

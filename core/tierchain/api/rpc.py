@@ -129,6 +129,7 @@ def header_json(h: Header, suite: CryptoSuite) -> dict[str, Any]:
         "proposer": h.proposer.hex(),
         "signature": h.signature.hex(),
         "chain_id": h.chain_id,
+        "suite": suite.name,  # the chain's crypto suite: what its keys, signatures and hashes are
     }
 
 
@@ -311,7 +312,7 @@ class NodeApp:
                 "height": height,
                 "header": header.encode().hex(),
                 "value": None if proof.value is None else proof.value.hex(),
-                "proof": proof.encode().hex(),
+                "proof": proof.encode(suite=self.chain.suite.name).hex(),
             }
         ).encode()
 

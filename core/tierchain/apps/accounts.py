@@ -22,7 +22,6 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 
 from tierchain.config import ChainConfig
-from tierchain.crypto import is_strong_public_key
 from tierchain.engine import apps, genesis, route
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
@@ -81,7 +80,7 @@ def _register(ctx: TxContext) -> None:
     new_key, roles_bits = _REGISTER.unpack(ctx.payload)
     if roles_bits & ~ctx.apps.role_mask:
         raise OpFailed(Reject.BAD_PAYLOAD, "unknown role bits")
-    if not is_strong_public_key(new_key):
+    if not ctx.suite.is_strong_public_key(new_key):
         raise OpFailed(Reject.WEAK_KEY)
     sender_roles = roles_of(ctx, ctx.sender)
     if sender_roles is None or not sender_roles & ROLE_BITS["registrar"]:

@@ -25,12 +25,14 @@ from tierchain.cli.types import (
     NODE_URL,
     PUBLIC_KEY,
     STATE_KEY,
+    check_key_suite,
+    crypto_option,
     extra_apps_option,
     passphrase_option,
     read_passphrase,
 )
 from tierchain.config import ROLES, ChainConfig, GenesisAccount
-from tierchain.crypto import CryptoSuite, KeyPair, load_key_file, save_key_file, suite_of
+from tierchain.crypto import CryptoSuite, KeyPair, load_key_file, save_key_file, suite_for, suite_of
 from tierchain.engine.apps import DEFAULT_APPS, AppError, AppSet
 from tierchain.engine.apps import find as find_app
 from tierchain.engine.apps import resolve as resolve_apps
@@ -67,6 +69,7 @@ def _setup_logging(level: str) -> None:
 def _load_node(directory: Path, passphrase_env: str) -> tuple[ChainConfig, KeyPair]:
     config = ChainConfig.load(directory / CONFIG_NAME)
     keys = load_key_file(directory / config.key_file, read_passphrase(passphrase_env))
+    check_key_suite(keys, config.crypto, directory / config.key_file)
     return config, keys
 
 
@@ -117,6 +120,7 @@ def main(log_level: str) -> None:
 @click.option("--block-txs-max", type=click.IntRange(1), default=4096, show_default=True)
 @click.option("--block-interval-ms", type=click.IntRange(1), default=20, show_default=True)
 @extra_apps_option
+@crypto_option
 @passphrase_option
 def init(
     directory: Path,
@@ -126,14 +130,16 @@ def init(
     block_txs_max: int,
     block_interval_ms: int,
     extra_apps: tuple[str, ...],
+    crypto: str,
     passphrase_env: str,
 ) -> None:
     """Create a solo chain in DIRECTORY: chain.toml and a sealed node key."""
     if (directory / CONFIG_NAME).exists():
         raise click.ClickException(f"{directory / CONFIG_NAME} exists; refusing to overwrite a chain")
-    keys = KeyPair.generate()
+    keys = suite_for(crypto).generate_keys()
     config = ChainConfig(  # first: a ConfigError leaves no directory behind
         chain_id=chain_id,
+        crypto=crypto,
         sync=sync,
         block_txs_max=block_txs_max,
         block_interval_ms=block_interval_ms,
@@ -145,17 +151,18 @@ def init(
     directory.mkdir(parents=True, exist_ok=True)
     save_key_file(directory / config.key_file, keys, read_passphrase(passphrase_env, confirm=True))
     (directory / CONFIG_NAME).write_text(config.to_toml())
-    click.echo(f"chain {chain_id} created in {directory}; node key {keys.public_key.hex()}")
+    click.echo(f"chain {chain_id} ({crypto}) created in {directory}; node key {keys.public_key.hex()}")
 
 
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@crypto_option
 @passphrase_option
-def keygen(path: Path, passphrase_env: str) -> None:
-    """Create a new sealed key file at PATH and print its public key."""
+def keygen(path: Path, crypto: str, passphrase_env: str) -> None:
+    """Create a new sealed key file at PATH (a key of the --crypto suite) and print its public key."""
     if path.exists():
         raise click.ClickException(f"{path} exists")
-    keys = KeyPair.generate()
+    keys = suite_for(crypto).generate_keys()
     save_key_file(path, keys, read_passphrase(passphrase_env, confirm=True))
     click.echo(keys.public_key.hex())
 
@@ -281,6 +288,7 @@ def tx_send(
         raise click.UsageError("register needs --new-key")
     keys = load_key_file(key_file, read_passphrase(passphrase_env))
     client = NodeClient(url)
+    check_key_suite(keys, client.head().get("suite", keys.suite_name), key_file)
     nonce = client.nonce(keys.public_key)
     if kind == "transfer":
         assert to is not None and amount is not None
@@ -400,6 +408,10 @@ def state_prove(directory: Path, key: bytes, height: int | None) -> None:
 
     raw = _parse_key(key)  # STATE_KEY parsed it and bounded it to 1..64 bytes
     with _open_readonly(directory) as store, store.read() as r:
+        genesis = r.get("meta", "genesis")
+        if genesis is None:
+            raise click.ClickException("the database holds no chain")
+        suite = suite_of(ChainConfig.from_toml(genesis.decode(), "the stored genesis"))
         if height is None:
             last = r.last("headers")
             if last is None:
@@ -409,18 +421,19 @@ def state_prove(directory: Path, key: bytes, height: int | None) -> None:
         if header is None:
             raise click.ClickException(f"no block at height {height}")
         try:
-            proof = StateTree().prove(r, raw, height)
+            proof = StateTree(hash=suite.tree_hash).prove(r, raw, height)
         except TierChainError as exc:
             raise click.ClickException(str(exc)) from exc
-    proof_bytes, header_bytes = proof.encode(), header.encode()
+    proof_bytes, header_bytes = proof.encode(suite=suite.name), header.encode()
     out = {
+        "suite": suite.name,
         "key": raw.hex(),
         "height": height,
         "value": None if proof.value is None else proof.value.hex(),
         "proof": proof_bytes.hex(),
         "header": header_bytes.hex(),
         # What a client gets: the printed bytes, decoded and checked by the light client.
-        "verified": proofs.verify_state_encoded(header_bytes, proof_bytes, raw),
+        "verified": proofs.verify_state_encoded(header_bytes, proof_bytes, raw, suite=suite.name),
     }
     click.echo(json.dumps(out, indent=2))
 

@@ -21,6 +21,7 @@ import click
 from tierchain.apps import accounts
 from tierchain.apps.finance import codes as fin_codes
 from tierchain.cli.keys import KeyFormError, parse_key
+from tierchain.crypto.suite import DEFAULT_SUITE_NAME, SUITES
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
@@ -127,6 +128,15 @@ extra_apps_option = click.option(
 )
 """``tierchain init`` and ``tierchain net init``: the genesis's apps beyond the built-in ones."""
 
+crypto_option = click.option(
+    "--crypto",
+    type=click.Choice(tuple(SUITES)),
+    default=DEFAULT_SUITE_NAME,
+    show_default=True,
+    help="The crypto suite: signatures, hashes and key-file sealing (docs/national-crypto.md).",
+)
+"""``init``, ``keygen`` and ``net init``: a chain's suite is fixed at genesis; a key is of one suite."""
+
 passphrase_option = click.option(
     "--passphrase-env",
     default="TIERCHAIN_PASSPHRASE",
@@ -141,3 +151,11 @@ def read_passphrase(env: str, confirm: bool = False) -> str:
     if value:
         return value
     return click.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
+
+
+def check_key_suite(keys: Any, suite_name: str, where: object) -> None:
+    """Refuse a key of another suite than the chain's, naming both (``where``: the key file)."""
+    if keys.suite_name != suite_name:
+        raise click.ClickException(
+            f"{where} holds a {keys.suite_name} key, but the chain runs the {suite_name} suite"
+        )

@@ -8,9 +8,12 @@ Files:
 
 * ``suite.py`` — ``CryptoSuite`` (sizes, hash with domain contexts, batch
   signature verification over packed columns, sign, Merkle roots and paths,
-  key-file scheme name), ``ED25519_BLAKE3``, ``suite_for(name)``, ``suite_of``;
-* ``keys.py`` — Ed25519 key pairs (PyNaCl) and the weak-key check;
-* ``keyfile.py`` — passphrase-sealed key files (Argon2id + SecretBox).
+  key-file scheme name), ``ED25519_BLAKE3``, ``SM2_SM3``, ``suite_for(name)``, ``suite_of``;
+* ``keys.py`` — key pairs (Ed25519 by PyNaCl; ``Sm2KeyPair``) and the weak-key checks;
+* ``keyfile.py`` — passphrase-sealed key files (Argon2id + SecretBox; for SM2 keys
+  PBKDF2-HMAC-SM3 + SM4-GCM);
+* ``sm.py`` — the SM2/SM3/SM4 primitives (native);
+* ``confidential.py`` — confidential amounts (issue 17).
 
 ``verify`` and ``verify_batch`` here are the default suite's, for tools and
 tests that hold no chain; the engine uses its suite's methods.
@@ -32,10 +35,11 @@ from tierchain.crypto.keyfile import (
     save_key_file,
 )
 from tierchain.crypto.keyfile import _checksum as _checksum  # tests forge key files with it
-from tierchain.crypto.keys import KeyPair, is_strong_public_key
+from tierchain.crypto.keys import KeyPair, Sm2KeyPair, is_strong_public_key
 from tierchain.crypto.suite import (
     DEFAULT_SUITE_NAME,
     ED25519_BLAKE3,
+    SM2_SM3,
     SUITES,
     CryptoSuite,
     Ed25519Blake3,
@@ -50,6 +54,7 @@ __all__ = [
     "ED25519_BLAKE3",
     "KEYFILE_FORMAT",
     "KEYFILE_VERSION",
+    "SM2_SM3",
     "SUITES",
     "CryptoSuite",
     "Ed25519Blake3",
@@ -57,6 +62,7 @@ __all__ = [
     "KeyFileDamaged",
     "KeyFileError",
     "KeyPair",
+    "Sm2KeyPair",
     "UnknownCryptoSuite",
     "WrongPassphrase",
     "is_strong_public_key",

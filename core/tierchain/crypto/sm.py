@@ -10,7 +10,8 @@ Conventions (as for the Ed25519 suite): bad cryptographic input is ``False`` (or
 shapes and oversize parameters are ``ValueError``. Heavy calls release the GIL;
 batch verification runs on the native pool (``TIERCHAIN_THREADS``).
 
-Encodings: public keys are 33-byte compressed SEC1 points, signatures 64 bytes
+Encodings: public keys are 33-byte compressed SEC1 points (or, as the ``sm2-sm3``
+suite puts them on the wire, 32-byte x-only keys standing for ``02 || x``), signatures 64 bytes
 ``r || s`` (big-endian), secret keys the 32-byte big-endian scalar ``d``; the SM2
 user ID defaults to ``DEFAULT_USER_ID`` (``"1234567812345678"``).
 """
@@ -32,6 +33,7 @@ __all__ = [
     "GCM_TAG_BYTES",
     "KDF_ITERATIONS",
     "PUBLIC_KEY_BYTES",
+    "PUBLIC_KEY_X_BYTES",
     "SECRET_KEY_BYTES",
     "SEED_BYTES",
     "SIGNATURE_BYTES",
@@ -61,6 +63,7 @@ DIGEST_BYTES: Final[int] = _C["digest_bytes"]
 SEED_BYTES: Final[int] = _C["seed_bytes"]
 SECRET_KEY_BYTES: Final[int] = _C["secret_key_bytes"]
 PUBLIC_KEY_BYTES: Final[int] = _C["public_key_bytes"]
+PUBLIC_KEY_X_BYTES: Final[int] = _C["public_key_x_bytes"]
 SIGNATURE_BYTES: Final[int] = _C["signature_bytes"]
 DEFAULT_USER_ID: Final[str] = _C["default_user_id"]
 SM4_KEY_BYTES: Final[int] = _C["sm4_key_bytes"]
@@ -122,13 +125,15 @@ def merkle_root_packed(digests: Buffer, leaf_size: int = DIGEST_BYTES) -> bytes:
 # --- SM2 ---------------------------------------------------------------------------
 
 
-def keypair_from_seed(seed: Buffer) -> tuple[bytes, bytes]:
+def keypair_from_seed(seed: Buffer, *, x_only: bool = False) -> tuple[bytes, bytes]:
     """``(secret_key, public_key)`` of a 32-byte seed, deterministically.
 
     ``d = SM3("tierchain sm2 secret key" || seed || u8(counter))`` for the first
-    counter giving ``1 <= d <= n-2``. ``ValueError`` if the seed is not 32 bytes.
+    counter giving ``1 <= d <= n-2``. With ``x_only`` the key is the 32-byte x of a
+    point with even y: ``d`` becomes ``n - d`` when ``dG``'s y is odd (a candidate
+    whose negation is unusable is skipped). ``ValueError`` if the seed is not 32 bytes.
     """
-    return _n.sm2_keypair_from_seed(seed)
+    return _n.sm2_keypair_from_seed(seed, x_only)
 
 
 def public_key(secret_key: Buffer) -> bytes | None:
@@ -137,7 +142,7 @@ def public_key(secret_key: Buffer) -> bytes | None:
 
 
 def public_key_uncompressed(public_key: Buffer) -> bytes | None:
-    """``04 || x || y`` of a compressed key (for other tools); ``None`` if not a point."""
+    """``04 || x || y`` of a compressed or x-only key (for other tools); ``None`` if not a point."""
     return _n.sm2_public_key_uncompressed(public_key)
 
 
@@ -151,7 +156,9 @@ def sign(secret_key: Buffer, message: Buffer, user_id: str = DEFAULT_USER_ID) ->
 
 
 def verify(public_key: Buffer, message: Buffer, signature: Buffer, user_id: str = DEFAULT_USER_ID) -> bool:
-    """SM2 verification (33-byte compressed key, 64-byte ``r || s``); malformed input is ``False``."""
+    """SM2 verification (33-byte compressed or 32-byte x-only key, 64-byte ``r || s``).
+
+    Malformed input is ``False``."""
     return _n.sm2_verify(public_key, message, signature, user_id)
 
 
@@ -166,7 +173,9 @@ def verify_batch(
 
 
 def verify_batch_packed(public_keys: Buffer, digests: Buffer, signatures: Buffer) -> bytes:
-    """Packed ``n*33`` keys, ``n*32`` digests, ``n*64`` signatures -> one 0/1 byte per row."""
+    """Packed ``n*33`` (or x-only ``n*32``) keys, ``n*32`` digests, ``n*64`` signatures.
+
+    One 0/1 byte per row; the key width is told from the columns' lengths."""
     return _n.sm2_verify_batch_packed(public_keys, digests, signatures)
 
 

@@ -4,9 +4,9 @@ A chain runs on exactly one suite, fixed at genesis (docs/architecture.md, "The
 crypto suite"). The engine never calls a hash or signature primitive by
 itself: it holds one ``CryptoSuite`` value, obtained once from the chain's
 configuration by :func:`suite_of`, and every component that hashes or verifies
-is handed that value. A second suite (the national SM2/SM3 suite, issue 19) is
-then a second subclass registered in ``SUITES``, not a conditional at each call
-site.
+is handed that value. The second suite, ``Sm2Sm3`` (``SM2_SM3``, the national
+algorithms, docs/national-crypto.md), is a second subclass registered in
+``SUITES``, not a conditional at each call site.
 
 What a suite decides:
 
@@ -20,7 +20,7 @@ What a suite decides:
   root, write set, key file);
 * Merkle trees (RFC 6962 shape): leaf and node hashes, the root of a list of
   byte strings and of packed digests, audit paths;
-* the name of the key-file sealing scheme.
+* the name of the key-file sealing scheme, and of the state tree's hash.
 
 ``Ed25519Blake3`` (``ED25519_BLAKE3``) is Ed25519 under the ZIP-215 rule and
 BLAKE3 in derive-key mode, both computed by ``tierchain_native`` (Rust,
@@ -41,17 +41,20 @@ import blake3
 import tierchain_native
 
 from tierchain import domains, limits, proofs
-from tierchain.crypto.keys import KeyPair, is_strong_public_key
+from tierchain.crypto import sm
+from tierchain.crypto.keys import KeyPair, Sm2KeyPair, is_strong_public_key, is_strong_sm2_public_key
 from tierchain.errors import TierChainError
 
 __all__ = [
     "DEFAULT_SUITE_NAME",
     "ED25519_BLAKE3",
+    "SM2_SM3",
     "SUITES",
     "CryptoSuite",
     "Ed25519Blake3",
     "HashContexts",
     "Hasher",
+    "Sm2Sm3",
     "UnknownCryptoSuite",
     "suite_for",
     "suite_of",
@@ -107,6 +110,7 @@ class CryptoSuite(abc.ABC):
     signature_bytes: int
     digest_bytes: int
     keyfile_sealing: str  # the key-file scheme's name (KDF + authenticated cipher)
+    tree_hash: str  # the state tree's hash (tierchain_native's TreeHash name: "blake3", "sm3")
     contexts: HashContexts
 
     def __repr__(self) -> str:
@@ -207,6 +211,7 @@ class Ed25519Blake3(CryptoSuite):
     signature_bytes = 64
     digest_bytes = 32
     keyfile_sealing = "argon2id-xsalsa20poly1305"  # PyNaCl pwhash + SecretBox (crypto/keyfile.py)
+    tree_hash = "blake3"
     contexts = HashContexts(
         tx_body=domains.TX_BODY,
         block_header=domains.BLOCK_HEADER,
@@ -272,9 +277,118 @@ class Ed25519Blake3(CryptoSuite):
         return tierchain_native.merkle_verify(root, leaf, index, size, path)
 
 
+class _BufferedHasher:
+    """An incremental domain hash for suites whose native hash takes one input: the parts
+    are joined at ``digest`` (its uses hash a few hundred bytes: key files, interim roots)."""
+
+    __slots__ = ("_context", "_hash", "_parts")
+
+    def __init__(self, hash_fn, context: str) -> None:
+        self._hash, self._context, self._parts = hash_fn, context, []
+
+    def update(self, data: bytes, /) -> None:
+        self._parts.append(bytes(data))
+
+    def digest(self) -> bytes:
+        return self._hash(self._context, b"".join(self._parts))
+
+
+class Sm2Sm3(CryptoSuite):
+    """The national suite: SM2 signatures, SM3 for every hash, SM4-GCM key files.
+
+    Same sizes on the wire as ``ed25519-blake3``: a public key is the 32-byte x of
+    an SM2 point with even y (``02 || x``; ``crypto.keys.Sm2KeyPair``), a signature
+    is ``r || s``, a digest is SM3's 32 bytes. Hashes in a domain are
+    ``sm.hash(context, data)`` with the same context strings as the default suite
+    (the hash function itself separates the suites); Merkle trees are RFC 6962 with
+    SM3; the state tree is the same sparse Merkle tree hashed with SM3
+    (``ext/rust/src/smt/hash.rs``, ``TreeHash::Sm3``). docs/national-crypto.md.
+    """
+
+    name = "sm2-sm3"
+    public_key_bytes = 32
+    signature_bytes = 64
+    digest_bytes = 32
+    keyfile_sealing = "pbkdf2-hmac-sm3-sm4-gcm"  # crypto/keyfile.py
+    tree_hash = "sm3"
+    contexts = Ed25519Blake3.contexts
+
+    def __init__(self) -> None:
+        # Native on both sides (the light client's SM3 is OpenSSL's, tested against this).
+        native_empty, native_contexts = tierchain_native.smt_constants(self.tree_hash)
+        if tuple(native_contexts) != self.contexts.state_tree or native_empty != sm.hash(
+            domains.STATE_EMPTY, b""
+        ):
+            raise AssertionError("ext/rust/src/smt/hash.rs SM3 state tree differs from the suite's")
+
+    def hash(self, context: str, data: bytes) -> bytes:
+        return sm.hash(context, data)
+
+    def hasher(self, context: str) -> Hasher:
+        return _BufferedHasher(sm.hash, context)
+
+    def hash_many(self, context: str, buf: bytes, starts: Sequence[int], ends: Sequence[int]) -> bytes:
+        return sm.hash_many(context, buf, starts, ends)
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return len(public_key) == self.public_key_bytes and sm.verify(public_key, message, signature)
+
+    def verify_batch(
+        self, public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
+    ) -> list[bool]:
+        verdicts = sm.verify_batch(public_keys, messages, signatures)
+        # Only x-only keys are this suite's (sm.verify also takes 33-byte compressed ones).
+        return [ok and len(pk) == self.public_key_bytes for ok, pk in zip(verdicts, public_keys, strict=True)]
+
+    def verify_batch_packed(self, public_keys: bytes, digests: bytes, signatures: bytes) -> bytes:
+        if len(public_keys) != len(signatures) // self.signature_bytes * self.public_key_bytes:
+            raise ValueError("public_keys must be n * 32 bytes for n signatures")
+        return sm.verify_batch_packed(public_keys, digests, signatures)
+
+    def keys_from_seed(self, seed: bytes) -> KeyPair:
+        return Sm2KeyPair.from_seed(seed)
+
+    def generate_keys(self) -> KeyPair:
+        return Sm2KeyPair.generate()
+
+    def is_strong_public_key(self, public_key: bytes) -> bool:
+        return is_strong_sm2_public_key(public_key)
+
+    def merkle_leaf_hash(self, leaf: bytes) -> bytes:
+        return sm.merkle_leaf_hash(leaf)
+
+    def merkle_node_hash(self, left: bytes, right: bytes) -> bytes:
+        return sm.merkle_node_hash(left, right)
+
+    def merkle_root(self, leaves: Sequence[bytes]) -> bytes:
+        return sm.merkle_root(leaves)
+
+    def merkle_root_packed(self, digests: bytes) -> bytes:
+        return sm.merkle_root_packed(digests, self.digest_bytes)
+
+    def merkle_prove(self, leaves: Sequence[bytes], index: int) -> list[bytes]:
+        # RFC 6962 section 2.1.1 PATH(m, D[n]), the subtree roots computed natively.
+        path: list[bytes] = []
+        lo, hi, m = 0, len(leaves), index
+        while hi - lo > 1:
+            k = 1 << ((hi - lo - 1).bit_length() - 1)  # the largest power of two < n
+            if m < k:
+                path.append(sm.merkle_root(leaves[lo + k : hi]))
+                hi = lo + k
+            else:
+                path.append(sm.merkle_root(leaves[lo : lo + k]))
+                lo, m = lo + k, m - k
+        path.reverse()  # leaf to root, as RFC 9162's verifier reads it
+        return path
+
+    def merkle_verify(self, root: bytes, leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bool:
+        return proofs.merkle_verify(root, leaf, index, size, path, suite=self.name)
+
+
 ED25519_BLAKE3 = Ed25519Blake3()
+SM2_SM3 = Sm2Sm3()
 DEFAULT_SUITE_NAME = ED25519_BLAKE3.name
-SUITES: dict[str, CryptoSuite] = {suite.name: suite for suite in (ED25519_BLAKE3,)}
+SUITES: dict[str, CryptoSuite] = {suite.name: suite for suite in (ED25519_BLAKE3, SM2_SM3)}
 
 # The transaction wire constants in tierchain.limits (tx_bytes_min, the fixed header)
 # are the default suite's sizes; the batch decoder takes them from the suite.
@@ -293,10 +407,7 @@ def suite_for(name: str) -> CryptoSuite:
 
 
 def suite_of(config: object) -> CryptoSuite:
-    """The suite of a chain, from its configuration: the ONE place the engine selects it.
-
-    Chains record no suite yet, so every chain is ``ed25519-blake3``; issue 19 adds the
-    genesis field (``crypto_suite``) that this function will read through ``suite_for``.
-    """
-    del config  # no field to read yet; the signature is the seam issue 19 fills
-    return suite_for(DEFAULT_SUITE_NAME)
+    """The suite of a chain, from its configuration (``chain.crypto``, fixed at genesis):
+    the ONE place the engine selects it. A configuration without the field (an embedder's
+    own object) is on the default suite."""
+    return suite_for(getattr(config, "crypto", DEFAULT_SUITE_NAME))

@@ -129,6 +129,10 @@ class Chain(Pipeline, Queries):
         # The chain's crypto suite, chosen once from its genesis configuration and handed
         # to everything here that hashes or verifies (tierchain.crypto.suite).
         self.suite = suite_of(config)
+        if proposer.suite_name != self.suite.name:
+            raise ChainError(
+                f"the node's key is a {proposer.suite_name} key; this chain runs the {self.suite.name} suite"
+            )
         # The apps this chain runs: the names its genesis records (config.apps), each one
         # given here by value, built in, or installed (tierchain.engine.apps.resolve).
         self.apps = app_registry.resolve(config.apps, apps)

@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tierchain.crypto.suite import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps, schedule
 from tierchain.errors import InvariantViolation, Reject, TierChainError
 from tierchain.state.storage import state_value_bytes_max
@@ -77,8 +78,9 @@ _TOMBSTONE = None
 
 
 class TxContext:
-    """What an op handler sees: its transaction, its declared keys, an event sink, and
-    the chain's app set (``apps``: e.g. ``apps.role_mask``, the roles an account may hold)."""
+    """What an op handler sees: its transaction, its declared keys, an event sink, the
+    chain's app set (``apps``: e.g. ``apps.role_mask``, the roles an account may hold) and
+    crypto suite (``suite``: e.g. ``suite.is_strong_public_key`` for a key being registered)."""
 
     __slots__ = (
         "_base",
@@ -93,16 +95,23 @@ class TxContext:
         "op",
         "payload",
         "sender",
+        "suite",
         "timestamp_ms",
         "tx_id",
     )
 
     def __init__(
-        self, base: BaseGet, block_writes: dict, height: int, timestamp_ms: int, app_set: apps.AppSet
+        self,
+        base: BaseGet,
+        block_writes: dict,
+        height: int,
+        timestamp_ms: int,
+        app_set: apps.AppSet,
+        suite: CryptoSuite = ED25519_BLAKE3,
     ) -> None:
         self._base, self._block = base, block_writes
         self.height, self.timestamp_ms = height, timestamp_ms
-        self.apps = app_set
+        self.apps, self.suite = app_set, suite
 
     def _reset(self, tx_id, sender, nonce, op, payload, reads, writes) -> None:
         self.tx_id, self.sender, self.nonce, self.op, self.payload = tx_id, sender, nonce, op, payload
@@ -270,11 +279,13 @@ def execute_block(
     waves: list[np.ndarray] | None = None,
     cols: BlockColumns | None = None,
     app_set: apps.AppSet | None = None,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> BlockResult:
     """Execute every valid transaction of ``batch`` wave by wave, with the ops of
-    ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``)."""
+    ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``) on a chain of ``suite``."""
     writes: dict[bytes, bytes | None] = {}
-    ctx = TxContext(base, writes, height, timestamp_ms, apps.default_set() if app_set is None else app_set)
+    app_set = apps.default_set() if app_set is None else app_set
+    ctx = TxContext(base, writes, height, timestamp_ms, app_set, suite)
     cols = BlockColumns(batch) if cols is None else cols
     receipts: list[Receipt | None] = [None] * len(batch)
     for wave in schedule.waves(batch) if waves is None else waves:
@@ -287,7 +298,13 @@ def execute_block(
 
 
 def execute_serial(
-    batch: Batch, base: BaseGet, height: int, timestamp_ms: int, app_set: apps.AppSet | None = None
+    batch: Batch,
+    base: BaseGet,
+    height: int,
+    timestamp_ms: int,
+    app_set: apps.AppSet | None = None,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> BlockResult:
     """Reference: one transaction after another in block order."""
-    return execute_block(batch, base, height, timestamp_ms, waves=[np.flatnonzero(batch.ok)], app_set=app_set)
+    waves = [np.flatnonzero(batch.ok)]
+    return execute_block(batch, base, height, timestamp_ms, waves=waves, app_set=app_set, suite=suite)

@@ -122,7 +122,7 @@ def execute(
 ) -> Outcome:
     """Run ``block`` (every row decoded) on the state ``base`` reads; ``cols``: its
     columns as Python values if the caller built them already."""
-    result = execute_block(block, base, height, timestamp_ms, cols=cols, app_set=app_set)
+    result = execute_block(block, base, height, timestamp_ms, cols=cols, app_set=app_set, suite=suite)
     return Outcome(
         result.receipts, result.writes, tx_root(block, suite), receipt_root(result.receipts, suite)
     )

@@ -182,13 +182,13 @@ class ShardSession:
 
 def shard_process_main(conn: Any, path: str, config: ChainConfig, proposer_seed: bytes) -> None:
     """Body of a local shard process: one Chain, driven by messages on the pipe ``conn``."""
-    from tierchain.crypto import KeyPair
+    from tierchain.crypto import suite_of
     from tierchain.engine.chain import Chain
 
     # Ctrl-C in the operator's terminal reaches the whole process group; the scheduler
     # closes its shards itself (drain, commit), so a shard must not die of SIGINT first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    chain = Chain(path, config, KeyPair.from_seed(proposer_seed))
+    chain = Chain(path, config, suite_of(config).keys_from_seed(proposer_seed))
     # The pipe's other end is the scheduler's alone (link.py, "Trust").
     session = ShardSession(chain, conn.send_bytes, trusted=True)
     session.ready()

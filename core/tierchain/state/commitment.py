@@ -197,8 +197,8 @@ class MemorySmtCommitment(Commitment):
     proves = True
     threadable = True
 
-    def __init__(self) -> None:
-        self._memory = MemoryStateTree()
+    def __init__(self, tree_hash: str = "blake3") -> None:
+        self._memory = MemoryStateTree(tree_hash)
 
     @property
     def tree(self) -> StateTree:
@@ -227,9 +227,9 @@ def commitment_of(
     """The commitment ``config`` selects; stored in ``store`` (a chain), else in memory (verify)."""
     if config.state_commitment == "smt":
         if store is None:
-            return MemorySmtCommitment()
+            return MemorySmtCommitment(suite.tree_hash)
         keep = config.state_keep_heights if keep_heights is None else keep_heights
-        return SmtCommitment(store, StateTree(keep, cache_mb=config.state_cache_mb))
+        return SmtCommitment(store, StateTree(keep, cache_mb=config.state_cache_mb, hash=suite.tree_hash))
     if config.state_commitment == "interim":
         return InterimCommitment(suite)
     raise ValueError(f"unknown state_commitment {config.state_commitment!r}")

@@ -106,38 +106,44 @@ class _Damaged(Exception):
     pass
 
 
-def _parse_chunk(raw: bytes, pos: int, rel: int) -> tuple[tuple, int]:
+# The light client's name (tierchain.proofs) of the suite each tree hash belongs to.
+PROOF_SUITE = {"blake3": "ed25519-blake3", "sm3": "sm2-sm3"}
+
+
+def _parse_chunk(raw: bytes, pos: int, rel: int, suite: str) -> tuple[tuple, int]:
     """One slot of a chunk record at ``pos`` (``rel`` levels below its top) -> (slot, next pos).
 
-    Slots: ``("E", EMPTY_HASH)``, ``("L", leaf hash, kh, vh, version)``,
-    ``("C", hash, version)``, ``("I", hash, left, right)``.
+    Slots: ``("E", empty hash)``, ``("L", leaf hash, kh, vh, version)``,
+    ``("C", hash, version)``, ``("I", hash, left, right)``; hashed in ``suite`` (its
+    light-client name).
     """
     kind = raw[pos]
     pos += 1
     if kind == 1:
-        return ("E", EMPTY_HASH), pos
+        return ("E", proofs.empty_hash(suite)), pos
     if kind == 2 and pos + 72 <= len(raw):
         kh, vh = raw[pos : pos + 32], raw[pos + 32 : pos + 64]
         (version,) = struct.unpack_from("<Q", raw, pos + 64)
-        return ("L", proofs.leaf_hash(kh, vh), kh, vh, version), pos + 72
+        return ("L", proofs.leaf_hash(kh, vh, suite=suite), kh, vh, version), pos + 72
     if kind == 3 and rel == CHUNK_LEVELS and pos + 40 <= len(raw):
         (version,) = struct.unpack_from("<Q", raw, pos + 32)
         return ("C", raw[pos : pos + 32], version), pos + 40
     if kind == 0 and rel < CHUNK_LEVELS:
-        left, pos = _parse_chunk(raw, pos, rel + 1)
-        right, pos = _parse_chunk(raw, pos, rel + 1)
+        left, pos = _parse_chunk(raw, pos, rel + 1, suite)
+        right, pos = _parse_chunk(raw, pos, rel + 1, suite)
         if left[0] in "EL" and right[0] in "EL" and "E" in (left[0], right[0]):
             raise _Damaged("fewer than two keys below an internal node")
-        return ("I", proofs.node_hash(left[1], right[1]), left, right), pos
+        return ("I", proofs.node_hash(left[1], right[1], suite=suite), left, right), pos
     raise _Damaged(f"slot kind {kind} at level {rel}")
 
 
-def decode_chunk(raw: bytes, depth: int) -> tuple:
-    """The top slot of a chunk record stored at ``depth``, with every internal hash computed."""
+def decode_chunk(raw: bytes, depth: int, suite: str = proofs.DEFAULT_SUITE) -> tuple:
+    """The top slot of a chunk record stored at ``depth``, with every internal hash computed
+    in ``suite`` (the light client's name of the tree's suite)."""
     try:
         if not raw or raw[0] != 3:
             raise _Damaged("not a chunk record")
-        top, end = _parse_chunk(bytes(raw), 1, 0)
+        top, end = _parse_chunk(bytes(raw), 1, 0, suite)
         if end != len(raw) or not (top[0] == "I" or (top[0] == "L" and depth == 0)):
             raise _Damaged("malformed chunk")
     except (_Damaged, IndexError) as exc:
@@ -199,6 +205,10 @@ class StateTree:
     chunks). Every cached chunk is checked against its parent's hash when
     used: it can make a block cheaper, never change its result. ``cache_depth
     = 0`` disables it.
+
+    ``hash``: the tree's hash, ``"blake3"`` (BLAKE3 derive-key, the default) or
+    ``"sm3"`` (the national suite's domain-separated SM3), with the same five
+    contexts; fixed for the life of the tree (its roots and records depend on it).
     """
 
     def __init__(
@@ -206,14 +216,18 @@ class StateTree:
         keep_heights: int = 0,
         cache_depth: int = cache_depth_default,
         cache_mb: float = cache_mb_default,
+        hash: str = "blake3",
     ) -> None:
         if keep_heights < 0:
             raise ValueError("keep_heights must be >= 0 (0 keeps every version)")
         if cache_mb < 0:
             raise ValueError("cache_mb must be >= 0")
         self.keep_heights = keep_heights
+        self.hash = hash
+        # The empty tree of this hash (ValueError for an unknown hash).
+        self._empty_root = (tierchain_native.smt_constants(hash)[0], 0)
         self._cache = (
-            tierchain_native.SmtCache(cache_depth, int(cache_mb * 2**20))
+            tierchain_native.SmtCache(cache_depth, int(cache_mb * 2**20), hash)
             if cache_depth > 0 and cache_mb > 0
             else None
         )
@@ -245,7 +259,7 @@ class StateTree:
         """
         base = w.get("smt_roots", height)
         if base is None:
-            base = (w.get("smt_roots", height - 1) if height else None) or _EMPTY_ROOT
+            base = (w.get("smt_roots", height - 1) if height else None) or self._empty_root
         return self.write(w, self.prepare(w, height, base, writes))
 
     def prepare(
@@ -264,11 +278,20 @@ class StateTree:
         durable. Nothing is written: ``write`` does that, in the block's txn.
         """
         items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
+        if base == _EMPTY_ROOT:  # "no tree yet" from base_at: the empty tree of this hash
+            base = self._empty_root
         fetch = _fetcher(r, overlay)
         if self._cache is not None and items and self._cache.root != base:
             self._cache.warm(base[0], base[1], fetch)
         root, root_version, puts, stale_older, stale_now = tierchain_native.smt_apply(
-            base[0], base[1], height, [k for k, _ in items], [v for _, v in items], fetch, self._cache
+            base[0],
+            base[1],
+            height,
+            [k for k, _ in items],
+            [v for _, v in items],
+            fetch,
+            self._cache,
+            hash=self.hash,
         )
         return TreeUpdate(height, root, root_version, puts, stale_older, stale_now)
 
@@ -305,7 +328,7 @@ class StateTree:
         """
         if w.get("smt_roots", height) is not None or w.last("smt_nodes") is not None:
             raise StorageError("bulk build needs an empty state tree")
-        builder = tierchain_native.SmtBuilder(height)
+        builder = tierchain_native.SmtBuilder(height, self.hash)
         for chunk in chunks:
             items = chunk if isinstance(chunk, list) else list(chunk)
             builder.add([k for k, _ in items], [v for _, v in items])
@@ -355,16 +378,17 @@ class StateTree:
             if oldest is not None and height < oldest:
                 raise StatePruned(f"state at height {height} was pruned (oldest retained: {oldest})")
             raise StateUnavailable(f"no state tree at height {height}")
-        kh = proofs.key_hash(key)
+        suite = PROOF_SUITE[self.hash]
+        kh = proofs.key_hash(key, suite=suite)
         expect, version = base
-        if expect == EMPTY_HASH:
+        if expect == self._empty_root[0]:
             return StateProof(height, key, None, ())
         depth, siblings = 0, []
         while True:  # at a chunk: expect is its hash, version its record's
             raw = r.get_raw("smt_nodes", node_key(version, depth, kh))
             if raw is None:
                 raise StorageError(f"state tree chunk missing at height {height}, depth {depth}")
-            slot = decode_chunk(raw, depth)
+            slot = decode_chunk(raw, depth, suite)
             if slot[1] != expect:
                 raise StorageError(f"state tree chunk damaged at height {height}, depth {depth}")
             while slot[0] == "I":
@@ -390,7 +414,7 @@ class StateTree:
             if raw[0] != 2 or len(raw) < 65 or raw[1:33] != kh or raw[33:65] != ovh:
                 raise StorageError(f"state tree leaf damaged at height {height}")
             value = bytes(raw[65:])
-            if proofs.value_hash(value) != ovh:
+            if proofs.value_hash(value, suite=suite) != ovh:
                 raise StorageError(f"state tree leaf damaged at height {height}")
             return StateProof(height, key, value, tuple(siblings))
 
@@ -399,11 +423,15 @@ class StateTree:
 
 
 class MemoryStateTree:
-    """The same tree with its nodes in a dict and no history (re-execution in ``verify``)."""
+    """The same tree with its nodes in a dict and no history (re-execution in ``verify``).
 
-    def __init__(self) -> None:
+    ``hash``: ``"blake3"`` (the default) or ``"sm3"``, as for ``StateTree``.
+    """
+
+    def __init__(self, hash: str = "blake3") -> None:
+        self.hash = hash
         self.nodes: dict[bytes, bytes] = {}
-        self.root, self._root_version = EMPTY_HASH, 0
+        self.root, self._root_version = tierchain_native.smt_constants(hash)[0], 0
 
     def apply(
         self, version: int, writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]]
@@ -417,6 +445,7 @@ class MemoryStateTree:
             [k for k, _ in items],
             [v for _, v in items],
             lambda keys: [nodes.get(k) for k in keys],
+            hash=self.hash,
         )
         for k in (*split_keys(stale_older), *stale_now):
             del nodes[k]

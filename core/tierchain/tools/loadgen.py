@@ -52,7 +52,7 @@ import numpy as np
 
 from tierchain.apps import accounts as accounts_app
 from tierchain.config import ChainConfig, ConfigError, GenesisAccount, SyntheticAccounts
-from tierchain.crypto import KeyPair
+from tierchain.crypto import DEFAULT_SUITE_NAME, KeyPair, suite_for
 from tierchain.engine.genesis import synthetic_public_keys_at
 from tierchain.errors import TierChainError
 from tierchain.wire.tx import frame
@@ -76,8 +76,10 @@ class WorkloadSpec:
     mix: str = "transfer"
     seed: int = 7
     chain_id: int = 1
+    crypto: str = DEFAULT_SUITE_NAME  # the chain's crypto suite: the keys and signatures
 
     def __post_init__(self) -> None:
+        suite_for(self.crypto)  # UnknownCryptoSuite names the known ones
         if not 2 <= self.accounts <= 1 << 27:
             raise ValueError("accounts in 2..2^27")
         if not 1 <= self.threads <= self.n_senders:
@@ -118,12 +120,13 @@ class Workload:
         return [t for s in self.streams for t in s]
 
 
-def sender_key(seed: int, i: int) -> KeyPair:
-    return KeyPair.from_seed(hashlib.blake2b(b"tierchain loadgen %d %d" % (seed, i), digest_size=32).digest())
+def sender_key(seed: int, i: int, crypto: str = DEFAULT_SUITE_NAME) -> KeyPair:
+    secret = hashlib.blake2b(b"tierchain loadgen %d %d" % (seed, i), digest_size=32).digest()
+    return suite_for(crypto).keys_from_seed(secret)
 
 
-def account_keys(n: int, seed: int) -> list[KeyPair]:
-    return [sender_key(seed, i) for i in range(n)]
+def account_keys(n: int, seed: int, crypto: str = DEFAULT_SUITE_NAME) -> list[KeyPair]:
+    return [sender_key(seed, i, crypto) for i in range(n)]
 
 
 def zipf_ranks(rng: np.random.Generator, n: int, s: float, size: int | tuple) -> np.ndarray:
@@ -162,7 +165,7 @@ def recipient_keys(spec: WorkloadSpec, sender_keys: list[bytes], idx: np.ndarray
     out: list[bytes] = [b""] * len(idx)
     synth = np.flatnonzero(idx >= s)
     uniq, inverse = np.unique(idx[synth] - s, return_inverse=True)
-    packed = synthetic_public_keys_at(spec.seed, uniq.astype(np.uint64))  # one native call
+    packed = synthetic_public_keys_at(spec.seed, uniq.astype(np.uint64), suite_for(spec.crypto))  # one call
     for pos, u in zip(synth.tolist(), inverse.tolist(), strict=True):
         out[pos] = packed[32 * u : 32 * u + 32]
     for pos in np.flatnonzero(idx < s).tolist():
@@ -173,7 +176,7 @@ def recipient_keys(spec: WorkloadSpec, sender_keys: list[bytes], idx: np.ndarray
 def _sign_stream(args: tuple) -> list[bytes]:
     """Worker: signed transfers of the senders in ``mine``, round-robin, nonces ascending."""
     spec, sender_keys, mine, to, amount = args
-    keys = {s: sender_key(spec.seed, s) for s in mine}
+    keys = {s: sender_key(spec.seed, s, spec.crypto) for s in mine}
     flat_to = recipient_keys(spec, sender_keys, to.reshape(-1))
     width = to.shape[1]
     out = []
@@ -200,7 +203,7 @@ def pool_context() -> multiprocessing.context.BaseContext:
 def _transfer_mix(spec: WorkloadSpec, processes: int | None) -> Workload:
     with pool_context().Pool(processes or os.cpu_count()) as pool:
         sender_pks = pool.map(
-            sender_public_key, [(spec.seed, i) for i in range(spec.n_senders)], chunksize=256
+            sender_public_key, [(spec.seed, i, spec.crypto) for i in range(spec.n_senders)], chunksize=256
         )
         to, amount = plan_transfers(spec)
         parts = [list(range(t, spec.n_senders, spec.threads)) for t in range(spec.threads)]
@@ -209,8 +212,8 @@ def _transfer_mix(spec: WorkloadSpec, processes: int | None) -> Workload:
     return Workload(spec, sender_pks, streams)
 
 
-def sender_public_key(args: tuple[int, int]) -> bytes:
-    """``sender_key(seed, i).public_key`` for ``pool.map`` over ``(seed, i)`` pairs."""
+def sender_public_key(args: tuple[int, int, str]) -> bytes:
+    """``sender_key(seed, i, crypto).public_key`` for ``pool.map`` over ``(seed, i, crypto)``."""
     return sender_key(*args).public_key
 
 
@@ -302,13 +305,13 @@ def workload_genesis(
 
 
 def transfer_genesis(
-    accounts: int, *, senders: int = senders_default, seed: int = 7
+    accounts: int, *, senders: int = senders_default, seed: int = 7, crypto: str = DEFAULT_SUITE_NAME
 ) -> tuple[tuple[GenesisAccount, ...], SyntheticAccounts | None]:
     """``workload_genesis`` of every transfer workload of ``accounts`` accounts, ``senders``
     senders and ``seed`` (whatever its size, skew or thread count): the senders' keys are
     derived here, nothing is signed."""
-    spec = WorkloadSpec(accounts, 1, 1, senders=senders, seed=seed)
-    keys = [sender_key(seed, i).public_key for i in range(spec.n_senders)]
+    spec = WorkloadSpec(accounts, 1, 1, senders=senders, seed=seed, crypto=crypto)
+    keys = [sender_key(seed, i, crypto).public_key for i in range(spec.n_senders)]
     return workload_genesis(keys, accounts, seed)
 
 
@@ -325,6 +328,7 @@ def genesis_config(
         mempool_txs_max=max(100_000, 4 * block_txs_max),
         genesis_accounts=(*funded, GenesisAccount(node.public_key, ("registrar", "committee"), 0)),
         genesis_synthetic=synthetic,
+        crypto=spec.crypto,
     )
 
 
@@ -784,7 +788,7 @@ def run_load(
 
     own_dir = directory is None
     directory = Path(tempfile.mkdtemp(prefix="tierchain-load-")) if own_dir else directory
-    node = KeyPair.from_seed(bytes(32))
+    node = suite_for(work.spec.crypto).keys_from_seed(bytes(32))
     config = genesis_config(
         work, node, sync=sync, block_txs_max=block_txs_max, block_interval_ms=block_interval_ms
     )

@@ -52,8 +52,9 @@ class Tx:
         """The canonical body; raises ``WireError`` if any field is out of bounds."""
         return encode_body(self)
 
-    def tx_id(self) -> bytes:
-        return tx_id(self.body())
+    def tx_id(self, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+        """The id in ``suite`` (the chain's; the default suite's when not given)."""
+        return tx_id(self.body(), suite=suite)
 
     def encode(self) -> bytes:
         if len(self.signature) != limits.signature_bytes:

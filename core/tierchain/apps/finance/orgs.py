@@ -24,7 +24,7 @@ from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.crypto import confidential as conf
-from tierchain.crypto import is_strong_public_key
+from tierchain.crypto.keys import is_strong_public_key as is_strong_ed25519_key
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
@@ -124,7 +124,9 @@ def _parse_validator(body: bytes) -> tuple[bytes, int]:
     key, power = _SET_VALIDATOR.unpack(body)
     if power > apps.validator_power_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "validator power")
-    if not is_strong_public_key(key):
+    # A CometBFT validator's consensus key is Ed25519 whatever the chain's suite
+    # (docs/national-crypto.md, "Replication").
+    if not is_strong_ed25519_key(key):
         raise OpFailed(Reject.WEAK_KEY)
     return key, power
 
@@ -141,8 +143,6 @@ def _parse_admit(body: bytes, role_mask: int | None = None) -> tuple[int, bytes,
     name = body[_ADMIT.size :]
     if len(name) != n or not 1 <= n <= c.org_name_bytes_max or roles & ~_known_roles(role_mask):
         raise OpFailed(Reject.BAD_PAYLOAD, "admit name or roles")
-    if not is_strong_public_key(key):
-        raise OpFailed(Reject.WEAK_KEY)
     return roles, key, name
 
 
@@ -169,6 +169,8 @@ def action_writes(action: int, body: bytes, role_mask: int | None = None) -> tup
 def _execute(ctx: TxContext, action: int, body: bytes) -> None:
     if action == c.Action.ADMIT_ORG:
         roles, key, name = _parse_admit(body, ctx.apps.role_mask)
+        if not ctx.suite.is_strong_public_key(key):
+            raise OpFailed(Reject.WEAK_KEY)
         oid = c.org_id(name)
         if ctx.get(c.org_key(oid)) is not None:
             raise OpFailed(FinanceReject.ORG_EXISTS)
@@ -269,7 +271,7 @@ def _vote(ctx: TxContext) -> None:
 
 
 def _add_key(ctx: TxContext, oid: bytes, org: c.OrgRecord, new_key: bytes, delta: int) -> None:
-    if not is_strong_public_key(new_key):
+    if not ctx.suite.is_strong_public_key(new_key):
         raise OpFailed(Reject.WEAK_KEY)
     if ctx.get(c.key_key(new_key)) is not None:
         raise OpFailed(FinanceReject.KEY_IN_USE)

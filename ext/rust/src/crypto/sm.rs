@@ -73,6 +73,9 @@ pub const SECRET_KEY_LEN: usize = 32;
 pub const PUBLIC_KEY_LEN: usize = 33;
 /// Uncompressed SEC1 point (`04 || x || y`), for interoperability only.
 pub const PUBLIC_KEY_UNCOMPRESSED_LEN: usize = 65;
+/// An x-only public key: the x coordinate of a point whose y is even, i.e.
+/// the compressed key `02 || x` (the `sm2-sm3` suite's wire form).
+pub const PUBLIC_KEY_X_LEN: usize = 32;
 pub const SIGNATURE_LEN: usize = 64;
 /// GM/T 0009-2012's default user ID, used by OpenSSL and GmSSL too.
 pub const DEFAULT_ID: &str = "1234567812345678";
@@ -279,14 +282,18 @@ pub fn secret_scalar(bytes: &[u8]) -> Option<NonZeroScalar> {
     Option::from(NonZeroScalar::new(d))
 }
 
+fn seed_candidate(seed: &[u8; SEED_LEN], counter: u8) -> [u8; SECRET_KEY_LEN] {
+    let mut h = Sm3::new();
+    h.update(SECRET_KEY_TAG);
+    h.update(seed);
+    h.update([counter]);
+    h.finalize().into()
+}
+
 /// The secret key `d` of a 32-byte seed (module doc: counter-mode rejection).
 pub fn secret_from_seed(seed: &[u8; SEED_LEN]) -> [u8; SECRET_KEY_LEN] {
     for counter in 0u8..=u8::MAX {
-        let mut h = Sm3::new();
-        h.update(SECRET_KEY_TAG);
-        h.update(seed);
-        h.update([counter]);
-        let candidate: [u8; 32] = h.finalize().into();
+        let candidate = seed_candidate(seed, counter);
         if secret_scalar(&candidate).is_some() {
             return candidate;
         }
@@ -316,13 +323,52 @@ pub fn keypair_from_seed(seed: &[u8; SEED_LEN]) -> ([u8; SECRET_KEY_LEN], [u8; P
     (d, pk)
 }
 
-/// The 65-byte uncompressed form (`04 || x || y`) of a compressed public
-/// key, for tools that want it; `None` if it is not a curve point.
-pub fn public_key_uncompressed(public_key: &[u8]) -> Option<[u8; PUBLIC_KEY_UNCOMPRESSED_LEN]> {
-    if public_key.len() != PUBLIC_KEY_LEN {
-        return None;
+/// `(secret key d, x-only public key)` of a 32-byte seed: as
+/// [`keypair_from_seed`], then `d` replaced by `n - d` when `dG` has an odd
+/// `y`, so the key is `02 || x` (the BIP 340 convention). A candidate whose
+/// negation is unusable (`d = 1`, whose negation is `n - 1`) moves on to the
+/// next counter value, like any other rejected candidate.
+pub fn keypair_from_seed_x(seed: &[u8; SEED_LEN]) -> ([u8; SECRET_KEY_LEN], [u8; PUBLIC_KEY_X_LEN]) {
+    for counter in 0u8..=u8::MAX {
+        let candidate = seed_candidate(seed, counter);
+        let Some(d) = secret_scalar(&candidate) else {
+            continue;
+        };
+        let pk = compressed(&PublicKey::from_secret_scalar(&d));
+        let d = if pk[0] == 0x02 {
+            candidate
+        } else {
+            let negated: [u8; SECRET_KEY_LEN] = (-*d).to_repr().into();
+            if secret_scalar(&negated).is_none() {
+                continue;
+            }
+            negated
+        };
+        let mut x = [0u8; PUBLIC_KEY_X_LEN];
+        x.copy_from_slice(&pk[1..]);
+        return (d, x);
     }
-    let point = PublicKey::from_sec1_bytes(public_key).ok()?;
+    unreachable!("SM3 output rejected 256 times")
+}
+
+/// A public key in either accepted form (33-byte compressed, or 32-byte x
+/// with even `y`) as a curve point; `None` for any other length or a non-point.
+fn parse_public_key(public_key: &[u8]) -> Option<PublicKey> {
+    match public_key.len() {
+        PUBLIC_KEY_LEN => PublicKey::from_sec1_bytes(public_key).ok(),
+        PUBLIC_KEY_X_LEN => {
+            let mut sec1 = [0x02u8; PUBLIC_KEY_LEN];
+            sec1[1..].copy_from_slice(public_key);
+            PublicKey::from_sec1_bytes(&sec1).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The 65-byte uncompressed form (`04 || x || y`) of a compressed or x-only
+/// public key, for tools that want it; `None` if it is not a curve point.
+pub fn public_key_uncompressed(public_key: &[u8]) -> Option<[u8; PUBLIC_KEY_UNCOMPRESSED_LEN]> {
+    let point = parse_public_key(public_key)?;
     let encoded = point.as_affine().to_sec1_point(false);
     let mut out = [0u8; PUBLIC_KEY_UNCOMPRESSED_LEN];
     out.copy_from_slice(encoded.as_bytes());
@@ -351,21 +397,18 @@ pub fn sm2_sign(secret: &[u8], message: &[u8], id: &str) -> Option<[u8; SIGNATUR
     Some(signature.to_bytes().into())
 }
 
-/// SM2 verification of `signature` (`r || s`) by the compressed
+/// SM2 verification of `signature` (`r || s`) by the compressed or x-only
 /// `public_key` over `message` with user ID `id`. Malformed input (lengths,
 /// a key that is not a point, `r` or `s` outside `[1, n-1]`, an overlong
 /// ID) is simply invalid.
 pub fn sm2_verify(public_key: &[u8], message: &[u8], signature: &[u8], id: &str) -> bool {
-    if public_key.len() != PUBLIC_KEY_LEN
-        || signature.len() != SIGNATURE_LEN
-        || check_id(id).is_err()
-    {
+    if signature.len() != SIGNATURE_LEN || check_id(id).is_err() {
         return false;
     }
     let Ok(signature) = Signature::from_slice(signature) else {
         return false;
     };
-    let Ok(point) = PublicKey::from_sec1_bytes(public_key) else {
+    let Some(point) = parse_public_key(public_key) else {
         return false;
     };
     // B5: t = r + s must be nonzero; efficient-sm2 does not check it.

@@ -129,11 +129,15 @@ fn sm3_merkle_root_packed<'py>(
     Ok(PyBytes::new(py, &root))
 }
 
-/// `sm2_keypair_from_seed(seed) -> (secret_key, public_key)`.
+/// `sm2_keypair_from_seed(seed, x_only=False) -> (secret_key, public_key)`:
+/// a 33-byte compressed key, or with `x_only` a 32-byte x whose point has an
+/// even `y` (the secret adjusted to match).
 #[pyfunction]
+#[pyo3(signature = (seed, x_only = false))]
 fn sm2_keypair_from_seed<'py>(
     py: Python<'py>,
     seed: &Bound<'py, PyAny>,
+    x_only: bool,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let seed = byte_arg(seed, "seed")?;
     let Ok(seed) = <[u8; sm::SEED_LEN]>::try_from(&seed[..]) else {
@@ -143,6 +147,10 @@ fn sm2_keypair_from_seed<'py>(
             seed.len()
         )));
     };
+    if x_only {
+        let (d, pk) = py.detach(|| sm::keypair_from_seed_x(&seed));
+        return Ok((PyBytes::new(py, &d), PyBytes::new(py, &pk)));
+    }
     let (d, pk) = py.detach(|| sm::keypair_from_seed(&seed));
     Ok((PyBytes::new(py, &d), PyBytes::new(py, &pk)))
 }
@@ -243,8 +251,9 @@ fn sm2_verify_batch(
 }
 
 /// `sm2_verify_batch_packed(public_keys, digests, signatures) -> bytes`:
-/// packed `n*33`, `n*32`, `n*64`-byte columns, default user ID; one 0/1
-/// byte per row.
+/// packed `n*k`, `n*32`, `n*64`-byte columns (`k` = 33, compressed keys, or
+/// 32, x-only keys, told apart by the columns' lengths), default user ID;
+/// one 0/1 byte per row.
 #[pyfunction]
 fn sm2_verify_batch_packed<'py>(
     py: Python<'py>,
@@ -255,24 +264,34 @@ fn sm2_verify_batch_packed<'py>(
     let keys = byte_arg(public_keys, "public_keys")?;
     let digests = byte_arg(digests, "digests")?;
     let sigs = byte_arg(signatures, "signatures")?;
-    if keys.len() % sm::PUBLIC_KEY_LEN != 0 {
+    if sigs.len() % sm::SIGNATURE_LEN != 0 {
         return Err(PyValueError::new_err(format!(
-            "public_keys has {} bytes, not a multiple of {}",
-            keys.len(),
-            sm::PUBLIC_KEY_LEN
+            "signatures has {} bytes, not a multiple of {}",
+            sigs.len(),
+            sm::SIGNATURE_LEN
         )));
     }
-    let n = keys.len() / sm::PUBLIC_KEY_LEN;
-    if digests.len() != n * sm::DIGEST_LEN || sigs.len() != n * sm::SIGNATURE_LEN {
+    let n = sigs.len() / sm::SIGNATURE_LEN;
+    let key_len = if keys.len() == n * sm::PUBLIC_KEY_X_LEN {
+        sm::PUBLIC_KEY_X_LEN
+    } else {
+        sm::PUBLIC_KEY_LEN
+    };
+    if keys.len() != n * key_len || digests.len() != n * sm::DIGEST_LEN {
         return Err(PyValueError::new_err(format!(
-            "for {n} public keys expected {} digest bytes and {} signature bytes, got {} and {}",
+            "for {n} signatures expected {} or {} public key bytes and {} digest bytes, got {} and {}",
+            n * sm::PUBLIC_KEY_X_LEN,
+            n * sm::PUBLIC_KEY_LEN,
             n * sm::DIGEST_LEN,
-            n * sm::SIGNATURE_LEN,
-            digests.len(),
-            sigs.len()
+            keys.len(),
+            digests.len()
         )));
     }
-    let k: Vec<&[u8]> = keys.chunks_exact(sm::PUBLIC_KEY_LEN).collect();
+    let k: Vec<&[u8]> = if n == 0 {
+        Vec::new()
+    } else {
+        keys.chunks_exact(key_len).collect()
+    };
     let m: Vec<&[u8]> = digests.chunks_exact(sm::DIGEST_LEN).collect();
     let s: Vec<&[u8]> = sigs.chunks_exact(sm::SIGNATURE_LEN).collect();
     let verdicts = py
@@ -368,6 +387,7 @@ fn sm_constants(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("seed_bytes", sm::SEED_LEN)?;
     d.set_item("secret_key_bytes", sm::SECRET_KEY_LEN)?;
     d.set_item("public_key_bytes", sm::PUBLIC_KEY_LEN)?;
+    d.set_item("public_key_x_bytes", sm::PUBLIC_KEY_X_LEN)?;
     d.set_item(
         "public_key_uncompressed_bytes",
         sm::PUBLIC_KEY_UNCOMPRESSED_LEN,

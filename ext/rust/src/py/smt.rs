@@ -2,6 +2,9 @@
 //! `fetch` reads one chunk level per call), `SmtCache` (the top of the tree
 //! across calls), `SmtBuilder` (genesis bulk build) and `smt_constants` (the
 //! empty hash and the five contexts the crypto suite checks at load).
+//!
+//! Each takes `hash`, the tree's hash construction: `"blake3"` (the default)
+//! or `"sm3"` ([`smt::TreeHash`]); a tree's roots and records depend on it.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -19,10 +22,11 @@ use crate::smt;
 /// replaced come packed back to back in `stale_older` (those written before
 /// `version`) and as a list in `stale_now` (written at `version` itself, by
 /// an earlier call for the same version: never part of a committed tree).
-/// With `cache` (an [`SmtCache`]), chunks it holds are not asked of `fetch`,
-/// and the cache is updated with the batch's outcome.
+/// With `cache` (an [`SmtCache`] of the same `hash`), chunks it holds are not
+/// asked of `fetch`, and the cache is updated with the batch's outcome.
+/// `hash`: `"blake3"` or `"sm3"`, the tree's hash.
 #[pyfunction]
-#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None))]
+#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None, hash="blake3"))]
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn smt_apply<'py>(
     py: Python<'py>,
@@ -33,6 +37,7 @@ fn smt_apply<'py>(
     values: &Bound<'py, PyAny>,
     fetch: &Bound<'py, PyAny>,
     cache: Option<PyRefMut<'py, SmtCache>>,
+    hash: &str,
 ) -> PyResult<(
     Bound<'py, PyBytes>,
     u64,
@@ -40,6 +45,16 @@ fn smt_apply<'py>(
     Bound<'py, PyBytes>,
     Vec<Bound<'py, PyBytes>>,
 )> {
+    let th = tree_hash(hash)?;
+    if let Some(c) = cache.as_ref()
+        && c.inner.hash() != th
+    {
+        return Err(PyValueError::new_err(format!(
+            "the cache is for {} trees, this tree is {}",
+            c.inner.hash().name(),
+            th.name()
+        )));
+    }
     let root_hash = byte_arg(root_hash, "root_hash")?;
     let root_hash: smt::Digest = root_hash[..]
         .try_into()
@@ -57,9 +72,9 @@ fn smt_apply<'py>(
     for (k, v) in key_items.iter().zip(&value_items) {
         let key = byte_arg(k, "keys[i]")?;
         updates.push(if v.is_none() {
-            smt::Update::new(&key, None)
+            smt::Update::with_hash(th, &key, None)
         } else {
-            smt::Update::new(&key, Some(&byte_arg(v, "values[i]")?))
+            smt::Update::with_hash(th, &key, Some(&byte_arg(v, "values[i]")?))
         });
     }
     let smt_error = |e: smt::SmtError| match e {
@@ -75,7 +90,7 @@ fn smt_apply<'py>(
         c.inner.begin(root);
     }
     let mut updater = py
-        .detach(|| smt::Updater::new(root, version, updates))
+        .detach(|| smt::Updater::with_hash(th, root, version, updates))
         .map_err(smt_error)?;
     // Decoded new chunks are only kept for the cache (and only as deep as it goes).
     updater.keep_chunks_below(cache.as_ref().map_or(0, |c| c.inner.depth_max));
@@ -129,15 +144,26 @@ fn smt_apply<'py>(
     ))
 }
 
-/// `SmtCache(depth_max, max_bytes=None)`: the top of the state tree (chunks
-/// at depth `< depth_max`, at most about `max_bytes` of them) kept in memory
-/// across `smt_apply` calls. It is trusted only for the tree whose root it
+/// `SmtCache(depth_max, max_bytes=None, hash="blake3")`: the top of the
+/// state tree (chunks at depth `< depth_max`, at most about `max_bytes` of
+/// them) kept in memory across `smt_apply` calls of trees of that `hash`. It is trusted only for the tree whose root it
 /// last produced: given any other base root it empties itself, so an aborted
 /// (never committed) batch cannot leak chunks into the next one. Refills
 /// with `warm`, or lazily from the chunks later batches write.
 #[pyclass(module = "tierchain_native")]
 struct SmtCache {
     inner: smt::NodeCache,
+}
+
+/// The [`smt::TreeHash`] named `name` (`ValueError` naming the known ones).
+fn tree_hash(name: &str) -> PyResult<smt::TreeHash> {
+    smt::TreeHash::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = smt::TreeHash::ALL.iter().map(|h| h.name()).collect();
+        PyValueError::new_err(format!(
+            "unknown state tree hash {name:?} (known: {})",
+            known.join(", ")
+        ))
+    })
 }
 
 fn smt_py_error(e: smt::SmtError) -> PyErr {
@@ -158,14 +184,21 @@ impl From<smt::SmtError> for WarmError {
 #[pymethods]
 impl SmtCache {
     #[new]
-    #[pyo3(signature = (depth_max, max_bytes=None))]
-    fn new(depth_max: u16, max_bytes: Option<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (depth_max, max_bytes=None, hash="blake3"))]
+    fn new(depth_max: u16, max_bytes: Option<usize>, hash: &str) -> PyResult<Self> {
+        let th = tree_hash(hash)?;
         if depth_max > smt::DEPTH_MAX {
             return Err(PyValueError::new_err("depth_max must be <= 256"));
         }
         Ok(SmtCache {
-            inner: smt::NodeCache::with_budget(depth_max, max_bytes.unwrap_or(usize::MAX)),
+            inner: smt::NodeCache::with_hash(th, depth_max, max_bytes.unwrap_or(usize::MAX)),
         })
+    }
+
+    /// The hash of the trees this cache serves (`"blake3"` or `"sm3"`).
+    #[getter]
+    fn hash(&self) -> &'static str {
+        self.inner.hash().name()
     }
 
     fn __len__(&self) -> usize {
@@ -238,8 +271,8 @@ impl SmtCache {
     }
 }
 
-/// `SmtBuilder(version)`: a whole state tree built bottom up in one pass
-/// (genesis). `add(keys, values)` any number of times (any order), then
+/// `SmtBuilder(version, hash="blake3")`: a whole state tree built bottom up
+/// in one pass (genesis). `add(keys, values)` any number of times (any order), then
 /// `finish() -> (root_hash, root_version)`, then `emit(max)` repeatedly for
 /// the `(node_key, node)` pairs in ascending key order (empty list: done).
 #[pyclass(module = "tierchain_native")]
@@ -250,10 +283,11 @@ struct SmtBuilder {
 #[pymethods]
 impl SmtBuilder {
     #[new]
-    fn new(version: u64) -> Self {
-        SmtBuilder {
-            inner: smt::BulkBuilder::new(version),
-        }
+    #[pyo3(signature = (version, hash="blake3"))]
+    fn new(version: u64, hash: &str) -> PyResult<Self> {
+        Ok(SmtBuilder {
+            inner: smt::BulkBuilder::with_hash(tree_hash(hash)?, version),
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -303,12 +337,17 @@ impl SmtBuilder {
     }
 }
 
-/// `smt_constants() -> (empty_hash, contexts)`: the state tree's constants, for
+/// `smt_constants(hash="blake3") -> (empty_hash, contexts)`: the state tree's
+/// constants for that hash (the contexts are the same for every hash), for
 /// cross-checks with the pure-Python verifier and the crypto suite.
 #[pyfunction]
-fn smt_constants<'py>(py: Python<'py>) -> (Bound<'py, PyBytes>, Vec<&'static str>) {
-    (
-        PyBytes::new(py, &smt::empty_hash()),
+#[pyo3(signature = (hash="blake3"))]
+fn smt_constants<'py>(
+    py: Python<'py>,
+    hash: &str,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<&'static str>)> {
+    Ok((
+        PyBytes::new(py, &tree_hash(hash)?.empty_hash()),
         vec![
             smt::KEY_CONTEXT,
             smt::VALUE_CONTEXT,
@@ -316,7 +355,7 @@ fn smt_constants<'py>(py: Python<'py>) -> (Bound<'py, PyBytes>, Vec<&'static str
             smt::NODE_CONTEXT,
             smt::EMPTY_CONTEXT,
         ],
-    )
+    ))
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -13,6 +13,7 @@ use super::record::*;
 /// caller can write them with an append-only cursor. Memory: 40 bytes per
 /// key plus its value, and 32 bytes per chunk while emitting.
 pub struct BulkBuilder {
+    hash: TreeHash,
     version: u64,
     recs: Vec<(Digest, u64)>, // (key hash, offset of `len u32 LE || value` in arena)
     arena: Vec<u8>,
@@ -28,8 +29,15 @@ pub struct BulkBuilder {
 }
 
 impl BulkBuilder {
+    /// A BLAKE3 tree, its records written at `version`.
     pub fn new(version: u64) -> BulkBuilder {
+        BulkBuilder::with_hash(TreeHash::Blake3, version)
+    }
+
+    /// A tree hashed with `hash`, its records written at `version`.
+    pub fn with_hash(hash: TreeHash, version: u64) -> BulkBuilder {
         BulkBuilder {
+            hash,
             version,
             recs: Vec::new(),
             arena: Vec::new(),
@@ -50,7 +58,8 @@ impl BulkBuilder {
         }
         let len = u32::try_from(value.len())
             .map_err(|_| SmtError::Protocol("value longer than 4 GiB".into()))?;
-        self.recs.push((key_hash(key), self.arena.len() as u64));
+        self.recs
+            .push((self.hash.key_hash(key), self.arena.len() as u64));
         self.arena.extend_from_slice(&len.to_le_bytes());
         self.arena.extend_from_slice(value);
         Ok(())
@@ -72,8 +81,8 @@ impl BulkBuilder {
 
     fn leaf(&self, i: usize) -> (Digest, Digest, Digest) {
         let kh = self.recs[i].0;
-        let vh = value_hash(self.value(i));
-        (kh, vh, leaf_hash(&kh, &vh))
+        let vh = self.hash.value_hash(self.value(i));
+        (kh, vh, self.hash.leaf_hash(&kh, &vh))
     }
 
     fn split(&self, lo: usize, hi: usize, depth: u16) -> usize {
@@ -94,7 +103,7 @@ impl BulkBuilder {
         }
         let n = self.recs.len();
         let root = if n == 0 {
-            Child::empty()
+            Child::empty(self.hash)
         } else {
             let mut hashes = Vec::new();
             let hash = self.hash_range(0, n, 0, &mut hashes);
@@ -111,13 +120,13 @@ impl BulkBuilder {
 
     fn hash_range(&self, lo: usize, hi: usize, depth: u16, out: &mut Vec<Vec<Digest>>) -> Digest {
         match hi - lo {
-            0 => empty_hash(),
+            0 => self.hash.empty_hash(),
             1 => self.leaf(lo).2,
             _ => {
                 let mid = self.split(lo, hi, depth);
                 let l = self.hash_range(lo, mid, depth + 1, out);
                 let r = self.hash_range(mid, hi, depth + 1, out);
-                let h = node_hash(&l, &r);
+                let h = self.hash.node_hash(&l, &r);
                 if depth % CHUNK_LEVELS == 0 {
                     let d = usize::from(depth / CHUNK_LEVELS);
                     if out.len() <= d {
@@ -156,7 +165,8 @@ impl BulkBuilder {
                 let mid = self.split(lo, hi, depth);
                 let left = self.slot(c, lo, mid, depth + 1, rel + 1);
                 let right = self.slot(c, mid, hi, depth + 1, rel + 1);
-                let hash = node_hash(&c.slot_hash(left), &c.slot_hash(right));
+                let th = self.hash;
+                let hash = th.node_hash(&c.slot_hash(left, th), &c.slot_hash(right, th));
                 c.push_inner(hash, left, right)
             }
         }
@@ -183,7 +193,7 @@ impl BulkBuilder {
                     self.leaf_cursor += 1;
                     let kh = self.recs[i].0;
                     let value = self.value(i);
-                    let record = encode_leaf(&kh, &value_hash(value), value);
+                    let record = encode_leaf(&kh, &self.hash.value_hash(value), value);
                     out.push((leaf_key(self.version, &kh), record));
                     continue;
                 }

@@ -26,8 +26,12 @@ use super::update::*;
 /// never committed (its write transaction aborted) leaves a cache whose root
 /// is not the next batch's base, and the cache is then dropped (and refilled
 /// by [`NodeCache::warm`] or lazily, from the chunks later batches write).
+///
+/// A cache serves trees of one [`TreeHash`] (it decodes and checks chunks
+/// with it); an [`Updater`] of another refuses it.
 #[derive(Debug)]
 pub struct NodeCache {
+    hash: TreeHash,
     pub depth_max: u16,
     pub max_bytes: usize,
     bytes: usize,
@@ -64,18 +68,31 @@ fn kids_below(c: &Chunk, s: Slot, depth: u16, path: Digest, out: &mut Vec<Want>)
 }
 
 impl NodeCache {
+    /// A cache of BLAKE3 trees, unbounded in bytes.
     pub fn new(depth_max: u16) -> NodeCache {
-        NodeCache::with_budget(depth_max, usize::MAX)
+        NodeCache::with_hash(TreeHash::Blake3, depth_max, usize::MAX)
     }
 
+    /// A cache of BLAKE3 trees of at most about `max_bytes`.
     pub fn with_budget(depth_max: u16, max_bytes: usize) -> NodeCache {
+        NodeCache::with_hash(TreeHash::Blake3, depth_max, max_bytes)
+    }
+
+    /// A cache of trees hashed with `hash`, of at most about `max_bytes`.
+    pub fn with_hash(hash: TreeHash, depth_max: u16, max_bytes: usize) -> NodeCache {
         NodeCache {
+            hash,
             depth_max,
             max_bytes,
             bytes: 0,
             root: None,
             chunks: FastMap::default(),
         }
+    }
+
+    /// The hash of the trees this cache serves.
+    pub fn hash(&self) -> TreeHash {
+        self.hash
     }
 
     pub fn len(&self) -> usize {
@@ -157,7 +174,7 @@ impl NodeCache {
         self.begin(root);
         let mut fetched = 0;
         let mut level = Vec::new();
-        if !root.is_empty() {
+        if !root.is_empty(self.hash) {
             level.push(Want::of(root, 0, &[0; 32], 0, 0));
         }
         let mut full = false;
@@ -179,8 +196,8 @@ impl NodeCache {
                 fetched += got.len();
                 for (w, raw) in miss.into_iter().zip(got) {
                     let raw = raw.ok_or_else(|| SmtError::MissingNode(w.id.key()))?;
-                    let c = Chunk::decode(&raw, w.id.depth)?;
-                    if c.hash() != w.hash {
+                    let c = Chunk::decode(&raw, w.id.depth, self.hash)?;
+                    if c.hash(self.hash) != w.hash {
                         return Err(SmtError::BadNode(format!(
                             "chunk {} does not match its parent's hash",
                             hex(&w.id.key())

@@ -1,14 +1,23 @@
-//! The state tree's hashes: five BLAKE3 derive-key contexts (exported to
-//! Python by `smt_constants` and checked against the crypto suite there),
-//! their context keys derived once, and the bit order of a key hash.
+//! The state tree's hashes: five contexts (exported to Python by
+//! `smt_constants` and checked against the crypto suite there), one of two
+//! constructions per tree ([`TreeHash`]), and the bit order of a key hash.
 //!
 //! ```text
-//! kh           = derive_key("tierchain 2026 state key",   key)
-//! vh           = derive_key("tierchain 2026 state value", v)
-//! leaf(kh, v)  = derive_key("tierchain 2026 state leaf",  kh || vh)
-//! node(l, r)   = derive_key("tierchain 2026 state node",  l || r)
-//! empty        = derive_key("tierchain 2026 state empty", "")
+//! kh           = H("tierchain 2026 state key",   key)
+//! vh           = H("tierchain 2026 state value", v)
+//! leaf(kh, v)  = H("tierchain 2026 state leaf",  kh || vh)
+//! node(l, r)   = H("tierchain 2026 state node",  l || r)
+//! empty        = H("tierchain 2026 state empty", "")
 //! ```
+//!
+//! where `H(ctx, data)` is, per tree:
+//!
+//! * [`TreeHash::Blake3`] (the default): `blake3::derive_key(ctx, data)`,
+//!   each context's key derived once;
+//! * [`TreeHash::Sm3`] (the national suite): `SM3(pad64(u16be(len ctx) ||
+//!   ctx) || data)`, `crate::crypto::sm::hash_one`, the SM3 state after the
+//!   context block computed once per context and cloned per hash (a node
+//!   hash costs two compressions: its 64 bytes and the padding).
 //!
 //! Bit `i` of `kh` (most significant bit of byte 0 first) picks the child at
 //! depth `i`: [`bit`] reads it, `with_bit` builds a path.
@@ -16,6 +25,9 @@
 use std::sync::OnceLock;
 
 use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
+use sm3::{Digest as _, Sm3};
+
+use crate::crypto::sm;
 
 pub type Digest = [u8; 32];
 
@@ -25,7 +37,19 @@ pub const LEAF_CONTEXT: &str = "tierchain 2026 state leaf";
 pub const NODE_CONTEXT: &str = "tierchain 2026 state node";
 pub const EMPTY_CONTEXT: &str = "tierchain 2026 state empty";
 
-struct Keys {
+/// The hash construction of one tree: fixed when the tree is created (its
+/// roots and records depend on it), passed to everything that hashes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Hash)]
+pub enum TreeHash {
+    /// BLAKE3 derive-key with each context (the original tree: its roots
+    /// never change).
+    #[default]
+    Blake3,
+    /// The national suite's domain-separated SM3 with the same contexts.
+    Sm3,
+}
+
+struct Blake3Keys {
     key: ContextKey,
     value: ContextKey,
     leaf: ContextKey,
@@ -33,9 +57,9 @@ struct Keys {
     empty: Digest,
 }
 
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys {
+fn blake3_keys() -> &'static Blake3Keys {
+    static KEYS: OnceLock<Blake3Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Blake3Keys {
         key: hash_derive_key_context(KEY_CONTEXT),
         value: hash_derive_key_context(VALUE_CONTEXT),
         leaf: hash_derive_key_context(LEAF_CONTEXT),
@@ -44,32 +68,92 @@ fn keys() -> &'static Keys {
     })
 }
 
-fn keyed(key: &ContextKey, parts: &[&[u8]]) -> Digest {
+/// The SM3 states after each context's prefix block.
+struct Sm3States {
+    key: Sm3,
+    value: Sm3,
+    leaf: Sm3,
+    node: Sm3,
+    empty: Digest,
+}
+
+fn sm3_states() -> &'static Sm3States {
+    static STATES: OnceLock<Sm3States> = OnceLock::new();
+    STATES.get_or_init(|| {
+        let state = |ctx: &str| sm::context_state(ctx).expect("a short context");
+        Sm3States {
+            key: state(KEY_CONTEXT),
+            value: state(VALUE_CONTEXT),
+            leaf: state(LEAF_CONTEXT),
+            node: state(NODE_CONTEXT),
+            empty: sm::hash_one(EMPTY_CONTEXT, b"").expect("a short context"),
+        }
+    })
+}
+
+fn blake3_keyed(key: &ContextKey, a: &[u8], b: &[u8]) -> Digest {
     let mut h = blake3::Hasher::new_from_context_key(key);
-    for p in parts {
-        h.update(p);
-    }
+    h.update(a);
+    h.update(b);
     *h.finalize().as_bytes()
 }
 
-pub fn key_hash(key: &[u8]) -> Digest {
-    keyed(&keys().key, &[key])
+fn sm3_from(state: &Sm3, a: &[u8], b: &[u8]) -> Digest {
+    let mut h = state.clone();
+    h.update(a);
+    h.update(b);
+    h.finalize().into()
 }
 
-pub fn value_hash(value: &[u8]) -> Digest {
-    keyed(&keys().value, &[value])
-}
+impl TreeHash {
+    pub const ALL: [TreeHash; 2] = [TreeHash::Blake3, TreeHash::Sm3];
 
-pub fn leaf_hash(kh: &Digest, vh: &Digest) -> Digest {
-    keyed(&keys().leaf, &[kh, vh])
-}
+    /// `"blake3"` or `"sm3"` (the names the bindings take).
+    pub fn from_name(name: &str) -> Option<TreeHash> {
+        TreeHash::ALL.into_iter().find(|h| h.name() == name)
+    }
 
-pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
-    keyed(&keys().node, &[left, right])
-}
+    pub fn name(self) -> &'static str {
+        match self {
+            TreeHash::Blake3 => "blake3",
+            TreeHash::Sm3 => "sm3",
+        }
+    }
 
-pub fn empty_hash() -> Digest {
-    keys().empty
+    pub fn key_hash(self, key: &[u8]) -> Digest {
+        match self {
+            TreeHash::Blake3 => blake3_keyed(&blake3_keys().key, key, &[]),
+            TreeHash::Sm3 => sm3_from(&sm3_states().key, key, &[]),
+        }
+    }
+
+    pub fn value_hash(self, value: &[u8]) -> Digest {
+        match self {
+            TreeHash::Blake3 => blake3_keyed(&blake3_keys().value, value, &[]),
+            TreeHash::Sm3 => sm3_from(&sm3_states().value, value, &[]),
+        }
+    }
+
+    pub fn leaf_hash(self, kh: &Digest, vh: &Digest) -> Digest {
+        match self {
+            TreeHash::Blake3 => blake3_keyed(&blake3_keys().leaf, kh, vh),
+            TreeHash::Sm3 => sm3_from(&sm3_states().leaf, kh, vh),
+        }
+    }
+
+    pub fn node_hash(self, left: &Digest, right: &Digest) -> Digest {
+        match self {
+            TreeHash::Blake3 => blake3_keyed(&blake3_keys().node, left, right),
+            TreeHash::Sm3 => sm3_from(&sm3_states().node, left, right),
+        }
+    }
+
+    pub fn empty_hash(self) -> Digest {
+        match self {
+            TreeHash::Blake3 => blake3_keys().empty,
+            TreeHash::Sm3 => sm3_states().empty,
+        }
+    }
 }
 
 /// Bit `i` of a key hash, most significant bit of byte 0 first.

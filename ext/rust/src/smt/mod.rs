@@ -3,8 +3,8 @@
 //!
 //! # Shape
 //!
-//! Every state key is hashed to 256 bits (`kh = derive_key("tierchain 2026
-//! state key", key)`); bit `i` of `kh` (most significant bit of byte 0 first)
+//! Every state key is hashed to 256 bits (`kh = H("tierchain 2026 state
+//! key", key)`); bit `i` of `kh` (most significant bit of byte 0 first)
 //! picks the child at depth `i`. A subtree holding exactly one key is that
 //! key's leaf, placed at the shallowest depth where the leaf's path is unique;
 //! a subtree holding none is the empty subtree. So the tree is a function of
@@ -13,11 +13,18 @@
 //! and the sibling leaf, if alone, moves back up).
 //!
 //! ```text
-//! empty        = derive_key("tierchain 2026 state empty", "")
-//! leaf(kh, v)  = derive_key("tierchain 2026 state leaf",  kh || vh)
-//!                vh = derive_key("tierchain 2026 state value", v)
-//! node(l, r)   = derive_key("tierchain 2026 state node",  l || r)
+//! empty        = H("tierchain 2026 state empty", "")
+//! leaf(kh, v)  = H("tierchain 2026 state leaf",  kh || vh)
+//!                vh = H("tierchain 2026 state value", v)
+//! node(l, r)   = H("tierchain 2026 state node",  l || r)
 //! ```
+//!
+//! `H` is chosen per tree ([`TreeHash`], `hash.rs`): BLAKE3's `derive_key`
+//! (the default; those roots never change) or the national suite's
+//! domain-separated SM3, with the same contexts. Everything that hashes (the
+//! updater, the builder, the cache, the record codec, the references) is
+//! given the tree's `TreeHash`; nothing global, so trees of both kinds live
+//! side by side.
 //!
 //! Three contexts keep leaves, internal nodes and the empty subtree in
 //! separate domains (and away from the RFC 6962 trees of `merkle.rs`). With
@@ -70,7 +77,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `hash.rs` | the five contexts, key/value/leaf/node/empty hashes, key-hash bits |
+//! | `hash.rs` | the five contexts, [`TreeHash`] (BLAKE3 or SM3): key/value/leaf/node/empty hashes, key-hash bits |
 //! | `record.rs` | storage keys, chunk and leaf records, the decoded [`Chunk`] |
 //! | `error.rs` | [`SmtError`] |
 //! | `update.rs` | [`Updater`]: one batch, level by level, to an [`Outcome`] |

@@ -13,7 +13,7 @@
 //! indices into its node, leaf and kid tables, so slots stay small.
 
 use super::error::SmtError;
-use super::hash::{Digest, empty_hash, leaf_hash, node_hash, value_hash};
+use super::hash::{Digest, TreeHash};
 
 /// A node to store: `(node key, encoded node)`.
 pub type NodeWrite = (Vec<u8>, Vec<u8>);
@@ -115,8 +115,9 @@ pub fn encode_leaf(kh: &Digest, vh: &Digest, value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `(kh, vh, value)` of a leaf record, its value checked against `vh`.
-pub fn decode_leaf(data: &[u8]) -> Result<(Digest, Digest, &[u8]), SmtError> {
+/// `(kh, vh, value)` of a leaf record, its value checked against `vh`
+/// (hashed with `th`, the tree's hash).
+pub fn decode_leaf(data: &[u8], th: TreeHash) -> Result<(Digest, Digest, &[u8]), SmtError> {
     if data.len() < LEAF_HEAD_BYTES || data[0] != TAG_LEAF {
         return Err(SmtError::BadNode(format!(
             "leaf record of {} bytes with tag {:?}",
@@ -126,7 +127,7 @@ pub fn decode_leaf(data: &[u8]) -> Result<(Digest, Digest, &[u8]), SmtError> {
     }
     let kh: Digest = data[1..33].try_into().expect("32 bytes");
     let vh: Digest = data[33..65].try_into().expect("32 bytes");
-    if value_hash(&data[65..]) != vh {
+    if th.value_hash(&data[65..]) != vh {
         return Err(SmtError::BadNode(
             "leaf value does not match its hash".into(),
         ));
@@ -142,14 +143,15 @@ pub struct Child {
 }
 
 impl Child {
-    pub fn empty() -> Child {
+    /// The empty tree of a tree hashed with `th`.
+    pub fn empty(th: TreeHash) -> Child {
         Child {
-            hash: empty_hash(),
+            hash: th.empty_hash(),
             version: 0,
         }
     }
-    pub fn is_empty(&self) -> bool {
-        self.hash == empty_hash()
+    pub fn is_empty(&self, th: TreeHash) -> bool {
+        self.hash == th.empty_hash()
     }
 }
 
@@ -158,7 +160,7 @@ impl Child {
 pub struct LeafRef {
     pub kh: Digest,
     pub vh: Digest,
-    /// `leaf_hash(kh, vh)`, computed (not stored).
+    /// `leaf_hash(kh, vh)` of the tree's hash, computed (not stored).
     pub lh: Digest,
     /// Version of the leaf's record.
     pub version: u64,
@@ -185,7 +187,9 @@ pub struct Inner {
     pub right: Slot,
 }
 
-/// A decoded chunk, with the hash of every internal node.
+/// A decoded chunk, with the hash of every internal node (computed with the
+/// tree's [`TreeHash`], given to [`Chunk::decode`]; the hash functions of a
+/// chunk take it too, for the empty subtree).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Chunk {
     pub root: Slot,
@@ -195,17 +199,17 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    pub fn slot_hash(&self, s: Slot) -> Digest {
+    pub fn slot_hash(&self, s: Slot, th: TreeHash) -> Digest {
         match s {
-            Slot::Empty => empty_hash(),
+            Slot::Empty => th.empty_hash(),
             Slot::Leaf(i) => self.leaves[usize::from(i)].lh,
             Slot::Inner(i) => self.nodes[usize::from(i)].hash,
             Slot::Chunk(i) => self.kids[usize::from(i)].hash,
         }
     }
 
-    pub fn hash(&self) -> Digest {
-        self.slot_hash(self.root)
+    pub fn hash(&self, th: TreeHash) -> Digest {
+        self.slot_hash(self.root, th)
     }
 
     pub fn push_leaf(&mut self, l: LeafRef) -> Slot {
@@ -258,10 +262,10 @@ impl Chunk {
     }
 
     /// Parses a chunk record stored at `depth` and computes its internal
-    /// hashes. Refuses every malformed or non-canonical record (a slot kind
+    /// hashes with `th`. Refuses every malformed or non-canonical record (a slot kind
     /// where it cannot be, an internal node with fewer than two keys below,
     /// trailing bytes); the caller checks [`Self::hash`] against the parent.
-    pub fn decode(data: &[u8], depth: u16) -> Result<Chunk, SmtError> {
+    pub fn decode(data: &[u8], depth: u16, th: TreeHash) -> Result<Chunk, SmtError> {
         let bad = |m: &str| SmtError::BadNode(format!("chunk at depth {depth}: {m}"));
         if data.first() != Some(&TAG_CHUNK) || depth % CHUNK_LEVELS != 0 || depth >= DEPTH_MAX {
             return Err(bad(&format!(
@@ -272,7 +276,9 @@ impl Chunk {
         }
         let mut c = Chunk::default();
         let mut pos = 1;
-        let root = c.parse(data, &mut pos, 0).ok_or_else(|| bad("malformed"))?;
+        let root = c
+            .parse(data, &mut pos, 0, th)
+            .ok_or_else(|| bad("malformed"))?;
         if pos != data.len() {
             return Err(bad("trailing bytes"));
         }
@@ -285,7 +291,7 @@ impl Chunk {
         Ok(c)
     }
 
-    fn parse(&mut self, data: &[u8], pos: &mut usize, rel: u16) -> Option<Slot> {
+    fn parse(&mut self, data: &[u8], pos: &mut usize, rel: u16, th: TreeHash) -> Option<Slot> {
         let kind = *data.get(*pos)?;
         *pos += 1;
         let mut take = |n: usize| -> Option<&[u8]> {
@@ -299,7 +305,7 @@ impl Chunk {
                 let kh: Digest = take(32)?.try_into().ok()?;
                 let vh: Digest = take(32)?.try_into().ok()?;
                 let version = u64::from_le_bytes(take(8)?.try_into().ok()?);
-                let lh = leaf_hash(&kh, &vh);
+                let lh = th.leaf_hash(&kh, &vh);
                 Some(self.push_leaf(LeafRef {
                     kh,
                     vh,
@@ -313,13 +319,13 @@ impl Chunk {
                 Some(self.push_kid(Child { hash, version }))
             }
             SLOT_INNER if rel < CHUNK_LEVELS => {
-                let left = self.parse(data, pos, rel + 1)?;
-                let right = self.parse(data, pos, rel + 1)?;
+                let left = self.parse(data, pos, rel + 1, th)?;
+                let right = self.parse(data, pos, rel + 1, th)?;
                 let lone = |s: Slot| matches!(s, Slot::Empty | Slot::Leaf(_));
                 if lone(left) && lone(right) && (left == Slot::Empty || right == Slot::Empty) {
                     return None; // fewer than two keys below: not canonical
                 }
-                let hash = node_hash(&self.slot_hash(left), &self.slot_hash(right));
+                let hash = th.node_hash(&self.slot_hash(left, th), &self.slot_hash(right, th));
                 Some(self.push_inner(hash, left, right))
             }
             _ => None,

@@ -22,20 +22,29 @@ use super::error::{SmtError, hex};
 use super::hash::*;
 use super::record::*;
 
-/// One write of a batch: `value` `None` deletes the key.
+/// One write of a batch: `value` `None` deletes the key; `kh` and `vh` are
+/// hashed with `hash` (an [`Updater`] of another hash refuses it).
 #[derive(Clone, Debug)]
 pub struct Update {
     pub kh: Digest,
     pub vh: Digest,
     pub value: Option<Vec<u8>>,
+    pub hash: TreeHash,
 }
 
 impl Update {
+    /// The write of `key` (`value` `None`: its deletion) in a BLAKE3 tree.
     pub fn new(key: &[u8], value: Option<&[u8]>) -> Update {
+        Update::with_hash(TreeHash::Blake3, key, value)
+    }
+
+    /// The write of `key` (`value` `None`: its deletion) in a tree hashed with `hash`.
+    pub fn with_hash(hash: TreeHash, key: &[u8], value: Option<&[u8]>) -> Update {
         Update {
-            kh: key_hash(key),
-            vh: value.map_or([0; 32], value_hash),
+            kh: hash.key_hash(key),
+            vh: value.map_or([0; 32], |v| hash.value_hash(v)),
             value: value.map(<[u8]>::to_vec),
+            hash,
         }
     }
 }
@@ -145,6 +154,7 @@ fn reach(
 
 /// One batch update (see the module docs for the protocol).
 pub struct Updater {
+    hash: TreeHash,
     version: u64,
     root: Child,
     updates: Vec<Update>,
@@ -161,8 +171,27 @@ pub struct Updater {
 }
 
 impl Updater {
-    /// `root` is the tree to update; new records are written at `version`.
-    pub fn new(root: Child, version: u64, mut updates: Vec<Update>) -> Result<Updater, SmtError> {
+    /// `root` is a BLAKE3 tree to update; new records are written at `version`.
+    pub fn new(root: Child, version: u64, updates: Vec<Update>) -> Result<Updater, SmtError> {
+        Updater::with_hash(TreeHash::Blake3, root, version, updates)
+    }
+
+    /// `root` is the tree to update, hashed with `hash` (as `updates` must
+    /// be: [`Update::with_hash`] of the same `hash`); new records are written
+    /// at `version`.
+    pub fn with_hash(
+        hash: TreeHash,
+        root: Child,
+        version: u64,
+        mut updates: Vec<Update>,
+    ) -> Result<Updater, SmtError> {
+        if let Some(u) = updates.iter().find(|u| u.hash != hash) {
+            return Err(SmtError::Protocol(format!(
+                "an update hashed with {} for a {} tree",
+                u.hash.name(),
+                hash.name()
+            )));
+        }
         updates.sort_unstable_by_key(|a| a.kh);
         if updates.windows(2).any(|w| w[0].kh == w[1].kh) {
             return Err(SmtError::DuplicateKey);
@@ -179,17 +208,18 @@ impl Updater {
             puts_prefix.push(last + usize::from(u.value.is_some()));
             match &u.value {
                 Some(v) => {
-                    lhs.push(leaf_hash(&u.kh, &u.vh));
+                    lhs.push(hash.leaf_hash(&u.kh, &u.vh));
                     leaf_puts.push((leaf_key(version, &u.kh), encode_leaf(&u.kh, &u.vh, v)));
                 }
                 None => lhs.push([0; 32]),
             }
         }
         let mut level = Vec::new();
-        if !root.is_empty() && !updates.is_empty() {
+        if !root.is_empty(hash) && !updates.is_empty() {
             level.push(Want::of(root, 0, &[0; 32], 0, updates.len()));
         }
         Ok(Updater {
+            hash,
             version,
             root,
             updates,
@@ -231,7 +261,7 @@ impl Updater {
             let Some(raw) = value else {
                 return Err(SmtError::MissingNode(want.id.key()));
             };
-            let chunk = Chunk::decode(raw.as_ref(), want.id.depth)?;
+            let chunk = Chunk::decode(raw.as_ref(), want.id.depth, self.hash)?;
             self.accept(want, Arc::new(chunk))?;
         }
         Ok(())
@@ -241,6 +271,13 @@ impl Updater {
     /// the ones below it), so [`Self::wanted`] then lists only the misses.
     /// A cached chunk is checked against its parent's hash like a stored one.
     pub fn resolve_from(&mut self, cache: &NodeCache) -> Result<(), SmtError> {
+        if cache.hash() != self.hash {
+            return Err(SmtError::Protocol(format!(
+                "a cache of a {} tree for a {} tree",
+                cache.hash().name(),
+                self.hash.name()
+            )));
+        }
         if cache.chunks.is_empty() {
             return Ok(());
         }
@@ -266,7 +303,7 @@ impl Updater {
     }
 
     fn accept(&mut self, want: Want, chunk: Arc<Chunk>) -> Result<(), SmtError> {
-        if chunk.hash() != want.hash {
+        if chunk.hash(self.hash) != want.hash {
             return Err(SmtError::BadNode(format!(
                 "chunk {} does not match its parent's hash",
                 hex(&want.id.key())
@@ -296,7 +333,7 @@ impl Updater {
             ));
         }
         let n = self.updates.len();
-        let top = if self.root.is_empty() {
+        let top = if self.root.is_empty(self.hash) {
             Sub::Empty
         } else {
             Sub::Kid {
@@ -305,7 +342,7 @@ impl Updater {
             }
         };
         let root = match self.build(top, 0, [0u8; 32], 0, n)? {
-            Sub::Empty => Child::empty(),
+            Sub::Empty => Child::empty(self.hash),
             s @ Sub::Kid { .. } => self.kid_of(s),
             s @ (Sub::OldLeaf { .. } | Sub::NewLeaf(_) | Sub::New(_)) => {
                 self.emit_chunk(s, 0, [0u8; 32])?
@@ -355,7 +392,7 @@ impl Updater {
 
     fn sub_hash(&self, s: Sub) -> Digest {
         match s {
-            Sub::Empty => empty_hash(),
+            Sub::Empty => self.hash.empty_hash(),
             Sub::OldLeaf { chunk, idx } => self.chunks[chunk as usize].leaves[usize::from(idx)].lh,
             Sub::NewLeaf(i) => self.lhs[i as usize],
             Sub::Old { chunk, idx } => self.chunks[chunk as usize].nodes[usize::from(idx)].hash,
@@ -459,7 +496,7 @@ impl Updater {
             // A lone leaf moves up (its neighbours were deleted, or it is new).
             (Sub::Empty, s) | (s, Sub::Empty) if leaf(s) => s,
             _ => {
-                let hash = node_hash(&self.sub_hash(l), &self.sub_hash(r));
+                let hash = self.hash.node_hash(&self.sub_hash(l), &self.sub_hash(r));
                 self.fresh.push(NewNode {
                     depth,
                     path,
@@ -503,7 +540,7 @@ impl Updater {
         };
         self.scratch.push(scratch);
         let id = ChunkId::new(self.version, depth, &path);
-        let hash = c.hash();
+        let hash = c.hash(self.hash);
         self.out.puts.push((id.key(), c.encode()));
         self.out.chunks.push((id, Arc::new(c)));
         Ok(Child {

@@ -360,3 +360,38 @@ fn fast_verifier_agrees_with_rustcrypto() {
         }
     }
 }
+
+#[test]
+fn x_only_keys_have_even_y_and_verify_in_both_forms() {
+    let mut negated = 0;
+    for i in 0u8..64 {
+        let seed = [i; SEED_LEN];
+        let (d, x) = keypair_from_seed_x(&seed);
+        let (d_plain, pk_plain) = keypair_from_seed(&seed);
+        // Same point up to sign: same x; d kept when y was even, else n - d.
+        assert_eq!(&pk_plain[1..], &x[..]);
+        if pk_plain[0] == 0x02 {
+            assert_eq!(d, d_plain);
+        } else {
+            negated += 1;
+            assert_ne!(d, d_plain);
+        }
+        let pk = public_key(&d).unwrap();
+        assert_eq!(pk[0], 0x02);
+        assert_eq!(&pk[1..], &x[..]);
+        let msg = [i; 32];
+        let sig = sm2_sign(&d, &msg, DEFAULT_ID).unwrap();
+        assert!(sm2_verify(&x, &msg, &sig, DEFAULT_ID));
+        assert!(sm2_verify(&pk, &msg, &sig, DEFAULT_ID));
+        let mut odd = pk;
+        odd[0] = 0x03;
+        assert!(!sm2_verify(&odd, &msg, &sig, DEFAULT_ID));
+        assert!(!sm2_verify(&x[..31], &msg, &sig, DEFAULT_ID));
+        assert_eq!(
+            public_key_uncompressed(&x).unwrap(),
+            public_key_uncompressed(&pk).unwrap()
+        );
+    }
+    // About half the seeds need the negation; both branches ran.
+    assert!(negated > 8 && negated < 56, "{negated}");
+}
