@@ -12,6 +12,7 @@ from tierchain.errors import Reject
 from tierchain.replication import abci_pb
 from tierchain.replication.app import GENESIS_KEY, cometbft_chain_id, genesis_digest, validator_address
 
+# CometBFT's validator keys: Ed25519 in every TierChain crypto suite (CometBFT has no SM2).
 VAL1 = KeyPair.from_seed(b"validator-1".ljust(32, b"\0"))
 VAL2 = KeyPair.from_seed(b"validator-2".ljust(32, b"\0"))
 NEW = abci_pb.enum_value("tendermint.abci.CheckTxType", "NEW")

@@ -1,10 +1,12 @@
 """The cluster world shared by the sharding and state tests: a base chain of 16 funded accounts
 split over two shards, signed transfers, and `tierchain shard serve` subprocesses with a cluster
 file (tests/sharding/test_cluster.py, tests/sharding/test_remote_shards.py,
-tests/state/test_writer_lock.py)."""
+tests/state/test_writer_lock.py). ``node_key(crypto)``/``base(crypto)`` are the same world in a
+crypto suite (``_cluster_file(..., crypto=...)``); the module's names are the default suite's."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -18,22 +20,42 @@ import nacl.pwhash
 from conftest import stop
 from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
-from tierchain.crypto import KeyPair, save_key_file
+from tierchain.crypto import DEFAULT_SUITE_NAME, KeyPair, save_key_file, suite_for
 from tierchain.engine.route import route_keys
 
-NODE = KeyPair.from_seed(b"cluster-node".ljust(32, b"\0"))
-ACCOUNTS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(16)]
 BALANCE = 10**9
-BASE = ChainConfig(
-    chain_id=40,
-    block_interval_ms=2,
-    block_txs_max=256,
-    genesis_accounts=(
-        GenesisAccount(NODE.public_key, ("registrar",), 0),
-        *(GenesisAccount(k.public_key, (), BALANCE) for k in ACCOUNTS),
-    ),
-)
 N = 2
+
+
+@functools.cache
+def node_key(crypto: str = DEFAULT_SUITE_NAME) -> KeyPair:
+    """The cluster's proposer key in the suite ``crypto``."""
+    return suite_for(crypto).keys_from_seed(b"cluster-node".ljust(32, b"\0"))
+
+
+@functools.cache
+def accounts_of(crypto: str = DEFAULT_SUITE_NAME) -> tuple[KeyPair, ...]:
+    return tuple(suite_for(crypto).keys_from_seed(bytes([i + 1]) * 32) for i in range(16))
+
+
+@functools.cache
+def base(crypto: str = DEFAULT_SUITE_NAME) -> ChainConfig:
+    """The base chain of 16 funded accounts, on the suite ``crypto``."""
+    return ChainConfig(
+        chain_id=40,
+        block_interval_ms=2,
+        block_txs_max=256,
+        crypto=crypto,
+        genesis_accounts=(
+            GenesisAccount(node_key(crypto).public_key, ("registrar",), 0),
+            *(GenesisAccount(k.public_key, (), BALANCE) for k in accounts_of(crypto)),
+        ),
+    )
+
+
+NODE = node_key()
+ACCOUNTS = list(accounts_of())
+BASE = base()
 HOME = route_keys([accounts.balance_key(k.public_key) for k in ACCOUNTS], N).tolist()
 BY_SHARD = [[k for k, h in zip(ACCOUNTS, HOME, strict=True) if h == s] for s in range(N)]
 
@@ -66,17 +88,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cluster_file(tmp: Path, shards: list[str], control_port: int = 0) -> Path:
-    """chain.toml (the base config), node.key (sealed, cheap KDF) and cluster.toml in ``tmp``."""
-    (tmp / "chain.toml").write_text(BASE.to_toml())
+def save_cheap_key(path: Path, keys: KeyPair) -> None:
+    """``keys`` sealed under ``PASS`` at the lowest KDF cost of its suite's scheme."""
+    save_key_file(
+        path,
+        keys,
+        PASS,
+        opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+        iterations=1000,
+    )
+
+
+def _cluster_file(
+    tmp: Path, shards: list[str], control_port: int = 0, crypto: str = DEFAULT_SUITE_NAME
+) -> Path:
+    """chain.toml (the base config on the suite ``crypto``), node.key (the suite's key, sealed,
+    cheap KDF) and cluster.toml in ``tmp``."""
+    (tmp / "chain.toml").write_text(base(crypto).to_toml())
     if not (tmp / "node.key").exists():
-        save_key_file(
-            tmp / "node.key",
-            NODE,
-            PASS,
-            opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-            memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-        )
+        save_cheap_key(tmp / "node.key", node_key(crypto))
     quoted = ", ".join(f'"{s}"' for s in shards)
     path = tmp / "cluster.toml"
     path.write_text(

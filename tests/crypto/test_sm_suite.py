@@ -180,3 +180,26 @@ def test_a_damaged_or_relabelled_key_file_is_damaged_not_a_wrong_passphrase(tmp_
     path.write_text(json.dumps(dict(fields, checksum=crypto._checksum(fields, SUITE))))
     with pytest.raises(KeyFileDamaged, match="KDF cost"):
         load_key_file(path, "pw")
+
+
+@pytest.mark.parametrize("name", sorted(crypto.SUITES))
+def test_every_suite_seals_key_files_in_its_own_scheme(tmp_path, name, fast_kdf):
+    suite = crypto.SUITES[name]
+    keys = suite.keys_from_seed(os.urandom(32))
+    save_key_file(tmp_path / "k", keys, "pw")
+    doc = json.loads((tmp_path / "k").read_text())
+    assert doc["suite"] == name
+    loaded = load_key_file(tmp_path / "k", "pw")
+    assert loaded == keys and loaded.suite_name == name and type(loaded) is type(keys)
+
+
+def test_keyed_hash_is_hmac_sm3_as_openssl_computes_it():
+    import hashlib
+    import hmac
+
+    for key_len, data_len in ((32, 0), (32, 100), (16, 64), (65, 5), (200, 1000)):
+        key, data = os.urandom(key_len), os.urandom(data_len)
+        expected = hmac.new(key, data, lambda d=b"": hashlib.new("sm3", d)).digest()  # OpenSSL SM3
+        assert SUITE.keyed_hash(key, data) == sm.hmac_sm3(key, data) == expected
+    key = os.urandom(32)
+    assert SUITE.keyed_hash(key, b"x") != crypto.ED25519_BLAKE3.keyed_hash(key, b"x")

@@ -101,3 +101,11 @@ def test_a_workload_that_ran_out_is_flagged_even_inside_the_warmup():
     # Stopped at the planned end: not exhausted.
     out = window_figures(_drive([(3.0, 3.5, 100), (9.0, 9.8, 100)], t_stop=10.5, stopped=True))
     assert not out["exhausted"]
+
+
+def test_a_solo_load_on_the_national_suite_commits_sm2_signed_transfers(tmp_path):
+    _lines, report = _load(tmp_path, "--seconds", "0.5", "--txs", "400", "--crypto", "sm2-sm3")
+    assert report["committed"] > 0 and report["rejected"] == 0 and report["failed"] == 0
+    work = transfer_workload(64, 400, 1, crypto="sm2-sm3", cache_dir=tmp_path / "cache")
+    assert all(len(pk) == 32 for pk in work.sender_keys)
+    assert work.sender_keys != transfer_workload(64, 400, 1, cache_dir=tmp_path / "cache").sender_keys

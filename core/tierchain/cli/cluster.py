@@ -13,6 +13,10 @@ or the scheduler did not stop in time (``stop``); 2 bad configuration or usage;
 3 the cluster or a shard is unreachable (``start``: a local shard did not start,
 or a remote one did not answer or serves another chain; ``status``/``stop``: no
 scheduler answers on the control endpoint).
+
+Crypto suites: a cluster runs the suite of its base chain config (``[chain] crypto``),
+every shard alike. The proposer key file and the coordinator's must hold keys of that
+suite; another suite's key is refused before anything starts, naming both (exit 1).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 import click
 
 from tierchain.cli.errors import CommandFailed
-from tierchain.cli.types import HOST_PORT, passphrase_option, read_passphrase
+from tierchain.cli.types import HOST_PORT, check_key_suite, passphrase_option, read_passphrase
 from tierchain.config import ConfigError
 from tierchain.crypto import KeyFileError, load_key_file
 from tierchain.sharding.config import ClusterSpec
@@ -62,12 +66,16 @@ def _load(spec_path: Path) -> ClusterSpec:
         raise BadConfig(str(exc)) from exc
 
 
-def _keys(spec: ClusterSpec, passphrase_env: str, path: Path | None = None):
+def _keys(spec: ClusterSpec, passphrase_env: str, crypto: str, path: Path | None = None):
+    """The key pair in ``path`` (default: the proposer's), which must be of the suite ``crypto``
+    (the cluster's): the shards derive their proposer keys from its seed in that suite."""
     path = path or spec.key_file
     try:
-        return load_key_file(path, read_passphrase(passphrase_env))
+        keys = load_key_file(path, read_passphrase(passphrase_env))
     except KeyFileError as exc:  # a runtime failure (exit 1), named with its file
         raise CommandFailed(f"{path}: {exc}") from exc
+    check_key_suite(keys, crypto, path)
+    return keys
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -128,7 +136,7 @@ def shard_serve(
         config = shard_configs(spec.base(), spec.n_shards)[index]
     except (ConfigError, ValueError) as exc:
         raise BadConfig(str(exc)) from exc
-    keys = _keys(spec, passphrase_env)
+    keys = _keys(spec, passphrase_env, config.crypto)
     directory = directory or spec.shard_dir(index)
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -250,8 +258,12 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
         base = spec.base()
     except ConfigError as exc:
         raise BadConfig(str(exc)) from exc
-    keys = _keys(spec, passphrase_env)
-    coord_key = _keys(spec, passphrase_env, spec.coordinator_key_file) if spec.coordinator_key_file else None
+    keys = _keys(spec, passphrase_env, base.crypto)
+    coord_key = (
+        _keys(spec, passphrase_env, base.crypto, spec.coordinator_key_file)
+        if spec.coordinator_key_file
+        else None
+    )
     stop = threading.Event()
     state: dict[str, Any] = {"state": "starting", "cluster": None, "coordinator": None}
 

@@ -3,6 +3,9 @@
 Write commands sign with ``--key`` (a sealed key file) and send to a running node
 (``--node``), like ``tierchain tx send``; every declared key is computed by
 ``tierchain.apps.finance.client``. Organizations are named by name or by 32-hex id.
+Ids, document fingerprints and blinded fingerprints are hashes of the chain's crypto
+suite: a write command takes it from the node (``/v1/head``), a read-only one from the
+database's genesis, before it hashes a name, a document or an asset.
 Read-only commands (``lineage``, ``show voucher|piece|org``, ``fits``) read the
 database directory directly, opened read-only: they take no writer lock and work
 beside a running node, seeing committed data only.
@@ -36,23 +39,26 @@ from tierchain.cli.types import (
     NODE_URL,
     PUBLIC_KEY,
     HexBytes,
+    check_key_suite,
     passphrase_option,
     read_passphrase,
 )
 from tierchain.config import ROLES
+from tierchain.crypto import CryptoSuite, load_key_file
 from tierchain.crypto import confidential as conf
-from tierchain.crypto import load_key_file
 from tierchain.engine.apps import validator_power_max
 
 # --- argument types (generic ones in cli_types) -------------------------------------------------
 
 
 class OrgRef(click.ParamType):
-    """An organization by 32-hex id or by name (1..64 bytes of UTF-8)."""
+    """An organization by 32-hex id (``bytes``) or by name (1..64 bytes of UTF-8, kept as
+    ``str``): a name's id is a hash of the chain's suite, known only once the command
+    reaches the chain (``_org_id``)."""
 
     name = "org"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> bytes:
+    def convert(self, value: Any, param: Any, ctx: Any) -> bytes | str:
         if isinstance(value, bytes):
             return value
         if len(value) == 2 * c.id_bytes:
@@ -62,7 +68,12 @@ class OrgRef(click.ParamType):
                 pass
         if not 1 <= len(value.encode()) <= c.org_name_bytes_max:
             self.fail(f"an organization name is 1..{c.org_name_bytes_max} bytes (or a 32-hex id)", param, ctx)
-        return c.org_id(value)
+        return value
+
+
+def _org_id(org: bytes | str, suite: CryptoSuite) -> bytes:
+    """The id of an ``OrgRef`` on a chain of ``suite``."""
+    return org if isinstance(org, bytes) else c.org_id(org, suite=suite)
 
 
 class DocRef(click.ParamType):
@@ -142,14 +153,16 @@ def _secret(ctx: click.Context) -> bytes:
 
 def _party(ctx: click.Context, secret: bytes | None = None) -> Party:
     """The signer, acting on the node; call it after every argument is checked (it may prompt
-    for the key's passphrase)."""
+    for the key's passphrase). A key of another suite than the node's is refused, naming both."""
     from tierchain.api.rpc import NodeClient
 
     o = ctx.obj
     if o["key_file"] is None:
         _fail(f"{ctx.command_path}: this command signs: give --key FILE (before the command name)")
     fin = Finance(RemoteLedger(NodeClient(o["url"]), o["chain_id"]), secret, timeout_s=o["wait_s"])
-    return fin.party(load_key_file(o["key_file"], read_passphrase(o["passphrase_env"])))
+    keys = load_key_file(o["key_file"], read_passphrase(o["passphrase_env"]))
+    check_key_suite(keys, fin.suite.name, o["key_file"])
+    return fin.party(keys)
 
 
 def _known(value: Any, what: str, ident: bytes) -> None:
@@ -201,11 +214,10 @@ def propose_admit(ctx, name: str, roles: tuple[str, ...], org_key: bytes) -> Non
 @click.argument("org", type=OrgRef())
 @click.option("--role", "roles", type=ROLE, multiple=True, required=True)
 @click.pass_context
-def propose_roles(ctx, org: bytes, roles: tuple[str, ...]) -> None:
+def propose_roles(ctx, org: bytes | str, roles: tuple[str, ...]) -> None:
     """Committee: propose replacing the roles of ORG."""
     party = _party(ctx)
-    _known(party.fin.org(org), "organization", org)
-    _report(party.propose_roles(org, roles), "propose-roles")
+    _report(party.propose_roles(_org(party, org), roles), "propose-roles")
 
 
 @finance.command("propose-params")
@@ -307,9 +319,12 @@ def key(ctx, action: str, public_key: bytes) -> None:
 @click.argument("document", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.pass_context
 def anchor(ctx, doc_type: str, document: Path) -> None:
-    """Anchor the fingerprint of DOCUMENT (a file) as DOC_TYPE; prints the fingerprint."""
-    fp = c.document_fingerprint(document.read_bytes())
-    r = _party(ctx).anchor(DocType[doc_type.upper()], fingerprint=fp)
+    """Anchor the fingerprint of DOCUMENT (a file) as DOC_TYPE; prints the fingerprint (the
+    chain's suite's digest of the file)."""
+    data = document.read_bytes()
+    party = _party(ctx)
+    fp = party.fin.document_fingerprint(data)
+    r = party.anchor(DocType[doc_type.upper()], fingerprint=fp)
     if not r.ok:
         _report(r, "anchor")
     click.echo(json.dumps({"code": r.code.name, "tx_id": r.tx_id.hex(), "fingerprint": fp.hex()}, indent=2))
@@ -324,7 +339,7 @@ def anchor(ctx, doc_type: str, document: Path) -> None:
 )
 @click.pass_context
 def confirm(
-    ctx, beneficiary: bytes, face: int, maturity_ms: int, docs: tuple[tuple[int, bytes], ...]
+    ctx, beneficiary: bytes | str, face: int, maturity_ms: int, docs: tuple[tuple[int, bytes], ...]
 ) -> None:
     """Core enterprise: confirm a payable and issue a voucher (prints its id).
 
@@ -335,7 +350,7 @@ def confirm(
     if len(docs) > c.docs_per_voucher_max:
         _fail(f"at most {c.docs_per_voucher_max} documents back a voucher")
     party = _party(ctx, _secret(ctx))
-    _known(party.fin.org(beneficiary), "organization", beneficiary)
+    beneficiary = _org(party, beneficiary)
     _report(party.confirm(beneficiary, face, maturity_ms, list(docs)), "confirm")
 
 
@@ -343,8 +358,11 @@ def _piece(party: Party, piece: bytes) -> None:
     _known(party.fin.piece(piece), "piece", piece)
 
 
-def _org_known(party: Party, org: bytes) -> None:
-    _known(party.fin.org(org), "organization", org)
+def _org(party: Party, org: bytes | str) -> bytes:
+    """The id of an ``OrgRef`` on the party's chain; exit 2 if the ledger has no such organization."""
+    oid = _org_id(org, party.suite)
+    _known(party.fin.org(oid), "organization", oid)
+    return oid
 
 
 @finance.command("cconfirm")
@@ -358,7 +376,7 @@ def _org_known(party: Party, org: bytes) -> None:
 @click.pass_context
 def cconfirm(
     ctx,
-    beneficiary: bytes,
+    beneficiary: bytes | str,
     face: int,
     maturity_ms: int,
     docs: tuple[tuple[int, bytes], ...],
@@ -371,7 +389,7 @@ def cconfirm(
     if len(docs) > c.docs_per_voucher_max:
         _fail(f"at most {c.docs_per_voucher_max} documents back a voucher")
     party = _party(ctx, _secret(ctx))
-    _known(party.fin.org(beneficiary), "organization", beneficiary)
+    beneficiary = _org(party, beneficiary)
     _confidential(lambda: party.cconfirm(beneficiary, face, maturity_ms, list(docs), recipient), "cconfirm")
 
 
@@ -410,7 +428,7 @@ def csplit(ctx, piece: bytes, amounts: tuple[int, ...]) -> None:
 def coffer(
     ctx,
     piece: bytes,
-    to: bytes,
+    to: bytes | str,
     recipient: bytes,
     discount_price: int | None,
     loan: int | None,
@@ -429,7 +447,7 @@ def coffer(
         kind, price = c.OfferKind.PLEDGE, loan
     party = _party(ctx)
     _piece(party, piece)
-    _org_known(party, to)
+    to = _org(party, to)
     _confidential(lambda: party.coffer(piece, to, recipient, kind, price, due_ms or 0), "coffer")
 
 
@@ -466,12 +484,11 @@ def split(ctx, piece: bytes, amounts: tuple[int, ...]) -> None:
 @click.argument("piece", type=ID)
 @click.option("--to", type=OrgRef(), required=True, help="The next-tier supplier (name or id).")
 @click.pass_context
-def transfer(ctx, piece: bytes, to: bytes) -> None:
+def transfer(ctx, piece: bytes, to: bytes | str) -> None:
     """Offer PIECE to the supplier --to; it moves when they accept."""
     party = _party(ctx)
     _piece(party, piece)
-    _org_known(party, to)
-    _report(party.transfer(piece, to), "transfer")
+    _report(party.transfer(piece, _org(party, to)), "transfer")
 
 
 @finance.command("discount")
@@ -479,12 +496,11 @@ def transfer(ctx, piece: bytes, to: bytes) -> None:
 @click.option("--bank", type=OrgRef(), required=True)
 @click.option("--price", type=AMOUNT, required=True)
 @click.pass_context
-def discount(ctx, piece: bytes, bank: bytes, price: int) -> None:
+def discount(ctx, piece: bytes, bank: bytes | str, price: int) -> None:
     """Offer PIECE to --bank for --price (discount sale)."""
     party = _party(ctx)
     _piece(party, piece)
-    _org_known(party, bank)
-    _report(party.discount(piece, bank, price), "discount")
+    _report(party.discount(piece, _org(party, bank), price), "discount")
 
 
 @finance.command("pledge")
@@ -493,12 +509,11 @@ def discount(ctx, piece: bytes, bank: bytes, price: int) -> None:
 @click.option("--loan", type=AMOUNT, required=True)
 @click.option("--due-ms", type=TIME_MS, required=True, help="Loan due time, Unix milliseconds.")
 @click.pass_context
-def pledge(ctx, piece: bytes, bank: bytes, loan: int, due_ms: int) -> None:
+def pledge(ctx, piece: bytes, bank: bytes | str, loan: int, due_ms: int) -> None:
     """Offer PIECE to --bank as a pledge for a --loan."""
     party = _party(ctx)
     _piece(party, piece)
-    _org_known(party, bank)
-    _report(party.pledge(piece, bank, loan, due_ms), "pledge")
+    _report(party.pledge(piece, _org(party, bank), loan, due_ms), "pledge")
 
 
 def _piece_command(name: str, help_text: str, act: Callable[[Party, bytes], Any]) -> None:
@@ -549,17 +564,18 @@ _voucher_command(
 # --- registry ---------------------------------------------------------------------------------
 
 
-def _asset(ctx: click.Context, secret: bytes, kind: str, asset_id: str) -> bytes:
-    """The blinded fingerprint of an asset. For ``invoice`` ASSET_ID is the invoice's
-    document fingerprint (64 hex digits, as ``anchor`` prints it), blinded exactly as a
-    voucher's is; for any other kind it is the asset's own identifier, as UTF-8 text."""
+def _asset(ctx: click.Context, kind: str, asset_id: str) -> tuple[str, bytes]:
+    """An asset to blind (``Finance.blind`` / ``registry.blind``, in the chain's suite): its
+    kind and identity. For ``invoice`` ASSET_ID is the invoice's document fingerprint (64 hex
+    digits, as ``anchor`` prints it), blinded exactly as a voucher's is; for any other kind
+    it is the asset's own identifier, as UTF-8 text."""
     if not 1 <= len(kind.encode()) <= 64:
         _fail("an asset kind is 1..64 bytes")
     if kind == "invoice":
-        return reg.blind_invoice(secret, FINGERPRINT.convert(asset_id, None, ctx))
+        return kind, FINGERPRINT.convert(asset_id, None, ctx)
     if not asset_id:
         _fail("an asset id is not empty")
-    return reg.blind(secret, kind, asset_id.encode())
+    return kind, asset_id.encode()
 
 
 def _ref(text: str) -> bytes:
@@ -576,8 +592,9 @@ def _ref(text: str) -> bytes:
 @click.pass_context
 def register_asset(ctx, asset_kind: str, asset_id: str, value: int) -> None:
     """Attester: register an asset's value under its blinded fingerprint."""
-    blinded = _asset(ctx, _secret(ctx), asset_kind, asset_id)
-    _report(_party(ctx).reg_asset(blinded, value), "register-asset")
+    asset = _asset(ctx, asset_kind, asset_id)
+    party = _party(ctx, _secret(ctx))
+    _report(party.reg_asset(party.fin.blind(*asset), value), "register-asset")
 
 
 @finance.command("finance")
@@ -590,8 +607,9 @@ def finance_asset(ctx, asset_kind: str, asset_id: str, amount: int, ref: str) ->
     """Bank: record a financing against an asset, if it fits (the registry says only yes or no).
 
     ASSET_ID of an ``invoice`` is its fingerprint (hex); of other kinds, its identifier."""
-    blinded, ref_bytes = _asset(ctx, _secret(ctx), asset_kind, asset_id), _ref(ref)
-    _report(_party(ctx).reg_finance(blinded, amount, ref_bytes), "finance")
+    asset, ref_bytes = _asset(ctx, asset_kind, asset_id), _ref(ref)
+    party = _party(ctx, _secret(ctx))
+    _report(party.reg_finance(party.fin.blind(*asset), amount, ref_bytes), "finance")
 
 
 @finance.command("release-financing")
@@ -601,21 +619,23 @@ def finance_asset(ctx, asset_kind: str, asset_id: str, amount: int, ref: str) ->
 @click.pass_context
 def release_financing(ctx, asset_kind: str, asset_id: str, ref: str) -> None:
     """Bank: release a financing it recorded with ``finance`` (gives its amount back)."""
-    blinded, ref_bytes = _asset(ctx, _secret(ctx), asset_kind, asset_id), _ref(ref)
-    _report(_party(ctx).reg_release(blinded, ref_bytes), "release-financing")
+    asset, ref_bytes = _asset(ctx, asset_kind, asset_id), _ref(ref)
+    party = _party(ctx, _secret(ctx))
+    _report(party.reg_release(party.fin.blind(*asset), ref_bytes), "release-financing")
 
 
 # --- read-only: from the database directory ---------------------------------------------------
 
 
-def _read(directory: Path, query: Callable[[Callable[[bytes], bytes | None]], Any]) -> Any:
-    """Run ``query(state_get)`` on the committed state in DIRECTORY, opened read-only
-    (no writer lock: safe beside a running node)."""
-    from tierchain.cli.main import _open_readonly
+def _read(directory: Path, query: Callable[[Callable[[bytes], bytes | None], CryptoSuite], Any]) -> Any:
+    """Run ``query(state_get, suite)`` on the committed state in DIRECTORY, opened read-only
+    (no writer lock: safe beside a running node); ``suite``: the chain's, from its genesis."""
+    from tierchain.cli.main import _open_readonly, _suite_and_apps
     from tierchain.state import log
 
     with _open_readonly(directory) as store, store.read() as r:
-        return query(log.reader(r))
+        suite, _ = _suite_and_apps(r.get("meta", "genesis"))
+        return query(log.reader(r), suite)
 
 
 def _print_json(value: Any) -> None:
@@ -639,9 +659,11 @@ def lineage_cmd(directory: Path, piece: bytes, regulator_seed_env: str | None) -
 
     keys = None if regulator_seed_env is None else _regulator_keys(regulator_seed_env)
 
-    def query(get):
+    def query(get, suite):
         _known(get(c.piece_key(piece)), "piece", piece)
-        return lineage(get, piece) if keys is None else regulator_lineage(get, piece, keys.secret)
+        if keys is None:
+            return lineage(get, piece, suite=suite)
+        return regulator_lineage(get, piece, keys.secret, suite=suite)
 
     _print_json(_read(directory, query))
 
@@ -654,8 +676,12 @@ def lineage_cmd(directory: Path, piece: bytes, regulator_seed_env: str | None) -
 @click.pass_context
 def fits(ctx, directory: Path, asset_kind: str, asset_id: str, amount: int) -> None:
     """Would financing --amount more against the asset fit? Prints {"fits": true|false} (read-only)."""
-    blinded = _asset(ctx, _secret(ctx), asset_kind, asset_id)
-    _print_json({"fits": _read(directory, lambda get: reg.fits(get, blinded, amount))})
+    (kind, ident), secret = _asset(ctx, asset_kind, asset_id), _secret(ctx)
+
+    def query(get, suite):
+        return reg.fits(get, reg.blind(secret, kind, ident, suite=suite), amount)
+
+    _print_json({"fits": _read(directory, query)})
 
 
 @finance.group("show")
@@ -668,7 +694,8 @@ def show() -> None:
 @click.argument("voucher", type=ID)
 def show_voucher(directory: Path, voucher: bytes) -> None:
     """The voucher VOUCHER: parties, face, maturity, status, documents."""
-    _print_json(_shown(_read(directory, lambda get: views.voucher_view(get, voucher)), "voucher", voucher))
+    view = _read(directory, lambda get, _suite: views.voucher_view(get, voucher))
+    _print_json(_shown(view, "voucher", voucher))
 
 
 @show.command("piece")
@@ -676,21 +703,23 @@ def show_voucher(directory: Path, voucher: bytes) -> None:
 @click.argument("piece", type=ID)
 def show_piece(directory: Path, piece: bytes) -> None:
     """The piece PIECE: amount, holder, state, offer, children, history."""
-    _print_json(_shown(_read(directory, lambda get: views.piece_view(get, piece)), "piece", piece))
+    view = _read(directory, lambda get, suite: views.piece_view(get, piece, suite=suite))
+    _print_json(_shown(view, "piece", piece))
 
 
 @show.command("org")
 @directory_arg
 @click.argument("org", type=OrgRef())
-def show_org(directory: Path, org: bytes) -> None:
+def show_org(directory: Path, org: bytes | str) -> None:
     """The organization ORG (name or id): roles (named by the chain's apps), status, keys."""
     from tierchain.cli.main import _open_readonly, _suite_and_apps
     from tierchain.state import log
 
     with _open_readonly(directory) as store, store.read() as r:
-        _, app_set = _suite_and_apps(r.get("meta", "genesis"))
-        view = views.org_view(log.reader(r), org, app_set)
-    _print_json(_shown(view, "organization", org))
+        suite, app_set = _suite_and_apps(r.get("meta", "genesis"))
+        oid = _org_id(org, suite)
+        view = views.org_view(log.reader(r), oid, app_set)
+    _print_json(_shown(view, "organization", oid))
 
 
 def _shown(view: dict | None, what: str, ident: bytes) -> dict:

@@ -572,6 +572,7 @@ def verify(directory: Path) -> None:
     help="Where pre-signed workloads are kept between runs.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JSON here.")
+@crypto_option
 @click.pass_context
 def load(
     ctx: click.Context,
@@ -591,6 +592,7 @@ def load(
     wait_s: float,
     cache_dir: Path,
     out: Path | None,
+    crypto: str,
 ) -> None:
     """Run a solo chain (embedded) under a transfer load and report committed TPS and latency.
 
@@ -604,9 +606,9 @@ def load(
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
-    spec_args: dict = {}
+    spec_args: dict = {"crypto": crypto}
     if net_dir is not None:
-        for name in ("sync", "block_txs_max", "block_interval_ms"):
+        for name in ("sync", "block_txs_max", "block_interval_ms", "crypto"):
             if given(name):
                 raise click.UsageError(
                     f"--{name.replace('_', '-')} is the network's (its chain.toml), not --net's"
@@ -618,7 +620,12 @@ def load(
                 f"--accounts {accounts}: the network's genesis funds {recorded.accounts} (net.toml)"
             )
         accounts = recorded.accounts
-        spec_args = {"senders": recorded.senders, "seed": recorded.seed, "chain_id": config.chain_id}
+        spec_args = {
+            "senders": recorded.senders,
+            "seed": recorded.seed,
+            "chain_id": config.chain_id,
+            "crypto": config.crypto,  # the network's suite: its senders' keys and signatures
+        }
         txs = txs or int(seconds * 12_000) + 4096
     elif given("wait_s"):
         raise click.UsageError("--wait applies only with --net")

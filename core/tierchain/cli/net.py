@@ -20,7 +20,14 @@ from pathlib import Path
 import click
 
 from tierchain.cli.errors import CommandFailed
-from tierchain.cli.types import BALANCE, CHAIN_ID, extra_apps_option, passphrase_option, read_passphrase
+from tierchain.cli.types import (
+    BALANCE,
+    CHAIN_ID,
+    crypto_option,
+    extra_apps_option,
+    passphrase_option,
+    read_passphrase,
+)
 from tierchain.replication import net as netlib
 
 net_dir = click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
@@ -112,6 +119,7 @@ def net() -> None:
     show_default=True,
     help="The workload's seed.",
 )
+@crypto_option
 @passphrase_option
 @click.pass_context
 def net_init(
@@ -129,17 +137,21 @@ def net_init(
     load_accounts: int | None,
     load_senders: int,
     load_seed: int,
+    crypto: str,
     passphrase_env: str,
 ) -> None:
     """Lay out a new network in DIRECTORY (absent or empty): net.toml and one home per node.
 
     With --load-accounts, its genesis also funds the transfer workload `tierchain load
-    --net DIRECTORY` signs (the same deterministic keys as `tierchain load`)."""
+    --net DIRECTORY` signs (the same deterministic keys as `tierchain load`).
+
+    --crypto is the chain's suite (its engine keys, signatures and hashes); CometBFT's
+    consensus and p2p keys stay Ed25519 in every suite."""
     # Arguments first: a bad one is refused before the passphrase is asked for.
     netlib.node_specs(validators, full_nodes, observers, base_port)
     load = None
     if load_accounts is not None:
-        load = netlib.NetLoad(load_accounts, load_senders, load_seed)
+        load = netlib.NetLoad(load_accounts, load_senders, load_seed, crypto)
     else:
         for name in ("load_senders", "load_seed"):
             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
@@ -159,8 +171,9 @@ def net_init(
         apps=extra_apps,
         block_txs_max=block_txs_max,
         load=load,
+        crypto=crypto,
     )
-    click.echo(f"network {spec.chain_id} created in {directory}: {len(spec.nodes)} nodes")
+    click.echo(f"network {spec.chain_id} ({crypto}) created in {directory}: {len(spec.nodes)} nodes")
     if load is not None:
         click.echo(
             f"  genesis funds `tierchain load --net`: {min(load.senders, load.accounts):,} senders "

@@ -76,7 +76,7 @@ def _sm_aad(public_key: bytes) -> bytes:
     return b"tierchain key file sm2-sm3 " + public_key
 
 
-def _seal_ed25519(keys: KeyPair, passphrase: str, opslimit: int, memlimit: int) -> dict:
+def _seal_ed25519(keys: KeyPair, passphrase: str, *, opslimit: int, memlimit: int, **_: int) -> dict:
     if not (0 < opslimit <= keyfile_opslimit_max and 0 < memlimit <= keyfile_memlimit_bytes_max):
         raise ValueError("KDF cost outside the limits load_key_file accepts")
     salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
@@ -97,7 +97,7 @@ def _seal_ed25519(keys: KeyPair, passphrase: str, opslimit: int, memlimit: int) 
     }
 
 
-def _seal_sm2(keys: KeyPair, passphrase: str, iterations: int) -> dict:
+def _seal_sm2(keys: KeyPair, passphrase: str, *, iterations: int, **_: int) -> dict:
     if not 0 < iterations <= keyfile_iterations_max:
         raise ValueError("KDF cost outside the limits load_key_file accepts")
     salt, nonce = nacl.utils.random(_SM_SALT_BYTES), nacl.utils.random(sm.GCM_NONCE_BYTES)
@@ -129,10 +129,8 @@ def save_key_file(
     if not passphrase:
         raise ValueError("an empty passphrase protects nothing")
     suite = suite_for(keys.suite_name)
-    if suite.name == DEFAULT_SUITE_NAME:
-        fields = _seal_ed25519(keys, passphrase, opslimit, memlimit)
-    else:
-        fields = _seal_sm2(keys, passphrase, iterations)
+    seal = _SCHEMES[suite.keyfile_sealing][0]
+    fields = seal(keys, passphrase, opslimit=opslimit, memlimit=memlimit, iterations=iterations)
     document = dict(fields, checksum=_checksum(fields, suite))
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -193,17 +191,15 @@ def load_key_file(path: str | os.PathLike, passphrase: str) -> KeyPair:
     if document.get("format") != KEYFILE_FORMAT or document.get("version") != KEYFILE_VERSION:
         raise KeyFileDamaged("not a TierChain key file of a known version")
     public_key = _hex_field(document, "public_key", limits.public_key_bytes)
-    if suite.name == DEFAULT_SUITE_NAME:
-        seed = _open_ed25519(document, passphrase)
-    else:
-        seed = _open_sm2(document, passphrase, public_key)
+    seed = _SCHEMES[suite.keyfile_sealing][1](document, passphrase, public_key)
     keys = suite.keys_from_seed(seed)
     if keys.public_key != public_key:
         raise KeyFileDamaged("sealed seed does not match the recorded public key")
     return keys
 
 
-def _open_ed25519(document: dict, passphrase: str) -> bytes:
+def _open_ed25519(document: dict, passphrase: str, public_key: bytes) -> bytes:
+    del public_key  # SecretBox has no associated data; the file's checksum covers the key
     if document.get("kdf") != "argon2id":
         raise KeyFileDamaged("unknown key derivation")
     opslimit = _field(document, "opslimit", int)
@@ -238,3 +234,10 @@ def _open_sm2(document: dict, passphrase: str, public_key: bytes) -> bytes:
         # The checksum passed, so the ciphertext is intact: the passphrase is wrong.
         raise WrongPassphrase("wrong passphrase for this key file")
     return seed
+
+
+# Each suite's key-file scheme (``CryptoSuite.keyfile_sealing``): (seal, open).
+_SCHEMES = {
+    "argon2id-xsalsa20poly1305": (_seal_ed25519, _open_ed25519),
+    "pbkdf2-hmac-sm3-sm4-gcm": (_seal_sm2, _open_sm2),
+}

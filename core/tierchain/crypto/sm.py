@@ -40,6 +40,7 @@ __all__ = [
     "SM4_KEY_BYTES",
     "hash",
     "hash_many",
+    "hmac_sm3",
     "kdf",
     "keypair_from_seed",
     "merkle_leaf_hash",
@@ -100,6 +101,11 @@ def hash_many(
     ``ValueError`` for mismatched or out-of-range offsets.
     """
     return _n.sm3_hash_many(context, buf, starts, ends)
+
+
+def hmac_sm3(key: Buffer, data: Buffer) -> bytes:
+    """HMAC-SM3 (RFC 2104 over SM3; any key length): the ``sm2-sm3`` suite's keyed hash."""
+    return _n.sm3_hmac(key, data)
 
 
 def merkle_leaf_hash(leaf: Buffer) -> bytes:

@@ -15,9 +15,9 @@ What a suite decides:
 * signatures: single and batch verification (one native call over packed
   columns, as admission and ``verify`` use it), key pairs and signing;
 * hashing: one domain-separated hash ``hash(context, data)`` and a batch form
-  over slices of one buffer; the contexts it is used with are named in
-  ``HashContexts`` (tx id = signing digest, header, state tree, interim state
-  root, write set, key file);
+  over slices of one buffer, and a keyed hash (MAC) ``keyed_hash(key, data)``;
+  the contexts it is used with are named in ``HashContexts`` (tx id = signing
+  digest, header, state tree, interim state root, write set, key file);
 * Merkle trees (RFC 6962 shape): leaf and node hashes, the root of a list of
   byte strings and of packed digests, audit paths;
 * the name of the key-file sealing scheme, and of the state tree's hash.
@@ -130,6 +130,10 @@ class CryptoSuite(abc.ABC):
     def hash_many(self, context: str, buf: bytes, starts: Sequence[int], ends: Sequence[int]) -> bytes:
         """Packed digests of ``buf[starts[i]:ends[i]]`` in the domain ``context`` (one call)."""
 
+    @abc.abstractmethod
+    def keyed_hash(self, key: bytes, data: bytes) -> bytes:
+        """A MAC of ``data`` under a secret 32-byte ``key`` (e.g. the finance registry's blinding)."""
+
     def tx_id(self, body: bytes) -> bytes:
         """The id of a transaction body, which is also the message its sender signs."""
         return self.hash(self.contexts.tx_body, body)
@@ -235,6 +239,9 @@ class Ed25519Blake3(CryptoSuite):
     def hasher(self, context: str) -> Hasher:
         return blake3.blake3(derive_key_context=context)
 
+    def keyed_hash(self, key: bytes, data: bytes) -> bytes:
+        return blake3.blake3(data, key=key).digest()  # BLAKE3's keyed mode
+
     def hash_many(self, context: str, buf: bytes, starts: Sequence[int], ends: Sequence[int]) -> bytes:
         return tierchain_native.hash_many(context, buf, starts, ends)
 
@@ -326,6 +333,9 @@ class Sm2Sm3(CryptoSuite):
 
     def hasher(self, context: str) -> Hasher:
         return _BufferedHasher(sm.hash, context)
+
+    def keyed_hash(self, key: bytes, data: bytes) -> bytes:
+        return sm.hmac_sm3(key, data)  # HMAC-SM3 (RFC 2104)
 
     def hash_many(self, context: str, buf: bytes, starts: Sequence[int], ends: Sequence[int]) -> bytes:
         return sm.hash_many(context, buf, starts, ends)

@@ -27,6 +27,14 @@ refusal code, with the same writes) is caught as surely as one whose state diffe
 Roles (``node.toml``): a ``validator`` and a ``full`` node take transactions; an
 ``observer`` refuses every CheckTx with ``READ_ONLY`` (its mempool stays empty and does not
 gossip: ``mempool.broadcast = false``).
+
+Crypto suites: everything the app checks, hashes or signs is the chain's suite's
+(``chain.suite``): admission's signatures and tx ids, the header hash (the app hash), the
+state tree, this node's header signature, the genesis digest in ``app_state``. CometBFT's
+validator keys are Ed25519 in every suite (CometBFT has no SM2): InitChain takes only
+those, a header's ``proposer`` on a replicated chain is the proposing validator's
+CometBFT key (an identity in the hashed header, never verified as a signer), and a
+validator update is handed to CometBFT only for a valid Ed25519 key.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ import numpy as np
 
 from tierchain import limits
 from tierchain.config import ChainConfig
+from tierchain.crypto import DEFAULT_SUITE_NAME, suite_of
+from tierchain.crypto.keys import is_strong_public_key as is_strong_ed25519_key
 from tierchain.engine.apps import VALIDATOR_UPDATE_TOPIC
 from tierchain.engine.mempool import screen
 from tierchain.errors import Reject
@@ -65,6 +75,9 @@ verified_max = 1 << 18
 # beyond this many, the oldest are forgotten (their CheckTx, if it comes, checks in full).
 local_max = 1 << 17
 CODESPACE = "tierchain"
+# The domain of the genesis digest in CometBFT's app_state on a chain not of the default suite
+# (the default suite's is plain BLAKE3, as it was before suites existed: kept for its networks).
+GENESIS_DIGEST = "tierchain 2026 cometbft genesis app state"
 try:
     _VERSION = importlib.metadata.version("tierchain")
 except importlib.metadata.PackageNotFoundError:
@@ -76,10 +89,15 @@ class GenesisMismatch(Exception):
 
 
 def genesis_digest(config: ChainConfig) -> str:
-    """What CometBFT's genesis ``app_state`` records of the engine's genesis (hex)."""
-    import blake3
+    """What CometBFT's genesis ``app_state`` records of the engine's genesis (hex): a hash in
+    the chain's suite (``ed25519-blake3``: plain BLAKE3; otherwise the suite's domain hash
+    ``GENESIS_DIGEST``, e.g. SM3 on an ``sm2-sm3`` chain)."""
+    suite = suite_of(config)
+    if suite.name == DEFAULT_SUITE_NAME:
+        import blake3
 
-    return blake3.blake3(config.genesis_bytes()).hexdigest()
+        return blake3.blake3(config.genesis_bytes()).hexdigest()
+    return suite.hash(GENESIS_DIGEST, config.genesis_bytes()).hex()
 
 
 def cometbft_chain_id(config: ChainConfig) -> str:
@@ -87,7 +105,8 @@ def cometbft_chain_id(config: ChainConfig) -> str:
 
 
 def validator_address(public_key: bytes) -> bytes:
-    """CometBFT's address of an ed25519 validator key: SHA-256, first 20 bytes."""
+    """CometBFT's address of an ed25519 validator key: SHA-256, first 20 bytes (CometBFT's
+    own hash, in every TierChain suite)."""
     return hashlib.sha256(public_key).digest()[:20]
 
 
@@ -146,14 +165,26 @@ class TierChainApp(Application):
 
     def _validator_updates(self, receipts: list) -> list[tuple[bytes, int]]:
         """The block's validator changes (``apps.VALIDATOR_UPDATE_TOPIC`` events of its
-        successful transactions, the last one per key), or none if they would leave no validator."""
+        successful transactions, the last one per key), or none if they would leave no validator.
+
+        A key is a CometBFT validator key, Ed25519 in every suite: one that is not a valid
+        Ed25519 key (an SM2 key of an ``sm2-sm3`` chain, say, from an app that does not check
+        what finance's SET_VALIDATOR checks) is left out and logged. CometBFT would take
+        it, and a validator nobody can sign for counts against the 2/3 every block needs."""
         changes: dict[bytes, int] = {}
         for rc in receipts:
             if rc.code:
                 continue
             for ev in rc.events:
                 if ev.topic == VALIDATOR_UPDATE_TOPIC and len(ev.data) == 40:
-                    changes[ev.data[:32]] = int.from_bytes(ev.data[32:], "little")
+                    key = ev.data[:32]
+                    if not is_strong_ed25519_key(key):
+                        log.warning(
+                            "validator update ignored: not an Ed25519 key (CometBFT's keys are Ed25519)",
+                            extra={"fields": {"key": key.hex()}},
+                        )
+                        continue
+                    changes[key] = int.from_bytes(ev.data[32:], "little")
         # Removing a key that is not a validator would make CometBFT refuse the whole update
         # ("failed to find validator to remove") and stop every node at this height: such a
         # removal changes nothing, so it is left out (deterministically: the set is the chain's).

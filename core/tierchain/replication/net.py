@@ -6,7 +6,8 @@
                                   ``--load-accounts``, [load]: the load workload genesis funds
     DIR/<name>/node.toml          this node: name, role, host, p2p/rpc/api ports (NODE_FILE)
     DIR/<name>/chain.toml         the engine's config: the SAME bytes in every home
-    DIR/<name>/node.key           this node's engine key, sealed with the passphrase
+    DIR/<name>/node.key           this node's engine key (a key of the chain's crypto suite),
+                                  sealed with the passphrase
     DIR/<name>/cometbft/          a CometBFT home (``cometbft init``): config/genesis.json
                                   (the same bytes in every home), config/config.toml, keys
     DIR/<name>/abci.sock          while running: the app's ABCI socket (CometBFT dials it)
@@ -26,6 +27,13 @@ refuse every transaction, and its mempool does not gossip (``mempool.broadcast =
 
 The ABCI app a node runs is ``open_node_app(home, passphrase)``: the chain's apps are
 resolved as for any node (built in, entry points, ``TIERCHAIN_APPS``).
+
+Crypto suites (``init(crypto=...)``, ``net init --crypto``; docs/national-crypto.md): the
+engine keys (``node.key``, the genesis accounts, the load workload's senders) and everything
+the engine signs and hashes are the chain's suite's. CometBFT's own keys —
+``priv_validator_key.json`` (consensus votes, the validators in genesis.json and every
+validator update) and ``node_key.json`` (p2p) — are Ed25519 in every suite: CometBFT has no
+SM2, and no TierChain key is ever handed to it.
 """
 
 from __future__ import annotations
@@ -62,7 +70,7 @@ from tierchain.config import (
     show,
     unknown_section,
 )
-from tierchain.crypto import KeyPair, load_key_file, save_key_file
+from tierchain.crypto import DEFAULT_SUITE_NAME, SUITES, load_key_file, save_key_file, suite_for
 from tierchain.engine.apps import DEFAULT_APPS
 from tierchain.errors import TierChainError
 from tierchain.replication.app import GENESIS_KEY, ROLES, TierChainApp, cometbft_chain_id, genesis_digest
@@ -98,6 +106,10 @@ FLUSH_THROTTLE = "10ms"
 LOOPBACK = "127.0.0.1"
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes on Linux, with its NUL
 
+# ``init(key_kdf=...)`` without an iteration count: the PBKDF2-HMAC-SM3 iterations sealing
+# an sm2-sm3 node.key of a throwaway network (the default, 600,000, takes ~0.5 s a key).
+throwaway_kdf_iterations = 1000
+
 # Bounds of the waits (seconds).
 cometbft_cmd_s = 60  # `cometbft init` / `show-node-id`
 cometbft_stop_s = 30  # a node's CometBFT after SIGTERM, before SIGKILL
@@ -124,25 +136,33 @@ LOAD_FIELDS = (
     Field("load.accounts", "accounts", int, 2, 1 << 27),
     Field("load.senders", "senders", int, 1, 1 << 27),
     Field("load.seed", "seed", int, 0, (1 << 63) - 1),
+    # The suite the senders' keys are of (the chain's); left out of net.toml for the default.
+    Field("load.crypto", "crypto", str, choices=tuple(SUITES)),
 )
+LOAD_OPTIONAL = ("seed", "crypto")
 
 
 @dataclasses.dataclass(frozen=True)
 class NetLoad:
     """The transfer workload (``tierchain.tools.loadgen``) a network's genesis funds: its
-    ``accounts`` (state size), ``senders`` (signing keys, derived from ``seed``) and ``seed``.
-    ``tierchain load --net`` signs only with these keys, so it refuses a network without one."""
+    ``accounts`` (state size), ``senders`` (signing keys, derived from ``seed``), ``seed``
+    and ``crypto``, the suite of the senders' keys (the chain's). ``tierchain load --net``
+    signs only with these keys, so it refuses a network without one."""
 
     accounts: int
     senders: int
     seed: int = 7
+    crypto: str = DEFAULT_SUITE_NAME
 
     def __post_init__(self) -> None:
         for f in LOAD_FIELDS:
             f.check(getattr(self, f.attr))
 
-    def document(self) -> dict[str, int]:
-        return {f.key: getattr(self, f.attr) for f in LOAD_FIELDS}
+    def document(self) -> dict[str, int | str]:
+        doc = {f.key: getattr(self, f.attr) for f in LOAD_FIELDS}
+        if self.crypto == DEFAULT_SUITE_NAME:  # net.toml as before suites existed
+            del doc["crypto"]
+        return doc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +268,7 @@ class NetSpec:
             if "load" in doc:
                 values = read_table(doc["load"], "load", LOAD_FIELDS)
                 for f in LOAD_FIELDS:
-                    if f.attr not in values and f.attr != "seed":
+                    if f.attr not in values and f.attr not in LOAD_OPTIONAL:
                         raise f.missing()
                 workload = NetLoad(**values)
             if "chain_id" not in net:
@@ -374,23 +394,42 @@ def init(
     genesis_timestamp_ms: int | None = None,
     apps: tuple[str, ...] = (),
     load: NetLoad | None = None,
-    key_kdf: tuple[int, int] | None = None,
+    key_kdf: tuple[int, int] | tuple[int, int, int] | None = None,
     block_txs_max: int = DEFAULT_BLOCK_TXS_MAX,
+    crypto: str = DEFAULT_SUITE_NAME,
 ) -> NetSpec:
     """Lay out a new network in ``directory`` (absent or empty; module docstring).
 
+    ``crypto``: the chain's crypto suite (``chain.crypto``): the nodes' engine keys are made
+    in it, and a ``load`` must be of it. CometBFT's keys are Ed25519 whatever it is.
     ``load``: also fund that load workload's senders in genesis (with its synthetic
     recipients: ``tierchain.tools.loadgen.transfer_genesis``) and record it in net.toml's
-    ``[load]``. ``key_kdf``: the Argon2id (opslimit, memlimit) sealing each node.key, if not
-    ``save_key_file``'s default (throwaway networks: benchmarks, tests).
+    ``[load]``. ``key_kdf``: a cheap sealing of each node.key for throwaway networks
+    (benchmarks, tests), instead of ``save_key_file``'s defaults: ``(opslimit, memlimit)``
+    of Argon2id (ed25519-blake3 keys) and optionally the PBKDF2-HMAC-SM3 ``iterations``
+    of sm2-sm3 keys (``throwaway_kdf_iterations`` if left out).
 
     ``ConfigError`` before anything is written for a bad argument; a failure on the way
     (``NetError``, ``OSError``) removes what was written."""
     specs = node_specs(validators, full, observers, base_port)
+    try:
+        suite = suite_for(crypto)
+    except TierChainError as exc:  # UnknownCryptoSuite, naming the known ones
+        raise ConfigError(f"crypto: {exc}") from None
+    if load is not None and load.crypto != suite.name:
+        raise ConfigError(
+            f"the load workload's keys are {load.crypto} keys; this network runs the {suite.name} suite"
+        )
+    kdf: dict[str, int] = {}
+    if key_kdf is not None:
+        if len(key_kdf) not in (2, 3):
+            raise ConfigError(f"key_kdf: (opslimit, memlimit[, iterations]), got {key_kdf!r}")
+        iterations = key_kdf[2] if len(key_kdf) == 3 else throwaway_kdf_iterations
+        kdf = {"opslimit": key_kdf[0], "memlimit": key_kdf[1], "iterations": iterations}
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConfigError(f"{directory} is not an empty directory: refusing to init a network into it")
     binary = _cometbft_binary()
-    keys = [KeyPair.generate() for _ in specs]
+    keys = [suite.generate_keys() for _ in specs]  # engine keys: the chain's suite
     ms = int(time.time() * 1000) if genesis_timestamp_ms is None else genesis_timestamp_ms
     # One engine config for every node (as `tierchain init` makes one): each node's key is a
     # genesis account with the registrar and committee roles.
@@ -399,7 +438,9 @@ def init(
     if load is not None:  # the load workload's senders, funded, and its synthetic recipients
         from tierchain.tools.loadgen import transfer_genesis
 
-        funded, synthetic = transfer_genesis(load.accounts, senders=load.senders, seed=load.seed)
+        funded, synthetic = transfer_genesis(
+            load.accounts, senders=load.senders, seed=load.seed, crypto=load.crypto
+        )
     config = ChainConfig(
         chain_id=chain_id,
         genesis_timestamp_ms=ms,
@@ -414,6 +455,7 @@ def init(
         # Apps beyond the built-in ones, by name: every node resolves them the same way
         # (entry points or TIERCHAIN_APPS), or refuses to start (tierchain.engine.apps).
         apps=(*DEFAULT_APPS, *(a for a in apps if a not in DEFAULT_APPS)),
+        crypto=suite.name,  # fixed at genesis: the engine's signatures and hashes
     )
     chain_text = config.to_toml()
     created = not directory.exists()
@@ -432,7 +474,6 @@ def init(
             (home / LOG_DIR).mkdir(parents=True)
             (home / NODE_FILE).write_text(node.spec.to_toml())
             (home / CHAIN_FILE).write_text(chain_text)
-            kdf = {} if key_kdf is None else {"opslimit": key_kdf[0], "memlimit": key_kdf[1]}
             save_key_file(home / config.key_file, key, passphrase, **kdf)
             _cometbft(binary, "init", "--home", str(home / COMETBFT_DIR))
             node_ids.append(_cometbft(binary, "show-node-id", "--home", str(home / COMETBFT_DIR)).strip())
@@ -488,7 +529,8 @@ def _cometbft(binary: Path, *args: str) -> str:
 
 def _genesis_json(net: NetSpec, config: ChainConfig) -> bytes:
     """One genesis.json for every node: the first home's as made by ``cometbft init`` (its
-    consensus parameters), with the network's chain id, time, validators and app state."""
+    consensus parameters), with the network's chain id, time, validators and app state.
+    The validators are CometBFT's keys (``priv_validator_key.json``): Ed25519 in every suite."""
     doc = json.loads((net.nodes[0].home / COMETBFT_DIR / "config" / "genesis.json").read_text())
     validators = []
     for node in net.nodes:
@@ -618,6 +660,11 @@ def open_node_app(home: Path, passphrase: str) -> TierChainApp:
     spec = NodeSpec.load(home)
     config = ChainConfig.load(home / CHAIN_FILE)
     keys = load_key_file(home / config.key_file, passphrase)
+    if keys.suite_name != config.crypto:
+        raise ConfigError(
+            f"{home / config.key_file}: a {keys.suite_name} key, but {home / CHAIN_FILE} "
+            f"runs the {config.crypto} suite"
+        )
     return TierChainApp(ReplicaChain(home / CHAIN_DIR, config, keys), role=spec.role)
 
 

@@ -33,6 +33,19 @@ that owns the ``Cluster`` object is the scheduler:
 * Heartbeat: every ``heartbeat_s`` each shard is pinged; a shard that has sent
   nothing for ``heartbeat_timeout_s`` is hung: its link is killed (SIGKILL of the
   local process, cancel of the remote stream), which the recovery above handles.
+* Crypto suite (docs/national-crypto.md): one per cluster, the base config's
+  ``chain.crypto``, which every shard's config inherits (``shard_configs``). The
+  scheduler decodes and computes tx ids in it (``Cluster.suite``); a local shard
+  process derives its proposer key from ``proposer_seed`` in it
+  (``suite.keys_from_seed``), so one seed serves either suite and cannot mix them
+  (``tierchain cluster start`` / ``shard serve`` refuse a key file of another suite).
+  Routing is NOT the suite's: a key's shard is SipHash-2-4 of its bytes under the
+  protocol constant ``route.ROUTE_KEY``, then jump consistent hash, in every suite.
+  Routing is the cluster's layout (where a key lives), not a commitment anyone
+  signs or proves, and keeping one rule means a key routes alike on any cluster.
+  The same holds for the scheduler/shard handshake's ``codec.genesis_digest`` (a
+  local identity check of the genesis bytes, which name the suite; never stored):
+  a shard of another suite serves another genesis and is refused (``ShardMismatch``).
 """
 
 from __future__ import annotations
@@ -209,7 +222,8 @@ class _Shard:
 class Cluster:
     """N shards under this (scheduler) process; see the module docstring.
 
-    ``base`` is the cluster's configuration: shard ``i`` runs ``shard_configs(base, n)[i]``.
+    ``base`` is the cluster's configuration: shard ``i`` runs ``shard_configs(base, n)[i]``,
+    in the crypto suite of ``base`` (its proposer key: that suite's key of ``proposer_seed``).
     ``endpoints[i]`` is ``None`` for a local shard process (directory ``root/shard-<i>``)
     or ``"HOST:PORT"`` of a ``tierchain shard serve`` for that shard; default: all local.
     A remote endpoint must serve the expected chain id and genesis, else it is refused.

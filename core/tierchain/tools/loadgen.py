@@ -228,7 +228,8 @@ def _voucher_mix(spec: WorkloadSpec, processes: int | None) -> Workload:
 
     if spec.threads != 1:
         raise ValueError("the voucher mix is one ordered stream: use threads=1")
-    fw = lifecycle_workload(max(1, spec.txs // TXS_PER_VOUCHER), seed=spec.seed, chain_id=spec.chain_id)
+    vouchers = max(1, spec.txs // TXS_PER_VOUCHER)
+    fw = lifecycle_workload(vouchers, seed=spec.seed, chain_id=spec.chain_id, crypto=spec.crypto)
     committee = GenesisAccount(fw.node.public_key, ("registrar", "committee"), 0)
     return Workload(spec, [], [fw.setup + fw.txs], extra_genesis=(committee,))
 
@@ -866,6 +867,10 @@ def check_net_genesis(config: ChainConfig, work: Workload, where: Path | str) ->
         raise ConfigError(f"a network is driven with transfers only, not the {spec.mix!r} mix")
     if spec.chain_id != config.chain_id:
         raise ConfigError(f"{where}: chain id {config.chain_id}, the workload is signed for {spec.chain_id}")
+    if spec.crypto != config.crypto:
+        raise ConfigError(
+            f"{where}: the chain runs the {config.crypto} suite; the workload signs with {spec.crypto} keys"
+        )
     funded = {a.public_key for a in config.genesis_accounts if a.balance > 0}
     if missing := sum(pk not in funded for pk in work.sender_keys):
         raise ConfigError(

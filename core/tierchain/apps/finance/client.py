@@ -10,12 +10,23 @@ It runs against an embedded ``Chain`` or a node over HTTP (``RemoteLedger``)::
 
     fin = Finance(chain, consortium_secret)
     core = fin.party(core_keys)
-    r = core.confirm(beneficiary=org_id("Tier1 Ltd"), face=1_000_000, maturity_ms=..., docs=[...])
+    r = core.confirm(beneficiary=fin.org_id("Tier1 Ltd"), face=1_000_000, maturity_ms=..., docs=[...])
     r.ok, r.code, r.id      # r.id: the new voucher (and its root piece)
 
 Methods send one transaction and wait for it (``timeout_s``); a ``Result``
 carries the code (admission or execution: an engine ``Reject`` or the app's own
 ``codes.FinanceReject``) and any ids created.
+
+Crypto suites (docs/national-crypto.md): ``Finance.suite`` is the ledger's (an embedded
+chain's ``suite``, a node's ``/v1/head`` "suite", the default suite for a ledger that
+names none). A party's keys must be of that suite (``fin.party`` refuses others with
+``SuiteMismatch``, naming both); tx ids are the suite's, and so is every finance id and
+digest the client computes (organization, proposal, voucher and piece ids, document
+fingerprints, registry blinding: ``codes``/``registry`` functions given ``suite=``).
+Confidential amounts seal each
+opening to the X25519 form of an Ed25519 key (``camount.seal``): on a chain of another
+suite the keys are not Ed25519 keys, so the confidential ops refuse to build a
+transaction (``ConfidentialUnavailable``) rather than seal an opening nobody can open.
 """
 
 from __future__ import annotations
@@ -34,13 +45,23 @@ from tierchain.apps.finance import (
     voucher,
 )
 from tierchain.apps.finance import codes as c
-from tierchain.crypto import KeyPair
-from tierchain.errors import Reject, RejectedError
+from tierchain.crypto import DEFAULT_SUITE_NAME, ED25519_BLAKE3, CryptoSuite, KeyPair, suite_for
+from tierchain.errors import Reject, RejectedError, TierChainError
 from tierchain.wire import tx as txcodec
+
+
+class SuiteMismatch(TierChainError):
+    """A key of one crypto suite used with a ledger of another (the message names both)."""
+
+
+class ConfidentialUnavailable(TierChainError):
+    """A confidential op on a chain whose keys are not Ed25519 keys (openings are sealed to
+    X25519 forms of Ed25519 keys: ``camount.seal``)."""
 
 
 class Ledger(Protocol):
     chain_id: int
+    # Optional: the ledger's crypto suite (Finance.suite; the default suite when absent).
 
     def state_get(self, key: bytes) -> bytes | None: ...
     def nonce(self, public_key: bytes) -> int: ...
@@ -50,6 +71,7 @@ class Ledger(Protocol):
 class EmbeddedLedger:
     def __init__(self, chain: Any) -> None:
         self.chain, self.chain_id = chain, chain.config.chain_id
+        self.suite: CryptoSuite = getattr(chain, "suite", ED25519_BLAKE3)
 
     def state_get(self, key: bytes) -> bytes | None:
         return self.chain.state_get(key)
@@ -70,6 +92,14 @@ class RemoteLedger:
 
     def __init__(self, client: Any, chain_id: int) -> None:
         self.client, self.chain_id = client, chain_id
+        self._suite: CryptoSuite | None = None
+
+    @property
+    def suite(self) -> CryptoSuite:
+        """The node's suite, asked once (``/v1/head``; a node that names none runs the default)."""
+        if self._suite is None:
+            self._suite = suite_for(self.client.head().get("suite", DEFAULT_SUITE_NAME))
+        return self._suite
 
     def state_get(self, key: bytes) -> bytes | None:
         return self.client.state(key)
@@ -116,7 +146,16 @@ class Finance:
         self.ledger: Ledger = ledger if hasattr(ledger, "send") else EmbeddedLedger(ledger)
         self.secret, self.timeout_s = consortium_secret, timeout_s
 
+    @property
+    def suite(self) -> CryptoSuite:
+        """The ledger's crypto suite: what its keys, signatures and tx ids are."""
+        return getattr(self.ledger, "suite", ED25519_BLAKE3)
+
     def party(self, keys: KeyPair) -> Party:
+        """``keys`` acting on this ledger; ``SuiteMismatch`` if they are another suite's keys."""
+        suite = self.suite
+        if keys.suite_name != suite.name:
+            raise SuiteMismatch(f"a {keys.suite_name} key cannot sign on a chain of the {suite.name} suite")
         return Party(self, keys)
 
     # --- queries ------------------------------------------------------------------
@@ -159,16 +198,25 @@ class Finance:
         return [] if raw is None else c.decode_clearing(raw)[1]
 
     def lineage(self, piece_id: bytes) -> dict:
-        return lineage.lineage(self.get, piece_id)
+        return lineage.lineage(self.get, piece_id, suite=self.suite)
 
     def live_pieces(self, voucher_id: bytes) -> list[tuple[bytes, c.Piece]]:
-        return lineage.live_pieces(self.get, voucher_id)
+        return lineage.live_pieces(self.get, voucher_id, suite=self.suite)
+
+    # --- ids and digests of this ledger's suite ---------------------------------------------------
+    def org_id(self, name: str | bytes) -> bytes:
+        """The id of the organization called ``name`` on this ledger."""
+        return c.org_id(name, suite=self.suite)
+
+    def document_fingerprint(self, document: bytes) -> bytes:
+        """What ``Party.anchor`` anchors for ``document`` on this ledger."""
+        return c.document_fingerprint(document, suite=self.suite)
 
     def blind(self, asset_kind: str, asset_id: bytes) -> bytes:
-        return registry.blind(self.secret, asset_kind, asset_id)
+        return registry.blind(self.secret, asset_kind, asset_id, suite=self.suite)
 
     def blind_invoice(self, invoice_fingerprint: bytes) -> bytes:
-        return registry.blind_invoice(self.secret, invoice_fingerprint)
+        return registry.blind_invoice(self.secret, invoice_fingerprint, suite=self.suite)
 
     def fits(self, blinded: bytes, amount: int) -> bool:
         return registry.fits(self.get, blinded, amount)
@@ -196,6 +244,11 @@ class Party:
         self.fin, self.keys, self.pk = fin, keys, keys.public_key
 
     @property
+    def suite(self) -> CryptoSuite:
+        """The ledger's crypto suite (``Finance.suite``): every id a builder derives is its."""
+        return self.fin.suite
+
+    @property
     def org(self) -> bytes:
         """The sender's organization (the zero id if the key is unknown: the op then
         fails with NOT_A_MEMBER, as it should)."""
@@ -210,7 +263,15 @@ class Party:
     def send(self, tx: txcodec.Tx, **extra: Any) -> Result:
         signed = self.keys.sign_tx(tx)
         code, receipt = self.fin.ledger.send(signed.encode(), self.fin.timeout_s)
-        return Result(code, signed.tx_id(), receipt, **extra)
+        return Result(code, signed.tx_id(suite_for(self.keys.suite_name)), receipt, **extra)
+
+    def _sealing(self) -> None:
+        """Confidential ops seal openings to Ed25519 keys: refuse on a chain of another suite."""
+        if self.keys.suite_name != ED25519_BLAKE3.name:
+            raise ConfidentialUnavailable(
+                f"confidential amounts seal openings to Ed25519 keys (X25519 sealed boxes); "
+                f"not available on a chain of the {self.keys.suite_name} suite"
+            )
 
     def _piece(self, piece_id: bytes) -> c.Piece:
         p = self.fin.piece(piece_id)
@@ -227,39 +288,32 @@ class Party:
 
     # --- committee ---------------------------------------------------------------
     def propose_admit(self, name: str, roles: tuple[str, ...], first_key: bytes) -> Result:
-        chain_id, pk, nonce = self._nonce()
-        tx = orgs.propose(chain_id, pk, nonce, c.Action.ADMIT_ORG, orgs.admit_body(name, roles, first_key))
-        return self.send(tx, id=c.object_id(pk, nonce))
+        return self._propose(c.Action.ADMIT_ORG, orgs.admit_body(name, roles, first_key))
 
     def propose_roles(self, org_id: bytes, roles: tuple[str, ...]) -> Result:
-        chain_id, pk, nonce = self._nonce()
-        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_ROLES, orgs.set_roles_body(org_id, roles))
-        return self.send(tx, id=c.object_id(pk, nonce))
+        return self._propose(c.Action.SET_ROLES, orgs.set_roles_body(org_id, roles))
 
     def propose_params(self, params: c.Params) -> Result:
-        chain_id, pk, nonce = self._nonce()
-        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_PARAMS, params.encode())
-        return self.send(tx, id=c.object_id(pk, nonce))
+        return self._propose(c.Action.SET_PARAMS, params.encode())
 
     def propose_validator(self, public_key: bytes, power: int) -> Result:
         """Propose giving consensus validator ``public_key`` ``power`` votes (0 removes it)."""
-        chain_id, pk, nonce = self._nonce()
-        body = orgs.set_validator_body(public_key, power)
-        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_VALIDATOR, body)
-        return self.send(tx, id=c.object_id(pk, nonce))
+        return self._propose(c.Action.SET_VALIDATOR, orgs.set_validator_body(public_key, power))
 
     def propose_regulator_key(self, elgamal_public: bytes) -> Result:
         """Propose the regulator's ElGamal key (``camount``: every confidential amount's envelope)."""
+        return self._propose(c.Action.SET_REGULATOR_KEY, orgs.set_regulator_key_body(elgamal_public))
+
+    def _propose(self, action: int, body: bytes) -> Result:
         chain_id, pk, nonce = self._nonce()
-        body = orgs.set_regulator_key_body(elgamal_public)
-        tx = orgs.propose(chain_id, pk, nonce, c.Action.SET_REGULATOR_KEY, body)
-        return self.send(tx, id=c.object_id(pk, nonce))
+        tx = orgs.propose(chain_id, pk, nonce, action, body, suite=self.suite)
+        return self.send(tx, id=c.object_id(pk, nonce, suite=self.suite))
 
     def vote(self, proposal_id: bytes) -> Result:
         prop = self.fin.proposal(proposal_id) or c.Proposal(
             c.Action.SET_PARAMS, False, 0, (), c.Params().encode()
         )
-        return self.send(orgs.vote(*self._nonce(), proposal_id, prop))
+        return self.send(orgs.vote(*self._nonce(), proposal_id, prop, suite=self.suite))
 
     # --- keys -------------------------------------------------------------------------
     def add_key(self, new_key: bytes) -> Result:
@@ -277,7 +331,7 @@ class Party:
     def anchor(
         self, doc_type: int, document: bytes | None = None, *, fingerprint: bytes | None = None
     ) -> Result:
-        fp = fingerprint if fingerprint is not None else c.document_fingerprint(document or b"")
+        fp = fingerprint if fingerprint is not None else self.fin.document_fingerprint(document or b"")
         chain_id, pk, org, nonce = self._args()
         return self.send(evidence.anchor(chain_id, pk, org, nonce, doc_type, fp), id=fp)
 
@@ -292,8 +346,9 @@ class Party:
         raised before anything is signed)."""
         invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
         chain_id, pk, org, nonce = self._args()
+        blinded = self.fin.blind_invoice(invoice)
         tx, vid = voucher.confirm(
-            chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs, self.fin.blind_invoice(invoice)
+            chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs, blinded, suite=self.suite
         )
         return self.send(tx, id=vid)
 
@@ -308,30 +363,42 @@ class Party:
         """``confirm`` with the face hidden: a confidential voucher (docs/privacy.md). The
         face's opening is sealed to ``recipient`` (a key of the beneficiary's organization)
         and returned in ``Result.openings``."""
+        self._sealing()
         invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
         chain_id, pk, org, nonce = self._args()
         tx, vid, opening = confidential.cconfirm(
             chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs,
-            self.fin.blind_invoice(invoice), self._regulator(), recipient,
+            self.fin.blind_invoice(invoice), self._regulator(), recipient, suite=self.suite,
         )  # fmt: skip
         return self.send(tx, id=vid, openings=[opening])
 
     def csplit(self, piece_id: bytes, amounts: list[int], parent: camount.Opening | None = None) -> Result:
         """Split a confidential piece into ``amounts`` (summing to its hidden amount);
         ``parent``: its opening, else read from the chain (sealed to this key)."""
+        self._sealing()
         p = self._piece(piece_id)
         parent = parent or self.opening(piece_id)
         if parent is None:
             raise ValueError("no opening of this piece for this key: pass it as parent")
         chain_id, pk, org, nonce = self._args()
         tx, kids, openings = confidential.csplit(
-            chain_id, pk, org, nonce, p.voucher, piece_id, parent, amounts, self._regulator()
+            chain_id,
+            pk,
+            org,
+            nonce,
+            p.voucher,
+            piece_id,
+            parent,
+            amounts,
+            self._regulator(),
+            suite=self.suite,
         )
         return self.send(tx, ids=kids, openings=openings)
 
     def creg_asset(self, blinded: bytes, value: int, owner: bytes) -> Result:
         """Attester: register an asset of hidden ``value`` in the confidential registry, its
         opening sealed to the ``owner`` key (``Result.openings``)."""
+        self._sealing()
         chain_id, pk, org, nonce = self._args()
         tx, opening = cregistry.creg_asset(chain_id, pk, org, nonce, blinded, value, self._regulator(), owner)
         return self.send(tx, id=blinded, openings=[opening])
@@ -360,11 +427,11 @@ class Party:
 
     def creg_finance(self, package: bytes) -> Result:
         """Bank: record the financing the owner's ``package`` proves fits."""
-        return self.send(cregistry.creg_finance(*self._args(), package))
+        return self.send(cregistry.creg_finance(*self._args(), package, suite=self.suite))
 
     def creg_release(self, blinded: bytes, ref: bytes) -> Result:
         """Bank: release its financing ``ref`` of the asset."""
-        return self.send(cregistry.creg_release(*self._args(), blinded, ref))
+        return self.send(cregistry.creg_release(*self._args(), blinded, ref, suite=self.suite))
 
     def opening(self, piece_id: bytes) -> camount.Opening | None:
         """This key's opening of a confidential piece: unsealed from the chain and checked
@@ -384,7 +451,7 @@ class Party:
     def split(self, piece_id: bytes, amounts: list[int]) -> Result:
         p = self._piece(piece_id)
         chain_id, pk, org, nonce = self._args()
-        tx, kids = voucher.split(chain_id, pk, org, nonce, p.voucher, piece_id, amounts)
+        tx, kids = voucher.split(chain_id, pk, org, nonce, p.voucher, piece_id, amounts, suite=self.suite)
         return self.send(tx, ids=kids)
 
     def _offer(self, piece_id: bytes, to: bytes, kind: int, price: int = 0, due_ms: int = 0) -> Result:
@@ -467,6 +534,7 @@ class Party:
         """Offer a confidential piece to organization ``to`` (transfer, discount or pledge):
         its opening sealed to ``to``'s key ``recipient``, and a hidden ``price`` (discount
         price or loan) whose opening is returned in ``Result.openings``."""
+        self._sealing()
         p = self._piece(piece_id)
         opening = opening or self.opening(piece_id)
         if opening is None:
@@ -511,7 +579,7 @@ class Party:
         return self.send(registry.reg_asset(*self._args(), blinded, value))
 
     def reg_finance(self, blinded: bytes, amount: int, ref: bytes) -> Result:
-        return self.send(registry.reg_finance(*self._args(), blinded, amount, ref))
+        return self.send(registry.reg_finance(*self._args(), blinded, amount, ref, suite=self.suite))
 
     def reg_release(self, blinded: bytes, ref: bytes) -> Result:
-        return self.send(registry.reg_release(*self._args(), blinded, ref))
+        return self.send(registry.reg_release(*self._args(), blinded, ref, suite=self.suite))

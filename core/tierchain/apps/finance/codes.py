@@ -35,13 +35,13 @@ import dataclasses
 import enum
 import struct
 
-import blake3
-
 from tierchain import limits
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.errors import Reject, TierChainError
 
-# --- hash domains (BLAKE3 derive-key contexts; never change one: it changes every id) ------
+# --- hash domains (the chain's suite's domain contexts: BLAKE3 derive-key, or SM3's domain
+# hash on an sm2-sm3 chain; never change one: it changes every id) ---------------------------
 FIN_ORG_ID = "tierchain 2026 finance organization id"
 FIN_OBJECT_ID = "tierchain 2026 finance object id"  # proposals, vouchers: (sender, nonce)
 FIN_PIECE_ID = "tierchain 2026 finance piece id"  # (parent piece, index)
@@ -329,21 +329,23 @@ def financing_key(ref_digest: bytes) -> bytes:
 
 
 # --- ids -------------------------------------------------------------------------
-def _h(context: str, *parts: bytes) -> bytes:
-    h = blake3.blake3(derive_key_context=context)
-    for p in parts:
-        h.update(len(p).to_bytes(4, "little") + p)
-    return h.digest()
+# Every id and digest below is the chain's crypto suite's (``suite``: ``ctx.suite`` in a
+# handler, ``Finance.suite`` in a client; docs/national-crypto.md). The default suite's are
+# the ids every existing ed25519-blake3 chain holds: never change how they are computed.
+def _h(context: str, *parts: bytes, suite: CryptoSuite) -> bytes:
+    # Length-prefixed parts hashed as one input: the same bytes as streaming each part into
+    # the suite's hasher (BLAKE3 derive-key is incremental), in one native call.
+    return suite.hash(context, b"".join(len(p).to_bytes(4, "little") + p for p in parts))
 
 
-def org_id(name: str | bytes) -> bytes:
+def org_id(name: str | bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
     """An organization's id: its name (UTF-8), hashed; names are unique in the consortium."""
-    return _h(FIN_ORG_ID, name.encode() if isinstance(name, str) else name)[:id_bytes]
+    return _h(FIN_ORG_ID, name.encode() if isinstance(name, str) else name, suite=suite)[:id_bytes]
 
 
-def object_id(sender: bytes, nonce: int) -> bytes:
+def object_id(sender: bytes, nonce: int, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
     """Id of what a tx creates (proposal, voucher = its root piece): known before signing."""
-    return _h(FIN_OBJECT_ID, sender, nonce.to_bytes(8, "little"))[:id_bytes]
+    return _h(FIN_OBJECT_ID, sender, nonce.to_bytes(8, "little"), suite=suite)[:id_bytes]
 
 
 # A voucher's lineage tag: the first ``lineage_tag_bytes`` of every id in its lineage
@@ -353,21 +355,24 @@ def object_id(sender: bytes, nonce: int) -> bytes:
 lineage_tag_bytes = 8
 
 
-def voucher_id(blinded: bytes, sender: bytes, nonce: int) -> bytes:
+def voucher_id(blinded: bytes, sender: bytes, nonce: int, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
     """Id of the voucher (and root piece) a confirmation creates: the registry
     fingerprint's lineage tag, then 8 bytes of ``object_id(sender, nonce)``."""
-    return blinded[:lineage_tag_bytes] + object_id(sender, nonce)[: id_bytes - lineage_tag_bytes]
+    tail = object_id(sender, nonce, suite=suite)[: id_bytes - lineage_tag_bytes]
+    return blinded[:lineage_tag_bytes] + tail
 
 
-def child_id(parent: bytes, index: int) -> bytes:
+def child_id(parent: bytes, index: int, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
     """Id of a split's ``index``-th child: the parent's lineage tag, then 8 hash bytes."""
-    tail = _h(FIN_PIECE_ID, parent, bytes((index,)))[: id_bytes - lineage_tag_bytes]
+    tail = _h(FIN_PIECE_ID, parent, bytes((index,)), suite=suite)[: id_bytes - lineage_tag_bytes]
     return parent[:lineage_tag_bytes] + tail
 
 
-def financing_ref_digest(blinded: bytes, bank_org: bytes, ref: bytes) -> bytes:
+def financing_ref_digest(
+    blinded: bytes, bank_org: bytes, ref: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
     """Key of one bank's own financing record: without the bank and its ref, unlinkable to fr/."""
-    return _h(FIN_FINANCING_REF, blinded, bank_org, ref)
+    return _h(FIN_FINANCING_REF, blinded, bank_org, ref, suite=suite)
 
 
 # --- records -----------------------------------------------------------------------
@@ -654,6 +659,7 @@ class RegistryEntry:
         return cls(value, financed, bool(closed))
 
 
-def document_fingerprint(document: bytes) -> bytes:
-    """The fingerprint anchored for a trade document: BLAKE3 of its bytes, in its own domain."""
-    return blake3.blake3(document, derive_key_context=FIN_DOCUMENT).digest()
+def document_fingerprint(document: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+    """The fingerprint anchored for a trade document: the suite's digest of its bytes, in its
+    own domain (BLAKE3 derive-key, or SM3 on an sm2-sm3 chain)."""
+    return suite.hash(FIN_DOCUMENT, document)

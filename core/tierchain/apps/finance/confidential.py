@@ -42,6 +42,7 @@ from tierchain.apps.finance import lineage as lin
 from tierchain.apps.finance import voucher as vc
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member_reads, params
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
@@ -245,7 +246,7 @@ def _csplit(ctx: TxContext) -> None:
     parent = ca.Stored.decode(ctx.get(c.camount_key(pid)) or b"")
     if not ca.balances((parent.lo, parent.hi), [(a.lo, a.hi) for a in amounts]):
         raise OpFailed(FinanceReject.SPLIT_SUM_MISMATCH)
-    kids = [c.child_id(pid, i) for i in range(len(amounts))]
+    kids = [c.child_id(pid, i, suite=ctx.suite) for i in range(len(amounts))]
     if any(ctx.get(c.piece_key(k)) is not None for k in kids):
         raise OpFailed(FinanceReject.VOUCHER_EXISTS, "a child id is taken")
     for i, (kid, a) in enumerate(zip(kids, amounts, strict=True)):
@@ -309,12 +310,14 @@ def cconfirm(
     blinded: bytes,
     regulator: bytes,
     recipient: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> tuple[tx.Tx, bytes, ca.Opening]:
     """The confidential confirmation tx, the voucher id, and the face's opening (the
     beneficiary gets it sealed to ``recipient``, one of its organization's keys)."""
     if not 0 < face <= c.amount_max:
         raise ValueError("face amount out of range")
-    vid = c.voucher_id(blinded, sender, nonce)
+    vid = c.voucher_id(blinded, sender, nonce, suite=suite)
     ctx = ca.context(chain_id, sender, nonce, c.OP_CCONFIRM)
     opening = ca.fresh_opening(face)
     amount = ca.make(opening, regulator, ctx)
@@ -342,6 +345,8 @@ def csplit(
     parent: ca.Opening,
     amounts: list[int],
     regulator: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> tuple[tx.Tx, list[bytes], list[ca.Opening]]:
     """The confidential split tx, the children's ids and their openings (also sealed, in
     the tx, to the sender's own key: recoverable from the chain by its holder)."""
@@ -351,7 +356,7 @@ def csplit(
     openings = ca.balancing_openings(parent, amounts)
     cams = [ca.make(o, regulator, ctx) for o in openings]
     (proof,) = ca.prove_ranges(openings, ctx)
-    kids = [c.child_id(piece, i) for i in range(len(amounts))]
+    kids = [c.child_id(piece, i, suite=suite) for i in range(len(amounts))]
     payload = _CSPLIT.pack(piece, regulator, len(amounts)) + b"".join(a.encode() for a in cams)
     payload += ca.put_proof(proof) + b"".join(ca.seal(o, sender) for o in openings)
     reads = member_reads(sender, org) | {c.PARAMS_KEY, c.voucher_key(voucher), c.REGULATOR_KEY}
@@ -363,11 +368,14 @@ def csplit(
 # --- the regulator's view --------------------------------------------------------------------
 
 
-def regulator_lineage(get: lin.StateGet, piece_id: bytes, regulator_secret: bytes) -> dict:
+def regulator_lineage(
+    get: lin.StateGet, piece_id: bytes, regulator_secret: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> dict:
     """``lineage.lineage`` of ``piece_id`` with every confidential amount filled in, read
     with the regulator's ElGamal secret from each piece's handles (the face from the root
-    piece's). With any other key the amounts stay None: only the regulator sees through."""
-    out = lin.lineage(get, piece_id)
+    piece's). With any other key the amounts stay None: only the regulator sees through.
+    ``suite``: the chain's (child ids are its hashes)."""
+    out = lin.lineage(get, piece_id, suite=suite)
 
     def read(pid: bytes) -> int | None:
         raw = get(c.camount_key(pid))

@@ -41,6 +41,7 @@ from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import InvariantViolation, Reject
@@ -195,7 +196,7 @@ def _creg_finance(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     bank, _ = member(ctx, BANK_ROLES)
     ca.check_regulator(ctx, regulator)
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
     if ctx.get(own) is not None:
         raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
     entry = _entry(ctx, blinded)
@@ -223,7 +224,7 @@ def _creg_release(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD)
     blinded, ref = _RELEASE.unpack(ctx.payload)
     bank, _ = member(ctx)  # any role: a release only gives room back (as registry.reg_release)
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
     raw = ctx.get(own)
     if raw is None:
         raise OpFailed(FinanceReject.NO_SUCH_FINANCING)
@@ -313,19 +314,36 @@ def finance_package(
     return payload, new
 
 
-def creg_finance(chain_id: int, sender: bytes, org: bytes, nonce: int, payload: bytes) -> tx.Tx:
+def creg_finance(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    payload: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+) -> tx.Tx:
     """The bank's tx carrying the borrower's ``finance_package``."""
     blinded, ref = payload[:32], payload[32:64]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
     reads = member_reads(sender, org) | {c.REGULATOR_KEY}
     return make_tx(
         chain_id, c.OP_CREG_FINANCE, sender, nonce, reads, {c.cregistry_key(blinded), own}, payload
     )
 
 
-def creg_release(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, ref: bytes) -> tx.Tx:
+def creg_release(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    blinded: bytes,
+    ref: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
     payload = _RELEASE.pack(blinded, ref)
     reads = member_reads(sender, org)
     return make_tx(

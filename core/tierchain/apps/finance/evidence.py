@@ -53,7 +53,7 @@ def _anchor(ctx: TxContext) -> None:
 
 def anchor(chain_id: int, sender: bytes, org: bytes, nonce: int, doc_type: int, fingerprint: bytes) -> tx.Tx:
     if len(fingerprint) != 32:
-        raise ValueError("a document fingerprint is 32 bytes (BLAKE3 of the document)")
+        raise ValueError("a document fingerprint is 32 bytes (codes.document_fingerprint)")
     return make_tx(
         chain_id,
         c.OP_ANCHOR,

@@ -6,6 +6,8 @@ children count (child ids are ``codes.child_id(parent, i)``) and carries its
 own event history; the voucher record lists its documents and settlement
 batches. A lineage query therefore reads one record per piece on the path and
 in the subtree, plus the documents and clearing lists — O(size of the answer).
+Child ids are hashes of the chain's crypto suite: every function that follows them
+takes ``suite`` (the chain's; ``Finance.suite``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 
 from tierchain.apps.finance import camount
 from tierchain.apps.finance import codes as c
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.errors import TierChainError
 
 StateGet = Callable[[bytes], "bytes | None"]
@@ -69,7 +72,9 @@ def event_json(e: c.HistoryEntry, piece_amount: int, name: Callable[[bytes], str
     return out
 
 
-def piece_json(pid: bytes, p: c.Piece, name: Callable[[bytes], str]) -> dict:
+def piece_json(
+    pid: bytes, p: c.Piece, name: Callable[[bytes], str], *, suite: CryptoSuite = ED25519_BLAKE3
+) -> dict:
     """One piece as lineage shows it (and ``views.piece_view``, which adds its details)."""
     return {
         "piece": pid.hex(),
@@ -80,7 +85,7 @@ def piece_json(pid: bytes, p: c.Piece, name: Callable[[bytes], str]) -> dict:
         "confidential": p.amount == 0,
         "holder": name(p.holder),
         "state": c.PieceState(p.state).name,
-        "children": [c.child_id(pid, i).hex() for i in range(p.children)],
+        "children": [c.child_id(pid, i, suite=suite).hex() for i in range(p.children)],
         "counterparty": name(p.counterparty) if p.counterparty != c.ZERO_ID else None,
         "history": [event_json(e, p.amount, name) for e in p.history],
     }
@@ -89,15 +94,17 @@ def piece_json(pid: bytes, p: c.Piece, name: Callable[[bytes], str]) -> dict:
 _FINANCING = {c.Event.DISCOUNTED, c.Event.PLEDGED, c.Event.RELEASED, c.Event.DEFAULT_TRANSFERRED}
 
 
-def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dict:
-    """The lineage of ``piece_id`` as plain data (JSON-ready)."""
+def lineage(
+    get: StateGet, piece_id: bytes, limit: int = descendants_max, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> dict:
+    """The lineage of ``piece_id`` as plain data (JSON-ready), on a chain of ``suite``."""
     name = namer(get)
     piece = _piece(get, piece_id)
     ancestors = []
     cur = piece
     while cur.parent != c.ZERO_ID:
         parent = _piece(get, cur.parent)
-        ancestors.append(piece_json(cur.parent, parent, name))
+        ancestors.append(piece_json(cur.parent, parent, name, suite=suite))
         cur = parent
         if len(ancestors) > 64:
             raise LineageError("parent chain longer than any split depth")
@@ -122,15 +129,15 @@ def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dic
             }
         )
     descendants = []
-    queue = deque(c.child_id(piece_id, i) for i in range(piece.children))
+    queue = deque(c.child_id(piece_id, i, suite=suite) for i in range(piece.children))
     while queue:
         if len(descendants) >= limit:
             raise LineageError(f"more than {limit} descendants")
         pid = queue.popleft()
         p = _piece(get, pid)
-        descendants.append(piece_json(pid, p, name))
-        queue.extend(c.child_id(pid, i) for i in range(p.children))
-    this = piece_json(piece_id, piece, name)
+        descendants.append(piece_json(pid, p, name, suite=suite))
+        queue.extend(c.child_id(pid, i, suite=suite) for i in range(p.children))
+    this = piece_json(piece_id, piece, name, suite=suite)
     subtree = [this, *descendants]
     clearing = []
     for batch in range(v.settle_batches):
@@ -173,9 +180,10 @@ def lineage(get: StateGet, piece_id: bytes, limit: int = descendants_max) -> dic
 
 
 def live_pieces(
-    get: StateGet, voucher_id: bytes, limit: int = descendants_max
+    get: StateGet, voucher_id: bytes, limit: int = descendants_max, *, suite: CryptoSuite = ED25519_BLAKE3
 ) -> list[tuple[bytes, c.Piece]]:
-    """Every live (not split, not settled) piece of a voucher, walking the index from the root."""
+    """Every live (not split, not settled) piece of a voucher, walking the index from the root
+    (on a chain of ``suite``)."""
     out = []
     queue = deque([voucher_id])
     seen = 0
@@ -186,7 +194,7 @@ def live_pieces(
             raise LineageError(f"more than {limit} pieces")
         p = _piece(get, pid)
         if p.state == c.PieceState.SPLIT:
-            queue.extend(c.child_id(pid, i) for i in range(p.children))
+            queue.extend(c.child_id(pid, i, suite=suite) for i in range(p.children))
         elif p.state != c.PieceState.SETTLED:
             out.append((pid, p))
     return out

@@ -23,6 +23,7 @@ import struct
 from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.crypto import confidential as conf
 from tierchain.crypto.keys import is_strong_public_key as is_strong_ed25519_key
 from tierchain.engine import apps
@@ -146,12 +147,15 @@ def _parse_admit(body: bytes, role_mask: int | None = None) -> tuple[int, bytes,
     return roles, key, name
 
 
-def action_writes(action: int, body: bytes, role_mask: int | None = None) -> tuple[bytes, ...]:
+def action_writes(
+    action: int, body: bytes, role_mask: int | None = None, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> tuple[bytes, ...]:
     """The keys an action writes when it executes (client and handler agree on this);
-    ``role_mask``: the roles an organization may have (default: the built-in apps')."""
+    ``role_mask``: the roles an organization may have (default: the built-in apps');
+    ``suite``: the chain's (an admitted organization's id is its hash)."""
     if action == c.Action.ADMIT_ORG:
         _, key, name = _parse_admit(body, role_mask)
-        return (c.org_key(c.org_id(name)), c.key_key(key))
+        return (c.org_key(c.org_id(name, suite=suite)), c.key_key(key))
     if action == c.Action.SET_ROLES:
         if len(body) != _SET_ROLES.size:
             raise OpFailed(Reject.BAD_PAYLOAD, "set roles body")
@@ -171,7 +175,7 @@ def _execute(ctx: TxContext, action: int, body: bytes) -> None:
         roles, key, name = _parse_admit(body, ctx.apps.role_mask)
         if not ctx.suite.is_strong_public_key(key):
             raise OpFailed(Reject.WEAK_KEY)
-        oid = c.org_id(name)
+        oid = c.org_id(name, suite=ctx.suite)
         if ctx.get(c.org_key(oid)) is not None:
             raise OpFailed(FinanceReject.ORG_EXISTS)
         if ctx.get(c.key_key(key)) is not None:
@@ -241,8 +245,8 @@ def _propose(ctx: TxContext) -> None:
     if len(ctx.payload) < 1:
         raise OpFailed(Reject.BAD_PAYLOAD)
     action, body = ctx.payload[0], ctx.payload[1:]
-    action_writes(action, body, ctx.apps.role_mask)  # validates the body
-    pid = c.object_id(ctx.sender, ctx.nonce)
+    action_writes(action, body, ctx.apps.role_mask, suite=ctx.suite)  # validates the body
+    pid = c.object_id(ctx.sender, ctx.nonce, suite=ctx.suite)
     _tally(ctx, pid, c.Proposal(action, False, ctx.height, (ctx.sender,), body))
 
 
@@ -335,14 +339,25 @@ def member_reads(sender: bytes, org: bytes) -> set[bytes]:
 make_tx = tx.unsigned  # the finance builders' name for it
 
 
-def propose(chain_id: int, sender: bytes, nonce: int, action: int, body: bytes) -> tx.Tx:
-    writes = {c.proposal_key(c.object_id(sender, nonce)), *action_writes(action, body)}
+def propose(
+    chain_id: int, sender: bytes, nonce: int, action: int, body: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> tx.Tx:
+    pid = c.object_id(sender, nonce, suite=suite)
+    writes = {c.proposal_key(pid), *action_writes(action, body, suite=suite)}
     reads = {accounts.account_key(sender), c.PARAMS_KEY}
     return make_tx(chain_id, c.OP_PROPOSE, sender, nonce, reads, writes, bytes((action,)) + body)
 
 
-def vote(chain_id: int, sender: bytes, nonce: int, proposal_id: bytes, proposal: c.Proposal) -> tx.Tx:
-    writes = {c.proposal_key(proposal_id), *action_writes(proposal.action, proposal.body)}
+def vote(
+    chain_id: int,
+    sender: bytes,
+    nonce: int,
+    proposal_id: bytes,
+    proposal: c.Proposal,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+) -> tx.Tx:
+    writes = {c.proposal_key(proposal_id), *action_writes(proposal.action, proposal.body, suite=suite)}
     reads = {accounts.account_key(sender), c.PARAMS_KEY}
     return make_tx(chain_id, c.OP_VOTE, sender, nonce, reads, writes, proposal_id)
 

@@ -1,8 +1,9 @@
 """Duplicate-financing registry: "does this fit?" without revealing who financed what.
 
 An asset (an order, an invoice, a warehouse receipt) is identified by a
-*blinded fingerprint*: keyed BLAKE3 of its identity under a key derived from the
-consortium secret (``blind``). Members know the secret and can compute it;
+*blinded fingerprint*: the chain's suite's keyed hash of its identity under a key
+derived from the consortium secret (``blind``; ``keyed_hash``: BLAKE3 keyed mode, or
+HMAC-SM3 on an sm2-sm3 chain). Members know the secret and can compute it;
 there is no default secret: blinding without one (or with one shorter than 16
 bytes) raises ``ConsortiumSecretError``. The ledger stores only the result, so
 the registry alone does not say which asset an entry is. Per asset,
@@ -35,11 +36,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-import blake3
-
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import InvariantViolation, Reject, TierChainError
@@ -63,26 +63,39 @@ class ConsortiumSecretError(TierChainError):
     computed by anyone, and matches no other member's fingerprint of the same asset."""
 
 
-def registry_key_from_secret(consortium_secret: bytes | None) -> bytes:
+def registry_key_from_secret(
+    consortium_secret: bytes | None, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
     """The blinding key, derived from the consortium secret (never stored on chain)."""
     if consortium_secret is None or len(consortium_secret) < consortium_secret_bytes_min:
         raise ConsortiumSecretError(
             f"no consortium secret configured: blinding needs the consortium's shared secret "
             f"(at least {consortium_secret_bytes_min} bytes)"
         )
-    return blake3.blake3(consortium_secret, derive_key_context=c.FIN_REGISTRY_KEY).digest()
+    return suite.hash(c.FIN_REGISTRY_KEY, consortium_secret)
 
 
-def blind(consortium_secret: bytes | None, asset_kind: str, asset_id: bytes) -> bytes:
-    """Blinded fingerprint of an asset: keyed BLAKE3 of (kind, id) under the consortium key."""
+def keyed_hash(suite: CryptoSuite, key: bytes, data: bytes) -> bytes:
+    """The keyed hash of ``data`` under the 32-byte ``key``: the suite's
+    (``CryptoSuite.keyed_hash``: BLAKE3 keyed mode, or HMAC-SM3 in ``sm2-sm3``)."""
+    return suite.keyed_hash(key, data)
+
+
+def blind(
+    consortium_secret: bytes | None, asset_kind: str, asset_id: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
+    """Blinded fingerprint of an asset: the suite's keyed hash of (kind, id) under the
+    consortium key."""
     kind = asset_kind.encode()
     data = len(kind).to_bytes(2, "little") + kind + asset_id
-    return blake3.blake3(data, key=registry_key_from_secret(consortium_secret)).digest()
+    return keyed_hash(suite, registry_key_from_secret(consortium_secret, suite=suite), data)
 
 
-def blind_invoice(consortium_secret: bytes | None, invoice_fingerprint: bytes) -> bytes:
+def blind_invoice(
+    consortium_secret: bytes | None, invoice_fingerprint: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
     """The asset a voucher stands for: its (first) invoice."""
-    return blind(consortium_secret, "invoice", invoice_fingerprint)
+    return blind(consortium_secret, "invoice", invoice_fingerprint, suite=suite)
 
 
 def load_entry(ctx: TxContext, blinded: bytes) -> c.RegistryEntry | None:
@@ -131,7 +144,7 @@ def _reg_finance(ctx: TxContext) -> None:
     bank, _ = member(ctx, BANK_ROLES)
     if not 0 < amount <= c.amount_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "amount out of range")
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
     if ctx.get(own) is not None:
         raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
     add_financed(ctx, blinded, amount)
@@ -147,7 +160,7 @@ def _reg_release(ctx: TxContext) -> None:
     # Any role: a release only removes the sender's own counted financing. A bank whose role
     # the committee removed must still be able to, or its amount would stay counted forever.
     bank, _ = member(ctx)
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
     raw = ctx.get(own)
     if raw is None:
         raise OpFailed(FinanceReject.NO_SUCH_FINANCING)
@@ -181,10 +194,18 @@ def reg_asset(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: byt
 
 
 def reg_finance(
-    chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, amount: int, ref: bytes
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    blinded: bytes,
+    amount: int,
+    ref: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
     return make_tx(
         chain_id,
         c.OP_REG_FINANCE,
@@ -196,9 +217,18 @@ def reg_finance(
     )
 
 
-def reg_release(chain_id: int, sender: bytes, org: bytes, nonce: int, blinded: bytes, ref: bytes) -> tx.Tx:
+def reg_release(
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    blinded: bytes,
+    ref: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref))
+    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
     return make_tx(
         chain_id,
         c.OP_REG_RELEASE,

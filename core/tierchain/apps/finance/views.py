@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.lineage import namer, piece_json
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 
 StateGet = Callable[[bytes], "bytes | None"]
@@ -57,13 +58,15 @@ def voucher_view(get: StateGet, voucher_id: bytes) -> dict | None:
     }
 
 
-def piece_view(get: StateGet, piece_id: bytes) -> dict | None:
+def piece_view(get: StateGet, piece_id: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> dict | None:
+    """``suite``: the chain's (the children's ids are its hashes)."""
     raw = get(c.piece_key(piece_id))
     if raw is None:
         return None
     p = c.Piece.decode(raw)
     offered = p.state in (c.PieceState.OFFERED, c.PieceState.PLEDGED)
-    shown = piece_json(piece_id, p, namer(get))  # the piece as lineage shows it, then the details
+    # The piece as lineage shows it, then the details.
+    shown = piece_json(piece_id, p, namer(get), suite=suite)
     return {
         "id": shown.pop("piece"),
         **shown,

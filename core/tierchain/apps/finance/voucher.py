@@ -40,6 +40,7 @@ from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import cregistry, registry
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import active_org_with, make_tx, member, member_reads, params, role_bits
+from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import InvariantViolation, Reject
@@ -184,7 +185,7 @@ def confirm_checks(
     active_org_with(ctx, beneficiary, SUPPLIER)
     if (face is not None and not 0 < face <= c.amount_max) or maturity_ms <= ctx.timestamp_ms:
         raise OpFailed(Reject.BAD_PAYLOAD, "face or maturity")
-    vid = c.voucher_id(blinded, ctx.sender, ctx.nonce)
+    vid = c.voucher_id(blinded, ctx.sender, ctx.nonce, suite=ctx.suite)
     if ctx.get(c.voucher_key(vid)) is not None:
         raise OpFailed(FinanceReject.VOUCHER_EXISTS)
     if not any(t == c.DocType.INVOICE for t, _ in docs):
@@ -273,7 +274,7 @@ def _split(ctx: TxContext) -> None:
         raise OpFailed(FinanceReject.PIECE_TOO_SMALL)
     if piece.depth + 1 > p.max_depth:
         raise OpFailed(FinanceReject.SPLIT_TOO_DEEP)
-    kids = [c.child_id(pid, i) for i in range(n)]
+    kids = [c.child_id(pid, i, suite=ctx.suite) for i in range(n)]
     if any(ctx.get(c.piece_key(k)) is not None for k in kids):  # 64-bit ids within a lineage
         raise OpFailed(FinanceReject.VOUCHER_EXISTS, "a child id is taken")
     for i, amount in enumerate(amounts):
@@ -622,9 +623,12 @@ def confirm(
     maturity_ms: int,
     docs: list[tuple[int, bytes]],
     blinded: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> tuple[tx.Tx, bytes]:
-    """The confirmation tx and the id of the voucher (and root piece) it creates."""
-    vid = c.voucher_id(blinded, sender, nonce)
+    """The confirmation tx and the id of the voucher (and root piece) it creates (an id of
+    ``suite``, the chain's)."""
+    vid = c.voucher_id(blinded, sender, nonce, suite=suite)
     reads = member_reads(sender, org) | {c.org_key(beneficiary)}
     writes = {c.voucher_key(vid), c.piece_key(vid), c.registry_key(blinded)}
     add_doc_keys(docs, reads, writes)
@@ -633,10 +637,18 @@ def confirm(
 
 
 def split(
-    chain_id: int, sender: bytes, org: bytes, nonce: int, voucher: bytes, piece: bytes, amounts: list[int]
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    voucher: bytes,
+    piece: bytes,
+    amounts: list[int],
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> tuple[tx.Tx, list[bytes]]:
-    """The split tx and the ids of the children it creates."""
-    kids = [c.child_id(piece, i) for i in range(len(amounts))]
+    """The split tx and the ids of the children it creates (ids of ``suite``, the chain's)."""
+    kids = [c.child_id(piece, i, suite=suite) for i in range(len(amounts))]
     reads = member_reads(sender, org) | {c.PARAMS_KEY, c.voucher_key(voucher)}
     writes = {c.piece_key(piece), *map(c.piece_key, kids)}
     payload = piece + bytes((len(amounts),)) + struct.pack(f"<{len(amounts)}Q", *amounts)

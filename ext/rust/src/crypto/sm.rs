@@ -53,6 +53,9 @@
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{AesGcm, Nonce};
+use std::sync::{OnceLock, RwLock};
+
+use foldhash::HashMap as FastMap;
 use rayon::prelude::*;
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::dsa::{Signature, SigningKey, VerifyingKey};
@@ -397,10 +400,73 @@ pub fn sm2_sign(secret: &[u8], message: &[u8], id: &str) -> Option<[u8; SIGNATUR
     Some(signature.to_bytes().into())
 }
 
+/// A public key made ready for verification: its affine point `x || y` and
+/// `ZA` for one user ID.
+#[derive(Clone, Copy)]
+struct ResolvedKey {
+    xy: [u8; 64],
+    za: [u8; 32],
+}
+
+fn resolve_key(public_key: &[u8], id: &str) -> Option<ResolvedKey> {
+    let point = parse_public_key(public_key)?;
+    let encoded = point.as_affine().to_sec1_point(false);
+    let xy: [u8; 64] = encoded.as_bytes()[1..].try_into().ok()?;
+    Some(ResolvedKey {
+        xy,
+        za: identity_hash(id, &xy),
+    })
+}
+
+/// Resolved keys of the default user ID seen lately, by compressed encoding
+/// (an x-only key is stored as `02 || x`, the same point). Decompressing a
+/// key and hashing its `ZA` cost about a tenth of a verification, and a
+/// ledger's senders repeat; the cache holds only keys that decoded to curve
+/// points, at most [`KEY_CACHE_ENTRIES_MAX`] (about 9 MiB): when full it is
+/// emptied and refills.
+pub const KEY_CACHE_ENTRIES_MAX: usize = 1 << 16;
+
+type KeyCache = RwLock<FastMap<[u8; PUBLIC_KEY_LEN], ResolvedKey>>;
+
+fn key_cache() -> &'static KeyCache {
+    static CACHE: OnceLock<KeyCache> = OnceLock::new();
+    CACHE.get_or_init(|| RwLock::new(FastMap::default()))
+}
+
+fn resolve_default_cached(public_key: &[u8]) -> Option<ResolvedKey> {
+    let mut sec1 = [0x02u8; PUBLIC_KEY_LEN];
+    match public_key.len() {
+        PUBLIC_KEY_LEN => sec1.copy_from_slice(public_key),
+        PUBLIC_KEY_X_LEN => sec1[1..].copy_from_slice(public_key),
+        _ => return None,
+    }
+    let cache = key_cache();
+    if let Some(found) = cache.read().ok().and_then(|map| map.get(&sec1).copied()) {
+        return Some(found);
+    }
+    let resolved = resolve_key(&sec1, DEFAULT_ID)?;
+    if let Ok(mut map) = cache.write() {
+        if map.len() >= KEY_CACHE_ENTRIES_MAX {
+            map.clear();
+        }
+        map.insert(sec1, resolved);
+    }
+    Some(resolved)
+}
+
+/// Whether the resolved-key cache holds `public_key` (32 or 33 bytes; tests).
+#[cfg(test)]
+pub fn key_cache_contains(public_key: &[u8]) -> bool {
+    let mut sec1 = [0x02u8; PUBLIC_KEY_LEN];
+    sec1[PUBLIC_KEY_LEN - public_key.len()..].copy_from_slice(public_key);
+    key_cache().read().is_ok_and(|map| map.contains_key(&sec1))
+}
+
 /// SM2 verification of `signature` (`r || s`) by the compressed or x-only
 /// `public_key` over `message` with user ID `id`. Malformed input (lengths,
 /// a key that is not a point, `r` or `s` outside `[1, n-1]`, an overlong
-/// ID) is simply invalid.
+/// ID) is simply invalid. Keys of the default ID are resolved through the
+/// cache ([`KEY_CACHE_ENTRIES_MAX`]).
 pub fn sm2_verify(public_key: &[u8], message: &[u8], signature: &[u8], id: &str) -> bool {
     if signature.len() != SIGNATURE_LEN || check_id(id).is_err() {
         return false;
@@ -408,19 +474,20 @@ pub fn sm2_verify(public_key: &[u8], message: &[u8], signature: &[u8], id: &str)
     let Ok(signature) = Signature::from_slice(signature) else {
         return false;
     };
-    let Some(point) = parse_public_key(public_key) else {
-        return false;
-    };
     // B5: t = r + s must be nonzero; efficient-sm2 does not check it.
     let (r, s) = signature.split_scalars();
     if bool::from((*r + *s).is_zero()) {
         return false;
     }
-    let encoded = point.as_affine().to_sec1_point(false);
-    let xy: &[u8; 64] = encoded.as_bytes()[1..]
-        .try_into()
-        .expect("65-byte SEC1 point");
-    let e = Sm3::new_with_prefix(identity_hash(id, xy))
+    let key = if id == DEFAULT_ID {
+        resolve_default_cached(public_key)
+    } else {
+        resolve_key(public_key, id)
+    };
+    let Some(key) = key else {
+        return false;
+    };
+    let e = Sm3::new_with_prefix(key.za)
         .chain_update(message)
         .finalize();
     // efficient-sm2 compares r - e (mod n) with x1 as a field element, so it
@@ -430,6 +497,11 @@ pub fn sm2_verify(public_key: &[u8], message: &[u8], signature: &[u8], id: &str)
     let e_scalar = Scalar::reduce(FieldBytes::from_slice(&e));
     let v = (*r - e_scalar).to_repr();
     if v.as_slice() < P_MINUS_N.as_slice() {
+        let mut sec1 = [0x04u8; PUBLIC_KEY_UNCOMPRESSED_LEN];
+        sec1[1..].copy_from_slice(&key.xy);
+        let Ok(point) = PublicKey::from_sec1_bytes(&sec1) else {
+            return false;
+        };
         return verify_rustcrypto(id, point, message, &signature);
     }
     let Ok(fast) = efficient_sm2::Signature::from_slice(&signature.to_bytes()) else {
@@ -440,7 +512,7 @@ pub fn sm2_verify(public_key: &[u8], message: &[u8], signature: &[u8], id: &str)
     // "infinity" where GB/T 32918 takes x1 of [2s]G. Such a signature needs
     // r - x1([2rd/(1-d)]G) == e for the signer's own d, with e hashed from
     // ZA(dG): a preimage search, not a signature anyone can make.
-    fast.verify_digest(&efficient_sm2::PublicKey::from_slice(xy), &e)
+    fast.verify_digest(&efficient_sm2::PublicKey::from_slice(&key.xy), &e)
         .is_ok()
 }
 
@@ -607,6 +679,14 @@ pub fn pbkdf2_hmac_sm3(
     let mut out = vec![0u8; length];
     pbkdf2::pbkdf2_hmac::<Sm3>(password, salt, iterations, &mut out);
     Ok(out)
+}
+
+/// HMAC-SM3 (RFC 2104 with SM3): the national suite's keyed hash.
+pub fn hmac_sm3(key: &[u8], data: &[u8]) -> Digest {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac = hmac::Hmac::<Sm3>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

@@ -379,6 +379,20 @@ fn pbkdf2_hmac_sm3<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// `sm3_hmac(key, data) -> bytes`: HMAC-SM3 (RFC 2104).
+#[pyfunction]
+fn sm3_hmac<'py>(
+    py: Python<'py>,
+    key: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let key = byte_arg(key, "key")?;
+    let data = byte_arg(data, "data")?;
+    let (k, d) = (&key[..], &data[..]);
+    let mac = py.detach(|| sm::hmac_sm3(k, d));
+    Ok(PyBytes::new(py, &mac))
+}
+
 /// `sm_constants() -> dict`: sizes, the default user ID and limits.
 #[pyfunction]
 fn sm_constants(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -408,6 +422,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sm3_plain, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_hash_one, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_hash_many, m)?)?;
+    m.add_function(wrap_pyfunction!(sm3_hmac, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_merkle_leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_merkle_node_hash, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_merkle_root, m)?)?;

@@ -395,3 +395,37 @@ fn x_only_keys_have_even_y_and_verify_in_both_forms() {
     // About half the seeds need the negation; both branches ran.
     assert!(negated > 8 && negated < 56, "{negated}");
 }
+
+#[test]
+fn cached_key_resolution_changes_no_verdict() {
+    // The same verdicts with the key resolved fresh (another ID path bypasses the
+    // cache: compare against RustCrypto's verifier) and from the cache, cold and warm.
+    let (d, x) = keypair_from_seed_x(&[77; SEED_LEN]);
+    let msg = [5u8; 32];
+    let sig = sm2_sign(&d, &msg, DEFAULT_ID).unwrap();
+    let mut bad = sig;
+    bad[63] ^= 1;
+    for _ in 0..2 {
+        assert!(sm2_verify(&x, &msg, &sig, DEFAULT_ID));
+        assert!(!sm2_verify(&x, &msg, &bad, DEFAULT_ID));
+        assert!(!sm2_verify(&x, &[6u8; 32], &sig, DEFAULT_ID));
+        let mut full = [0x02u8; PUBLIC_KEY_LEN];
+        full[1..].copy_from_slice(&x);
+        assert!(sm2_verify(&full, &msg, &sig, DEFAULT_ID));
+        assert_eq!(
+            sm2_verify(&x, &msg, &sig, DEFAULT_ID),
+            reference(&full, &msg, &sig, DEFAULT_ID)
+        );
+    }
+    assert!(key_cache_contains(&x));
+    // A non-point is refused every time and never cached as a key.
+    let mut not_point = [0u8; PUBLIC_KEY_X_LEN];
+    let mut i = 0u8;
+    while parse_public_key(&not_point).is_some() {
+        i += 1;
+        not_point[31] = i;
+    }
+    assert!(!sm2_verify(&not_point, &msg, &sig, DEFAULT_ID));
+    assert!(!sm2_verify(&not_point, &msg, &sig, DEFAULT_ID));
+    assert!(!key_cache_contains(&not_point));
+}
