@@ -203,3 +203,25 @@ def test_keyed_hash_is_hmac_sm3_as_openssl_computes_it():
         assert SUITE.keyed_hash(key, data) == sm.hmac_sm3(key, data) == expected
     key = os.urandom(32)
     assert SUITE.keyed_hash(key, b"x") != crypto.ED25519_BLAKE3.keyed_hash(key, b"x")
+
+
+def test_sm2_encryption_interoperates_with_another_implementation():
+    """GB/T 32918.4 C1||C3||C2 both ways with gmssl (mode 1); ours compresses C1, gmssl
+    writes x||y without the 04 tag: each side's C1 is re-encoded for the other."""
+    for _ in range(4):
+        d, x = sm.keypair_from_seed(os.urandom(32), x_only=True)
+        xy = sm.public_key_uncompressed(x)[1:]
+        other = gm_sm2.CryptSM2(private_key=d.hex(), public_key="00" * 64, mode=1)
+        other.public_key = xy.hex()
+        msg = os.urandom(1 + os.urandom(1)[0])
+        ours = sm.encrypt(x, msg)
+        assert len(ours) == len(msg) + sm.PKE_OVERHEAD_BYTES
+        c1 = sm.public_key_uncompressed(ours[:33])[1:]
+        assert other.decrypt(c1 + ours[33:]) == msg
+        theirs = other.encrypt(msg)
+        assert sm.decrypt(d, b"\x04" + theirs) == msg
+        assert sm.decrypt(SUITE.keys_from_seed(os.urandom(32))._signer, ours) is None
+        bad = bytearray(ours)
+        bad[-1] ^= 1
+        assert sm.decrypt(d, bytes(bad)) is None
+    assert sm.encrypt(bytes(31), b"m") is None and sm.encrypt(x, b"") is None

@@ -32,12 +32,16 @@ __all__ = [
     "GCM_NONCE_BYTES",
     "GCM_TAG_BYTES",
     "KDF_ITERATIONS",
+    "PKE_OVERHEAD_BYTES",
+    "PKE_PLAINTEXT_MAX_BYTES",
     "PUBLIC_KEY_BYTES",
     "PUBLIC_KEY_X_BYTES",
     "SECRET_KEY_BYTES",
     "SEED_BYTES",
     "SIGNATURE_BYTES",
     "SM4_KEY_BYTES",
+    "decrypt",
+    "encrypt",
     "hash",
     "hash_many",
     "hmac_sm3",
@@ -73,6 +77,8 @@ GCM_TAG_BYTES: Final[int] = _C["gcm_tag_bytes"]
 # PBKDF2-HMAC-SM3 iterations for key files: OWASP's 600,000 for PBKDF2-HMAC-SHA256
 # (SM3's cost per compression is comparable), ~0.5 s on this machine.
 KDF_ITERATIONS: Final[int] = 600_000
+PKE_OVERHEAD_BYTES: Final[int] = _C["pke_overhead_bytes"]  # C1 (compressed) + C3
+PKE_PLAINTEXT_MAX_BYTES: Final[int] = _C["pke_plaintext_max_bytes"]
 
 
 # --- SM3 ---------------------------------------------------------------------------
@@ -183,6 +189,22 @@ def verify_batch_packed(public_keys: Buffer, digests: Buffer, signatures: Buffer
 
     One 0/1 byte per row; the key width is told from the columns' lengths."""
     return _n.sm2_verify_batch_packed(public_keys, digests, signatures)
+
+
+def encrypt(public_key: Buffer, plaintext: Buffer) -> bytes | None:
+    """SM2 public-key encryption (GB/T 32918.4) to a compressed or x-only key.
+
+    ``C1 || C3 || C2`` with ``C1`` compressed (``len(plaintext) + PKE_OVERHEAD_BYTES``
+    bytes), a fresh ephemeral key from the operating system. ``None`` for a key that is
+    not a curve point or an empty plaintext; ``ValueError`` above ``PKE_PLAINTEXT_MAX_BYTES``.
+    """
+    return _n.sm2_encrypt(public_key, plaintext)
+
+
+def decrypt(secret_key: Buffer, ciphertext: Buffer) -> bytes | None:
+    """The plaintext of :func:`encrypt`'s output under ``secret_key``; ``None`` if it does not
+    decrypt (another key, damage: ``C3`` is checked). ``C1`` may be compressed or not."""
+    return _n.sm2_decrypt(secret_key, ciphertext)
 
 
 # --- SM4 / SM4-GCM / KDF -------------------------------------------------------------

@@ -681,6 +681,41 @@ pub fn pbkdf2_hmac_sm3(
     Ok(out)
 }
 
+/// Bytes SM2 encryption adds to a plaintext: `C1` (a compressed point, 33) and
+/// `C3` (SM3, 32); `C2` is as long as the plaintext.
+pub const PKE_OVERHEAD: usize = PUBLIC_KEY_LEN + DIGEST_LEN;
+/// The largest plaintext [`sm2_encrypt`] takes (its key stream is SM3 in counter mode).
+pub const PKE_PLAINTEXT_MAX: usize = 1 << 16;
+
+/// SM2 public-key encryption (GB/T 32918.4-2016) of `plaintext` to the
+/// compressed or x-only `public_key`: `C1 || C3 || C2` with `C1` compressed,
+/// an ephemeral key from the operating system. `None` if the key is not a
+/// curve point, the plaintext exceeds [`PKE_PLAINTEXT_MAX`] (or the system
+/// has no randomness).
+pub fn sm2_encrypt(public_key: &[u8], plaintext: &[u8]) -> Option<Vec<u8>> {
+    use sm2::pke::{EncryptingKey, Mode};
+    if plaintext.len() > PKE_PLAINTEXT_MAX {
+        return None;
+    }
+    let key = EncryptingKey::new_with_mode(parse_public_key(public_key)?, Mode::C1C3C2);
+    let cipher = key
+        .encrypt_cipher::<_, Sm3>(&mut getrandom04::SysRng, plaintext)
+        .ok()?;
+    cipher.to_vec(Mode::C1C3C2, true).ok()
+}
+
+/// The plaintext of [`sm2_encrypt`]'s output under the secret key `d`; `None`
+/// if `secret` is not a usable key or the ciphertext does not decrypt (a
+/// wrong key, damage: `C3` is checked). `C1` may be compressed or not.
+pub fn sm2_decrypt(secret: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+    use sm2::pke::{DecryptingKey, Mode};
+    if ciphertext.len() > PKE_PLAINTEXT_MAX + PUBLIC_KEY_UNCOMPRESSED_LEN + DIGEST_LEN {
+        return None;
+    }
+    let key = DecryptingKey::new_with_mode(secret_scalar(secret)?, Mode::C1C3C2);
+    key.decrypt(ciphertext).ok()
+}
+
 /// HMAC-SM3 (RFC 2104 with SM3): the national suite's keyed hash.
 pub fn hmac_sm3(key: &[u8], data: &[u8]) -> Digest {
     use hmac::{KeyInit as _, Mac as _};

@@ -379,6 +379,45 @@ fn pbkdf2_hmac_sm3<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// `sm2_encrypt(public_key, plaintext) -> bytes | None`: SM2 encryption
+/// (`C1 || C3 || C2`, `C1` compressed); `None` for a key that is not a point.
+#[pyfunction]
+fn sm2_encrypt<'py>(
+    py: Python<'py>,
+    public_key: &Bound<'py, PyAny>,
+    plaintext: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let pk = byte_arg(public_key, "public_key")?;
+    let msg = byte_arg(plaintext, "plaintext")?;
+    if msg.len() > sm::PKE_PLAINTEXT_MAX {
+        return Err(PyValueError::new_err(format!(
+            "SM2 encryption takes at most {} bytes, got {}",
+            sm::PKE_PLAINTEXT_MAX,
+            msg.len()
+        )));
+    }
+    let (k, m) = (&pk[..], &msg[..]);
+    Ok(py
+        .detach(|| sm::sm2_encrypt(k, m))
+        .map(|c| PyBytes::new(py, &c)))
+}
+
+/// `sm2_decrypt(secret_key, ciphertext) -> bytes | None`: `None` unless it
+/// decrypts (wrong key, damage, malformed).
+#[pyfunction]
+fn sm2_decrypt<'py>(
+    py: Python<'py>,
+    secret_key: &Bound<'py, PyAny>,
+    ciphertext: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let d = byte_arg(secret_key, "secret_key")?;
+    let c = byte_arg(ciphertext, "ciphertext")?;
+    let (d, c) = (&d[..], &c[..]);
+    Ok(py
+        .detach(|| sm::sm2_decrypt(d, c))
+        .map(|p| PyBytes::new(py, &p)))
+}
+
 /// `sm3_hmac(key, data) -> bytes`: HMAC-SM3 (RFC 2104).
 #[pyfunction]
 fn sm3_hmac<'py>(
@@ -414,6 +453,8 @@ fn sm_constants(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("gcm_nonce_bytes", sm::GCM_NONCE_LEN)?;
     d.set_item("gcm_tag_bytes", sm::GCM_TAG_LEN)?;
     d.set_item("kdf_max_bytes", sm::KDF_LEN_MAX)?;
+    d.set_item("pke_overhead_bytes", sm::PKE_OVERHEAD)?;
+    d.set_item("pke_plaintext_max_bytes", sm::PKE_PLAINTEXT_MAX)?;
     d.set_item("secret_key_tag", PyBytes::new(py, sm::SECRET_KEY_TAG))?;
     Ok(d)
 }
@@ -423,6 +464,8 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sm3_hash_one, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_hash_many, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_hmac, m)?)?;
+    m.add_function(wrap_pyfunction!(sm2_encrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(sm2_decrypt, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_merkle_leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_merkle_node_hash, m)?)?;
     m.add_function(wrap_pyfunction!(sm3_merkle_root, m)?)?;

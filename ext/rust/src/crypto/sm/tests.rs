@@ -429,3 +429,28 @@ fn cached_key_resolution_changes_no_verdict() {
     assert!(!sm2_verify(&not_point, &msg, &sig, DEFAULT_ID));
     assert!(!key_cache_contains(&not_point));
 }
+
+#[test]
+fn sm2_encryption_round_trips_and_refuses_the_wrong_key_or_damage() {
+    let (d, x) = keypair_from_seed_x(&[9; SEED_LEN]);
+    let (other, _) = keypair_from_seed_x(&[10; SEED_LEN]);
+    // The standard needs a nonempty message (its key stream must not be all zero).
+    assert!(sm2_encrypt(&x, b"").is_none());
+    for len in [1usize, 31, 32, 33, 100] {
+        let msg: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let c = sm2_encrypt(&x, &msg).unwrap();
+        assert_eq!(c.len(), len + PKE_OVERHEAD);
+        assert_eq!(sm2_decrypt(&d, &c).unwrap(), msg);
+        // Randomized: two encryptions differ.
+        assert_ne!(sm2_encrypt(&x, &msg).unwrap(), c);
+        assert!(sm2_decrypt(&other, &c).is_none());
+        for i in [0, 1, PUBLIC_KEY_LEN, c.len() - 1] {
+            let mut bad = c.clone();
+            bad[i] ^= 1;
+            assert!(sm2_decrypt(&d, &bad).is_none(), "byte {i} of {len}");
+        }
+    }
+    assert!(sm2_encrypt(&[0u8; 31], b"m").is_none());
+    assert!(sm2_encrypt(&x, &vec![0u8; PKE_PLAINTEXT_MAX + 1]).is_none());
+    assert!(sm2_decrypt(&d, &[2u8; 10]).is_none());
+}
