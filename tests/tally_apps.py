@@ -71,7 +71,7 @@ def _put(ctx: TxContext) -> None:
     ctx.put(proofed_key(ctx.sender), ctx.payload)
 
 
-def _check(batch, rows):
+def _check(batch, rows, suite):
     check_calls.append(len(rows))
     return [0 if batch.payload(i).startswith(PROOF_OK) else Reject.BAD_PROOF for i in rows.tolist()]
 

@@ -5,9 +5,10 @@ A voucher's life on the real engine (org admission, confirm, split, transfer/acc
 discount, pledge, settlement) with its receipts, lineage and a state proof of the voucher
 record checked by the light client in the chain's suite; refusals by code (a duplicate
 financing, a non-holder's step, a stranger, a key that is no key of the suite); the suites
-kept apart (a party's key of the other suite, another suite's signature); confidential
-amounts, which seal to Ed25519 keys, refused before anything is signed on an SM2 chain;
-and the pre-signed lifecycle workload (bench, loadgen's voucher mix) in the national suite.
+kept apart (a party's key of the other suite, another suite's signature); a confidential
+voucher on an SM2 chain, its opening sealed by SM2 encryption (the whole confidential
+lifecycle in each suite: test_confidential_suites.py); and the pre-signed lifecycle
+workload (bench, loadgen's voucher mix) in the national suite.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from finance_world import (
 )
 from tierchain import proofs
 from tierchain.apps.finance import DocType, PieceState, VoucherStatus
+from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import voucher as v
-from tierchain.apps.finance.client import ConfidentialUnavailable, Finance, SuiteMismatch
+from tierchain.apps.finance.client import Finance, SuiteMismatch
 from tierchain.apps.finance.codes import FinanceReject
-from tierchain.crypto import SM2_SM3, SUITES, CryptoSuite, Sm2KeyPair, suite_for
+from tierchain.crypto import SM2_SM3, SUITES, CryptoSuite, Sm2KeyPair, sm, suite_for
+from tierchain.crypto import confidential as conf
 from tierchain.engine.chain import Chain
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
@@ -220,18 +223,21 @@ def test_keys_are_the_suites_and_the_suites_do_not_mix(sm2_chain, sm2_world):
     assert t1.transfer(vid, w.org("Tier2")).ok  # the right signature goes through
 
 
-def test_confidential_amounts_are_refused_before_signing_on_a_national_chain(sm2_chain, sm2_world):
-    w = sm2_world
-    nonce = sm2_chain.nonce(w.p["CoreCo"].pk)
-    with pytest.raises(ConfidentialUnavailable, match=r"Ed25519.*sm2-sm3"):
-        w.p["CoreCo"].cconfirm(w.org("Tier1"), 1_000, now_ms() + 60_000, [], w.p["Tier1"].pk)
-    with pytest.raises(ConfidentialUnavailable):
-        w.p["CoreCo"].creg_asset(bytes(32), 1_000, w.p["CoreCo"].pk)
-    with pytest.raises(ConfidentialUnavailable):
-        w.p["Tier1"].csplit(bytes(16), [1, 1])
-    with pytest.raises(ConfidentialUnavailable):
-        w.p["Tier1"].coffer(bytes(16), w.org("Tier2"), w.p["Tier2"].pk)
-    assert sm2_chain.nonce(w.p["CoreCo"].pk) == nonce  # nothing was sent
+def test_a_confidential_voucher_on_a_national_chain_seals_its_opening_with_sm2(sm2_chain, sm2_world):
+    w, fin = sm2_world, sm2_world.fin
+    regulator = conf.elgamal_keypair(b"regulator".ljust(32, b"\0"))
+    assert fin.party(members(SM2).node).propose_regulator_key(regulator.public).ok
+    docs = [(DocType.INVOICE, w.p["Tier1"].anchor(DocType.INVOICE, b"invoice c").id)]
+    r = w.p["CoreCo"].cconfirm(w.org("Tier1"), 1_000, now_ms() + 60_000, docs, w.p["Tier1"].pk)
+    assert r.ok, r.code
+    # The opening is SM2-encrypted to Tier1's key (72 + 65 bytes), not an X25519 sealed box.
+    sealed = fin.camount(r.id).sealed
+    assert len(sealed) == ca.sealed_bytes(SM2_SM3) == 72 + sm.PKE_OVERHEAD_BYTES
+    secret, _ = sm.keypair_from_seed(members(SM2).keys["Tier1"].seed, x_only=True)
+    assert ca.Opening.decode(sm.decrypt(secret, sealed)) == r.openings[0]
+    assert w.p["Tier1"].opening(r.id).amount == 1_000
+    assert w.p["BankA"].opening(r.id) is None and w.p["CoreCo"].opening(r.id) is None
+    assert ca.regulator_read(fin.camount(r.id).amount, regulator.secret) == 1_000
 
 
 def test_the_lifecycle_workload_in_the_national_suite():

@@ -51,8 +51,10 @@ def test_a_check_runs_once_per_batch_on_the_rows_that_passed_and_refuses_by_name
 
 
 def test_a_check_answering_out_of_its_contract_is_a_bug_not_a_refusal(tmp_path):
-    bad_shape = apps.BatchCheck(frozenset({tally_apps.OP_PUT}), lambda b, rows: [0], "bad shape")
-    bad_code = apps.BatchCheck(frozenset({tally_apps.OP_PUT}), lambda b, rows: [77] * len(rows), "bad code")
+    bad_shape = apps.BatchCheck(frozenset({tally_apps.OP_PUT}), lambda b, rows, suite: [0], "bad shape")
+    bad_code = apps.BatchCheck(
+        frozenset({tally_apps.OP_PUT}), lambda b, rows, suite: [77] * len(rows), "bad code"
+    )
     for bc in (bad_shape, bad_code):
         app = apps.App("proofed", tally_apps.PROOFED.ops, range(5100, 5101), checks=(bc,))
         with Chain(tmp_path / bc.name, CONFIG, NODE, apps=[app]) as chain:
@@ -66,7 +68,7 @@ def test_an_app_refuses_a_check_of_ops_it_does_not_have():
             "proofed",
             tally_apps.PROOFED.ops,
             range(5100, 5101),
-            checks=(apps.BatchCheck(frozenset({5099}), lambda b, rows: rows, "other"),),
+            checks=(apps.BatchCheck(frozenset({5099}), lambda b, rows, suite: rows, "other"),),
         )
 
 

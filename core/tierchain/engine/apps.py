@@ -133,7 +133,8 @@ class Placement:
 @dataclasses.dataclass(frozen=True)
 class BatchCheck:
     """A stateless admission check of an app's ops, run once per batch on every row of
-    ``ops`` that passed the engine's checks (signatures included): ``check(batch, rows)``
+    ``ops`` that passed the engine's checks (signatures included): ``check(batch, rows,
+    suite)`` (``suite``: the chain's ``CryptoSuite``, which fixes sizes some payloads hold)
     returns a code per row of ``rows`` (indices into the ``tierchain.wire.batch.Batch``),
     0 or an engine admission code (``ADMISSION_CODES``, e.g. ``Reject.BAD_PROOF``). For
     work that is best done in one native call per batch, like signatures: zero-knowledge
@@ -141,7 +142,7 @@ class BatchCheck:
     read nothing but the batch; what depends on state is the op handler's to check."""
 
     ops: frozenset[int]
-    check: Callable[[Any, Any], Any]
+    check: Callable[[Any, Any, Any], Any]
     name: str = ""
 
 

@@ -105,7 +105,7 @@ def screen(
             np.uint8,
         )
         codes[vidx[valid == 0]] = Reject.BAD_SIGNATURE
-    run_checks(batch, codes, check, checks)
+    run_checks(batch, codes, check, checks, suite)
     idx = np.flatnonzero(codes == 0)
     if len(idx) > 1:
         ids = np.ascontiguousarray(batch.digest[idx]).view(f"V{batch.digest.shape[1]}").ravel()
@@ -118,15 +118,19 @@ def screen(
 
 
 def run_checks(
-    batch: Batch, codes: np.ndarray, candidates: np.ndarray, checks: tuple[BatchCheck, ...]
+    batch: Batch,
+    codes: np.ndarray,
+    candidates: np.ndarray,
+    checks: tuple[BatchCheck, ...],
+    suite: CryptoSuite,
 ) -> None:
     """The apps' batch checks (``BatchCheck``) on the ``candidates`` rows still at code 0,
-    one call per check; their refusals written into ``codes`` (in place)."""
+    one call per check on a chain of ``suite``; their refusals written into ``codes`` (in place)."""
     for bc in checks:
         rows = np.flatnonzero(candidates & (codes == 0) & np.isin(batch.op, tuple(bc.ops)))
         if not rows.size:
             continue
-        got = np.asarray(bc.check(batch, rows))
+        got = np.asarray(bc.check(batch, rows, suite))
         if got.shape != rows.shape or not set(np.unique(got).tolist()) <= ADMISSION_CODES | {0}:
             raise InvariantViolation(
                 f"batch check {bc.name or bc.check!r} answered {got.shape} codes for {rows.size} rows, "

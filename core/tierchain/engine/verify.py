@@ -131,7 +131,7 @@ def verify_chain(
                         problem(f"height {height}: tx {i} has a bad signature")
                     # The apps' admission checks (proofs), on every transaction of the block.
                     checked = np.zeros(n, np.uint8)
-                    mempool.run_checks(batch, checked, valid != 0, app_set.checks)
+                    mempool.run_checks(batch, checked, valid != 0, app_set.checks, suite)
                     for i in np.flatnonzero(checked).tolist():
                         problem(f"height {height}: tx {i} fails admission: {Reject(int(checked[i])).name}")
                 # Each root is computed once: a re-executed block's come with its outcome

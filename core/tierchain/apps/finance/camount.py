@@ -14,9 +14,10 @@ An amount ``v`` (u64, minor units) is committed as two 32-bit *limbs*, ``v = lo 
 
 Every proof is bound to its transaction's ``context`` (chain id, sender, nonce, op): a proof
 copied into another transaction fails. The holder learns its amount and opening from a
-*sealed opening* (``seal``: a libsodium sealed box to the X25519 form of one of its
-organization's Ed25519 keys), which it checks against the commitments before it relies on
-it (``Opening.matches``).
+*sealed opening* (``seal``), encrypted to one of its organization's keys in the chain's crypto
+suite (``SEALINGS``: a libsodium sealed box to the X25519 form of an Ed25519 key on
+``ed25519-blake3``, SM2 public-key encryption on ``sm2-sm3``), which it checks against the
+commitments before it relies on it (``Opening.matches``).
 
 This module has no op handlers: ``apps/finance/confidential.py`` has them.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import nacl.bindings
 import nacl.exceptions
@@ -33,6 +34,7 @@ import nacl.public
 
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject, RecordError
+from tierchain.crypto import ED25519_BLAKE3, SM2_SM3, CryptoSuite, KeyPair, sm
 from tierchain.crypto import confidential as conf
 from tierchain.engine.execute import OpFailed, TxContext
 
@@ -41,7 +43,6 @@ LIMB = 1 << LIMB_BITS
 LIMBS_PER_PROOF = 8  # conf.MAX_RANGE_AMOUNTS: four amounts a range proof
 _CONTEXT = struct.Struct("<4sI32sQH")  # tag, chain id, sender, nonce, op
 _OPENING = struct.Struct("<Q32s32s")
-SEALED_BYTES = _OPENING.size + nacl.bindings.crypto_box_SEALBYTES
 IDENTITY = bytes(32)  # the encoding of the group's identity: commit(0, 0)
 STORED_BYTES = 128  # CAmount.stored()
 
@@ -298,7 +299,9 @@ class Stored:
 
     @classmethod
     def decode(cls, raw: bytes) -> Stored:
-        if len(raw) != STORED_BYTES + SEALED_BYTES:
+        """Either suite's record: the sealed opening's size is the record's length less
+        ``STORED_BYTES`` (see ``SEALED_SIZES`` for why that cannot be ambiguous)."""
+        if len(raw) - STORED_BYTES not in SEALED_SIZES:
             raise RecordError("confidential amount record")
         return cls(raw[:32], raw[32:64], raw[:STORED_BYTES], raw[STORED_BYTES:])
 
@@ -318,8 +321,11 @@ class Offer:
 
     @classmethod
     def decode(cls, raw: bytes | None) -> Offer:
-        n = SEALED_BYTES
-        if raw is None or len(raw) not in (n, 2 * n + STORED_BYTES):
+        """Either suite's record: a transfer's is one sealed opening, a financing's two and a
+        stored amount, so the length names the sealed size (``SEALED_SIZES``)."""
+        size = len(raw) if raw is not None else -1
+        n = next((n for n in SEALED_SIZES if size in (n, 2 * n + STORED_BYTES)), None)
+        if raw is None or n is None:
             raise RecordError("confidential offer")
         return cls(raw[:n], raw[n : n + STORED_BYTES], raw[n + STORED_BYTES :])
 
@@ -348,21 +354,96 @@ def decode_cclearing(raw: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes, b
 # --- openings for holders ---------------------------------------------------------------
 
 
-def seal(opening: Opening, recipient_ed25519: bytes) -> bytes:
-    """``opening`` sealed to the X25519 form of the Ed25519 key ``recipient_ed25519``
-    (libsodium's sealed box: only that key's holder opens it)."""
+@dataclasses.dataclass(frozen=True)
+class Sealing:
+    """How a chain of one crypto suite seals an opening to its recipient's key: ``seal(
+    plaintext, recipient public key)`` and ``open(sealed, recipient's signing seed)`` (the
+    plaintext, or None if it was not sealed to that key or is damaged); every sealed opening
+    is ``sealed_bytes`` long."""
+
+    scheme: str
+    sealed_bytes: int
+    seal: Callable[[bytes, bytes], bytes]
+    open: Callable[[bytes, bytes], bytes | None]
+
+
+def _box_seal(plaintext: bytes, recipient_ed25519: bytes) -> bytes:
     x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(recipient_ed25519)
-    return nacl.public.SealedBox(nacl.public.PublicKey(x25519)).encrypt(opening.encode())
+    return nacl.public.SealedBox(nacl.public.PublicKey(x25519)).encrypt(plaintext)
 
 
-def unseal(sealed: bytes, signing_seed: bytes) -> Opening | None:
-    """The opening sealed to the Ed25519 key of ``signing_seed``; None if it was not sealed
-    to it or is damaged."""
+def _box_open(sealed: bytes, signing_seed: bytes) -> bytes | None:
     _public, secret = nacl.bindings.crypto_sign_seed_keypair(signing_seed)
     x_secret = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret)
     try:
-        raw = nacl.public.SealedBox(nacl.public.PrivateKey(x_secret)).decrypt(sealed)
+        return nacl.public.SealedBox(nacl.public.PrivateKey(x_secret)).decrypt(sealed)
     except nacl.exceptions.CryptoError:
+        return None
+
+
+def _sm2_seal(plaintext: bytes, recipient_sm2: bytes) -> bytes:
+    sealed = sm.encrypt(recipient_sm2, plaintext)
+    if sealed is None:
+        raise ValueError("the recipient is not an SM2 public key")
+    return sealed
+
+
+def _sm2_open(sealed: bytes, signing_seed: bytes) -> bytes | None:
+    secret, _public = sm.keypair_from_seed(signing_seed, x_only=True)  # Sm2KeyPair's own d
+    return sm.decrypt(secret, sealed)
+
+
+# The one place that decides, per crypto suite, how openings are sealed (docs/privacy.md,
+# "Openings for holders"). ed25519-blake3: a libsodium sealed box (X25519 +
+# XSalsa20-Poly1305) to the X25519 form of the recipient's Ed25519 key, +48 bytes.
+# sm2-sm3: SM2 public-key encryption (GB/T 32918.4, C1 || C3 || C2, C1 compressed) to the
+# recipient's x-only SM2 key, +65 bytes (sm.PKE_OVERHEAD_BYTES).
+SEALINGS: dict[str, Sealing] = {
+    ED25519_BLAKE3.name: Sealing(
+        "x25519-sealed-box", _OPENING.size + nacl.bindings.crypto_box_SEALBYTES, _box_seal, _box_open
+    ),
+    SM2_SM3.name: Sealing("sm2-pke", _OPENING.size + sm.PKE_OVERHEAD_BYTES, _sm2_seal, _sm2_open),
+}
+SEALED_BYTES = SEALINGS[ED25519_BLAKE3.name].sealed_bytes  # the default suite's (120), as before
+# Every suite's sealed size. The records that keep sealed openings (``Stored``, ``Offer``,
+# ``cregistry.CRegistryEntry``) are decoded by length, without being told the suite: a
+# record of n-byte sealed openings is STORED_BYTES + n (Stored), n or 2n + STORED_BYTES
+# (Offer), 97 or 97 + n (CRegistryEntry) bytes, and with n = 120 or 137 no two sizes give
+# a record of one kind the same length (248/265; 120/368/137/402; 217/234), so the length
+# alone names the layout (tests/apps/test_confidential_suites.py checks it for every suite).
+# Payloads are parsed with the chain's size (``sealed_bytes(ctx.suite)``).
+SEALED_SIZES: tuple[int, ...] = tuple(sorted({s.sealed_bytes for s in SEALINGS.values()}))
+
+
+def sealing(suite: CryptoSuite | str = ED25519_BLAKE3) -> Sealing:
+    """How chains of ``suite`` (or the suite of that name) seal openings; ValueError for a
+    suite with no sealing."""
+    name = suite if isinstance(suite, str) else suite.name
+    found = SEALINGS.get(name)
+    if found is None:
+        raise ValueError(f"confidential amounts: no sealing of openings in the {name} suite")
+    return found
+
+
+def sealed_bytes(suite: CryptoSuite = ED25519_BLAKE3) -> int:
+    """The size of a sealed opening on a chain of ``suite`` (what payload parsers expect)."""
+    return sealing(suite).sealed_bytes
+
+
+def seal(opening: Opening, recipient: bytes, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+    """``opening`` sealed to the public key ``recipient`` of ``suite`` (``SEALINGS``: only that
+    key's holder opens it), ``sealed_bytes(suite)`` bytes."""
+    return sealing(suite).seal(opening.encode(), recipient)
+
+
+def unseal(sealed: bytes, keys: KeyPair | bytes) -> Opening | None:
+    """The opening sealed to ``keys`` (a key pair: its suite's sealing; or, as before, an
+    Ed25519 signing seed); None if it was not sealed to that key or is damaged."""
+    if isinstance(keys, KeyPair):
+        raw = sealing(keys.suite_name).open(sealed, keys.seed)
+    else:
+        raw = sealing(ED25519_BLAKE3).open(sealed, keys)
+    if raw is None:
         return None
     try:
         return Opening.decode(raw)

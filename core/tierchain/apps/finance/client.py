@@ -23,10 +23,9 @@ names none). A party's keys must be of that suite (``fin.party`` refuses others 
 ``SuiteMismatch``, naming both); tx ids are the suite's, and so is every finance id and
 digest the client computes (organization, proposal, voucher and piece ids, document
 fingerprints, registry blinding: ``codes``/``registry`` functions given ``suite=``).
-Confidential amounts seal each
-opening to the X25519 form of an Ed25519 key (``camount.seal``): on a chain of another
-suite the keys are not Ed25519 keys, so the confidential ops refuse to build a
-transaction (``ConfidentialUnavailable``) rather than seal an opening nobody can open.
+Confidential amounts seal each opening to its recipient's key the chain's suite's way
+(``camount.seal``: an X25519 sealed box to an Ed25519 key, or SM2 encryption to an SM2
+key), and a party opens what was sealed to its own key pair (``camount.unseal``).
 """
 
 from __future__ import annotations
@@ -52,11 +51,6 @@ from tierchain.wire import tx as txcodec
 
 class SuiteMismatch(TierChainError):
     """A key of one crypto suite used with a ledger of another (the message names both)."""
-
-
-class ConfidentialUnavailable(TierChainError):
-    """A confidential op on a chain whose keys are not Ed25519 keys (openings are sealed to
-    X25519 forms of Ed25519 keys: ``camount.seal``)."""
 
 
 class Ledger(Protocol):
@@ -265,14 +259,6 @@ class Party:
         code, receipt = self.fin.ledger.send(signed.encode(), self.fin.timeout_s)
         return Result(code, signed.tx_id(suite_for(self.keys.suite_name)), receipt, **extra)
 
-    def _sealing(self) -> None:
-        """Confidential ops seal openings to Ed25519 keys: refuse on a chain of another suite."""
-        if self.keys.suite_name != ED25519_BLAKE3.name:
-            raise ConfidentialUnavailable(
-                f"confidential amounts seal openings to Ed25519 keys (X25519 sealed boxes); "
-                f"not available on a chain of the {self.keys.suite_name} suite"
-            )
-
     def _piece(self, piece_id: bytes) -> c.Piece:
         p = self.fin.piece(piece_id)
         if p is None:
@@ -363,7 +349,6 @@ class Party:
         """``confirm`` with the face hidden: a confidential voucher (docs/privacy.md). The
         face's opening is sealed to ``recipient`` (a key of the beneficiary's organization)
         and returned in ``Result.openings``."""
-        self._sealing()
         invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
         chain_id, pk, org, nonce = self._args()
         tx, vid, opening = confidential.cconfirm(
@@ -375,7 +360,6 @@ class Party:
     def csplit(self, piece_id: bytes, amounts: list[int], parent: camount.Opening | None = None) -> Result:
         """Split a confidential piece into ``amounts`` (summing to its hidden amount);
         ``parent``: its opening, else read from the chain (sealed to this key)."""
-        self._sealing()
         p = self._piece(piece_id)
         parent = parent or self.opening(piece_id)
         if parent is None:
@@ -398,9 +382,10 @@ class Party:
     def creg_asset(self, blinded: bytes, value: int, owner: bytes) -> Result:
         """Attester: register an asset of hidden ``value`` in the confidential registry, its
         opening sealed to the ``owner`` key (``Result.openings``)."""
-        self._sealing()
         chain_id, pk, org, nonce = self._args()
-        tx, opening = cregistry.creg_asset(chain_id, pk, org, nonce, blinded, value, self._regulator(), owner)
+        tx, opening = cregistry.creg_asset(
+            chain_id, pk, org, nonce, blinded, value, self._regulator(), owner, suite=self.suite
+        )
         return self.send(tx, id=blinded, openings=[opening])
 
     def asset_opening(self, blinded: bytes) -> camount.Opening | None:
@@ -408,7 +393,7 @@ class Party:
         entry = self.fin.centry(blinded)
         if entry is None or not entry.sealed:
             return None
-        opening = camount.unseal(entry.sealed, self.keys.seed)
+        opening = camount.unseal(entry.sealed, self.keys)
         return opening if opening is not None and opening.matches((entry.value_lo, entry.value_hi)) else None
 
     def finance_package(
@@ -439,7 +424,7 @@ class Party:
         stored = self.fin.camount(piece_id)
         if stored is None:
             return None
-        opening = camount.unseal(stored.sealed, self.keys.seed)
+        opening = camount.unseal(stored.sealed, self.keys)
         return opening if opening is not None and opening.matches((stored.lo, stored.hi)) else None
 
     def _regulator(self) -> bytes:
@@ -484,12 +469,12 @@ class Party:
         if raw is None or stored is None:
             raise ValueError("no confidential offer of this piece")
         offer = camount.Offer.decode(raw)
-        piece = camount.unseal(offer.sealed_piece, self.keys.seed)
+        piece = camount.unseal(offer.sealed_piece, self.keys)
         if piece is None or not piece.matches((stored.lo, stored.hi)):
             raise ValueError("the offer's opening is not sealed to this key or does not open the piece")
         if not offer.price:
             return piece, None
-        price = camount.unseal(offer.sealed_price, self.keys.seed)
+        price = camount.unseal(offer.sealed_price, self.keys)
         if price is None or not price.matches((offer.price[:32], offer.price[32:64])):
             raise ValueError("the offer's price opening is not sealed to this key or does not open the price")
         return piece, price
@@ -534,7 +519,6 @@ class Party:
         """Offer a confidential piece to organization ``to`` (transfer, discount or pledge):
         its opening sealed to ``to``'s key ``recipient``, and a hidden ``price`` (discount
         price or loan) whose opening is returned in ``Result.openings``."""
-        self._sealing()
         p = self._piece(piece_id)
         opening = opening or self.opening(piece_id)
         if opening is None:
@@ -542,7 +526,7 @@ class Party:
         chain_id, pk, org, nonce = self._args()
         tx, price_opening = confidential.coffer(
             chain_id, pk, org, nonce, p.voucher, piece_id, opening, to, recipient, self._regulator(),
-            kind, price, due_ms,
+            kind, price, due_ms, suite=self.suite,
         )  # fmt: skip
         return self.send(tx, openings=[price_opening] if price_opening else [])
 

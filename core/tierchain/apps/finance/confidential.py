@@ -93,8 +93,9 @@ class COffer(NamedTuple):
     sealed_price: bytes | None
 
 
-def parse_cconfirm(payload: bytes) -> CConfirm:
-    """A ``fin.cconfirm`` payload; ValueError if malformed."""
+def parse_cconfirm(payload: bytes, sealed_bytes: int = ca.SEALED_BYTES) -> CConfirm:
+    """A ``fin.cconfirm`` payload whose sealed opening is ``sealed_bytes`` long (the chain's:
+    ``ca.sealed_bytes(suite)``); ValueError if malformed."""
     beneficiary, maturity, blinded, regulator, recipient, n = _CCONFIRM.unpack_from(payload)
     pos = _CCONFIRM.size
     docs = vc.unpack_docs(payload, pos, n)
@@ -102,13 +103,13 @@ def parse_cconfirm(payload: bytes) -> CConfirm:
     amount = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
     proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
     sealed = payload[pos:]
-    if len(sealed) != ca.SEALED_BYTES:
+    if len(sealed) != sealed_bytes:
         raise ValueError("sealed opening")
     return CConfirm(beneficiary, maturity, blinded, regulator, recipient, docs, amount, proof, sealed)
 
 
-def parse_csplit(payload: bytes) -> CSplit:
-    """A ``fin.csplit`` payload; ValueError if malformed."""
+def parse_csplit(payload: bytes, sealed_bytes: int = ca.SEALED_BYTES) -> CSplit:
+    """A ``fin.csplit`` payload (sealed openings of ``sealed_bytes``); ValueError if malformed."""
     pid, regulator, n = _CSPLIT.unpack_from(payload)
     if not 2 <= n <= c.csplit_ways_max:
         raise ValueError(f"2..{c.csplit_ways_max} pieces")
@@ -118,19 +119,19 @@ def parse_csplit(payload: bytes) -> CSplit:
         for i in range(n)
     ]
     proof, pos = ca.take_proof(payload, pos + n * ca.CAmount.SIZE)
-    if len(payload) != pos + n * ca.SEALED_BYTES:
+    if len(payload) != pos + n * sealed_bytes:
         raise ValueError("sealed openings")
-    sealed = [payload[pos + i * ca.SEALED_BYTES : pos + (i + 1) * ca.SEALED_BYTES] for i in range(n)]
+    sealed = [payload[pos + i * sealed_bytes : pos + (i + 1) * sealed_bytes] for i in range(n)]
     return CSplit(pid, regulator, amounts, proof, sealed)
 
 
-def parse_coffer(payload: bytes) -> COffer:
-    """A ``fin.coffer`` payload (a transfer's has no price: its price fields are None);
-    ValueError if malformed."""
+def parse_coffer(payload: bytes, sealed_bytes: int = ca.SEALED_BYTES) -> COffer:
+    """A ``fin.coffer`` payload (a transfer's has no price: its price fields are None; sealed
+    openings of ``sealed_bytes``); ValueError if malformed."""
     pid, to, kind, due_ms, regulator, recipient = _COFFER.unpack_from(payload)
     pos = _COFFER.size
-    sealed_piece = payload[pos : pos + ca.SEALED_BYTES]
-    pos += ca.SEALED_BYTES
+    sealed_piece = payload[pos : pos + sealed_bytes]
+    pos += sealed_bytes
     if kind == c.OfferKind.TRANSFER:
         if len(payload) != pos:
             raise ValueError("a transfer offer carries no price")
@@ -141,7 +142,7 @@ def parse_coffer(payload: bytes) -> COffer:
     price = ca.CAmount.decode(payload[pos + 64 : pos + 64 + ca.CAmount.SIZE])
     limb_proof, pos = ca.take_proof(payload, pos + 64 + ca.CAmount.SIZE)
     fits_proof, pos = ca.take_proof(payload, pos)
-    if len(payload) != pos + ca.SEALED_BYTES or len(sealed_piece) != ca.SEALED_BYTES:
+    if len(payload) != pos + sealed_bytes or len(sealed_piece) != sealed_bytes:
         raise ValueError("sealed openings")
     sealed_price = payload[pos:]
     return COffer(
@@ -165,41 +166,73 @@ def _price_room(limbs: tuple[bytes, bytes], price: ca.CAmount) -> bytes | None:
     return ca.conf.commitment_lincomb([limbs[0], limbs[1], price.lo, price.hi], [1, ca.LIMB, -1, -ca.LIMB])
 
 
-def _proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int) -> ca.ProofRow | None:
+def _proof_row(
+    op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int, sealed_bytes: int
+) -> ca.ProofRow | None:
+    """The proofs of ``payload`` read with sealed openings of ``sealed_bytes``; None if a
+    commitment a proof is about is not a point."""
+    if op in (c.OP_CREG_ASSET, c.OP_CREG_FINANCE):
+        return cregistry.proof_row(op, payload, chain_id, sender, nonce, sealed_bytes)
+    ctx = ca.context(chain_id, sender, nonce, op)
+    if op == c.OP_CCONFIRM:
+        *_, regulator, _, _, amount, proof, _ = parse_cconfirm(payload, sealed_bytes)
+        return ca.ProofRow(ctx, regulator, (amount,), (proof,))
+    if op == c.OP_COFFER:
+        _, _, _, _, regulator, _, _, limbs, price, limb_proof, fits_proof, _ = parse_coffer(
+            payload, sealed_bytes
+        )
+        if price is None:
+            return ca.ProofRow(ctx, regulator, (), ())
+        room = _price_room(limbs, price)
+        if room is None:
+            return None
+        return ca.ProofRow(ctx, regulator, (price,), (limb_proof,), ((fits_proof, (room,)),))
+    _, regulator, amounts, proof, _ = parse_csplit(payload, sealed_bytes)
+    return ca.ProofRow(ctx, regulator, tuple(amounts), (proof,))
+
+
+# The parsers the handlers use: a payload has a reading with a sealed size if its handler
+# would parse it with that size.
+_PARSERS = {
+    c.OP_CCONFIRM: parse_cconfirm,
+    c.OP_CSPLIT: parse_csplit,
+    c.OP_COFFER: parse_coffer,
+    c.OP_CREG_ASSET: cregistry.parse_asset,
+    c.OP_CREG_FINANCE: lambda payload, _sealed_bytes: cregistry.parse_finance(payload),
+}
+
+
+def proof_row(
+    op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int, sealed_bytes: int
+) -> ca.ProofRow | None:
+    """The proofs a confidential op's payload carries, read with sealed openings of
+    ``sealed_bytes`` (the chain's suite's: ``ca.sealed_bytes(suite)``, which fixes where the
+    proofs lie, e.g. a ``fin.coffer``'s price follows the sealed piece); None if the payload
+    does not parse so, or states no checkable proof (the row is refused)."""
     try:
-        if op in (c.OP_CREG_ASSET, c.OP_CREG_FINANCE):
-            return cregistry.proof_row(op, payload, chain_id, sender, nonce)
-        ctx = ca.context(chain_id, sender, nonce, op)
-        if op == c.OP_CCONFIRM:
-            *_, regulator, _, _, amount, proof, _ = parse_cconfirm(payload)
-            return ca.ProofRow(ctx, regulator, (amount,), (proof,))
-        if op == c.OP_COFFER:
-            _, _, _, _, regulator, _, _, limbs, price, limb_proof, fits_proof, _ = parse_coffer(payload)
-            if price is None:
-                return ca.ProofRow(ctx, regulator, (), ())
-            room = _price_room(limbs, price)
-            if room is None:
-                return None
-            return ca.ProofRow(ctx, regulator, (price,), (limb_proof,), ((fits_proof, (room,)),))
-        _, regulator, amounts, proof, _ = parse_csplit(payload)
-        return ca.ProofRow(ctx, regulator, tuple(amounts), (proof,))
+        _PARSERS[op](payload, sealed_bytes)
+        return _proof_row(op, payload, chain_id, sender, nonce, sealed_bytes)
     except (ValueError, struct.error):
         return None
 
 
-def _check(batch, rows: np.ndarray) -> list[int]:
-    """The admission check of the confidential ops: every proof of every row, in one batch."""
-    proof_rows = [
-        _proof_row(
+def _check(batch, rows: np.ndarray, suite) -> list[int]:
+    """The admission check of the confidential ops on a chain of ``suite``: every proof of
+    every row (``proof_row``), in one batch; a row passes if it parses and all its proofs hold."""
+    sealed_bytes = ca.sealed_bytes(suite)
+    found = [
+        proof_row(
             int(batch.op[i]),
             batch.payload(i),
             int(batch.chain_id[i]),
             batch.sender[i].tobytes(),
             int(batch.nonce[i]),
+            sealed_bytes,
         )
         for i in rows.tolist()
     ]
-    return [0 if good else Reject.BAD_PROOF for good in ca.verify_rows(proof_rows)]
+    verdicts = iter(ca.verify_rows([row for row in found if row is not None]))
+    return [0 if row is not None and next(verdicts) else Reject.BAD_PROOF for row in found]
 
 
 CHECK = apps.BatchCheck(
@@ -216,7 +249,7 @@ CHECK = apps.BatchCheck(
 def _cconfirm(ctx: TxContext) -> None:
     try:
         beneficiary, maturity_ms, blinded, regulator, recipient, docs, amount, _, sealed = parse_cconfirm(
-            ctx.payload
+            ctx.payload, ca.sealed_bytes(ctx.suite)
         )
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
@@ -236,7 +269,7 @@ def _cconfirm(ctx: TxContext) -> None:
 @OPS.op(c.OP_CSPLIT, "fin.csplit")
 def _csplit(ctx: TxContext) -> None:
     try:
-        pid, regulator, amounts, _, sealed = parse_csplit(ctx.payload)
+        pid, regulator, amounts, _, sealed = parse_csplit(ctx.payload, ca.sealed_bytes(ctx.suite))
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     oid, piece, _ = vc.held(ctx, pid, confidential=True)
@@ -265,7 +298,7 @@ def _csplit(ctx: TxContext) -> None:
 def _coffer(ctx: TxContext) -> None:
     try:
         pid, to, kind, due_ms, regulator, recipient, sealed, limbs, price, _, _, sealed_price = parse_coffer(
-            ctx.payload
+            ctx.payload, ca.sealed_bytes(ctx.suite)
         )
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
@@ -323,7 +356,7 @@ def cconfirm(
     amount = ca.make(opening, regulator, ctx)
     (proof,) = ca.prove_ranges([opening], ctx)
     payload = _CCONFIRM.pack(beneficiary, maturity_ms, blinded, regulator, recipient, len(docs))
-    payload += vc.pack_docs(docs) + amount.encode() + ca.put_proof(proof) + ca.seal(opening, recipient)
+    payload += vc.pack_docs(docs) + amount.encode() + ca.put_proof(proof) + ca.seal(opening, recipient, suite)
     reads = member_reads(sender, org) | {
         c.org_key(beneficiary),
         c.REGULATOR_KEY,
@@ -358,7 +391,7 @@ def csplit(
     (proof,) = ca.prove_ranges(openings, ctx)
     kids = [c.child_id(piece, i, suite=suite) for i in range(len(amounts))]
     payload = _CSPLIT.pack(piece, regulator, len(amounts)) + b"".join(a.encode() for a in cams)
-    payload += ca.put_proof(proof) + b"".join(ca.seal(o, sender) for o in openings)
+    payload += ca.put_proof(proof) + b"".join(ca.seal(o, sender, suite) for o in openings)
     reads = member_reads(sender, org) | {c.PARAMS_KEY, c.voucher_key(voucher), c.REGULATOR_KEY}
     reads.add(c.camount_key(piece))
     writes = {c.piece_key(piece), *map(c.piece_key, kids), *map(c.camount_key, kids)}
@@ -412,13 +445,16 @@ def coffer(
     kind: int = c.OfferKind.TRANSFER,
     price: int = 0,
     due_ms: int = 0,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> tuple[tx.Tx, ca.Opening | None]:
     """A confidential piece offered to organization ``to``: its ``opening`` sealed to the
     ``to`` key ``recipient``; for a discount or pledge a hidden ``price`` (the discount price
-    or the loan, at most the amount) with its opening sealed to the same key (returned)."""
+    or the loan, at most the amount) with its opening sealed to the same key (returned).
+    ``suite``: the chain's (how openings are sealed: ``ca.seal``)."""
     ctx = ca.context(chain_id, sender, nonce, c.OP_COFFER)
     payload = _COFFER.pack(piece, to, kind, due_ms if kind == c.OfferKind.PLEDGE else 0, regulator, recipient)
-    payload += ca.seal(opening, recipient)
+    payload += ca.seal(opening, recipient, suite)
     price_opening = None
     if kind != c.OfferKind.TRANSFER:
         if not 0 < price <= opening.amount:
@@ -431,7 +467,7 @@ def coffer(
         lo, hi = opening.limbs
         payload += ca.conf.commit(lo, opening.r_lo) + ca.conf.commit(hi, opening.r_hi) + cam.encode()
         payload += ca.put_proof(limb_proof) + ca.put_proof(fits)
-        payload += ca.seal(price_opening, recipient)
+        payload += ca.seal(price_opening, recipient, suite)
     reads = member_reads(sender, org) | {
         c.org_key(to),
         c.voucher_key(voucher),

@@ -76,7 +76,8 @@ class CRegistryEntry:
 
     @classmethod
     def decode(cls, raw: bytes) -> CRegistryEntry:
-        if len(raw) not in (97, 97 + ca.SEALED_BYTES) or raw[96] > 3:
+        # Either suite's entry: a sealed opening's size is the length less 97 (ca.SEALED_SIZES).
+        if len(raw) - 97 not in (0, *ca.SEALED_SIZES) or raw[96] > 3:
             raise c.RecordError("confidential registry entry")
         return cls(raw[:32], raw[32:64], raw[64:96], bool(raw[96] & 1), raw[97:], bool(raw[96] & 2))
 
@@ -110,13 +111,14 @@ class FinancePayload(NamedTuple):
     remainder_proof: bytes
 
 
-def parse_asset(payload: bytes) -> AssetPayload:
-    """A ``fin.creg_asset`` payload; ValueError if malformed."""
+def parse_asset(payload: bytes, sealed_bytes: int = ca.SEALED_BYTES) -> AssetPayload:
+    """A ``fin.creg_asset`` payload (a sealed opening of ``sealed_bytes``, the chain's:
+    ``ca.sealed_bytes(suite)``); ValueError if malformed."""
     blinded, regulator, owner = _ASSET.unpack_from(payload)
     pos = _ASSET.size
     value = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
     proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
-    if len(payload) != pos + ca.SEALED_BYTES:
+    if len(payload) != pos + sealed_bytes:
         raise ValueError("sealed opening")
     return AssetPayload(blinded, regulator, owner, value, proof, payload[pos:])
 
@@ -135,15 +137,19 @@ def parse_finance(payload: bytes) -> FinancePayload:
     )
 
 
-def proof_row(op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int) -> ca.ProofRow:
-    """The proofs of a registry op's payload, for the finance app's admission check."""
+def proof_row(
+    op: int, payload: bytes, chain_id: int, sender: bytes, nonce: int, sealed_bytes: int = ca.SEALED_BYTES
+) -> ca.ProofRow | None:
+    """The proofs of a registry op's payload, for the finance app's admission check
+    (``confidential.proof_row``; sealed openings of ``sealed_bytes``): ValueError if it
+    does not parse, None if a claimed commitment is not a point."""
     if op == c.OP_CREG_ASSET:
-        blinded, regulator, _, value, proof, _ = parse_asset(payload)
+        blinded, regulator, _, value, proof, _ = parse_asset(payload, sealed_bytes)
         return ca.ProofRow(ca.context(chain_id, sender, nonce, op), regulator, (value,), (proof,))
     blinded, ref, regulator, claimed, new, limb_proof, remainder_proof = parse_finance(payload)
     remainder = claimed.remainder(new)
     if remainder is None:
-        raise ValueError("a claimed commitment is not a point")
+        return None
     ctx = finance_context(chain_id, sender, blinded, ref)
     return ca.ProofRow(ctx, regulator, (new,), (limb_proof,), ((remainder_proof, (remainder,)),))
 
@@ -174,7 +180,7 @@ def add_financed(ctx: TxContext, blinded: bytes, limbs: tuple[bytes, bytes], sig
 @OPS.op(c.OP_CREG_ASSET, "fin.creg_asset")
 def _creg_asset(ctx: TxContext) -> None:
     try:
-        blinded, regulator, owner, value, _, sealed = parse_asset(ctx.payload)
+        blinded, regulator, owner, value, _, sealed = parse_asset(ctx.payload, ca.sealed_bytes(ctx.suite))
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     member(ctx, ATTESTER_ROLES)
@@ -266,9 +272,11 @@ def creg_asset(
     value: int,
     regulator: bytes,
     owner: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
 ) -> tuple[tx.Tx, ca.Opening]:
     """The attester's registration of an asset worth ``value``; its opening sealed to the
-    ``owner`` key (and returned)."""
+    ``owner`` key (and returned). ``suite``: the chain's (``ca.seal``)."""
     if not 0 < value <= c.amount_max:
         raise ValueError("value out of range")
     ctx = ca.context(chain_id, sender, nonce, c.OP_CREG_ASSET)
@@ -276,7 +284,7 @@ def creg_asset(
     amount = ca.make(opening, regulator, ctx)
     (proof,) = ca.prove_ranges([opening], ctx)
     payload = _ASSET.pack(blinded, regulator, owner) + amount.encode()
-    payload += ca.put_proof(proof) + ca.seal(opening, owner)
+    payload += ca.put_proof(proof) + ca.seal(opening, owner, suite)
     reads = member_reads(sender, org) | {c.REGULATOR_KEY, c.key_key(owner), c.registry_key(blinded)}
     writes = {c.cregistry_key(blinded)}
     return make_tx(chain_id, c.OP_CREG_ASSET, sender, nonce, reads, writes, payload), opening
