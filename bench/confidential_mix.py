@@ -77,7 +77,7 @@ from rich.table import Table
 from tierchain.apps.finance import camount, confidential, evidence, orgs, registry, voucher
 from tierchain.apps.finance import codes as c
 from tierchain.config import ChainConfig
-from tierchain.crypto import KeyPair
+from tierchain.crypto import ED25519_BLAKE3, KeyPair
 from tierchain.crypto import confidential as conf
 from tierchain.engine import mempool
 from tierchain.engine.chain import Chain
@@ -461,10 +461,10 @@ class CheckClock:
         self.seconds = 0.0
         original = mempool.run_checks
 
-        def timed(batch, codes, candidates, checks) -> None:
+        def timed(batch, codes, candidates, checks, suite) -> None:
             t0 = time.perf_counter()
             try:
-                original(batch, codes, candidates, checks)
+                original(batch, codes, candidates, checks, suite)
             finally:
                 dt = time.perf_counter() - t0
                 with self.lock:
@@ -629,7 +629,7 @@ def isolated_check(txs: list[bytes], batch: int, repeat: int) -> dict:
     transaction, and the shares of the native range-proof and validity-proof calls."""
     parts = [decode_batch(frame(txs[i : i + batch])) for i in range(0, len(txs), batch)]
     for b in parts:
-        if np.asarray(confidential.CHECK.check(b, np.arange(len(b)))).any():
+        if np.asarray(confidential.CHECK.check(b, np.arange(len(b)), ED25519_BLAKE3)).any():
             raise SystemExit("the pre-built confidential transactions fail their proof check")
     spent = {"verify_range_batch": 0.0, "verify_validity_batch": 0.0}
     originals = {name: getattr(conf, name) for name in spent}
@@ -651,7 +651,7 @@ def isolated_check(txs: list[bytes], batch: int, repeat: int) -> dict:
         for _ in range(repeat):
             t0 = time.perf_counter()
             for b in parts:
-                confidential.CHECK.check(b, np.arange(len(b)))
+                confidential.CHECK.check(b, np.arange(len(b)), ED25519_BLAKE3)
             times.append(time.perf_counter() - t0)
     finally:
         for name, fn in originals.items():

@@ -8,7 +8,10 @@ the apps its genesis names. Importing this package registers nothing.
   and ``committee``, the genesis accounts; client builders (``transfer``, ``register``);
 * ``xshard.py`` — ``xshard``: two-phase cross-shard transfers on the shards' own chains;
 * ``coordinator.py`` — drives every pending cross-shard transfer (no state of its own);
-* ``finance/`` — ``finance``: supply-chain finance (docs/finance.md).
+* ``finance/`` — ``finance``: supply-chain finance (docs/finance.md);
+* ``sharing/`` — data sharing under control (issue 18; no ops yet): ``envelope.py``,
+  records encrypted once and their data key sealed to each reader in the chain's suite
+  (docs/privacy.md, "Encrypted records").
 
 Apps import the engine; the engine imports no app (tests/test_import_cycles.py).
 """

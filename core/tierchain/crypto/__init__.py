@@ -6,8 +6,9 @@ in the package calls a signature or hash primitive of ``tierchain_native``.
 
 Files:
 
-* ``suite.py`` — ``CryptoSuite`` (sizes, hash with domain contexts, batch
-  signature verification over packed columns, sign, Merkle roots and paths,
+* ``suite.py`` — ``CryptoSuite`` (sizes, hash with domain contexts, keyed hash, batch
+  signature verification over packed columns, sign, Merkle roots and paths, sealing to
+  a recipient's key and an authenticated cipher,
   key-file scheme name), ``ED25519_BLAKE3``, ``SM2_SM3``, ``suite_for(name)``, ``suite_of``;
 * ``keys.py`` — key pairs (Ed25519 by PyNaCl; ``Sm2KeyPair``) and the weak-key checks;
 * ``keyfile.py`` — passphrase-sealed key files (Argon2id + SecretBox; for SM2 keys

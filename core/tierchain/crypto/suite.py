@@ -20,7 +20,12 @@ What a suite decides:
   digest, header, state tree, interim state root, write set, key file);
 * Merkle trees (RFC 6962 shape): leaf and node hashes, the root of a list of
   byte strings and of packed digests, audit paths;
-* the name of the key-file sealing scheme, and of the state tree's hash.
+* the name of the key-file sealing scheme, and of the state tree's hash;
+* encryption for data owners (issue 18): sealing a short secret to a recipient's public
+  key (``seal``/``unseal``, ``seal_overhead`` bytes more) and an authenticated cipher with
+  associated data (``aead_seal``/``aead_open``, ``aead_key_bytes``/``aead_nonce_bytes``):
+  on ``ed25519-blake3`` a libsodium sealed box to the X25519 form of the Ed25519 key and
+  XChaCha20-Poly1305-IETF (PyNaCl), on ``sm2-sm3`` SM2 public-key encryption and SM4-GCM.
 
 ``Ed25519Blake3`` (``ED25519_BLAKE3``) is Ed25519 under the ZIP-215 rule and
 BLAKE3 in derive-key mode, both computed by ``tierchain_native`` (Rust,
@@ -38,6 +43,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import blake3
+import nacl.bindings
+import nacl.exceptions
+import nacl.public
 import tierchain_native
 
 from tierchain import domains, limits, proofs
@@ -112,6 +120,12 @@ class CryptoSuite(abc.ABC):
     keyfile_sealing: str  # the key-file scheme's name (KDF + authenticated cipher)
     tree_hash: str  # the state tree's hash (tierchain_native's TreeHash name: "blake3", "sm3")
     contexts: HashContexts
+    seal_scheme: str  # sealing to a recipient's public key (``seal``): the scheme's name
+    seal_overhead: int  # len(seal(pk, m)) - len(m)
+    aead_scheme: str  # the authenticated cipher's name (``aead_seal``)
+    aead_key_bytes: int
+    aead_nonce_bytes: int
+    aead_tag_bytes: int  # len(aead_seal(k, n, m)) - len(m)
 
     def __repr__(self) -> str:
         return f"<CryptoSuite {self.name}>"
@@ -182,6 +196,44 @@ class CryptoSuite(abc.ABC):
         assert len(signature) == self.signature_bytes
         return signature
 
+    # --- encryption: sealing to a recipient's key, an authenticated cipher ----------
+
+    @abc.abstractmethod
+    def seal(self, recipient_public_key: bytes, plaintext: bytes) -> bytes:
+        """``plaintext`` encrypted so that only the holder of ``recipient_public_key`` (one of
+        this suite's public keys) can read it: ``len(plaintext) + seal_overhead`` bytes, fresh
+        randomness each call; anyone can seal, so the result says nothing about its author.
+        ValueError if the key is not one of the suite's or ``plaintext`` is empty."""
+
+    @abc.abstractmethod
+    def unseal(self, keys: KeyPair, sealed: bytes) -> bytes | None:
+        """The plaintext ``seal`` sealed to ``keys.public_key``; None if it was sealed to
+        another key, or is damaged or malformed. ValueError for a key pair of another suite."""
+
+    @abc.abstractmethod
+    def aead_seal(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+        """``plaintext`` under the secret ``key`` (``aead_key_bytes``) and ``nonce``
+        (``aead_nonce_bytes``, never reused with a key), authenticating ``aad`` too:
+        ``len(plaintext) + aead_tag_bytes`` bytes. ValueError for a key or nonce of the wrong size."""
+
+    @abc.abstractmethod
+    def aead_open(self, key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes | None:
+        """The plaintext of ``aead_seal(key, nonce, ·, aad)``; None if ``sealed`` does not
+        authenticate under that key, nonce and ``aad``. ValueError for wrong key or nonce sizes."""
+
+    def _own_keys(self, keys: KeyPair) -> None:
+        if not isinstance(keys, KeyPair):
+            raise TypeError("keys must be a KeyPair")
+        if keys.suite_name != self.name:
+            raise ValueError(f"a {keys.suite_name} key pair is not a {self.name} key pair")
+
+    def _aead_sizes(self, key: bytes, nonce: bytes) -> None:
+        if len(key) != self.aead_key_bytes or len(nonce) != self.aead_nonce_bytes:
+            raise ValueError(
+                f"{self.aead_scheme} takes a {self.aead_key_bytes}-byte key and a "
+                f"{self.aead_nonce_bytes}-byte nonce, got {len(key)} and {len(nonce)}"
+            )
+
     # --- Merkle trees (RFC 6962 shape; tierchain.crypto.merkle documents the tree) --------
 
     @abc.abstractmethod
@@ -216,6 +268,13 @@ class Ed25519Blake3(CryptoSuite):
     digest_bytes = 32
     keyfile_sealing = "argon2id-xsalsa20poly1305"  # PyNaCl pwhash + SecretBox (crypto/keyfile.py)
     tree_hash = "blake3"
+    # libsodium's sealed box (X25519 + XSalsa20-Poly1305) to the X25519 form of the Ed25519 key
+    seal_scheme = "x25519-sealed-box"
+    seal_overhead = nacl.bindings.crypto_box_SEALBYTES  # 48: ephemeral X25519 key + tag
+    aead_scheme = "xchacha20poly1305-ietf"
+    aead_key_bytes = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_KEYBYTES  # 32
+    aead_nonce_bytes = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
+    aead_tag_bytes = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES  # 16
     contexts = HashContexts(
         tx_body=domains.TX_BODY,
         block_header=domains.BLOCK_HEADER,
@@ -264,6 +323,41 @@ class Ed25519Blake3(CryptoSuite):
 
     def is_strong_public_key(self, public_key: bytes) -> bool:
         return is_strong_public_key(public_key)
+
+    def seal(self, recipient_public_key: bytes, plaintext: bytes) -> bytes:
+        public_key, plaintext = bytes(recipient_public_key), bytes(plaintext)
+        if not is_strong_public_key(public_key):  # also refuses what has no X25519 form
+            raise ValueError("the recipient is not an Ed25519 public key")
+        if not plaintext:
+            raise ValueError("nothing to seal")
+        x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(public_key)
+        return nacl.public.SealedBox(nacl.public.PublicKey(x25519)).encrypt(plaintext)
+
+    def unseal(self, keys: KeyPair, sealed: bytes) -> bytes | None:
+        self._own_keys(keys)
+        _public, secret = nacl.bindings.crypto_sign_seed_keypair(keys.seed)
+        x_secret = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret)
+        try:
+            return nacl.public.SealedBox(nacl.public.PrivateKey(x_secret)).decrypt(bytes(sealed))
+        except nacl.exceptions.CryptoError:  # another key, damaged, too short
+            return None
+
+    def aead_seal(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+        self._aead_sizes(key, nonce)
+        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+            bytes(plaintext), bytes(aad), bytes(nonce), bytes(key)
+        )
+
+    def aead_open(self, key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes | None:
+        self._aead_sizes(key, nonce)
+        if len(sealed) < self.aead_tag_bytes:  # PyNaCl would fail making a negative-length buffer
+            return None
+        try:
+            return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                bytes(sealed), bytes(aad), bytes(nonce), bytes(key)
+            )
+        except nacl.exceptions.CryptoError:  # does not authenticate
+            return None
 
     def merkle_leaf_hash(self, leaf: bytes) -> bytes:
         return proofs.merkle_leaf_hash(leaf)
@@ -318,6 +412,12 @@ class Sm2Sm3(CryptoSuite):
     digest_bytes = 32
     keyfile_sealing = "pbkdf2-hmac-sm3-sm4-gcm"  # crypto/keyfile.py
     tree_hash = "sm3"
+    seal_scheme = "sm2-pke"  # GB/T 32918.4, C1 (compressed) || C3 || C2, to the x-only key
+    seal_overhead = sm.PKE_OVERHEAD_BYTES  # 65
+    aead_scheme = "sm4-gcm"
+    aead_key_bytes = sm.SM4_KEY_BYTES  # 16
+    aead_nonce_bytes = sm.GCM_NONCE_BYTES  # 12
+    aead_tag_bytes = sm.GCM_TAG_BYTES  # 16
     contexts = Ed25519Blake3.contexts
 
     def __init__(self) -> None:
@@ -363,6 +463,29 @@ class Sm2Sm3(CryptoSuite):
 
     def is_strong_public_key(self, public_key: bytes) -> bool:
         return is_strong_sm2_public_key(public_key)
+
+    def seal(self, recipient_public_key: bytes, plaintext: bytes) -> bytes:
+        public_key, plaintext = bytes(recipient_public_key), bytes(plaintext)
+        if not plaintext:
+            raise ValueError("nothing to seal")
+        # Only the suite's x-only keys (sm.encrypt also takes 33-byte compressed ones).
+        sealed = sm.encrypt(public_key, plaintext) if len(public_key) == self.public_key_bytes else None
+        if sealed is None:
+            raise ValueError("the recipient is not an SM2 public key")
+        return sealed
+
+    def unseal(self, keys: KeyPair, sealed: bytes) -> bytes | None:
+        self._own_keys(keys)
+        secret, _public = sm.keypair_from_seed(keys.seed, x_only=True)  # Sm2KeyPair's own d
+        return sm.decrypt(secret, bytes(sealed))
+
+    def aead_seal(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
+        self._aead_sizes(key, nonce)
+        return sm.seal(bytes(key), bytes(nonce), bytes(plaintext), bytes(aad))
+
+    def aead_open(self, key: bytes, nonce: bytes, sealed: bytes, aad: bytes = b"") -> bytes | None:
+        self._aead_sizes(key, nonce)
+        return sm.open(bytes(key), bytes(nonce), bytes(sealed), bytes(aad))
 
     def merkle_leaf_hash(self, leaf: bytes) -> bytes:
         return sm.merkle_leaf_hash(leaf)

@@ -14,10 +14,11 @@ An amount ``v`` (u64, minor units) is committed as two 32-bit *limbs*, ``v = lo 
 
 Every proof is bound to its transaction's ``context`` (chain id, sender, nonce, op): a proof
 copied into another transaction fails. The holder learns its amount and opening from a
-*sealed opening* (``seal``), encrypted to one of its organization's keys in the chain's crypto
-suite (``SEALINGS``: a libsodium sealed box to the X25519 form of an Ed25519 key on
-``ed25519-blake3``, SM2 public-key encryption on ``sm2-sm3``), which it checks against the
-commitments before it relies on it (``Opening.matches``).
+*sealed opening* (``seal``), encrypted to one of its organization's keys by the chain's crypto
+suite (``CryptoSuite.seal``, viewed per suite in ``SEALINGS``: a libsodium sealed box to the
+X25519 form of an Ed25519 key on ``ed25519-blake3``, SM2 public-key encryption on
+``sm2-sm3``), which it checks against the commitments before it relies on it
+(``Opening.matches``).
 
 This module has no op handlers: ``apps/finance/confidential.py`` has them.
 """
@@ -26,15 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from collections.abc import Callable, Sequence
-
-import nacl.bindings
-import nacl.exceptions
-import nacl.public
+from collections.abc import Sequence
 
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.codes import FinanceReject, RecordError
-from tierchain.crypto import ED25519_BLAKE3, SM2_SM3, CryptoSuite, KeyPair, sm
+from tierchain.crypto import ED25519_BLAKE3, SUITES, CryptoSuite, KeyPair
 from tierchain.crypto import confidential as conf
 from tierchain.engine.execute import OpFailed, TxContext
 
@@ -356,54 +353,35 @@ def decode_cclearing(raw: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes, b
 
 @dataclasses.dataclass(frozen=True)
 class Sealing:
-    """How a chain of one crypto suite seals an opening to its recipient's key: ``seal(
-    plaintext, recipient public key)`` and ``open(sealed, recipient's signing seed)`` (the
-    plaintext, or None if it was not sealed to that key or is damaged); every sealed opening
-    is ``sealed_bytes`` long."""
+    """How a chain of one crypto suite seals an opening to its recipient's key: a view of the
+    suite's own sealing (``CryptoSuite.seal``/``unseal``, the one implementation of each).
+    ``seal(plaintext, recipient public key)`` and ``open(sealed, recipient's signing seed)``
+    (the plaintext, or None if it was not sealed to that key or is damaged); every sealed
+    opening is ``sealed_bytes`` long."""
 
-    scheme: str
-    sealed_bytes: int
-    seal: Callable[[bytes, bytes], bytes]
-    open: Callable[[bytes, bytes], bytes | None]
+    suite: CryptoSuite
 
+    @property
+    def scheme(self) -> str:
+        return self.suite.seal_scheme
 
-def _box_seal(plaintext: bytes, recipient_ed25519: bytes) -> bytes:
-    x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(recipient_ed25519)
-    return nacl.public.SealedBox(nacl.public.PublicKey(x25519)).encrypt(plaintext)
+    @property
+    def sealed_bytes(self) -> int:
+        return _OPENING.size + self.suite.seal_overhead
 
+    def seal(self, plaintext: bytes, recipient: bytes) -> bytes:
+        return self.suite.seal(recipient, plaintext)
 
-def _box_open(sealed: bytes, signing_seed: bytes) -> bytes | None:
-    _public, secret = nacl.bindings.crypto_sign_seed_keypair(signing_seed)
-    x_secret = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(secret)
-    try:
-        return nacl.public.SealedBox(nacl.public.PrivateKey(x_secret)).decrypt(sealed)
-    except nacl.exceptions.CryptoError:
-        return None
+    def open(self, sealed: bytes, signing_seed: bytes) -> bytes | None:
+        return self.suite.unseal(self.suite.keys_from_seed(signing_seed), sealed)
 
 
-def _sm2_seal(plaintext: bytes, recipient_sm2: bytes) -> bytes:
-    sealed = sm.encrypt(recipient_sm2, plaintext)
-    if sealed is None:
-        raise ValueError("the recipient is not an SM2 public key")
-    return sealed
-
-
-def _sm2_open(sealed: bytes, signing_seed: bytes) -> bytes | None:
-    secret, _public = sm.keypair_from_seed(signing_seed, x_only=True)  # Sm2KeyPair's own d
-    return sm.decrypt(secret, sealed)
-
-
-# The one place that decides, per crypto suite, how openings are sealed (docs/privacy.md,
-# "Openings for holders"). ed25519-blake3: a libsodium sealed box (X25519 +
+# Per crypto suite, how openings are sealed (docs/privacy.md, "Openings for holders"): the
+# suite's sealing to a recipient's key. ed25519-blake3: a libsodium sealed box (X25519 +
 # XSalsa20-Poly1305) to the X25519 form of the recipient's Ed25519 key, +48 bytes.
 # sm2-sm3: SM2 public-key encryption (GB/T 32918.4, C1 || C3 || C2, C1 compressed) to the
 # recipient's x-only SM2 key, +65 bytes (sm.PKE_OVERHEAD_BYTES).
-SEALINGS: dict[str, Sealing] = {
-    ED25519_BLAKE3.name: Sealing(
-        "x25519-sealed-box", _OPENING.size + nacl.bindings.crypto_box_SEALBYTES, _box_seal, _box_open
-    ),
-    SM2_SM3.name: Sealing("sm2-pke", _OPENING.size + sm.PKE_OVERHEAD_BYTES, _sm2_seal, _sm2_open),
-}
+SEALINGS: dict[str, Sealing] = {name: Sealing(suite) for name, suite in SUITES.items()}
 SEALED_BYTES = SEALINGS[ED25519_BLAKE3.name].sealed_bytes  # the default suite's (120), as before
 # Every suite's sealed size. The records that keep sealed openings (``Stored``, ``Offer``,
 # ``cregistry.CRegistryEntry``) are decoded by length, without being told the suite: a
@@ -440,7 +418,7 @@ def unseal(sealed: bytes, keys: KeyPair | bytes) -> Opening | None:
     """The opening sealed to ``keys`` (a key pair: its suite's sealing; or, as before, an
     Ed25519 signing seed); None if it was not sealed to that key or is damaged."""
     if isinstance(keys, KeyPair):
-        raw = sealing(keys.suite_name).open(sealed, keys.seed)
+        raw = sealing(keys.suite_name).suite.unseal(keys, sealed)  # the key pair's own suite
     else:
         raw = sealing(ED25519_BLAKE3).open(sealed, keys)
     if raw is None:
