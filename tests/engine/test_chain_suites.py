@@ -12,10 +12,11 @@ import dataclasses
 
 import pytest
 
+from suite_world import World, suites_fixture, world_of
 from tierchain import proofs
 from tierchain.apps import accounts
-from tierchain.config import ChainConfig, GenesisAccount
-from tierchain.crypto import SUITES, CryptoSuite, suite_for
+from tierchain.config import GenesisAccount
+from tierchain.crypto import SUITES
 from tierchain.engine.chain import Chain, ChainError
 from tierchain.engine.verify import verify_chain
 from tierchain.errors import Reject
@@ -24,50 +25,16 @@ from tierchain.state.storage import Store
 CHAIN_ID = 21
 
 
-@dataclasses.dataclass(frozen=True)
-class World:
-    suite: CryptoSuite
-    node: object
-    alice: object
-    bob: object
-
-    @property
-    def other(self) -> CryptoSuite:
-        return next(s for s in SUITES.values() if s is not self.suite)
-
-    def config(self, **overrides) -> ChainConfig:
-        fields = dict(
-            chain_id=CHAIN_ID,
-            block_interval_ms=5,
-            crypto=self.suite.name,
-            genesis_accounts=(
-                GenesisAccount(self.node.public_key, ("registrar", "committee"), 0),
-                GenesisAccount(self.alice.public_key, (), 1_000),
-                GenesisAccount(self.bob.public_key, (), 0),
-            ),
-        )
-        fields.update(overrides)
-        return ChainConfig(**fields)
-
-    def transfer(self, keys, nonce: int, to, amount: int) -> bytes:
-        tx = accounts.transfer(CHAIN_ID, keys.public_key, nonce, to.public_key, amount)
-        return keys.sign_tx(tx).encode()
+world = suites_fixture(CHAIN_ID)
 
 
 def _world(name: str) -> World:
-    suite = suite_for(name)
-    seeds = (bytes(32), b"alice".ljust(32, b"\0"), b"bob".ljust(32, b"\0"))
-    return World(suite, *(suite.keys_from_seed(s) for s in seeds))
-
-
-@pytest.fixture(params=sorted(SUITES))
-def world(request) -> World:
-    return _world(request.param)
+    return world_of(name, CHAIN_ID)
 
 
 def test_transfers_commit_with_signed_headers_and_the_suites_ids(world, tmp_path):
     with Chain(tmp_path / "c", world.config(), world.node) as chain:
-        txs = [world.transfer(world.alice, n, world.bob, 10 + n) for n in range(5)]
+        txs = [world.transfer(world.alice, n, world.bob.public_key, 10 + n) for n in range(5)]
         sub = chain.submit(txs)
         assert not sub.codes.any(), sub.rejections()
         receipts = sub.wait(10)
@@ -84,12 +51,12 @@ def test_transfers_commit_with_signed_headers_and_the_suites_ids(world, tmp_path
 
 def test_a_bad_or_other_suite_signature_is_refused(world, tmp_path):
     with Chain(tmp_path / "c", world.config(), world.node) as chain:
-        good = world.transfer(world.alice, 0, world.bob, 1)
+        good = world.transfer(world.alice, 0, world.bob.public_key, 1)
         flipped = good[:-1] + bytes([good[-1] ^ 1])
         # The same transaction signed by the same seed in the other suite: a replay across
         # suites. Same sizes on the wire, but neither its sender key nor its signature is this suite's.
         other = _world(world.other.name)
-        crossed = other.transfer(other.alice, 0, other.bob, 1)
+        crossed = other.transfer(other.alice, 0, other.bob.public_key, 1)
         sub = chain.submit([flipped, crossed])
         assert [int(c) for c in sub.codes] == [Reject.BAD_SIGNATURE] * 2
         # A signature by the right key over the other suite's tx id is refused too.
@@ -124,7 +91,7 @@ def test_registering_a_key_that_is_not_the_suites_is_refused(world, tmp_path):
 def test_restart_resumes_and_the_suite_is_part_of_the_identity(world, tmp_path):
     path = tmp_path / "c"
     with Chain(path, world.config(), world.node) as chain:
-        chain.submit([world.transfer(world.alice, 0, world.bob, 7)]).wait(10)
+        chain.submit([world.transfer(world.alice, 0, world.bob.public_key, 7)]).wait(10)
         height, root = chain.height, chain.head().state_root
     with Chain(path, world.config(block_interval_ms=9), world.node) as chain:
         assert (chain.height, chain.head().state_root) == (height, root)
@@ -155,7 +122,7 @@ def test_verify_re_executes_and_detects_tampered_state(world, tmp_path):
     path = tmp_path / "c"
     with Chain(path, world.config(), world.node) as chain:
         for n in range(4):
-            chain.submit([world.transfer(world.alice, n, world.bob, 3)]).wait(10)
+            chain.submit([world.transfer(world.alice, n, world.bob.public_key, 3)]).wait(10)
         height = chain.height
     report = verify_chain(path)
     assert report.ok, report.problems
@@ -175,7 +142,7 @@ def test_state_and_inclusion_proofs_verify_in_the_light_client(world, tmp_path):
 
     name, other = world.suite.name, world.other.name
     with Chain(tmp_path / "c", world.config(), world.node) as chain:
-        sub = chain.submit([world.transfer(world.alice, n, world.bob, 2) for n in range(3)])
+        sub = chain.submit([world.transfer(world.alice, n, world.bob.public_key, 2) for n in range(3)])
         sub.wait(10)
         header = chain.head().encode()
         key = account_key(world.bob.public_key)

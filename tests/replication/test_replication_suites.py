@@ -49,18 +49,17 @@ from net_world import (
     teardown,
     wait_for,
 )
+from suite_world import World, suites_fixture, world_of
 from tierchain import proofs
 from tierchain.api.rpc import NodeClient
 from tierchain.apps import accounts
-from tierchain.config import ChainConfig, ConfigError, GenesisAccount
+from tierchain.config import ChainConfig, ConfigError
 from tierchain.crypto import (
     ED25519_BLAKE3,
     SM2_SM3,
-    SUITES,
     CryptoSuite,
     load_key_file,
     save_key_file,
-    suite_for,
 )
 from tierchain.crypto.keys import is_strong_public_key as is_strong_ed25519_key
 from tierchain.engine import apps
@@ -78,44 +77,12 @@ from tierchain.wire.tx import frame
 CHAIN_ID = 23
 
 
-@dataclasses.dataclass(frozen=True)
-class World:
-    """Accounts of one suite. The CometBFT validators are abci_world's VAL1/VAL2: Ed25519
-    keys in every suite."""
-
-    suite: CryptoSuite
-    node: object
-    alice: object
-    bob: object
-
-    @property
-    def other(self) -> CryptoSuite:
-        return next(s for s in SUITES.values() if s is not self.suite)
-
-    def config(self) -> ChainConfig:
-        return ChainConfig(
-            chain_id=CHAIN_ID,
-            crypto=self.suite.name,
-            genesis_accounts=(
-                GenesisAccount(self.node.public_key, ("registrar", "committee"), 0),
-                GenesisAccount(self.alice.public_key, (), 1_000),
-                GenesisAccount(self.bob.public_key, (), 0),
-            ),
-        )
-
-    def transfer(self, keys, nonce: int, to: bytes, amount: int) -> bytes:
-        return keys.sign_tx(accounts.transfer(CHAIN_ID, keys.public_key, nonce, to, amount)).encode()
+# The CometBFT validators are abci_world's VAL1/VAL2: Ed25519 keys in every suite.
+world = suites_fixture(CHAIN_ID)
 
 
 def _world(name: str) -> World:
-    suite = suite_for(name)
-    seeds = (bytes(32), b"alice".ljust(32, b"\0"), b"bob".ljust(32, b"\0"))
-    return World(suite, *(suite.keys_from_seed(s) for s in seeds))
-
-
-@pytest.fixture(params=sorted(SUITES))
-def world(request) -> World:
-    return _world(request.param)
+    return world_of(name, CHAIN_ID)
 
 
 def _open(path: Path, world: World, keys=None) -> TierChainApp:
