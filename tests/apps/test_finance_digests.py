@@ -160,7 +160,7 @@ def test_every_finance_digest_is_its_suites_and_the_default_is_unchanged(suite):
             ref.blind(SECRET, "invoice", bytes(32)),
             elsewhere.blind(SECRET, "invoice", bytes(32)),
         ),
-        (registry.keyed_hash(suite, bytes(32), b"data"), ref.keyed(bytes(32), b"data"), None),
+        (suite.keyed_hash(bytes(32), b"data"), ref.keyed(bytes(32), b"data"), None),
     ]
     for got, expected, other_suites in cases:
         assert got == expected

@@ -55,7 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import tierchain_native
 
 from tierchain import domains, proofs
-from tierchain.crypto.suite import ED25519_BLAKE3
+from tierchain.crypto.suite import ED25519_BLAKE3, SUITES
 from tierchain.errors import TierChainError
 from tierchain.proofs import EMPTY_HASH, StateProof
 from tierchain.state.storage import StorageError, WriteTxn, _Txn
@@ -106,8 +106,8 @@ class _Damaged(Exception):
     pass
 
 
-# The light client's name (tierchain.proofs) of the suite each tree hash belongs to.
-PROOF_SUITE = {"blake3": "ed25519-blake3", "sm3": "sm2-sm3"}
+# The suite (its name: what tierchain.proofs takes) each tree hash belongs to.
+PROOF_SUITE = {suite.tree_hash: suite.name for suite in SUITES.values()}
 
 
 def _parse_chunk(raw: bytes, pos: int, rel: int, suite: str) -> tuple[tuple, int]:

@@ -2,7 +2,7 @@
 
 An asset (an order, an invoice, a warehouse receipt) is identified by a
 *blinded fingerprint*: the chain's suite's keyed hash of its identity under a key
-derived from the consortium secret (``blind``; ``keyed_hash``: BLAKE3 keyed mode, or
+derived from the consortium secret (``blind``; the suite's ``keyed_hash``: BLAKE3 keyed mode, or
 HMAC-SM3 on an sm2-sm3 chain). Members know the secret and can compute it;
 there is no default secret: blinding without one (or with one shorter than 16
 bytes) raises ``ConsortiumSecretError``. The ledger stores only the result, so
@@ -75,12 +75,6 @@ def registry_key_from_secret(
     return suite.hash(c.FIN_REGISTRY_KEY, consortium_secret)
 
 
-def keyed_hash(suite: CryptoSuite, key: bytes, data: bytes) -> bytes:
-    """The keyed hash of ``data`` under the 32-byte ``key``: the suite's
-    (``CryptoSuite.keyed_hash``: BLAKE3 keyed mode, or HMAC-SM3 in ``sm2-sm3``)."""
-    return suite.keyed_hash(key, data)
-
-
 def blind(
     consortium_secret: bytes | None, asset_kind: str, asset_id: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
 ) -> bytes:
@@ -88,7 +82,7 @@ def blind(
     consortium key."""
     kind = asset_kind.encode()
     data = len(kind).to_bytes(2, "little") + kind + asset_id
-    return keyed_hash(suite, registry_key_from_secret(consortium_secret, suite=suite), data)
+    return suite.keyed_hash(registry_key_from_secret(consortium_secret, suite=suite), data)
 
 
 def blind_invoice(

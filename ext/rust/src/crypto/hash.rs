@@ -65,24 +65,35 @@ pub fn hash_many(
 ) -> Result<Vec<u8>, String> {
     check_ranges(buf.len(), starts, ends)?;
     let key = hash_derive_key_context(context);
-    let mut out = vec![0u8; starts.len() * OUT_LEN];
     // `check_ranges` proved 0 <= start <= end <= buf.len(), so the casts and
     // the slice below cannot fail.
-    let hash_into = |i: usize, slot: &mut [u8]| {
+    packed_digests(starts.len(), OUT_LEN, |i, slot| {
         let data = &buf[starts[i] as usize..ends[i] as usize];
         slot.copy_from_slice(&hash_with_key(&key, data));
-    };
-    if starts.len() < PARALLEL_ITEMS_MIN {
-        for (i, slot) in out.chunks_exact_mut(OUT_LEN).enumerate() {
-            hash_into(i, slot);
+    })
+}
+
+/// `n` packed `width`-byte outputs, slot `i` written by `fill(i, slot)`: one
+/// after another below [`PARALLEL_ITEMS_MIN`] items, else in tasks of
+/// `TASK_ITEMS` on the crate pool. The batch shape of every domain hash
+/// (BLAKE3 here, SM3 in `sm.rs`).
+pub fn packed_digests(
+    n: usize,
+    width: usize,
+    fill: impl Fn(usize, &mut [u8]) + Sync,
+) -> Result<Vec<u8>, String> {
+    let mut out = vec![0u8; n * width];
+    if n < PARALLEL_ITEMS_MIN {
+        for (i, slot) in out.chunks_exact_mut(width).enumerate() {
+            fill(i, slot);
         }
     } else {
         crate::pool::install(|| {
-            out.par_chunks_mut(OUT_LEN * TASK_ITEMS)
+            out.par_chunks_mut(width * TASK_ITEMS)
                 .enumerate()
                 .for_each(|(task, slots)| {
-                    for (j, slot) in slots.chunks_exact_mut(OUT_LEN).enumerate() {
-                        hash_into(task * TASK_ITEMS + j, slot);
+                    for (j, slot) in slots.chunks_exact_mut(width).enumerate() {
+                        fill(task * TASK_ITEMS + j, slot);
                     }
                 });
         })?;

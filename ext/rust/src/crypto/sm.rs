@@ -67,7 +67,7 @@ use sm3::{Digest as _, Sm3};
 use sm4::Sm4;
 use sm4::cipher::{Block, BlockCipherEncrypt};
 
-use super::hash::check_ranges;
+use super::hash::{check_ranges, packed_digests};
 
 pub const DIGEST_LEN: usize = 32;
 pub const SEED_LEN: usize = 32;
@@ -99,9 +99,8 @@ pub const LEAF_PREFIX: u8 = 0x00;
 pub const NODE_PREFIX: u8 = 0x01;
 
 /// Below this many items `hash_many` and the Merkle leaves run on the
-/// calling thread.
-pub const PARALLEL_ITEMS_MIN: usize = 256;
-const HASH_TASK_ITEMS: usize = 128;
+/// calling thread (the BLAKE3 batch's threshold: one batch shape, `packed_digests`).
+pub use super::hash::PARALLEL_ITEMS_MIN;
 /// Signatures per rayon task (one SM2 verification is ~100-200 µs, so small
 /// tasks balance well and cost nothing noticeable).
 const VERIFY_TASK_ITEMS: usize = 8;
@@ -151,29 +150,12 @@ pub fn hash_many(
 ) -> Result<Vec<u8>, String> {
     check_ranges(buf.len(), starts, ends)?;
     let state = context_state(context)?;
-    let mut out = vec![0u8; starts.len() * DIGEST_LEN];
     // check_ranges proved 0 <= start <= end <= buf.len().
-    let hash_into = |i: usize, slot: &mut [u8]| {
+    packed_digests(starts.len(), DIGEST_LEN, |i, slot| {
         let mut h = state.clone();
         h.update(&buf[starts[i] as usize..ends[i] as usize]);
         slot.copy_from_slice(&h.finalize());
-    };
-    if starts.len() < PARALLEL_ITEMS_MIN {
-        for (i, slot) in out.chunks_exact_mut(DIGEST_LEN).enumerate() {
-            hash_into(i, slot);
-        }
-    } else {
-        crate::pool::install(|| {
-            out.par_chunks_mut(DIGEST_LEN * HASH_TASK_ITEMS)
-                .enumerate()
-                .for_each(|(task, slots)| {
-                    for (j, slot) in slots.chunks_exact_mut(DIGEST_LEN).enumerate() {
-                        hash_into(task * HASH_TASK_ITEMS + j, slot);
-                    }
-                });
-        })?;
-    }
-    Ok(out)
+    })
 }
 
 // --- Merkle trees (RFC 6962 shape, SM3) ----------------------------------------
