@@ -10,7 +10,17 @@ import tomllib
 
 import pytest
 
-from net_world import cli, cometbft_or_skip, free_base_port, net_start, pids, show_logs, teardown
+from net_world import (
+    cli,
+    cometbft_or_skip,
+    free_base_port,
+    net_start,
+    pids,
+    show_logs,
+    status,
+    teardown,
+    wait_for,
+)
 from tierchain.config import ChainConfig, ConfigError, SyntheticAccounts
 from tierchain.replication import net as netlib
 from tierchain.tools import loadgen
@@ -96,6 +106,9 @@ def test_load_net_drives_a_running_network(tmp_path) -> None:
     try:
         net_start(d)
         started = pids(net)
+        # The two validators connected and making blocks before the 2 s window opens: on a
+        # loaded machine their first rounds can take longer than the window itself.
+        wait_for("both nodes at height >= 2", lambda: all((x["height"] or 0) >= 2 for x in status(d)))
         args = ["load", "--net", str(d), "--seconds", "2", "--txs", "1200", "--threads", "2"]
         args += ["--inflight", "2", "--batch", "50", "--wait", "30", "--cache-dir", cache]
         r = cli(*args, "--out", str(out))
