@@ -54,6 +54,8 @@ BUILTIN_APPS = {
     "finance": "tierchain.apps.finance.app:APP",
     # finance without the ops that put amounts in the clear (docs/privacy.md)
     "finance_confidential": "tierchain.apps.finance.app:CONFIDENTIAL_APP",
+    # data sharing under control; its members are finance's organizations (docs/privacy.md)
+    "sharing": "tierchain.apps.sharing.app:APP",
 }
 op_code_max = (1 << 16) - 1  # the wire's op field is a u16; op 0 is reserved
 reject_code_max = (1 << 16) - 1  # a receipt's code field is a u16

@@ -1,0 +1,65 @@
+"""Who may act: the finance app's organizations, checked with the sharing app's codes.
+
+A handler may refuse only with the engine's codes or its own app's
+(``AppSet.may_refuse``), so the sharing ops check membership here and answer with
+``SharingReject`` codes that mirror finance's (``SENDER_NOT_MEMBER``,
+``SENDER_KEY_REVOKED``, ``SENDER_ROLE_MISSING``, ``SENDER_ORG_INACTIVE``: an app set names
+each code once).
+"""
+
+from __future__ import annotations
+
+from tierchain.apps import accounts
+from tierchain.apps.finance import codes as fc
+from tierchain.apps.finance.orgs import ORG_ACTIVE, role_bits
+from tierchain.apps.sharing.codes import SharingReject
+from tierchain.engine.execute import OpFailed, TxContext
+
+__all__ = ["ORG_ACTIVE", "active_org", "committee", "member", "member_reads", "recipient", "role_bits"]
+
+
+def member(ctx: TxContext, roles: int = 0) -> tuple[bytes, fc.OrgRecord]:
+    """The sender's organization id and record (``roles`` = 0: any role)."""
+    raw = ctx.get(fc.key_key(ctx.sender))
+    if raw is None:
+        raise OpFailed(SharingReject.SENDER_NOT_MEMBER)
+    key = fc.KeyRecord.decode(raw)
+    if key.status != fc.KeyStatus.ACTIVE:
+        raise OpFailed(SharingReject.SENDER_KEY_REVOKED)
+    org_raw = ctx.get(fc.org_key(key.org))
+    org = None if org_raw is None else fc.OrgRecord.decode(org_raw)
+    if org is None or org.status != ORG_ACTIVE:
+        raise OpFailed(SharingReject.SENDER_ORG_INACTIVE)
+    if roles and not org.roles & roles:
+        raise OpFailed(SharingReject.SENDER_ROLE_MISSING)
+    return key.org, org
+
+
+def active_org(ctx: TxContext, org_id: bytes) -> fc.OrgRecord:
+    """A counterparty organization that exists and is active."""
+    raw = ctx.get(fc.org_key(org_id))
+    if raw is None:
+        raise OpFailed(SharingReject.UNKNOWN_ORG)
+    org = fc.OrgRecord.decode(raw)
+    if org.status != ORG_ACTIVE:
+        raise OpFailed(SharingReject.BAD_GRANTEE)
+    return org
+
+
+def recipient(ctx: TxContext, org_id: bytes, public_key: bytes) -> None:
+    """``public_key`` must be an active key of ``org_id``: what a key is sealed to."""
+    raw = ctx.get(fc.key_key(public_key))
+    key = None if raw is None else fc.KeyRecord.decode(raw)
+    if key is None or key.org != org_id or key.status != fc.KeyStatus.ACTIVE:
+        raise OpFailed(SharingReject.BAD_RECIPIENT_KEY)
+
+
+def committee(ctx: TxContext) -> None:
+    raw = ctx.get(accounts.account_key(ctx.sender))
+    if raw is None or not int.from_bytes(raw[:4], "little") & role_bits("committee"):
+        raise OpFailed(SharingReject.VOTER_NOT_COMMITTEE)
+
+
+def member_reads(sender: bytes, org: bytes) -> set[bytes]:
+    """What ``member`` reads: every sharing op by an organization declares these."""
+    return {fc.key_key(sender), fc.org_key(org)}
