@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from finance_world import CHAIN_ID, ORGS, MemLedger, config, kp, members
+from finance_world import ORGS, MemLedger, config, kp, members
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.client import Finance
 from tierchain.apps.sharing import codes as c
@@ -98,6 +98,3 @@ def world(crypto: str = DEFAULT_SUITE_NAME, timestamp_ms: int = 1_000_000) -> Wo
         r = node.propose_admit(name, roles, keys[name].public_key)
         assert r.ok, (name, r.code)
     return World(ledger, fin, keys, m.node, m.committee2)
-
-
-__all__ = ["ALL_ORGS", "CHAIN_ID", "code_of", "SHARING_APPS", "SharingLedger", "World", "chain_config", "fc", "world"]

@@ -11,6 +11,12 @@ operator's control and submission surface, not a public API gateway.
   chain's apps give it (an app's own refusal codes included; ``AppSet.reject_name``).
 * ``GET /v1/head``, ``GET /v1/block/<height>``, ``GET /v1/tx/<hex id>``,
   ``GET /v1/state/<hex key>``, ``GET /v1/nonce/<hex public key>``.
+* ``GET /v1/scan/<hex prefix>[?after=<hex key>&limit=N]``: up to ``limit`` (1..
+  ``scan_limit_max``, default 100) committed (key, value) pairs whose key starts with the
+  prefix (1..``limits.key_bytes_max`` bytes), in key order after ``after`` (paging).
+* ``POST /v1/app/<name>``: an app's endpoint (``tierchain.engine.apps.Endpoint``), a JSON
+  object of at most ``app_body_bytes_max`` bytes in, JSON out; its refusals are the app's
+  named codes (``EndpointError``: 400, 401, 403, 404 or 429).
 * ``GET /v1/proof/state/<hex key>``, ``GET /v1/proof/tx/<hex id>``: the proof and
   the header it verifies against, both as hex of their binary encodings
   (``tierchain.proofs``: ``verify_state_encoded`` / ``decode_tx_proof`` + ``verify_tx``),
@@ -54,8 +60,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tierchain import limits
 from tierchain.crypto import CryptoSuite
-from tierchain.engine.apps import AppSet
+from tierchain.engine.apps import AppSet, EndpointError
 from tierchain.engine.chain import Chain
+from tierchain.engine.queries import scan_limit_max
 from tierchain.errors import Reject, RejectedError, TierChainError
 from tierchain.state.tree import StateUnavailable
 from tierchain.wire.block import Header, Receipt
@@ -69,6 +76,8 @@ body_timeout_s = 30.0  # a body must arrive whole within this, or 408 BODY_TRUNC
 backlog = 2048  # listen queue: a burst of new connections waits in it instead of being reset
 pool_threads = 4  # threads running chain calls
 stop_grace_s = 5.0  # on stop, requests in flight get this long to finish
+app_body_bytes_max = 1 << 20  # an app endpoint's JSON body
+scan_default = 100  # pairs a scan answers without ?limit
 poll_s = 0.1  # body reads and commit waits look at the stop flag this often
 
 ERROR_CODES = {
@@ -81,6 +90,8 @@ ERROR_CODES = {
     "BAD_PUBLIC_KEY": "a public key that is not 64 hex digits (32 bytes)",
     "BAD_KEY": "a state key that is not even-length hex of 1..limits.key_bytes_max bytes",
     "NOT_FOUND": "no such path",
+    "NO_SUCH_ENDPOINT": "no app of this chain has an endpoint of that name",
+    "BAD_JSON": "an app endpoint's body is not a JSON object (UTF-8, at most app_body_bytes_max bytes)",
     "NO_SUCH_BLOCK": "no block at that height",
     "NO_SUCH_TX": "no committed transaction with that id",
     "NO_PROOF": "this chain keeps no state tree for proofs (interim commitment) or not at that height",
@@ -96,7 +107,8 @@ _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 _HEIGHT = re.compile(r"[0-9]{1,20}")
 _WAIT = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 _LENGTH = re.compile(r"[0-9]{1,20}")
-_ARG_PATH = re.compile(r"/v1/(block|tx|state|nonce|proof/state|proof/tx)/([^/]*)")
+_ARG_PATH = re.compile(r"/v1/(block|tx|state|scan|nonce|proof/state|proof/tx)/([^/]*)")
+_LIMIT = re.compile(r"[0-9]{1,6}")
 
 
 class RpcError(TierChainError):
@@ -232,6 +244,8 @@ class NodeApp:
         self.waiting = 0
         self.stopping = False  # set by NodeServer.stop (another thread): uploads and waits end at once
         self.uploads: asyncio.Semaphore | None = None  # made on the server's loop
+        # The chain's apps' endpoints, each made once for this node (its own state: rate limits).
+        self.endpoints = {name: e.make(chain) for name, e in chain.apps.endpoints.items()}
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -265,12 +279,22 @@ class NodeApp:
             allow(method, "GET")
             query_args(scope, ())
             return 200, json.dumps(header_json(self.chain.head(), self.chain.suite)).encode()
+        if path.startswith("/v1/app/"):
+            allow(method, "POST")
+            query_args(scope, ())
+            return await self.app_call(path[len("/v1/app/") :], scope, receive)
         m = _ARG_PATH.fullmatch(path)
         if m is None:
             raise HttpError(404, "NOT_FOUND", f"no such path {path[:200]!r}")
         allow(method, "GET")
-        query_args(scope, ())
         kind, arg = m.groups()
+        if kind == "scan":
+            return 200, await self.call(
+                self.scan,
+                hex_arg(arg, "BAD_KEY", "a key prefix", 1, limits.key_bytes_max),
+                query_args(scope, ("after", "limit")),
+            )
+        query_args(scope, ())
         if kind == "block":
             return 200, await self.call(self.block, height_arg(arg))
         if kind == "tx":
@@ -286,6 +310,41 @@ class NodeApp:
             return 200, json.dumps({"value": None if value is None else value.hex()}).encode()
         pk = hex_arg(arg, "BAD_PUBLIC_KEY", "a public key", limits.public_key_bytes, limits.public_key_bytes)
         return 200, json.dumps({"nonce": await self.call(self.chain.nonce, pk)}).encode()
+
+    def scan(self, prefix: bytes, args: dict[str, str]) -> bytes:
+        after = hex_arg(args.get("after", ""), "BAD_KEY", "after", 0, limits.key_bytes_max)
+        text = args.get("limit", str(scan_default))
+        if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= scan_limit_max:
+            raise HttpError(
+                400, "BAD_QUERY", f"limit must be a decimal in 1..{scan_limit_max}; got {text[:20]!r}"
+            )
+        pairs = self.chain.state_scan(prefix, int(text), after)
+        return json.dumps({"pairs": [[k.hex(), v.hex()] for k, v in pairs]}).encode()
+
+    async def app_call(self, name: str, scope: dict[str, Any], receive: Receive) -> tuple[int, bytes | None]:
+        handler = self.endpoints.get(name)
+        if handler is None:
+            known = ", ".join(sorted(self.endpoints)) or "none"
+            raise HttpError(404, "NO_SUCH_ENDPOINT", f"no endpoint {name[:80]!r} (this chain's: {known})")
+        length = content_length(scope)
+        if length > app_body_bytes_max:
+            raise HttpError(
+                413, "BAD_JSON", f"{length} bytes; an endpoint takes at most {app_body_bytes_max}"
+            )
+        raw = await self.read_body(receive, length)
+        if raw is None:
+            return 200, None
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            raise HttpError(400, "BAD_JSON", "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise HttpError(400, "BAD_JSON", "the body is not a JSON object")
+        try:
+            answer = await self.call(handler, body)
+        except EndpointError as exc:
+            raise HttpError(exc.status, exc.code, exc.detail) from None
+        return 200, json.dumps(answer).encode()
 
     def block(self, height: int) -> bytes:
         h = self.chain.header(height)
@@ -608,6 +667,16 @@ class NodeClient:
     def tx_proof(self, tx_id: bytes) -> dict[str, Any]:
         """``GET /v1/proof/tx/<hex id>``: height, header and proof (hex)."""
         return self._call(f"/v1/proof/tx/{tx_id.hex()}")
+
+    def scan(self, prefix: bytes, limit: int = scan_default, after: bytes = b"") -> list[tuple[bytes, bytes]]:
+        """Committed (key, value) pairs under ``prefix`` after ``after``: ``GET /v1/scan/...``."""
+        query = urllib.parse.urlencode({"limit": limit, **({"after": after.hex()} if after else {})})
+        pairs = self._call(f"/v1/scan/{prefix.hex()}?{query}")["pairs"]
+        return [(bytes.fromhex(k), bytes.fromhex(v)) for k, v in pairs]
+
+    def app(self, name: str, body: dict[str, Any]) -> Any:
+        """An app endpoint's answer: ``POST /v1/app/<name>`` with ``body`` as JSON."""
+        return self._call(f"/v1/app/{name}", json.dumps(body).encode())
 
     def state(self, key: bytes) -> bytes | None:
         """The committed value of state ``key`` (None if absent): ``GET /v1/state/<hex key>``."""

@@ -12,7 +12,9 @@ one frozen value that declares everything the engine needs from an op set:
 * ``roles``: account role names and their bit in the ``acct/`` roles mask;
 * ``placement``: shard placement rules, as data the native router takes
   (``tierchain.engine.route``, ext/cython/_route.pxi);
-* ``genesis``: a hook yielding the state the app contributes at genesis.
+* ``genesis``: a hook yielding the state the app contributes at genesis;
+* ``endpoints``: node API methods (``POST /v1/app/<name>``, JSON in and out), each made
+  once per node from its chain, so it may keep per-node state such as rate limits.
 
 An ``AppSet`` is the apps of one chain. Building it refuses overlapping op-code or
 reject-code ranges, role names or bits, domains and placement prefixes
@@ -65,6 +67,7 @@ placement_prefix_bytes_max = 8  # ext/cython/_route.pxi: PREFIX_BYTES_MAX
 placement_rules_max = 16  # ext/cython/_route.pxi: RULES_MAX
 placement_tag_bytes_max = 32
 app_name_bytes_max = 32
+endpoint_name_bytes_max = 64
 
 # The event an app emits to change the consensus validator set of a replicated chain:
 # data = the validator's Ed25519 public key (32 bytes) + its voting power (u64 LE; 0 removes
@@ -152,6 +155,32 @@ class BatchCheck:
 ADMISSION_CODES = frozenset(int(c) for c in Reject if 32 <= c < 64)
 
 
+class EndpointError(TierChainError):
+    """An app endpoint refuses a request: ``code`` is its name (UPPER_CASE), ``status`` the
+    HTTP status the node answers with (400 bad input, 401/403 authentication, 404 unknown,
+    429 rate limited)."""
+
+    def __init__(self, code: str, detail: str = "", status: int = 400) -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code, self.detail, self.status = code, detail, status
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A node API method of an app: ``POST /v1/app/<name>`` with a JSON object as body.
+    ``make(chain)`` is called once when the node's API starts and returns the handler:
+    ``handler(body: dict) -> JSON-able``, run in the API's thread pool; it refuses with
+    ``EndpointError``. Names are ``<app>.<method>`` (letters, digits, ``_`` and ``.``)."""
+
+    name: str
+    make: Callable[[Any], Callable[[dict], Any]]
+
+    def __post_init__(self) -> None:
+        ok = self.name.replace("_", "a").replace(".", "a")
+        if not (0 < len(self.name) <= endpoint_name_bytes_max and ok.isalnum() and self.name.isascii()):
+            raise AppError(f"endpoint name {self.name!r}: 1..{endpoint_name_bytes_max} of [A-Za-z0-9_.]")
+
+
 # genesis(config, apps, chunk_items): the app's genesis state as ascending chunks of at
 # most chunk_items (key, value) pairs, each key once (tierchain.engine.genesis merges the apps').
 GenesisHook = Callable[[Any, "AppSet", int], Iterator[list[tuple[bytes, bytes]]]]
@@ -177,6 +206,8 @@ class App:
     queries: tuple[tuple[str, Callable[..., Any]], ...] = ()
     # Stateless admission checks of some of its ops, one call per batch (``BatchCheck``).
     checks: tuple[BatchCheck, ...] = ()
+    # Node API methods (``Endpoint``): ``POST /v1/app/<name>``.
+    endpoints: tuple[Endpoint, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
@@ -270,6 +301,7 @@ class AppSet:
             claims += [(f"domain {d!r}", f"domain {d}") for d in app.domains]
             claims += [(f"placement prefix {p.prefix!r}", f"prefix {p.prefix.hex()}") for p in app.placement]
             claims += [(f"query {q}", f"query {q}") for q, _ in app.queries]
+            claims += [(f"endpoint {e.name}", f"endpoint {e.name}") for e in app.endpoints]
             claims += [(f"reject name {c.name}", f"reject {c.name}") for c in app.rejects or ()]
             for label, key in claims:
                 if key in owner:
@@ -290,6 +322,7 @@ class AppSet:
         self.role_mask = functools.reduce(int.__or__, self.role_bits.values(), 0)
         self.placement: tuple[Placement, ...] = tuple(p for a in self.apps for p in a.placement)
         self.checks: tuple[BatchCheck, ...] = tuple(c for a in self.apps for c in a.checks)
+        self.endpoints: dict[str, Endpoint] = {e.name: e for a in self.apps for e in a.endpoints}
 
     def __repr__(self) -> str:
         return f"AppSet({list(self.names)})"

@@ -24,7 +24,9 @@ class Ledger(Protocol):
     suite: CryptoSuite
 
     def state_get(self, key: bytes) -> bytes | None: ...
-    def state_scan(self, prefix: bytes, limit: int = scan_page, after: bytes = b"") -> list[tuple[bytes, bytes]]: ...
+    def state_scan(
+        self, prefix: bytes, limit: int = scan_page, after: bytes = b""
+    ) -> list[tuple[bytes, bytes]]: ...
     def nonce(self, public_key: bytes) -> int: ...
     def send(self, tx: bytes, timeout_s: float) -> tuple[c.SharingReject | Reject, Any]: ...
 
@@ -38,7 +40,9 @@ class EmbeddedLedger:
     def state_get(self, key: bytes) -> bytes | None:
         return self.chain.state_get(key)
 
-    def state_scan(self, prefix: bytes, limit: int = scan_page, after: bytes = b"") -> list[tuple[bytes, bytes]]:
+    def state_scan(
+        self, prefix: bytes, limit: int = scan_page, after: bytes = b""
+    ) -> list[tuple[bytes, bytes]]:
         return self.chain.state_scan(prefix, limit, after)
 
     def nonce(self, public_key: bytes) -> int:
@@ -64,7 +68,9 @@ class RemoteLedger:
     def state_get(self, key: bytes) -> bytes | None:
         return self.client.state(key)
 
-    def state_scan(self, prefix: bytes, limit: int = scan_page, after: bytes = b"") -> list[tuple[bytes, bytes]]:
+    def state_scan(
+        self, prefix: bytes, limit: int = scan_page, after: bytes = b""
+    ) -> list[tuple[bytes, bytes]]:
         return self.client.scan(prefix, limit, after)
 
     def nonce(self, public_key: bytes) -> int:
