@@ -7,11 +7,15 @@ names it in ``[chain] apps`` after ``finance``, whose organizations are its memb
 (``sr/ sv/ sg/ sq/ sk/``) route by the record id's first 8 bytes and a reconciliation
 pair's (``sp/ sy/``) by the pair id's, so a record with its grants and releases, and a
 pair with its postings, each live on one shard.
+
+Node API endpoints (``POST /v1/app/<name>``): ``sharing.list_query`` (a member's signed,
+rate-limited question about fingerprints: ``list_query``) and ``sharing.recon_report``
+(a pair's public reconciliation report for a day: ``recon_client``).
 """
 
 from __future__ import annotations
 
-from tierchain.apps.sharing import access, lists, recon
+from tierchain.apps.sharing import access, list_query, lists, recon, recon_client
 from tierchain.apps.sharing import codes as c
 from tierchain.engine import apps
 
@@ -27,4 +31,5 @@ APP = apps.App(
     rejects=c.SharingReject,
     domains=c.DOMAINS,
     placement=tuple(apps.Placement(p, apps.TAG, _TAG_BYTES) for p in _RECORD_TABLES + _PAIR_TABLES),
+    endpoints=(list_query.ENDPOINT, recon_client.ENDPOINT),
 )

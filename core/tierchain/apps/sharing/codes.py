@@ -41,7 +41,9 @@ from tierchain.errors import Reject
 SH_RECORD_ID = "tierchain 2026 sharing record id"  # (sender, nonce)
 SH_PAIR_ID = "tierchain 2026 sharing reconciliation pair id"  # (org a, org b), sorted
 SH_KEY_CHECK = "tierchain 2026 sharing key check"  # a list key's public check value
-DOMAINS = (SH_RECORD_ID, SH_PAIR_ID, SH_KEY_CHECK)
+SH_SEALED_VERSION = "tierchain 2026 sharing sealed version"  # a version's sealed bytes
+SH_LIST_QUERY = "tierchain 2026 sharing list query"  # what a member's list query signs
+DOMAINS = (SH_RECORD_ID, SH_PAIR_ID, SH_KEY_CHECK, SH_SEALED_VERSION, SH_LIST_QUERY)
 
 # --- what the sharing app claims (tierchain.apps.sharing.app) ------------------------------
 OP_CODES = range(64, 96)
