@@ -25,7 +25,6 @@ the old secret for releasing old versions, or puts a new version with the new ke
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from typing import Any
 
@@ -36,9 +35,9 @@ from tierchain.apps.sharing import codes as c
 from tierchain.apps.sharing.access import Grant, GrantStatus, RecordHead, Release, Request, Version
 from tierchain.apps.sharing.attachments import AttachmentCorrupt, AttachmentMissing, AttachmentStore
 from tierchain.apps.sharing.codes import Basis, Purpose, RecordKind
-from tierchain.apps.sharing.ledger import Ledger, ledger_of, scan_all
-from tierchain.crypto import CryptoSuite, KeyPair, suite_for
-from tierchain.errors import Reject, RejectedError, TierChainError
+from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, ledger_of, scan_all, send_signed
+from tierchain.crypto import CryptoSuite, KeyPair
+from tierchain.errors import TierChainError
 from tierchain.wire import tx as txcodec
 
 __all__ = [
@@ -76,24 +75,6 @@ class DataKeyUnavailable(TierChainError):
     """The owner's keys do not unwrap a version's data key (sealed to another owner key)."""
 
 
-@dataclasses.dataclass
-class Result:
-    code: c.SharingReject | Reject  # ``code.name`` is what the API shows
-    tx_id: bytes
-    receipt: Any = None
-    id: bytes | None = None  # the record the tx is about (put: the new record's id)
-    version: int = 0  # put: the version it created
-
-    @property
-    def ok(self) -> bool:
-        return self.code == Reject.OK
-
-    def check(self) -> Result:
-        if not self.ok:
-            raise RejectedError(self.code)
-        return self
-
-
 class Sharing:
     """Queries and parties over one ledger (an embedded ``Chain``, a node, or a ``Ledger``)."""
 
@@ -111,10 +92,7 @@ class Sharing:
 
     def party(self, keys: KeyPair) -> SharingParty:
         """``keys`` acting on this ledger; ``SuiteMismatch`` if they are another suite's keys."""
-        if keys.suite_name != self.suite.name:
-            raise SuiteMismatch(
-                f"a {keys.suite_name} key cannot sign on a chain of the {self.suite.name} suite"
-            )
+        check_suite(self.ledger, keys)
         return SharingParty(self, keys)
 
     # --- queries ---------------------------------------------------------------------
@@ -233,9 +211,7 @@ class SharingParty:
         return self.sh.ledger.chain_id, self.pk, self.org, self.sh.ledger.nonce(self.pk)
 
     def send(self, tx: txcodec.Tx, **extra: Any) -> Result:
-        signed = self.keys.sign_tx(tx)
-        code, receipt = self.sh.ledger.send(signed.encode(), self.sh.timeout_s)
-        return Result(code, signed.tx_id(suite_for(self.keys.suite_name)), receipt, **extra)
+        return send_signed(self.sh.ledger, self.keys, tx, self.sh.timeout_s, **extra)
 
     # --- owner -------------------------------------------------------------------------
     def put(

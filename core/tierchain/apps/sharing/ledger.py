@@ -5,15 +5,20 @@ state (point reads and prefix scans), nonces, and ``send`` — submit one signed
 and wait for its receipt, answering its code as a named member (``codes.reject_of``:
 the engine's ``Reject`` or the sharing app's ``SharingReject``). ``ledger_of`` wraps a
 ``Chain`` or a ``NodeClient``; anything else that has these members is used as it is.
+
+``send_signed`` is how every sharing client sends: sign, send, wait, and answer a
+``Result``; ``check_suite`` refuses keys of another suite than the ledger's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 
+from tierchain.apps.finance.client import SuiteMismatch
 from tierchain.apps.sharing import codes as c
-from tierchain.crypto import DEFAULT_SUITE_NAME, CryptoSuite, suite_for
-from tierchain.errors import Reject
+from tierchain.crypto import DEFAULT_SUITE_NAME, CryptoSuite, KeyPair, suite_for
+from tierchain.errors import Reject, RejectedError
 from tierchain.wire import tx as txcodec
 
 scan_page = 1000  # pairs per scan call
@@ -112,3 +117,40 @@ def scan_all(ledger: Ledger, prefix: bytes, limit: int | None = None) -> list[tu
             break
         after = page[-1][0]
     return out if limit is None else out[:limit]
+
+
+@dataclasses.dataclass
+class Result:
+    """One transaction's outcome (like ``finance.client.Result``), with what it created or named."""
+
+    code: c.SharingReject | Reject  # ``code.name`` is what the API shows
+    tx_id: bytes
+    receipt: Any = None
+    id: bytes | None = None  # the record or pair the tx is about (a put: the new record's id)
+    version: int = 0  # a put: the version it created
+    fingerprint: bytes | None = None  # a list op: the (new) fingerprint it named
+    tags: list[bytes] = dataclasses.field(default_factory=list)  # a posting: its records' tags
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Reject.OK
+
+    def check(self) -> Result:
+        if not self.ok:
+            raise RejectedError(self.code)
+        return self
+
+
+def check_suite(ledger: Ledger, keys: KeyPair) -> None:
+    """``SuiteMismatch`` (naming both) unless ``keys`` are of the ledger's crypto suite."""
+    if keys.suite_name != ledger.suite.name:
+        raise SuiteMismatch(
+            f"a {keys.suite_name} key cannot sign on a chain of the {ledger.suite.name} suite"
+        )
+
+
+def send_signed(ledger: Ledger, keys: KeyPair, tx: txcodec.Tx, timeout_s: float, **extra: Any) -> Result:
+    """Sign ``tx`` with ``keys``, send it and wait for its receipt (``timeout_s``)."""
+    signed = keys.sign_tx(tx)
+    code, receipt = ledger.send(signed.encode(), timeout_s)
+    return Result(code, signed.tx_id(suite_for(keys.suite_name)), receipt, **extra)

@@ -25,7 +25,6 @@ whose ``code`` is the engine's ``Reject`` or the sharing app's ``SharingReject``
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,9 +32,9 @@ from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.client import SuiteMismatch
 from tierchain.apps.sharing import codes as c
 from tierchain.apps.sharing import lists
-from tierchain.apps.sharing.ledger import Ledger, ledger_of
-from tierchain.crypto import CryptoSuite, KeyPair, suite_for
-from tierchain.errors import Reject, RejectedError, TierChainError
+from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, ledger_of, send_signed
+from tierchain.crypto import CryptoSuite, KeyPair
+from tierchain.errors import TierChainError
 from tierchain.wire import tx as txcodec
 
 __all__ = ["ListKeyError", "ListMember", "Lists", "Result", "SuiteMismatch"]
@@ -44,23 +43,6 @@ __all__ = ["ListKeyError", "ListMember", "Lists", "Result", "SuiteMismatch"]
 class ListKeyError(TierChainError):
     """The client holds no list key for the epoch an operation needs (or the chain has no
     list key yet): the message names the epoch."""
-
-
-@dataclasses.dataclass
-class Result:
-    code: c.SharingReject | Reject  # ``code.name`` is what the API shows
-    tx_id: bytes
-    receipt: Any = None
-    fingerprint: bytes | None = None  # the (new) fingerprint the tx named
-
-    @property
-    def ok(self) -> bool:
-        return self.code == Reject.OK
-
-    def check(self) -> Result:
-        if not self.ok:
-            raise RejectedError(self.code)
-        return self
 
 
 class Lists:
@@ -118,15 +100,10 @@ class Lists:
 
     # --- plumbing ---------------------------------------------------------------------------
     def _own(self, keys: KeyPair) -> None:
-        if keys.suite_name != self.suite.name:
-            raise SuiteMismatch(
-                f"a {keys.suite_name} key cannot sign on a chain of the {self.suite.name} suite"
-            )
+        check_suite(self.ledger, keys)
 
     def _send(self, keys: KeyPair, tx: txcodec.Tx, fp: bytes | None = None) -> Result:
-        signed = keys.sign_tx(tx)
-        code, receipt = self.ledger.send(signed.encode(), self.timeout_s)
-        return Result(code, signed.tx_id(suite_for(keys.suite_name)), receipt, fp)
+        return send_signed(self.ledger, keys, tx, self.timeout_s, fingerprint=fp)
 
 
 class ListMember:

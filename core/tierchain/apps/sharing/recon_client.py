@@ -28,22 +28,19 @@ one pair and day, page by page (``ENDPOINT``).
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tierchain.apps.finance import codes as fc
-from tierchain.apps.finance.client import SuiteMismatch
 from tierchain.apps.sharing import codes as c
 from tierchain.apps.sharing import recon
 from tierchain.apps.sharing import recon_report as rr
-from tierchain.apps.sharing.ledger import Ledger, ledger_of, scan_all
+from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, ledger_of, scan_all, send_signed
 from tierchain.apps.sharing.recon_report import FieldValue, ReconError, Ref
-from tierchain.crypto import KeyPair, suite_for
+from tierchain.crypto import KeyPair
 from tierchain.engine import apps
-from tierchain.errors import Reject, RejectedError
 from tierchain.limits import payload_bytes_max
 from tierchain.wire import tx as txcodec
 
@@ -65,26 +62,6 @@ endpoint_rows_max = 10_000  # rows one endpoint call scans (engine.queries.scan_
 class PairKeyMismatch(ReconError):
     """The pair key this side unseals is not the one the pair's key check names (the opener
     sealed different keys to the two sides): nothing posted under it would match."""
-
-
-@dataclasses.dataclass
-class Result:
-    """One transaction's outcome (like ``finance.client.Result``)."""
-
-    code: c.SharingReject | Reject  # ``code.name`` is what the API shows
-    tx_id: bytes
-    receipt: Any = None
-    id: bytes | None = None  # the pair
-    tags: list[bytes] = dataclasses.field(default_factory=list)  # the records a posting carried
-
-    @property
-    def ok(self) -> bool:
-        return self.code == Reject.OK
-
-    def check(self) -> Result:
-        if not self.ok:
-            raise RejectedError(self.code)
-        return self
 
 
 def chunk(entries: Sequence[recon.Entry]) -> list[list[recon.Entry]]:
@@ -121,10 +98,7 @@ class Reconciler:
         self.ledger: Ledger = ledger_of(ledger)
         self.suite = self.ledger.suite
         for kp in (keys, reader or keys):
-            if kp.suite_name != self.suite.name:
-                raise SuiteMismatch(
-                    f"a {kp.suite_name} key cannot act on a chain of the {self.suite.name} suite"
-                )
+            check_suite(self.ledger, kp)
         if len(counterparty_org) != c.id_bytes:
             raise ValueError("an organization id is 16 bytes")
         self.keys, self.pk, self.reader = keys, keys.public_key, reader or keys
@@ -165,9 +139,7 @@ class Reconciler:
         return None if raw is None else recon.PairRecord.decode(raw, self.suite.public_key_bytes)
 
     def send(self, tx: txcodec.Tx, **extra: Any) -> Result:
-        signed = self.keys.sign_tx(tx)
-        code, receipt = self.ledger.send(signed.encode(), self.timeout_s)
-        return Result(code, signed.tx_id(suite_for(self.keys.suite_name)), receipt, **extra)
+        return send_signed(self.ledger, self.keys, tx, self.timeout_s, **extra)
 
     # --- the pair ----------------------------------------------------------------------------
     def open_pair(self, counterparty_recipient_key: bytes, own_recipient_key: bytes | None = None) -> Result:
