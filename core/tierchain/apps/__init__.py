@@ -9,9 +9,9 @@ the apps its genesis names. Importing this package registers nothing.
 * ``xshard.py`` — ``xshard``: two-phase cross-shard transfers on the shards' own chains;
 * ``coordinator.py`` — drives every pending cross-shard transfer (no state of its own);
 * ``finance/`` — ``finance``: supply-chain finance (docs/finance.md);
-* ``sharing/`` — data sharing under control (issue 18; no ops yet): ``envelope.py``,
-  records encrypted once and their data key sealed to each reader in the chain's suite
-  (docs/privacy.md, "Encrypted records").
+* ``sharing/`` — ``sharing``: data sharing under control — authorized decryption with an
+  on-chain access log, fingerprint-only shared lists, reconciliation (docs/privacy.md);
+  built in, not in the default app set.
 
 Apps import the engine; the engine imports no app (tests/test_import_cycles.py).
 """
