@@ -37,7 +37,7 @@ import numpy as np
 
 from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance import cregistry
+from tierchain.apps.finance import cregistry, orgs
 from tierchain.apps.finance import lineage as lin
 from tierchain.apps.finance import voucher as vc
 from tierchain.apps.finance.codes import FinanceReject
@@ -256,9 +256,7 @@ def _cconfirm(ctx: TxContext) -> None:
     docs = vc.check_docs([tuple(d) for d in docs])
     obligor, vid = vc.confirm_checks(ctx, beneficiary, None, maturity_ms, blinded, docs)
     ca.check_regulator(ctx, regulator)
-    raw = ctx.get(c.key_key(recipient))
-    key = None if raw is None else c.KeyRecord.decode(raw)
-    if key is None or key.org != beneficiary or key.status != c.KeyStatus.ACTIVE:
+    if not orgs.is_active_key_of(ctx, beneficiary, recipient):
         raise OpFailed(FinanceReject.BAD_RECIPIENT)
     ctx.put(c.cregistry_key(blinded), cregistry.CRegistryEntry(amount.lo, amount.hi, voucher=True).encode())
     vc.issue(ctx, vid, obligor, beneficiary, 0, maturity_ms, blinded, docs)
@@ -307,9 +305,7 @@ def _coffer(ctx: TxContext) -> None:
         raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     vc.active_org_with(ctx, to, vc.OFFEREE_ROLES[c.OfferKind(kind)])
     ca.check_regulator(ctx, regulator)
-    raw = ctx.get(c.key_key(recipient))
-    key = None if raw is None else c.KeyRecord.decode(raw)
-    if key is None or key.org != to or key.status != c.KeyStatus.ACTIVE:
+    if not orgs.is_active_key_of(ctx, to, recipient):
         raise OpFailed(FinanceReject.BAD_RECIPIENT)
     offer = ca.Offer(sealed)
     if price is not None:

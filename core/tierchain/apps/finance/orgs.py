@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 from tierchain.apps import accounts
@@ -45,20 +46,55 @@ def role_bits(*roles: str) -> int:
 # --- the check every finance op makes ------------------------------------------------
 
 
-def member(ctx: TxContext, roles: int = 0) -> tuple[bytes, c.OrgRecord]:
-    """The sender's organization id and record; ``roles`` = 0 accepts any role."""
+@dataclasses.dataclass(frozen=True)
+class MemberCodes:
+    """What an app refuses a sender with when the membership check fails: a handler refuses
+    only with its own app's codes (``AppSet.may_refuse``), so every app built on these
+    organizations (finance, sharing) names its own four."""
+
+    not_member: int  # the sender key belongs to no organization
+    key_revoked: int
+    org_inactive: int
+    role_missing: int
+
+
+FINANCE_MEMBER_CODES = MemberCodes(
+    FinanceReject.NOT_A_MEMBER,
+    FinanceReject.KEY_REVOKED,
+    FinanceReject.ORG_INACTIVE,
+    FinanceReject.ROLE_MISSING,
+)
+
+
+def check_member(ctx: TxContext, roles: int, codes: MemberCodes) -> tuple[bytes, c.OrgRecord]:
+    """The sender's organization id and record: the sender key must be an active key of an
+    active organization holding one of ``roles`` (0: any role); else a refusal of ``codes``."""
     raw = ctx.get(c.key_key(ctx.sender))
     if raw is None:
-        raise OpFailed(FinanceReject.NOT_A_MEMBER)
+        raise OpFailed(codes.not_member)
     key = c.KeyRecord.decode(raw)
     if key.status != c.KeyStatus.ACTIVE:
-        raise OpFailed(FinanceReject.KEY_REVOKED)
+        raise OpFailed(codes.key_revoked)
     org = load_org(ctx, key.org)
     if org is None or org.status != ORG_ACTIVE:
-        raise OpFailed(FinanceReject.ORG_INACTIVE)
+        raise OpFailed(codes.org_inactive)
     if roles and not org.roles & roles:
-        raise OpFailed(FinanceReject.ROLE_MISSING)
+        raise OpFailed(codes.role_missing)
     return key.org, org
+
+
+def member(ctx: TxContext, roles: int = 0) -> tuple[bytes, c.OrgRecord]:
+    """The sender's organization id and record; ``roles`` = 0 accepts any role."""
+    return check_member(ctx, roles, FINANCE_MEMBER_CODES)
+
+
+def is_active_key_of(ctx: TxContext, org_id: bytes, public_key: bytes) -> bool:
+    """Whether ``public_key`` is an active key of organization ``org_id`` (a recipient)."""
+    raw = ctx.get(c.key_key(public_key))
+    if raw is None:
+        return False
+    key = c.KeyRecord.decode(raw)
+    return key.org == org_id and key.status == c.KeyStatus.ACTIVE
 
 
 def load_org(ctx: TxContext, org_id: bytes) -> c.OrgRecord | None:

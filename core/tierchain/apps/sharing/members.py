@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tierchain.apps import accounts
 from tierchain.apps.finance import codes as fc
+from tierchain.apps.finance import orgs
 from tierchain.apps.finance.orgs import ORG_ACTIVE, role_bits
 from tierchain.apps.sharing.codes import SharingReject
 from tierchain.engine.execute import OpFailed, TxContext
@@ -18,21 +19,17 @@ from tierchain.engine.execute import OpFailed, TxContext
 __all__ = ["ORG_ACTIVE", "active_org", "committee", "member", "member_reads", "recipient", "role_bits"]
 
 
+_CODES = orgs.MemberCodes(
+    SharingReject.SENDER_NOT_MEMBER,
+    SharingReject.SENDER_KEY_REVOKED,
+    SharingReject.SENDER_ORG_INACTIVE,
+    SharingReject.SENDER_ROLE_MISSING,
+)
+
+
 def member(ctx: TxContext, roles: int = 0) -> tuple[bytes, fc.OrgRecord]:
     """The sender's organization id and record (``roles`` = 0: any role)."""
-    raw = ctx.get(fc.key_key(ctx.sender))
-    if raw is None:
-        raise OpFailed(SharingReject.SENDER_NOT_MEMBER)
-    key = fc.KeyRecord.decode(raw)
-    if key.status != fc.KeyStatus.ACTIVE:
-        raise OpFailed(SharingReject.SENDER_KEY_REVOKED)
-    org_raw = ctx.get(fc.org_key(key.org))
-    org = None if org_raw is None else fc.OrgRecord.decode(org_raw)
-    if org is None or org.status != ORG_ACTIVE:
-        raise OpFailed(SharingReject.SENDER_ORG_INACTIVE)
-    if roles and not org.roles & roles:
-        raise OpFailed(SharingReject.SENDER_ROLE_MISSING)
-    return key.org, org
+    return orgs.check_member(ctx, roles, _CODES)
 
 
 def active_org(ctx: TxContext, org_id: bytes) -> fc.OrgRecord:
@@ -48,9 +45,7 @@ def active_org(ctx: TxContext, org_id: bytes) -> fc.OrgRecord:
 
 def recipient(ctx: TxContext, org_id: bytes, public_key: bytes) -> None:
     """``public_key`` must be an active key of ``org_id``: what a key is sealed to."""
-    raw = ctx.get(fc.key_key(public_key))
-    key = None if raw is None else fc.KeyRecord.decode(raw)
-    if key is None or key.org != org_id or key.status != fc.KeyStatus.ACTIVE:
+    if not orgs.is_active_key_of(ctx, org_id, public_key):
         raise OpFailed(SharingReject.BAD_RECIPIENT_KEY)
 
 
