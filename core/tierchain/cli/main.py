@@ -669,6 +669,10 @@ from tierchain.cli.finance import finance as finance_group  # noqa: E402
 
 main.add_command(finance_group)
 
+from tierchain.cli.sharing import sharing as sharing_group  # noqa: E402
+
+main.add_command(sharing_group)
+
 from tierchain.cli.cluster import cluster as cluster_group  # noqa: E402
 from tierchain.cli.cluster import shard as shard_group  # noqa: E402
 
