@@ -274,3 +274,33 @@ def test_finance_org_view_names_roles_by_the_chains_apps():
     state = {c.org_key(oid): org.encode()}
     assert views.org_view(state.get, oid, app_set)["roles"] == ["bank", "notary"]
     assert views.org_view(state.get, oid)["roles"] == ["bank"]  # the built-in apps' roles
+
+
+def test_an_app_may_refuse_with_the_codes_of_the_apps_it_requires():
+    """``requires``: the apps an app builds on come first in the set, and its handlers may
+    answer with their codes (a finance product refusing NOT_A_MEMBER); not with others'."""
+    on_finance = ledger(requires=("finance",))
+    app_set = apps.AppSet([*apps.default_set().apps, on_finance])
+    assert app_set.may_refuse(4096, FinanceReject.NOT_A_MEMBER)
+    assert app_set.may_refuse(4096, LedgerReject.LATE_STAMP)
+    assert not app_set.may_refuse(4096, 4200)  # nobody's
+    plain = apps.AppSet([*apps.default_set().apps, ledger()])
+    assert not plain.may_refuse(4096, FinanceReject.NOT_A_MEMBER)
+    # finance's own ops may not use the new app's codes: requiring is one way
+    assert not app_set.may_refuse(c.OP_CONFIRM, LedgerReject.LATE_STAMP)
+
+
+def test_requires_are_met_by_earlier_apps_or_what_they_provide():
+    from tierchain.apps.finance.app import CONFIDENTIAL_APP
+    from tierchain.apps.sharing.app import APP as SHARING
+
+    base = apps.default_set().apps
+    with pytest.raises(apps.AppError, match="requires 'finance'"):
+        apps.AppSet([base[0], base[1], SHARING])  # no finance at all
+    with pytest.raises(apps.AppError, match="requires 'finance'"):
+        apps.AppSet([base[0], base[1], SHARING, base[2]])  # finance after it
+    apps.AppSet([*base, SHARING])
+    confidential = apps.AppSet([base[0], base[1], CONFIDENTIAL_APP, SHARING])  # provides "finance"
+    assert confidential.may_refuse(SHARING.ops[0].code, FinanceReject.NOT_A_MEMBER)
+    with pytest.raises(apps.AppError, match="requires"):  # by name, as a chain's genesis names them
+        apps.resolve(("accounts", "xshard", "sharing"))

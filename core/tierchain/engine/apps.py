@@ -13,6 +13,9 @@ one frozen value that declares everything the engine needs from an op set:
 * ``placement``: shard placement rules, as data the native router takes
   (``tierchain.engine.route``, ext/cython/_route.pxi);
 * ``genesis``: a hook yielding the state the app contributes at genesis;
+* ``requires``: the apps it builds on, which must come before it in the set (by name, or
+  by a name another app ``provides``); its handlers may refuse with their codes too (the
+  sharing app builds on finance's organizations);
 * ``endpoints``: node API methods (``POST /v1/app/<name>``, JSON in and out), each made
   once per node from its chain, so it may keep per-node state such as rate limits.
 
@@ -208,6 +211,12 @@ class App:
     checks: tuple[BatchCheck, ...] = ()
     # Node API methods (``Endpoint``): ``POST /v1/app/<name>``.
     endpoints: tuple[Endpoint, ...] = ()
+    # Apps this one builds on: each must be earlier in the set, by its name or by a name an
+    # earlier app ``provides``; this app's handlers may refuse with their reject codes too.
+    requires: tuple[str, ...] = ()
+    # Other names this app answers to in ``requires`` (a variant of an app: finance_confidential
+    # provides "finance").
+    provides: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
@@ -230,6 +239,9 @@ class App:
         for check in self.checks:
             if not check.ops or not check.ops <= seen:
                 raise AppError(f"app {name}: a batch check's ops {sorted(check.ops)} are not ops of the app")
+        for other in (*self.requires, *self.provides):
+            if not (isinstance(other, str) and 0 < len(other) <= app_name_bytes_max) or other == name:
+                raise AppError(f"app {name}: requires/provides {other!r} is not another app's name")
         for role in self.roles:
             if not 0 <= role.bit < role_bits_max:
                 raise AppError(f"app {name}: role {role.name} bit {role.bit} outside 0..{role_bits_max - 1}")
@@ -280,7 +292,8 @@ class AppSet:
         self.queries: dict[str, Callable[..., Any]] = {q: fn for a in self.apps for q, fn in a.queries}
         self.role_bits: dict[str, int] = {}  # role name -> its bit as a mask (1 << bit)
         self.reject_names: dict[int, str] = {}  # an app's refusal code -> its declared name
-        self._refusals: dict[int, range] = {}  # op code -> the reject codes of its app
+        # op code -> the reject codes its handler may use: its app's, then the apps it requires
+        self._refusals: dict[int, tuple[range, ...]] = {}
         owner: dict[str, str] = {}
         engine_domains = set(domains.ALL + domains.STATE_TREE)
         for i, app in enumerate(self.apps):
@@ -293,7 +306,6 @@ class AppSet:
                         )
             for op in app.ops:
                 self.ops[op.code] = op
-                self._refusals[op.code] = app.reject_codes
             for code in app.rejects or ():
                 self.reject_names[code.value] = code.name
             claims = [(f"role {r.name}", r.name) for r in app.roles]
@@ -312,6 +324,7 @@ class AppSet:
                     raise AppConflict(f"app {app.name}: domain {d!r} is the engine's")
             for role in app.roles:
                 self.role_bits[role.name] = 1 << role.bit
+        self._check_requires()
         prefixes = [p.prefix for a in self.apps for p in a.placement]
         for p in prefixes:
             for q in prefixes:
@@ -323,6 +336,23 @@ class AppSet:
         self.placement: tuple[Placement, ...] = tuple(p for a in self.apps for p in a.placement)
         self.checks: tuple[BatchCheck, ...] = tuple(c for a in self.apps for c in a.checks)
         self.endpoints: dict[str, Endpoint] = {e.name: e for a in self.apps for e in a.endpoints}
+
+    def _check_requires(self) -> None:
+        """Each app's ``requires`` are met by earlier apps; their codes join its refusals."""
+        seen: dict[str, App] = {}
+        for app in self.apps:
+            allowed = [app.reject_codes]
+            for need in app.requires:
+                found = seen.get(need)
+                if found is None:
+                    raise AppError(
+                        f"app {app.name} requires {need!r} before it in the app set {list(self.names)}"
+                    )
+                allowed.append(found.reject_codes)
+            for op in app.ops:
+                self._refusals[op.code] = tuple(allowed)
+            for name in (app.name, *app.provides):
+                seen[name] = app
 
     def __repr__(self) -> str:
         return f"AppSet({list(self.names)})"
@@ -337,10 +367,11 @@ class AppSet:
 
     def may_refuse(self, op_code: int, code: int) -> bool:
         """Whether a handler of op ``op_code`` may refuse with ``code``: an engine code
-        (``Reject``, below ``app_reject_codes_min``) or one of its own app's range."""
+        (``Reject``, below ``app_reject_codes_min``), one of its own app's range, or one of
+        an app it ``requires``."""
         if code < app_reject_codes_min:
             return code in Reject._value2member_map_ and code != Reject.OK
-        return code in self._refusals.get(op_code, range(0))
+        return any(code in r for r in self._refusals.get(op_code, ()))
 
     def roles_mask(self, roles: Iterable[str]) -> int:
         """The mask of role names ``roles`` (each one a role of some app of this set)."""

@@ -50,5 +50,8 @@ APP = apps.App(
 )
 
 CONFIDENTIAL_APP = dataclasses.replace(
-    APP, name="finance_confidential", ops=tuple(op for op in _OPS if op.code not in PLAINTEXT_OPS)
+    APP,
+    name="finance_confidential",
+    ops=tuple(op for op in _OPS if op.code not in PLAINTEXT_OPS),
+    provides=("finance",),  # its organizations are finance's: apps that require finance run on it
 )

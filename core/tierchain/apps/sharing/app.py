@@ -32,4 +32,5 @@ APP = apps.App(
     domains=c.DOMAINS,
     placement=tuple(apps.Placement(p, apps.TAG, _TAG_BYTES) for p in _RECORD_TABLES + _PAIR_TABLES),
     endpoints=(list_query.ENDPOINT, recon_client.ENDPOINT),
+    requires=("finance",),  # its members are finance's organizations (or finance_confidential's)
 )
