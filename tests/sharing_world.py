@@ -1,11 +1,12 @@
-"""Shared set-up for the sharing tests: the finance consortium on a chain that runs ``sharing``.
+"""Shared set-up for the tests of apps built on finance: the finance consortium on a chain
+that runs them (``sharing`` by default; any app set that includes finance: ``apps=``).
 
 ``SharingLedger`` is ``finance_world.MemLedger`` (blocks executed in memory by the real
-executor, block time settable) with the sharing app in its app set, prefix scans, and
-receipts' codes named by ``tierchain.apps.sharing.codes.reject_of``. ``world(crypto)``
-admits finance's organizations plus a regulator, an investor, a rating agency and an
-auditor, and returns their keys and ids. ``chain_config`` is the genesis a real ``Chain``
-takes for the same world.
+executor, block time settable) with the chain's app set, prefix scans, and receipts'
+codes named by the app that owns them (``code_of``). ``world(crypto, apps=...)`` admits
+finance's organizations plus a regulator, an investor, a rating agency and an auditor, and
+returns their keys and ids. ``chain_config`` is the genesis a real ``Chain`` takes for the
+same world.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 import dataclasses
 
 from finance_world import ORGS, MemLedger, config, kp, members
-from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.client import Finance
-from tierchain.apps.sharing import codes as c
 from tierchain.config import ChainConfig
 from tierchain.crypto import DEFAULT_SUITE_NAME, KeyPair
 from tierchain.engine import apps
 from tierchain.engine.execute import execute_block
+from tierchain.errors import Reject
 from tierchain.wire.batch import decode_batch
 from tierchain.wire.tx import frame
 
@@ -33,9 +33,9 @@ EXTRA_ORGS = {
 ALL_ORGS = {**ORGS, **EXTRA_ORGS}
 
 
-def chain_config(**overrides) -> ChainConfig:
-    """The finance test consortium's genesis, running the sharing app too."""
-    return config(apps=SHARING_APPS, **overrides)
+def chain_config(apps: tuple[str, ...] = SHARING_APPS, **overrides) -> ChainConfig:
+    """The finance test consortium's genesis, running ``apps`` (default: with sharing)."""
+    return config(apps=apps, **overrides)
 
 
 class SharingLedger(MemLedger):
@@ -67,12 +67,16 @@ class SharingLedger(MemLedger):
 
     def send(self, tx: bytes, timeout_s: float) -> tuple[object, object]:
         receipt = self.block([tx])[0]
-        return code_of(receipt.code), receipt
+        return code_of(receipt.code, self.app_set), receipt
 
 
-def code_of(code: int) -> object:
-    """A receipt's code named by the app that owns it (sharing, finance or the engine)."""
-    return fc.reject_of(code) if code in fc.FinanceReject._value2member_map_ else c.reject_of(code)
+def code_of(code: int, app_set: apps.AppSet | None = None) -> object:
+    """A receipt's code as the member of the enum of the app that owns it (default: the
+    sharing world's apps), or the engine's ``Reject``."""
+    for app in (app_set or apps.resolve(SHARING_APPS)).apps:
+        if app.rejects is not None and code in app.rejects._value2member_map_:
+            return app.rejects(code)
+    return Reject(code)
 
 
 @dataclasses.dataclass
@@ -87,9 +91,12 @@ class World:
         return self.fin.org_id(name)
 
 
-def world(crypto: str = DEFAULT_SUITE_NAME, timestamp_ms: int = 1_000_000) -> World:
-    """A fresh ledger with every organization of ``ALL_ORGS`` admitted (threshold 1)."""
-    ledger = SharingLedger(chain_config(crypto=crypto), timestamp_ms)
+def world(
+    crypto: str = DEFAULT_SUITE_NAME, timestamp_ms: int = 1_000_000, apps: tuple[str, ...] = SHARING_APPS
+) -> World:
+    """A fresh ledger running ``apps`` with every organization of ``ALL_ORGS`` admitted
+    (threshold 1)."""
+    ledger = SharingLedger(chain_config(apps, crypto=crypto), timestamp_ms)
     fin = Finance(ledger)
     m = members(crypto)
     keys = {**m.keys, **{name: kp(name, crypto) for name in EXTRA_ORGS}}
