@@ -21,8 +21,9 @@
 
 2. End to end on an embedded ``Chain`` (the sharing app over finance, durable commits
    unless ``--sync none``), ``--e2e-pairs`` records (default 2,000): the committee admits
-   two banks, one opens the pair, each posts its day (pre-signed postings of at most
-   ``recon_posts_per_tx_max`` records, submitted at once), and the clock runs from the
+   two banks, one opens the pair and the other accepts its key (generation 0), each posts
+   its day (pre-signed postings of at most ``recon_posts_per_tx_max`` records, submitted
+   at once), and the clock runs from the
    commit of the second bank's last posting to each bank's report being in hand
    (``Reconciler.report``: scan, classify, explain, name), and the node endpoint's whole
    public report (``make_endpoint``, page by page: ``fetch_public_report``).
@@ -102,7 +103,7 @@ def rss_mib() -> float:
 def offline(n: int, crypto: str, mismatch: float, missing: float) -> dict:
     suite = suite_for(crypto)
     pair_key = secrets.token_bytes(suite.aead_key_bytes)
-    keys, pid, day = recon.derive(pair_key, suite), secrets.token_bytes(16), 20_500
+    keys, pid, gen, day = recon.derive(pair_key, suite), secrets.token_bytes(16), 0, 20_500
     t0 = time.perf_counter()
     book_a, book_b, changed, a_only, b_only = books(n, mismatch, missing)
     books_s = time.perf_counter() - t0
@@ -111,7 +112,7 @@ def offline(n: int, crypto: str, mismatch: float, missing: float) -> dict:
     for side, book in ((0, book_a), (1, book_b)):
         gc.collect()
         t0 = time.perf_counter()
-        entries[side] = rr.entries(keys, suite, pid, day, side, book)
+        entries[side] = rr.entries(keys, suite, pid, gen, day, side, book)
         seconds = time.perf_counter() - t0
         digests["AB"[side]] = {
             "records": len(book),
@@ -119,13 +120,13 @@ def offline(n: int, crypto: str, mismatch: float, missing: float) -> dict:
             "us_per_record": 1e6 * seconds / len(book),
         }
 
-    # The day's rows as the chain stores them (sy/<pair><day><tag>, both sides), in key order.
+    # The day's rows as the chain stores them (sy/<pair><generation><day><tag>, both sides), in key order.
     t0 = time.perf_counter()
     sides: dict[bytes, list] = {}
     for side in (0, 1):
         for _, e in entries[side]:
             sides.setdefault(e.tag, [None, None])[side] = recon.Side(e.digest, 1 + side, 0, e.vector)
-    prefix = b"sy/" + pid + day.to_bytes(4, "little")
+    prefix = c.posting_key(pid, gen, day, b"")
     rows = sorted((prefix + tag, recon.Row(sa, sb).encode()) for tag, (sa, sb) in sides.items())
     del sides
     refs = {e.tag: ref for ref, e in entries[0]}  # side A's own tag -> reference map (its books)
@@ -140,11 +141,11 @@ def offline(n: int, crypto: str, mismatch: float, missing: float) -> dict:
     gc.collect()
     gc.freeze()
     t0 = time.perf_counter()
-    public = rr.report(pid, day, rows)
+    public = rr.report(pid, gen, day, rows)
     report_s = time.perf_counter() - t0
     counts = public.counts
     t0 = time.perf_counter()
-    explained = rr.explain(public.mismatched, pair_key, suite, names, pair=pid, day=day)
+    explained = rr.explain(public.mismatched, pair_key, suite, names, pair=pid, generation=gen, day=day)
     party = rr.party_report(public, 0, refs, explained)
     party_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -162,7 +163,7 @@ def offline(n: int, crypto: str, mismatch: float, missing: float) -> dict:
     gc.unfreeze()
     gc.collect()
     tracemalloc.start()
-    rr.report(pid, day, rows)
+    rr.report(pid, gen, day, rows)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     row_bytes = sum(len(k) + len(v) for k, v in rows)
@@ -201,7 +202,7 @@ def end_to_end(n: int, crypto: str, sync: str, mismatch: float, missing: float) 
                 assert committee.propose_admit(name, ("bank",), kp.public_key).ok, name
             a = Reconciler(chain, bank_a, fin.org_id("BankB"))
             b = Reconciler(chain, bank_b, fin.org_id("BankA"))
-            assert a.open_pair(bank_b.public_key).ok
+            assert a.open_pair(bank_b.public_key).ok and b.accept().ok  # B checks the key, then accepts
             day = chain.head().timestamp_ms // c.day_ms
             book_a, book_b, changed, a_only, b_only = books(n, mismatch, missing, seed=11)
             out: dict = {"crypto": crypto, "sync": sync, "pairs": n}

@@ -26,6 +26,7 @@ from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.client import SuiteMismatch
 from tierchain.apps.sharing import access, envelope, members
 from tierchain.apps.sharing import codes as c
+from tierchain.apps.sharing import ledger as sharing_ledger
 from tierchain.apps.sharing.access import Grant, GrantStatus, PutPayload, RecordError, RecordHead, Release
 from tierchain.apps.sharing.attachments import (
     AttachmentCorrupt,
@@ -34,9 +35,11 @@ from tierchain.apps.sharing.attachments import (
     AttachmentStore,
 )
 from tierchain.apps.sharing.client import (
+    DataKeyUnavailable,
     FingerprintMismatch,
     KeyDoesNotOpen,
     NotReleased,
+    ReadError,
     Result,
     Sharing,
     SharingParty,
@@ -263,7 +266,7 @@ def test_an_abs_asset_file_is_read_by_an_investor_and_a_rating_agency(w, sh):
     originator, fund, rating = party(sh, w, "CoreCo"), party(sh, w, "FundX"), party(sh, w, "RateCo")
     asset_file = b"ABS 2026-1 pool: 1,204 receivables, WAL 0.62y, top obligor 4.1%\n" * 20
     rid = originator.put(asset_file, RecordKind.ABS_ASSET_FILE).check().id
-    assert sh.record(rid).fingerprint == fc.document_fingerprint(asset_file, suite=sh.suite)
+    assert sh.record(rid).fingerprint == sh.version(rid, 1).fingerprint  # its commitment
     originator.grant(rid, w.org("FundX"), Purpose.INVESTMENT, now(w) + 90 * DAY).check()
     originator.grant(rid, w.org("RateCo"), Purpose.RATING, now(w) + 90 * DAY).check()
     unchanged(
@@ -273,6 +276,9 @@ def test_an_abs_asset_file_is_read_by_an_investor_and_a_rating_agency(w, sh):
     rating.request(rid, 1).check()
     assert all(r.ok for r in originator.answer_requests(rid))
     assert fund.read(rid, 1) == asset_file and rating.read(rid, 1) == asset_file
+    # what an ABS pool refers to: the record id and the commitment, opened with the salt
+    document, salt = fund.opening(rid, 1)
+    assert access.commitment(salt, document, suite=sh.suite) == sh.record(rid).fingerprint
     purposes = {e["org_name"]: e["purpose"] for e in sh.access_log(rid)}
     assert purposes == {"FundX": Purpose.INVESTMENT, "RateCo": Purpose.RATING}
 
@@ -371,6 +377,226 @@ def test_a_reader_that_rotated_its_key_asks_again_for_the_new_key(w, sh):
     assert sh.request(rid, 1, w.org("BankA")).recipient == new_keys.public_key
     assert [r.code for r in owner.answer_requests(rid)] == [Reject.OK]
     assert rotated.read(rid, 1) == INVOICE
+
+
+def other_key(sh: Sharing, seed: bytes):
+    return suite_for(sh.suite.name).keys_from_seed(seed.ljust(32, b"\0"))
+
+
+class CountingLedger:
+    """A ledger that records every state key read through it (what the key service touches)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.reads = inner, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def state_get(self, key: bytes):
+        self.reads.append(key)
+        return self.inner.state_get(key)
+
+
+# --- what outsiders see; the access log names the grant; more than a page of requests; lost keys ----
+
+
+@pytest.mark.parametrize("kind", [RecordKind.GENERAL, RecordKind.ABS_ASSET_FILE])
+def test_outsiders_cannot_test_a_guessed_document_nor_link_equal_versions(w, sh, kind):
+    """A non-trade version's fingerprint is a keyed commitment under a salt sealed with the
+    document: the chain's full data (every state entry and every tx) holds no unkeyed hash
+    of the document, two versions of the same document have unrelated commitments, and a
+    reader checks what it opens against the commitment (and can show the opening)."""
+    owner, reader = party(sh, w, "CoreCo"), party(sh, w, "Regulator")
+    document = b"ABS 2026-2 pool tape: 1,204 obligors, balances, ratings\n"
+    rid = owner.put(document, kind).check().id
+    owner.put_version(rid, document).check()  # unchanged: a re-key
+    v1, v2 = sh.version(rid, 1), sh.version(rid, 2)
+    assert sh.record(rid).fingerprint == v1.fingerprint and v1.fingerprint != v2.fingerprint
+    chain_data = b"".join([*w.ledger.state, *w.ledger.state.values(), *w.ledger.sent])
+    guesses = [
+        fc.document_fingerprint(document, suite=sh.suite),
+        sh.suite.hash(c.SH_SEALED_VERSION, document),
+    ]
+    assert document not in chain_data and not [g for g in guesses if g in chain_data]
+    for version in (1, 2):
+        reader.request(rid, version).check()
+    assert [r.code for r in owner.answer_requests(rid)] == [Reject.OK, Reject.OK]
+    (d1, s1), (d2, s2) = reader.opening(rid, 1), reader.opening(rid, 2)
+    assert d1 == d2 == document and s1 != s2 and len(s1) == access.SALT_BYTES
+    assert access.commitment(s1, document, suite=sh.suite) == v1.fingerprint
+    assert access.commitment(s2, document, suite=sh.suite) == v2.fingerprint
+    assert access.commitment(s1, document + b" ", suite=sh.suite) != v1.fingerprint
+    assert reader.read(rid, 2) == owner.read(rid, 2) == document
+
+    # an owner bypassing its client: a commitment under another salt than the sealed one,
+    # or a plaintext without the framing, is refused by every reader (the chain cannot tell)
+    def bypassed(sealed_of, fingerprint: bytes) -> bytes:
+        _, pk, org, nonce = args(owner)
+        new = c.record_id(pk, nonce, suite=sh.suite)
+        owner.send(put_tx(owner, new, 1, kind, 0, fingerprint, sealed_of(new, org, pk))).check()
+        reader.request(new, 1).check()
+        assert [r.code for r in owner.answer_requests(new)] == [Reject.OK]
+        return new
+
+    salt = os.urandom(access.SALT_BYTES)
+    other_salt = access.commitment(os.urandom(access.SALT_BYTES), document, suite=sh.suite)
+    wrong = bypassed(
+        lambda new, org, pk: access.seal_version(sh.suite, document, new, 1, org, pk, salt), other_salt
+    )
+    short = bypassed(lambda new, org, pk: _sealed(w, sh.suite, b"short", new, 1, {org: pk}), bytes(32))
+    for new in (wrong, short):
+        for who in (owner, reader):
+            with pytest.raises(FingerprintMismatch):
+                who.read(new, 1)
+
+
+def test_a_trade_documents_fingerprint_stays_its_public_anchor(w, sh):
+    rid = trade_record(sh, w)
+    party(sh, w, "Tier1").put_version(rid, INVOICE).check()
+    fp = fc.document_fingerprint(INVOICE, suite=sh.suite)
+    assert (
+        sh.record(rid).fingerprint == sh.version(rid, 1).fingerprint == sh.version(rid, 2).fingerprint == fp
+    )
+
+
+def test_a_release_names_the_grant_it_stands_on(w, sh):
+    owner, bank, reg = party(sh, w, "Tier1"), party(sh, w, "BankA"), party(sh, w, "Regulator")
+    bank_org = w.org("BankA")
+    rid = owner.put(b"credit memo", RecordKind.GENERAL).check().id
+    g1 = owner.grant(rid, bank_org, Purpose.CREDIT_REVIEW, now(w) + DAY).check()
+    owner.release(rid, 1, bank_org, bank.pk).check()
+    g2 = owner.grant(rid, bank_org, Purpose.AUDIT, now(w) + 2 * DAY).check()  # replaces g1
+    owner.put_version(rid, b"credit memo v2").check()
+    owner.release(rid, 2, bank_org, bank.pk).check()
+    reg.request(rid, 2).check()
+    assert [r.code for r in owner.answer_requests(rid)] == [Reject.OK]
+    assert sh.grant(rid, bank_org).tx_id == g2.tx_id != g1.tx_id
+    assert sh.release(rid, 1, bank_org).grant_tx_id == g1.tx_id
+    assert sh.release(rid, 2, bank_org).grant_tx_id == g2.tx_id
+    assert sh.release(rid, 2, w.org("Regulator")).grant_tx_id == bytes(32)  # standing access
+    log = {(e["version"], e["org_name"]): e for e in sh.access_log(rid)}
+    assert {k: e["grant_tx_id"] for k, e in log.items()} == {
+        (1, "BankA"): g1.tx_id, (2, "BankA"): g2.tx_id, (2, "Regulator"): None,
+    }  # fmt: skip
+    assert (log[(1, "BankA")]["purpose"], log[(2, "BankA")]["purpose"]) == (
+        Purpose.CREDIT_REVIEW,
+        Purpose.AUDIT,
+    )
+
+
+def test_the_key_service_reaches_every_request_page_by_page(w, sh, monkeypatch):
+    """Other organizations' requests do not crowd out the owner's: ``answer_requests`` looks
+    at ``limit`` requests a call and resumes where it stopped, skipping other owners'
+    records whole (it reads nothing of them but their head); requests under a revoked grant
+    and versions sealed to another owner key are left open, never crash it."""
+    monkeypatch.setattr(sharing_ledger, "scan_page", 2)  # many short pages
+    owner, reg, bank = party(sh, w, "Tier1"), party(sh, w, "Regulator"), party(sh, w, "BankA")
+    others = [party(sh, w, name).put(b"their file %d" % i, RecordKind.GENERAL).check().id
+              for i, name in enumerate(("Tier2", "CoreCo", "Tier2", "CoreCo"))]  # fmt: skip
+    for rid in others:
+        party(sh, w, "Tier2" if sh.record(rid).owner == w.org("Tier2") else "CoreCo").put_version(
+            rid, b"v2"
+        ).check()
+    mine = [owner.put(b"our file %d" % i, RecordKind.GENERAL).check().id for i in range(3)]
+    for rid in others + mine:
+        for version in (1, 2) if rid in others else (1,):
+            reg.request(rid, version).check()
+    owner.grant(mine[0], w.org("BankA"), Purpose.AUDIT, now(w) + DAY).check()
+    bank.request(mine[0], 1).check()
+    owner.revoke(mine[0], w.org("BankA")).check()  # its request stays open, left alone
+    # a version sealed to the owner organization's other key: that key releases it
+    key2 = other_key(sh, b"Tier1 key 2")
+    assert w.fin.party(w.keys["Tier1"]).add_key(key2.public_key).ok
+    second = sh.party(key2)
+    second.put_version(mine[1], b"our file 1, v2").check()
+    reg.request(mine[1], 2).check()
+
+    counting = CountingLedger(sh.ledger)
+    service = Sharing(counting).party(w.keys["Tier1"])
+    results, calls = [], 0
+    while True:
+        got = service.answer_requests(limit=2)
+        assert len(got) <= 2
+        results += got
+        calls += 1
+        if not service.answer_pending():
+            break
+        assert calls < 40
+    assert calls > 1 and all(r.ok for r in results)
+    assert {(r.id, r.version) for r in results} == {(rid, 1) for rid in mine}
+    # nothing of the other owners' records was read but their heads
+    assert not [k for k in counting.reads if k[:3] != b"sr/" and any(rid in k for rid in others)]
+    open_now = {(rid, v, org) for rid, v, org, _ in sh.requests()}
+    assert open_now == {(rid, v, w.org("Regulator")) for rid in others for v in (1, 2)} | {
+        (mine[0], 1, w.org("BankA")),
+        (mine[1], 2, w.org("Regulator")),
+    }
+    assert [r.code for r in second.answer_requests(mine[1])] == [Reject.OK]
+    # a request made after a full pass is reached by the next one
+    owner.put_version(mine[2], b"our file 2, v2").check()
+    reg.request(mine[2], 2).check()
+    again = [r for _ in range(20) for r in service.answer_requests(limit=2)]
+    assert [(r.id, r.version, r.code) for r in again] == [(mine[2], 2, Reject.OK)]
+    assert reg.read(mine[2], 2) == b"our file 2, v2" and reg.read(mine[1], 2) == b"our file 1, v2"
+    with pytest.raises(ValueError):
+        service.answer_requests(limit=0)
+
+
+def test_an_owner_key_that_did_not_seal_a_version_has_no_data_key(w, sh):
+    owner = party(sh, w, "Tier1")
+    rid = owner.put(b"board minutes", RecordKind.GENERAL).check().id
+    key2 = other_key(sh, b"Tier1 key 2")
+    assert w.fin.party(w.keys["Tier1"]).add_key(key2.public_key).ok
+    second = sh.party(key2)
+    for attempt in (second.read, second.data_key):
+        with pytest.raises(DataKeyUnavailable):
+            attempt(rid, 1)
+    assert issubclass(DataKeyUnavailable, ReadError)  # the CLI's read reports it as one
+    second.put_version(rid, b"board minutes v2").check()
+    assert second.read(rid, 2) == b"board minutes v2" and owner.read(rid, 1) == b"board minutes"
+    with pytest.raises(DataKeyUnavailable):
+        owner.read(rid, 2)
+
+
+def test_a_reader_that_lost_its_key_is_released_the_key_again_to_its_new_one(w, sh):
+    """Releases are numbered per (record, version, org): a new one is allowed only once the
+    last one's key is no longer an active key of the reader, and never overwrites it."""
+    owner, bank = party(sh, w, "Tier1"), party(sh, w, "BankA")
+    bank_org = w.org("BankA")
+    rid = trade_record(sh, w)
+    owner.grant(rid, bank_org, Purpose.FINANCING, now(w) + DAY).check()
+    bank.request(rid, 1).check()
+    assert [r.code for r in owner.answer_requests(rid)] == [Reject.OK]
+    first = w.ledger.state[c.release_key(rid, 1, bank_org, 0)]
+    # another key of the same organization, while the first is active: nothing more
+    key2 = other_key(sh, b"BankA key 2")
+    assert w.fin.party(w.keys["BankA"]).add_key(key2.public_key).ok
+    second = sh.party(key2)
+    unchanged(w, lambda: second.request(rid, 1), R.ALREADY_RELEASED)
+    unchanged(w, lambda: owner.release(rid, 1, bank_org, key2.public_key), R.ALREADY_RELEASED)
+    with pytest.raises(NotReleased):
+        second.read(rid, 1)
+    # the first key is lost (revoked): the same data key, sealed to the new one, as release 1
+    assert w.fin.party(key2).revoke_key(bank.pk).ok
+    second.request(rid, 1).check()
+    assert [r.code for r in owner.answer_requests(rid)] == [Reject.OK]
+    assert second.read(rid, 1) == INVOICE
+    assert w.ledger.state[c.release_key(rid, 1, bank_org, 0)] == first  # never overwritten
+    assert [r.recipient for r in sh.release_history(rid, 1, bank_org)] == [bank.pk, key2.public_key]
+    log = sh.access_log(rid)
+    assert [(e["n"], e["recipient"]) for e in log] == [(0, bank.pk), (1, key2.public_key)]
+    assert {(e["record"], e["version"], e["org"], e["tx_id"]) for e in log} == set(owner.release_log)
+    # the new key is active: no third release; hand-built, a skipped or a re-used number is refused
+    unchanged(w, lambda: second.request(rid, 1), R.ALREADY_RELEASED)
+    unchanged(w, lambda: owner.release(rid, 1, bank_org, key2.public_key), R.ALREADY_RELEASED)
+    wrapped = envelope.rewrap(sh.suite, owner.data_key(rid, 1), key2.public_key)
+    for n, previous, code in ((3, key2.public_key, Reject.BAD_PAYLOAD), (1, bank.pk, R.ALREADY_RELEASED)):
+        tx = access.release(*args(owner), rid, 1, bank_org, key2.public_key, wrapped, n, previous)
+        unchanged(w, lambda tx=tx: owner.send(tx), code)
+    req = access.request(*args(second), rid, 1, key2.public_key, 0)
+    unchanged(w, lambda: second.send(req), R.ALREADY_RELEASED)
+    with pytest.raises(ValueError):  # release n > 0 names release n - 1's key
+        access.request(*args(second), rid, 1, key2.public_key, 2)
 
 
 # --- malformed payloads -------------------------------------------------------------------------------
@@ -606,7 +832,9 @@ def test_keys_and_stores_of_another_suite_are_refused(w, sh, tmp_path):
 def test_record_codecs_round_trip_and_refuse_other_lengths():
     head = RecordHead(b"o" * 16, RecordKind.GENERAL, 0, b"f" * 32, 3, 10, 20)
     grant = Grant(Purpose.AUDIT, 99, GrantStatus.ACTIVE, 1, 2, 0, 0, b"t" * 32)
-    rel = Release(b"r" * 32, b"k" * 32, Basis.GRANT, Purpose.AUDIT, 1, 99, 5, 6, b"t" * 32, b"w" * 80)
+    rel = Release(
+        b"r" * 32, b"k" * 32, Basis.GRANT, Purpose.AUDIT, 1, b"g" * 32, 99, 5, 6, b"t" * 32, b"w" * 80
+    )
     for record in (head, grant, rel):
         raw = record.encode()
         assert type(record).decode(raw) == record
@@ -620,6 +848,13 @@ def test_record_codecs_round_trip_and_refuse_other_lengths():
         Grant.decode(dataclasses.replace(grant, status=7).encode())
     with pytest.raises(RecordError):
         access.parse_version_key(b"sr/" + bytes(36))
+    rid, org = b"r" * 16, b"o" * 16
+    assert access.parse_release_key(c.release_key(rid, 7, org, 300)) == (rid, 7, org, 300)
+    assert access.parse_version_key(c.release_key(rid, 7, org, 300)) == (rid, 7, org)
+    assert access.parse_version_key(c.request_key(rid, 7, org)) == (rid, 7, org)
+    for bad in (c.request_key(rid, 7, org), c.release_key(rid, 7, org, 0)[:-1]):
+        with pytest.raises(RecordError):
+            access.parse_release_key(bad)
 
 
 def test_result_check_raises_the_named_code(w, sh):

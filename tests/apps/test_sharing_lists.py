@@ -2,13 +2,16 @@
 ``list_client``, ``list_query``), in both crypto suites.
 
 Checked: canonical identities and keyed fingerprints; the committee's list-key vote (threshold
-2, one vote each, one key check per ballot, a void ballot after ``ballot_ms_max``); add,
-lookup, remove, dispute and re-key after a rotation, each refusal by name and without a state
-change; non-members cannot list; the privacy test (the chain's full data — every transaction,
-every state entry, every receipt event — holds no identity, no unkeyed hash of one, and
-cannot be used to test an identity without the list key); the query service (signature,
-freshness, membership, replay, per-organization rate limits, bounded memory, the operator's
-log) and its endpoint, on the in-memory ledger and on a real ``Chain``.
+2, a ballot per key check with one vote each, so a wrong vote cannot block the others, a void
+ballot after ``ballot_ms_max``, no rotation to the current or a recent key); add, lookup,
+remove, dispute (kept apart from the listing: it survives removal and re-listing; one per
+disputer, bounded, withdrawn by its disputer) and re-key after a rotation (when, and the
+disputes moved along), each refusal by name and without a state change; non-members cannot
+list; the privacy test (the chain's full data — every transaction, every state entry, every
+receipt event — holds no identity, no unkeyed hash of one, and cannot be used to test an
+identity without the list key); the query service (membership before the signature,
+freshness, replay marks expired in order, per-organization rate limits, bounded memory, the
+operator's log) and its endpoint, on the in-memory ledger and on a real ``Chain``.
 """
 
 from __future__ import annotations
@@ -142,20 +145,38 @@ def test_fingerprint_is_keyed_canonical_and_kind_separated(name):
 
 
 def test_records_round_trip_and_refuse_bad_layouts():
-    x = lists.Listing(b"o" * 16, ListReason.SANCTIONED, 5, 6, True, b"d" * 16, DisputeReason.UNDER_APPEAL, 7)
+    x = lists.Listing(b"o" * 16, ListReason.SANCTIONED, 5, 6, 10, 11)
     y = lists.Listing(b"p" * 16, ListReason.FRAUD_CONFIRMED, 8, 9)
     e = lists.Entry(3, (x, y))
-    assert lists.Entry.decode(e.encode()) == e and len(e.encode()) == 4 + 2 * 59
-    b = lists.Ballot(b"k" * 32, 1, 2, (b"a" * 32, b"b" * 32))
+    assert lists.Entry.decode(e.encode()) == e and len(e.encode()) == 4 + 2 * 49
+    b = lists.Ballot(b"k" * 32, 1, 2, (b"a" * 32, b"b" * 32), activated=True)
     assert lists.Ballot.decode(b.encode()) == b
-    s = lists.ListKeyState(2, b"k" * 32, 3, 4)
+    s = lists.ListKeyState(3, b"k" * 32, 3, 4, (b"j" * 32, b"i" * 32))
     assert lists.ListKeyState.decode(s.encode()) == s and lists.ListKeyState.decode(None).epoch == 0
+    assert [s.check_of(e) for e in (4, 3, 2, 1, 0)] == [None, b"k" * 32, b"j" * 32, b"i" * 32, None]
+    d = lists.Disputes(
+        (lists.Dispute(b"d" * 16, DisputeReason.UNDER_APPEAL, 7, 8), lists.Dispute(b"e" * 16, 1, 9, 10))
+    )
+    assert lists.Disputes.decode(d.encode()) == d and len(d.encode()) == 2 * 33
     for raw in [b"", e.encode()[:-1], lists.Entry(3, ()).encode(), lists.Entry(3, (y,) * 17).encode()]:
         with pytest.raises(lists.ListRecordError):
             lists.Entry.decode(raw)
-    undisputed_with_org = lists.Listing(b"p" * 16, 1, 8, 9, False, b"d" * 16).encode()
-    with pytest.raises(lists.ListRecordError):
-        lists.Listing.decode(undisputed_with_org)
+    one = lists.Dispute(b"d" * 16, 1, 7, 8)
+    for raw in [
+        b"",
+        d.encode()[:-1],
+        lists.Disputes((one, one)).encode(),  # one organization twice
+        lists.Disputes((lists.Dispute(b"d" * 16, lists.WITHDRAW, 7, 8),)).encode(),
+        lists.Disputes(tuple(lists.Dispute(bytes([i]) * 16, 1, 7, 8) for i in range(17))).encode(),
+    ]:
+        with pytest.raises(lists.ListRecordError):
+            lists.Disputes.decode(raw)
+    for raw in [
+        lists.ListKeyState(2, b"k" * 32, 3, 4, (b"j" * 32, b"i" * 32)).encode(),  # more than epoch - 1
+        s.encode()[:-1],
+    ]:
+        with pytest.raises(lists.ListRecordError):
+            lists.ListKeyState.decode(raw)
 
 
 # --- the list key -------------------------------------------------------------------------------
@@ -165,7 +186,7 @@ def test_key_vote_threshold_two_and_rotation(w):
     assert w.fin.party(w.node).propose_params(fc.Params(threshold=2)).ok
     assert w.fin.params().threshold == 2
     lists_ = Lists(w.ledger)
-    k1, wrong = key_of(1), key_of(9)
+    k1 = key_of(1)
     check = c.key_check(k1, suite=w.ledger.suite)
     assert lists_.key_state().epoch == 0
     assert (
@@ -176,36 +197,85 @@ def test_key_vote_threshold_two_and_rotation(w):
     assert r.ok and [e.topic for e in r.receipt.events] == [b"sh.listkey.vote"]
     assert r.receipt.events[0].data == struct.pack("<I", 1) + check + bytes((1, 0))
     assert lists_.key_state().epoch == 0  # one vote of two
-    assert lists_.ballot(1).voters == (w.node.public_key,) and lists_.ballot(1).key_check == check
+    ballot = lists_.ballot(1, check)
+    assert ballot.voters == (w.node.public_key,) and ballot.key_check == check and not ballot.activated
     assert vote(w, w.node, 1, k1).code == SharingReject.LIST_KEY_VOTED
-    assert vote(w, w.committee2, 1, wrong).code == SharingReject.VOTE_MISMATCH
     r = vote(w, w.committee2, 1, k1)
     assert r.ok and [e.topic for e in r.receipt.events] == [b"sh.listkey.vote", b"sh.listkey.rotated"]
     state = lists_.key_state()
-    assert (state.epoch, state.key_check, state.height) == (1, check, w.ledger.height)
+    assert (state.epoch, state.key_check, state.height, state.history) == (1, check, w.ledger.height, ())
     assert vote(w, w.committee2, 1, k1).code == SharingReject.BAD_EPOCH  # closed
-    assert lists_.ballot(1).voters == (w.node.public_key, w.committee2.public_key)  # kept: who rotated
+    ballot = lists_.ballot(1, check)  # kept: who rotated
+    assert ballot.voters == (w.node.public_key, w.committee2.public_key) and ballot.activated
     # the key itself is nowhere on chain, only its check
     assert not any(k1 in tx for tx in w.ledger.sent) and not any(k1 in v for v in w.ledger.state.values())
 
-    # epoch 2: a ballot opened with a wrong check is void after ballot_ms_max
+    # epoch 2: a ballot that has not reached the threshold is void after ballot_ms_max
     k2 = key_of(2)
-    assert vote(w, w.node, 2, wrong).ok
-    assert vote(w, w.committee2, 2, k2).code == SharingReject.VOTE_MISMATCH
+    check2 = c.key_check(k2, suite=w.ledger.suite)
+    assert vote(w, w.node, 2, k2).ok
     w.ledger.timestamp_ms += lists.ballot_ms_max + 1
-    assert vote(w, w.committee2, 2, k2).ok  # a fresh ballot
-    assert lists_.ballot(2).voters == (w.committee2.public_key,)
+    assert vote(w, w.committee2, 2, k2).ok  # a fresh ballot: the node's vote lapsed
+    assert lists_.ballot(2, check2).voters == (w.committee2.public_key,)
     assert lists_.key_state().epoch == 1
     assert vote(w, w.node, 2, k2).ok
-    assert lists_.key_state().epoch == 2 and lists_.key_state().key_check == c.key_check(
-        k2, suite=w.ledger.suite
-    )
-    assert lists_.key_check_of(1) == check  # older epochs' checks: from their ballots
+    state = lists_.key_state()
+    assert (state.epoch, state.key_check, state.history) == (2, check2, (check,))
+    assert lists_.key_check_of(1) == check and lists_.key_check_of(2) == check2
+    assert lists_.key_check_of(3) is None and lists_.key_check_of(0) is None
+
+
+def test_a_wrong_vote_cannot_block_rotation(w):
+    """Issue 18 review: the first vote used to fix the ballot's key check, so one committee
+    member voting a wrong check made every other vote VOTE_MISMATCH until the ballot lapsed."""
+    assert w.fin.party(w.node).propose_params(fc.Params(threshold=2)).ok
+    lists_ = Lists(w.ledger)
+    good, wrong = key_of(1), key_of(9)
+    assert vote(w, w.node, 1, wrong).ok  # the first vote, for a wrong check
+    r = vote(w, w.committee2, 1, good)  # not refused: the good check's own ballot
+    assert r.ok and r.receipt.events[0].data[-2:] == bytes((1, 0))
+    assert [len(b.voters) for b in lists_.ballots(1)] == [1, 1]
+    assert lists_.key_state().epoch == 0  # neither ballot has two votes
+    r = vote(w, w.node, 1, good)  # the node corrects itself: a vote in the good ballot
+    assert r.ok and r.receipt.events[-1].topic == b"sh.listkey.rotated"
+    assert lists_.key_state().key_check == c.key_check(good, suite=w.ledger.suite)
+    wrong_ballot = lists_.ballot(1, c.key_check(wrong, suite=w.ledger.suite))
+    assert wrong_ballot.voters == (w.node.public_key,) and not wrong_ballot.activated
+    assert vote(w, w.committee2, 1, wrong).code == SharingReject.BAD_EPOCH  # the epoch is closed
+    assert SharingReject.VOTE_MISMATCH == 197  # no longer used, never renumbered
+
+
+def test_rotation_to_a_used_key_is_refused(w):
+    """Issue 18 review: a rotation to the current key (or an earlier epoch's) made every new
+    fingerprint an old one, stranding the entries awaiting re-key."""
+    keyed(w, key_of(1))
+    a = bank(w, "BankA", key_of(1), key_of(2))
+    a.add(ListId.FRAUD, *IDENTITIES[0][:2], ListReason.FRAUD_CONFIRMED).check()
+    before = user_state(w)
+    assert vote(w, w.node, 2, key_of(1)).code == SharingReject.LIST_KEY_REUSED  # the current key
+    assert user_state(w) == before
+    keyed(w, key_of(2), epoch=2)
+    assert vote(w, w.node, 3, key_of(1)).code == SharingReject.LIST_KEY_REUSED  # epoch 1's
+    assert vote(w, w.node, 3, key_of(2)).code == SharingReject.LIST_KEY_REUSED  # epoch 2's
+    assert a.rekey(ListId.FRAUD, *IDENTITIES[0][:2]).ok  # the entry was not stranded
+    # the history is bounded: sc/listkey keeps the last key_history_max epochs' checks
+    for epoch in range(3, lists.key_history_max + 4):
+        keyed(w, key_of(epoch), epoch=epoch)
+    state = Lists(w.ledger).key_state()
+    assert state.epoch == lists.key_history_max + 3 and len(state.history) == lists.key_history_max
+    assert state.history[0] == c.key_check(key_of(state.epoch - 1), suite=w.ledger.suite)
+    assert vote(w, w.node, state.epoch + 1, key_of(3)).code == SharingReject.LIST_KEY_REUSED
+    # an older epoch's check is no longer in sc/listkey: the client finds it in its activated ballot
+    assert state.check_of(1) is None
+    assert Lists(w.ledger).key_check_of(1) == c.key_check(key_of(1), suite=w.ledger.suite)
+    assert a.key_for(1) == key_of(1)
+    # ... and the vote handler, which cannot scan, no longer catches it (the documented bound)
+    assert vote(w, w.node, state.epoch + 1, key_of(2)).ok
 
 
 def test_key_vote_bad_payloads(w):
     reads = {accounts.account_key(w.node.public_key), fc.PARAMS_KEY}
-    writes = {c.ballot_key(1), c.LIST_KEY}
+    writes = {c.ballot_key(1, b"k" * 32), c.LIST_KEY}
     before = user_state(w)
     for payload in [
         b"",
@@ -287,19 +357,102 @@ def test_dispute(w):
     assert user_state(w) == before
     r = b.dispute(ListId.OVERDUE, kind, ident, w.org("BankA"), DisputeReason.PAID_IN_FULL)
     assert r.ok and r.receipt.events[0].topic == b"sh.list.dispute"
+    entry = Lists(w.ledger).entry(ListId.OVERDUE, r.fingerprint)
+    assert entry == lists.Entry(1, (entry.listings[0],))  # the entry itself is not written
     (x,) = a.lookup(ListId.OVERDUE, kind, ident).listings
-    assert (x.disputed, x.dispute_org, x.dispute_reason, x.dispute_height) == (
-        True,
-        w.org("BankB"),
-        DisputeReason.PAID_IN_FULL,
-        w.ledger.height,
+    assert x.disputed and x.disputes == (
+        lists.Dispute(w.org("BankB"), DisputeReason.PAID_IN_FULL, w.ledger.height, w.ledger.timestamp_ms),
     )
     assert x.reason == ListReason.OVERDUE_90_DAYS  # the listing itself is unchanged
+    before = user_state(w)
     assert (
-        t1.dispute(ListId.OVERDUE, kind, ident, w.org("BankA"), DisputeReason.DATA_ERROR).code
+        b.dispute(ListId.OVERDUE, kind, ident, w.org("BankA"), DisputeReason.DATA_ERROR).code
         == SharingReject.ALREADY_DISPUTED
     )
+    assert (
+        t1.withdraw_dispute(ListId.OVERDUE, kind, ident, w.org("BankA")).code == SharingReject.NO_SUCH_DISPUTE
+    )
+    assert user_state(w) == before
+    # another member disputes too: one dispute per disputer
+    assert t1.dispute(ListId.OVERDUE, kind, ident, w.org("BankA"), DisputeReason.DATA_ERROR).ok
+    (x,) = a.lookup(ListId.OVERDUE, kind, ident).listings
+    assert [(d.org, d.reason) for d in x.disputes] == [
+        (w.org("BankB"), DisputeReason.PAID_IN_FULL),
+        (w.org("Tier1"), DisputeReason.DATA_ERROR),
+    ]
+    # a disputer withdraws its own dispute (OP_LIST_DISPUTE with the reason code WITHDRAW)
+    r = b.withdraw_dispute(ListId.OVERDUE, kind, ident, w.org("BankA"))
+    assert r.ok and r.receipt.events[0] == type(r.receipt.events[0])(
+        b"sh.list.withdraw", bytes((ListId.OVERDUE,)) + r.fingerprint + w.org("BankA")
+    )
+    (x,) = a.lookup(ListId.OVERDUE, kind, ident).listings
+    assert [d.org for d in x.disputes] == [w.org("Tier1")]
+    assert t1.withdraw_dispute(ListId.OVERDUE, kind, ident, w.org("BankA")).ok
+    assert not a.lookup(ListId.OVERDUE, kind, ident).listings[0].disputed
+    assert not any(k.startswith(b"sd/") for k in w.ledger.state)  # the record goes with its last
     assert a.remove(ListId.OVERDUE, kind, ident, RemoveReason.SETTLED).ok  # the lister settles it
+
+
+def test_a_dispute_survives_removal_and_re_listing(w):
+    """Issue 18 review: the dispute lived in the listing, so the lister erased it by removing
+    and re-adding its listing."""
+    keyed(w)
+    a, b = bank(w, "BankA"), bank(w, "BankB")
+    kind, ident, _ = IDENTITIES[1]
+    a.add(ListId.FRAUD, kind, ident, ListReason.FRAUD_CONFIRMED).check()
+    b.dispute(ListId.FRAUD, kind, ident, w.org("BankA"), DisputeReason.MISTAKEN_IDENTITY).check()
+    disputed_at = w.ledger.height
+    a.remove(ListId.FRAUD, kind, ident, RemoveReason.ENTERED_IN_ERROR).check()
+    assert a.lookup(ListId.FRAUD, kind, ident) is None
+    a.add(ListId.FRAUD, kind, ident, ListReason.FRAUD_CONFIRMED).check()
+    (x,) = b.lookup(ListId.FRAUD, kind, ident).listings
+    assert x.height > disputed_at and x.disputed  # listed again: still disputed
+    assert [(d.org, d.reason, d.height) for d in x.disputes] == [
+        (w.org("BankB"), DisputeReason.MISTAKEN_IDENTITY, disputed_at)
+    ]
+    # the query service's answer shows it too
+    fp = a.fingerprint(kind, ident)
+    got = ask(w, service(w, FakeClock()), w.keys["Tier1"], [fp])
+    (listing,) = got["results"][0]["listings"]
+    assert listing["disputed"] and listing["disputes"][0]["org"] == w.org("BankB").hex()
+    # the disputer withdraws it while nothing is listed: a dispute outlives its listing
+    a.remove(ListId.FRAUD, kind, ident, RemoveReason.SETTLED).check()
+    assert Lists(w.ledger).disputes(ListId.FRAUD, fp, w.org("BankA"))
+    assert b.withdraw_dispute(ListId.FRAUD, kind, ident, w.org("BankA")).ok
+    a.add(ListId.FRAUD, kind, ident, ListReason.FRAUD_CONFIRMED).check()
+    assert not b.lookup(ListId.FRAUD, kind, ident).listings[0].disputed
+    # another lister's listing of the same fingerprint has disputes of its own
+    b.add(ListId.FRAUD, kind, ident, ListReason.FORGED_DOCUMENTS).check()
+    bank(w, "Tier1").dispute(ListId.FRAUD, kind, ident, w.org("BankB"), DisputeReason.DATA_ERROR).check()
+    assert [x.disputed for x in a.lookup(ListId.FRAUD, kind, ident).listings] == [False, True]
+
+
+def test_disputes_of_a_listing_are_bounded(w):
+    keyed(w)
+    node = w.fin.party(w.node)
+    extra = {
+        f"Bank{i}": suite_for(w.ledger.suite.name).keys_from_seed(bytes([0x50 + i]) * 32) for i in range(7)
+    }
+    for name, keys in extra.items():
+        node.propose_admit(name, ("bank",), keys.public_key).check()
+    a = bank(w, "BankA")
+    others = [
+        ListMember(w.ledger, k, key_of(1)) for n, k in [*w.keys.items(), *extra.items()] if n != "BankA"
+    ]
+    assert len(others) == lists.disputes_max + 1
+    kind, ident, _ = IDENTITIES[2]
+    a.add(ListId.BLACKLIST, kind, ident, ListReason.SANCTIONED).check()
+    for m in others[:-1]:
+        m.dispute(ListId.BLACKLIST, kind, ident, a.org, DisputeReason.DATA_ERROR).check()
+    before = user_state(w)
+    assert (
+        others[-1].dispute(ListId.BLACKLIST, kind, ident, a.org, DisputeReason.DATA_ERROR).code
+        == SharingReject.DISPUTES_FULL
+    )
+    assert user_state(w) == before
+    assert len(a.lookup(ListId.BLACKLIST, kind, ident).listings[0].disputes) == lists.disputes_max
+    assert others[0].withdraw_dispute(ListId.BLACKLIST, kind, ident, a.org).ok
+    assert others[-1].dispute(ListId.BLACKLIST, kind, ident, a.org, DisputeReason.DATA_ERROR).ok
 
 
 def test_no_list_key_and_stale_epoch(w):
@@ -372,13 +525,13 @@ def test_rekey_after_rotation(w):
     assert r.ok and r.fingerprint == a.fingerprint(k1, i1) != old_fp
     assert r.receipt.events[0].data == bytes((ListId.FRAUD,)) + old_fp + r.fingerprint
     (moved,) = a.lookup(ListId.FRAUD, k1, i1).listings
-    assert (moved.org, moved.reason, moved.height, moved.disputed, moved.dispute_org) == (
+    assert (moved.org, moved.reason, moved.height, moved.rekeyed_height) == (
         w.org("BankA"),
         ListReason.FORGED_DOCUMENTS,
         listed_at,
-        True,
-        w.org("BankB"),
+        w.ledger.height,
     )
+    assert [d.org for d in moved.disputes] == [w.org("BankB")]  # moved along
     assert [x.org for x in Lists(w.ledger).entry(ListId.FRAUD, old_fp).listings] == [w.org("BankB")]
     assert a.rekey(ListId.FRAUD, k1, i1).code == SharingReject.NOT_LISTER  # moved already
     assert b.rekey(ListId.FRAUD, k1, i1).ok
@@ -393,6 +546,60 @@ def test_rekey_after_rotation(w):
     tx = lists.list_rekey(w.ledger.chain_id, a.pk, a.org, w.ledger.nonce(a.pk), ListId.BLACKLIST, fp1, fp3, 3)
     assert w.ledger.send(a.keys.sign_tx(tx).encode(), 5)[0] == SharingReject.STALE_EPOCH
     assert a.remove(ListId.BLACKLIST, k2, i2, RemoveReason.LAPSED, epoch=1).ok  # but removed at any epoch
+
+
+def test_rekey_records_when_and_moves_the_disputes(w):
+    """Issue 18 review: a re-key kept the listing's original height and time with nothing to
+    tell that the chain first saw the new fingerprint at the re-key (which may name another
+    identity: the chain cannot check)."""
+    keyed(w, key_of(1))
+    a, b = bank(w, "BankA", key_of(1), key_of(2)), bank(w, "BankB", key_of(1), key_of(2))
+    kind, ident, _ = IDENTITIES[4]
+    a.add(ListId.OVERDUE, kind, ident, ListReason.OVERDUE_90_DAYS).check()
+    listed = (w.ledger.height, w.ledger.timestamp_ms)
+    b.dispute(ListId.OVERDUE, kind, ident, a.org, DisputeReason.PAID_IN_FULL).check()
+    disputed_at = w.ledger.height
+    old_fp = a.fingerprint(kind, ident)
+    assert a.lookup(ListId.OVERDUE, kind, ident).listings[0].rekeyed is False
+    keyed(w, key_of(2), epoch=2)
+    w.ledger.timestamp_ms += 5_000
+    r = a.rekey(ListId.OVERDUE, kind, ident)
+    assert r.ok
+    (x,) = b.lookup(ListId.OVERDUE, kind, ident).listings
+    assert (x.height, x.timestamp_ms) == listed  # the lister's claim
+    assert (x.rekeyed_height, x.rekeyed_ms) == (w.ledger.height, w.ledger.timestamp_ms) and x.rekeyed
+    assert [(d.org, d.height) for d in x.disputes] == [(b.org, disputed_at)]  # made before the re-key
+    assert not Lists(w.ledger).disputes(ListId.OVERDUE, old_fp, a.org)  # moved, not copied
+    assert not any(k.startswith(c.dispute_key(ListId.OVERDUE, old_fp, b"")) for k in w.ledger.state)
+    # answers show both times
+    got = ask(w, service(w, FakeClock()), w.keys["Tier1"], [r.fingerprint], list_id=ListId.OVERDUE)
+    (shown,) = got["results"][0]["listings"]
+    assert (shown["height"], shown["time_ms"]) == listed
+    assert (shown["rekeyed_height"], shown["rekeyed_ms"]) == (x.rekeyed_height, x.rekeyed_ms)
+    assert [d["org"] for d in shown["disputes"]] == [b.org.hex()]
+
+
+def test_rekey_joins_disputes_left_at_the_new_fingerprint(w):
+    """A dispute left at the new fingerprint (the lister listed it afresh, was disputed and
+    removed it) joins the moved ones; a disputer's newer dispute is kept."""
+    keyed(w, key_of(1))
+    a = bank(w, "BankA", key_of(1), key_of(2))
+    b, t1 = bank(w, "BankB", key_of(1), key_of(2)), bank(w, "Tier1", key_of(1), key_of(2))
+    kind, ident, _ = IDENTITIES[5]
+    a.add(ListId.FRAUD, kind, ident, ListReason.FRAUD_CONFIRMED).check()
+    b.dispute(ListId.FRAUD, kind, ident, a.org, DisputeReason.DATA_ERROR).check()
+    keyed(w, key_of(2), epoch=2)
+    a.add(ListId.FRAUD, kind, ident, ListReason.FRAUD_CONFIRMED).check()  # afresh, not re-keyed
+    assert not a.lookup(ListId.FRAUD, kind, ident).listings[0].disputed  # the known limit
+    b.dispute(ListId.FRAUD, kind, ident, a.org, DisputeReason.UNDER_APPEAL).check()
+    t1.dispute(ListId.FRAUD, kind, ident, a.org, DisputeReason.MISTAKEN_IDENTITY).check()
+    a.remove(ListId.FRAUD, kind, ident, RemoveReason.ENTERED_IN_ERROR).check()
+    assert a.rekey(ListId.FRAUD, kind, ident).ok
+    (x,) = a.lookup(ListId.FRAUD, kind, ident).listings
+    assert [(d.org, d.reason) for d in x.disputes] == [
+        (b.org, DisputeReason.UNDER_APPEAL),
+        (t1.org, DisputeReason.MISTAKEN_IDENTITY),
+    ]
 
 
 def test_listers_full(w):
@@ -472,12 +679,16 @@ def test_bad_payloads_and_declared_keys(w):
         (c.OP_LIST_ADD, struct.pack("<B32sI", 1, fp, 1)),  # short
         (c.OP_LIST_ADD, struct.pack("<B32sIBB", 1, fp, 1, 1, 0)),  # long
         (c.OP_LIST_REMOVE, struct.pack("<B32sB", 1, fp, 9)),
-        (c.OP_LIST_DISPUTE, struct.pack("<B32s16sB", 1, fp, w.org("BankB"), 0)),
+        (c.OP_LIST_DISPUTE, struct.pack("<B32s16sB", 1, fp, w.org("BankB"), 9)),  # no such reason
+        (c.OP_LIST_DISPUTE, struct.pack("<B32s16sB", 1, fp, w.org("BankA"), 1)),  # its own listing
+        (c.OP_LIST_DISPUTE, struct.pack("<B32s16sB", 1, fp, w.org("BankA"), lists.WITHDRAW)),
         (c.OP_LIST_REKEY, struct.pack("<B32s32sI", 0, fp, b"g" * 32, 1)),
         (c.OP_LIST_REKEY, struct.pack("<B32s32sI", 1, fp, fp, 1)),  # old == new
     ]
+    sd = {c.dispute_key(1, fp, w.org(n)) for n in ("BankA", "BankB")}
     for op, payload in cases:
         writes = sl | ({c.entry_key(0, fp), c.entry_key(1, b"g" * 32)} if op == c.OP_LIST_REKEY else set())
+        writes |= sd if op == c.OP_LIST_DISPUTE else set()
         assert send_raw(w, a, op, reads, writes, payload) == Reject.BAD_PAYLOAD, (op, payload)
     assert user_state(w) == before
     # a tx that leaves out a key the op touches fails as undeclared access
@@ -493,17 +704,26 @@ def test_bad_payloads_and_declared_keys(w):
     t = lists.list_remove(1, pk, org, 0, 1, fp, 1)
     assert (set(t.reads), set(t.writes)) == (base, sl)
     t = lists.list_dispute(1, pk, org, 0, 1, fp, b"o" * 16, 1)
-    assert (set(t.reads), set(t.writes)) == (base | {c.LIST_KEY}, sl)
+    assert (set(t.reads), set(t.writes)) == (base | {c.LIST_KEY} | sl, {c.dispute_key(1, fp, b"o" * 16)})
+    t = lists.list_withdraw_dispute(1, pk, org, 0, 1, fp, b"o" * 16)
+    assert (set(t.reads), set(t.writes)) == (base, {c.dispute_key(1, fp, b"o" * 16)})
+    assert t.payload[-1] == lists.WITHDRAW and c.dispute_key(1, fp, b"o" * 16) == b"sd/\x01" + fp + b"o" * 16
     t = lists.list_rekey(1, pk, org, 0, 1, fp, b"g" * 32, 2)
-    assert (set(t.reads), set(t.writes)) == (base | {c.LIST_KEY}, sl | {c.entry_key(1, b"g" * 32)})
+    assert (set(t.reads), set(t.writes)) == (
+        base | {c.LIST_KEY},
+        sl | {c.entry_key(1, b"g" * 32), c.dispute_key(1, fp, org), c.dispute_key(1, b"g" * 32, org)},
+    )
     t = lists.list_key_vote(1, pk, 0, 1, b"k" * 32)
     assert (set(t.reads), set(t.writes)) == (
         {accounts.account_key(pk), fc.PARAMS_KEY},
-        {c.ballot_key(1), c.LIST_KEY},
+        {c.ballot_key(1, b"k" * 32), c.LIST_KEY},
     )
+    assert c.ballot_key(1, b"k" * 32) == b"sb/" + struct.pack("<I", 1) + b"k" * 32
     for bad in [
         lambda: lists.list_add(1, pk, org, 0, 9, fp, 1, 1),
         lambda: lists.list_add(1, pk, org, 0, 1, b"short", 1, 1),
+        lambda: lists.list_dispute(1, pk, org, 0, 1, fp, b"o" * 16, lists.WITHDRAW),  # not a DisputeReason
+        lambda: lists.list_withdraw_dispute(1, pk, org, 0, 1, fp, b"short"),
     ]:
         with pytest.raises(ValueError):
             bad()
@@ -582,7 +802,7 @@ def test_privacy_full_chain_data_cannot_test_an_identity(w):
             state.key_check,
             c.key_check(bytes(32), suite=w.ledger.suite),
         ]
-        for k in (c.LIST_KEY, c.ballot_key(1)):
+        for k in (c.LIST_KEY, c.ballot_key(1, state.key_check)):
             raw = w.ledger.state[k]
             wrong_keys += [raw[j : j + 32] for j in range(len(raw) - 31)]
         for wrong in wrong_keys:
@@ -659,14 +879,20 @@ def test_query_answers_current_listings(listed):
             "reason": "FRAUD_CONFIRMED",
             "height": r0["listings"][0]["height"],
             "time_ms": w.ledger.timestamp_ms,
+            "rekeyed_height": None,
+            "rekeyed_ms": None,
             "disputed": False,
+            "disputes": [],
         }
     ]
-    assert r1["listings"][0]["disputed"] and r1["listings"][0]["dispute"] == {
-        "org": w.org("BankB").hex(),
-        "reason": "MISTAKEN_IDENTITY",
-        "height": r1["listings"][0]["dispute"]["height"],
-    }
+    assert r1["listings"][0]["disputed"] and r1["listings"][0]["disputes"] == [
+        {
+            "org": w.org("BankB").hex(),
+            "reason": "MISTAKEN_IDENTITY",
+            "height": w.ledger.height,
+            "time_ms": w.ledger.timestamp_ms,
+        }
+    ]
     assert (r2["listed"], r2["listings"]) == (False, [])
     assert ask(w, svc, w.keys["BankB"], fps[:1], list_id=ListId.BLACKLIST)["results"][0]["listed"] is False
     # the operator's log: who, which list, how many, when — no fingerprints
@@ -799,6 +1025,70 @@ def test_query_memory_is_bounded(listed):
     clock.wall += 60_001  # every mark stale
     once("BankA")
     assert svc.stats()["replay_marks"] == 1
+
+
+def test_query_checks_membership_before_the_signature(listed):
+    """Issue 18 review: a non-member's junk cost the node a signature check; a state read
+    (is the signer a member's key?) now comes first."""
+    w, fps = listed
+    svc = service(w, FakeClock())
+    real, verified = svc.suite, []
+
+    class CountingSuite:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def verify(self, *args):
+            verified.append(args)
+            return real.verify(*args)
+
+    svc.suite = CountingSuite()
+    stranger = suite_for(w.ledger.suite.name).keys_from_seed(b"s" * 32)
+    junk_signature = bytes(real.signature_bytes)
+    req = lq.query_request(stranger, w.ledger.chain_id, ListId.FRAUD, fps, svc.wall_ms(), real)
+    assert refused(lambda: svc.answer(req[: -len(junk_signature)] + junk_signature)) == "NOT_A_MEMBER"
+    assert refused(lambda: svc.answer(req)) == "NOT_A_MEMBER"  # signed or not: no member
+    assert verified == []
+    req = lq.query_request(w.keys["BankB"], w.ledger.chain_id, ListId.FRAUD, fps, svc.wall_ms(), real)
+    assert refused(lambda: svc.answer(req[: -len(junk_signature)] + junk_signature)) == "BAD_SIGNATURE"
+    assert len(verified) == 1
+    assert svc.answer(req)["results"] and len(verified) == 2
+
+
+def test_query_replay_marks_expire_in_arrival_order(listed):
+    """Issue 18 review: a full replay store was rebuilt, every mark copied, on each request;
+    marks now expire from the front in arrival order (amortized O(1) a request)."""
+    w, fps = listed
+    clock = FakeClock()
+    svc = service(w, clock, rate_per_s=1000.0, burst=1000, replay_max=3, skew_ms=1_000)
+    marks, start = svc._seen, clock.wall
+
+    def once(ts=None):
+        clock.wall += 1
+        return ask(w, svc, w.keys["BankB"], fps[:1], ts=ts)
+
+    for _ in range(3):
+        once()
+    assert svc.stats()["replay_marks"] == 3
+    assert refused(once) == "RATE_LIMITED"  # full of fresh marks
+    assert svc._seen is marks  # not rebuilt
+    clock.wall = start + 1_002  # the first mark is stale (made at start + 1), the second not yet
+    ask(w, svc, w.keys["BankB"], fps[:1])
+    assert svc.stats()["replay_marks"] == 3 and svc._seen is marks
+
+    # a request ahead of the clock keeps the marks behind it a while: harmless, bounded
+    svc = service(w, clock, rate_per_s=1000.0, burst=1000, replay_max=10, skew_ms=1_000)
+    now = clock.wall
+    ask(w, svc, w.keys["BankB"], fps[:1], ts=now + 900)  # stale after now + 1900
+    late = lq.query_request(w.keys["BankB"], w.ledger.chain_id, ListId.FRAUD, fps[:1], now, w.ledger.suite)
+    svc.answer(late)  # stale after now + 1000
+    clock.wall = now + 1_500
+    ask(w, svc, w.keys["BankB"], fps[:1])
+    assert svc.stats()["replay_marks"] == 3  # the stale mark waits behind a fresh one
+    assert refused(lambda: svc.answer(late)) == "STALE_REQUEST"  # its request is stale anyway
+    clock.wall = now + 1_901
+    ask(w, svc, w.keys["BankB"], fps[:1])
+    assert svc.stats()["replay_marks"] == 2
 
 
 def test_service_arguments(w):

@@ -14,6 +14,7 @@ record, and nothing else (hypothesis, pure layer and on the ledger).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 import struct
@@ -32,7 +33,9 @@ from tierchain.apps.sharing import recon_report as rr
 from tierchain.apps.sharing.codes import SharingReject
 from tierchain.apps.sharing.recon_client import (
     ENDPOINT,
+    PagingError,
     PairKeyMismatch,
+    PostingPending,
     Reconciler,
     chunk,
     endpoint_rows_max,
@@ -72,6 +75,11 @@ def pair_world(crypto: str) -> tuple[World, Reconciler, Reconciler]:
     assert r.ok, r.code
     orgs = b"".join(sorted((w.org("BankA"), w.org("BankB"))))
     assert [(e.topic, e.data) for e in r.receipt.events] == [(b"sh.pair.open", a.pair_id + orgs)]
+    r = b.accept()
+    assert r.ok, r.code
+    assert [(e.topic, recon.decode_pair_event(e.data)) for e in r.receipt.events] == [
+        (b"sh.pair.accept", (a.pair_id, 0, b.side))
+    ]
     return w, a, b
 
 
@@ -98,7 +106,8 @@ def test_two_banks_reconcile_a_day(crypto):
     assert key is not None and key == b.pair_key() and len(key) == w.ledger.suite.aead_key_bytes
     record = a.pair()
     assert record.orgs == tuple(sorted((w.org("BankA"), w.org("BankB"))))
-    assert record.height == w.ledger.height
+    assert record.height == w.ledger.height - 1  # opened, then accepted in the next block
+    assert (record.generation, record.proposer, record.accepted) == (0, a.side, True)
 
     books_a = transfers(60)
     books_b = {ref: dict(f) for ref, f in books_a.items()}
@@ -112,7 +121,7 @@ def test_two_banks_reconcile_a_day(crypto):
     assert sum(len(r.tags) for r in ra) == 60
     event = ra[0].receipt.events[0]
     assert event.topic == b"sh.recon.post"
-    assert recon.decode_post_event(event.data) == (a.pair_id, DAY, 24, a.side, 0)
+    assert recon.decode_post_event(event.data) == (a.pair_id, 0, DAY, 24, a.side, 0)
     assert all(r.ok for r in b.post(DAY, books_b))
 
     for me, mine, theirs in ((a, books_a, books_b), (b, books_b, books_a)):
@@ -174,7 +183,7 @@ def test_on_an_embedded_chain(tmp_path):
             assert fin.party(m.node).propose_admit(name, ("bank",), m.keys[name].public_key).ok
         a = Reconciler(chain, m.keys["BankA"], fin.org_id("BankB"))
         b = Reconciler(chain, m.keys["BankB"], fin.org_id("BankA"))
-        assert a.open_pair(m.keys["BankB"].public_key).ok
+        assert a.open_pair(m.keys["BankB"].public_key).ok and b.accept().ok
         day = chain.head().timestamp_ms // c.day_ms
         books = transfers(30)
         assert all(r.ok for r in a.post(day, books))
@@ -259,6 +268,194 @@ def test_keys_of_another_suite_are_refused():
         Reconciler(w.ledger, w.keys["BankA"], w.org("BankB"), reader=sm_keys)
 
 
+# --- generations: accept and re-key ----------------------------------------------------------
+def _bad_open(w: World) -> tuple[Reconciler, Reconciler]:
+    """BankA opens with a good key sealed to itself and a random key sealed to BankB: sizes
+    pass, the key check names A's key."""
+    ka, kb = w.keys["BankA"].public_key, w.keys["BankB"].public_key
+    assert (
+        send(w, w.keys["BankA"], _open_tx(w, "BankA", "BankB", ka, kb, other_pair_key=bytes(32))) == Reject.OK
+    )
+    return Reconciler(w.ledger, w.keys["BankA"], w.org("BankB")), Reconciler(
+        w.ledger, w.keys["BankB"], w.org("BankA")
+    )
+
+
+def _accept_tx(w: World, name: str, pair: bytes, generation: int) -> txcodec.Tx:
+    pk = w.keys[name].public_key
+    return recon.pair_accept(w.ledger.chain_id, pk, w.org(name), w.ledger.nonce(pk), pair, generation)
+
+
+def test_a_badly_opened_pair_is_rekeyed_by_the_counterparty():
+    """The trigger: B cannot use (nor re-open) a pair whose key A sealed wrongly to B; B
+    re-keys it, A accepts, and the pair works."""
+    w = world("ed25519-blake3")
+    a, b = _bad_open(w)
+    with pytest.raises(PairKeyMismatch):
+        b.pair_key()
+    nonce = w.ledger.nonce(w.keys["BankB"].public_key)
+    with pytest.raises(PairKeyMismatch):
+        b.accept()  # checked before anything is signed
+    assert w.ledger.nonce(w.keys["BankB"].public_key) == nonce
+    assert b.open_pair(w.keys["BankA"].public_key).code == SharingReject.PAIR_EXISTS
+    # Nothing is posted under a generation the other side did not accept, by either side.
+    assert [r.code for r in a.post(DAY, transfers(2))] == [SharingReject.PAIR_NOT_ACCEPTED]
+    assert a.public_report(DAY).counts["rows"] == 0
+    r = b.rekey(w.keys["BankA"].public_key)
+    assert r.ok, r.code
+    assert [(e.topic, recon.decode_pair_event(e.data)) for e in r.receipt.events] == [
+        (b"sh.pair.rekey", (a.pair_id, 1, b.side))
+    ]
+    record = a.pair()
+    assert (record.generation, record.proposer, record.accepted) == (1, b.side, False)
+    assert a.generation == b.generation == 1
+    assert [r.code for r in b.post(DAY, transfers(2))] == [SharingReject.PAIR_NOT_ACCEPTED]
+    assert b.accept().code == SharingReject.BAD_GRANTEE  # the proposer cannot accept its own
+    assert a.accept().ok
+    assert a.accept().code == SharingReject.ALREADY_ACCEPTED
+    assert a.pair_key() == b.pair_key() is not None
+    books = transfers(30)
+    assert all(r.ok for r in a.post(DAY, books)) and all(r.ok for r in b.post(DAY, books))
+    rep = b.report(DAY)
+    assert rep.clean and rep.counts["matched"] == 30 and rep.generation == 1
+    assert rep.to_json()["generation"] == 1
+    # The replaced generation is kept: A still unseals its own copy of generation 0's key.
+    old = a.pair(0)
+    assert old is not None and (old.generation, old.accepted) == (0, False)
+    assert a.pair_key(0) is not None and a.pair_key(0) != a.pair_key()
+    assert a.pair(2) is None and a.pair_key(2) is None
+
+
+def test_accept_refusals_change_nothing():
+    w = world("sm2-sm3")
+    a = Reconciler(w.ledger, w.keys["BankA"], w.org("BankB"))
+    b = Reconciler(w.ledger, w.keys["BankB"], w.org("BankA"))
+    assert send(w, w.keys["BankB"], _accept_tx(w, "BankB", a.pair_id, 0)) == SharingReject.NO_SUCH_PAIR
+    assert a.open_pair(w.keys["BankB"].public_key).ok
+    before = state(w)
+    pid = a.pair_id
+    assert send(w, w.keys["BankA"], _accept_tx(w, "BankA", pid, 0)) == SharingReject.BAD_GRANTEE
+    assert send(w, w.keys["Tier1"], _accept_tx(w, "Tier1", pid, 0)) == SharingReject.NOT_A_PARTY
+    assert send(w, w.keys["BankB"], _accept_tx(w, "BankB", pid, 1)) == SharingReject.STALE_GENERATION
+    t = _accept_tx(w, "BankB", pid, 0)
+    for payload in (t.payload[:-1], t.payload + b"\0"):
+        bad = txcodec.unsigned(
+            t.chain_id, t.op, t.sender, w.ledger.nonce(t.sender), t.reads, t.writes, payload
+        )
+        assert send(w, w.keys["BankB"], bad) == Reject.BAD_PAYLOAD
+    stranger = suite_for("sm2-sm3").keys_from_seed(b"stranger".ljust(32, b"\0"))
+    tx = recon.pair_accept(w.ledger.chain_id, stranger.public_key, fc.ZERO_ID, 0, pid, 0)
+    assert send(w, stranger, tx) == SharingReject.SENDER_NOT_MEMBER
+    assert state(w) == before
+    assert b.accept().ok
+    after = state(w)
+    assert b.accept().code == SharingReject.ALREADY_ACCEPTED
+    assert a.accept().code == SharingReject.ALREADY_ACCEPTED
+    assert state(w) == after
+
+
+def test_rekey_refusals_and_stale_postings():
+    w, a, b = pair_world("ed25519-blake3")
+    ka, kb, kt = (w.keys[n].public_key for n in ("BankA", "BankB", "Tier1"))
+    suite = w.ledger.suite
+
+    def rekey_tx(name: str, other: str, generation: int, own_key: bytes, other_key: bytes) -> txcodec.Tx:
+        k = secrets.token_bytes(suite.aead_key_bytes)
+        pk = w.keys[name].public_key
+        return recon.pair_rekey(
+            w.ledger.chain_id, pk, w.org(name), w.ledger.nonce(pk), generation, w.org(other),
+            recon.key_check(k, suite), own_key, suite.seal(own_key, k), other_key, suite.seal(other_key, k),
+            suite=suite,
+        )  # fmt: skip
+
+    before = state(w)
+    assert send(w, w.keys["BankA"], rekey_tx("BankA", "BankB", 1, ka, kb)) == SharingReject.STALE_GENERATION
+    assert send(w, w.keys["BankA"], rekey_tx("BankA", "BankB", 0, ka, kt)) == SharingReject.BAD_RECIPIENT_KEY
+    assert send(w, w.keys["BankA"], rekey_tx("BankA", "BankA", 0, ka, ka)) == SharingReject.BAD_GRANTEE
+    assert send(w, w.keys["Tier1"], rekey_tx("Tier1", "BankB", 0, kt, kb)) == SharingReject.NO_SUCH_PAIR
+    t = rekey_tx("BankA", "BankB", 0, ka, kb)
+    for payload in (t.payload[:-1], t.payload + b"\0"):
+        bad = txcodec.unsigned(
+            t.chain_id, t.op, t.sender, w.ledger.nonce(t.sender), t.reads, t.writes, payload
+        )
+        assert send(w, w.keys["BankA"], bad) == Reject.BAD_PAYLOAD
+    assert state(w) == before
+    with pytest.raises(ValueError):
+        rekey_tx("BankA", "BankB", 1 << 16, ka, kb)
+
+    # A posting signed for generation 0 arrives after the re-key: refused, not misfiled.
+    entries = [e for _, e in a.entries(DAY, transfers(2))]
+    pk = w.keys["BankA"].public_key
+    stale = recon.recon_post(
+        w.ledger.chain_id, pk, w.org("BankA"), w.ledger.nonce(pk) + 1, a.pair_id, 0, DAY, entries
+    )
+    assert a.rekey(kb).ok and b.accept().ok
+    assert send(w, w.keys["BankA"], stale) == SharingReject.STALE_GENERATION
+    assert a.public_report(DAY).counts["rows"] == 0
+    # A re-key replaces the current generation whether or not it was accepted.
+    assert b.rekey(ka).ok and a.rekey(kb).ok and a.generation == 3
+    assert (a.pair().proposer, a.pair().accepted) == (a.side, False)
+    # The last generation is not re-keyed (u16).
+    key = c.pair_key(a.pair_id)
+    w.ledger.state[key] = dataclasses.replace(a.pair(), generation=recon.generation_max).encode()
+    r = Reconciler(w.ledger, w.keys["BankA"], w.org("BankB")).rekey(kb)
+    assert r.code == Reject.BAD_PAYLOAD
+
+
+def test_rekey_moves_the_key_off_a_revoked_recipient_key():
+    w, a, _b = pair_world("ed25519-blake3")
+    b2 = suite_for("ed25519-blake3").keys_from_seed(b"BankB second key".ljust(32, b"\0"))
+    assert w.fin.party(w.keys["BankB"]).add_key(b2.public_key).ok
+    assert w.fin.party(b2).revoke_key(w.keys["BankB"].public_key).ok
+    fresh = Reconciler(w.ledger, b2, w.org("BankA"))
+    assert fresh.pair_key() is None  # sealed to the revoked key
+    assert fresh.rekey(w.keys["BankA"].public_key).ok and a.accept().ok
+    assert fresh.pair_key() == a.pair_key() is not None
+    assert all(r.ok for r in fresh.post(DAY, transfers(3))) and all(r.ok for r in a.post(DAY, transfers(3)))
+    assert fresh.report(DAY).clean
+
+
+@pytest.mark.parametrize("crypto", SUITE_NAMES)
+def test_generations_keep_their_rows_and_reports(crypto):
+    w, a, b = pair_world(crypto)
+    books_a = transfers(10)
+    books_b = {**books_a, "TX-000004": {**books_a["TX-000004"], "amount": 5}}
+    assert all(r.ok for r in a.post(DAY, books_a)) and all(r.ok for r in b.post(DAY, books_b))
+    gen0 = a.report(DAY).to_json()
+    assert gen0["generation"] == 0 and gen0["counts"]["mismatched"] == 1
+    assert a.rekey(w.keys["BankB"].public_key).ok and b.accept().ok
+    # Generation 1 starts afresh; generation 0's rows stay, reported per generation.
+    assert a.report(DAY).counts == {"matched": 0, "mismatched": 0, "missing_on_us": 0, "missing_on_them": 0}
+    assert a.report(DAY, generation=0).to_json() == gen0
+    # A fresh process of B (nothing remembered) explains generation 0 with its kept key.
+    fresh = Reconciler(w.ledger, w.keys["BankB"], w.org("BankA"), fields=SCHEMA)
+    old = fresh.report(DAY, records=books_b, generation=0)
+    assert [(m.ref, m.fields) for m in old.mismatched] == [("TX-000004", ("amount",))]
+    assert old.generation == 0 and old.counts["matched"] == 9
+    # Tags differ between generations: the same records, posted again, are new rows.
+    assert all(r.ok for r in a.post(DAY, books_a)) and all(r.ok for r in b.post(DAY, books_a))
+    assert a.report(DAY).clean and a.report(DAY).counts["matched"] == 10
+    tags0 = {k[-16:] for k, _ in w.ledger.state_scan(c.posting_key(a.pair_id, 0, DAY, b""))}
+    tags1 = {k[-16:] for k, _ in w.ledger.state_scan(c.posting_key(a.pair_id, 1, DAY, b""))}
+    assert len(tags0) == len(tags1) == 10 and not tags0 & tags1
+    # The endpoint: the current generation by default, any earlier one on request.
+    handler = make_endpoint(w.ledger)
+    now = handler({"pair": a.pair_id.hex(), "day": DAY})
+    assert (now["generation"], now["current_generation"], now["accepted"]) == (1, 1, True)
+    assert now["counts"]["matched"] == 10
+    then = handler({"pair": a.pair_id.hex(), "day": DAY, "generation": 0})
+    assert then["generation"] == 0 and then["counts"]["mismatched"] == 1
+    public = fetch_public_report(handler, a.pair_id, DAY, generation=0)
+    assert a.report(DAY, public=public).to_json() == gen0
+    assert fetch_public_report(handler, a.pair_id, DAY).generation == 1
+    with pytest.raises(rr.ReconError):
+        a.report(DAY, public=public, generation=1)  # a public report of another generation
+    for bad in (2, -1, 1 << 16, True, "0"):
+        with pytest.raises(EndpointError) as info:
+            handler({"pair": a.pair_id.hex(), "day": DAY, "generation": bad})
+        assert info.value.code == "BAD_GENERATION", bad
+
+
 # --- posting -------------------------------------------------------------------------------
 def _entries(
     w: World, n: int, *, fields: int = 2, key: bytes | None = None, side: int = 0
@@ -267,7 +464,7 @@ def _entries(
     keys = recon.derive(key or secrets.token_bytes(suite.aead_key_bytes), suite)
     pid = c.pair_id(w.org("BankA"), w.org("BankB"), suite=suite)
     records = {f"R{i}": {f"f{j}": i * j for j in range(fields)} for i in range(n)}
-    return [e for _, e in rr.entries(keys, suite, pid, DAY, side, records)]
+    return [e for _, e in rr.entries(keys, suite, pid, 0, DAY, side, records)]
 
 
 def test_non_party_and_non_member_posts_change_nothing():
@@ -276,16 +473,16 @@ def test_non_party_and_non_member_posts_change_nothing():
     before = state(w)
     t1 = w.keys["Tier1"]
     tx = recon.recon_post(w.ledger.chain_id, t1.public_key, w.org("Tier1"), w.ledger.nonce(t1.public_key),
-                          a.pair_id, DAY, _entries(w, 3))  # fmt: skip
+                          a.pair_id, 0, DAY, _entries(w, 3))  # fmt: skip
     assert send(w, t1, tx) == SharingReject.NOT_A_PARTY
     stranger = KeyPair.from_seed(b"nobody".ljust(32, b"\0"))
     tx = recon.recon_post(
-        w.ledger.chain_id, stranger.public_key, fc.ZERO_ID, 0, a.pair_id, DAY, _entries(w, 1)
+        w.ledger.chain_id, stranger.public_key, fc.ZERO_ID, 0, a.pair_id, 0, DAY, _entries(w, 1)
     )
     assert send(w, stranger, tx) == SharingReject.SENDER_NOT_MEMBER
     pk = w.keys["BankA"].public_key
     tx = recon.recon_post(
-        w.ledger.chain_id, pk, w.org("BankA"), w.ledger.nonce(pk), bytes(16), DAY, _entries(w, 1)
+        w.ledger.chain_id, pk, w.org("BankA"), w.ledger.nonce(pk), bytes(16), 0, DAY, _entries(w, 1)
     )
     assert send(w, w.keys["BankA"], tx) == SharingReject.NO_SUCH_PAIR
     assert state(w) == before
@@ -307,7 +504,7 @@ def test_already_posted_amend_and_withdraw():
     assert r[0].ok and recon.decode_post_event(r[0].receipt.events[0].data)[-1] == 1  # one amended
     rep = a.report(DAY)
     assert [(m.ref, m.fields) for m in rep.mismatched] == [("TX-000002", ("amount",))]
-    row = recon.Row.decode(w.ledger.state[c.posting_key(a.pair_id, DAY, rep.mismatched[0].tag)])
+    row = recon.Row.decode(w.ledger.state[c.posting_key(a.pair_id, 0, DAY, rep.mismatched[0].tag)])
     assert row.side(b.side).height == w.ledger.height > row.side(a.side).height
     assert all(r.ok for r in b.post(DAY, {"TX-000002": books["TX-000002"]}, amend=True))
     assert a.report(DAY).clean
@@ -318,7 +515,7 @@ def test_already_posted_amend_and_withdraw():
     rep = b.report(DAY, records=books)
     assert rep.missing_on_them == [] and refs_of(rep.missing_on_us) == {"TX-000001"}
     tag = rr.tag_of(recon.derive(a.pair_key(), w.ledger.suite), w.ledger.suite, "TX-000200")
-    assert c.posting_key(a.pair_id, DAY, tag) not in w.ledger.state  # no side left: no row
+    assert c.posting_key(a.pair_id, 0, DAY, tag) not in w.ledger.state  # no side left: no row
     assert all(r.ok for r in b.withdraw(DAY, ["TX-000200"]))  # withdrawing nothing is no change
 
 
@@ -336,11 +533,11 @@ def test_bad_payloads_change_nothing():
     suite = w.ledger.suite
     pk, org = w.keys["BankA"].public_key, w.org("BankA")
     good = _entries(w, 2, key=a.pair_key())
-    head = struct.Struct("<16sIBB")
+    head = struct.Struct("<16sHIBB")
 
     def raw(payload: bytes, tags: list[bytes]) -> object:
         reads = {fc.key_key(pk), fc.org_key(org), c.pair_key(a.pair_id)}
-        writes = {c.posting_key(a.pair_id, DAY, t) for t in tags}
+        writes = {c.posting_key(a.pair_id, 0, DAY, t) for t in tags}
         tx = txcodec.unsigned(
             w.ledger.chain_id, c.OP_RECON_POST, pk, w.ledger.nonce(pk), reads, writes, payload
         )
@@ -355,22 +552,22 @@ def test_bad_payloads_change_nothing():
     odd = recon.Entry(good[0].tag, good[0].digest, good[0].vector[:-1])
     small_tags, withdraw = [e.tag for e in small], recon.withdrawal(tags[0])
     cases = {
-        "short head": (head.pack(a.pair_id, DAY, 0, 2)[:-1], []),
-        "amend 2": (head.pack(a.pair_id, DAY, 2, 2) + body, tags),
-        "no records": (head.pack(a.pair_id, DAY, 0, 0), []),
-        "25 records": (head.pack(a.pair_id, DAY, 0, 25) + b"".join(e.encode() for e in small), small_tags),
-        "count above records": (head.pack(a.pair_id, DAY, 0, 3) + body, tags),
-        "trailing byte": (head.pack(a.pair_id, DAY, 0, 2) + body + b"\0", tags),
-        "repeated tag": (head.pack(a.pair_id, DAY, 0, 2) + good[0].encode() * 2, tags[:1]),
-        "17 fields": (head.pack(a.pair_id, DAY, 0, 1) + seventeen.encode(), tags[:1]),
-        "vector size": (head.pack(a.pair_id, DAY, 0, 1) + odd.encode(), tags[:1]),
-        "withdrawal without amend": (head.pack(a.pair_id, DAY, 0, 1) + withdraw.encode(), tags[:1]),
+        "short head": (head.pack(a.pair_id, 0, DAY, 0, 2)[:-1], []),
+        "amend 2": (head.pack(a.pair_id, 0, DAY, 2, 2) + body, tags),
+        "no records": (head.pack(a.pair_id, 0, DAY, 0, 0), []),
+        "25 records": (head.pack(a.pair_id, 0, DAY, 0, 25) + b"".join(e.encode() for e in small), small_tags),
+        "count above records": (head.pack(a.pair_id, 0, DAY, 0, 3) + body, tags),
+        "trailing byte": (head.pack(a.pair_id, 0, DAY, 0, 2) + body + b"\0", tags),
+        "repeated tag": (head.pack(a.pair_id, 0, DAY, 0, 2) + good[0].encode() * 2, tags[:1]),
+        "17 fields": (head.pack(a.pair_id, 0, DAY, 0, 1) + seventeen.encode(), tags[:1]),
+        "vector size": (head.pack(a.pair_id, 0, DAY, 0, 1) + odd.encode(), tags[:1]),
+        "withdrawal without amend": (head.pack(a.pair_id, 0, DAY, 0, 1) + withdraw.encode(), tags[:1]),
     }  # fmt: skip
     before = state(w)
     for name, (payload, keys) in cases.items():
         assert raw(payload, keys) == Reject.BAD_PAYLOAD, name
     assert state(w) == before
-    assert raw(head.pack(a.pair_id, DAY, 0, 2) + body, tags) == Reject.OK  # the well-formed one
+    assert raw(head.pack(a.pair_id, 0, DAY, 0, 2) + body, tags) == Reject.OK  # the well-formed one
 
 
 def test_chunks_fit_a_transaction():
@@ -431,18 +628,19 @@ def test_outsider_sees_tags_counts_and_digest_equality_only():
     m = rr.PublicReport.from_json(public).mismatched[0]
     right = recon.derive(a.pair_key(), suite)
     wrong = recon.derive(secrets.token_bytes(suite.aead_key_bytes), suite)
-    assert rr.open_vector(right, suite, a.pair_id, DAY, m.tag, 0, m.vector_a) is not None
-    assert rr.open_vector(wrong, suite, a.pair_id, DAY, m.tag, 0, m.vector_a) is None
-    assert rr.open_vector(right, suite, a.pair_id, DAY, m.tag, 1, m.vector_a) is None  # the other side's
-    assert rr.open_vector(right, suite, a.pair_id, DAY + 1, m.tag, 0, m.vector_a) is None
+    assert rr.open_vector(right, suite, a.pair_id, 0, DAY, m.tag, 0, m.vector_a) is not None
+    assert rr.open_vector(wrong, suite, a.pair_id, 0, DAY, m.tag, 0, m.vector_a) is None
+    assert rr.open_vector(right, suite, a.pair_id, 0, DAY, m.tag, 1, m.vector_a) is None  # the other side's
+    assert rr.open_vector(right, suite, a.pair_id, 0, DAY + 1, m.tag, 0, m.vector_a) is None
+    assert rr.open_vector(right, suite, a.pair_id, 1, DAY, m.tag, 0, m.vector_a) is None  # another generation
     assert rr.explain(
-        [m], secrets.token_bytes(suite.aead_key_bytes), suite, SCHEMA, pair=a.pair_id, day=DAY
+        [m], secrets.token_bytes(suite.aead_key_bytes), suite, SCHEMA, pair=a.pair_id, generation=0, day=DAY
     ) == {m.tag: None}
     # Only digest equality is public: equal digests for matched rows, and records with equal
     # fields under different references show different digests.
     rows = [recon.Row.decode(v) for k, v in w.ledger.state.items() if k.startswith(b"sy/")]
     assert sum(r.a.digest == r.b.digest for r in rows) == 9
-    same = rr.entries(right, suite, a.pair_id, DAY, 0, {"X": {"amount": 1}, "Y": {"amount": 1}})
+    same = rr.entries(right, suite, a.pair_id, 0, DAY, 0, {"X": {"amount": 1}, "Y": {"amount": 1}})
     assert same[0][1].digest != same[1][1].digest
 
 
@@ -488,6 +686,103 @@ def test_endpoint_pages_and_refusals():
         with pytest.raises(EndpointError) as info:
             handler(body)
         assert (info.value.code, info.value.status) == (code, status), body
+
+
+def _looping(pages: list[dict], calls_max: int = 50):
+    """An endpoint that answers ``pages`` in turn, then the last one for ever; it fails the
+    test (rather than hanging it) if asked more than ``calls_max`` times."""
+    calls = []
+
+    def call(body: dict) -> dict:
+        calls.append(body)
+        assert len(calls) <= calls_max, "the client kept paging"
+        return pages[min(len(calls), len(pages)) - 1]
+
+    return call, calls
+
+
+def test_fetch_refuses_pages_that_do_not_move_forward():
+    w, a, b = pair_world("ed25519-blake3")
+    assert all(r.ok for r in a.post(DAY, transfers(7))) and all(r.ok for r in b.post(DAY, transfers(5, 3)))
+    handler = make_endpoint(w.ledger)
+    body = {"pair": a.pair_id.hex(), "day": DAY, "limit": 3}
+    first = handler(body)
+    second = handler({**body, "after": first["next"]})
+    assert first["next"] < second["next"]
+    # The same page again and again (a node that ignores "after"): refused on the second.
+    call, calls = _looping([first])
+    with pytest.raises(PagingError):
+        fetch_public_report(call, a.pair_id, DAY, page_rows=3)
+    assert len(calls) == 2
+    # A cursor that goes back, one that is not a tag, a page of rows before its cursor.
+    cases = [
+        [first, {**second, "next": first["next"]}],
+        [first, {**second, "next": "00" * 16}],
+        [{**first, "next": "zz"}],
+        [{**first, "next": 7}],
+        [{**first, "next": first["matched"][0]}],  # before rows of its own page
+        [first, {**first, "next": second["next"]}],  # the first page's rows again
+    ]
+    for pages in cases:
+        call, calls = _looping(pages)
+        with pytest.raises(PagingError):
+            fetch_public_report(call, a.pair_id, DAY, page_rows=3)
+    # More rows than asked for.
+    whole = handler({"pair": a.pair_id.hex(), "day": DAY})
+    with pytest.raises(PagingError):
+        fetch_public_report(_looping([whole])[0], a.pair_id, DAY, page_rows=3)
+
+    # A node whose cursors move forward for ever: bounded by pages_max.
+    def endless(body: dict) -> dict:
+        after = int(body.get("after", "00" * 16), 16) + 1
+        return {**rr.PublicReport(a.pair_id, 0, DAY, [], [], [], []).to_json(), "next": f"{after:032x}"}
+
+    with pytest.raises(PagingError, match="within 5 pages"):
+        fetch_public_report(endless, a.pair_id, DAY, pages_max=5)
+    # A page of another generation than the first one's.
+    call, _ = _looping([first, {**second, "generation": 1}])
+    with pytest.raises(rr.ReconError):
+        fetch_public_report(call, a.pair_id, DAY, page_rows=3)
+    assert fetch_public_report(handler, a.pair_id, DAY, page_rows=3).counts["rows"] == 8
+
+
+class LateReceipts:
+    """A ledger that commits each transaction but raises ``TimeoutError`` instead of giving
+    its receipt (a node's ``RemoteLedger.send`` after admission), for the first ``late``
+    sends."""
+
+    def __init__(self, inner, late: int) -> None:
+        self.inner, self.late = inner, late
+        self.chain_id, self.suite = inner.chain_id, inner.suite
+        self.state_get, self.state_scan, self.nonce = inner.state_get, inner.state_scan, inner.nonce
+
+    def send(self, tx: bytes, timeout_s: float):
+        out = self.inner.send(tx, timeout_s)
+        if self.late > 0:
+            self.late -= 1
+            raise TimeoutError("the transaction was not committed in time")
+        return out
+
+
+def test_a_receipt_timeout_keeps_the_submitted_records_named():
+    w, _a, b = pair_world("ed25519-blake3")
+    books = transfers(30)
+    late = Reconciler(LateReceipts(w.ledger, late=1), w.keys["BankA"], w.org("BankB"))
+    with pytest.raises(PostingPending) as info:
+        late.post(DAY, books)
+    assert isinstance(info.value, TimeoutError) and info.value.results == [] and len(info.value.tags) == 24
+    # The first posting committed; the report (the chain's rows) names its 24 records.
+    rep = late.report(DAY)
+    assert len(rep.missing_on_them) == 24 and None not in refs_of(rep.missing_on_them)
+    # Posting the rest: the committed ones are refused as already posted, the others land.
+    rest = {ref: f for ref, f in books.items() if ref not in refs_of(rep.missing_on_them)}
+    assert all(r.ok for r in late.post(DAY, rest)) and all(r.ok for r in b.post(DAY, books))
+    assert late.report(DAY).clean and refs_of(late.report(DAY).matched) == set(books)
+    # A refused posting takes its records back out of the book (an amend that did not land).
+    fixed = {"TX-000001": {"amount": 1}}
+    before = dict(late.books[(0, DAY)])
+    assert [r.code for r in late.post(DAY, fixed)] == [SharingReject.ALREADY_POSTED]
+    assert late.books[(0, DAY)] == before
 
 
 # --- randomized record sets ---------------------------------------------------------------
@@ -543,17 +838,17 @@ def test_property_report_finds_exactly_what_was_injected(case, crypto):
     keys, pid = recon.derive(pair_key, suite), secrets.token_bytes(16)
     rows: dict[bytes, bytes] = {}
     for side, books in ((0, books_a), (1, books_b)):
-        for _, e in rr.entries(keys, suite, pid, DAY, side, books):
+        for _, e in rr.entries(keys, suite, pid, 0, DAY, side, books):
             rows[e.tag], _had = recon.merge(rows.get(e.tag), side, e, 1, 2)
-    public = rr.report(pid, DAY, sorted(rows.items()))
+    public = rr.report(pid, 0, DAY, sorted(rows.items()))
     for side, books in ((0, books_a), (1, books_b)):
         names = {rr.tag_of(keys, suite, ref): tuple(f) for ref, f in books.items()}
-        explained = rr.explain(public.mismatched, pair_key, suite, names, pair=pid, day=DAY)
+        explained = rr.explain(public.mismatched, pair_key, suite, names, pair=pid, generation=0, day=DAY)
         rep = rr.party_report(public, side, rr.tags(keys, suite, books), explained)
         check_report(rep, *(("a_only", "b_only") if side == 0 else ("b_only", "a_only")), expect)
     # The two-mapping join agrees with the row report.
     digests = [
-        {e.tag: e.digest for _, e in rr.entries(keys, suite, pid, DAY, 0, b)} for b in (books_a, books_b)
+        {e.tag: e.digest for _, e in rr.entries(keys, suite, pid, 0, DAY, 0, b)} for b in (books_a, books_b)
     ]
     joined = rr.join(*digests)
     for name in ("matched", "missing_on_a", "missing_on_b"):

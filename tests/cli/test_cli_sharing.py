@@ -192,6 +192,11 @@ def test_put_grant_request_answer_read_round_trip(net):
     read = net.sh("BankA", "read", rid, "1", "--out", str(out))
     assert out.read_bytes() == doc and read["bytes"] == len(doc)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    # a general record's fingerprint on chain is a keyed commitment, not the document's hash
+    assert (
+        read["fingerprint"] == put["fingerprint"] == net.read_only("show", rid)["versions"][0]["fingerprint"]
+    )
+    assert read["fingerprint"] != fc.document_fingerprint(doc).hex()
 
     # A version over 3 KiB: its sealed bytes live in the attachment directory.
     big = os.urandom(5000)
@@ -242,6 +247,7 @@ def test_put_grant_request_answer_read_round_trip(net):
         (2, "BankA", "GRANT", "FINANCING"),
     ]
     assert all(e["released_by"] == net.pub["Seller"] and e["recipient"] == net.pub["BankA"] for e in log)
+    assert [(e["n"], e["grant_tx_id"]) for e in log] == [(0, grant["tx_id"]), (0, grant["tx_id"])]
 
     # A trade document behind its finance anchor (TYPE alone: the file's fingerprint).
     invoice = net.file("invoice.pdf", b"%PDF invoice 42")
@@ -308,7 +314,7 @@ def test_shared_lists(net):
     assert stat.S_IMODE(Path(key).stat().st_mode) == 0o600 and len(Path(key).read_text().strip()) == 64
     bad_argument("refusing to overwrite", "sharing", "list-key", "new", "--out", key)
     shown = net.read_only("list-key", "show", "--list-key", key)
-    assert shown["epoch"] == 1 and shown["holds_current"] is True
+    assert shown["epoch"] == 1 and shown["holds_current"] is True and shown["ballots"] == []
     who = ("--list", "fraud", "--kind", "national_id", "--identity", ID_LISTED, "--list-key", key)
     added = net.sh("BankA", "list", "add", *who, "--reason", "fraud_confirmed")
     assert added["code"] == "OK" and added["list"] == "FRAUD"
@@ -350,7 +356,8 @@ def test_shared_lists(net):
     disputed = net.sh("BankB", "list", "dispute", *who, "--lister", "BankA", "--reason", "mistaken_identity")
     assert disputed["code"] == "OK"
     listing = net.read_only("list", "lookup", *who)["listings"][0]
-    assert listing["disputed"] is True and listing["dispute"]["reason"] == "MISTAKEN_IDENTITY"
+    assert listing["disputed"] is True and listing["disputes"][0]["reason"] == "MISTAKEN_IDENTITY"
+    assert listing["disputes"][0]["org"] == net.org("BankB") and listing["rekeyed_height"] is None
     refused("NOT_LISTER", *net.args("BankB", "list", "remove", *who, "--reason", "settled"))
     assert net.sh("BankA", "list", "remove", *who, "--reason", "settled")["code"] == "OK"
     assert net.read_only("list", "lookup", *who)["listed"] is False
@@ -386,6 +393,65 @@ def test_shared_lists(net):
     assert (
         found["fingerprint"] == moved["fingerprint"] and found["listings"][0]["reason"] == "OVERDUE_90_DAYS"
     )
+    assert found["listings"][0]["rekeyed_height"] > found["listings"][0]["height"]
+    # no rotation back to a key already used (the current one, or a recent epoch's)
+    refused("LIST_KEY_REUSED", *net.args("node", "list-key", "vote", "--list-key", key))
+    refused("LIST_KEY_REUSED", *net.args("node", "list-key", "vote", "--list-key", key2))
+    net.list_key = Path(key2)  # the current key, for the tests that follow
+
+
+def test_list_identity_from_a_file_or_stdin(net):
+    """`--identity TEXT` shows the identity to `ps` and keeps it in shell history: an
+    identity can come from `--identity-file FILE` (its first line, stripped) or from stdin
+    (`--identity -`) instead; exactly one of them. Disputes are withdrawn by the disputer."""
+    key = str(net.voted_list_key())
+    ident = "CHN:E99887766"
+    secret = net.file("identity.txt", f"  {ident.lower()}  \nnot read\n".encode())
+    base = ("--list", "blacklist", "--kind", "passport", "--list-key", key)
+    from_file = (*base, "--identity-file", str(secret))
+    added = net.sh("BankA", "list", "add", *from_file, "--reason", "sanctioned")
+    assert added["code"] == "OK"
+    found = net.read_only("list", "lookup", *base, "--identity", ident)  # TEXT still works
+    assert found["listed"] is True and found["fingerprint"] == added["fingerprint"]
+    r = CliRunner(env=ENV).invoke(
+        main, ["sharing", "--node", net.url, "list", "lookup", *base, "--identity", "-"], input=ident + "\n"
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["fingerprint"] == added["fingerprint"]
+
+    disputed = net.sh("BankB", "list", "dispute", *from_file, "--lister", "BankA", "--reason", "data_error")
+    assert disputed["code"] == "OK" and disputed["fingerprint"] == added["fingerprint"]
+    assert [d["org"] for d in net.read_only("list", "lookup", *from_file)["listings"][0]["disputes"]] == [
+        net.org("BankB")
+    ]
+    withdraw = ("list", "withdraw-dispute", *from_file, "--lister", "BankA")
+    assert net.sh("BankB", *withdraw)["code"] == "OK"
+    assert net.read_only("list", "lookup", *from_file)["listings"][0]["disputed"] is False
+    refused("NO_SUCH_DISPUTE", *net.args("BankB", *withdraw))
+
+    # a query's identities: one a line of a file (blank lines skipped), or of stdin
+    many = net.file("identities.txt", f"{ident}\n\n CHN:E11111111 \n".encode())
+    query = ("list", "query", "--list", "blacklist", "--kind", "passport", "--list-key", key)
+    answer = net.sh("BankB", *query, "--identity-file", str(many))
+    assert [(x["identity"], x["listed"]) for x in answer["results"]] == [
+        (ident, True),
+        ("CHN:E11111111", False),
+    ]
+    r = CliRunner(env=ENV).invoke(main, net.args("BankB", *query, "--identity", "-"), input=many.read_text())
+    assert r.exit_code == 0, r.output
+    assert [x["listed"] for x in json.loads(r.stdout)["results"]] == [True, False]
+
+    # exactly one source, and one that holds an identity
+    lookup = ("sharing", "--node", net.url, "list", "lookup", *base)
+    bad_argument("exactly one of --identity and --identity-file", *lookup)
+    bad_argument("exactly one", *lookup, "--identity", ident, "--identity-file", str(secret))
+    bad_argument(
+        "no identity", *lookup, "--identity-file", str(net.file("blank.txt", b"\n" + ident.encode()))
+    )
+    bad_argument("--identity -: no identity", *lookup, "--identity", "-")  # stdin is empty
+    bad_argument("give it alone", *net.args("BankB", *query, "--identity", "-", "--identity", ident))
+    bad_argument("exactly one", *net.args("BankB", *query))
+    bad_argument("--identity-file", *lookup, "--identity-file", str(net.tmp / "missing.txt"))
 
 
 def test_reconciliation(net):
@@ -402,10 +468,19 @@ def test_reconciliation(net):
     )
     theirs = net.file("b.csv", b"ref,amount,ccy\nTX-1,100,CNY\nTX-2,205,CNY\nTX-4,7,USD\n")
     opened = net.sh("BankA", "recon", "open", "BankB", "--counterparty-key", net.pub["BankB"])
-    assert opened["code"] == "OK"
+    assert opened["code"] == "OK" and opened["generation"] == 0
     refused(
         "PAIR_EXISTS", *net.args("BankB", "recon", "open", "BankA", "--counterparty-key", net.pub["BankA"])
     )
+    # Nothing is posted before the counterparty accepts the pair key; the opener cannot.
+    refused(
+        "PAIR_NOT_ACCEPTED",
+        *net.args("BankA", "recon", "post", str(ours), "--counterparty", "BankB", "--day", day),
+    )
+    refused("BAD_GRANTEE", *net.args("BankA", "recon", "accept", "--counterparty", "BankB"))
+    accepted = net.sh("BankB", "recon", "accept", "--counterparty", "BankA")
+    assert accepted["code"] == "OK" and accepted["pair"] == opened["pair"] and accepted["generation"] == 0
+    refused("ALREADY_ACCEPTED", *net.args("BankB", "recon", "accept", "--counterparty", "BankA"))
     posted = net.sh("BankA", "recon", "post", str(ours), "--counterparty", "BankB", "--day", day)
     assert posted["pair"] == opened["pair"] and posted["records"] == 3
     assert (
@@ -443,7 +518,25 @@ def test_reconciliation(net):
     fix = net.file("fix.csv", b"ref,amount,ccy\nTX-2,250,CNY\n")
     net.sh("BankB", "recon", "post", str(fix), "--counterparty", "BankA", "--day", day, "--amend")
     fixed = net.sh("BankA", "recon", "report", "--counterparty", "BankB", "--day", day, "--books", str(ours))
-    assert fixed["counts"]["matched"] == 2 and fixed["mismatched"] == []
+    assert fixed["counts"]["matched"] == 2 and fixed["mismatched"] == [] and fixed["generation"] == 0
+
+    # Re-keying: B draws generation 1, A accepts it; generation 0's report stays readable.
+    rekeyed = net.sh(
+        "BankB", "recon", "rekey", "--counterparty", "BankA", "--counterparty-key", net.pub["BankA"]
+    )
+    assert rekeyed["code"] == "OK" and rekeyed["generation"] == 1
+    assert net.sh("BankA", "recon", "accept", "--counterparty", "BankB")["generation"] == 1
+    fresh = net.sh("BankA", "recon", "report", "--counterparty", "BankB", "--day", day)
+    assert fresh["generation"] == 1 and fresh["counts"]["matched"] == 0
+    old = net.sh(
+        "BankA", "recon", "report", "--counterparty", "BankB", "--day", day, "--books", str(ours),
+        "--generation", "0",
+    )  # fmt: skip
+    assert old["generation"] == 0 and old["counts"] == fixed["counts"]
+    bad_argument(
+        "--generation",
+        *net.args("BankA", "recon", "report", "--counterparty", "BankB", "--day", day, "--generation", "2"),
+    )
 
     bad_argument(
         "no reconciliation pair",

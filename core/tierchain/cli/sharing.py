@@ -9,11 +9,16 @@ init --app sharing``), each through its client class, against a running node (``
   ``codes.inline_bytes_max`` live off chain in an attachment directory (``--attachments``),
   which the owner (putting, releasing) and the reader (reading) both need.
 * fingerprint-only shared lists (``list_client``, ``list_query``): ``list-key new|vote|show``
-  and ``list add|remove|dispute|rekey|lookup|query``. The consortium list key is a file of
-  64 hex digits (mode 0600) that stays on this machine, and so does every identity: only
-  its keyed fingerprint is sent.
-* reconciliation (``recon_client``): ``recon open|post|report``; the report is the node's
-  public report (``POST /v1/app/sharing.recon_report``) explained with the pair key.
+  and ``list add|remove|dispute|withdraw-dispute|rekey|lookup|query``. The consortium list
+  key is a file of 64 hex digits (mode 0600) that stays on this machine, and so does every
+  identity: only its keyed fingerprint is sent. An identity is given by ``--identity TEXT``,
+  ``--identity -`` (read from stdin) or ``--identity-file FILE`` (neither of the last two
+  shows it in the process list or the shell's history).
+* reconciliation (``recon_client``): ``recon open|accept|rekey|post|report``; the
+  counterparty accepts each generation of the pair key (opened or re-keyed by the other
+  side) before anything is posted; the report is the node's public report (``POST
+  /v1/app/sharing.recon_report``) explained with the pair key (``--generation``: an
+  earlier generation's).
 
 The connection options (``--node``, ``--key``, ``--passphrase-env``, ``--wait``,
 ``--chain-id``) may be given before the command name, as for ``tierchain finance``, or
@@ -34,6 +39,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import enum
+import functools
 import json
 import os
 import re
@@ -49,7 +55,7 @@ from tierchain.apps.finance import DocType
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.sharing import codes as c
 from tierchain.apps.sharing import lists, recon_client
-from tierchain.apps.sharing.access import Grant, GrantStatus
+from tierchain.apps.sharing.access import Grant, GrantStatus, document_bytes_max
 from tierchain.apps.sharing.attachments import AttachmentError, AttachmentMissing, AttachmentStore
 from tierchain.apps.sharing.client import DataKeyUnavailable, ReadError, Sharing, SharingParty
 from tierchain.apps.sharing.codes import DisputeReason, ListId, ListReason, Purpose, RecordKind, RemoveReason
@@ -57,7 +63,7 @@ from tierchain.apps.sharing.ledger import RemoteLedger, scan_all
 from tierchain.apps.sharing.list_client import ListKeyError, ListMember, Lists
 from tierchain.apps.sharing.list_query import ENDPOINT as LIST_QUERY
 from tierchain.apps.sharing.list_query import query_request
-from tierchain.apps.sharing.recon_client import PairKeyMismatch, Reconciler
+from tierchain.apps.sharing.recon_client import PairKeyMismatch, PostingPending, Reconciler
 from tierchain.apps.sharing.recon_report import ReconError
 from tierchain.cli.errors import EXIT_USAGE, CommandFailed
 from tierchain.cli.finance import OrgRef
@@ -75,7 +81,7 @@ from tierchain.crypto import KeyPair, load_key_file
 
 RECORD = HexBytes(c.id_bytes, "a record id", "record")
 VERSION = click.IntRange(1, (1 << 32) - 1)
-plaintext_bytes_max = 1 << 20  # a version's plaintext (codes.sealed_bytes_max leaves room for the envelope)
+plaintext_bytes_max = document_bytes_max  # a version's document: 1 MiB less its salt (access.SALT_BYTES)
 
 
 def _choice(enum_type: type) -> click.Choice:
@@ -499,7 +505,11 @@ def answer(ctx, record: bytes | None, attachments: Path | None) -> None:
     failure = None
     results: list = []
     try:
-        results = party.answer_requests(record, now_ms=time.time_ns() // 1_000_000)
+        now_ms = time.time_ns() // 1_000_000
+        while True:  # page by page, to the end of the open requests
+            results += party.answer_requests(record, now_ms=now_ms)
+            if not party.answer_pending(record):
+                break
     except AttachmentMissing as exc:
         failure = f"{exc}: give --attachments DIR"
     except (AttachmentError, DataKeyUnavailable) as exc:
@@ -582,7 +592,7 @@ def read(ctx, record: bytes, version: int, out: Path, attachments: Path | None) 
     except (ReadError, AttachmentError) as exc:
         raise CommandFailed(f"read: {type(exc).__name__}: {exc}") from None
     _write_private(out, data)
-    fp = fc.document_fingerprint(data, suite=party.suite)
+    fp = party.sh.version(record, version).fingerprint  # checked: the anchor, or the commitment
     _print_json(
         {
             "record": record.hex(),
@@ -753,8 +763,8 @@ def list_key_vote(ctx, list_key_file: Path, epoch: int | None) -> None:
 @connection
 @click.pass_context
 def list_key_show(ctx, list_key_file: Path | None) -> None:
-    """The chain's current list-key epoch and check, the next epoch's ballot if one is open,
-    and (with --list-key) whether the file holds the current key."""
+    """The chain's current list-key epoch and check, the next epoch's ballots (one per key
+    check voted), and (with --list-key) whether the file holds the current key."""
     key = None if list_key_file is None else _read_list_key(list_key_file)
     lst = Lists(_ledger(ctx))
     state = lst.key_state()
@@ -763,13 +773,16 @@ def list_key_show(ctx, list_key_file: Path | None) -> None:
         "key_check": state.key_check.hex() if state.epoch else None,
         "activated_height": state.height or None,
     }
-    ballot = lst.ballot(state.epoch + 1)
-    if ballot is not None:
-        out["ballot"] = {
+    out["ballots"] = [
+        {
             "epoch": state.epoch + 1,
-            "key_check": ballot.key_check.hex(),
-            "votes": len(ballot.voters),
+            "key_check": b.key_check.hex(),
+            "votes": len(b.voters),
+            "opened": _iso(b.timestamp_ms),
+            "lapses": _iso(b.timestamp_ms + lists.ballot_ms_max),
         }
+        for b in lst.ballots(state.epoch + 1)
+    ]
     if key is not None:
         out["holds_current"] = bool(state.epoch) and c.key_check(key, suite=lst.suite) == state.key_check
     _print_json(out)
@@ -781,16 +794,70 @@ def list_group() -> None:
     here with the list key; only fingerprints reach the node."""
 
 
+_IDENTITY_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+def _identity_lines(source: str, text: str) -> list[str]:
+    """The non-blank lines of ``text`` (read from ``source``), stripped."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        _fail(f"{source}: no identity")
+    return lines
+
+
+def _identity_source(
+    identity: str | None, identity_file: Path | None, *, first_line: bool
+) -> tuple[str, str] | None:
+    """Where the identity comes from and its text: ``--identity -`` (stdin: its first line
+    only if ``first_line``, so a terminal need not send an end of file) or ``--identity-file``
+    (exactly one of ``--identity`` and it); None for ``--identity TEXT``."""
+    if (identity is None) == (identity_file is None):
+        _fail("give exactly one of --identity and --identity-file")
+    if identity_file is None:
+        if identity != "-":
+            return None
+        with click.open_file("-") as stdin:
+            return "--identity -", stdin.readline() if first_line else stdin.read()
+    try:
+        return f"--identity-file {identity_file}", identity_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"--identity-file: cannot read {identity_file}: {exc}")
+
+
+def _one_identity(identity: str | None, identity_file: Path | None) -> str:
+    """The identity of ``--identity TEXT``, or the first line (stripped) of stdin
+    (``--identity -``) or of ``--identity-file``."""
+    source = _identity_source(identity, identity_file, first_line=True)
+    if source is None:
+        return str(identity)
+    first = source[1].splitlines()[:1]
+    if not first or not first[0].strip():
+        _fail(f"{source[0]}: no identity on the first line")
+    return first[0].strip()
+
+
 def _identity_options(f: Callable) -> Callable:
-    f = click.option(
+    """``--list``, ``--kind`` and one identity (``--identity TEXT``, ``--identity -`` or
+    ``--identity-file FILE``: exactly one), given to the command as ``identity``."""
+
+    @functools.wraps(f)
+    def command(*args: Any, identity: str | None, identity_file: Path | None, **kwargs: Any) -> Any:
+        return f(*args, identity=_one_identity(identity, identity_file), **kwargs)
+
+    g: Callable = click.option(
+        "--identity-file",
+        type=_IDENTITY_FILE,
+        help="A file whose first line is the identity (not shown by ps or kept in shell history).",
+    )(command)
+    g = click.option(
         "--identity",
-        required=True,
-        help="The identity, in its kind's format (never sent: only its fingerprint).",
-    )(f)
-    f = click.option(
+        help="The identity, in its kind's format (never sent: only its fingerprint); '-' reads "
+        "it from stdin's first line.",
+    )(g)
+    g = click.option(
         "--kind", type=click.Choice(tuple(IDENTITY_KINDS)), required=True, help="The identity's kind."
-    )(f)
-    return click.option("--list", "list_name", type=_choice(ListId), required=True, help="Which list.")(f)
+    )(g)
+    return click.option("--list", "list_name", type=_choice(ListId), required=True, help="Which list.")(g)
 
 
 def _identity(kind: str, identity: str) -> lists.IdentityKind:
@@ -873,6 +940,35 @@ def list_dispute(
     _listing(act, "list dispute", list_id)
 
 
+@list_group.command("withdraw-dispute")
+@_identity_options
+@click.option("--lister", type=OrgRef(), required=True, help="The organization whose listing was disputed.")
+@click.option(
+    "--epoch",
+    type=click.IntRange(1, (1 << 32) - 1),
+    help="An older epoch's fingerprint (default: the current).",
+)
+@list_key_option
+@connection
+@click.pass_context
+def list_withdraw_dispute(
+    ctx,
+    list_name: str,
+    kind: str,
+    identity: str,
+    lister: bytes | str,
+    epoch: int | None,
+    list_keys: tuple[Path, ...],
+) -> None:
+    """Member: withdraw its own dispute of --lister's listing of an identity (the dispute
+    outlives the listing, so this works whether or not it is still listed)."""
+    k, list_id = _identity(kind, identity), ListId[list_name.upper()]
+    lister_id = _org(ctx, lister)
+    m = _member(ctx, list_keys)
+    act = lambda: m.withdraw_dispute(list_id, k, identity, lister_id, epoch=epoch)  # noqa: E731
+    _listing(act, "list withdraw-dispute", list_id)
+
+
 @list_group.command("rekey")
 @_identity_options
 @list_key_option
@@ -886,21 +982,27 @@ def list_rekey(ctx, list_name: str, kind: str, identity: str, list_keys: tuple[P
     _listing(lambda: m.rekey(list_id, k, identity), "list rekey", list_id)
 
 
-def _listing_json(x: lists.Listing) -> dict:
-    out: dict[str, Any] = {
+def _listing_json(x: lists.ListingView) -> dict:
+    """A listing: when it was listed (after a re-key: the lister's claim) and, if a re-key
+    moved it to this fingerprint, when; its open disputes."""
+    return {
         "org": x.org.hex(),
         "reason": ListReason(x.reason).name,
         "height": x.height,
         "time": _iso(x.timestamp_ms),
+        "rekeyed_height": x.rekeyed_height or None,
+        "rekeyed_time": _iso(x.rekeyed_ms) if x.rekeyed else None,
         "disputed": x.disputed,
+        "disputes": [
+            {
+                "org": d.org.hex(),
+                "reason": DisputeReason(d.reason).name,
+                "height": d.height,
+                "time": _iso(d.timestamp_ms),
+            }
+            for d in x.disputes
+        ],
     }
-    if x.disputed:
-        out["dispute"] = {
-            "org": x.dispute_org.hex(),
-            "reason": DisputeReason(x.dispute_reason).name,
-            "height": x.dispute_height,
-        }
-    return out
 
 
 @list_group.command("lookup")
@@ -937,18 +1039,35 @@ def list_lookup(ctx, list_name: str, kind: str, identity: str, list_keys: tuple[
 @list_group.command("query")
 @click.option("--list", "list_name", type=_choice(ListId), required=True, help="Which list.")
 @click.option("--kind", type=click.Choice(tuple(IDENTITY_KINDS)), required=True, help="The identities' kind.")
-@click.option("--identity", "identities", multiple=True, required=True, help="An identity (repeatable).")
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    help="An identity (repeatable); '-' alone reads them from stdin, one a line.",
+)
+@click.option("--identity-file", type=_IDENTITY_FILE, help="A file of identities, one a line.")
 @list_key_option
 @connection
 @click.pass_context
 def list_query(
-    ctx, list_name: str, kind: str, identities: tuple[str, ...], list_keys: tuple[Path, ...]
+    ctx,
+    list_name: str,
+    kind: str,
+    identities: tuple[str, ...],
+    identity_file: Path | None,
+    list_keys: tuple[Path, ...],
 ) -> None:
     """Member: ask the node's list query service (signed, rate limited per organization)
-    whether identities are listed; only their fingerprints are sent. A refusal
-    (RATE_LIMITED, NOT_A_MEMBER, ...) is one line naming it, exit 1."""
+    whether identities are listed; only their fingerprints are sent. The identities: one or
+    more --identity, or --identity - (stdin), or --identity-file (exactly one of these). A
+    refusal (RATE_LIMITED, NOT_A_MEMBER, ...) is one line naming it, exit 1."""
     from tierchain.api.rpc import RpcError
 
+    if "-" in identities and len(identities) > 1:
+        _fail("--identity - reads every identity from stdin: give it alone")
+    source = _identity_source(identities[0] if identities else None, identity_file, first_line=False)
+    if source is not None:
+        identities = tuple(_identity_lines(*source))
     list_id = ListId[list_name.upper()]
     k = IDENTITY_KINDS[kind]
     for identity in identities:
@@ -998,17 +1117,22 @@ def _reconciler(ctx: click.Context, counterparty: bytes | str, fields: str | Non
         _fail(f"--fields: {exc}")
 
 
-def _pair_ready(rec: Reconciler) -> None:
-    """The pair exists (exit 2 if not) and this key unseals its key (exit 1 if not)."""
-    if rec.pair() is None:
+def _pair_ready(rec: Reconciler, generation: int | None = None) -> None:
+    """The pair (and ``generation``: None, the current one) exists (exit 2 if not) and this
+    key unseals its key (exit 1 if not)."""
+    record = rec.pair()
+    if record is None:
         _fail(f"no reconciliation pair with {rec.counterparty.hex()}: open it with `sharing recon open`")
+    if generation is not None and generation > record.generation:
+        _fail(f"--generation: the pair's current generation is {record.generation}")
     try:
-        key = rec.pair_key()
+        key = rec.pair_key(generation)
     except PairKeyMismatch as exc:
-        raise CommandFailed(f"recon: {exc}") from None
+        raise CommandFailed(f"recon: {exc} (re-key the pair: `sharing recon rekey`)") from None
     if key is None:
         raise CommandFailed(
-            "recon: the pair key was sealed to another key of this organization (use that key)"
+            "recon: the pair key was sealed to another key of this organization (use that key, "
+            "or re-key the pair: `sharing recon rekey`)"
         )
 
 
@@ -1059,14 +1183,51 @@ fields_option = click.option(
 @connection
 @click.pass_context
 def recon_open(ctx, counterparty: bytes | str, counterparty_key: bytes) -> None:
-    """Open the reconciliation pair with COUNTERPARTY: a fresh pair key sealed to the signing
-    key and to --counterparty-key."""
+    """Open the reconciliation pair with COUNTERPARTY: a fresh pair key (generation 0) sealed
+    to the signing key and to --counterparty-key. COUNTERPARTY then accepts it (`recon
+    accept`); nothing is posted before."""
     rec = _reconciler(ctx, counterparty)
     try:
         r = rec.open_pair(counterparty_key)
     except ReconError as exc:
         _fail(f"--counterparty-key: {exc}")
-    _outcome(r, "recon open", pair=rec.pair_id.hex(), side="AB"[rec.side])
+    _outcome(r, "recon open", pair=rec.pair_id.hex(), generation=0, side="AB"[rec.side])
+
+
+@recon.command("accept")
+@counterparty_option
+@connection
+@click.pass_context
+def recon_accept(ctx, counterparty: bytes | str) -> None:
+    """Accept the current generation of the pair key, opened or re-keyed by --counterparty:
+    the key the signing key unseals is checked against the pair's key check first (exit 1
+    if it does not match: re-key the pair instead)."""
+    rec = _reconciler(ctx, counterparty)
+    _pair_ready(rec)
+    r = rec.accept()
+    record = rec.pair()
+    _outcome(r, "recon accept", pair=rec.pair_id.hex(), generation=record.generation, side="AB"[rec.side])
+
+
+@recon.command("rekey")
+@counterparty_option
+@click.option("--counterparty-key", type=PUBLIC_KEY, required=True, help="An active key of --counterparty.")
+@connection
+@click.pass_context
+def recon_rekey(ctx, counterparty: bytes | str, counterparty_key: bytes) -> None:
+    """Re-key the pair with --counterparty: a fresh pair key for the next generation, sealed
+    to the signing key and to --counterparty-key (accepted or not, the current generation
+    is replaced; its rows stay, reported with `recon report --generation`). --counterparty
+    then accepts it."""
+    rec = _reconciler(ctx, counterparty)
+    record = rec.pair()
+    if record is None:
+        _fail(f"no reconciliation pair with {rec.counterparty.hex()}: open it with `sharing recon open`")
+    try:
+        r = rec.rekey(counterparty_key)
+    except ReconError as exc:
+        _fail(f"--counterparty-key: {exc}")
+    _outcome(r, "recon rekey", pair=rec.pair_id.hex(), generation=record.generation + 1, side="AB"[rec.side])
 
 
 @recon.command("post")
@@ -1087,24 +1248,35 @@ def recon_post(
         _fail(f"{records}: no records")
     rec = _reconciler(ctx, counterparty, fields)
     _pair_ready(rec)
+    generation = rec.generation
+    pending: PostingPending | None = None
     try:
         results = rec.post(day, books, amend=amend)
     except ReconError as exc:
         _fail(f"{records}: {exc}")
+    except PostingPending as exc:
+        results, pending = exc.results, exc
     posted = [{"code": r.code.name, "tx_id": r.tx_id.hex(), "records": len(r.tags)} for r in results if r.ok]
     refused = next((r for r in results if not r.ok), None)
     out = {
         "pair": rec.pair_id.hex(),
+        "generation": generation,
         "day": day,
         "date": _date(day),
         "records": sum(p["records"] for p in posted),
         "postings": posted,
     }
-    if refused is None:
+    if refused is None and pending is None:
         _print_json(out)
         return
     if posted:
         _print_json(out)
+    if pending is not None:
+        raise CommandFailed(
+            f"recon post: a posting of {len(pending.tags)} records was not committed within --wait "
+            "(it may still be: `sharing recon report` shows what was posted)"
+        )
+    assert refused is not None
     raise CommandFailed(f"recon post refused: {refused.code.name} (tx {refused.tx_id.hex()})")
 
 
@@ -1117,23 +1289,37 @@ def recon_post(
     help="This side's records of the day (.json or .csv, as posted): names references and fields.",
 )
 @fields_option
+@click.option(
+    "--generation",
+    type=click.IntRange(0, 0xFFFF),
+    help="The generation of the pair key whose postings to report (default: the current one).",
+)
 @click.option("--fail-on-mismatch", is_flag=True, help="Exit 1 unless every record matched.")
 @connection
 @click.pass_context
 def recon_report(
-    ctx, counterparty: bytes | str, day: int, books: Path | None, fields: str | None, fail_on_mismatch: bool
+    ctx,
+    counterparty: bytes | str,
+    day: int,
+    books: Path | None,
+    fields: str | None,
+    generation: int | None,
+    fail_on_mismatch: bool,
 ) -> None:
     """This side's reconciliation with --counterparty for --day: the node's public report
-    (sharing.recon_report), explained with the pair key: matched, mismatched (with the
-    differing field names), missing on us, missing on them. Exit 0 whatever it finds,
-    unless --fail-on-mismatch."""
+    (sharing.recon_report) of the postings under one generation of the pair key, explained
+    with that key: matched, mismatched (with the differing field names), missing on us,
+    missing on them. Exit 0 whatever it finds, unless --fail-on-mismatch."""
     records = None if books is None else _records(books)
     rec = _reconciler(ctx, counterparty, fields)
-    _pair_ready(rec)
+    _pair_ready(rec, generation)
     client = _ledger(ctx).client
-    public = recon_client.fetch_public_report(
-        lambda body: client.app(recon_client.ENDPOINT.name, body), rec.pair_id, day
-    )
+    try:
+        public = recon_client.fetch_public_report(
+            lambda body: client.app(recon_client.ENDPOINT.name, body), rec.pair_id, day, generation=generation
+        )
+    except ReconError as exc:
+        raise CommandFailed(f"recon report: {exc}") from None
     try:
         report = rec.report(day, records=records, public=public)
     except ReconError as exc:

@@ -9,15 +9,31 @@ with only their digest and size on chain. Nobody but the owner can read a versio
 the owner *releases* its data key to a reader: the key sealed to one active key of the
 reader's organization, written to ``sk/``, which nothing ever deletes or overwrites.
 
+What a version's plaintext is, and what the chain says of it (``frame_version``,
+``version_fingerprint``): the sealed plaintext is ``salt (32 bytes) || document``, the salt
+drawn at random by the owner for each version. The version's *fingerprint* on chain (in
+its put, ``sv/`` and, for version 1, ``sr/``) is
+
+* for a trade document, finance's ``document_fingerprint`` of the document: its anchor
+  (``fd/``), public by design (anyone holding the document can check it is the anchored
+  one); the salt is unused;
+* for every other kind, a keyed commitment ``suite.keyed_hash(salt, document)``
+  (``commitment``): without the salt — which only readers get, inside the sealed
+  plaintext — the chain's data lets nobody test a guessed document, and two versions with
+  the same document have unrelated commitments (not linkable). A reader checks the opened
+  document against it; whoever is handed ``(document, salt)`` (the opening) can check it
+  too, which is how an ABS pool refers to an asset file: record id and commitment.
+
 Ops (every one signed by an active key of an active organization: ``members.member``):
 
 * ``OP_PUT`` (64) — a new record (version 1; its id is ``codes.record_id(sender, nonce)``)
   or the next version of one the sender's organization owns. A version payload repeats
   the record's kind and document type (they never change); its fingerprint is the
-  record's anchor for a trade document and the version's own document fingerprint
-  otherwise. A trade document's anchor (finance's ``fd/``) must exist and have been made
-  by the owner. Sealed bytes up to ``inline_bytes_max`` must be inline (digest, size,
-  canonical encoding, suite and sole reader = owner checked); larger ones go off chain.
+  record's anchor for a trade document and the version's own keyed commitment otherwise
+  (the chain cannot check a commitment: it cannot decrypt; readers do). A trade
+  document's anchor (finance's ``fd/``) must exist and have been made by the owner.
+  Sealed bytes up to ``inline_bytes_max`` must be inline (digest, size, canonical
+  encoding, suite and sole reader = owner checked); larger ones go off chain.
 * ``OP_GRANT`` (65) — the owner lets an organization obtain keys of a record's versions
   (every version, including later ones) for a purpose until an expiry. The grantee must
   be active, not the owner, and hold a role ``codes.ELIGIBLE_ROLES`` allows for the kind.
@@ -31,25 +47,40 @@ Ops (every one signed by an active key of an active organization: ``members.memb
   expired, was revoked, or whose grantee lost its eligible role since the request is
   refused. Closes the open request, if any.
 
+Releases of a version to an organization are numbered (``sk/<record><version><org><n>``,
+n from 0; a request or release names the n it is for). Release 0 is the first; release
+n + 1 is allowed only once release n's recipient key is no longer an active key of the
+reader organization (the reader lost or rotated it): the same data key, sealed to the new
+key. Earlier releases stay as they were (the access log is append-only); while the last
+release's key is still active a request or release is ``ALREADY_RELEASED``.
+
 What the chain guarantees: a key release exists only where, at its block time, the reader
 held a live grant (and an eligible role) or standing access; every release is on chain
 for good (``sk/`` is the access log: who obtained which version's key, when, sealed to
-which key, under which grant and purpose, by which tx); every grant, revocation, request
-and release emits an event. What it cannot do: check that a released key is the right one
-(it cannot decrypt; the reader finds out on reading, and the owner's signed release tx
-is the evidence), or take back a key or plaintext a reader already has — revoking stops
-future releases only, so the owner re-keys (puts a new version) to exclude a reader from
-changed data. Releases are per version: a reader with only an old version's key cannot
-open a new one.
+which key, under which grant (its tx) and purpose, by which tx); every grant, revocation,
+request and release emits an event. What it cannot do: check that a released key is the
+right one, or that a commitment is the sealed document's (it cannot decrypt; the reader
+finds out on reading, and the owner's signed put and release txs are the evidence), or
+take back a key or plaintext a reader already has — revoking stops future releases only,
+so the owner re-keys (puts a new version) to exclude a reader from changed data. Releases
+are per version: a reader with only an old version's key cannot open a new one.
+
+What outsiders (anyone with the chain's data but no released key) see of a version: its
+record's owner, kind and document type, its sealed size and digest, when it was put and
+by which key, and its fingerprint — for a trade document the public anchor, for other
+kinds a salted commitment that lets them test no guessed plaintext and link no two equal
+versions — plus who was granted, requested and released its key, and when.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import secrets
 import struct
 
 from tierchain.apps.finance import codes as fc
+from tierchain.apps.finance import orgs
 from tierchain.apps.sharing import codes as c
 from tierchain.apps.sharing import envelope, members
 from tierchain.apps.sharing.codes import Basis, Purpose, RecordKind, SharingReject
@@ -61,6 +92,7 @@ from tierchain.wire import tx
 
 __all__ = [
     "OPS",
+    "SALT_BYTES",
     "SEALED_DIGEST",
     "Grant",
     "GrantStatus",
@@ -70,16 +102,23 @@ __all__ = [
     "Release",
     "Request",
     "Version",
+    "commitment",
+    "document_bytes_max",
     "eligible",
+    "frame_version",
     "grant",
     "has_standing",
+    "parse_release_key",
     "parse_version_key",
     "put",
     "release",
     "request",
     "revoke",
+    "seal_document",
     "seal_version",
     "sealed_digest",
+    "unframe_version",
+    "version_fingerprint",
     "wrapped_bytes",
 ]
 
@@ -91,6 +130,9 @@ SEALED_DIGEST = c.SH_SEALED_VERSION
 RecordError = fc.RecordError  # a stored value or payload without its record's layout
 
 _U32 = struct.Struct("<I")
+
+SALT_BYTES = 32  # a version's commitment salt: the first bytes of its sealed plaintext
+document_bytes_max = envelope.MAX_PLAINTEXT_BYTES - SALT_BYTES  # a version's document
 
 
 class GrantStatus(enum.IntEnum):
@@ -106,6 +148,42 @@ def sealed_digest(sealed: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> byte
 def wrapped_bytes(suite: CryptoSuite) -> int:
     """The size of a data key sealed to one public key in ``suite``."""
     return suite.aead_key_bytes + suite.seal_overhead
+
+
+# --- what a version's plaintext is, and its fingerprint on chain -----------------------------
+def frame_version(salt: bytes, document: bytes) -> bytes:
+    """A version's sealed plaintext: ``salt`` (``SALT_BYTES``, random per version) then the
+    document itself."""
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"a version's salt is {SALT_BYTES} bytes")
+    return bytes(salt) + bytes(document)
+
+
+def unframe_version(plaintext: bytes) -> tuple[bytes, bytes]:
+    """(salt, document) of a version's opened plaintext; ``RecordError`` if it is too short."""
+    if len(plaintext) < SALT_BYTES:
+        raise RecordError("a version's plaintext starts with its salt")
+    return bytes(plaintext[:SALT_BYTES]), bytes(plaintext[SALT_BYTES:])
+
+
+def commitment(salt: bytes, document: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
+    """A non-trade version's fingerprint: the suite's keyed hash (BLAKE3 keyed mode, or
+    HMAC-SM3) of the document under the version's random salt. Hiding without the salt,
+    binding with it (the opening is ``(document, salt)``)."""
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"a version's salt is {SALT_BYTES} bytes")
+    return suite.keyed_hash(bytes(salt), bytes(document))
+
+
+def version_fingerprint(
+    kind: int, salt: bytes, document: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
+    """What a version's put carries (and ``sv/`` keeps) for ``document`` sealed with
+    ``salt``: a trade document's ``document_fingerprint`` (its public anchor), otherwise
+    its ``commitment``."""
+    if kind == RecordKind.TRADE_DOCUMENT:
+        return fc.document_fingerprint(document, suite=suite)
+    return commitment(salt, document, suite=suite)
 
 
 _ELIGIBLE = {kind: members.role_bits(*names) for kind, names in c.ELIGIBLE_ROLES.items()}
@@ -134,7 +212,7 @@ class RecordHead:
     owner: bytes  # organization id
     kind: int  # RecordKind
     doc_type: int  # a trade document's finance DocType; 0 for other kinds
-    fingerprint: bytes  # a trade document's anchored fingerprint; else version 1's
+    fingerprint: bytes  # a trade document's anchored fingerprint; else version 1's commitment
     versions: int
     created_height: int
     created_ms: int
@@ -166,12 +244,13 @@ _VERSION = struct.Struct("<32sI32s32sQQ32s")
 @dataclasses.dataclass(frozen=True)
 class Version:
     """``sv/<record><version>``: one version's sealed bytes (inline when at most
-    ``codes.inline_bytes_max``, else only their digest and size), the document fingerprint
-    its plaintext has, the owner key its data key is sealed to, and when it was put."""
+    ``codes.inline_bytes_max``, else only their digest and size), its fingerprint
+    (``version_fingerprint``: a trade document's anchor, else the keyed commitment to its
+    document), the owner key its data key is sealed to, and when it was put."""
 
     digest: bytes  # sealed_digest of the sealed bytes
     size: int
-    fingerprint: bytes  # fc.document_fingerprint of the plaintext
+    fingerprint: bytes  # version_fingerprint of the sealed document
     sealer: bytes  # the owner's key that put it: the data key is sealed to it
     height: int
     timestamp_ms: int
@@ -277,19 +356,21 @@ class Request:
         return req
 
 
-_RELEASE = struct.Struct("<32s32sBHQQQQ32s")
+_RELEASE = struct.Struct("<32s32sBHQ32sQQQ32s")
 _WRAPPED_MAX = 255
 
 
 @dataclasses.dataclass(frozen=True)
 class Release:
-    """``sk/<record><version><org>``: one key release, an access-log entry (never removed)."""
+    """``sk/<record><version><org><n>``: one key release, an access-log entry (never
+    removed or overwritten)."""
 
     recipient: bytes  # the reader's key the data key is sealed to
     releaser: bytes  # the owner's key that signed the release
     basis: int  # Basis
     purpose: int  # the grant's Purpose; 0 for standing access
-    grant_height: int  # the grant's height (which grant); 0 for standing access
+    grant_height: int  # the grant's height; 0 for standing access
+    grant_tx_id: bytes  # the grant's tx (which grant); zeros for standing access
     grant_expiry_ms: int  # 0 for standing access
     height: int
     timestamp_ms: int
@@ -303,6 +384,7 @@ class Release:
             self.basis,
             self.purpose,
             self.grant_height,
+            self.grant_tx_id,
             self.grant_expiry_ms,
             self.height,
             self.timestamp_ms,
@@ -322,12 +404,25 @@ class Release:
         return rel
 
 
+_VERSION_KEY_BYTES = 3 + c.id_bytes + 4 + c.id_bytes  # sq/<record><version><org>
+
+
 def parse_version_key(key: bytes) -> tuple[bytes, int, bytes]:
     """(record id, version, org) of an ``sq/`` or ``sk/`` key."""
-    if len(key) != 3 + c.id_bytes + 4 + c.id_bytes or key[:3] not in (b"sq/", b"sk/"):
+    if key[:3] == b"sk/":
+        return parse_release_key(key)[:3]
+    if len(key) != _VERSION_KEY_BYTES or key[:3] != b"sq/":
         raise RecordError("not a request or release key")
     record_id, rest = key[3 : 3 + c.id_bytes], key[3 + c.id_bytes :]
     return record_id, _U32.unpack(rest[:4])[0], rest[4:]
+
+
+def parse_release_key(key: bytes) -> tuple[bytes, int, bytes, int]:
+    """(record id, version, org, n) of an ``sk/`` key."""
+    if len(key) != _VERSION_KEY_BYTES + 2 or key[:3] != b"sk/":
+        raise RecordError("not a release key")
+    record_id, rest = key[3 : 3 + c.id_bytes], key[3 + c.id_bytes :]
+    return record_id, _U32.unpack(rest[:4])[0], rest[4:-2], int.from_bytes(rest[-2:], "little")
 
 
 # --- payloads --------------------------------------------------------------------------------
@@ -369,8 +464,9 @@ class PutPayload:
 
 _GRANT_PAYLOAD = struct.Struct("<16s16sHQ")  # record, grantee org, purpose, expiry ms
 _REVOKE_PAYLOAD = struct.Struct("<16s16s")  # record, org
-_REQUEST_PAYLOAD = struct.Struct("<16sI32s")  # record, version, recipient key
-_RELEASE_PAYLOAD = struct.Struct("<16sI16s32s")  # record, version, reader org, recipient; + wrapped key
+_REQUEST_PAYLOAD = struct.Struct("<16sI32sH")  # record, version, recipient key, release n
+# record, version, reader org, recipient, release n; then the wrapped key
+_RELEASE_PAYLOAD = struct.Struct("<16sI16s32sH")
 
 
 def _unpack(layout: struct.Struct, payload: bytes) -> tuple:
@@ -417,6 +513,21 @@ def _access(
 def _version_exists(ctx: TxContext, record_id: bytes, version: int) -> None:
     if ctx.get(c.version_key(record_id, version)) is None:
         raise OpFailed(SharingReject.NO_SUCH_VERSION)
+
+
+def _next_release(ctx: TxContext, record_id: bytes, version: int, reader_id: bytes, n: int) -> None:
+    """Release ``n`` of the version to ``reader_id`` may be made: none is there yet, and it
+    is the first (n = 0) or release n - 1 exists and its recipient is no longer an active
+    key of the reader (lost or rotated); ``ALREADY_RELEASED`` otherwise."""
+    if ctx.get(c.release_key(record_id, version, reader_id, n)) is not None:
+        raise OpFailed(SharingReject.ALREADY_RELEASED)
+    if n == 0:
+        return
+    raw = ctx.get(c.release_key(record_id, version, reader_id, n - 1))
+    if raw is None:
+        raise OpFailed(Reject.BAD_PAYLOAD, "release n follows release n - 1")
+    if orgs.is_active_key_of(ctx, reader_id, Release.decode(raw).recipient):
+        raise OpFailed(SharingReject.ALREADY_RELEASED)
 
 
 # --- ops ------------------------------------------------------------------------------------------
@@ -533,14 +644,13 @@ def _revoke(ctx: TxContext) -> None:
 
 @OPS.op(c.OP_REQUEST, "sh.request")
 def _request(ctx: TxContext) -> None:
-    record_id, version, recipient = _unpack(_REQUEST_PAYLOAD, ctx.payload)
+    record_id, version, recipient, n = _unpack(_REQUEST_PAYLOAD, ctx.payload)
     org_id, org = members.member(ctx)
     head = _record(ctx, record_id)
     _version_exists(ctx, record_id, version)
     members.recipient(ctx, org_id, recipient)
     basis, _ = _access(ctx, record_id, head, org_id, org)
-    if ctx.get(c.release_key(record_id, version, org_id)) is not None:
-        raise OpFailed(SharingReject.ALREADY_RELEASED)
+    _next_release(ctx, record_id, version, org_id, n)
     key = c.request_key(record_id, version, org_id)
     raw = ctx.get(key)
     # One open request per reader and version; asking again for another key (the reader
@@ -557,7 +667,7 @@ def _release(ctx: TxContext) -> None:
     size = wrapped_bytes(ctx.suite)
     if len(ctx.payload) != _RELEASE_PAYLOAD.size + size:
         raise OpFailed(Reject.BAD_PAYLOAD, f"a release carries a {size}-byte wrapped key")
-    record_id, version, reader_id, recipient = _RELEASE_PAYLOAD.unpack_from(ctx.payload)
+    record_id, version, reader_id, recipient, n = _RELEASE_PAYLOAD.unpack_from(ctx.payload)
     wrapped = ctx.payload[_RELEASE_PAYLOAD.size :]
     org_id, _ = members.member(ctx)
     head = _owned(ctx, record_id, org_id)
@@ -567,9 +677,7 @@ def _release(ctx: TxContext) -> None:
     reader = members.active_org(ctx, reader_id)
     members.recipient(ctx, reader_id, recipient)
     basis, g = _access(ctx, record_id, head, reader_id, reader)
-    key = c.release_key(record_id, version, reader_id)
-    if ctx.get(key) is not None:
-        raise OpFailed(SharingReject.ALREADY_RELEASED)
+    _next_release(ctx, record_id, version, reader_id, n)
     request_key = c.request_key(record_id, version, reader_id)
     if ctx.get(request_key) is not None:
         ctx.delete(request_key)
@@ -579,25 +687,55 @@ def _release(ctx: TxContext) -> None:
         basis,
         0 if g is None else g.purpose,
         0 if g is None else g.granted_height,
+        bytes(32) if g is None else g.tx_id,
         0 if g is None else g.expiry_ms,
         ctx.height,
         ctx.timestamp_ms,
         ctx.tx_id,
         bytes(wrapped),
     )
-    ctx.put(key, rel.encode())
+    ctx.put(c.release_key(record_id, version, reader_id, n), rel.encode())
     ctx.emit(b"sh.release", record_id + _U32.pack(version) + reader_id)
 
 
 # --- builders (pure: the caller looks up its organization and nonce) -------------------------------
 def seal_version(
-    suite: CryptoSuite, plaintext: bytes, record_id: bytes, version: int, owner_org: bytes, owner_key: bytes
+    suite: CryptoSuite,
+    document: bytes,
+    record_id: bytes,
+    version: int,
+    owner_org: bytes,
+    owner_key: bytes,
+    salt: bytes | None = None,
 ) -> bytes:
-    """A version's sealed bytes: ``plaintext`` under a fresh data key bound to
-    ``record_aad(record_id, version)``, the data key sealed to ``owner_key`` as the owner
-    organization's (the sole reader)."""
+    """A version's sealed bytes: ``frame_version(salt, document)`` under a fresh data key
+    bound to ``record_aad(record_id, version)``, the data key sealed to ``owner_key`` as the
+    owner organization's (the sole reader). ``salt`` None draws a fresh one, which only
+    suits a trade document (its fingerprint is its anchor): a commitment needs the salt
+    (``seal_document``). ``ValueError`` for a document over ``document_bytes_max``."""
+    if len(document) > document_bytes_max:
+        raise ValueError(f"a version's document is at most {document_bytes_max} bytes")
+    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     aad = envelope.record_aad(record_id, version)
+    plaintext = frame_version(salt, document)
     return envelope.seal_record(suite, plaintext, aad, {owner_org: owner_key}).encode()
+
+
+def seal_document(
+    suite: CryptoSuite,
+    kind: int,
+    document: bytes,
+    record_id: bytes,
+    version: int,
+    owner_org: bytes,
+    owner_key: bytes,
+) -> tuple[bytes, bytes]:
+    """(sealed bytes, fingerprint) of a new version of ``document``: a fresh random salt
+    sealed with it (``seal_version``) and the fingerprint its put carries
+    (``version_fingerprint``: the anchor of a trade document, else the commitment)."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    sealed = seal_version(suite, document, record_id, version, owner_org, owner_key, salt)
+    return sealed, version_fingerprint(kind, salt, document, suite=suite)
 
 
 def put(
@@ -616,7 +754,8 @@ def put(
 ) -> tx.Tx:
     """Put version ``version`` of a record (1: a new one, whose id must be
     ``codes.record_id(sender, nonce)``), its ``sealed`` bytes inline if small enough (else the
-    caller stores them off chain: only their digest and size go on chain)."""
+    caller stores them off chain: only their digest and size go on chain). ``fingerprint``
+    is the ``version_fingerprint`` of the sealed document (``seal_document`` gives both)."""
     if len(fingerprint) != 32 or len(record_id) != c.id_bytes:
         raise ValueError("a 16-byte record id and a 32-byte fingerprint")
     if len(sealed) > c.sealed_bytes_max:
@@ -664,19 +803,41 @@ def revoke(chain_id: int, sender: bytes, org: bytes, nonce: int, record_id: byte
     )
 
 
+def _release_reads(
+    record_id: bytes, version: int, reader: bytes, n: int, previous: bytes | None
+) -> set[bytes]:
+    """What ``_next_release`` reads for release ``n`` (``previous``: release n - 1's recipient)."""
+    reads = {c.release_key(record_id, version, reader, n)}
+    if n:
+        if previous is None:
+            raise ValueError("release n > 0 names release n - 1's recipient key")
+        reads |= {c.release_key(record_id, version, reader, n - 1), fc.key_key(previous)}
+    return reads
+
+
 def request(
-    chain_id: int, sender: bytes, org: bytes, nonce: int, record_id: bytes, version: int, recipient: bytes
+    chain_id: int,
+    sender: bytes,
+    org: bytes,
+    nonce: int,
+    record_id: bytes,
+    version: int,
+    recipient: bytes,
+    n: int = 0,
+    previous: bytes | None = None,
 ) -> tx.Tx:
-    """Ask for version ``version``'s data key, to be sealed to ``recipient`` (a key of ``org``)."""
+    """Ask for version ``version``'s data key, to be sealed to ``recipient`` (a key of
+    ``org``), as release ``n`` (0: the first; n > 0 once release n - 1's recipient key,
+    ``previous``, is no longer one of ``org``'s active keys)."""
     reads = members.member_reads(sender, org) | {
         c.record_key(record_id),
         c.version_key(record_id, version),
         c.grant_key(record_id, org),
         fc.key_key(recipient),
-        c.release_key(record_id, version, org),
     }
+    reads |= _release_reads(record_id, version, org, n, previous)
     writes = {c.request_key(record_id, version, org)}
-    payload = _REQUEST_PAYLOAD.pack(record_id, version, recipient)
+    payload = _REQUEST_PAYLOAD.pack(record_id, version, recipient, n)
     return tx.unsigned(chain_id, c.OP_REQUEST, sender, nonce, reads, writes, payload)
 
 
@@ -690,9 +851,12 @@ def release(
     reader: bytes,
     recipient: bytes,
     wrapped: bytes,
+    n: int = 0,
+    previous: bytes | None = None,
 ) -> tx.Tx:
     """Release version ``version``'s data key to organization ``reader``: ``wrapped`` is the
-    data key sealed to ``recipient`` (``envelope.rewrap``)."""
+    data key sealed to ``recipient`` (``envelope.rewrap``), as release ``n`` (see
+    ``request``; ``previous``: release n - 1's recipient)."""
     reads = members.member_reads(sender, org) | {
         c.record_key(record_id),
         c.version_key(record_id, version),
@@ -700,6 +864,7 @@ def release(
         fc.org_key(reader),
         fc.key_key(recipient),
     }
-    writes = {c.request_key(record_id, version, reader), c.release_key(record_id, version, reader)}
-    payload = _RELEASE_PAYLOAD.pack(record_id, version, reader, recipient) + wrapped
+    reads |= _release_reads(record_id, version, reader, n, previous)
+    writes = {c.request_key(record_id, version, reader), c.release_key(record_id, version, reader, n)}
+    payload = _RELEASE_PAYLOAD.pack(record_id, version, reader, recipient, n) + wrapped
     return tx.unsigned(chain_id, c.OP_RELEASE, sender, nonce, reads, writes, payload)

@@ -3,7 +3,10 @@
 A version larger than ``codes.inline_bytes_max`` puts only its digest and size on chain
 (``access.Version``); its sealed bytes (``envelope.SealedRecord.encode()``, ciphertext
 only: useless without a released data key) are kept here, one file per version named by
-the hex of its digest (``access.sealed_digest`` in the chain's suite). How the files
+the hex of its digest (``access.sealed_digest`` in the chain's suite). A name says nothing
+of the document: it is the digest of a ciphertext under a fresh data key and nonce (of the
+document framed with a fresh salt), so two versions of the same document have unrelated
+names, and nobody can find a guessed document's file by hashing it. How the files
 reach a reader (a shared volume, an object store synced between members, a copy handed
 over) is outside the ledger; what the store guarantees is that:
 

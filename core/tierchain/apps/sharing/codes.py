@@ -15,16 +15,23 @@ State layout:
                                         (inline if small), when it was put
 ``sg/<record 16><org 16>``              a grant: purpose, expiry, status
 ``sq/<record 16><version u32><org 16>`` an open key request (deleted by the release)
-``sk/<record 16><version u32><org 16>`` a key release: the data key sealed to the reader's
-                                        key, the basis (grant or standing access): the
-                                        access log
-``sc/listkey``                          the shared lists' key: epoch and key check
-``sb/<epoch u32>``                      a list-key rotation ballot: key check and voters
+``sk/<record 16><ver u32><org 16><n>``  key release n (u16, from 0) of a version to an org:
+                                        the data key sealed to the reader's key, the basis
+                                        (grant or standing access): the access log
+``sc/listkey``                          the shared lists' key: epoch and key check, the
+                                        previous epochs' checks (the last 16)
+``sb/<epoch u32><key check 32>``        a list-key rotation ballot for one key check: its
+                                        voters, whether it activated the epoch
 ``sl/<list u8><fingerprint 32>``        a list entry: the members who listed it, reasons,
-                                        disputes
+                                        when (and when re-keyed)
+``sd/<list u8><fp 32><lister 16>``      the open disputes of one member's listing of a
+                                        fingerprint: who, reason, when (outlive the listing)
 ``sp/<pair 16>``                        a reconciliation pair: the two organizations and the
                                         pair key sealed to each
-``sy/<pair 16><day u32><ref tag 16>``   one bilateral record's two postings (digests)
+``sp/<pair 16><gen u16>``               a replaced generation of the pair, as it was
+                                        (``recon.generation_key``)
+``sy/<pair 16><gen u16><day u32><tag>`` one bilateral record's two postings (digests) under
+                                        one generation of the pair key (tag: 16 bytes)
 ======================================  =====================================================
 """
 
@@ -58,10 +65,12 @@ OP_RELEASE = 68  # owner: the data key sealed to a reader (refused without a liv
 OP_LIST_KEY = 72  # committee: vote the shared lists' next key epoch (its key check)
 OP_LIST_ADD = 73  # member: list a fingerprint with a reason code
 OP_LIST_REMOVE = 74  # the listing member: take its listing off, with a reason code
-OP_LIST_DISPUTE = 75  # any member: dispute a listing, with a reason code
+OP_LIST_DISPUTE = 75  # any member: dispute a listing with a reason code (0: withdraw its own dispute)
 OP_LIST_REKEY = 76  # the listing member: move its listing to the new epoch's fingerprint
 OP_PAIR_OPEN = 80  # a party: open a reconciliation pair, the pair key sealed to both
 OP_RECON_POST = 81  # a party: post keyed digests of its bilateral records of one day
+OP_PAIR_ACCEPT = 82  # the counterparty: confirm the pair key of the current generation
+OP_PAIR_REKEY = 83  # a party: a new pair key (the next generation), sealed to both
 
 
 class SharingReject(enum.IntEnum):
@@ -97,17 +106,23 @@ class SharingReject(enum.IntEnum):
     ENTRY_EXISTS = 192  # this member already lists that fingerprint
     NO_SUCH_ENTRY = 193
     NOT_LISTER = 194  # only the listing member removes or re-keys its listing
-    ALREADY_DISPUTED = 195
+    ALREADY_DISPUTED = 195  # this member already disputes that listing
     BAD_EPOCH = 196  # a vote for an epoch other than the current one + 1
-    VOTE_MISMATCH = 197  # a vote for another key check than the ballot's
+    VOTE_MISMATCH = 197  # no longer used: each key check has a ballot of its own
     LIST_KEY_VOTED = 198
     LISTERS_FULL = 199  # a fingerprint is listed by at most listers_max members
+    LIST_KEY_REUSED = 200  # a vote for the current key's check or a recent epoch's
+    DISPUTES_FULL = 201  # a listing is disputed by at most lists.disputes_max members
+    NO_SUCH_DISPUTE = 202  # a withdrawal by a member that does not dispute the listing
     # reconciliation (recon.py)
     NO_SUCH_PAIR = 205
     PAIR_EXISTS = 206
     NOT_A_PARTY = 207  # the sender's organization is not one of the pair
     BAD_DAY = 208  # a day after the block's day + 1
     ALREADY_POSTED = 209  # this side already posted that record (amend it with the amend flag)
+    PAIR_NOT_ACCEPTED = 210  # the counterparty has not accepted the current generation's key
+    ALREADY_ACCEPTED = 211  # the current generation was accepted already
+    STALE_GENERATION = 212  # a generation other than the pair's current one
 
 
 def reject_of(code: int) -> SharingReject | Reject:
@@ -207,7 +222,7 @@ assert 3 + recon_posts_per_tx_max <= 32  # limits.tx_keys_max
 # --- state keys --------------------------------------------------------------------------
 _U32 = struct.Struct("<I")
 LIST_KEY = b"sc/listkey"
-PREFIXES = (b"sr/", b"sv/", b"sg/", b"sq/", b"sk/", b"sc/", b"sb/", b"sl/", b"sp/", b"sy/")
+PREFIXES = (b"sr/", b"sv/", b"sg/", b"sq/", b"sk/", b"sc/", b"sb/", b"sl/", b"sd/", b"sp/", b"sy/")
 
 
 def record_key(record_id: bytes) -> bytes:
@@ -226,24 +241,31 @@ def request_key(record_id: bytes, version: int, org: bytes) -> bytes:
     return b"sq/" + record_id + _U32.pack(version) + org
 
 
-def release_key(record_id: bytes, version: int, org: bytes) -> bytes:
-    return b"sk/" + record_id + _U32.pack(version) + org
+def release_key(record_id: bytes, version: int, org: bytes, n: int) -> bytes:
+    """Release ``n`` (0, 1, ...: a new one only once the last one's key is no longer active)."""
+    return b"sk/" + record_id + _U32.pack(version) + org + n.to_bytes(2, "little")
 
 
-def ballot_key(epoch: int) -> bytes:
-    return b"sb/" + _U32.pack(epoch)
+def ballot_key(epoch: int, check: bytes) -> bytes:
+    """The ballot for ``check`` as the key of ``epoch`` (``check`` empty: the epoch's prefix)."""
+    return b"sb/" + _U32.pack(epoch) + check
 
 
 def entry_key(list_id: int, fingerprint: bytes) -> bytes:
     return b"sl/" + bytes((list_id,)) + fingerprint
 
 
+def dispute_key(list_id: int, fingerprint: bytes, lister: bytes) -> bytes:
+    return b"sd/" + bytes((list_id,)) + fingerprint + lister
+
+
 def pair_key(pair_id: bytes) -> bytes:
     return b"sp/" + pair_id
 
 
-def posting_key(pair_id: bytes, day: int, tag: bytes) -> bytes:
-    return b"sy/" + pair_id + _U32.pack(day) + tag
+def posting_key(pair_id: bytes, generation: int, day: int, tag: bytes) -> bytes:
+    """A record's row in one generation of the pair key (``tag`` empty: the day's prefix)."""
+    return b"sy/" + pair_id + generation.to_bytes(2, "little") + _U32.pack(day) + tag
 
 
 # --- ids (the chain's suite's hashes) -------------------------------------------------------

@@ -3,9 +3,10 @@
 A member holds the consortium's list key(s) off chain and works with raw identities; the
 client computes each fingerprint (``lists.fingerprint``) on the member's side, so an
 identity never leaves it. Before using a key the client checks it against the chain's
-public check value (``sc/listkey`` for the current epoch, the epoch's ballot for an older
-one): a member whose key is not the one the chain expects gets ``ListKeyError`` instead of
-silently listing (or looking up) fingerprints nobody else can match.
+public check value (``sc/listkey`` for the current epoch and the last
+``lists.key_history_max`` ones, the epoch's activated ballot for an older one): a member
+whose key is not the one the chain expects gets ``ListKeyError`` instead of silently
+listing (or looking up) fingerprints nobody else can match.
 
 ::
 
@@ -13,7 +14,9 @@ silently listing (or looking up) fingerprints nobody else can match.
     lists.vote_list_key(committee_keys, 1, key)     # each committee member; key stays off chain
     bank = ListMember(chain, bank_keys, key)
     bank.add(ListId.FRAUD, IdentityKind.NATIONAL_ID, "11010519491231002X", ListReason.FRAUD_CONFIRMED)
-    bank.lookup(ListId.FRAUD, IdentityKind.NATIONAL_ID, "11010519491231002X")   # an Entry or None
+    bank.lookup(ListId.FRAUD, IdentityKind.NATIONAL_ID, "11010519491231002X")   # an EntryView or None
+    other.dispute(ListId.FRAUD, IdentityKind.NATIONAL_ID, "11010519491231002X", bank.org, reason)
+    other.withdraw_dispute(ListId.FRAUD, IdentityKind.NATIONAL_ID, "11010519491231002X", bank.org)
     # after a rotation to epoch 2 (new_key voted):
     bank.add_list_key(new_key)
     bank.rekey(ListId.FRAUD, IdentityKind.NATIONAL_ID, "11010519491231002X")
@@ -32,7 +35,7 @@ from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.client import SuiteMismatch
 from tierchain.apps.sharing import codes as c
 from tierchain.apps.sharing import lists
-from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, ledger_of, send_signed
+from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, ledger_of, scan_all, send_signed
 from tierchain.crypto import CryptoSuite, KeyPair
 from tierchain.errors import TierChainError
 from tierchain.wire import tx as txcodec
@@ -61,27 +64,35 @@ class Lists:
         """The current list key's epoch and check (epoch 0: none voted yet)."""
         return lists.read_key_state(self.ledger.state_get)
 
-    def ballot(self, epoch: int) -> lists.Ballot | None:
-        return lists.read_ballot(self.ledger.state_get, epoch)
+    def ballot(self, epoch: int, key_check: bytes) -> lists.Ballot | None:
+        """The ballot for ``key_check`` as the key of ``epoch``, if one was opened."""
+        return lists.read_ballot(self.ledger.state_get, epoch, key_check)
+
+    def ballots(self, epoch: int) -> list[lists.Ballot]:
+        """Every ballot of ``epoch`` (one per key check voted), in key check order."""
+        return [lists.Ballot.decode(v) for _, v in scan_all(self.ledger, c.ballot_key(epoch, b""))]
 
     def entry(self, list_id: int, fp: bytes) -> lists.Entry | None:
         """The entry at ``fp`` whatever its epoch (one awaiting re-key included)."""
         return lists.read_entry(self.ledger.state_get, list_id, fp)
 
-    def current(self, list_id: int, fp: bytes) -> lists.Entry | None:
-        """The entry at ``fp`` if it is of the current epoch."""
-        return lists.current_entry(self.ledger.state_get, list_id, fp)
+    def disputes(self, list_id: int, fp: bytes, lister: bytes) -> tuple[lists.Dispute, ...]:
+        """The open disputes of ``lister``'s listing of ``fp`` (listed or not)."""
+        return lists.read_disputes(self.ledger.state_get, list_id, fp, lister)
+
+    def current(self, list_id: int, fp: bytes) -> lists.EntryView | None:
+        """The entry at ``fp`` if it is of the current epoch, with its listings' disputes."""
+        return lists.current_view(self.ledger.state_get, list_id, fp)
 
     def key_check_of(self, epoch: int) -> bytes | None:
-        """The public check of epoch ``epoch``'s key: ``sc/listkey``'s for the current epoch,
-        the activated ballot's for an older one (None for an epoch not activated)."""
+        """The public check of epoch ``epoch``'s key: ``sc/listkey``'s for the current epoch
+        and the last ``lists.key_history_max`` ones, the activated ballot's for an older one
+        (None for an epoch not activated)."""
         state = self.key_state()
-        if epoch == state.epoch and epoch:
-            return state.key_check
-        if not 1 <= epoch < state.epoch:
-            return None
-        ballot = self.ballot(epoch)
-        return None if ballot is None else ballot.key_check
+        check = state.check_of(epoch)
+        if check is not None or not 1 <= epoch < state.epoch:
+            return check
+        return next((b.key_check for b in self.ballots(epoch) if b.activated), None)
 
     # --- the committee --------------------------------------------------------------------
     def vote_list_key(self, keys: KeyPair, epoch: int, key: bytes) -> Result:
@@ -162,12 +173,13 @@ class ListMember:
         return lists.fingerprint(self.key_for(epoch), kind, identity, suite=self.suite)
 
     # --- reads ------------------------------------------------------------------------------
-    def lookup(self, list_id: int, kind: int, identity: str | bytes) -> lists.Entry | None:
-        """The current-epoch entry of ``identity`` on ``list_id`` (a direct state read), or
-        None: not listed, or listed only at an older epoch (awaiting re-key)."""
+    def lookup(self, list_id: int, kind: int, identity: str | bytes) -> lists.EntryView | None:
+        """The current-epoch entry of ``identity`` on ``list_id``, each listing with its open
+        disputes (direct state reads), or None: not listed, or listed only at an older epoch
+        (awaiting re-key)."""
         epoch = self.epoch()
         fp = lists.fingerprint(self.key_for(epoch), kind, identity, suite=self.suite)
-        return lists.current_entry(self.lists.ledger.state_get, list_id, fp, epoch)
+        return lists.current_view(self.lists.ledger.state_get, list_id, fp, epoch)
 
     # --- ops -------------------------------------------------------------------------------
     def _args(self) -> tuple[int, bytes, bytes, int]:
@@ -203,10 +215,24 @@ class ListMember:
     def dispute_fingerprint(self, list_id: int, fp: bytes, lister: bytes, reason: int) -> Result:
         return self.lists._send(self.keys, lists.list_dispute(*self._args(), list_id, fp, lister, reason), fp)
 
+    def withdraw_dispute(
+        self, list_id: int, kind: int, identity: str | bytes, lister: bytes, *, epoch: int | None = None
+    ) -> Result:
+        """Withdraw this organization's dispute of ``lister``'s listing of ``identity``: the
+        fingerprint of ``epoch`` (default: the current one). A dispute outlives its listing,
+        so this works whether or not the listing is still there."""
+        fp = self.fingerprint(kind, identity, epoch)
+        return self.withdraw_dispute_fingerprint(list_id, fp, lister)
+
+    def withdraw_dispute_fingerprint(self, list_id: int, fp: bytes, lister: bytes) -> Result:
+        tx = lists.list_withdraw_dispute(*self._args(), list_id, fp, lister)
+        return self.lists._send(self.keys, tx, fp)
+
     def rekey(self, list_id: int, kind: int, identity: str | bytes) -> Result:
-        """After a rotation: move this organization's listing of ``identity`` from the previous
-        epoch's fingerprint to the current one's. Needs both keys (``add_list_key``) and the
-        identity itself: a keyed fingerprint cannot be re-keyed without it."""
+        """After a rotation: move this organization's listing of ``identity`` (and its
+        disputes) from the previous epoch's fingerprint to the current one's. Needs both keys
+        (``add_list_key``) and the identity itself: a keyed fingerprint cannot be re-keyed
+        without it."""
         epoch = self.epoch()
         if epoch < 2:
             raise ListKeyError("no previous epoch to re-key from")

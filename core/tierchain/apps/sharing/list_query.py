@@ -15,26 +15,33 @@ transaction's. ``ListQueryService.answer`` checks, in this order, and refuses wi
 * the request's shape, chain id, list id, at least one fingerprint and none twice
   (``BAD_REQUEST``, ``WRONG_CHAIN``), at most ``fps_per_query_max`` (``TOO_MANY_FINGERPRINTS``);
 * freshness: ``|timestamp - wall clock| <= skew_ms`` (``STALE_REQUEST``);
-* the signature (``BAD_SIGNATURE``);
 * the signer: an active key of an active member organization, in the chain's state
-  (``NOT_A_MEMBER``);
+  (``NOT_A_MEMBER``), before the signature, so that a non-member's request costs the node
+  a state read or two, never a signature check;
+* the signature (``BAD_SIGNATURE``);
 * replay: a request answered once is refused while it is fresh (``REPLAYED``), so a copy
   of someone's request cannot be used to obtain an answer;
 * the rate: a token bucket per organization (not per key: an organization's keys share it),
   ``rate_per_s`` tokens a second up to ``burst``, one token a request (``RATE_LIMITED``,
   with ``retry_after_s``).
 
-The answer lists, per fingerprint, the listings of the current epoch only: an entry
-awaiting re-key (an older epoch's fingerprint) is not found, as it is not by a lookup.
+The answer lists, per fingerprint, the listings of the current epoch only (an entry
+awaiting re-key, an older epoch's fingerprint, is not found, as it is not by a lookup),
+each with its open disputes (``lists.current_view``: one more state read per listing) and,
+if a re-key moved it there, when (``rekeyed_height``, ``rekeyed_ms``; the listing's own
+height and time are then the lister's claim).
 
 Memory is bounded: buckets for at most ``orgs_max`` organizations (a full bucket is idle
 and dropped when room is needed; a new organization is refused ``RATE_LIMITED`` rather than
-resetting someone's bucket if all are busy), replay marks for at most ``replay_max`` fresh
-requests (beyond that, requests are refused ``RATE_LIMITED`` until marks expire), and a log
-of the last ``log_max`` answered queries (``QueryLogEntry``: organization, list, number of
-fingerprints, wall time — never the fingerprints) that the operator reads
-(``query_log``). The service has no transport of its own: ``make_endpoint`` gives the node
-API a function of a JSON body, and the API maps ``ListQueryError.status``.
+resetting someone's bucket if all are busy), replay marks for at most ``replay_max``
+requests (beyond that, requests are refused ``RATE_LIMITED`` until marks expire; marks are
+kept in arrival order and the stale ones at the front are dropped as requests come,
+amortized O(1) a request, so a stale mark behind a fresh one is held until at most
+``2 * skew_ms`` after its arrival), and a log of the last ``log_max`` answered queries
+(``QueryLogEntry``: organization, list, number of fingerprints, wall time — never the
+fingerprints) that the operator reads (``query_log``). The service has no transport of its
+own: ``make_endpoint`` gives the node API a function of a JSON body, and the API maps
+``ListQueryError.status``.
 
 What the rate limit is not: a member holds the list key and may read state, so it can test
 identities against the chain's entries without this service; the limit protects the node
@@ -192,7 +199,8 @@ class ListQueryService:
         self.orgs_max, self.replay_max = orgs_max, replay_max
         self.clock, self.wall_ms = clock, wall_ms
         self._buckets: collections.OrderedDict[bytes, _Bucket] = collections.OrderedDict()
-        self._seen: dict[bytes, int] = {}  # signed digest -> wall ms after which it is stale
+        # signed digest -> wall ms after which it is stale, in arrival order (``_expire``)
+        self._seen: collections.OrderedDict[bytes, int] = collections.OrderedDict()
         self._log: collections.deque[QueryLogEntry] = collections.deque(maxlen=log_max)
         self.refused: collections.Counter[str] = collections.Counter()
         self.answered = 0
@@ -266,10 +274,10 @@ class ListQueryService:
             raise ListQueryError(
                 "STALE_REQUEST", f"made {timestamp_ms - now_ms} ms from now, at most ±{self.skew_ms}"
             )
+        org = self._member_org(signer)  # a state read: cheaper than a signature check
         digest = self.suite.hash(SH_LIST_QUERY, body)
         if not self.suite.verify(signer, digest, signature):
             raise ListQueryError("BAD_SIGNATURE")
-        org = self._member_org(signer)
         with self._lock:
             self._admit(org, digest, timestamp_ms + self.skew_ms, now_ms)
             self.answered += 1
@@ -277,7 +285,7 @@ class ListQueryService:
         key = lists.read_key_state(self.state_get)
         results = []
         for fp in fps:
-            entry = lists.current_entry(self.state_get, list_id, fp, key.epoch)
+            entry = lists.current_view(self.state_get, list_id, fp, key.epoch)
             listings = [] if entry is None else [_listing(x) for x in entry.listings]
             results.append({"fingerprint": fp.hex(), "listed": bool(listings), "listings": listings})
         return {
@@ -290,12 +298,11 @@ class ListQueryService:
 
     def _admit(self, org: bytes, digest: bytes, stale_after_ms: int, now_ms: int) -> None:
         """Replay and rate checks; takes a token and marks the request (under the lock)."""
+        self._expire(now_ms)
         if digest in self._seen:
             raise ListQueryError("REPLAYED", "this request was answered already")
         if len(self._seen) >= self.replay_max:
-            self._seen = {d: t for d, t in self._seen.items() if t >= now_ms}
-            if len(self._seen) >= self.replay_max:
-                raise ListQueryError("RATE_LIMITED", "too many fresh requests", retry_after_s=1.0)
+            raise ListQueryError("RATE_LIMITED", "too many fresh requests", retry_after_s=1.0)
         now = self.clock()
         bucket = self._buckets.get(org)
         if bucket is None:
@@ -312,6 +319,19 @@ class ListQueryService:
         bucket.tokens -= 1.0
         self._seen[digest] = stale_after_ms
 
+    def _expire(self, now_ms: int) -> None:
+        """Drop the stale replay marks at the front (the oldest arrivals). A mark's staleness
+        is its request's timestamp + skew, and a request is at most ``skew_ms`` ahead of the
+        clock when it arrives, so a mark behind a fresh one waits at most ``2 * skew_ms``
+        after its arrival; a stale mark still held only refuses a request that is stale
+        anyway. Each mark is added once and dropped once: amortized O(1)."""
+        seen = self._seen
+        while seen:
+            digest, stale_after_ms = next(iter(seen.items()))
+            if stale_after_ms >= now_ms:
+                return
+            del seen[digest]
+
     def _room(self, now: float) -> None:
         """Make room for one more bucket: drop idle (refilled) ones, least recently used first."""
         if len(self._buckets) < self.orgs_max:
@@ -325,21 +345,25 @@ class ListQueryService:
         raise ListQueryError("RATE_LIMITED", "too many members querying at once", retry_after_s=1.0)
 
 
-def _listing(x: lists.Listing) -> dict:
-    out = {
+def _listing(x: lists.ListingView) -> dict:
+    return {
         "org": x.org.hex(),
         "reason": c.ListReason(x.reason).name,
         "height": x.height,
         "time_ms": x.timestamp_ms,
+        "rekeyed_height": x.rekeyed_height or None,
+        "rekeyed_ms": x.rekeyed_ms if x.rekeyed else None,
         "disputed": x.disputed,
+        "disputes": [
+            {
+                "org": d.org.hex(),
+                "reason": c.DisputeReason(d.reason).name,
+                "height": d.height,
+                "time_ms": d.timestamp_ms,
+            }
+            for d in x.disputes
+        ],
     }
-    if x.disputed:
-        out["dispute"] = {
-            "org": x.dispute_org.hex(),
-            "reason": c.DisputeReason(x.dispute_reason).name,
-            "height": x.dispute_height,
-        }
-    return out
 
 
 def make_endpoint(chain: Any, **options: Any) -> Callable[[dict], dict]:

@@ -8,17 +8,33 @@ The list key
     ``K``, 32 random bytes (``new_list_key``), is handed to the members off chain. The chain
     holds only its *epoch* and its public check value (``codes.key_check``) at
     ``sc/listkey`` (``ListKeyState``): epoch u32, key check 32, activated height u64,
-    activated ms u64. Epoch 0 is "no key yet" (list ops refuse with ``NO_LIST_KEY``).
+    activated ms u64, then the checks of the previous epochs' keys, most recent first (u8
+    count, at most ``key_history_max``). Epoch 0 is "no key yet" (list ops refuse with
+    ``NO_LIST_KEY``).
+
     A new key is voted by the committee (``OP_LIST_KEY``: accounts with the ``committee``
     role): a vote names the epoch (the current one + 1, else ``BAD_EPOCH``) and the key
-    check; the first vote opens the ballot at ``sb/<epoch>`` (``Ballot``), later votes must
-    carry the same check (``VOTE_MISMATCH``), each voter votes once (``LIST_KEY_VOTED``), and
-    the vote that reaches the finance committee's threshold (``fp/params``) activates the
-    epoch in the same transaction. A ballot that has not reached the threshold within
-    ``ballot_ms_max`` of its opening is void: the next vote for that epoch opens a fresh one
-    (so a ballot opened with a wrong check cannot block rotation for ever). An activated
-    ballot stays on chain: its voters are the record of who rotated the key, and its check
-    lets a member confirm which of its keys belonged to that epoch.
+    check. Each key check has a ballot of its own, ``sb/<epoch><check>`` (``Ballot``), opened
+    by its first vote; a committee member votes once in a ballot (``LIST_KEY_VOTED``), and
+    the first ballot to reach the finance committee's threshold (``fp/params``) activates
+    the epoch in the same transaction (the ballot is marked ``activated``; the epoch's other
+    ballots are closed with it: later votes are ``BAD_EPOCH``). So a member voting a wrong
+    check cannot hold up the others, who vote their own check's ballot. A member may vote in
+    several ballots of one epoch (to correct a mistaken vote, say): a ballot activates only
+    when the threshold of distinct committee members voted that very check. A ballot that
+    has not reached the threshold within ``ballot_ms_max`` of its opening is void: the next
+    vote for its check opens a fresh one. (``VOTE_MISMATCH`` is no longer used.)
+
+    A vote for the current key's check, or for one of the previous ``key_history_max``
+    epochs', is refused (``LIST_KEY_REUSED``): with a key used again the new epoch's
+    fingerprints would be an old epoch's, so entries awaiting re-key could neither be
+    re-keyed (old and new fingerprint are one) nor listed again (``STALE_EPOCH``), and
+    whoever held the old key would hold the new one. A handler reads only the keys its
+    transaction declares, so the check is against the history in ``sc/listkey``: a key
+    last used more than ``key_history_max`` epochs ago is not caught (``new_list_key`` draws
+    32 random bytes: only a deliberate reuse repeats one). Activated ballots stay on chain:
+    their voters are the record of who rotated the key, and an epoch older than the history
+    is matched to its key by its activated ballot's check (``list_client``).
 
 Fingerprints
     ``fingerprint(K, kind, identity, suite=)`` is the chain's suite's keyed hash (BLAKE3
@@ -35,30 +51,66 @@ Fingerprints
 Entries
     ``sl/<list u8><fingerprint 32>`` (``Entry``): the epoch of its fingerprint, then up to
     ``codes.listers_max`` listings (``Listing``: org 16, reason u8, height u64, ms u64,
-    disputed u8, dispute org 16, dispute reason u8, dispute height u64), in the order they
+    re-keyed height u64, re-keyed ms u64 — 0 and 0 if never re-keyed), in the order they
     were made.
 
+Disputes
+    ``sd/<list u8><fingerprint 32><lister 16>`` (``Disputes``): the open disputes of one
+    organization's listing of one fingerprint, at most one per disputing organization and
+    ``disputes_max`` in all (``Dispute``: org 16, reason u8, height u64, ms u64), in the
+    order they were made. They are kept outside the entry so that the lister cannot erase
+    them: removing the listing leaves them, and a listing of that fingerprint by that lister
+    (listed again, or moved there by a re-key) shows them again. Only the disputer withdraws
+    its dispute. Answers show each listing with its open disputes (``current_view``,
+    ``EntryView``/``ListingView``: ``ListMember.lookup``, the query service, the CLI); they
+    read the listing's ``sd/`` record besides the entry.
+
+Ops
     * ``OP_LIST_ADD`` (any active member organization): list, fingerprint, epoch, reason.
       The epoch must be the current one, and so must an existing entry's (``STALE_EPOCH``);
       one listing per organization (``ENTRY_EXISTS``), at most ``listers_max``
       (``LISTERS_FULL``).
     * ``OP_LIST_REMOVE`` (the listing organization only, ``NOT_LISTER``): takes its listing
-      off with a ``RemoveReason``; the entry's key is deleted with its last listing. Works at
-      any epoch (a member can drop a listing that is awaiting re-key).
-    * ``OP_LIST_DISPUTE`` (any member but the lister, e.g. the subject's bank): marks one
-      listing disputed with a ``DisputeReason`` (``ALREADY_DISPUTED``). Disputing one's own
-      listing is refused with ``Reject.BAD_PAYLOAD`` (the lister removes it instead:
-      ``NOT_LISTER`` would say the opposite of what is wrong). Only at the current epoch.
+      off with a ``RemoveReason``; the entry's key is deleted with its last listing; the
+      listing's disputes stay. Works at any epoch (a member can drop a listing that is
+      awaiting re-key).
+    * ``OP_LIST_DISPUTE`` (any member but the lister, e.g. the subject's bank): list,
+      fingerprint, lister, reason. With a ``DisputeReason`` it opens the sender's dispute of
+      that listing, which must exist (``NO_SUCH_ENTRY``) at the current epoch
+      (``STALE_EPOCH``); one per disputer (``ALREADY_DISPUTED``), at most ``disputes_max``
+      (``DISPUTES_FULL``). It reads the entry and writes the ``sd/`` record only. With the
+      reason code ``WITHDRAW`` (0: no ``DisputeReason`` has it) it withdraws the sender's own
+      dispute (``NO_SUCH_DISPUTE`` if it has none) at any epoch, whether or not the listing
+      still exists; it touches the ``sd/`` record only. Naming one's own listing is refused
+      with ``Reject.BAD_PAYLOAD`` (the lister removes it instead: ``NOT_LISTER`` would say
+      the opposite of what is wrong).
     * ``OP_LIST_REKEY`` (the listing organization): after a rotation to epoch ``e``, moves its
       listing from the fingerprint of epoch ``e - 1`` to the fingerprint of epoch ``e``,
-      keeping its reason, its original height and time and its dispute. A keyed hash cannot
-      be re-keyed without the identity, so each member recomputes both fingerprints from its
-      own records; the chain cannot do it (nor can any member for another's listing).
+      keeping its reason and its original height and time, recording the re-key's height and
+      time (``rekeyed_height``, ``rekeyed_ms``), and moving its disputes with it (the ``sd/``
+      record of the old fingerprint is deleted, its disputes joined to any left at the new
+      one, a disputer's newer dispute kept; more than ``disputes_max`` together:
+      ``DISPUTES_FULL``). A keyed hash cannot be re-keyed without the identity, so each
+      member recomputes both fingerprints from its own records; the chain cannot do it (nor
+      can any member for another's listing), nor check that both fingerprints are of one
+      identity. So after a re-key the original height and time are the lister's claim about
+      the new fingerprint, the re-key's are when the chain first saw it, and disputes older
+      than the re-key were made against the old fingerprint.
 
     Entries left at an older epoch are *awaiting re-key*: lookups and queries at the current
     epoch do not find them (their fingerprints are under the old key). A listing not moved
     before the next rotation (still at ``e - 2`` or older) can no longer be re-keyed: its
     member removes it and adds it again.
+
+Known limits
+    * Only the lister removes its listing, and only an active member sends: the listings of
+      an organization that is no longer active (finance's registry) stay on the lists and
+      nobody can remove them; its open disputes stay likewise. Answers name the lister (and
+      the disputer), so a reader can check its organization's status.
+    * The chain cannot link two fingerprints of one identity: a lister that, after a
+      rotation, removes its listing awaiting re-key and lists the identity afresh (instead of
+      re-keying it) leaves the old fingerprint's disputes behind. The fresh listing's height
+      (after the rotation, not re-keyed) shows it; the disputer disputes again.
 
 What a rotation does and does not do: entries listed after it are fingerprints under a key
 that a former member (or whoever obtained an old key) does not hold, so they cannot be tested
@@ -70,13 +122,15 @@ that the entries existing at that moment were exposed to it.
 
 Events carry list ids, fingerprints, organization ids and reason codes only, never an
 identity: ``sh.listkey.vote``, ``sh.listkey.rotated``, ``sh.list.add``, ``sh.list.remove``,
-``sh.list.dispute``, ``sh.list.rekey``.
+``sh.list.dispute``, ``sh.list.withdraw`` (a dispute withdrawn), ``sh.list.rekey``.
 
 Refusals: the sharing app's ``SharingReject`` codes, and ``Reject.BAD_PAYLOAD`` for a payload
 of the wrong size or an enum value that is not a member (list id, reasons). Every op
 declares exactly the keys it touches (the builders below): the sender's key and organization
-records (``members.member_reads``), ``sc/listkey``, and the entry (or entries) it writes;
-a key vote reads the sender's account and ``fp/params`` and writes the ballot and
+records (``members.member_reads``), and then: an add ``sc/listkey`` and the entry; a removal
+the entry; a dispute ``sc/listkey``, the entry (read) and the ``sd/`` record; a withdrawal
+the ``sd/`` record; a re-key ``sc/listkey``, both entries and both ``sd/`` records. A key
+vote reads the sender's account and ``fp/params`` and writes its check's ballot and
 ``sc/listkey``.
 """
 
@@ -104,27 +158,38 @@ from tierchain.wire import tx as txcodec
 __all__ = [
     "FINGERPRINT_TAG",
     "OPS",
+    "WITHDRAW",
     "Ballot",
+    "Dispute",
+    "Disputes",
     "Entry",
+    "EntryView",
     "IdentityError",
     "IdentityKind",
     "ListKeyState",
     "ListRecordError",
     "Listing",
+    "ListingView",
     "ballot_ms_max",
     "canonical",
     "current_entry",
+    "current_view",
+    "disputes_max",
     "fingerprint",
     "identity_chars_max",
+    "key_history_max",
     "list_add",
     "list_dispute",
     "list_key_vote",
     "list_rekey",
     "list_remove",
+    "list_withdraw_dispute",
     "new_list_key",
     "read_ballot",
+    "read_disputes",
     "read_entry",
     "read_key_state",
+    "view_entry",
 ]
 
 OPS = apps.OpTable()  # this module's ops (tierchain.apps.sharing.app)
@@ -132,6 +197,9 @@ OPS = apps.OpTable()  # this module's ops (tierchain.apps.sharing.app)
 list_key_bytes = 32
 ballot_ms_max = 7 * c.day_ms  # a ballot that has not activated its key within this is void
 identity_chars_max = 128  # an identity as given, before normalization
+key_history_max = 16  # previous epochs' key checks kept in sc/listkey (refused for reuse)
+disputes_max = 16  # open disputes of one listing (one per disputing organization)
+WITHDRAW = 0  # an OP_LIST_DISPUTE reason code: withdraw the sender's dispute (no DisputeReason)
 
 
 # --- identities and their fingerprints (client side) ------------------------------------------
@@ -248,55 +316,77 @@ class ListRecordError(TierChainError):
     """A stored value that does not have its list record's layout (a bug or a damaged store)."""
 
 
-_KEY_STATE = struct.Struct("<I32sQQ")
-_BALLOT = struct.Struct("<32sQQB")
-_LISTING = struct.Struct("<16sBQQB16sBQ")
+_KEY_STATE = struct.Struct("<I32sQQB")  # epoch, check, height, ms, n previous checks
+_BALLOT = struct.Struct("<32sQQBB")  # check, opened height, opened ms, activated, n voters
+_LISTING = struct.Struct("<16sBQQQQ")  # org, reason, height, ms, re-keyed height, re-keyed ms
+_DISPUTE_RECORD = struct.Struct("<16sBQQ")  # org, reason, height, ms
 _EPOCH = struct.Struct("<I")
 
 
 @dataclasses.dataclass(frozen=True)
 class ListKeyState:
-    """``sc/listkey``: the current list key's epoch and check (epoch 0: none yet)."""
+    """``sc/listkey``: the current list key's epoch and check (epoch 0: none yet), and the
+    checks of the previous epochs' keys, most recent first (at most ``key_history_max``)."""
 
     epoch: int = 0
     key_check: bytes = bytes(32)
     height: int = 0  # when it was activated
     timestamp_ms: int = 0
+    history: tuple[bytes, ...] = ()  # the check of epoch - 1, epoch - 2, ...
 
     def encode(self) -> bytes:
-        return _KEY_STATE.pack(self.epoch, self.key_check, self.height, self.timestamp_ms)
+        head = _KEY_STATE.pack(self.epoch, self.key_check, self.height, self.timestamp_ms, len(self.history))
+        return head + b"".join(self.history)
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ListKeyState:
         if raw is None:
             return cls()
-        if len(raw) != _KEY_STATE.size:
+        if len(raw) < _KEY_STATE.size:
             raise ListRecordError("list key state")
-        return cls(*_KEY_STATE.unpack(raw))
+        epoch, check, height, ms, n = _KEY_STATE.unpack_from(raw)
+        if len(raw) != _KEY_STATE.size + 32 * n or n > min(key_history_max, max(epoch - 1, 0)):
+            raise ListRecordError("list key state history")
+        at = _KEY_STATE.size
+        return cls(epoch, check, height, ms, tuple(raw[at + 32 * i : at + 32 * (i + 1)] for i in range(n)))
+
+    def check_of(self, epoch: int) -> bytes | None:
+        """The check of ``epoch``'s key if this state holds it (the current epoch or one of
+        the history's), else None."""
+        if epoch == self.epoch and epoch:
+            return self.key_check
+        back = self.epoch - epoch
+        return self.history[back - 1] if epoch >= 1 and 1 <= back <= len(self.history) else None
+
+    def activate(self, check: bytes, height: int, timestamp_ms: int) -> ListKeyState:
+        """The state once the next epoch's key ``check`` is activated."""
+        history = (self.key_check, *self.history)[:key_history_max] if self.epoch else ()
+        return ListKeyState(self.epoch + 1, check, height, timestamp_ms, history)
 
 
 @dataclasses.dataclass(frozen=True)
 class Ballot:
-    """``sb/<epoch>``: a list-key vote: the key check voted for and the committee voters."""
+    """``sb/<epoch><check>``: the committee's votes for one key check as an epoch's key."""
 
     key_check: bytes
     height: int  # when it was opened
     timestamp_ms: int
     voters: tuple[bytes, ...]  # public keys, in voting order
+    activated: bool = False  # it reached the threshold: its check is the epoch's key's
 
     def encode(self) -> bytes:
-        head = _BALLOT.pack(self.key_check, self.height, self.timestamp_ms, len(self.voters))
+        head = _BALLOT.pack(self.key_check, self.height, self.timestamp_ms, self.activated, len(self.voters))
         return head + b"".join(self.voters)
 
     @classmethod
     def decode(cls, raw: bytes) -> Ballot:
         if len(raw) < _BALLOT.size:
             raise ListRecordError("ballot")
-        check, height, ms, n = _BALLOT.unpack_from(raw)
-        if len(raw) != _BALLOT.size + 32 * n:
+        check, height, ms, activated, n = _BALLOT.unpack_from(raw)
+        if len(raw) != _BALLOT.size + 32 * n or activated > 1:
             raise ListRecordError("ballot voters")
         voters = tuple(raw[_BALLOT.size + 32 * i : _BALLOT.size + 32 * (i + 1)] for i in range(n))
-        return cls(check, height, ms, voters)
+        return cls(check, height, ms, voters, bool(activated))
 
     def expired(self, now_ms: int) -> bool:
         return now_ms - self.timestamp_ms > ballot_ms_max
@@ -304,35 +394,23 @@ class Ballot:
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
-    """One organization's listing of a fingerprint, and the dispute of it if any."""
+    """One organization's listing of a fingerprint (its disputes: ``Disputes``, in ``sd/``)."""
 
     org: bytes
     reason: int  # codes.ListReason
-    height: int  # when it was first listed (kept by a re-key)
+    height: int  # when it was first listed (kept by a re-key: then the lister's claim)
     timestamp_ms: int
-    disputed: bool = False
-    dispute_org: bytes = bytes(c.id_bytes)
-    dispute_reason: int = 0  # codes.DisputeReason, 0 when not disputed
-    dispute_height: int = 0
+    rekeyed_height: int = 0  # the last re-key that moved it to this fingerprint (0: none)
+    rekeyed_ms: int = 0
 
     def encode(self) -> bytes:
         return _LISTING.pack(
-            self.org,
-            self.reason,
-            self.height,
-            self.timestamp_ms,
-            self.disputed,
-            self.dispute_org,
-            self.dispute_reason,
-            self.dispute_height,
+            self.org, self.reason, self.height, self.timestamp_ms, self.rekeyed_height, self.rekeyed_ms
         )
 
     @classmethod
     def decode(cls, raw: bytes) -> Listing:
-        org, reason, height, ms, disputed, d_org, d_reason, d_height = _LISTING.unpack(raw)
-        if disputed > 1 or (not disputed and (d_org != bytes(c.id_bytes) or d_reason or d_height)):
-            raise ListRecordError("listing dispute fields")
-        return cls(org, reason, height, ms, bool(disputed), d_org, d_reason, d_height)
+        return cls(*_LISTING.unpack(raw))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,6 +441,74 @@ class Entry:
         return next((x for x in self.listings if x.org == org), None)
 
 
+@dataclasses.dataclass(frozen=True)
+class Dispute:
+    """One organization's open dispute of a listing."""
+
+    org: bytes
+    reason: int  # codes.DisputeReason
+    height: int  # when it was made
+    timestamp_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Disputes:
+    """``sd/<list><fingerprint><lister>``: the open disputes of one listing (1..disputes_max,
+    one per disputing organization), in the order they were made."""
+
+    disputes: tuple[Dispute, ...]
+
+    def encode(self) -> bytes:
+        return b"".join(
+            _DISPUTE_RECORD.pack(d.org, d.reason, d.height, d.timestamp_ms) for d in self.disputes
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Disputes:
+        n, rest = divmod(len(raw), _DISPUTE_RECORD.size)
+        if rest or not 1 <= n <= disputes_max:
+            raise ListRecordError("disputes")
+        size = _DISPUTE_RECORD.size
+        disputes = tuple(Dispute(*_DISPUTE_RECORD.unpack_from(raw, i * size)) for i in range(n))
+        if len({d.org for d in disputes}) != n or any(d.reason == WITHDRAW for d in disputes):
+            raise ListRecordError("disputes")
+        return cls(disputes)
+
+
+@dataclasses.dataclass(frozen=True)
+class ListingView:
+    """A listing as answers show it: the ``Listing`` and its open disputes."""
+
+    org: bytes
+    reason: int
+    height: int  # first listed (after a re-key: the lister's claim)
+    timestamp_ms: int
+    rekeyed_height: int  # when the chain saw this fingerprint, if a re-key brought it (else 0)
+    rekeyed_ms: int
+    disputes: tuple[Dispute, ...]
+
+    @property
+    def disputed(self) -> bool:
+        return bool(self.disputes)
+
+    @property
+    def rekeyed(self) -> bool:
+        return self.rekeyed_height != 0
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryView:
+    """An entry as answers show it: its listings, each with its open disputes."""
+
+    list_id: int
+    fingerprint: bytes
+    epoch: int
+    listings: tuple[ListingView, ...]
+
+    def of(self, org: bytes) -> ListingView | None:
+        return next((x for x in self.listings if x.org == org), None)
+
+
 # --- reads (clients and the query service: any ``state_get``) ---------------------------------
 
 StateGet = Callable[[bytes], "bytes | None"]
@@ -372,8 +518,9 @@ def read_key_state(get: StateGet) -> ListKeyState:
     return ListKeyState.decode(get(c.LIST_KEY))
 
 
-def read_ballot(get: StateGet, epoch: int) -> Ballot | None:
-    raw = get(c.ballot_key(epoch))
+def read_ballot(get: StateGet, epoch: int, check: bytes) -> Ballot | None:
+    """The ballot for ``check`` as the key of ``epoch``, if one was opened."""
+    raw = get(c.ballot_key(epoch, check))
     return None if raw is None else Ballot.decode(raw)
 
 
@@ -381,6 +528,12 @@ def read_entry(get: StateGet, list_id: int, fp: bytes) -> Entry | None:
     """The entry at ``(list_id, fp)`` whatever its epoch."""
     raw = get(c.entry_key(list_id, fp))
     return None if raw is None else Entry.decode(raw)
+
+
+def read_disputes(get: StateGet, list_id: int, fp: bytes, lister: bytes) -> tuple[Dispute, ...]:
+    """The open disputes of ``lister``'s listing of ``fp`` (kept whether or not it is listed)."""
+    raw = get(c.dispute_key(list_id, fp, lister))
+    return () if raw is None else Disputes.decode(raw).disputes
 
 
 def current_entry(get: StateGet, list_id: int, fp: bytes, epoch: int | None = None) -> Entry | None:
@@ -391,12 +544,36 @@ def current_entry(get: StateGet, list_id: int, fp: bytes, epoch: int | None = No
     return entry if entry is not None and epoch and entry.epoch == epoch else None
 
 
+def view_entry(get: StateGet, list_id: int, fp: bytes, entry: Entry) -> EntryView:
+    """``entry`` (at ``(list_id, fp)``) with each listing's open disputes (one read each)."""
+    listings = tuple(
+        ListingView(
+            x.org,
+            x.reason,
+            x.height,
+            x.timestamp_ms,
+            x.rekeyed_height,
+            x.rekeyed_ms,
+            read_disputes(get, list_id, fp, x.org),
+        )
+        for x in entry.listings
+    )
+    return EntryView(list_id, fp, entry.epoch, listings)
+
+
+def current_view(get: StateGet, list_id: int, fp: bytes, epoch: int | None = None) -> EntryView | None:
+    """What answers show (lookups, the query service): the current-epoch entry at
+    ``(list_id, fp)`` with its listings' open disputes, or None."""
+    entry = current_entry(get, list_id, fp, epoch)
+    return None if entry is None else view_entry(get, list_id, fp, entry)
+
+
 # --- op handlers ----------------------------------------------------------------------------
 
 _VOTE = struct.Struct("<I32s")  # epoch, key check
 _ADD = struct.Struct("<B32sIB")  # list, fingerprint, epoch, reason
 _REMOVE = struct.Struct("<B32sB")  # list, fingerprint, reason
-_DISPUTE = struct.Struct("<B32s16sB")  # list, fingerprint, lister org, reason
+_DISPUTE = struct.Struct("<B32s16sB")  # list, fingerprint, lister org, reason (WITHDRAW: 0)
 _REKEY = struct.Struct("<B32s32sI")  # list, old fingerprint, new fingerprint, epoch
 
 
@@ -432,6 +609,20 @@ def _put_entry(ctx: TxContext, list_id: int, fp: bytes, epoch: int, listings: tu
         ctx.delete(c.entry_key(list_id, fp))
 
 
+def _disputes(ctx: TxContext, key: bytes) -> tuple[Dispute, ...]:
+    raw = ctx.get(key)
+    return () if raw is None else Disputes.decode(raw).disputes
+
+
+def _put_disputes(ctx: TxContext, key: bytes, disputes: tuple[Dispute, ...]) -> None:
+    if len(disputes) > disputes_max:
+        raise OpFailed(SharingReject.DISPUTES_FULL)
+    if disputes:
+        ctx.put(key, Disputes(disputes).encode())
+    else:
+        ctx.delete(key)
+
+
 def _admit(entry: Entry | None, org: bytes, epoch: int) -> tuple[Listing, ...]:
     """The listings of a current-epoch entry that ``org`` may join."""
     if entry is None:
@@ -454,23 +645,25 @@ def _list_key(ctx: TxContext) -> None:
     current = ListKeyState.decode(ctx.get(c.LIST_KEY))
     if epoch != current.epoch + 1:
         raise OpFailed(SharingReject.BAD_EPOCH)
-    raw = ctx.get(c.ballot_key(epoch))
+    if check == current.key_check or check in current.history:
+        raise OpFailed(SharingReject.LIST_KEY_REUSED, "the key of the current or a recent epoch")
+    raw = ctx.get(c.ballot_key(epoch, check))
     ballot = None if raw is None else Ballot.decode(raw)
     if ballot is None or ballot.expired(ctx.timestamp_ms):
         ballot = Ballot(check, ctx.height, ctx.timestamp_ms, ())
     if ctx.sender in ballot.voters:
         raise OpFailed(SharingReject.LIST_KEY_VOTED)
-    if ballot.key_check != check:
-        raise OpFailed(SharingReject.VOTE_MISMATCH)
     if len(ballot.voters) >= c.votes_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "too many votes")
-    ballot = dataclasses.replace(ballot, voters=(*ballot.voters, ctx.sender))
-    ctx.put(c.ballot_key(epoch), ballot.encode())
     threshold = fc.Params.decode(ctx.get(fc.PARAMS_KEY)).threshold
-    activated = len(ballot.voters) >= threshold
-    ctx.emit(b"sh.listkey.vote", _EPOCH.pack(epoch) + check + bytes((len(ballot.voters), activated)))
+    voters = (*ballot.voters, ctx.sender)
+    activated = len(voters) >= threshold
+    ctx.put(
+        c.ballot_key(epoch, check), dataclasses.replace(ballot, voters=voters, activated=activated).encode()
+    )
+    ctx.emit(b"sh.listkey.vote", _EPOCH.pack(epoch) + check + bytes((len(voters), activated)))
     if activated:
-        ctx.put(c.LIST_KEY, ListKeyState(epoch, check, ctx.height, ctx.timestamp_ms).encode())
+        ctx.put(c.LIST_KEY, current.activate(check, ctx.height, ctx.timestamp_ms).encode())
         ctx.emit(b"sh.listkey.rotated", _EPOCH.pack(epoch) + check)
 
 
@@ -509,23 +702,28 @@ def _list_dispute(ctx: TxContext) -> None:
     org, _ = member(ctx)
     list_id, fp, lister, reason = _unpack(_DISPUTE, ctx.payload)
     _enum(c.ListId, list_id)
-    _enum(c.DisputeReason, reason)
+    if reason != WITHDRAW:
+        _enum(c.DisputeReason, reason)
     if lister == org:
         raise OpFailed(Reject.BAD_PAYLOAD, "a member cannot dispute its own listing (it removes it)")
+    key = c.dispute_key(list_id, fp, lister)
+    disputes = _disputes(ctx, key)
+    mine = any(d.org == org for d in disputes)
+    if reason == WITHDRAW:
+        if not mine:
+            raise OpFailed(SharingReject.NO_SUCH_DISPUTE)
+        _put_disputes(ctx, key, tuple(d for d in disputes if d.org != org))
+        ctx.emit(b"sh.list.withdraw", bytes((list_id,)) + fp + lister)
+        return
     current = _key_state(ctx)
     entry = _entry(ctx, list_id, fp)
-    listing = None if entry is None else entry.of(lister)
-    if entry is None or listing is None:
+    if entry is None or entry.of(lister) is None:
         raise OpFailed(SharingReject.NO_SUCH_ENTRY)
     if entry.epoch != current.epoch:
         raise OpFailed(SharingReject.STALE_EPOCH, "the entry is awaiting re-key")
-    if listing.disputed:
+    if mine:
         raise OpFailed(SharingReject.ALREADY_DISPUTED)
-    disputed = dataclasses.replace(
-        listing, disputed=True, dispute_org=org, dispute_reason=reason, dispute_height=ctx.height
-    )
-    listings = tuple(disputed if x.org == lister else x for x in entry.listings)
-    _put_entry(ctx, list_id, fp, entry.epoch, listings)
+    _put_disputes(ctx, key, (*disputes, Dispute(org, reason, ctx.height, ctx.timestamp_ms)))
     ctx.emit(b"sh.list.dispute", bytes((list_id,)) + fp + lister + bytes((reason,)))
 
 
@@ -548,8 +746,18 @@ def _list_rekey(ctx: TxContext) -> None:
     if listing is None:
         raise OpFailed(SharingReject.NOT_LISTER)
     listings = _admit(_entry(ctx, list_id, new_fp), org, current.epoch)
+    moved = dataclasses.replace(listing, rekeyed_height=ctx.height, rekeyed_ms=ctx.timestamp_ms)
     _put_entry(ctx, list_id, old_fp, old.epoch, tuple(x for x in old.listings if x.org != org))
-    _put_entry(ctx, list_id, new_fp, current.epoch, (*listings, listing))
+    _put_entry(ctx, list_id, new_fp, current.epoch, (*listings, moved))
+    # the listing's disputes move with it; a disputer's dispute left at the new fingerprint
+    # (made there since the rotation) is the newer one and is kept
+    old_key, new_key = c.dispute_key(list_id, old_fp, org), c.dispute_key(list_id, new_fp, org)
+    carried = _disputes(ctx, old_key)
+    if carried:
+        there = _disputes(ctx, new_key)
+        orgs = {d.org for d in there}
+        _put_disputes(ctx, new_key, (*there, *(d for d in carried if d.org not in orgs)))
+        ctx.delete(old_key)
     ctx.emit(b"sh.list.rekey", bytes((list_id,)) + old_fp + new_fp)
 
 
@@ -560,6 +768,12 @@ def _check_fp(fp: bytes) -> bytes:
     if not isinstance(fp, bytes | bytearray) or len(fp) != c.fingerprint_bytes:
         raise ValueError(f"a fingerprint is {c.fingerprint_bytes} bytes")
     return bytes(fp)
+
+
+def _check_org(org: bytes) -> bytes:
+    if not isinstance(org, bytes | bytearray) or len(org) != c.id_bytes:
+        raise ValueError(f"an organization id is {c.id_bytes} bytes")
+    return bytes(org)
 
 
 def _member_tx(
@@ -581,7 +795,7 @@ def list_key_vote(chain_id: int, sender: bytes, nonce: int, epoch: int, key_chec
     if len(key_check) != 32 or not 1 <= epoch < 1 << 32:
         raise ValueError("a 32-byte key check and an epoch in 1..2**32-1")
     reads = {accounts.account_key(sender), fc.PARAMS_KEY}
-    writes = {c.ballot_key(epoch), c.LIST_KEY}
+    writes = {c.ballot_key(epoch, bytes(key_check)), c.LIST_KEY}
     return txcodec.unsigned(
         chain_id, c.OP_LIST_KEY, sender, nonce, reads, writes, _VOTE.pack(epoch, key_check)
     )
@@ -611,11 +825,21 @@ def list_dispute(
     chain_id: int, sender: bytes, org: bytes, nonce: int, list_id: int, fp: bytes, lister: bytes, reason: int
 ) -> txcodec.Tx:
     """Dispute organization ``lister``'s listing of ``fp`` on ``list_id`` for ``reason``."""
-    if len(lister) != c.id_bytes:
-        raise ValueError(f"an organization id is {c.id_bytes} bytes")
-    payload = _DISPUTE.pack(c.ListId(list_id), _check_fp(fp), lister, c.DisputeReason(reason))
+    payload = _DISPUTE.pack(c.ListId(list_id), _check_fp(fp), _check_org(lister), c.DisputeReason(reason))
+    reads = {c.LIST_KEY, c.entry_key(list_id, fp)}
     return _member_tx(
-        chain_id, sender, org, nonce, c.OP_LIST_DISPUTE, {c.LIST_KEY}, {c.entry_key(list_id, fp)}, payload
+        chain_id, sender, org, nonce, c.OP_LIST_DISPUTE, reads, {c.dispute_key(list_id, fp, lister)}, payload
+    )
+
+
+def list_withdraw_dispute(
+    chain_id: int, sender: bytes, org: bytes, nonce: int, list_id: int, fp: bytes, lister: bytes
+) -> txcodec.Tx:
+    """Withdraw the sender organization's dispute of ``lister``'s listing of ``fp`` (any
+    epoch, listed or not): ``OP_LIST_DISPUTE`` with the reason code ``WITHDRAW``."""
+    payload = _DISPUTE.pack(c.ListId(list_id), _check_fp(fp), _check_org(lister), WITHDRAW)
+    return _member_tx(
+        chain_id, sender, org, nonce, c.OP_LIST_DISPUTE, set(), {c.dispute_key(list_id, fp, lister)}, payload
     )
 
 
@@ -629,8 +853,13 @@ def list_rekey(
     new_fp: bytes,
     epoch: int,
 ) -> txcodec.Tx:
-    """Move the sender organization's listing from ``old_fp`` (of epoch ``epoch - 1``) to
-    ``new_fp`` (of ``epoch``, the current one)."""
+    """Move the sender organization's listing, and its disputes, from ``old_fp`` (of epoch
+    ``epoch - 1``) to ``new_fp`` (of ``epoch``, the current one)."""
     payload = _REKEY.pack(c.ListId(list_id), _check_fp(old_fp), _check_fp(new_fp), epoch)
-    writes = {c.entry_key(list_id, old_fp), c.entry_key(list_id, new_fp)}
+    writes = {
+        c.entry_key(list_id, old_fp),
+        c.entry_key(list_id, new_fp),
+        c.dispute_key(list_id, old_fp, org),
+        c.dispute_key(list_id, new_fp, org),
+    }
     return _member_tx(chain_id, sender, org, nonce, c.OP_LIST_REKEY, {c.LIST_KEY}, writes, payload)

@@ -5,14 +5,16 @@ A side's posting of one record (``entry``) is computed from the pair key's deriv
 keyed, bound to the tag) and its *field vector* (one 8-byte keyed digest per field, in
 sorted-name order) sealed with the suite's authenticated cipher (``recon`` docstring).
 
-A day's rows (``sy/<pair><day><tag>``: both sides of each record, ``recon.Row``) give the
-*public report* (``report``): which tags match (both sides posted, equal digests), which
-mismatch (both posted, digests differ) and which are missing on side A or side B, with the
-mismatched rows' sealed field vectors. Anyone who can read the state can compute it; it
-names no reference and no field. A party holding the pair key then explains each mismatch
-(``explain``: opens both sides' vectors and compares them field by field, giving the
-differing field names) and maps tags back to its own references (``tags``: the tags of its
-own records): the ``Report`` a party reads (``party_report``).
+A day's rows under one generation of the pair key (``sy/<pair><generation><day><tag>``:
+both sides of each record, ``recon.Row``) give the *public report* (``report``): which tags
+match (both sides posted, equal digests), which mismatch (both posted, digests differ) and
+which are missing on side A or side B, with the mismatched rows' sealed field vectors.
+Anyone who can read the state can compute it; it names no reference and no field. A party
+holding the pair key then explains each mismatch (``explain``: opens both sides' vectors
+and compares them field by field, giving the differing field names) and maps tags back to
+its own references (``tags``: the tags of its own records): the ``Report`` a party reads
+(``party_report``). A report is of one generation: after a re-key (``recon`` docstring) a
+day has a report per generation, each explained with that generation's key.
 
 Canonical fields: a record is a mapping of field names (str, 1..64 UTF-8 bytes) to values:
 ``bytes`` as they are, ``str`` as UTF-8, ``int`` as its decimal digits (so ``100`` and
@@ -46,6 +48,7 @@ from tierchain.crypto import CryptoSuite
 
 FieldValue = bytes | str | int
 Ref = bytes | str
+_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _AAD_TAG = b"tierchain 2026 recon field vector"
 _FD = recon.field_digest_bytes
@@ -122,9 +125,9 @@ def tag_of(keys: recon.PairKeys, suite: CryptoSuite, ref: Ref) -> bytes:
     return suite.keyed_hash(keys.tag, ref_bytes(ref))[: c.tag_bytes]
 
 
-def vector_aad(pair: bytes, day: int, tag: bytes, side: int) -> bytes:
-    """What a sealed field vector is bound to: pair, day, tag and side."""
-    return _AAD_TAG + pair + _U32.pack(day) + tag + bytes((side,))
+def vector_aad(pair: bytes, generation: int, day: int, tag: bytes, side: int) -> bytes:
+    """What a sealed field vector is bound to: pair, generation, day, tag and side."""
+    return _AAD_TAG + pair + _U16.pack(generation) + _U32.pack(day) + tag + bytes((side,))
 
 
 def field_vector(
@@ -139,18 +142,23 @@ def entry(
     keys: recon.PairKeys,
     suite: CryptoSuite,
     pair: bytes,
+    generation: int,
     day: int,
     side: int,
     ref: Ref,
     fields: Mapping[str, FieldValue],
 ) -> recon.Entry:
-    """What ``side`` posts for its record ``ref`` with ``fields`` on ``day``."""
+    """What ``side`` posts for its record ``ref`` with ``fields`` on ``day`` under the key
+    (``keys``) of ``generation``."""
     tag = tag_of(keys, suite, ref)
     encoded = encoded_fields(fields)
     digest = suite.keyed_hash(keys.digest, tag + b"".join(f for _, f in encoded))[: recon.digest_bytes]
     nonce = secrets.token_bytes(suite.aead_nonce_bytes)
     sealed = suite.aead_seal(
-        keys.vector, nonce, field_vector(keys, suite, tag, encoded), vector_aad(pair, day, tag, side)
+        keys.vector,
+        nonce,
+        field_vector(keys, suite, tag, encoded),
+        vector_aad(pair, generation, day, tag, side),
     )
     return recon.Entry(tag, digest, nonce + sealed)
 
@@ -159,26 +167,37 @@ def entries(
     keys: recon.PairKeys,
     suite: CryptoSuite,
     pair: bytes,
+    generation: int,
     day: int,
     side: int,
     records: Mapping[Ref, Mapping[str, FieldValue]],
 ) -> list[tuple[Ref, recon.Entry]]:
     """``entry`` of each record, in the mapping's order; ``ReconError`` if two references
     have one tag (they are the same reference: ``"x"`` and ``b"x"``)."""
-    out = [(ref, entry(keys, suite, pair, day, side, ref, fields)) for ref, fields in records.items()]
+    out = [
+        (ref, entry(keys, suite, pair, generation, day, side, ref, fields)) for ref, fields in records.items()
+    ]
     if len({e.tag for _, e in out}) != len(out):
         raise ReconError("two references with one tag (the same reference as str and bytes?)")
     return out
 
 
 def open_vector(
-    keys: recon.PairKeys, suite: CryptoSuite, pair: bytes, day: int, tag: bytes, side: int, sealed: bytes
+    keys: recon.PairKeys,
+    suite: CryptoSuite,
+    pair: bytes,
+    generation: int,
+    day: int,
+    tag: bytes,
+    side: int,
+    sealed: bytes,
 ) -> bytes | None:
-    """A side's field vector (plaintext), None if it does not open under these keys."""
+    """A side's field vector (plaintext), None if it does not open under these keys (or
+    was sealed for another pair, generation, day, tag or side)."""
     n = suite.aead_nonce_bytes
     if len(sealed) <= n:
         return None
-    return suite.aead_open(keys.vector, sealed[:n], sealed[n:], vector_aad(pair, day, tag, side))
+    return suite.aead_open(keys.vector, sealed[:n], sealed[n:], vector_aad(pair, generation, day, tag, side))
 
 
 # --- the public report ----------------------------------------------------------------------
@@ -193,10 +212,11 @@ class Mismatched:
 
 @dataclasses.dataclass
 class PublicReport:
-    """One pair's rows of one day, classified: tags only (module docstring). Side A is the
-    pair's lower organization id, side B the higher."""
+    """One pair's rows of one day under one generation of its key, classified: tags only
+    (module docstring). Side A is the pair's lower organization id, side B the higher."""
 
     pair: bytes
+    generation: int
     day: int
     matched: list[bytes]
     mismatched: list[Mismatched]
@@ -217,9 +237,9 @@ class PublicReport:
         }
 
     def extend(self, other: PublicReport) -> None:
-        """Add ``other``'s rows (the next page of the same pair and day)."""
-        if (other.pair, other.day) != (self.pair, self.day):
-            raise ReconError("pages of different pairs or days")
+        """Add ``other``'s rows (the next page of the same pair, generation and day)."""
+        if (other.pair, other.generation, other.day) != (self.pair, self.generation, self.day):
+            raise ReconError("pages of different pairs, generations or days")
         self.matched += other.matched
         self.mismatched += other.mismatched
         self.missing_on_a += other.missing_on_a
@@ -228,6 +248,7 @@ class PublicReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "pair": self.pair.hex(),
+            "generation": self.generation,
             "day": self.day,
             "counts": self.counts,
             "matched": [t.hex() for t in self.matched],
@@ -249,10 +270,17 @@ class PublicReport:
                 Mismatched(_hex(m["tag"], c.tag_bytes), bytes.fromhex(m["a"]), bytes.fromhex(m["b"]))
                 for m in doc["mismatched"]
             ]
-            return cls(_hex(doc["pair"], c.id_bytes), int(doc["day"]), tags["matched"], mismatched,
+            generation, day = _int(doc["generation"], recon.generation_max), _int(doc["day"], (1 << 32) - 1)
+            return cls(_hex(doc["pair"], c.id_bytes), generation, day, tags["matched"], mismatched,
                        tags["missing_on_a"], tags["missing_on_b"])  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise ReconError(f"not a reconciliation report: {exc}") from None
+
+
+def _int(value: Any, most: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= most:
+        raise ValueError(f"an integer in 0..{most}")
+    return value
 
 
 def _hex(text: str, size: int) -> bytes:
@@ -262,10 +290,11 @@ def _hex(text: str, size: int) -> bytes:
     return raw
 
 
-def report(pair: bytes, day: int, postings: Iterable[tuple[bytes, bytes]]) -> PublicReport:
-    """The public report of ``postings``: (state key ``sy/<pair><day><tag>`` or bare tag,
-    row bytes) pairs of one pair and day, as a scan gives them. A row is classified by its
-    fixed head (``recon.Row``): present flags at 0 and 1, digests at 2..18 and 18..34."""
+def report(pair: bytes, generation: int, day: int, postings: Iterable[tuple[bytes, bytes]]) -> PublicReport:
+    """The public report of ``postings``: (state key ``sy/<pair><generation><day><tag>`` or
+    bare tag, row bytes) pairs of one pair, generation and day, as a scan gives them. A row
+    is classified by its fixed head (``recon.Row``): present flags at 0 and 1, digests at
+    2..18 and 18..34."""
     matched: list[bytes] = []
     missing_on_a: list[bytes] = []
     missing_on_b: list[bytes] = []
@@ -293,7 +322,7 @@ def report(pair: bytes, day: int, postings: Iterable[tuple[bytes, bytes]]) -> Pu
         row = recon.Row.decode(raw)
         assert row.a is not None and row.b is not None
         mismatched.append(Mismatched(tag, row.a.vector, row.b.vector))
-    return PublicReport(pair, day, matched, mismatched, missing_on_a, missing_on_b)
+    return PublicReport(pair, generation, day, matched, mismatched, missing_on_a, missing_on_b)
 
 
 def join(side_a: Mapping[bytes, bytes], side_b: Mapping[bytes, bytes]) -> dict[str, list[bytes]]:
@@ -341,14 +370,16 @@ def explain(
     field_names: FieldNames,
     *,
     pair: bytes,
+    generation: int,
     day: int,
 ) -> dict[bytes, tuple[str, ...] | None]:
-    """Per mismatched tag, the names of the fields that differ, for a holder of the pair key.
+    """Per mismatched tag, the names of the fields that differ, for a holder of the pair key
+    of ``generation``.
 
     ``field_names``: the agreed schema (names in any order; sorted here), or per tag the
     names of that record (a mapping or a function; a party knows its own records' fields).
     None for a row that cannot be explained: a vector that does not open under this key
-    (not posted by a holder of it, or for another pair, day, tag or side), vectors of
+    (not posted by a holder of it, or for another pair, generation, day, tag or side), vectors of
     different lengths (the sides disagree on the field set), or a length that is not the
     schema's."""
     keys = recon.derive(pair_key, suite)
@@ -360,8 +391,8 @@ def explain(
             names = field_names.get(m.tag)
         else:
             names = field_names
-        va = open_vector(keys, suite, pair, day, m.tag, 0, m.vector_a)
-        vb = open_vector(keys, suite, pair, day, m.tag, 1, m.vector_b)
+        va = open_vector(keys, suite, pair, generation, day, m.tag, 0, m.vector_a)
+        vb = open_vector(keys, suite, pair, generation, day, m.tag, 1, m.vector_b)
         diff = None if va is None or vb is None else differing(va, vb)
         if names is None or diff is None or len(va or b"") != _FD * len(names):
             out[m.tag] = None
@@ -404,9 +435,11 @@ def _ref_json(ref: Ref | None) -> str | dict[str, str] | None:
 
 @dataclasses.dataclass
 class Report:
-    """A party's reconciliation of one day with its counterparty (``side``: its own side)."""
+    """A party's reconciliation of one day (under one generation of the pair key) with its
+    counterparty (``side``: its own side)."""
 
     pair: bytes
+    generation: int
     day: int
     side: int
     matched: list[Item]
@@ -431,6 +464,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "pair": self.pair.hex(),
+            "generation": self.generation,
             "day": self.day,
             "side": "AB"[self.side],
             "counts": self.counts,
@@ -471,5 +505,12 @@ def party_report(
         else (public.missing_on_b, public.missing_on_a)
     )
     return Report(
-        public.pair, public.day, side, items(public.matched), mismatches, items(ours), items(theirs)
+        public.pair,
+        public.generation,
+        public.day,
+        side,
+        items(public.matched),
+        mismatches,
+        items(ours),
+        items(theirs),
     )
