@@ -2,8 +2,9 @@
 
 ``Ledger`` is what a sharing client needs of one: the chain id and crypto suite, committed
 state (point reads and prefix scans), nonces, and ``send`` — submit one signed transaction
-and wait for its receipt, answering its code as a named member (``codes.reject_of``:
-the engine's ``Reject`` or the sharing app's ``SharingReject``). ``ledger_of`` wraps a
+and wait for its receipt, answering its code as a named member (``code_named`` /
+``name_named``: the engine's ``Reject`` or the enum of the app that owns the code — any
+app of the chain, so the clients of other apps built on finance use these ledgers too). ``ledger_of`` wraps a
 ``Chain`` or a ``NodeClient``; anything else that has these members is used as it is.
 
 ``send_signed`` is how every sharing client sends: sign, send, wait, and answer a
@@ -13,11 +14,13 @@ the engine's ``Reject`` or the sharing app's ``SharingReject``). ``ledger_of`` w
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 from typing import Any, Protocol
 
 from tierchain.apps.finance.client import SuiteMismatch
-from tierchain.apps.sharing import codes as c
 from tierchain.crypto import DEFAULT_SUITE_NAME, CryptoSuite, KeyPair, suite_for
+from tierchain.engine import apps
 from tierchain.errors import Reject, RejectedError
 from tierchain.wire import tx as txcodec
 
@@ -33,7 +36,7 @@ class Ledger(Protocol):
         self, prefix: bytes, limit: int = scan_page, after: bytes = b""
     ) -> list[tuple[bytes, bytes]]: ...
     def nonce(self, public_key: bytes) -> int: ...
-    def send(self, tx: bytes, timeout_s: float) -> tuple[c.SharingReject | Reject, Any]: ...
+    def send(self, tx: bytes, timeout_s: float) -> tuple[enum.IntEnum, Any]: ...
 
 
 class EmbeddedLedger:
@@ -53,12 +56,12 @@ class EmbeddedLedger:
     def nonce(self, public_key: bytes) -> int:
         return self.chain.nonce(public_key)
 
-    def send(self, tx: bytes, timeout_s: float) -> tuple[c.SharingReject | Reject, Any]:
+    def send(self, tx: bytes, timeout_s: float) -> tuple[enum.IntEnum, Any]:
         sub = self.chain.submit([tx])
         if sub.codes[0]:
-            return c.reject_of(int(sub.codes[0])), None
+            return code_named(int(sub.codes[0]), self.chain.apps), None
         receipt = sub.wait(timeout_s)[0]
-        return c.reject_of(receipt.code), receipt
+        return code_named(receipt.code, self.chain.apps), receipt
 
 
 class RemoteLedger:
@@ -81,18 +84,47 @@ class RemoteLedger:
     def nonce(self, public_key: bytes) -> int:
         return self.client.nonce(public_key)
 
-    def send(self, tx: bytes, timeout_s: float) -> tuple[c.SharingReject | Reject, Any]:
+    def send(self, tx: bytes, timeout_s: float) -> tuple[enum.IntEnum, Any]:
         reply = self.client.submit(txcodec.frame([tx]), wait_s=timeout_s)
         if reply["codes"][0] != "OK":
-            return _named(reply["codes"][0]), reply
+            return name_named(reply["codes"][0]), reply
         receipt = (reply.get("receipts") or [None])[0]
         if receipt is None:
             raise TimeoutError("the transaction was not committed in time")
-        return _named(receipt["code"]), receipt
+        return name_named(receipt["code"]), receipt
 
 
-def _named(name: str) -> c.SharingReject | Reject:
-    return c.SharingReject[name] if name in c.SharingReject.__members__ else Reject[name]
+def code_named(code: int, app_set: apps.AppSet) -> enum.IntEnum:
+    """``code`` as a member of the enum of the app of ``app_set`` that owns it, or of the
+    engine's ``Reject``; ``ValueError`` for a code nobody names."""
+    for app in app_set.apps:
+        if app.rejects is not None and code in app.rejects._value2member_map_:
+            return app.rejects(code)
+    return Reject(code)
+
+
+def name_named(name: str) -> enum.IntEnum:
+    """The member a code's name (as a node's API shows it) stands for: the engine's, or one
+    of a built-in app's (their names are distinct); ``KeyError`` for an unknown name."""
+    if name in Reject.__members__:
+        return Reject[name]
+    for enum_type in _builtin_rejects():
+        if name in enum_type.__members__:
+            return enum_type[name]
+    raise KeyError(f"no app names a code {name!r}")
+
+
+@functools.cache
+def _builtin_rejects() -> tuple[type[enum.IntEnum], ...]:
+    found = []
+    for name in apps.BUILTIN_APPS:
+        try:
+            app = apps.find(name)
+        except apps.AppError:  # a built-in that does not load here names nothing
+            continue
+        if app.rejects is not None and app.rejects not in found:
+            found.append(app.rejects)
+    return tuple(found)
 
 
 def ledger_of(thing: Any) -> Ledger:
@@ -123,7 +155,7 @@ def scan_all(ledger: Ledger, prefix: bytes, limit: int | None = None) -> list[tu
 class Result:
     """One transaction's outcome (like ``finance.client.Result``), with what it created or named."""
 
-    code: c.SharingReject | Reject  # ``code.name`` is what the API shows
+    code: enum.IntEnum  # the engine's Reject or an app's code; ``code.name`` is what the API shows
     tx_id: bytes
     receipt: Any = None
     id: bytes | None = None  # the record or pair the tx is about (a put: the new record's id)
