@@ -75,6 +75,7 @@ bench-tiny: setup
 	$(PY) bench/replication.py --tiny --out bench/out/replication-tiny.json
 	$(PY) bench/abci_app.py --tiny --out bench/out/abci_app-tiny.json
 	$(PY) bench/recon.py --tiny --out bench/out/recon-tiny.json
+	$(PY) bench/sharing.py --tiny --out bench/out/sharing-tiny.json
 	$(PY) -m bench report --tiny
 
 test: lint unit bench-tiny
