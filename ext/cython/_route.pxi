@@ -5,7 +5,7 @@
 # by all its bytes.
 cdef enum:
     PREFIX_BYTES_MAX = 8  # tierchain.engine.apps.placement_prefix_bytes_max
-    RULES_MAX = 16  # tierchain.engine.apps.placement_rules_max
+    RULES_MAX = 64  # tierchain.engine.apps.placement_rules_max
     PINNED_SHARD_BYTES = 2
 
 

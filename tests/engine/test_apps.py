@@ -222,7 +222,7 @@ def test_the_native_router_refuses_malformed_rules():
 
     one = (np.array([0]), np.array([1]))
     with pytest.raises(ValueError, match="at most"):
-        _hot.route_keys(b"a", *one, 4, [(b"x", 0)] * 17)
+        _hot.route_keys(b"a", *one, 4, [(b"x", 0)] * (apps.placement_rules_max + 1))
     with pytest.raises(ValueError, match="bad prefix"):
         _hot.route_keys(b"a", *one, 4, [(b"123456789", 0)])
     with pytest.raises(ValueError, match="bad prefix"):

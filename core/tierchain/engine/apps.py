@@ -61,13 +61,18 @@ BUILTIN_APPS = {
     "finance_confidential": "tierchain.apps.finance.app:CONFIDENTIAL_APP",
     # data sharing under control; its members are finance's organizations (docs/privacy.md)
     "sharing": "tierchain.apps.sharing.app:APP",
+    # finance v2 products on finance's organizations (docs/finance.md)
+    "bills": "tierchain.apps.bills.app:APP",
+    "receipts": "tierchain.apps.receipts.app:APP",
+    "abs": "tierchain.apps.abs.app:APP",
+    "tradefin": "tierchain.apps.tradefin.app:APP",
 }
 op_code_max = (1 << 16) - 1  # the wire's op field is a u16; op 0 is reserved
 reject_code_max = (1 << 16) - 1  # a receipt's code field is a u16
 app_reject_codes_min = 96  # 0..95 are the engine's codes (wire, admission, execution)
 role_bits_max = 32  # the acct/ roles mask is a u32
 placement_prefix_bytes_max = 8  # ext/cython/_route.pxi: PREFIX_BYTES_MAX
-placement_rules_max = 16  # ext/cython/_route.pxi: RULES_MAX
+placement_rules_max = 64  # ext/cython/_route.pxi: RULES_MAX
 placement_tag_bytes_max = 32
 app_name_bytes_max = 32
 endpoint_name_bytes_max = 64
