@@ -74,6 +74,8 @@ class World:
             "bal/" + "00" * 32,
             "127.0.0.1:0",
             "invoice:" + "00" * 32,  # a finance document reference
+            "2027",  # a year (bills calendars)
+            "2027-06-30",  # a date (bills maturities, reconciliation days)
             "x",
         ]
 

@@ -669,9 +669,25 @@ from tierchain.cli.finance import finance as finance_group  # noqa: E402
 
 main.add_command(finance_group)
 
+from tierchain.cli.bills import bills as bills_group  # noqa: E402
+
+main.add_command(bills_group)
+
+from tierchain.cli.abs import abs_group  # noqa: E402
+
+main.add_command(abs_group)
+
+from tierchain.cli.receipts import receipts as receipts_group  # noqa: E402
+
+main.add_command(receipts_group)
+
 from tierchain.cli.sharing import sharing as sharing_group  # noqa: E402
 
 main.add_command(sharing_group)
+
+from tierchain.cli.tradefin import tradefin as tradefin_group  # noqa: E402
+
+main.add_command(tradefin_group)
 
 from tierchain.cli.cluster import cluster as cluster_group  # noqa: E402
 from tierchain.cli.cluster import shard as shard_group  # noqa: E402
