@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -35,19 +34,17 @@ from tierchain.apps.abs import codes as c
 from tierchain.apps.abs import report as abs_report
 from tierchain.apps.abs.client import Abs, AbsParty, event_json
 from tierchain.apps.abs.codes import AssetKind, Criteria, EventKind
+from tierchain.cli import remote
 from tierchain.cli.errors import CommandFailed
 from tierchain.cli.finance import OrgRef
-from tierchain.cli.sharing import (
+from tierchain.cli.remote import (
     Until,
-    _connection,
-    _fail,
-    _key_path,
-    _keys,
-    _ledger,
-    _org,
-    _print_json,
-    _wait,
+    choice,
     connection,
+    fail,
+    known,
+    outcome,
+    print_json,
 )
 from tierchain.cli.types import PUBLIC_KEY, HexBytes
 
@@ -66,49 +63,28 @@ ROLE_NAMES = (
 )
 
 
-def _choice(enum_type: type) -> click.Choice:
-    return click.Choice([m.name.lower() for m in enum_type])
-
-
 def _abs(ctx: click.Context) -> Abs:
-    return Abs(_ledger(ctx), timeout_s=_wait(ctx))
+    return remote.client(ctx, Abs)
 
 
 def _party(ctx: click.Context) -> AbsParty:
-    _key_path(ctx)
-    return _abs(ctx).party(_keys(ctx))
-
-
-def _outcome(r: Any, what: str, **extra: Any) -> None:
-    """A transaction's result as JSON; a refusal: one line naming the code, exit 1."""
-    if not r.ok:
-        raise CommandFailed(f"{what} refused: {r.code.name} (tx {r.tx_id.hex()})")
-    _print_json({"code": r.code.name, "tx_id": r.tx_id.hex(), **extra})
+    return remote.party(ctx, Abs)
 
 
 def _asset(a: Abs, asset_id: bytes) -> c.Asset:
-    asset = a.asset(asset_id)
-    if asset is None:
-        _fail(f"no asset {asset_id.hex()} on the ledger")
-    return asset
+    return known(a.asset(asset_id), "asset", asset_id)
 
 
 def _pool(a: Abs, pool_id: bytes) -> c.Pool:
-    pool = a.pool(pool_id)
-    if pool is None:
-        _fail(f"no pool {pool_id.hex()} on the ledger")
-    return pool
+    return known(a.pool(pool_id), "pool", pool_id)
 
 
-@click.group("abs")
-@_connection(defaults=True)
-@click.pass_context
-def abs_group(ctx: click.Context) -> None:
+@remote.group("abs")
+def abs_group() -> None:
     """ABS pools: underlying assets, cash flows, eligibility-checked pools, trusts, servicing
     reports (a chain running the abs app).
 
     The connection options may be given here or after a command's name (which wins)."""
-    ctx.ensure_object(dict)
 
 
 @abs_group.command("propose-admit")
@@ -120,12 +96,12 @@ def abs_group(ctx: click.Context) -> None:
 def propose_admit(ctx, name: str, roles: tuple[str, ...], org_key: bytes) -> None:
     """Committee: propose admitting organization NAME with ROLES (abs roles included)."""
     if not 1 <= len(name.encode()) <= 64:
-        _fail("an organization name is 1..64 bytes")
-    _key_path(ctx)
+        fail("an organization name is 1..64 bytes")
+    remote.key_path(ctx)
     a = _abs(ctx)
-    keys = _keys(ctx)
+    keys = remote.keys(ctx)
     r = a.propose_admit(keys, name, roles, org_key)
-    _outcome(r, "propose-admit", proposal=r.id.hex(), org=a.org_id(name).hex())
+    outcome(r, "propose-admit", proposal=r.id.hex(), org=a.org_id(name).hex())
 
 
 def _reference_key(env: str) -> bytes:
@@ -135,12 +111,12 @@ def _reference_key(env: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != 32:
-        _fail(f"set {env} to the originator's reference key (64 hex digits) that fingerprints references")
+        fail(f"set {env} to the originator's reference key (64 hex digits) that fingerprints references")
     return key
 
 
 @abs_group.command("register")
-@click.option("--kind", type=_choice(AssetKind), required=True)
+@click.option("--kind", type=choice(AssetKind), required=True)
 @click.option("--principal", type=click.IntRange(1, c.amount_max), required=True, help="Minor units.")
 @click.option("--rate-bp", type=RATE, required=True, help="Annual rate in basis points.")
 @click.option("--start", type=Until(), required=True, help="ISO 8601 date or Unix ms.")
@@ -158,21 +134,21 @@ def register(ctx, kind, principal, rate_bp, start, term, freq, servicer, contrac
              reference_key_env) -> None:  # fmt: skip
     """Originator: register an underlying asset; prints its id."""
     if term % freq:
-        _fail(f"--term {term} is not a multiple of --freq {freq}")
+        fail(f"--term {term} is not a multiple of --freq {freq}")
     ref_key = _reference_key(reference_key_env)
     party = _party(ctx)
     a = party.abs
     r = party.register(
-        AssetKind[kind.upper()], principal, rate_bp, start, term, freq, servicer=_org(ctx, servicer),
+        AssetKind[kind.upper()], principal, rate_bp, start, term, freq, servicer=remote.org(ctx, servicer),
         contract_fp=a.fingerprint(ref_key, contract), obligor_fp=a.fingerprint(ref_key, obligor),
         file_id=file_id or c.ZERO_ID,
     )  # fmt: skip
-    _outcome(r, "register", id=r.id.hex())
+    outcome(r, "register", id=r.id.hex())
 
 
 @abs_group.command("event")
 @click.argument("asset", type=ID)
-@click.argument("kind", type=_choice(EventKind))
+@click.argument("kind", type=choice(EventKind))
 @click.option("--value-date", type=Until(), required=True, help="When it happened (ISO 8601 or Unix ms).")
 @click.option("--principal", type=AMOUNT, default=0, help="Principal part / prepaid / arrears / recovered.")
 @click.option("--interest", type=AMOUNT, default=0)
@@ -190,8 +166,8 @@ def event(ctx, asset, kind, value_date, principal, interest, installment, days_p
         principal = a.outstanding
     r = party.event(asset, ek, value_date, principal, interest, aux)
     after = party.abs.asset(asset) if r.ok else None
-    _outcome(r, "event", asset=asset.hex(), seq=a.events, outstanding=after.outstanding if after else None,
-             status=c.AssetStatus(after.status).name if after else None)  # fmt: skip
+    outcome(r, "event", asset=asset.hex(), seq=a.events, outstanding=after.outstanding if after else None,
+            status=c.AssetStatus(after.status).name if after else None)  # fmt: skip
 
 
 @abs_group.command("set-servicer")
@@ -202,12 +178,12 @@ def event(ctx, asset, kind, value_date, principal, interest, installment, days_p
 def set_servicer(ctx, servicer, assets) -> None:
     """Originator (trustee once the pool is in trust): appoint SERVICER for ASSETS of one pool."""
     if len(assets) > c.servicer_assets_per_tx_max:
-        _fail(f"at most {c.servicer_assets_per_tx_max} assets at a time")
+        fail(f"at most {c.servicer_assets_per_tx_max} assets at a time")
     party = _party(ctx)
     for aid in assets:
         _asset(party.abs, aid)
-    r = party.set_servicer(list(assets), _org(ctx, servicer))
-    _outcome(r, "set-servicer", assets=len(assets))
+    r = party.set_servicer(list(assets), remote.org(ctx, servicer))
+    outcome(r, "set-servicer", assets=len(assets))
 
 
 # --- pools ---------------------------------------------------------------------------------
@@ -224,7 +200,7 @@ def pool_group() -> None:
 @click.option("--min-rate-bp", type=RATE, default=0, show_default=True)
 @click.option("--max-rate-bp", type=RATE, default=c.rate_bp_max, show_default=True)
 @click.option("--max-remaining-months", type=click.IntRange(1, c.term_months_max), required=True)
-@click.option("--kind", "kinds", type=_choice(AssetKind), multiple=True, required=True)
+@click.option("--kind", "kinds", type=choice(AssetKind), multiple=True, required=True)
 @click.option("--max-assets", type=click.IntRange(1, c.pool_assets_max), default=c.pool_assets_max,
               show_default=True)  # fmt: skip
 @connection
@@ -232,13 +208,13 @@ def pool_group() -> None:
 def pool_create(ctx, name, max_principal, min_rate_bp, max_rate_bp, max_remaining_months, kinds, max_assets):
     """Originator: open a pool NAME with its eligibility criteria; prints its id."""
     if not 1 <= len(name.encode()) <= c.pool_name_bytes_max:
-        _fail(f"a pool name is 1..{c.pool_name_bytes_max} bytes")
+        fail(f"a pool name is 1..{c.pool_name_bytes_max} bytes")
     if min_rate_bp > max_rate_bp:
-        _fail("--min-rate-bp is above --max-rate-bp")
+        fail("--min-rate-bp is above --max-rate-bp")
     mask = sum(1 << AssetKind[k.upper()] for k in set(kinds))
     criteria = Criteria(max_principal, min_rate_bp, max_rate_bp, max_remaining_months, mask, max_assets)
     r = _party(ctx).create_pool(criteria, name)
-    _outcome(r, "pool create", id=r.id.hex())
+    outcome(r, "pool create", id=r.id.hex())
 
 
 def _membership(ctx, pool: bytes, assets: tuple[bytes, ...], what: str, act: str) -> None:
@@ -251,7 +227,7 @@ def _membership(ctx, pool: bytes, assets: tuple[bytes, ...], what: str, act: str
         raise CommandFailed(
             f"{what} refused: {last.code.name} (tx {last.tx_id.hex()}; {done} assets before it)"
         )
-    _print_json(
+    print_json(
         {"code": "OK", "tx_ids": [r.tx_id.hex() for r in results], "assets": party.abs.pool(pool).assets}
     )
 
@@ -284,7 +260,7 @@ def pool_close(ctx, pool) -> None:
     """Originator: cut-off; POOL's asset list is final."""
     party = _party(ctx)
     _pool(party.abs, pool)
-    _outcome(party.close(pool), "pool close", id=pool.hex())
+    outcome(party.close(pool), "pool close", id=pool.hex())
 
 
 @pool_group.command("transfer")
@@ -296,7 +272,7 @@ def pool_transfer(ctx, pool, trustee) -> None:
     """Originator: offer the closed POOL to TRUSTEE's trust."""
     party = _party(ctx)
     _pool(party.abs, pool)
-    _outcome(party.transfer(pool, _org(ctx, trustee)), "pool transfer", id=pool.hex())
+    outcome(party.transfer(pool, remote.org(ctx, trustee)), "pool transfer", id=pool.hex())
 
 
 @pool_group.command("accept")
@@ -307,7 +283,7 @@ def pool_accept(ctx, pool) -> None:
     """Trustee: accept the POOL offered to its trust."""
     party = _party(ctx)
     _pool(party.abs, pool)
-    _outcome(party.accept(pool), "pool accept", id=pool.hex())
+    outcome(party.accept(pool), "pool accept", id=pool.hex())
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -323,14 +299,14 @@ def show(ctx, what, id_) -> None:
     a = _abs(ctx)
     if what == "asset":
         asset = _asset(a, id_)
-        _print_json(
+        print_json(
             {
                 **a.asset_json(id_, asset),
                 "cash_flows": [event_json(i, e) for i, e in enumerate(a.events(id_))],
             }
         )
     else:
-        _print_json(a.pool_json(id_, _pool(a, id_)))
+        print_json(a.pool_json(id_, _pool(a, id_)))
 
 
 @abs_group.command("stats")
@@ -341,7 +317,7 @@ def stats(ctx, pool) -> None:
     """POOL's statistics from chain data (exact fractions and basis points)."""
     a = _abs(ctx)
     _pool(a, pool)
-    _print_json(a.stats(pool).to_json())
+    print_json(a.stats(pool).to_json())
 
 
 @abs_group.command("penetration")
@@ -352,7 +328,7 @@ def penetration(ctx, pool) -> None:
     """POOL down to every asset and every cash flow."""
     a = _abs(ctx)
     _pool(a, pool)
-    _print_json(a.penetration(pool))
+    print_json(a.penetration(pool))
 
 
 @abs_group.command("report")
@@ -369,4 +345,4 @@ def report(ctx, pool, out: Path) -> None:
     a = _abs(ctx)
     _pool(a, pool)
     paths = abs_report.write_report(abs_report.report_data(a, pool), out)
-    _print_json({"pool": pool.hex(), **paths})
+    print_json({"pool": pool.hex(), **paths})

@@ -20,29 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from tierchain.apps.bills import codes as c
 from tierchain.apps.bills import days, lineage
-from tierchain.apps.bills.client import BillParty, Bills, BillsRemote
+from tierchain.apps.bills.client import BillParty, Bills
 from tierchain.apps.bills.codes import BillKind, DishonourReason, RefusalReason
-from tierchain.apps.finance import codes as fc
-from tierchain.cli.errors import EXIT_USAGE, CommandFailed
+from tierchain.cli import remote
 from tierchain.cli.finance import DocRef, OrgRef
-from tierchain.cli.types import (
-    CHAIN_ID,
-    NODE_URL,
-    HexBytes,
-    check_key_suite,
-    passphrase_option,
-    read_passphrase,
-)
-from tierchain.crypto import load_key_file
+from tierchain.cli.remote import choice, fail, known, outcome, print_json
+from tierchain.cli.types import HexBytes
 
 BILL = HexBytes(c.id_bytes, "a bill id", "bill")
 AMOUNT = click.IntRange(1, c.amount_max)
@@ -70,90 +60,33 @@ class Date(click.ParamType):
 DATE = Date()
 
 
-def _choice(enum_type: type) -> click.Choice:
-    return click.Choice([m.name.lower() for m in enum_type])
-
-
-def _fail(message: str) -> NoReturn:
-    """A bad argument found in a command's body: one line, exit 2."""
-    raise CommandFailed(message, EXIT_USAGE)
-
-
 # --- the group and its connection ----------------------------------------------------------------
 
 
-@click.group("bills")
-@click.option("--node", "url", type=NODE_URL, default="http://127.0.0.1:7545", show_default=True)
-@click.option(
-    "--key",
-    "key_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Signing key file.",
-)
-@click.option("--chain-id", type=CHAIN_ID, help="Refuse a node of another chain (default: the node's).")
-@passphrase_option
-@click.option("--wait", "wait_s", type=click.FloatRange(0, 3600), default=10.0, show_default=True)
-@click.pass_context
-def bills(ctx, url, key_file, chain_id, passphrase_env, wait_s) -> None:
+@remote.group("bills")
+def bills() -> None:
     """Digital bills: issue, accept, endorse, discount, pledge, present, pay, dishonour, recourse."""
-    ctx.obj = dict(
-        url=url, key_file=key_file, chain_id=chain_id, passphrase_env=passphrase_env, wait_s=wait_s
-    )
 
 
 def _bills(ctx: click.Context) -> Bills:
-    """The node as a bills ledger (made once per command), its chain id checked if given."""
-    from tierchain.api.rpc import NodeClient
-
-    o = ctx.find_root().obj if ctx.obj is None else ctx.obj
-    if "_bills" not in o:
-        ledger = BillsRemote(NodeClient(o["url"]))
-        if o["chain_id"] is not None and o["chain_id"] != ledger.chain_id:
-            _fail(f"the node at {o['url']} runs chain {ledger.chain_id}, not {o['chain_id']}")
-        o["_bills"] = Bills(ledger, timeout_s=o["wait_s"])
-    return o["_bills"]
+    return remote.client(ctx, Bills)
 
 
 def _party(ctx: click.Context) -> BillParty:
     """The signer (call it after the arguments are checked: it may prompt for the passphrase)."""
-    o = ctx.obj
-    if o["key_file"] is None:
-        _fail(f"{ctx.command_path}: this command signs: give --key FILE (before the command name)")
-    b = _bills(ctx)
-    keys = load_key_file(o["key_file"], read_passphrase(o["passphrase_env"]))
-    check_key_suite(keys, b.suite.name, o["key_file"])
-    return b.party(keys)
-
-
-def _org(ctx: click.Context, ref: bytes | str) -> bytes:
-    """An organization's id; exit 2 if the ledger has none such."""
-    b = _bills(ctx)
-    oid = ref if isinstance(ref, bytes) else fc.org_id(ref, suite=b.suite)
-    if b.ledger.state_get(fc.org_key(oid)) is None:
-        _fail(f"no organization {ref if isinstance(ref, str) else oid.hex()} on the ledger")
-    return oid
+    return remote.party(ctx, Bills)
 
 
 def _bill(ctx: click.Context, bid: bytes) -> c.Bill:
-    bill = _bills(ctx).bill(bid)
-    if bill is None:
-        _fail(f"no bill {bid.hex()} on the ledger")
-    return bill
-
-
-def _print(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2))
+    return known(_bills(ctx).bill(bid), "bill", bid)
 
 
 def _outcome(ctx: click.Context, r: Any, what: str, bid: bytes | None, **extra: Any) -> None:
     """A tx's result as JSON (code, tx id, the bill and its state); a refusal: one line, exit 1."""
-    if not r.ok:
-        raise CommandFailed(f"{what} refused: {r.code.name} (tx {r.tx_id.hex()})")
-    out = {"code": r.code.name, "tx_id": r.tx_id.hex(), **extra}
-    if bid is not None:
+    if r.ok and bid is not None:
         bill = _bills(ctx).bill(bid)
-        out.update(bill=bid.hex(), state=c.BillState(bill.state).name, events=bill.events)
-    _print(out)
+        extra.update(bill=bid.hex(), state=c.BillState(bill.state).name, events=bill.events)
+    outcome(r, what, **extra)
 
 
 # --- committee -------------------------------------------------------------------------------------
@@ -176,7 +109,7 @@ def vote_params(ctx, weekend: tuple[str, ...], **given: Any) -> None:
     current = _bills(ctx).params()
     wanted = dataclasses.replace(current, **changes)
     if not wanted.valid():
-        _fail("parameters out of range (min tenor <= max tenor, at least one business weekday)")
+        fail("parameters out of range (min tenor <= max tenor, at least one business weekday)")
     r = _party(ctx).vote_params(wanted)
     _outcome(ctx, r, "vote", None, applied=_bills(ctx).params().version > current.version)
 
@@ -192,7 +125,7 @@ def vote_calendar(ctx, year: int, holiday: tuple[int, ...], workday: tuple[int, 
     try:
         bitmap = days.calendar_bitmap(year, b.params().weekend_mask, list(holiday), list(workday))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     before = b.calendar(year)
     r = _party(ctx).vote_calendar(year, bitmap=bitmap)
     after = b.calendar(year)
@@ -203,7 +136,7 @@ def vote_calendar(ctx, year: int, holiday: tuple[int, ...], workday: tuple[int, 
 
 
 @bills.command("issue")
-@click.option("--kind", type=_choice(BillKind), required=True, help="commercial or bank acceptance.")
+@click.option("--kind", type=choice(BillKind), required=True, help="commercial or bank acceptance.")
 @click.option("--acceptor", type=OrgRef(), required=True)
 @click.option("--payee", type=OrgRef(), required=True)
 @click.option("--face", type=AMOUNT, required=True)
@@ -214,8 +147,8 @@ def vote_calendar(ctx, year: int, holiday: tuple[int, ...], workday: tuple[int, 
 def issue(ctx, kind, acceptor, payee, face, maturity, not_transferable, doc) -> None:
     """Drawer: draw a bill; prints its id."""
     if len(doc) > c.docs_per_bill_max:
-        _fail(f"at most {c.docs_per_bill_max} documents")
-    acceptor, payee = _org(ctx, acceptor), _org(ctx, payee)
+        fail(f"at most {c.docs_per_bill_max} documents")
+    acceptor, payee = remote.org(ctx, acceptor), remote.org(ctx, payee)
     r = _party(ctx).issue(
         BillKind[kind.upper()],
         acceptor,
@@ -255,7 +188,7 @@ for _name, _method, _doc in (
 def _reasoned(name: str, method: str, reasons: type, doc: str) -> None:
     @bills.command(name, help=doc)
     @click.argument("bill", type=BILL)
-    @click.option("--reason", type=_choice(reasons), required=True)
+    @click.option("--reason", type=choice(reasons), required=True)
     @click.pass_context
     def command(ctx, bill: bytes, reason: str) -> None:
         _bill(ctx, bill)
@@ -283,25 +216,25 @@ def _offer(name: str, counterparty: str, amount: str | None, doc: str) -> Callab
 @click.option("--restrictive", is_flag=True, help="The endorser's 不得转让: liable to this endorsee only.")
 def endorse(ctx, bill: bytes, to, restrictive: bool) -> None:
     _bill(ctx, bill)
-    _outcome(ctx, _party(ctx).endorse(bill, _org(ctx, to), restrictive=restrictive), "endorse", bill)
+    _outcome(ctx, _party(ctx).endorse(bill, remote.org(ctx, to), restrictive=restrictive), "endorse", bill)
 
 
 @_offer("discount", "bank", "price", "Holder (an enterprise): discount at a bank for PRICE < face.")
 def discount(ctx, bill: bytes, to, amount: int) -> None:
     _bill(ctx, bill)
-    _outcome(ctx, _party(ctx).discount(bill, _org(ctx, to), amount), "discount", bill)
+    _outcome(ctx, _party(ctx).discount(bill, remote.org(ctx, to), amount), "discount", bill)
 
 
 @_offer("rediscount", "bank", "price", "Holder (a bank): rediscount at another bank for PRICE < face.")
 def rediscount(ctx, bill: bytes, to, amount: int) -> None:
     _bill(ctx, bill)
-    _outcome(ctx, _party(ctx).rediscount(bill, _org(ctx, to), amount), "rediscount", bill)
+    _outcome(ctx, _party(ctx).rediscount(bill, remote.org(ctx, to), amount), "rediscount", bill)
 
 
 @_offer("pledge", "bank", "loan", "Holder: pledge to a bank for a loan <= face.")
 def pledge(ctx, bill: bytes, to, amount: int) -> None:
     _bill(ctx, bill)
-    _outcome(ctx, _party(ctx).pledge(bill, _org(ctx, to), amount), "pledge", bill)
+    _outcome(ctx, _party(ctx).pledge(bill, remote.org(ctx, to), amount), "pledge", bill)
 
 
 # --- reads ------------------------------------------------------------------------------------------
@@ -314,7 +247,7 @@ def show(ctx, bill: bytes) -> None:
     """The bill's record, decoded (organization names included)."""
     b = _bills(ctx)
     record = _bill(ctx, bill)
-    _print(lineage.bill_json(bill, record, lineage.Names(b.ledger.state_get)))
+    print_json(lineage.bill_json(bill, record, lineage.Names(b.ledger.state_get)))
 
 
 @bills.command("lineage")
@@ -323,7 +256,7 @@ def show(ctx, bill: bytes) -> None:
 def lineage_cmd(ctx, bill: bytes) -> None:
     """The bill's endorsement chain, holders, financing, payments and full history."""
     _bill(ctx, bill)
-    _print(_bills(ctx).lineage(bill))
+    print_json(_bills(ctx).lineage(bill))
 
 
 @bills.command("params")
@@ -333,7 +266,7 @@ def params(ctx) -> None:
     p = _bills(ctx).params()
     out = dataclasses.asdict(p)
     out["weekend"] = [d for i, d in enumerate(WEEKDAYS) if p.weekend_mask >> i & 1]
-    _print(out)
+    print_json(out)
 
 
 @bills.command("calendar")
@@ -349,4 +282,6 @@ def calendar(ctx, year: int) -> None:
         for i in range(days.year_length(year))
         if not days.is_business_day(first + i, mask, lambda y: cal if y == year else None)
     ]
-    _print({"year": year, "voted": cal is not None, "version": cal.version if cal else 0, "closed": closed})
+    print_json(
+        {"year": year, "voted": cal is not None, "version": cal.version if cal else 0, "closed": closed}
+    )

@@ -18,17 +18,16 @@ a traceback. Results are JSON on stdout; a goods batch prints each movement's ou
 
 from __future__ import annotations
 
-import json
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.receipts import codes as c
 from tierchain.apps.receipts.client import MoveKind, Receipts, ReceiptsParty, Result
-from tierchain.cli.errors import EXIT_USAGE, CommandFailed
+from tierchain.cli import remote
 from tierchain.cli.finance import OrgRef
-from tierchain.cli.sharing import _connection, _key_path, _keys, _ledger, _wait, connection
+from tierchain.cli.remote import connection, fail, known, outcome, print_json
 from tierchain.cli.types import HexBytes
 
 RECEIPT = HexBytes(c.id_bytes, "a receipt id", "receipt")
@@ -81,51 +80,28 @@ class FeedArg(click.ParamType):
             self.fail(f"a feed id is 1..{c.feed_id_bytes} bytes, got {value!r}", param, ctx)
 
 
-def _fail(message: str) -> NoReturn:
-    raise CommandFailed(message, EXIT_USAGE)
-
-
-@click.group("receipts")
-@_connection(defaults=True)
-@click.pass_context
-def receipts(ctx: click.Context) -> None:
+@remote.group("receipts")
+def receipts() -> None:
     """Warehouse receipts: issue, goods in/out (IoT feeds), pledge, transfer, split, lineage
     (a chain running the receipts app)."""
-    ctx.ensure_object(dict)
 
 
 def _rc(ctx: click.Context) -> Receipts:
-    return Receipts(_ledger(ctx), timeout_s=_wait(ctx))
+    return remote.client(ctx, Receipts)
 
 
 def _party(ctx: click.Context) -> ReceiptsParty:
-    _key_path(ctx)
-    return _rc(ctx).party(_keys(ctx))
-
-
-def _org(ctx: click.Context, ref: bytes | str) -> bytes:
-    rc = _rc(ctx)
-    oid = ref if isinstance(ref, bytes) else rc.org_id(ref)
-    if rc.get(fc.org_key(oid)) is None:
-        _fail(f"no organization {ref if isinstance(ref, str) else oid.hex()} on the ledger")
-    return oid
+    return remote.party(ctx, Receipts)
 
 
 def _known(ctx: click.Context, rid: bytes) -> c.Receipt:
-    rec = _rc(ctx).receipt(rid)
-    if rec is None:
-        _fail(f"no receipt {rid.hex()} on the ledger")
-    return rec
+    return known(_rc(ctx).receipt(rid), "receipt", rid)
 
 
 def _out(r: Result, what: str, **extra: Any) -> None:
-    """One transaction's result as JSON; a refusal is one line naming the code, exit 1."""
-    if not r.ok:
-        raise CommandFailed(f"{what} refused: {r.code.name} (tx {r.tx_id.hex()})")
-    body = {"code": r.code.name, "tx_id": r.tx_id.hex(), **({"id": r.id.hex()} if r.id else {})}
-    if r.ids:
-        body["ids"] = [i.hex() for i in r.ids]
-    click.echo(json.dumps({**body, **extra}, indent=2))
+    """One transaction's result as JSON, with what it created (``id``, a split's ``ids``)."""
+    made = {"id": r.id} if r.id else {}
+    outcome(r, what, **made, **({"ids": r.ids} if r.ids else {}), **extra)
 
 
 @receipts.command("anchor")
@@ -151,7 +127,7 @@ def anchor(ctx, file: str) -> None:
 @click.pass_context
 def issue(ctx, depositor, quantity, item, unit, location, fp) -> None:
     """Warehouse: issue a receipt for goods in store; prints its id."""
-    to = _org(ctx, depositor)
+    to = remote.org(ctx, depositor)
     _out(_party(ctx).issue(to, quantity, item, unit, location, anchor=fp), "issue")
 
 
@@ -167,9 +143,9 @@ def goods(ctx, feed: bytes, ins: tuple, outs: tuple) -> None:
         (m[0], MoveKind.GOODS_OUT, *m[1:]) for m in outs
     ]
     if not 1 <= len(moves) <= c.moves_per_tx_max:
-        _fail(f"a batch has 1..{c.moves_per_tx_max} movements (--in/--out)")
+        fail(f"a batch has 1..{c.moves_per_tx_max} movements (--in/--out)")
     if len({len(m) for m in moves}) != 1:
-        _fail("give a sequence number for every movement or for none")
+        fail("give a sequence number for every movement or for none")
     for m in moves:
         _known(ctx, m[0])
     r = _party(ctx).goods(feed, moves)
@@ -204,7 +180,7 @@ for _name, _method, _doc in (
 def transfer(ctx, receipt: bytes, to) -> None:
     """Holder: offer the receipt to another organization (it accepts)."""
     _known(ctx, receipt)
-    _out(_party(ctx).transfer(receipt, _org(ctx, to)), "transfer")
+    _out(_party(ctx).transfer(receipt, remote.org(ctx, to)), "transfer")
 
 
 @receipts.command("pledge")
@@ -217,7 +193,7 @@ def transfer(ctx, receipt: bytes, to) -> None:
 def pledge(ctx, receipt: bytes, bank, loan: int, due_ms: int) -> None:
     """Holder: offer the receipt to a bank as collateral (the bank accepts)."""
     _known(ctx, receipt)
-    _out(_party(ctx).pledge(receipt, _org(ctx, bank), loan, due_ms), "pledge")
+    _out(_party(ctx).pledge(receipt, remote.org(ctx, bank), loan, due_ms), "pledge")
 
 
 @receipts.command("allow-out")
@@ -239,7 +215,7 @@ def allow_out(ctx, receipt: bytes, quantity: int) -> None:
 def split_cmd(ctx, receipt: bytes, parts: tuple[int, ...]) -> None:
     """Holder: split into 2..8 parts summing exactly to the balance; prints their ids."""
     if not 2 <= len(parts) <= c.split_ways_max:
-        _fail(f"2..{c.split_ways_max} parts")
+        fail(f"2..{c.split_ways_max} parts")
     _known(ctx, receipt)
     _out(_party(ctx).split(receipt, list(parts)), "split")
 
@@ -251,7 +227,7 @@ def split_cmd(ctx, receipt: bytes, parts: tuple[int, ...]) -> None:
 def show(ctx, receipt: bytes) -> None:
     """A receipt decoded, with its history and movements."""
     _known(ctx, receipt)
-    click.echo(json.dumps(_rc(ctx).lineage(receipt)["receipt"], indent=2))
+    print_json(_rc(ctx).lineage(receipt)["receipt"])
 
 
 @receipts.command("lineage")
@@ -261,7 +237,7 @@ def show(ctx, receipt: bytes) -> None:
 def lineage(ctx, receipt: bytes) -> None:
     """The receipt's lineage: ancestors, parts, anchor, transfers, pledges, anomalies."""
     _known(ctx, receipt)
-    click.echo(json.dumps(_rc(ctx).lineage(receipt), indent=2))
+    print_json(_rc(ctx).lineage(receipt))
 
 
 @receipts.command("anomalies")
@@ -270,4 +246,4 @@ def lineage(ctx, receipt: bytes) -> None:
 @click.pass_context
 def anomalies(ctx, warehouse) -> None:
     """Every anomaly recorded at a warehouse, in order."""
-    click.echo(json.dumps(_rc(ctx).anomalies_of(_org(ctx, warehouse)), indent=2))
+    print_json(_rc(ctx).anomalies_of(remote.org(ctx, warehouse)))

@@ -24,21 +24,18 @@ does not open. Nothing prints a traceback. Results are JSON on stdout.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from tierchain.apps.finance import codes as fc
 from tierchain.apps.tradefin import codes as c
 from tierchain.apps.tradefin.client import Result, Terms, TradeFin, TradeParty
-from tierchain.cli.errors import EXIT_USAGE, CommandFailed
+from tierchain.cli import remote
 from tierchain.cli.finance import OrgRef
-from tierchain.cli.sharing import Until
-from tierchain.cli.types import CHAIN_ID, NODE_URL, HexBytes, check_key_suite, read_passphrase
-from tierchain.crypto import load_key_file
+from tierchain.cli.remote import Until, choice, fail, known, outcome, print_json
+from tierchain.cli.types import HexBytes
 
 ID = HexBytes(c.id_bytes, "an id", "id")
 FP = HexBytes(32, "a fingerprint", "fingerprint")
@@ -73,90 +70,31 @@ INDEX = click.IntRange(0, 254)
 WHEN = Until()
 
 
-def _names(kind: type) -> click.Choice:
-    return click.Choice([m.name.lower() for m in kind])
-
-
-def _fail(message: str) -> NoReturn:
-    raise CommandFailed(message, EXIT_USAGE)
-
-
-@click.group("tradefin")
-@click.option("--node", "url", type=NODE_URL, default="http://127.0.0.1:7545", show_default=True)
-@click.option(
-    "--key",
-    "key_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Signing key file.",
-)
-@click.option("--chain-id", type=CHAIN_ID, help="Refuse a node of another chain (default: the node's).")
-@click.option("--passphrase-env", default="TIERCHAIN_PASSPHRASE", show_default=True)
-@click.option("--wait", "wait_s", type=click.FloatRange(0, 3600), default=10.0, show_default=True)
-@click.pass_context
-def tradefin(ctx, url, key_file, chain_id, passphrase_env, wait_s) -> None:
+@remote.group("tradefin")
+def tradefin() -> None:
     """Trade-finance messages: letters of credit, guarantees, factoring, forfaiting."""
-    ctx.obj = dict(
-        url=url, key_file=key_file, chain_id=chain_id, passphrase_env=passphrase_env, wait_s=wait_s
-    )
 
 
 def _tf(ctx: click.Context) -> TradeFin:
-    obj = ctx.find_root().obj if ctx.obj is None else ctx.obj
-    if "_tf" not in obj:
-        from tierchain.api.rpc import NodeClient
-
-        tf = TradeFin(NodeClient(obj["url"]), timeout_s=obj["wait_s"])
-        if obj["chain_id"] is not None and obj["chain_id"] != tf.ledger.chain_id:
-            _fail(f"the node at {obj['url']} runs chain {tf.ledger.chain_id}, not {obj['chain_id']}")
-        obj["_tf"] = tf
-    return obj["_tf"]
-
-
-def _signs(ctx: click.Context) -> None:
-    """A write command without ``--key`` is a bad argument, found before the node is asked."""
-    if ctx.obj["key_file"] is None:
-        _fail(f"{ctx.command_path}: this command signs: give --key FILE (before the command name)")
+    return remote.client(ctx, TradeFin)
 
 
 def _party(ctx: click.Context) -> TradeParty:
-    o = ctx.obj
-    _signs(ctx)
-    tf = _tf(ctx)
-    keys = load_key_file(o["key_file"], read_passphrase(o["passphrase_env"]))
-    check_key_suite(keys, tf.suite.name, o["key_file"])
-    return tf.party(keys)
-
-
-def _org(ctx: click.Context, ref: bytes | str) -> bytes:
-    tf = _tf(ctx)
-    oid = ref if isinstance(ref, bytes) else tf.org_id(ref)
-    if tf.get(fc.org_key(oid)) is None:
-        _fail(f"no organization {ref if isinstance(ref, str) else oid.hex()} on the ledger")
-    return oid
-
-
-def _known(value: Any, what: str, ident: bytes) -> None:
-    if value is None:
-        _fail(f"no {what} {ident.hex()} on the ledger")
+    return remote.party(ctx, TradeFin)
 
 
 def _report(r: Result, what: str) -> None:
     """JSON of the result on stdout; a refusal is one line on stderr and exit code 1."""
-    if not r.ok:
-        raise click.ClickException(f"{what} refused: {r.code.name} (tx {r.tx_id.hex()})")
-    out: dict[str, Any] = {"code": r.code.name, "tx_id": r.tx_id.hex()}
-    if r.id is not None:
-        out["id"] = r.id.hex()
+    made = {"id": r.id} if r.id is not None else {}
     if r.index is not None:
-        out["index"] = r.index
+        made["index"] = r.index
     if r.fingerprint is not None:
-        out["invoice"] = r.fingerprint.hex()
-    click.echo(json.dumps(out, indent=2))
+        made["invoice"] = r.fingerprint
+    outcome(r, what, **made)
 
 
 def _show(value: Any, what: str, ident: bytes) -> None:
-    _known(value, what, ident)
-    click.echo(json.dumps(value, indent=2))
+    print_json(known(value, what, ident))
 
 
 def document(f: Callable) -> Callable:
@@ -167,9 +105,9 @@ def document(f: Callable) -> Callable:
     @functools.wraps(f)
     def wrapper(*args: Any, doc_file: Path | None, doc_fp: bytes | None, **kw: Any) -> Any:
         if doc_file is not None and doc_fp is not None:
-            _fail("give --document or --fingerprint, not both")
+            fail("give --document or --fingerprint, not both")
         ctx = click.get_current_context()
-        _signs(ctx)
+        remote.key_path(ctx)
         fp = doc_fp or bytes(32)
         if doc_file is not None:
             fp = _tf(ctx).document_fingerprint(doc_file.read_bytes())
@@ -192,7 +130,7 @@ def document(f: Callable) -> Callable:
 @click.option(
     "--doc",
     "docs",
-    type=_names(c.DocType),
+    type=choice(c.DocType),
     multiple=True,
     required=True,
     help="A document type called for (repeatable).",
@@ -211,9 +149,10 @@ def lc_apply(ctx, issuer, advising, beneficiary, amount, tolerance_bps, expiry, 
              presentation_days, usance_days, presentations, partial, fp) -> None:  # fmt: skip
     """Applicant: apply for an LC (the document: the signed application)."""
     if latest_shipment > expiry:
-        _fail("--latest-shipment is after --expiry")
+        fail("--latest-shipment is after --expiry")
+    org = functools.partial(remote.org, ctx)
     terms = Terms(
-        _org(ctx, issuer), _org(ctx, advising), _org(ctx, beneficiary), amount, expiry, latest_shipment,
+        org(issuer), org(advising), org(beneficiary), amount, expiry, latest_shipment,
         tuple(c.DocType[d.upper()] for d in docs), tolerance_bps, presentation_days, usance_days,
         presentations, partial,
     )  # fmt: skip
@@ -221,8 +160,8 @@ def lc_apply(ctx, issuer, advising, beneficiary, amount, tolerance_bps, expiry, 
 
 
 def _lc(ctx: click.Context, lc_id: bytes) -> None:
-    _signs(ctx)
-    _known(_tf(ctx).lc(lc_id), "letter of credit", lc_id)
+    remote.key_path(ctx)
+    known(_tf(ctx).lc(lc_id), "letter of credit", lc_id)
 
 
 def _lc_step(name: str, method: str, help_text: str) -> None:
@@ -267,7 +206,7 @@ _drawing_step("lc-pay", "pay", "Issuing bank: pay accepted drawing INDEX at matu
 def lc_amend(ctx, lc: bytes, amount, expiry, latest_shipment, fp: bytes) -> None:
     """Issuing bank: propose new terms (unnamed ones stay)."""
     if amount is None and expiry is None and latest_shipment is None:
-        _fail("name at least one of --amount, --expiry, --latest-shipment")
+        fail("name at least one of --amount, --expiry, --latest-shipment")
     _lc(ctx, lc)
     r = _party(ctx).amend(lc, amount=amount, expiry_ms=expiry, latest_shipment_ms=latest_shipment, fp=fp)
     _report(r, "lc-amend")
@@ -313,12 +252,12 @@ class TypedDoc(click.ParamType):
 def lc_present(ctx, lc: bytes, amount: int, shipment: int, docs) -> None:
     """Beneficiary: present documents drawing AMOUNT."""
     if len(docs) > c.docs_per_presentation_max:
-        _fail(f"at most {c.docs_per_presentation_max} documents")
+        fail(f"at most {c.docs_per_presentation_max} documents")
     _lc(ctx, lc)
     tf = _tf(ctx)
     typed = [(t, d if isinstance(d, bytes) else tf.document_fingerprint(d.read_bytes())) for t, d in docs]
     if len({fp for _, fp in typed}) != len(typed):
-        _fail("the same document twice")
+        fail("the same document twice")
     _report(_party(ctx).present(lc, amount, shipment, typed), "lc-present")
 
 
@@ -326,13 +265,13 @@ def lc_present(ctx, lc: bytes, amount: int, shipment: int, docs) -> None:
 @click.argument("lc", type=ID)
 @click.argument("index", type=INDEX)
 @click.option("--compliant", is_flag=True)
-@click.option("--discrepancy", "found", type=_names(c.Discrepancy), multiple=True, help="Repeatable.")
+@click.option("--discrepancy", "found", type=choice(c.Discrepancy), multiple=True, help="Repeatable.")
 @document
 @click.pass_context
 def lc_check(ctx, lc: bytes, index: int, compliant: bool, found, fp: bytes) -> None:
     """Nominated or issuing bank: --compliant, or --discrepancy NAME ... ."""
     if compliant == bool(found):
-        _fail("give --compliant or at least one --discrepancy (not both)")
+        fail("give --compliant or at least one --discrepancy (not both)")
     _lc(ctx, lc)
     bits = [c.Discrepancy[d.upper()] for d in found]
     _report(_party(ctx).check(lc, index, compliant, bits, fp), "lc-check")
@@ -341,7 +280,7 @@ def lc_check(ctx, lc: bytes, index: int, compliant: bool, found, fp: bytes) -> N
 @tradefin.command("lc-refuse")
 @click.argument("lc", type=ID)
 @click.argument("index", type=INDEX)
-@click.option("--reason", "reasons", type=_names(c.Discrepancy), multiple=True, required=True)
+@click.option("--reason", "reasons", type=choice(c.Discrepancy), multiple=True, required=True)
 @document
 @click.pass_context
 def lc_refuse(ctx, lc: bytes, index: int, reasons, fp: bytes) -> None:
@@ -364,7 +303,7 @@ def lc_show(ctx, lc: bytes) -> None:
 @tradefin.command("g-issue")
 @click.argument("applicant", type=OrgRef())
 @click.argument("beneficiary", type=OrgRef())
-@click.option("--kind", type=_names(c.GuaranteeKind), required=True)
+@click.option("--kind", type=choice(c.GuaranteeKind), required=True)
 @click.option("--amount", type=AMOUNT, required=True)
 @click.option("--expiry", type=WHEN, required=True)
 @document
@@ -373,12 +312,14 @@ def g_issue(ctx, applicant, beneficiary, kind: str, amount: int, expiry: int, fp
     """Guarantor bank: issue a guarantee."""
     kind_value = c.GuaranteeKind[kind.upper()]
     party = _party(ctx)
-    r = party.issue_guarantee(_org(ctx, applicant), _org(ctx, beneficiary), kind_value, amount, expiry, fp)
+    r = party.issue_guarantee(
+        remote.org(ctx, applicant), remote.org(ctx, beneficiary), kind_value, amount, expiry, fp
+    )
     _report(r, "g-issue")
 
 
 def _g(ctx: click.Context, gid: bytes) -> None:
-    _known(_tf(ctx).guarantee(gid), "guarantee", gid)
+    known(_tf(ctx).guarantee(gid), "guarantee", gid)
 
 
 @tradefin.command("g-claim")
@@ -389,7 +330,7 @@ def _g(ctx: click.Context, gid: bytes) -> None:
 def g_claim(ctx, guarantee: bytes, amount: int, fp: bytes) -> None:
     """Beneficiary: demand AMOUNT (the document: the demand; required)."""
     if fp == bytes(32):
-        _fail("a demand names its document: --document FILE or --fingerprint HEX")
+        fail("a demand names its document: --document FILE or --fingerprint HEX")
     _g(ctx, guarantee)
     _report(_party(ctx).claim(guarantee, amount, fp), "g-claim")
 
@@ -410,7 +351,7 @@ _g_step("g-release", "release_guarantee", "Beneficiary: release; guarantor: clos
 
 @tradefin.command("g-reject")
 @click.argument("guarantee", type=ID)
-@click.option("--reason", "reasons", type=_names(c.ClaimRejection), multiple=True, required=True)
+@click.option("--reason", "reasons", type=choice(c.ClaimRejection), multiple=True, required=True)
 @document
 @click.pass_context
 def g_reject(ctx, guarantee: bytes, reasons, fp: bytes) -> None:
@@ -445,10 +386,10 @@ def g_show(ctx, guarantee: bytes) -> None:
 def f_assign(ctx, invoice: bytes, debtor, factor, amount, due, advance, recourse: str, fp: bytes) -> None:
     """Seller: offer the assignment of anchored INVOICE (fingerprint) to FACTOR (the document: the notice)."""
     if advance > amount:
-        _fail("--advance exceeds --amount")
+        fail("--advance exceeds --amount")
     with_recourse = recourse == "with"
     r = _party(ctx).assign(
-        invoice, _org(ctx, debtor), _org(ctx, factor), amount, due, advance, with_recourse, fp
+        invoice, remote.org(ctx, debtor), remote.org(ctx, factor), amount, due, advance, with_recourse, fp
     )
     _report(r, "f-assign")
 
@@ -459,7 +400,7 @@ def _f_step(name: str, method: str, help_text: str) -> None:
     @document
     @click.pass_context
     def command(ctx, invoice: bytes, fp: bytes) -> None:
-        _known(_tf(ctx).receivable(invoice), "receivable", invoice)
+        known(_tf(ctx).receivable(invoice), "receivable", invoice)
         _report(getattr(_party(ctx), method)(invoice, fp), name)
 
 
@@ -478,7 +419,7 @@ _f_step("f-repurchase", "repurchase", "Seller: pay the recourse claim.")
 @click.pass_context
 def f_pay(ctx, invoice: bytes, amount: int, fp: bytes) -> None:
     """Debtor: pay the factor."""
-    _known(_tf(ctx).receivable(invoice), "receivable", invoice)
+    known(_tf(ctx).receivable(invoice), "receivable", invoice)
     _report(_party(ctx).pay_receivable(invoice, amount, fp), "f-pay")
 
 
@@ -503,7 +444,7 @@ def f_show(ctx, invoice: bytes) -> None:
 def w_offer_drawing(ctx, lc: bytes, index: int, forfaiter, price: int, fp: bytes) -> None:
     """Beneficiary: offer accepted usance drawing INDEX to FORFAITER."""
     _lc(ctx, lc)
-    _report(_party(ctx).forfait_drawing(lc, index, _org(ctx, forfaiter), price, fp), "w-offer-drawing")
+    _report(_party(ctx).forfait_drawing(lc, index, remote.org(ctx, forfaiter), price, fp), "w-offer-drawing")
 
 
 @tradefin.command("w-offer-bill")
@@ -520,8 +461,10 @@ def w_offer_bill(
 ) -> None:
     """Holder: offer BILL (its fingerprint) to FORFAITER."""
     if price > face:
-        _fail("--price exceeds --face")
-    r = _party(ctx).forfait_bill(bill, _org(ctx, forfaiter), _org(ctx, obligor), face, maturity, price, fp)
+        fail("--price exceeds --face")
+    r = _party(ctx).forfait_bill(
+        bill, remote.org(ctx, forfaiter), remote.org(ctx, obligor), face, maturity, price, fp
+    )
     _report(r, "w-offer-bill")
 
 
@@ -531,7 +474,7 @@ def _w_step(name: str, method: str, help_text: str) -> None:
     @document
     @click.pass_context
     def command(ctx, forfait: bytes, fp: bytes) -> None:
-        _known(_tf(ctx).forfait(forfait), "forfaiting", forfait)
+        known(_tf(ctx).forfait(forfait), "forfaiting", forfait)
         _report(getattr(_party(ctx), method)(forfait, fp), name)
 
 

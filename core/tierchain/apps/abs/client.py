@@ -17,6 +17,8 @@ Each op method signs one transaction, sends it and waits for its receipt (``time
 ``Result`` (the sharing app's) carries the code as a named member: ``codes.AbsReject``,
 finance's ``FinanceReject`` (membership, counterparties) or the engine's ``Reject``. A
 party's keys must be of the ledger's crypto suite (finance's ``SuiteMismatch`` otherwise).
+Committee proposals (``propose_admit``, ``propose_roles``) are finance's, their roles named
+by the chain's app set (``orgs.app_set_for``).
 
 Reads are public: any party with the ledger reads every asset and event (see
 ``penetration``). The chain cannot gate reads by role; what an originator must keep
@@ -35,49 +37,17 @@ from tierchain.apps.abs import codes as c
 from tierchain.apps.abs.codes import Asset, AssetKind, Criteria, Event, EventKind, Member, Pool
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance import orgs
-from tierchain.apps.sharing.ledger import (
-    EmbeddedLedger,
-    Ledger,
-    RemoteLedger,
-    Result,
-    check_suite,
-    ledger_of,
-    scan_all,
-)
-from tierchain.crypto import CryptoSuite, KeyPair, suite_for
-from tierchain.engine import apps
+from tierchain.apps.finance.client import ledger_apps
+from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, ledger_of, scan_all, send_signed
+from tierchain.crypto import CryptoSuite, KeyPair
 from tierchain.wire import tx as txcodec
 
-__all__ = ["Abs", "AbsParty", "Result", "deliver", "roles_mask"]
+__all__ = ["Abs", "AbsParty", "Result", "roles_mask"]
 
 
 def roles_mask(roles: tuple[str, ...] | list[str]) -> int:
-    """The roles mask of role names of the built-in apps and the abs app's two."""
-    mask = 0
-    for role in roles:
-        mask |= c.ROLE_BITS[role] if role in c.ROLE_BITS else apps.default_set().roles_mask([role])
-    return mask
-
-
-def deliver(ledger: Ledger, raw: bytes, timeout_s: float) -> tuple[c.Code, Any]:
-    """Send one signed tx and wait for its receipt; its code named by ``codes.reject_of``
-    (the sharing ledgers name only sharing's codes, so their chain or node is asked directly)."""
-    if isinstance(ledger, EmbeddedLedger):
-        sub = ledger.chain.submit([raw])
-        if sub.codes[0]:
-            return c.reject_of(int(sub.codes[0])), None
-        receipt = sub.wait(timeout_s)[0]
-        return c.reject_of(receipt.code), receipt
-    if isinstance(ledger, RemoteLedger):
-        reply = ledger.client.submit(txcodec.frame([raw]), wait_s=timeout_s)
-        if reply["codes"][0] != "OK":
-            return c.reject_named(reply["codes"][0]), reply
-        receipt = (reply.get("receipts") or [None])[0]
-        if receipt is None:
-            raise TimeoutError("the transaction was not committed in time")
-        return c.reject_named(receipt["code"]), receipt
-    code, receipt = ledger.send(raw, timeout_s)
-    return c.reject_of(int(code)), receipt
+    """The roles mask of role names of the built-in apps (the abs app's two included)."""
+    return accounts.roles_mask(roles, orgs.app_set_for(roles))
 
 
 class Abs:
@@ -237,34 +207,24 @@ class Abs:
         self, committee: KeyPair, name: str, roles: tuple[str, ...], first_key: bytes
     ) -> Result:
         """A committee member proposes admitting an organization whose roles may include
-        ``originator`` and ``servicer`` (finance's client knows only the built-in apps' roles)."""
-        raw = name.encode()
-        if not 1 <= len(raw) <= fc.org_name_bytes_max:
-            raise ValueError(f"organization name of 1..{fc.org_name_bytes_max} bytes")
-        body = orgs._ADMIT.pack(roles_mask(roles), first_key, len(raw)) + raw  # finance's layout
-        return self._propose(committee, fc.Action.ADMIT_ORG, body)
+        ``originator`` and ``servicer`` (finance's proposal, named by the chain's app set)."""
+        app_set = orgs.app_set_for(roles, ledger_apps(self.ledger))
+        body = orgs.admit_body(name, roles, first_key, app_set)
+        return self._propose(committee, fc.Action.ADMIT_ORG, body, app_set.role_mask)
 
     def propose_roles(self, committee: KeyPair, org_id: bytes, roles: tuple[str, ...]) -> Result:
         """A committee member proposes an organization's new roles (abs roles allowed)."""
-        return self._propose(committee, fc.Action.SET_ROLES, orgs._SET_ROLES.pack(org_id, roles_mask(roles)))
+        app_set = orgs.app_set_for(roles, ledger_apps(self.ledger))
+        body = orgs.set_roles_body(org_id, roles, app_set)
+        return self._propose(committee, fc.Action.SET_ROLES, body, app_set.role_mask)
 
-    def _propose(self, committee: KeyPair, action: int, body: bytes) -> Result:
+    def _propose(self, committee: KeyPair, action: int, body: bytes, role_mask: int) -> Result:
         check_suite(self.ledger, committee)
         pk, nonce = committee.public_key, self.ledger.nonce(committee.public_key)
-        mask = apps.default_set().role_mask | c.ORIGINATOR | c.SERVICER
-        pid = fc.object_id(pk, nonce, suite=self.suite)
-        writes = {fc.proposal_key(pid), *orgs.action_writes(action, body, mask, suite=self.suite)}
-        reads = {accounts.account_key(pk), fc.PARAMS_KEY}
-        t = orgs.make_tx(
-            self.ledger.chain_id, fc.OP_PROPOSE, pk, nonce, reads, writes, bytes((action,)) + body
+        t = orgs.propose(self.ledger.chain_id, pk, nonce, action, body, suite=self.suite, role_mask=role_mask)
+        return send_signed(
+            self.ledger, committee, t, self.timeout_s, id=fc.object_id(pk, nonce, suite=self.suite)
         )
-        return _send(self, committee, t, id=pid)
-
-
-def _send(abs_: Abs, keys: KeyPair, t: txcodec.Tx, **extra: Any) -> Result:
-    signed = keys.sign_tx(t)
-    code, receipt = deliver(abs_.ledger, signed.encode(), abs_.timeout_s)
-    return Result(code, signed.tx_id(suite_for(keys.suite_name)), receipt, **extra)
 
 
 def event_json(seq: int, e: Event) -> dict:
@@ -301,7 +261,7 @@ class AbsParty:
         return self.abs.ledger.chain_id, self.pk, self.org, self.abs.ledger.nonce(self.pk)
 
     def send(self, t: txcodec.Tx, **extra: Any) -> Result:
-        return _send(self.abs, self.keys, t, **extra)
+        return send_signed(self.abs.ledger, self.keys, t, self.abs.timeout_s, **extra)
 
     # --- originator: assets --------------------------------------------------------------------
     def register(

@@ -18,8 +18,8 @@ finance's ``FinanceReject`` (membership, committee, counterparty, documents) or
 ``BillReject`` (``codes.reject_of``); ``Result.check()`` raises ``RejectedError`` on a
 refusal; ``Result.id`` is the bill.
 
-Ledgers: the sharing app's adapters (``tierchain.apps.sharing.ledger``), with receipts'
-codes named by this app's ``reject_of`` (``BillsEmbedded``, ``BillsRemote``).
+Ledgers: the sharing app's adapters (``tierchain.apps.sharing.ledger.ledger_of``), which name
+any app's codes.
 """
 
 from __future__ import annotations
@@ -33,51 +33,11 @@ from tierchain.apps.bills import committee, days, lifecycle, lineage, payment
 from tierchain.apps.bills.codes import Action, Bill, BillKind, OfferKind
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.client import SuiteMismatch
-from tierchain.apps.sharing import ledger as sl
-from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, send_signed
+from tierchain.apps.sharing.ledger import Ledger, Result, check_suite, ledger_of, send_signed
 from tierchain.crypto import CryptoSuite, KeyPair
 from tierchain.wire import tx as txcodec
 
-__all__ = ["BillParty", "Bills", "BillsEmbedded", "BillsRemote", "Result", "SuiteMismatch", "day_of"]
-
-
-class BillsEmbedded(sl.EmbeddedLedger):
-    """An embedded ``Chain``; receipts' codes named by ``codes.reject_of``."""
-
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Any, Any]:
-        sub = self.chain.submit([tx])
-        if sub.codes[0]:
-            return c.reject_of(int(sub.codes[0])), None
-        receipt = sub.wait(timeout_s)[0]
-        return c.reject_of(receipt.code), receipt
-
-
-class BillsRemote(sl.RemoteLedger):
-    """A node over HTTP; codes named by ``codes.reject_named``."""
-
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Any, Any]:
-        reply = self.client.submit(txcodec.frame([tx]), wait_s=timeout_s)
-        if reply["codes"][0] != "OK":
-            return c.reject_named(reply["codes"][0]), reply
-        receipt = (reply.get("receipts") or [None])[0]
-        if receipt is None:
-            raise TimeoutError("the transaction was not committed in time")
-        return c.reject_named(receipt["code"]), receipt
-
-
-def bills_ledger(thing: Any) -> Ledger:
-    """``thing`` as a ledger whose ``send`` names bills codes."""
-    if isinstance(thing, sl.EmbeddedLedger) and not isinstance(thing, BillsEmbedded):
-        return BillsEmbedded(thing.chain)
-    if isinstance(thing, sl.RemoteLedger) and not isinstance(thing, BillsRemote):
-        return BillsRemote(thing.client, thing.chain_id)
-    if hasattr(thing, "send") and hasattr(thing, "state_scan"):
-        return thing  # a ledger already (a test ledger names codes itself)
-    if hasattr(thing, "submit") and hasattr(thing, "config"):
-        return BillsEmbedded(thing)
-    if hasattr(thing, "head") and hasattr(thing, "submit"):
-        return BillsRemote(thing)
-    raise TypeError(f"not a ledger: {type(thing).__name__}")
+__all__ = ["BillParty", "Bills", "Result", "SuiteMismatch", "day_of"]
 
 
 def day_of(when: dt.date | str | int) -> int:
@@ -93,7 +53,7 @@ class Bills:
     """Queries and parties over one ledger."""
 
     def __init__(self, ledger: Any, timeout_s: float = 30.0) -> None:
-        self.ledger: Ledger = bills_ledger(ledger)
+        self.ledger: Ledger = ledger_of(ledger)
         self.timeout_s = timeout_s
 
     @property

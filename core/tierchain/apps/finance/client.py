@@ -31,6 +31,7 @@ key), and a party opens what was sealed to its own key pair (``camount.unseal``)
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from tierchain.apps.finance import (
@@ -45,6 +46,7 @@ from tierchain.apps.finance import (
 )
 from tierchain.apps.finance import codes as c
 from tierchain.crypto import DEFAULT_SUITE_NAME, ED25519_BLAKE3, CryptoSuite, KeyPair, suite_for
+from tierchain.engine import apps
 from tierchain.errors import Reject, RejectedError, TierChainError
 from tierchain.wire import tx as txcodec
 
@@ -111,6 +113,16 @@ class RemoteLedger:
         return c.reject_named(receipt["code"]), reply
 
 
+ANY_ROLES = 0xFFFF_FFFF  # a roles mask (u32) that names every role bit
+
+
+def ledger_apps(ledger: Any) -> apps.AppSet | None:
+    """The app set of ``ledger``'s chain when the ledger knows it (its own ``app_set``, or an
+    embedded chain's ``apps``); None for a node (its API does not say which apps it runs)."""
+    found = getattr(ledger, "app_set", None) or getattr(getattr(ledger, "chain", None), "apps", None)
+    return found if isinstance(found, apps.AppSet) else None
+
+
 @dataclasses.dataclass
 class Result:
     code: c.Code  # an engine code or the finance app's; ``code.name`` is what the API shows
@@ -144,6 +156,11 @@ class Finance:
     def suite(self) -> CryptoSuite:
         """The ledger's crypto suite: what its keys, signatures and tx ids are."""
         return getattr(self.ledger, "suite", ED25519_BLAKE3)
+
+    def app_set_for(self, roles: Iterable[str]) -> apps.AppSet:
+        """The app set whose roles ``roles`` are (``orgs.app_set_for``): the chain's, when the
+        ledger knows it (``ledger_apps``) and it declares them all; else the built-in apps'."""
+        return orgs.app_set_for(roles, ledger_apps(self.ledger))
 
     def party(self, keys: KeyPair) -> Party:
         """``keys`` acting on this ledger; ``SuiteMismatch`` if they are another suite's keys."""
@@ -274,10 +291,18 @@ class Party:
 
     # --- committee ---------------------------------------------------------------
     def propose_admit(self, name: str, roles: tuple[str, ...], first_key: bytes) -> Result:
-        return self._propose(c.Action.ADMIT_ORG, orgs.admit_body(name, roles, first_key))
+        """Propose admitting organization ``name`` with ``roles``: any role of the chain's apps
+        (``Finance.app_set_for``), e.g. the abs app's ``originator``."""
+        app_set = self.fin.app_set_for(roles)
+        body = orgs.admit_body(name, roles, first_key, app_set)
+        return self._propose(c.Action.ADMIT_ORG, body, app_set.role_mask)
 
     def propose_roles(self, org_id: bytes, roles: tuple[str, ...]) -> Result:
-        return self._propose(c.Action.SET_ROLES, orgs.set_roles_body(org_id, roles))
+        """Propose replacing organization ``org_id``'s roles with ``roles`` (as for ``propose_admit``)."""
+        app_set = self.fin.app_set_for(roles)
+        return self._propose(
+            c.Action.SET_ROLES, orgs.set_roles_body(org_id, roles, app_set), app_set.role_mask
+        )
 
     def propose_params(self, params: c.Params) -> Result:
         return self._propose(c.Action.SET_PARAMS, params.encode())
@@ -290,16 +315,19 @@ class Party:
         """Propose the regulator's ElGamal key (``camount``: every confidential amount's envelope)."""
         return self._propose(c.Action.SET_REGULATOR_KEY, orgs.set_regulator_key_body(elgamal_public))
 
-    def _propose(self, action: int, body: bytes) -> Result:
+    def _propose(self, action: int, body: bytes, role_mask: int | None = None) -> Result:
         chain_id, pk, nonce = self._nonce()
-        tx = orgs.propose(chain_id, pk, nonce, action, body, suite=self.suite)
+        tx = orgs.propose(chain_id, pk, nonce, action, body, suite=self.suite, role_mask=role_mask)
         return self.send(tx, id=c.object_id(pk, nonce, suite=self.suite))
 
     def vote(self, proposal_id: bytes) -> Result:
         prop = self.fin.proposal(proposal_id) or c.Proposal(
             c.Action.SET_PARAMS, False, 0, (), c.Params().encode()
         )
-        return self.send(orgs.vote(*self._nonce(), proposal_id, prop, suite=self.suite))
+        # The chain checked a stored proposal's roles against its apps' when it was made.
+        known = ledger_apps(self.fin.ledger)
+        mask = known.role_mask if known is not None else ANY_ROLES
+        return self.send(orgs.vote(*self._nonce(), proposal_id, prop, suite=self.suite, role_mask=mask))
 
     # --- keys -------------------------------------------------------------------------
     def add_key(self, new_key: bytes) -> Result:

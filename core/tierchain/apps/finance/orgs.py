@@ -19,7 +19,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
+from collections.abc import Iterable
 
 from tierchain.apps import accounts
 from tierchain.apps.finance import codes as c
@@ -124,15 +126,49 @@ _SET_VALIDATOR = struct.Struct("<32sQ")  # public key, voting power
 _PROPOSE_HEAD = struct.Struct("<B")
 
 
-def admit_body(name: str, roles: tuple[str, ...], first_key: bytes) -> bytes:
+def admit_body(
+    name: str, roles: tuple[str, ...], first_key: bytes, app_set: apps.AppSet | None = None
+) -> bytes:
+    """Admit organization ``name`` with ``roles``, named by ``app_set``'s roles (the chain's:
+    ``app_set_for``; default: the built-in default set's) and its first key."""
     raw = name.encode()
     if not 1 <= len(raw) <= c.org_name_bytes_max:
         raise ValueError(f"organization name of 1..{c.org_name_bytes_max} bytes")
-    return _ADMIT.pack(accounts.roles_mask(roles), first_key, len(raw)) + raw
+    return _ADMIT.pack(accounts.roles_mask(roles, app_set), first_key, len(raw)) + raw
 
 
-def set_roles_body(org_id: bytes, roles: tuple[str, ...]) -> bytes:
-    return _SET_ROLES.pack(org_id, accounts.roles_mask(roles))
+def set_roles_body(org_id: bytes, roles: tuple[str, ...], app_set: apps.AppSet | None = None) -> bytes:
+    """Replace organization ``org_id``'s roles with ``roles`` (named as for ``admit_body``)."""
+    return _SET_ROLES.pack(org_id, accounts.roles_mask(roles, app_set))
+
+
+def app_set_for(roles: Iterable[str], known: apps.AppSet | None = None) -> apps.AppSet:
+    """The app set a proposal names ``roles`` by: ``known`` (the chain's, when the client has
+    it: an embedded chain's ``apps``) if it declares them all; else the built-in default set
+    and, after it, each other built-in app declaring one of ``roles`` (a node does not say
+    which apps it runs: an ``abs`` role brings in the abs app). A role no app declares is
+    left for ``AppSet.roles_mask`` to refuse."""
+    roles = tuple(roles)
+    if known is not None and all(r in known.role_bits for r in roles):
+        return known
+    base = apps.default_set()
+    owners = _builtin_role_owners()
+    extra = [owners[r] for r in roles if r not in base.role_bits and r in owners]
+    return apps.resolve(base.names + tuple(dict.fromkeys(extra))) if extra else base
+
+
+@functools.cache
+def _builtin_role_owners() -> dict[str, str]:
+    """Role name -> the first built-in app declaring it."""
+    owners: dict[str, str] = {}
+    for name in apps.BUILTIN_APPS:
+        try:
+            app = apps.find(name)
+        except apps.AppError:  # a built-in that does not load here declares nothing
+            continue
+        for role in app.roles:
+            owners.setdefault(role.name, name)
+    return owners
 
 
 def set_validator_body(public_key: bytes, power: int) -> bytes:
@@ -376,10 +412,18 @@ make_tx = tx.unsigned  # the finance builders' name for it
 
 
 def propose(
-    chain_id: int, sender: bytes, nonce: int, action: int, body: bytes, *, suite: CryptoSuite = ED25519_BLAKE3
+    chain_id: int,
+    sender: bytes,
+    nonce: int,
+    action: int,
+    body: bytes,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+    role_mask: int | None = None,
 ) -> tx.Tx:
+    """``role_mask``: the roles an admitted organization may have (``action_writes``)."""
     pid = c.object_id(sender, nonce, suite=suite)
-    writes = {c.proposal_key(pid), *action_writes(action, body, suite=suite)}
+    writes = {c.proposal_key(pid), *action_writes(action, body, role_mask, suite=suite)}
     reads = {accounts.account_key(sender), c.PARAMS_KEY}
     return make_tx(chain_id, c.OP_PROPOSE, sender, nonce, reads, writes, bytes((action,)) + body)
 
@@ -392,8 +436,13 @@ def vote(
     proposal: c.Proposal,
     *,
     suite: CryptoSuite = ED25519_BLAKE3,
+    role_mask: int | None = None,
 ) -> tx.Tx:
-    writes = {c.proposal_key(proposal_id), *action_writes(proposal.action, proposal.body, suite=suite)}
+    """``role_mask``: as for ``propose``."""
+    writes = {
+        c.proposal_key(proposal_id),
+        *action_writes(proposal.action, proposal.body, role_mask, suite=suite),
+    }
     reads = {accounts.account_key(sender), c.PARAMS_KEY}
     return make_tx(chain_id, c.OP_VOTE, sender, nonce, reads, writes, proposal_id)
 

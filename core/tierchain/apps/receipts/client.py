@@ -15,12 +15,11 @@ a ``Result`` carries the code (the engine's ``Reject``, finance's ``FinanceRejec
 app's ``ReceiptReject``) and what the transaction created (``id``, split parts ``ids``) or,
 for a goods batch, each movement's ``outcomes`` (applied or the anomaly recorded). A party's
 keys must be of the ledger's crypto suite (finance's ``SuiteMismatch``). The ledger
-adapters are the sharing app's (``sharing.ledger``), told to name this app's codes.
+adapters are the sharing app's (``sharing.ledger.ledger_of``), which name any app's codes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from tierchain.apps.finance import codes as fc
@@ -32,75 +31,26 @@ from tierchain.apps.receipts import lineage as lin
 from tierchain.apps.receipts import offers, split
 from tierchain.apps.receipts.codes import MoveKind, Outcome
 from tierchain.apps.sharing import ledger as sl
-from tierchain.crypto import CryptoSuite, KeyPair, suite_for
-from tierchain.errors import Reject, RejectedError
+from tierchain.crypto import CryptoSuite, KeyPair
 from tierchain.wire import tx as txcodec
 
 __all__ = ["MoveKind", "Outcome", "Receipts", "ReceiptsParty", "Result"]
 
 
-@dataclasses.dataclass
-class Result:
-    """One transaction's outcome (like ``sharing.ledger.Result``), with what it created."""
-
-    code: Any  # ReceiptReject | FinanceReject | Reject: ``code.name`` is what the API shows
-    tx_id: bytes
-    receipt: Any = None
-    id: bytes | None = None  # the receipt the tx created or is about
-    ids: list[bytes] = dataclasses.field(default_factory=list)  # a split's parts
-    outcomes: list[Outcome] = dataclasses.field(default_factory=list)  # a goods batch's, in order
-
-    @property
-    def ok(self) -> bool:
-        return self.code == Reject.OK
+class Result(sl.Result):
+    """``sharing.ledger.Result``: what the transaction created (``id``, a split's ``ids``) or,
+    for a goods batch, each movement's ``outcomes``, and how many are anomalies."""
 
     @property
     def anomalies(self) -> int:
         return sum(o != Outcome.APPLIED for o in self.outcomes)
-
-    def check(self) -> Result:
-        if not self.ok:
-            raise RejectedError(self.code)
-        return self
-
-
-class _Embedded(sl.EmbeddedLedger):
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Any, Any]:
-        sub = self.chain.submit([tx])
-        if sub.codes[0]:
-            return c.reject_of(int(sub.codes[0])), None
-        receipt = sub.wait(timeout_s)[0]
-        return c.reject_of(receipt.code), receipt
-
-
-class _Remote(sl.RemoteLedger):
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Any, Any]:
-        reply = self.client.submit(txcodec.frame([tx]), wait_s=timeout_s)
-        if reply["codes"][0] != "OK":
-            return c.reject_named(reply["codes"][0]), reply
-        receipt = (reply.get("receipts") or [None])[0]
-        if receipt is None:
-            raise TimeoutError("the transaction was not committed in time")
-        return c.reject_named(receipt["code"]), receipt
-
-
-def ledger_of(thing: Any) -> sl.Ledger:
-    """``thing`` (a ``Chain``, a ``NodeClient`` or a ledger) as a ledger that names this app's
-    codes: the sharing adapters with their ``send`` naming ``ReceiptReject`` too."""
-    ledger = sl.ledger_of(thing)
-    for base, named in ((sl.EmbeddedLedger, _Embedded), (sl.RemoteLedger, _Remote)):
-        if type(ledger) is base:
-            out = named.__new__(named)
-            out.__dict__.update(ledger.__dict__)
-            return out
-    return ledger
 
 
 class Receipts:
     """Queries and parties over one ledger."""
 
     def __init__(self, ledger: Any, timeout_s: float = 30.0) -> None:
-        self.ledger: sl.Ledger = ledger_of(ledger)
+        self.ledger: sl.Ledger = sl.ledger_of(ledger)
         self.timeout_s = timeout_s
 
     @property
@@ -192,9 +142,7 @@ class ReceiptsParty:
         return ledger.chain_id, self.pk, self.org, ledger.nonce(self.pk)
 
     def send(self, tx: txcodec.Tx, **extra: Any) -> Result:
-        signed = self.keys.sign_tx(tx)
-        code, receipt = self.rc.ledger.send(signed.encode(), self.rc.timeout_s)
-        return Result(code, signed.tx_id(suite_for(self.keys.suite_name)), receipt, **extra)
+        return sl.send_signed(self.rc.ledger, self.keys, tx, self.rc.timeout_s, result=Result, **extra)
 
     # --- warehouse -------------------------------------------------------------------------------
     def anchor_document(self, document: bytes) -> Result:

@@ -153,7 +153,8 @@ def scan_all(ledger: Ledger, prefix: bytes, limit: int | None = None) -> list[tu
 
 @dataclasses.dataclass
 class Result:
-    """One transaction's outcome (like ``finance.client.Result``), with what it created or named."""
+    """One transaction's outcome (like ``finance.client.Result``), with what it created or named
+    (the fields a client does not fill keep their defaults)."""
 
     code: enum.IntEnum  # the engine's Reject or an app's code; ``code.name`` is what the API shows
     tx_id: bytes
@@ -162,6 +163,9 @@ class Result:
     version: int = 0  # a put: the version it created
     fingerprint: bytes | None = None  # a list op: the (new) fingerprint it named
     tags: list[bytes] = dataclasses.field(default_factory=list)  # a posting: its records' tags
+    ids: list[bytes] = dataclasses.field(default_factory=list)  # what else it created (split parts)
+    index: int | None = None  # the numbered item it created or acted on (an amendment, a presentation)
+    outcomes: list[enum.IntEnum] = dataclasses.field(default_factory=list)  # a batch's, item by item
 
     @property
     def ok(self) -> bool:
@@ -181,8 +185,17 @@ def check_suite(ledger: Ledger, keys: KeyPair) -> None:
         )
 
 
-def send_signed(ledger: Ledger, keys: KeyPair, tx: txcodec.Tx, timeout_s: float, **extra: Any) -> Result:
-    """Sign ``tx`` with ``keys``, send it and wait for its receipt (``timeout_s``)."""
+def send_signed(
+    ledger: Ledger,
+    keys: KeyPair,
+    tx: txcodec.Tx,
+    timeout_s: float,
+    *,
+    result: type[Result] = Result,
+    **extra: Any,
+) -> Result:
+    """Sign ``tx`` with ``keys``, send it and wait for its receipt (``timeout_s``); the answer
+    is a ``result`` (``Result``, or a subclass of a client's) with the ``extra`` fields."""
     signed = keys.sign_tx(tx)
     code, receipt = ledger.send(signed.encode(), timeout_s)
-    return Result(code, signed.tx_id(suite_for(keys.suite_name)), receipt, **extra)
+    return result(code, signed.tx_id(suite_for(keys.suite_name)), receipt, **extra)

@@ -22,13 +22,11 @@ still produce a valid transaction: the ledger names the refusal.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
 from tierchain.apps.finance import codes as fc
-from tierchain.apps.sharing import ledger as shared
-from tierchain.apps.sharing.ledger import Ledger, check_suite, scan_all
+from tierchain.apps.sharing.ledger import Result, check_suite, ledger_of, scan_all, send_signed
 from tierchain.apps.tradefin import codes as c
 from tierchain.apps.tradefin import factoring, forfaiting, guarantee, lc, views
 from tierchain.apps.tradefin.lc import Terms
@@ -41,56 +39,10 @@ from tierchain.apps.tradefin.records import (
     Presentation,
     Receivable,
 )
-from tierchain.crypto import CryptoSuite, KeyPair, suite_for
+from tierchain.crypto import CryptoSuite, KeyPair
 from tierchain.wire import tx as txcodec
 
-__all__ = ["Result", "Terms", "TradeFin", "TradeParty", "ledger_of", "mask_of"]
-
-
-@dataclasses.dataclass
-class Result(shared.Result):
-    """One transaction's outcome; ``index``: the amendment or presentation it created or acted on."""
-
-    index: int | None = None
-
-
-class _Embedded(shared.EmbeddedLedger):
-    """sharing's embedded ledger, naming this app's and finance's codes too."""
-
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Any, Any]:
-        sub = self.chain.submit([tx])
-        if sub.codes[0]:
-            return c.reject_of(int(sub.codes[0])), None
-        receipt = sub.wait(timeout_s)[0]
-        return c.reject_of(receipt.code), receipt
-
-
-class _Remote(shared.RemoteLedger):
-    """sharing's remote ledger, naming this app's and finance's codes too."""
-
-    def send(self, tx: bytes, timeout_s: float) -> tuple[Any, Any]:
-        reply = self.client.submit(txcodec.frame([tx]), wait_s=timeout_s)
-        if reply["codes"][0] != "OK":
-            return c.reject_named(reply["codes"][0]), reply
-        receipt = (reply.get("receipts") or [None])[0]
-        if receipt is None:
-            raise TimeoutError("the transaction was not committed in time")
-        return c.reject_named(receipt["code"]), receipt
-
-
-def ledger_of(thing: Any) -> Ledger:
-    """``thing`` as a ledger whose ``send`` names every code this app's ops answer with."""
-    if isinstance(thing, shared.RemoteLedger) and not isinstance(thing, _Remote):
-        remote = _Remote.__new__(_Remote)
-        remote.__dict__.update(thing.__dict__)
-        return remote
-    if isinstance(thing, shared.EmbeddedLedger) and not isinstance(thing, _Embedded):
-        return _Embedded(thing.chain)
-    if hasattr(thing, "submit") and hasattr(thing, "config"):
-        return _Embedded(thing)
-    if hasattr(thing, "head") and hasattr(thing, "submit"):
-        return _Remote(thing)
-    return shared.ledger_of(thing)
+__all__ = ["Result", "Terms", "TradeFin", "TradeParty", "mask_of"]
 
 
 def mask_of(bits: Iterable[int] | int) -> int:
@@ -199,9 +151,7 @@ class TradeParty:
         return self.tf.ledger.chain_id, self.pk, self.org, self.tf.ledger.nonce(self.pk)
 
     def send(self, tx: txcodec.Tx, **extra: Any) -> Result:
-        signed = self.keys.sign_tx(tx)
-        code, receipt = self.tf.ledger.send(signed.encode(), self.tf.timeout_s)
-        return Result(code, signed.tx_id(suite_for(self.keys.suite_name)), receipt, **extra)
+        return send_signed(self.tf.ledger, self.keys, tx, self.tf.timeout_s, **extra)
 
     # --- letters of credit -------------------------------------------------------------------
     def apply(self, terms: Terms, application_fp: bytes = ZERO_FP) -> Result:
