@@ -76,6 +76,7 @@ bench-tiny: setup
 	$(PY) bench/abci_app.py --tiny --out bench/out/abci_app-tiny.json
 	$(PY) bench/recon.py --tiny --out bench/out/recon-tiny.json
 	$(PY) bench/sharing.py --tiny --out bench/out/sharing-tiny.json
+	$(PY) bench/finance_mix.py --tiny --out bench/out/finance_mix-tiny.json
 	$(PY) -m bench report --tiny
 
 test: lint unit bench-tiny
