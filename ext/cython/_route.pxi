@@ -7,12 +7,18 @@ cdef enum:
     PREFIX_BYTES_MAX = 8  # tierchain.engine.apps.placement_prefix_bytes_max
     RULES_MAX = 64  # tierchain.engine.apps.placement_rules_max
     PINNED_SHARD_BYTES = 2
+    # A replicated rule's tag_bytes in the table, and what a key it matches routes to: no
+    # shard of its own (it is on every shard; tierchain.engine.route maps it to the primary).
+    REPLICATED_RULE = -1
+    REPLICATED_SHARD = 0xFFFF  # tierchain.engine.route.REPLICATED_SHARD; above limits.shards_max
+
+ROUTE_REPLICATED = REPLICATED_SHARD  # what route_keys answers for a replicated key
 
 
 cdef struct _Rule:
     uint8_t prefix[PREFIX_BYTES_MAX]
     int64_t prefix_len
-    int64_t tag_bytes  # 0: pinned (u16 LE shard after the prefix); else route by this many bytes
+    int64_t tag_bytes  # 0: pinned (u16 LE shard after the prefix); -1: replicated; else a tag
 
 
 cdef inline uint16_t _route_one(
@@ -21,10 +27,17 @@ cdef inline uint16_t _route_one(
     cdef int64_t r, p, need
     for r in range(n_rules):
         p = rules[r].prefix_len
-        need = PINNED_SHARD_BYTES if rules[r].tag_bytes == 0 else rules[r].tag_bytes
+        if rules[r].tag_bytes == REPLICATED_RULE:
+            need = 0
+        elif rules[r].tag_bytes == 0:
+            need = PINNED_SHARD_BYTES
+        else:
+            need = rules[r].tag_bytes
         # The first byte rules out almost every key before memcmp is called.
         if n < p + need or k[0] != rules[r].prefix[0] or memcmp(k, rules[r].prefix, p) != 0:
             continue
+        if rules[r].tag_bytes == REPLICATED_RULE:  # replicated: on every shard
+            return REPLICATED_SHARD
         if rules[r].tag_bytes == 0:  # pinned: prefix + u16 LE shard + rest
             return <uint16_t>((<int32_t>k[p] | (<int32_t>k[p + 1] << 8)) % shards)
         # tagged (e.g. a voucher lineage): prefix + tag + rest, routed by the tag alone
@@ -33,13 +46,14 @@ cdef inline uint16_t _route_one(
 
 
 cdef int64_t _read_rules(rules, _Rule* out) except -1:
-    """Copy ``rules`` ((prefix bytes, tag_bytes) pairs, tag_bytes 0 = pinned) into ``out``."""
+    """Copy ``rules`` ((prefix bytes, tag_bytes) pairs, tag_bytes 0 = pinned, -1 = replicated)
+    into ``out``."""
     if len(rules) > RULES_MAX:
         raise ValueError(f"at most {RULES_MAX} placement rules, not {len(rules)}")
     cdef int64_t r = 0
     for prefix, tag_bytes in rules:
         prefix = bytes(prefix)
-        if not 1 <= len(prefix) <= PREFIX_BYTES_MAX or not 0 <= tag_bytes <= KEY_BYTES_MAX:
+        if not 1 <= len(prefix) <= PREFIX_BYTES_MAX or not REPLICATED_RULE <= tag_bytes <= KEY_BYTES_MAX:
             raise ValueError(f"placement rule {prefix!r}, {tag_bytes}: bad prefix or tag length")
         memcpy(out[r].prefix, <const char*>prefix, len(prefix))
         out[r].prefix_len = len(prefix)
@@ -52,7 +66,8 @@ def route_keys(buf, key_start, key_len, int64_t n_shards, rules=()):
     """Shard (uint16) of each key buf[key_start[i] : +key_len[i]].
 
     shard = jump_hash(siphash24(ROUTE_KEY, key), n_shards) after the first placement
-    rule of ``rules`` whose prefix the key starts with (``_route_one``); raises
+    rule of ``rules`` whose prefix the key starts with (``_route_one``; a replicated
+    rule's keys answer ``ROUTE_REPLICATED``, 0xFFFF, which is no shard); raises
     ValueError if n_shards is outside 1..shards_max, a rule is malformed or a key
     lies outside ``buf``.
     """

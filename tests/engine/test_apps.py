@@ -89,8 +89,10 @@ def test_the_built_in_apps_are_disjoint_and_keep_their_numbers():
         4: "xshard.credit",
         5: "xshard.decide",
         6: "xshard.finish",
+        7: "xshard.replicate",
     }
-    assert len(default.ops) == 31 and all(16 <= c < 64 for c in default.ops if c > 6)
+    assert len(default.ops) == 32 and all(16 <= c < 64 for c in default.ops if c > 7)
+    assert default.replicate_ops == {7}
     # Role bits are protocol: the order config.ROLES had before apps owned them.
     assert default.role_names(-1) == [
         "registrar", "committee", "core_enterprise", "supplier", "bank", "warehouse", "logistics",
@@ -105,7 +107,12 @@ def test_the_built_in_apps_are_disjoint_and_keep_their_numbers():
         b"fy/",
         b"fs/",
         b"fw/",
+        *(b"fk/", b"fo/", b"fp/", b"fq/", b"fn/", b"fz/"),  # replicated: on every shard
     ]
+    assert {p.prefix for p in default.placement if p.rule == apps.REPLICATED} == {
+        b"fk/", b"fo/", b"fp/", b"fq/", b"fn/", b"fz/"
+    }  # fmt: skip
+    assert all(p.writers == {7} for p in default.placement if p.rule == apps.REPLICATED)
 
 
 def test_an_app_refuses_malformed_declarations():
@@ -212,6 +219,7 @@ def test_the_router_takes_placement_rules_as_data():
     # The built-in apps' rules are the default and route as before (tests/engine/test_router.py).
     assert route.native_rules() == (
         (b"@", 0), (b"fv/", 8), (b"fx/", 8), (b"fc/", 8), (b"fr/", 8), (b"fy/", 8), (b"fs/", 8), (b"fw/", 8),
+        (b"fk/", -1), (b"fo/", -1), (b"fp/", -1), (b"fq/", -1), (b"fn/", -1), (b"fz/", -1),
     )  # fmt: skip
 
 

@@ -130,9 +130,12 @@ def test_route_batch_without_any_keys():
 
 
 def placement_reference(key: bytes, n: int) -> int:
-    """The placement rules written out plainly: pinned keys, lineage tags, else all bytes."""
+    """The placement rules written out plainly: pinned keys, lineage tags, replicated keys
+    (written on the primary, shard 0), else all bytes."""
     if len(key) >= 3 and key[0] == ord("@"):
         return int.from_bytes(key[1:3], "little") % n
+    if key[:3] in (b"fk/", b"fo/", b"fp/", b"fq/", b"fn/", b"fz/"):
+        return 0
     if len(key) >= 11 and key[:3] in (b"fv/", b"fx/", b"fc/", b"fr/"):
         return jump_reference(_hot.siphash24(ROUTE_KEY, key[3:11]), n)
     return jump_reference(_hot.siphash24(ROUTE_KEY, key), n)
@@ -197,3 +200,53 @@ def test_sharded_genesis_holds_each_synthetic_balance_once():
     assert len(seen) == 3_000
     homes = route_keys(list(seen), 3).tolist()
     assert homes == list(seen.values())
+
+
+# --- replicated keys (docs/sharding.md "Replicated records") ----------------------------------
+
+
+def _batch(txs: list[tx.Tx]) -> Batch:
+    buf = tx.frame([_signed(t) for t in txs])
+    return Batch(buf=buf, digest=np.zeros((len(txs), 32), np.uint8), **_hot.decode_frames(buf))
+
+
+def test_replicated_keys_are_written_on_the_primary_and_copied_by_the_replication_op():
+    from tierchain.apps import xshard
+    from tierchain.engine import route
+
+    org, key = b"fo/" + bytes(16), b"fk/" + bytes(32)
+    # natively no shard; for a write, the primary
+    starts, lens = np.array([0, 0]), np.array([len(org), 3])
+    native = _hot.route_keys(org, starts, lens, 8, route.native_rules())
+    assert native.tolist() == [route.REPLICATED_SHARD] * 2  # the prefix alone is one too
+    for n in (1, 2, 8, limits.shards_max):
+        keys = [org, key, b"fq/" + bytes(16), b"fp/params"]
+        assert route_keys(keys, n).tolist() == [route.PRIMARY_SHARD] * 4
+    cursor = xshard.replica_cursor_key(1)
+    ordinary = tx.Tx(chain_id=1, shard_id=0, op=16, sender=b"\x05" * 32, nonce=0, writes=(key, org))
+    replicate = tx.Tx(chain_id=2, shard_id=0, op=7, sender=b"\x06" * 32, nonce=0, writes=(cursor, key, org))
+    # the replication op with a lineage key beside the replicated ones: a span
+    lineage = next(k for i in range(64) if route_keys([k := b"fv/" + bytes([i]) * 16], 2)[0] == 0)
+    mixed = dataclasses.replace(replicate, writes=(cursor, key, org, lineage))
+    b = _batch([ordinary, replicate, mixed])
+    assert route_batch(b, 2).tolist() == [0, 1, 1]  # the replication op by its pinned cursor
+    assert route.writes_on(b, 0, 2).tolist() == [True, False, False]  # never on the primary
+    assert route.writes_on(b, 1, 2).tolist() == [False, True, False]
+    shard = np.array([0, 1, 1], np.int32)
+    assert route.writes_on(b, shard, 2).tolist() == [True, True, False]
+    # a single-shard chain is its own primary: ordinary writes as ever, no replication op
+    assert route.writes_on(b, 0, 1).tolist() == [True, False, False]
+    # without a replication op in the batch the single-shard check costs no native call
+    assert route.writes_on(_batch([ordinary]), 0, 1).tolist() == [True]
+
+
+def test_a_replicated_rule_takes_no_tag_and_only_it_takes_writers():
+    from tierchain.engine import apps
+
+    assert apps.Placement(b"rr/", apps.REPLICATED).tag_bytes == 0
+    with pytest.raises(apps.AppError):
+        apps.Placement(b"rr/", apps.REPLICATED, 8)
+    with pytest.raises(apps.AppError, match="writers"):
+        apps.Placement(b"t/", apps.TAG, 8, writers=frozenset({7}))
+    with pytest.raises(ValueError, match="bad prefix or tag"):
+        _hot.route_keys(b"a", np.array([0]), np.array([1]), 4, [(b"x", -2)])

@@ -26,6 +26,12 @@ state on chain and the loser fails with ``XSHARD_STATE``.
 Its transactions are ordinary signed transactions from an account with the
 ``coordinator`` role; the shards trust that role to commit only after the
 destination prepared (docs/sharding.md "Cross-shard operations").
+
+``Replicator`` (same role, same stateless style) copies the replicated records — the keys
+of the apps' ``REPLICATED`` placement rules, written on the primary shard only — onto every
+other shard: each step takes a snapshot of them on the primary (at one height), compares
+it with each shard's copy and ships the difference with ``xshard.replicate``
+(docs/sharding.md "Replicated records").
 """
 
 from __future__ import annotations
@@ -37,17 +43,31 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from tierchain import limits
 from tierchain.apps import xshard
 from tierchain.apps.accounts import balance_key
 from tierchain.apps.xshard import Credit, Decision, Lock, Status
 from tierchain.crypto import KeyPair
-from tierchain.engine.route import route_keys
+from tierchain.engine.apps import resolve as resolve_apps
+from tierchain.engine.route import PRIMARY_SHARD, route_keys
 from tierchain.errors import Reject
 
 log = logging.getLogger("tierchain.coordinator")
 
 scan_page = 5_000  # records per state_scan call
 step_txs_max = 5_000  # transactions per shard per step
+
+
+def scan_all(cluster: Any, shard: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) under ``prefix`` on ``shard``, page by page."""
+    out: list[tuple[bytes, bytes]] = []
+    after = b""
+    while True:
+        page = cluster.call(shard, "state_scan", prefix, scan_page, after)
+        out += page
+        if len(page) < scan_page:
+            return out
+        after = page[-1][0]
 
 
 @dataclasses.dataclass
@@ -78,14 +98,7 @@ class Coordinator:
     # --- reading the shards --------------------------------------------------------------
 
     def _scan(self, shard: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
-        out: list[tuple[bytes, bytes]] = []
-        after = b""
-        while True:
-            page = self.cluster.call(shard, "state_scan", prefix, scan_page, after)
-            out += page
-            if len(page) < scan_page:
-                return out
-            after = page[-1][0]
+        return scan_all(self.cluster, shard, prefix)
 
     def pending(self) -> tuple[list[Lock], list[Credit]]:
         """Every pending lock and credit in the cluster."""
@@ -203,3 +216,114 @@ class Coordinator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+# --- replicated records ------------------------------------------------------------------------
+
+snapshot_tries = 50  # primary heights tried for a snapshot taken at one height
+
+
+@dataclasses.dataclass
+class ReplicationReport:
+    """What one replication step found and did."""
+
+    height: int = 0  # the primary's height of the snapshot
+    records: int = 0  # replicated records on the primary
+    shipped: Counter = dataclasses.field(default_factory=Counter)  # entries by shard
+    failed: Counter = dataclasses.field(default_factory=Counter)  # by reject name
+
+    @property
+    def idle(self) -> bool:
+        """Every shard held the snapshot already."""
+        return not self.shipped and not self.failed
+
+
+def pack_entries(entries: list[tuple[bytes, bytes | None]]) -> list[list[tuple[bytes, bytes | None]]]:
+    """``entries`` in ``xshard.replicate`` payloads: at most ``replicate_entries_max`` each,
+    each within ``limits.payload_bytes_max``; ValueError for an entry that fits in none."""
+    head = len(xshard.encode_entries(0, 0, []))
+    chunks: list[list[tuple[bytes, bytes | None]]] = []
+    size = limits.payload_bytes_max
+    for key, value in entries:
+        need = len(xshard.encode_entries(0, 0, [(key, value)])) - head
+        if head + need > limits.payload_bytes_max:
+            raise ValueError(f"replicated record {key!r} of {len(value or b'')} bytes fits in no payload")
+        full = chunks and len(chunks[-1]) == xshard.replicate_entries_max
+        if not chunks or full or size + need > limits.payload_bytes_max:
+            chunks.append([])
+            size = head
+        chunks[-1].append((key, value))
+        size += need
+    return chunks
+
+
+class Replicator:
+    """Keeps every shard's copy of the replicated records equal to the primary's.
+
+    A step: a snapshot of every replicated prefix on the primary taken at one height
+    (the height is read before and after the scans; a block in between means another try),
+    then, per other shard, the keys whose value differs (or that the primary no longer
+    has) shipped in ``xshard.replicate`` transactions stamped with that height. A shard
+    refuses a snapshot older than its copy, so its copy only moves forward; a lost or
+    refused transaction is found again by the next step's comparison."""
+
+    def __init__(self, cluster: Any, key: KeyPair, *, commit_timeout: float = 30.0) -> None:
+        self.cluster, self.key, self.commit_timeout = cluster, key, commit_timeout
+        self.prefixes = xshard.replicated_prefixes(resolve_apps(cluster.base.apps))
+        self.last: ReplicationReport | None = None
+
+    def _records(self, shard: int) -> dict[bytes, bytes]:
+        return {k: v for prefix in self.prefixes for k, v in scan_all(self.cluster, shard, prefix)}
+
+    def snapshot(self) -> tuple[int, dict[bytes, bytes]]:
+        """(height, records) of the primary, every record as of that height."""
+        for _ in range(snapshot_tries):
+            height = self.cluster.call(PRIMARY_SHARD, "height")
+            records = self._records(PRIMARY_SHARD)
+            if self.cluster.call(PRIMARY_SHARD, "height") == height:
+                return height, records
+        raise TimeoutError(f"the primary committed a block during each of {snapshot_tries} snapshots")
+
+    def step(self) -> ReplicationReport:
+        """Bring every shard's copy to one snapshot of the primary's; wait for the commits."""
+        height, records = self.snapshot()
+        report = ReplicationReport(height=height, records=len(records))
+        pk = self.key.public_key
+        subs = []
+        for shard in range(self.cluster.n_shards):
+            if shard == PRIMARY_SHARD:
+                continue
+            copy = self._records(shard)
+            entries: list[tuple[bytes, bytes | None]] = [
+                (k, v) for k, v in sorted(records.items()) if copy.get(k) != v
+            ]
+            entries += [(k, None) for k in sorted(copy.keys() - records.keys())]
+            if not entries:
+                continue
+            chain_id = self.cluster.chain_id(shard)
+            nonce = self.cluster.call(shard, "nonce", pk)
+            txs = [
+                self.key.sign_tx(xshard.replicate(chain_id, pk, nonce + i, shard, height, chunk)).encode()
+                for i, chunk in enumerate(pack_entries(sorted(entries)))
+            ]
+            report.shipped[shard] += len(entries)
+            subs.append(self.cluster.submit(txs))
+        for sub in subs:
+            for _, code in sub.rejections():
+                report.failed[code.name] += 1
+            for r in sub.wait(self.commit_timeout):
+                if r is not None and r.code:
+                    report.failed[Reject(r.code).name] += 1
+        self.last = report
+        return report
+
+    def sync(self, timeout: float = 60.0, interval: float = 0.05) -> ReplicationReport:
+        """Step until a step finds every shard's copy equal to the primary's snapshot."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.step()
+            if report.idle:
+                return report
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replicated records still differ: {report}")
+            time.sleep(interval)

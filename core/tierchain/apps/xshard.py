@@ -30,7 +30,16 @@ and once every record is finished it is sum(balances) alone.
 Every record key is *pinned* (``@`` + u16 shard, ``tierchain.engine.route``), so each
 transaction's keys live on the one shard that executes it.
 
-The ``xshard`` app (``APP``, built in): op codes 3..6, the ``coordinator`` role (bit
+Replicated records (docs/sharding.md "Replicated records"): keys of a ``REPLICATED``
+placement rule (finance's organizations, keys, parameters and proposals, ...) are written
+by ordinary transactions on the primary shard only; ``xreplicate`` (op 7), signed by the
+coordinator, copies a snapshot of them onto another shard: it records the primary's
+height the snapshot was taken at in ``@<shard>rp/`` and refuses an older one, so a
+shard's copy only moves forward through the primary's history
+(``tierchain.apps.coordinator.Replicator`` drives it). The router admits it on every
+shard but the primary, and writing replicated keys nowhere else (``route.writes_on``).
+
+The ``xshard`` app (``APP``, built in): op codes 3..7, the ``coordinator`` role (bit
 12 of the roles mask), the pinned placement rule for ``@`` keys; it builds on the
 accounts app (``tierchain.apps.accounts``: balances and roles) and refuses with engine codes.
 """
@@ -51,6 +60,7 @@ OP_XTRANSFER = 3
 OP_XCREDIT = 4
 OP_XDECIDE = 5
 OP_XFINISH = 6
+OP_XREPLICATE = 7
 COORDINATOR = apps.Role("coordinator", 12)  # bit 12: after the accounts' and finance's roles
 PINNED_PREFIX = b"@"  # "@" + u16 LE shard + rest lives on that shard (tierchain.engine.route)
 _ops = apps.OpTable()
@@ -84,6 +94,11 @@ _CREDIT_REC = struct.Struct("<B32sQQQ")  # status, to, amount, deadline_ms, heig
 def pin(shard: int) -> bytes:
     """The pinned-key prefix of ``shard`` (routes to ``shard % n_shards``)."""
     return b"@" + shard.to_bytes(2, "little")
+
+
+def replica_cursor_key(shard: int) -> bytes:
+    """Shard ``shard``'s replication cursor: the primary height of its copy (u64 LE)."""
+    return pin(shard) + b"rp/"
 
 
 def xid(src: int, sender: bytes, nonce: int) -> bytes:
@@ -255,6 +270,75 @@ def _xfinish(ctx: TxContext) -> None:
     ctx.emit(b"xshard.finished", bytes((decision,)) + xid(src, sender, nonce))
 
 
+# --- replication of replicated records ---------------------------------------------------------
+
+_REPLICATE_HEAD = struct.Struct("<HQ")  # shard, primary height of the snapshot
+_ENTRY_HEAD = struct.Struct("<B")  # key length; then the key, then a value (or a deletion)
+_VALUE_HEAD = struct.Struct("<BH")  # 1 + value length, or 0 (deleted) + 0
+replicate_entries_max = 30  # + the cursor write and the coordinator's account read: 32 keys
+
+
+def encode_entries(shard: int, height: int, entries: list[tuple[bytes, bytes | None]]) -> bytes:
+    """``xreplicate``'s payload: ``entries`` are (replicated key, value or None to delete)."""
+    out = [_REPLICATE_HEAD.pack(shard, height)]
+    for key, value in entries:
+        out.append(_ENTRY_HEAD.pack(len(key)) + key)
+        out.append(_VALUE_HEAD.pack(0, 0) if value is None else _VALUE_HEAD.pack(1, len(value)) + value)
+    return b"".join(out)
+
+
+def decode_entries(payload: bytes) -> tuple[int, int, list[tuple[bytes, bytes | None]]]:
+    """(shard, height, entries) of an ``xreplicate`` payload; ValueError if malformed."""
+    try:
+        shard, height = _REPLICATE_HEAD.unpack_from(payload)
+        at, entries = _REPLICATE_HEAD.size, []
+        while at < len(payload):
+            (n,) = _ENTRY_HEAD.unpack_from(payload, at)
+            key = payload[at + 1 : at + 1 + n]
+            at += 1 + n
+            present, size = _VALUE_HEAD.unpack_from(payload, at)
+            at += _VALUE_HEAD.size
+            value = payload[at : at + size] if present == 1 else None
+            short = len(key) != n or (value is not None and len(value) != size)
+            if short or present > 1 or (present == 0 and size):
+                raise ValueError("truncated or malformed entry")
+            at += size
+            entries.append((key, value))
+    except struct.error as exc:
+        raise ValueError(str(exc)) from exc
+    return shard, height, entries
+
+
+def replicated_prefixes(app_set: apps.AppSet) -> tuple[bytes, ...]:
+    """The prefixes of ``app_set``'s replicated placement rules."""
+    return tuple(p.prefix for p in app_set.placement if p.rule == apps.REPLICATED)
+
+
+@_ops.op(OP_XREPLICATE, "xshard.replicate")
+def _xreplicate(ctx: TxContext) -> None:
+    _require_coordinator(ctx)
+    try:
+        shard, height, entries = decode_entries(ctx.payload)
+    except ValueError as exc:
+        raise OpFailed(Reject.BAD_PAYLOAD, f"replicate payload: {exc}") from exc
+    if not entries or len(entries) > replicate_entries_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, f"1..{replicate_entries_max} entries")
+    prefixes = replicated_prefixes(ctx.apps)
+    for key, _ in entries:
+        if not key.startswith(prefixes):
+            raise OpFailed(Reject.BAD_PAYLOAD, "not a replicated key")
+    cursor = replica_cursor_key(shard)
+    if height < ctx.get_u64(cursor):
+        raise OpFailed(Reject.XSHARD_STATE, "a snapshot older than this shard's copy")
+    for key, value in entries:
+        if value is None:
+            ctx.delete(key)
+        else:
+            ctx.put(key, value)
+    ctx.put_u64(cursor, height)
+    ctx.emit(b"xshard.replicated", _REPLICATE_HEAD.pack(shard, height) + len(entries).to_bytes(2, "little"))
+
+
 # --- client-side builders ------------------------------------------------------------------
 
 
@@ -302,6 +386,21 @@ def finish(chain_id: int, coordinator: bytes, nonce: int, credit_: Credit, decis
     return _tx(chain_id, OP_XFINISH, coordinator, nonce, (account_key(coordinator),), writes, payload)
 
 
+def replicate(
+    chain_id: int,
+    coordinator: bytes,
+    nonce: int,
+    shard: int,
+    height: int,
+    entries: list[tuple[bytes, bytes | None]],
+) -> tx.Tx:
+    """Copy ``entries`` (replicated keys as of primary height ``height``) onto ``shard``
+    (``chain_id``: that shard's); signed by the coordinator with its nonce there."""
+    writes = (replica_cursor_key(shard), *(k for k, _ in entries))
+    payload = encode_entries(shard, height, entries)
+    return _tx(chain_id, OP_XREPLICATE, coordinator, nonce, (account_key(coordinator),), writes, payload)
+
+
 def _ids(lock: Lock) -> tuple[int, bytes, int]:
     return lock.src, lock.sender, lock.nonce
 
@@ -312,7 +411,8 @@ _tx = tx.unsigned
 APP = apps.App(
     name="xshard",
     ops=tuple(_ops.ops),
-    op_codes=range(OP_XTRANSFER, OP_XFINISH + 1),
+    op_codes=range(OP_XTRANSFER, OP_XREPLICATE + 1),
     roles=(COORDINATOR,),
     placement=(apps.Placement(PINNED_PREFIX, apps.PINNED),),
+    replicates=(OP_XREPLICATE,),
 )

@@ -11,7 +11,9 @@ one frozen value that declares everything the engine needs from an op set:
 * ``domains``: its BLAKE3 derive-key contexts;
 * ``roles``: account role names and their bit in the ``acct/`` roles mask;
 * ``placement``: shard placement rules, as data the native router takes
-  (``tierchain.engine.route``, ext/cython/_route.pxi);
+  (``tierchain.engine.route``, ext/cython/_route.pxi): pinned, tagged or replicated keys;
+* ``replicates``: its replication ops, which alone write replicated keys on a shard other
+  than the primary;
 * ``genesis``: a hook yielding the state the app contributes at genesis;
 * ``requires``: the apps it builds on, which must come before it in the set (by name, or
   by a name another app ``provides``); its handlers may refuse with their codes too (the
@@ -86,6 +88,11 @@ validator_power_max = 1 << 32
 
 PINNED = "pinned"  # prefix + u16 LE shard + rest: the key lives on shard u16 % n
 TAG = "tag"  # prefix + tag + rest: the key routes by the tag's bytes alone
+# The key is on every shard of a cluster (docs/sharding.md "Replicated records"): it is
+# written by ordinary transactions on the primary shard (``route.PRIMARY_SHARD``) alone, and
+# copied onto every other shard by the apps' replication ops (``App.replicates``), which may
+# write it on any shard but the primary. A single-shard chain is its own primary.
+REPLICATED = "replicated"
 
 
 class AppError(TierChainError):
@@ -128,19 +135,26 @@ class Role:
 class Placement:
     """A shard placement rule: keys starting with ``prefix`` are placed by ``rule``
     (``PINNED``: the u16 LE after the prefix names the shard; ``TAG``: the
-    ``tag_bytes`` after the prefix are routed instead of the whole key)."""
+    ``tag_bytes`` after the prefix are routed instead of the whole key; ``REPLICATED``:
+    on every shard, written on the primary, copied by the ops in ``writers``).
+
+    ``writers`` is filled in by ``AppSet`` (every app's ``replicates``): an app declares a
+    replicated rule with none."""
 
     prefix: bytes
     rule: str
     tag_bytes: int = 0
+    writers: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.prefix) <= placement_prefix_bytes_max:
             raise AppError(f"placement prefix {self.prefix!r}: 1..{placement_prefix_bytes_max} bytes")
-        if self.rule == PINNED and self.tag_bytes == 0:
+        if self.writers and self.rule != REPLICATED:
+            raise AppError(f"placement {self.prefix!r}: only a replicated rule has writers")
+        if self.rule in (PINNED, REPLICATED) and self.tag_bytes == 0:
             return
         if self.rule != TAG or not 1 <= self.tag_bytes <= placement_tag_bytes_max:
-            raise AppError(f"placement {self.prefix!r}: a pinned rule, or a tag of 1..32 bytes")
+            raise AppError(f"placement {self.prefix!r}: a pinned or replicated rule, or a tag of 1..32 bytes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,6 +236,9 @@ class App:
     # Other names this app answers to in ``requires`` (a variant of an app: finance_confidential
     # provides "finance").
     provides: tuple[str, ...] = ()
+    # Its replication ops: they copy ``REPLICATED`` keys (any app's) onto a shard other than
+    # the primary, the only way such a key is written there (xshard's ``xshard.replicate``).
+    replicates: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         name = self.name
@@ -241,6 +258,8 @@ class App:
             if op.code in seen:
                 raise AppConflict(f"app {name}: op code {op.code} declared twice")
             seen.add(op.code)
+        if not set(self.replicates) <= seen:
+            raise AppError(f"app {name}: replication ops {sorted(self.replicates)} are not ops of the app")
         for check in self.checks:
             if not check.ops or not check.ops <= seen:
                 raise AppError(f"app {name}: a batch check's ops {sorted(check.ops)} are not ops of the app")
@@ -338,7 +357,13 @@ class AppSet:
         if len(prefixes) > placement_rules_max:
             raise AppConflict(f"{len(prefixes)} placement rules; the router takes {placement_rules_max}")
         self.role_mask = functools.reduce(int.__or__, self.role_bits.values(), 0)
-        self.placement: tuple[Placement, ...] = tuple(p for a in self.apps for p in a.placement)
+        # The ops that copy replicated keys onto a non-primary shard: every replicated rule's writers.
+        self.replicate_ops = frozenset(op for a in self.apps for op in a.replicates)
+        self.placement: tuple[Placement, ...] = tuple(
+            dataclasses.replace(p, writers=self.replicate_ops) if p.rule == REPLICATED else p
+            for a in self.apps
+            for p in a.placement
+        )
         self.checks: tuple[BatchCheck, ...] = tuple(c for a in self.apps for c in a.checks)
         self.endpoints: dict[str, Endpoint] = {e.name: e for a in self.apps for e in a.endpoints}
 

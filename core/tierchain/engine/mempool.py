@@ -81,7 +81,8 @@ def screen(
     ok = codes == Reject.OK
     codes[ok & (batch.chain_id != chain_id)] = Reject.WRONG_CHAIN
     codes[(codes == 0) & (batch.shard_id != 0)] = Reject.WRONG_SHARD
-    if shard_count > 1:  # a shard of a cluster: only keys it owns
+    # A shard of a cluster: only keys it owns; any chain: no replication op on the primary.
+    if shard_count > 1 or route.replication_writers(placement):
         owned = route.writes_on(batch, shard_index, shard_count, placement)
         codes[(codes == 0) & ~owned] = Reject.WRONG_SHARD
     codes[(codes == 0) & (batch.expires_at != 0) & (batch.expires_at < next_height)] = Reject.EXPIRED

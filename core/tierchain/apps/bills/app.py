@@ -6,7 +6,8 @@ it uses (``apps = ["accounts", "xshard", "finance", "bills"]``). Op codes 96..12
 refusals 224..287 (``codes.BillReject``; its handlers also refuse with finance's
 membership, committee, counterparty and document codes), two hash domains, and placement:
 ``bl/`` (bills) and ``bn/`` (their history) route by the bill id's first 8 bytes, so a
-bill and its whole history live on one shard. No genesis state: parameters start at
+bill and its whole history live on one shard; ``bq/`` (parameters, calendars) and ``bv/``
+(ballots) are replicated (on every shard, voted on the primary). No genesis state: parameters start at
 their defaults (``codes.Params``) and years without a voted calendar use the weekend rule.
 """
 
@@ -23,6 +24,10 @@ APP = apps.App(
     reject_codes=c.REJECT_CODES,
     rejects=c.BillReject,
     domains=c.DOMAINS,
-    placement=tuple(apps.Placement(p, apps.TAG, c.tag_bytes) for p in (b"bl/", b"bn/")),
+    placement=(
+        *(apps.Placement(p, apps.TAG, c.tag_bytes) for p in (b"bl/", b"bn/")),
+        # parameters, calendars and ballots: on every shard, voted on the primary
+        *(apps.Placement(p, apps.REPLICATED) for p in (b"bq/", b"bv/")),
+    ),
     requires=("finance",),
 )

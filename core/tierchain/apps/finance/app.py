@@ -4,7 +4,8 @@ Built in (``tierchain.engine.apps.BUILTIN_APPS``): op codes 16..63, refusals 96.
 (its own ``codes.FinanceReject``, declared as ``rejects``: ``AppSet.reject_name`` shows
 them), the six ``FIN_*`` hash domains and the organization roles of ``codes``, and the
 lineage placement rule: ``fv/ fx/ fc/ fr/ fy/ fs/ fw/`` keys route by their 8-byte lineage
-tag, so a voucher's whole lineage lives on one shard.
+tag, so a voucher's whole lineage lives on one shard; and the consortium's tables
+``fk/ fo/ fp/ fq/ fn/ fz/`` are replicated: on every shard, written on the primary.
 It has no genesis state (the consortium parameters start at their defaults).
 
 ``CONFIDENTIAL_APP`` (built in as ``finance_confidential``) is the same app without the ops
@@ -45,7 +46,10 @@ APP = apps.App(
     rejects=c.FinanceReject,
     domains=c.DOMAINS,
     roles=c.ROLES,
-    placement=tuple(apps.Placement(p, apps.TAG, c.lineage_tag_bytes) for p in c.LINEAGE_PREFIXES),
+    placement=(
+        *(apps.Placement(p, apps.TAG, c.lineage_tag_bytes) for p in c.LINEAGE_PREFIXES),
+        *(apps.Placement(p, apps.REPLICATED) for p in c.REPLICATED_PREFIXES),
+    ),
     checks=(confidential.CHECK,),  # the confidential ops' proofs, one native call per batch
 )
 

@@ -152,6 +152,11 @@ ROLES = tuple(
 )
 # Lineage tables: prefix + 8-byte lineage tag + rest routes by the tag (see voucher_id).
 LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/", b"fy/", b"fs/", b"fw/")
+# Consortium tables: on every shard of a cluster (a replicated placement rule), written by
+# the committee and the organizations on the primary shard, copied to the others by the
+# replication op, so that a lineage's ops on any shard read the same organizations, keys,
+# parameters and regulator key (docs/sharding.md "Replicated records").
+REPLICATED_PREFIXES = (b"fk/", b"fo/", b"fp/", b"fq/", b"fn/", b"fz/")
 
 # --- op codes (protocol: never renumber) -------------------------------------
 OP_PROPOSE = 16
