@@ -8,119 +8,34 @@ committee votes a minimum tenor of 0 days and makes today a business day.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import nacl.pwhash
 import pytest
-from click.testing import CliRunner, Result
 
-from conftest import free_port, stop, wait_serving
-from tierchain import crypto
+from app_node_world import AppNode, fast_key_files, one_line
 from tierchain.apps.bills import days
 from tierchain.apps.finance import codes as fc
-from tierchain.cli.main import main
 
-ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 ORGS = {"CoreCo": "core_enterprise", "Tier1": "supplier", "Tier2": "supplier", "BankA": "bank"}
 
 
-def run(*args: str) -> Result:
-    return CliRunner(env=ENV).invoke(main, list(args), input="")
+class Net(AppNode):
+    """A chain running the bills app; ``today``: a business day, the shortest tenor."""
 
-
-def ok(*args: str) -> dict:
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
-
-
-def one_line(exit_code: int, what: str, *args: str) -> Result:
-    r = run(*args)
-    assert r.exit_code == exit_code, r.output
-    assert r.stderr.count("\n") == 1 and what in r.stderr and "Traceback" not in r.output, r.output
-    assert r.stdout == ""
-    return r
-
-
-class Net:
-    """A chain running the bills app, served by `tierchain node run` on 127.0.0.1."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.dir = tmp, tmp / "node"
-        r = run("init", str(self.dir), "--chain-id", "5", "--block-interval-ms", "5", "--app", "bills")
-        assert r.exit_code == 0, r.output
-        self.pub: dict[str, str] = {}
-        for name in ORGS:
-            r = run("keygen", str(tmp / f"{name}.key"))
-            assert r.exit_code == 0, r.output
-            self.pub[name] = r.stdout.strip().splitlines()[-1]
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.stderr = tmp / "node.stderr"
-        env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
-        with open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tierchain.cli.main", "node", "run", str(self.dir), "--listen",
-                 f"127.0.0.1:{port}"],
-                stderr=err,
-                env=env,
-            )  # fmt: skip
-        try:
-            wait_serving(self.url, self.proc, timeout_s=30)
-        except BaseException:
-            stop(self.proc)
-            raise
-
-    def key(self, who: str) -> str:
-        return str(self.dir / "node.key" if who == "node" else self.tmp / f"{who}.key")
-
-    def args(self, who: str | None, *args: str) -> list[str]:
-        key = ["--key", self.key(who)] if who else []
-        return ["bills", "--node", self.url, *key, *args]
-
-    def bills(self, who: str | None, *args: str) -> dict:
-        return ok(*self.args(who, *args))
+    bills = AppNode.do
+    today: str
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("bills-cli")
-    with pytest.MonkeyPatch.context() as mp:  # conftest's fast_kdf, for the whole module
-        mp.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-        mp.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
-        mp.setattr(
-            crypto.save_key_file,
-            "__kwdefaults__",
-            {
-                "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
-                "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN,
-                "iterations": 1000,
-            },
-        )
-        n = Net(tmp)
-        try:
-            for name, role in ORGS.items():
-                admit = ["propose-admit", name, "--role", role, "--org-key", n.pub[name]]
-                assert (
-                    ok("finance", "--node", n.url, "--chain-id", "5", "--key", n.key("node"), *admit)["code"]
-                    == "OK"
-                )
-            today = days.local_day(int(time.time() * 1000), 480)
-            year, month, dom = days.civil_from_days(today)
-            n.today = f"{year:04d}-{month:02d}-{dom:02d}"
-            assert n.bills("node", "vote-params", "--min-tenor-days", "0")["applied"] is True
-            assert n.bills("node", "vote-calendar", str(year), "--workday", n.today)["applied"] is True
-            yield n
-        finally:
-            code = stop(n.proc)
-            if code != 0:
-                print(n.stderr.read_text(errors="replace")[-8000:])
-    assert code == 0
+    with fast_key_files(), Net(tmp_path_factory.mktemp("bills-cli"), "bills", ORGS, options_last=False) as n:
+        n.admit()
+        today = days.local_day(int(time.time() * 1000), 480)
+        year, month, dom = days.civil_from_days(today)
+        n.today = f"{year:04d}-{month:02d}-{dom:02d}"
+        assert n.bills("node", "vote-params", "--min-tenor-days", "0")["applied"] is True
+        assert n.bills("node", "vote-calendar", str(year), "--workday", n.today)["applied"] is True
+        yield n
 
 
 def test_issue_endorse_discount_present_pay_and_lineage(net):

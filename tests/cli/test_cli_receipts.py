@@ -6,131 +6,26 @@ stopped).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import nacl.pwhash
 import pytest
-from click.testing import CliRunner, Result
 
-from conftest import free_port, stop, wait_serving
-from tierchain import crypto
-from tierchain.cli.main import main
+from app_node_world import AppNode, bad_argument, fast_key_files, refused
 
-ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 ORGS = {"Depot": "warehouse", "Tier1": "supplier", "BankA": "bank", "BankB": "bank"}
 
 
-def run(*args: str) -> Result:
-    return CliRunner(env=ENV).invoke(main, list(args), input="")
+class Net(AppNode):
+    """A chain running the receipts app."""
 
-
-def ok(*args: str) -> dict | list:
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
-
-
-def refused(code: str, *args: str) -> Result:
-    """A runtime refusal: one line on stderr naming ``code``, exit 1, nothing on stdout."""
-    r = run(*args)
-    assert r.exit_code == 1, r.output
-    assert r.stderr.count("\n") == 1 and code in r.stderr and "Traceback" not in r.output, r.output
-    assert r.stdout == "", r.stdout
-    return r
-
-
-def bad_argument(what: str, *args: str) -> Result:
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    assert r.stderr.count("\n") == 1 and what in r.stderr and "Traceback" not in r.output, r.output
-    return r
-
-
-class Net:
-    """A chain running the receipts app, served by `tierchain node run` on 127.0.0.1."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.dir = tmp, tmp / "node"
-        r = run("init", str(self.dir), "--chain-id", "5", "--block-interval-ms", "5", "--app", "receipts")
-        assert r.exit_code == 0, r.output
-        self.pub: dict[str, str] = {}
-        for name in ORGS:
-            r = run("keygen", str(tmp / f"{name}.key"))
-            assert r.exit_code == 0, r.output
-            self.pub[name] = r.stdout.strip().splitlines()[-1]
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.stderr = tmp / "node.stderr"
-        env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
-        with open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tierchain.cli.main",
-                    "node",
-                    "run",
-                    str(self.dir),
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                ],
-                stderr=err,
-                env=env,
-            )
-        try:
-            wait_serving(self.url, self.proc, timeout_s=30)
-        except BaseException:
-            stop(self.proc)
-            raise
-
-    def key(self, who: str) -> str:
-        return str(self.dir / "node.key" if who == "node" else self.tmp / f"{who}.key")
-
-    def args(self, who: str, *args: str) -> list[str]:
-        return ["receipts", *args, "--node", self.url, "--key", self.key(who)]
-
-    def rc(self, who: str, *args: str) -> dict:
-        return ok(*self.args(who, *args))
-
-    def read_only(self, *args: str) -> dict | list:
-        return ok("receipts", "--node", self.url, *args)
-
-    def close(self) -> int:
-        return stop(self.proc)
+    rc = AppNode.do
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("receipts-cli")
-    with pytest.MonkeyPatch.context() as mp:  # conftest's fast_kdf, for the whole module
-        mp.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-        mp.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
-        mp.setattr(
-            crypto.save_key_file,
-            "__kwdefaults__",
-            {
-                "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
-                "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN,
-                "iterations": 1000,
-            },
-        )
-        n = Net(tmp)
-        try:
-            for name, role in ORGS.items():
-                admit = ["propose-admit", name, "--role", role, "--org-key", n.pub[name]]
-                r = ok("finance", "--node", n.url, "--chain-id", "5", "--key", n.key("node"), *admit)
-                assert r["code"] == "OK"
-            yield n
-        finally:
-            code = n.close()
-            if code != 0:
-                print(n.stderr.read_text(errors="replace")[-8000:])
-    assert code == 0
+    with fast_key_files(), Net(tmp_path_factory.mktemp("receipts-cli"), "receipts", ORGS) as n:
+        n.admit()
+        yield n
 
 
 def test_issue_goods_pledge_anomaly_and_lineage(net):

@@ -13,112 +13,31 @@ import datetime as dt
 import json
 import os
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import nacl.pwhash
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from conftest import free_port, stop, wait_serving
-from tierchain import crypto
+from app_node_world import ENV, AppNode, bad_argument, fast_key_files, ok, refused, run
 from tierchain.apps.finance import codes as fc
 from tierchain.cli.main import main
 
-ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 ORGS = {"Seller": "supplier", "BankA": "bank", "BankB": "bank"}
 ID_LISTED = "11010519491231002X"  # valid check character
 ID_OTHER = "110101900307001"  # a first-generation (15-digit) number: always well-formed
 USCC = "91350100M000100Y43"
 
 
-def run(*args: str) -> Result:
-    return CliRunner(env=ENV).invoke(main, list(args), input="")
+class Net(AppNode):
+    """A chain running the sharing app; ``args`` puts the connection options after the command
+    name; the consortium list key once voted."""
 
-
-def ok(*args: str) -> dict:
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
-
-
-def refused(code: str, *args: str) -> Result:
-    """A runtime refusal: one line on stderr naming ``code``, exit 1, nothing on stdout."""
-    r = run(*args)
-    assert r.exit_code == 1, r.output
-    assert r.stderr.count("\n") == 1 and code in r.stderr and "Traceback" not in r.output, r.output
-    assert r.stdout == "", r.stdout
-    return r
-
-
-def bad_argument(what: str, *args: str) -> Result:
-    """A bad argument: one line on stderr saying ``what``, exit 2."""
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    assert r.stderr.count("\n") == 1 and what in r.stderr and "Traceback" not in r.output, r.output
-    return r
-
-
-class Net:
-    """A chain running the sharing app, served by `tierchain node run` on 127.0.0.1."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.dir = tmp, tmp / "node"
-        r = run("init", str(self.dir), "--chain-id", "5", "--block-interval-ms", "5", "--app", "sharing")
-        assert r.exit_code == 0, r.output
-        self.pub: dict[str, str] = {}
-        for name in ORGS:
-            r = run("keygen", str(tmp / f"{name}.key"))
-            assert r.exit_code == 0, r.output
-            self.pub[name] = r.stdout.strip().splitlines()[-1]
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.stderr = tmp / "node.stderr"
-        env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
-        with open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tierchain.cli.main",
-                    "node",
-                    "run",
-                    str(self.dir),
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                ],
-                stderr=err,
-                env=env,
-            )
-        try:
-            self.client = wait_serving(self.url, self.proc, timeout_s=30)
-        except BaseException:
-            stop(self.proc)
-            raise
-        self.list_key: Path | None = None
-
-    def key(self, who: str) -> str:
-        return str(self.dir / "node.key" if who == "node" else self.tmp / f"{who}.key")
-
-    def args(self, who: str, *args: str) -> list[str]:
-        """``sharing ARGS`` signed by ``who``, the connection options after the command name."""
-        return ["sharing", *args, "--node", self.url, "--key", self.key(who)]
-
-    def sh(self, who: str, *args: str) -> dict:
-        return ok(*self.args(who, *args))
-
-    def read_only(self, *args: str) -> dict:
-        return ok("sharing", "--node", self.url, *args)
+    sh = AppNode.do
+    list_key: Path | None = None
 
     def org(self, name: str) -> str:
         return fc.org_id(name).hex()
-
-    def file(self, name: str, data: bytes) -> Path:
-        path = self.tmp / name
-        path.write_bytes(data)
-        return path
 
     def voted_list_key(self) -> Path:
         """The consortium list key, made and voted (threshold 1) the first time it is needed."""
@@ -130,37 +49,12 @@ class Net:
             self.list_key = path
         return self.list_key
 
-    def close(self) -> int:
-        return stop(self.proc)
-
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sharing-cli")
-    with pytest.MonkeyPatch.context() as mp:  # conftest's fast_kdf, for the whole module
-        mp.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-        mp.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
-        mp.setattr(
-            crypto.save_key_file,
-            "__kwdefaults__",
-            {
-                "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
-                "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN,
-                "iterations": 1000,
-            },
-        )
-        n = Net(tmp)
-        try:
-            for name, role in ORGS.items():
-                admit = ["propose-admit", name, "--role", role, "--org-key", n.pub[name]]
-                r = ok("finance", "--node", n.url, "--chain-id", "5", "--key", n.key("node"), *admit)
-                assert r["code"] == "OK"
-            yield n
-        finally:
-            code = n.close()
-            if code != 0:
-                print(n.stderr.read_text(errors="replace")[-8000:])
-    assert code == 0
+    with fast_key_files(), Net(tmp_path_factory.mktemp("sharing-cli"), "sharing", ORGS) as n:
+        n.admit()
+        yield n
 
 
 def in_an_hour() -> str:
@@ -251,18 +145,7 @@ def test_put_grant_request_answer_read_round_trip(net):
 
     # A trade document behind its finance anchor (TYPE alone: the file's fingerprint).
     invoice = net.file("invoice.pdf", b"%PDF invoice 42")
-    fp = ok(
-        "finance",
-        "--node",
-        net.url,
-        "--chain-id",
-        "5",
-        "--key",
-        net.key("Seller"),
-        "anchor",
-        "invoice",
-        str(invoice),
-    )["fingerprint"]
+    fp = net.finance("Seller", "anchor", "invoice", str(invoice))["fingerprint"]
     trade = net.sh("Seller", "put", "--kind", "trade_document", "--anchor", "invoice", str(invoice))
     assert trade["fingerprint"] == fp and net.read_only("show", trade["id"])["anchor"] == "INVOICE"
     bad_argument(

@@ -9,135 +9,36 @@ instruments so that the tests do not depend on each other's order.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import nacl.pwhash
 import pytest
-from click.testing import CliRunner, Result
 
-from conftest import free_port, stop, wait_serving
-from tierchain import crypto
-from tierchain.cli.main import main
+from app_node_world import AppNode, bad_argument, fast_key_files, refused
 
-ENV = {"TIERCHAIN_PASSPHRASE": "test pass"}
 ORGS = {"CoreCo": "core_enterprise", "Tier1": "supplier", "BankA": "bank", "BankB": "bank"}
-
-
-def run(*args: str) -> Result:
-    return CliRunner(env=ENV).invoke(main, list(args), input="")
-
-
-def ok(*args: str) -> dict:
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
-
-
-def refused(code: str, *args: str) -> Result:
-    r = run(*args)
-    assert r.exit_code == 1, r.output
-    assert r.stderr.count("\n") == 1 and code in r.stderr and "Traceback" not in r.output, r.output
-    assert r.stdout == ""
-    return r
-
-
-def bad_argument(what: str, *args: str) -> Result:
-    r = run(*args)
-    assert r.exit_code == 2, r.output
-    assert r.stderr.count("\n") == 1 and what in r.stderr and "Traceback" not in r.output, r.output
-    return r
 
 
 def days(n: float) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(days=n)).isoformat(timespec="seconds")
 
 
-class Net:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.dir = tmp, tmp / "node"
-        r = run("init", str(self.dir), "--chain-id", "5", "--block-interval-ms", "5", "--app", "tradefin")
-        assert r.exit_code == 0, r.output
-        self.pub: dict[str, str] = {}
-        for name in ORGS:
-            r = run("keygen", str(tmp / f"{name}.key"))
-            assert r.exit_code == 0, r.output
-            self.pub[name] = r.stdout.strip().splitlines()[-1]
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.stderr = tmp / "node.stderr"
-        env = dict(os.environ, **ENV, PYTHONPATH=str(Path(__file__).parents[2] / "core"))
-        with open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tierchain.cli.main",
-                    "node",
-                    "run",
-                    str(self.dir),
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                ],
-                stderr=err,
-                env=env,
-            )
-        try:
-            wait_serving(self.url, self.proc, timeout_s=30)
-        except BaseException:
-            stop(self.proc)
-            raise
+class Net(AppNode):
+    """A chain running the tradefin app; ``file`` writes a document and gives its path."""
 
-    def key(self, who: str) -> str:
-        return str(self.dir / "node.key" if who == "node" else self.tmp / f"{who}.key")
-
-    def args(self, who: str, *args: str) -> list[str]:
-        return ["tradefin", "--node", self.url, "--key", self.key(who), *args]
-
-    def tf(self, who: str, *args: str) -> dict:
-        return ok(*self.args(who, *args))
-
-    def show(self, *args: str) -> dict:
-        return ok("tradefin", "--node", self.url, *args)
+    tf = AppNode.do
+    show = AppNode.read_only
 
     def file(self, name: str, data: bytes) -> str:
-        path = self.tmp / name
-        path.write_bytes(data)
-        return str(path)
+        return str(super().file(name, data))
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tradefin-cli")
-    with pytest.MonkeyPatch.context() as mp:  # conftest's fast_kdf, for the whole module
-        mp.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE", nacl.pwhash.argon2id.OPSLIMIT_MIN)
-        mp.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE", nacl.pwhash.argon2id.MEMLIMIT_MIN)
-        mp.setattr(
-            crypto.save_key_file,
-            "__kwdefaults__",
-            {
-                "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
-                "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN,
-                "iterations": 1000,
-            },
-        )
-        n = Net(tmp)
-        try:
-            for name, role in ORGS.items():
-                admit = ["propose-admit", name, "--role", role, "--org-key", n.pub[name]]
-                assert (
-                    ok("finance", "--node", n.url, "--chain-id", "5", "--key", n.key("node"), *admit)["code"]
-                    == "OK"
-                )
-            yield n
-        finally:
-            code = stop(n.proc)
-            if code != 0:
-                print(n.stderr.read_text(errors="replace")[-8000:])
-    assert code == 0
+    with (
+        fast_key_files(),
+        Net(tmp_path_factory.mktemp("tradefin-cli"), "tradefin", ORGS, options_last=False) as n,
+    ):
+        n.admit()
+        yield n
 
 
 def test_an_lc_from_application_to_payment(net):
@@ -207,18 +108,7 @@ def test_a_guarantee_and_a_factored_invoice(net):
     assert (view["paid"], view["remaining"], view["status"]) == (50_000, 150_000, "ISSUED")
 
     invoice = net.file("invoice-f.txt", b"invoice INV-F: 300,000 owed by CoreCo")
-    fp = ok(
-        "finance",
-        "--node",
-        net.url,
-        "--chain-id",
-        "5",
-        "--key",
-        net.key("Tier1"),
-        "anchor",
-        "invoice",
-        invoice,
-    )["fingerprint"]
+    fp = net.finance("Tier1", "anchor", "invoice", invoice)["fingerprint"]
     assign = [
         "f-assign",
         fp,
