@@ -27,6 +27,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from tierchain.apps.finance import codes as fc
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
@@ -222,6 +224,38 @@ def reference_fingerprint(
 
 
 # --- records ------------------------------------------------------------------------------
+# Handlers decode and rebuild these records on every op. Two helpers keep that cheap:
+# ``_maker`` builds a large record without the frozen dataclass ``__init__`` (one
+# ``object.__setattr__`` per field), ``evolve`` is ``dataclasses.replace`` without its
+# inspection of every field on each call. Both make the very instances the dataclass
+# machinery would: these records have plain fields only (no ``__post_init__``, no
+# ``init=False``, no slots).
+
+
+def _maker(cls: type) -> Callable[..., Any]:
+    """``cls(*values)`` for a record of this module, every field given in order."""
+    names, new = tuple(f.name for f in dataclasses.fields(cls)), object.__new__
+
+    def make(*values: Any) -> Any:
+        obj = new(cls)
+        obj.__dict__.update(zip(names, values, strict=True))
+        return obj
+
+    return make
+
+
+def evolve(rec: Any, **changes: Any) -> Any:
+    """``dataclasses.replace(rec, **changes)`` for a record of this module (TypeError for a
+    name that is not one of its fields)."""
+    if not changes.keys() <= _FIELDS[type(rec)]:
+        raise TypeError(f"{type(rec).__name__} has no field {sorted(changes.keys() - _FIELDS[type(rec)])}")
+    new = object.__new__(type(rec))
+    d = new.__dict__
+    d.update(rec.__dict__)
+    d.update(changes)
+    return new
+
+
 _ASSET = struct.Struct("<16s16sBQIQHH32s32s16sQQBQQQQQHIIQ16s")
 
 
@@ -256,13 +290,19 @@ class Asset:
     pool: bytes = ZERO_ID
 
     def encode(self) -> bytes:
-        return _ASSET.pack(*dataclasses.astuple(self))
+        return _ASSET.pack(
+            self.originator, self.servicer, self.kind, self.principal, self.rate_bp, self.start_ms,
+            self.term_months, self.freq_months, self.contract_fp, self.obligor_fp, self.file_id,
+            self.registered_height, self.registered_ms, self.status, self.outstanding, self.repaid,
+            self.interest, self.defaulted, self.recovered, self.periods_paid, self.days_past_due,
+            self.events, self.last_ms, self.pool,
+        )  # fmt: skip
 
     @classmethod
     def decode(cls, raw: bytes) -> Asset:
         if len(raw) != _ASSET.size:
             raise RecordError("abs asset")
-        return cls(*_ASSET.unpack(raw))
+        return _asset(*_ASSET.unpack(raw))
 
     @property
     def installments(self) -> int:
@@ -305,7 +345,10 @@ class Event:
     tx_id: bytes
 
     def encode(self) -> bytes:
-        return _EVENT.pack(*dataclasses.astuple(self))
+        return _EVENT.pack(
+            self.kind, self.value_ms, self.principal, self.interest, self.aux, self.outstanding_after,
+            self.height, self.block_ms, self.tx_id,
+        )  # fmt: skip
 
     @classmethod
     def decode(cls, raw: bytes) -> Event:
@@ -330,7 +373,7 @@ class Criteria:
     max_assets: int
 
     def encode(self) -> bytes:
-        return _CRITERIA.pack(*dataclasses.astuple(self))
+        return _CRITERIA.pack(*_criteria_values(self))
 
     @classmethod
     def decode(cls, raw: bytes) -> Criteria:
@@ -349,6 +392,10 @@ class Criteria:
 
     def allows_kind(self, kind: int) -> bool:
         return bool(self.kinds >> kind & 1) if 0 <= kind < 8 else False
+
+
+def _criteria_values(cr: Criteria) -> tuple[int, ...]:
+    return cr.max_principal, cr.min_rate_bp, cr.max_rate_bp, cr.max_remaining_months, cr.kinds, cr.max_assets
 
 
 _POOL = struct.Struct("<16s16sB" + _CRITERIA.format[1:] + "IQQQQQB")
@@ -373,7 +420,7 @@ class Pool:
 
     def encode(self) -> bytes:
         head = _POOL.pack(
-            self.originator, self.trustee, self.status, *dataclasses.astuple(self.criteria),
+            self.originator, self.trustee, self.status, *_criteria_values(self.criteria),
             self.assets, self.cutoff_balance, self.created_height, self.created_ms, self.closed_ms,
             self.trust_ms, len(self.name),
         )  # fmt: skip
@@ -388,6 +435,8 @@ class Pool:
             raise RecordError("abs pool name")
         return cls(f[0], f[1], f[2], Criteria(*f[3:9]), *f[9:15], raw[_POOL.size :])
 
+
+_asset = _maker(Asset)
 
 _MEMBER = struct.Struct("<QQQ")
 
@@ -408,3 +457,8 @@ class Member:
         if len(raw) != _MEMBER.size:
             raise RecordError("abs member")
         return cls(*_MEMBER.unpack(raw))
+
+
+_FIELDS = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in (Asset, Event, Criteria, Pool, Member)
+}

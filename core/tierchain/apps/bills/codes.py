@@ -30,6 +30,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from tierchain import limits
 from tierchain.apps.finance import codes as fc
@@ -251,6 +253,38 @@ def ballot_id(action: int, version: int, body: bytes, *, suite: CryptoSuite = ED
 
 
 # --- records ------------------------------------------------------------------------------------
+# Handlers decode and rebuild these records on every op. Two helpers keep that cheap:
+# ``_maker`` builds a large record without the frozen dataclass ``__init__`` (one
+# ``object.__setattr__`` per field), ``evolve`` is ``dataclasses.replace`` without its
+# inspection of every field on each call. Both make the very instances the dataclass
+# machinery would: these records have plain fields only (no ``__post_init__``, no
+# ``init=False``, no slots).
+
+
+def _maker(cls: type) -> Callable[..., Any]:
+    """``cls(*values)`` for a record of this module, every field given in order."""
+    names, new = tuple(f.name for f in dataclasses.fields(cls)), object.__new__
+
+    def make(*values: Any) -> Any:
+        obj = new(cls)
+        obj.__dict__.update(zip(names, values, strict=True))
+        return obj
+
+    return make
+
+
+def evolve(rec: Any, **changes: Any) -> Any:
+    """``dataclasses.replace(rec, **changes)`` for a record of this module (TypeError for a
+    name that is not one of its fields)."""
+    if not changes.keys() <= _FIELDS[type(rec)]:
+        raise TypeError(f"{type(rec).__name__} has no field {sorted(changes.keys() - _FIELDS[type(rec)])}")
+    new = object.__new__(type(rec))
+    d = new.__dict__
+    d.update(rec.__dict__)
+    d.update(changes)
+    return new
+
+
 class RecordError(TierChainError, ValueError):
     """A stored value that does not have its record's layout."""
 
@@ -272,7 +306,10 @@ class Params:
     weekend_mask: int = 0b1100000  # bit d: weekday d (Monday 0) is not a business day
 
     def encode(self) -> bytes:
-        return _PARAMS.pack(*dataclasses.astuple(self))
+        return _PARAMS.pack(
+            self.version, self.max_tenor_days, self.min_tenor_days, self.presentment_days, self.answer_days,
+            self.recourse_answer_days, self.tz_offset_min, self.weekend_mask,
+        )  # fmt: skip
 
     @classmethod
     def decode(cls, raw: bytes | None) -> Params:
@@ -465,16 +502,16 @@ class Bill:
         at += 1
         if len(raw) != at + n_chain * _TRANSFER.size:
             raise RecordError("bill chain")
-        chain = []
-        for i in range(n_chain):
-            k, frm, to, h, ms, price, restrictive = _TRANSFER.unpack_from(raw, at + i * _TRANSFER.size)
-            chain.append(Transfer(k, frm, to, h, ms, price, bool(restrictive)))
+        chain = tuple(
+            Transfer(k, frm, to, h, ms, price, bool(restrictive))
+            for k, frm, to, h, ms, price, restrictive in _TRANSFER.iter_unpack(raw[at:])
+        )
         f = fields
         for i in (1, 15, 19):  # the booleans
             if f[i] > 1:
                 raise RecordError("bill flags")
             f[i] = bool(f[i])
-        return cls(*f, docs, tuple(chain))
+        return _bill(*f, docs, chain)
 
     @property
     def pledged(self) -> bool:
@@ -486,6 +523,8 @@ class Bill:
         else the holder."""
         return self.pledgee if self.pledged else self.holder
 
+
+_bill = _maker(Bill)
 
 _EVENT = struct.Struct("<BBQQ16s16sQ32s")
 
@@ -504,7 +543,16 @@ class Event:
     tx_id: bytes
 
     def encode(self) -> bytes:
-        return _EVENT.pack(*dataclasses.astuple(self))
+        return _EVENT.pack(
+            self.kind,
+            self.aux,
+            self.height,
+            self.timestamp_ms,
+            self.actor,
+            self.party,
+            self.amount,
+            self.tx_id,
+        )
 
     @classmethod
     def decode(cls, raw: bytes) -> Event:
@@ -515,3 +563,8 @@ class Event:
 
 bill_bytes_max = _BILL.size + 33 * docs_per_bill_max + 1 + endorsements_max * _TRANSFER.size
 assert bill_bytes_max < 8192 and endorsements_max < 256
+
+_FIELDS = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls))
+    for cls in (Params, Calendar, Ballot, Transfer, Bill, Event)
+}

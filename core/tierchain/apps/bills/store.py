@@ -13,7 +13,6 @@ discounts; ``BANK`` accepts bank acceptance bills, takes discounts, rediscounts 
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 
 from tierchain.apps.bills import codes as c
@@ -114,7 +113,7 @@ def save(
     for i, (kind, aux, actor, party, amount) in enumerate(events):
         ev = c.Event(kind, aux, ctx.height, ctx.timestamp_ms, actor, party, amount, ctx.tx_id)
         ctx.put(c.event_key(bid, seq + i), ev.encode())
-    new = dataclasses.replace(bill, events=seq + len(events), **changes)
+    new = c.evolve(bill, events=seq + len(events), **changes)
     ctx.put(c.bill_key(bid), new.encode())
     ctx.emit(topic, bid + bytes((new.state,)))
     return new

@@ -34,7 +34,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from tierchain import limits
 from tierchain.apps.finance import codes as fc
@@ -260,6 +263,38 @@ def check_label(value: bytes, bytes_max: int) -> bytes:
 
 
 # --- records -----------------------------------------------------------------------------------
+# Handlers decode and rebuild these records on every op. Two helpers keep that cheap:
+# ``_maker`` builds a large record without the frozen dataclass ``__init__`` (one
+# ``object.__setattr__`` per field), ``evolve`` is ``dataclasses.replace`` without its
+# inspection of every field on each call. Both make the very instances the dataclass
+# machinery would: these records have plain fields only (no ``__post_init__``, no
+# ``init=False``, no slots).
+
+
+def _maker(cls: type) -> Callable[..., Any]:
+    """``cls(*values)`` for a record of this module, every field given in order."""
+    names, new = tuple(f.name for f in dataclasses.fields(cls)), object.__new__
+
+    def make(*values: Any) -> Any:
+        obj = new(cls)
+        obj.__dict__.update(zip(names, values, strict=True))
+        return obj
+
+    return make
+
+
+def evolve(rec: Any, **changes: Any) -> Any:
+    """``dataclasses.replace(rec, **changes)`` for a record of this module (TypeError for a
+    name that is not one of its fields)."""
+    if not changes.keys() <= _FIELDS[type(rec)]:
+        raise TypeError(f"{type(rec).__name__} has no field {sorted(changes.keys() - _FIELDS[type(rec)])}")
+    new = object.__new__(type(rec))
+    d = new.__dict__
+    d.update(rec.__dict__)
+    d.update(changes)
+    return new
+
+
 _HIST = struct.Struct("<BQ16sQ")
 
 
@@ -328,7 +363,7 @@ class Receipt:
     def decode(cls, raw: bytes) -> Receipt:
         if len(raw) < _RECEIPT.size:
             raise RecordError("receipt")
-        fields = list(_RECEIPT.unpack_from(raw))
+        fields = _RECEIPT.unpack_from(raw)
         p = _RECEIPT.size
         labels = []
         for _ in range(3):
@@ -338,9 +373,8 @@ class Receipt:
             p += 1 + raw[p]
         if len(raw) < p + 1 or len(raw) != p + 1 + raw[p] * _HIST.size:
             raise RecordError("receipt history")
-        n, p = raw[p], p + 1
-        hist = tuple(HistoryEntry(*_HIST.unpack_from(raw, p + i * _HIST.size)) for i in range(n))
-        rec = cls(*fields, *labels, hist)
+        hist = tuple(itertools.starmap(HistoryEntry, _HIST.iter_unpack(raw[p + 1 :])))
+        rec = _receipt(*fields, *labels, hist)
         if rec.state not in State._value2member_map_:
             raise RecordError("receipt state")
         return rec
@@ -349,6 +383,9 @@ class Receipt:
     def live(self) -> bool:
         return State(self.state).live
 
+
+RECEIPT_HEAD = _RECEIPT  # an encoded receipt's fixed part: its fields before ``item``, in order
+_receipt = _maker(Receipt)
 
 _MOVE = struct.Struct("<16sBBQQQQ32s")
 
@@ -378,6 +415,20 @@ class Movement:
         if len(raw) != _MOVE.size:
             raise RecordError("movement")
         return cls(*_MOVE.unpack(raw))
+
+
+def movement_bytes(
+    warehouse: bytes,
+    kind: int,
+    outcome: int,
+    quantity: int,
+    balance_after: int,
+    height: int,
+    timestamp_ms: int,
+    tx_id: bytes,
+) -> bytes:
+    """``Movement(...).encode()`` without building the record (a goods batch's hot path)."""
+    return _MOVE.pack(warehouse, kind, outcome, quantity, balance_after, height, timestamp_ms, tx_id)
 
 
 _FEED = struct.Struct("<QQ")
@@ -440,6 +491,9 @@ class Stock:
         return cls(*fields, *labels)
 
 
+STOCK_HEAD = _STOCK  # an encoded stock's fixed part: its counters, in order (then the labels)
+
+
 _ANCHOR = struct.Struct("<16sQ")
 
 
@@ -458,6 +512,12 @@ class AnchorUse:
         if len(raw) != _ANCHOR.size:
             raise RecordError("anchor use")
         return cls(*_ANCHOR.unpack(raw))
+
+
+_FIELDS = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls))
+    for cls in (HistoryEntry, Receipt, Movement, Feed, Stock, AnchorUse)
+}
 
 
 def feed_id(name: str | bytes) -> bytes:

@@ -34,7 +34,8 @@ from tierchain.apps.finance.orgs import make_tx, member, member_reads
 from tierchain.apps.receipts import codes as c
 from tierchain.apps.receipts import store
 from tierchain.apps.receipts.codes import MoveKind, Outcome, ReceiptReject, State
-from tierchain.apps.receipts.issue import WAREHOUSE, add_stock
+from tierchain.apps.receipts.issue import WAREHOUSE
+from tierchain.crypto import CryptoSuite
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
@@ -69,52 +70,122 @@ def parse(payload: bytes) -> tuple[bytes, list[Move]]:
     return feed, moves
 
 
-def _outcome(rec: c.Receipt, m: Move) -> Outcome:
+# A batch decodes each receipt and stock it touches once and keeps their fixed-layout fields
+# as lists it updates movement by movement: the places of the fields a movement changes
+# among ``codes.RECEIPT_HEAD``'s values (the record's fields in order) and ``STOCK_HEAD``'s.
+_NAMES = [f.name for f in dataclasses.fields(c.Receipt)]
+_STATE, _ALLOWANCE, _BALANCE, _GOODS_IN, _GOODS_OUT, _MOVES, _ANOMALIES = (
+    _NAMES.index(n) for n in ("state", "allowance", "balance", "goods_in", "goods_out", "moves", "anomalies")
+)
+assert len(c.RECEIPT_HEAD.unpack(bytes(c.RECEIPT_HEAD.size))) == _NAMES.index("item")
+_S_IN, _S_OUT, _S_ANOMALIES = 0, 1, 3  # Stock: goods_in, goods_out, receipts, anomalies
+
+
+class _Moved:
+    """A receipt of the batch: its key, its fixed-layout fields, the bytes after them (labels
+    and history: no movement changes them), its labels and its stock's key (one hash per
+    receipt, not one per movement)."""
+
+    __slots__ = ("head", "key", "labels", "live", "skey", "tail", "warehouse")
+
+    def __init__(self, key: bytes, raw: bytes, rec: c.Receipt, wh: bytes, suite: CryptoSuite) -> None:
+        self.key = key
+        self.head, self.tail = list(c.RECEIPT_HEAD.unpack_from(raw)), raw[c.RECEIPT_HEAD.size :]
+        self.warehouse, self.live = rec.warehouse, rec.live
+        self.labels = (rec.item, rec.unit, rec.location)
+        self.skey = c.stock_key(wh, c.stock_id(*self.labels, suite=suite))
+
+    def encode(self) -> bytes:
+        return c.RECEIPT_HEAD.pack(*self.head) + self.tail
+
+
+class _Stock:
+    """A stock of the batch: its counters and its labels' bytes."""
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self, st: c.Stock) -> None:
+        self.head = [st.goods_in, st.goods_out, st.receipts, st.anomalies]
+        self.tail = store.pack_labels(st.item, st.unit, st.location)
+
+    def encode(self) -> bytes:
+        return c.STOCK_HEAD.pack(*self.head) + self.tail
+
+
+def _outcome(head: list, m: Move) -> Outcome:
     if m.kind == MoveKind.GOODS_IN:
         return Outcome.APPLIED
-    if m.quantity > rec.balance:
+    if m.quantity > head[_BALANCE]:
         return Outcome.ANOMALY_OVER_BALANCE
-    if rec.state == State.PLEDGED and m.quantity > rec.allowance:
+    if head[_STATE] == State.PLEDGED and m.quantity > head[_ALLOWANCE]:
         return Outcome.ANOMALY_PLEDGED
     return Outcome.APPLIED
 
 
-def _take(ctx: TxContext, wh: bytes, feed: bytes, m: Move) -> None:
-    rec = store.load(ctx, m.receipt)
-    if rec.warehouse != wh:
+def _stock(ctx: TxContext, stocks: dict[bytes, _Stock], r: _Moved, goods_in: bool = False) -> _Stock:
+    """``r``'s stock, read on the batch's first touch: a goods-in makes a missing one
+    (``issue.add_stock``); a goods-out or an anomaly fails on it as ``Stock.decode`` does."""
+    st = stocks.get(r.skey)
+    if st is None:
+        raw = ctx.get(r.skey)
+        if raw is None and goods_in:
+            st = _Stock(c.Stock(0, 0, 0, 0, *r.labels))
+        else:
+            st = _Stock(c.Stock.decode(raw))
+        stocks[r.skey] = st
+    return st
+
+
+def _take(
+    ctx: TxContext, wh: bytes, feed: bytes, m: Move, moved: dict[bytes, _Moved], stocks: dict[bytes, _Stock]
+) -> None:
+    """One movement. Each movement writes its receipt and stock as they are after it, in the
+    order loading and saving them per movement did: the same bytes, the same refusals."""
+    r = moved.get(m.receipt)
+    if r is None:
+        rkey = c.receipt_key(m.receipt)
+        raw = ctx.get(rkey)
+        if raw is None:
+            raise OpFailed(R.WR_NO_SUCH_RECEIPT)
+        r = moved[m.receipt] = _Moved(rkey, raw, c.Receipt.decode(raw), wh, ctx.suite)
+    if r.warehouse != wh:
         raise OpFailed(R.WR_NOT_WAREHOUSE)
-    if not rec.live:
+    if not r.live:
         raise OpFailed(R.WR_RECEIPT_CLOSED)
-    skey = c.stock_key(wh, c.stock_id(rec.item, rec.unit, rec.location, suite=ctx.suite))
-    outcome = _outcome(rec, m)
+    h, q = r.head, m.quantity
+    outcome = _outcome(h, m)
     if outcome != Outcome.APPLIED:
-        rec = dataclasses.replace(rec, moves=rec.moves + 1, anomalies=rec.anomalies + 1)
-        st = c.Stock.decode(ctx.get(skey))
-        ctx.put(skey, dataclasses.replace(st, anomalies=st.anomalies + 1).encode())
+        h[_MOVES] += 1
+        h[_ANOMALIES] += 1
+        st = _stock(ctx, stocks, r)
+        st.head[_S_ANOMALIES] += 1
+        ctx.put(r.skey, st.encode())
         topic = b"wr.anomaly"
     elif m.kind == MoveKind.GOODS_IN:
-        if rec.balance + m.quantity > c.quantity_max or rec.goods_in + m.quantity > c.quantity_max:
+        if h[_BALANCE] + q > c.quantity_max or h[_GOODS_IN] + q > c.quantity_max:
             raise OpFailed(R.WR_QUANTITY_OVERFLOW)
-        add_stock(ctx, skey, rec, m.quantity)
-        rec = dataclasses.replace(
-            rec, balance=rec.balance + m.quantity, goods_in=rec.goods_in + m.quantity, moves=rec.moves + 1
-        )
+        st = _stock(ctx, stocks, r, goods_in=True)
+        if st.head[_S_IN] + q > c.quantity_max:
+            raise OpFailed(R.WR_QUANTITY_OVERFLOW)
+        st.head[_S_IN] += q
+        ctx.put(r.skey, st.encode())
+        h[_BALANCE] += q
+        h[_GOODS_IN] += q
+        h[_MOVES] += 1
         topic = b"wr.goods_in"
     else:
-        st = c.Stock.decode(ctx.get(skey))
-        ctx.put(skey, dataclasses.replace(st, goods_out=st.goods_out + m.quantity).encode())
-        allowance = rec.allowance - m.quantity if rec.state == State.PLEDGED else rec.allowance
-        rec = dataclasses.replace(
-            rec,
-            balance=rec.balance - m.quantity,
-            goods_out=rec.goods_out + m.quantity,
-            allowance=allowance,
-            moves=rec.moves + 1,
-        )
+        st = _stock(ctx, stocks, r)
+        st.head[_S_OUT] += q
+        ctx.put(r.skey, st.encode())
+        if h[_STATE] == State.PLEDGED:
+            h[_ALLOWANCE] -= q
+        h[_BALANCE] -= q
+        h[_GOODS_OUT] += q
+        h[_MOVES] += 1
         topic = b"wr.goods_out"
-    store.save(ctx, m.receipt, rec)
-    record = c.Movement(wh, m.kind, outcome, m.quantity, rec.balance, ctx.height, ctx.timestamp_ms, ctx.tx_id)
-    ctx.put(c.move_key(m.receipt, feed, m.seq), record.encode())
+    ctx.put(r.key, r.encode())
+    record = c.movement_bytes(wh, m.kind, outcome, q, h[_BALANCE], ctx.height, ctx.timestamp_ms, ctx.tx_id)
+    ctx.put(c.move_key(m.receipt, feed, m.seq), record)
     ctx.emit(topic, m.receipt + feed + m.seq.to_bytes(8, "little") + bytes((outcome,)))
 
 
@@ -125,12 +196,14 @@ def _goods(ctx: TxContext) -> None:
     fkey = c.feed_key(wh, feed)
     raw = ctx.get(fkey)
     last = 0 if raw is None else c.Feed.decode(raw).last_seq
+    moved: dict[bytes, _Moved] = {}
+    stocks: dict[bytes, _Stock] = {}
     for i, m in enumerate(moves):
         if m.seq <= last + i:
             raise OpFailed(R.WR_STALE_SEQUENCE)
         if m.seq != last + i + 1:
             raise OpFailed(R.WR_SEQUENCE_GAP)
-        _take(ctx, wh, feed, m)
+        _take(ctx, wh, feed, m, moved, stocks)
     ctx.put(fkey, c.Feed(last + len(moves), ctx.height).encode())
 
 

@@ -9,7 +9,6 @@ complete it (``WR_HISTORY_FULL``), so a pending offer or a pledge can always be 
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 
 from tierchain.apps.finance import codes as fc
@@ -68,12 +67,12 @@ def log(ctx: TxContext, rec: c.Receipt, kind: Event, org: bytes, amount: int, **
     if len(rec.history) >= c.history_max:  # cannot happen: starts keep room for completions
         raise OpFailed(R.WR_HISTORY_FULL)
     entry = c.HistoryEntry(kind, ctx.height, org, amount)
-    return dataclasses.replace(rec, history=(*rec.history, entry), **changes)
+    return c.evolve(rec, history=(*rec.history, entry), **changes)
 
 
 def cleared(rec: c.Receipt, **changes) -> c.Receipt:
     """``rec`` with no offer or pledge: ACTIVE, no counterparty, loan, due time or allowance."""
-    return dataclasses.replace(
+    return c.evolve(
         rec, state=State.ACTIVE, counterparty=c.ZERO_ID, loan=0, due_ms=0, offered_balance=0, allowance=0,
         **changes,
     )  # fmt: skip
