@@ -691,6 +691,23 @@ def test_presentment_payment_dishonour_refusals(w):
         unchanged(w, attempt, R.BILL_CLOSED)
 
 
+def test_an_acceptor_holding_its_own_bill_cannot_dishonour_it(w):
+    """BankA accepts, then discounts the bill in: as holder it presents to itself; a dishonour
+    would push its own debt onto Tier1 by recourse, so it is refused and BankA pays."""
+    desk = Desk(w)
+    bid = desk.chain("Tier1")
+    t1, a = desk["Tier1"], desk["BankA"]
+    t1.discount(bid, desk.org("BankA"), 980_000).check()
+    a.sign(bid).check()
+    desk.day(MATURITY)
+    a.present(bid).check()
+    for reason in (DishonourReason.INSUFFICIENT_FUNDS, DishonourReason.OTHER):
+        unchanged(w, lambda reason=reason: a.dishonour(bid, reason), R.BILL_ACCEPTOR_CLAIMS)
+    unchanged(w, lambda: a.claim(bid), R.BILL_NOT_DISHONOURED)
+    a.pay(bid).check()
+    assert desk.bill(bid).state == BillState.PAID
+
+
 def test_stale_and_unknown_bills(w1):
     desk = Desk(w1)
     bid = desk.delivered()

@@ -627,14 +627,19 @@ def test_factoring_needs_an_anchored_invoice_of_the_parties_not_in_a_voucher(t1)
     )
     unchanged(t, lambda: t.p("BankA").assign(ok, *args), F.ROLE_MISSING)
     unchanged(t, lambda: t.p("BankA").take_assignment(ok), R.TF_NO_SUCH_RECEIVABLE)
-    # A debtor may anchor the invoice it owes.
+    # The debtor's anchor says only who submitted it, not whose receivable it is: neither the
+    # named seller nor a stranger naming the debtor may assign it (a stranger would otherwise
+    # take financing on someone else's receivable, and block the real seller for good).
     by_debtor = invoice(t, "CoreCo's copy of INV-10", by="CoreCo")
-    seller.assign(by_debtor, *args).check()
+    unchanged(t, lambda: seller.assign(by_debtor, *args), R.TF_INVOICE_NOT_SELLERS)
+    unchanged(t, lambda: t.p("Tier2").assign(by_debtor, *args), R.TF_INVOICE_NOT_SELLERS)
+    own = invoice(t, "invoice INV-10")
+    seller.assign(own, *args).check()
     for _ in range(c.receivable_offers_max - 1):
-        t.p("BankA").decline_assignment(by_debtor).check()
-        seller.assign(by_debtor, *args).check()
-    t.p("BankA").decline_assignment(by_debtor).check()
-    unchanged(t, lambda: seller.assign(by_debtor, *args), R.TF_OFFERS_EXHAUSTED)
+        t.p("BankA").decline_assignment(own).check()
+        seller.assign(own, *args).check()
+    t.p("BankA").decline_assignment(own).check()
+    unchanged(t, lambda: seller.assign(own, *args), R.TF_OFFERS_EXHAUSTED)
 
 
 # --- forfaiting of a bill --------------------------------------------------------------------------
@@ -688,7 +693,21 @@ def test_forfaiting_refusals(t1):
     )
     fid = seller.forfait_bill(bill, t.org("BankB"), t.org("BankA"), 100, t.now + DAY, 90).check().id
     seller.decline_forfait(fid).check()  # withdrawn: it may be offered again, by the same holder
-    seller.forfait_bill(bill, t.org("BankA"), t.org("CoreCo"), 100, t.now + DAY, 95).check()
+    # ... as the same instrument: another face, obligor or maturity is refused (the price is
+    # checked against the face on record), and nothing changes.
+    for face, obligor, maturity in (
+        (10**9, "BankA", t.now + DAY),
+        (100, "CoreCo", t.now + DAY),
+        (100, "BankA", t.now + 2 * DAY),
+    ):
+        unchanged(
+            t,
+            lambda face=face, obligor=obligor, maturity=maturity: seller.forfait_bill(
+                bill, t.org("BankB"), t.org(obligor), face, maturity, 95
+            ),
+            Reject.BAD_PAYLOAD,
+        )
+    seller.forfait_bill(bill, t.org("BankB"), t.org("BankA"), 100, t.now + DAY, 95).check()
     # LC drawings: only an accepted usance drawing, before maturity.
     lc = open_lc(t)  # sight
     n = honoured(t, lc, 1000)

@@ -106,6 +106,7 @@ class BillReject(enum.IntEnum):
     BILL_ALREADY_VOTED = 258
     BILL_BAD_PARAMS = 259  # parameters out of range
     BILL_BAD_CALENDAR = 260  # a year out of range, or days beyond the year marked
+    BILL_ACCEPTOR_CLAIMS = 261  # the acceptor holds (or claims) its own bill: it pays, it cannot dishonour
 
 
 def reject_of(code: int) -> BillReject | fc.FinanceReject | Reject:

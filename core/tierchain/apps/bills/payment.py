@@ -119,6 +119,10 @@ def _dishonour(ctx: TxContext) -> None:
     not_closed(bill)
     if bill.state != S.PRESENTED:
         raise OpFailed(BillReject.BILL_NOT_PRESENTED)
+    if bill.acceptor in (bill.claimant, bill.holder):
+        # The main debtor holding (or, as pledgee, claiming on) its own bill: a dishonour
+        # would turn its own debt into recourse against the parties before it. It pays.
+        raise OpFailed(BillReject.BILL_ACCEPTOR_CLAIMS)
     if org == bill.acceptor:
         if reason == DishonourReason.NO_RESPONSE:
             raise OpFailed(Reject.BAD_PAYLOAD, "NO_RESPONSE is the presenter's to declare")

@@ -122,7 +122,7 @@ class TradeReject(enum.IntEnum):
     # factoring
     TF_RECEIVABLE_ASSIGNED = 456  # the invoice is already assigned (or offered): never twice
     TF_INVOICE_NOT_ANCHORED = 457  # no finance anchor of the invoice fingerprint
-    TF_INVOICE_NOT_SELLERS = 458  # anchored by neither the seller nor the debtor
+    TF_INVOICE_NOT_SELLERS = 458  # the invoice was not anchored by the seller
     TF_INVOICE_IN_VOUCHER = 459  # the invoice already backs a finance voucher
     TF_NO_SUCH_RECEIVABLE = 460
     TF_NOT_FACTOR = 461

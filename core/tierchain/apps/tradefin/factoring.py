@@ -5,7 +5,8 @@ notice to the debtor, with or without recourse against the seller.
   receivable of an invoice to a **factor** (bank): the invoice's fingerprint, the
   **debtor**, the amount, the due date, the factor's advance, with or without recourse,
   and the notice of assignment's fingerprint. The invoice must be anchored with finance
-  (``fd/<INVOICE><fp>``) by the seller or the debtor and must not back a finance voucher.
+  (``fd/<INVOICE><fp>``) by the seller (not the debtor: an anchor names its submitter, not whose
+  receivable it is) and must not back a finance voucher.
   The record is keyed by the invoice fingerprint (``tf/<fp>``), so **a receivable is
   assigned at most once**: a second offer, by anyone, to any factor, is refused
   (``TF_RECEIVABLE_ASSIGNED``) unless the earlier offer was declined, and then only by the
@@ -70,13 +71,15 @@ def _put(
     ctx.put(c.receivable_key(fp), r.encode())
 
 
-def _invoice(ctx: TxContext, fp: bytes, parties: tuple[bytes, ...]) -> None:
-    """The invoice is anchored with finance by one of ``parties`` and backs no voucher."""
+def _invoice(ctx: TxContext, fp: bytes, seller: bytes) -> None:
+    """The invoice is anchored with finance by ``seller`` and backs no voucher. Only the
+    seller's own anchor counts: an anchor names who submitted it, not whose receivable it
+    is, so a debtor's anchor would let any third party assign someone else's receivable."""
     raw = ctx.get(fc.doc_key(fc.DocType.INVOICE, fp))
     if raw is None:
         raise OpFailed(R.TF_INVOICE_NOT_ANCHORED)
     doc = fc.DocRecord.decode(raw)
-    if doc.org not in parties:
+    if doc.org != seller:
         raise OpFailed(R.TF_INVOICE_NOT_SELLERS)
     if doc.voucher != fc.ZERO_ID:
         raise OpFailed(R.TF_INVOICE_IN_VOUCHER)
@@ -109,7 +112,7 @@ def _assign(ctx: TxContext) -> None:
         r = dataclasses.replace(
             r, factor=factor, amount=amount, due_ms=due, advance=advance, recourse=recourse, status=S.OFFERED
         )
-    _invoice(ctx, fp, (seller, debtor))
+    _invoice(ctx, fp, seller)
     _put(ctx, fp, r, E.F_OFFERED, factor, amount, notice, offers=r.offers + 1)  # org: the offeree
     emit(ctx, b"tf.f.offered", fp, factor)
 
@@ -123,7 +126,7 @@ def _accept(ctx: TxContext) -> None:
         raise OpFailed(R.TF_NOT_FACTOR)
     if r.status != S.OFFERED:
         raise OpFailed(R.TF_BAD_RECEIVABLE_STATE)
-    _invoice(ctx, fp, (r.seller, r.debtor))
+    _invoice(ctx, fp, r.seller)
     _put(ctx, fp, r, E.F_ASSIGNED, oid, r.advance, doc, status=S.ASSIGNED)
     emit(ctx, b"tf.f.assigned", fp, oid)
 

@@ -120,6 +120,8 @@ def _offer(ctx: TxContext) -> None:
             raise OpFailed(R.TF_ALREADY_FORFAITED)
         if w.offers >= c.forfait_offers_max:
             raise OpFailed(R.TF_OFFERS_EXHAUSTED)
+        # A re-offer is of the same instrument: only the forfaiter and the price change.
+        need((w.face, w.obligor, w.maturity_ms) == (face, obligor, maturity), "a re-offer's instrument")
         w = dataclasses.replace(w, forfaiter=forfaiter, price=price, status=S.OFFERED)
     w = append(
         w,
