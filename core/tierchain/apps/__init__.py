@@ -11,7 +11,11 @@ the apps its genesis names. Importing this package registers nothing.
 * ``finance/`` — ``finance``: supply-chain finance (docs/finance.md);
 * ``sharing/`` — ``sharing``: data sharing under control — authorized decryption with an
   on-chain access log, fingerprint-only shared lists, reconciliation (docs/privacy.md);
-  built in, not in the default app set.
+  built in, not in the default app set;
+* ``bills/``, ``receipts/``, ``abs/``, ``tradefin/`` — the finance v2 products (digital
+  bills, warehouse receipts, ABS pools, trade-finance messages; docs/finance.md), each an
+  app on finance's organizations, built in, not in the default app set;
+* ``records.py`` — fast construction of the apps' frozen records on handlers' hot paths.
 
 Apps import the engine; the engine imports no app (tests/test_import_cycles.py).
 """

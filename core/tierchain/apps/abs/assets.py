@@ -33,6 +33,7 @@ from tierchain.apps.abs import codes as c
 from tierchain.apps.abs.codes import AbsReject, Asset, AssetKind, AssetStatus, Event, EventKind
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance import orgs
+from tierchain.apps.records import evolve
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
@@ -137,7 +138,7 @@ def apply_event(a: Asset, kind: int, principal: int, interest: int, aux: int) ->
             raise OpFailed(AbsReject.ABS_BAD_AMOUNT)
         if principal > a.defaulted - a.recovered:
             raise OpFailed(AbsReject.ABS_EXCEEDS_OUTSTANDING)
-        return c.evolve(a, recovered=a.recovered + principal)
+        return evolve(a, recovered=a.recovered + principal)
     if not live:
         raise OpFailed(AbsReject.ABS_BAD_STATE)
     if kind == EventKind.OVERDUE:
@@ -145,11 +146,11 @@ def apply_event(a: Asset, kind: int, principal: int, interest: int, aux: int) ->
             raise OpFailed(AbsReject.ABS_BAD_AMOUNT)
         if a.status == AssetStatus.OVERDUE and aux <= a.days_past_due:
             raise OpFailed(AbsReject.ABS_OUT_OF_ORDER)
-        return c.evolve(a, status=AssetStatus.OVERDUE, days_past_due=aux)
+        return evolve(a, status=AssetStatus.OVERDUE, days_past_due=aux)
     if kind == EventKind.DEFAULT:
         if interest or aux or principal != a.outstanding:
             raise OpFailed(AbsReject.ABS_BAD_AMOUNT)
-        return c.evolve(a, status=AssetStatus.DEFAULTED, outstanding=0, defaulted=principal)
+        return evolve(a, status=AssetStatus.DEFAULTED, outstanding=0, defaulted=principal)
     # REPAYMENT, PREPAYMENT
     if kind == EventKind.REPAYMENT:
         if principal == 0 and interest == 0:
@@ -169,7 +170,7 @@ def apply_event(a: Asset, kind: int, principal: int, interest: int, aux: int) ->
         status, periods, dpd = AssetStatus(a.status), a.periods_paid, a.days_past_due
     if out == 0:
         status, dpd = AssetStatus.PAID_OFF, 0
-    return c.evolve(
+    return evolve(
         a, status=status, outstanding=out, repaid=a.repaid + principal, interest=a.interest + interest,
         periods_paid=periods, days_past_due=dpd,
     )  # fmt: skip
@@ -193,7 +194,7 @@ def _cashflow(ctx: TxContext) -> None:
     if value_ms < max(a.start_ms, a.last_ms):
         raise OpFailed(AbsReject.ABS_OUT_OF_ORDER)
     after = apply_event(a, kind, principal, interest, aux)
-    after = c.evolve(after, events=a.events + 1, last_ms=value_ms)
+    after = evolve(after, events=a.events + 1, last_ms=value_ms)
     put_asset(ctx, aid, after, "abs.cashflow")
     event = Event(
         kind, value_ms, principal, interest, aux, after.outstanding, ctx.height, ctx.timestamp_ms, ctx.tx_id
@@ -230,7 +231,7 @@ def _set_servicer(ctx: TxContext) -> None:
             raise OpFailed(AbsReject.ABS_NOT_ORIGINATOR)
         if a.servicer == new:
             raise OpFailed(AbsReject.ABS_SAME_SERVICER)
-        put_asset(ctx, aid, c.evolve(a, servicer=new), "abs.set_servicer")
+        put_asset(ctx, aid, evolve(a, servicer=new), "abs.set_servicer")
     ctx.emit(b"abs.servicer", pool_id + new + len(ids).to_bytes(1, "little"))
 
 

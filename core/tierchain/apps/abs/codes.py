@@ -27,10 +27,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct
-from collections.abc import Callable
-from typing import Any
 
 from tierchain.apps.finance import codes as fc
+from tierchain.apps.records import maker
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.errors import Reject
@@ -224,36 +223,9 @@ def reference_fingerprint(
 
 
 # --- records ------------------------------------------------------------------------------
-# Handlers decode and rebuild these records on every op. Two helpers keep that cheap:
-# ``_maker`` builds a large record without the frozen dataclass ``__init__`` (one
-# ``object.__setattr__`` per field), ``evolve`` is ``dataclasses.replace`` without its
-# inspection of every field on each call. Both make the very instances the dataclass
-# machinery would: these records have plain fields only (no ``__post_init__``, no
-# ``init=False``, no slots).
-
-
-def _maker(cls: type) -> Callable[..., Any]:
-    """``cls(*values)`` for a record of this module, every field given in order."""
-    names, new = tuple(f.name for f in dataclasses.fields(cls)), object.__new__
-
-    def make(*values: Any) -> Any:
-        obj = new(cls)
-        obj.__dict__.update(zip(names, values, strict=True))
-        return obj
-
-    return make
-
-
-def evolve(rec: Any, **changes: Any) -> Any:
-    """``dataclasses.replace(rec, **changes)`` for a record of this module (TypeError for a
-    name that is not one of its fields)."""
-    if not changes.keys() <= _FIELDS[type(rec)]:
-        raise TypeError(f"{type(rec).__name__} has no field {sorted(changes.keys() - _FIELDS[type(rec)])}")
-    new = object.__new__(type(rec))
-    d = new.__dict__
-    d.update(rec.__dict__)
-    d.update(changes)
-    return new
+# Handlers decode and rebuild these records on every op: large ones are built with
+# ``tierchain.apps.records.maker`` and changed with ``records.evolve`` (plain fields only:
+# no ``__post_init__``, no ``init=False``, no slots).
 
 
 _ASSET = struct.Struct("<16s16sBQIQHH32s32s16sQQBQQQQQHIIQ16s")
@@ -436,7 +408,7 @@ class Pool:
         return cls(f[0], f[1], f[2], Criteria(*f[3:9]), *f[9:15], raw[_POOL.size :])
 
 
-_asset = _maker(Asset)
+_asset = maker(Asset)
 
 _MEMBER = struct.Struct("<QQQ")
 
@@ -457,8 +429,3 @@ class Member:
         if len(raw) != _MEMBER.size:
             raise RecordError("abs member")
         return cls(*_MEMBER.unpack(raw))
-
-
-_FIELDS = {
-    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in (Asset, Event, Criteria, Pool, Member)
-}

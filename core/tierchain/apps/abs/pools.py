@@ -35,6 +35,7 @@ from tierchain.apps.abs.assets import load_asset, put_asset, unpack_ids
 from tierchain.apps.abs.codes import AbsReject, Asset, AssetStatus, Criteria, Member, Pool, PoolStatus
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance import orgs
+from tierchain.apps.records import evolve
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
 from tierchain.engine.execute import OpFailed, TxContext
@@ -127,9 +128,9 @@ def _select(ctx: TxContext) -> None:
         balance += a.outstanding
         if balance > c.amount_max:
             raise OpFailed(AbsReject.ABS_POOL_FULL)
-        put_asset(ctx, aid, c.evolve(a, pool=pid), "abs.pool_select")
+        put_asset(ctx, aid, evolve(a, pool=pid), "abs.pool_select")
         ctx.put(c.member_key(pid, aid), Member(a.outstanding, ctx.height, ctx.timestamp_ms).encode())
-    pool = c.evolve(pool, assets=pool.assets + len(ids), cutoff_balance=balance)
+    pool = evolve(pool, assets=pool.assets + len(ids), cutoff_balance=balance)
     ctx.put(c.pool_key(pid), pool.encode())
     ctx.emit(b"abs.pool.selected", pid + struct.pack("<BIQ", len(ids), pool.assets, balance))
 
@@ -148,8 +149,8 @@ def _remove(ctx: TxContext) -> None:
             raise OpFailed(AbsReject.ABS_NOT_IN_POOL)
         balance -= Member.decode(raw).cutoff_balance
         ctx.delete(c.member_key(pid, aid))
-        put_asset(ctx, aid, c.evolve(a, pool=c.ZERO_ID), "abs.pool_remove")
-    pool = c.evolve(pool, assets=pool.assets - len(ids), cutoff_balance=balance)
+        put_asset(ctx, aid, evolve(a, pool=c.ZERO_ID), "abs.pool_remove")
+    pool = evolve(pool, assets=pool.assets - len(ids), cutoff_balance=balance)
     ctx.put(c.pool_key(pid), pool.encode())
     ctx.emit(b"abs.pool.removed", pid + struct.pack("<BIQ", len(ids), pool.assets, balance))
 
@@ -162,7 +163,7 @@ def _close(ctx: TxContext) -> None:
     pool = _own_pool(ctx, org, ctx.payload)
     if pool.assets == 0:
         raise OpFailed(AbsReject.ABS_POOL_EMPTY)
-    pool = c.evolve(pool, status=PoolStatus.CLOSED, closed_ms=ctx.timestamp_ms)
+    pool = evolve(pool, status=PoolStatus.CLOSED, closed_ms=ctx.timestamp_ms)
     ctx.put(c.pool_key(ctx.payload), pool.encode())
     ctx.emit(b"abs.pool.closed", ctx.payload + struct.pack("<IQ", pool.assets, pool.cutoff_balance))
 
@@ -179,7 +180,7 @@ def _transfer(ctx: TxContext) -> None:
     orgs.active_org_with(ctx, trustee, TRUSTEE)
     if trustee == org:
         raise OpFailed(fc.FinanceReject.BAD_COUNTERPARTY)  # a pool is not its own trust
-    pool = c.evolve(pool, status=PoolStatus.OFFERED, trustee=trustee)
+    pool = evolve(pool, status=PoolStatus.OFFERED, trustee=trustee)
     ctx.put(c.pool_key(pid), pool.encode())
     ctx.emit(b"abs.pool.offered", pid + trustee)
 
@@ -194,7 +195,7 @@ def _accept(ctx: TxContext) -> None:
         raise OpFailed(AbsReject.ABS_NOT_OFFERED)
     if pool.trustee != org:
         raise OpFailed(AbsReject.ABS_NOT_TRUSTEE)
-    pool = c.evolve(pool, status=PoolStatus.IN_TRUST, trust_ms=ctx.timestamp_ms)
+    pool = evolve(pool, status=PoolStatus.IN_TRUST, trust_ms=ctx.timestamp_ms)
     ctx.put(c.pool_key(ctx.payload), pool.encode())
     ctx.emit(b"abs.pool.in_trust", ctx.payload + org)
 

@@ -30,11 +30,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import struct
-from collections.abc import Callable
-from typing import Any
 
 from tierchain import limits
 from tierchain.apps.finance import codes as fc
+from tierchain.apps.records import maker
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.errors import Reject, TierChainError
 
@@ -254,36 +253,9 @@ def ballot_id(action: int, version: int, body: bytes, *, suite: CryptoSuite = ED
 
 
 # --- records ------------------------------------------------------------------------------------
-# Handlers decode and rebuild these records on every op. Two helpers keep that cheap:
-# ``_maker`` builds a large record without the frozen dataclass ``__init__`` (one
-# ``object.__setattr__`` per field), ``evolve`` is ``dataclasses.replace`` without its
-# inspection of every field on each call. Both make the very instances the dataclass
-# machinery would: these records have plain fields only (no ``__post_init__``, no
-# ``init=False``, no slots).
-
-
-def _maker(cls: type) -> Callable[..., Any]:
-    """``cls(*values)`` for a record of this module, every field given in order."""
-    names, new = tuple(f.name for f in dataclasses.fields(cls)), object.__new__
-
-    def make(*values: Any) -> Any:
-        obj = new(cls)
-        obj.__dict__.update(zip(names, values, strict=True))
-        return obj
-
-    return make
-
-
-def evolve(rec: Any, **changes: Any) -> Any:
-    """``dataclasses.replace(rec, **changes)`` for a record of this module (TypeError for a
-    name that is not one of its fields)."""
-    if not changes.keys() <= _FIELDS[type(rec)]:
-        raise TypeError(f"{type(rec).__name__} has no field {sorted(changes.keys() - _FIELDS[type(rec)])}")
-    new = object.__new__(type(rec))
-    d = new.__dict__
-    d.update(rec.__dict__)
-    d.update(changes)
-    return new
+# Handlers decode and rebuild these records on every op: large ones are built with
+# ``tierchain.apps.records.maker`` and changed with ``records.evolve`` (plain fields only:
+# no ``__post_init__``, no ``init=False``, no slots).
 
 
 class RecordError(TierChainError, ValueError):
@@ -525,7 +497,7 @@ class Bill:
         return self.pledgee if self.pledged else self.holder
 
 
-_bill = _maker(Bill)
+_bill = maker(Bill)
 
 _EVENT = struct.Struct("<BBQQ16s16sQ32s")
 
@@ -564,8 +536,3 @@ class Event:
 
 bill_bytes_max = _BILL.size + 33 * docs_per_bill_max + 1 + endorsements_max * _TRANSFER.size
 assert bill_bytes_max < 8192 and endorsements_max < 256
-
-_FIELDS = {
-    cls: frozenset(f.name for f in dataclasses.fields(cls))
-    for cls in (Params, Calendar, Ballot, Transfer, Bill, Event)
-}

@@ -21,6 +21,7 @@ from tierchain.apps.bills.codes import Bill, BillReject, BillState, OfferKind
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member_reads, role_bits
+from tierchain.apps.records import evolve
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
 from tierchain.wire import tx as txcodec
@@ -113,7 +114,7 @@ def save(
     for i, (kind, aux, actor, party, amount) in enumerate(events):
         ev = c.Event(kind, aux, ctx.height, ctx.timestamp_ms, actor, party, amount, ctx.tx_id)
         ctx.put(c.event_key(bid, seq + i), ev.encode())
-    new = c.evolve(bill, events=seq + len(events), **changes)
+    new = evolve(bill, events=seq + len(events), **changes)
     ctx.put(c.bill_key(bid), new.encode())
     ctx.emit(topic, bid + bytes((new.state,)))
     return new

@@ -36,11 +36,10 @@ import dataclasses
 import enum
 import itertools
 import struct
-from collections.abc import Callable
-from typing import Any
 
 from tierchain import limits
 from tierchain.apps.finance import codes as fc
+from tierchain.apps.records import maker
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.errors import Reject
 
@@ -263,36 +262,9 @@ def check_label(value: bytes, bytes_max: int) -> bytes:
 
 
 # --- records -----------------------------------------------------------------------------------
-# Handlers decode and rebuild these records on every op. Two helpers keep that cheap:
-# ``_maker`` builds a large record without the frozen dataclass ``__init__`` (one
-# ``object.__setattr__`` per field), ``evolve`` is ``dataclasses.replace`` without its
-# inspection of every field on each call. Both make the very instances the dataclass
-# machinery would: these records have plain fields only (no ``__post_init__``, no
-# ``init=False``, no slots).
-
-
-def _maker(cls: type) -> Callable[..., Any]:
-    """``cls(*values)`` for a record of this module, every field given in order."""
-    names, new = tuple(f.name for f in dataclasses.fields(cls)), object.__new__
-
-    def make(*values: Any) -> Any:
-        obj = new(cls)
-        obj.__dict__.update(zip(names, values, strict=True))
-        return obj
-
-    return make
-
-
-def evolve(rec: Any, **changes: Any) -> Any:
-    """``dataclasses.replace(rec, **changes)`` for a record of this module (TypeError for a
-    name that is not one of its fields)."""
-    if not changes.keys() <= _FIELDS[type(rec)]:
-        raise TypeError(f"{type(rec).__name__} has no field {sorted(changes.keys() - _FIELDS[type(rec)])}")
-    new = object.__new__(type(rec))
-    d = new.__dict__
-    d.update(rec.__dict__)
-    d.update(changes)
-    return new
+# Handlers decode and rebuild these records on every op: large ones are built with
+# ``tierchain.apps.records.maker`` and changed with ``records.evolve`` (plain fields only:
+# no ``__post_init__``, no ``init=False``, no slots).
 
 
 _HIST = struct.Struct("<BQ16sQ")
@@ -385,7 +357,7 @@ class Receipt:
 
 
 RECEIPT_HEAD = _RECEIPT  # an encoded receipt's fixed part: its fields before ``item``, in order
-_receipt = _maker(Receipt)
+_receipt = maker(Receipt)
 
 _MOVE = struct.Struct("<16sBBQQQQ32s")
 
@@ -512,12 +484,6 @@ class AnchorUse:
         if len(raw) != _ANCHOR.size:
             raise RecordError("anchor use")
         return cls(*_ANCHOR.unpack(raw))
-
-
-_FIELDS = {
-    cls: frozenset(f.name for f in dataclasses.fields(cls))
-    for cls in (HistoryEntry, Receipt, Movement, Feed, Stock, AnchorUse)
-}
 
 
 def feed_id(name: str | bytes) -> bytes:

@@ -15,6 +15,7 @@ from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.orgs import member
 from tierchain.apps.receipts import codes as c
 from tierchain.apps.receipts.codes import Event, ReceiptReject, State
+from tierchain.apps.records import evolve
 from tierchain.engine.execute import OpFailed, TxContext
 from tierchain.errors import Reject
 
@@ -67,12 +68,12 @@ def log(ctx: TxContext, rec: c.Receipt, kind: Event, org: bytes, amount: int, **
     if len(rec.history) >= c.history_max:  # cannot happen: starts keep room for completions
         raise OpFailed(R.WR_HISTORY_FULL)
     entry = c.HistoryEntry(kind, ctx.height, org, amount)
-    return c.evolve(rec, history=(*rec.history, entry), **changes)
+    return evolve(rec, history=(*rec.history, entry), **changes)
 
 
 def cleared(rec: c.Receipt, **changes) -> c.Receipt:
     """``rec`` with no offer or pledge: ACTIVE, no counterparty, loan, due time or allowance."""
-    return c.evolve(
+    return evolve(
         rec, state=State.ACTIVE, counterparty=c.ZERO_ID, loan=0, due_ms=0, offered_balance=0, allowance=0,
         **changes,
     )  # fmt: skip
