@@ -172,6 +172,7 @@ class ListQueryService:
         wall_ms: Callable[[], int] = _wall_ms,
     ) -> None:
         source = ledger_or_state_get
+        self.state_get_many = getattr(source, "state_get_many", None)  # a Chain: one read per batch
         if hasattr(source, "state_get"):
             self.state_get = source.state_get
             if chain_id is None:
@@ -283,10 +284,16 @@ class ListQueryService:
             self.answered += 1
             self._log.append(QueryLogEntry(org, list_id, len(fps), now_ms))
         key = lists.read_key_state(self.state_get)
+        # Two batched reads (entries, then their listings' disputes) instead of one a key.
+        get = self._prefetch([c.entry_key(list_id, fp) for fp in fps], self.state_get)
+        entries = [lists.current_entry(get, list_id, fp, key.epoch) for fp in fps]
+        listed = [(fp, e) for fp, e in zip(fps, entries, strict=True) if e is not None]
+        disputes = [c.dispute_key(list_id, fp, x.org) for fp, e in listed for x in e.listings]
+        get = self._prefetch(disputes, get)
         results = []
-        for fp in fps:
-            entry = lists.current_view(self.state_get, list_id, fp, key.epoch)
-            listings = [] if entry is None else [_listing(x) for x in entry.listings]
+        for fp, entry in zip(fps, entries, strict=True):
+            view = None if entry is None else lists.view_entry(get, list_id, fp, entry)
+            listings = [] if view is None else [_listing(x) for x in view.listings]
             results.append({"fingerprint": fp.hex(), "listed": bool(listings), "listings": listings})
         return {
             "list": c.ListId(list_id).name,
@@ -295,6 +302,14 @@ class ListQueryService:
             "time_ms": now_ms,
             "results": results,
         }
+
+    def _prefetch(self, keys: list[bytes], fallback: Callable[[bytes], bytes | None]) -> Callable:
+        """A reader of ``keys`` read in one call (``state_get_many``, when the source has it),
+        falling back to ``fallback`` for any other key."""
+        if self.state_get_many is None or not keys:
+            return fallback
+        values = dict(zip(keys, self.state_get_many(keys), strict=True))
+        return lambda key: values[key] if key in values else fallback(key)
 
     def _admit(self, org: bytes, digest: bytes, stale_after_ms: int, now_ms: int) -> None:
         """Replay and rate checks; takes a token and marks the request (under the lock)."""
