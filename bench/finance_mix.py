@@ -61,7 +61,6 @@ import json
 import platform
 import random
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -69,6 +68,7 @@ from pathlib import Path
 
 import click
 
+from figures import fmt, spread  # bench/figures.py (scripts run from bench/)
 from tierchain.apps import accounts as accounts_app
 from tierchain.apps.abs import assets as abs_assets
 from tierchain.apps.abs import codes as ac
@@ -99,14 +99,6 @@ REF_KEY = bytes(range(32))  # the originators' reference key (keyed fingerprints
 DAY_MS = 86_400_000
 GOODS_QTY = 500  # per movement; a receipt is issued 1,000,000 (grams)
 Build = Callable[[int], txcodec.Tx]  # nonce -> unsigned tx
-
-
-def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
-
-
-def fmt(s: dict, digits: str = ",.0f") -> str:
-    return f"{s['median']:{digits}} ({s['min']:{digits}}..{s['max']:{digits}})"
 
 
 @dataclasses.dataclass

@@ -66,7 +66,6 @@ import multiprocessing
 import platform
 import random
 import shutil
-import statistics
 import tempfile
 import threading
 import time
@@ -74,6 +73,7 @@ from pathlib import Path
 
 import click
 
+from figures import fmt, spread  # bench/figures.py (scripts run from bench/)
 from tierchain.api.rpc import NodeServer
 from tierchain.apps import accounts as accounts_app
 from tierchain.apps.finance import codes as fc
@@ -100,14 +100,6 @@ GRANT_MS = 30 * c.day_ms
 # The list-query service's limits in this bench: never binding (each check still runs).
 QUERY_LIMITS = {"rate_per_s": 1e9, "burst": 10**9, "replay_max": 10**7, "skew_ms": 3_600_000}
 QUERY_PATH = "/v1/app/" + lq.ENDPOINT.name
-
-
-def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
-
-
-def fmt(s: dict, digits: str = ",.0f") -> str:
-    return f"{s['median']:{digits}} ({s['min']:{digits}}..{s['max']:{digits}})"
 
 
 @dataclasses.dataclass
