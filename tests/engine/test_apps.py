@@ -91,7 +91,7 @@ def test_the_built_in_apps_are_disjoint_and_keep_their_numbers():
         6: "xshard.finish",
         7: "xshard.replicate",
     }
-    assert len(default.ops) == 32 and all(16 <= c < 64 for c in default.ops if c > 7)
+    assert len(default.ops) == 34 and all(16 <= c < 64 for c in default.ops if c > 7)
     assert default.replicate_ops == {7}
     # Role bits are protocol: the order config.ROLES had before apps owned them.
     assert default.role_names(-1) == [
@@ -107,7 +107,11 @@ def test_the_built_in_apps_are_disjoint_and_keep_their_numbers():
         b"fy/",
         b"fs/",
         b"fw/",
+        b"fe/",  # claims carried to a lineage
         *(b"fk/", b"fo/", b"fp/", b"fq/", b"fn/", b"fz/"),  # replicated: on every shard
+        b"fd/",  # anchors and their pending claims: by (type, fingerprint)
+        b"fg/",
+        b"fm/",  # a bank's financing record on a cluster: pinned to its entry's shard
     ]
     assert {p.prefix for p in default.placement if p.rule == apps.REPLICATED} == {
         b"fk/", b"fo/", b"fp/", b"fq/", b"fn/", b"fz/"
@@ -219,7 +223,8 @@ def test_the_router_takes_placement_rules_as_data():
     # The built-in apps' rules are the default and route as before (tests/engine/test_router.py).
     assert route.native_rules() == (
         (b"@", 0), (b"fv/", 8), (b"fx/", 8), (b"fc/", 8), (b"fr/", 8), (b"fy/", 8), (b"fs/", 8), (b"fw/", 8),
-        (b"fk/", -1), (b"fo/", -1), (b"fp/", -1), (b"fq/", -1), (b"fn/", -1), (b"fz/", -1),
+        (b"fe/", 8), (b"fk/", -1), (b"fo/", -1), (b"fp/", -1), (b"fq/", -1), (b"fn/", -1), (b"fz/", -1),
+        (b"fd/", 32), (b"fg/", 32), (b"fm/", 0),
     )  # fmt: skip
 
 

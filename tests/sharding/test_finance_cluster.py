@@ -14,59 +14,22 @@ import time
 
 import pytest
 
+from finance_cluster_world import BASE, COORD, KEYS, NODE, ORGS, N, ShardLedger, admit_by_vote
 from finance_world import SECRET, kp
 from tierchain.apps import xshard
 from tierchain.apps.coordinator import Replicator, pack_entries
 from tierchain.apps.finance import DocType
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.client import Finance
-from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.engine.route import PRIMARY_SHARD, route_keys
 from tierchain.errors import Reject
 from tierchain.sharding.cluster import Cluster
 
-N = 2
-NODE = kp("fin-cluster-node")
-COMMITTEE2 = kp("fin-cluster-committee-2")
-COORD = kp("fin-cluster-coordinator")
-ORGS = {"CoreCo": ("core_enterprise",), "Tier1": ("supplier",), "Tier2": ("supplier",), "BankA": ("bank",)}
-KEYS = {name: kp("fin-cluster " + name) for name in ORGS}
-BASE = ChainConfig(
-    chain_id=90,
-    block_interval_ms=2,
-    sync="none",
-    genesis_accounts=(
-        GenesisAccount(NODE.public_key, ("registrar", "committee"), 0),
-        GenesisAccount(COMMITTEE2.public_key, ("committee",), 0),
-        GenesisAccount(COORD.public_key, ("coordinator",), 0),
-    ),
-)
-
-
-class ShardLedger:
-    """One shard of a cluster as a finance ledger (``finance.client.Ledger``)."""
-
-    def __init__(self, cluster: Cluster, shard: int) -> None:
-        self.cluster, self.shard, self.chain_id = cluster, shard, cluster.chain_id(shard)
-
-    def state_get(self, key: bytes) -> bytes | None:
-        return self.cluster.call(self.shard, "state_get", key)
-
-    def nonce(self, public_key: bytes) -> int:
-        return self.cluster.call(self.shard, "nonce", public_key)
-
-    def send(self, tx: bytes, timeout_s: float) -> tuple[c.Code, object]:
-        sub = self.cluster.submit([tx])
-        if sub.codes[0]:
-            return c.reject_of(int(sub.codes[0])), None
-        receipt = sub.wait(timeout_s)[0]
-        return c.reject_of(receipt.code), receipt
-
 
 def _invoice_on(fin: Finance, shard: int) -> bytes:
     """An invoice whose anchor and whose lineage (its blinded fingerprint's tag) are both on
-    ``shard``: until anchors are placed with their lineage (docs/sharding.md), a confirmation
-    is single-shard only for such an invoice."""
+    ``shard``: the confirmation reads the anchor itself (test_finance_claims.py: an anchor
+    on another shard, claimed and carried)."""
     for i in range(1000):
         doc = b"invoice %d" % i
         fp = fin.document_fingerprint(doc)
@@ -84,15 +47,7 @@ def cluster(tmp_path):
 
 def test_organizations_replicate_and_a_voucher_lifecycle_runs_on_its_lineage_shard(cluster):
     primary = Finance(ShardLedger(cluster, PRIMARY_SHARD), SECRET)
-    committee = primary.party(NODE)
-    # threshold 2 (executes at once under the default threshold 1), then admission by vote
-    assert committee.propose_params(c.Params(threshold=2)).ok
-    for name, roles in ORGS.items():
-        proposed = committee.propose_admit(name, roles, KEYS[name].public_key)
-        assert proposed.ok, (name, proposed.code)
-        assert not primary.proposal(proposed.id).executed
-        assert primary.party(COMMITTEE2).vote(proposed.id).ok
-        assert primary.proposal(proposed.id).executed
+    admit_by_vote(cluster)
     core_id = primary.org_id("CoreCo")
     assert primary.org(core_id) is not None
     other = Finance(ShardLedger(cluster, 1), SECRET)

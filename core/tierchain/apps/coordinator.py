@@ -32,6 +32,28 @@ of the apps' ``REPLICATED`` placement rules, written on the primary shard only â
 other shard: each step takes a snapshot of them on the primary (at one height), compares
 it with each shard's copy and ships the difference with ``xshard.replicate``
 (docs/sharding.md "Replicated records").
+
+Both run in the background through ``StepLoop``, the one loop of this module: a driver
+class inherits it and defines ``step()``, returning a report with an ``idle`` property
+(true when the step found nothing to do) and, optionally, a ``failed`` attribute (truthy
+when some of the step's transactions were refused). The loop has no ``__init__`` to
+call; a driver sets ``loop_name`` (its thread's name and its log records' label)::
+
+    class Courier(StepLoop):
+        loop_name = "claim-courier"
+
+        def step(self) -> CourierReport:  # has .idle (and .failed)
+            ...
+
+    courier = Courier(...)
+    courier.start(interval=0.1)   # a daemon thread: step; sleep `interval` after an idle step
+    courier.last, courier.last_idle_at, courier.errors   # what a status page shows
+    courier.until_idle(timeout=30)                       # or step in the caller's thread
+    courier.stop()                # returns once the step under way (if any) has ended
+
+A step that raises, or whose report is not idle and has failures, is logged (with its
+exception, or its report) and the next one waits a back-off doubling from ``interval``
+up to ``backoff_max`` seconds, in a row of such steps; nothing a step does ends the loop.
 """
 
 from __future__ import annotations
@@ -56,6 +78,110 @@ log = logging.getLogger("tierchain.coordinator")
 
 scan_page = 5_000  # records per state_scan call
 step_txs_max = 5_000  # transactions per shard per step
+
+
+class StepLoop:
+    """Runs ``self.step()`` in a background thread until ``stop()`` (module docstring).
+
+    Kept for a status page, each set by the step that ran last (in the loop or in
+    ``until_idle``): ``last`` (its report), ``last_idle``/``last_idle_at`` (the report and
+    ``time.time()`` of the last idle step), ``errors`` (steps failed in a row, 0 after one
+    that went through) and ``last_error`` (the last failure, for humans)."""
+
+    loop_name = "step-loop"  # the thread's name, the label of the loop's log records
+    not_idle = "still not idle"  # what ``until_idle``'s TimeoutError says before the report
+    loop_log = log
+    backoff_max = 5.0  # seconds between tries at most, while steps keep failing
+    backoff_min = 0.05  # the first back-off when ``interval`` is shorter
+
+    last: Any = None
+    last_idle: Any = None
+    last_idle_at: float | None = None
+    errors = 0
+    last_error = ""
+    _loop_thread: threading.Thread | None = None
+    _loop_stop: threading.Event | None = None
+
+    def step(self) -> Any:
+        raise NotImplementedError
+
+    def run_step(self) -> Any:
+        """One step, recorded in ``last`` (and ``last_idle`` when idle)."""
+        report = self.step()
+        self.last = report
+        if report.idle:
+            self.last_idle, self.last_idle_at = report, time.time()
+        return report
+
+    def until_idle(self, timeout: float = 60.0, interval: float = 0.05) -> Any:
+        """Step in this thread until a step is idle; returns its report. ``TimeoutError``
+        (naming the last report) if none is within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.run_step()
+            if report.idle:
+                return report
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.not_idle}: {report}")
+            time.sleep(interval)
+
+    @property
+    def running(self) -> bool:
+        """The loop's thread is alive (a stop may be under way)."""
+        return self._loop_thread is not None and self._loop_thread.is_alive()
+
+    def start(self, interval: float = 0.05) -> None:
+        """Step in a daemon thread until ``stop()``: right away again after a busy step,
+        ``interval`` seconds after an idle one, backing off while steps fail."""
+        if self.running:
+            raise RuntimeError(f"{self.loop_name} is already running")
+        stop = threading.Event()
+        thread = threading.Thread(target=self._loop, args=(interval, stop), name=self.loop_name, daemon=True)
+        self._loop_stop, self._loop_thread = stop, thread
+        thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the loop to end and wait (at most ``timeout`` seconds) for its thread: it ends
+        as soon as the step under way, if any, has. Harmless before ``start`` or twice."""
+        if self._loop_stop is not None:
+            self._loop_stop.set()
+        thread = self._loop_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _loop(self, interval: float, stop: threading.Event) -> None:
+        name, failed = self.loop_name, 0
+        while not stop.is_set():
+            try:
+                report = self.run_step()
+                refused = getattr(report, "failed", None)
+            except Exception as exc:
+                failed += 1
+                self.last_error, self.errors = f"{type(exc).__name__}: {exc}", failed
+                delay = self._backoff(interval, failed)
+                self.loop_log.error(
+                    "%s: step failed (%d in a row); next try in %.2f s", name, failed, delay, exc_info=exc
+                )
+                stop.wait(delay)
+                continue
+            if refused and not report.idle:
+                failed += 1
+                shown = dict(refused) if isinstance(refused, dict) else refused
+                self.last_error, self.errors = f"refused: {shown}", failed
+                delay = self._backoff(interval, failed)
+                self.loop_log.warning(
+                    "%s: step refused (%d in a row); next try in %.2f s: %s", name, failed, delay, report
+                )
+                stop.wait(delay)
+                continue
+            if failed:
+                self.loop_log.info("%s: step went through after %d failed", name, failed)
+            failed = self.errors = 0
+            if report.idle:
+                stop.wait(interval)
+
+    def _backoff(self, interval: float, failed: int) -> float:
+        return min(self.backoff_max, max(interval, self.backoff_min) * 2 ** min(failed - 1, 30))
 
 
 def scan_all(cluster: Any, shard: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
@@ -84,15 +210,20 @@ class StepReport:
         return not self.pending_locks and not self.pending_credits
 
 
-class Coordinator:
-    """Drives cross-shard transfers on ``cluster`` (a ``tierchain.sharding.cluster.Cluster``)."""
+class Coordinator(StepLoop):
+    """Drives cross-shard transfers on ``cluster`` (a ``tierchain.sharding.cluster.Cluster``);
+    ``start(interval)``/``stop()`` run it in the background (``StepLoop``)."""
+
+    loop_name = "xshard-coordinator"
+    not_idle = "cross-shard transfers still pending"
+    # A refused step (mostly two coordinators racing) waits at most this long: transfers
+    # have deadlines, and a commit decided after one is an abort.
+    backoff_max = 0.5
 
     def __init__(self, cluster: Any, key: KeyPair, *, margin_ms: int = 1_000, commit_timeout: float = 30.0):
         self.cluster, self.key = cluster, key
         self.margin_ms, self.commit_timeout = margin_ms, commit_timeout
         self.n = cluster.n_shards
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last: StepReport | None = None
 
     # --- reading the shards --------------------------------------------------------------
@@ -149,7 +280,6 @@ class Coordinator:
                 continue
             plan[credit.dst].append(("finish", (credit, Decision(lock.status))))
         self._submit(plan, report)
-        self.last = report
         return report
 
     def _homes(self, accounts: list[bytes]) -> list[int]:
@@ -188,34 +318,7 @@ class Coordinator:
 
     def resolve(self, timeout: float = 60.0, interval: float = 0.05) -> StepReport:
         """Step until nothing is pending (every transfer committed or aborted and finished)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            report = self.step()
-            if report.idle:
-                return report
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"cross-shard transfers still pending: {report}")
-            time.sleep(interval)
-
-    def start(self, interval: float = 0.05) -> None:
-        """Step in a background thread until ``stop()``; errors are logged, never fatal."""
-
-        def loop() -> None:
-            while not self._stop.is_set():
-                try:
-                    report = self.step()
-                except Exception:
-                    log.exception("coordinator step failed; retrying")
-                    report = None
-                self._stop.wait(interval if report is None or report.idle else 0.0)
-
-        self._thread = threading.Thread(target=loop, name="xshard-coordinator", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        return self.until_idle(timeout, interval)
 
 
 # --- replicated records ------------------------------------------------------------------------
@@ -257,8 +360,9 @@ def pack_entries(entries: list[tuple[bytes, bytes | None]]) -> list[list[tuple[b
     return chunks
 
 
-class Replicator:
-    """Keeps every shard's copy of the replicated records equal to the primary's.
+class Replicator(StepLoop):
+    """Keeps every shard's copy of the replicated records equal to the primary's;
+    ``start(interval)``/``stop()`` run it in the background (``StepLoop``).
 
     A step: a snapshot of every replicated prefix on the primary taken at one height
     (the height is read before and after the scans; a block in between means another try),
@@ -266,6 +370,9 @@ class Replicator:
     has) shipped in ``xshard.replicate`` transactions stamped with that height. A shard
     refuses a snapshot older than its copy, so its copy only moves forward; a lost or
     refused transaction is found again by the next step's comparison."""
+
+    loop_name = "replicator"
+    not_idle = "replicated records still differ"
 
     def __init__(self, cluster: Any, key: KeyPair, *, commit_timeout: float = 30.0) -> None:
         self.cluster, self.key, self.commit_timeout = cluster, key, commit_timeout
@@ -314,16 +421,8 @@ class Replicator:
             for r in sub.wait(self.commit_timeout):
                 if r is not None and r.code:
                     report.failed[Reject(r.code).name] += 1
-        self.last = report
         return report
 
     def sync(self, timeout: float = 60.0, interval: float = 0.05) -> ReplicationReport:
         """Step until a step finds every shard's copy equal to the primary's snapshot."""
-        deadline = time.monotonic() + timeout
-        while True:
-            report = self.step()
-            if report.idle:
-                return report
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"replicated records still differ: {report}")
-            time.sleep(interval)
+        return self.until_idle(timeout, interval)

@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from tierchain import limits
 from tierchain.apps.bills import codes as c
 from tierchain.apps.bills import days, lineage
 from tierchain.apps.bills.client import BillParty, Bills
@@ -58,6 +59,23 @@ class Date(click.ParamType):
 
 
 DATE = Date()
+
+
+class ShardOf(click.ParamType):
+    """``I/N``: shard I of an N-shard cluster, as (I, N)."""
+
+    name = "i/n"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        i, _, n = value.partition("/")
+        if not (i.isdigit() and n.isdigit() and 0 <= int(i) < int(n) <= limits.shards_max):
+            self.fail(f"expected I/N with 0 <= I < N <= {limits.shards_max}, got {value!r}", param, ctx)
+        return int(i), int(n)
+
+
+TAG = HexBytes(c.tag_bytes, "a placement tag", "tag")
 
 
 # --- the group and its connection ----------------------------------------------------------------
@@ -143,11 +161,16 @@ def vote_calendar(ctx, year: int, holiday: tuple[int, ...], workday: tuple[int, 
 @click.option("--maturity", type=DATE, required=True)
 @click.option("--not-transferable", is_flag=True, help="The drawer's 不得转让 mark.")
 @click.option("--doc", type=DocRef(), multiple=True, help="TYPE:FINGERPRINT of an anchored document.")
+@click.option("--shard", type=ShardOf(), help="I/N: place the bill on shard I of an N-shard cluster.")
+@click.option("--tag", type=TAG, help="The bill id's 8-byte placement tag itself (16 hex digits).")
 @click.pass_context
-def issue(ctx, kind, acceptor, payee, face, maturity, not_transferable, doc) -> None:
-    """Drawer: draw a bill; prints its id."""
+def issue(ctx, kind, acceptor, payee, face, maturity, not_transferable, doc, shard, tag) -> None:
+    """Drawer: draw a bill; prints its id. On a cluster (--node: the shard's node, --chain-id:
+    its chain id) --shard I/N names the shard the bill lives on: the one the tx is signed for."""
     if len(doc) > c.docs_per_bill_max:
         fail(f"at most {c.docs_per_bill_max} documents")
+    if shard is not None and tag is not None:
+        fail("--shard or --tag, not both")
     acceptor, payee = remote.org(ctx, acceptor), remote.org(ctx, payee)
     r = _party(ctx).issue(
         BillKind[kind.upper()],
@@ -157,6 +180,8 @@ def issue(ctx, kind, acceptor, payee, face, maturity, not_transferable, doc) -> 
         maturity,
         not_transferable=not_transferable,
         docs=list(doc),
+        tag=tag,
+        shard=shard,
     )
     _outcome(ctx, r, "issue", r.id if r.ok else None)
 

@@ -6,6 +6,9 @@ processes, dials the remote ones (each a ``shard serve`` on its host, reading th
 same file) and answers on a control endpoint — gRPC, two unary methods with JSON
 replies, ``/tierchain.Control/Status`` and ``/tierchain.Control/Stop`` — that
 ``cluster status FILE`` and ``cluster stop FILE`` use from another terminal.
+With a ``coordinator_key_file`` the scheduler also runs, in the background, the
+cross-shard coordinator and, when the base chain's apps have replicated records, the
+replicator (``tierchain.apps.coordinator``); ``status`` shows how each is doing.
 
 Exit codes: 0 success; 1 a failure while running (``tierchain.cli.errors``: a key
 file that does not open, a control endpoint in use), a shard is down (``status``)
@@ -43,6 +46,9 @@ from tierchain.sharding.config import ClusterSpec
 CONTROL_SERVICE = "tierchain.Control"
 control_reply_bytes_max = 4 << 20
 EXIT_DOWN, EXIT_CONFIG, EXIT_UNREACHABLE = 1, 2, 3
+coordinator_interval_s = 0.05  # the coordinator's sleep after an idle step
+replicator_interval_s = 0.25  # the replicator's: a replicated record's extra lag, at most
+courier_interval_s = 0.25  # the claim courier's: a claimed document's extra wait, at most
 
 log = logging.getLogger("tierchain.cluster")
 
@@ -265,7 +271,13 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
         else None
     )
     stop = threading.Event()
-    state: dict[str, Any] = {"state": "starting", "cluster": None, "coordinator": None}
+    state: dict[str, Any] = {
+        "state": "starting",
+        "cluster": None,
+        "coordinator": None,
+        "replicator": None,
+        "courier": None,
+    }
 
     def status() -> dict:
         c, coord = state["cluster"], state["coordinator"]
@@ -282,6 +294,8 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
                 "pending_locks": last.pending_locks if last else None,
                 "pending_credits": last.pending_credits if last else None,
             },
+            "replicator": _replicator_status(state["replicator"]),
+            "courier": _courier_status(state["courier"]),
         }
 
     control = ControlServer(spec.control, status, stop)  # first: refuses a second scheduler
@@ -298,10 +312,21 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
         except ShardUnavailable as exc:
             raise Unreachable(str(exc)) from exc
         if coord_key is not None:
-            from tierchain.apps.coordinator import Coordinator
+            from tierchain.apps import xshard
+            from tierchain.apps.coordinator import Coordinator, Replicator
+            from tierchain.engine.apps import resolve as resolve_apps
 
             state["coordinator"] = Coordinator(c, coord_key)
-            state["coordinator"].start()
+            state["coordinator"].start(coordinator_interval_s)
+            app_set = resolve_apps(base.apps)
+            if xshard.replicated_prefixes(app_set):  # e.g. finance's committee records
+                state["replicator"] = Replicator(c, coord_key)
+                state["replicator"].start(replicator_interval_s)
+            if any("finance" in (a.name, *a.provides) for a in app_set.apps):
+                from tierchain.apps.finance.courier import ClaimCourier
+
+                state["courier"] = ClaimCourier(c, coord_key)  # documents' claims to their lineage
+                state["courier"].start(courier_interval_s)
         state.update(state="running", cluster=c)
         log.info(
             "cluster running",
@@ -312,13 +337,52 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
         while not stop.wait(0.5):
             pass
         state["state"] = "stopping"
-        if state["coordinator"] is not None:
-            state["coordinator"].stop()  # pending transfers stay on chain for the next start
+        for driver in ("courier", "replicator", "coordinator"):  # each ends once its step under way has
+            if state[driver] is not None:
+                state[driver].stop()  # pending transfers and stale copies: on chain for the next start
         log.info("stopping: draining the shards")
         c.close()
         log.info("cluster stopped", extra=_fields(heights=[s["height"] for s in c.status()]))
     finally:
         control.close()
+
+
+def _replicator_status(rep: Any) -> dict | None:
+    """Replication health, from what the replicator's loop kept (``coordinator.StepLoop``):
+    ``synced_height`` is the primary height of the last snapshot every shard was found to
+    hold (its last idle step), ``idle_at`` that step's Unix time; ``records``, ``shipped``
+    (entries) and ``failed`` (refused transactions) are its last step's; ``step_errors`` the
+    steps failed in a row, ``last_error`` the last failure."""
+    if rep is None:
+        return None
+    last, idle, idle_at = rep.last, rep.last_idle, rep.last_idle_at
+    return {
+        "synced_height": idle.height if idle is not None else None,
+        "idle_at": round(idle_at, 3) if idle_at is not None else None,
+        "records": last.records if last is not None else None,
+        "shipped": sum(last.shipped.values()) if last is not None else None,
+        "failed": sum(last.failed.values()) if last is not None else None,
+        "step_errors": rep.errors,
+        "last_error": rep.last_error or None,
+    }
+
+
+def _courier_status(courier: Any) -> dict | None:
+    """The claim courier's health (``finance.courier``): claims pending at its last step,
+    carried and cleared by it, refused transactions, steps failed in a row, the last idle
+    step's Unix time."""
+    if courier is None:
+        return None
+    last = courier.last
+    return {
+        "pending": last.pending if last is not None else None,
+        "carried": sum(last.carried.values()) if last is not None else None,
+        "cleared": sum(last.cleared.values()) if last is not None else None,
+        "failed": sum(last.failed.values()) if last is not None else None,
+        "idle_at": round(courier.last_idle_at, 3) if courier.last_idle_at is not None else None,
+        "step_errors": courier.errors,
+        "last_error": courier.last_error or None,
+    }
 
 
 def _print_status(reply: dict) -> None:
@@ -349,6 +413,27 @@ def _print_status(reply: dict) -> None:
             f"coordinator: {coord.get('pending_locks')} cross-shard transfers prepared at their source, "
             f"{coord.get('pending_credits')} awaiting their destination step"
         )
+    if (rep := reply.get("replicator")) is not None:
+        if rep.get("synced_height") is None:
+            synced = "not yet found every shard in sync"
+        else:
+            ago = max(0.0, time.time() - rep["idle_at"])
+            synced = f"every shard at primary height {rep['synced_height']} ({ago:.1f} s ago)"
+        line = (
+            f"replicator: {synced}; last step: {rep.get('records')} records, "
+            f"{rep.get('shipped')} entries shipped, {rep.get('failed')} refused"
+        )
+        if rep.get("step_errors"):
+            line += f"; {rep['step_errors']} steps failed in a row ({rep.get('last_error')})"
+        click.echo(line)
+    if (cou := reply.get("courier")) is not None:
+        line = (
+            f"claim courier: {cou.get('pending')} claims pending at its last step, "
+            f"{cou.get('carried')} carried, {cou.get('cleared')} cleared, {cou.get('failed')} refused"
+        )
+        if cou.get("step_errors"):
+            line += f"; {cou['step_errors']} steps failed in a row ({cou.get('last_error')})"
+        click.echo(line)
 
 
 @cluster.command("status")

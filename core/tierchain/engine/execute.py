@@ -119,6 +119,16 @@ class TxContext:
         self._local: dict[bytes, bytes | None] = {}
         self.events: list[Event] = []
 
+    def declares(self, key: bytes) -> bool:
+        """Whether the transaction declared ``key`` (to read or to write): how an op tells
+        which of two places of a record its sender chose (e.g. a document's anchor or its
+        claim carried from another shard)."""
+        return key in self._writes or key in self._reads
+
+    @property
+    def declared_writes(self) -> frozenset[bytes]:
+        return self._writes
+
     def get(self, key: bytes) -> bytes | None:
         if key not in self._writes and key not in self._reads:
             raise UndeclaredAccess(key, "read")

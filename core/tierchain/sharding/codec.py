@@ -120,6 +120,7 @@ CALL_ARGS: dict[str, tuple[str, ...]] = {
     "state_get": ("bytes", "...", "int?"),
     "receipts": ("int",),
     "state_scan": ("bytes", "int", "...", "bytes"),
+    "state_get_many": ("list[bytes]",),
 }
 
 

@@ -24,10 +24,7 @@ APP = apps.App(
     reject_codes=c.REJECT_CODES,
     rejects=c.BillReject,
     domains=c.DOMAINS,
-    placement=(
-        *(apps.Placement(p, apps.TAG, c.tag_bytes) for p in (b"bl/", b"bn/")),
-        # parameters, calendars and ballots: on every shard, voted on the primary
-        *(apps.Placement(p, apps.REPLICATED) for p in (b"bq/", b"bv/")),
-    ),
+    # bl/ bn/ by the bill's tag; bq/ bv/ on every shard, voted on the primary
+    placement=c.PLACEMENT,
     requires=("finance",),
 )

@@ -5,7 +5,7 @@
     bills = Bills(chain)                       # a Chain, a NodeClient, or a ledger
     core, t1, bank = bills.party(core_keys), bills.party(t1_keys), bills.party(bank_keys)
     bid = core.issue(BillKind.COMMERCIAL, acceptor=core_org, payee=t1_org, face=1_000_000,
-                     maturity=date(2026, 12, 31)).check().id
+                     maturity=date(2026, 12, 31)).check().id   # on shard i of n: shard=(i, n)
     core.accept(bid).check(); t1.sign(bid).check()            # acceptance, delivery
     t1.discount(bid, bank_org, 985_000).check(); bank.sign(bid).check()
     bank.present(bid)   # on/after the due day;  core.pay(bid)
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from tierchain.apps.bills import codes as c
@@ -168,11 +169,27 @@ class BillParty:
         *,
         not_transferable: bool = False,
         docs: list[tuple[int, bytes]] = (),
+        tag: bytes | None = None,
+        shard: tuple[int, int] | None = None,
+        claimed: Iterable[tuple[int, bytes]] = (),
     ) -> Result:
-        """Draw a bill (``Result.id``: the new bill), awaiting the acceptor."""
+        """Draw a bill (``Result.id``: the new bill), awaiting the acceptor.
+
+        Placement on a cluster (the ledger is one shard): ``shard=(i, n)`` derives the tag
+        that puts the bill on shard ``i`` of ``n`` from this tx's nonce
+        (``codes.placement_tag``, the bills app's placement rules); or ``tag`` names the
+        8-byte tag itself. Neither: the untagged payload and id of a chain without shards.
+        ``claimed``: documents anchored on another shard, cited for ``tag``
+        (``Party.claim(payee, docs, tag=tag)`` where they are) and carried here."""
+        chain_id, pk, org, nonce = self._head()
+        if shard is not None:
+            if tag is not None:
+                raise ValueError("a tag or a shard, not both")
+            tag = c.placement_tag(*shard, pk, nonce, suite=self.bills.suite)
         tx, bid = lifecycle.issue(
-            *self._head(), BillKind(kind), acceptor, payee, face, day_of(maturity),
-            not_transferable=not_transferable, docs=list(docs), suite=self.bills.suite,
+            chain_id, pk, org, nonce, BillKind(kind), acceptor, payee, face, day_of(maturity),
+            not_transferable=not_transferable, docs=list(docs), tag=tag, suite=self.bills.suite,
+            claimed=claimed,
         )  # fmt: skip
         return self._send(tx, bid)
 

@@ -20,9 +20,11 @@ State layout:
 ``bv/<ballot 16>``              a committee ballot on parameters or a calendar
 ==============================  ====================================================
 
-A bill's id is ``H(BILL_ID, sender, nonce)[:16]``; its first 8 bytes are the tag the
-shard router places ``bl/`` and ``bn/`` keys by, so a bill and its history live on one
-shard.
+A bill's id is ``tag + H(BILL_ID, sender, nonce)[8:16]``; its first 8 bytes, the
+*placement tag*, are what the shard router places ``bl/`` and ``bn/`` keys by, so a bill
+and its history live on one shard. The tag is ``H(BILL_ID, sender, nonce)[:8]`` unless the
+issue tx names one (so an untagged id is ``H(BILL_ID, sender, nonce)[:16]``); on a cluster
+the drawer names one that routes to the shard it signs for (``placement_tag``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tierchain import limits
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.records import maker
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
+from tierchain.engine import apps, route
 from tierchain.errors import Reject, TierChainError
 
 # --- hash domains (never change one: it changes every id) ---------------------------------
@@ -222,6 +225,12 @@ assert 2 + 4 + 2 + docs_per_bill_max + 3 <= limits.tx_keys_max  # issue: fk fo, 
 # --- state keys ---------------------------------------------------------------------------------
 PARAMS_KEY = b"bq/params"
 PREFIXES = (b"bl/", b"bn/", b"bq/", b"bv/")
+# Placement (the app's): a bill and its history route by the bill's tag; parameters,
+# calendars and ballots are on every shard, voted on the primary.
+PLACEMENT = (
+    *(apps.Placement(p, apps.TAG, tag_bytes) for p in (b"bl/", b"bn/")),
+    *(apps.Placement(p, apps.REPLICATED) for p in (b"bq/", b"bv/")),
+)
 _SEQ = struct.Struct(">H")
 
 
@@ -242,9 +251,53 @@ def ballot_key(ballot: bytes) -> bytes:
 
 
 # --- ids ----------------------------------------------------------------------------------------
-def bill_id(sender: bytes, nonce: int, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:
-    """The id of the bill an issue tx creates (known before signing)."""
-    return suite.hash(BILL_ID, sender + nonce.to_bytes(8, "little"))[:id_bytes]
+def bill_id(
+    sender: bytes, nonce: int, *, tag: bytes | None = None, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
+    """The id of the bill an issue tx creates (known before signing): ``tag`` (the issue's
+    placement tag; ``None``: the hash's own first 8 bytes) + ``H(BILL_ID, sender, nonce)[8:16]``."""
+    h = suite.hash(BILL_ID, sender + nonce.to_bytes(8, "little"))
+    if tag is None:
+        return h[:id_bytes]
+    if len(tag) != tag_bytes:
+        raise ValueError(f"a placement tag is {tag_bytes} bytes, not {len(tag)}")
+    return bytes(tag) + h[tag_bytes:id_bytes]
+
+
+placement_tries_min = 64  # placement_tag tries at least this many tags, and 32 per shard
+
+
+def placement_tag(
+    shard: int,
+    n_shards: int,
+    sender: bytes,
+    nonce: int,
+    *,
+    suite: CryptoSuite = ED25519_BLAKE3,
+    placement: route.Placement = PLACEMENT,
+) -> bytes:
+    """A placement tag that puts the bill of ``sender``'s issue at ``nonce`` on ``shard`` of
+    an ``n_shards`` cluster, deterministically: the first of ``H(BILL_ID, sender, nonce)[:8]``
+    (the untagged id's own tag), then ``H(BILL_ID, sender, nonce, i u32 LE)[:8]`` for
+    i = 1, 2, ... whose ``bl/`` key routes there (``tierchain.engine.route.route_keys`` under
+    ``placement``: default the bills app's rules, ``PLACEMENT``). ``ValueError`` for a shard
+    outside ``0..n_shards - 1``, or if all ``max(placement_tries_min, 32 n_shards)`` tags miss
+    (a chance of about e^-32 = 1e-14 for any ``n_shards``: each hits with probability 1/n)."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} of {n_shards}")
+    head = sender + nonce.to_bytes(8, "little")
+    tries = max(placement_tries_min, 32 * n_shards)
+    for first in range(0, tries, placement_tries_min):
+        tags = [
+            suite.hash(BILL_ID, head + (i.to_bytes(4, "little") if i else b""))[:tag_bytes]
+            for i in range(first, min(first + placement_tries_min, tries))
+        ]
+        keys = [bill_key(t + bytes(id_bytes - tag_bytes)) for t in tags]  # bl/ routes by the tag alone
+        shards = route.route_keys(keys, n_shards, placement)
+        for t, s in zip(tags, shards.tolist(), strict=True):
+            if s == shard:
+                return t
+    raise ValueError(f"no placement tag for shard {shard} of {n_shards} in {tries} tries")
 
 
 def ballot_id(action: int, version: int, body: bytes, *, suite: CryptoSuite = ED25519_BLAKE3) -> bytes:

@@ -26,6 +26,7 @@ release) need none.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 from tierchain.apps.bills import codes as c
 from tierchain.apps.bills import days
@@ -47,8 +48,10 @@ from tierchain.apps.bills.store import (
     save,
     today,
 )
+from tierchain.apps.finance import claims
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.finance.codes import FinanceReject
+from tierchain.apps.finance.evidence import party_checked
 from tierchain.apps.finance.orgs import active_org_with, make_tx, member, member_reads
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
@@ -58,13 +61,15 @@ from tierchain.wire import tx as txcodec
 
 OPS = apps.OpTable()
 
-_ISSUE = struct.Struct("<BB16s16sQIB")  # kind, flags, acceptor, payee, face, maturity day, n docs
+# kind, flags, acceptor, payee, face, maturity day, n docs; then n _DOC; then, optionally,
+# the 8-byte placement tag (codes.bill_id): the payload's length says whether it is there
+_ISSUE = struct.Struct("<BB16s16sQIB")
 _DOC = struct.Struct("<B32s")
 _OFFER = struct.Struct("<B16sQB")  # kind, to, price (loan), restrictive
 _REASON = struct.Struct("<B")
 FLAG_NOT_TRANSFERABLE = 1
-# Documents between drawer and payee: only one of them may have anchored them.
-PARTY_DOCS = frozenset((fc.DocType.INVOICE, fc.DocType.CONTRACT))
+# Documents between drawer and payee (an invoice, a contract): only one of them may have
+# anchored them (finance.evidence.party_checked).
 # What the sender of an offer needs, and what its counterparty needs (at offer and at sign).
 OFFEROR_ROLES = {
     OfferKind.ENDORSE: ENTERPRISE,
@@ -108,8 +113,10 @@ def _issue(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD)
     kind, flags, acceptor, payee, face, maturity, n = _ISSUE.unpack_from(pl)
     enum_value(BillKind, kind)
-    if flags & ~FLAG_NOT_TRANSFERABLE or n > c.docs_per_bill_max or len(pl) != _ISSUE.size + n * _DOC.size:
-        raise OpFailed(Reject.BAD_PAYLOAD, "flags or documents")
+    end = _ISSUE.size + n * _DOC.size  # the documents; then an optional placement tag
+    if flags & ~FLAG_NOT_TRANSFERABLE or n > c.docs_per_bill_max or len(pl) not in (end, end + c.tag_bytes):
+        raise OpFailed(Reject.BAD_PAYLOAD, "flags, documents or placement tag")
+    tag = pl[end:] or None
     docs = [_DOC.unpack_from(pl, _ISSUE.size + i * _DOC.size) for i in range(n)]
     if len(set(docs)) != n or any(t not in fc.DocType._value2member_map_ for t, _ in docs):
         raise OpFailed(Reject.BAD_PAYLOAD, "documents")
@@ -126,15 +133,18 @@ def _issue(ctx: TxContext) -> None:
     due = days.due_day(maturity, p.weekend_mask, calendars(ctx, days.year_of(maturity)))
     if due is None:
         raise OpFailed(BillReject.BILL_NO_BUSINESS_DAY)
-    bid = c.bill_id(ctx.sender, ctx.nonce, suite=ctx.suite)
+    bid = c.bill_id(ctx.sender, ctx.nonce, tag=tag, suite=ctx.suite)
     if ctx.get(c.bill_key(bid)) is not None:
         raise OpFailed(BillReject.BILL_EXISTS)
     for doc_type, fp in docs:
+        claim = fc.claim_key(bid[: c.tag_bytes], doc_type, fp)
+        if ctx.declares(claim):  # anchored on another shard of a cluster, cited for this bill
+            claims.use(ctx, claim, doc_type, drawer, payee, None)
+            continue
         raw = ctx.get(fc.doc_key(doc_type, fp))
         if raw is None:
             raise OpFailed(FinanceReject.NO_SUCH_DOC)
-        if doc_type in PARTY_DOCS and fc.DocRecord.decode(raw).org not in (drawer, payee):
-            raise OpFailed(FinanceReject.DOC_NOT_FROM_PARTY)
+        party_checked(doc_type, fc.DocRecord.decode(raw), drawer, payee)
     bill = Bill(
         kind, bool(flags & FLAG_NOT_TRANSFERABLE), drawer, acceptor, payee, face, ctx.height,
         ctx.timestamp_ms, maturity, due, S.DRAWN, drawer, 0, fc.ZERO_ID, 0, False, fc.ZERO_ID, 0, 0,
@@ -318,20 +328,27 @@ def issue(
     *,
     not_transferable: bool = False,
     docs: list[tuple[int, bytes]] = (),
+    tag: bytes | None = None,
     suite: CryptoSuite = ED25519_BLAKE3,
+    claimed: Iterable[tuple[int, bytes]] = (),
 ) -> tuple[txcodec.Tx, bytes]:
-    """Draw a bill; returns the tx and the new bill's id."""
+    """Draw a bill; returns the tx and the new bill's id. ``tag``: the 8-byte placement tag
+    the id starts with (on a cluster: ``codes.placement_tag`` for the shard the tx is signed
+    for); ``None`` keeps the payload and the id of a chain without shards. ``claimed``: the
+    documents anchored on another shard and cited for this bill's tag
+    (``finance.claims``, docs/sharding.md "Documents across shards")."""
     if not 0 <= maturity_day < 1 << 32 or len(docs) > c.docs_per_bill_max:
         raise ValueError(f"a maturity day number and at most {c.docs_per_bill_max} documents")
-    bid = c.bill_id(sender, nonce, suite=suite)
+    bid = c.bill_id(sender, nonce, tag=tag, suite=suite)
     year = days.year_of(maturity_day)
     reads = member_reads(sender, org) | {fc.org_key(acceptor), fc.org_key(payee), c.PARAMS_KEY}
     reads |= {c.calendar_key(y) for y in (year, year + 1) if y < 1 << 16}
-    reads |= {fc.doc_key(t, fp) for t, fp in docs}
+    claimed = set(claimed)
+    reads |= {fc.claim_key(bid[: c.tag_bytes], *d) if d in claimed else fc.doc_key(*d) for d in docs}
     payload = _ISSUE.pack(
         BillKind(kind), FLAG_NOT_TRANSFERABLE if not_transferable else 0, acceptor, payee, face,
         maturity_day, len(docs),
-    ) + b"".join(_DOC.pack(t, fp) for t, fp in docs)  # fmt: skip
+    ) + b"".join(_DOC.pack(t, fp) for t, fp in docs) + (tag or b"")  # fmt: skip
     writes = {c.bill_key(bid), c.event_key(bid, 0)}
     return make_tx(chain_id, c.OP_ISSUE, sender, nonce, reads, writes, payload), bid
 

@@ -3,9 +3,11 @@
 Built in (``tierchain.engine.apps.BUILTIN_APPS``): op codes 16..63, refusals 96..159
 (its own ``codes.FinanceReject``, declared as ``rejects``: ``AppSet.reject_name`` shows
 them), the six ``FIN_*`` hash domains and the organization roles of ``codes``, and the
-lineage placement rule: ``fv/ fx/ fc/ fr/ fy/ fs/ fw/`` keys route by their 8-byte lineage
-tag, so a voucher's whole lineage lives on one shard; and the consortium's tables
-``fk/ fo/ fp/ fq/ fn/ fz/`` are replicated: on every shard, written on the primary.
+lineage placement rule: ``fv/ fx/ fc/ fr/ fy/ fs/ fw/ fe/`` keys route by their 8-byte
+lineage tag, so a voucher's whole lineage (and the claims carried to it) lives on one shard;
+the consortium's tables ``fk/ fo/ fp/ fq/ fn/ fz/`` are replicated: on every shard, written
+on the primary; an anchor ``fd/`` and its pending claims ``fg/`` route by the document's
+(type, fingerprint); a placed financing record ``fm/`` is pinned to its shard.
 It has no genesis state (the consortium parameters start at their defaults).
 
 ``CONFIDENTIAL_APP`` (built in as ``finance_confidential``) is the same app without the ops
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from tierchain.apps.finance import claims, confidential, cregistry, evidence, orgs, registry, voucher
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance import confidential, cregistry, evidence, orgs, registry, voucher
 from tierchain.engine import apps
 
 _OPS = (
     orgs.OPS.ops
     + evidence.OPS.ops
+    + claims.OPS.ops
     + voucher.OPS.ops
     + registry.OPS.ops
     + confidential.OPS.ops
@@ -49,6 +52,8 @@ APP = apps.App(
     placement=(
         *(apps.Placement(p, apps.TAG, c.lineage_tag_bytes) for p in c.LINEAGE_PREFIXES),
         *(apps.Placement(p, apps.REPLICATED) for p in c.REPLICATED_PREFIXES),
+        *(apps.Placement(p, apps.TAG, c.doc_tag_bytes) for p in c.DOC_PREFIXES),
+        apps.Placement(c.PLACED_FINANCING_PREFIX, apps.PINNED),
     ),
     checks=(confidential.CHECK,),  # the confidential ops' proofs, one native call per batch
 )

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from tierchain.apps.finance import (
     camount,
+    claims,
     confidential,
     cregistry,
     evidence,
@@ -156,6 +157,12 @@ class Finance:
     def suite(self) -> CryptoSuite:
         """The ledger's crypto suite: what its keys, signatures and tx ids are."""
         return getattr(self.ledger, "suite", ED25519_BLAKE3)
+
+    @property
+    def shard(self) -> int | None:
+        """The ledger's shard when it is one shard of a cluster (its ``shard`` attribute):
+        where records placed by shard go (a bank's financing record); None on a chain."""
+        return getattr(self.ledger, "shard", None)
 
     def app_set_for(self, roles: Iterable[str]) -> apps.AppSet:
         """The app set whose roles ``roles`` are (``orgs.app_set_for``): the chain's, when the
@@ -351,20 +358,58 @@ class Party:
 
     # --- vouchers ----------------------------------------------------------------------------
     def confirm(
-        self, beneficiary: bytes, face: int, maturity_ms: int, docs: list[tuple[int, bytes]]
+        self,
+        beneficiary: bytes,
+        face: int,
+        maturity_ms: int,
+        docs: list[tuple[int, bytes]],
+        claimed: Iterable[tuple[int, bytes]] = (),
     ) -> Result:
         """Confirm a payable to ``beneficiary`` (an org id) backed by anchored ``docs``
         ((type, fingerprint) pairs, at least one invoice; invoices and contracts anchored by
         the sender's org or the beneficiary); the voucher's registry asset is its first
         invoice, blinded under the consortium secret (``ConsortiumSecretError`` without one,
-        raised before anything is signed)."""
-        invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
+        raised before anything is signed). On a cluster, ``claimed``: the documents
+        anchored on other shards, claimed for this voucher (``claim``) and carried here."""
         chain_id, pk, org, nonce = self._args()
-        blinded = self.fin.blind_invoice(invoice)
+        blinded = self.voucher_asset(docs)
         tx, vid = voucher.confirm(
-            chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs, blinded, suite=self.suite
+            chain_id,
+            pk,
+            org,
+            nonce,
+            beneficiary,
+            face,
+            maturity_ms,
+            docs,
+            blinded,
+            suite=self.suite,
+            claimed=claimed,
         )
         return self.send(tx, id=vid)
+
+    def voucher_asset(self, docs: list[tuple[int, bytes]]) -> bytes:
+        """The registry fingerprint a confirmation of ``docs`` registers: its first invoice's,
+        blinded (its first 8 bytes are the voucher's lineage tag)."""
+        return self.fin.blind_invoice(next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32)))
+
+    def claim(
+        self,
+        beneficiary: bytes,
+        docs: list[tuple[int, bytes]],
+        *,
+        asset: bytes | None = None,
+        tag: bytes | None = None,
+    ) -> Result:
+        """On a cluster, where ``docs`` are anchored (all on this ledger's shard): claim them
+        for a lineage on another shard (docs/sharding.md "Documents across shards"). For a
+        voucher, ``asset`` = ``voucher_asset(all its docs)``: its invoices are bound to it;
+        else ``tag`` names the lineage (a bill's id tag) and the documents are only cited."""
+        if (asset is None) == (tag is None):
+            raise ValueError("claim for a voucher's asset or for a lineage tag, one of the two")
+        blinded = c.ZERO_BLINDED if asset is None else asset
+        lineage = tag if asset is None else asset[: c.lineage_tag_bytes]
+        return self.send(claims.claim(*self._args(), lineage, beneficiary, docs, blinded))
 
     def cconfirm(
         self,
@@ -373,15 +418,15 @@ class Party:
         maturity_ms: int,
         docs: list[tuple[int, bytes]],
         recipient: bytes,
+        claimed: Iterable[tuple[int, bytes]] = (),
     ) -> Result:
         """``confirm`` with the face hidden: a confidential voucher (docs/privacy.md). The
         face's opening is sealed to ``recipient`` (a key of the beneficiary's organization)
-        and returned in ``Result.openings``."""
-        invoice = next((fp for t, fp in docs if t == c.DocType.INVOICE), bytes(32))
+        and returned in ``Result.openings``; ``claimed`` as ``confirm``'s."""
         chain_id, pk, org, nonce = self._args()
         tx, vid, opening = confidential.cconfirm(
-            chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs,
-            self.fin.blind_invoice(invoice), self._regulator(), recipient, suite=self.suite,
+            chain_id, pk, org, nonce, beneficiary, face, maturity_ms, docs, self.voucher_asset(docs),
+            self._regulator(), recipient, suite=self.suite, claimed=claimed,
         )  # fmt: skip
         return self.send(tx, id=vid, openings=[opening])
 
@@ -440,11 +485,13 @@ class Party:
 
     def creg_finance(self, package: bytes) -> Result:
         """Bank: record the financing the owner's ``package`` proves fits."""
-        return self.send(cregistry.creg_finance(*self._args(), package, suite=self.suite))
+        shard = self.fin.shard
+        return self.send(cregistry.creg_finance(*self._args(), package, suite=self.suite, shard=shard))
 
     def creg_release(self, blinded: bytes, ref: bytes) -> Result:
         """Bank: release its financing ``ref`` of the asset."""
-        return self.send(cregistry.creg_release(*self._args(), blinded, ref, suite=self.suite))
+        shard = self._record_shard(blinded, ref)
+        return self.send(cregistry.creg_release(*self._args(), blinded, ref, suite=self.suite, shard=shard))
 
     def opening(self, piece_id: bytes) -> camount.Opening | None:
         """This key's opening of a confidential piece: unsealed from the chain and checked
@@ -591,7 +638,21 @@ class Party:
         return self.send(registry.reg_asset(*self._args(), blinded, value))
 
     def reg_finance(self, blinded: bytes, amount: int, ref: bytes) -> Result:
-        return self.send(registry.reg_finance(*self._args(), blinded, amount, ref, suite=self.suite))
+        """Record financing ``amount`` against the asset (on a cluster's shard, the bank's
+        record is placed there: ``fm/``)."""
+        shard = self.fin.shard
+        return self.send(
+            registry.reg_finance(*self._args(), blinded, amount, ref, suite=self.suite, shard=shard)
+        )
 
     def reg_release(self, blinded: bytes, ref: bytes) -> Result:
-        return self.send(registry.reg_release(*self._args(), blinded, ref, suite=self.suite))
+        shard = self._record_shard(blinded, ref)
+        return self.send(registry.reg_release(*self._args(), blinded, ref, suite=self.suite, shard=shard))
+
+    def _record_shard(self, blinded: bytes, ref: bytes) -> int | None:
+        """Where this bank's financing record is: placed on this shard (``fm/``), or not."""
+        shard = self.fin.shard
+        if shard is None:
+            return None
+        key = registry.record_key(blinded, self.org, ref.ljust(32, b"\0")[:32], shard, suite=self.suite)
+        return shard if self.fin.get(key) is not None else None

@@ -21,6 +21,10 @@ State layout:
 ``fc/<voucher 16><n u16>``  clearing list of settlement batch n
 ``fr/<blinded fp 32>``      duplicate-financing registry: value, total financed
 ``fl/<ref digest 32>``      one bank's own direct financing (unlinkable to fr/)
+``fm/<shard u16><digest 32>`` the same, placed on its registry entry's shard (a cluster)
+``fg/<type 1><fp 32><tag 8>`` a claim of an anchored document for the lineage ``tag``,
+                            pending at the document's shard (claims.py)
+``fe/<tag 8><type 1><fp 32>`` the claim, carried to the lineage's shard
 ``fy/<piece id 16>``        a confidential piece's amount: limb commitments and
                             regulator handles, the holder's sealed opening
 ``fw/<piece id 16>``        a confidential piece's pending offer (or pledge's loan)
@@ -109,6 +113,8 @@ class FinanceReject(enum.IntEnum):
     BAD_RECIPIENT = 144  # the opening's recipient is not an active key of the holder's organization
     STALE_REGISTRY = 145  # a confidential financing's proof is about another registry state
     VOUCHER_ASSET = 146  # a confidential voucher's asset is financed through its pieces only
+    # --- documents across shards (apps/finance/claims.py, docs/sharding.md) ---
+    CLAIM_MISMATCH = 147  # a carried claim names another claimant, beneficiary or asset
 
 
 # What a finance transaction's outcome is called: an engine code or the app's own.
@@ -151,7 +157,14 @@ ROLES = tuple(
     )
 )
 # Lineage tables: prefix + 8-byte lineage tag + rest routes by the tag (see voucher_id).
-LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/", b"fy/", b"fs/", b"fw/")
+LINEAGE_PREFIXES = (b"fv/", b"fx/", b"fc/", b"fr/", b"fy/", b"fs/", b"fw/", b"fe/")
+# Document tables: an anchor and its pending claims route by (type, fingerprint), so a claim
+# is written where its document is (apps/finance/claims.py).
+DOC_PREFIXES = (b"fd/", b"fg/")
+doc_tag_bytes = 32  # type + the first 31 bytes of the fingerprint (a tag is at most 32)
+# A bank's financing record placed on a cluster: pinned to its registry entry's shard (the
+# shard number, not the entry's tag, so the record stays unlinkable to its entry).
+PLACED_FINANCING_PREFIX = b"fm/"
 # Consortium tables: on every shard of a cluster (a replicated placement rule), written by
 # the committee and the organizations on the primary shard, copied to the others by the
 # replication op, so that a lineage's ops on any shard read the same organizations, keys,
@@ -165,6 +178,8 @@ OP_KEY_ADD = 18
 OP_KEY_REVOKE = 19
 OP_KEY_ROTATE = 20
 OP_ANCHOR = 24
+OP_CLAIM = 25  # documents across shards (apps/finance/claims.py)
+OP_CARRY = 26
 OP_CONFIRM = 32
 OP_SPLIT = 33
 OP_OFFER = 34
@@ -331,6 +346,21 @@ REGULATOR_KEY = b"fz/regulator"
 
 def financing_key(ref_digest: bytes) -> bytes:
     return b"fl/" + ref_digest
+
+
+def placed_financing_key(shard: int, ref_digest: bytes) -> bytes:
+    """A bank's financing record on a cluster: on ``shard``, its registry entry's."""
+    return PLACED_FINANCING_PREFIX + shard.to_bytes(2, "little") + ref_digest
+
+
+def pending_claim_key(doc_type: int, fingerprint: bytes, tag: bytes) -> bytes:
+    """A claim of document (type, fingerprint) for lineage ``tag``, where the document is."""
+    return b"fg/" + bytes((doc_type,)) + fingerprint + tag
+
+
+def claim_key(tag: bytes, doc_type: int, fingerprint: bytes) -> bytes:
+    """The claim, carried to the shard of lineage ``tag``."""
+    return b"fe/" + tag + bytes((doc_type,)) + fingerprint
 
 
 # --- ids -------------------------------------------------------------------------
@@ -503,6 +533,37 @@ class DocRecord:
         if len(raw) != _DOC.size:
             raise RecordError("doc record")
         return cls(*_DOC.unpack(raw))
+
+
+_CLAIM = struct.Struct("<16s16s32sQ32s")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A document claimed for a lineage on another shard (``fg/`` pending, ``fe/`` carried;
+    apps/finance/claims.py): who claimed it for whom, the asset an invoice is bound to
+    (``blinded``; zero for a plain citation), the claim's height and tx, and the anchor's
+    record as the claim saw it."""
+
+    claimant: bytes  # organization that will confirm (or draw) with the document
+    beneficiary: bytes  # the other party the document may be anchored by
+    blinded: bytes  # the invoice's asset (registry fingerprint); ZERO_BLINDED: cited only
+    height: int
+    tx_id: bytes
+    doc: DocRecord
+
+    def encode(self) -> bytes:
+        head = _CLAIM.pack(self.claimant, self.beneficiary, self.blinded, self.height, self.tx_id)
+        return head + self.doc.encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Claim:
+        if len(raw) != _CLAIM.size + _DOC.size:
+            raise RecordError("claim record")
+        return cls(*_CLAIM.unpack_from(raw), DocRecord.decode(raw[_CLAIM.size :]))
+
+
+ZERO_BLINDED = bytes(32)
 
 
 _VOUCHER = struct.Struct("<16s16sQQQQBQH32sB")

@@ -31,6 +31,7 @@ piece is refused (``CONFIDENTIAL_PIECE``), and the reverse (``NOT_CONFIDENTIAL``
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -38,6 +39,7 @@ import numpy as np
 from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
 from tierchain.apps.finance import cregistry, orgs
+from tierchain.apps.finance import evidence as ev
 from tierchain.apps.finance import lineage as lin
 from tierchain.apps.finance import voucher as vc
 from tierchain.apps.finance.codes import FinanceReject
@@ -98,8 +100,8 @@ def parse_cconfirm(payload: bytes, sealed_bytes: int = ca.SEALED_BYTES) -> CConf
     ``ca.sealed_bytes(suite)``); ValueError if malformed."""
     beneficiary, maturity, blinded, regulator, recipient, n = _CCONFIRM.unpack_from(payload)
     pos = _CCONFIRM.size
-    docs = vc.unpack_docs(payload, pos, n)
-    pos += n * vc.DOC_BYTES
+    docs = ev.unpack_docs(payload, pos, n)
+    pos += n * ev.DOC_BYTES
     amount = ca.CAmount.decode(payload[pos : pos + ca.CAmount.SIZE])
     proof, pos = ca.take_proof(payload, pos + ca.CAmount.SIZE)
     sealed = payload[pos:]
@@ -253,7 +255,7 @@ def _cconfirm(ctx: TxContext) -> None:
         )
     except (ValueError, struct.error):
         raise OpFailed(Reject.BAD_PAYLOAD) from None
-    docs = vc.check_docs([tuple(d) for d in docs])
+    docs = ev.check_docs([tuple(d) for d in docs])
     obligor, vid = vc.confirm_checks(ctx, beneficiary, None, maturity_ms, blinded, docs)
     ca.check_regulator(ctx, regulator)
     if not orgs.is_active_key_of(ctx, beneficiary, recipient):
@@ -341,9 +343,11 @@ def cconfirm(
     recipient: bytes,
     *,
     suite: CryptoSuite = ED25519_BLAKE3,
+    claimed: Iterable[tuple[int, bytes]] = (),
 ) -> tuple[tx.Tx, bytes, ca.Opening]:
     """The confidential confirmation tx, the voucher id, and the face's opening (the
-    beneficiary gets it sealed to ``recipient``, one of its organization's keys)."""
+    beneficiary gets it sealed to ``recipient``, one of its organization's keys);
+    ``claimed`` as ``voucher.confirm``'s."""
     if not 0 < face <= c.amount_max:
         raise ValueError("face amount out of range")
     vid = c.voucher_id(blinded, sender, nonce, suite=suite)
@@ -352,7 +356,7 @@ def cconfirm(
     amount = ca.make(opening, regulator, ctx)
     (proof,) = ca.prove_ranges([opening], ctx)
     payload = _CCONFIRM.pack(beneficiary, maturity_ms, blinded, regulator, recipient, len(docs))
-    payload += vc.pack_docs(docs) + amount.encode() + ca.put_proof(proof) + ca.seal(opening, recipient, suite)
+    payload += ev.pack_docs(docs) + amount.encode() + ca.put_proof(proof) + ca.seal(opening, recipient, suite)
     reads = member_reads(sender, org) | {
         c.org_key(beneficiary),
         c.REGULATOR_KEY,
@@ -360,7 +364,7 @@ def cconfirm(
         c.registry_key(blinded),
     }
     writes = {c.voucher_key(vid), c.piece_key(vid), c.cregistry_key(blinded), c.camount_key(vid)}
-    vc.add_doc_keys(docs, reads, writes)
+    vc.add_doc_keys(docs, reads, writes, claimed, vid[: c.lineage_tag_bytes])
     return make_tx(chain_id, c.OP_CCONFIRM, sender, nonce, reads, writes, payload), vid, opening
 
 

@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 from tierchain.apps.finance import camount as ca
 from tierchain.apps.finance import codes as c
+from tierchain.apps.finance import registry
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import make_tx, member, member_reads, role_bits
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
@@ -202,7 +203,7 @@ def _creg_finance(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD) from None
     bank, _ = member(ctx, BANK_ROLES)
     ca.check_regulator(ctx, regulator)
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
+    own = registry.own_key(ctx, blinded, bank, ref)
     if ctx.get(own) is not None:
         raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
     entry = _entry(ctx, blinded)
@@ -230,7 +231,7 @@ def _creg_release(ctx: TxContext) -> None:
         raise OpFailed(Reject.BAD_PAYLOAD)
     blinded, ref = _RELEASE.unpack(ctx.payload)
     bank, _ = member(ctx)  # any role: a release only gives room back (as registry.reg_release)
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
+    own = registry.own_key(ctx, blinded, bank, ref)
     raw = ctx.get(own)
     if raw is None:
         raise OpFailed(FinanceReject.NO_SUCH_FINANCING)
@@ -330,10 +331,12 @@ def creg_finance(
     payload: bytes,
     *,
     suite: CryptoSuite = ED25519_BLAKE3,
+    shard: int | None = None,
 ) -> tx.Tx:
-    """The bank's tx carrying the borrower's ``finance_package``."""
+    """The bank's tx carrying the borrower's ``finance_package`` (``shard``: as
+    ``registry.reg_finance``'s)."""
     blinded, ref = payload[:32], payload[32:64]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
+    own = registry.record_key(blinded, org, ref, shard, suite=suite)
     reads = member_reads(sender, org) | {c.REGULATOR_KEY}
     return make_tx(
         chain_id, c.OP_CREG_FINANCE, sender, nonce, reads, {c.cregistry_key(blinded), own}, payload
@@ -349,9 +352,10 @@ def creg_release(
     ref: bytes,
     *,
     suite: CryptoSuite = ED25519_BLAKE3,
+    shard: int | None = None,
 ) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
+    own = registry.record_key(blinded, org, ref, shard, suite=suite)
     payload = _RELEASE.pack(blinded, ref)
     reads = member_reads(sender, org)
     return make_tx(

@@ -34,6 +34,12 @@ ANCHOR_ROLES = {
     c.DocType.WAREHOUSE_RECEIPT: role_bits("warehouse"),
 }
 _ANCHOR = struct.Struct("<B32s")
+# Documents between the two parties of a receivable: only the obligor or the beneficiary
+# may have anchored them (a third party's invoice backs nobody's payable). Waybills,
+# warehouse receipts and delivery notes come from logistics and warehouses by nature.
+PARTY_DOCS = frozenset((c.DocType.INVOICE, c.DocType.CONTRACT))
+_DOC = struct.Struct("<B32s")
+DOC_BYTES = _DOC.size  # one document of a list: type u8, fingerprint 32
 
 
 @OPS.op(c.OP_ANCHOR, "fin.anchor")
@@ -63,3 +69,38 @@ def anchor(chain_id: int, sender: bytes, org: bytes, nonce: int, doc_type: int, 
         {c.doc_key(doc_type, fingerprint)},
         _ANCHOR.pack(doc_type, fingerprint),
     )
+
+
+# --- document lists (a confirmation's, a claim's) ----------------------------------------------
+
+
+def check_docs(docs: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """A list of documents: 1..docs_per_voucher_max of them, none listed twice."""
+    if not 1 <= len(docs) <= c.docs_per_voucher_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "documents")
+    if len(set(docs)) != len(docs):
+        raise OpFailed(Reject.BAD_PAYLOAD, "a document listed twice")
+    return docs
+
+
+def pack_docs(docs: list[tuple[int, bytes]]) -> bytes:
+    """Documents on the wire: (type u8, fingerprint 32) each."""
+    return b"".join(_DOC.pack(t, fp) for t, fp in docs)
+
+
+def unpack_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
+    """The ``n`` documents at ``offset`` (``pack_docs``), unchecked; struct.error if short."""
+    return [_DOC.unpack_from(payload, offset + i * _DOC.size) for i in range(n)]
+
+
+def parse_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
+    """The ``n`` (type, fingerprint) documents at ``offset`` of a payload, checked."""
+    if not 1 <= n <= c.docs_per_voucher_max:
+        raise OpFailed(Reject.BAD_PAYLOAD, "documents")
+    return check_docs(unpack_docs(payload, offset, n))
+
+
+def party_checked(doc_type: int, rec: c.DocRecord, a: bytes, b: bytes) -> None:
+    """A party document (``PARTY_DOCS``) must have been anchored by ``a`` or ``b``."""
+    if doc_type in PARTY_DOCS and rec.org not in (a, b):
+        raise OpFailed(FinanceReject.DOC_NOT_FROM_PARTY)

@@ -130,6 +130,30 @@ def _reg_asset(ctx: TxContext) -> None:
     ctx.emit(b"fin.reg.asset", blinded)
 
 
+def own_key(ctx: TxContext, blinded: bytes, bank: bytes, ref: bytes) -> bytes:
+    """The key of a bank's own financing record, where the tx put it: ``fl/<digest>``, or on a
+    cluster ``fm/<shard><digest>`` (placed on its registry entry's shard; the scheduler
+    refuses any other shard). Two placed keys for one record are BAD_PAYLOAD."""
+    digest = c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite)
+    placed = [
+        k
+        for k in ctx.declared_writes
+        if k.startswith(c.PLACED_FINANCING_PREFIX) and k[len(c.PLACED_FINANCING_PREFIX) + 2 :] == digest
+    ]
+    if len(placed) > 1:
+        raise OpFailed(Reject.BAD_PAYLOAD, "a financing record declared on two shards")
+    return placed[0] if placed else c.financing_key(digest)
+
+
+def record_key(
+    blinded: bytes, bank: bytes, ref: bytes, shard: int | None, *, suite: CryptoSuite = ED25519_BLAKE3
+) -> bytes:
+    """``own_key`` for a builder: ``shard`` None on a single chain, else the registry
+    entry's shard of the cluster."""
+    digest = c.financing_ref_digest(blinded, bank, ref, suite=suite)
+    return c.financing_key(digest) if shard is None else c.placed_financing_key(shard, digest)
+
+
 @OPS.op(c.OP_REG_FINANCE, "fin.reg_finance")
 def _reg_finance(ctx: TxContext) -> None:
     if len(ctx.payload) != _FINANCE.size:
@@ -138,7 +162,7 @@ def _reg_finance(ctx: TxContext) -> None:
     bank, _ = member(ctx, BANK_ROLES)
     if not 0 < amount <= c.amount_max:
         raise OpFailed(Reject.BAD_PAYLOAD, "amount out of range")
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
+    own = own_key(ctx, blinded, bank, ref)
     if ctx.get(own) is not None:
         raise OpFailed(Reject.BAD_PAYLOAD, "financing ref already used")
     add_financed(ctx, blinded, amount)
@@ -154,7 +178,7 @@ def _reg_release(ctx: TxContext) -> None:
     # Any role: a release only removes the sender's own counted financing. A bank whose role
     # the committee removed must still be able to, or its amount would stay counted forever.
     bank, _ = member(ctx)
-    own = c.financing_key(c.financing_ref_digest(blinded, bank, ref, suite=ctx.suite))
+    own = own_key(ctx, blinded, bank, ref)
     raw = ctx.get(own)
     if raw is None:
         raise OpFailed(FinanceReject.NO_SUCH_FINANCING)
@@ -197,9 +221,10 @@ def reg_finance(
     ref: bytes,
     *,
     suite: CryptoSuite = ED25519_BLAKE3,
+    shard: int | None = None,
 ) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
+    own = record_key(blinded, org, ref, shard, suite=suite)
     return make_tx(
         chain_id,
         c.OP_REG_FINANCE,
@@ -220,9 +245,10 @@ def reg_release(
     ref: bytes,
     *,
     suite: CryptoSuite = ED25519_BLAKE3,
+    shard: int | None = None,
 ) -> tx.Tx:
     ref = ref.ljust(32, b"\0")[:32]
-    own = c.financing_key(c.financing_ref_digest(blinded, org, ref, suite=suite))
+    own = record_key(blinded, org, ref, shard, suite=suite)
     return make_tx(
         chain_id,
         c.OP_REG_RELEASE,

@@ -34,11 +34,18 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Iterable
 
 from tierchain.apps.finance import camount as ca
+from tierchain.apps.finance import claims, cregistry, registry
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance import cregistry, registry
 from tierchain.apps.finance.codes import FinanceReject
+from tierchain.apps.finance.evidence import (
+    DOC_BYTES,
+    pack_docs,
+    parse_docs,
+    party_checked,
+)
 from tierchain.apps.finance.orgs import active_org_with, make_tx, member, member_reads, params, role_bits
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps
@@ -56,13 +63,7 @@ BANK = role_bits("bank")
 # counterparty) and again when it is accepted, because the committee may have removed the
 # role in between (a former bank must not buy or lend against a piece).
 OFFEREE_ROLES = {c.OfferKind.TRANSFER: SUPPLIER, c.OfferKind.DISCOUNT: BANK, c.OfferKind.PLEDGE: BANK}
-# Documents between the two parties of a receivable: only the obligor or the beneficiary
-# may have anchored them (a third party's invoice backs nobody's payable). Waybills,
-# warehouse receipts and delivery notes come from logistics and warehouses by nature.
-PARTY_DOCS = frozenset((c.DocType.INVOICE, c.DocType.CONTRACT))
 _CONFIRM = struct.Struct("<16sQQ32sB")
-_DOC = struct.Struct("<B32s")
-DOC_BYTES = _DOC.size  # one document of a confirmation: type u8, fingerprint 32
 _OFFER = struct.Struct("<16s16sBQQ")
 _ID = struct.Struct("<16s")
 
@@ -147,37 +148,20 @@ def held(ctx: TxContext, pid: bytes, *, confidential: bool = False) -> tuple[byt
 # --- confirm: the core enterprise issues a voucher ----------------------------------------
 
 
-def check_docs(docs: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-    """A confirmation's documents: 1..docs_per_voucher_max of them, none listed twice."""
-    if not 1 <= len(docs) <= c.docs_per_voucher_max:
-        raise OpFailed(Reject.BAD_PAYLOAD, "documents")
-    if len(set(docs)) != len(docs):
-        raise OpFailed(Reject.BAD_PAYLOAD, "a document listed twice")
-    return docs
-
-
-def pack_docs(docs: list[tuple[int, bytes]]) -> bytes:
-    """A confirmation's documents on the wire: (type u8, fingerprint 32) each."""
-    return b"".join(_DOC.pack(t, fp) for t, fp in docs)
-
-
-def unpack_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
-    """The ``n`` documents at ``offset`` (``pack_docs``), unchecked; struct.error if short."""
-    return [_DOC.unpack_from(payload, offset + i * _DOC.size) for i in range(n)]
-
-
-def add_doc_keys(docs: list[tuple[int, bytes]], reads: set[bytes], writes: set[bytes]) -> None:
+def add_doc_keys(
+    docs: list[tuple[int, bytes]],
+    reads: set[bytes],
+    writes: set[bytes],
+    claimed: Iterable[tuple[int, bytes]] = (),
+    tag: bytes = b"",
+) -> None:
     """A confirmation's document keys: an invoice is written (it records its voucher), the
-    others are read."""
+    others are read; a document in ``claimed`` by its claim carried to lineage ``tag``
+    (``fe/``, apps/finance/claims.py), the others by their anchor (``fd/``)."""
+    claimed = set(claimed)
     for t, fp in docs:
-        (writes if t == c.DocType.INVOICE else reads).add(c.doc_key(t, fp))
-
-
-def parse_docs(payload: bytes, offset: int, n: int) -> list[tuple[int, bytes]]:
-    """The ``n`` (type, fingerprint) documents at ``offset`` of a confirmation's payload."""
-    if not 1 <= n <= c.docs_per_voucher_max:
-        raise OpFailed(Reject.BAD_PAYLOAD, "documents")
-    return check_docs(unpack_docs(payload, offset, n))
+        key = c.claim_key(tag, t, fp) if (t, fp) in claimed else c.doc_key(t, fp)
+        (writes if t == c.DocType.INVOICE else reads).add(key)
 
 
 def confirm_checks(
@@ -202,12 +186,15 @@ def confirm_checks(
     if not any(t == c.DocType.INVOICE for t, _ in docs):
         raise OpFailed(FinanceReject.NO_INVOICE)
     for doc_type, fp in docs:
+        claim = c.claim_key(vid[: c.lineage_tag_bytes], doc_type, fp)
+        if ctx.declares(claim):  # anchored on another shard, claimed for this lineage
+            claims.use(ctx, claim, doc_type, obligor, beneficiary, blinded, vid)
+            continue
         raw = ctx.get(c.doc_key(doc_type, fp))
         if raw is None:
             raise OpFailed(FinanceReject.NO_SUCH_DOC)
         rec = c.DocRecord.decode(raw)
-        if doc_type in PARTY_DOCS and rec.org not in (obligor, beneficiary):
-            raise OpFailed(FinanceReject.DOC_NOT_FROM_PARTY)
+        party_checked(doc_type, rec, obligor, beneficiary)
         if doc_type == c.DocType.INVOICE:
             if rec.voucher != c.ZERO_ID:
                 raise OpFailed(FinanceReject.INVOICE_ALREADY_USED)
@@ -257,7 +244,7 @@ def _confirm(ctx: TxContext) -> None:
     if len(ctx.payload) < _CONFIRM.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
     beneficiary, face, maturity_ms, blinded, n = _CONFIRM.unpack_from(ctx.payload)
-    if len(ctx.payload) != _CONFIRM.size + n * _DOC.size:
+    if len(ctx.payload) != _CONFIRM.size + n * DOC_BYTES:
         raise OpFailed(Reject.BAD_PAYLOAD, "documents")
     docs = parse_docs(ctx.payload, _CONFIRM.size, n)
     obligor, vid = confirm_checks(ctx, beneficiary, face, maturity_ms, blinded, docs)
@@ -636,13 +623,15 @@ def confirm(
     blinded: bytes,
     *,
     suite: CryptoSuite = ED25519_BLAKE3,
+    claimed: Iterable[tuple[int, bytes]] = (),
 ) -> tuple[tx.Tx, bytes]:
     """The confirmation tx and the id of the voucher (and root piece) it creates (an id of
-    ``suite``, the chain's)."""
+    ``suite``, the chain's). ``claimed``: the documents anchored on another shard of a
+    cluster and claimed for this voucher's lineage (apps/finance/claims.py)."""
     vid = c.voucher_id(blinded, sender, nonce, suite=suite)
     reads = member_reads(sender, org) | {c.org_key(beneficiary)}
     writes = {c.voucher_key(vid), c.piece_key(vid), c.registry_key(blinded)}
-    add_doc_keys(docs, reads, writes)
+    add_doc_keys(docs, reads, writes, claimed, vid[: c.lineage_tag_bytes])
     payload = _CONFIRM.pack(beneficiary, face, maturity_ms, blinded, len(docs)) + pack_docs(docs)
     return make_tx(chain_id, c.OP_CONFIRM, sender, nonce, reads, writes, payload), vid
 
