@@ -561,11 +561,31 @@ def test_factoring_with_notice_payment_default_and_recourse(t):
     chain = t.tf.receivable_chain(inv)
     json.dumps(chain)
     assert chain["anchor"]["anchored_by"]["name"] == "Tier1" and chain["anchor"]["voucher"] is None
+    assert chain["anchor"]["factored"]
     assert [(a["factor"]["name"], a["outcome"]) for a in chain["assignments"]] == [("BankA", "ASSIGNED")]
     assert [e["event"] for e in chain["history"]] == [
         "F_OFFERED", "F_ASSIGNED", "F_ACKNOWLEDGED", "F_PAID",
         "F_DEFAULTED", "F_RECOURSE_CLAIMED", "F_REPURCHASED",
     ]  # fmt: skip
+
+
+def test_a_factored_invoice_backs_no_voucher(t1):
+    """One invoice, one financing across products: the factor's acceptance marks the
+    invoice's anchor taken (``codes.FACTORED``), so a finance confirmation on it is refused
+    (INVOICE_ALREADY_USED) with no state change; an offer alone binds nothing."""
+    t = t1
+    seller = t.p("Tier1")
+    due = t.now + 10 * DAY
+    fin = Finance(t.w.ledger, SECRET)
+    core = fin.party(t.w.keys["CoreCo"])
+    inv = invoice(t, "invoice INV-11")
+    seller.assign(inv, t.org("CoreCo"), t.org("BankA"), 1000, due, 900, True).check()
+    assert fin.document(FinDoc.INVOICE, inv).voucher == bytes(16)  # offered, not taken
+    t.p("BankA").take_assignment(inv).check()
+    assert fin.document(FinDoc.INVOICE, inv).voucher == c.FACTORED
+    unchanged(
+        t, lambda: core.confirm(t.org("Tier1"), 1000, due, [(FinDoc.INVOICE, inv)]), F.INVOICE_ALREADY_USED
+    )
 
 
 def test_factoring_without_recourse_and_a_declined_offer(t1):

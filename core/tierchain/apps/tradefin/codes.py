@@ -351,6 +351,10 @@ examination_ms = 5 * 86_400_000  # the issuing bank's examination period (five d
 guarantee_validity_ms_max = 10 * 366 * 86_400_000
 claims_max = 8  # demands per guarantee
 receivable_offers_max = 4  # offers of one receivable (each declined but the last)
+# The finance anchor of an invoice a factor took (``tf.f_accept``) names this as the voucher
+# it backs: no voucher can be confirmed on it any more (``fin.confirm``: INVOICE_ALREADY_USED),
+# as no factoring can take an invoice that backs a voucher (TF_INVOICE_IN_VOUCHER).
+FACTORED = b"\xff" * 16
 receivable_payments_max = 16  # instalments by which a debtor pays
 receivable_due_ms_max = 2 * 366 * 86_400_000
 forfait_offers_max = 4

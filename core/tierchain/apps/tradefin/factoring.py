@@ -12,7 +12,9 @@ notice to the debtor, with or without recourse against the seller.
   (``TF_RECEIVABLE_ASSIGNED``) unless the earlier offer was declined, and then only by the
   same seller against the same debtor (at most ``receivable_offers_max`` offers).
 * ``f_accept`` — the factor takes the assignment (its advance; the voucher check is made
-  again); ``f_decline`` — the factor declines, or the seller withdraws, an open offer.
+  again) and the invoice's anchor is marked taken (``codes.FACTORED``): no finance voucher
+  can be confirmed on it afterwards (``INVOICE_ALREADY_USED``); ``f_decline`` — the factor
+  declines, or the seller withdraws, an open offer.
 * ``f_ack`` — the debtor acknowledges the notice: from then on it pays the factor.
 * ``f_pay`` — the debtor pays the factor (only after acknowledging; instalments up to the
   outstanding amount, at most ``receivable_payments_max``); paid in full: settled.
@@ -71,8 +73,8 @@ def _put(
     ctx.put(c.receivable_key(fp), r.encode())
 
 
-def _invoice(ctx: TxContext, fp: bytes, seller: bytes) -> None:
-    """The invoice is anchored with finance by ``seller`` and backs no voucher. Only the
+def _invoice(ctx: TxContext, fp: bytes, seller: bytes) -> fc.DocRecord:
+    """The invoice's anchor: with finance, by ``seller``, backing no voucher. Only the
     seller's own anchor counts: an anchor names who submitted it, not whose receivable it
     is, so a debtor's anchor would let any third party assign someone else's receivable."""
     raw = ctx.get(fc.doc_key(fc.DocType.INVOICE, fp))
@@ -83,6 +85,7 @@ def _invoice(ctx: TxContext, fp: bytes, seller: bytes) -> None:
         raise OpFailed(R.TF_INVOICE_NOT_SELLERS)
     if doc.voucher != fc.ZERO_ID:
         raise OpFailed(R.TF_INVOICE_IN_VOUCHER)
+    return doc
 
 
 @OPS.op(c.OP_F_ASSIGN, "tf.f_assign")
@@ -126,7 +129,9 @@ def _accept(ctx: TxContext) -> None:
         raise OpFailed(R.TF_NOT_FACTOR)
     if r.status != S.OFFERED:
         raise OpFailed(R.TF_BAD_RECEIVABLE_STATE)
-    _invoice(ctx, fp, r.seller)
+    anchor = _invoice(ctx, fp, r.seller)
+    # taken: the invoice backs no voucher from now on (finance sees it used)
+    ctx.put(fc.doc_key(fc.DocType.INVOICE, fp), dataclasses.replace(anchor, voucher=c.FACTORED).encode())
     _put(ctx, fp, r, E.F_ASSIGNED, oid, r.advance, doc, status=S.ASSIGNED)
     emit(ctx, b"tf.f.assigned", fp, oid)
 
@@ -233,18 +238,18 @@ def _repurchase(ctx: TxContext) -> None:
 
 # --- builders --------------------------------------------------------------------------------------
 
-_INVOICE_READS = (c.OP_F_ASSIGN, c.OP_F_ACCEPT)
-
 
 def _tx(
     chain_id: int, op: int, sender: bytes, org: bytes, nonce: int, fp: bytes, payload: bytes, reads=()
 ) -> tx.Tx:
-    reads = orgs.member_reads(sender, org) | set(reads)
-    if op in _INVOICE_READS:
+    reads, writes = orgs.member_reads(sender, org) | set(reads), {c.receivable_key(fp)}
+    if op == c.OP_F_ASSIGN:  # checks the invoice's anchor; the factor's accept binds it
         reads.add(fc.doc_key(fc.DocType.INVOICE, fp))
+    elif op == c.OP_F_ACCEPT:
+        writes.add(fc.doc_key(fc.DocType.INVOICE, fp))
     if op == c.OP_F_DEFAULT:
         reads.add(fc.PARAMS_KEY)
-    return orgs.make_tx(chain_id, op, sender, nonce, reads, {c.receivable_key(fp)}, payload)
+    return orgs.make_tx(chain_id, op, sender, nonce, reads, writes, payload)
 
 
 def assign(

@@ -193,7 +193,8 @@ def receivable_chain(get: Get, invoice_fp: bytes) -> dict | None:
             "height": d.height,
             "timestamp_ms": d.timestamp_ms,
             "tx_id": d.tx_id.hex(),
-            "voucher": None if d.voucher == fc.ZERO_ID else d.voucher.hex(),
+            "voucher": None if d.voucher in (fc.ZERO_ID, c.FACTORED) else d.voucher.hex(),
+            "factored": d.voucher == c.FACTORED,  # taken by a factor: it backs no voucher
         }
     offers: list[dict] = []
     for e in r.history:
