@@ -15,7 +15,7 @@ Every op method reads the bill's committed record, builds the tx for that exact 
 event count: a tx built for an older state is refused ``BILL_STALE``), signs, sends and
 waits for the receipt (``timeout_s``). A ``Result``'s ``code`` is the engine's ``Reject``,
 finance's ``FinanceReject`` (membership, committee, counterparty, documents) or
-``BillReject`` (``codes.reject_of``); ``Result.check()`` raises ``RejectedError`` on a
+``BillReject`` (named by the chain's app set); ``Result.check()`` raises ``RejectedError`` on a
 refusal; ``Result.id`` is the bill.
 
 Ledgers: the sharing app's adapters (``tierchain.apps.sharing.ledger.ledger_of``), which name

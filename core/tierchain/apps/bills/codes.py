@@ -38,7 +38,7 @@ from tierchain.apps.finance import codes as fc
 from tierchain.apps.records import maker
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps, route
-from tierchain.errors import Reject, TierChainError
+from tierchain.errors import TierChainError
 
 # --- hash domains (never change one: it changes every id) ---------------------------------
 BILL_ID = "tierchain 2026 bills bill id"  # (drawer's key, nonce)
@@ -109,25 +109,6 @@ class BillReject(enum.IntEnum):
     BILL_BAD_PARAMS = 259  # parameters out of range
     BILL_BAD_CALENDAR = 260  # a year out of range, or days beyond the year marked
     BILL_ACCEPTOR_CLAIMS = 261  # the acceptor holds (or claims) its own bill: it pays, it cannot dishonour
-
-
-def reject_of(code: int) -> BillReject | fc.FinanceReject | Reject:
-    """A receipt's numeric ``code`` as a named member: the bills app's, finance's (whose
-    membership, committee and counterparty codes bills ops use) or the engine's."""
-    if code in BillReject._value2member_map_:
-        return BillReject(code)
-    if code in fc.FinanceReject._value2member_map_:
-        return fc.FinanceReject(code)
-    return Reject(code)
-
-
-def reject_named(name: str) -> BillReject | fc.FinanceReject | Reject:
-    """The member a code name (as a node's API shows it) stands for; KeyError if unknown."""
-    if name in BillReject.__members__:
-        return BillReject[name]
-    if name in fc.FinanceReject.__members__:
-        return fc.FinanceReject[name]
-    return Reject[name]
 
 
 # --- enums (protocol numbers) -----------------------------------------------------------------

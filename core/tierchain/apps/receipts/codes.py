@@ -41,7 +41,6 @@ from tierchain import limits
 from tierchain.apps.finance import codes as fc
 from tierchain.apps.records import maker
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
-from tierchain.errors import Reject
 
 RecordError = fc.RecordError  # a stored value without its record's layout
 
@@ -100,21 +99,6 @@ class ReceiptReject(enum.IntEnum):
     WR_ANCHOR_SET = 310  # the receipt already records an anchor
     WR_RECEIPT_EXISTS = 311
     WR_QUANTITY_OVERFLOW = 312  # a total would pass quantity_max
-
-
-def reject_of(code: int) -> ReceiptReject | fc.FinanceReject | Reject:
-    """A receipt's numeric ``code`` as a named member (this app's, finance's or the engine's;
-    ValueError for a code none of them names)."""
-    if code in ReceiptReject._value2member_map_:
-        return ReceiptReject(code)
-    return fc.reject_of(code)
-
-
-def reject_named(name: str) -> ReceiptReject | fc.FinanceReject | Reject:
-    """The member a code name (as the API shows it) stands for; KeyError for an unknown name."""
-    if name in ReceiptReject.__members__:
-        return ReceiptReject[name]
-    return fc.reject_named(name)
 
 
 # --- enums (protocol numbers) ----------------------------------------------------------------

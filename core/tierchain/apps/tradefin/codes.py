@@ -32,7 +32,6 @@ from __future__ import annotations
 import enum
 
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite
-from tierchain.errors import Reject
 
 # --- hash domains (the chain's suite's domain contexts; never change one: it changes ids) ----
 TF_INSTRUMENT_ID = "tierchain 2026 tradefin instrument id"  # an LC or guarantee: (sender, nonce)
@@ -314,26 +313,6 @@ class Event(enum.IntEnum):
     W_PURCHASED = 42
     W_SETTLED = 43
     W_LAPSED = 44
-
-
-def reject_of(code: int) -> enum.IntEnum:
-    """A receipt's numeric code as a named member: this app's, finance's, or the engine's."""
-    from tierchain.apps.finance.codes import FinanceReject
-
-    for named in (TradeReject, FinanceReject):
-        if code in named._value2member_map_:
-            return named(code)
-    return Reject(code)
-
-
-def reject_named(name: str) -> enum.IntEnum:
-    """The member a code name (as the API shows it) stands for; KeyError for an unknown name."""
-    from tierchain.apps.finance.codes import FinanceReject
-
-    for named in (TradeReject, FinanceReject):
-        if name in named.__members__:
-            return named[name]
-    return Reject[name]
 
 
 # --- limits ----------------------------------------------------------------------------------
