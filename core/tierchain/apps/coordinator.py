@@ -58,6 +58,7 @@ up to ``backoff_max`` seconds, in a row of such steps; nothing a step does ends 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -107,7 +108,9 @@ class StepLoop:
 
     def run_step(self) -> Any:
         """One step, recorded in ``last`` (and ``last_idle`` when idle)."""
-        report = self.step()
+        key = getattr(self, "key", None)  # a driver signing with a key: one step at a time a key
+        with key_lock(key.public_key) if key is not None else contextlib.nullcontext():
+            report = self.step()
         self.last = report
         if report.idle:
             self.last_idle, self.last_idle_at = report, time.time()
@@ -182,6 +185,18 @@ class StepLoop:
 
     def _backoff(self, interval: float, failed: int) -> float:
         return min(self.backoff_max, max(interval, self.backoff_min) * 2 ** min(failed - 1, 30))
+
+
+_key_locks: dict[bytes, threading.Lock] = {}
+_key_locks_guard = threading.Lock()
+
+
+def key_lock(public_key: bytes) -> threading.Lock:
+    """One lock a signing key: drivers that sign with the same key (the coordinator, the
+    replicator, the claim courier under ``cluster start``) read its nonce, submit and wait for
+    the commits one at a time, or each would refuse the other's transactions (NONCE_TOO_LOW)."""
+    with _key_locks_guard:
+        return _key_locks.setdefault(public_key, threading.Lock())
 
 
 def scan_all(cluster: Any, shard: int, prefix: bytes) -> list[tuple[bytes, bytes]]:

@@ -95,6 +95,8 @@ class TxContext:
         "op",
         "payload",
         "sender",
+        "shard_count",
+        "shard_index",
         "suite",
         "timestamp_ms",
         "tx_id",
@@ -108,8 +110,10 @@ class TxContext:
         timestamp_ms: int,
         app_set: apps.AppSet,
         suite: CryptoSuite = ED25519_BLAKE3,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self._base, self._block = base, block_writes
+        self.shard_index, self.shard_count = shard  # the chain's place in its cluster (0, 1: none)
         self.height, self.timestamp_ms = height, timestamp_ms
         self.apps, self.suite = app_set, suite
 
@@ -290,12 +294,13 @@ def execute_block(
     cols: BlockColumns | None = None,
     app_set: apps.AppSet | None = None,
     suite: CryptoSuite = ED25519_BLAKE3,
+    shard: tuple[int, int] = (0, 1),
 ) -> BlockResult:
     """Execute every valid transaction of ``batch`` wave by wave, with the ops of
     ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``) on a chain of ``suite``."""
     writes: dict[bytes, bytes | None] = {}
     app_set = apps.default_set() if app_set is None else app_set
-    ctx = TxContext(base, writes, height, timestamp_ms, app_set, suite)
+    ctx = TxContext(base, writes, height, timestamp_ms, app_set, suite, shard)
     cols = BlockColumns(batch) if cols is None else cols
     receipts: list[Receipt | None] = [None] * len(batch)
     for wave in schedule.waves(batch) if waves is None else waves:

@@ -119,10 +119,13 @@ def execute(
     app_set: apps.AppSet,
     suite: CryptoSuite,
     cols: BlockColumns | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> Outcome:
     """Run ``block`` (every row decoded) on the state ``base`` reads; ``cols``: its
     columns as Python values if the caller built them already."""
-    result = execute_block(block, base, height, timestamp_ms, cols=cols, app_set=app_set, suite=suite)
+    result = execute_block(
+        block, base, height, timestamp_ms, cols=cols, app_set=app_set, suite=suite, shard=shard
+    )
     return Outcome(
         result.receipts, result.writes, tx_root(block, suite), receipt_root(result.receipts, suite)
     )
@@ -138,9 +141,10 @@ def transition(
     suite: CryptoSuite,
     commitment: Commitment,
     cols: BlockColumns | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> Transition:
     """``execute`` and the commitment's version after it (module docstring)."""
-    outcome = execute(block, base, height, timestamp_ms, app_set=app_set, suite=suite, cols=cols)
+    outcome = execute(block, base, height, timestamp_ms, app_set=app_set, suite=suite, cols=cols, shard=shard)
     return Transition(outcome, commitment.prepare(height, outcome.writes))
 
 

@@ -146,6 +146,7 @@ def verify_chain(
                         app_set=app_set,
                         suite=suite,
                         commitment=commitment,
+                        shard=(config.shard_index, config.shard_count),
                     )
                     outcome = result.outcome
                     state_root = result.version.root

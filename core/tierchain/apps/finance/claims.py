@@ -17,8 +17,9 @@ are elsewhere cannot read them. It runs in three steps instead (docs/sharding.md
    written next to its document: ``fg/<type><fp><tag>``.
 2. The claim courier (``tierchain.apps.finance.courier``, the ``coordinator`` role)
    carries each pending claim to the lineage's shard with ``fin.carry``: ``fe/<tag><type>
-   <fp>``, then deletes the pending record. A carried claim is never overwritten: the
-   first one for a (lineage, document) stays (``fin.claim.dropped`` for a later one).
+   <fp>``, then deletes the pending record. A carried claim is overwritten only by one that
+   binds an asset replacing a mere citation (``overrides``: nobody's citation can strand an
+   invoice); otherwise the first for a (lineage, document) stays (``fin.claim.dropped``).
 3. The confirmation on the lineage's shard declares the ``fe/`` key of a claimed document
    instead of its ``fd/`` key (``voucher.confirm(..., claimed=...)``), and ``use`` checks
    the claim: the confirming organization's, for this beneficiary and, for an invoice,
@@ -27,7 +28,12 @@ are elsewhere cannot read them. It runs in three steps instead (docs/sharding.md
 
 The shards trust the coordinator role for carried claims as they do for cross-shard
 commits and replicated records. An invoice bound by a claim that is never confirmed stays
-bound (as it does after a confirmation): only its obligor could have claimed it.
+bound (as after a confirmation). Binding is a core enterprise's, naming as beneficiary the
+organization that anchored the invoice (or itself having anchored it) — the same parties a
+confirmation may name; unlike a confirmation it creates no payable, so a core enterprise
+could bind a supplier's invoice it never means to pay: the claim is on chain, signed, and
+names it. An asset whose first 16 bytes are zero cannot bind (``BAD_PAYLOAD``): the
+anchor's voucher field would still read unused.
 """
 
 from __future__ import annotations
@@ -79,6 +85,8 @@ def _claim(ctx: TxContext) -> None:
         raise OpFailed(FinanceReject.BAD_COUNTERPARTY)
     if binding and _tag(blinded) != tag:
         raise OpFailed(Reject.BAD_PAYLOAD, "an invoice's lineage is its asset's tag")
+    if binding and blinded[: c.id_bytes] == c.ZERO_ID:  # it would leave the anchor unbound
+        raise OpFailed(Reject.BAD_PAYLOAD, "an asset binds its invoices by its first 16 bytes")
     for doc_type, fp in docs:
         raw = ctx.get(c.doc_key(doc_type, fp))
         if raw is None:
@@ -146,7 +154,7 @@ def _carry(ctx: TxContext) -> None:
         except c.RecordError:
             raise OpFailed(Reject.BAD_PAYLOAD, "a claim record") from None
         held = ctx.get(key)
-        if held is None:
+        if held is None or overrides(held, value):
             ctx.put(key, value)
         elif held != value:
             dropped += 1  # the first claim carried for a (lineage, document) stays
@@ -184,6 +192,14 @@ def carry(
     return make_tx(chain_id, c.OP_CARRY, coordinator, nonce, {account_key(coordinator)}, writes, payload)
 
 
+def overrides(held: bytes, value: bytes) -> bool:
+    """Whether carried claim ``value`` replaces ``held`` at its ``fe/`` key: a claim binding an
+    asset replaces a mere citation (anyone's, for any beneficiary: it must not strand the
+    document); otherwise the first carried stays. An invoice is bound once cluster-wide, so
+    at most one binding claim for it can ever arrive."""
+    return c.Claim.decode(held).blinded == c.ZERO_BLINDED and c.Claim.decode(value).blinded != c.ZERO_BLINDED
+
+
 def carried_key(pending_key: bytes) -> bytes:
     """The ``fe/`` key a pending claim (``fg/`` key) is carried to."""
     doc_type, fp, tag = _DEL_KEY.unpack(pending_key[3:])
@@ -214,8 +230,8 @@ def use(
     if claim.claimant != claimant or claim.beneficiary != beneficiary:
         raise OpFailed(FinanceReject.CLAIM_MISMATCH)
     if blinded is not None and doc_type == c.DocType.INVOICE:
-        if claim.blinded != blinded:
-            raise OpFailed(FinanceReject.CLAIM_MISMATCH, "the invoice is bound to another asset")
+        if claim.blinded != blinded or blinded[: c.id_bytes] == c.ZERO_ID:
+            raise OpFailed(FinanceReject.CLAIM_MISMATCH, "the invoice is not bound to this asset")
         if claim.doc.voucher != blinded[: c.id_bytes]:
             raise OpFailed(FinanceReject.INVOICE_ALREADY_USED)
         claim = dataclasses.replace(claim, doc=dataclasses.replace(claim.doc, voucher=voucher))

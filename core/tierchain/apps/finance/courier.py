@@ -26,6 +26,7 @@ from tierchain.crypto import KeyPair
 from tierchain.engine.route import route_keys
 
 PENDING_PREFIX = b"fg/"
+PENDING_KEY_BYTES = len(c.pending_claim_key(0, bytes(32), bytes(c.lineage_tag_bytes)))
 
 
 @dataclasses.dataclass
@@ -36,6 +37,7 @@ class CarryReport:
     carried: Counter = dataclasses.field(default_factory=Counter)  # claims written, by lineage shard
     cleared: Counter = dataclasses.field(default_factory=Counter)  # pending claims deleted, by shard
     failed: Counter = dataclasses.field(default_factory=Counter)  # by reject name
+    malformed: int = 0  # pending records that are no claim (left where they are)
 
     @property
     def idle(self) -> bool:
@@ -57,6 +59,12 @@ class ClaimCourier(StepLoop):
         report = CarryReport()
         n = self.cluster.n_shards
         pending = {s: scan_all(self.cluster, s, PENDING_PREFIX) for s in range(n)}
+        for s, entries in pending.items():
+            claims_ = [
+                (k, v) for k, v in entries if len(k) == PENDING_KEY_BYTES and len(v) == claims.CLAIM_BYTES
+            ]
+            report.malformed += len(entries) - len(claims_)
+            pending[s] = claims_
         report.pending = sum(len(p) for p in pending.values())
         if not report.pending:
             return report
@@ -66,20 +74,26 @@ class ClaimCourier(StepLoop):
             if not entries:
                 continue
             dest = [claims.carried_key(k) for k, _ in entries]
-            for (key, value), fe, dst in zip(entries, dest, route_keys(dest, n).tolist(), strict=True):
+            for (key, value), fe, dst in zip(
+                entries, dest, route_keys(dest, n, self.cluster.placement).tolist(), strict=True
+            ):
                 bound[dst].append((src, key, fe, value))
         # 2. write what the lineage shard lacks
         for dst, items in bound.items():
             held = self.cluster.call(dst, "state_get_many", [fe for _, _, fe, _ in items])
-            puts = [(fe, value) for (_, _, fe, value), h in zip(items, held, strict=True) if h is None]
+            puts = [
+                (fe, value)
+                for (_, _, fe, value), h in zip(items, held, strict=True)
+                if h is None or claims.overrides(h, value)
+            ]
             self._ship(dst, [(chunk, []) for chunk in _chunks(puts)], report)
             report.carried[dst] += len(puts)
         # 3. clear what the lineage shard now holds
         clear: dict[int, list[bytes]] = defaultdict(list)
         for dst, items in bound.items():
             held = self.cluster.call(dst, "state_get_many", [fe for _, _, fe, _ in items])
-            for (src, key, _, _), h in zip(items, held, strict=True):
-                if h is not None:
+            for (src, key, _, value), h in zip(items, held, strict=True):
+                if h is not None and not claims.overrides(h, value):
                     clear[src].append(key)
         for src, keys in clear.items():
             self._ship(src, [([], chunk) for chunk in _chunks(keys)], report)

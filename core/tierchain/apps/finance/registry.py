@@ -142,7 +142,14 @@ def own_key(ctx: TxContext, blinded: bytes, bank: bytes, ref: bytes) -> bytes:
     ]
     if len(placed) > 1:
         raise OpFailed(Reject.BAD_PAYLOAD, "a financing record declared on two shards")
-    return placed[0] if placed else c.financing_key(digest)
+    if not placed:
+        return c.financing_key(digest)
+    shard = int.from_bytes(
+        placed[0][len(c.PLACED_FINANCING_PREFIX) : len(c.PLACED_FINANCING_PREFIX) + 2], "little"
+    )
+    if ctx.shard_count == 1 or shard != ctx.shard_index:  # one key a record: fm/<this shard> on a cluster
+        raise OpFailed(Reject.BAD_PAYLOAD, "a financing record is placed on its own shard of a cluster")
+    return placed[0]
 
 
 def record_key(
