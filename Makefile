@@ -33,7 +33,12 @@ $(VENV)/.cometbft: $(VENV)/.tierchain core/tierchain/replication/cometbft.py
 	$(PY) -m tierchain.replication.cometbft
 	touch $@
 
-setup: $(VENV)/.native $(VENV)/.tierchain $(VENV)/.cometbft
+# The network API's descriptors, compiled from its committed .proto (tierchain.api.schema).
+$(VENV)/.api: $(VENV)/.tierchain $(wildcard core/tierchain/api/proto/tierchain/api/v1/*.proto)
+	$(PY) -m tierchain.api.schema
+	touch $@
+
+setup: $(VENV)/.native $(VENV)/.tierchain $(VENV)/.cometbft $(VENV)/.api
 	$(PY) -c "import tierchain, tierchain._hot, tierchain_native, tierchain.replication.abci_pb as m; m.Request"
 
 # Main job: a solo chain (embedded, durable commits) under a transfer load for ~30 s,

@@ -21,6 +21,9 @@ operator's control and submission surface, not a public API gateway.
   the header it verifies against, both as hex of their binary encodings
   (``tierchain.proofs``: ``verify_state_encoded`` / ``decode_tx_proof`` + ``verify_tx``),
   so a client checks them without trusting this node (docs/proofs.md).
+* ``GET /metrics`` (Prometheus text), ``GET /health`` (liveness), ``GET /ready`` (readiness:
+  ``metrics.NodeMetrics.readiness``). Every answer carries ``X-Request-Id``: the request's own
+  if a sane token, else a new one; the JSON log lines of a request name it (``request_id``).
 
 Every request gets an answer, malformed ones included: an error is a JSON
 object ``{"error": CODE, "detail": text}`` with a code from ``ERROR_CODES`` or
@@ -41,8 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -59,6 +64,11 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tierchain import limits
+from tierchain.api.auth import Authenticator
+from tierchain.api.gateway import Gateway
+from tierchain.api.grpc_server import GrpcServer, TlsFiles
+from tierchain.api.metrics import NodeMetrics
+from tierchain.api.service import NodeService
 from tierchain.crypto import CryptoSuite
 from tierchain.engine.apps import AppSet, EndpointError
 from tierchain.engine.chain import Chain
@@ -98,6 +108,7 @@ ERROR_CODES = {
     "METHOD_NOT_ALLOWED": "the path exists but not for this method",
     "TOO_MANY_WAITS": "waits_max requests already wait for commit: retry, or submit without wait",
     "NODE_FAILED": "the chain failed while the request waited (its transactions' fate is unknown)",
+    "NOT_READY": "GET /ready: the node should get no traffic now (reason: NodeMetrics.readiness)",
     "INTERNAL_ERROR": "a bug: logged with its traceback in the node's JSON log",
 }
 """The endpoint's own codes; a batch refused whole has a ``Reject`` name (BATCH_TOO_LARGE, SHUTTING_DOWN)."""
@@ -230,6 +241,17 @@ def content_length(scope: dict[str, Any]) -> int:
     return length
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+
+def request_id(scope: dict[str, Any]) -> str:
+    """The request's id: its first ``X-Request-Id`` if 1..128 of ``[A-Za-z0-9._-]``, else a new
+    one (16 hex digits); echoed in the answer and named in the request's log lines."""
+    given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+    return given if _REQUEST_ID.fullmatch(given) else os.urandom(8).hex()
+
+
 # --- the ASGI app ------------------------------------------------------------------------
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -239,28 +261,49 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class NodeApp:
     """The endpoint as a plain ASGI 3 application over one Chain."""
 
-    def __init__(self, chain: Chain, pool: concurrent.futures.Executor, body_timeout_s: float) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        pool: concurrent.futures.Executor,
+        body_timeout_s: float,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self.chain, self.pool, self.body_timeout_s = chain, pool, body_timeout_s
         self.waiting = 0
         self.stopping = False  # set by NodeServer.stop (another thread): uploads and waits end at once
         self.uploads: asyncio.Semaphore | None = None  # made on the server's loop
-        # The chain's apps' endpoints, each made once for this node (its own state: rate limits).
-        self.endpoints = {name: e.make(chain) for name, e in chain.apps.endpoints.items()}
+        self.metrics = NodeMetrics(chain, stopping=lambda: self.stopping)  # GET /metrics, /ready
+        # The network API (docs/api.md): one service for the HTTP/JSON gateway here and for
+        # the gRPC server beside it (NodeServer), sharing its callers' budgets and its app
+        # endpoints (each made once for this node: their own state, e.g. rate limits).
+        self.api = NodeService(chain, authenticator or Authenticator(chain), submit=self.metrics.submit)
+        self.endpoints = self.api.endpoints
+        self.gateway = Gateway(self.api, self.call)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan is off; websockets are not served (uvicorn refuses upgrades)
+        rid = request_id(scope)
+        current_request_id.set(rid)  # this request's task only: its log lines name it
+        if self.gateway.handles(scope["path"]):  # /api/v1/<Method>, /openapi.json: it answers itself
+            await self.gateway(scope, receive, send, [(b"x-request-id", rid.encode())])
+            return
         try:
             status, body = await self.route(scope, receive)
             headers: tuple[tuple[bytes, bytes], ...] = ()
         except HttpError as exc:
             status, body, headers = exc.status, error_body(exc.code, exc.detail), exc.headers
         except Exception as exc:  # a bug: answered, and logged with its traceback as one JSON line
-            log.exception("request failed", extra={"fields": {"path": scope.get("path", "")[:200]}})
+            fields = {"path": scope.get("path", "")[:200], "request_id": rid}
+            log.exception("request failed", extra={"fields": fields})
             status, body, headers = 500, error_body("INTERNAL_ERROR", type(exc).__name__), ()
         if body is None:
             return  # the client went away before its request was whole: nobody to answer
-        head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        head = [
+            (b"content-type", getattr(body, "content_type", b"application/json")),  # /metrics: text
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", rid.encode()),
+        ]
         if status >= 400 and scope["method"] == "POST":
             head.append((b"connection", b"close"))  # an unread body must not be parsed as a request
         await send({"type": "http.response.start", "status": status, "headers": head + list(headers)})
@@ -272,6 +315,17 @@ class NodeApp:
 
     async def route(self, scope: dict[str, Any], receive: Receive) -> tuple[int, bytes | None]:
         path, method = scope["path"], scope["method"]
+        if path in ("/metrics", "/health", "/ready"):  # operations: docs/operations.md, "Metrics, ..."
+            allow(method, "GET")
+            query_args(scope, ())
+            if path == "/metrics":
+                return 200, await self.call(self.metrics.exposition)
+            if path == "/health":  # liveness: the process serves
+                return 200, json.dumps({"status": "ok"}).encode()
+            r = self.metrics.readiness()  # no I/O: answered on the loop even when the pool is busy
+            if r.ready:
+                return 200, json.dumps({"status": "ready", "height": r.height}).encode()
+            return 503, json.dumps({"error": "NOT_READY", "reason": r.reason, "detail": r.detail}).encode()
         if path == "/v1/txs":
             allow(method, "POST")
             return await self.submit(scope, receive)
@@ -409,7 +463,7 @@ class NodeApp:
             if body is None:
                 return 200, None
             try:
-                sub = await self.call(self.chain.submit, body)
+                sub = await self.call(self.metrics.submit, body)  # chain.submit, counted and timed
             except RejectedError as exc:
                 status = {Reject.SHUTTING_DOWN: 503, Reject.BATCH_TOO_LARGE: 413, Reject.READ_ONLY: 403}.get(
                     exc.code, 400
@@ -439,7 +493,8 @@ class NodeApp:
                         408, "BODY_TRUNCATED", f"{got} of {length} body bytes in {self.body_timeout_s:g} s"
                     )
                 if message["type"] == "http.disconnect":
-                    log.info("request body truncated", extra={"fields": {"received": got, "length": length}})
+                    fields = {"received": got, "length": length, "request_id": current_request_id.get()}
+                    log.info("request body truncated", extra={"fields": fields})
                     return None
                 parts.append(message.get("body", b""))
                 got += len(parts[-1])
@@ -573,7 +628,13 @@ class NodeServer:
         port: int = 7545,
         *,
         body_timeout_s: float = body_timeout_s,
+        authenticator: Authenticator | None = None,
+        grpc_listen: str | None = None,
+        grpc_tls: TlsFiles | None = None,
     ) -> None:
+        """``authenticator``: who may call the network API and how much (docs/api.md; default:
+        unsigned calls served, default limits); ``grpc_listen``: also serve it over gRPC there
+        (``grpc_tls``: over TLS, or mutual TLS)."""
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         try:  # not socket.create_server: its errors bury the OS's reason in a longer sentence
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -584,7 +645,8 @@ class NodeServer:
             raise
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self._pool = concurrent.futures.ThreadPoolExecutor(pool_threads, thread_name_prefix="tierchain-rpc")
-        self._app = NodeApp(chain, self._pool, body_timeout_s)
+        self._app = NodeApp(chain, self._pool, body_timeout_s, authenticator)
+        self._grpc = None if grpc_listen is None else GrpcServer(self._app.api, grpc_listen, tls=grpc_tls)
         config = uvicorn.Config(
             self._app,
             http=JsonErrorProtocol,
@@ -606,8 +668,20 @@ class NodeServer:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(self._server.serve(sockets=[self._sock]))
 
+    @property
+    def metrics(self) -> NodeMetrics:
+        """The node's metrics (``NodeMetrics.add_source`` adds a shard's or a replica's gauges)."""
+        return self._app.metrics
+
+    @property
+    def grpc_port(self) -> int | None:
+        """The gRPC port once started (None without ``grpc_listen``)."""
+        return None if self._grpc is None else self._grpc.port
+
     def start(self, timeout: float = 10.0) -> None:
         """Start serving; returns once the server accepts connections."""
+        if self._grpc is not None:
+            self._grpc.start()  # first: a busy gRPC address fails before anything serves
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -618,11 +692,14 @@ class NodeServer:
     def stop(self) -> None:
         """Stop accepting, let requests in flight finish (``stop_grace_s`` at most), close the socket."""
         self._app.stopping = True
+        if self._grpc is not None:
+            self._grpc.stop(stop_grace_s)
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(stop_grace_s + 5)
         self._sock.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._app.metrics.close()
 
 
 class NodeClient:

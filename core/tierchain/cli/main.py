@@ -179,13 +179,48 @@ def node() -> None:
     type=HOST_PORT,
     default="127.0.0.1:7545",
     show_default=True,
-    help="The HTTP endpoint's address.",
+    help="The HTTP endpoint's address (/v1, the network API's HTTP/JSON /api/v1, /metrics).",
 )
+@click.option(
+    "--grpc-listen", type=HOST_PORT, default=None, help="Also serve the network API over gRPC here."
+)
+@click.option(
+    "--api-auth",
+    type=click.Choice(["none", "org"]),
+    default="none",
+    show_default=True,
+    help="org: every network API call must be signed by an organization's key (docs/api.md).",
+)
+@click.option("--api-rate", type=click.FloatRange(min=0.001), default=2000.0, show_default=True,
+              help="Network API calls a second per caller (bursts of twice as many).")  # fmt: skip
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="PEM certificate chain: serve gRPC over TLS (with --tls-key).")  # fmt: skip
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--tls-client-ca", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="PEM CA: require gRPC client certificates signed by it (mutual TLS).")  # fmt: skip
 @passphrase_option
-def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
+def node_run(
+    directory: Path,
+    listen: str,
+    grpc_listen: str | None,
+    api_auth: str,
+    api_rate: float,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+    passphrase_env: str,
+) -> None:
     """Run the solo node in DIRECTORY until SIGTERM or SIGINT (then drain and stop)."""
-    from tierchain.api.rpc import NodeServer
+    from tierchain.api.auth import Authenticator, Limits
+    from tierchain.api.grpc_server import TlsFiles
+    from tierchain.api.rpc import NodeServer, RpcError
     from tierchain.engine.chain import Chain
+
+    if (tls_cert is None) != (tls_key is None) or (tls_client_ca is not None and tls_cert is None):
+        raise click.UsageError("--tls-cert and --tls-key go together (and --tls-client-ca needs them)")
+    if tls_cert is not None and grpc_listen is None:
+        raise click.UsageError("TLS is for the gRPC listener: give --grpc-listen")
+    tls = None if tls_cert is None else TlsFiles(tls_cert, tls_key, tls_client_ca)
 
     log = logging.getLogger("tierchain.node")
     host, _, port_text = listen.rpartition(":")  # checked by HOST_PORT
@@ -193,12 +228,18 @@ def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
     port = int(port_text)
     config, keys = _load_node(directory, passphrase_env)
     chain = Chain(directory, config, keys)
+    authenticator = Authenticator(chain, required=api_auth == "org", limits_=Limits(api_rate, 2 * api_rate))
     try:
-        server = NodeServer(chain, host, port)
-    except OSError as exc:  # busy port, unknown host: the environment, not the argument's form (exit 1)
+        server = NodeServer(
+            chain, host, port, authenticator=authenticator, grpc_listen=grpc_listen, grpc_tls=tls
+        )
+        server.start()
+    except (OSError, RpcError) as exc:  # busy port, unknown host: the environment, not the argument (exit 1)
         chain.close()
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    server.start()
+        where = f"{host}:{port}" + (f" / gRPC {grpc_listen}" if grpc_listen else "")
+        raise click.ClickException(
+            f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -208,6 +249,8 @@ def node_run(directory: Path, listen: str, passphrase_env: str) -> None:
             "fields": {
                 "height": chain.height,
                 "listen": "{}:{}".format(*server.address),
+                "grpc_port": server.grpc_port,
+                "api_auth": api_auth,
                 "sync": config.sync,
                 "chain_id": config.chain_id,
             }

@@ -13,8 +13,9 @@ their defaults (``codes.Params``) and years without a voted calendar use the wee
 
 from __future__ import annotations
 
+from tierchain.apps import views
 from tierchain.apps.bills import codes as c
-from tierchain.apps.bills import committee, lifecycle, payment
+from tierchain.apps.bills import committee, lifecycle, lineage, payment
 from tierchain.engine import apps
 
 APP = apps.App(
@@ -27,4 +28,5 @@ APP = apps.App(
     # bl/ bn/ by the bill's tag; bq/ bv/ on every shard, voted on the primary
     placement=c.PLACEMENT,
     requires=("finance",),
+    endpoints=(views.lineage_endpoint("bills", lineage.lineage, c.id_bytes),),  # the endorsement chain
 )

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tierchain.apps.finance import claims, confidential, cregistry, evidence, orgs, registry, voucher
+from tierchain.apps import views
+from tierchain.apps.finance import claims, confidential, cregistry, evidence, lineage, orgs, registry, voucher
 from tierchain.apps.finance import codes as c
 from tierchain.engine import apps
 
@@ -56,6 +57,12 @@ APP = apps.App(
         apps.Placement(c.PLACED_FINANCING_PREFIX, apps.PINNED),
     ),
     checks=(confidential.CHECK,),  # the confidential ops' proofs, one native call per batch
+    # a piece's lineage: ancestors, descendants, holders, financings, documents, settlement
+    endpoints=(
+        views.lineage_endpoint(
+            "finance", lambda chain, pid: lineage.lineage(chain.state_get, pid, suite=chain.suite), c.id_bytes
+        ),
+    ),
 )
 
 CONFIDENTIAL_APP = dataclasses.replace(

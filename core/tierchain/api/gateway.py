@@ -1,0 +1,183 @@
+"""The API over HTTP/JSON, on the node's HTTP listen address beside ``/v1`` (docs/api.md).
+
+``POST /api/v1/<Method>`` with the request message as JSON (proto3's JSON mapping, field
+names as in the .proto: bytes as base64, 64-bit integers as strings or numbers) answers the
+response message as JSON, every field present; a streaming method answers newline-delimited
+JSON (``application/x-ndjson``), one message a line, until the client goes away. A refusal
+is the ``ApiError``'s HTTP status and ``{"error": NAME, "detail": text}``, as ``/v1``'s.
+``GET /openapi.json`` is the OpenAPI document of the same methods (``tierchain.api.openapi``).
+
+Signed calls carry the ``tierchain-*`` headers; the signed request bytes are the body as
+sent (``tierchain.api.auth``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from tierchain.api import auth, openapi, schema
+from tierchain.api.errors import ApiError
+from tierchain.api.service import NodeService, ThreadBudget
+
+log = logging.getLogger("tierchain.api")
+
+PREFIX = "/api/v1/"
+streams_max = 16
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def to_json(msg: Any) -> dict:
+    return json_format.MessageToDict(
+        msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+class Gateway:
+    """The HTTP/JSON face of ``NodeService`` for an ASGI app (``NodeApp`` routes to it)."""
+
+    def __init__(self, service: NodeService, call: Callable[..., Awaitable[Any]]) -> None:
+        """``call(fn, *args)``: run a blocking function off the event loop (the node's pool)."""
+        self.service, self.call = service, call
+        self.methods = schema.methods()
+        self.streams = ThreadBudget(streams_max, "streams open")
+        self._openapi: bytes | None = None
+
+    def handles(self, path: str) -> bool:
+        return path.startswith(PREFIX) or path == "/openapi.json"
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Send, headers: list[tuple[bytes, bytes]] = ()
+    ) -> None:
+        """Answer one request; ``headers`` go on every response (the node's request id)."""
+        extra = list(headers)
+
+        async def out(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": list(message["headers"]) + extra}
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, out)
+        except ApiError as exc:
+            await _send_json(out, exc.http_status, {"error": exc.code, "detail": exc.detail})
+        except Exception as exc:  # a bug: answered, and logged with its traceback
+            log.exception("API call failed", extra={"fields": {"path": scope.get("path", "")[:200]}})
+            await _send_json(out, 500, {"error": "INTERNAL_ERROR", "detail": type(exc).__name__})
+
+    async def _serve(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        path, verb = scope["path"], scope["method"]
+        if path == "/openapi.json":
+            if verb != "GET":
+                raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, "METHOD_NOT_ALLOWED", "use GET")
+            if self._openapi is None:
+                self._openapi = json.dumps(openapi.document()).encode()
+            await _send(send, 200, self._openapi, b"application/json")
+            return
+        name = path[len(PREFIX) :]
+        method = self.methods.get(name)
+        if method is None:
+            raise ApiError(grpc.StatusCode.NOT_FOUND, "NOT_FOUND", f"no method {name[:80]!r}")
+        if verb != "POST":
+            raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, "METHOD_NOT_ALLOWED", "use POST")
+        raw = await _body(scope, receive)
+        if raw is None:
+            return  # the client left
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        peer = "{}:{}".format(*scope["client"]) if scope.get("client") else "unknown"
+        caller = self.service.auth.caller(f"/{schema.SERVICE}/{name}", raw, headers, peer)
+        request = schema.message(method.input_type.full_name)()
+        try:
+            json_format.Parse(raw or b"{}", request)
+        except (json_format.ParseError, UnicodeDecodeError) as exc:
+            raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, "BAD_ARGUMENT", str(exc)[:300]) from None
+        self.service.auth.charge(caller, auth.cost(name, request))
+        if not method.server_streaming:
+            answer = await self.call(self.service.call, name, request, caller)
+            await _send(send, 200, json.dumps(to_json(answer)).encode(), b"application/json")
+            return
+        with self.streams:
+            await self._stream(name, request, caller, receive, send)
+
+    async def _stream(self, name: str, request: Any, caller: Any, receive: Receive, send: Send) -> None:
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        items = self.service.stream(name, request, caller, gone.is_set)
+        started = False
+        try:
+            while not gone.is_set():
+                item = await self.call(next, items, None)
+                if not started:  # the first item (or a refusal) decides the status
+                    await send(_start(200, b"application/x-ndjson"))
+                    started = True
+                if item is None:
+                    break
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": json.dumps(to_json(item)).encode() + b"\n",
+                        "more_body": True,
+                    }
+                )
+            await send({"type": "http.response.body", "body": b""})
+        except ApiError as exc:
+            if started:  # a refusal after the first line: the last line says it
+                line = json.dumps({"error": exc.code, "detail": exc.detail}).encode() + b"\n"
+                await send({"type": "http.response.body", "body": line})
+            else:
+                raise
+        finally:
+            gone.set()
+            watcher.cancel()
+            items.close()
+
+
+async def _body(scope: dict[str, Any], receive: Receive) -> bytes | None:
+    """The whole request body (at most ``auth.request_bytes_max``), or None if the client left."""
+    length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    if length is not None and (not length.isdigit() or int(length) > auth.request_bytes_max):
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT, "TOO_LARGE", f"at most {auth.request_bytes_max} bytes"
+        )
+    parts, got = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        got += len(parts[-1])
+        if got > auth.request_bytes_max:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT, "TOO_LARGE", f"at most {auth.request_bytes_max} bytes"
+            )
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _start(status: int, content_type: bytes, length: int | None = None) -> dict[str, Any]:
+    headers = [(b"content-type", content_type)]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    await send(_start(status, content_type, len(body)))
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_json(send: Send, status: int, value: dict) -> None:
+    await _send(send, status, json.dumps(value).encode(), b"application/json")
