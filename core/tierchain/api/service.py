@@ -29,6 +29,7 @@ from tierchain.engine.apps import EndpointError
 from tierchain.engine.queries import scan_limit_max
 from tierchain.errors import Reject, RejectedError, TierChainError
 from tierchain.state.tree import StateUnavailable
+from tierchain.wire import tx as txcodec
 from tierchain.wire.block import Header, Receipt
 from tierchain.wire.tx import frame
 
@@ -223,7 +224,16 @@ class NodeService:
         if found is None:
             raise not_found("NO_SUCH_TX", f"no committed transaction {tx_id.hex()}")
         height, pos, raw, r = found
-        return message("TxRecord")(height=height, position=pos, tx=raw, receipt=self.receipt(r, height))
+        t = txcodec.decode(raw)
+        op = self.chain.apps.ops.get(t.op)
+        decoded = message("DecodedTx")(
+            op=t.op, op_name=op.name if op else f"op {t.op}", sender=t.sender, nonce=t.nonce,
+            chain_id=t.chain_id, expires_at=t.expires_at, reads=list(t.reads), writes=list(t.writes),
+            payload=t.payload,
+        )  # fmt: skip
+        return message("TxRecord")(
+            height=height, position=pos, tx=raw, receipt=self.receipt(r, height), decoded=decoded
+        )
 
     def get_state(self, req: Any, caller: Caller) -> Any:
         value = self.chain.state_get(_bytes_arg(req.key, "a state key", 1, limits.key_bytes_max))
