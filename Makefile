@@ -41,6 +41,13 @@ $(VENV)/.api: $(VENV)/.tierchain $(wildcard core/tierchain/api/proto/tierchain/a
 setup: $(VENV)/.native $(VENV)/.tierchain $(VENV)/.cometbft $(VENV)/.api
 	$(PY) -c "import tierchain, tierchain._hot, tierchain_native, tierchain.replication.abci_pb as m; m.Request"
 
+# The Go client (clients/go; docs/api.md, "A Go client"): stubs generated from node.proto,
+# vetted, the Go unit tests run, the demo built at clients/go/.bin/tierchain-demo. The
+# pytest tests/api/test_go_client.py runs the same script, so `make unit` covers it.
+.PHONY: go-client
+go-client: $(VENV)/.tierchain
+	bash clients/go/build.sh --test
+
 # Main job: a solo chain (embedded, durable commits) under a transfer load for ~30 s,
 # printing committed TPS and latency as it goes.
 run: setup
@@ -82,6 +89,7 @@ bench-tiny: setup
 	$(PY) bench/recon.py --tiny --out bench/out/recon-tiny.json
 	$(PY) bench/sharing.py --tiny --out bench/out/sharing-tiny.json
 	$(PY) bench/finance_mix.py --tiny --out bench/out/finance_mix-tiny.json
+	$(PY) bench/api.py --tiny --out bench/out/api-tiny.json
 	$(PY) -m bench report --tiny
 
 test: lint unit bench-tiny
