@@ -331,3 +331,17 @@ def test_network_starts_makes_blocks_and_stops(tmp_path) -> None:
             if netlib.alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def test_a_node_may_also_serve_the_api_over_grpc(tmp_path) -> None:
+    """``node.grpc_port`` (optional; docs/api.md): kept in node.toml, checked like the others."""
+    spec = netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, grpc_port=7546)
+    assert "grpc_port = 7546" in spec.to_toml()
+    (tmp_path / netlib.NODE_FILE).write_text(spec.to_toml())
+    assert netlib.NodeSpec.load(tmp_path) == spec
+    plain = netlib.NodeSpec("v0", "validator", 26656, 26657, 7545)
+    assert "grpc_port" not in plain.to_toml() and plain.grpc_port is None
+    with pytest.raises(netlib.ConfigError, match="ports must differ"):
+        netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, grpc_port=7545)
+    with pytest.raises(netlib.ConfigError, match="grpc_port"):
+        netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, grpc_port=0)

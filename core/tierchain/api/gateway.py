@@ -181,3 +181,70 @@ async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> No
 
 async def _send_json(send: Send, status: int, value: dict) -> None:
     await _send(send, status, json.dumps(value).encode(), b"application/json")
+
+
+class GatewayServer:
+    """The HTTP/JSON API alone on ``host:port`` (a cluster's scheduler: it has no node HTTP
+    endpoint to share), with ``GET /health``; served by uvicorn from a thread, blocking calls in
+    a small pool. ``start()`` / ``stop()``; ``address`` once bound."""
+
+    def __init__(self, service: NodeService, host: str, port: int, pool_threads: int = 8) -> None:
+        import concurrent.futures
+        import socket
+        import threading
+
+        import uvicorn
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(pool_threads, thread_name_prefix="api-http")
+
+        async def call(fn: Callable[..., Any], *args: Any) -> Any:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+        self.gateway = Gateway(service, call)
+
+        async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return
+            if scope["path"] == "/health":
+                await _send_json(send, 200, {"status": "ok"})
+            elif self.gateway.handles(scope["path"]):
+                await self.gateway(scope, receive, send)
+            else:
+                await _send_json(
+                    send, 404, {"error": "NOT_FOUND", "detail": f"no path {scope['path'][:200]!r}"}
+                )
+
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._sock.bind((host, port))
+            self._sock.listen(1024)
+        except OSError:
+            self._sock.close()
+            raise
+        self.address: tuple[str, int] = self._sock.getsockname()[:2]
+        config = uvicorn.Config(
+            app, lifespan="off", ws="none", log_config=None, access_log=False, server_header=False,
+            date_header=False, timeout_graceful_shutdown=2,
+        )  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve(sockets=[self._sock])),
+                                        name="api-http", daemon=True)  # fmt: skip
+
+    def start(self, timeout: float = 10.0) -> GatewayServer:
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"the API on {self.address[0]}:{self.address[1]} did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self._sock.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -13,6 +13,7 @@ for commit block on the chain's futures with a bound).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,12 +23,13 @@ import grpc
 from google.protobuf import json_format
 
 from tierchain import limits
-from tierchain.api import auth
+from tierchain.api import auth, backends
 from tierchain.api.errors import ApiError, Caller, bad, not_found
 from tierchain.api.schema import message
 from tierchain.engine.apps import EndpointError
 from tierchain.engine.queries import scan_limit_max
-from tierchain.errors import Reject, RejectedError, TierChainError
+from tierchain.errors import Reject, RejectedError
+from tierchain.sharding.cluster import ShardUnavailable
 from tierchain.state.tree import StateUnavailable
 from tierchain.wire import tx as txcodec
 from tierchain.wire.block import Header, Receipt
@@ -63,12 +65,18 @@ class NodeService:
         *,
         submit: Callable[[bytes], Any] | None = None,
     ) -> None:
-        """``submit``: how a framed batch reaches the chain (default ``chain.submit``; a node
-        passes its metrics' counting wrapper)."""
-        self.chain = chain
-        self.auth = authenticator or auth.Authenticator(chain)
-        self._submit = submit or chain.submit
-        self.endpoints = {name: e.make(chain) for name, e in chain.apps.endpoints.items()}
+        """``chain``: a ``Chain`` (a solo or replicated node) or a backend
+        (``backends.ClusterBackend``); ``submit``: how a framed batch reaches it (default the
+        backend's; a node passes its metrics' counting wrapper)."""
+        self.backend = chain if isinstance(chain, backends.ClusterBackend) else backends.ChainBackend(chain)
+        b = self.backend
+        self.chain = getattr(b, "chain", None)  # the Chain of a single-chain node (None: a cluster)
+        self.auth = authenticator or auth.Authenticator(b)
+        self._submit = submit or b.submit
+        # app endpoints read through the backend (a cluster's reads routed by key)
+        self.endpoints = {
+            name: e.make(chain if b.n_shards == 1 else b) for name, e in b.apps.endpoints.items()
+        }
         self._unary: dict[str, Callable[[Any, Caller], Any]] = {
             "Submit": self.submit,
             "AwaitReceipts": self.await_receipts,
@@ -95,42 +103,49 @@ class NodeService:
         return method in self._streams
 
     def call(self, method: str, request: Any, caller: Caller) -> Any:
-        try:
+        with _refusals():
             return self._unary[method](request, caller)
-        except (ApiError, KeyError):
-            raise
-        except StateUnavailable as exc:
-            raise not_found("NO_PROOF", str(exc)) from None
 
     def stream(
         self, method: str, request: Any, caller: Caller, cancelled: Callable[[], bool]
     ) -> Iterator[Any]:
-        return self._streams[method](request, caller, cancelled)
+        items = self._streams[method](request, caller, cancelled)
+        while True:
+            with _refusals():
+                item = next(items, None)
+            if item is None:
+                return
+            yield item
 
     # --- messages ------------------------------------------------------------------------------
 
     def header(self, h: Header) -> Any:
-        s = self.chain.suite
+        s = self.backend.suite
         return message("Header")(
             height=h.height, hash=h.hash(s), prev_hash=h.prev_hash, timestamp_ms=h.timestamp_ms,
             tx_count=h.tx_count, tx_root=h.tx_root, receipt_root=h.receipt_root, state_root=h.state_root,
             proposer=h.proposer, signature=h.signature, chain_id=h.chain_id, suite=s.name, encoded=h.encode(),
         )  # fmt: skip
 
-    def receipt(self, r: Receipt, height: int) -> Any:
+    def receipt(self, r: Receipt, height: int, shard: int = 0) -> Any:
         return message("Receipt")(
             tx_id=r.tx_id,
-            code=self.chain.apps.reject_name(r.code),
+            code=self.backend.apps.reject_name(r.code),
             code_number=r.code,
             events=[message("Event")(topic=e.topic, data=e.data) for e in r.events],
             height=height,
+            shard=shard,
         )
 
-    def block(self, height: int, with_tx_ids: bool = True) -> Any:
-        h, receipts = self.chain.header(height), self.chain.receipts(height)
+    def block(self, height: int, with_tx_ids: bool = True, shard: int = 0) -> Any:
+        b = self.backend
+        h, receipts = b.header(height, shard), b.receipts(height, shard)
         if h is None or receipts is None:
-            raise not_found("NO_SUCH_BLOCK", f"no block at height {height} (head {self.chain.height})")
-        out = message("Block")(header=self.header(h), receipts=[self.receipt(r, height) for r in receipts])
+            head = b.height(shard)
+            raise not_found("NO_SUCH_BLOCK", f"no block at height {height} of shard {shard} (head {head})")
+        out = message("Block")(
+            header=self.header(h), receipts=[self.receipt(r, height, shard) for r in receipts]
+        )
         if with_tx_ids:
             out.tx_ids.extend(r.tx_id for r in receipts)
         return out
@@ -176,9 +191,10 @@ class NodeService:
                 raise ApiError(
                     grpc.StatusCode.INTERNAL, "NODE_FAILED", f"{type(exc).__name__}: {exc}"
                 ) from None
+            shards = getattr(sub, "shards", None)
             out.receipts.extend(
-                self.receipt(r, int(h))
-                for r, h in zip(receipts, sub.heights.tolist(), strict=True)
+                self.receipt(r, int(h), 0 if shards is None else int(shards[i]))
+                for i, (r, h) in enumerate(zip(receipts, sub.heights.tolist(), strict=True))
                 if r is not None
             )
         return out
@@ -188,24 +204,18 @@ class NodeService:
         if not 1 <= len(ids) <= await_ids_max:
             raise bad(f"1..{await_ids_max} tx ids; got {len(ids)}")
         deadline = time.monotonic() + _seconds(req.timeout_s, "timeout_s")
+        b = self.backend
         found: dict[bytes, Any] = {}
-        sub = self.chain.subscribe()
-        try:
-            while True:
-                for t in ids:
-                    if t not in found and (hit := self.chain.tx(t)) is not None:
-                        height, _, _, r = hit
-                        found[t] = self.receipt(r, height)
-                remaining = deadline - time.monotonic()
-                if len(found) == len(ids) or remaining <= 0:
-                    break
-                try:
-                    sub.get(min(remaining, stream_poll_s))
-                except TierChainError:  # lagged: re-subscribe, the loop re-reads anyway
-                    sub.close()
-                    sub = self.chain.subscribe()
-        finally:
-            sub.close()
+        while True:
+            seen = b.height(0)
+            for t in ids:
+                if t not in found and (hit := b.tx(t)) is not None:
+                    shard, height, _, _, r = hit
+                    found[t] = self.receipt(r, height, shard)
+            remaining = deadline - time.monotonic()
+            if len(found) == len(ids) or remaining <= 0:
+                break
+            b.wait_block(0, seen, min(remaining, stream_poll_s))  # a cluster: polled
         out = message("AwaitReceiptsResponse")(timeout=len(found) < len(ids))
         out.receipts.extend(found.get(t) or message("Receipt")() for t in ids)
         return out
@@ -213,35 +223,40 @@ class NodeService:
     # --- chain and state -----------------------------------------------------------------------
 
     def get_head(self, req: Any, caller: Caller) -> Any:
-        return self.header(self.chain.head())
+        return self.header(self.backend.head(req.shard))
 
     def get_block(self, req: Any, caller: Caller) -> Any:
-        return self.block(req.height)
+        return self.block(req.height, shard=req.shard)
 
     def get_tx(self, req: Any, caller: Caller) -> Any:
         tx_id = _bytes_arg(req.tx_id, "a tx id", 32, 32)
-        found = self.chain.tx(tx_id)
+        found = self.backend.tx(tx_id)
         if found is None:
             raise not_found("NO_SUCH_TX", f"no committed transaction {tx_id.hex()}")
-        height, pos, raw, r = found
+        shard, height, pos, raw, r = found
         t = txcodec.decode(raw)
-        op = self.chain.apps.ops.get(t.op)
+        op = self.backend.apps.ops.get(t.op)
         decoded = message("DecodedTx")(
             op=t.op, op_name=op.name if op else f"op {t.op}", sender=t.sender, nonce=t.nonce,
             chain_id=t.chain_id, expires_at=t.expires_at, reads=list(t.reads), writes=list(t.writes),
             payload=t.payload,
         )  # fmt: skip
         return message("TxRecord")(
-            height=height, position=pos, tx=raw, receipt=self.receipt(r, height), decoded=decoded
+            height=height,
+            position=pos,
+            tx=raw,
+            receipt=self.receipt(r, height, shard),
+            decoded=decoded,
+            shard=shard,
         )
 
     def get_state(self, req: Any, caller: Caller) -> Any:
-        value = self.chain.state_get(_bytes_arg(req.key, "a state key", 1, limits.key_bytes_max))
+        value = self.backend.state_get(_bytes_arg(req.key, "a state key", 1, limits.key_bytes_max))
         return message("StateValue")(found=value is not None, value=value or b"")
 
     def get_nonce(self, req: Any, caller: Caller) -> Any:
         pk = _bytes_arg(req.public_key, "a public key", limits.public_key_bytes, limits.public_key_bytes)
-        return message("Nonce")(nonce=self.chain.nonce(pk))
+        return message("Nonce")(nonce=self.backend.nonce(pk, req.shard))
 
     def scan(self, req: Any, caller: Caller) -> Any:
         prefix = _bytes_arg(req.prefix, "a key prefix", 1, limits.key_bytes_max)
@@ -249,29 +264,23 @@ class NodeService:
         limit = req.limit or scan_default
         if not 1 <= limit <= scan_limit_max:
             raise bad(f"limit is 1..{scan_limit_max}; got {limit}")
-        pairs = self.chain.state_scan(prefix, limit, after)
+        pairs = self.backend.state_scan(prefix, limit, after)
         return message("ScanResponse")(pairs=[message("KeyValue")(key=k, value=v) for k, v in pairs])
 
     def prove_state(self, req: Any, caller: Caller) -> Any:
         key = _bytes_arg(req.key, "a state key", 1, limits.key_bytes_max)
-        with self.chain.store.read() as r:  # one snapshot: the proof and its header agree
-            height = r.last("headers")[0]
-        proof = self.chain.prove_state(key, height)
+        height, header, value, proof = self.backend.prove_state(key)
         return message("StateProof")(
-            height=height,
-            header=self.chain.header(height).encode(),
-            found=proof.value is not None,
-            value=proof.value or b"",
-            proof=proof.encode(suite=self.chain.suite.name),
+            height=height, header=header, found=value is not None, value=value or b"", proof=proof
         )
 
     def prove_tx(self, req: Any, caller: Caller) -> Any:
         tx_id = _bytes_arg(req.tx_id, "a tx id", 32, 32)
-        proof = self.chain.prove_tx(tx_id)
-        if proof is None:
+        found = self.backend.prove_tx(tx_id)
+        if found is None:
             raise not_found("NO_SUCH_TX", f"no committed transaction {tx_id.hex()}")
-        header = self.chain.header(proof.height)
-        return message("TxProof")(height=proof.height, header=header.encode(), proof=proof.encode())
+        height, header, proof = found
+        return message("TxProof")(height=height, header=header, proof=proof)
 
     # --- apps ----------------------------------------------------------------------------------
 
@@ -299,58 +308,73 @@ class NodeService:
         return self._endpoint(req.endpoint, json_format.MessageToDict(req.body))
 
     def get_info(self, req: Any, caller: Caller) -> Any:
-        c = self.chain
+        b = self.backend
         return message("NodeInfo")(
-            chain_id=c.config.chain_id,
-            suite=c.suite.name,
-            apps=list(c.apps.names),
+            chain_id=b.chain_id,
+            suite=b.suite.name,
+            apps=list(b.apps.names),
             auth_required=self.auth.required,
             batch_txs_max=limits.batch_txs_max,
             request_bytes_max=limits.batch_bytes_max + auth.request_slack_bytes,
             wait_s_max=wait_s_max,
             endpoints=sorted(self.endpoints),
             lineage_apps=sorted(n.split(".")[0] for n in self.endpoints if n.endswith(".lineage")),
+            shard_count=b.n_shards,
         )
 
     # --- streams -------------------------------------------------------------------------------
 
-    def _follow(self, start: int, cancelled: Callable[[], bool]) -> Iterator[int]:
-        """Heights from ``start`` on, each once it is committed, until ``cancelled()``."""
-        if start > self.chain.height + stream_blocks_ahead_max:
-            raise bad(f"from_height {start} is beyond the head {self.chain.height}")
-        if self.chain.height - start > stream_blocks_ahead_max:
+    def _follow(self, start: int, shard: int, cancelled: Callable[[], bool]) -> Iterator[int]:
+        """Heights of ``shard`` from ``start`` on, each once it is committed, until ``cancelled()``."""
+        b = self.backend
+        head = b.height(shard)
+        if start > head + stream_blocks_ahead_max:
+            raise bad(f"from_height {start} is beyond the head {head}")
+        if head - start > stream_blocks_ahead_max:
             raise ApiError(
                 grpc.StatusCode.OUT_OF_RANGE, "STREAM_BEHIND",
-                f"{self.chain.height - start} blocks behind; ask from at most {stream_blocks_ahead_max} back",
+                f"{head - start} blocks behind; ask from at most {stream_blocks_ahead_max} back",
             )  # fmt: skip
-        sub = self.chain.subscribe()
-        try:
-            nxt = start
-            while not cancelled():
-                while nxt <= self.chain.height and not cancelled():
-                    yield nxt
-                    nxt += 1
-                try:
-                    sub.get(stream_poll_s)
-                except TierChainError:
-                    sub.close()
-                    sub = self.chain.subscribe()
-        finally:
-            sub.close()
+        nxt = start
+        while not cancelled():
+            head = b.height(shard)
+            while nxt <= head and not cancelled():
+                yield nxt
+                nxt += 1
+            if not cancelled():
+                b.wait_block(shard, head, stream_poll_s)
 
     def stream_blocks(self, req: Any, caller: Caller, cancelled: Callable[[], bool]) -> Iterator[Any]:
-        for height in self._follow(req.from_height, cancelled):
-            yield self.block(height, req.with_tx_ids)
+        for height in self._follow(req.from_height, req.shard, cancelled):
+            yield self.block(height, req.with_tx_ids, req.shard)
 
     def stream_events(self, req: Any, caller: Caller, cancelled: Callable[[], bool]) -> Iterator[Any]:
         prefix = _bytes_arg(req.topic_prefix, "topic_prefix", 0, 64)
-        for height in self._follow(req.from_height, cancelled):
-            for r in self.chain.receipts(height) or []:
+        for height in self._follow(req.from_height, req.shard, cancelled):
+            for r in self.backend.receipts(height, req.shard) or []:
                 for e in r.events:
                     if e.topic.startswith(prefix):
                         yield message("EventRecord")(
-                            height=height, tx_id=r.tx_id, event=message("Event")(topic=e.topic, data=e.data)
+                            height=height,
+                            tx_id=r.tx_id,
+                            event=message("Event")(topic=e.topic, data=e.data),
+                            shard=req.shard,
                         )
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """Backend failures as named refusals."""
+    try:
+        yield
+    except StateUnavailable as exc:
+        raise not_found("NO_PROOF", str(exc)) from None
+    except backends.NoSuchShard as exc:
+        raise bad(str(exc)) from None
+    except ShardUnavailable as exc:  # a cluster's shard down, or its query failed
+        if "StateUnavailable" in str(exc):
+            raise not_found("NO_PROOF", str(exc)) from None
+        raise ApiError(grpc.StatusCode.UNAVAILABLE, "SHARD_UNAVAILABLE", str(exc)) from None
 
 
 class ThreadBudget:

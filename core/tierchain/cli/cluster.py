@@ -327,6 +327,8 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
 
                 state["courier"] = ClaimCourier(c, coord_key)  # documents' claims to their lineage
                 state["courier"].start(courier_interval_s)
+        if spec.api_listen or spec.grpc_listen:  # the network API over the whole cluster (docs/api.md)
+            state["api"] = _serve_api(c, spec)
         state.update(state="running", cluster=c)
         log.info(
             "cluster running",
@@ -337,6 +339,8 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
         while not stop.wait(0.5):
             pass
         state["state"] = "stopping"
+        for server in state.get("api") or ():  # no new calls while the shards drain
+            server.stop()
         for driver in ("courier", "replicator", "coordinator"):  # each ends once its step under way has
             if state[driver] is not None:
                 state[driver].stop()  # pending transfers and stale copies: on chain for the next start
@@ -365,6 +369,29 @@ def _replicator_status(rep: Any) -> dict | None:
         "step_errors": rep.errors,
         "last_error": rep.last_error or None,
     }
+
+
+def _serve_api(cluster: Any, spec: Any) -> list[Any]:
+    """The network API over ``cluster`` on the file's ``api_listen`` / ``grpc_listen``."""
+    from tierchain.api.backends import ClusterBackend
+    from tierchain.api.gateway import GatewayServer
+    from tierchain.api.grpc_server import GrpcServer
+    from tierchain.api.service import NodeService
+    from tierchain.sharding.config import parse_endpoint
+
+    service = NodeService(ClusterBackend(cluster))
+    servers: list[Any] = []
+    try:
+        if spec.grpc_listen:
+            servers.append(GrpcServer(service, spec.grpc_listen).start())
+        if spec.api_listen:
+            servers.append(GatewayServer(service, *parse_endpoint(spec.api_listen)).start())
+    except OSError as exc:
+        for server in servers:
+            server.stop()
+        raise Unreachable(f"cannot serve the API: {exc}") from exc
+    log.info("network API serving", extra=_fields(http=spec.api_listen, grpc=spec.grpc_listen))
+    return servers
 
 
 def _courier_status(courier: Any) -> dict | None:

@@ -165,6 +165,19 @@ class Queries:
             receipt_path=tuple(merkle.prove(encoded, pos, suite=self.suite)),
         )
 
+    def prove_state_encoded(self, key: bytes) -> tuple[int, bytes, bytes | None, bytes]:
+        """(height, header bytes, value, proof bytes) of ``key`` at the head, header and proof
+        read at one height: what a client verifies with ``proofs.verify_state_encoded``."""
+        with self.store.read() as r:
+            height = r.last("headers")[0]
+        proof = self.prove_state(key, height)
+        return height, self.header(height).encode(), proof.value, proof.encode(suite=self.suite.name)
+
+    def prove_tx_encoded(self, tx_id: bytes) -> tuple[int, bytes, bytes] | None:
+        """(height, header bytes, proof bytes) of a committed transaction (None if unknown)."""
+        proof = self.prove_tx(tx_id)
+        return None if proof is None else (proof.height, self.header(proof.height).encode(), proof.encode())
+
     def nonce(self, sender: bytes) -> int:
         """The next nonce the ledger expects from ``sender`` (committed state)."""
         return self.nonces([sender])[0]

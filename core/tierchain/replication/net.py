@@ -129,7 +129,10 @@ NODE_FIELDS = (
     Field("node.p2p_port", "p2p_port", int, 1, 65535),
     Field("node.rpc_port", "rpc_port", int, 1, 65535),
     Field("node.api_port", "api_port", int, 1, 65535),
+    # optional: the network API over gRPC too (docs/api.md); its HTTP/JSON face is on api_port
+    Field("node.grpc_port", "grpc_port", int, 1, 65535),
 )
+NODE_OPTIONAL = ("host", "grpc_port")
 NET_FIELDS = (Field("net.chain_id", "chain_id", str),)
 # [load]: the ``tierchain load --net`` workload this network's genesis funds (``init(load=...)``).
 LOAD_FIELDS = (
@@ -175,16 +178,19 @@ class NodeSpec:
     rpc_port: int
     api_port: int
     host: str = LOOPBACK
+    grpc_port: int | None = None
 
     def __post_init__(self) -> None:
         for f in NODE_FIELDS:
-            f.check(getattr(self, f.attr))
+            if getattr(self, f.attr) is not None:
+                f.check(getattr(self, f.attr))
         if not NODE_NAME.fullmatch(self.name):
             raise ConfigError(
                 f"node.name: expected 1..32 of a-z 0-9 _ - (first a letter or digit), got {self.name!r}"
             )
-        if len({self.p2p_port, self.rpc_port, self.api_port}) != 3:
-            raise ConfigError(f"node {self.name}: its p2p, rpc and api ports must differ")
+        ports = [self.p2p_port, self.rpc_port, self.api_port] + ([self.grpc_port] if self.grpc_port else [])
+        if len(set(ports)) != len(ports):
+            raise ConfigError(f"node {self.name}: its p2p, rpc, api (and grpc) ports must differ")
 
     @property
     def rpc_url(self) -> str:
@@ -195,7 +201,7 @@ class NodeSpec:
         return f"{self.host}:{self.p2p_port}"
 
     def document(self) -> dict[str, Any]:
-        return {f.key: getattr(self, f.attr) for f in NODE_FIELDS}
+        return {f.key: getattr(self, f.attr) for f in NODE_FIELDS if getattr(self, f.attr) is not None}
 
     def to_toml(self) -> str:
         return tomli_w.dumps({"node": self.document()})
@@ -205,7 +211,7 @@ class NodeSpec:
         fields = [dataclasses.replace(f, name=f"{where}.{f.key}") for f in NODE_FIELDS]
         values = read_table(table, where, fields, nested=("home",) if where != "node" else ())
         for f in fields:
-            if f.attr not in values and f.attr != "host":
+            if f.attr not in values and f.attr not in NODE_OPTIONAL:
                 raise f.missing()
         try:
             return cls(**values)
@@ -339,7 +345,7 @@ def _check_distinct(specs: Iterable[NodeSpec]) -> None:
         if s.name in names:
             raise ConfigError(f"node {s.name!r} listed twice")
         names.add(s.name)
-        for port in (s.p2p_port, s.rpc_port, s.api_port):
+        for port in (s.p2p_port, s.rpc_port, s.api_port, *((s.grpc_port,) if s.grpc_port else ())):
             if (other := ports.get((s.host, port))) is not None:
                 raise ConfigError(f"port {s.host}:{port} of node {s.name!r} is also node {other!r}'s")
             ports[(s.host, port)] = s.name
@@ -696,7 +702,7 @@ def run_node(home: Path, passphrase: str, *, stop: threading.Event | None = None
     stop; 1 if CometBFT exited on its own or the app failed in consensus.
 
     Installs the SIGTERM/SIGINT handlers (call it from the main thread)."""
-    from tierchain.api.rpc import NodeServer
+    from tierchain.api.rpc import NodeServer, RpcError
     from tierchain.replication.abci_server import AbciServer
 
     home = home.resolve()
@@ -761,10 +767,14 @@ def run_node(home: Path, passphrase: str, *, stop: threading.Event | None = None
             chain.submitter = forwarder.submit
             stack.callback(forwarder.close)
         try:
-            api = NodeServer(chain, spec.host, spec.api_port)
+            grpc_listen = None if spec.grpc_port is None else f"{spec.host}:{spec.grpc_port}"
+            api = NodeServer(chain, spec.host, spec.api_port, grpc_listen=grpc_listen)
         except OSError as exc:
             raise NetError(f"cannot listen on {spec.host}:{spec.api_port}: {exc.strerror or exc}") from None
-        api.start()
+        try:
+            api.start()
+        except (OSError, RpcError) as exc:
+            raise NetError(f"cannot serve the API: {exc}") from None
         stack.callback(api.stop)  # first to stop: no submission arrives once CometBFT stops
         (home / PID_FILE).write_text(f"{os.getpid()}\n")
         (home / COMETBFT_PID_FILE).write_text(f"{proc.pid}\n")

@@ -121,6 +121,8 @@ CALL_ARGS: dict[str, tuple[str, ...]] = {
     "receipts": ("int",),
     "state_scan": ("bytes", "int", "...", "bytes"),
     "state_get_many": ("list[bytes]",),
+    "prove_state_encoded": ("bytes",),
+    "prove_tx_encoded": ("bytes",),
 }
 
 

@@ -13,6 +13,8 @@ heartbeat_s = 1.0
 heartbeat_timeout_s = 10.0
 coordinator_key_file = "coord.key"  # optional: run the cross-shard coordinator with this
                                     # sealed key (genesis gives it the "coordinator" role)
+api_listen = "127.0.0.1:7610"   # optional: the network API over HTTP/JSON (docs/api.md)
+grpc_listen = "127.0.0.1:7611"  # optional: the network API over gRPC
 ```
 
 Relative paths are relative to the file's directory. The same file is what
@@ -48,6 +50,8 @@ CLUSTER_FIELDS = (
     Field("cluster.heartbeat_s", "heartbeat_s", float, 0, 600, lo_open=True),  # and < heartbeat_timeout_s
     Field("cluster.heartbeat_timeout_s", "heartbeat_timeout_s", float, 0, 600, lo_open=True),
     Field("cluster.coordinator_key_file", "coordinator_key_file", str),
+    Field("cluster.api_listen", "api_listen", str),  # HOST:PORT
+    Field("cluster.grpc_listen", "grpc_listen", str),  # HOST:PORT
 )
 # Defaults of the keys that are not plain ClusterSpec fields (paths are relative to the file).
 PATH_DEFAULTS = {"chain_config": "chain.toml", "root": "shards", "control": "127.0.0.1:7600"}
@@ -95,6 +99,9 @@ def _read(doc: dict[str, Any]) -> dict[str, Any]:
             f"cluster.heartbeat_s: expected less than cluster.heartbeat_timeout_s ({timeout}), got {period}"
         )
     parse_endpoint(c.get("control", PATH_DEFAULTS["control"]), "cluster.control")
+    for name in ("api_listen", "grpc_listen"):
+        if name in c:
+            parse_endpoint(c[name], f"cluster.{name}")
     return c
 
 
@@ -111,6 +118,8 @@ class ClusterSpec:
     heartbeat_s: float = 1.0
     heartbeat_timeout_s: float = 10.0
     coordinator_key_file: Path | None = None  # run tierchain.apps.coordinator in the scheduler
+    api_listen: str | None = None  # serve the network API over HTTP/JSON here (docs/api.md)
+    grpc_listen: str | None = None  # ... and over gRPC here
 
     @property
     def n_shards(self) -> int:
