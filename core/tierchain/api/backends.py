@@ -75,6 +75,10 @@ class ChainBackend:
         hit = self.chain.tx(tx_id)
         return None if hit is None else (0, *hit)
 
+    def receipts_of(self, tx_ids: list[bytes]) -> list[tuple[int, int, Receipt] | None]:
+        """(shard, height, receipt) of each committed transaction (None: not committed)."""
+        return [None if hit is None else (0, *hit) for hit in self.chain.receipts_of(tx_ids)]
+
     def state_get(self, key: bytes) -> bytes | None:
         return self.chain.state_get(key)
 
@@ -141,6 +145,19 @@ class ClusterBackend:
     def tx(self, tx_id: bytes) -> tuple[int, int, int, bytes, Receipt] | None:
         hit = self.cluster.tx(tx_id)
         return None if hit is None else (hit[0], *hit[1])
+
+    def receipts_of(self, tx_ids: list[bytes]) -> list[tuple[int, int, Receipt] | None]:
+        out: list[tuple[int, int, Receipt] | None] = [None] * len(tx_ids)
+        for s in range(self.n_shards):
+            missing = [i for i, hit in enumerate(out) if hit is None]
+            if not missing:
+                break
+            for i, hit in zip(
+                missing, self.cluster.call(s, "receipts_of", [tx_ids[i] for i in missing]), strict=True
+            ):
+                if hit is not None:
+                    out[i] = (s, *hit)
+        return out
 
     def state_get(self, key: bytes) -> bytes | None:
         return self.cluster.call(self.shard_of(key), "state_get", key)

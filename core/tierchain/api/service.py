@@ -208,9 +208,10 @@ class NodeService:
         found: dict[bytes, Any] = {}
         while True:
             seen = b.height(0)
-            for t in ids:
-                if t not in found and (hit := b.tx(t)) is not None:
-                    shard, height, _, _, r = hit
+            missing = [t for t in ids if t not in found]
+            for t, hit in zip(missing, b.receipts_of(missing), strict=True):
+                if hit is not None:
+                    shard, height, r = hit
                     found[t] = self.receipt(r, height, shard)
             remaining = deadline - time.monotonic()
             if len(found) == len(ids) or remaining <= 0:

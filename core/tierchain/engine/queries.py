@@ -77,6 +77,23 @@ class Queries:
         b = decode_batch(buf, suite=self.suite)
         return height, pos, b.tx_bytes(pos), receipts[pos]
 
+    def receipts_of(self, tx_ids: list[bytes]) -> list[tuple[int, Receipt] | None]:
+        """(height, receipt) of each committed transaction (None: not committed), read at one
+        committed height; each block's receipts decoded once, never the blocks themselves."""
+        out: list[tuple[int, Receipt] | None] = []
+        with self.store.read() as r:
+            blocks: dict[int, list[Receipt]] = {}
+            for tx_id in tx_ids:
+                loc = r.get("tx_index", tx_id)
+                if loc is None:
+                    out.append(None)
+                    continue
+                height, pos = loc
+                if height not in blocks:
+                    blocks[height] = r.get("receipts", height)
+                out.append((height, blocks[height][pos]))
+        return out
+
     def state_get(self, key: bytes, height: int | None = None) -> bytes | None:
         """Value of ``key`` now (``height=None``) or after block ``height``.
 

@@ -123,6 +123,7 @@ CALL_ARGS: dict[str, tuple[str, ...]] = {
     "state_get_many": ("list[bytes]",),
     "prove_state_encoded": ("bytes",),
     "prove_tx_encoded": ("bytes",),
+    "receipts_of": ("list[bytes]",),
 }
 
 
