@@ -7,6 +7,7 @@ to the key's shard and verified by the client; scans merged across shards.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -112,9 +113,13 @@ def test_the_http_gateway_alone_serves_the_cluster(served):
     import json
 
     from tierchain.api.gateway import GatewayServer
+    from tierchain.api.metrics import SourceMetrics
+    from tierchain.cli.cluster import cluster_health
 
     cluster, _ = served
-    srv = GatewayServer(NodeService(ClusterBackend(cluster)), "127.0.0.1", 0).start()
+    metrics = SourceMetrics()
+    metrics.add_source(lambda: cluster_health(cluster, {}))
+    srv = GatewayServer(NodeService(ClusterBackend(cluster)), "127.0.0.1", 0, metrics=metrics).start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", srv.address[1], timeout=10)
         conn.request("POST", "/api/v1/GetInfo", b"{}")
@@ -124,7 +129,16 @@ def test_the_http_gateway_alone_serves_the_cluster(served):
         r = conn.getresponse()
         assert int(json.loads(r.read())["chain_id"]) == BASE.chain_id + 1
         conn.request("GET", "/health")
-        assert conn.getresponse().status == 200
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}
+        conn.request("GET", "/metrics")  # the shards' health
+        r = conn.getresponse()
+        text = r.read().decode()
+        assert r.status == 200 and r.getheader("content-type").startswith("text/plain")
+        for shard, height in enumerate(cluster.heights()):
+            assert f'tierchain_shard_up{{shard="{shard}"}} 1.0' in text
+            heard = re.search(rf'^tierchain_shard_height{{shard="{shard}"}} (\S+)$', text, re.M)
+            assert heard and 0 <= float(heard.group(1)) <= height  # as last heard (a ping ago)
         conn.close()
     finally:
         srv.stop()

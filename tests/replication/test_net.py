@@ -345,3 +345,45 @@ def test_a_node_may_also_serve_the_api_over_grpc(tmp_path) -> None:
         netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, grpc_port=7545)
     with pytest.raises(netlib.ConfigError, match="grpc_port"):
         netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, grpc_port=0)
+
+
+def test_replication_health_reads_cometbft_and_reports_it_down() -> None:
+    """The replicated node's /metrics source (``net.replication_health``): CometBFT's height,
+    sync state and peers from its RPC; ``tierchain_consensus_up 0`` when it does not answer."""
+    import http.server
+    import threading
+
+    answers = {
+        "/status": {"result": {"sync_info": {"latest_block_height": "42", "catching_up": True}}},
+        "/net_info": {"result": {"n_peers": "3"}},
+    }
+
+    class Rpc(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(answers[self.path]).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Rpc)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        spec = netlib.NodeSpec("v0", "validator", 26656, server.server_address[1], 7545)
+        got = {g.name: g.value for g in netlib.replication_health(spec)}
+        assert got == {
+            "tierchain_consensus_up": 1.0,
+            "tierchain_consensus_height": 42,
+            "tierchain_consensus_catching_up": 1.0,
+            "tierchain_consensus_peers": 3,
+        }
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    down = {g.name: g.value for g in netlib.replication_health(spec, timeout_s=0.2)}
+    assert down == {"tierchain_consensus_up": 0.0}

@@ -188,7 +188,11 @@ class GatewayServer:
     endpoint to share), with ``GET /health``; served by uvicorn from a thread, blocking calls in
     a small pool. ``start()`` / ``stop()``; ``address`` once bound."""
 
-    def __init__(self, service: NodeService, host: str, port: int, pool_threads: int = 8) -> None:
+    def __init__(
+        self, service: NodeService, host: str, port: int, pool_threads: int = 8, metrics: Any = None
+    ) -> None:
+        """``metrics``: served at ``GET /metrics`` (an ``exposition()`` of Prometheus text;
+        ``tierchain.api.metrics.SourceMetrics`` for a cluster's health)."""
         import concurrent.futures
         import socket
         import threading
@@ -207,6 +211,9 @@ class GatewayServer:
                 return
             if scope["path"] == "/health":
                 await _send_json(send, 200, {"status": "ok"})
+            elif scope["path"] == "/metrics" and metrics is not None:
+                body = await call(metrics.exposition)
+                await _send(send, 200, bytes(body), body.content_type)
             elif self.gateway.handles(scope["path"]):
                 await self.gateway(scope, receive, send)
             else:

@@ -476,25 +476,59 @@ class NodeMetrics:
         )
 
     def _sourced(self, sources: list[HealthSource]) -> Iterator[Metric]:
-        families: dict[str, tuple[tuple[str, ...], GaugeMetricFamily]] = {}
-        for source in sources:
-            try:
-                gauges = list(source())
-                for g in gauges:
-                    if not _METRIC_NAME.fullmatch(g.name) or not all(map(_LABEL_NAME.fullmatch, g.labels)):
-                        raise ValueError(f"gauge {g.name!r} labels {sorted(g.labels)}: not a tierchain_ name")
-            except Exception as exc:
-                log.warning(
-                    "health source failed",
-                    extra={"fields": {"source": repr(source)[:200], "error": repr(exc)}},
-                )
-                continue
+        yield from source_families(sources)
+
+
+def source_families(
+    sources: Iterable[HealthSource],
+    families: dict[str, tuple[tuple[str, ...], GaugeMetricFamily]] | None = None,
+) -> Iterator[GaugeMetricFamily]:
+    """The gauges of ``sources`` as metric families (one per name; a source that raises or
+    reports a bad name is logged and left out of this scrape)."""
+    families = {} if families is None else families
+    for source in sources:
+        try:
+            gauges = list(source())
             for g in gauges:
-                label_names = tuple(sorted(g.labels))
-                if g.name not in families:
-                    families[g.name] = (label_names, GaugeMetricFamily(g.name, g.help, labels=label_names))
-                expected, family = families[g.name]
-                if label_names == expected:  # one name, one label set: else the sample is left out
-                    family.add_metric(tuple(g.labels[k] for k in label_names), g.value)
-        for _, family in families.values():
-            yield family
+                if not _METRIC_NAME.fullmatch(g.name) or not all(map(_LABEL_NAME.fullmatch, g.labels)):
+                    raise ValueError(f"gauge {g.name!r} labels {sorted(g.labels)}: not a tierchain_ name")
+        except Exception as exc:
+            log.warning(
+                "health source failed", extra={"fields": {"source": repr(source)[:200], "error": repr(exc)}}
+            )
+            continue
+        for g in gauges:
+            label_names = tuple(sorted(g.labels))
+            if g.name not in families:
+                families[g.name] = (label_names, GaugeMetricFamily(g.name, g.help, labels=label_names))
+            expected, family = families[g.name]
+            if label_names == expected:  # one name, one label set: else the sample is left out
+                family.add_metric(tuple(g.labels[k] for k in label_names), g.value)
+    for _, family in families.values():
+        yield family
+
+
+class SourceMetrics:
+    """A registry of health sources alone (``add_source``): what a process without a chain of
+    its own exposes at ``/metrics`` — a cluster's scheduler (its shards' and drivers' health)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._sources: list[HealthSource] = []
+        self._lock = threading.Lock()
+        self.registry.register(self)
+
+    def add_source(self, source: HealthSource) -> None:
+        with self._lock:
+            self._sources.append(source)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            sources = list(self._sources)
+        yield from source_families(sources)
+
+    def exposition(self) -> Exposition:
+        return Exposition(generate_latest(self.registry))

@@ -328,7 +328,7 @@ def cluster_start(cluster_file: Path, passphrase_env: str) -> None:
                 state["courier"] = ClaimCourier(c, coord_key)  # documents' claims to their lineage
                 state["courier"].start(courier_interval_s)
         if spec.api_listen or spec.grpc_listen:  # the network API over the whole cluster (docs/api.md)
-            state["api"] = _serve_api(c, spec)
+            state["api"] = _serve_api(c, spec, state)
         state.update(state="running", cluster=c)
         log.info(
             "cluster running",
@@ -371,27 +371,74 @@ def _replicator_status(rep: Any) -> dict | None:
     }
 
 
-def _serve_api(cluster: Any, spec: Any) -> list[Any]:
-    """The network API over ``cluster`` on the file's ``api_listen`` / ``grpc_listen``."""
+def _serve_api(cluster: Any, spec: Any, state: dict[str, Any]) -> list[Any]:
+    """The network API over ``cluster`` on the file's ``api_listen`` / ``grpc_listen``, and the
+    cluster's health at ``GET /metrics`` of ``api_listen`` (``cluster_health``)."""
     from tierchain.api.backends import ClusterBackend
     from tierchain.api.gateway import GatewayServer
     from tierchain.api.grpc_server import GrpcServer
+    from tierchain.api.metrics import SourceMetrics
     from tierchain.api.service import NodeService
     from tierchain.sharding.config import parse_endpoint
 
     service = NodeService(ClusterBackend(cluster))
+    metrics = SourceMetrics()
+    metrics.add_source(lambda: cluster_health(cluster, state))
     servers: list[Any] = []
     try:
         if spec.grpc_listen:
             servers.append(GrpcServer(service, spec.grpc_listen).start())
         if spec.api_listen:
-            servers.append(GatewayServer(service, *parse_endpoint(spec.api_listen)).start())
+            servers.append(GatewayServer(service, *parse_endpoint(spec.api_listen), metrics=metrics).start())
     except OSError as exc:
         for server in servers:
             server.stop()
         raise Unreachable(f"cannot serve the API: {exc}") from exc
     log.info("network API serving", extra=_fields(http=spec.api_listen, grpc=spec.grpc_listen))
     return servers
+
+
+_SHARD_GAUGES = (  # (name, help, cluster.status() field) a shard
+    ("tierchain_shard_up", "1 while the scheduler hears from the shard.", "up"),
+    ("tierchain_shard_height", "The shard's committed height, as last heard.", "height"),
+    ("tierchain_shard_inflight_transactions", "Sent to the shard, not yet settled.", "inflight"),
+    ("tierchain_shard_restarts", "Restarts (local) or reconnects (remote) of the shard.", "restarts"),
+    ("tierchain_shard_last_heard_seconds", "Seconds since the shard was last heard.", "last_heard_s"),
+)
+
+
+def cluster_health(cluster: Any, state: dict[str, Any]) -> list[Any]:
+    """The shards' and the drivers' health as gauges (``metrics.Gauge``), read at scrape time."""
+    from tierchain.api.metrics import Gauge
+
+    out = [
+        Gauge(name, text, float(s[field] or 0), {"shard": str(s["shard"])})
+        for s in cluster.status()
+        for name, text, field in _SHARD_GAUGES
+    ]
+    rep = _replicator_status(state.get("replicator"))
+    if rep is not None:
+        synced = rep["synced_height"] if rep["synced_height"] is not None else -1
+        age = time.time() - rep["idle_at"] if rep["idle_at"] is not None else float("inf")
+        out += [
+            Gauge("tierchain_replication_synced_height", "Primary height every shard last held.", synced),
+            Gauge("tierchain_replication_idle_age_seconds", "Seconds since every shard was in sync.", age),
+            Gauge(
+                "tierchain_replication_failed_steps", "Replicator steps failed in a row.", rep["step_errors"]
+            ),
+        ]
+    cou = _courier_status(state.get("courier"))
+    if cou is not None and cou["pending"] is not None:
+        out.append(
+            Gauge("tierchain_claims_pending", "Claims pending at the courier's last step.", cou["pending"])
+        )
+    coord = state.get("coordinator")
+    if coord is not None and coord.last is not None:
+        locks = coord.last.pending_locks
+        out.append(
+            Gauge("tierchain_xshard_pending_locks", "Cross-shard transfers prepared at their source.", locks)
+        )
+    return out
 
 
 def _courier_status(courier: Any) -> dict | None:

@@ -771,6 +771,7 @@ def run_node(home: Path, passphrase: str, *, stop: threading.Event | None = None
             api = NodeServer(chain, spec.host, spec.api_port, grpc_listen=grpc_listen)
         except OSError as exc:
             raise NetError(f"cannot listen on {spec.host}:{spec.api_port}: {exc.strerror or exc}") from None
+        api.metrics.add_source(lambda: replication_health(spec))  # GET /metrics: consensus health
         try:
             api.start()
         except (OSError, RpcError) as exc:
@@ -1000,6 +1001,45 @@ def node_status(node: NetNode) -> dict[str, Any]:
     if info is not None:
         with contextlib.suppress(TypeError, ValueError, KeyError):
             out["peers"] = int(info["n_peers"])
+    return out
+
+
+def replication_health(spec: NodeSpec, timeout_s: float = 1.0) -> list[Any]:
+    """This node's consensus health as gauges (``tierchain.api.metrics.Gauge``) from its
+    CometBFT's RPC, read at scrape time (each call bounded by ``timeout_s``): up, height,
+    catching up, peers. A CometBFT that does not answer is ``tierchain_consensus_up 0``."""
+    from tierchain.api.metrics import Gauge
+
+    status = rpc_get(spec, "status", timeout_s)
+    out = [
+        Gauge(
+            "tierchain_consensus_up",
+            "1 while this node's CometBFT answers its RPC.",
+            float(status is not None),
+        )
+    ]
+    if status is not None:
+        sync = status.get("sync_info") or {}
+        with contextlib.suppress(TypeError, ValueError, KeyError):
+            out.append(
+                Gauge(
+                    "tierchain_consensus_height",
+                    "CometBFT's latest block height.",
+                    int(sync["latest_block_height"]),
+                )
+            )
+        out.append(
+            Gauge(
+                "tierchain_consensus_catching_up",
+                "1 while CometBFT is catching up.",
+                float(bool(sync.get("catching_up"))),
+            )
+        )
+        info = rpc_get(spec, "net_info", timeout_s)
+        with contextlib.suppress(TypeError, ValueError, KeyError):
+            out.append(
+                Gauge("tierchain_consensus_peers", "Peers CometBFT is connected to.", int(info["n_peers"]))
+            )
     return out
 
 
