@@ -13,10 +13,10 @@ import time
 from click.testing import CliRunner
 
 from cluster_world import CLI, ENV, _free_port, save_cheap_key
+from finance_cluster_world import ShardLedger
 from finance_world import SECRET, kp
 from tierchain.apps import xshard
 from tierchain.apps.coordinator import scan_all
-from tierchain.apps.finance import codes as c
 from tierchain.apps.finance.client import Finance
 from tierchain.cli.cluster import _print_status
 from tierchain.cli.main import main
@@ -39,26 +39,6 @@ BASE = ChainConfig(
         GenesisAccount(COORD.public_key, ("coordinator",), 0),
     ),
 )
-
-
-class PrimaryLedger:
-    """The primary shard of a cluster as a finance ledger (as in test_finance_cluster.py)."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster, self.chain_id = cluster, cluster.chain_id(PRIMARY_SHARD)
-
-    def state_get(self, key: bytes) -> bytes | None:
-        return self.cluster.call(PRIMARY_SHARD, "state_get", key)
-
-    def nonce(self, public_key: bytes) -> int:
-        return self.cluster.call(PRIMARY_SHARD, "nonce", public_key)
-
-    def send(self, tx: bytes, timeout_s: float) -> tuple[c.Code, object]:
-        sub = self.cluster.submit([tx])
-        if sub.codes[0]:
-            return c.reject_of(int(sub.codes[0])), None
-        receipt = sub.wait(timeout_s)[0]
-        return c.reject_of(receipt.code), receipt
 
 
 def _records(cluster: Cluster, shard: int) -> dict[bytes, bytes]:
@@ -88,7 +68,7 @@ def test_cluster_status_reports_the_replicator(tmp_path):
     )
     # the committee admits an organization on the primary, before the scheduler runs
     with Cluster(tmp_path / "shards", BASE, NODE.seed, N) as cluster:
-        primary = Finance(PrimaryLedger(cluster), SECRET)
+        primary = Finance(ShardLedger(cluster, PRIMARY_SHARD), SECRET)
         assert primary.party(NODE).propose_admit("CoreCo", ("supplier",), CORE.public_key).ok
         admitted_at = cluster.call(PRIMARY_SHARD, "height")
         records = _records(cluster, PRIMARY_SHARD)
