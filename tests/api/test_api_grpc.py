@@ -259,3 +259,21 @@ def test_each_caller_has_its_own_budget(chain):
         run(go())
     finally:
         srv.stop()
+
+
+def test_anonymous_callers_are_budgeted_by_host_not_by_connection(chain):
+    srv = serve(chain, limits_=auth.Limits(rate_per_s=0.01, burst=3))
+    target = f"127.0.0.1:{srv.port}"
+
+    async def go():
+        async with ApiClient(target) as one, ApiClient(target) as two:  # two connections, one host
+            await one.head()
+            await two.head()
+            await one.head()
+            await refused(two.head(), "RATE_LIMITED")
+
+    try:
+        run(go())
+    finally:
+        srv.stop()
+    assert auth.peer_host("ipv6:[::1]:5000") == "[::1]" and auth.peer_host("ipv4:10.1.2.3:9") == "10.1.2.3"

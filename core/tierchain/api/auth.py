@@ -56,6 +56,13 @@ def sign_call(
     return {KEY: keys.public_key.hex(), TIME: str(t), SIGNATURE: sig.hex()}
 
 
+def peer_host(peer: str) -> str:
+    """The host of a transport's peer address (``ipv4:10.0.0.1:5432``, ``ipv6:[::1]:5432``,
+    ``10.0.0.1:5432``): an anonymous caller's budget is its host's, not one connection's."""
+    host = peer.rpartition(":")[0] if peer.count(":") >= 1 else peer
+    return host.removeprefix("ipv4:").removeprefix("ipv6:") or peer
+
+
 def cost(method: str, request: Any) -> float:
     """What a call takes from its caller's budget: 1, and a Submit one per ``txs_per_call``
     transactions."""
@@ -94,7 +101,7 @@ class Authenticator:
                 raise ApiError(
                     grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "this node serves signed calls only"
                 )
-            return Caller(f"peer:{peer}")
+            return Caller(f"peer:{peer_host(peer)}")
         if not all(given):
             raise ApiError(
                 grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", f"{KEY}, {TIME} and {SIGNATURE} together"
