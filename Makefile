@@ -68,7 +68,25 @@ lint-cython: setup
 lint-rust: setup
 	cd ext/rust && cargo clippy --all-targets --quiet -- -D warnings
 
-unit: setup
+# Headless Chromium for the web explorer's browser tests (tests/api/test_explorer.py): Debian's
+# chromium and chromium-driver at the paths the tests name, so nothing is downloaded at run time.
+# Installed with apt-get when either is missing: as root, else through `sudo -n`.
+.PHONY: browser
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "make browser: /usr/bin/chromium or /usr/bin/chromedriver is missing and this user" \
+	  "can neither install packages nor sudo without a password: as root, run" \
+	  "apt-get install chromium chromium-driver" >&2; exit 1; fi; \
+	command -v apt-get >/dev/null 2>&1 || { echo "make browser: no apt-get here; install Chromium" \
+	  "and its driver at /usr/bin/chromium and /usr/bin/chromedriver" >&2; exit 1; }; \
+	$$SUDO apt-get update -q && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver && \
+	[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || \
+	{ echo "make browser: installing chromium chromium-driver failed" >&2; exit 1; }
+
+unit: setup browser
 	cd ext/rust && cargo test --quiet
 	$(PY) -m pytest -q tests
 

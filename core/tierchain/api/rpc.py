@@ -65,6 +65,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tierchain import limits
 from tierchain.api.auth import Authenticator
+from tierchain.api.explorer import Explorer
 from tierchain.api.gateway import Gateway
 from tierchain.api.grpc_server import GrpcServer, TlsFiles
 from tierchain.api.metrics import NodeMetrics
@@ -279,6 +280,7 @@ class NodeApp:
         self.api = NodeService(chain, authenticator or Authenticator(chain), submit=self.metrics.submit)
         self.endpoints = self.api.endpoints
         self.gateway = Gateway(self.api, self.call)
+        self.explorer = Explorer(self.api, self.call)  # GET /explorer/: the web explorer (docs/api.md)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -288,6 +290,8 @@ class NodeApp:
         if self.gateway.handles(scope["path"]):  # /api/v1/<Method>, /openapi.json: it answers itself
             await self.gateway(scope, receive, send, [(b"x-request-id", rid.encode())])
             return
+        if self.explorer.handles(scope["path"]):  # /explorer/...: its pages and verify; it answers itself
+            return await self.explorer(scope, receive, send, [(b"x-request-id", rid.encode())])
         try:
             status, body = await self.route(scope, receive)
             headers: tuple[tuple[bytes, bytes], ...] = ()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from tierchain.apps.abs import assets, pools
 from tierchain.apps.abs import codes as c
+from tierchain.apps.abs.views import POOL_ENDPOINT
 from tierchain.engine import apps
 
 APP = apps.App(
@@ -26,4 +27,5 @@ APP = apps.App(
     roles=c.ROLES,
     placement=(apps.Placement(c.PREFIX, apps.TAG, c.tag_bytes),),
     requires=("finance",),  # its members are finance's organizations (or finance_confidential's)
+    endpoints=(POOL_ENDPOINT,),  # a pool's statistics (abs.pool; the web explorer's pool page)
 )

@@ -25,6 +25,7 @@ import dataclasses
 from tierchain.apps import views
 from tierchain.apps.finance import claims, confidential, cregistry, evidence, lineage, orgs, registry, voucher
 from tierchain.apps.finance import codes as c
+from tierchain.apps.finance.views import ORGS_ENDPOINT
 from tierchain.engine import apps
 
 _OPS = (
@@ -57,11 +58,13 @@ APP = apps.App(
         apps.Placement(c.PLACED_FINANCING_PREFIX, apps.PINNED),
     ),
     checks=(confidential.CHECK,),  # the confidential ops' proofs, one native call per batch
-    # a piece's lineage: ancestors, descendants, holders, financings, documents, settlement
+    # a piece's lineage: ancestors, descendants, holders, financings, documents, settlement;
+    # the organizations, a page at a time, with their roles, status and active keys
     endpoints=(
         views.lineage_endpoint(
             "finance", lambda chain, pid: lineage.lineage(chain.state_get, pid, suite=chain.suite), c.id_bytes
         ),
+        ORGS_ENDPOINT,
     ),
 )
 
