@@ -41,6 +41,15 @@ class TlsFiles:
     key: Path
     client_ca: Path | None = None
 
+    def uvicorn_options(self) -> dict:
+        """The same files for an HTTP listener served by uvicorn."""
+        import ssl
+
+        options = {"ssl_certfile": str(self.cert), "ssl_keyfile": str(self.key)}
+        if self.client_ca is not None:
+            options |= {"ssl_ca_certs": str(self.client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+        return options
+
     def credentials(self) -> grpc.ServerCredentials:
         ca = self.client_ca.read_bytes() if self.client_ca else None
         return grpc.ssl_server_credentials(

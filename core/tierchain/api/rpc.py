@@ -635,10 +635,12 @@ class NodeServer:
         authenticator: Authenticator | None = None,
         grpc_listen: str | None = None,
         grpc_tls: TlsFiles | None = None,
+        http_tls: TlsFiles | None = None,
     ) -> None:
         """``authenticator``: who may call the network API and how much (docs/api.md; default:
         unsigned calls served, default limits); ``grpc_listen``: also serve it over gRPC there
-        (``grpc_tls``: over TLS, or mutual TLS)."""
+        (``grpc_tls``: over TLS, or mutual TLS); ``http_tls``: the HTTP endpoint over TLS (or
+        mutual TLS with its ``client_ca``)."""
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         try:  # not socket.create_server: its errors bury the OS's reason in a longer sentence
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -664,6 +666,7 @@ class NodeServer:
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=stop_grace_s,
+            **({} if http_tls is None else http_tls.uvicorn_options()),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="tierchain-rpc", daemon=True)

@@ -194,10 +194,10 @@ def node() -> None:
 @click.option("--api-rate", type=click.FloatRange(min=0.001), default=2000.0, show_default=True,
               help="Network API calls a second per caller (bursts of twice as many).")  # fmt: skip
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="PEM certificate chain: serve gRPC over TLS (with --tls-key).")  # fmt: skip
+              help="PEM certificate chain: serve HTTP and gRPC over TLS (with --tls-key).")  # fmt: skip
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
 @click.option("--tls-client-ca", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="PEM CA: require gRPC client certificates signed by it (mutual TLS).")  # fmt: skip
+              help="PEM CA: require client certificates signed by it (mutual TLS).")  # fmt: skip
 @passphrase_option
 def node_run(
     directory: Path,
@@ -218,8 +218,6 @@ def node_run(
 
     if (tls_cert is None) != (tls_key is None) or (tls_client_ca is not None and tls_cert is None):
         raise click.UsageError("--tls-cert and --tls-key go together (and --tls-client-ca needs them)")
-    if tls_cert is not None and grpc_listen is None:
-        raise click.UsageError("TLS is for the gRPC listener: give --grpc-listen")
     tls = None if tls_cert is None else TlsFiles(tls_cert, tls_key, tls_client_ca)
 
     log = logging.getLogger("tierchain.node")
@@ -231,7 +229,13 @@ def node_run(
     authenticator = Authenticator(chain, required=api_auth == "org", limits_=Limits(api_rate, 2 * api_rate))
     try:
         server = NodeServer(
-            chain, host, port, authenticator=authenticator, grpc_listen=grpc_listen, grpc_tls=tls
+            chain,
+            host,
+            port,
+            authenticator=authenticator,
+            grpc_listen=grpc_listen,
+            grpc_tls=tls,
+            http_tls=tls,
         )
         server.start()
     except (OSError, RpcError) as exc:  # busy port, unknown host: the environment, not the argument (exit 1)
