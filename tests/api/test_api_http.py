@@ -158,3 +158,9 @@ def test_signed_calls_by_headers(chain):
         conn.close()
     finally:
         srv.stop()
+
+
+def test_the_stream_paths_are_the_streaming_methods():
+    from tierchain.api.gateway import PREFIX, STREAM_PATHS
+
+    assert set(STREAM_PATHS) == {PREFIX + n for n, m in schema.methods().items() if m.server_streaming}

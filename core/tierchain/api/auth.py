@@ -94,37 +94,44 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def caller(self, method: str, request: bytes, headers: dict[str, str], peer: str) -> Caller:
-        """The ``Caller`` of this call, or ``ApiError``."""
+        """The ``Caller`` of this call, or ``ApiError``. A refused signed call is charged to its
+        peer's anonymous budget: checking signatures is work a flood must pay for."""
         given = [headers.get(h) for h in (KEY, TIME, SIGNATURE)]
+        anonymous = Caller(f"peer:{peer_host(peer)}")
         if not any(given):
             if self.required:
                 raise ApiError(
                     grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "this node serves signed calls only"
                 )
-            return Caller(f"peer:{peer_host(peer)}")
-        if not all(given):
-            raise ApiError(
-                grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", f"{KEY}, {TIME} and {SIGNATURE} together"
-            )
+            return anonymous
         try:
-            key, t, sig = bytes.fromhex(given[0]), int(given[1]), bytes.fromhex(given[2])
+            return self._signed(method, request, given)
+        except ApiError:
+            self.charge(anonymous)  # RATE_LIMITED once the peer's budget is spent
+            raise
+
+    def _signed(self, method: str, request: bytes, given: list[str | None]) -> Caller:
+        def refuse(detail: str) -> ApiError:
+            return ApiError(grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", detail)
+
+        if not all(given):
+            raise refuse(f"{KEY}, {TIME} and {SIGNATURE} together")
+        key_text, time_text, sig_text = given
+        if not (time_text.isascii() and time_text.isdigit() and len(time_text) <= 16):
+            raise refuse(f"{TIME} is milliseconds since the epoch, at most 16 digits")
+        try:
+            key, t, sig = bytes.fromhex(key_text), int(time_text), bytes.fromhex(sig_text)
         except ValueError:
-            raise ApiError(
-                grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "malformed auth headers"
-            ) from None
+            raise refuse("malformed auth headers") from None
         if abs(t - time.time() * 1000) > self.skew_ms:
-            raise ApiError(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "UNAUTHENTICATED",
-                f"{TIME} is more than {self.skew_ms} ms off",
-            )
+            raise refuse(f"{TIME} is more than {self.skew_ms} ms off")
         suite = self.chain.suite
         if (
             len(key) > 64
             or len(sig) > 128
             or not suite.verify(key, signed_message(suite, method, t, request), sig)
         ):
-            raise ApiError(grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "bad signature")
+            raise refuse("bad signature")
         identity = self.identity(key)
         if identity is None:
             raise ApiError(

@@ -167,7 +167,7 @@ class ClusterBackend:
         replicated table's copies counted once: the primary's)."""
         pages = [self.cluster.call(s, "state_scan", prefix, limit, after) for s in range(self.n_shards)]
         out: list[tuple[bytes, bytes]] = []
-        for k, v in heapq.merge(*pages):
+        for k, v in heapq.merge(*pages, key=lambda kv: kv[0]):  # stable: shard 0 (the primary) first
             if out and out[-1][0] == k:
                 continue  # a replicated record: every shard holds it
             out.append((k, v))

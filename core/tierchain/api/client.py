@@ -12,8 +12,9 @@
 Every method returns the response message (``tierchain.api.schema`` classes; fields as in
 node.proto). A refusal raises ``ApiCallError`` with the server's named ``code``.
 ``prove_state`` / ``prove_tx`` verify the proof against the header served with it
-(``tierchain.proofs``) and, given ``trusted`` (the proposer's public key), the header's
-signature: a node cannot lie about a value it proves.
+(``tierchain.proofs``; the served height is the header's) and, given ``trusted`` (the
+proposer's public key), the header's signature: then a node cannot lie about a value it
+proves (without ``trusted``, a forged header would pass).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tierchain.api.grpc_server import ERROR_KEY
 from tierchain.crypto import ED25519_BLAKE3, CryptoSuite, KeyPair, suite_for
 from tierchain.errors import TierChainError
 from tierchain.wire.block import decode_header
+from tierchain.wire.codec import CodecError
 
 
 class ApiCallError(TierChainError):
@@ -164,7 +166,7 @@ class ApiClient:
         """The ``StateProof`` of ``key``, verified against the header served with it
         (``ProofError`` if it does not verify, or proves another value than the one served)."""
         p = await self._unary("ProveState", schema.message("ProveStateRequest")(key=key))
-        self._header(p.header, trusted)
+        self._header(p.header, trusted, p.height)
         name = self.suite.name
         if not proofs.verify_state_encoded(p.header, p.proof, key, suite=name):
             raise ProofError(f"the state proof of {key.hex()} does not verify")
@@ -175,7 +177,7 @@ class ApiClient:
     async def prove_tx(self, tx_id: bytes, trusted: bytes | None = None) -> Any:
         """The ``TxProof`` of ``tx_id``, verified (``ProofError`` otherwise)."""
         p = await self._unary("ProveTx", schema.message("ProveTxRequest")(tx_id=tx_id))
-        self._header(p.header, trusted)
+        self._header(p.header, trusted, p.height)
         try:
             ok = proofs.verify_tx(p.header, proofs.decode_tx_proof(p.proof), tx_id, suite=self.suite.name)
         except proofs.ProofError:
@@ -184,12 +186,16 @@ class ApiClient:
             raise ProofError(f"the inclusion proof of {tx_id.hex()} does not verify")
         return p
 
-    def _header(self, raw: bytes, trusted: bytes | None) -> None:
-        """With ``trusted`` (the proposer's key), the header must be signed by it."""
-        if trusted is None:
-            return
-        header = decode_header(raw)
-        if header.proposer != trusted or not header.signature_ok(self.suite):
+    def _header(self, raw: bytes, trusted: bytes | None, height: int) -> None:
+        """The header decodes, is at the served ``height`` and, with ``trusted`` (the
+        proposer's key), is signed by it."""
+        try:
+            header = decode_header(raw)
+        except CodecError:
+            raise ProofError("the header does not decode") from None
+        if header.height != height:
+            raise ProofError(f"the served height {height} is not the header's ({header.height})")
+        if trusted is not None and (header.proposer != trusted or not header.signature_ok(self.suite)):
             raise ProofError("the header is not signed by the trusted proposer")
 
     # --- streams and apps ----------------------------------------------------------------------

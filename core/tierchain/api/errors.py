@@ -54,6 +54,7 @@ ERROR_CODES = {
     "NO_PROOF": "this chain keeps no state tree for proofs (interim commitment)",
     "NO_SUCH_ENDPOINT": "no app of this chain has that endpoint (or that lineage view)",
     "STREAM_BEHIND": "a stream asked to replay more than stream_blocks_ahead_max blocks at once",
+    "BODY_TRUNCATED": "an HTTP body that did not arrive whole within body_timeout_s (30 s)",
     "SHARD_UNAVAILABLE": "a cluster's shard is down or its query failed (the detail says which)",
     "NODE_FAILED": "the chain failed while the call waited (its transactions' fate is unknown)",
     "INTERNAL_ERROR": "a bug: logged with its traceback",

@@ -14,8 +14,10 @@ sent (``tierchain.api.auth``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +31,13 @@ from tierchain.api.service import NodeService, ThreadBudget
 log = logging.getLogger("tierchain.api")
 
 PREFIX = "/api/v1/"
+# The streaming methods' paths (a test checks them against the .proto): a stream whose client
+# half-closes ends at once (rpc.JsonErrorProtocol.eof_received).
+STREAM_PATHS = (f"{PREFIX}StreamBlocks", f"{PREFIX}StreamEvents")
 streams_max = 16
+waits_max = 64  # calls that may block a thread waiting for commits at once (Submit wait_s, AwaitReceipts)
+uploads_max = 16  # request bodies being received at once
+body_timeout_s = 30.0  # a body must arrive whole within this, or BODY_TRUNCATED
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -43,12 +51,31 @@ def to_json(msg: Any) -> dict:
 class Gateway:
     """The HTTP/JSON face of ``NodeService`` for an ASGI app (``NodeApp`` routes to it)."""
 
-    def __init__(self, service: NodeService, call: Callable[..., Awaitable[Any]]) -> None:
-        """``call(fn, *args)``: run a blocking function off the event loop (the node's pool)."""
-        self.service, self.call = service, call
+    def __init__(
+        self,
+        service: NodeService,
+        call: Callable[..., Awaitable[Any]],
+        body_timeout_s: float = body_timeout_s,
+    ) -> None:
+        """``call(fn, *args)``: run a quick blocking function off the event loop (the node's
+        pool). What may block for long — streams, waits for commit — runs in the gateway's own
+        pool, bounded (``streams_max``, ``waits_max``), so it never starves the node's."""
+        self.service, self.call, self.body_timeout_s = service, call, body_timeout_s
         self.methods = schema.methods()
         self.streams = ThreadBudget(streams_max, "streams open")
+        self.waits = ThreadBudget(waits_max, "calls waiting for commits")
+        self._slow = concurrent.futures.ThreadPoolExecutor(
+            streams_max + waits_max, thread_name_prefix="api-wait"
+        )
+        self._uploads: asyncio.Semaphore | None = None
         self._openapi: bytes | None = None
+
+    def close(self) -> None:
+        """Release the gateway's own threads (waits and streams end with their clients)."""
+        self._slow.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_slow(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._slow, fn, *args)
 
     def handles(self, path: str) -> bool:
         return path.startswith(PREFIX) or path == "/openapi.json"
@@ -87,7 +114,10 @@ class Gateway:
             raise ApiError(grpc.StatusCode.NOT_FOUND, "NOT_FOUND", f"no method {name[:80]!r}")
         if verb != "POST":
             raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, "METHOD_NOT_ALLOWED", "use POST")
-        raw = await _body(scope, receive)
+        if self._uploads is None:
+            self._uploads = asyncio.Semaphore(uploads_max)
+        async with self._uploads:
+            raw = await _body(scope, receive, self.body_timeout_s)
         if raw is None:
             return  # the client left
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -100,7 +130,11 @@ class Gateway:
             raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, "BAD_ARGUMENT", str(exc)[:300]) from None
         self.service.auth.charge(caller, auth.cost(name, request))
         if not method.server_streaming:
-            answer = await self.call(self.service.call, name, request, caller)
+            if name == "AwaitReceipts" or (name == "Submit" and request.wait_s):
+                with self.waits:
+                    answer = await self._in_slow(self.service.call, name, request, caller)
+            else:
+                answer = await self.call(self.service.call, name, request, caller)
             await _send(send, 200, json.dumps(to_json(answer)).encode(), b"application/json")
             return
         with self.streams:
@@ -119,7 +153,7 @@ class Gateway:
         started = False
         try:
             while not gone.is_set():
-                item = await self.call(next, items, None)
+                item = await self._in_slow(next, items, None)
                 if not started:  # the first item (or a refusal) decides the status
                     await send(_start(200, b"application/x-ndjson"))
                     started = True
@@ -145,16 +179,25 @@ class Gateway:
             items.close()
 
 
-async def _body(scope: dict[str, Any], receive: Receive) -> bytes | None:
-    """The whole request body (at most ``auth.request_bytes_max``), or None if the client left."""
+async def _body(scope: dict[str, Any], receive: Receive, timeout_s: float = body_timeout_s) -> bytes | None:
+    """The whole request body (at most ``auth.request_bytes_max``, within ``body_timeout_s``),
+    or None if the client left."""
     length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
     if length is not None and (not length.isdigit() or int(length) > auth.request_bytes_max):
         raise ApiError(
             grpc.StatusCode.INVALID_ARGUMENT, "TOO_LARGE", f"at most {auth.request_bytes_max} bytes"
         )
     parts, got = [], 0
+    deadline = time.monotonic() + timeout_s
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "BODY_TRUNCATED",
+                f"{got} body bytes in {timeout_s:g} s",
+            ) from None
         if message["type"] == "http.disconnect":
             return None
         parts.append(message.get("body", b""))
@@ -193,7 +236,6 @@ class GatewayServer:
     ) -> None:
         """``metrics``: served at ``GET /metrics`` (an ``exposition()`` of Prometheus text;
         ``tierchain.api.metrics.SourceMetrics`` for a cluster's health)."""
-        import concurrent.futures
         import socket
         import threading
 
@@ -239,8 +281,6 @@ class GatewayServer:
                                         name="api-http", daemon=True)  # fmt: skip
 
     def start(self, timeout: float = 10.0) -> GatewayServer:
-        import time
-
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -255,3 +295,4 @@ class GatewayServer:
             self._thread.join(10)
         self._sock.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.gateway.close()

@@ -127,6 +127,11 @@ class GrpcServer:
                         yield from self.service.stream(name, request, caller, lambda: not context.is_active())
                 except ApiError as exc:
                     _abort(context, exc)
+                except Exception:
+                    log.exception("API stream failed", extra={"fields": {"method": name}})
+                    _abort(
+                        context, ApiError(grpc.StatusCode.INTERNAL, "INTERNAL_ERROR", "logged by the node")
+                    )
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, response_serializer=response_cls.SerializeToString

@@ -65,8 +65,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tierchain import limits
 from tierchain.api.auth import Authenticator
+from tierchain.api.errors import ApiError
 from tierchain.api.explorer import Explorer
-from tierchain.api.gateway import Gateway
+from tierchain.api.gateway import STREAM_PATHS, Gateway
 from tierchain.api.grpc_server import GrpcServer, TlsFiles
 from tierchain.api.metrics import NodeMetrics
 from tierchain.api.service import NodeService
@@ -279,7 +280,7 @@ class NodeApp:
         # endpoints (each made once for this node: their own state, e.g. rate limits).
         self.api = NodeService(chain, authenticator or Authenticator(chain), submit=self.metrics.submit)
         self.endpoints = self.api.endpoints
-        self.gateway = Gateway(self.api, self.call)
+        self.gateway = Gateway(self.api, self.call, body_timeout_s)
         self.explorer = Explorer(self.api, self.call)  # GET /explorer/: the web explorer (docs/api.md)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -392,6 +393,15 @@ class NodeApp:
         raw = await self.read_body(receive, length)
         if raw is None:
             return 200, None
+        # The network API's authenticator and budgets guard the app endpoints here too: with
+        # signed calls required, an unsigned POST /v1/app is refused as CallApp would be.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        peer = "{}:{}".format(*scope["client"]) if scope.get("client") else "unknown"
+        try:
+            caller = self.api.auth.caller(f"/v1/app/{name}", raw, headers, peer)
+            self.api.auth.charge(caller)
+        except ApiError as exc:
+            raise HttpError(exc.http_status, exc.code, exc.detail) from None
         try:
             body = json.loads(raw)
         except (UnicodeDecodeError, ValueError):
@@ -596,6 +606,10 @@ class JsonErrorProtocol(HttpToolsProtocol):
         if cycle.more_body:  # mid-body: the app sees a disconnect and admits nothing
             self.send_error("BODY_TRUNCATED", "the client closed its side before the body was whole")
             return None
+        if cycle.scope["path"].startswith(STREAM_PATHS):  # a stream has nobody to stream to: end it
+            cycle.disconnected = True
+            cycle.message_event.set()
+            return None
         cycle.keep_alive = False  # a whole request still gets its answer, then the connection closes
         return True
 
@@ -701,6 +715,7 @@ class NodeServer:
         self._app.stopping = True
         if self._grpc is not None:
             self._grpc.stop(stop_grace_s)
+        self._app.gateway.close()
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(stop_grace_s + 5)

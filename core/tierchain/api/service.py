@@ -214,10 +214,10 @@ class NodeService:
                     shard, height, r = hit
                     found[t] = self.receipt(r, height, shard)
             remaining = deadline - time.monotonic()
-            if len(found) == len(ids) or remaining <= 0:
+            if len(found) == len(set(ids)) or remaining <= 0:
                 break
             b.wait_block(0, seen, min(remaining, stream_poll_s))  # a cluster: polled
-        out = message("AwaitReceiptsResponse")(timeout=len(found) < len(ids))
+        out = message("AwaitReceiptsResponse")(timeout=len(found) < len(set(ids)))
         out.receipts.extend(found.get(t) or message("Receipt")() for t in ids)
         return out
 
@@ -306,7 +306,7 @@ class NodeService:
         return self._endpoint(f"{req.app}.lineage", {"id": bytes(req.id).hex()})
 
     def call_app(self, req: Any, caller: Caller) -> Any:
-        return self._endpoint(req.endpoint, json_format.MessageToDict(req.body))
+        return self._endpoint(req.endpoint, _integers(json_format.MessageToDict(req.body)))
 
     def get_info(self, req: Any, caller: Caller) -> Any:
         b = self.backend
@@ -361,6 +361,18 @@ class NodeService:
                             event=message("Event")(topic=e.topic, data=e.data),
                             shard=req.shard,
                         )
+
+
+def _integers(value: Any) -> Any:
+    """A Struct's numbers as the JSON the endpoint would get over ``/v1/app``: a whole number
+    (every protobuf Struct number is a double) as an int, up to 2^53 where doubles are exact."""
+    if isinstance(value, dict):
+        return {k: _integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 1 << 53:
+        return int(value)
+    return value
 
 
 @contextlib.contextmanager
