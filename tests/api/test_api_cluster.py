@@ -103,6 +103,14 @@ def test_the_cluster_file_names_the_api_listeners(tmp_path):
     path.write_text(head + 'api_listen = "127.0.0.1:7610"\ngrpc_listen = "127.0.0.1:7611"\n')
     spec = ClusterSpec.load(path)
     assert (spec.api_listen, spec.grpc_listen) == ("127.0.0.1:7610", "127.0.0.1:7611")
+    path.write_text(
+        head + 'tls_cert_file = "api.pem"\ntls_key_file = "api.key"\ntls_client_ca_file = "ca.pem"\n'
+    )
+    spec = ClusterSpec.load(path)
+    assert (spec.tls_cert_file, spec.tls_client_ca_file) == (tmp_path / "api.pem", tmp_path / "ca.pem")
+    path.write_text(head + 'tls_cert_file = "api.pem"\n')
+    with pytest.raises(ConfigError, match="go together"):
+        ClusterSpec.load(path)
     path.write_text(head + 'grpc_listen = "nowhere"\n')
     with pytest.raises(ConfigError, match=r"cluster\.grpc_listen: expected HOST:PORT"):
         ClusterSpec.load(path)

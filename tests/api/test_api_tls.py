@@ -122,3 +122,27 @@ def test_both_listeners_over_tls(chain, pki, mutual):
         asyncio.run(go())
     finally:
         srv.stop()
+
+
+def test_a_clusters_http_api_over_mutual_tls(chain, pki):
+    """``GatewayServer`` (what ``cluster start`` serves at ``api_listen``) with the cluster
+    file's TLS files: mutual TLS asked, a client without a certificate refused."""
+    from tierchain.api.gateway import GatewayServer
+    from tierchain.api.service import NodeService
+
+    files = TlsFiles(pki / "server.pem", pki / "server.key", pki / "ca.pem")
+    srv = GatewayServer(NodeService(chain), "127.0.0.1", 0, tls=files).start()
+    try:
+        port = srv.address[1]
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=_ssl(pki, with_client=True))
+        conn.request("POST", "/api/v1/GetInfo", b"{}")
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())["shard_count"] == 1
+        conn.close()
+        bare = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=_ssl(pki, with_client=False))
+        with pytest.raises((OSError, http.client.HTTPException)):
+            bare.request("GET", "/health")
+            bare.getresponse().read()
+        bare.close()
+    finally:
+        srv.stop()

@@ -345,6 +345,14 @@ def test_a_node_may_also_serve_the_api_over_grpc(tmp_path) -> None:
         netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, grpc_port=7545)
     with pytest.raises(netlib.ConfigError, match="grpc_port"):
         netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, grpc_port=0)
+    tls = netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, tls_cert_file="a.pem", tls_key_file="a.key")
+    (tmp_path / netlib.NODE_FILE).write_text(tls.to_toml())
+    assert netlib.NodeSpec.load(tmp_path) == tls
+    files = tls.tls(tmp_path)
+    assert (files.cert, files.key, files.client_ca) == (tmp_path / "a.pem", tmp_path / "a.key", None)
+    assert plain.tls(tmp_path) is None
+    with pytest.raises(netlib.ConfigError, match="go together"):
+        netlib.NodeSpec("v0", "validator", 26656, 26657, 7545, tls_cert_file="a.pem")
 
 
 def test_replication_health_reads_cometbft_and_reports_it_down() -> None:

@@ -232,10 +232,17 @@ class GatewayServer:
     a small pool. ``start()`` / ``stop()``; ``address`` once bound."""
 
     def __init__(
-        self, service: NodeService, host: str, port: int, pool_threads: int = 8, metrics: Any = None
+        self,
+        service: NodeService,
+        host: str,
+        port: int,
+        pool_threads: int = 8,
+        metrics: Any = None,
+        tls: Any = None,
     ) -> None:
         """``metrics``: served at ``GET /metrics`` (an ``exposition()`` of Prometheus text;
-        ``tierchain.api.metrics.SourceMetrics`` for a cluster's health)."""
+        ``tierchain.api.metrics.SourceMetrics`` for a cluster's health); ``tls``: a
+        ``grpc_server.TlsFiles`` to serve over TLS (or mutual TLS)."""
         import socket
         import threading
 
@@ -274,7 +281,7 @@ class GatewayServer:
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         config = uvicorn.Config(
             app, lifespan="off", ws="none", log_config=None, access_log=False, server_header=False,
-            date_header=False, timeout_graceful_shutdown=2,
+            date_header=False, timeout_graceful_shutdown=2, **({} if tls is None else tls.uvicorn_options()),
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve(sockets=[self._sock])),

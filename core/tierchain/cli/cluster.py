@@ -376,7 +376,7 @@ def _serve_api(cluster: Any, spec: Any, state: dict[str, Any]) -> list[Any]:
     cluster's health at ``GET /metrics`` of ``api_listen`` (``cluster_health``)."""
     from tierchain.api.backends import ClusterBackend
     from tierchain.api.gateway import GatewayServer
-    from tierchain.api.grpc_server import GrpcServer
+    from tierchain.api.grpc_server import GrpcServer, TlsFiles
     from tierchain.api.metrics import SourceMetrics
     from tierchain.api.service import NodeService
     from tierchain.sharding.config import parse_endpoint
@@ -384,12 +384,18 @@ def _serve_api(cluster: Any, spec: Any, state: dict[str, Any]) -> list[Any]:
     service = NodeService(ClusterBackend(cluster))
     metrics = SourceMetrics()
     metrics.add_source(lambda: cluster_health(cluster, state))
+    tls = (
+        None
+        if spec.tls_cert_file is None
+        else TlsFiles(spec.tls_cert_file, spec.tls_key_file, spec.tls_client_ca_file)
+    )
     servers: list[Any] = []
     try:
         if spec.grpc_listen:
-            servers.append(GrpcServer(service, spec.grpc_listen).start())
+            servers.append(GrpcServer(service, spec.grpc_listen, tls=tls).start())
         if spec.api_listen:
-            servers.append(GatewayServer(service, *parse_endpoint(spec.api_listen), metrics=metrics).start())
+            host, port = parse_endpoint(spec.api_listen)
+            servers.append(GatewayServer(service, host, port, metrics=metrics, tls=tls).start())
     except OSError as exc:
         for server in servers:
             server.stop()

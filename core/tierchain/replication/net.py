@@ -131,8 +131,13 @@ NODE_FIELDS = (
     Field("node.api_port", "api_port", int, 1, 65535),
     # optional: the network API over gRPC too (docs/api.md); its HTTP/JSON face is on api_port
     Field("node.grpc_port", "grpc_port", int, 1, 65535),
+    # optional: the API listeners over TLS (PEM files, relative to the node's home), and
+    # mutual TLS with a client CA
+    Field("node.tls_cert_file", "tls_cert_file", str),
+    Field("node.tls_key_file", "tls_key_file", str),
+    Field("node.tls_client_ca_file", "tls_client_ca_file", str),
 )
-NODE_OPTIONAL = ("host", "grpc_port")
+NODE_OPTIONAL = ("host", "grpc_port", "tls_cert_file", "tls_key_file", "tls_client_ca_file")
 NET_FIELDS = (Field("net.chain_id", "chain_id", str),)
 # [load]: the ``tierchain load --net`` workload this network's genesis funds (``init(load=...)``).
 LOAD_FIELDS = (
@@ -179,6 +184,9 @@ class NodeSpec:
     api_port: int
     host: str = LOOPBACK
     grpc_port: int | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
 
     def __post_init__(self) -> None:
         for f in NODE_FIELDS:
@@ -188,9 +196,24 @@ class NodeSpec:
             raise ConfigError(
                 f"node.name: expected 1..32 of a-z 0-9 _ - (first a letter or digit), got {self.name!r}"
             )
+        if (self.tls_cert_file is None) != (self.tls_key_file is None) or (
+            self.tls_client_ca_file is not None and self.tls_cert_file is None
+        ):
+            raise ConfigError(
+                f"node {self.name}: tls_cert_file and tls_key_file go together (a client CA needs them)"
+            )
         ports = [self.p2p_port, self.rpc_port, self.api_port] + ([self.grpc_port] if self.grpc_port else [])
         if len(set(ports)) != len(ports):
             raise ConfigError(f"node {self.name}: its p2p, rpc, api (and grpc) ports must differ")
+
+    def tls(self, home: Path) -> Any:
+        """The API listeners' TLS files (``grpc_server.TlsFiles``), or None: plain text."""
+        if self.tls_cert_file is None:
+            return None
+        from tierchain.api.grpc_server import TlsFiles
+
+        ca = None if self.tls_client_ca_file is None else home / self.tls_client_ca_file
+        return TlsFiles(home / self.tls_cert_file, home / self.tls_key_file, ca)
 
     @property
     def rpc_url(self) -> str:
@@ -768,7 +791,10 @@ def run_node(home: Path, passphrase: str, *, stop: threading.Event | None = None
             stack.callback(forwarder.close)
         try:
             grpc_listen = None if spec.grpc_port is None else f"{spec.host}:{spec.grpc_port}"
-            api = NodeServer(chain, spec.host, spec.api_port, grpc_listen=grpc_listen)
+            tls = spec.tls(home)
+            api = NodeServer(
+                chain, spec.host, spec.api_port, grpc_listen=grpc_listen, grpc_tls=tls, http_tls=tls
+            )
         except OSError as exc:
             raise NetError(f"cannot listen on {spec.host}:{spec.api_port}: {exc.strerror or exc}") from None
         api.metrics.add_source(lambda: replication_health(spec))  # GET /metrics: consensus health

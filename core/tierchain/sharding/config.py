@@ -15,6 +15,9 @@ coordinator_key_file = "coord.key"  # optional: run the cross-shard coordinator 
                                     # sealed key (genesis gives it the "coordinator" role)
 api_listen = "127.0.0.1:7610"   # optional: the network API over HTTP/JSON (docs/api.md)
 grpc_listen = "127.0.0.1:7611"  # optional: the network API over gRPC
+tls_cert_file = "api.pem"       # optional: both API listeners over TLS (PEM chain and key),
+tls_key_file = "api.key"
+tls_client_ca_file = "ca.pem"   # ... and mutual TLS (client certificates signed by this CA)
 ```
 
 Relative paths are relative to the file's directory. The same file is what
@@ -52,6 +55,9 @@ CLUSTER_FIELDS = (
     Field("cluster.coordinator_key_file", "coordinator_key_file", str),
     Field("cluster.api_listen", "api_listen", str),  # HOST:PORT
     Field("cluster.grpc_listen", "grpc_listen", str),  # HOST:PORT
+    Field("cluster.tls_cert_file", "tls_cert_file", str),
+    Field("cluster.tls_key_file", "tls_key_file", str),
+    Field("cluster.tls_client_ca_file", "tls_client_ca_file", str),
 )
 # Defaults of the keys that are not plain ClusterSpec fields (paths are relative to the file).
 PATH_DEFAULTS = {"chain_config": "chain.toml", "root": "shards", "control": "127.0.0.1:7600"}
@@ -102,6 +108,12 @@ def _read(doc: dict[str, Any]) -> dict[str, Any]:
     for name in ("api_listen", "grpc_listen"):
         if name in c:
             parse_endpoint(c[name], f"cluster.{name}")
+    if ("tls_cert_file" in c) != ("tls_key_file" in c) or (
+        "tls_client_ca_file" in c and "tls_cert_file" not in c
+    ):
+        raise ConfigError(
+            "cluster.tls_cert_file and cluster.tls_key_file go together (and tls_client_ca_file needs them)"
+        )
     return c
 
 
@@ -120,6 +132,9 @@ class ClusterSpec:
     coordinator_key_file: Path | None = None  # run tierchain.apps.coordinator in the scheduler
     api_listen: str | None = None  # serve the network API over HTTP/JSON here (docs/api.md)
     grpc_listen: str | None = None  # ... and over gRPC here
+    tls_cert_file: Path | None = None  # both API listeners over TLS
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None  # ... mutual TLS
 
     @property
     def n_shards(self) -> int:
@@ -163,8 +178,9 @@ class ClusterSpec:
             key_file = here / c.pop("key_file")
         else:
             key_file = chain_config.parent / ChainConfig.load(chain_config).key_file
-        if "coordinator_key_file" in c:
-            c["coordinator_key_file"] = here / c["coordinator_key_file"]
+        for name in ("coordinator_key_file", "tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            if name in c:
+                c[name] = here / c[name]
         return cls(
             path=path,
             chain_config=chain_config,
