@@ -277,3 +277,21 @@ def test_anonymous_callers_are_budgeted_by_host_not_by_connection(chain):
     finally:
         srv.stop()
     assert auth.peer_host("ipv6:[::1]:5000") == "[::1]" and auth.peer_host("ipv4:10.1.2.3:9") == "10.1.2.3"
+
+
+def test_app_answers_keep_their_integers_exact(chain):
+    """CallApp and Lineage answer JSON text: an amount of 2^63 - 1 comes back exact (a
+    google.protobuf.Struct would have made it a double)."""
+    svc = NodeService(chain)
+    svc.endpoints["test.echo"] = lambda body: {"amount": 2**63 - 1, "got": body}
+    srv = GrpcServer(svc, "127.0.0.1:0").start()
+
+    async def go():
+        async with ApiClient(f"127.0.0.1:{srv.port}") as api:
+            answer = await api.call_app("test.echo", {"face": 2**62 + 1})
+            assert answer == {"amount": 2**63 - 1, "got": {"face": 2**62 + 1}}
+
+    try:
+        run(go())
+    finally:
+        srv.stop()

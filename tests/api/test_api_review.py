@@ -108,7 +108,7 @@ def test_v1_app_is_not_a_way_around_required_signatures(chain):
     srv.start()
     try:
         port = srv.address[1]
-        body = json.dumps({"endpoint": "finance.orgs", "body": {}}).encode()
+        body = json.dumps({"endpoint": "finance.orgs", "json": "{}"}).encode()
         assert post(port, "/api/v1/CallApp", body)[0] == 401  # holds
         status, answer = post(port, "/v1/app/finance.orgs", b"{}")
         assert status == 401, answer
@@ -230,12 +230,12 @@ def test_deeply_nested_or_huge_json_is_a_named_refusal(chain):
     for body in (b"[" * 100_000, b'{"key": ' + b"[" * 100_000, b"\xff\xfe"):
         status, answer = asgi(gw, "POST", "/api/v1/GetState", body)
         assert (status, json.loads(answer)["error"]) == (400, "BAD_ARGUMENT")
-    nested = json.loads("[" * 150 + "]" * 150)
+    nested = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"  # deeper than json.loads recurses
     status, answer = asgi(
         gw,
         "POST",
         "/api/v1/CallApp",
-        json.dumps({"endpoint": "finance.orgs", "body": {"a": nested}}).encode(),
+        json.dumps({"endpoint": "finance.orgs", "json": nested}).encode(),
     )
     assert (status, json.loads(answer)["error"]) == (400, "BAD_ARGUMENT")
     status, answer = asgi(
@@ -328,7 +328,9 @@ def test_a_stream_whose_client_left_frees_its_slot(chain):
         ("Scan", {"prefix": b64(b"bal/"), "after": b64(b"k" * 65)}, 400, "BAD_ARGUMENT"),
         ("Lineage", {"app": "", "id": ""}, 404, "NO_SUCH_ENDPOINT"),
         ("CallApp", {}, 404, "NO_SUCH_ENDPOINT"),
-        ("CallApp", {"endpoint": "finance.orgs", "body": {"after": "zz"}}, 400, "BAD_ARGUMENT"),
+        ("CallApp", {"endpoint": "finance.orgs", "json": '{"after": "zz"}'}, 400, "BAD_ARGUMENT"),
+        ("CallApp", {"endpoint": "finance.orgs", "json": "[1]"}, 400, "BAD_ARGUMENT"),
+        ("CallApp", {"endpoint": "finance.orgs", "json": "{not json"}, 400, "BAD_ARGUMENT"),
     ],
 )
 def test_odd_inputs_are_named_refusals(chain, method, body, status, code):
@@ -369,9 +371,10 @@ def test_await_receipts_with_a_repeated_id(chain):
 def test_call_app_passes_integers_as_integers(chain):
     svc = NodeService(chain)
     assert svc.endpoints["finance.orgs"]({"limit": 2})["next"] is None  # the endpoint itself: fine
-    body = json.dumps({"endpoint": "finance.orgs", "body": {"limit": 2}}).encode()
+    body = json.dumps({"endpoint": "finance.orgs", "json": json.dumps({"limit": 2})}).encode()
     status, answer = asgi(Gateway(svc, _inline), "POST", "/api/v1/CallApp", body)
     assert status == 200, answer
+    assert json.loads(json.loads(answer)["json"])["next"] is None
 
 
 def test_proofs_are_at_the_served_header_height(chain):

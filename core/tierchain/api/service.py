@@ -14,13 +14,13 @@ for commit block on the chain's futures with a bound).
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from tierchain import limits
 from tierchain.api import auth, backends
@@ -37,6 +37,7 @@ from tierchain.wire.tx import frame
 
 wait_s_max = 60.0  # the longest Submit.wait_s / AwaitReceipts.timeout_s
 await_ids_max = 1024  # tx ids one AwaitReceipts may ask for
+app_body_bytes_max = 1 << 20  # a CallApp body (as the node's POST /v1/app)
 scan_default = 100
 stream_poll_s = 0.25  # a stream looks for cancellation / new blocks at least this often
 stream_blocks_ahead_max = 10_000  # blocks a stream may replay before it must be resumed
@@ -298,15 +299,21 @@ class NodeService:
             raise ApiError(
                 status.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT), exc.code, exc.detail
             ) from None
-        out = message("google.protobuf.Struct")()
-        json_format.ParseDict(answer if isinstance(answer, dict) else {"result": answer}, out)
-        return out
+        return message("JsonDocument")(json=json.dumps(answer))
 
     def lineage(self, req: Any, caller: Caller) -> Any:
         return self._endpoint(f"{req.app}.lineage", {"id": bytes(req.id).hex()})
 
     def call_app(self, req: Any, caller: Caller) -> Any:
-        return self._endpoint(req.endpoint, _integers(json_format.MessageToDict(req.body)))
+        if len(req.json) > app_body_bytes_max:
+            raise bad(f"an endpoint's body is at most {app_body_bytes_max} bytes")
+        try:
+            body = json.loads(req.json or "{}")
+        except (ValueError, RecursionError):
+            raise bad("the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise bad("the body is not a JSON object")
+        return self._endpoint(req.endpoint, body)
 
     def get_info(self, req: Any, caller: Caller) -> Any:
         b = self.backend
@@ -361,18 +368,6 @@ class NodeService:
                             event=message("Event")(topic=e.topic, data=e.data),
                             shard=req.shard,
                         )
-
-
-def _integers(value: Any) -> Any:
-    """A Struct's numbers as the JSON the endpoint would get over ``/v1/app``: a whole number
-    (every protobuf Struct number is a double) as an int, up to 2^53 where doubles are exact."""
-    if isinstance(value, dict):
-        return {k: _integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integers(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 1 << 53:
-        return int(value)
-    return value
 
 
 @contextlib.contextmanager
