@@ -1,6 +1,6 @@
 // The node's APIs as the explorer's pages use them (docs/api.md, "The explorer"):
 // the network API over HTTP/JSON (POST /api/v1/<Method>), the apps' endpoints
-// (POST /v1/app/<name>: exact integers, unlike the API's Struct) and the explorer's
+// (POST /v1/app/<name>: exact integers, parsed as BigInt) and the explorer's
 // own verification endpoint (GET /explorer/verify).
 
 const API = new URL("../api/v1/", import.meta.url);
