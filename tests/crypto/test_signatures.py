@@ -222,7 +222,8 @@ def test_small_order_a_and_r_with_zero_s_are_valid_under_zip215_not_libsodium(fi
     assert verdicts == [True] * len(cases)
     # libsodium (PyNaCl) rejects every one of them — small-order A or R,
     # non-canonical encodings. Two libraries, two answers: that is why the
-    # consensus path uses ZIP-215 (ed25519-consensus), not libsodium.
+    # consensus path uses ZIP-215 (ed25519-zebra; ed25519-consensus before
+    # it), not libsodium.
     assert not any(libsodium_accepts(*c) for c in cases)
 
 

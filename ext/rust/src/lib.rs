@@ -5,7 +5,7 @@
 //!
 //! * **Cryptography** — [`crypto`]:
 //!   * signatures ([`crypto::sig`]): Ed25519 under the ZIP-215 rule (via
-//!     `ed25519-consensus`), single and batch. Batches are split into chunks
+//!     `ed25519-zebra` on curve25519-dalek 5), single and batch. Batches are split into chunks
 //!     across the thread pool, malformed items are rejected up front, each
 //!     chunk is batch-verified, and a failing chunk is narrowed by bisection
 //!     (then single verification) so every element gets exactly the verdict

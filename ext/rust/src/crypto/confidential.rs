@@ -393,10 +393,10 @@ pub fn range_prove(
     if openings.len() != m {
         return input(format!("{m} amounts but {} openings", openings.len()));
     }
-    if bits < 64 {
-        if let Some(a) = amounts.iter().find(|&&a| a >> bits != 0) {
-            return input(format!("amount {a} does not fit in {bits} bits"));
-        }
+    if bits < 64
+        && let Some(a) = amounts.iter().find(|&&a| a >> bits != 0)
+    {
+        return input(format!("amount {a} does not fit in {bits} bits"));
     }
     let padded = m.next_power_of_two();
     let params = range_params(bits, padded);

@@ -197,7 +197,7 @@ pub fn root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Digest, String> {
 
 /// `MTH` over consecutive `leaf_size`-byte leaves of `buf`.
 pub fn root_packed(buf: &[u8], leaf_size: usize) -> Result<Digest, String> {
-    if leaf_size == 0 || buf.len() % leaf_size != 0 {
+    if leaf_size == 0 || !buf.len().is_multiple_of(leaf_size) {
         return Err(format!(
             "buffer of {} bytes is not a whole number of {leaf_size}-byte leaves",
             buf.len()

@@ -16,9 +16,19 @@
 //! With the cofactored equation, batch verification and single verification
 //! accept exactly the same set of signatures (a torsion component that makes
 //! one signature fail the cofactorless check is killed by `[8]` in both), so
-//! we may batch freely without changing any verdict. `ed25519-consensus`
+//! we may batch freely without changing any verdict. `ed25519-zebra` (5.x)
 //! implements exactly this rule; we only add the parallel split and the
 //! narrowing of failed batches.
+//!
+//! # Implementation
+//!
+//! `ed25519-zebra` runs on curve25519-dalek 5, built (ext/rust/.cargo/config.toml,
+//! x86_64 only) with its AVX-512 IFMA backend besides AVX2 and serial; dalek picks
+//! one at run time from the CPU's features, so one build runs on any x86_64.
+//! It replaced `ed25519-consensus` (curve25519-dalek-ng, serial u64 backend),
+//! which stays as the reference of this module's differential tests: the two
+//! agree on every ZIP-215 edge case (the small-order / non-canonical grid
+//! below), single and batched.
 //!
 //! # Batch algorithm
 //!
@@ -49,9 +59,9 @@
 //! passes with probability about 2^-128. So the result equals per-item
 //! [`verify`] for every element.
 
-use curve25519_dalek_ng::scalar::Scalar;
-use ed25519_consensus::{Signature, VerificationKey, VerificationKeyBytes, batch};
-use rand_core::OsRng;
+use dalek5::scalar::Scalar;
+use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes, batch};
+use rand_core10::UnwrapErr;
 use rayon::prelude::*;
 
 pub const PUBLIC_KEY_LEN: usize = 32;
@@ -76,10 +86,11 @@ pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
     let Ok(key) = VerificationKey::try_from(public_key) else {
         return false;
     };
-    let Ok(signature) = Signature::try_from(signature) else {
+    let Ok(signature) = <[u8; SIGNATURE_LEN]>::try_from(signature) else {
         return false;
     };
-    key.verify(&signature, message).is_ok()
+    key.verify(&Signature::from_bytes(&signature), message)
+        .is_ok()
 }
 
 /// Verifies `n` signatures; element `i` of the result equals
@@ -143,10 +154,10 @@ fn prepare(public_key: &[u8], message: &[u8], signature: &[u8]) -> Option<batch:
     let sig: [u8; SIGNATURE_LEN] = signature.try_into().ok()?;
     let s_bytes: [u8; 32] = sig[32..].try_into().ok()?;
     // The verifier's own scalar type, so "canonical" means the same thing.
-    Scalar::from_canonical_bytes(s_bytes)?;
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     Some(batch::Item::from((
         VerificationKeyBytes::from(key),
-        Signature::from(sig),
+        Signature::from_bytes(&sig),
         message,
     )))
 }
@@ -175,7 +186,9 @@ fn batch_ok(items: &[batch::Item]) -> bool {
     for item in items {
         verifier.queue(item.clone());
     }
-    verifier.verify(OsRng).is_ok()
+    // The operating system's randomness; a failure to read it panics (as
+    // rand_core 0.6's OsRng did), it is never a silent verdict.
+    verifier.verify(UnwrapErr(getrandom04::SysRng)).is_ok()
 }
 
 fn verify_singly(items: &[batch::Item], out: &mut [bool]) {
@@ -217,6 +230,7 @@ fn narrow(items: &[batch::Item], out: &mut [bool], known_bad: bool) {
 mod tests {
     use super::*;
     use ed25519_consensus::SigningKey;
+    use rand_core::OsRng;
 
     /// Keys, messages and signatures of a generated batch.
     type Signed = (Vec<[u8; 32]>, Vec<Vec<u8>>, Vec<[u8; 64]>);
@@ -347,6 +361,370 @@ mod tests {
         );
         assert!(verify_batch(&keys, &msgs[..2], &sigs).is_err());
         assert!(verify_batch(&[], &[], &[]).unwrap().is_empty());
+    }
+
+    // ---- Agreement with the previous verifier (ed25519-consensus) ----------
+
+    /// The reference verdict: ed25519-consensus 2.1 (curve25519-dalek-ng), the
+    /// verifier this module used before ed25519-zebra.
+    fn reference(key: &[u8], message: &[u8], sig: &[u8]) -> bool {
+        let Ok(key) = ed25519_consensus::VerificationKey::try_from(key) else {
+            return false;
+        };
+        let Ok(sig) = ed25519_consensus::Signature::try_from(sig) else {
+            return false;
+        };
+        key.verify(&sig, message).is_ok()
+    }
+
+    fn unhex<const N: usize>(h: &str) -> [u8; N] {
+        assert_eq!(h.len(), 2 * N);
+        let mut out = [0u8; N];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    }
+
+    /// The 12 ed25519-speccheck cases (Chalkias, Garillot and Nikolaenko,
+    /// "Taming the many EdDSAs", 2020; github.com/novifinancial/ed25519-speccheck,
+    /// Apache-2.0): message, A, R || S, and the ZIP-215 verdict. Only three are
+    /// refused: 6 and 7 (S >= l) and 8 (R = "negative zero" -1, signed over its
+    /// reduced encoding; ZIP-215 hashes R's bytes as received, so 9 passes).
+    const SPECCHECK: [(&str, &str, &str, bool); 12] = [
+        (
+            "8c93255d71dcab10e8f379c26200f3c7bd5f09d9bc3068d3ef4edeb4853022b6",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a0000000000000000000000000000000000000000000000000000000000000000",
+            true,
+        ),
+        (
+            "9bd9f44f4dcc75bd531b56b2cd280b0bb38fc1cd6d1230e14861d861de092e79",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+            "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43a5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04",
+            true,
+        ),
+        (
+            "aebf3f2601a0c8c5d39cc7d8911642f740b78168218da8471772b35f9d35b9ab",
+            "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa8c4bd45aecaca5b24fb97bc10ac27ac8751a7dfe1baff8b953ec9f5833ca260e",
+            true,
+        ),
+        (
+            "9bd9f44f4dcc75bd531b56b2cd280b0bb38fc1cd6d1230e14861d861de092e79",
+            "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d",
+            "9046a64750444938de19f227bb80485e92b83fdb4b6506c160484c016cc1852f87909e14428a7a1d62e9f22f3d3ad7802db02eb2e688b6c52fcd6648a98bd009",
+            true,
+        ),
+        (
+            "e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec4011eaccd55b53f56c",
+            "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d",
+            "160a1cb0dc9c0258cd0a7d23e94d8fa878bcb1925f2c64246b2dee1796bed5125ec6bc982a269b723e0668e540911a9a6a58921d6925e434ab10aa7940551a09",
+            true,
+        ),
+        (
+            "e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec4011eaccd55b53f56c",
+            "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d",
+            "21122a84e0b5fca4052f5b1235c80a537878b38f3142356b2c2384ebad4668b7e40bc836dac0f71076f9abe3a53f9c03c1ceeeddb658d0030494ace586687405",
+            true,
+        ),
+        (
+            "85e241a07d148b41e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec40",
+            "442aad9f089ad9e14647b1ef9099a1ff4798d78589e66f28eca69c11f582a623",
+            "e96f66be976d82e60150baecff9906684aebb1ef181f67a7189ac78ea23b6c0e547f7690a0e2ddcd04d87dbc3490dc19b3b3052f7ff0538cb68afb369ba3a514",
+            false,
+        ),
+        (
+            "85e241a07d148b41e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec40",
+            "442aad9f089ad9e14647b1ef9099a1ff4798d78589e66f28eca69c11f582a623",
+            "8ce5b96c8f26d0ab6c47958c9e68b937104cd36e13c33566acd2fe8d38aa19427e71f98a473474f2f13f06f97c20d58cc3f54b8bd0d272f42b695dd7e89a8c22",
+            false,
+        ),
+        (
+            "9bedc267423725d473888631ebf45988bad3db83851ee85c85e241a07d148b41",
+            "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff03be9678ac102edcd92b0210bb34d7428d12ffc5df5f37e359941266a4e35f0f",
+            false,
+        ),
+        (
+            "9bedc267423725d473888631ebf45988bad3db83851ee85c85e241a07d148b41",
+            "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffca8c5b64cd208982aa38d4936621a4775aa233aa0505711d8fdcfdaa943d4908",
+            true,
+        ),
+        (
+            "e96b7021eb39c1a163b6da4e3093dcd3f21387da4cc4572be588fafae23c155b",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "a9d55260f765261eb9b84e106f665e00b867287a761990d7135963ee0a7d59dca5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04",
+            true,
+        ),
+        (
+            "39a591f5321bbe07fd5a23dc2f39d025d74526615746727ceefd6e82ae65c06f",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "a9d55260f765261eb9b84e106f665e00b867287a761990d7135963ee0a7d59dca5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04",
+            true,
+        ),
+    ];
+
+    #[test]
+    fn speccheck_vectors_agree_with_reference() {
+        let mut k = Vec::new();
+        let mut m = Vec::new();
+        let mut s = Vec::new();
+        for (i, (msg, key, sig, zip215)) in SPECCHECK.iter().enumerate() {
+            let msg: [u8; 32] = unhex(msg);
+            let key: [u8; 32] = unhex(key);
+            let sig: [u8; 64] = unhex(sig);
+            assert_eq!(reference(&key, &msg, &sig), *zip215, "reference, case {i}");
+            assert_eq!(verify(&key, &msg, &sig), *zip215, "verify, case {i}");
+            k.push(key);
+            m.push(msg.to_vec());
+            s.push(sig);
+        }
+        let expected: Vec<bool> = SPECCHECK.iter().map(|c| c.3).collect();
+        assert_eq!(run_batch(&k, &m, &s), expected);
+        // And inside a larger batch of valid signatures (a batch, not singles).
+        let (mut vk, mut vm, mut vs) = signed(200, 32);
+        for i in 0..12 {
+            vk[i * 16] = k[i];
+            vm[i * 16] = m[i].clone();
+            vs[i * 16] = s[i];
+        }
+        assert_eq!(run_batch(&vk, &vm, &vs), run_single(&vk, &vm, &vs));
+        assert_eq!(
+            run_single(&vk, &vm, &vs).iter().filter(|ok| !**ok).count(),
+            3
+        );
+    }
+
+    /// Little-endian 256-bit addition (the encodings are 255 bits; the caller
+    /// keeps the result below 2^256).
+    fn add_le(a: [u8; 32], b: [u8; 32]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let t = a[i] as u16 + b[i] as u16 + carry;
+            out[i] = t as u8;
+            carry = t >> 8;
+        }
+        out
+    }
+
+    const P: [u8; 32] = {
+        // 2^255 - 19
+        let mut b = [0xff; 32];
+        b[0] = 0xed;
+        b[31] = 0x7f;
+        b
+    };
+
+    /// Every encoding of the 8 small-order points: y0 or y0 + p (when below
+    /// 2^255) with either sign bit — canonical, "negative zero" (x = 0, sign
+    /// set) and y >= p encodings; 14 in all.
+    fn small_order_encodings() -> Vec<[u8; 32]> {
+        use dalek5::edwards::CompressedEdwardsY;
+        // An order-8 point (speccheck's small-order A).
+        let t8 = CompressedEdwardsY(unhex(
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        ))
+        .decompress()
+        .unwrap();
+        let mut out: Vec<[u8; 32]> = Vec::new();
+        let mut point = dalek5::edwards::EdwardsPoint::default();
+        for _ in 0..8 {
+            let canonical = point.compress().to_bytes();
+            let mut y = canonical;
+            y[31] &= 0x7f;
+            let mut ys = vec![y];
+            let y_plus_p = add_le(y, P);
+            if y_plus_p[31] & 0x80 == 0 {
+                ys.push(y_plus_p);
+            }
+            for y in ys {
+                for sign in [0u8, 0x80] {
+                    let mut e = y;
+                    e[31] |= sign;
+                    if !out.contains(&e) {
+                        out.push(e);
+                    }
+                }
+            }
+            point += t8;
+        }
+        out
+    }
+
+    /// Scalars for S: canonical (0, 1, l - 1, a genuine S) and not (l, l + 1,
+    /// S + l, 2^253 - 1, 2^255 - 1, 2^256 - 1).
+    fn s_values(genuine: [u8; 32]) -> Vec<[u8; 32]> {
+        let l: [u8; 32] = unhex("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+        let one = {
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        };
+        let mut l_minus_1 = l;
+        l_minus_1[0] -= 1;
+        let mut two253 = [0xff; 32];
+        two253[31] = 0x1f;
+        let mut two255 = [0xff; 32];
+        two255[31] = 0x7f;
+        vec![
+            [0; 32],
+            one,
+            l_minus_1,
+            genuine,
+            l,
+            add_le(l, one),
+            add_le(genuine, l),
+            two253,
+            two255,
+            [0xff; 32],
+        ]
+    }
+
+    /// A signature by a mixed-order key A' = [a]B + T (T of order 8), so that
+    /// only the cofactored equation accepts it: (A', R, S, message).
+    fn mixed_order_key_signature(message: &[u8]) -> ([u8; 32], [u8; 32], [u8; 32]) {
+        use dalek5::constants::ED25519_BASEPOINT_POINT as B;
+        use dalek5::edwards::CompressedEdwardsY;
+        use sha2::{Digest, Sha512};
+        let mut wide = [0u8; 64];
+        getrandom04::fill(&mut wide).unwrap();
+        let a = Scalar::from_bytes_mod_order_wide(&wide);
+        getrandom04::fill(&mut wide).unwrap();
+        let r = Scalar::from_bytes_mod_order_wide(&wide);
+        let t8 = CompressedEdwardsY(unhex(
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        ))
+        .decompress()
+        .unwrap();
+        let key = (a * B + t8).compress().to_bytes();
+        let r_bytes = (r * B).compress().to_bytes();
+        let h: [u8; 64] = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(key)
+            .chain_update(message)
+            .finalize()
+            .into();
+        let s = r + Scalar::from_bytes_mod_order_wide(&h) * a;
+        (key, r_bytes, s.to_bytes())
+    }
+
+    /// The grid: A and R each over the small-order encodings plus a genuine
+    /// point, the genuine point plus torsion, and an undecodable encoding; S
+    /// over [`s_values`]; two messages and two genuine keys (a prime-order one
+    /// and a mixed-order one), so the grid holds accepted and refused cases of
+    /// every kind. Returns (A, message, R || S).
+    fn grid() -> Vec<([u8; 32], Vec<u8>, [u8; 64])> {
+        use dalek5::edwards::CompressedEdwardsY;
+        let small = small_order_encodings();
+        let t8 = CompressedEdwardsY(small[2]).decompress().unwrap();
+        let bad = undecodable(1)[0];
+        let message = b"ZIP-215 grid".to_vec();
+        let (k, _, s) = {
+            let sk = ed25519_consensus::SigningKey::new(OsRng);
+            let sig = sk.sign(&message).to_bytes();
+            (sk.verification_key().to_bytes(), (), sig)
+        };
+        let (mk, mr, ms) = mixed_order_key_signature(&message);
+        let mut cases = Vec::new();
+        for (key, r_gen, s_gen) in [
+            (k, s[..32].try_into().unwrap(), s[32..].try_into().unwrap()),
+            (mk, mr, ms),
+        ] {
+            let mut a_set = small.clone();
+            let mut r_set = small.clone();
+            let plus_torsion = |e: [u8; 32]| {
+                (CompressedEdwardsY(e).decompress().unwrap() + t8)
+                    .compress()
+                    .to_bytes()
+            };
+            a_set.extend([key, plus_torsion(key), bad]);
+            r_set.extend([r_gen, plus_torsion(r_gen), bad]);
+            for a in &a_set {
+                for r in &r_set {
+                    for s_val in s_values(s_gen) {
+                        for msg in [message.clone(), b"another message".to_vec()] {
+                            let mut sig = [0u8; 64];
+                            sig[..32].copy_from_slice(r);
+                            sig[32..].copy_from_slice(&s_val);
+                            cases.push((*a, msg, sig));
+                        }
+                    }
+                }
+            }
+        }
+        cases
+    }
+
+    #[test]
+    fn small_order_encodings_are_the_known_fourteen() {
+        use dalek5::edwards::CompressedEdwardsY;
+        let enc = small_order_encodings();
+        let decodable = enc
+            .iter()
+            .filter(|e| CompressedEdwardsY(**e).decompress().is_some())
+            .count();
+        // ZIP-215 decodes all 14 encodings of the 8 small-order points.
+        assert_eq!(decodable, 14);
+        assert_eq!(enc.len(), 14);
+    }
+
+    #[test]
+    fn grid_agrees_with_reference_single_and_batched() {
+        let cases = grid();
+        // 2 keys x (14 + 3) A x (14 + 3) R x 10 S x 2 messages = 11,560.
+        assert_eq!(cases.len(), 2 * 17 * 17 * 10 * 2);
+        let mut accepted = 0;
+        let mut k = Vec::new();
+        let mut m = Vec::new();
+        let mut s = Vec::new();
+        for (i, (key, msg, sig)) in cases.iter().enumerate() {
+            let want = reference(key, msg, sig);
+            assert_eq!(
+                verify(key, msg, sig),
+                want,
+                "case {i}: A {key:02x?} sig {sig:02x?}"
+            );
+            accepted += want as usize;
+            k.push(*key);
+            m.push(msg.clone());
+            s.push(*sig);
+        }
+        // Accepted and refused cases both occur in numbers.
+        assert!(
+            accepted > 500 && accepted < cases.len() / 2,
+            "accepted {accepted}"
+        );
+        let single = run_single(&k, &m, &s);
+        assert_eq!(run_batch(&k, &m, &s), single);
+        // Mixed batches: every grid case between valid signatures, in runs of
+        // three (valid, case, valid), so every batch holds both kinds.
+        let (vk, vm, vs) = signed(64, 24);
+        let (mut bk, mut bm, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..k.len() {
+            for (key, msg, sig) in [(vk[i % 64], &vm[i % 64], vs[i % 64]), (k[i], &m[i], s[i])] {
+                bk.push(key);
+                bm.push(msg.clone());
+                bs.push(sig);
+            }
+        }
+        let expected: Vec<bool> = (0..bk.len()).map(|j| j % 2 == 0 || single[j / 2]).collect();
+        assert_eq!(run_batch(&bk, &bm, &bs), expected);
+        // The accepted grid cases alone form batches that pass whole.
+        let ok: Vec<usize> = (0..k.len()).filter(|i| single[*i]).collect();
+        let pick = |v: &Vec<[u8; 32]>| ok.iter().map(|i| v[*i]).collect::<Vec<_>>();
+        let (ak, am, as_) = (
+            pick(&k),
+            ok.iter().map(|i| m[*i].clone()).collect::<Vec<_>>(),
+            ok.iter().map(|i| s[*i]).collect::<Vec<_>>(),
+        );
+        assert!(batch_ok(
+            &(0..ak.len())
+                .map(|i| prepare(&ak[i], &am[i], &as_[i]).unwrap())
+                .collect::<Vec<_>>()
+        ));
     }
 
     #[test]

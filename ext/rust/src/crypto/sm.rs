@@ -243,7 +243,7 @@ pub fn merkle_root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Digest, String
 /// Root over consecutive `leaf_size`-byte leaves of `buf` (`buf.len()` a
 /// multiple of `leaf_size`, `leaf_size > 0`).
 pub fn merkle_root_packed(buf: &[u8], leaf_size: usize) -> Result<Digest, String> {
-    if leaf_size == 0 || buf.len() % leaf_size != 0 {
+    if leaf_size == 0 || !buf.len().is_multiple_of(leaf_size) {
         return Err(format!(
             "buf has {} bytes, not a whole number of {leaf_size}-byte leaves",
             buf.len()
@@ -594,7 +594,7 @@ fn check_key_nonce(key: &[u8], nonce: &[u8]) -> Result<(), String> {
 /// SM4 in ECB mode over whole 16-byte blocks (test vectors and cross-checks
 /// only: ECB is not a mode to encrypt data with).
 pub fn sm4_encrypt_ecb(key: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
-    if key.len() != SM4_KEY_LEN || data.len() % SM4_BLOCK_LEN != 0 {
+    if key.len() != SM4_KEY_LEN || !data.len().is_multiple_of(SM4_BLOCK_LEN) {
         return Err(format!(
             "SM4 takes a {SM4_KEY_LEN}-byte key and whole {SM4_BLOCK_LEN}-byte blocks, got {} and {} bytes",
             key.len(),

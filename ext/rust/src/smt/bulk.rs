@@ -127,7 +127,7 @@ impl BulkBuilder {
                 let l = self.hash_range(lo, mid, depth + 1, out);
                 let r = self.hash_range(mid, hi, depth + 1, out);
                 let h = self.hash.node_hash(&l, &r);
-                if depth % CHUNK_LEVELS == 0 {
+                if depth.is_multiple_of(CHUNK_LEVELS) {
                     let d = usize::from(depth / CHUNK_LEVELS);
                     if out.len() <= d {
                         out.resize_with(d + 1, Vec::new);

@@ -64,7 +64,7 @@ impl ChunkId {
         let mut p = [0u8; 32];
         let n = usize::from(depth).div_ceil(8).min(32);
         p[..n].copy_from_slice(&path[..n]);
-        if depth % 8 != 0 {
+        if !depth.is_multiple_of(8) {
             p[n - 1] &= 0xffu8 << (8 - depth % 8);
         }
         ChunkId {
@@ -267,7 +267,10 @@ impl Chunk {
     /// trailing bytes); the caller checks [`Self::hash`] against the parent.
     pub fn decode(data: &[u8], depth: u16, th: TreeHash) -> Result<Chunk, SmtError> {
         let bad = |m: &str| SmtError::BadNode(format!("chunk at depth {depth}: {m}"));
-        if data.first() != Some(&TAG_CHUNK) || depth % CHUNK_LEVELS != 0 || depth >= DEPTH_MAX {
+        if data.first() != Some(&TAG_CHUNK)
+            || !depth.is_multiple_of(CHUNK_LEVELS)
+            || depth >= DEPTH_MAX
+        {
             return Err(bad(&format!(
                 "record of {} bytes with tag {:?}",
                 data.len(),

@@ -28,7 +28,7 @@ impl Rng {
         let mut batch = HashMap::new();
         for _ in 0..(self.next() % n_max) {
             let key = format!("k{}", self.next() % keys).into_bytes();
-            let value = (self.next() % delete_one_in != 0)
+            let value = (!self.next().is_multiple_of(delete_one_in))
                 .then(|| format!("v{}", self.next() % values).into_bytes());
             batch.insert(key, value);
         }
@@ -409,7 +409,7 @@ fn cache_matches_uncached(th: TreeHash) {
     for version in 1..=80u64 {
         let batch = rng.batch(50, 300, 4, 9);
         let updates = || updates_of(th, &batch);
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             // A batch computed at this version but never committed: its
             // records (same keys as the real batch's, other contents) must
             // not be served afterwards.
