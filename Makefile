@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # has on PATH (cython-lint, for one, runs pycodestyle as a subprocess found on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 unexport VIRTUAL_ENV PYTHONPATH PYTHONHOME
-RUST_SRC := $(shell find ext/rust/src -name '*.rs') ext/rust/Cargo.toml ext/rust/Cargo.lock ext/rust/pyproject.toml
+RUST_SRC := $(shell find ext/rust/src -name '*.rs') ext/rust/Cargo.toml ext/rust/Cargo.lock ext/rust/pyproject.toml ext/rust/.cargo/config.toml
 CYTHON_SRC := $(wildcard ext/cython/*.pyx ext/cython/*.pxd ext/cython/*.pxi) setup.py pyproject.toml
 
 .PHONY: setup run test lint lint-py lint-cython lint-rust unit bench-tiny primitives engine finance clean
