@@ -1,5 +1,5 @@
 """The replicator in the background (``coordinator.StepLoop``; docs/sharding.md "Replicated
-records"): on a 2-shard finance cluster (the set-up of test_finance_cluster.py) it copies the
+records"): on a 2-shard finance cluster (tests/finance_cluster_world.py) it copies the
 committee's records to shard 1 with nobody calling ``step()``, stops when told, backs off
 (logging each failure) while its steps fail or are refused, and then carries on.
 """
@@ -13,27 +13,13 @@ import time
 
 import pytest
 
-from finance_cluster_world import ShardLedger
+from finance_cluster_world import BASE, COORD, KEYS, NODE, N, ShardLedger
 from finance_world import SECRET, kp
 from tierchain.apps.coordinator import Replicator, StepLoop
 from tierchain.apps.finance.client import Finance
-from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.engine.route import PRIMARY_SHARD
 from tierchain.sharding.cluster import Cluster, ShardUnavailable
 
-N = 2
-NODE = kp("repl-loop-node")
-COORD = kp("repl-loop-coordinator")
-KEYS = {name: kp("repl-loop " + name) for name in ("CoreCo", "Tier1")}
-BASE = ChainConfig(
-    chain_id=92,
-    block_interval_ms=2,
-    sync="none",
-    genesis_accounts=(
-        GenesisAccount(NODE.public_key, ("registrar", "committee"), 0),
-        GenesisAccount(COORD.public_key, ("coordinator",), 0),
-    ),
-)
 INTERVAL = 0.02
 WAIT_S = 30
 

@@ -117,6 +117,23 @@ def _header_fields(h: Header | None, suite: CryptoSuite) -> dict:
     }
 
 
+def _block_roots(h: Header | None) -> dict:
+    return {
+        "tx_root": None if h is None else h.tx_root.hex(),
+        "receipt_root": None if h is None else h.receipt_root.hex(),
+    }
+
+
+def _verdict(checks: list[dict], suite: CryptoSuite) -> dict:
+    """A transcript's end: its checks, whether all passed, and what trusting it still takes."""
+    return {
+        "suite": suite.name,
+        "checks": checks,
+        "verified": all(c["ok"] for c in checks),
+        "trust": TRUST_NOTE,
+    }
+
+
 def _signed_header(checks: list[dict], header: bytes, suite: CryptoSuite) -> Header | None:
     """The decoded header after two checks (it decodes; its proposer signed it), or None."""
     try:
@@ -185,10 +202,7 @@ def state_transcript(
         "decoded": decoded,
         **_header_fields(h, suite),
         "recomputed_root": recomputed.hex() if recomputed else None,
-        "suite": suite.name,
-        "checks": checks,
-        "verified": all(c["ok"] for c in checks),
-        "trust": TRUST_NOTE,
+        **_verdict(checks, suite),
     }
 
 
@@ -240,12 +254,8 @@ def tx_transcript(
         # the receipt's leaf in the block's receipt tree (what its Merkle path proves)
         "receipt_digest": None if p is None else proofs.merkle_leaf_hash(p.receipt, suite=suite.name).hex(),
         **_header_fields(h, suite),
-        "tx_root": None if h is None else h.tx_root.hex(),
-        "receipt_root": None if h is None else h.receipt_root.hex(),
-        "suite": suite.name,
-        "checks": checks,
-        "verified": all(c["ok"] for c in checks),
-        "trust": TRUST_NOTE,
+        **_block_roots(h),
+        **_verdict(checks, suite),
     }
 
 
@@ -272,12 +282,8 @@ def header_transcript(suite: CryptoSuite, header: bytes, previous: bytes | None)
         "kind": "header",
         **_header_fields(h, suite),
         "prev_hash": None if h is None else h.prev_hash.hex(),
-        "tx_root": None if h is None else h.tx_root.hex(),
-        "receipt_root": None if h is None else h.receipt_root.hex(),
-        "suite": suite.name,
-        "checks": checks,
-        "verified": all(c["ok"] for c in checks),
-        "trust": TRUST_NOTE,
+        **_block_roots(h),
+        **_verdict(checks, suite),
     }
 
 

@@ -188,9 +188,8 @@ class NodeMetrics:
         admitted = int(counts[0])
         if admitted:
             # Settled by the committer once every admitted tx of the batch is durable (or
-            # failed): one O(1) callback per batch on that thread. Submission has no public
-            # done-callback; its future is what wait/wait_async use.
-            sub._future.add_done_callback(functools.partial(self._batch_done, t0, admitted))
+            # failed): one O(1) callback per batch on that thread.
+            sub.add_done_callback(functools.partial(self._batch_done, t0, admitted))
         return sub
 
     def _batch_done(self, t0: float, admitted: int, future: Any) -> None:
@@ -236,8 +235,7 @@ class NodeMetrics:
             timeout = 0
 
     def _chain_closed(self) -> bool:
-        producer = getattr(self.chain, "_producer", None)
-        return bool(self.chain._stopping) and (producer is None or not producer.is_alive())
+        return self.chain.stopping and not self.chain.producing
 
     def _block(self, item: CommittedBlock) -> None:
         header = item.header
@@ -311,13 +309,12 @@ class NodeMetrics:
         """
         chain = self.chain
         height = chain.height
-        if self._stopping() or chain._stopping:
+        if self._stopping() or chain.stopping:
             return Readiness(False, "STOPPING", "the node is stopping", height)
         if chain.error is not None:
             return Readiness(False, "CHAIN_FAILED", f"the chain stopped: {chain.error!r}"[:300], height)
         if chain.mode == SOLO:
-            producer = chain._producer
-            if producer is None or not producer.is_alive():
+            if not chain.producing:
                 return Readiness(False, "NOT_RUNNING", "the block producer is not running", height)
         pending, still_s = self._note_progress()
         if pending and still_s > stall_s:

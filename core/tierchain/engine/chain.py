@@ -303,6 +303,16 @@ class Chain(Pipeline, Queries):
 
     # --- subscriptions ----------------------------------------------------------------
 
+    @property
+    def stopping(self) -> bool:
+        """``close()`` has begun: no new submissions are taken."""
+        return bool(self._stopping)
+
+    @property
+    def producing(self) -> bool:
+        """This chain's block producer thread runs (a solo chain; a replica has none)."""
+        return self._producer is not None and self._producer.is_alive()
+
     def subscribe(self) -> Subscription:
         sub = Subscription(self)
         with self._sub_lock:

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,11 @@ class Submission:
     def _fail(self, exc: BaseException) -> None:
         if not self._future.done():
             self._future.set_exception(exc)
+
+    def add_done_callback(self, fn: Callable[[concurrent.futures.Future], Any]) -> None:
+        """Call ``fn(future)`` once every accepted transaction is committed (or the chain
+        failed), on the thread that settles it: keep ``fn`` short."""
+        self._future.add_done_callback(fn)
 
     def wait(self, timeout: float | None = None) -> list[Receipt | None]:
         """Block until every accepted transaction is durably committed; receipts in submit order."""
