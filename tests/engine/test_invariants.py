@@ -32,7 +32,7 @@ import pytest
 
 import tierchain
 from tierchain.apps import accounts
-from tierchain.engine.execute import TxContext, execute_block
+from tierchain.engine.execute import TxContext, execute_block, native_ops_env
 from tierchain.errors import InvariantViolation, Reject, RejectedError
 from tierchain.state import log
 from tierchain.wire.batch import decode_batch
@@ -62,6 +62,7 @@ def _breaking_emit(original):
 
 
 if __name__ == "__main__":  # the node process of test_node_run_exits_non_zero_on_a_broken_invariant
+    os.environ[native_ops_env] = "0"  # the breaking emit is the Python transfer handler's
     TxContext.emit = _breaking_emit(TxContext.emit)
     from tierchain.cli.main import main
 
@@ -79,6 +80,9 @@ CHAIN_ID = 9
 
 @pytest.fixture
 def breaks(monkeypatch):
+    # The Python handlers break (a native kernel reports a broken invariant as ValueError:
+    # test_native_exec.py).
+    monkeypatch.setenv(native_ops_env, "0")
     monkeypatch.setattr(TxContext, "emit", _breaking_emit(TxContext.emit))
 
 
@@ -270,6 +274,7 @@ def test_an_ordinary_handler_exception_is_still_a_receipt_and_the_chain_goes_on(
 
 
 def test_verify_reports_a_violation_on_re_execution_as_a_problem(chain_dir, monkeypatch):
+    monkeypatch.setenv(native_ops_env, "0")  # the Python handler is the one made to disagree
     with Chain(chain_dir, small_config(), NODE) as c:
         c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)
         c.submit([transfer(ALICE, 1, BOB, BREAK_INVARIANT)]).wait(10)  # committed by correct code

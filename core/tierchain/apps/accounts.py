@@ -91,7 +91,7 @@ def _register(ctx: TxContext) -> None:
     ctx.emit(b"account.registered", new_key)
 
 
-@_ops.op(OP_TRANSFER, "transfer")
+@_ops.op(OP_TRANSFER, "transfer", native="accounts.transfer")
 def _transfer(ctx: TxContext) -> None:
     if len(ctx.payload) != _TRANSFER.size:
         raise OpFailed(Reject.BAD_PAYLOAD, "transfer payload is recipient + amount u64")

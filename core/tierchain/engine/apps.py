@@ -116,11 +116,28 @@ class Op:
     """One op: its protocol-stable code, its name (logs) and its handler.
 
     ``handler`` takes a ``tierchain.engine.execute.TxContext``; it refuses a transaction by
-    raising ``OpFailed``."""
+    raising ``OpFailed``. ``native``: the name of a kernel of the Rust crate
+    (``tierchain_native.exec_constants()``, ext/rust/src/exec/) that does exactly what
+    ``handler`` does, columnar and in parallel; the executor runs the op's transactions
+    there unless native ops are off (``execute.native_ops_env``). The handler stays the
+    op's definition: a differential test runs both (tests/engine/test_native_exec.py)."""
 
     code: int
     name: str
     handler: Callable[[Any], None]
+    native: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.native is not None and self.native not in native_kernels():
+            raise AppError(f"op {self.name}: no native kernel {self.native!r} (known: {sorted(native_kernels())})")
+
+
+@functools.cache
+def native_kernels() -> dict[str, int]:
+    """The Rust crate's op kernels: name -> id."""
+    import tierchain_native
+
+    return dict(tierchain_native.exec_constants()[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,9 +309,9 @@ class OpTable:
     def __init__(self) -> None:
         self.ops: list[Op] = []
 
-    def op(self, code: int, name: str) -> Callable:
+    def op(self, code: int, name: str, native: str | None = None) -> Callable:
         def wrap(handler: Callable[[Any], None]) -> Callable[[Any], None]:
-            self.ops.append(Op(code, name, handler))
+            self.ops.append(Op(code, name, handler, native))
             return handler
 
         return wrap

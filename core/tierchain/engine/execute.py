@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
+import os
 import struct
 from collections.abc import Callable
 
 import numpy as np
+import tierchain_native
 
 from tierchain.crypto.suite import ED25519_BLAKE3, CryptoSuite
 from tierchain.engine import apps, schedule
@@ -46,6 +49,12 @@ from tierchain.wire.block import Event, Receipt, event_data_bytes_max, events_pe
 
 log = logging.getLogger("tierchain.execute")
 
+native_ops_env = "TIERCHAIN_NATIVE_OPS"  # "0": every op runs its Python handler (A/B benches)
+_NO_KERNEL = 255
+_DEFER = 0xFFFF  # a native kernel left the row to the op's Python handler
+# The native executor returns engine codes by number: they must be Reject's.
+if any(Reject[name] != code for name, code in tierchain_native.exec_constants()[1].items()):
+    raise ImportError("tierchain_native's refusal codes differ from tierchain.errors.Reject: rebuild it")
 SYSTEM_PREFIX = b"\x00"  # keys no transaction may declare (admission rejects them)
 _U64 = struct.Struct("<Q")
 
@@ -72,8 +81,9 @@ class UndeclaredAccess(OpFailed):
         super().__init__(Reject.UNDECLARED_ACCESS, f"{mode} of undeclared key {key!r}")
 
 
-# Reads of state as of the block's start (the committed state, or a pipeline overlay).
-BaseGet = Callable[[bytes], "bytes | None"]
+# Reads of state as of the block's start (the committed state, or a pipeline overlay): a
+# dict of prefetched values or a callable.
+BaseGet = Callable[[bytes], "bytes | None"] | dict
 _TOMBSTONE = None
 
 
@@ -83,10 +93,9 @@ class TxContext:
     crypto suite (``suite``: e.g. ``suite.is_strong_public_key`` for a key being registered)."""
 
     __slots__ = (
-        "_base",
-        "_block",
         "_local",
         "_reads",
+        "_state",
         "_writes",
         "apps",
         "events",
@@ -104,15 +113,14 @@ class TxContext:
 
     def __init__(
         self,
-        base: BaseGet,
-        block_writes: dict,
+        state: tierchain_native.BlockState,
         height: int,
         timestamp_ms: int,
         app_set: apps.AppSet,
         suite: CryptoSuite = ED25519_BLAKE3,
         shard: tuple[int, int] = (0, 1),
     ) -> None:
-        self._base, self._block = base, block_writes
+        self._state = state  # the block's state: the parent's values and the block's writes so far
         self.shard_index, self.shard_count = shard  # the chain's place in its cluster (0, 1: none)
         self.height, self.timestamp_ms = height, timestamp_ms
         self.apps, self.suite = app_set, suite
@@ -138,9 +146,7 @@ class TxContext:
             raise UndeclaredAccess(key, "read")
         if key in self._local:
             return self._local[key]
-        if key in self._block:
-            return self._block[key]
-        return self._base(key)
+        return self._state.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
         if key not in self._writes:
@@ -234,14 +240,12 @@ def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
         frozenset(cols.keys[mid:last]),
     )
     nkey = nonce_key(sender)
-    expected = ctx._block.get(nkey)
-    if expected is None and nkey not in ctx._block:
-        expected = ctx._base(nkey)
+    expected = ctx._state.get(nkey)
     expected_nonce = 0 if expected is None else _U64.unpack(expected)[0]
     if ctx.nonce != expected_nonce:
         return Receipt(tx_id, Reject.NONCE_MISMATCH)
     # The nonce is consumed whatever the op's outcome, so a failed tx cannot be replayed.
-    ctx._block[nkey] = _U64.pack(expected_nonce + 1)
+    ctx._state.put(nkey, _U64.pack(expected_nonce + 1))
     # Admission checks expiry against the head it saw; a tx that then waited (backpressure,
     # pipelining) is checked again here, deterministically, against the block's height.
     expires_at = cols.expires_at[i]
@@ -281,8 +285,67 @@ def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
         raise InvariantViolation(
             "a write outside the declared write set", op=op.name, tx_id=tx_id, height=ctx.height
         )
-    ctx._block.update(ctx._local)
+    ctx._state.update(ctx._local)
     return Receipt(tx_id, Reject.OK, tuple(ctx.events))
+
+
+def _native_ops_on() -> bool:
+    return os.environ.get(native_ops_env, "1") != "0"
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_table(app_set: apps.AppSet) -> np.ndarray | None:
+    """uint8[65536]: the native kernel of each op code of ``app_set``, ``_NO_KERNEL`` for a
+    Python handler; None when no op of the set has a kernel."""
+    table = np.full(1 << 16, _NO_KERNEL, np.uint8)
+    for code, op in app_set.ops.items():
+        if op.native is not None:
+            table[code] = apps.native_kernels()[op.native]
+    return table if (table != _NO_KERNEL).any() else None
+
+
+class _NativeRows:
+    """The native rows of a block, run in batches of consecutive waves (``flush``)."""
+
+    def __init__(self, ctx: TxContext, batch: Batch, cols: BlockColumns, kernels: np.ndarray, parallel: bool):
+        self.ctx, self.batch, self.cols, self.kernels, self.parallel = ctx, batch, cols, kernels, parallel
+        self.runs: list[np.ndarray] = []
+        self._block_cols = None
+
+    def flush(self, receipts: list) -> None:
+        """Run the pending runs; a row its kernel defers runs its Python handler in its
+        place (``codes::DEFER``, ext/rust/src/exec/mod.rs), then the rest continues."""
+        if not self.runs:
+            return
+        b, ctx = self.batch, self.ctx
+        if self._block_cols is None:
+            self._block_cols = tierchain_native.BlockCols(
+                b.buf, b.key_first, b.key_start, b.key_len, b.n_read, b.n_write, b.sender,
+                b.nonce, b.expires_at, b.payload_start, b.payload_len,
+            )  # fmt: skip
+        rows = np.concatenate(self.runs).astype(np.int64, copy=False)
+        bounds = np.cumsum([0] + [len(r) for r in self.runs], dtype=np.int64)
+        self.runs = []
+        tx_ids, done = self.cols.tx_id, 0
+        while done < len(rows):
+            rest = np.concatenate(([0], bounds[bounds > done] - done))
+            try:
+                outs = ctx._state.run(self._block_cols, rows[done:], rest, self.kernels, ctx.height, self.parallel)
+            except ValueError as exc:
+                raise InvariantViolation(f"native execution: {exc}", height=ctx.height) from exc
+            deferred = []
+            for i, (code, topic, data) in zip(rows[done : done + len(outs)].tolist(), outs, strict=True):
+                if topic is not None:
+                    receipts[i] = Receipt(tx_ids[i], code, (Event(topic, data),))
+                elif code == _DEFER:
+                    deferred.append(i)
+                else:
+                    receipts[i] = Receipt(tx_ids[i], code)
+                    if code == Reject.HANDLER_FAILED:
+                        log.error("native op %s failed on tx %s", self.cols.op[i], tx_ids[i].hex())
+            for i in deferred:
+                receipts[i] = _run_one(ctx, self.cols, i)
+            done += len(outs)
 
 
 def execute_block(
@@ -295,21 +358,60 @@ def execute_block(
     app_set: apps.AppSet | None = None,
     suite: CryptoSuite = ED25519_BLAKE3,
     shard: tuple[int, int] = (0, 1),
+    keys: list[bytes] | None = None,
+    native: bool | None = None,
 ) -> BlockResult:
     """Execute every valid transaction of ``batch`` wave by wave, with the ops of
-    ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``) on a chain of ``suite``."""
-    writes: dict[bytes, bytes | None] = {}
+    ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``) on a chain of ``suite``.
+
+    ``base``: the parent state (a dict or a reader); ``keys``: every key the block may
+    touch (default: ``declared_keys(cols)``), read from ``base`` once up front. ``waves``:
+    the scheduler's when None (conflict-free: a native wave runs on all cores), else the
+    caller's, run in exactly their order. ``native``: run ops that have a native kernel
+    there (default: on unless ``TIERCHAIN_NATIVE_OPS=0``); off, every op runs its Python
+    handler — the same receipts and writes (tests/engine/test_native_exec.py)."""
     app_set = apps.default_set() if app_set is None else app_set
-    ctx = TxContext(base, writes, height, timestamp_ms, app_set, suite, shard)
     cols = BlockColumns(batch) if cols is None else cols
+    state = tierchain_native.BlockState(declared_keys(cols) if keys is None else keys, base)
+    ctx = TxContext(state, height, timestamp_ms, app_set, suite, shard)
     receipts: list[Receipt | None] = [None] * len(batch)
-    for wave in schedule.waves(batch) if waves is None else waves:
-        for i in wave.tolist():
-            receipts[i] = _run_one(ctx, cols, i)
+    parallel = waves is None
+    table = _kernel_table(app_set) if (_native_ops_on() if native is None else native) else None
+    if table is None:
+        for wave in schedule.waves(batch) if waves is None else waves:
+            for i in wave.tolist():
+                receipts[i] = _run_one(ctx, cols, i)
+    else:
+        kernels = table[batch.op]
+        on = kernels != _NO_KERNEL
+        nat = _NativeRows(ctx, batch, cols, kernels, parallel)
+        for wave in schedule.waves(batch) if waves is None else waves:
+            wave = np.asarray(wave)
+            kinds = on[wave]
+            if kinds.all():
+                nat.runs.append(wave)
+                continue
+            if parallel:  # conflict-free: the wave's native rows first, then its Python rows
+                if kinds.any():
+                    nat.runs.append(wave[kinds])
+                nat.flush(receipts)
+                for i in wave[~kinds].tolist():
+                    receipts[i] = _run_one(ctx, cols, i)
+                continue
+            # The caller's order: runs of one kind, in order.
+            cuts = np.flatnonzero(np.diff(kinds.astype(np.int8))) + 1
+            for run in np.split(wave, cuts):
+                if on[run[0]]:
+                    nat.runs.append(run)
+                else:
+                    nat.flush(receipts)
+                    for i in run.tolist():
+                        receipts[i] = _run_one(ctx, cols, i)
+        nat.flush(receipts)
     missing = [i for i, r in enumerate(receipts) if r is None]
     if missing:
         raise InvariantViolation(f"scheduler left transactions unscheduled: {missing[:5]}", height=height)
-    return BlockResult(receipts, writes)  # type: ignore[arg-type]
+    return BlockResult(receipts, state.writes())  # type: ignore[arg-type]
 
 
 def execute_serial(
@@ -319,7 +421,10 @@ def execute_serial(
     timestamp_ms: int,
     app_set: apps.AppSet | None = None,
     suite: CryptoSuite = ED25519_BLAKE3,
+    native: bool | None = None,
 ) -> BlockResult:
     """Reference: one transaction after another in block order."""
     waves = [np.flatnonzero(batch.ok)]
-    return execute_block(batch, base, height, timestamp_ms, waves=waves, app_set=app_set, suite=suite)
+    return execute_block(
+        batch, base, height, timestamp_ms, waves=waves, app_set=app_set, suite=suite, native=native
+    )

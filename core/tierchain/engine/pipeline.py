@@ -262,13 +262,14 @@ class Pipeline:
                     prefetched[k] = v
         result = transition.execute(
             batch,
-            prefetched.get,
+            prefetched,
             height,
             timestamp_ms,
             app_set=self.apps,
             suite=self.suite,
             cols=cols,
             shard=(self.config.shard_index, self.config.shard_count),
+            keys=keys,
         )
         locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
         locations["height"], locations["pos"] = height, np.arange(len(batch))

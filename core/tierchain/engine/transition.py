@@ -120,11 +120,13 @@ def execute(
     suite: CryptoSuite,
     cols: BlockColumns | None = None,
     shard: tuple[int, int] = (0, 1),
+    keys: list[bytes] | None = None,
 ) -> Outcome:
     """Run ``block`` (every row decoded) on the state ``base`` reads; ``cols``: its
-    columns as Python values if the caller built them already."""
+    columns as Python values if the caller built them already; ``keys``: every key it
+    may touch (``execute.declared_keys``), if the caller listed them already."""
     result = execute_block(
-        block, base, height, timestamp_ms, cols=cols, app_set=app_set, suite=suite, shard=shard
+        block, base, height, timestamp_ms, cols=cols, app_set=app_set, suite=suite, shard=shard, keys=keys
     )
     return Outcome(
         result.receipts, result.writes, tx_root(block, suite), receipt_root(result.receipts, suite)

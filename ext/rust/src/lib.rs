@@ -54,6 +54,7 @@
 //! another thread cannot race with the native code.
 
 pub mod crypto;
+pub mod exec;
 pub mod pool;
 pub mod py;
 pub mod smt;

@@ -111,3 +111,14 @@ pub(super) fn i64_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<i64>> 
 pub(super) fn runtime_error(message: String) -> PyErr {
     PyRuntimeError::new_err(message)
 }
+
+/// A typed buffer argument (a numpy array of `T`'s dtype, C-contiguous or not), copied.
+pub(super) fn typed_arg<T: pyo3::buffer::Element + Copy>(
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    dtype: &str,
+) -> PyResult<Vec<T>> {
+    PyBuffer::<T>::get(obj)
+        .and_then(|b| b.to_vec(obj.py()))
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be a {dtype} buffer (numpy {dtype} array)")))
+}
