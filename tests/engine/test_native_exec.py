@@ -22,7 +22,7 @@ from tierchain.apps import accounts
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
 from tierchain.engine import apps, schedule
-from tierchain.engine.execute import execute_block, execute_serial, nonce_key
+from tierchain.engine.execute import BlockColumns, declared_keys, execute_block, execute_serial, nonce_key
 from tierchain.engine.genesis import genesis_writes
 from tierchain.errors import InvariantViolation, Reject
 from tierchain.wire import tx as wtx
@@ -112,6 +112,8 @@ def test_native_equals_python_on_random_mixed_blocks(specs):
     for (mode, native), result in runs.items():
         assert result.receipts == reference.receipts, (mode, native)
         assert result.writes == reference.writes, (mode, native)
+        # The encodings kept for the receipt root and the stored record (native: the kernels').
+        assert result.receipts.encoded == [r.encode() for r in reference.receipts], (mode, native)
     assert list(runs["serial", True].writes.items()) == list(reference.writes.items())
 
 
@@ -154,7 +156,9 @@ def test_a_big_block_runs_its_waves_on_the_pool_and_equals_serial():
     config = ChainConfig(genesis_accounts=tuple(GenesisAccount(k.public_key, (), 1_000) for k in people))
     base = {k: v for k, v in genesis_writes(config).items() if v is not None}
     txs = [
-        k.sign_tx(accounts.transfer(1, k.public_key, r, payees[(i + r) % 600].public_key, 1 + i % 400)).encode()
+        k.sign_tx(
+            accounts.transfer(1, k.public_key, r, payees[(i + r) % 600].public_key, 1 + i % 400)
+        ).encode()
         for r in range(2)
         for i, k in enumerate(senders)
     ]
@@ -164,6 +168,15 @@ def test_a_big_block_runs_its_waves_on_the_pool_and_equals_serial():
     python = execute_serial(batch, base, 1, 0, native=False)
     assert native.receipts == python.receipts and native.writes == python.writes
     assert {r.code for r in native.receipts} == {Reject.OK}
+
+
+def test_declared_keys_are_the_block_keys_and_nonce_keys_sorted():
+    batch = _block(
+        [("transfer", 1, 0, 0, 2, 5, 0), ("register", 0, 0, 0, 1, 0, 0), ("transfer", 1, 0, 0, 3, 5, 0)]
+    )
+    cols = BlockColumns(batch)
+    want = sorted(set(cols.keys) | {nonce_key(s) for s in cols.sender})
+    assert declared_keys(cols) == want and len(want) == 9
 
 
 def test_a_native_row_reading_an_unprefetched_key_is_a_violation():
@@ -183,7 +196,7 @@ def test_an_op_naming_an_unknown_kernel_is_refused_and_the_codes_agree():
 def test_block_cols_refuse_inconsistent_columns():
     b = _block([("transfer", 1, 0, 0, 2, 5, 0)])
     args = [b.buf, b.key_first, b.key_start, b.key_len, b.n_read, b.n_write, b.sender, b.nonce,
-            b.expires_at, b.payload_start, b.payload_len]  # fmt: skip
+            b.expires_at, b.payload_start, b.payload_len, b.digest]  # fmt: skip
     tierchain_native.BlockCols(*args)
     bad = list(args)
     bad[2] = np.array([10**9] * len(b.key_start), dtype=np.int64)  # keys outside the buffer

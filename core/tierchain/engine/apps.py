@@ -129,7 +129,9 @@ class Op:
 
     def __post_init__(self) -> None:
         if self.native is not None and self.native not in native_kernels():
-            raise AppError(f"op {self.name}: no native kernel {self.native!r} (known: {sorted(native_kernels())})")
+            raise AppError(
+                f"op {self.name}: no native kernel {self.native!r} (known: {sorted(native_kernels())})"
+            )
 
 
 @functools.cache

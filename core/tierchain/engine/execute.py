@@ -45,13 +45,19 @@ from tierchain.engine import apps, schedule
 from tierchain.errors import InvariantViolation, Reject, TierChainError
 from tierchain.state.storage import state_value_bytes_max
 from tierchain.wire.batch import Batch, row_bytes
-from tierchain.wire.block import Event, Receipt, event_data_bytes_max, events_per_receipt_max
+from tierchain.wire.block import (
+    EncodedReceipts,
+    Event,
+    Receipt,
+    event_data_bytes_max,
+    events_per_receipt_max,
+)
 
 log = logging.getLogger("tierchain.execute")
 
 native_ops_env = "TIERCHAIN_NATIVE_OPS"  # "0": every op runs its Python handler (A/B benches)
 _NO_KERNEL = 255
-_DEFER = 0xFFFF  # a native kernel left the row to the op's Python handler
+_RECEIPT_TYPES = (Receipt, Event)  # what the native executor makes receipts of
 # The native executor returns engine codes by number: they must be Reject's.
 if any(Reject[name] != code for name, code in tierchain_native.exec_constants()[1].items()):
     raise ImportError("tierchain_native's refusal codes differ from tierchain.errors.Reject: rebuild it")
@@ -195,6 +201,7 @@ class BlockColumns:
         "keys",
         "n_read",
         "n_write",
+        "native",
         "nonce",
         "op",
         "payload",
@@ -219,11 +226,17 @@ class BlockColumns:
             buf[s : s + n]
             for s, n in zip(batch.payload_start.tolist(), batch.payload_len.tolist(), strict=True)
         ]
+        # The same columns for the native kernels (copied once, checked).
+        self.native = tierchain_native.BlockCols(
+            buf, batch.key_first, batch.key_start, batch.key_len, batch.n_read, batch.n_write, batch.sender,
+            batch.nonce, batch.expires_at, batch.payload_start, batch.payload_len, batch.digest,
+        )  # fmt: skip
 
 
 def declared_keys(cols: BlockColumns) -> list[bytes]:
-    """Every key the block may read: declared keys and the senders' nonce keys (for prefetching)."""
-    return sorted(set(cols.keys).union(nonce_key(s) for s in cols.sender))
+    """Every key the block may read, sorted: declared keys and the senders' nonce keys (for
+    prefetching; ``nonce_key``), listed natively."""
+    return cols.native.declared_keys()
 
 
 def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
@@ -307,45 +320,34 @@ def _kernel_table(app_set: apps.AppSet) -> np.ndarray | None:
 class _NativeRows:
     """The native rows of a block, run in batches of consecutive waves (``flush``)."""
 
-    def __init__(self, ctx: TxContext, batch: Batch, cols: BlockColumns, kernels: np.ndarray, parallel: bool):
-        self.ctx, self.batch, self.cols, self.kernels, self.parallel = ctx, batch, cols, kernels, parallel
+    def __init__(self, ctx: TxContext, cols: BlockColumns, kernels: np.ndarray, parallel: bool):
+        self.ctx, self.cols, self.kernels, self.parallel = ctx, cols, kernels, parallel
         self.runs: list[np.ndarray] = []
-        self._block_cols = None
 
-    def flush(self, receipts: list) -> None:
+    def flush(self, receipts: list, encoded: list) -> None:
         """Run the pending runs; a row its kernel defers runs its Python handler in its
         place (``codes::DEFER``, ext/rust/src/exec/mod.rs), then the rest continues."""
         if not self.runs:
             return
-        b, ctx = self.batch, self.ctx
-        if self._block_cols is None:
-            self._block_cols = tierchain_native.BlockCols(
-                b.buf, b.key_first, b.key_start, b.key_len, b.n_read, b.n_write, b.sender,
-                b.nonce, b.expires_at, b.payload_start, b.payload_len,
-            )  # fmt: skip
+        ctx = self.ctx
         rows = np.concatenate(self.runs).astype(np.int64, copy=False)
         bounds = np.cumsum([0] + [len(r) for r in self.runs], dtype=np.int64)
         self.runs = []
-        tx_ids, done = self.cols.tx_id, 0
+        done = 0
         while done < len(rows):
             rest = np.concatenate(([0], bounds[bounds > done] - done))
             try:
-                outs = ctx._state.run(self._block_cols, rows[done:], rest, self.kernels, ctx.height, self.parallel)
+                ran, deferred, failed = ctx._state.run(
+                    self.cols.native, rows[done:], rest, self.kernels, ctx.height, self.parallel,
+                    receipts, encoded, _RECEIPT_TYPES, self.cols.tx_id,
+                )  # fmt: skip
             except ValueError as exc:
                 raise InvariantViolation(f"native execution: {exc}", height=ctx.height) from exc
-            deferred = []
-            for i, (code, topic, data) in zip(rows[done : done + len(outs)].tolist(), outs, strict=True):
-                if topic is not None:
-                    receipts[i] = Receipt(tx_ids[i], code, (Event(topic, data),))
-                elif code == _DEFER:
-                    deferred.append(i)
-                else:
-                    receipts[i] = Receipt(tx_ids[i], code)
-                    if code == Reject.HANDLER_FAILED:
-                        log.error("native op %s failed on tx %s", self.cols.op[i], tx_ids[i].hex())
+            for i in failed:
+                log.error("native op %s failed on tx %s", self.cols.op[i], self.cols.tx_id[i].hex())
             for i in deferred:
                 receipts[i] = _run_one(ctx, self.cols, i)
-            done += len(outs)
+            done += ran
 
 
 def execute_block(
@@ -375,6 +377,7 @@ def execute_block(
     state = tierchain_native.BlockState(declared_keys(cols) if keys is None else keys, base)
     ctx = TxContext(state, height, timestamp_ms, app_set, suite, shard)
     receipts: list[Receipt | None] = [None] * len(batch)
+    encoded: list[bytes | None] = [None] * len(batch)  # the native rows' receipts, encoded by their kernels
     parallel = waves is None
     table = _kernel_table(app_set) if (_native_ops_on() if native is None else native) else None
     if table is None:
@@ -384,7 +387,7 @@ def execute_block(
     else:
         kernels = table[batch.op]
         on = kernels != _NO_KERNEL
-        nat = _NativeRows(ctx, batch, cols, kernels, parallel)
+        nat = _NativeRows(ctx, cols, kernels, parallel)
         for wave in schedule.waves(batch) if waves is None else waves:
             wave = np.asarray(wave)
             kinds = on[wave]
@@ -394,7 +397,7 @@ def execute_block(
             if parallel:  # conflict-free: the wave's native rows first, then its Python rows
                 if kinds.any():
                     nat.runs.append(wave[kinds])
-                nat.flush(receipts)
+                nat.flush(receipts, encoded)
                 for i in wave[~kinds].tolist():
                     receipts[i] = _run_one(ctx, cols, i)
                 continue
@@ -404,14 +407,16 @@ def execute_block(
                 if on[run[0]]:
                     nat.runs.append(run)
                 else:
-                    nat.flush(receipts)
+                    nat.flush(receipts, encoded)
                     for i in run.tolist():
                         receipts[i] = _run_one(ctx, cols, i)
-        nat.flush(receipts)
+        nat.flush(receipts, encoded)
     missing = [i for i, r in enumerate(receipts) if r is None]
     if missing:
         raise InvariantViolation(f"scheduler left transactions unscheduled: {missing[:5]}", height=height)
-    return BlockResult(receipts, state.writes())  # type: ignore[arg-type]
+    done = EncodedReceipts(receipts)
+    done.encoded = [r.encode() if e is None else e for r, e in zip(receipts, encoded, strict=True)]  # type: ignore[union-attr]
+    return BlockResult(done, state.writes())
 
 
 def execute_serial(

@@ -32,6 +32,7 @@ from tierchain.engine import apps
 from tierchain.engine.execute import BaseGet, BlockColumns, execute_block
 from tierchain.engine.genesis import genesis_chunks
 from tierchain.state.commitment import Commitment, Version
+from tierchain.wire import block as block_wire
 from tierchain.wire.batch import Batch
 from tierchain.wire.block import Receipt
 
@@ -81,7 +82,7 @@ def tx_root(block: Batch, suite: CryptoSuite) -> bytes:
 
 def receipt_root(receipts: list[Receipt], suite: CryptoSuite) -> bytes:
     """Merkle root of the encoded receipts, in block order."""
-    return merkle.root([rc.encode() for rc in receipts], suite=suite)
+    return merkle.root(block_wire.encoded(receipts), suite=suite)
 
 
 def genesis(

@@ -159,13 +159,29 @@ def decode_receipt(data: bytes, pos: int = 0) -> tuple[Receipt, int]:
     return Receipt(bytes(tx_id), code, tuple(events)), pos
 
 
+class EncodedReceipts(list):
+    """A block's receipts (a list of ``Receipt``) with ``encoded``, each one's bytes, made
+    once by the executor (the native kernels encode theirs): the receipt root and the stored
+    record use them instead of encoding every receipt again. ``encoded(receipts)`` gives
+    either kind's encodings."""
+
+    __slots__ = ("encoded",)
+
+
+def encoded(receipts: list[Receipt]) -> list[bytes]:
+    """Each receipt's bytes: kept by ``EncodedReceipts``, else encoded now."""
+    if isinstance(receipts, EncodedReceipts):
+        return receipts.encoded
+    return [r.encode() for r in receipts]
+
+
 class ReceiptsCodec(Codec[list[Receipt]]):
     """All receipts of one block, in block order."""
 
     name = "receipts"
 
     def encode(self, value: list[Receipt]) -> bytes:
-        return struct.pack("<I", len(value)) + b"".join(r.encode() for r in value)
+        return struct.pack("<I", len(value)) + b"".join(encoded(value))
 
     def decode(self, data: bytes) -> list[Receipt]:
         if len(data) < 4:

@@ -26,6 +26,7 @@
 
 mod transfer;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use foldhash::HashMap as FastMap;
@@ -117,6 +118,8 @@ pub struct Cols<'a> {
     pub expires_at: &'a [u64],
     pub payload_start: &'a [i64],
     pub payload_len: &'a [u32],
+    /// `n * 32` bytes: the tx ids (receipts name them).
+    pub digest: &'a [u8],
 }
 
 impl<'a> Cols<'a> {
@@ -131,6 +134,7 @@ impl<'a> Cols<'a> {
             || self.payload_start.len() != n
             || self.payload_len.len() != n
             || self.sender.len() != n * self.sender_len
+            || self.digest.len() != n * 32
         {
             return bad("row columns of different lengths");
         }
@@ -169,6 +173,22 @@ impl<'a> Cols<'a> {
 
     pub fn sender(&self, i: usize) -> &'a [u8] {
         &self.sender[i * self.sender_len..(i + 1) * self.sender_len]
+    }
+
+    pub fn tx_id(&self, i: usize) -> &'a [u8] {
+        &self.digest[i * 32..(i + 1) * 32]
+    }
+
+    /// Every key the block may touch, sorted and unique: its declared keys and its
+    /// senders' nonce keys (`execute.declared_keys`).
+    pub fn declared_keys(&self) -> Vec<Cow<'a, [u8]>> {
+        let mut keys: Vec<Cow<'a, [u8]>> = (0..self.key_start.len())
+            .map(|j| Cow::Borrowed(self.key(j)))
+            .collect();
+        keys.extend((0..self.rows()).map(|i| Cow::Owned(nonce_key(self.sender(i)))));
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     pub fn payload(&self, i: usize) -> &'a [u8] {
@@ -287,7 +307,8 @@ impl<'a> TxView<'a> {
 
     /// `ctx.get`: its own write first, then the block's state; undeclared -> UNDECLARED_ACCESS.
     pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>, Fail> {
-        if !self.declared_in(self.writes.clone(), key) && !self.declared_in(self.reads.clone(), key) {
+        if !self.declared_in(self.writes.clone(), key) && !self.declared_in(self.reads.clone(), key)
+        {
             return Err(Fail::Code(codes::UNDECLARED_ACCESS));
         }
         if let Some((_, v)) = self.local.iter().rev().find(|(k, _)| k == key) {
@@ -326,7 +347,13 @@ impl<'a> TxView<'a> {
 }
 
 /// The executor's part and the kernel for one row, against `state` (not changed).
-fn run_row(cols: &Cols, state: &State, kernel: Kernel, row: usize, height: u64) -> Result<RowOut, Broken> {
+fn run_row(
+    cols: &Cols,
+    state: &State,
+    kernel: Kernel,
+    row: usize,
+    height: u64,
+) -> Result<RowOut, Broken> {
     let sender = cols.sender(row);
     let nkey = nonce_key(sender);
     let expected = match state.get(&nkey)? {
@@ -337,7 +364,10 @@ fn run_row(cols: &Cols, state: &State, kernel: Kernel, row: usize, height: u64) 
         ),
     };
     if cols.nonce[row] != expected {
-        return Ok(RowOut { code: codes::NONCE_MISMATCH, ..RowOut::default() });
+        return Ok(RowOut {
+            code: codes::NONCE_MISMATCH,
+            ..RowOut::default()
+        });
     }
     // The nonce is consumed whatever the op's outcome, so a failed tx cannot be replayed.
     let next = expected
@@ -374,7 +404,12 @@ fn run_row(cols: &Cols, state: &State, kernel: Kernel, row: usize, height: u64) 
             out.event = Some(event);
             out.writes.append(&mut tx.local);
         }
-        Err(Fail::Defer) => return Ok(RowOut { code: codes::DEFER, ..RowOut::default() }),
+        Err(Fail::Defer) => {
+            return Ok(RowOut {
+                code: codes::DEFER,
+                ..RowOut::default()
+            });
+        }
         Err(Fail::Code(code)) => out.code = code,
         Err(Fail::Broken(b)) => return Err(b),
     }
@@ -419,8 +454,8 @@ pub fn run(
             if r >= cols.rows() {
                 return Err(Broken(format!("row {r} of {}", cols.rows())));
             }
-            let kernel =
-                Kernel::from_id(kernels[r]).ok_or_else(|| Broken(format!("no kernel {}", kernels[r])))?;
+            let kernel = Kernel::from_id(kernels[r])
+                .ok_or_else(|| Broken(format!("no kernel {}", kernels[r])))?;
             jobs.push((r, kernel));
         }
         if parallel && jobs.len() >= PARALLEL_ROWS_MIN {
@@ -458,6 +493,39 @@ pub fn run(
         }
     }
     Ok(outs)
+}
+
+/// A receipt's bytes (`tierchain.wire.block.Receipt.encode`): tx id, code u16 LE,
+/// event count u8, then per event topic length u8, data length u16 LE, topic, data.
+/// A kernel's event is within the wire bounds (a topic of 1..=255 bytes, data
+/// shorter than 64 KiB): `Broken` otherwise.
+pub fn encode_receipt(
+    tx_id: &[u8],
+    code: u16,
+    event: Option<&(&[u8], Vec<u8>)>,
+) -> Result<Vec<u8>, Broken> {
+    let mut out = Vec::with_capacity(35 + event.map_or(0, |(t, d)| 3 + t.len() + d.len()));
+    out.extend_from_slice(tx_id);
+    out.extend_from_slice(&code.to_le_bytes());
+    match event {
+        None => out.push(0),
+        Some((topic, data)) => {
+            let (Ok(t), Ok(d)) = (u8::try_from(topic.len()), u16::try_from(data.len())) else {
+                return Err(Broken(
+                    "a kernel's event is out of the wire's bounds".into(),
+                ));
+            };
+            if t == 0 {
+                return Err(Broken("a kernel's event has no topic".into()));
+            }
+            out.push(1);
+            out.push(t);
+            out.extend_from_slice(&d.to_le_bytes());
+            out.extend_from_slice(topic);
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out)
 }
 
 fn apply(state: &mut State, out: &RowOut) {

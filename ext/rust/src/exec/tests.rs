@@ -16,6 +16,7 @@ struct Block {
     expires_at: Vec<u64>,
     payload_start: Vec<i64>,
     payload_len: Vec<u32>,
+    digest: Vec<u8>,
 }
 
 fn pk(i: u8) -> Vec<u8> {
@@ -36,10 +37,18 @@ impl Block {
             expires_at: vec![],
             payload_start: vec![],
             payload_len: vec![],
+            digest: vec![],
         }
     }
 
-    fn push(&mut self, sender: u8, nonce: u64, reads: &[Vec<u8>], writes: &[Vec<u8>], payload: &[u8]) {
+    fn push(
+        &mut self,
+        sender: u8,
+        nonce: u64,
+        reads: &[Vec<u8>],
+        writes: &[Vec<u8>],
+        payload: &[u8],
+    ) {
         self.key_first.push(self.key_start.len() as i64);
         for k in reads.iter().chain(writes) {
             self.key_start.push(self.buf.len() as i64);
@@ -54,13 +63,23 @@ impl Block {
         self.payload_start.push(self.buf.len() as i64);
         self.payload_len.push(payload.len() as u32);
         self.buf.extend_from_slice(payload);
+        self.digest.extend_from_slice(&[self.nonce.len() as u8; 32]);
     }
 
     fn transfer(&mut self, from: u8, nonce: u64, to: u8, amount: u64) {
         let payload = [pk(to), amount.to_le_bytes().to_vec()].concat();
-        let mut writes = vec![[b"bal/".to_vec(), pk(from)].concat(), [b"bal/".to_vec(), pk(to)].concat()];
+        let mut writes = vec![
+            [b"bal/".to_vec(), pk(from)].concat(),
+            [b"bal/".to_vec(), pk(to)].concat(),
+        ];
         writes.sort();
-        self.push(from, nonce, &[[b"acct/".to_vec(), pk(to)].concat()], &writes, &payload);
+        self.push(
+            from,
+            nonce,
+            &[[b"acct/".to_vec(), pk(to)].concat()],
+            &writes,
+            &payload,
+        );
     }
 
     fn cols(&self) -> Cols<'_> {
@@ -77,6 +96,7 @@ impl Block {
             expires_at: &self.expires_at,
             payload_start: &self.payload_start,
             payload_len: &self.payload_len,
+            digest: &self.digest,
         }
     }
 }
@@ -85,7 +105,10 @@ fn world(accounts: u8, balance: u64) -> State {
     let mut s = State::new();
     for i in 0..accounts {
         s.prefetch(&[b"acct/".as_slice(), &pk(i)].concat(), Some(&[0; 12]));
-        s.prefetch(&[b"bal/".as_slice(), &pk(i)].concat(), Some(&balance.to_le_bytes()));
+        s.prefetch(
+            &[b"bal/".as_slice(), &pk(i)].concat(),
+            Some(&balance.to_le_bytes()),
+        );
         s.prefetch(&nonce_key(&pk(i)), None);
     }
     s
@@ -107,7 +130,14 @@ fn run_all(block: &Block, state: &mut State, waves: &[Vec<u32>], parallel: bool)
 }
 
 fn balance(state: &State, i: u8) -> u64 {
-    u64::from_le_bytes(state.get(&[b"bal/".as_slice(), &pk(i)].concat()).unwrap().unwrap().try_into().unwrap())
+    u64::from_le_bytes(
+        state
+            .get(&[b"bal/".as_slice(), &pk(i)].concat())
+            .unwrap()
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
 }
 
 #[test]
@@ -130,15 +160,36 @@ fn transfers_and_refusals() {
     use codes::*;
     assert_eq!(
         codes,
-        [OK, NONCE_MISMATCH, INSUFFICIENT_FUNDS, BAD_PAYLOAD, NO_SUCH_ACCOUNT, UNDECLARED_ACCESS, BAD_PAYLOAD]
+        [
+            OK,
+            NONCE_MISMATCH,
+            INSUFFICIENT_FUNDS,
+            BAD_PAYLOAD,
+            NO_SUCH_ACCOUNT,
+            UNDECLARED_ACCESS,
+            BAD_PAYLOAD
+        ]
     );
     assert_eq!((balance(&s, 0), balance(&s, 1)), (20, 80));
     // Nonces: sender 0 consumed 0..=3 (the reused one did not), sender 1 consumed 0 and 1.
-    assert_eq!(s.get(&nonce_key(&pk(0))).unwrap(), Some(&4u64.to_le_bytes()[..]));
-    assert_eq!(s.get(&nonce_key(&pk(1))).unwrap(), Some(&2u64.to_le_bytes()[..]));
+    assert_eq!(
+        s.get(&nonce_key(&pk(0))).unwrap(),
+        Some(&4u64.to_le_bytes()[..])
+    );
+    assert_eq!(
+        s.get(&nonce_key(&pk(1))).unwrap(),
+        Some(&2u64.to_le_bytes()[..])
+    );
     // First-write order: the nonce, then the sender's and the recipient's balances.
     let first: Vec<&[u8]> = s.writes().iter().take(3).map(|(k, _)| &k[..]).collect();
-    assert_eq!(first, [&nonce_key(&pk(0))[..], &[b"bal/".as_slice(), &pk(0)].concat()[..], &[b"bal/".as_slice(), &pk(1)].concat()[..]]);
+    assert_eq!(
+        first,
+        [
+            &nonce_key(&pk(0))[..],
+            &[b"bal/".as_slice(), &pk(0)].concat()[..],
+            &[b"bal/".as_slice(), &pk(1)].concat()[..]
+        ]
+    );
 }
 
 #[test]
@@ -168,7 +219,12 @@ fn parallel_waves_equal_serial() {
     let mut waves = vec![];
     for round in 0..2u32 {
         for parity in 0..2u32 {
-            waves.push((0..n as u32).filter(|i| i % 2 == parity).map(|i| round * n as u32 + i).collect());
+            waves.push(
+                (0..n as u32)
+                    .filter(|i| i % 2 == parity)
+                    .map(|i| round * n as u32 + i)
+                    .collect(),
+            );
         }
     }
     let mut par = world(n, 100);
@@ -190,12 +246,58 @@ fn a_deferred_row_is_not_applied_and_stops_the_run() {
     // Serially: rows 0 and 1 (deferred) come back; row 2 waits for the caller.
     let mut s = world(3, 50);
     let outs = run(&b.cols(), &mut s, &[0, 1, 2], &[0, 3], &kernels, 1, false).unwrap();
-    assert_eq!(outs.iter().map(|o| o.code).collect::<Vec<_>>(), [codes::OK, codes::DEFER]);
-    assert_eq!(s.get(&nonce_key(&pk(2))).unwrap(), None, "the deferred row's nonce is untouched");
-    assert_eq!(s.get(&nonce_key(&pk(0))).unwrap(), Some(&1u64.to_le_bytes()[..]));
+    assert_eq!(
+        outs.iter().map(|o| o.code).collect::<Vec<_>>(),
+        [codes::OK, codes::DEFER]
+    );
+    assert_eq!(
+        s.get(&nonce_key(&pk(2))).unwrap(),
+        None,
+        "the deferred row's nonce is untouched"
+    );
+    assert_eq!(
+        s.get(&nonce_key(&pk(0))).unwrap(),
+        Some(&1u64.to_le_bytes()[..])
+    );
     // In waves: the deferring wave ([0, 1]) is applied but for row 1, then the run stops.
     let mut s = world(3, 50);
     let outs = run(&b.cols(), &mut s, &[0, 1, 2], &[0, 2, 3], &kernels, 1, true).unwrap();
-    assert_eq!(outs.iter().map(|o| o.code).collect::<Vec<_>>(), [codes::OK, codes::DEFER]);
+    assert_eq!(
+        outs.iter().map(|o| o.code).collect::<Vec<_>>(),
+        [codes::OK, codes::DEFER]
+    );
     assert_eq!(balance(&s, 1), 55);
+}
+
+#[test]
+fn declared_keys_are_sorted_unique_and_include_nonce_keys() {
+    let mut b = Block::new();
+    b.transfer(0, 0, 1, 5);
+    b.transfer(1, 0, 0, 5);
+    let keys = b.cols().declared_keys();
+    let mut want: Vec<Vec<u8>> = vec![nonce_key(&pk(0)), nonce_key(&pk(1))];
+    for p in [b"acct/".as_slice(), b"bal/"] {
+        want.push([p, &pk(0)].concat());
+        want.push([p, &pk(1)].concat());
+    }
+    want.sort();
+    assert_eq!(keys.iter().map(|k| k.to_vec()).collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn receipts_encode_as_the_wire_says() {
+    let bare = encode_receipt(&[7; 32], 68, None).unwrap();
+    assert_eq!(bare, [vec![7; 32], vec![68, 0, 0]].concat());
+    let ev = encode_receipt(&[7; 32], 0, Some(&(b"t".as_slice(), vec![1, 2]))).unwrap();
+    assert_eq!(
+        ev,
+        [
+            vec![7; 32],
+            vec![0, 0, 1, 1, 2, 0],
+            b"t".to_vec(),
+            vec![1, 2]
+        ]
+        .concat()
+    );
+    assert!(encode_receipt(&[7; 32], 0, Some(&(b"".as_slice(), vec![]))).is_err());
 }

@@ -120,5 +120,9 @@ pub(super) fn typed_arg<T: pyo3::buffer::Element + Copy>(
 ) -> PyResult<Vec<T>> {
     PyBuffer::<T>::get(obj)
         .and_then(|b| b.to_vec(obj.py()))
-        .map_err(|_| PyTypeError::new_err(format!("{name} must be a {dtype} buffer (numpy {dtype} array)")))
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a {dtype} buffer (numpy {dtype} array)"
+            ))
+        })
 }

@@ -5,14 +5,15 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::args::{byte_arg, seq_items, typed_arg};
 use crate::exec;
 
 /// `BlockCols(buf, key_first, key_start, key_len, n_read, n_write, sender,
-/// nonce, expires_at, payload_start, payload_len)`: the columns of a
-/// `tierchain.wire.batch.Batch` (`sender`: uint8[n, w]), checked and copied.
+/// nonce, expires_at, payload_start, payload_len, digest)`: the columns of a
+/// `tierchain.wire.batch.Batch` (`sender`: uint8[n, w]; `digest`: uint8[n, 32],
+/// the tx ids), checked and copied.
 #[pyclass(module = "tierchain_native", frozen)]
 struct BlockCols {
     buf: Vec<u8>,
@@ -27,6 +28,7 @@ struct BlockCols {
     expires_at: Vec<u64>,
     payload_start: Vec<i64>,
     payload_len: Vec<u32>,
+    digest: Vec<u8>,
 }
 
 impl BlockCols {
@@ -44,6 +46,7 @@ impl BlockCols {
             expires_at: &self.expires_at,
             payload_start: &self.payload_start,
             payload_len: &self.payload_len,
+            digest: &self.digest,
         }
     }
 }
@@ -64,10 +67,15 @@ impl BlockCols {
         expires_at: &Bound<'_, PyAny>,
         payload_start: &Bound<'_, PyAny>,
         payload_len: &Bound<'_, PyAny>,
+        digest: &Bound<'_, PyAny>,
     ) -> PyResult<BlockCols> {
         let nonce: Vec<u64> = typed_arg(nonce, "nonce", "uint64")?;
         let sender: Vec<u8> = typed_arg(sender, "sender", "uint8")?;
-        let sender_len = if nonce.is_empty() { 0 } else { sender.len() / nonce.len() };
+        let sender_len = if nonce.is_empty() {
+            0
+        } else {
+            sender.len() / nonce.len()
+        };
         let out = BlockCols {
             buf: byte_arg(buf, "buf")?.to_vec(),
             key_first: typed_arg(key_first, "key_first", "int64")?,
@@ -81,6 +89,7 @@ impl BlockCols {
             expires_at: typed_arg(expires_at, "expires_at", "uint64")?,
             payload_start: typed_arg(payload_start, "payload_start", "int64")?,
             payload_len: typed_arg(payload_len, "payload_len", "uint32")?,
+            digest: typed_arg(digest, "digest", "uint8")?,
         };
         out.cols().check().map_err(|e| PyValueError::new_err(e.0))?;
         Ok(out)
@@ -88,6 +97,19 @@ impl BlockCols {
 
     fn __len__(&self) -> usize {
         self.nonce.len()
+    }
+
+    /// Every key the block may touch, sorted and unique: its declared keys and
+    /// its senders' nonce keys (`b"\x00n" + sender`).
+    fn declared_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let cols = self.cols();
+        let keys = py.detach(|| {
+            cols.declared_keys()
+                .into_iter()
+                .map(|k| k.into_owned())
+                .collect::<Vec<_>>()
+        });
+        PyList::new(py, keys.iter().map(|k| PyBytes::new(py, k)))
     }
 }
 
@@ -131,11 +153,18 @@ impl BlockState {
             };
             inner.prefetch(&k, v.as_deref());
         }
-        Ok(BlockState { inner, base: base.clone().unbind() })
+        Ok(BlockState {
+            inner,
+            base: base.clone().unbind(),
+        })
     }
 
     /// The value of `key` now (the block's write, else the parent's).
-    fn get<'py>(&mut self, py: Python<'py>, key: &Bound<'py, PyBytes>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn get<'py>(
+        &mut self,
+        py: Python<'py>,
+        key: &Bound<'py, PyBytes>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let k = key.as_bytes();
         if !self.inner.is_prefetched(k) && self.inner.get(k).is_err() {
             let base = self.base.bind(py);
@@ -176,22 +205,31 @@ impl BlockState {
     fn writes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         for (k, v) in self.inner.writes() {
-            out.set_item(PyBytes::new(py, k), v.as_deref().map(|v| PyBytes::new(py, v)))?;
+            out.set_item(
+                PyBytes::new(py, k),
+                v.as_deref().map(|v| PyBytes::new(py, v)),
+            )?;
         }
         Ok(out)
     }
 
-    /// `run(cols, rows, bounds, kernels, height, parallel) -> list[(code, topic, data)]`:
-    /// the rows of `cols` listed in `rows` (int64; wave `w` is
-    /// `rows[bounds[w]:bounds[w + 1]]`), each with kernel `kernels[row]`
-    /// (uint8 per row of `cols`), at `height`; one outcome per entry of `rows`:
-    /// its code and its event's topic and data (`None`, `None` when it has none).
-    /// `parallel`: the waves are conflict-free (a scheduler's), so each wave's
-    /// rows run at once on the pool. The GIL is released throughout.
-    /// `ValueError`: a broken invariant (a key not prefetched, a nonce that is
-    /// not a u64, bad rows or bounds); the state is then unspecified.
-    #[pyo3(signature = (cols, rows, bounds, kernels, height, parallel))]
-    #[allow(clippy::too_many_arguments)]
+    /// `run(cols, rows, bounds, kernels, height, parallel, receipts, encoded, types, tx_ids)
+    /// -> (done, deferred, failed)`: the rows of `cols` listed in `rows` (int64;
+    /// wave `w` is `rows[bounds[w]:bounds[w + 1]]`), each with kernel
+    /// `kernels[row]` (uint8 per row of `cols`), at `height`. Each row's
+    /// receipt goes into `receipts[row]` (a `types = (Receipt, Event)` instance,
+    /// made as their dataclass `__init__` would) and its encoding into
+    /// `encoded[row]`; a receipt's tx id is `tx_ids[row]` (the block's ids as
+    /// bytes, one object shared with the caller). `done`: how many entries of `rows` ran (fewer when a row
+    /// was deferred: `exec::run`); `deferred`: the rows left to the Python
+    /// handler (no receipt); `failed`: rows refused with `HANDLER_FAILED` (a
+    /// stored value that does not parse), for the log. `parallel`: the waves
+    /// are conflict-free (a scheduler's), so each wave's rows run at once on the
+    /// pool. The GIL is released while the rows run. `ValueError`: a broken
+    /// invariant (a key not prefetched, a nonce that is not a u64, bad rows or
+    /// bounds); the state is then unspecified.
+    #[pyo3(signature = (cols, rows, bounds, kernels, height, parallel, receipts, encoded, types, tx_ids))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn run<'py>(
         &mut self,
         py: Python<'py>,
@@ -201,33 +239,159 @@ impl BlockState {
         kernels: &Bound<'py, PyAny>,
         height: u64,
         parallel: bool,
-    ) -> PyResult<Bound<'py, PyList>> {
+        receipts: &Bound<'py, PyList>,
+        encoded: &Bound<'py, PyList>,
+        types: (Bound<'py, PyType>, Bound<'py, PyType>),
+        tx_ids: &Bound<'py, PyList>,
+    ) -> PyResult<(usize, Vec<u32>, Vec<u32>)> {
         let rows: Vec<i64> = typed_arg(rows, "rows", "int64")?;
         let bounds: Vec<i64> = typed_arg(bounds, "bounds", "int64")?;
         let kernels: Vec<u8> = typed_arg(kernels, "kernels", "uint8")?;
         let as_u32 = |v: Vec<i64>, name: &str| -> PyResult<Vec<u32>> {
             v.into_iter()
-                .map(|x| u32::try_from(x).map_err(|_| PyValueError::new_err(format!("{name}: {x} out of range"))))
+                .map(|x| {
+                    u32::try_from(x)
+                        .map_err(|_| PyValueError::new_err(format!("{name}: {x} out of range")))
+                })
                 .collect()
         };
         let (rows, bounds) = (as_u32(rows, "rows")?, as_u32(bounds, "bounds")?);
         let block = cols.get();
-        let state = &mut self.inner;
-        let outs = py
-            .detach(|| exec::run(&block.cols(), state, &rows, &bounds, &kernels, height, parallel))
-            .map_err(|e| PyValueError::new_err(e.0))?;
-        let out = PyList::empty(py);
-        for o in outs {
-            let item = match o.event {
-                Some((topic, data)) => PyTuple::new(
-                    py,
-                    [o.code.into_pyobject(py)?.into_any(), PyBytes::new(py, topic).into_any(), PyBytes::new(py, &data).into_any()],
-                )?,
-                None => PyTuple::new(py, [o.code.into_pyobject(py)?.into_any(), py.None().into_bound(py), py.None().into_bound(py)])?,
-            };
-            out.append(item)?;
+        let n = block.nonce.len();
+        if receipts.len() != n || encoded.len() != n || tx_ids.len() != n {
+            return Err(PyValueError::new_err(
+                "receipts, encoded and tx_ids: one entry per row of cols",
+            ));
         }
-        Ok(out)
+        let state = &mut self.inner;
+        let (outs, bytes) = py
+            .detach(|| {
+                let c = block.cols();
+                let outs = exec::run(&c, state, &rows, &bounds, &kernels, height, parallel)?;
+                let bytes = rows
+                    .iter()
+                    .zip(&outs)
+                    .map(|(&r, o)| match o.code {
+                        exec::codes::DEFER => Ok(Vec::new()),
+                        code => exec::encode_receipt(c.tx_id(r as usize), code, o.event.as_ref()),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((outs, bytes))
+            })
+            .map_err(|e: exec::Broken| PyValueError::new_err(e.0))?;
+        let make = FrozenMaker::new(py)?;
+        let (receipt_type, event_type) = types;
+        let (mut deferred, mut failed) = (Vec::new(), Vec::new());
+        let mut topics: Vec<(&'static [u8], Bound<'py, PyBytes>)> = Vec::new(); // one object per topic
+        for ((&r, o), rc) in rows.iter().zip(&outs).zip(&bytes) {
+            match o.code {
+                exec::codes::DEFER => {
+                    deferred.push(r);
+                    continue;
+                }
+                exec::codes::HANDLER_FAILED => failed.push(r),
+                _ => {}
+            }
+            let events = match &o.event {
+                None => PyTuple::empty(py),
+                Some((topic, data)) => {
+                    let topic = match topics.iter().find(|(t, _)| t == topic) {
+                        Some((_, b)) => b.clone(),
+                        None => {
+                            let b = PyBytes::new(py, topic);
+                            topics.push((topic, b.clone()));
+                            b
+                        }
+                    };
+                    let ev = make.instance(
+                        &event_type,
+                        [
+                            ("topic", topic.into_any()),
+                            ("data", PyBytes::new(py, data).into_any()),
+                        ],
+                    )?;
+                    PyTuple::new(py, [ev])?
+                }
+            };
+            let tx_id = tx_ids.get_item(r as usize)?;
+            if tx_id.cast::<PyBytes>().ok().map(|b| b.as_bytes())
+                != Some(block.cols().tx_id(r as usize))
+            {
+                return Err(PyValueError::new_err(format!(
+                    "tx_ids[{r}] is not the row's tx id"
+                )));
+            }
+            let receipt = make.instance(
+                &receipt_type,
+                [
+                    ("tx_id", tx_id),
+                    ("code", o.code.into_pyobject(py)?.into_any()),
+                    ("events", events.into_any()),
+                ],
+            )?;
+            receipts.set_item(r as usize, receipt)?;
+            encoded.set_item(r as usize, PyBytes::new(py, rc))?;
+        }
+        Ok((outs.len(), deferred, failed))
+    }
+}
+
+/// Makes instances of frozen slotted dataclasses (`Receipt`, `Event`) as their
+/// generated `__init__` does — allocate, then `object.__setattr__` per field —
+/// with C calls (`PyType_GenericAlloc`, `PyObject_GenericSetAttr`) and field
+/// names interned once, instead of building argument tuples per call.
+struct FrozenMaker<'py> {
+    py: Python<'py>,
+    names: Vec<Bound<'py, PyString>>,
+}
+
+impl<'py> FrozenMaker<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        let names = ["tx_id", "code", "events", "topic", "data"]
+            .iter()
+            .map(|n| PyString::intern(py, n))
+            .collect();
+        Ok(FrozenMaker { py, names })
+    }
+
+    fn name(&self, field: &str) -> &Bound<'py, PyString> {
+        let at = ["tx_id", "code", "events", "topic", "data"]
+            .iter()
+            .position(|n| *n == field)
+            .expect("a field FrozenMaker interned");
+        &self.names[at]
+    }
+
+    fn instance<const N: usize>(
+        &self,
+        tp: &Bound<'py, PyType>,
+        fields: [(&str, Bound<'py, PyAny>); N],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // SAFETY: `tp` is a live type object (borrowed for 'py); PyType_GenericAlloc
+        // returns a new reference or NULL with an exception set, which
+        // `from_owned_ptr_or_err` turns into a PyErr.
+        let obj = unsafe {
+            Bound::from_owned_ptr_or_err(
+                self.py,
+                pyo3::ffi::PyType_GenericAlloc(tp.as_type_ptr(), 0),
+            )?
+        };
+        for (field, value) in fields {
+            // SAFETY: all three pointers are live objects held by Bound values for
+            // the call; the function does not steal references and returns -1 with
+            // an exception set on failure.
+            let rc = unsafe {
+                pyo3::ffi::PyObject_GenericSetAttr(
+                    obj.as_ptr(),
+                    self.name(field).as_ptr(),
+                    value.as_ptr(),
+                )
+            };
+            if rc != 0 {
+                return Err(PyErr::fetch(self.py));
+            }
+        }
+        Ok(obj)
     }
 }
 
