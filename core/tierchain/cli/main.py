@@ -33,6 +33,7 @@ from tierchain.cli.types import (
 )
 from tierchain.config import ROLES, ChainConfig, GenesisAccount
 from tierchain.crypto import CryptoSuite, KeyPair, load_key_file, save_key_file, suite_for, suite_of
+from tierchain.engine import gc_tuning
 from tierchain.engine.apps import DEFAULT_APPS, AppError, AppSet
 from tierchain.engine.apps import find as find_app
 from tierchain.engine.apps import resolve as resolve_apps
@@ -98,6 +99,7 @@ def main(log_level: str) -> None:
     failure while running; --log-level debug shows the traceback of an unexpected error.
     """
     _setup_logging(log_level)
+    gc_tuning.tune()  # a node's process: docs/embedding.md, engine/gc_tuning.py
 
 
 @main.command()

@@ -183,8 +183,10 @@ class ShardSession:
 def shard_process_main(conn: Any, path: str, config: ChainConfig, proposer_seed: bytes) -> None:
     """Body of a local shard process: one Chain, driven by messages on the pipe ``conn``."""
     from tierchain.crypto import suite_of
+    from tierchain.engine import gc_tuning
     from tierchain.engine.chain import Chain
 
+    gc_tuning.tune()  # a node's process (engine/gc_tuning.py)
     # Ctrl-C in the operator's terminal reaches the whole process group; the scheduler
     # closes its shards itself (drain, commit), so a shard must not die of SIGINT first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

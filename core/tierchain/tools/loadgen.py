@@ -784,9 +784,12 @@ def run_load(
     when the window closes, has ``draining`` true: batches in flight are then waited for
     without further reports (a drain is no measurement, and would only show tps 0).
     ``node_settings``: ChainConfig fields to override (``state_flush_blocks=1``, ...).
+    The process's garbage collector is tuned for a node (``gc_tuning.tune``).
     """
+    from tierchain.engine import gc_tuning
     from tierchain.engine.chain import Chain
 
+    gc_tuning.tune()  # this process runs a node under load (engine/gc_tuning.py)
     own_dir = directory is None
     directory = Path(tempfile.mkdtemp(prefix="tierchain-load-")) if own_dir else directory
     node = suite_for(work.spec.crypto).keys_from_seed(bytes(32))
