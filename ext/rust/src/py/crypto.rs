@@ -126,14 +126,23 @@ fn hash_one<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// Merkle roots of fewer leaves keep the GIL: a block's (a few thousand leaves)
+/// takes well under a millisecond, and handing the GIL back and forth can cost a
+/// switch interval (5 ms) when another thread runs Python.
+const DETACH_LEAVES_MIN: usize = 16_384;
+
 /// `merkle_root(leaves) -> bytes`.
 #[pyfunction]
 fn merkle_root<'py>(py: Python<'py>, leaves: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     let items = seq_items(leaves, "leaves")?;
     let mut copies = Vec::new();
     let ls = item_slices(&items, &mut copies, "leaves[i]")?;
-    let root = py.detach(|| merkle::root(&ls)).map_err(runtime_error)?;
-    Ok(PyBytes::new(py, &root))
+    let root = if ls.len() >= DETACH_LEAVES_MIN {
+        py.detach(|| merkle::root(&ls))
+    } else {
+        merkle::root(&ls)
+    };
+    Ok(PyBytes::new(py, &root.map_err(runtime_error)?))
 }
 
 /// `merkle_root_packed(buf, leaf_size) -> bytes`: leaves are consecutive
@@ -152,10 +161,12 @@ fn merkle_root_packed<'py>(
         )));
     }
     let d = &data[..];
-    let root = py
-        .detach(|| merkle::root_packed(d, leaf_size))
-        .map_err(runtime_error)?;
-    Ok(PyBytes::new(py, &root))
+    let root = if d.len() / leaf_size >= DETACH_LEAVES_MIN {
+        py.detach(|| merkle::root_packed(d, leaf_size))
+    } else {
+        merkle::root_packed(d, leaf_size)
+    };
+    Ok(PyBytes::new(py, &root.map_err(runtime_error)?))
 }
 
 /// `merkle_prove(leaves, index) -> list[bytes]`: RFC 6962 audit path,

@@ -103,12 +103,9 @@ impl BlockCols {
     /// its senders' nonce keys (`b"\x00n" + sender`).
     fn declared_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let cols = self.cols();
-        let keys = py.detach(|| {
-            cols.declared_keys()
-                .into_iter()
-                .map(|k| k.into_owned())
-                .collect::<Vec<_>>()
-        });
+        // A millisecond or so of sorting: kept under the GIL (handing it back can
+        // cost a switch interval when other threads run Python).
+        let keys = cols.declared_keys();
         PyList::new(py, keys.iter().map(|k| PyBytes::new(py, k)))
     }
 }

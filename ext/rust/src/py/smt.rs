@@ -89,17 +89,25 @@ fn smt_apply<'py>(
     if let Some(c) = cache.as_mut() {
         c.inner.begin(root);
     }
-    let mut updater = py
-        .detach(|| smt::Updater::with_hash(th, root, version, updates))
-        .map_err(smt_error)?;
+    // One GIL release per round (each hand-back can wait a switch interval for the GIL
+    // when other threads run Python): the first with the update's set-up and what the
+    // cache resolves, one per fetched level with what the cache resolves below it, and
+    // the last with the new tree and the cache's update.
     // Decoded new chunks are only kept for the cache (and only as deep as it goes).
-    updater.keep_chunks_below(cache.as_ref().map_or(0, |c| c.inner.depth_max));
+    let keep_below = cache.as_ref().map_or(0, |c| c.inner.depth_max);
+    let mut updater = {
+        let inner = cache.as_ref().map(|c| &c.inner);
+        py.detach(|| -> Result<smt::Updater, smt::SmtError> {
+            let mut updater = smt::Updater::with_hash(th, root, version, updates)?;
+            updater.keep_chunks_below(keep_below);
+            if let Some(inner) = inner {
+                updater.resolve_from(inner)?;
+            }
+            Ok(updater)
+        })
+        .map_err(smt_error)?
+    };
     loop {
-        if let Some(c) = cache.as_ref() {
-            let inner = &c.inner;
-            py.detach(|| updater.resolve_from(inner))
-                .map_err(smt_error)?;
-        }
         let want = updater.wanted();
         if want.is_empty() {
             break;
@@ -115,13 +123,27 @@ fn smt_apply<'py>(
                 Some(byte_arg(item, "fetch result[i]")?.to_vec())
             });
         }
-        py.detach(|| updater.supply(supplied)).map_err(smt_error)?;
+        let inner = cache.as_ref().map(|c| &c.inner);
+        py.detach(|| -> Result<(), smt::SmtError> {
+            updater.supply(supplied)?;
+            if let Some(inner) = inner {
+                updater.resolve_from(inner)?;
+            }
+            Ok(())
+        })
+        .map_err(smt_error)?;
     }
-    let out = py.detach(|| updater.finish()).map_err(smt_error)?;
-    if let Some(c) = cache.as_mut() {
-        let inner = &mut c.inner;
-        py.detach(|| inner.commit(&out));
-    }
+    let out = {
+        let inner = cache.as_mut().map(|c| &mut c.inner);
+        py.detach(|| -> Result<smt::Outcome, smt::SmtError> {
+            let out = updater.finish()?;
+            if let Some(inner) = inner {
+                inner.commit(&out);
+            }
+            Ok(out)
+        })
+        .map_err(smt_error)?
+    };
     let root = out.root.expect("finish sets the root");
     let puts = out
         .puts
