@@ -330,7 +330,10 @@ class _NativeRows:
         while done < len(rows):
             rest = np.concatenate(([0], bounds[bounds > done] - done))
             try:
-                outs = ctx._state.run(self._block_cols, rows[done:], rest, self.kernels, ctx.height, self.parallel)
+                outs = ctx._state.run(
+                    self._block_cols, rows[done:], rest, self.kernels, ctx.height, ctx.timestamp_ms,
+                    ctx.suite.name == ED25519_BLAKE3.name, self.parallel,
+                )  # fmt: skip
             except ValueError as exc:
                 raise InvariantViolation(f"native execution: {exc}", height=ctx.height) from exc
             deferred = []

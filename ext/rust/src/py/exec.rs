@@ -181,16 +181,17 @@ impl BlockState {
         Ok(out)
     }
 
-    /// `run(cols, rows, bounds, kernels, height, parallel) -> list[(code, topic, data)]`:
-    /// the rows of `cols` listed in `rows` (int64; wave `w` is
-    /// `rows[bounds[w]:bounds[w + 1]]`), each with kernel `kernels[row]`
-    /// (uint8 per row of `cols`), at `height`; one outcome per entry of `rows`:
+    /// `run(cols, rows, bounds, kernels, height, timestamp_ms, default_suite, parallel)
+    /// -> list[(code, topic, data)]`: the rows of `cols` listed in `rows` (int64; wave `w`
+    /// is `rows[bounds[w]:bounds[w + 1]]`), each with kernel `kernels[row]` (uint8 per row
+    /// of `cols`), in the block at `height` and `timestamp_ms` on a chain of the default
+    /// crypto suite or not (`default_suite`); one outcome per entry of `rows`:
     /// its code and its event's topic and data (`None`, `None` when it has none).
     /// `parallel`: the waves are conflict-free (a scheduler's), so each wave's
     /// rows run at once on the pool. The GIL is released throughout.
     /// `ValueError`: a broken invariant (a key not prefetched, a nonce that is
     /// not a u64, bad rows or bounds); the state is then unspecified.
-    #[pyo3(signature = (cols, rows, bounds, kernels, height, parallel))]
+    #[pyo3(signature = (cols, rows, bounds, kernels, height, timestamp_ms, default_suite, parallel))]
     #[allow(clippy::too_many_arguments)]
     fn run<'py>(
         &mut self,
@@ -200,6 +201,8 @@ impl BlockState {
         bounds: &Bound<'py, PyAny>,
         kernels: &Bound<'py, PyAny>,
         height: u64,
+        timestamp_ms: u64,
+        default_suite: bool,
         parallel: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let rows: Vec<i64> = typed_arg(rows, "rows", "int64")?;
@@ -214,7 +217,10 @@ impl BlockState {
         let block = cols.get();
         let state = &mut self.inner;
         let outs = py
-            .detach(|| exec::run(&block.cols(), state, &rows, &bounds, &kernels, height, parallel))
+            .detach(|| {
+                let env = exec::BlockEnv { height, timestamp_ms, default_suite };
+                exec::run(&block.cols(), state, &rows, &bounds, &kernels, &env, parallel)
+            })
             .map_err(|e| PyValueError::new_err(e.0))?;
         let out = PyList::empty(py);
         for o in outs {
@@ -229,6 +235,17 @@ impl BlockState {
         }
         Ok(out)
     }
+}
+
+/// `finance_codes() -> dict`: the finance refusal codes the finance kernels return, by
+/// name (`tierchain.apps.finance.codes.FinanceReject`'s names; tested against it).
+#[pyfunction]
+fn finance_codes<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let codes = PyDict::new(py);
+    for (name, c) in exec::fcodes::ALL {
+        codes.set_item(name, c)?;
+    }
+    Ok(codes)
 }
 
 /// `exec_constants() -> (kernels, codes)`: kernel ids by name and the refusal
@@ -250,5 +267,6 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BlockCols>()?;
     m.add_class::<BlockState>()?;
     m.add_function(wrap_pyfunction!(exec_constants, m)?)?;
+    m.add_function(wrap_pyfunction!(finance_codes, m)?)?;
     Ok(())
 }
