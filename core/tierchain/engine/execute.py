@@ -338,7 +338,8 @@ class _NativeRows:
             rest = np.concatenate(([0], bounds[bounds > done] - done))
             try:
                 ran, deferred, failed = ctx._state.run(
-                    self.cols.native, rows[done:], rest, self.kernels, ctx.height, self.parallel,
+                    self.cols.native, rows[done:], rest, self.kernels, ctx.height, ctx.timestamp_ms,
+                    ctx.suite.name == ED25519_BLAKE3.name, self.parallel,
                     receipts, encoded, _RECEIPT_TYPES, self.cols.tx_id,
                 )  # fmt: skip
             except ValueError as exc:

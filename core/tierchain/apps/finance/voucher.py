@@ -256,7 +256,7 @@ def _confirm(ctx: TxContext) -> None:
 # --- split ----------------------------------------------------------------------------------
 
 
-@OPS.op(c.OP_SPLIT, "fin.split")
+@OPS.op(c.OP_SPLIT, "fin.split", native="fin.split")
 def _split(ctx: TxContext) -> None:
     if len(ctx.payload) < 17:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -384,7 +384,7 @@ def _c_offer_keys(pid: bytes, kind: int, blinded: bytes) -> set[bytes]:
 # --- offer / accept / return ----------------------------------------------------------------
 
 
-@OPS.op(c.OP_OFFER, "fin.offer")
+@OPS.op(c.OP_OFFER, "fin.offer", native="fin.offer")
 def _offer(ctx: TxContext) -> None:
     if len(ctx.payload) != _OFFER.size:
         raise OpFailed(Reject.BAD_PAYLOAD)
@@ -419,7 +419,7 @@ def _offered_piece(ctx: TxContext) -> tuple[bytes, bytes, c.OrgRecord, c.Piece]:
     return pid, oid, org, piece
 
 
-@OPS.op(c.OP_ACCEPT, "fin.accept")
+@OPS.op(c.OP_ACCEPT, "fin.accept", native="fin.accept")
 def _accept(ctx: TxContext) -> None:
     pid, oid, org, piece = _offered_piece(ctx)
     if piece.counterparty != oid:

@@ -24,7 +24,10 @@
 //! block may touch (prefetched by the caller, absent keys as `None`) and the
 //! block's writes so far, in first-write order (a Python dict's order).
 
+mod finance;
 mod transfer;
+
+pub use finance::fcodes;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -66,13 +69,24 @@ pub mod codes {
 pub enum Kernel {
     /// `accounts.transfer` (op 2): a balance transfer.
     Transfer = 0,
+    /// `fin.split` (op 33): a plaintext piece split into 2..8 children.
+    FinSplit = 1,
+    /// `fin.offer` (op 34): a piece offered (transfer, discount or pledge).
+    FinOffer = 2,
+    /// `fin.accept` (op 35): an offer accepted (a confidential piece's is deferred).
+    FinAccept = 3,
     /// Tests only: defers every row whose payload starts with 0xff, else a transfer.
     #[cfg(test)]
     TestDefer = 254,
 }
 
 impl Kernel {
-    pub const ALL: [(&'static str, Kernel); 1] = [("accounts.transfer", Kernel::Transfer)];
+    pub const ALL: [(&'static str, Kernel); 4] = [
+        ("accounts.transfer", Kernel::Transfer),
+        ("fin.split", Kernel::FinSplit),
+        ("fin.offer", Kernel::FinOffer),
+        ("fin.accept", Kernel::FinAccept),
+    ];
 
     pub fn from_id(id: u8) -> Option<Kernel> {
         #[cfg(test)]
@@ -281,6 +295,19 @@ impl From<Broken> for Fail {
     }
 }
 
+/// `tierchain.state.storage.state_value_bytes_max`: a longer value is `BAD_PAYLOAD` (`TxContext.put`).
+pub const VALUE_BYTES_MAX: usize = 64 << 10;
+
+/// What every row of a run shares (the Python `TxContext`'s block fields): the block's
+/// height and timestamp, and whether the chain's crypto suite is the default
+/// (ed25519-blake3: a kernel hashing with another suite defers).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockEnv {
+    pub height: u64,
+    pub timestamp_ms: u64,
+    pub default_suite: bool,
+}
+
 /// A kernel's view of its transaction (the Python `TxContext`).
 pub struct TxView<'a> {
     cols: &'a Cols<'a>,
@@ -290,6 +317,8 @@ pub struct TxView<'a> {
     writes: std::ops::Range<usize>,
     local: Vec<(Vec<u8>, Value)>,
     pub height: u64,
+    pub timestamp_ms: u64,
+    pub default_suite: bool,
 }
 
 impl<'a> TxView<'a> {
@@ -329,10 +358,14 @@ impl<'a> TxView<'a> {
         }
     }
 
-    /// `ctx.put`: undeclared as a write -> UNDECLARED_ACCESS.
+    /// `ctx.put`: undeclared as a write -> UNDECLARED_ACCESS; a value over
+    /// [`VALUE_BYTES_MAX`] -> BAD_PAYLOAD.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), Fail> {
         if !self.declared_in(self.writes.clone(), key) {
             return Err(Fail::Code(codes::UNDECLARED_ACCESS));
+        }
+        if value.len() > VALUE_BYTES_MAX {
+            return Err(Fail::Code(codes::BAD_PAYLOAD));
         }
         match self.local.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = Some(value.into()),
@@ -352,8 +385,9 @@ fn run_row(
     state: &State,
     kernel: Kernel,
     row: usize,
-    height: u64,
+    env: &BlockEnv,
 ) -> Result<RowOut, Broken> {
+    let height = env.height;
     let sender = cols.sender(row);
     let nkey = nonce_key(sender);
     let expected = match state.get(&nkey)? {
@@ -391,9 +425,14 @@ fn run_row(
         writes: mid..last,
         local: Vec::new(),
         height,
+        timestamp_ms: env.timestamp_ms,
+        default_suite: env.default_suite,
     };
     let result = match kernel {
         Kernel::Transfer => transfer::run(&mut tx),
+        Kernel::FinSplit => finance::split(&mut tx),
+        Kernel::FinOffer => finance::offer(&mut tx),
+        Kernel::FinAccept => finance::accept(&mut tx),
         #[cfg(test)]
         Kernel::TestDefer if tx.payload().first() == Some(&0xff) => Err(Fail::Defer),
         #[cfg(test)]
@@ -420,7 +459,7 @@ fn run_row(
 pub const PARALLEL_ROWS_MIN: usize = 256;
 
 /// Runs `rows` (row indices of `cols`; wave `w` is `rows[bounds[w]..bounds[w + 1]]`)
-/// with `kernels[row]` (ids of [`Kernel`]), at `height`, on `state`; the rows'
+/// with `kernels[row]` (ids of [`Kernel`]), in block `env`, on `state`; the rows'
 /// outcomes in the order of `rows`. `parallel`: the waves are a scheduler's
 /// (conflict-free), so each wave's rows are computed at once on the pool;
 /// otherwise one after another (module docs).
@@ -435,7 +474,7 @@ pub fn run(
     rows: &[u32],
     bounds: &[u32],
     kernels: &[u8],
-    height: u64,
+    env: &BlockEnv,
     parallel: bool,
 ) -> Result<Vec<RowOut>, Broken> {
     if kernels.len() != cols.rows() {
@@ -463,7 +502,7 @@ pub fn run(
             let computed: Result<Vec<RowOut>, Broken> = crate::pool::install(|| {
                 jobs.par_iter()
                     .with_min_len(64)
-                    .map(|&(r, k)| run_row(cols, shared, k, r, height))
+                    .map(|&(r, k)| run_row(cols, shared, k, r, env))
                     .collect()
             })
             .map_err(Broken)?;
@@ -479,7 +518,7 @@ pub fn run(
         } else {
             let mut deferred = false;
             for &(r, k) in &jobs {
-                let out = run_row(cols, state, k, r, height)?;
+                let out = run_row(cols, state, k, r, env)?;
                 deferred |= out.code == codes::DEFER;
                 apply(state, &out);
                 outs.push(out);

@@ -4,6 +4,14 @@
 
 use super::*;
 
+fn env(height: u64) -> BlockEnv {
+    BlockEnv {
+        height,
+        timestamp_ms: 0,
+        default_suite: true,
+    }
+}
+
 struct Block {
     buf: Vec<u8>,
     key_first: Vec<i64>,
@@ -121,7 +129,16 @@ fn run_all(block: &Block, state: &mut State, waves: &[Vec<u32>], parallel: bool)
         bounds.push(bounds.last().unwrap() + w.len() as u32);
     }
     let kernels = vec![Kernel::Transfer as u8; block.nonce.len()];
-    let outs = run(&block.cols(), state, &rows, &bounds, &kernels, 5, parallel).unwrap();
+    let outs = run(
+        &block.cols(),
+        state,
+        &rows,
+        &bounds,
+        &kernels,
+        &env(5),
+        parallel,
+    )
+    .unwrap();
     let mut codes = vec![u16::MAX; block.nonce.len()];
     for (r, o) in rows.iter().zip(outs) {
         codes[*r as usize] = o.code;
@@ -197,7 +214,7 @@ fn a_key_not_prefetched_is_broken_not_a_refusal() {
     let mut b = Block::new();
     b.transfer(0, 0, 1, 1);
     let mut s = State::new();
-    let err = run(&b.cols(), &mut s, &[0], &[0, 1], &[0], 1, false).unwrap_err();
+    let err = run(&b.cols(), &mut s, &[0], &[0, 1], &[0], &env(1), false).unwrap_err();
     assert!(err.0.contains("not prefetched"), "{err}");
 }
 
@@ -245,7 +262,16 @@ fn a_deferred_row_is_not_applied_and_stops_the_run() {
     let kernels = vec![Kernel::TestDefer as u8; 3];
     // Serially: rows 0 and 1 (deferred) come back; row 2 waits for the caller.
     let mut s = world(3, 50);
-    let outs = run(&b.cols(), &mut s, &[0, 1, 2], &[0, 3], &kernels, 1, false).unwrap();
+    let outs = run(
+        &b.cols(),
+        &mut s,
+        &[0, 1, 2],
+        &[0, 3],
+        &kernels,
+        &env(1),
+        false,
+    )
+    .unwrap();
     assert_eq!(
         outs.iter().map(|o| o.code).collect::<Vec<_>>(),
         [codes::OK, codes::DEFER]
@@ -261,7 +287,16 @@ fn a_deferred_row_is_not_applied_and_stops_the_run() {
     );
     // In waves: the deferring wave ([0, 1]) is applied but for row 1, then the run stops.
     let mut s = world(3, 50);
-    let outs = run(&b.cols(), &mut s, &[0, 1, 2], &[0, 2, 3], &kernels, 1, true).unwrap();
+    let outs = run(
+        &b.cols(),
+        &mut s,
+        &[0, 1, 2],
+        &[0, 2, 3],
+        &kernels,
+        &env(1),
+        true,
+    )
+    .unwrap();
     assert_eq!(
         outs.iter().map(|o| o.code).collect::<Vec<_>>(),
         [codes::OK, codes::DEFER]

@@ -210,22 +210,23 @@ impl BlockState {
         Ok(out)
     }
 
-    /// `run(cols, rows, bounds, kernels, height, parallel, receipts, encoded, types, tx_ids)
-    /// -> (done, deferred, failed)`: the rows of `cols` listed in `rows` (int64;
-    /// wave `w` is `rows[bounds[w]:bounds[w + 1]]`), each with kernel
-    /// `kernels[row]` (uint8 per row of `cols`), at `height`. Each row's
-    /// receipt goes into `receipts[row]` (a `types = (Receipt, Event)` instance,
-    /// made as their dataclass `__init__` would) and its encoding into
-    /// `encoded[row]`; a receipt's tx id is `tx_ids[row]` (the block's ids as
-    /// bytes, one object shared with the caller). `done`: how many entries of `rows` ran (fewer when a row
-    /// was deferred: `exec::run`); `deferred`: the rows left to the Python
-    /// handler (no receipt); `failed`: rows refused with `HANDLER_FAILED` (a
-    /// stored value that does not parse), for the log. `parallel`: the waves
-    /// are conflict-free (a scheduler's), so each wave's rows run at once on the
-    /// pool. The GIL is released while the rows run. `ValueError`: a broken
-    /// invariant (a key not prefetched, a nonce that is not a u64, bad rows or
-    /// bounds); the state is then unspecified.
-    #[pyo3(signature = (cols, rows, bounds, kernels, height, parallel, receipts, encoded, types, tx_ids))]
+    /// `run(cols, rows, bounds, kernels, height, timestamp_ms, default_suite, parallel,
+    /// receipts, encoded, types, tx_ids) -> (done, deferred, failed)`: the rows of `cols`
+    /// listed in `rows` (int64; wave `w` is `rows[bounds[w]:bounds[w + 1]]`), each with
+    /// kernel `kernels[row]` (uint8 per row of `cols`), in the block at `height` and
+    /// `timestamp_ms` on a chain of the default crypto suite or not (`default_suite`).
+    /// Each row's receipt goes into `receipts[row]` (a `types = (Receipt, Event)`
+    /// instance, made as their dataclass `__init__` would) and its encoding into
+    /// `encoded[row]`; a receipt's tx id is `tx_ids[row]` (the block's ids as bytes, one
+    /// object shared with the caller). `done`: how many entries of `rows` ran (fewer
+    /// when a row was deferred: `exec::run`); `deferred`: the rows left to the Python
+    /// handler (no receipt); `failed`: rows refused with `HANDLER_FAILED` (a stored
+    /// value that does not parse), for the log. `parallel`: the waves are
+    /// conflict-free (a scheduler's), so each wave's rows run at once on the pool. The
+    /// GIL is released while the rows run. `ValueError`: a broken invariant (a key not
+    /// prefetched, a nonce that is not a u64, bad rows or bounds); the state is then
+    /// unspecified.
+    #[pyo3(signature = (cols, rows, bounds, kernels, height, timestamp_ms, default_suite, parallel, receipts, encoded, types, tx_ids))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn run<'py>(
         &mut self,
@@ -235,6 +236,8 @@ impl BlockState {
         bounds: &Bound<'py, PyAny>,
         kernels: &Bound<'py, PyAny>,
         height: u64,
+        timestamp_ms: u64,
+        default_suite: bool,
         parallel: bool,
         receipts: &Bound<'py, PyList>,
         encoded: &Bound<'py, PyList>,
@@ -264,7 +267,12 @@ impl BlockState {
         let (outs, bytes) = py
             .detach(|| {
                 let c = block.cols();
-                let outs = exec::run(&c, state, &rows, &bounds, &kernels, height, parallel)?;
+                let env = exec::BlockEnv {
+                    height,
+                    timestamp_ms,
+                    default_suite,
+                };
+                let outs = exec::run(&c, state, &rows, &bounds, &kernels, &env, parallel)?;
                 let bytes = rows
                     .iter()
                     .zip(&outs)
@@ -392,6 +400,17 @@ impl<'py> FrozenMaker<'py> {
     }
 }
 
+/// `finance_codes() -> dict`: the finance refusal codes the finance kernels return, by
+/// name (`tierchain.apps.finance.codes.FinanceReject`'s names; tested against it).
+#[pyfunction]
+fn finance_codes<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let codes = PyDict::new(py);
+    for (name, c) in exec::fcodes::ALL {
+        codes.set_item(name, c)?;
+    }
+    Ok(codes)
+}
+
 /// `exec_constants() -> (kernels, codes)`: kernel ids by name and the refusal
 /// codes the executor returns, by name (`tierchain.errors.Reject`'s names).
 #[pyfunction]
@@ -411,5 +430,6 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BlockCols>()?;
     m.add_class::<BlockState>()?;
     m.add_function(wrap_pyfunction!(exec_constants, m)?)?;
+    m.add_function(wrap_pyfunction!(finance_codes, m)?)?;
     Ok(())
 }
