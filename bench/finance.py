@@ -25,6 +25,7 @@ from tierchain.apps import accounts as accounts_app
 from tierchain.apps.finance.workload import TXS_PER_VOUCHER, lifecycle_workload
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import KeyPair
+from tierchain.engine import gc_tuning
 from tierchain.engine.chain import Chain
 from tierchain.errors import Reject
 
@@ -78,6 +79,7 @@ def transfer_stream(accounts: int, n: int, chain_id: int, seed: int = 3) -> tupl
 @click.option("--tiny", is_flag=True, help="Tiny parameters (CI): the script runs; figures mean little.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(vouchers, sync, batch_txs, inflight, block_txs_max, tiny, out) -> None:
+    gc_tuning.tune()  # as a node's process runs (engine/gc_tuning.py)
     if tiny:
         vouchers, batch_txs = 60, 64
     t0 = time.perf_counter()

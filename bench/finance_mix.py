@@ -84,6 +84,7 @@ from tierchain.apps.receipts import issue as rissue
 from tierchain.apps.receipts import offers as roffers
 from tierchain.config import ChainConfig, GenesisAccount
 from tierchain.crypto import SUITES, KeyPair, suite_for
+from tierchain.engine import gc_tuning
 from tierchain.engine.chain import Chain
 from tierchain.errors import Reject
 from tierchain.wire import tx as txcodec
@@ -695,6 +696,7 @@ def run(crypto, sync, ops, repeat, payers, batch, inflight, block_txs_max) -> di
 @click.option("--tiny", is_flag=True, help="Tiny parameters (CI): the script runs; figures mean little.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(crypto, sync, ops, repeat, payers, batch, inflight, block_txs_max, tiny, out) -> None:
+    gc_tuning.tune()  # as a node's process runs (engine/gc_tuning.py)
     if tiny:
         ops, repeat, payers, batch = 1, 2, 64, 256
     out = out or OUT / ("finance_mix-tiny.json" if tiny else "finance_mix.json")
