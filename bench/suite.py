@@ -230,8 +230,9 @@ def sweep(axis: str, p: Params, *, peak_tps: float | None = None) -> dict:
         points = [(h, [*acc, "--hot-pct", str(h)]) for h in p.hot_pcts]
     elif axis == "skew":
         points = [(s, [*acc, "--skew", str(s)]) for s in p.skews]
-    elif axis == "mix":  # the finance voucher lifecycle is one ordered stream: one submitter
-        points = [("transfer", acc), ("voucher", [*acc, "--mix", "voucher", "--threads", "1"])]
+    elif axis == "mix":  # the voucher lifecycle is one ordered stream: one submitter, for both
+        one = [*acc, "--threads", "1"]
+        points = [("transfer", one), ("voucher", [*one, "--mix", "voucher"])]
     elif axis == "block":
         points = [(b, [*acc, "--block-txs", str(b)]) for b in p.block_sizes]
     elif axis == "sync":
@@ -319,7 +320,7 @@ STAGES = (  # (label, frame substring): the first frame below _produce / _commit
     ("building block columns (BlockColumns)", "BlockColumns"),
     ("prefetch: collecting declared keys", "declared_keys"),
     ("prefetch: LMDB getmulti of declared keys", "get_many_raw"),
-    ("op handlers + nonce checks (execute_block, Python per tx)", "execute_block"),
+    ("execution: native op kernels, Python handlers, nonce checks (execute_block)", "execute_block"),
     ("receipts: encode + Merkle root", "Receipt.encode"),
     ("tx/receipt Merkle roots", "merkle"),
     ("authenticated state: StateTree.prepare (native SMT + chunk reads)", "StateTree.prepare"),

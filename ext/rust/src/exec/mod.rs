@@ -136,6 +136,45 @@ pub struct Cols<'a> {
     pub digest: &'a [u8],
 }
 
+/// A block's columns, owned: the binding's copy of a `Batch`'s (`py/exec.rs`), or a
+/// block the tests build row by row.
+#[derive(Default, Clone, Debug)]
+pub struct OwnedCols {
+    pub buf: Vec<u8>,
+    pub key_first: Vec<i64>,
+    pub key_start: Vec<i64>,
+    pub key_len: Vec<u8>,
+    pub n_read: Vec<u8>,
+    pub n_write: Vec<u8>,
+    pub sender: Vec<u8>,
+    pub sender_len: usize,
+    pub nonce: Vec<u64>,
+    pub expires_at: Vec<u64>,
+    pub payload_start: Vec<i64>,
+    pub payload_len: Vec<u32>,
+    pub digest: Vec<u8>,
+}
+
+impl OwnedCols {
+    pub fn cols(&self) -> Cols<'_> {
+        Cols {
+            buf: &self.buf,
+            key_first: &self.key_first,
+            key_start: &self.key_start,
+            key_len: &self.key_len,
+            n_read: &self.n_read,
+            n_write: &self.n_write,
+            sender: &self.sender,
+            sender_len: self.sender_len,
+            nonce: &self.nonce,
+            expires_at: &self.expires_at,
+            payload_start: &self.payload_start,
+            payload_len: &self.payload_len,
+            digest: &self.digest,
+        }
+    }
+}
+
 impl<'a> Cols<'a> {
     /// Checks every length and offset once, so row accessors cannot go out of bounds.
     pub fn check(&self) -> Result<(), Broken> {

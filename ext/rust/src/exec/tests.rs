@@ -12,19 +12,20 @@ fn env(height: u64) -> BlockEnv {
     }
 }
 
-struct Block {
-    buf: Vec<u8>,
-    key_first: Vec<i64>,
-    key_start: Vec<i64>,
-    key_len: Vec<u8>,
-    n_read: Vec<u8>,
-    n_write: Vec<u8>,
-    sender: Vec<u8>,
-    nonce: Vec<u64>,
-    expires_at: Vec<u64>,
-    payload_start: Vec<i64>,
-    payload_len: Vec<u32>,
-    digest: Vec<u8>,
+/// A block built row by row (`OwnedCols` with the helpers below).
+struct Block(OwnedCols);
+
+impl std::ops::Deref for Block {
+    type Target = OwnedCols;
+    fn deref(&self) -> &OwnedCols {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Block {
+    fn deref_mut(&mut self) -> &mut OwnedCols {
+        &mut self.0
+    }
 }
 
 fn pk(i: u8) -> Vec<u8> {
@@ -33,20 +34,10 @@ fn pk(i: u8) -> Vec<u8> {
 
 impl Block {
     fn new() -> Block {
-        Block {
-            buf: Vec::new(),
-            key_first: vec![],
-            key_start: vec![],
-            key_len: vec![],
-            n_read: vec![],
-            n_write: vec![],
-            sender: vec![],
-            nonce: vec![],
-            expires_at: vec![],
-            payload_start: vec![],
-            payload_len: vec![],
-            digest: vec![],
-        }
+        Block(OwnedCols {
+            sender_len: 32,
+            ..OwnedCols::default()
+        })
     }
 
     fn push(
@@ -57,21 +48,22 @@ impl Block {
         writes: &[Vec<u8>],
         payload: &[u8],
     ) {
-        self.key_first.push(self.key_start.len() as i64);
+        let c = &mut self.0;
+        c.key_first.push(c.key_start.len() as i64);
         for k in reads.iter().chain(writes) {
-            self.key_start.push(self.buf.len() as i64);
-            self.key_len.push(k.len() as u8);
-            self.buf.extend_from_slice(k);
+            c.key_start.push(c.buf.len() as i64);
+            c.key_len.push(k.len() as u8);
+            c.buf.extend_from_slice(k);
         }
-        self.n_read.push(reads.len() as u8);
-        self.n_write.push(writes.len() as u8);
-        self.sender.extend_from_slice(&pk(sender));
-        self.nonce.push(nonce);
-        self.expires_at.push(0);
-        self.payload_start.push(self.buf.len() as i64);
-        self.payload_len.push(payload.len() as u32);
-        self.buf.extend_from_slice(payload);
-        self.digest.extend_from_slice(&[self.nonce.len() as u8; 32]);
+        c.n_read.push(reads.len() as u8);
+        c.n_write.push(writes.len() as u8);
+        c.sender.extend_from_slice(&pk(sender));
+        c.nonce.push(nonce);
+        c.expires_at.push(0);
+        c.payload_start.push(c.buf.len() as i64);
+        c.payload_len.push(payload.len() as u32);
+        c.buf.extend_from_slice(payload);
+        c.digest.extend_from_slice(&[c.nonce.len() as u8; 32]);
     }
 
     fn transfer(&mut self, from: u8, nonce: u64, to: u8, amount: u64) {
@@ -88,24 +80,6 @@ impl Block {
             &writes,
             &payload,
         );
-    }
-
-    fn cols(&self) -> Cols<'_> {
-        Cols {
-            buf: &self.buf,
-            key_first: &self.key_first,
-            key_start: &self.key_start,
-            key_len: &self.key_len,
-            n_read: &self.n_read,
-            n_write: &self.n_write,
-            sender: &self.sender,
-            sender_len: 32,
-            nonce: &self.nonce,
-            expires_at: &self.expires_at,
-            payload_start: &self.payload_start,
-            payload_len: &self.payload_len,
-            digest: &self.digest,
-        }
     }
 }
 
@@ -257,7 +231,8 @@ fn a_deferred_row_is_not_applied_and_stops_the_run() {
     let mut b = Block::new();
     b.transfer(0, 0, 1, 5);
     b.transfer(2, 0, 1, 5); // row 1: deferred (its payload made to start with 0xff below)
-    b.buf[b.payload_start[1] as usize] = 0xff;
+    let at = b.payload_start[1] as usize;
+    b.buf[at] = 0xff;
     b.transfer(0, 1, 1, 5);
     let kernels = vec![Kernel::TestDefer as u8; 3];
     // Serially: rows 0 and 1 (deferred) come back; row 2 waits for the caller.

@@ -16,38 +16,12 @@ use crate::exec;
 /// the tx ids), checked and copied.
 #[pyclass(module = "tierchain_native", frozen)]
 struct BlockCols {
-    buf: Vec<u8>,
-    key_first: Vec<i64>,
-    key_start: Vec<i64>,
-    key_len: Vec<u8>,
-    n_read: Vec<u8>,
-    n_write: Vec<u8>,
-    sender: Vec<u8>,
-    sender_len: usize,
-    nonce: Vec<u64>,
-    expires_at: Vec<u64>,
-    payload_start: Vec<i64>,
-    payload_len: Vec<u32>,
-    digest: Vec<u8>,
+    inner: exec::OwnedCols,
 }
 
 impl BlockCols {
     fn cols(&self) -> exec::Cols<'_> {
-        exec::Cols {
-            buf: &self.buf,
-            key_first: &self.key_first,
-            key_start: &self.key_start,
-            key_len: &self.key_len,
-            n_read: &self.n_read,
-            n_write: &self.n_write,
-            sender: &self.sender,
-            sender_len: self.sender_len,
-            nonce: &self.nonce,
-            expires_at: &self.expires_at,
-            payload_start: &self.payload_start,
-            payload_len: &self.payload_len,
-            digest: &self.digest,
-        }
+        self.inner.cols()
     }
 }
 
@@ -76,7 +50,7 @@ impl BlockCols {
         } else {
             sender.len() / nonce.len()
         };
-        let out = BlockCols {
+        let inner = exec::OwnedCols {
             buf: byte_arg(buf, "buf")?.to_vec(),
             key_first: typed_arg(key_first, "key_first", "int64")?,
             key_start: typed_arg(key_start, "key_start", "int64")?,
@@ -91,12 +65,15 @@ impl BlockCols {
             payload_len: typed_arg(payload_len, "payload_len", "uint32")?,
             digest: typed_arg(digest, "digest", "uint8")?,
         };
-        out.cols().check().map_err(|e| PyValueError::new_err(e.0))?;
-        Ok(out)
+        inner
+            .cols()
+            .check()
+            .map_err(|e| PyValueError::new_err(e.0))?;
+        Ok(BlockCols { inner })
     }
 
     fn __len__(&self) -> usize {
-        self.nonce.len()
+        self.inner.nonce.len()
     }
 
     /// Every key the block may touch, sorted and unique: its declared keys and
@@ -257,7 +234,7 @@ impl BlockState {
         };
         let (rows, bounds) = (as_u32(rows, "rows")?, as_u32(bounds, "bounds")?);
         let block = cols.get();
-        let n = block.nonce.len();
+        let n = block.inner.nonce.len();
         if receipts.len() != n || encoded.len() != n || tx_ids.len() != n {
             return Err(PyValueError::new_err(
                 "receipts, encoded and tx_ids: one entry per row of cols",
