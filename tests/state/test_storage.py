@@ -60,3 +60,32 @@ def test_damaged_header_record_is_reported(tmp_path):
     with store.read() as r, pytest.raises(Exception, match="checksum"):
         r.get("headers", 0)
     store.close()
+
+
+def test_packed_puts_equal_pair_puts_and_refuse_partial_pairs(tmp_path):
+    import random
+    import struct
+
+    rng = random.Random(5)
+    ids = sorted(rng.randbytes(32) for _ in range(300))
+    locs = [struct.pack("<QI", 7, i) for i in range(300)]
+    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+    try:
+        with a.write() as w:
+            w.put_many_raw("tx_index", list(zip(ids, locs, strict=True)))
+        shuffled = list(range(300))
+        rng.shuffle(shuffled)
+        with b.write() as w:  # unsorted, sorted by the put
+            w.put_packed(
+                "tx_index", b"".join(ids[i] for i in shuffled), b"".join(locs[i] for i in shuffled), sort=True
+            )
+        with a.read() as ra, b.read() as rb:
+            assert list(ra.items("tx_index")) == list(rb.items("tx_index"))
+            assert rb.get("tx_index", ids[123]) == (7, 123)
+        with b.write() as w, pytest.raises(CodecError, match="whole pairs"):
+            w.put_packed("tx_index", b"".join(ids), b"".join(locs)[:-1])
+        with b.write() as w, pytest.raises(TypeError, match="fixed-size"):
+            w.put_packed("receipts", b"\0" * 8, b"")
+    finally:
+        a.close()
+        b.close()

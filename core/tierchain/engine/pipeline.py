@@ -48,7 +48,7 @@ from tierchain.engine.submission import ChainError, CommittedBlock
 from tierchain.errors import InvariantViolation, TierChainError
 from tierchain.state import log as writeback_log
 from tierchain.state.commitment import Version
-from tierchain.wire.batch import Batch, gather, row_bytes
+from tierchain.wire.batch import Batch, gather
 from tierchain.wire.block import Header, Receipt
 
 log = logging.getLogger("tierchain.chain")
@@ -96,7 +96,7 @@ class _Executed:
     height: int
     timestamp_ms: int
     result: transition.Outcome  # receipts, writes, tx and receipt roots
-    index: list[tuple[bytes, bytes]]
+    index: tuple[bytes, bytes]  # the tx index: ids and their (height, pos) records, packed, block order
     # True: this block's commit merges the pending write sets into the state table
     # (state_log); False: it logs its own write set, packed here (``log``).
     flush: bool
@@ -273,8 +273,9 @@ class Pipeline:
         )
         locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
         locations["height"], locations["pos"] = height, np.arange(len(batch))
-        locs = row_bytes(locations.view(np.uint8).reshape(len(batch), locations.itemsize))
-        index = list(zip(cols.tx_id, locs, strict=True))  # sorted once, by the committer
+        # The tx index's pairs, packed (the committer's put sorts them natively): no tuple
+        # per transaction here or there.
+        index = (batch.digest.tobytes(), locations.tobytes())
         plan = self._plan
         plan[0] += 1
         plan[1] += len(result.writes)
@@ -380,7 +381,7 @@ class Pipeline:
             w.put("headers", height, header)
             w.put("blocks", height, batch.buf)
             w.put("receipts", height, receipts)
-            w.put_many_raw("tx_index", sorted(index))
+            w.put_packed("tx_index", *index, sort=True)
             for name, value in (ex.meta or {}).items():
                 w.put("meta", name, value)
             if ex.flush:

@@ -158,6 +158,28 @@ class WriteTxn(_Txn):
         except LmdbKeyExists as exc:
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
 
+    def put_packed(
+        self, table: str, keys: bytes, values: bytes, append: bool = False, sort: bool = False
+    ) -> None:
+        """``put_many_raw`` of pairs packed back to back, for a table of fixed-size keys and
+        values (``tx_index``): key ``i`` is ``keys[i * k:(i + 1) * k]``, its value likewise.
+        ``sort``: put in key order (sorted natively; of equal keys the last one stays)."""
+        t = TABLES[table]
+        sizes = []
+        for codec in (t.key, t.value):
+            if isinstance(codec, Struct):
+                sizes.append(codec.layout.size)
+            elif isinstance(codec, Bytes) and codec.size_min == codec.size_max:
+                sizes.append(codec.size_max)
+            else:
+                raise TypeError(f"table {table!r} has no fixed-size {codec.name}")
+        if len(keys) % sizes[0] or len(values) != len(keys) // sizes[0] * sizes[1]:
+            raise CodecError(f"table {table!r}: packed keys and values are not whole pairs")
+        try:
+            self._txn.put_packed(self._store._dbs[table], keys, sizes[0], values, sizes[1], append, sort)
+        except LmdbKeyExists as exc:
+            raise StorageError(f"table {table!r}: append of keys out of order") from exc
+
     def delete(self, table: str, key: Any) -> None:
         self._txn.delete(self._store._dbs[table], TABLES[table].key.encode(key))
 

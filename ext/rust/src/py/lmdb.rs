@@ -26,7 +26,7 @@ use std::thread::{self, ThreadId};
 
 use lmdb_master_sys as ffi;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
@@ -412,6 +412,61 @@ impl LmdbTxn {
             0
         };
         let rc = if held.len() >= 2 * RELEASE_GIL_MIN { py.detach(write) } else { write() };
+        check("mdb_put", rc)
+    }
+
+    /// Puts ``n`` pairs packed back to back: key ``i`` is
+    /// ``keys[i * key_size:(i + 1) * key_size]``, its value likewise in ``values``
+    /// (a block's tx index: no tuple per pair). ``append`` as in ``put_many``. ``sort``:
+    /// put them in key order (stable: of equal keys the last one stays), sorted here with
+    /// the GIL released, so the caller's Python need not sort.
+    #[pyo3(signature = (dbi, keys, key_size, values, value_size, append, sort=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn put_packed(
+        &self,
+        py: Python<'_>,
+        dbi: u32,
+        keys: &Bound<'_, PyBytes>,
+        key_size: usize,
+        values: &Bound<'_, PyBytes>,
+        value_size: usize,
+        append: bool,
+        sort: bool,
+    ) -> PyResult<()> {
+        let txn = self.writable()? as usize;
+        let (kb, vb) = (keys.as_bytes(), values.as_bytes());
+        if key_size == 0 || kb.len() % key_size != 0 || vb.len() != kb.len() / key_size * value_size {
+            return Err(PyValueError::new_err(format!(
+                "{} key bytes of {key_size} and {} value bytes of {value_size} are not whole pairs",
+                kb.len(),
+                vb.len()
+            )));
+        }
+        let n = kb.len() / key_size;
+        let (kr, vr) = (Raw(kb.as_ptr(), kb.len()), Raw(vb.as_ptr(), vb.len()));
+        let flags = if append { ffi::MDB_APPEND } else { 0 };
+        let write = move || -> c_int {
+            let (kr, vr) = (kr, vr);
+            // SAFETY: the key buffer (immutable bytes held by the caller) is kr.1 bytes long.
+            let all = unsafe { std::slice::from_raw_parts(kr.0, kr.1) };
+            let mut order: Vec<usize> = (0..n).collect();
+            if sort {
+                order.sort_by(|&a, &b| all[a * key_size..(a + 1) * key_size].cmp(&all[b * key_size..(b + 1) * key_size]));
+            }
+            for i in order {
+                let mut k = ffi::MDB_val { mv_size: key_size, mv_data: all[i * key_size..].as_ptr() as *mut c_void };
+                // SAFETY: i * value_size + value_size <= the value buffer's length (checked above).
+                let mut v = ffi::MDB_val { mv_size: value_size, mv_data: unsafe { vr.0.add(i * value_size) } as *mut c_void };
+                // SAFETY: a live write transaction of this thread; `keys` and `values` are held
+                // by the caller for the whole call.
+                let rc = unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v, flags) };
+                if rc != 0 {
+                    return rc;
+                }
+            }
+            0
+        };
+        let rc = if n >= RELEASE_GIL_MIN { py.detach(write) } else { write() };
         check("mdb_put", rc)
     }
 
