@@ -376,7 +376,7 @@ def summarize_profile(raw: Path, top: int = 15) -> dict:
             continue
         label = next(
             (lab for f in frames[start + 1 :] for lab, sub in STAGES if sub in f),
-            "other pipeline.py glue (tx index list, sorting writes)",
+            "other pipeline.py glue (locations, write-ahead log, overlays)",
         )
         stage[f"{who}: {label}"] += c
     busy = sum(per_thread.values())

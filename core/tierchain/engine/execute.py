@@ -25,6 +25,15 @@ the chain (docs/architecture.md, "Invariants stop the node").
 
 Per-transaction Python is allowed here and only here (DESIGN.md): op handlers
 are the ledger's business logic.
+
+An op may also name a native kernel (``apps.Op.native``): then its transactions run in
+the Rust crate (ext/rust/src/exec/, ``tierchain_native.BlockState.run``), a scheduler's
+wave on all cores with the GIL released, with exactly the handler's receipts, events and
+writes (tests/engine/test_native_exec.py, tests/apps/test_finance_native.py). Both paths
+share one block state (``BlockState``: the parent values of every key the block may touch,
+prefetched once, and the block's writes in first-write order); a kernel may hand a row back
+to the handler (deferral). ``TIERCHAIN_NATIVE_OPS=0`` runs every handler in Python
+(docs/architecture.md, "Native op kernels").
 """
 
 from __future__ import annotations
