@@ -126,7 +126,7 @@ finance: setup
 # 10M accounts is left out until genesis through the state tree fits (docs/benchmarks.md).
 .PHONY: bench-report
 bench-report: setup
-	$(PY) -m bench report --max-accounts 1000000
+	$(PY) -m bench report
 
 clean:
 	rm -rf $(VENV) build core/tierchain/*.so ext/cython/*.c ext/rust/target

@@ -64,7 +64,7 @@ class Params:
     warmup_s: float = 2.0
     point_seconds: float = 6.0
     point_warmup_s: float = 1.5
-    tx_rate_guess: int = 25_000  # tx/s used to size workloads (closed loop never starves)
+    tx_rate_guess: int = 50_000  # tx/s used to size workloads (closed loop never starves)
     naive_seconds: float = 8.0
     state_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000, 10_000_000)
     hot_pcts: tuple[float, ...] = (0.0, 10.0, 25.0, 50.0)
