@@ -263,11 +263,17 @@ def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
     )
     nkey = nonce_key(sender)
     expected = ctx._state.get(nkey)
-    expected_nonce = 0 if expected is None else _U64.unpack(expected)[0]
-    if ctx.nonce != expected_nonce:
-        return Receipt(tx_id, Reject.NONCE_MISMATCH)
+    try:  # a stored nonce that is no u64, or one at 2^64 - 1: what the native executor calls Broken
+        expected_nonce = 0 if expected is None else _U64.unpack(expected)[0]
+        if ctx.nonce != expected_nonce:
+            return Receipt(tx_id, Reject.NONCE_MISMATCH)
+        next_nonce = _U64.pack(expected_nonce + 1)
+    except struct.error as exc:
+        raise InvariantViolation(
+            f"the nonce of {sender.hex()}: {exc}", tx_id=tx_id, height=ctx.height
+        ) from exc
     # The nonce is consumed whatever the op's outcome, so a failed tx cannot be replayed.
-    ctx._state.put(nkey, _U64.pack(expected_nonce + 1))
+    ctx._state.put(nkey, next_nonce)
     # Admission checks expiry against the head it saw; a tx that then waited (backpressure,
     # pipelining) is checked again here, deterministically, against the block's height.
     expires_at = cols.expires_at[i]
@@ -360,6 +366,26 @@ class _NativeRows:
             done += ran
 
 
+def _checked_waves(waves: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """A caller's waves as int64 arrays of row indices, each row at most once: the Python
+    and the native path then run the same rows (a negative index would be a row from the
+    end in Python and out of range natively; a row run twice would get the receipt of its
+    second run, a nonce mismatch, beside the writes of its first)."""
+    out, seen = [], np.zeros(n, dtype=bool)
+    for wave in waves:
+        w = np.asarray(wave)
+        if w.ndim != 1 or (w.size and w.dtype.kind not in "iu"):
+            raise ValueError("waves: each wave is a 1-D array of row indices")
+        w = w.astype(np.int64, copy=False)
+        if w.size and (int(w.min()) < 0 or int(w.max()) >= n):
+            raise ValueError(f"waves: a row index outside 0..{n - 1}")
+        if seen[w].any() or len(np.unique(w)) != len(w):
+            raise ValueError("waves: a row listed twice")
+        seen[w] = True
+        out.append(w)
+    return out
+
+
 def execute_block(
     batch: Batch,
     base: BaseGet,
@@ -383,6 +409,8 @@ def execute_block(
     there (default: on unless ``TIERCHAIN_NATIVE_OPS=0``); off, every op runs its Python
     handler — the same receipts and writes (tests/engine/test_native_exec.py)."""
     app_set = apps.default_set() if app_set is None else app_set
+    if waves is not None:
+        waves = _checked_waves(waves, len(batch))
     cols = BlockColumns(batch) if cols is None else cols
     state = tierchain_native.BlockState(declared_keys(cols) if keys is None else keys, base)
     ctx = TxContext(state, height, timestamp_ms, app_set, suite, shard)

@@ -519,6 +519,13 @@ pub fn run(
     if kernels.len() != cols.rows() {
         return Err(Broken("one kernel id per row".into()));
     }
+    // The outcomes are paired with `rows` from its start: waves that skip rows at
+    // either end would give one row's outcome to another (its receipt).
+    if bounds.first() != Some(&0) || bounds.last().map(|&b| b as usize) != Some(rows.len()) {
+        return Err(Broken(
+            "wave bounds must run from 0 to the number of rows".into(),
+        ));
+    }
     let mut outs = Vec::with_capacity(rows.len());
     for w in bounds.windows(2) {
         let (lo, hi) = (w[0] as usize, w[1] as usize);

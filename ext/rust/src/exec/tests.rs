@@ -311,3 +311,17 @@ fn receipts_encode_as_the_wire_says() {
     );
     assert!(encode_receipt(&[7; 32], 0, Some(&(b"".as_slice(), vec![]))).is_err());
 }
+
+#[test]
+fn wave_bounds_must_cover_the_rows_from_the_first() {
+    // Bounds [1, 2] over rows [0, 1] ran row 1 and paired its outcome with row 0.
+    let mut b = Block::new();
+    b.transfer(0, 0, 1, 1);
+    b.transfer(2, 0, 1, 1);
+    for bounds in [&[1u32, 2][..], &[0, 1], &[0], &[], &[0, 1, 3]] {
+        let mut s = world(3, 50);
+        let err = run(&b.cols(), &mut s, &[0, 1], bounds, &[0, 0], &env(1), false).unwrap_err();
+        assert!(err.0.contains("wave bounds"), "{bounds:?}: {err}");
+        assert!(s.writes().is_empty(), "{bounds:?}: nothing ran");
+    }
+}

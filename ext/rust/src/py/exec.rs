@@ -240,6 +240,8 @@ impl BlockState {
                 "receipts, encoded and tx_ids: one entry per row of cols",
             ));
         }
+        let (receipt_type, event_type) = types;
+        let make = FrozenMaker::new(py, [&receipt_type, &event_type])?; // before any row runs
         let state = &mut self.inner;
         let (outs, bytes) = py
             .detach(|| {
@@ -261,8 +263,6 @@ impl BlockState {
                 Ok((outs, bytes))
             })
             .map_err(|e: exec::Broken| PyValueError::new_err(e.0))?;
-        let make = FrozenMaker::new(py)?;
-        let (receipt_type, event_type) = types;
         let (mut deferred, mut failed) = (Vec::new(), Vec::new());
         let mut topics: Vec<(&'static [u8], Bound<'py, PyBytes>)> = Vec::new(); // one object per topic
         for ((&r, o), rc) in rows.iter().zip(&outs).zip(&bytes) {
@@ -328,7 +328,32 @@ struct FrozenMaker<'py> {
 }
 
 impl<'py> FrozenMaker<'py> {
-    fn new(py: Python<'py>) -> PyResult<Self> {
+    /// `types`: the classes it will make instances of. Each must be a class defined
+    /// in Python directly on `object` (as `Receipt` and `Event` are): a zeroed instance
+    /// of any other type (`type`, `numpy.ndarray`, a function, ...) is not a valid object
+    /// and crashes the interpreter when it is used or freed.
+    fn new(py: Python<'py>, types: [&Bound<'py, PyType>; 2]) -> PyResult<Self> {
+        for tp in types {
+            let t = tp.as_type_ptr();
+            // SAFETY: `t` is a live type object (borrowed for 'py); the limited API's
+            // accessors of its flags and slots (on a static type too since 3.10).
+            let plain = unsafe {
+                let object = std::ptr::addr_of_mut!(pyo3::ffi::PyBaseObject_Type);
+                let alloc = pyo3::ffi::PyType_GenericAlloc as *mut std::ffi::c_void;
+                pyo3::ffi::PyType_GetFlags(t) & pyo3::ffi::Py_TPFLAGS_HEAPTYPE != 0
+                    && std::ptr::eq(
+                        pyo3::ffi::PyType_GetSlot(t, pyo3::ffi::Py_tp_base),
+                        object.cast(),
+                    )
+                    && std::ptr::eq(pyo3::ffi::PyType_GetSlot(t, pyo3::ffi::Py_tp_alloc), alloc)
+            };
+            if !plain {
+                return Err(PyTypeError::new_err(format!(
+                    "types: {} is not a Python class on object (Receipt, Event)",
+                    tp.name()?
+                )));
+            }
+        }
         let names = ["tx_id", "code", "events", "topic", "data"]
             .iter()
             .map(|n| PyString::intern(py, n))

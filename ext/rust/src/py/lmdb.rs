@@ -435,7 +435,11 @@ impl LmdbTxn {
     ) -> PyResult<()> {
         let txn = self.writable()? as usize;
         let (kb, vb) = (keys.as_bytes(), values.as_bytes());
-        if key_size == 0 || kb.len() % key_size != 0 || vb.len() != kb.len() / key_size * value_size {
+        // checked: a huge value_size must be an error, not an overflow (a panic)
+        if key_size == 0
+            || kb.len() % key_size != 0
+            || (kb.len() / key_size).checked_mul(value_size) != Some(vb.len())
+        {
             return Err(PyValueError::new_err(format!(
                 "{} key bytes of {key_size} and {} value bytes of {value_size} are not whole pairs",
                 kb.len(),
