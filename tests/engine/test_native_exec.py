@@ -27,6 +27,7 @@ from tierchain.engine.genesis import genesis_writes
 from tierchain.errors import InvariantViolation, Reject
 from tierchain.wire import tx as wtx
 from tierchain.wire.batch import decode_batch
+from tierchain.wire.block import Event, Receipt
 from tierchain.wire.tx import frame
 
 KEYS = [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(8)]
@@ -206,3 +207,18 @@ def test_block_cols_refuse_inconsistent_columns():
     bad[7] = b.nonce.astype(np.int64)  # the wrong dtype
     with pytest.raises(TypeError, match="uint64"):
         tierchain_native.BlockCols(*bad)
+
+
+def test_a_wrong_tx_id_list_is_refused_before_any_row_runs():
+    batch = _block([("transfer", 1, 0, 0, 2, 5, 0), ("transfer", 2, 0, 0, 3, 5, 0)])
+    cols = BlockColumns(batch)
+    state = tierchain_native.BlockState(declared_keys(cols), dict(BASE))
+    kernels = np.zeros(len(batch), np.uint8)  # accounts.transfer
+    n = len(batch)
+    wrong = list(reversed(cols.tx_id))
+    with pytest.raises(ValueError, match="not the row's tx id"):
+        state.run(
+            cols.native, np.arange(n, dtype=np.int64), np.array([0, n], np.int64), kernels, HEIGHT, 0, True,
+            False, [None] * n, [None] * n, (Receipt, Event), wrong,
+        )  # fmt: skip
+    assert state.writes() == {}  # nothing ran

@@ -242,6 +242,22 @@ impl BlockState {
         }
         let (receipt_type, event_type) = types;
         let make = FrozenMaker::new(py, [&receipt_type, &event_type])?; // before any row runs
+        // Every row's tx-id object, checked before any row runs: a refusal here leaves the
+        // state as it was.
+        let mut ids = Vec::with_capacity(rows.len());
+        for &r in &rows {
+            let r = r as usize;
+            if r >= n {
+                return Err(PyValueError::new_err(format!("rows: row {r} of {n}")));
+            }
+            let id = tx_ids.get_item(r)?;
+            if id.cast::<PyBytes>().ok().map(|b| b.as_bytes()) != Some(block.cols().tx_id(r)) {
+                return Err(PyValueError::new_err(format!(
+                    "tx_ids[{r}] is not the row's tx id"
+                )));
+            }
+            ids.push(id);
+        }
         let state = &mut self.inner;
         let (outs, bytes) = py
             .detach(|| {
@@ -265,7 +281,7 @@ impl BlockState {
             .map_err(|e: exec::Broken| PyValueError::new_err(e.0))?;
         let (mut deferred, mut failed) = (Vec::new(), Vec::new());
         let mut topics: Vec<(&'static [u8], Bound<'py, PyBytes>)> = Vec::new(); // one object per topic
-        for ((&r, o), rc) in rows.iter().zip(&outs).zip(&bytes) {
+        for (((&r, o), rc), tx_id) in rows.iter().zip(&outs).zip(&bytes).zip(ids) {
             match o.code {
                 exec::codes::DEFER => {
                     deferred.push(r);
@@ -295,14 +311,6 @@ impl BlockState {
                     PyTuple::new(py, [ev])?
                 }
             };
-            let tx_id = tx_ids.get_item(r as usize)?;
-            if tx_id.cast::<PyBytes>().ok().map(|b| b.as_bytes())
-                != Some(block.cols().tx_id(r as usize))
-            {
-                return Err(PyValueError::new_err(format!(
-                    "tx_ids[{r}] is not the row's tx id"
-                )));
-            }
             let receipt = make.instance(
                 &receipt_type,
                 [
