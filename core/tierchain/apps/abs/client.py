@@ -50,6 +50,11 @@ def roles_mask(roles: tuple[str, ...] | list[str]) -> int:
     return accounts.roles_mask(roles, orgs.app_set_for(roles))
 
 
+def _stats_of(rows: list[tuple[bytes, Asset, Member]]) -> stats.PoolStats:
+    """``stats.pool_stats`` of a pool's member rows (``Abs.pool_assets``)."""
+    return stats.pool_stats([a for _, a, _ in rows], [m.cutoff_balance for _, _, m in rows])
+
+
 class Abs:
     """Queries and parties over one ledger."""
 
@@ -121,8 +126,16 @@ class Abs:
         return [(k[-c.id_bytes :], p) for k, v in rows if (p := Pool.decode(v)).originator == org_id]
 
     def stats(self, pool_id: bytes) -> stats.PoolStats:
+        return _stats_of(self.pool_assets(pool_id))
+
+    def pool_head(self, pool_id: bytes) -> tuple[dict, list[tuple[bytes, Asset, Member]]] | None:
+        """``{"pool": pool_json, "stats": its statistics}`` and the pool's member rows (what
+        ``penetration`` and the ``abs.pool`` view start from); None for an unknown pool."""
+        pool = self.pool(pool_id)
+        if pool is None:
+            return None
         rows = self.pool_assets(pool_id)
-        return stats.pool_stats([a for _, a, _ in rows], [m.cutoff_balance for _, _, m in rows])
+        return {"pool": self.pool_json(pool_id, pool), "stats": _stats_of(rows).to_json()}, rows
 
     def performance(self, pool_id: bytes) -> list[stats.Period]:
         return stats.performance([(a, self.events(aid)) for aid, a, _ in self.pool_assets(pool_id)])
@@ -130,14 +143,12 @@ class Abs:
     def penetration(self, pool_id: bytes) -> dict:
         """The pool down to every asset and every cash flow, as JSON-able values: what the
         trustee, investors and rating agencies check a servicing report against."""
-        pool = self.pool(pool_id)
-        if pool is None:
+        found = self.pool_head(pool_id)
+        if found is None:
             raise KeyError(f"no pool {pool_id.hex()}")
-        rows = self.pool_assets(pool_id)
-        figures = stats.pool_stats([a for _, a, _ in rows], [m.cutoff_balance for _, _, m in rows])
+        head, rows = found
         return {
-            "pool": self.pool_json(pool_id, pool),
-            "stats": figures.to_json(),
+            **head,
             "assets": [
                 {**self.asset_json(aid, a), "cutoff_balance": m.cutoff_balance, "selected_height": m.height,
                  "events": [event_json(i, e) for i, e in enumerate(self.events(aid))]}

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from tierchain.apps.abs import codes as c
-from tierchain.apps.abs import stats
 from tierchain.apps.abs.client import Abs
 from tierchain.apps.views import record_id
 from tierchain.engine.apps import Endpoint, EndpointError
@@ -26,15 +25,12 @@ members_max = 200  # members an answer lists (the statistics cover them all)
 
 def pool_view(ledger: Any, pool_id: bytes) -> dict | None:
     """The pool, its statistics and its first members; None for an unknown pool."""
-    a = Abs(ledger)
-    pool = a.pool(pool_id)
-    if pool is None:
+    found = Abs(ledger).pool_head(pool_id)
+    if found is None:
         return None
-    rows = a.pool_assets(pool_id)
-    figures = stats.pool_stats([x for _, x, _ in rows], [m.cutoff_balance for _, _, m in rows])
+    head, rows = found
     return {
-        "pool": a.pool_json(pool_id, pool),
-        "stats": figures.to_json(),
+        **head,
         "members": [
             {
                 "asset": aid.hex(),
