@@ -199,47 +199,63 @@ class BlockResult:
 
 
 class BlockColumns:
-    """A block's columns as the Python values op handlers see (keys, payloads, ids,
-    senders, nonces, ops), built once per block with C-level loops, so the
-    per-transaction path does no numpy scalar conversions or slicing. ``tx_id`` and
+    """A block's columns: ``native`` for the kernels (copied once, checked), and as the
+    Python values op handlers see (keys, payloads, senders, nonces, ops), each list built on
+    first use with a C-level loop — a block whose ops all have kernels builds none of them —
+    so the per-transaction path does no numpy scalar conversions or slicing. ``tx_id`` and
     ``sender``: given when admission already split them (``mempool.Chunk``)."""
-
-    __slots__ = (
-        "expires_at",
-        "first",
-        "keys",
-        "n_read",
-        "n_write",
-        "native",
-        "nonce",
-        "op",
-        "payload",
-        "sender",
-        "tx_id",
-    )
 
     def __init__(
         self, batch: Batch, tx_id: list[bytes] | None = None, sender: list[bytes] | None = None
     ) -> None:
-        buf = batch.buf
-        self.keys = [
-            buf[s : s + n] for s, n in zip(batch.key_start.tolist(), batch.key_len.tolist(), strict=True)
-        ]
-        self.first = batch.key_first.tolist()
-        self.n_read, self.n_write = batch.n_read.tolist(), batch.n_write.tolist()
-        self.tx_id = row_bytes(batch.digest) if tx_id is None else tx_id
-        self.sender = row_bytes(batch.sender) if sender is None else sender
-        self.nonce, self.op = batch.nonce.tolist(), batch.op.tolist()
-        self.expires_at = batch.expires_at.tolist()
-        self.payload = [
-            buf[s : s + n]
-            for s, n in zip(batch.payload_start.tolist(), batch.payload_len.tolist(), strict=True)
-        ]
-        # The same columns for the native kernels (copied once, checked).
+        self._batch = batch
+        self.tx_id = row_bytes(batch.digest) if tx_id is None else tx_id  # receipts name them
+        if sender is not None:
+            self.sender = sender
         self.native = tierchain_native.BlockCols(
-            buf, batch.key_first, batch.key_start, batch.key_len, batch.n_read, batch.n_write, batch.sender,
-            batch.nonce, batch.expires_at, batch.payload_start, batch.payload_len, batch.digest,
+            batch.buf, batch.key_first, batch.key_start, batch.key_len, batch.n_read, batch.n_write,
+            batch.sender, batch.nonce, batch.expires_at, batch.payload_start, batch.payload_len, batch.digest,
         )  # fmt: skip
+
+    @functools.cached_property
+    def keys(self) -> list[bytes]:
+        b = self._batch
+        return [b.buf[s : s + n] for s, n in zip(b.key_start.tolist(), b.key_len.tolist(), strict=True)]
+
+    @functools.cached_property
+    def payload(self) -> list[bytes]:
+        b = self._batch
+        return [
+            b.buf[s : s + n] for s, n in zip(b.payload_start.tolist(), b.payload_len.tolist(), strict=True)
+        ]
+
+    @functools.cached_property
+    def sender(self) -> list[bytes]:
+        return row_bytes(self._batch.sender)
+
+    @functools.cached_property
+    def first(self) -> list[int]:
+        return self._batch.key_first.tolist()
+
+    @functools.cached_property
+    def n_read(self) -> list[int]:
+        return self._batch.n_read.tolist()
+
+    @functools.cached_property
+    def n_write(self) -> list[int]:
+        return self._batch.n_write.tolist()
+
+    @functools.cached_property
+    def nonce(self) -> list[int]:
+        return self._batch.nonce.tolist()
+
+    @functools.cached_property
+    def op(self) -> list[int]:
+        return self._batch.op.tolist()
+
+    @functools.cached_property
+    def expires_at(self) -> list[int]:
+        return self._batch.expires_at.tolist()
 
 
 def declared_keys(cols: BlockColumns) -> list[bytes]:

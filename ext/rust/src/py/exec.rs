@@ -4,6 +4,7 @@
 //! `exec_constants` (kernel ids and refusal codes, checked against Python's at import).
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
@@ -304,8 +305,8 @@ impl BlockState {
                     let ev = make.instance(
                         &event_type,
                         [
-                            ("topic", topic.into_any()),
-                            ("data", PyBytes::new(py, data).into_any()),
+                            (intern!(py, "topic"), topic.into_any()),
+                            (intern!(py, "data"), PyBytes::new(py, data).into_any()),
                         ],
                     )?;
                     PyTuple::new(py, [ev])?
@@ -314,9 +315,9 @@ impl BlockState {
             let receipt = make.instance(
                 &receipt_type,
                 [
-                    ("tx_id", tx_id),
-                    ("code", o.code.into_pyobject(py)?.into_any()),
-                    ("events", events.into_any()),
+                    (intern!(py, "tx_id"), tx_id),
+                    (intern!(py, "code"), o.code.into_pyobject(py)?.into_any()),
+                    (intern!(py, "events"), events.into_any()),
                 ],
             )?;
             receipts.set_item(r as usize, receipt)?;
@@ -332,7 +333,6 @@ impl BlockState {
 /// names interned once, instead of building argument tuples per call.
 struct FrozenMaker<'py> {
     py: Python<'py>,
-    names: Vec<Bound<'py, PyString>>,
 }
 
 impl<'py> FrozenMaker<'py> {
@@ -362,25 +362,13 @@ impl<'py> FrozenMaker<'py> {
                 )));
             }
         }
-        let names = ["tx_id", "code", "events", "topic", "data"]
-            .iter()
-            .map(|n| PyString::intern(py, n))
-            .collect();
-        Ok(FrozenMaker { py, names })
-    }
-
-    fn name(&self, field: &str) -> &Bound<'py, PyString> {
-        let at = ["tx_id", "code", "events", "topic", "data"]
-            .iter()
-            .position(|n| *n == field)
-            .expect("a field FrozenMaker interned");
-        &self.names[at]
+        Ok(FrozenMaker { py })
     }
 
     fn instance<const N: usize>(
         &self,
         tp: &Bound<'py, PyType>,
-        fields: [(&str, Bound<'py, PyAny>); N],
+        fields: [(&Bound<'py, PyString>, Bound<'py, PyAny>); N],
     ) -> PyResult<Bound<'py, PyAny>> {
         // SAFETY: `tp` is a live type object (borrowed for 'py); PyType_GenericAlloc
         // returns a new reference or NULL with an exception set, which
@@ -396,11 +384,7 @@ impl<'py> FrozenMaker<'py> {
             // the call; the function does not steal references and returns -1 with
             // an exception set on failure.
             let rc = unsafe {
-                pyo3::ffi::PyObject_GenericSetAttr(
-                    obj.as_ptr(),
-                    self.name(field).as_ptr(),
-                    value.as_ptr(),
-                )
+                pyo3::ffi::PyObject_GenericSetAttr(obj.as_ptr(), field.as_ptr(), value.as_ptr())
             };
             if rc != 0 {
                 return Err(PyErr::fetch(self.py));
