@@ -63,17 +63,37 @@ def smt_apply(
     version: int,
     keys: Sequence[Buffer],
     values: Sequence[Buffer | None],
-    fetch: Callable[[list[bytes]], Sequence[Buffer | None]],
+    fetch: Callable[[list[bytes]], Sequence[Buffer | None]] | None,
     cache: SmtCache | None = None,
-) -> tuple[bytes, int, list[tuple[bytes, bytes]], bytes, list[bytes]]:
+    hash: str = "blake3",
+    txn: object | None = None,
+    dbi: int = 0,
+    overlay: Sequence[SmtRecords] = (),
+) -> tuple[bytes, int, SmtRecords, bytes, list[bytes], dict[str, float]]:
     """One batch update of the state tree (``ext/rust/src/smt/``): ``values[i]``
-    ``None`` deletes ``keys[i]``. ``fetch(record_keys)`` returns each stored record
-    (or ``None``), in order; it is called once per chunk level (four tree levels).
+    ``None`` deletes ``keys[i]``. The chunks it needs are read one chunk level (four
+    tree levels) at a time: by ``fetch(record_keys)``, which returns each stored
+    record (or ``None``) in order, or, with ``fetch`` ``None``, natively from ``txn``
+    (a live ``LmdbTxn`` of this thread, table handle ``dbi``) and then ``overlay``
+    (the records of earlier batches not committed yet), without the GIL.
     Returns the new root hash, the version of the root chunk, the new records
-    ``(key, record)`` sorted by key, the keys of the records replaced that were
+    (sorted by key, kept natively), the keys of the records replaced that were
     written before ``version`` (packed back to back), and those written at
-    ``version`` itself (by an earlier call for it). A key given twice is
+    ``version`` itself (by an earlier call for it), and what the batch cost
+    (``read``, ``overlay``: chunks read, of them from the overlay; ``setup_s``,
+    ``read_s``, ``finish_s``, ``total_s``: seconds). A key given twice is
     ``ValueError``; a missing or damaged record is ``RuntimeError``."""
+
+class SmtRecords:
+    """The new records of one ``smt_apply`` batch, sorted by key, kept natively;
+    written with ``LmdbTxn.put_records``."""
+
+    def __len__(self) -> int: ...
+    def get(self, key: bytes) -> bytes | None: ...
+    def items(self) -> list[tuple[bytes, bytes]]: ...
+    def first_key(self) -> bytes | None: ...
+    def bounds(self) -> tuple[int, int, int, int]:
+        """(shortest key, longest key, shortest record, longest record); zeros when empty."""
 
 def smt_constants() -> tuple[bytes, list[str]]:
     """The empty-subtree hash and the five derive-key contexts (key, value,

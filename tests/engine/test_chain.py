@@ -243,21 +243,15 @@ def test_pipeline_next_block_reads_the_uncommitted_one(chain_dir, monkeypatch, c
         in_flight.append((sum(h > head for h, _ in self._uncommitted), self.commitment.in_flight))
 
     from_overlay: list[int] = []
-    fetcher = tree._fetcher
+    prepare = tree.StateTree.prepare
 
-    def counting_fetcher(t, overlay=()):
-        fetch, stored = fetcher(t, overlay), fetcher(t)
-
-        def counted(keys):
-            got = fetch(keys)
-            pairs = zip(got, stored(keys), strict=True)
-            from_overlay.append(sum(a is not None and b is None for a, b in pairs))
-            return got
-
-        return counted
+    def counting_prepare(self, *args, **kwargs):
+        update = prepare(self, *args, **kwargs)
+        from_overlay.append(update.stats["overlay"])
+        return update
 
     monkeypatch.setattr(Chain, "_commit_started", slow_commit)
-    monkeypatch.setattr(tree, "_fetcher", counting_fetcher)
+    monkeypatch.setattr(tree.StateTree, "prepare", counting_prepare)
     with Chain(chain_dir, small_config(state_cache_mb=cache_mb, tree_stage=tree_stage), NODE) as c:
         assert c.tree_threaded == (tree_stage == "thread")
         subs = []

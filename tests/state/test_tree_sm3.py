@@ -176,7 +176,7 @@ def test_smt_apply_refuses_a_cache_of_the_other_hash():
             proofs.EMPTY_HASH, 0, 1, [b"a"], [b"1"], fetch, tierchain_native.SmtCache(8, hash="sm3")
         )
     cache = tierchain_native.SmtCache(CACHE_DEPTH, hash="sm3")
-    root, version, _, _, _ = tierchain_native.smt_apply(
+    root, version, _, _, _, _ = tierchain_native.smt_apply(
         empty, 0, 1, [b"a", b"b"], [b"1", b"2"], fetch, cache, hash="sm3"
     )
     assert root == sm3_root({b"a": b"1", b"b": b"2"}) and version == 1 and len(cache) == 1

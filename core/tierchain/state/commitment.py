@@ -49,6 +49,8 @@ from tierchain.state.interim_root import (
 from tierchain.state.tree import MemoryStateTree, StateTree, StateUnavailable, TreeUpdate
 
 if TYPE_CHECKING:
+    from tierchain_native import SmtRecords
+
     from tierchain.config import ChainConfig
     from tierchain.state.storage import Store, WriteTxn
 
@@ -147,7 +149,7 @@ class SmtCommitment(Commitment):
         self._base: tuple[bytes, int] | None = None  # (root, root chunk version) of the last prepared
         # Records of prepared, not yet committed versions, oldest first: the next
         # version's chunk reads go through them (snapshotted before its read txn begins).
-        self._pending: deque[dict[bytes, bytes]] = deque()
+        self._pending: deque[SmtRecords] = deque()
         self._lock = threading.Lock()
 
     @property
@@ -175,7 +177,7 @@ class SmtCommitment(Commitment):
             update = self._tree.prepare(r, height, self._base, writes, overlays)
         self._base = (update.root, update.root_version)
         with self._lock:
-            self._pending.append(update.records())
+            self._pending.append(update.puts)
         return Version(height, update.root, update)
 
     def write(self, w: WriteTxn, version: Version) -> None:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound, LmdbTxn
+from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound, LmdbTxn, SmtRecords
 
 from tierchain import limits
 from tierchain.errors import TierChainError
@@ -92,6 +92,10 @@ class _Txn:
         """Undecoded value bytes (hot path for state reads; codecs checked on write)."""
         return self._txn.get(self._store._dbs[table], key_bytes)
 
+    def native(self, table: str) -> tuple[LmdbTxn, int]:
+        """The native transaction and ``table``'s handle, for native readers (the state tree)."""
+        return self._txn, self._store._dbs[table]
+
     def get_many_raw(self, table: str, keys: list[bytes]) -> dict[bytes, bytes]:
         """Values of the present ``keys`` (sorted for locality), in one native call."""
         return self._txn.get_many(self._store._dbs[table], keys if isinstance(keys, list) else list(keys))
@@ -138,25 +142,42 @@ class WriteTxn(_Txn):
         the write transaction must then be abandoned (``Store.write`` does that when
         the error leaves its body).
         """
-        t = TABLES[table]
         items = items if isinstance(items, list) else list(items)
-        if not (isinstance(t.key, Bytes | Struct) and isinstance(t.value, Bytes | Struct)):
-            raise TypeError(f"table {table!r} needs typed puts")
         if items:
-            key_lens = {len(k) for k, _ in items}
-            value_lens = {len(v) for _, v in items}
-            for codec, lens in ((t.key, key_lens), (t.value, value_lens)):
-                lo, hi = (
-                    (codec.layout.size,) * 2
-                    if isinstance(codec, Struct)
-                    else (codec.size_min, codec.size_max)
-                )
-                if min(lens) < lo or max(lens) > hi:
-                    raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
+            lens = [len(k) for k, _ in items], [len(v) for _, v in items]
+            self._check_lengths(table, (min(lens[0]), max(lens[0])), (min(lens[1]), max(lens[1])))
+        else:
+            self._check_lengths(table)
         try:
             self._txn.put_many(self._store._dbs[table], items, append)
         except LmdbKeyExists as exc:
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
+
+    def put_records(self, table: str, records: SmtRecords, append: bool = False) -> None:
+        """``put_many_raw`` of a state tree batch's records (``tierchain_native.SmtRecords``,
+        sorted by key), kept natively: no Python object per record."""
+        if len(records):
+            kmin, kmax, vmin, vmax = records.bounds()
+            self._check_lengths(table, (kmin, kmax), (vmin, vmax))
+        else:
+            self._check_lengths(table)
+        try:
+            self._txn.put_records(self._store._dbs[table], records, append)
+        except LmdbKeyExists as exc:
+            raise StorageError(f"table {table!r}: append of keys out of order") from exc
+
+    @staticmethod
+    def _check_lengths(table: str, *spans: tuple[int, int]) -> None:
+        """Raw puts go to tables whose codecs only bound lengths: the (shortest, longest)
+        key and value lengths of a batch, checked against those bounds at once."""
+        t = TABLES[table]
+        if not (isinstance(t.key, Bytes | Struct) and isinstance(t.value, Bytes | Struct)):
+            raise TypeError(f"table {table!r} needs typed puts")
+        for codec, (shortest, longest) in zip((t.key, t.value), spans, strict=False):
+            fixed = isinstance(codec, Struct)
+            lo, hi = (codec.layout.size,) * 2 if fixed else (codec.size_min, codec.size_max)
+            if shortest < lo or longest > hi:
+                raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
 
     def put_packed(
         self, table: str, keys: bytes, values: bytes, append: bool = False, sort: bool = False

@@ -31,13 +31,14 @@ domains) and its batch update are Rust (``ext/rust/src/smt/``, exposed as
   readable and provable, older heights raise ``StatePruned``. ``K = 0`` keeps
   every version.
 
-Updating a block: ``prepare`` hands the block's write set to Rust, which asks
-for the chunks it needs one chunk level (four tree levels) at a time; each
-level is one ``getmulti`` over a read transaction plus an overlay of the
+Updating a block: ``prepare`` hands the block's write set and its read
+transaction to Rust, which reads the chunks it needs one chunk level (four
+tree levels) at a time from the transaction, else from an overlay of the
 records of earlier blocks not committed yet (the chain computes block h+1's
-version while h commits). Rust returns the new records (sorted), the
-replaced keys (packed) and the root; ``write`` appends the records with one
-``putmulti`` in the block's write transaction. ``apply`` is both in one
+version while h commits), with the GIL released. Rust returns the new records
+(``tierchain_native.SmtRecords``: sorted, kept natively), the replaced keys
+(packed) and the root; ``write`` appends the records with one native call in
+the block's write transaction. ``apply`` is both in one
 write transaction (genesis in chunks, tests: each call sees its own earlier
 records). The top of the tree stays in a Rust-side cache across blocks
 (see ``StateTree``), so only the chunks below it are fetched. A fresh state
@@ -53,6 +54,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 
 import tierchain_native
+from tierchain_native import SmtRecords
 
 from tierchain import domains, proofs
 from tierchain.crypto.suite import ED25519_BLAKE3, SUITES
@@ -156,7 +158,7 @@ cache_mb_default = 256  # bound of the chunk cache (estimated heap bytes); ~100 
 emit_batch = 1 << 16  # records per native call when writing a bulk-built tree
 
 
-def _fetcher(t: _Txn, overlay: Sequence[Mapping[bytes, bytes]] = ()):
+def _fetcher(t: _Txn, overlay: Sequence[SmtRecords] = ()):
     """Chunk records from ``t``, else from ``overlay`` (records of blocks not committed yet)."""
 
     def fetch(node_keys: list[bytes]) -> list[bytes | None]:
@@ -183,13 +185,10 @@ class TreeUpdate:
     height: int
     root: bytes
     root_version: int
-    puts: list[tuple[bytes, bytes]]  # new records, sorted by key
+    puts: SmtRecords  # new records, sorted by key (the overlay later blocks read until this one commits)
     stale_older: bytes  # packed keys of the committed records this version replaces
     stale_now: list[bytes]  # records written earlier at this same height and replaced now
-
-    def records(self) -> dict[bytes, bytes]:
-        """The new records by key (the overlay later blocks read until this one commits)."""
-        return dict(self.puts)
+    stats: dict[str, float]  # what computing it cost: chunks read, seconds per phase (``smt_apply``)
 
 
 class StateTree:
@@ -268,11 +267,11 @@ class StateTree:
         height: int,
         base: tuple[bytes, int],
         writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
-        overlay: Sequence[Mapping[bytes, bytes]] = (),
+        overlay: Sequence[SmtRecords] = (),
     ) -> TreeUpdate:
         """Compute the version at ``height`` of the tree ``base`` (root, root chunk version).
 
-        Reads chunks through ``r`` and then ``overlay`` (``TreeUpdate.records()``
+        Reads chunks through ``r`` and then ``overlay`` (``TreeUpdate.puts``
         of earlier blocks whose write transaction has not committed yet), so a
         node can compute block h+1's tree while block h is still being made
         durable. Nothing is written: ``write`` does that, in the block's txn.
@@ -280,20 +279,23 @@ class StateTree:
         items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
         if base == _EMPTY_ROOT:  # "no tree yet" from base_at: the empty tree of this hash
             base = self._empty_root
-        fetch = _fetcher(r, overlay)
         if self._cache is not None and items and self._cache.root != base:
-            self._cache.warm(base[0], base[1], fetch)
-        root, root_version, puts, stale_older, stale_now = tierchain_native.smt_apply(
+            self._cache.warm(base[0], base[1], _fetcher(r, overlay))
+        txn, dbi = r.native("smt_nodes")
+        root, root_version, puts, stale_older, stale_now, stats = tierchain_native.smt_apply(
             base[0],
             base[1],
             height,
             [k for k, _ in items],
             [v for _, v in items],
-            fetch,
+            None,
             self._cache,
             hash=self.hash,
+            txn=txn,
+            dbi=dbi,
+            overlay=list(overlay),
         )
-        return TreeUpdate(height, root, root_version, puts, stale_older, stale_now)
+        return TreeUpdate(height, root, root_version, puts, stale_older, stale_now, stats)
 
     def write(self, w: WriteTxn, update: TreeUpdate) -> bytes:
         """Write a prepared version in ``w`` (the block's write txn); return its root."""
@@ -304,11 +306,11 @@ class StateTree:
             w.delete("smt_nodes", k)
         if update.stale_older:
             w.put("smt_stale", height, (w.get("smt_stale", height) or b"") + update.stale_older)
-        if puts:
+        if len(puts):
             # Every new key carries this height, above every older key: append,
             # unless an earlier call at this height left records behind.
             last = w.last("smt_nodes")
-            w.put_many_raw("smt_nodes", puts, append=last is None or last[0] < puts[0][0])
+            w.put_records("smt_nodes", puts, append=last is None or last[0] < puts.first_key())
         w.put("smt_roots", height, (update.root, update.root_version))
         return update.root
 
@@ -438,7 +440,7 @@ class MemoryStateTree:
     ) -> bytes:
         items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
         nodes = self.nodes
-        self.root, self._root_version, puts, stale_older, stale_now = tierchain_native.smt_apply(
+        self.root, self._root_version, puts, stale_older, stale_now, _ = tierchain_native.smt_apply(
             self.root,
             self._root_version,
             version,
@@ -449,5 +451,5 @@ class MemoryStateTree:
         )
         for k in (*split_keys(stale_older), *stale_now):
             del nodes[k]
-        nodes.update(puts)
+        nodes.update(puts.items())
         return self.root

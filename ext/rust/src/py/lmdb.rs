@@ -30,6 +30,8 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use super::smt::SmtRecords;
+
 create_exception!(
     tierchain_native,
     LmdbError,
@@ -53,7 +55,7 @@ create_exception!(
 /// smaller ones are cheaper to run holding it.
 const RELEASE_GIL_MIN: usize = 16;
 
-fn error(call: &str, rc: c_int) -> PyErr {
+pub(super) fn error(call: &str, rc: c_int) -> PyErr {
     // SAFETY: mdb_strerror returns a static NUL-terminated string for any code.
     let text = unsafe { CStr::from_ptr(ffi::mdb_strerror(rc)) }.to_string_lossy();
     let message = format!("{call}: {text} ({rc})");
@@ -285,11 +287,34 @@ impl LmdbTxn {
         self.live()
     }
 
+    /// This thread's live transaction, for the native readers of other bindings
+    /// ([`get_in`]; the state tree's chunk reads).
+    pub(super) fn handle(&self) -> PyResult<usize> {
+        Ok(self.live()? as usize)
+    }
+
     fn cursor(&self, dbi: u32) -> PyResult<Cursor> {
         let mut cur = ptr::null_mut();
         // SAFETY: a live transaction; the cursor is closed by `Cursor`'s drop.
         check("mdb_cursor_open", unsafe { ffi::mdb_cursor_open(self.live()?, dbi, &mut cur) })?;
         Ok(Cursor(cur))
+    }
+}
+
+/// The value of `key` in `dbi`, borrowed from the transaction's pages.
+///
+/// # Safety
+/// `txn` is [`LmdbTxn::handle`] of a transaction that stays live, and is not
+/// written, while the returned slice is used, on the thread that called it.
+pub(super) unsafe fn get_in<'a>(txn: usize, dbi: u32, key: &[u8]) -> Result<Option<&'a [u8]>, c_int> {
+    let mut k = val(key);
+    let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+    // SAFETY: the caller's contract; `key` outlives the call.
+    match unsafe { ffi::mdb_get(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v) } {
+        // SAFETY: LMDB's pages of a live transaction.
+        0 => Ok(Some(unsafe { slice(&v) })),
+        ffi::MDB_NOTFOUND => Ok(None),
+        rc => Err(rc),
     }
 }
 
@@ -471,6 +496,28 @@ impl LmdbTxn {
             0
         };
         let rc = if n >= RELEASE_GIL_MIN { py.detach(write) } else { write() };
+        check("mdb_put", rc)
+    }
+
+    /// Puts the records of a state tree batch (``SmtRecords``, sorted by key) with
+    /// the GIL released; ``append`` as in ``put_many``.
+    fn put_records(&self, py: Python<'_>, dbi: u32, records: &Bound<'_, SmtRecords>, append: bool) -> PyResult<()> {
+        let txn = self.writable()? as usize;
+        let pairs = &records.get().pairs;
+        let flags = if append { ffi::MDB_APPEND } else { 0 };
+        let write = move || -> c_int {
+            for (key, value) in pairs {
+                let (mut k, mut v) = (val(key), val(value));
+                // SAFETY: a live write transaction of this thread; `records` is immutable
+                // and held by the caller for the whole call.
+                let rc = unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v, flags) };
+                if rc != 0 {
+                    return rc;
+                }
+            }
+            0
+        };
+        let rc = if pairs.len() >= RELEASE_GIL_MIN { py.detach(write) } else { write() };
         check("mdb_put", rc)
     }
 

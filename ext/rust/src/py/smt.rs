@@ -8,25 +8,132 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use std::time::{Duration, Instant};
+
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::args::{byte_arg, runtime_error, seq_items};
+use super::lmdb::{LmdbTxn, error as lmdb_error, get_in};
 use crate::smt;
 
-/// `smt_apply(root_hash, root_version, version, keys, values, fetch)
-/// -> (root_hash, root_version, puts, stale_older, stale_now)`: one batch
+/// `SmtRecords`: the new records of one `smt_apply` batch, `(key, record)`
+/// sorted by key, kept natively (no Python object per record): written with
+/// `LmdbTxn.put_records`, and read (`get`) by the next batches while this one
+/// is not committed yet (their `overlay`).
+#[pyclass(frozen, module = "tierchain_native")]
+pub(super) struct SmtRecords {
+    pub(super) pairs: Vec<smt::NodeWrite>,
+}
+
+impl SmtRecords {
+    fn new(pairs: Vec<smt::NodeWrite>) -> PyResult<SmtRecords> {
+        if pairs.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(runtime_error("state tree records out of key order".into()));
+        }
+        Ok(SmtRecords { pairs })
+    }
+
+    fn find(&self, key: &[u8]) -> Option<&[u8]> {
+        self.pairs
+            .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+            .ok()
+            .map(|i| self.pairs[i].1.as_slice())
+    }
+}
+
+#[pymethods]
+impl SmtRecords {
+    fn __len__(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// The record stored under `key`, or `None`.
+    fn get<'py>(&self, py: Python<'py>, key: &[u8]) -> Option<Bound<'py, PyBytes>> {
+        self.find(key).map(|v| PyBytes::new(py, v))
+    }
+
+    /// Every `(key, record)` pair, in key order.
+    fn items<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        self.pairs
+            .iter()
+            .map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))
+            .collect()
+    }
+
+    /// The smallest key, or `None` when there is no record.
+    fn first_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.pairs.first().map(|(k, _)| PyBytes::new(py, k))
+    }
+
+    /// `(shortest key, longest key, shortest record, longest record)` in bytes
+    /// (zeros when empty): a table's length bounds are checked in bulk.
+    fn bounds(&self) -> (usize, usize, usize, usize) {
+        let mut b = (usize::MAX, 0, usize::MAX, 0);
+        for (k, v) in &self.pairs {
+            b = (
+                b.0.min(k.len()),
+                b.1.max(k.len()),
+                b.2.min(v.len()),
+                b.3.max(v.len()),
+            );
+        }
+        if self.pairs.is_empty() {
+            (0, 0, 0, 0)
+        } else {
+            b
+        }
+    }
+}
+
+/// Where a batch reads the chunks it needs: a Python `fetch(keys)`, or a
+/// live LMDB transaction of this thread (read natively) and then the records
+/// of batches not committed yet.
+enum Reader<'a> {
+    Fetch(&'a Bound<'a, PyAny>),
+    Lmdb {
+        txn: usize,
+        dbi: u32,
+        overlay: Vec<&'a SmtRecords>,
+    },
+}
+
+/// A native read's failure: the tree's or LMDB's.
+enum ReadError {
+    Smt(smt::SmtError),
+    Lmdb(std::ffi::c_int),
+}
+
+impl From<smt::SmtError> for ReadError {
+    fn from(e: smt::SmtError) -> Self {
+        ReadError::Smt(e)
+    }
+}
+
+/// `smt_apply(root_hash, root_version, version, keys, values, fetch, cache=None,
+/// hash="blake3", txn=None, dbi=0, overlay=())
+/// -> (root_hash, root_version, puts, stale_older, stale_now, stats)`: one batch
 /// update of the state tree (`smt/`). `values[i]` `None` deletes `keys[i]`.
-/// `fetch(record_keys)` returns the stored bytes (or `None`) of each key, in
-/// order; it is called once per chunk level (four tree levels). `puts` are
-/// `(key, record)` pairs sorted by key; the keys of the records the batch
+/// The batch reads the chunks it needs one chunk level (four tree levels) at
+/// a time, either through `fetch(record_keys)`, which returns the stored
+/// bytes (or `None`) of each key in order, or — `fetch` `None` — natively
+/// from `txn` (a live `LmdbTxn` of this thread; `dbi` the records' table)
+/// and then from `overlay` (the `SmtRecords` of earlier batches not
+/// committed yet), with the GIL released. `puts` are the new records
+/// (`SmtRecords`, sorted by key); the keys of the records the batch
 /// replaced come packed back to back in `stale_older` (those written before
 /// `version`) and as a list in `stale_now` (written at `version` itself, by
 /// an earlier call for the same version: never part of a committed tree).
 /// With `cache` (an [`SmtCache`] of the same `hash`), chunks it holds are not
-/// asked of `fetch`, and the cache is updated with the batch's outcome.
-/// `hash`: `"blake3"` or `"sm3"`, the tree's hash.
+/// asked for, and the cache is updated with the batch's outcome.
+/// `hash`: `"blake3"` or `"sm3"`, the tree's hash. `stats`: what the batch
+/// cost, a dict: `read` chunks read (from storage or overlay; the cache's are
+/// not counted), `overlay` of them from the overlay, and the seconds of its
+/// phases: `setup_s` (hashing and sorting the writes, the cache's chunks),
+/// `read_s` (reading chunk levels and what the cache holds below them),
+/// `finish_s` (the new tree, its records and the cache's update) and
+/// `total_s` (the whole call, the Python objects of the result included).
 #[pyfunction]
-#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None, hash="blake3"))]
+#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None, hash="blake3", txn=None, dbi=0, overlay=Vec::new()))]
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn smt_apply<'py>(
     py: Python<'py>,
@@ -35,16 +142,21 @@ fn smt_apply<'py>(
     version: u64,
     keys: &Bound<'py, PyAny>,
     values: &Bound<'py, PyAny>,
-    fetch: &Bound<'py, PyAny>,
+    fetch: Option<&Bound<'py, PyAny>>,
     cache: Option<PyRefMut<'py, SmtCache>>,
     hash: &str,
+    txn: Option<PyRef<'py, LmdbTxn>>,
+    dbi: u32,
+    overlay: Vec<Bound<'py, SmtRecords>>,
 ) -> PyResult<(
     Bound<'py, PyBytes>,
     u64,
-    Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>,
+    Bound<'py, SmtRecords>,
     Bound<'py, PyBytes>,
     Vec<Bound<'py, PyBytes>>,
+    Bound<'py, PyDict>,
 )> {
+    let start = Instant::now();
     let th = tree_hash(hash)?;
     if let Some(c) = cache.as_ref()
         && c.inner.hash() != th
@@ -55,6 +167,19 @@ fn smt_apply<'py>(
             th.name()
         )));
     }
+    let reader = match (fetch, &txn) {
+        (Some(f), None) if overlay.is_empty() => Reader::Fetch(f),
+        (None, Some(t)) => Reader::Lmdb {
+            txn: t.handle()?,
+            dbi,
+            overlay: overlay.iter().map(|o| o.get()).collect(),
+        },
+        _ => {
+            return Err(PyValueError::new_err(
+                "pass either fetch, or txn (and overlay) with fetch None",
+            ));
+        }
+    };
     let root_hash = byte_arg(root_hash, "root_hash")?;
     let root_hash: smt::Digest = root_hash[..]
         .try_into()
@@ -68,18 +193,21 @@ fn smt_apply<'py>(
             value_items.len()
         )));
     }
-    let mut updates = Vec::with_capacity(key_items.len());
+    // Copied under the GIL, hashed without it.
+    let mut items = Vec::with_capacity(key_items.len());
     for (k, v) in key_items.iter().zip(&value_items) {
-        let key = byte_arg(k, "keys[i]")?;
-        updates.push(if v.is_none() {
-            smt::Update::with_hash(th, &key, None)
+        let key = byte_arg(k, "keys[i]")?.to_vec();
+        let value = if v.is_none() {
+            None
         } else {
-            smt::Update::with_hash(th, &key, Some(&byte_arg(v, "values[i]")?))
-        });
+            Some(byte_arg(v, "values[i]")?.to_vec())
+        };
+        items.push((key, value));
     }
-    let smt_error = |e: smt::SmtError| match e {
-        smt::SmtError::DuplicateKey => PyValueError::new_err(e.to_string()),
-        _ => runtime_error(e.to_string()),
+    let smt_error = |e: ReadError| match e {
+        ReadError::Smt(e @ smt::SmtError::DuplicateKey) => PyValueError::new_err(e.to_string()),
+        ReadError::Smt(e) => runtime_error(e.to_string()),
+        ReadError::Lmdb(rc) => lmdb_error("mdb_get", rc),
     };
     let root = smt::Child {
         hash: root_hash,
@@ -91,51 +219,71 @@ fn smt_apply<'py>(
     }
     // One GIL release per round (each hand-back can wait a switch interval for the GIL
     // when other threads run Python): the first with the update's set-up and what the
-    // cache resolves, one per fetched level with what the cache resolves below it, and
-    // the last with the new tree and the cache's update.
+    // cache resolves (and, reading natively, every level below it), one per level a
+    // Python `fetch` reads with what the cache resolves below it, and the last with the
+    // new tree and the cache's update.
     // Decoded new chunks are only kept for the cache (and only as deep as it goes).
     let keep_below = cache.as_ref().map_or(0, |c| c.inner.depth_max);
+    let mut read = Reads::default();
     let mut updater = {
         let inner = cache.as_ref().map(|c| &c.inner);
-        py.detach(|| -> Result<smt::Updater, smt::SmtError> {
+        let native = match &reader {
+            Reader::Lmdb { txn, dbi, overlay } => Some((*txn, *dbi, overlay.as_slice())),
+            Reader::Fetch(_) => None,
+        };
+        let read = &mut read;
+        py.detach(|| -> Result<smt::Updater, ReadError> {
+            let updates = items
+                .into_iter()
+                .map(|(k, v)| smt::Update::owned(th, &k, v))
+                .collect();
             let mut updater = smt::Updater::with_hash(th, root, version, updates)?;
             updater.keep_chunks_below(keep_below);
             if let Some(inner) = inner {
                 updater.resolve_from(inner)?;
             }
+            read.setup = start.elapsed();
+            if let Some((txn, dbi, overlay)) = native {
+                read_levels(&mut updater, txn, dbi, overlay, inner, read)?;
+            }
             Ok(updater)
         })
         .map_err(smt_error)?
     };
-    loop {
-        let want = updater.wanted();
-        if want.is_empty() {
-            break;
-        }
-        let want_list = PyList::new(py, want.iter().map(|k| PyBytes::new(py, k)))?;
-        let got = fetch.call1((want_list,))?;
-        let got_items = seq_items(&got, "fetch result")?;
-        let mut supplied = Vec::with_capacity(got_items.len());
-        for item in &got_items {
-            supplied.push(if item.is_none() {
-                None
-            } else {
-                Some(byte_arg(item, "fetch result[i]")?.to_vec())
-            });
-        }
-        let inner = cache.as_ref().map(|c| &c.inner);
-        py.detach(|| -> Result<(), smt::SmtError> {
-            updater.supply(supplied)?;
-            if let Some(inner) = inner {
-                updater.resolve_from(inner)?;
+    if let Reader::Fetch(fetch) = reader {
+        loop {
+            let want = updater.wanted();
+            if want.is_empty() {
+                break;
             }
-            Ok(())
-        })
-        .map_err(smt_error)?;
+            read.chunks += want.len();
+            let want_list = PyList::new(py, want.iter().map(|k| PyBytes::new(py, k)))?;
+            let got = fetch.call1((want_list,))?;
+            let got_items = seq_items(&got, "fetch result")?;
+            let mut supplied = Vec::with_capacity(got_items.len());
+            for item in &got_items {
+                supplied.push(if item.is_none() {
+                    None
+                } else {
+                    Some(byte_arg(item, "fetch result[i]")?.to_vec())
+                });
+            }
+            let inner = cache.as_ref().map(|c| &c.inner);
+            py.detach(|| -> Result<(), ReadError> {
+                updater.supply(supplied)?;
+                if let Some(inner) = inner {
+                    updater.resolve_from(inner)?;
+                }
+                Ok(())
+            })
+            .map_err(smt_error)?;
+        }
     }
-    let out = {
+    drop(txn);
+    let finish_start = Instant::now();
+    let mut out = {
         let inner = cache.as_mut().map(|c| &mut c.inner);
-        py.detach(|| -> Result<smt::Outcome, smt::SmtError> {
+        py.detach(|| -> Result<smt::Outcome, ReadError> {
             let out = updater.finish()?;
             if let Some(inner) = inner {
                 inner.commit(&out);
@@ -144,12 +292,9 @@ fn smt_apply<'py>(
         })
         .map_err(smt_error)?
     };
+    let finish = finish_start.elapsed();
     let root = out.root.expect("finish sets the root");
-    let puts = out
-        .puts
-        .iter()
-        .map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))
-        .collect();
+    let puts = Bound::new(py, SmtRecords::new(std::mem::take(&mut out.puts))?)?;
     let this = version.to_be_bytes();
     let (now, older): (Vec<_>, Vec<_>) = out.stale.iter().partition(|k| k[..8] == this);
     let stale_older = PyBytes::new(
@@ -157,13 +302,64 @@ fn smt_apply<'py>(
         &older.into_iter().flatten().copied().collect::<Vec<u8>>(),
     );
     let stale_now = now.iter().map(|k| PyBytes::new(py, k)).collect();
+    let stats = PyDict::new(py);
+    stats.set_item("read", read.chunks)?;
+    stats.set_item("overlay", read.overlay)?;
+    stats.set_item("setup_s", read.setup.as_secs_f64())?;
+    stats.set_item("read_s", (finish_start - start - read.setup).as_secs_f64())?;
+    stats.set_item("finish_s", finish.as_secs_f64())?;
+    stats.set_item("total_s", start.elapsed().as_secs_f64())?;
     Ok((
         PyBytes::new(py, &root.hash),
         root.version,
         puts,
         stale_older,
         stale_now,
+        stats,
     ))
+}
+
+/// What a batch read, and how long its set-up took.
+#[derive(Default)]
+struct Reads {
+    chunks: usize,
+    overlay: usize,
+    setup: Duration,
+}
+
+/// Reads every chunk level `updater` wants from the LMDB transaction `txn`
+/// (table `dbi`), else from `overlay`, taking from `cache` what it holds
+/// below each level. Runs without the GIL; `txn` is live on this thread
+/// (the caller holds its `LmdbTxn`) and nothing writes in it meanwhile.
+fn read_levels(
+    updater: &mut smt::Updater,
+    txn: usize,
+    dbi: u32,
+    overlay: &[&SmtRecords],
+    cache: Option<&smt::NodeCache>,
+    read: &mut Reads,
+) -> Result<(), ReadError> {
+    loop {
+        let want = updater.wanted();
+        if want.is_empty() {
+            return Ok(());
+        }
+        let mut values = Vec::with_capacity(want.len());
+        for key in &want {
+            // SAFETY: the caller's contract (a live transaction of this thread, unwritten).
+            let stored = unsafe { get_in(txn, dbi, key) }.map_err(ReadError::Lmdb)?;
+            values.push(stored.or_else(|| {
+                let found = overlay.iter().find_map(|o| o.find(key));
+                read.overlay += usize::from(found.is_some());
+                found
+            }));
+        }
+        read.chunks += want.len();
+        updater.supply(values)?;
+        if let Some(cache) = cache {
+            updater.resolve_from(cache)?;
+        }
+    }
 }
 
 /// `SmtCache(depth_max, max_bytes=None, hash="blake3")`: the top of the
@@ -384,6 +580,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(smt_apply, m)?)?;
     m.add_function(wrap_pyfunction!(smt_constants, m)?)?;
     m.add_class::<SmtCache>()?;
+    m.add_class::<SmtRecords>()?;
     m.add_class::<SmtBuilder>()?;
     Ok(())
 }

@@ -47,6 +47,16 @@ impl Update {
             hash,
         }
     }
+
+    /// The write of `key` (`value` `None`: its deletion), the value moved in.
+    pub fn owned(hash: TreeHash, key: &[u8], value: Option<Vec<u8>>) -> Update {
+        Update {
+            kh: hash.key_hash(key),
+            vh: value.as_deref().map_or([0; 32], |v| hash.value_hash(v)),
+            value,
+            hash,
+        }
+    }
 }
 
 /// A subtree during an update: small, so the recursion moves little.
