@@ -143,26 +143,24 @@ class WriteTxn(_Txn):
         the error leaves its body).
         """
         items = items if isinstance(items, list) else list(items)
-        if items:
-            lens = [len(k) for k, _ in items], [len(v) for _, v in items]
-            self._check_lengths(table, (min(lens[0]), max(lens[0])), (min(lens[1]), max(lens[1])))
-        else:
-            self._check_lengths(table)
-        try:
-            self._txn.put_many(self._store._dbs[table], items, append)
-        except LmdbKeyExists as exc:
-            raise StorageError(f"table {table!r}: append of keys out of order") from exc
+        lens = [len(k) for k, _ in items], [len(v) for _, v in items]
+        spans = [(min(n), max(n)) for n in lens] if items else []
+        self._put_checked(table, spans, lambda dbi: self._txn.put_many(dbi, items, append))
 
     def put_records(self, table: str, records: SmtRecords, append: bool = False) -> None:
         """``put_many_raw`` of a state tree batch's records (``tierchain_native.SmtRecords``,
         sorted by key), kept natively: no Python object per record."""
-        if len(records):
-            kmin, kmax, vmin, vmax = records.bounds()
-            self._check_lengths(table, (kmin, kmax), (vmin, vmax))
-        else:
-            self._check_lengths(table)
+        kmin, kmax, vmin, vmax = records.bounds()
+        spans = [(kmin, kmax), (vmin, vmax)] if len(records) else []
+        self._put_checked(table, spans, lambda dbi: self._txn.put_records(dbi, records, append))
+
+    def _put_checked(self, table: str, spans: list[tuple[int, int]], put: Callable[[int], None]) -> None:
+        """``put(dbi)`` of a batch whose (shortest, longest) key and value lengths are
+        ``spans`` (none: an empty batch), checked first; an append out of order is
+        ``StorageError``."""
+        self._check_lengths(table, *spans)
         try:
-            self._txn.put_records(self._store._dbs[table], records, append)
+            put(self._store._dbs[table])
         except LmdbKeyExists as exc:
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
 
