@@ -6,7 +6,9 @@
 //!    cursor pass for the caller) and [`Updater::supply`] decodes them,
 //!    checks each against its parent's hash and, with [`reach`], works out
 //!    which chunks one level down the updates reach; `resolve_from` takes
-//!    chunks a [`NodeCache`](super::NodeCache) holds instead.
+//!    chunks a [`NodeCache`](super::NodeCache) holds instead. Each loaded
+//!    chunk is linked to its parent's kid slot, so `finish` finds it by
+//!    position, with no map.
 //! 3. [`Updater::finish`] rebuilds the touched subtrees in memory (leaves
 //!    placed at the shallowest unique depth, lone leaves moved up after
 //!    deletions, untouched parts copied with `copy_old`), re-chunks them,
@@ -14,8 +16,6 @@
 //!    order, and the keys of the records replaced (stale).
 
 use std::sync::Arc;
-
-use foldhash::HashMap as FastMap;
 
 use super::cache::NodeCache;
 use super::error::{SmtError, hex};
@@ -85,6 +85,7 @@ enum Sub {
 }
 
 const ROOT: u32 = u32::MAX;
+const NOT_LOADED: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
 struct NewNode {
@@ -113,6 +114,10 @@ pub(super) struct Want {
     pub(super) hash: Digest,
     lo: usize,
     hi: usize,
+    /// Where the chunk hangs: its parent (an index into `Updater::chunks`,
+    /// or `ROOT` for the root chunk) and its kid slot there.
+    parent: u32,
+    slot: u8,
 }
 
 impl Want {
@@ -123,7 +128,16 @@ impl Want {
             hash: kid.hash,
             lo,
             hi,
+            parent: ROOT,
+            slot: 0,
         }
+    }
+
+    /// The same chunk, kid `slot` of the loaded chunk `parent`.
+    fn under(mut self, parent: u32, slot: u8) -> Want {
+        self.parent = parent;
+        self.slot = slot;
+        self
     }
 }
 
@@ -131,12 +145,13 @@ fn split(updates: &[Update], lo: usize, hi: usize, depth: u16) -> usize {
     lo + updates[lo..hi].partition_point(|u| !bit(&u.kh, depth))
 }
 
-/// The chunks below `s` (a slot of `c` at `depth`) that the updates
-/// `lo..hi` reach.
+/// The chunks below `s` (a slot of `c`, loaded as chunk `ci`, at `depth`)
+/// that the updates `lo..hi` reach.
 #[allow(clippy::too_many_arguments)]
 fn reach(
     updates: &[Update],
     c: &Chunk,
+    ci: u32,
     s: Slot,
     depth: u16,
     path: Digest,
@@ -152,11 +167,11 @@ fn reach(
             let n = c.nodes[usize::from(i)];
             let mid = split(updates, lo, hi, depth);
             let (lp, rp) = (with_bit(&path, depth, false), with_bit(&path, depth, true));
-            reach(updates, c, n.left, depth + 1, lp, lo, mid, out);
-            reach(updates, c, n.right, depth + 1, rp, mid, hi, out);
+            reach(updates, c, ci, n.left, depth + 1, lp, lo, mid, out);
+            reach(updates, c, ci, n.right, depth + 1, rp, mid, hi, out);
         }
         Slot::Chunk(i) => {
-            out.push(Want::of(c.kids[usize::from(i)], depth, &path, lo, hi));
+            out.push(Want::of(c.kids[usize::from(i)], depth, &path, lo, hi).under(ci, i));
         }
         Slot::Empty | Slot::Leaf(_) => {}
     }
@@ -171,7 +186,10 @@ pub struct Updater {
     lhs: Vec<Digest>,        // leaf hash of each put
     puts_prefix: Vec<usize>, // puts_prefix[i] = puts among updates[..i]
     chunks: Vec<Arc<Chunk>>, // loaded chunks
-    chunk_at: FastMap<(u16, Digest), u32>,
+    /// The loaded index of each loaded chunk's kids (`NOT_LOADED` if not),
+    /// and of the root chunk: found by position, with no map.
+    kid_at: Vec<[u32; 16]>,
+    root_at: u32,
     level: Vec<Want>,
     fresh: Vec<NewNode>,
     out: Outcome,
@@ -236,7 +254,8 @@ impl Updater {
             lhs,
             puts_prefix,
             chunks: Vec::new(),
-            chunk_at: FastMap::default(),
+            kid_at: Vec::new(),
+            root_at: NOT_LOADED,
             level,
             fresh: Vec::new(),
             out: Outcome::default(),
@@ -319,9 +338,11 @@ impl Updater {
                 hex(&want.id.key())
             )));
         }
+        let idx = u32::try_from(self.chunks.len()).expect("fewer than 2^32 chunks");
         reach(
             &self.updates,
             &chunk,
+            idx,
             chunk.root,
             want.id.depth,
             want.id.path,
@@ -329,9 +350,12 @@ impl Updater {
             want.hi,
             &mut self.level,
         );
-        let idx = u32::try_from(self.chunks.len()).expect("fewer than 2^32 chunks");
         self.chunks.push(chunk);
-        self.chunk_at.insert((want.id.depth, want.id.path), idx);
+        self.kid_at.push([NOT_LOADED; 16]);
+        match want.parent {
+            ROOT => self.root_at = idx,
+            p => self.kid_at[p as usize][usize::from(want.slot)] = idx,
+        }
         Ok(())
     }
 
@@ -427,9 +451,14 @@ impl Updater {
             Sub::OldLeaf { .. } | Sub::NewLeaf(_) => self.fresh(depth, path, lo, hi, Some(s)),
             Sub::Kid { .. } => {
                 let key = node_key(self.kid_of(s).version, depth, &path);
-                let Some(&c) = self.chunk_at.get(&(depth, path)) else {
-                    return Err(SmtError::MissingNode(key));
+                let c = match s {
+                    Sub::Kid { chunk: ROOT, .. } => self.root_at,
+                    Sub::Kid { chunk, idx } => self.kid_at[chunk as usize][usize::from(idx)],
+                    _ => unreachable!("a kid"),
                 };
+                if c == NOT_LOADED {
+                    return Err(SmtError::MissingNode(key));
+                }
                 self.out.stale.push(key);
                 let top = Self::to_sub(c, self.chunks[c as usize].root);
                 self.build(top, depth, path, lo, hi)
