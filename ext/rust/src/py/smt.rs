@@ -344,15 +344,20 @@ fn read_levels(
         if want.is_empty() {
             return Ok(());
         }
-        let mut values = Vec::with_capacity(want.len());
-        for key in &want {
+        // Read in key order: records of one version are adjacent in the table, so
+        // consecutive lookups share the pages of their B-tree paths.
+        let mut order: Vec<usize> = (0..want.len()).collect();
+        order.sort_unstable_by(|&a, &b| want[a].cmp(&want[b]));
+        let mut values = vec![None; want.len()];
+        for i in order {
+            let key = &want[i];
             // SAFETY: the caller's contract (a live transaction of this thread, unwritten).
             let stored = unsafe { get_in(txn, dbi, key) }.map_err(ReadError::Lmdb)?;
-            values.push(stored.or_else(|| {
+            values[i] = stored.or_else(|| {
                 let found = overlay.iter().find_map(|o| o.find(key));
                 read.overlay += usize::from(found.is_some());
                 found
-            }));
+            });
         }
         read.chunks += want.len();
         updater.supply(values)?;
