@@ -198,6 +198,23 @@ class BlockResult:
     writes: dict[bytes, bytes | None]  # key -> new value, None = deleted
 
 
+def _listed(column: str) -> functools.cached_property:
+    """``BlockColumns``: the batch's ``column`` as a Python list, built on first use."""
+    return functools.cached_property(lambda self: getattr(self._batch, column).tolist())
+
+
+def _sliced(start: str, length: str) -> functools.cached_property:
+    """``BlockColumns``: the byte strings the batch's ``start`` / ``length`` columns cut
+    from its buffer, built on first use."""
+
+    def build(self) -> list[bytes]:
+        b = self._batch
+        starts, lengths = getattr(b, start).tolist(), getattr(b, length).tolist()
+        return [b.buf[s : s + n] for s, n in zip(starts, lengths, strict=True)]
+
+    return functools.cached_property(build)
+
+
 class BlockColumns:
     """A block's columns: ``native`` for the kernels (copied once, checked), and as the
     Python values op handlers see (keys, payloads, senders, nonces, ops), each list built on
@@ -217,45 +234,18 @@ class BlockColumns:
             batch.sender, batch.nonce, batch.expires_at, batch.payload_start, batch.payload_len, batch.digest,
         )  # fmt: skip
 
-    @functools.cached_property
-    def keys(self) -> list[bytes]:
-        b = self._batch
-        return [b.buf[s : s + n] for s, n in zip(b.key_start.tolist(), b.key_len.tolist(), strict=True)]
-
-    @functools.cached_property
-    def payload(self) -> list[bytes]:
-        b = self._batch
-        return [
-            b.buf[s : s + n] for s, n in zip(b.payload_start.tolist(), b.payload_len.tolist(), strict=True)
-        ]
+    keys = _sliced("key_start", "key_len")
+    payload = _sliced("payload_start", "payload_len")
+    first = _listed("key_first")
+    n_read = _listed("n_read")
+    n_write = _listed("n_write")
+    nonce = _listed("nonce")
+    op = _listed("op")
+    expires_at = _listed("expires_at")
 
     @functools.cached_property
     def sender(self) -> list[bytes]:
         return row_bytes(self._batch.sender)
-
-    @functools.cached_property
-    def first(self) -> list[int]:
-        return self._batch.key_first.tolist()
-
-    @functools.cached_property
-    def n_read(self) -> list[int]:
-        return self._batch.n_read.tolist()
-
-    @functools.cached_property
-    def n_write(self) -> list[int]:
-        return self._batch.n_write.tolist()
-
-    @functools.cached_property
-    def nonce(self) -> list[int]:
-        return self._batch.nonce.tolist()
-
-    @functools.cached_property
-    def op(self) -> list[int]:
-        return self._batch.op.tolist()
-
-    @functools.cached_property
-    def expires_at(self) -> list[int]:
-        return self._batch.expires_at.tolist()
 
 
 def declared_keys(cols: BlockColumns) -> list[bytes]:

@@ -178,6 +178,14 @@ def _fetcher(t: _Txn, overlay: Sequence[SmtRecords] = ()):
     return fetch
 
 
+def _columns(writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]]):
+    """(keys, values) of a write set: a mapping's in two C-level copies, pairs split once."""
+    if isinstance(writes, Mapping):
+        return list(writes), list(writes.values())
+    items = list(writes)
+    return [k for k, _ in items], [v for _, v in items]
+
+
 @dataclasses.dataclass(frozen=True)
 class TreeUpdate:
     """A block's new tree version, computed (``StateTree.prepare``), not written yet."""
@@ -276,18 +284,18 @@ class StateTree:
         node can compute block h+1's tree while block h is still being made
         durable. Nothing is written: ``write`` does that, in the block's txn.
         """
-        items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
+        keys, values = _columns(writes)
         if base == _EMPTY_ROOT:  # "no tree yet" from base_at: the empty tree of this hash
             base = self._empty_root
-        if self._cache is not None and items and self._cache.root != base:
+        if self._cache is not None and keys and self._cache.root != base:
             self._cache.warm(base[0], base[1], _fetcher(r, overlay))
         txn, dbi = r.native("smt_nodes")
         root, root_version, puts, stale_older, stale_now, stats = tierchain_native.smt_apply(
             base[0],
             base[1],
             height,
-            [k for k, _ in items],
-            [v for _, v in items],
+            keys,
+            values,
             None,
             self._cache,
             hash=self.hash,
@@ -332,8 +340,7 @@ class StateTree:
             raise StorageError("bulk build needs an empty state tree")
         builder = tierchain_native.SmtBuilder(height, self.hash)
         for chunk in chunks:
-            items = chunk if isinstance(chunk, list) else list(chunk)
-            builder.add([k for k, _ in items], [v for _, v in items])
+            builder.add(*_columns(chunk))
         root, root_version = builder.finish()
         while batch := builder.emit(emit_batch):
             w.put_many_raw("smt_nodes", batch, append=True)
@@ -438,14 +445,12 @@ class MemoryStateTree:
     def apply(
         self, version: int, writes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]]
     ) -> bytes:
-        items = list(writes.items()) if isinstance(writes, Mapping) else list(writes)
         nodes = self.nodes
         self.root, self._root_version, puts, stale_older, stale_now, _ = tierchain_native.smt_apply(
             self.root,
             self._root_version,
             version,
-            [k for k, _ in items],
-            [v for _, v in items],
+            *_columns(writes),
             lambda keys: [nodes.get(k) for k in keys],
             hash=self.hash,
         )
