@@ -95,6 +95,28 @@ class SmtRecords:
     def bounds(self) -> tuple[int, int, int, int]:
         """(shortest key, longest key, shortest record, longest record); zeros when empty."""
 
+class NonceBook:
+    """The mempool's bookkeeping: each sender's committed nonce and pending count (only
+    for senders with pending txs) and the pending tx ids; at most ``txs_max`` pending,
+    ``sender_pending_max`` per sender. 32-byte sender keys and tx ids, packed."""
+
+    def __init__(self, key_bytes: int, id_bytes: int, txs_max: int, sender_pending_max: int) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def senders(self) -> int:
+        """Senders with pending txs."""
+    def pending(self, sender: bytes) -> tuple[int, int] | None:
+        """(committed nonce, pending count) of a sender with pending txs."""
+    def contains(self, tx_id: bytes) -> bool: ...
+    def unknown(self, senders: Buffer) -> bytes:
+        """The distinct senders (packed) without pending txs, first-seen order."""
+    def admit(self, senders: Buffer, ids: Buffer, nonces: Buffer, fresh: Buffer, committed: Buffer) -> bytes:
+        """A verdict byte per row: 0 accepted, 1 duplicate id, 2 nonce too low, 3 too high,
+        4 book full, 5 sender limit. ``committed`` (uint64): the committed nonce of each
+        ``fresh`` sender (those ``unknown`` listed)."""
+    def done(self, senders: Buffer, ids: Buffer) -> None:
+        """A block committed these txs; ``ValueError`` (nothing changed) if one is not pending."""
+
 def smt_constants() -> tuple[bytes, list[str]]:
     """The empty-subtree hash and the five derive-key contexts (key, value,
     leaf, node, empty) of the state tree."""

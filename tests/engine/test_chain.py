@@ -37,6 +37,22 @@ def test_transfers_commit_with_receipts_and_events(chain):
     assert chain.block_txs(height)[pos] == raw
 
 
+def test_receipts_land_on_their_rows_around_rejected_ones(chain):
+    # Accepted rows 0, 2, 3 (not one run): each receipt goes to its own row, none to row 1.
+    rows = [
+        transfer(ALICE, 0, BOB, 1),
+        transfer(ALICE, 7, BOB, 1),
+        transfer(CAROL, 0, BOB, 2),
+        transfer(ALICE, 1, BOB, 3),
+    ]
+    sub = chain.submit(rows)
+    receipts = sub.wait(10)
+    assert sub.rejections() == [(1, Reject.NONCE_TOO_HIGH)]
+    assert receipts[1] is None
+    assert [receipts[i].tx_id for i in (0, 2, 3)] == [sub.tx_ids[i] for i in (0, 2, 3)]
+    assert all(receipts[i].code == Reject.OK for i in (0, 2, 3))
+
+
 def test_every_admission_rejection_is_named(chain):
     good = transfer(ALICE, 0, BOB, 1)
     tampered = bytearray(transfer(ALICE, 1, BOB, 1))

@@ -219,16 +219,11 @@ class BlockColumns:
     """A block's columns: ``native`` for the kernels (copied once, checked), and as the
     Python values op handlers see (keys, payloads, senders, nonces, ops), each list built on
     first use with a C-level loop — a block whose ops all have kernels builds none of them —
-    so the per-transaction path does no numpy scalar conversions or slicing. ``tx_id`` and
-    ``sender``: given when admission already split them (``mempool.Chunk``)."""
+    so the per-transaction path does no numpy scalar conversions or slicing."""
 
-    def __init__(
-        self, batch: Batch, tx_id: list[bytes] | None = None, sender: list[bytes] | None = None
-    ) -> None:
+    def __init__(self, batch: Batch) -> None:
         self._batch = batch
-        self.tx_id = row_bytes(batch.digest) if tx_id is None else tx_id  # receipts name them
-        if sender is not None:
-            self.sender = sender
+        self.tx_id = row_bytes(batch.digest)  # receipts name them
         self.native = tierchain_native.BlockCols(
             batch.buf, batch.key_first, batch.key_start, batch.key_len, batch.n_read, batch.n_write,
             batch.sender, batch.nonce, batch.expires_at, batch.payload_start, batch.payload_len, batch.digest,

@@ -3,8 +3,9 @@
 ``Mempool.admit`` takes one decoded batch and gives every row a code. All checks
 that touch every transaction run as whole-column numpy operations or one native
 call (decode, chain/shard, expiry, reserved keys, batch signature verification,
-in-batch duplicates). What is left per transaction is bookkeeping on the
-survivors — sender nonce sequencing and the pending-id set — under one lock.
+in-batch duplicates). The bookkeeping on the survivors — sender nonce
+sequencing and the pending-id set — is one native call (``tierchain_native.NonceBook``)
+under one lock; so is its undoing when a block commits (``done``).
 
 Nonces: a sender's transactions must arrive in nonce order; the next accepted
 nonce is the committed one plus the sender's pending count. Ahead of it is
@@ -24,12 +25,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import tierchain_native
 
 from tierchain.crypto.suite import CryptoSuite
 from tierchain.engine import route
 from tierchain.engine.apps import ADMISSION_CODES, BatchCheck
 from tierchain.errors import InvariantViolation, Reject
-from tierchain.wire.batch import Batch, row_bytes
+from tierchain.wire.batch import Batch, split_rows
 
 
 @dataclasses.dataclass
@@ -37,21 +39,25 @@ class Chunk:
     """Accepted rows of one submitted batch, in submission order.
 
     The decoded columns travel with them (``batch``, ``rows``) to the block, which
-    gathers them (``batch.gather``) instead of decoding again; so do the tx ids and
-    senders as ``bytes``, split once here (the executor's and ``done``'s).
+    gathers them (``batch.gather``) instead of decoding again.
     """
 
     batch: Batch
     rows: np.ndarray  # int64 row indices into batch
     ticket: Any  # the chain.Submission to notify
-    ids: list[bytes]  # tx id of each row
-    senders: list[bytes]  # sender public key of each row
 
     def split(self, n: int) -> Chunk:
         """Take the first ``n`` rows off this chunk and return them as a chunk."""
-        head = Chunk(self.batch, self.rows[:n], self.ticket, self.ids[:n], self.senders[:n])
-        self.rows, self.ids, self.senders = self.rows[n:], self.ids[n:], self.senders[n:]
+        head = Chunk(self.batch, self.rows[:n], self.ticket)
+        self.rows = self.rows[n:]
         return head
+
+
+# NonceBook.admit's verdicts (0..5) as admission codes.
+_VERDICT_CODES = np.array([
+    Reject.OK, Reject.DUPLICATE, Reject.NONCE_TOO_LOW,
+    Reject.NONCE_TOO_HIGH, Reject.MEMPOOL_FULL, Reject.SENDER_LIMIT,
+])  # fmt: skip
 
 
 def screen(
@@ -164,17 +170,18 @@ class Mempool:
         self.suite = suite  # the chain's: verifies every admitted signature
         self._lock = threading.Lock()
         self._chunks: collections.deque[Chunk] = collections.deque()
-        self._size = 0  # admitted, not yet committed (``done``)
         self._waiting = 0  # admitted, not yet taken into a block
         self._closed = False  # set by close(): nothing more is admitted
-        # sender -> [committed nonce, pending count], only for senders with pending txs.
-        # Cached here, not re-read from state, because between a block's commit and
+        # Per sender with pending txs, its committed nonce and pending count; and the
+        # pending tx ids (admitted, not yet committed: ``done``). The committed nonce is
+        # kept here, not re-read from state, because between a block's commit and
         # ``done`` the state is ahead of the pending counts.
-        self._pending: dict[bytes, list[int]] = {}
-        self._pending_ids: set[bytes] = set()
+        self._book = tierchain_native.NonceBook(
+            suite.public_key_bytes, suite.digest_bytes, txs_max, sender_pending_max
+        )
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._book)
 
     @property
     def waiting(self) -> int:
@@ -195,50 +202,27 @@ class Mempool:
             checks=self.checks,
         )
         idx = np.flatnonzero(codes == 0)
-        accepted: list[int] = []
-        accepted_ids: list[bytes] = []
-        accepted_senders: list[bytes] = []
         with self._lock:
             if self._closed:
                 # Checked under the same lock that queues rows: once close() returns, no
                 # row can join a mempool that the producer has stopped draining.
                 codes[idx] = Reject.SHUTTING_DOWN
-                idx = idx[:0]
-            # Per-transaction bookkeeping on the survivors only. The committed nonces of
-            # senders without pending txs are read in one lookup (one read txn), under
-            # the lock like the pending counts they pair with.
-            rows, nonces = idx.tolist(), batch.nonce[idx].tolist()
-            senders, ids = (row_bytes(col[idx]) for col in (batch.sender, batch.digest))
-            fresh = list(dict.fromkeys(s for s in senders if s not in self._pending))
-            committed_of = dict(zip(fresh, self._committed_nonces(fresh), strict=True)) if fresh else {}
-            for i, sender, tx_id, nonce in zip(rows, senders, ids, nonces, strict=True):
-                if tx_id in self._pending_ids:
-                    codes[i] = Reject.DUPLICATE
-                    continue
-                entry = self._pending.get(sender)
-                if entry is None:
-                    entry = [committed_of[sender], 0]
-                committed, pending = entry
-                expected = committed + pending
-                if nonce != expected:
-                    codes[i] = Reject.NONCE_TOO_LOW if nonce < expected else Reject.NONCE_TOO_HIGH
-                elif self._size >= self.txs_max:
-                    codes[i] = Reject.MEMPOOL_FULL
-                elif pending >= self.sender_pending_max:
-                    codes[i] = Reject.SENDER_LIMIT
-                else:
-                    entry[1] = pending + 1
-                    self._pending[sender] = entry
-                    self._pending_ids.add(tx_id)
-                    self._size += 1
-                    accepted.append(i)
-                    accepted_ids.append(tx_id)
-                    accepted_senders.append(sender)
-            if accepted:
+                return codes
+            if not idx.size:
+                return codes
+            # The committed nonces of senders without pending txs are read in one lookup
+            # (one read txn), under the lock like the pending counts they pair with.
+            senders, ids = batch.sender[idx].tobytes(), batch.digest[idx].tobytes()
+            fresh = self._book.unknown(senders)
+            committed = self._committed_nonces(split_rows(fresh, batch.sender.shape[1])) if fresh else []
+            verdicts = self._book.admit(senders, ids, batch.nonce[idx], fresh, np.array(committed, np.uint64))
+            verdict = np.frombuffer(verdicts, np.uint8)
+            codes[idx] = _VERDICT_CODES[verdict]
+            accepted = idx[verdict == 0]
+            if accepted.size:
                 self._waiting += len(accepted)
                 ticket._expect(len(accepted))
-                accepted_rows = np.asarray(accepted, np.int64)
-                self._chunks.append(Chunk(batch, accepted_rows, ticket, accepted_ids, accepted_senders))
+                self._chunks.append(Chunk(batch, accepted, ticket))
         return codes
 
     def close(self) -> None:
@@ -262,21 +246,7 @@ class Mempool:
             self._waiting -= n
         return out
 
-    def done(self, chunks: list[Chunk]) -> None:
-        """The chunks' transactions are committed: their nonces now live in state."""
-        # Per sender, not per transaction: a block often holds many txs of one sender.
-        senders: collections.Counter[bytes] = collections.Counter()
-        ids: list[bytes] = []
-        for chunk in chunks:
-            senders.update(chunk.senders)
-            ids.extend(chunk.ids)
+    def done(self, block: Batch) -> None:
+        """The block's transactions are committed: their nonces now live in state."""
         with self._lock:
-            pending = self._pending
-            for sender, count in senders.items():
-                entry = pending[sender]
-                entry[0] += count
-                entry[1] -= count
-                if not entry[1]:
-                    del pending[sender]
-            self._pending_ids.difference_update(ids)
-            self._size -= len(ids)
+            self._book.done(block.sender.tobytes(), block.digest.tobytes())

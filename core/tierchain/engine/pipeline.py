@@ -235,15 +235,7 @@ class Pipeline:
     def _execute(self, chunks: list[Chunk], batch: Batch, height: int, timestamp_ms: int) -> _Executed:
         # Handlers can read only declared keys (and the executor the nonce keys), so
         # one prefetch of exactly those is every state read the block will make.
-        # Tx ids and senders as bytes come with the chunks (split once, at admission).
-        if chunks:
-            cols = BlockColumns(
-                batch,
-                tx_id=[i for c in chunks for i in c.ids],
-                sender=[s for c in chunks for s in c.senders],
-            )
-        else:
-            cols = BlockColumns(batch)
+        cols = BlockColumns(batch)
         keys = declared_keys(cols)
         # Overlay snapshot BEFORE the read txn begins: a block the committer drops from
         # it is already durable, so the read txn sees its writes; one still in the
@@ -329,7 +321,7 @@ class Pipeline:
                         ex.height, len(ex.batch), ex.flush, ex.produce_s, ex.tree_s, mark - t0, t1 - mark, t1
                     )
                 )
-                self.mempool.done(ex.chunks)
+                self.mempool.done(ex.batch)
                 pos = 0
                 for c in ex.chunks:
                     c.ticket._committed(c.rows, receipts[pos : pos + len(c.rows)], ex.height)

@@ -84,8 +84,13 @@ class Submission:
         return [(int(i), Reject(int(self.codes[i]))) for i in np.flatnonzero(self.codes)]
 
     def _committed(self, rows: np.ndarray, receipts: list[Receipt], height: int) -> None:
-        for row, receipt in zip(rows.tolist(), receipts, strict=True):
-            self.receipts[row] = receipt
+        if len(rows) != len(receipts):
+            raise ValueError(f"{len(rows)} rows, {len(receipts)} receipts")
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows):  # ascending: a run of rows
+            self.receipts[rows[0] : rows[-1] + 1] = receipts  # one C-level copy, the usual case
+        else:
+            for row, receipt in zip(rows.tolist(), receipts, strict=True):
+                self.receipts[row] = receipt
         self.heights[rows] = height
         with self._lock:
             self._waiting -= len(rows)

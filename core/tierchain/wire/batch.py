@@ -131,7 +131,11 @@ class Batch:
 def row_bytes(column: np.ndarray) -> list[bytes]:
     """The rows of a 2-D byte column (sender keys, tx ids; widths are the suite's) as bytes:
     one copy of the column, then slices (no numpy scalar per row)."""
-    packed, width = column.tobytes(), column.shape[1]
+    return split_rows(column.tobytes(), column.shape[1])
+
+
+def split_rows(packed: bytes, width: int) -> list[bytes]:
+    """``packed`` (rows of ``width`` bytes back to back) as one bytes object per row."""
     return [packed[k : k + width] for k in range(0, len(packed), width)]
 
 

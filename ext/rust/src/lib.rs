@@ -1,6 +1,6 @@
 //! `tierchain_native`: the Rust half of TierChain's hot path.
 //!
-//! Three pure-Rust subsystems that `cargo test` exercises without Python,
+//! Pure-Rust subsystems that `cargo test` exercises without Python,
 //! and one module of Python bindings:
 //!
 //! * **Cryptography** — [`crypto`]:
@@ -37,6 +37,8 @@
 //!   path compression over hashed state keys, versioned by block height and
 //!   updated once per block: the caller fetches one tree level per round
 //!   (one LMDB cursor pass), Rust computes the new nodes and root.
+//! * **Admission's bookkeeping** — [`admit`]: the mempool's nonce sequence
+//!   per sender and its pending transaction ids, one call per batch.
 //! * **Thread pool** — [`pool`]: all parallel work runs on one private rayon
 //!   pool sized by the `TIERCHAIN_THREADS` environment variable (default:
 //!   all cores).
@@ -53,6 +55,7 @@
 //! copied before the GIL is released, so a caller mutating a numpy array from
 //! another thread cannot race with the native code.
 
+pub mod admit;
 pub mod crypto;
 pub mod exec;
 pub mod pool;

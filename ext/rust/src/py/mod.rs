@@ -5,6 +5,7 @@
 //!
 //! | file | exports |
 //! |---|---|
+//! | `admit.rs` | `NonceBook` |
 //! | `args.rs` | (shared) bytes/sequence/int64 arguments, copy-or-borrow |
 //! | `confidential.rs` | `pedersen_*`, `range_prove`, `range_verify`, `range_verify_batch`, `elgamal_*`, `validity_prove`, `validity_verify`, `validity_verify_batch`, `confidential_constants` |
 //! | `crypto.rs` | `verify`, `verify_batch`, `verify_batch_packed`, `hash_many`, `hash_one`, `merkle_root`, `merkle_root_packed`, `merkle_prove`, `merkle_verify` |
@@ -20,6 +21,7 @@
 
 use pyo3::prelude::*;
 
+mod admit;
 mod args;
 mod confidential;
 mod crypto;
@@ -38,6 +40,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lmdb::register(m)?;
     confidential::register(m)?;
     sm::register(m)?;
+    admit::register(m)?;
     m.add("THREADS_ENV", crate::pool::THREADS_ENV)?;
     Ok(())
 }
