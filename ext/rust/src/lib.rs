@@ -4,10 +4,11 @@
 //! and one module of Python bindings:
 //!
 //! * **Cryptography** — [`crypto`]:
-//!   * signatures ([`crypto::sig`]): Ed25519 under the ZIP-215 rule (via
-//!     `ed25519-zebra` on curve25519-dalek 5), single and batch. Batches are split into chunks
-//!     across the thread pool, malformed items are rejected up front, each
-//!     chunk is batch-verified, and a failing chunk is narrowed by bisection
+//!   * signatures ([`crypto::sig`]): Ed25519 under the ZIP-215 rule (single
+//!     verification by `ed25519-zebra` on curve25519-dalek 5; the batch
+//!     equation on dalek's operations, with decoded keys kept across batches).
+//!     Batches are split into chunks across the thread pool, malformed items
+//!     are rejected up front, each chunk is batch-verified, and a failing chunk is narrowed by bisection
 //!     (then single verification) so every element gets exactly the verdict
 //!     that single verification gives it. ZIP-215's cofactored equation is
 //!     what makes batch and single verification agree;

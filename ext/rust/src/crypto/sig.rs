@@ -17,35 +17,43 @@
 //! accept exactly the same set of signatures (a torsion component that makes
 //! one signature fail the cofactorless check is killed by `[8]` in both), so
 //! we may batch freely without changing any verdict. `ed25519-zebra` (5.x)
-//! implements exactly this rule; we only add the parallel split and the
-//! narrowing of failed batches.
+//! implements exactly this rule, and its single verification ([`verify`]) is
+//! the verdict every batch here must equal.
 //!
 //! # Implementation
 //!
-//! `ed25519-zebra` runs on curve25519-dalek 5, built (ext/rust/.cargo/config.toml,
-//! x86_64 only) with its AVX-512 IFMA backend besides AVX2 and serial; dalek picks
-//! one at run time from the CPU's features, so one build runs on any x86_64.
-//! It replaced `ed25519-consensus` (curve25519-dalek-ng, serial u64 backend),
-//! which stays as the reference of this module's differential tests: the two
-//! agree on every ZIP-215 edge case (the small-order / non-canonical grid
-//! below), single and batched.
+//! Single verification is `ed25519-zebra`'s. The batch equation is written
+//! here, over curve25519-dalek 5's group operations (point decoding,
+//! scalars, the variable-time multiscalar multiplication) and `sha2`'s
+//! SHA-512, the same calls `ed25519-zebra`'s batch verifier makes, for one
+//! reason: that verifier takes key *bytes* and decodes every key of every
+//! batch again, and decoding a point (a field square root, on dalek's serial
+//! field arithmetic even where the multiscalar multiplication runs on
+//! AVX-512 IFMA) was about 60% of a signature's cost (perf: `FieldElement51::pow2k`
+//! 15% of a whole engine run's CPU, the IFMA multiscalar terms ~10%). Senders
+//! sign again and again, so decoded keys are kept across batches
+//! ([`KeyCache`], two generations of 32,768 keys); only `R` is decoded per
+//! signature. dalek is built (ext/rust/.cargo/config.toml, x86_64 only) with
+//! its AVX-512 IFMA backend besides AVX2 and serial and picks one at run
+//! time, so one build runs on any x86_64. `ed25519-consensus`
+//! (curve25519-dalek-ng, the verifier before `ed25519-zebra`) stays as the
+//! reference of this module's differential tests: they agree on every ZIP-215
+//! edge case (the small-order / non-canonical grid below), single and batched,
+//! and a batch of only accepted grid cases passes the equation whole.
 //!
 //! # Batch algorithm
 //!
 //! 1. The input is split into chunks, one rayon task each.
-//! 2. Within a chunk every item gets the cheap checks up front: lengths and
-//!    `S < L` (a 256-bit comparison). Items failing here are `false` and never
-//!    enter a batch. Point decoding is deliberately *not* done up front: it
-//!    costs two field square roots (~9.6 µs per signature, +42% on a ~23 µs
-//!    batched verification, measured) and the verifier decodes the points
-//!    again anyway. An undecodable `A` or `R` makes its batch fail at once
-//!    (before the multiscalar multiplication) and is then found by step 4,
-//!    where single verification rejects it — the same verdict, paid only by
-//!    batches that contain garbage. (Garbage that decodes costs the same
-//!    narrowing, so checking decodability up front would not bound an
-//!    attacker's cost anyway.)
-//! 3. The remaining items are verified as one batch (random 128-bit linear
-//!    combination, one multiscalar multiplication).
+//! 2. Within a chunk every item is checked and prepared up front: lengths,
+//!    `S < L`, `A` decoded (from the cache), `R` decoded, and
+//!    `k = SHA-512(R || A || M)` over the encodings as given. An item failing
+//!    here is `false` (single verification rejects it for the same reason)
+//!    and never enters a batch; the points are decoded once, however often
+//!    narrowing re-batches the item.
+//! 3. The remaining items are verified as one batch: random 128-bit
+//!    coefficients `z` (the operating system's randomness) and
+//!    `[8](-(sum z*S) B + sum z*R + sum (z*k) A) == 0`, one multiscalar
+//!    multiplication, the signatures of one key summed into one `A` term.
 //! 4. A failing batch is narrowed: verify the left half; if it passes, the
 //!    fault is in the right half (no need to re-verify it as a whole);
 //!    otherwise verify the right half too. When both halves fail the bad
@@ -59,10 +67,17 @@
 //! passes with probability about 2^-128. So the result equals per-item
 //! [`verify`] for every element.
 
+use std::collections::HashMap;
+use std::iter::once;
+use std::sync::{LazyLock, Mutex};
+
+use dalek5::constants::ED25519_BASEPOINT_POINT;
+use dalek5::edwards::{CompressedEdwardsY, EdwardsPoint};
 use dalek5::scalar::Scalar;
-use ed25519_zebra::{Signature, VerificationKey, VerificationKeyBytes, batch};
-use rand_core10::UnwrapErr;
+use dalek5::traits::{IsIdentity, VartimeMultiscalarMul};
+use ed25519_zebra::{Signature, VerificationKey};
 use rayon::prelude::*;
+use sha2::{Digest, Sha512};
 
 pub const PUBLIC_KEY_LEN: usize = 32;
 pub const SIGNATURE_LEN: usize = 64;
@@ -79,6 +94,10 @@ pub const CHUNK_ITEMS_MIN: usize = 64;
 /// Groups at most this large are narrowed by single verification: bisecting
 /// them costs more batch set-ups than it saves.
 pub const NARROW_SINGLE_MAX: usize = 8;
+
+/// Decoded public keys kept per generation of [`KeyCache`] (two generations:
+/// at most twice this many, ~200 bytes each).
+pub const KEY_CACHE_GENERATION: usize = 32_768;
 
 /// Verifies one signature over `message` (ZIP-215). Malformed input — wrong
 /// lengths, undecodable points, non-canonical `S` — is simply invalid.
@@ -148,25 +167,143 @@ fn chunk_items(n: usize, threads: usize) -> usize {
         .clamp(CHUNK_ITEMS_MIN, CHUNK_ITEMS_MAX)
 }
 
+/// Public keys decoded to points, shared by every batch of the process:
+/// decoding is a field square root, and senders sign again and again.
+/// Two generations of at most [`KEY_CACHE_GENERATION`] keys: a key found in
+/// the old one moves to the young one, and a full young generation becomes
+/// the old one (the previous old one is dropped). Keys are chosen by whoever
+/// submits, so the maps use the standard library's randomly keyed SipHash.
+/// Only keys that decode are kept (decoding is a pure function of the bytes).
+pub struct KeyCache {
+    generations: Mutex<[HashMap<[u8; 32], EdwardsPoint>; 2]>,
+    generation_max: usize,
+}
+
+impl KeyCache {
+    pub fn new(generation_max: usize) -> KeyCache {
+        KeyCache {
+            generations: Mutex::new([HashMap::new(), HashMap::new()]),
+            generation_max: generation_max.max(1),
+        }
+    }
+
+    /// Each key decoded (`None`: it is no curve point); one lock to look up,
+    /// the misses decoded without it, one lock to keep them.
+    pub fn decode(&self, keys: &[[u8; 32]]) -> Vec<Option<EdwardsPoint>> {
+        let mut out = vec![None; keys.len()];
+        let mut misses = Vec::new();
+        {
+            let mut g = self.generations.lock().expect("key cache lock");
+            let [young, old] = &mut *g;
+            for (i, k) in keys.iter().enumerate() {
+                if let Some(p) = young.get(k) {
+                    out[i] = Some(*p);
+                } else if let Some(p) = old.remove(k) {
+                    young.insert(*k, p);
+                    out[i] = Some(p);
+                } else {
+                    misses.push(i);
+                }
+            }
+        }
+        if misses.is_empty() {
+            return out;
+        }
+        for &i in &misses {
+            out[i] = CompressedEdwardsY(keys[i]).decompress();
+        }
+        let mut g = self.generations.lock().expect("key cache lock");
+        for &i in &misses {
+            let Some(p) = out[i] else { continue };
+            if g[0].len() >= self.generation_max {
+                // The young generation becomes the old one; the old one's table is
+                // emptied and reused (no allocation, no fresh pages to fault in).
+                g.swap(0, 1);
+                g[0].clear();
+            }
+            if g[0].capacity() == 0 {
+                g[0].reserve(self.generation_max);
+            }
+            g[0].insert(keys[i], p);
+        }
+        out
+    }
+
+    /// Keys held (both generations).
+    pub fn len(&self) -> usize {
+        let g = self.generations.lock().expect("key cache lock");
+        g[0].len() + g[1].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+static KEYS: LazyLock<KeyCache> = LazyLock::new(|| KeyCache::new(KEY_CACHE_GENERATION));
+
+/// One signature that passed the up-front checks: its points decoded, `S`
+/// canonical and `k = SHA-512(R || A || M)` (over the encodings as given, as
+/// ZIP-215 says), ready for the batch equation.
+#[derive(Clone)]
+struct Prepared<'a> {
+    key: &'a [u8; PUBLIC_KEY_LEN],
+    signature: &'a [u8],
+    message: &'a [u8],
+    a: &'a EdwardsPoint,
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+}
+
 /// The up-front checks of step 2; `Some` means the item may join a batch.
-fn prepare(public_key: &[u8], message: &[u8], signature: &[u8]) -> Option<batch::Item> {
-    let key: [u8; PUBLIC_KEY_LEN] = public_key.try_into().ok()?;
-    let sig: [u8; SIGNATURE_LEN] = signature.try_into().ok()?;
-    let s_bytes: [u8; 32] = sig[32..].try_into().ok()?;
-    // The verifier's own scalar type, so "canonical" means the same thing.
-    Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
-    Some(batch::Item::from((
-        VerificationKeyBytes::from(key),
-        Signature::from_bytes(&sig),
+/// `key` is the public key if it is 32 bytes, `a` the point it decodes to
+/// (from [`KeyCache::decode`]).
+fn prepare<'a>(
+    key: &'a [u8; PUBLIC_KEY_LEN],
+    message: &'a [u8],
+    signature: &'a [u8],
+    a: Option<&'a EdwardsPoint>,
+) -> Option<Prepared<'a>> {
+    if signature.len() != SIGNATURE_LEN {
+        return None;
+    }
+    let r_bytes: [u8; 32] = signature[..32].try_into().ok()?;
+    let s_bytes: [u8; 32] = signature[32..].try_into().ok()?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+    let a = a?;
+    let r = CompressedEdwardsY(r_bytes).decompress()?;
+    let h: [u8; 64] = Sha512::new()
+        .chain_update(r_bytes)
+        .chain_update(key)
+        .chain_update(message)
+        .finalize()
+        .into();
+    Some(Prepared {
+        key,
+        signature,
         message,
-    )))
+        a,
+        r,
+        s,
+        k: Scalar::from_bytes_mod_order_wide(&h),
+    })
 }
 
 fn verify_chunk(public_keys: &[&[u8]], messages: &[&[u8]], signatures: &[&[u8]], out: &mut [bool]) {
+    // A key of the wrong length is refused (`None` point) and looked up as zeros.
+    let keys: Vec<[u8; 32]> = public_keys
+        .iter()
+        .map(|k| <[u8; 32]>::try_from(*k).unwrap_or([0; 32]))
+        .collect();
+    let points = KEYS.decode(&keys);
     let mut slots = Vec::with_capacity(out.len());
     let mut items = Vec::with_capacity(out.len());
     for i in 0..out.len() {
-        match prepare(public_keys[i], messages[i], signatures[i]) {
+        let a = points[i]
+            .as_ref()
+            .filter(|_| public_keys[i].len() == PUBLIC_KEY_LEN);
+        match prepare(&keys[i], messages[i], signatures[i], a) {
             Some(item) => {
                 slots.push(i);
                 items.push(item);
@@ -181,25 +318,80 @@ fn verify_chunk(public_keys: &[&[u8]], messages: &[&[u8]], signatures: &[&[u8]],
     }
 }
 
-fn batch_ok(items: &[batch::Item]) -> bool {
-    let mut verifier = batch::Verifier::new();
-    for item in items {
-        verifier.queue(item.clone());
-    }
-    // The operating system's randomness; a failure to read it panics (as
-    // rand_core 0.6's OsRng did), it is never a silent verdict.
-    verifier.verify(UnwrapErr(getrandom04::SysRng)).is_ok()
+/// Step 3: the cofactored batch equation of ZIP-215 with random 128-bit
+/// coefficients `z`: `[8](-(sum z*s) B + sum z*R + sum (z*k) A) == 0`,
+/// signatures of one key summed into one term of the multiscalar
+/// multiplication.
+fn batch_ok(items: &[Prepared]) -> bool {
+    BATCH.with_borrow_mut(|b| b.check(items))
 }
 
-fn verify_singly(items: &[batch::Item], out: &mut [bool]) {
+/// The equation's tables, kept per pool thread and reused batch after batch
+/// (allocated afresh, they faulted in new pages every batch).
+#[derive(Default)]
+struct BatchTables {
+    z: Vec<u8>,
+    r_coeffs: Vec<Scalar>,
+    a_coeffs: Vec<Scalar>,
+    a_points: Vec<EdwardsPoint>,
+    term_of: HashMap<[u8; 32], usize>,
+}
+
+thread_local! {
+    static BATCH: std::cell::RefCell<BatchTables> = std::cell::RefCell::default();
+}
+
+impl BatchTables {
+    fn check(&mut self, items: &[Prepared]) -> bool {
+        let BatchTables {
+            z,
+            r_coeffs,
+            a_coeffs,
+            a_points,
+            term_of,
+        } = self;
+        z.clear();
+        z.resize(16 * items.len(), 0);
+        r_coeffs.clear();
+        a_coeffs.clear();
+        a_points.clear();
+        term_of.clear();
+        // The operating system's randomness; a failure to read it panics, it is
+        // never a silent verdict.
+        getrandom04::fill(z).expect("the operating system's randomness");
+        let mut b_coeff = Scalar::ZERO;
+        for (item, z) in items.iter().zip(z.chunks_exact(16)) {
+            let z = Scalar::from(u128::from_le_bytes(z.try_into().expect("16 bytes")));
+            b_coeff -= z * item.s;
+            r_coeffs.push(z);
+            let t = *term_of.entry(*item.key).or_insert_with(|| {
+                a_coeffs.push(Scalar::ZERO);
+                a_points.push(*item.a);
+                a_points.len() - 1
+            });
+            a_coeffs[t] += z * item.k;
+        }
+        let check = EdwardsPoint::vartime_multiscalar_mul(
+            once(&b_coeff).chain(a_coeffs.iter()).chain(r_coeffs.iter()),
+            once(&ED25519_BASEPOINT_POINT)
+                .chain(a_points.iter())
+                .chain(items.iter().map(|i| &i.r)),
+        );
+        check.mul_by_cofactor().is_identity()
+    }
+}
+
+/// The verdicts of the narrowing's last step: `ed25519-zebra`'s single
+/// verification ([`verify`]), the rule every batch verdict must equal.
+fn verify_singly(items: &[Prepared], out: &mut [bool]) {
     for (item, ok) in items.iter().zip(out.iter_mut()) {
-        *ok = item.clone().verify_single().is_ok();
+        *ok = verify(item.key, item.message, item.signature);
     }
 }
 
 /// Step 3 and 4: fills `out` with the verdict of each item. `known_bad`
 /// says a batch over exactly `items` already failed.
-fn narrow(items: &[batch::Item], out: &mut [bool], known_bad: bool) {
+fn narrow(items: &[Prepared], out: &mut [bool], known_bad: bool) {
     debug_assert_eq!(items.len(), out.len());
     if items.is_empty() {
         return;
@@ -720,11 +912,69 @@ mod tests {
             ok.iter().map(|i| m[*i].clone()).collect::<Vec<_>>(),
             ok.iter().map(|i| s[*i]).collect::<Vec<_>>(),
         );
+        let points: Vec<_> = ak
+            .iter()
+            .map(|a| CompressedEdwardsY(*a).decompress())
+            .collect();
         assert!(batch_ok(
             &(0..ak.len())
-                .map(|i| prepare(&ak[i], &am[i], &as_[i]).unwrap())
+                .map(|i| prepare(&ak[i], &am[i], &as_[i], points[i].as_ref()).unwrap())
                 .collect::<Vec<_>>()
         ));
+    }
+
+    #[test]
+    fn key_cache_keeps_two_generations_and_only_points() {
+        let cache = KeyCache::new(2);
+        let (keys, _, _) = signed(4, 1);
+        let [a, b, c, d] = [keys[0], keys[1], keys[2], keys[3]];
+        let bad = undecodable(1)[0];
+        let decoded = cache.decode(&[a, b, bad]);
+        assert_eq!(decoded[0], CompressedEdwardsY(a).decompress());
+        assert!(decoded[1].is_some() && decoded[2].is_none());
+        assert_eq!(cache.len(), 2, "an undecodable key is not kept");
+        cache.decode(&[c]); // young {a, b} full: it becomes the old generation
+        assert_eq!(cache.len(), 3);
+        cache.decode(&[a]); // found in the old generation: moved to the young one
+        cache.decode(&[d]); // young {c, a} full: old {b} dropped
+        assert_eq!(cache.len(), 3);
+        let g = cache.generations.lock().unwrap();
+        assert!(g[0].contains_key(&d) && g[1].contains_key(&a) && g[1].contains_key(&c));
+        assert!(!g[0].contains_key(&b) && !g[1].contains_key(&b));
+    }
+
+    #[test]
+    fn repeated_keys_share_a_term_and_still_pinpoint_bad_items() {
+        // 300 signatures by 3 keys: one term per key in the equation.
+        let (keys, messages, signatures) = signed(3, 16);
+        let (mut k, mut m, mut s) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..300 {
+            k.push(keys[i % 3]);
+            m.push(messages[i % 3].clone());
+            s.push(signatures[i % 3]);
+        }
+        assert!(run_batch(&k, &m, &s).iter().all(|ok| *ok));
+        // As one batch, not only after narrowing: the shared terms are right.
+        let points: Vec<_> = k
+            .iter()
+            .map(|a| CompressedEdwardsY(*a).decompress())
+            .collect();
+        let items: Vec<Prepared> = (0..300)
+            .map(|i| prepare(&k[i], &m[i], &s[i], points[i].as_ref()).unwrap())
+            .collect();
+        assert!(batch_ok(&items));
+        // A message another key signed, an R changed, a key that did not sign.
+        m[3] = messages[1].clone();
+        s[6] = {
+            let mut t = s[6];
+            t[0] ^= 1; // R changed: still decodes or not, invalid either way
+            t
+        };
+        k[9] = signed(1, 16).0[0]; // another key under this key's signature
+        let got = run_batch(&k, &m, &s);
+        assert_eq!(got, run_single(&k, &m, &s));
+        let bad: Vec<usize> = (0..300).filter(|i| !got[*i]).collect();
+        assert_eq!(bad, [3, 6, 9]);
     }
 
     #[test]
