@@ -169,11 +169,13 @@ fn chunk_items(n: usize, threads: usize) -> usize {
 
 /// Public keys decoded to points, shared by every batch of the process:
 /// decoding is a field square root, and senders sign again and again.
-/// Two generations of at most [`KEY_CACHE_GENERATION`] keys: a key found in
-/// the old one moves to the young one, and a full young generation becomes
-/// the old one (the previous old one is dropped). Keys are chosen by whoever
-/// submits, so the maps use the standard library's randomly keyed SipHash.
-/// Only keys that decode are kept (decoding is a pure function of the bytes).
+/// Two generations of at most [`KEY_CACHE_GENERATION`] keys each: a key found
+/// in the old one moves to the young one, and a full young generation becomes
+/// the old one (the old one's entries are dropped and its table reused), so at
+/// most twice that many keys are held (~13 MB at the default). Keys are chosen
+/// by whoever submits, so the maps use the standard library's randomly keyed
+/// SipHash. Only keys that decode are kept (decoding is a pure function of the
+/// bytes).
 pub struct KeyCache {
     generations: Mutex<[HashMap<[u8; 32], EdwardsPoint>; 2]>,
     generation_max: usize,
@@ -188,45 +190,54 @@ impl KeyCache {
     }
 
     /// Each key decoded (`None`: it is no curve point); one lock to look up,
-    /// the misses decoded without it, one lock to keep them.
+    /// each distinct miss decoded once without it, one lock to keep them.
     pub fn decode(&self, keys: &[[u8; 32]]) -> Vec<Option<EdwardsPoint>> {
         let mut out = vec![None; keys.len()];
-        let mut misses = Vec::new();
+        let mut misses: HashMap<[u8; 32], Option<EdwardsPoint>> = HashMap::new();
         {
             let mut g = self.generations.lock().expect("key cache lock");
-            let [young, old] = &mut *g;
             for (i, k) in keys.iter().enumerate() {
-                if let Some(p) = young.get(k) {
+                if let Some(p) = g[0].get(k) {
                     out[i] = Some(*p);
-                } else if let Some(p) = old.remove(k) {
-                    young.insert(*k, p);
+                } else if let Some(p) = g[1].remove(k) {
+                    self.keep(&mut g, *k, p);
                     out[i] = Some(p);
                 } else {
-                    misses.push(i);
+                    misses.insert(*k, None);
                 }
             }
         }
         if misses.is_empty() {
             return out;
         }
-        for &i in &misses {
-            out[i] = CompressedEdwardsY(keys[i]).decompress();
+        for (k, p) in misses.iter_mut() {
+            *p = CompressedEdwardsY(*k).decompress();
         }
         let mut g = self.generations.lock().expect("key cache lock");
-        for &i in &misses {
-            let Some(p) = out[i] else { continue };
-            if g[0].len() >= self.generation_max {
-                // The young generation becomes the old one; the old one's table is
-                // emptied and reused (no allocation, no fresh pages to fault in).
-                g.swap(0, 1);
-                g[0].clear();
+        for (k, p) in &misses {
+            if let Some(p) = p {
+                self.keep(&mut g, *k, *p);
             }
-            if g[0].capacity() == 0 {
-                g[0].reserve(self.generation_max);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if out[i].is_none() {
+                out[i] = misses.get(k).copied().flatten();
             }
-            g[0].insert(keys[i], p);
         }
         out
+    }
+
+    /// `k` into the young generation, which first becomes the old one if full
+    /// (the old one's table emptied and reused: no allocation, no fresh pages).
+    fn keep(&self, g: &mut [HashMap<[u8; 32], EdwardsPoint>; 2], k: [u8; 32], p: EdwardsPoint) {
+        if g[0].len() >= self.generation_max {
+            g.swap(0, 1);
+            g[0].clear();
+        }
+        if g[0].capacity() == 0 {
+            g[0].reserve(self.generation_max);
+        }
+        g[0].insert(k, p);
     }
 
     /// Keys held (both generations).
@@ -938,9 +949,19 @@ mod tests {
         cache.decode(&[a]); // found in the old generation: moved to the young one
         cache.decode(&[d]); // young {c, a} full: old {b} dropped
         assert_eq!(cache.len(), 3);
+        {
+            let g = cache.generations.lock().unwrap();
+            assert!(g[0].contains_key(&d) && g[1].contains_key(&a) && g[1].contains_key(&c));
+            assert!(!g[0].contains_key(&b) && !g[1].contains_key(&b));
+        }
+        // Promotions rotate too (never more than two generations' worth), and a
+        // key twice in one call is decoded and kept once.
+        let got = cache.decode(&[a, c, b, b]);
+        assert!(got.iter().all(Option::is_some) && got[2] == got[3]);
+        assert!(cache.len() <= 4);
         let g = cache.generations.lock().unwrap();
-        assert!(g[0].contains_key(&d) && g[1].contains_key(&a) && g[1].contains_key(&c));
-        assert!(!g[0].contains_key(&b) && !g[1].contains_key(&b));
+        assert!(g[0].len() <= 2 && g[1].len() <= 2);
+        assert!(g[0].contains_key(&b));
     }
 
     #[test]
