@@ -285,12 +285,6 @@ fn prepare<'a>(
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
     let a = a?;
     let r = CompressedEdwardsY(r_bytes).decompress()?;
-    let h: [u8; 64] = Sha512::new()
-        .chain_update(r_bytes)
-        .chain_update(key)
-        .chain_update(message)
-        .finalize()
-        .into();
     Some(Prepared {
         key,
         signature,
@@ -298,8 +292,19 @@ fn prepare<'a>(
         a,
         r,
         s,
-        k: Scalar::from_bytes_mod_order_wide(&h),
+        k: challenge(&r_bytes, key, message),
     })
+}
+
+/// `k = SHA-512(R || A || M)` reduced mod L, over the encodings as given.
+fn challenge(r: &[u8; 32], a: &[u8; 32], message: &[u8]) -> Scalar {
+    let h: [u8; 64] = Sha512::new()
+        .chain_update(r)
+        .chain_update(a)
+        .chain_update(message)
+        .finalize()
+        .into();
+    Scalar::from_bytes_mod_order_wide(&h)
 }
 
 fn verify_chunk(public_keys: &[&[u8]], messages: &[&[u8]], signatures: &[&[u8]], out: &mut [bool]) {
@@ -792,7 +797,6 @@ mod tests {
     fn mixed_order_key_signature(message: &[u8]) -> ([u8; 32], [u8; 32], [u8; 32]) {
         use dalek5::constants::ED25519_BASEPOINT_POINT as B;
         use dalek5::edwards::CompressedEdwardsY;
-        use sha2::{Digest, Sha512};
         let mut wide = [0u8; 64];
         getrandom04::fill(&mut wide).unwrap();
         let a = Scalar::from_bytes_mod_order_wide(&wide);
@@ -805,13 +809,7 @@ mod tests {
         .unwrap();
         let key = (a * B + t8).compress().to_bytes();
         let r_bytes = (r * B).compress().to_bytes();
-        let h: [u8; 64] = Sha512::new()
-            .chain_update(r_bytes)
-            .chain_update(key)
-            .chain_update(message)
-            .finalize()
-            .into();
-        let s = r + Scalar::from_bytes_mod_order_wide(&h) * a;
+        let s = r + challenge(&r_bytes, &key, message) * a;
         (key, r_bytes, s.to_bytes())
     }
 
