@@ -69,7 +69,7 @@
 
 use std::collections::HashMap;
 use std::iter::once;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 use dalek5::constants::ED25519_BASEPOINT_POINT;
 use dalek5::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -196,7 +196,7 @@ impl KeyCache {
         let mut out = vec![None; keys.len()];
         let mut misses: HashMap<[u8; 32], Option<EdwardsPoint>> = HashMap::new();
         {
-            let mut g = self.generations.lock().expect("key cache lock");
+            let mut g = self.lock();
             for (i, k) in keys.iter().enumerate() {
                 if let Some(p) = g[0].get(k) {
                     out[i] = Some(*p);
@@ -214,7 +214,7 @@ impl KeyCache {
         for (k, p) in misses.iter_mut() {
             *p = CompressedEdwardsY(*k).decompress();
         }
-        let mut g = self.generations.lock().expect("key cache lock");
+        let mut g = self.lock();
         for (k, p) in &misses {
             if let Some(p) = p {
                 self.keep(&mut g, *k, *p);
@@ -241,9 +241,18 @@ impl KeyCache {
         g[0].insert(k, p);
     }
 
+    /// The generations, also after a panic elsewhere while they were held: every
+    /// entry is a key's true point whatever happened, so a poisoned lock is no reason
+    /// to stop verifying.
+    fn lock(&self) -> MutexGuard<'_, [HashMap<[u8; 32], EdwardsPoint>; 2]> {
+        self.generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Keys held (both generations).
     pub fn len(&self) -> usize {
-        let g = self.generations.lock().expect("key cache lock");
+        let g = self.lock();
         g[0].len() + g[1].len()
     }
 
@@ -961,6 +970,26 @@ mod tests {
         let g = cache.generations.lock().unwrap();
         assert!(g[0].len() <= 2 && g[1].len() <= 2);
         assert!(g[0].contains_key(&b));
+    }
+
+    #[test]
+    fn key_cache_survives_a_poisoned_lock() {
+        let cache = KeyCache::new(4);
+        let (keys, _, _) = signed(1, 1);
+        std::thread::scope(|s| {
+            let _ = s
+                .spawn(|| {
+                    let _held = cache.generations.lock().unwrap();
+                    panic!("a panic while the cache is held (expected by this test)");
+                })
+                .join();
+        });
+        assert!(cache.generations.is_poisoned());
+        assert_eq!(
+            cache.decode(&keys)[0],
+            CompressedEdwardsY(keys[0]).decompress()
+        );
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]
