@@ -25,6 +25,8 @@ import click
 import numpy as np
 import tierchain_native
 
+from tierchain.wire.batch import split_rows
+
 ACCEPTED, DUPLICATE, TOO_LOW, TOO_HIGH, FULL, SENDER_LIMIT = range(6)
 WIDTH = 32
 
@@ -80,13 +82,9 @@ class PythonRules:
         self.ids.difference_update(ids)
 
 
-def split_rows(packed: bytes) -> list[bytes]:
-    return [packed[k : k + WIDTH] for k in range(0, len(packed), WIDTH)]
-
-
 def _python_round(book: PythonRules, senders: bytes, ids: bytes, nonces: np.ndarray, state: dict) -> int:
     """What the old ``Mempool.admit`` + ``done`` did with a batch's packed columns."""
-    s, i = split_rows(senders), split_rows(ids)
+    s, i = split_rows(senders, WIDTH), split_rows(ids, WIDTH)
     committed = {x: state.get(x, 0) for x in book.unknown(s)}
     verdicts = book.admit(s, i, nonces.tolist(), committed)
     accepted = [k for k, v in enumerate(verdicts) if v == ACCEPTED]
@@ -97,7 +95,7 @@ def _python_round(book: PythonRules, senders: bytes, ids: bytes, nonces: np.ndar
 def _native_round(book, senders: bytes, ids: bytes, nonces: np.ndarray, state: dict) -> int:
     """What ``Mempool.admit`` + ``done`` do now with the same columns."""
     fresh = book.unknown(senders)
-    committed = np.array([state.get(x, 0) for x in split_rows(fresh)], np.uint64)
+    committed = np.array([state.get(x, 0) for x in split_rows(fresh, WIDTH)], np.uint64)
     verdict = np.frombuffer(book.admit(senders, ids, nonces, fresh, committed), np.uint8)
     accepted = np.flatnonzero(verdict == 0)
     rows = np.frombuffer(senders, np.uint8).reshape(-1, WIDTH)[accepted]
@@ -117,7 +115,7 @@ def measure(rows: int, senders: int, pending: int, rounds: int, seed: int = 7) -
     filler_ids = rng.integers(0, 256, (pending, WIDTH), dtype=np.uint8)
     zeros = np.zeros(pending, np.uint64)
     py_book, nat_book = sides["python"][0], sides["native"][0]
-    fs, fi = split_rows(filler.tobytes()), split_rows(filler_ids.tobytes())
+    fs, fi = split_rows(filler.tobytes(), WIDTH), split_rows(filler_ids.tobytes(), WIDTH)
     py_book.admit(fs, fi, zeros.tolist(), dict.fromkeys(fs, 0))
     nat_book.admit(filler.tobytes(), filler_ids.tobytes(), zeros, filler.tobytes(), zeros)
     times: dict[str, list[float]] = {name: [] for name in sides}

@@ -7,7 +7,9 @@ import dataclasses
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 
 import nacl.pwhash
 import pytest
@@ -117,3 +119,19 @@ def wait_serving(url: str, proc=None, timeout_s: float = 60) -> NodeClient:
         except RpcError:
             assert time.monotonic() < deadline, f"no node answered at {url}"
             time.sleep(0.1)
+
+
+def raised_on_another_thread(fn: Callable[[], object]) -> BaseException | None:
+    """What ``fn()`` raised when run on a thread of its own (None: it returned)."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            raised.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return raised[0] if raised else None

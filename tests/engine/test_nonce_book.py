@@ -13,6 +13,8 @@ import tierchain_native
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tierchain.wire.batch import split_rows
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from admission import ACCEPTED, TOO_HIGH, PythonRules
 
@@ -46,7 +48,7 @@ def test_book_matches_the_python_rules(txs_max, sender_max, batches, rnd) -> Non
         sender_list, id_list, nonces = ([r[k] for r in rows] for k in range(3))
         senders, ids = packed(sender_list), packed(id_list)
         fresh = book.unknown(senders)
-        fresh_list = [fresh[k : k + 32] for k in range(0, len(fresh), 32)]
+        fresh_list = split_rows(fresh, 32)
         assert fresh_list == model.unknown(sender_list)  # first-seen order, each once
         committed = np.array([state_nonce[s] for s in fresh_list], np.uint64)
         got = list(book.admit(senders, ids, np.array(nonces, np.uint64), fresh, committed))

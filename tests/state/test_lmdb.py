@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tierchain_native import LmdbEnv, LmdbError, LmdbKeyExists, LmdbNotFound
 
+from conftest import raised_on_another_thread
 from tierchain.state.storage import NotInitialized, StorageError, Store
 
 keys = st.binary(min_size=1, max_size=40)
@@ -200,18 +201,8 @@ def test_a_second_write_transaction_on_one_thread_is_an_error_not_a_deadlock(tmp
 def test_a_transaction_is_used_only_by_its_thread_but_abandoned_anywhere(tmp_path):
     env, db = filled(tmp_path, [(b"k", b"v")])
     r = env.begin(False)
-    failures: list[BaseException] = []
-
-    def use_it() -> None:
-        try:
-            r.get(db, b"k")
-        except LmdbError as exc:
-            failures.append(exc)
-
-    t = threading.Thread(target=use_it)
-    t.start()
-    t.join()
-    assert len(failures) == 1 and "thread that began it" in str(failures[0])
+    failure = raised_on_another_thread(lambda: r.get(db, b"k"))
+    assert isinstance(failure, LmdbError) and "thread that began it" in str(failure)
     # A read transaction left open in a generator that another thread finalizes
     # is aborted there: its reader slot and the open-transaction count come back.
     store = Store(tmp_path / "store", sync=False)

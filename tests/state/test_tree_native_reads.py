@@ -4,11 +4,11 @@ overlay of uncommitted batches) and its natively kept records (``SmtRecords``)."
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
 import tierchain_native
 
+from conftest import raised_on_another_thread
 from tierchain.state.storage import Store
 from tierchain.state.tree import MemoryStateTree, StateTree, TreeUpdate
 from tierchain.wire.codec import CodecError
@@ -129,17 +129,9 @@ def test_a_reader_is_named_once_and_used_on_its_own_thread(tmp_path):
                 tierchain_native.smt_apply(*args, list, overlay=[recs])
             with pytest.raises(TypeError):
                 tierchain_native.smt_apply(*args, None, txn=txn, dbi=dbi, overlay=[b"not records"])
-            failed: list[BaseException] = []
-
-            def elsewhere():
-                try:
-                    tierchain_native.smt_apply(*args, None, txn=txn, dbi=dbi)
-                except BaseException as exc:
-                    failed.append(exc)
-
-            t = threading.Thread(target=elsewhere)
-            t.start()
-            t.join()
-            assert len(failed) == 1 and "thread" in str(failed[0])
+            failure = raised_on_another_thread(
+                lambda: tierchain_native.smt_apply(*args, None, txn=txn, dbi=dbi)
+            )
+            assert failure is not None and "thread" in str(failure)
         with pytest.raises(tierchain_native.LmdbError, match="finished"):
             tierchain_native.smt_apply(*args, None, txn=txn, dbi=dbi)
