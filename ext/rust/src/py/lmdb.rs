@@ -103,6 +103,23 @@ impl Raw {
     }
 }
 
+/// Puts `pairs` (key, value) in order with `flags` (0 or `MDB_APPEND`); the first
+/// failing return code, else 0.
+///
+/// # Safety
+/// `txn` is a live write transaction of this thread, and every pair's buffers
+/// outlive the call.
+unsafe fn put_all(txn: usize, dbi: u32, flags: c_uint, pairs: impl Iterator<Item = (ffi::MDB_val, ffi::MDB_val)>) -> c_int {
+    for (mut k, mut v) in pairs {
+        // SAFETY: the caller's contract.
+        let rc = unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v, flags) };
+        if rc != 0 {
+            return rc;
+        }
+    }
+    0
+}
+
 /// An environment pointer; LMDB's environment handle is safe to share between threads.
 struct EnvPtr(*mut ffi::MDB_env);
 // SAFETY: liblmdb documents MDB_env as usable from any thread.
@@ -425,17 +442,8 @@ impl LmdbTxn {
         }
         let raw: Vec<Raw> = held.iter().map(Raw::of).collect();
         let flags = if append { ffi::MDB_APPEND } else { 0 };
-        let write = move || -> c_int {
-            for kv in raw.chunks_exact(2) {
-                let (mut k, mut v) = (kv[0].val(), kv[1].val());
-                // SAFETY: a live write transaction of this thread; `held` keeps the buffers alive.
-                let rc = unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v, flags) };
-                if rc != 0 {
-                    return rc;
-                }
-            }
-            0
-        };
+        // SAFETY: a live write transaction of this thread; `held` keeps the buffers alive.
+        let write = move || unsafe { put_all(txn, dbi, flags, raw.chunks_exact(2).map(|kv| (kv[0].val(), kv[1].val()))) };
         let rc = if held.len() >= 2 * RELEASE_GIL_MIN { py.detach(write) } else { write() };
         check("mdb_put", rc)
     }
@@ -482,18 +490,15 @@ impl LmdbTxn {
             if sort {
                 order.sort_by(|&a, &b| all[a * key_size..(a + 1) * key_size].cmp(&all[b * key_size..(b + 1) * key_size]));
             }
-            for i in order {
-                let mut k = ffi::MDB_val { mv_size: key_size, mv_data: all[i * key_size..].as_ptr() as *mut c_void };
+            let pairs = order.into_iter().map(|i| {
+                let k = ffi::MDB_val { mv_size: key_size, mv_data: all[i * key_size..].as_ptr() as *mut c_void };
                 // SAFETY: i * value_size + value_size <= the value buffer's length (checked above).
-                let mut v = ffi::MDB_val { mv_size: value_size, mv_data: unsafe { vr.0.add(i * value_size) } as *mut c_void };
-                // SAFETY: a live write transaction of this thread; `keys` and `values` are held
-                // by the caller for the whole call.
-                let rc = unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v, flags) };
-                if rc != 0 {
-                    return rc;
-                }
-            }
-            0
+                let v = ffi::MDB_val { mv_size: value_size, mv_data: unsafe { vr.0.add(i * value_size) } as *mut c_void };
+                (k, v)
+            });
+            // SAFETY: a live write transaction of this thread; `keys` and `values` are held
+            // by the caller for the whole call.
+            unsafe { put_all(txn, dbi, flags, pairs) }
         };
         let rc = if n >= RELEASE_GIL_MIN { py.detach(write) } else { write() };
         check("mdb_put", rc)
@@ -505,18 +510,9 @@ impl LmdbTxn {
         let txn = self.writable()? as usize;
         let pairs = &records.get().pairs;
         let flags = if append { ffi::MDB_APPEND } else { 0 };
-        let write = move || -> c_int {
-            for (key, value) in pairs {
-                let (mut k, mut v) = (val(key), val(value));
-                // SAFETY: a live write transaction of this thread; `records` is immutable
-                // and held by the caller for the whole call.
-                let rc = unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v, flags) };
-                if rc != 0 {
-                    return rc;
-                }
-            }
-            0
-        };
+        // SAFETY: a live write transaction of this thread; `records` is immutable and held
+        // by the caller for the whole call.
+        let write = move || unsafe { put_all(txn, dbi, flags, pairs.iter().map(|(k, v)| (val(k), val(v)))) };
         let rc = if pairs.len() >= RELEASE_GIL_MIN { py.detach(write) } else { write() };
         check("mdb_put", rc)
     }
