@@ -13,8 +13,12 @@
 //! AVX2; otherwise each lane goes through `blake3::hash`.
 //!
 //! Only single-chunk messages of at most two blocks are supported (≤ 128
-//! bytes), which is all the tree needs. Every function is tested against the
-//! `blake3` crate for all lengths, so the two can never disagree silently.
+//! bytes), which is all the trees need. Two modes: the plain hash (the
+//! Merkle tree of `merkle.rs`) and `derive_key`'s keyed step, the context
+//! key as the chaining value and the `DERIVE_KEY_MATERIAL` flag (the state
+//! tree's domain-separated hashes, `smt/hash.rs`). Every function is tested
+//! against the `blake3` crate for all lengths and both modes, so the two can
+//! never disagree silently.
 
 use std::sync::OnceLock;
 
@@ -30,21 +34,58 @@ const MSG_PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9,
 const CHUNK_START: u32 = 1 << 0;
 const CHUNK_END: u32 = 1 << 1;
 const ROOT: u32 = 1 << 3;
+const DERIVE_KEY_MATERIAL: u32 = 1 << 6;
+
+/// How every message of one call is hashed.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode<'a> {
+    /// `blake3::hash`.
+    Hash,
+    /// `blake3::derive_key` of the context whose key this is (what
+    /// `blake3::hazmat::hash_derive_key_context` returns).
+    DeriveKey(&'a [u8; 32]),
+}
+
+impl Mode<'_> {
+    /// The first chaining value and the flag every compression carries.
+    fn start(self) -> ([u32; 8], u32) {
+        match self {
+            Mode::Hash => (IV, 0),
+            Mode::DeriveKey(key) => (
+                std::array::from_fn(|i| {
+                    u32::from_le_bytes(key[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+                }),
+                DERIVE_KEY_MATERIAL,
+            ),
+        }
+    }
+}
 
 /// Hashes eight messages: lane `l` is `blocks[l][..lens[l]]`; `two_blocks`
 /// says whether every lane is 65..=128 bytes (else every lane is <= 64).
 type Hash8Fn =
-    fn(&[[u8; 2 * BLOCK_LEN]; LANES], &[usize; LANES], bool, &mut [[u8; OUT_LEN]; LANES]);
+    fn(Mode<'_>, &[[u8; 2 * BLOCK_LEN]; LANES], &[usize; LANES], bool, &mut [[u8; OUT_LEN]; LANES]);
 
 /// Fallback without AVX2: the `blake3` crate, one message at a time.
 fn hash8_portable(
+    mode: Mode<'_>,
     blocks: &[[u8; 2 * BLOCK_LEN]; LANES],
     lens: &[usize; LANES],
     _two_blocks: bool,
     out: &mut [[u8; OUT_LEN]; LANES],
 ) {
     for l in 0..LANES {
-        out[l] = *blake3::hash(&blocks[l][..lens[l]]).as_bytes();
+        let message = &blocks[l][..lens[l]];
+        out[l] = match mode {
+            Mode::Hash => *blake3::hash(message).as_bytes(),
+            Mode::DeriveKey(key) => {
+                use blake3::hazmat::HasherExt;
+                *blake3::Hasher::new_from_context_key(key)
+                    .update(message)
+                    .finalize()
+                    .as_bytes()
+            }
+        };
     }
 }
 
@@ -196,21 +237,14 @@ mod avx2 {
 
     #[target_feature(enable = "avx2")]
     pub(super) fn hash8(
+        mode: Mode<'_>,
         blocks: &[[u8; 2 * BLOCK_LEN]; LANES],
         lens: &[usize; LANES],
         two_blocks: bool,
         out: &mut [[u8; OUT_LEN]; LANES],
     ) {
-        let iv = [
-            splat(IV[0]),
-            splat(IV[1]),
-            splat(IV[2]),
-            splat(IV[3]),
-            splat(IV[4]),
-            splat(IV[5]),
-            splat(IV[6]),
-            splat(IV[7]),
-        ];
+        let (key, flag) = mode.start();
+        let iv: [__m256i; 8] = std::array::from_fn(|i| splat(key[i]));
         let lane_lens =
             |sub: usize| -> [u32; LANES] { std::array::from_fn(|l| (lens[l] - sub) as u32) };
         let hash = if two_blocks {
@@ -218,12 +252,17 @@ mod avx2 {
                 &iv,
                 &load_block(blocks, 0),
                 splat(BLOCK_LEN as u32),
-                CHUNK_START,
+                CHUNK_START | flag,
             );
             let last_lens = lane_lens(BLOCK_LEN);
             // SAFETY: 8 u32 = 32 readable bytes, unaligned load.
             let last_len = unsafe { _mm256_loadu_si256(last_lens.as_ptr().cast()) };
-            compress(&first, &load_block(blocks, 1), last_len, CHUNK_END | ROOT)
+            compress(
+                &first,
+                &load_block(blocks, 1),
+                last_len,
+                CHUNK_END | ROOT | flag,
+            )
         } else {
             let only_lens = lane_lens(0);
             // SAFETY: as above.
@@ -232,7 +271,7 @@ mod avx2 {
                 &iv,
                 &load_block(blocks, 0),
                 len,
-                CHUNK_START | CHUNK_END | ROOT,
+                CHUNK_START | CHUNK_END | ROOT | flag,
             )
         };
         // Back to lane-major: row l is lane l's 32-byte hash.
@@ -246,13 +285,14 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 fn hash8_avx2(
+    m: Mode<'_>,
     b: &[[u8; 2 * BLOCK_LEN]; LANES],
     l: &[usize; LANES],
     two: bool,
     o: &mut [[u8; OUT_LEN]; LANES],
 ) {
     // SAFETY: only selected by `hash8_fn` after `is_x86_feature_detected!("avx2")`.
-    unsafe { avx2::hash8(b, l, two, o) }
+    unsafe { avx2::hash8(m, b, l, two, o) }
 }
 
 fn hash8_fn() -> Hash8Fn {
@@ -280,6 +320,27 @@ pub fn hash_many_short(
     fill: impl Fn(usize, &mut [u8]) -> usize,
     out: &mut [[u8; OUT_LEN]],
 ) {
+    hash_many(
+        Mode::Hash,
+        n,
+        |i, buf| {
+            buf[0] = prefix;
+            1 + fill(i, &mut buf[1..])
+        },
+        out,
+    );
+}
+
+/// `out[i]` = message `i` hashed in `mode`, for `i < n`: `fill(i, buf)`
+/// writes the message into `buf` ([`SHORT_MAX`] bytes) and returns its
+/// length. All messages are either ≤ 64 bytes or all in 65..=128 — lanes in
+/// one group must take the same number of compressions.
+pub fn hash_many(
+    mode: Mode<'_>,
+    n: usize,
+    fill: impl Fn(usize, &mut [u8]) -> usize,
+    out: &mut [[u8; OUT_LEN]],
+) {
     debug_assert_eq!(out.len(), n);
     let hash8 = hash8_fn();
     let mut blocks = [[0u8; 2 * BLOCK_LEN]; LANES];
@@ -291,9 +352,8 @@ pub fn hash_many_short(
         for l in 0..LANES {
             blocks[l] = [0; 2 * BLOCK_LEN];
             if l < count {
-                blocks[l][0] = prefix;
-                let len = 1 + fill(base + l, &mut blocks[l][1..]);
-                assert!(len <= SHORT_MAX, "message too long for hash_many_short");
+                let len = fill(base + l, &mut blocks[l]);
+                assert!(len <= SHORT_MAX, "message too long for hash_many");
                 lens[l] = len;
                 two_blocks |= len > BLOCK_LEN;
             } else {
@@ -307,7 +367,7 @@ pub fn hash_many_short(
                 "lane {l}: a group mixes one- and two-block messages"
             );
         }
-        hash8(&blocks, &lens, two_blocks, &mut outs);
+        hash8(mode, &blocks, &lens, two_blocks, &mut outs);
         out[base..base + count].copy_from_slice(&outs[..count]);
     }
 }
@@ -351,6 +411,36 @@ mod tests {
     }
 
     #[test]
+    fn derive_key_matches_blake3_for_every_supported_length() {
+        let context = "tierchain 2026 test derive";
+        let key = blake3::hazmat::hash_derive_key_context(context);
+        for len in 0..=SHORT_MAX {
+            for n in [1, 8, 13] {
+                let msgs: Vec<Vec<u8>> = (0..n)
+                    .map(|i| (0..len).map(|j| (i * 17 + j * 5 + len) as u8).collect())
+                    .collect();
+                let mut out = vec![[0u8; OUT_LEN]; n];
+                hash_many(
+                    Mode::DeriveKey(&key),
+                    n,
+                    |i, buf| {
+                        buf[..len].copy_from_slice(&msgs[i]);
+                        len
+                    },
+                    &mut out,
+                );
+                for (i, m) in msgs.iter().enumerate() {
+                    assert_eq!(
+                        out[i],
+                        blake3::derive_key(context, m),
+                        "len {len}, item {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn portable_and_dispatched_agree() {
         for (lens, two) in [
             ([33usize, 1, 64, 2, 63, 40, 33, 0], false),
@@ -362,9 +452,12 @@ mod tests {
             });
             let mut a = [[0u8; OUT_LEN]; LANES];
             let mut b = [[0u8; OUT_LEN]; LANES];
-            hash8_portable(&blocks, &lens, two, &mut a);
-            hash8_fn()(&blocks, &lens, two, &mut b);
-            assert_eq!(a, b);
+            let key = blake3::hazmat::hash_derive_key_context("tierchain test context");
+            for mode in [Mode::Hash, Mode::DeriveKey(&key)] {
+                hash8_portable(mode, &blocks, &lens, two, &mut a);
+                hash8_fn()(mode, &blocks, &lens, two, &mut b);
+                assert_eq!(a, b);
+            }
         }
     }
 }

@@ -233,10 +233,7 @@ fn smt_apply<'py>(
         };
         let read = &mut read;
         py.detach(|| -> Result<smt::Updater, ReadError> {
-            let updates = items
-                .into_iter()
-                .map(|(k, v)| smt::Update::owned(th, &k, v))
-                .collect();
+            let updates = smt::Update::many(th, items);
             let mut updater = smt::Updater::with_hash(th, root, version, updates)?;
             updater.keep_chunks_below(keep_below);
             if let Some(inner) = inner {

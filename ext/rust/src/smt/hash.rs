@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
 use sm3::{Digest as _, Sm3};
 
+use crate::crypto::blake3x8::{self, Mode};
 use crate::crypto::sm;
 
 pub type Digest = [u8; 32];
@@ -91,6 +92,40 @@ fn sm3_states() -> &'static Sm3States {
     })
 }
 
+impl Blake3Keys {
+    fn of(&self, ctx: Ctx) -> &ContextKey {
+        match ctx {
+            Ctx::Key => &self.key,
+            Ctx::Value => &self.value,
+            Ctx::Leaf => &self.leaf,
+            Ctx::Node => &self.node,
+        }
+    }
+}
+
+/// The context of a batch of hashes ([`TreeHash::hash_many`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ctx {
+    Key,
+    Value,
+    Leaf,
+    Node,
+}
+
+/// Batches smaller than this are hashed one by one (eight lanes cost about
+/// as much as three single hashes).
+const LANES_WORTH_IT: usize = 3;
+
+/// Compressions BLAKE3 takes for a message of `len` bytes, if the eight-lane
+/// hasher takes it (0: too long for it).
+fn blocks_of(len: usize) -> usize {
+    match len {
+        0..=blake3x8::BLOCK_LEN => 1,
+        n if n <= blake3x8::SHORT_MAX => 2,
+        _ => 0,
+    }
+}
+
 fn blake3_keyed(key: &ContextKey, a: &[u8], b: &[u8]) -> Digest {
     let mut h = blake3::Hasher::new_from_context_key(key);
     h.update(a);
@@ -121,31 +156,100 @@ impl TreeHash {
     }
 
     pub fn key_hash(self, key: &[u8]) -> Digest {
-        match self {
-            TreeHash::Blake3 => blake3_keyed(&blake3_keys().key, key, &[]),
-            TreeHash::Sm3 => sm3_from(&sm3_states().key, key, &[]),
-        }
+        self.one(Ctx::Key, key, &[])
     }
 
     pub fn value_hash(self, value: &[u8]) -> Digest {
-        match self {
-            TreeHash::Blake3 => blake3_keyed(&blake3_keys().value, value, &[]),
-            TreeHash::Sm3 => sm3_from(&sm3_states().value, value, &[]),
-        }
+        self.one(Ctx::Value, value, &[])
     }
 
     pub fn leaf_hash(self, kh: &Digest, vh: &Digest) -> Digest {
-        match self {
-            TreeHash::Blake3 => blake3_keyed(&blake3_keys().leaf, kh, vh),
-            TreeHash::Sm3 => sm3_from(&sm3_states().leaf, kh, vh),
-        }
+        self.one(Ctx::Leaf, kh, vh)
     }
 
     pub fn node_hash(self, left: &Digest, right: &Digest) -> Digest {
+        self.one(Ctx::Node, left, right)
+    }
+
+    /// The hash of `a || b` in context `ctx`, one at a time.
+    fn one(self, ctx: Ctx, a: &[u8], b: &[u8]) -> Digest {
         match self {
-            TreeHash::Blake3 => blake3_keyed(&blake3_keys().node, left, right),
-            TreeHash::Sm3 => sm3_from(&sm3_states().node, left, right),
+            TreeHash::Blake3 => blake3_keyed(blake3_keys().of(ctx), a, b),
+            TreeHash::Sm3 => {
+                let s = sm3_states();
+                let state = match ctx {
+                    Ctx::Key => &s.key,
+                    Ctx::Value => &s.value,
+                    Ctx::Leaf => &s.leaf,
+                    Ctx::Node => &s.node,
+                };
+                sm3_from(state, a, b)
+            }
         }
+    }
+
+    /// `out[i]` = message `i` hashed in context `ctx`: the digests
+    /// [`Self::key_hash`] and the others give one by one. A BLAKE3 tree
+    /// hashes the short messages (at most 128 bytes) eight at a time,
+    /// grouped by block count; an SM3 tree, and long messages, one by one.
+    pub fn hash_many(self, ctx: Ctx, messages: &[&[u8]], out: &mut [Digest]) {
+        assert_eq!(messages.len(), out.len(), "one output per message");
+        if self != TreeHash::Blake3 || messages.len() < LANES_WORTH_IT {
+            for (m, o) in messages.iter().zip(out.iter_mut()) {
+                *o = self.one(ctx, m, &[]);
+            }
+            return;
+        }
+        let mode = Mode::DeriveKey(blake3_keys().of(ctx));
+        let fill = |m: &[u8], buf: &mut [u8]| {
+            buf[..m.len()].copy_from_slice(m);
+            m.len()
+        };
+        // Most batches are of one block count (fixed-size keys, small values).
+        let first = blocks_of(messages[0].len());
+        if first != 0 && messages.iter().all(|m| blocks_of(m.len()) == first) {
+            blake3x8::hash_many(mode, messages.len(), |i, b| fill(messages[i], b), out);
+            return;
+        }
+        for class in [1, 2] {
+            let at: Vec<usize> = (0..messages.len())
+                .filter(|&i| blocks_of(messages[i].len()) == class)
+                .collect();
+            let mut got = vec![[0u8; 32]; at.len()];
+            blake3x8::hash_many(mode, at.len(), |k, b| fill(messages[at[k]], b), &mut got);
+            for (&i, h) in at.iter().zip(got) {
+                out[i] = h;
+            }
+        }
+        for (m, o) in messages.iter().zip(out.iter_mut()) {
+            if blocks_of(m.len()) == 0 {
+                *o = self.one(ctx, m, &[]);
+            }
+        }
+    }
+
+    /// `out[i]` = `pairs[i][0] || pairs[i][1]` hashed in context `ctx` (a
+    /// leaf's `kh, vh` or a node's `left, right`): [`Self::leaf_hash`] or
+    /// [`Self::node_hash`] of each, BLAKE3's eight at a time.
+    pub fn hash_pairs(self, ctx: Ctx, pairs: &[[Digest; 2]], out: &mut [Digest]) {
+        assert_eq!(pairs.len(), out.len(), "one output per pair");
+        if self != TreeHash::Blake3 || pairs.len() < LANES_WORTH_IT {
+            for (p, o) in pairs.iter().zip(out.iter_mut()) {
+                *o = self.one(ctx, &p[0], &p[1]);
+            }
+            return;
+        }
+        let mode = Mode::DeriveKey(blake3_keys().of(ctx));
+        blake3x8::hash_many(
+            mode,
+            pairs.len(),
+            |i, buf| {
+                buf[..32].copy_from_slice(&pairs[i][0]);
+                buf[32..64].copy_from_slice(&pairs[i][1]);
+                64
+            },
+            out,
+        );
     }
 
     pub fn empty_hash(self) -> Digest {

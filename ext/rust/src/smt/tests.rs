@@ -537,6 +537,44 @@ fn sm3_hashes_are_the_suites_hash_one() {
 }
 
 #[test]
+fn batched_hashes_are_the_one_by_one_hashes() {
+    // Mixed lengths (one-block, two-block and long messages in one batch),
+    // uniform lengths, and batches below and above the lanes' threshold.
+    let mixed = inputs();
+    let uniform: Vec<Vec<u8>> = (0..19).map(|i| vec![i as u8; 12]).collect();
+    for th in TreeHash::ALL {
+        for msgs in [&mixed, &uniform, &mixed[..2].to_vec(), &Vec::new()] {
+            let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+            let mut out = vec![[0u8; 32]; refs.len()];
+            th.hash_many(Ctx::Key, &refs, &mut out);
+            let one: Vec<Digest> = refs.iter().map(|m| th.key_hash(m)).collect();
+            assert_eq!(out, one, "{th:?} keys");
+            th.hash_many(Ctx::Value, &refs, &mut out);
+            let one: Vec<Digest> = refs.iter().map(|m| th.value_hash(m)).collect();
+            assert_eq!(out, one, "{th:?} values");
+        }
+        let pairs: Vec<[Digest; 2]> = (0..21u8)
+            .map(|i| [th.key_hash(&[i]), th.value_hash(&[i, i])])
+            .collect();
+        for n in [0, 1, 2, 3, 8, 21] {
+            let mut out = vec![[0u8; 32]; n];
+            th.hash_pairs(Ctx::Leaf, &pairs[..n], &mut out);
+            let one: Vec<Digest> = pairs[..n]
+                .iter()
+                .map(|p| th.leaf_hash(&p[0], &p[1]))
+                .collect();
+            assert_eq!(out, one, "{th:?} leaves");
+            th.hash_pairs(Ctx::Node, &pairs[..n], &mut out);
+            let one: Vec<Digest> = pairs[..n]
+                .iter()
+                .map(|p| th.node_hash(&p[0], &p[1]))
+                .collect();
+            assert_eq!(out, one, "{th:?} nodes");
+        }
+    }
+}
+
+#[test]
 fn names() {
     for th in TreeHash::ALL {
         assert_eq!(TreeHash::from_name(th.name()), Some(th));

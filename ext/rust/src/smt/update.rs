@@ -48,14 +48,30 @@ impl Update {
         }
     }
 
-    /// The write of `key` (`value` `None`: its deletion), the value moved in.
-    pub fn owned(hash: TreeHash, key: &[u8], value: Option<Vec<u8>>) -> Update {
-        Update {
-            kh: hash.key_hash(key),
-            vh: value.as_deref().map_or([0; 32], |v| hash.value_hash(v)),
-            value,
-            hash,
-        }
+    /// The writes of `items` (`(key, value)`, `None`: a deletion), values
+    /// moved in: what [`Update::with_hash`] gives one by one, hashed in
+    /// batches ([`TreeHash::hash_many`]).
+    pub fn many(hash: TreeHash, items: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Vec<Update> {
+        let keys: Vec<&[u8]> = items.iter().map(|(k, _)| k.as_slice()).collect();
+        let mut khs = vec![[0u8; 32]; items.len()];
+        hash.hash_many(Ctx::Key, &keys, &mut khs);
+        let values: Vec<&[u8]> = items.iter().filter_map(|(_, v)| v.as_deref()).collect();
+        let mut vhs = vec![[0u8; 32]; values.len()];
+        hash.hash_many(Ctx::Value, &values, &mut vhs);
+        let mut vhs = vhs.into_iter();
+        items
+            .into_iter()
+            .zip(khs)
+            .map(|((_, value), kh)| Update {
+                kh,
+                vh: match value {
+                    Some(_) => vhs.next().expect("one hash per value"),
+                    None => [0; 32],
+                },
+                value,
+                hash,
+            })
+            .collect()
     }
 }
 
@@ -90,7 +106,11 @@ const NOT_LOADED: u32 = u32::MAX;
 #[derive(Clone, Copy)]
 struct NewNode {
     depth: u16,
+    /// One more than the highest new node below (0: none): the nodes of one
+    /// level depend only on lower levels, so a level is hashed in one batch.
+    level: u16,
     path: Digest,
+    /// Set by [`Updater::hash_fresh`], once the batch's shape is known.
     hash: Digest,
     left: Sub,
     right: Sub,
@@ -229,19 +249,30 @@ impl Updater {
         }
         let mut puts_prefix = Vec::with_capacity(updates.len() + 1);
         puts_prefix.push(0);
-        let mut lhs = Vec::with_capacity(updates.len());
         let mut leaf_puts = Vec::with_capacity(updates.len());
         for u in &updates {
             let last = *puts_prefix.last().expect("non-empty");
             puts_prefix.push(last + usize::from(u.value.is_some()));
-            match &u.value {
-                Some(v) => {
-                    lhs.push(hash.leaf_hash(&u.kh, &u.vh));
-                    leaf_puts.push((leaf_key(version, &u.kh), encode_leaf(&u.kh, &u.vh, v)));
-                }
-                None => lhs.push([0; 32]),
+            if let Some(v) = &u.value {
+                leaf_puts.push((leaf_key(version, &u.kh), encode_leaf(&u.kh, &u.vh, v)));
             }
         }
+        // Leaf hashes in one batch; a deletion's stays zero (never read).
+        let pairs: Vec<[Digest; 2]> = updates
+            .iter()
+            .filter(|u| u.value.is_some())
+            .map(|u| [u.kh, u.vh])
+            .collect();
+        let mut put_hashes = vec![[0u8; 32]; pairs.len()];
+        hash.hash_pairs(Ctx::Leaf, &pairs, &mut put_hashes);
+        let mut put_hashes = put_hashes.into_iter();
+        let lhs = updates
+            .iter()
+            .map(|u| match u.value {
+                Some(_) => put_hashes.next().expect("one hash per put"),
+                None => [0; 32],
+            })
+            .collect();
         let mut level = Vec::new();
         if !root.is_empty(hash) && !updates.is_empty() {
             level.push(Want::of(root, 0, &[0; 32], 0, updates.len()));
@@ -375,7 +406,9 @@ impl Updater {
                 idx: 0,
             }
         };
-        let root = match self.build(top, 0, [0u8; 32], 0, n)? {
+        let top = self.build(top, 0, [0u8; 32], 0, n)?;
+        self.hash_fresh();
+        let root = match top {
             Sub::Empty => Child::empty(self.hash),
             s @ Sub::Kid { .. } => self.kid_of(s),
             s @ (Sub::OldLeaf { .. } | Sub::NewLeaf(_) | Sub::New(_)) => {
@@ -535,15 +568,60 @@ impl Updater {
             // A lone leaf moves up (its neighbours were deleted, or it is new).
             (Sub::Empty, s) | (s, Sub::Empty) if leaf(s) => s,
             _ => {
-                let hash = self.hash.node_hash(&self.sub_hash(l), &self.sub_hash(r));
+                let level_of = |s: Sub| match s {
+                    Sub::New(j) => self.fresh[j as usize].level + 1,
+                    _ => 0,
+                };
+                let level = level_of(l).max(level_of(r));
                 self.fresh.push(NewNode {
                     depth,
+                    level,
                     path,
-                    hash,
+                    hash: [0; 32],
                     left: l,
                     right: r,
                 });
                 Sub::New(u32::try_from(self.fresh.len() - 1).expect("fewer than 2^32 nodes"))
+            }
+        }
+    }
+
+    /// Hashes the new nodes level by level from the bottom, each level in
+    /// one batch ([`TreeHash::hash_pairs`]).
+    fn hash_fresh(&mut self) {
+        let Some(top) = self.fresh.iter().map(|n| usize::from(n.level)).max() else {
+            return;
+        };
+        // The nodes ordered by level (a counting sort); level `l` is
+        // `order[starts[l]..starts[l + 1]]`.
+        let mut starts = vec![0usize; top + 2];
+        for n in &self.fresh {
+            starts[usize::from(n.level) + 1] += 1;
+        }
+        for l in 1..starts.len() {
+            starts[l] += starts[l - 1];
+        }
+        let mut order = vec![0usize; self.fresh.len()];
+        let mut next = starts.clone();
+        for (j, n) in self.fresh.iter().enumerate() {
+            let at = &mut next[usize::from(n.level)];
+            order[*at] = j;
+            *at += 1;
+        }
+        let mut pairs = Vec::new();
+        let mut hashes = Vec::new();
+        for l in 0..=top {
+            let ids = &order[starts[l]..starts[l + 1]];
+            pairs.clear();
+            pairs.extend(ids.iter().map(|&j| {
+                let n = self.fresh[j];
+                [self.sub_hash(n.left), self.sub_hash(n.right)]
+            }));
+            hashes.clear();
+            hashes.resize(ids.len(), [0u8; 32]);
+            self.hash.hash_pairs(Ctx::Node, &pairs, &mut hashes);
+            for (&j, h) in ids.iter().zip(&hashes) {
+                self.fresh[j].hash = *h;
             }
         }
     }
