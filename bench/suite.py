@@ -469,6 +469,7 @@ def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup
             console.print(
                 f"{b['count']:,} blocks of {b['txs_mean']:,.0f} txs ({b['flushed']} flushed state); "
                 f"ms per block mean / p99: produce {b['produce_ms_mean']:.1f} / {b['produce_ms_p99']:.1f}, "
+                f"of it execute {b['execute_ms_mean']:.1f} / {b['execute_ms_p99']:.1f}, "
                 f"tree {b['tree_ms_mean']:.1f} / {b['tree_ms_p99']:.1f}, "
                 f"write {b['write_ms_mean']:.1f} / {b['write_ms_p99']:.1f}, "
                 f"commit+fsync {b['durable_ms_mean']:.1f} / {b['durable_ms_p99']:.1f}"

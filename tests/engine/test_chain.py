@@ -37,6 +37,15 @@ def test_transfers_commit_with_receipts_and_events(chain):
     assert chain.block_txs(height)[pos] == raw
 
 
+def test_block_timings_place_execution_inside_production(chain):
+    chain.submit([transfer(ALICE, n, BOB, 100) for n in range(3)]).wait(10)
+    timings = [t for t in chain.timings if t.txs]
+    assert timings, "a block with transactions was timed"
+    for t in timings:
+        assert 0 < t.execute_s <= t.produce_s, t
+        assert t.write_s > 0 and t.durable_s > 0, t
+
+
 def test_receipts_land_on_their_rows_around_rejected_ones(chain):
     # Accepted rows 0, 2, 3 (not one run): each receipt goes to its own row, none to row 1.
     rows = [

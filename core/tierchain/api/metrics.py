@@ -67,9 +67,9 @@ INTERVAL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 BLOCK_TXS_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 # The stages of ``BlockTiming`` (seconds per block): produce (gather, execute, and the tree
-# when inline), tree (``Commitment.prepare``), write (the write txn's body), durable (LMDB
-# commit and its fsync).
-STAGES = ("produce", "tree", "write", "durable")
+# when inline), execute (the part of produce running the ops and the receipt roots), tree
+# (``Commitment.prepare``), write (the write txn's body), durable (LMDB commit and its fsync).
+STAGES = ("produce", "execute", "tree", "write", "durable")
 
 _METRIC_NAME = re.compile(r"tierchain_[a-zA-Z0-9_]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -280,7 +280,7 @@ class NodeMetrics:
         with self._lock:
             for t in new:
                 for hist, seconds in zip(
-                    stages, (t.produce_s, t.tree_s, t.write_s, t.durable_s), strict=True
+                    stages, (t.produce_s, t.execute_s, t.tree_s, t.write_s, t.durable_s), strict=True
                 ):
                     hist.observe(seconds)
         self._timing_height = new[-1].height
@@ -441,7 +441,8 @@ class NodeMetrics:
         stage_family = HistogramMetricFamily(
             "tierchain_block_stage_seconds",
             "Per block, the pipeline's time in each stage (BlockTiming): produce (execute, and the "
-            "tree when inline), tree, write (the write txn's body), durable (LMDB commit and fsync). "
+            "tree when inline), execute (the ops and the receipt roots, within produce), tree, write "
+            "(the write txn's body), durable (LMDB commit and fsync). "
             "Solo chains only.",
             labels=("stage",),
         )

@@ -81,6 +81,7 @@ class BlockTiming:
     txs: int
     flushed: bool  # its commit merged the pending write sets into the state table
     produce_s: float  # producer: gather the admitted columns, execute, and the commitment version when inline
+    execute_s: float  # the part of produce_s in transition.execute: the ops, receipts and their roots
     tree_s: float  # the commitment version (Commitment.prepare): producer or tree thread
     write_s: float  # committer: the write txn's body (tree records, header, puts)
     durable_s: float  # committer: LMDB commit and its fsync
@@ -103,6 +104,7 @@ class _Executed:
     log: bytes | None
     version: Version | None  # the state commitment after the block, not written yet
     produce_s: float = 0.0
+    execute_s: float = 0.0
     tree_s: float = 0.0
     commit_mark: float = 0.0  # perf_counter when the write txn's body was done
     # Its header, when made before the commit (a replicated block's, whose hash is the
@@ -252,6 +254,7 @@ class Pipeline:
                     prefetched.pop(k, None)
                 else:
                     prefetched[k] = v
+        t0 = time.perf_counter()
         result = transition.execute(
             batch,
             prefetched,
@@ -263,6 +266,7 @@ class Pipeline:
             shard=(self.config.shard_index, self.config.shard_count),
             keys=keys,
         )
+        execute_s = time.perf_counter() - t0
         locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
         locations["height"], locations["pos"] = height, np.arange(len(batch))
         # The tx index's pairs, packed (the committer's put sorts them natively): no tuple
@@ -277,7 +281,9 @@ class Pipeline:
         log_blob = None if flush else writeback_log.encode(result.writes)
         with self._uncommitted_lock:
             self._uncommitted.append((height, result.writes))
-        return _Executed(chunks, batch, height, timestamp_ms, result, index, flush, log_blob, None)
+        executed = _Executed(chunks, batch, height, timestamp_ms, result, index, flush, log_blob, None)
+        executed.execute_s = execute_s
+        return executed
 
     def _prepare_tree(self, ex: _Executed) -> None:
         """Compute block ``ex``'s state commitment version (``Commitment.prepare``); the
@@ -318,7 +324,15 @@ class Pipeline:
                 mark = ex.commit_mark or t1
                 self.timings.append(
                     BlockTiming(
-                        ex.height, len(ex.batch), ex.flush, ex.produce_s, ex.tree_s, mark - t0, t1 - mark, t1
+                        ex.height,
+                        len(ex.batch),
+                        ex.flush,
+                        ex.produce_s,
+                        ex.execute_s,
+                        ex.tree_s,
+                        mark - t0,
+                        t1 - mark,
+                        t1,
                     )
                 )
                 self.mempool.done(ex.batch)

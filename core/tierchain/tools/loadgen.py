@@ -363,7 +363,8 @@ class LoadResult:
     exhausted: bool  # the workload ran out before the window ended
     timeline: list[tuple[float, int]]  # (seconds since start, committed so far)
     # Blocks durable in the window: count, txs per block, and mean / p99 ms of each
-    # pipeline stage (chain.BlockTiming): produce (of which tree), write (txn body), durable.
+    # pipeline stage (chain.BlockTiming): produce (of which execute, and tree when inline),
+    # tree, write (txn body), durable.
     # A network's: count, txs per block and block interval, from CometBFT's block metas.
     blocks: dict
     latency_sample_ms: list[float]  # up to 20,000 latencies of the window, for plots
@@ -397,7 +398,7 @@ def _block_stages(timings: list) -> dict:
     out: dict = {"count": len(timings), "flushed": sum(t.flushed for t in timings)}
     if timings:
         out["txs_mean"] = round(float(np.mean([t.txs for t in timings])), 1)
-        for stage in ("produce", "tree", "write", "durable"):
+        for stage in ("produce", "execute", "tree", "write", "durable"):
             ms = np.array([getattr(t, f"{stage}_s") for t in timings]) * 1000
             out[f"{stage}_ms_mean"] = round(float(ms.mean()), 3)
             out[f"{stage}_ms_p99"] = round(float(np.percentile(ms, 99)), 3)

@@ -5,6 +5,7 @@
 //! and so that `TIERCHAIN_THREADS` is honoured exactly.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Environment variable that fixes the worker count; unset means "all cores".
 pub const THREADS_ENV: &str = "TIERCHAIN_THREADS";
@@ -44,15 +45,55 @@ pub fn pool() -> Result<&'static rayon::ThreadPool, String> {
     .map_err(Clone::clone)
 }
 
+/// Callers inside [`install`] now (each one's job occupies the workers).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f` counted in `count`, however it returns (a panic included).
+fn counted<R>(count: &AtomicUsize, f: impl FnOnce() -> R) -> R {
+    struct Leave<'a>(&'a AtomicUsize);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    count.fetch_add(1, Ordering::Relaxed);
+    let _leave = Leave(count);
+    f()
+}
+
 /// Runs `f` inside the pool so rayon calls in it (including blake3's) use our
 /// workers.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R, String> {
-    Ok(pool()?.install(f))
+    let pool = pool()?;
+    Ok(counted(&IN_FLIGHT, || pool.install(f)))
+}
+
+/// Whether another caller's job is in the pool now (a signature batch, say):
+/// work that can also run on the calling thread is better run there than
+/// queued behind it (the caller would wait for a worker with its own core idle).
+pub fn busy() -> bool {
+    IN_FLIGHT.load(Ordering::Relaxed) > 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_while_a_job_is_inside() {
+        assert!(install(busy).unwrap(), "a job inside the pool sees it busy");
+        // The count itself, on a counter of its own (other tests share the pool's).
+        let count = AtomicUsize::new(0);
+        assert_eq!(counted(&count, || count.load(Ordering::Relaxed)), 1);
+        assert_eq!(count.load(Ordering::Relaxed), 0);
+        let failed = std::panic::catch_unwind(|| counted(&count, || panic!("a failing job")));
+        assert!(failed.is_err());
+        assert_eq!(
+            count.load(Ordering::Relaxed),
+            0,
+            "a panic leaves the count as it was"
+        );
+    }
 
     #[test]
     fn thread_count_parsing() {

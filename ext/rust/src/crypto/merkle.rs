@@ -153,10 +153,11 @@ fn root_serial<L: AsRef<[u8]>>(leaves: &[L]) -> Digest {
     root_of_level(hashes)
 }
 
-/// Leaf hashes of `leaves` (on the pool when there are many).
+/// Leaf hashes of `leaves` (on the pool when there are many and the pool is
+/// free, as [`root`]).
 pub fn leaf_hashes<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Vec<Digest>, String> {
     let mut out = vec![[0u8; 32]; leaves.len()];
-    if leaves.len() < PARALLEL_LEAVES_MIN {
+    if leaves.len() < PARALLEL_LEAVES_MIN || crate::pool::busy() {
         hash_leaves_into(leaves, &mut out);
         return Ok(out);
     }
@@ -176,22 +177,26 @@ pub fn leaf_hashes<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Vec<Digest>, S
 /// tree: level-by-level pairing never crosses an aligned `2^j` boundary in
 /// the first `j` levels, and a short last block reduces to its own root,
 /// which is then carried exactly as the whole-tree construction carries it.
+/// A tree of fewer than [`PARALLEL_LEAVES_MIN`] leaves, or one asked for while
+/// another job occupies the pool ([`crate::pool::busy`]: a signature batch
+/// would hold the workers a millisecond or more), is computed on the calling
+/// thread: the same root.
 pub fn root<L: AsRef<[u8]> + Sync>(leaves: &[L]) -> Result<Digest, String> {
-    if leaves.len() < PARALLEL_LEAVES_MIN {
+    if leaves.len() < PARALLEL_LEAVES_MIN || crate::pool::busy() {
         return Ok(root_serial(leaves));
     }
-    let pool = crate::pool::pool()?;
+    let threads = crate::pool::pool()?.current_num_threads();
     // At least four blocks per thread, for balance (a power of two rounded
     // down, so 10k leaves on 2 threads give ten 1024-leaf blocks, not five
     // 2048-leaf ones), but never tiny ones.
-    let target = (leaves.len() / (4 * pool.current_num_threads())).max(SUBTREE_LEAVES_MIN);
+    let target = (leaves.len() / (4 * threads)).max(SUBTREE_LEAVES_MIN);
     let block = 1usize << target.ilog2();
-    let block_roots: Vec<Digest> = pool.install(|| {
+    let block_roots: Vec<Digest> = crate::pool::install(|| {
         leaves
             .par_chunks(block)
             .map(|subtree| root_serial(subtree))
             .collect()
-    });
+    })?;
     Ok(root_of_level(block_roots))
 }
 

@@ -543,7 +543,10 @@ pub fn run(
                 .ok_or_else(|| Broken(format!("no kernel {}", kernels[r])))?;
             jobs.push((r, kernel));
         }
-        if parallel && jobs.len() >= PARALLEL_ROWS_MIN {
+        // A wave goes to the pool only when nothing else occupies it: behind a
+        // signature batch's chunks it would wait for a worker, this thread idle
+        // (docs/architecture.md, "A wave runs on the pool when the pool is free").
+        if parallel && jobs.len() >= PARALLEL_ROWS_MIN && !crate::pool::busy() {
             let shared: &State = state;
             let computed: Result<Vec<RowOut>, Broken> = crate::pool::install(|| {
                 jobs.par_iter()
