@@ -89,3 +89,61 @@ def test_packed_puts_equal_pair_puts_and_refuse_partial_pairs(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    stored=st.dictionaries(st.binary(min_size=1, max_size=6), st.binary(max_size=8), max_size=30),
+    sets=st.lists(
+        st.dictionaries(st.binary(min_size=1, max_size=6), st.none() | st.binary(max_size=8), max_size=40),
+        max_size=6,
+    ),
+)
+def test_merged_write_sets_put_the_newest_value_of_each_key(tmp_path_factory, stored, sets):
+    """``put_merged``: a later write set's value for a key wins, None deletes it; the table
+    ends as the stored state updated with each set in order (the model: dict updates)."""
+    expected = dict(stored)
+    for writes in sets:
+        for k, v in writes.items():
+            if v is None:
+                expected.pop(k, None)
+            else:
+                expected[k] = v
+    merged: dict[bytes, bytes | None] = {}
+    for writes in sets:
+        merged.update(writes)
+    store = Store(tmp_path_factory.mktemp("merge") / "db")
+    try:
+        with store.write() as w:
+            w.put_many_raw("state", sorted(stored.items()))
+        with store.write() as w:
+            puts, deletes = w.put_merged("state", sets)
+        deleted = sum(v is None for v in merged.values())
+        assert (puts, deletes) == (len(merged) - deleted, deleted)
+        with store.read() as r:
+            assert dict(r.items("state")) == expected
+    finally:
+        store.close()
+
+
+def test_merged_write_sets_refuse_bad_input_before_writing(tmp_path):
+    store = Store(tmp_path / "db")
+    try:
+        with store.write() as w:
+            w.put_many_raw("state", [(b"a", b"1")])
+        too_long = TABLES["state"].key.size_max + 1
+        for sets, error in [
+            ([{b"b": b"2"}, {b"x" * too_long: b"3"}], CodecError),
+            ([{b"b": b"2"}, {b"": b"3"}], CodecError),
+            ([{b"b": b"2"}, {"c": b"3"}], TypeError),
+            ([{b"b": b"2"}, {b"c": 3}], TypeError),
+            ([{b"b": b"2"}, [(b"c", b"3")]], TypeError),
+        ]:
+            with store.write() as w:
+                with pytest.raises(error):
+                    w.put_merged("state", sets)
+                assert dict(w.items("state")) == {b"a": b"1"}, "nothing written"
+        with store.write() as w, pytest.raises(TypeError, match="typed puts"):
+            w.put_merged("headers", [{}])
+    finally:
+        store.close()

@@ -421,10 +421,7 @@ class Pipeline:
         """Merge the write sets of blocks state_height+1..height into the state table."""
         with self._uncommitted_lock:
             blocks = [writes for h, writes in self._uncommitted if h <= height]
-        puts, deletes = writeback_log.merged(blocks)
-        w.put_many_raw("state", puts)
-        for k in deletes:
-            w.delete("state", k)
+        w.put_merged("state", blocks)
         for h in range(self._state_height + 1, height + 1):  # a flushing block logged nothing
             w.delete("state_log", h)
         w.put("meta", writeback_log.STATE_HEIGHT, writeback_log.encode_height(height))

@@ -23,7 +23,7 @@ crash nothing is replayed: opening the chain loads the log into memory.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import msgpack
 
@@ -68,15 +68,6 @@ def pending(r) -> list[tuple[int, dict[bytes, bytes | None]]]:
     if [h for h, _ in out] != list(range(sh + 1, sh + 1 + len(out))):
         raise ValueError(f"state_log is not contiguous after state_height {sh}")
     return out
-
-
-def merged(blocks: Iterable[Writes]) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
-    """One write set from several (later blocks win): sorted puts, and the keys deleted."""
-    acc: dict[bytes, bytes | None] = {}
-    for writes in blocks:
-        acc.update(writes)
-    puts = sorted((k, v) for k, v in acc.items() if v is not None)
-    return puts, sorted(k for k, v in acc.items() if v is None)
 
 
 def lookup(overlays: Sequence[Writes], key: bytes, stored: Callable[[bytes], bytes | None]) -> bytes | None:

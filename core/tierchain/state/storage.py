@@ -154,6 +154,18 @@ class WriteTxn(_Txn):
         spans = [(kmin, kmax), (vmin, vmax)] if len(records) else []
         self._put_checked(table, spans, lambda dbi: self._txn.put_records(dbi, records, append))
 
+    def put_merged(self, table: str, write_sets: list[dict[bytes, bytes | None]]) -> tuple[int, int]:
+        """Write the merge of ``write_sets`` (oldest first: a later set's value for a key
+        wins, ``None`` deletes the key) in key order, natively (``LmdbTxn.put_merged``: no
+        Python sort, the GIL released while sorting and writing), for a table whose codecs
+        only bound lengths; a key or value out of bounds is ``CodecError`` before anything
+        is written. Returns (puts, deletes)."""
+        bounds = self._length_bounds(table)
+        try:
+            return self._txn.put_merged(self._store._dbs[table], write_sets, *bounds)
+        except ValueError as exc:
+            raise CodecError(f"table {table!r}: {exc}") from exc
+
     def _put_checked(self, table: str, spans: list[tuple[int, int]], put: Callable[[int], None]) -> None:
         """``put(dbi)`` of a batch whose (shortest, longest) key and value lengths are
         ``spans`` (none: an empty batch), checked first; an append out of order is
@@ -165,15 +177,26 @@ class WriteTxn(_Txn):
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
 
     @staticmethod
-    def _check_lengths(table: str, *spans: tuple[int, int]) -> None:
+    def _length_bounds(table: str) -> tuple[tuple[int, int], tuple[int, int]]:
         """Raw puts go to tables whose codecs only bound lengths: the (shortest, longest)
-        key and value lengths of a batch, checked against those bounds at once."""
+        key and value lengths the table allows."""
         t = TABLES[table]
         if not (isinstance(t.key, Bytes | Struct) and isinstance(t.value, Bytes | Struct)):
             raise TypeError(f"table {table!r} needs typed puts")
-        for codec, (shortest, longest) in zip((t.key, t.value), spans, strict=False):
-            fixed = isinstance(codec, Struct)
-            lo, hi = (codec.layout.size,) * 2 if fixed else (codec.size_min, codec.size_max)
+        k, v = (
+            (c.layout.size,) * 2 if isinstance(c, Struct) else (c.size_min, c.size_max)
+            for c in (t.key, t.value)
+        )
+        return k, v
+
+    @classmethod
+    def _check_lengths(cls, table: str, *spans: tuple[int, int]) -> None:
+        """The (shortest, longest) key and value lengths of a batch, checked against the
+        table's bounds at once."""
+        t = TABLES[table]
+        for codec, (lo, hi), (shortest, longest) in zip(
+            (t.key, t.value), cls._length_bounds(table), spans, strict=False
+        ):
             if shortest < lo or longest > hi:
                 raise CodecError(f"table {table!r}: {codec.name} length out of bounds")
 

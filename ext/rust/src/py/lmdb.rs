@@ -517,6 +517,92 @@ impl LmdbTxn {
         check("mdb_put", rc)
     }
 
+    /// Writes the merge of ``write_sets`` (dicts of ``bytes`` to ``bytes`` or ``None``,
+    /// oldest first: a later set's value for a key wins, ``None`` deletes it) in key
+    /// order, sorted and written with the GIL released: a flush of several blocks' write
+    /// sets into the state table with no Python object made and no Python sort.
+    /// ``key_len`` and ``value_len``: the (shortest, longest) lengths allowed; a merged
+    /// key or put value outside them is a ``ValueError`` before anything is written.
+    /// Returns (puts, deletes).
+    fn put_merged(
+        &self,
+        py: Python<'_>,
+        dbi: u32,
+        write_sets: &Bound<'_, PyList>,
+        key_len: (usize, usize),
+        value_len: (usize, usize),
+    ) -> PyResult<(usize, usize)> {
+        let txn = self.writable()? as usize;
+        // Every key and value object held (so their buffers outlive the call), in
+        // arrival order: for equal keys the last one wins.
+        let mut held: Vec<(Bound<'_, PyBytes>, Option<Bound<'_, PyBytes>>)> = Vec::new();
+        for set in write_sets.iter() {
+            let set = set.cast::<PyDict>().map_err(|_| PyTypeError::new_err("write_sets must be dicts"))?;
+            held.reserve(set.len());
+            for (k, v) in set.iter() {
+                let k = k.cast_into::<PyBytes>().map_err(|_| PyTypeError::new_err("write set keys must be bytes"))?;
+                let v = if v.is_none() {
+                    None
+                } else {
+                    Some(v.cast_into::<PyBytes>().map_err(|_| PyTypeError::new_err("write set values must be bytes or None"))?)
+                };
+                held.push((k, v));
+            }
+        }
+        let raw: Vec<(Raw, Option<Raw>)> = held.iter().map(|(k, v)| (Raw::of(k), v.as_ref().map(Raw::of))).collect();
+        let merge = move || -> Result<(usize, usize, c_int), String> {
+            // SAFETY (all slices below): the buffers of immutable `bytes` held in `held`.
+            let bytes = |r: Raw| unsafe { std::slice::from_raw_parts(r.0, r.1) };
+            let mut order: Vec<usize> = (0..raw.len()).collect();
+            // Stable: equal keys keep their arrival order, so the last of a run wins.
+            order.sort_by(|&a, &b| bytes(raw[a].0).cmp(bytes(raw[b].0)));
+            let mut last: Vec<usize> = Vec::with_capacity(order.len());
+            for i in order {
+                match last.last_mut() {
+                    Some(j) if bytes(raw[*j].0) == bytes(raw[i].0) => *j = i,
+                    _ => last.push(i),
+                }
+            }
+            let within = |n: usize, (lo, hi): (usize, usize)| lo <= n && n <= hi;
+            for &i in &last {
+                let (k, v) = raw[i];
+                if !within(k.1, key_len) || v.is_some_and(|v| !within(v.1, value_len)) {
+                    return Err(format!(
+                        "a merged key of {} bytes or its value of {} bytes is out of bounds",
+                        k.1,
+                        v.map_or(0, |v| v.1)
+                    ));
+                }
+            }
+            let (mut puts, mut deletes) = (0, 0);
+            for i in last {
+                let mut k = raw[i].0.val();
+                // SAFETY: a live write transaction of this thread; the buffers are held.
+                let rc = match raw[i].1 {
+                    Some(v) => {
+                        puts += 1;
+                        unsafe { ffi::mdb_put(txn as *mut ffi::MDB_txn, dbi, &mut k, &mut v.val(), 0) }
+                    }
+                    None => {
+                        deletes += 1;
+                        match unsafe { ffi::mdb_del(txn as *mut ffi::MDB_txn, dbi, &mut k, ptr::null_mut()) } {
+                            ffi::MDB_NOTFOUND => 0,
+                            rc => rc,
+                        }
+                    }
+                };
+                if rc != 0 {
+                    return Ok((puts, deletes, rc));
+                }
+            }
+            Ok((puts, deletes, 0))
+        };
+        let (puts, deletes, rc) = if held.len() >= RELEASE_GIL_MIN { py.detach(merge) } else { merge() }
+            .map_err(PyValueError::new_err)?;
+        check("put_merged", rc)?;
+        Ok((puts, deletes))
+    }
+
     /// Deletes ``key``; False if it was absent.
     fn delete(&self, dbi: u32, key: &[u8]) -> PyResult<bool> {
         let mut k = val(key);
