@@ -194,9 +194,13 @@ impl NodeCache {
                     return Err(SmtError::Protocol("fetch returned a wrong count".into()).into());
                 }
                 fetched += got.len();
-                for (w, raw) in miss.into_iter().zip(got) {
-                    let raw = raw.ok_or_else(|| SmtError::MissingNode(w.id.key()))?;
-                    let c = Chunk::decode(&raw, w.id.depth, self.hash)?;
+                let mut records = Vec::with_capacity(got.len());
+                for (w, raw) in miss.iter().zip(&got) {
+                    let raw = raw.as_ref().ok_or_else(|| SmtError::MissingNode(w.id.key()))?;
+                    records.push((raw.as_slice(), w.id.depth));
+                }
+                let decoded = Chunk::decode_many(&records, self.hash)?;
+                for (w, c) in miss.into_iter().zip(decoded) {
                     if c.hash(self.hash) != w.hash {
                         return Err(SmtError::BadNode(format!(
                             "chunk {} does not match its parent's hash",

@@ -13,7 +13,7 @@
 //! indices into its node, leaf and kid tables, so slots stay small.
 
 use super::error::SmtError;
-use super::hash::{Digest, TreeHash};
+use super::hash::{Ctx, Digest, TreeHash};
 
 /// A node to store: `(node key, encoded node)`.
 pub type NodeWrite = (Vec<u8>, Vec<u8>);
@@ -266,6 +266,59 @@ impl Chunk {
     /// where it cannot be, an internal node with fewer than two keys below,
     /// trailing bytes); the caller checks [`Self::hash`] against the parent.
     pub fn decode(data: &[u8], depth: u16, th: TreeHash) -> Result<Chunk, SmtError> {
+        let mut one = Chunk::decode_many(&[(data, depth)], th)?;
+        Ok(one.pop().expect("one chunk"))
+    }
+
+    /// [`Self::decode`] of each `(record, depth)`, the hashes of all of them
+    /// computed together: the leaves' in one batch, then the internal nodes
+    /// level by level from the bottom of the chunks ([`TreeHash::hash_pairs`]).
+    /// The first refused record is the error.
+    pub fn decode_many(records: &[(&[u8], u16)], th: TreeHash) -> Result<Vec<Chunk>, SmtError> {
+        let mut chunks = Vec::with_capacity(records.len());
+        // Each node's level (one more than its highest child node; 0: none), per chunk.
+        let mut levels: Vec<Vec<u8>> = Vec::with_capacity(records.len());
+        for &(data, depth) in records {
+            let (c, l) = Chunk::decode_shape(data, depth)?;
+            chunks.push(c);
+            levels.push(l);
+        }
+        let pairs: Vec<[Digest; 2]> = chunks
+            .iter()
+            .flat_map(|c| c.leaves.iter().map(|l| [l.kh, l.vh]))
+            .collect();
+        let mut hashes = vec![[0u8; 32]; pairs.len()];
+        th.hash_pairs(Ctx::Leaf, &pairs, &mut hashes);
+        let mut next = hashes.into_iter();
+        for c in &mut chunks {
+            for l in &mut c.leaves {
+                l.lh = next.next().expect("one hash per leaf");
+            }
+        }
+        let (mut at, mut pairs, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+        for level in 0..CHUNK_LEVELS as u8 {
+            at.clear();
+            pairs.clear();
+            for (ci, (c, l)) in chunks.iter().zip(&levels).enumerate() {
+                for (ni, n) in c.nodes.iter().enumerate() {
+                    if l[ni] == level {
+                        at.push((ci, ni));
+                        pairs.push([c.slot_hash(n.left, th), c.slot_hash(n.right, th)]);
+                    }
+                }
+            }
+            hashes.clear();
+            hashes.resize(pairs.len(), [0u8; 32]);
+            th.hash_pairs(Ctx::Node, &pairs, &mut hashes);
+            for (&(ci, ni), h) in at.iter().zip(&hashes) {
+                chunks[ci].nodes[ni].hash = *h;
+            }
+        }
+        Ok(chunks)
+    }
+
+    /// The chunk's shape (hashes left zero) and each node's level.
+    fn decode_shape(data: &[u8], depth: u16) -> Result<(Chunk, Vec<u8>), SmtError> {
         let bad = |m: &str| SmtError::BadNode(format!("chunk at depth {depth}: {m}"));
         if data.first() != Some(&TAG_CHUNK)
             || !depth.is_multiple_of(CHUNK_LEVELS)
@@ -278,9 +331,10 @@ impl Chunk {
             )));
         }
         let mut c = Chunk::default();
+        let mut levels = Vec::new();
         let mut pos = 1;
         let root = c
-            .parse(data, &mut pos, 0, th)
+            .parse(data, &mut pos, 0, &mut levels)
             .ok_or_else(|| bad("malformed"))?;
         if pos != data.len() {
             return Err(bad("trailing bytes"));
@@ -291,10 +345,16 @@ impl Chunk {
             _ => return Err(bad("top slot is not an internal node")),
         }
         c.root = root;
-        Ok(c)
+        Ok((c, levels))
     }
 
-    fn parse(&mut self, data: &[u8], pos: &mut usize, rel: u16, th: TreeHash) -> Option<Slot> {
+    fn parse(
+        &mut self,
+        data: &[u8],
+        pos: &mut usize,
+        rel: u16,
+        levels: &mut Vec<u8>,
+    ) -> Option<Slot> {
         let kind = *data.get(*pos)?;
         *pos += 1;
         let mut take = |n: usize| -> Option<&[u8]> {
@@ -308,11 +368,10 @@ impl Chunk {
                 let kh: Digest = take(32)?.try_into().ok()?;
                 let vh: Digest = take(32)?.try_into().ok()?;
                 let version = u64::from_le_bytes(take(8)?.try_into().ok()?);
-                let lh = th.leaf_hash(&kh, &vh);
                 Some(self.push_leaf(LeafRef {
                     kh,
                     vh,
-                    lh,
+                    lh: [0; 32], // hashed with the others (`decode_many`)
                     version,
                 }))
             }
@@ -322,14 +381,19 @@ impl Chunk {
                 Some(self.push_kid(Child { hash, version }))
             }
             SLOT_INNER if rel < CHUNK_LEVELS => {
-                let left = self.parse(data, pos, rel + 1, th)?;
-                let right = self.parse(data, pos, rel + 1, th)?;
+                let left = self.parse(data, pos, rel + 1, levels)?;
+                let right = self.parse(data, pos, rel + 1, levels)?;
                 let lone = |s: Slot| matches!(s, Slot::Empty | Slot::Leaf(_));
                 if lone(left) && lone(right) && (left == Slot::Empty || right == Slot::Empty) {
                     return None; // fewer than two keys below: not canonical
                 }
-                let hash = th.node_hash(&self.slot_hash(left, th), &self.slot_hash(right, th));
-                Some(self.push_inner(hash, left, right))
+                let level_of = |s: Slot| match s {
+                    Slot::Inner(i) => levels[usize::from(i)] + 1,
+                    _ => 0,
+                };
+                let level = level_of(left).max(level_of(right));
+                levels.push(level);
+                Some(self.push_inner([0; 32], left, right))
             }
             _ => None,
         }

@@ -575,6 +575,45 @@ fn batched_hashes_are_the_one_by_one_hashes() {
 }
 
 #[test]
+fn chunks_decoded_together_equal_chunks_decoded_alone() {
+    // decode_many hashes every chunk's leaves in one batch and their nodes level by
+    // level: each chunk must get its own hashes back, whatever its neighbours.
+    for th in TreeHash::ALL {
+        let mut s = MemStore::new(th);
+        let updates = (0..3000)
+            .map(|i| {
+                let (k, v) = (format!("key {i}"), format!("value {}", i * 3));
+                s.update(k.as_bytes(), Some(v.as_bytes()))
+            })
+            .collect();
+        s.apply(1, updates).unwrap();
+        let chunks: Vec<(&[u8], u16)> = s
+            .nodes
+            .iter()
+            .filter_map(|(k, v)| ChunkId::from_key(k).map(|id| (v.as_slice(), id.depth)))
+            .collect();
+        assert!(chunks.len() > 100, "{} chunks", chunks.len());
+        let together = Chunk::decode_many(&chunks, th).unwrap();
+        for ((raw, depth), c) in chunks.iter().zip(&together) {
+            let alone = Chunk::decode(raw, *depth, th).unwrap();
+            assert_eq!(c, &alone);
+            // and against the definitions, one hash at a time
+            for l in &c.leaves {
+                assert_eq!(l.lh, th.leaf_hash(&l.kh, &l.vh));
+            }
+            for n in &c.nodes {
+                let (a, b) = (c.slot_hash(n.left, th), c.slot_hash(n.right, th));
+                assert_eq!(n.hash, th.node_hash(&a, &b));
+            }
+        }
+        // One bad record among good ones is the error.
+        let mut bad = chunks.clone();
+        bad[7].0 = &bad[7].0[..bad[7].0.len() - 1];
+        assert!(Chunk::decode_many(&bad, th).is_err());
+    }
+}
+
+#[test]
 fn names() {
     for th in TreeHash::ALL {
         assert_eq!(TreeHash::from_name(th.name()), Some(th));

@@ -317,11 +317,16 @@ impl Updater {
             )));
         }
         let level = std::mem::take(&mut self.level);
-        for (want, value) in level.into_iter().zip(values) {
+        let mut records = Vec::with_capacity(values.len());
+        for (want, value) in level.iter().zip(&values) {
             let Some(raw) = value else {
                 return Err(SmtError::MissingNode(want.id.key()));
             };
-            let chunk = Chunk::decode(raw.as_ref(), want.id.depth, self.hash)?;
+            records.push((raw.as_ref(), want.id.depth));
+        }
+        // Decoded together: the level's hashes in a few batches.
+        let chunks = Chunk::decode_many(&records, self.hash)?;
+        for (want, chunk) in level.into_iter().zip(chunks) {
             self.accept(want, Arc::new(chunk))?;
         }
         Ok(())
