@@ -103,6 +103,17 @@ impl Blake3Keys {
     }
 }
 
+impl Sm3States {
+    fn of(&self, ctx: Ctx) -> &Sm3 {
+        match ctx {
+            Ctx::Key => &self.key,
+            Ctx::Value => &self.value,
+            Ctx::Leaf => &self.leaf,
+            Ctx::Node => &self.node,
+        }
+    }
+}
+
 /// The context of a batch of hashes ([`TreeHash::hash_many`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ctx {
@@ -112,8 +123,8 @@ pub enum Ctx {
     Node,
 }
 
-/// Batches smaller than this are hashed one by one (eight lanes cost about
-/// as much as three single hashes).
+/// Batches smaller than this are hashed one by one (most of an eight-lane
+/// call's lanes would be padding).
 const LANES_WORTH_IT: usize = 3;
 
 /// Compressions BLAKE3 takes for a message of `len` bytes, if the eight-lane
@@ -175,16 +186,7 @@ impl TreeHash {
     fn one(self, ctx: Ctx, a: &[u8], b: &[u8]) -> Digest {
         match self {
             TreeHash::Blake3 => blake3_keyed(blake3_keys().of(ctx), a, b),
-            TreeHash::Sm3 => {
-                let s = sm3_states();
-                let state = match ctx {
-                    Ctx::Key => &s.key,
-                    Ctx::Value => &s.value,
-                    Ctx::Leaf => &s.leaf,
-                    Ctx::Node => &s.node,
-                };
-                sm3_from(state, a, b)
-            }
+            TreeHash::Sm3 => sm3_from(sm3_states().of(ctx), a, b),
         }
     }
 

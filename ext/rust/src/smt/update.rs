@@ -11,9 +11,15 @@
 //!    position, with no map.
 //! 3. [`Updater::finish`] rebuilds the touched subtrees in memory (leaves
 //!    placed at the shallowest unique depth, lone leaves moved up after
-//!    deletions, untouched parts copied with `copy_old`), re-chunks them,
-//!    and returns an [`Outcome`]: the new root, the records to write in key
-//!    order, and the keys of the records replaced (stale).
+//!    deletions, untouched parts copied with `copy_old`), hashes the new
+//!    internal nodes once the shape is known (a level at a time from the
+//!    bottom, each level one batch), re-chunks them, and returns an
+//!    [`Outcome`]: the new root, the records to write in key order, and the
+//!    keys of the records replaced (stale).
+//!
+//! A batch's key, value and leaf hashes are computed in batches too
+//! ([`Update::many`], `new`), and a level of chunks read is decoded together
+//! ([`Chunk::decode_many`]): BLAKE3 trees hash eight messages at a time.
 
 use std::sync::Arc;
 
