@@ -147,3 +147,36 @@ def test_merged_write_sets_refuse_bad_input_before_writing(tmp_path):
             w.put_merged("headers", [{}])
     finally:
         store.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    stored=st.dictionaries(st.binary(min_size=1, max_size=4), st.binary(max_size=6), max_size=30),
+    overlays=st.lists(
+        st.dictionaries(st.binary(min_size=1, max_size=4), st.none() | st.binary(max_size=6), max_size=20),
+        max_size=5,
+    ),
+    extra=st.lists(st.binary(min_size=1, max_size=4), max_size=10),
+)
+def test_reads_through_overlays_take_the_newest_write(tmp_path_factory, stored, overlays, extra):
+    """``get_many_raw(..., overlays)``: a key an overlay holds takes the newest overlay's
+    value (absent if that is None); the others are read; the result is in the keys' order."""
+    keys = sorted(set(stored) | {k for o in overlays for k in o} | set(extra))
+    expected: dict[bytes, bytes] = {}
+    for k in keys:
+        holders = [o for o in overlays if k in o]
+        v = holders[-1][k] if holders else stored.get(k)
+        if v is not None:
+            expected[k] = v
+    store = Store(tmp_path_factory.mktemp("overlay") / "db")
+    try:
+        with store.write() as w:
+            w.put_many_raw("state", sorted(stored.items()))
+        with store.read() as r:
+            got = r.get_many_raw("state", keys, overlays)
+            assert got == expected and list(got) == [k for k in keys if k in expected]
+            assert r.get_many_raw("state", keys) == {k: stored[k] for k in keys if k in stored}
+            with pytest.raises(TypeError):
+                r.get_many_raw("state", keys, [{keys[0]: 5}] if keys else [5])
+    finally:
+        store.close()

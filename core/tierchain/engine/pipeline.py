@@ -243,17 +243,9 @@ class Pipeline:
         # it is already durable, so the read txn sees its writes; one still in the
         # snapshot is overlaid whether or not the read txn also sees it.
         with self._uncommitted_lock:
-            overlays = list(self._uncommitted)
-        with self.store.read() as r:
-            prefetched = r.get_many_raw("state", keys)
-        declared = frozenset(keys)
-        for _, writes in overlays:  # up to state_flush_blocks + 2 of them: iterate each once
-            for k in declared.intersection(writes):
-                v = writes[k]
-                if v is None:
-                    prefetched.pop(k, None)
-                else:
-                    prefetched[k] = v
+            overlays = [writes for _, writes in self._uncommitted]
+        with self.store.read() as r:  # a key an overlay holds is not read (natively)
+            prefetched = r.get_many_raw("state", keys, overlays)
         t0 = time.perf_counter()
         result = transition.execute(
             batch,

@@ -114,8 +114,8 @@ class Queries:
         overlays = self._committed_overlays()
         with self.store.read() as r:
             pending = self._pending_in(r, overlays)
-            stored = r.get_many_raw("state", sorted(set(keys)))  # one native call
-        return [log.lookup(pending, key, stored.get) for key in keys]
+            found = r.get_many_raw("state", sorted(set(keys)), pending)  # one native call
+        return [found.get(key) for key in keys]
 
     def state_scan(self, prefix: bytes, limit: int = 1000, after: bytes = b"") -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` (key, value) pairs of the current state whose key starts with

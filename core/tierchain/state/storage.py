@@ -96,9 +96,14 @@ class _Txn:
         """The native transaction and ``table``'s handle, for native readers (the state tree)."""
         return self._txn, self._store._dbs[table]
 
-    def get_many_raw(self, table: str, keys: list[bytes]) -> dict[bytes, bytes]:
-        """Values of the present ``keys`` (sorted for locality), in one native call."""
-        return self._txn.get_many(self._store._dbs[table], keys if isinstance(keys, list) else list(keys))
+    def get_many_raw(
+        self, table: str, keys: list[bytes], overlays: list[dict[bytes, bytes | None]] | None = None
+    ) -> dict[bytes, bytes]:
+        """Values of the present ``keys`` (sorted for locality), in one native call, in the
+        order of ``keys``. ``overlays``: write sets not in the table yet, oldest first (``None``
+        deletes): a key one of them holds takes the newest one's value, unread."""
+        keys = keys if isinstance(keys, list) else list(keys)
+        return self._txn.get_many(self._store._dbs[table], keys, overlays)
 
     def entries(self, table: str) -> int:
         """Number of records in ``table`` (LMDB keeps the count: O(1))."""

@@ -386,10 +386,43 @@ impl LmdbTxn {
     }
 
     /// ``{key: value}`` of the present ``keys`` (a list of bytes; sorted keys read faster).
-    fn get_many<'py>(&self, py: Python<'py>, dbi: u32, keys: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyDict>> {
+    /// ``overlays``: dicts of writes not in the database yet (oldest first; ``None`` is a
+    /// deletion): a key one of them holds takes the newest one's value (or is absent),
+    /// without a database read; the others are read.
+    #[pyo3(signature = (dbi, keys, overlays=None))]
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        dbi: u32,
+        keys: &Bound<'py, PyList>,
+        overlays: Option<&Bound<'py, PyList>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let txn = self.live()? as usize;
         let held = bytes_items(keys)?;
-        let raw: Vec<Raw> = held.iter().map(Raw::of).collect();
+        // Each key's value from the overlays (newest first; `Some(None)`: deleted there),
+        // or `None`: to read. Looked up before any database pointer is taken: a lookup
+        // may run a bytes subclass's __hash__ or __eq__.
+        let mut overlaid: Vec<Option<Option<Bound<'py, PyBytes>>>> = vec![None; held.len()];
+        if let Some(overlays) = overlays {
+            let sets = overlays
+                .iter()
+                .map(|o| o.cast_into::<PyDict>().map_err(|_| PyTypeError::new_err("overlays must be dicts")))
+                .collect::<PyResult<Vec<_>>>()?;
+            for (key, slot) in held.iter().zip(overlaid.iter_mut()) {
+                for set in sets.iter().rev() {
+                    if let Some(v) = set.get_item(key)? {
+                        *slot = Some(if v.is_none() {
+                            None
+                        } else {
+                            Some(v.cast_into::<PyBytes>().map_err(|_| PyTypeError::new_err("overlay values must be bytes or None"))?)
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        let unread: Vec<usize> = (0..held.len()).filter(|&i| overlaid[i].is_none()).collect();
+        let raw: Vec<Raw> = unread.iter().map(|&i| Raw::of(&held[i])).collect();
         let lookup = move || -> Result<Vec<Option<Raw>>, c_int> {
             raw.iter()
                 .map(|r| {
@@ -404,7 +437,7 @@ impl LmdbTxn {
                 })
                 .collect()
         };
-        let found = if held.len() >= RELEASE_GIL_MIN { py.detach(lookup) } else { lookup() };
+        let found = if unread.len() >= RELEASE_GIL_MIN { py.detach(lookup) } else { lookup() };
         let found = found.map_err(|rc| error("mdb_get", rc))?;
         // Copy every value before touching the dict: inserting hashes the keys, and a
         // bytes subclass's __hash__ could write to this transaction and move its pages.
@@ -413,9 +446,13 @@ impl LmdbTxn {
             // SAFETY: points into the live transaction's pages (nothing wrote since).
             .map(|v| v.map(|r| PyBytes::new(py, unsafe { slice(&r.val()) })))
             .collect();
+        for (i, value) in unread.into_iter().zip(values) {
+            overlaid[i] = Some(value);
+        }
+        // In the order of `keys`, as without overlays.
         let out = PyDict::new(py);
-        for (key, value) in held.iter().zip(values) {
-            if let Some(v) = value {
+        for (key, value) in held.iter().zip(overlaid) {
+            if let Some(Some(v)) = value {
                 out.set_item(key, v)?;
             }
         }
