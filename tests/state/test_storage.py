@@ -91,37 +91,50 @@ def test_packed_puts_equal_pair_puts_and_refuse_partial_pairs(tmp_path):
         b.close()
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    stored=st.dictionaries(st.binary(min_size=1, max_size=6), st.binary(max_size=8), max_size=30),
-    sets=st.lists(
-        st.dictionaries(st.binary(min_size=1, max_size=6), st.none() | st.binary(max_size=8), max_size=40),
-        max_size=6,
-    ),
+# A stored state table and write sets over it (oldest first; None deletes), with keys
+# from a small alphabet so that sets overlap each other and the table.
+_STORED = st.dictionaries(st.binary(min_size=1, max_size=4), st.binary(max_size=8), max_size=30)
+_WRITE_SETS = st.lists(
+    st.dictionaries(st.binary(min_size=1, max_size=4), st.none() | st.binary(max_size=8), max_size=30),
+    max_size=6,
 )
-def test_merged_write_sets_put_the_newest_value_of_each_key(tmp_path_factory, stored, sets):
-    """``put_merged``: a later write set's value for a key wins, None deletes it; the table
-    ends as the stored state updated with each set in order (the model: dict updates)."""
-    expected = dict(stored)
+
+
+def _applied(stored: dict, sets: list[dict]) -> dict:
+    """The model: the table after each write set in order."""
+    state = dict(stored)
     for writes in sets:
         for k, v in writes.items():
             if v is None:
-                expected.pop(k, None)
+                state.pop(k, None)
             else:
-                expected[k] = v
+                state[k] = v
+    return state
+
+
+def _store_with(tmp_path_factory, stored: dict) -> Store:
+    store = Store(tmp_path_factory.mktemp("state") / "db")
+    with store.write() as w:
+        w.put_many_raw("state", sorted(stored.items()))
+    return store
+
+
+@settings(max_examples=40, deadline=None)
+@given(stored=_STORED, sets=_WRITE_SETS)
+def test_merged_write_sets_put_the_newest_value_of_each_key(tmp_path_factory, stored, sets):
+    """``put_merged``: a later write set's value for a key wins, None deletes it; the table
+    ends as the stored state updated with each set in order."""
     merged: dict[bytes, bytes | None] = {}
     for writes in sets:
         merged.update(writes)
-    store = Store(tmp_path_factory.mktemp("merge") / "db")
+    store = _store_with(tmp_path_factory, stored)
     try:
-        with store.write() as w:
-            w.put_many_raw("state", sorted(stored.items()))
         with store.write() as w:
             puts, deletes = w.put_merged("state", sets)
         deleted = sum(v is None for v in merged.values())
         assert (puts, deletes) == (len(merged) - deleted, deleted)
         with store.read() as r:
-            assert dict(r.items("state")) == expected
+            assert dict(r.items("state")) == _applied(stored, sets)
     finally:
         store.close()
 
@@ -150,31 +163,18 @@ def test_merged_write_sets_refuse_bad_input_before_writing(tmp_path):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    stored=st.dictionaries(st.binary(min_size=1, max_size=4), st.binary(max_size=6), max_size=30),
-    overlays=st.lists(
-        st.dictionaries(st.binary(min_size=1, max_size=4), st.none() | st.binary(max_size=6), max_size=20),
-        max_size=5,
-    ),
-    extra=st.lists(st.binary(min_size=1, max_size=4), max_size=10),
-)
+@given(stored=_STORED, overlays=_WRITE_SETS, extra=st.lists(st.binary(min_size=1, max_size=4), max_size=10))
 def test_reads_through_overlays_take_the_newest_write(tmp_path_factory, stored, overlays, extra):
     """``get_many_raw(..., overlays)``: a key an overlay holds takes the newest overlay's
     value (absent if that is None); the others are read; the result is in the keys' order."""
     keys = sorted(set(stored) | {k for o in overlays for k in o} | set(extra))
-    expected: dict[bytes, bytes] = {}
-    for k in keys:
-        holders = [o for o in overlays if k in o]
-        v = holders[-1][k] if holders else stored.get(k)
-        if v is not None:
-            expected[k] = v
-    store = Store(tmp_path_factory.mktemp("overlay") / "db")
+    state = _applied(stored, overlays)
+    expected = {k: state[k] for k in keys if k in state}
+    store = _store_with(tmp_path_factory, stored)
     try:
-        with store.write() as w:
-            w.put_many_raw("state", sorted(stored.items()))
         with store.read() as r:
             got = r.get_many_raw("state", keys, overlays)
-            assert got == expected and list(got) == [k for k in keys if k in expected]
+            assert got == expected and list(got) == list(expected)
             assert r.get_many_raw("state", keys) == {k: stored[k] for k in keys if k in stored}
             with pytest.raises(TypeError):
                 r.get_many_raw("state", keys, [{keys[0]: 5}] if keys else [5])
