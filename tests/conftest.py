@@ -121,6 +121,18 @@ def wait_serving(url: str, proc=None, timeout_s: float = 60) -> NodeClient:
             time.sleep(0.1)
 
 
+def applied_write_sets(stored: dict, sets: list[dict]) -> dict:
+    """The model of a state table after write sets in order (oldest first; None deletes)."""
+    state = dict(stored)
+    for writes in sets:
+        for k, v in writes.items():
+            if v is None:
+                state.pop(k, None)
+            else:
+                state[k] = v
+    return state
+
+
 def raised_on_another_thread(fn: Callable[[], object]) -> BaseException | None:
     """What ``fn()`` raised when run on a thread of its own (None: it returned)."""
     raised: list[BaseException] = []

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import ALICE, BOB, CAROL, NODE, small_config, transfer
+from conftest import ALICE, BOB, CAROL, NODE, applied_write_sets, small_config, transfer
 from tierchain.apps import accounts
 from tierchain.config import ConfigError
 from tierchain.engine.chain import Chain, ChainError
@@ -30,13 +30,7 @@ write_sets = st.dictionaries(keys, st.none() | st.binary(max_size=2), max_size=8
     limit=st.integers(1, 6),
 )
 def test_scan_equals_the_merged_state(stored, overlays, prefix, after, limit):
-    model = dict(stored)
-    for writes in overlays:
-        for k, v in writes.items():
-            if v is None:
-                model.pop(k, None)
-            else:
-                model[k] = v
+    model = applied_write_sets(stored, overlays)
     want = sorted((k, v) for k, v in model.items() if k.startswith(prefix) and k > after)[:limit]
     start = max(prefix, after + b"\x00") if after else prefix
     table = iter(sorted((k, v) for k, v in stored.items() if k >= start))

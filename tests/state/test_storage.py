@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import applied_write_sets
 from tierchain.state.storage import TABLES, Store
 from tierchain.wire import block
 from tierchain.wire.codec import CodecError
@@ -100,18 +101,6 @@ _WRITE_SETS = st.lists(
 )
 
 
-def _applied(stored: dict, sets: list[dict]) -> dict:
-    """The model: the table after each write set in order."""
-    state = dict(stored)
-    for writes in sets:
-        for k, v in writes.items():
-            if v is None:
-                state.pop(k, None)
-            else:
-                state[k] = v
-    return state
-
-
 def _store_with(tmp_path_factory, stored: dict) -> Store:
     store = Store(tmp_path_factory.mktemp("state") / "db")
     with store.write() as w:
@@ -134,7 +123,7 @@ def test_merged_write_sets_put_the_newest_value_of_each_key(tmp_path_factory, st
         deleted = sum(v is None for v in merged.values())
         assert (puts, deletes) == (len(merged) - deleted, deleted)
         with store.read() as r:
-            assert dict(r.items("state")) == _applied(stored, sets)
+            assert dict(r.items("state")) == applied_write_sets(stored, sets)
     finally:
         store.close()
 
@@ -168,7 +157,7 @@ def test_reads_through_overlays_take_the_newest_write(tmp_path_factory, stored, 
     """``get_many_raw(..., overlays)``: a key an overlay holds takes the newest overlay's
     value (absent if that is None); the others are read; the result is in the keys' order."""
     keys = sorted(set(stored) | {k for o in overlays for k in o} | set(extra))
-    state = _applied(stored, overlays)
+    state = applied_write_sets(stored, overlays)
     expected = {k: state[k] for k in keys if k in state}
     store = _store_with(tmp_path_factory, stored)
     try:
