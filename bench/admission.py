@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import click
 import numpy as np
 import tierchain_native
 
+from figures import fmt, spread  # bench/figures.py (scripts run from bench/)
 from tierchain.wire.batch import split_rows
 
 ACCEPTED, DUPLICATE, TOO_LOW, TOO_HIGH, FULL, SENDER_LIMIT = range(6)
@@ -133,14 +133,8 @@ def measure(rows: int, senders: int, pending: int, rounds: int, seed: int = 7) -
                 raise SystemExit(f"{name}: {accepted} of {rows} accepted")
     out = {"rows": rows, "senders": senders, "pending": pending, "rounds": rounds}
     for name, ts in times.items():
-        us = [t * 1e6 for t in ts]
-        out[name] = {
-            "batch_us_median": statistics.median(us),
-            "batch_us_min": min(us),
-            "batch_us_max": max(us),
-            "tx_us_median": statistics.median(us) / rows,
-        }
-    out["ratio_python_to_native"] = out["python"]["batch_us_median"] / out["native"]["batch_us_median"]
+        out[name] = spread([t * 1e6 for t in ts])  # microseconds per batch
+    out["ratio_python_to_native"] = out["python"]["median"] / out["native"]["median"]
     return out
 
 
@@ -157,10 +151,7 @@ def main(rows: int, senders: int, pending: int, rounds: int, tiny: bool, out: Pa
     r = measure(rows, senders, pending, rounds)
     for name in ("python", "native"):
         s = r[name]
-        print(
-            f"{name:>6}: {s['batch_us_median']:.1f} us per {rows}-row batch "
-            f"({s['batch_us_min']:.1f}..{s['batch_us_max']:.1f}), {s['tx_us_median']:.3f} us/tx"
-        )
+        print(f"{name:>6}: {fmt(s, '.1f')} us per {rows}-row batch, {s['median'] / rows:.3f} us/tx")
     print(f"python / native: {r['ratio_python_to_native']:.2f}x")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 from pathlib import Path
 
 import click
 import nacl.signing
 import tierchain_native
+
+from figures import fmt, spread  # bench/figures.py (scripts run from bench/)
 
 
 def _signed(n: int) -> tuple[bytes, bytes, bytes]:
@@ -44,10 +45,8 @@ def measure(n: int, rounds: int) -> dict:
             rates[kind].append(n / (time.perf_counter() - t0))
             if not all(verdicts):
                 raise SystemExit("a valid signature was refused")
-    out: dict = {"n": n, "rounds": rounds}
-    for kind, r in rates.items():
-        out[kind] = {"sig_per_s_median": statistics.median(r), "min": min(r), "max": max(r)}
-    out["seen_over_new"] = out["seen keys"]["sig_per_s_median"] / out["new keys"]["sig_per_s_median"]
+    out: dict = {"n": n, "rounds": rounds, **{kind: spread(r) for kind, r in rates.items()}}
+    out["seen_over_new"] = out["seen keys"]["median"] / out["new keys"]["median"]
     return out
 
 
@@ -61,8 +60,7 @@ def main(n: int, rounds: int, tiny: bool, out: Path | None) -> None:
         n, rounds = 256, 2
     r = measure(n, rounds)
     for kind in ("new keys", "seen keys"):
-        s = r[kind]
-        print(f"{kind:>9}: {s['sig_per_s_median']:,.0f} sig/s ({s['min']:,.0f}..{s['max']:,.0f})")
+        print(f"{kind:>9}: {fmt(r[kind])} sig/s")
     print(f"seen / new: {r['seen_over_new']:.2f}x")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
