@@ -273,9 +273,9 @@ class Pipeline:
         log_blob = None if flush else writeback_log.encode(result.writes)
         with self._uncommitted_lock:
             self._uncommitted.append((height, result.writes))
-        executed = _Executed(chunks, batch, height, timestamp_ms, result, index, flush, log_blob, None)
-        executed.execute_s = execute_s
-        return executed
+        return _Executed(
+            chunks, batch, height, timestamp_ms, result, index, flush, log_blob, None, execute_s=execute_s
+        )
 
     def _prepare_tree(self, ex: _Executed) -> None:
         """Compute block ``ex``'s state commitment version (``Commitment.prepare``); the
