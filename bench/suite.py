@@ -64,7 +64,7 @@ class Params:
     warmup_s: float = 2.0
     point_seconds: float = 6.0
     point_warmup_s: float = 1.5
-    tx_rate_guess: int = 50_000  # tx/s used to size workloads (closed loop never starves)
+    tx_rate_guess: int = 65_000  # tx/s used to size workloads (closed loop never starves)
     naive_seconds: float = 8.0
     state_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000, 10_000_000)
     hot_pcts: tuple[float, ...] = (0.0, 10.0, 25.0, 50.0)
@@ -92,6 +92,12 @@ TINY = Params(
     point_timeout_s=120.0,
     shards_args=("--tiny",),
 )
+
+
+# tx/s sizing `bench run`'s workload when neither --txs nor --rate is given: above any
+# closed-loop peak measured here, so the window never runs short (a run whose workload
+# runs out says so, and measures a shorter window).
+closed_rate_guess = 80_000
 
 
 def _txs_for(seconds: float, rate: float) -> int:
@@ -179,6 +185,16 @@ def run_point(args: list[str], timeout_s: float | None = None) -> dict:
         return json.loads(path.read_text())
     finally:
         path.unlink(missing_ok=True)
+
+
+def _ran_out(r: dict) -> str:
+    """Why a run's window was shorter than asked: its workload ran out."""
+    return f"the workload ran out: {r['seconds']:.1f} s measured of {r['spec']['txs']:,} txs"
+
+
+def _tps_cell(r: dict) -> str:
+    """A run's TPS for the docs tables, with a note when its workload ran out."""
+    return f"{r['tps']:,.0f}" + (f" ({_ran_out(r)})" if r.get("exhausted") else "")
 
 
 def _fmt_rate(x: float) -> str:
@@ -427,7 +443,8 @@ def _workload_options(f):
 @click.option("--warmup", "warmup_s", type=float, default=2.0, show_default=True)
 @click.option("--rate", type=float, default=None, help="Open loop at this many tx/s (default: closed loop).")
 @click.option("--batch", "batch_txs", type=int, default=512, show_default=True)
-@click.option("--inflight", type=int, default=4, show_default=True)
+@click.option("--inflight", type=int, default=8, show_default=True,
+              help="Closed loop: batches outstanding per submitter thread.")  # fmt: skip
 @click.option("--sync", type=click.Choice(["full", "none"]), default="full", show_default=True)
 @click.option("--block-txs", "block_txs_max", type=int, default=4096, show_default=True)
 @click.option("--block-interval-ms", type=int, default=20, show_default=True)
@@ -438,7 +455,7 @@ def _workload_options(f):
 def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup_s, rate, batch_txs, inflight,
             sync, block_txs_max, block_interval_ms, state_flush_blocks, quiet, out) -> None:  # fmt: skip
     """One load run of a fresh solo chain; JSON to --out."""
-    txs = txs or _txs_for(seconds + warmup_s, rate or 25_000)
+    txs = txs or _txs_for(seconds + warmup_s, rate or closed_rate_guess)
     spec = _spec(accounts, txs, threads=threads, senders=senders, skew=skew, hot_pct=hot_pct, mix=mix)
     r = run_once(
         spec,
@@ -474,6 +491,8 @@ def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup
                 f"write {b['write_ms_mean']:.1f} / {b['write_ms_p99']:.1f}, "
                 f"commit+fsync {b['durable_ms_mean']:.1f} / {b['durable_ms_p99']:.1f}"
             )
+        if r["exhausted"]:
+            console.print(f"[yellow]{_ran_out(r)}: pass a larger --txs[/]")
 
 
 @main.command("baselines")
@@ -743,7 +762,7 @@ def render_markdown(rep: dict) -> str:
         "",
         "| what | TPS (or sig/s) | vs engine | p50 ms | p99 ms | CPU cores | peak RSS MiB | db MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
-        f"| **engine**, sync=full (durable) | {e['tps']:,.0f} | 1.00 | {e['latency_ms_p50']:.0f} | "
+        f"| **engine**, sync=full (durable) | {_tps_cell(e)} | 1.00 | {e['latency_ms_p50']:.0f} | "
         f"{e['latency_ms_p99']:.0f} | {e['cpu_util']:.2f} | {e['rss_peak_bytes'] / 2**20:,.0f} | "
         f"{e['db_bytes'] / 2**20:,.0f} |",
         f"| (a) naive: pure Python, PyNaCl one by one, dict state, py-lmdb puts, durable txn per block "
@@ -790,7 +809,7 @@ def render_markdown(rep: dict) -> str:
             if axis == "rate":
                 xs = f"{x:.0%} of peak ({pt['rate_target']:,.0f} tx/s)"
             L.append(
-                f"| {xs} | {pt['tps']:,.0f} | {pt['tps'] / first:.2f} | {pt['latency_ms_p50']:.0f} | "
+                f"| {xs} | {_tps_cell(pt)} | {pt['tps'] / first:.2f} | {pt['latency_ms_p50']:.0f} | "
                 f"{pt['latency_ms_p99']:.0f} | {pt['cpu_util']:.2f} | {pt['rss_peak_bytes'] / 2**20:,.0f} "
                 f"({pt.get('rss_anon_peak_bytes', 0) / 2**20:,.0f}) | "
                 f"{pt['db_bytes'] / 2**20:,.0f} | {pt['genesis_s']:.1f} |"
