@@ -20,7 +20,7 @@ import pytest
 
 from tierchain.crypto import SUITES
 from tierchain.engine.verify import verify_chain
-from tierchain.state import log
+from tierchain.state import log, tx_index
 from tierchain.state.storage import NotInitialized, Store
 
 WORKER = Path(__file__).with_name("crash_worker.py")
@@ -81,9 +81,9 @@ def test_kill_9_never_loses_acknowledged_blocks(tmp_path, crypto):
             last = r.last("headers")
             height = last[0] if last else -1
             assert height >= last_height, "height went back after a crash"
-            for tx_id, at in acked.items():
-                loc = r.get("tx_index", bytes.fromhex(tx_id))
-                assert loc is not None and loc[0] == at, f"acknowledged tx {tx_id[:16]} lost"
+            ids = list(acked)
+            for tx_id, loc in zip(ids, tx_index.locate(r, [bytes.fromhex(t) for t in ids]), strict=True):
+                assert loc is not None and loc[0] == acked[tx_id], f"acknowledged tx {tx_id[:16]} lost"
             # Blocks after the last state table flush live in the state log (reopening
             # loads it; the worker's nonces come from it): count kills that left some.
             logged_at_kill += bool(log.pending(r))

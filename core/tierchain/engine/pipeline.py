@@ -39,14 +39,13 @@ import threading
 import time
 from collections import deque
 
-import numpy as np
-
 from tierchain.engine import transition
 from tierchain.engine.execute import BlockColumns, declared_keys
 from tierchain.engine.mempool import Chunk
 from tierchain.engine.submission import ChainError, CommittedBlock
 from tierchain.errors import InvariantViolation, TierChainError
 from tierchain.state import log as writeback_log
+from tierchain.state import tx_index
 from tierchain.state.commitment import Version
 from tierchain.wire.batch import Batch, gather
 from tierchain.wire.block import Header, Receipt
@@ -259,11 +258,9 @@ class Pipeline:
             keys=keys,
         )
         execute_s = time.perf_counter() - t0
-        locations = np.empty(len(batch), dtype=[("height", "<u8"), ("pos", "<u4")])
-        locations["height"], locations["pos"] = height, np.arange(len(batch))
-        # The tx index's pairs, packed (the committer's put sorts them natively): no tuple
-        # per transaction here or there.
-        index = (batch.digest.tobytes(), locations.tobytes())
+        # The tx index's inbox records, packed (the committer's put sorts them natively):
+        # no tuple per transaction here or there.
+        index = tx_index.block_pairs(batch.digest, height)
         plan = self._plan
         plan[0] += 1
         plan[1] += len(result.writes)
@@ -379,7 +376,7 @@ class Pipeline:
             w.put("headers", height, header)
             w.put("blocks", height, batch.buf)
             w.put("receipts", height, receipts)
-            w.put_packed("tx_index", *index, sort=True)
+            tx_index.write(w, height, index)
             for name, value in (ex.meta or {}).items():
                 w.put("meta", name, value)
             if ex.flush:

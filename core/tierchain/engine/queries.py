@@ -23,7 +23,7 @@ from tierchain.crypto import merkle
 from tierchain.engine import apps as app_registry
 from tierchain.engine.execute import nonce_key
 from tierchain.engine.submission import CommittedBlock
-from tierchain.state import log
+from tierchain.state import log, tx_index
 from tierchain.state.tree import StateUnavailable
 from tierchain.wire.batch import decode_batch, row_bytes
 from tierchain.wire.block import Header, Receipt
@@ -69,7 +69,7 @@ class Queries:
     def tx(self, tx_id: bytes) -> tuple[int, int, bytes, Receipt] | None:
         """(height, position, encoded tx, receipt) of a committed transaction."""
         with self.store.read() as r:
-            loc = r.get("tx_index", tx_id)
+            loc = tx_index.locate(r, [tx_id])[0]
             if loc is None:
                 return None
             height, pos = loc
@@ -83,8 +83,7 @@ class Queries:
         out: list[tuple[int, Receipt] | None] = []
         with self.store.read() as r:
             blocks: dict[int, list[Receipt]] = {}
-            for tx_id in tx_ids:
-                loc = r.get("tx_index", tx_id)
+            for loc in tx_index.locate(r, tx_ids):
                 if loc is None:
                     out.append(None)
                     continue
@@ -164,7 +163,7 @@ class Queries:
         Check it with ``proofs.verify_tx(header, proof)`` for the header at ``proof.height``.
         """
         with self.store.read() as r:
-            loc = r.get("tx_index", tx_id)
+            loc = tx_index.locate(r, [tx_id])[0]
             if loc is None:
                 return None
             height, pos = loc

@@ -32,7 +32,7 @@ from tierchain.config import ChainConfig
 from tierchain.crypto import suite_of
 from tierchain.engine import apps, mempool, transition
 from tierchain.errors import InvariantViolation, Reject, TierChainError
-from tierchain.state import log
+from tierchain.state import log, tx_index
 from tierchain.state.commitment import commitment_of
 from tierchain.state.storage import StorageError, Store
 from tierchain.wire.batch import decode_batch
@@ -171,7 +171,7 @@ def verify_chain(
                     if kept is not None and kept[0] != state_root:
                         problem(f"height {height}: stored state tree root differs from re-execution")
                 for i in range(n):
-                    if r.get("tx_index", batch.digest[i].tobytes()) != (height, i):
+                    if tx_index.position_at(r, batch.digest[i].tobytes(), height) != i:
                         problem(f"height {height}: tx {i} not indexed at its place")
                         break
                 report.txs += n

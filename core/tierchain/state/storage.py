@@ -60,6 +60,9 @@ TABLES: dict[str, Table] = {
         Table("blocks", U64BE(), Checked(Bytes(0, limits.batch_bytes_max))),  # framed txs
         Table("receipts", U64BE(), Checked(block.ReceiptsCodec())),
         Table("tx_index", Bytes(32, 32), Struct("<QI")),  # tx id -> (height, position)
+        # Recent tx ids not yet in tx_index: partition (the id's first byte) ‖ height u64
+        # BE ‖ tx id -> position u32 (tierchain.state.tx_index).
+        Table("tx_inbox", Bytes(41, 41), Struct("<I")),
         Table("state", Bytes(1, limits.key_bytes_max), Bytes(0, state_value_bytes_max)),
         # Per height after meta[state_height]: the block's packed write set, not yet
         # merged into "state" (tierchain.state.log).
@@ -74,12 +77,19 @@ TABLES: dict[str, Table] = {
 }
 
 
+# Tables a database made before them lacks until a writable store opens it (creating
+# them); a read-only store opens such a database and finds them empty.
+tables_added_later = frozenset({"tx_inbox"})
+
+
 class _Txn:
     def __init__(self, store: Store, txn: LmdbTxn) -> None:
         self._store, self._txn = store, txn
 
     def get(self, table: str, key: Any, default: Any = None) -> Any:
         t = TABLES[table]
+        if table not in self._store._dbs:  # tables_added_later, read-only
+            return default
         raw = self._txn.get(self._store._dbs[table], t.key.encode(key))
         if raw is None:
             return default
@@ -121,6 +131,8 @@ class _Txn:
 
     def items(self, table: str, start: Any = None) -> Iterator[tuple[Any, Any]]:
         """Records from key ``start`` (default: the first) in key order, read a page at a time."""
+        if table not in self._store._dbs:  # tables_added_later, read-only
+            return
         t, dbi = TABLES[table], self._store._dbs[table]
         after = None if start is None else t.key.encode(start)
         while True:
@@ -211,6 +223,28 @@ class WriteTxn(_Txn):
         """``put_many_raw`` of pairs packed back to back, for a table of fixed-size keys and
         values (``tx_index``): key ``i`` is ``keys[i * k:(i + 1) * k]``, its value likewise.
         ``sort``: put in key order (sorted natively; of equal keys the last one stays)."""
+        sizes = self._packed_sizes(table)
+        if len(keys) % sizes[0] or len(values) != len(keys) // sizes[0] * sizes[1]:
+            raise CodecError(f"table {table!r}: packed keys and values are not whole pairs")
+        try:
+            self._txn.put_packed(self._store._dbs[table], keys, sizes[0], values, sizes[1], append, sort)
+        except LmdbKeyExists as exc:
+            raise StorageError(f"table {table!r}: append of keys out of order") from exc
+
+    def take_packed(self, table: str, prefix: bytes, limit: int) -> tuple[bytes, bytes]:
+        """Remove the records of a table of fixed-size keys and values whose key starts with
+        ``prefix`` and return them packed as ``put_packed`` takes them, in key order
+        (``LmdbTxn.take_prefix``, the GIL released). More than ``limit`` of them is
+        ``StorageError`` with nothing removed."""
+        key_size, value_size = self._packed_sizes(table)
+        try:
+            return self._txn.take_prefix(self._store._dbs[table], prefix, key_size, value_size, limit)
+        except ValueError as exc:
+            raise StorageError(f"table {table!r}: {exc}") from exc
+
+    @staticmethod
+    def _packed_sizes(table: str) -> tuple[int, int]:
+        """The key and value sizes of a table of fixed-size keys and values."""
         t = TABLES[table]
         sizes = []
         for codec in (t.key, t.value):
@@ -220,12 +254,7 @@ class WriteTxn(_Txn):
                 sizes.append(codec.size_max)
             else:
                 raise TypeError(f"table {table!r} has no fixed-size {codec.name}")
-        if len(keys) % sizes[0] or len(values) != len(keys) // sizes[0] * sizes[1]:
-            raise CodecError(f"table {table!r}: packed keys and values are not whole pairs")
-        try:
-            self._txn.put_packed(self._store._dbs[table], keys, sizes[0], values, sizes[1], append, sort)
-        except LmdbKeyExists as exc:
-            raise StorageError(f"table {table!r}: append of keys out of order") from exc
+        return sizes[0], sizes[1]
 
     def delete(self, table: str, key: Any) -> None:
         self._txn.delete(self._store._dbs[table], TABLES[table].key.encode(key))
@@ -271,7 +300,14 @@ class Store:
         except LmdbError as exc:
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
         try:
-            self._dbs = {name: self.env.open_db(name, not readonly) for name in TABLES}
+            self._dbs = {}
+            for name in TABLES:
+                try:
+                    self._dbs[name] = self.env.open_db(name, not readonly)
+                except LmdbNotFound:
+                    if name not in tables_added_later:
+                        raise
+                    # read-only, a database older than the table: reads of it find nothing
         except LmdbNotFound as exc:
             self.env.close()
             raise NotInitialized(f"no TierChain database at {self.path} (never initialized)") from exc

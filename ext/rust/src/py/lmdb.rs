@@ -640,6 +640,85 @@ impl LmdbTxn {
         Ok((puts, deletes))
     }
 
+    /// Removes the records of database ``dbi`` whose key starts with ``prefix`` (not
+    /// empty) and returns them packed in key order, ``(keys, values)``: every key
+    /// ``key_size`` and every value ``value_size`` bytes, read and deleted with the GIL
+    /// released. More than ``limit`` such records, or one of another size, is
+    /// ``ValueError`` with nothing removed.
+    #[pyo3(signature = (dbi, prefix, key_size, value_size, limit))]
+    fn take_prefix<'py>(
+        &self,
+        py: Python<'py>,
+        dbi: u32,
+        prefix: &[u8],
+        key_size: usize,
+        value_size: usize,
+        limit: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let txn = self.writable()? as usize;
+        if prefix.is_empty() || prefix.len() > key_size {
+            return Err(PyValueError::new_err(format!(
+                "a prefix of {} bytes for keys of {key_size}",
+                prefix.len()
+            )));
+        }
+        let cur = self.cursor(dbi)?;
+        let cursor = cur.0 as usize;
+        let prefix = prefix.to_vec();
+        enum Failed {
+            Lmdb(&'static str, c_int),
+            Shape(String),
+        }
+        let take = move || -> Result<(Vec<u8>, Vec<u8>), Failed> {
+            let (mut keys, mut values) = (Vec::new(), Vec::new());
+            let mut k = val(&prefix);
+            let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+            let mut op = ffi::MDB_SET_RANGE;
+            loop {
+                // SAFETY: an open cursor of the live write transaction of this thread.
+                match unsafe { ffi::mdb_cursor_get(cursor as *mut ffi::MDB_cursor, &mut k, &mut v, op) } {
+                    0 => {}
+                    ffi::MDB_NOTFOUND => break,
+                    rc => return Err(Failed::Lmdb("mdb_cursor_get", rc)),
+                }
+                // SAFETY: both point into the live transaction's pages.
+                let (key, value) = unsafe { (slice(&k), slice(&v)) };
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                if key.len() != key_size || value.len() != value_size {
+                    return Err(Failed::Shape(format!(
+                        "a record of {} + {} bytes under the prefix, not {key_size} + {value_size}",
+                        key.len(),
+                        value.len()
+                    )));
+                }
+                if keys.len() / key_size >= limit {
+                    return Err(Failed::Shape(format!("more than {limit} records under the prefix")));
+                }
+                keys.extend_from_slice(key);
+                values.extend_from_slice(value);
+                op = ffi::MDB_NEXT;
+            }
+            for key in keys.chunks_exact(key_size) {
+                let mut k = val(key);
+                // SAFETY: a live write transaction of this thread; `key` outlives the call.
+                let rc = unsafe { ffi::mdb_del(txn as *mut ffi::MDB_txn, dbi, &mut k, ptr::null_mut()) };
+                if rc != 0 {
+                    return Err(Failed::Lmdb("mdb_del", rc));
+                }
+            }
+            Ok((keys, values))
+        };
+        let taken = py.detach(take);
+        drop(cur);
+        match taken {
+            Ok((keys, values)) => Ok((PyBytes::new(py, &keys), PyBytes::new(py, &values))),
+            Err(Failed::Lmdb(call, rc)) => Err(error(call, rc)),
+            Err(Failed::Shape(message)) => Err(PyValueError::new_err(message)),
+        }
+    }
+
     /// Deletes ``key``; False if it was absent.
     fn delete(&self, dbi: u32, key: &[u8]) -> PyResult<bool> {
         let mut k = val(key);
