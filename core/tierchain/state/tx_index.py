@@ -4,7 +4,7 @@ Tx ids are hashes: put straight into ``tx_index`` (a B+tree in id order), a bloc
 ids each land on a leaf page of their own once the table holds more than a few
 blocks, and LMDB copies and writes every page a transaction touches, so a block
 wrote about one 4 KiB page per transaction, more than all its other records
-together (docs/benchmarks.md, "The tx index through an inbox").
+together (docs/architecture.md, "The tx index is written through an inbox").
 
 So a block puts its pairs in ``tx_inbox`` under ``partition ‖ height ‖ id`` (the
 partition is the id's first byte): each partition's new records land at its end,
