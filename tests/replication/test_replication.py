@@ -139,9 +139,9 @@ def test_four_validators_replicate_survive_crashes_and_halt_without_forking(tmp_
         assert _api(full).state(accounts.balance_key(bob)) is not None
 
         # The full node and the observer serve proofs that verify against their headers.
-        wait_for(
+        wait_for(  # every sender's: the tx proof below is of the last sender's first transfer
             "the observer to hold the transfers",
-            lambda: _api(observer).nonce(senders[0].keys.public_key) == 50,
+            lambda: all(_api(observer).nonce(s.keys.public_key) == 50 for s in senders),
         )
         for node in (full, observer):
             p = _api(node).state_proof(accounts.balance_key(bob))
