@@ -130,3 +130,22 @@ def test_a_database_from_before_the_inbox_opens_read_only(tmp_path, monkeypatch)
         assert tx_index.position_at(r, rows[1].tobytes(), 9) is None
     with Store(tmp_path / "db", sync=False) as store, store.read() as r:  # a writer creates it
         assert r.entries("tx_inbox") == 0
+
+
+def test_scan_tails_finds_keys_by_their_end_under_a_prefix(tmp_path):
+    records = [(1, 5, 9), (1, 6, 8), (2, 5, 7)]  # partition, height, the id's repeated byte
+    keys = [bytes([p]) + h.to_bytes(8, "big") + bytes([t]) * 32 for p, h, t in records]
+    with Store(tmp_path / "db", sync=False) as store:
+        with store.write() as w:
+            w.put_packed("tx_inbox", b"".join(keys), b"".join(i.to_bytes(4, "little") for i in range(3)))
+        with store.read() as r:
+            tails = [bytes([8]) * 32, bytes([7]) * 32, bytes([9]) * 32, bytes([8]) * 32, b"\x08" * 3]
+            assert r.scan_tails("tx_inbox", b"\x01", tails) == [
+                ((6).to_bytes(8, "big"), (1,)),
+                None,  # under another prefix
+                ((5).to_bytes(8, "big"), (0,)),
+                ((6).to_bytes(8, "big"), (1,)),
+                ((6).to_bytes(8, "big") + b"\x08" * 29, (1,)),  # a shorter tail: a longer middle
+            ]
+            assert r.scan_tails("tx_inbox", b"\x03", tails[:2]) == [None, None]
+            assert r.scan_tails("tx_inbox", b"\x01", []) == []

@@ -129,6 +129,20 @@ class _Txn:
         except CodecError as exc:
             raise StorageError(f"table {table!r}: {exc}") from exc
 
+    def scan_tails(self, table: str, prefix: bytes, tails: list[bytes]) -> list[tuple[bytes, Any] | None]:
+        """For each of ``tails``, the first record of ``table`` whose key is ``prefix``,
+        then any bytes, then that tail: ``(the bytes between, decoded value)``, or None.
+        One native pass over the prefix's records (``LmdbTxn.scan_tails``): for a table
+        whose keys are looked up by their end when the middle is not known."""
+        if table not in self._store._dbs:  # tables_added_later, read-only
+            return [None] * len(tails)
+        t = TABLES[table]
+        found = self._txn.scan_tails(self._store._dbs[table], prefix, tails)
+        try:
+            return [None if f is None else (f[0], t.value.decode(f[1])) for f in found]
+        except CodecError as exc:
+            raise StorageError(f"table {table!r}: {exc}") from exc
+
     def items(self, table: str, start: Any = None) -> Iterator[tuple[Any, Any]]:
         """Records from key ``start`` (default: the first) in key order, read a page at a time."""
         if table not in self._store._dbs:  # tables_added_later, read-only

@@ -64,18 +64,19 @@ def locate(r, tx_ids: Sequence[bytes]) -> list[tuple[int, int] | None]:
     """(height, position) of each of ``tx_ids`` in read txn ``r`` (None: not committed).
 
     ``tx_index`` first; the ids it lacks are looked for in their inbox partitions, each
-    partition read once however many ids fall in it."""
+    partition read once, natively, however many ids fall in it."""
     found: list[tuple[int, int] | None] = [r.get("tx_index", t) if len(t) == 32 else None for t in tx_ids]
     missing: dict[int, dict[bytes, list[int]]] = {}
     for i, (t, loc) in enumerate(zip(tx_ids, found, strict=True)):
         if loc is None and len(t) == 32:
             missing.setdefault(t[0], {}).setdefault(t, []).append(i)
     for part, wanted in missing.items():
-        for key, (pos,) in r.items("tx_inbox", bytes([part]).ljust(_key_size, b"\0")):
-            if key[0] != part:
-                break
-            for i in wanted.get(key[9:], ()):
-                found[i] = (int.from_bytes(key[1:9], "big"), pos)
+        ids = list(wanted)
+        for t, hit in zip(ids, r.scan_tails("tx_inbox", bytes([part]), ids), strict=True):
+            if hit is not None:
+                height, (pos,) = int.from_bytes(hit[0], "big"), hit[1]
+                for i in wanted[t]:
+                    found[i] = (height, pos)
     return found
 
 

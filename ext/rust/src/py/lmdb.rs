@@ -719,6 +719,73 @@ impl LmdbTxn {
         }
     }
 
+    /// Looks for ``tails`` among the records of database ``dbi`` whose key starts with
+    /// ``prefix``: for each tail, the value of the first such record whose key ends with
+    /// it, with the part of the key between prefix and tail, as ``(middle, value)``, or
+    /// None. One pass over the prefix's records (a scan where the key's middle part is
+    /// not known), without the GIL once the tails are read.
+    fn scan_tails<'py>(
+        &self,
+        py: Python<'py>,
+        dbi: u32,
+        prefix: &[u8],
+        tails: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let cur = self.cursor(dbi)?;
+        let cursor = cur.0 as usize;
+        let tails: Vec<Vec<u8>> = bytes_items(tails)?.iter().map(|b| b.as_bytes().to_vec()).collect();
+        let prefix = prefix.to_vec();
+        /// A found record: the key's middle (between prefix and tail) and the value.
+        type Hit = Option<(Vec<u8>, Vec<u8>)>;
+        let scan = move || -> Result<Vec<Hit>, c_int> {
+            let mut wanted: std::collections::HashMap<&[u8], Vec<usize>> = std::collections::HashMap::new();
+            for (i, t) in tails.iter().enumerate() {
+                wanted.entry(t.as_slice()).or_default().push(i);
+            }
+            let lengths: std::collections::BTreeSet<usize> = tails.iter().map(Vec::len).collect();
+            let mut found: Vec<Hit> = vec![None; tails.len()];
+            let mut k = val(&prefix);
+            let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+            let mut op = if prefix.is_empty() { ffi::MDB_FIRST } else { ffi::MDB_SET_RANGE };
+            loop {
+                // SAFETY: an open cursor of the live transaction of this thread.
+                match unsafe { ffi::mdb_cursor_get(cursor as *mut ffi::MDB_cursor, &mut k, &mut v, op) } {
+                    0 => {}
+                    ffi::MDB_NOTFOUND => break,
+                    rc => return Err(rc),
+                }
+                // SAFETY: both point into the live transaction's pages.
+                let (key, value) = unsafe { (slice(&k), slice(&v)) };
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                for &n in &lengths {
+                    if key.len() < prefix.len() + n {
+                        continue;
+                    }
+                    let (head, tail) = key.split_at(key.len() - n);
+                    for &i in wanted.get(tail).map(Vec::as_slice).unwrap_or(&[]) {
+                        if found[i].is_none() {
+                            found[i] = Some((head[prefix.len()..].to_vec(), value.to_vec()));
+                        }
+                    }
+                }
+                op = ffi::MDB_NEXT;
+            }
+            Ok(found)
+        };
+        let found = py.detach(scan);
+        drop(cur);
+        let out = PyList::empty(py);
+        for item in found.map_err(|rc| error("mdb_cursor_get", rc))? {
+            match item {
+                Some((middle, value)) => out.append((PyBytes::new(py, &middle), PyBytes::new(py, &value)))?,
+                None => out.append(py.None())?,
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes ``key``; False if it was absent.
     fn delete(&self, dbi: u32, key: &[u8]) -> PyResult<bool> {
         let mut k = val(key);
