@@ -120,6 +120,40 @@ unsafe fn put_all(txn: usize, dbi: u32, flags: c_uint, pairs: impl Iterator<Item
     0
 }
 
+/// Calls `f(key, value)` for each record whose key starts with `prefix` (empty: every
+/// record), in key order, until `f` returns an error: `Err(rc)` if LMDB failed,
+/// `Ok(Err(e))` if `f` stopped with `e`.
+///
+/// # Safety
+/// `cursor` is an open cursor of a live transaction of this thread; the slices given
+/// to `f` point into its pages and are used only during the call.
+unsafe fn each_under<E>(
+    cursor: usize,
+    prefix: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+) -> Result<Result<(), E>, c_int> {
+    let mut k = val(prefix);
+    let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+    let mut op = if prefix.is_empty() { ffi::MDB_FIRST } else { ffi::MDB_SET_RANGE };
+    loop {
+        // SAFETY: the caller's contract.
+        match unsafe { ffi::mdb_cursor_get(cursor as *mut ffi::MDB_cursor, &mut k, &mut v, op) } {
+            0 => {}
+            ffi::MDB_NOTFOUND => return Ok(Ok(())),
+            rc => return Err(rc),
+        }
+        // SAFETY: both point into the live transaction's pages.
+        let (key, value) = unsafe { (slice(&k), slice(&v)) };
+        if !key.starts_with(prefix) {
+            return Ok(Ok(()));
+        }
+        if let Err(e) = f(key, value) {
+            return Ok(Err(e));
+        }
+        op = ffi::MDB_NEXT;
+    }
+}
+
 /// An environment pointer; LMDB's environment handle is safe to share between threads.
 struct EnvPtr(*mut ffi::MDB_env);
 // SAFETY: liblmdb documents MDB_env as usable from any thread.
@@ -671,34 +705,26 @@ impl LmdbTxn {
         }
         let take = move || -> Result<(Vec<u8>, Vec<u8>), Failed> {
             let (mut keys, mut values) = (Vec::new(), Vec::new());
-            let mut k = val(&prefix);
-            let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
-            let mut op = ffi::MDB_SET_RANGE;
-            loop {
-                // SAFETY: an open cursor of the live write transaction of this thread.
-                match unsafe { ffi::mdb_cursor_get(cursor as *mut ffi::MDB_cursor, &mut k, &mut v, op) } {
-                    0 => {}
-                    ffi::MDB_NOTFOUND => break,
-                    rc => return Err(Failed::Lmdb("mdb_cursor_get", rc)),
-                }
-                // SAFETY: both point into the live transaction's pages.
-                let (key, value) = unsafe { (slice(&k), slice(&v)) };
-                if !key.starts_with(&prefix) {
-                    break;
-                }
+            let collect = |key: &[u8], value: &[u8]| {
                 if key.len() != key_size || value.len() != value_size {
-                    return Err(Failed::Shape(format!(
+                    return Err(format!(
                         "a record of {} + {} bytes under the prefix, not {key_size} + {value_size}",
                         key.len(),
                         value.len()
-                    )));
+                    ));
                 }
                 if keys.len() / key_size >= limit {
-                    return Err(Failed::Shape(format!("more than {limit} records under the prefix")));
+                    return Err(format!("more than {limit} records under the prefix"));
                 }
                 keys.extend_from_slice(key);
                 values.extend_from_slice(value);
-                op = ffi::MDB_NEXT;
+                Ok(())
+            };
+            // SAFETY: an open cursor of the live write transaction of this thread.
+            match unsafe { each_under(cursor, &prefix, collect) } {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(Failed::Shape(message)),
+                Err(rc) => return Err(Failed::Lmdb("mdb_cursor_get", rc)),
             }
             for key in keys.chunks_exact(key_size) {
                 let mut k = val(key);
@@ -744,21 +770,7 @@ impl LmdbTxn {
             }
             let lengths: std::collections::BTreeSet<usize> = tails.iter().map(Vec::len).collect();
             let mut found: Vec<Hit> = vec![None; tails.len()];
-            let mut k = val(&prefix);
-            let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
-            let mut op = if prefix.is_empty() { ffi::MDB_FIRST } else { ffi::MDB_SET_RANGE };
-            loop {
-                // SAFETY: an open cursor of the live transaction of this thread.
-                match unsafe { ffi::mdb_cursor_get(cursor as *mut ffi::MDB_cursor, &mut k, &mut v, op) } {
-                    0 => {}
-                    ffi::MDB_NOTFOUND => break,
-                    rc => return Err(rc),
-                }
-                // SAFETY: both point into the live transaction's pages.
-                let (key, value) = unsafe { (slice(&k), slice(&v)) };
-                if !key.starts_with(&prefix) {
-                    break;
-                }
+            let look = |key: &[u8], value: &[u8]| -> Result<(), std::convert::Infallible> {
                 for &n in &lengths {
                     if key.len() < prefix.len() + n {
                         continue;
@@ -770,8 +782,10 @@ impl LmdbTxn {
                         }
                     }
                 }
-                op = ffi::MDB_NEXT;
-            }
+                Ok(())
+            };
+            // SAFETY: an open cursor of the live transaction of this thread.
+            let Ok(()) = unsafe { each_under(cursor, &prefix, look) }?;
             Ok(found)
         };
         let found = py.detach(scan);
