@@ -149,3 +149,16 @@ def test_scan_tails_finds_keys_by_their_end_under_a_prefix(tmp_path):
             ]
             assert r.scan_tails("tx_inbox", b"\x03", tails[:2]) == [None, None]
             assert r.scan_tails("tx_inbox", b"\x01", []) == []
+
+
+def test_other_reads_of_a_table_the_database_predates_are_named(tmp_path, monkeypatch):
+    old_tables = {n: t for n, t in storage.TABLES.items() if n != "tx_inbox"}
+    with monkeypatch.context() as m:
+        m.setattr(storage, "TABLES", old_tables)
+        Store(tmp_path / "db", sync=False).close()
+    with Store(tmp_path / "db", readonly=True) as store, store.read() as r:
+        assert list(r.items("tx_inbox")) == []
+        with pytest.raises(StorageError, match="'tx_inbox' is not in this database yet"):
+            r.entries("tx_inbox")
+        with pytest.raises(KeyError):
+            r.get("no_such_table", b"k")

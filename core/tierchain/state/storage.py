@@ -86,11 +86,21 @@ class _Txn:
     def __init__(self, store: Store, txn: LmdbTxn) -> None:
         self._store, self._txn = store, txn
 
+    def _dbi(self, table: str, *, absent_ok: bool = False) -> int | None:
+        """``table``'s handle (an unknown name is ``KeyError``). A table this read-only
+        database predates (``tables_added_later``): None with ``absent_ok`` (its reads
+        find nothing), else ``StorageError``."""
+        TABLES[table]
+        dbi = self._store._dbs.get(table)
+        if dbi is None and not absent_ok:
+            raise StorageError(f"table {table!r} is not in this database yet (a writable open creates it)")
+        return dbi
+
     def get(self, table: str, key: Any, default: Any = None) -> Any:
         t = TABLES[table]
-        if table not in self._store._dbs:  # tables_added_later, read-only
+        if (dbi := self._dbi(table, absent_ok=True)) is None:
             return default
-        raw = self._txn.get(self._store._dbs[table], t.key.encode(key))
+        raw = self._txn.get(dbi, t.key.encode(key))
         if raw is None:
             return default
         try:
@@ -100,11 +110,11 @@ class _Txn:
 
     def get_raw(self, table: str, key_bytes: bytes) -> bytes | None:
         """Undecoded value bytes (hot path for state reads; codecs checked on write)."""
-        return self._txn.get(self._store._dbs[table], key_bytes)
+        return self._txn.get(self._dbi(table), key_bytes)
 
     def native(self, table: str) -> tuple[LmdbTxn, int]:
         """The native transaction and ``table``'s handle, for native readers (the state tree)."""
-        return self._txn, self._store._dbs[table]
+        return self._txn, self._dbi(table)
 
     def get_many_raw(
         self, table: str, keys: list[bytes], overlays: list[dict[bytes, bytes | None]] | None = None
@@ -113,15 +123,15 @@ class _Txn:
         order of ``keys``. ``overlays``: write sets not in the table yet, oldest first (``None``
         deletes): a key one of them holds takes the newest one's value, unread."""
         keys = keys if isinstance(keys, list) else list(keys)
-        return self._txn.get_many(self._store._dbs[table], keys, overlays)
+        return self._txn.get_many(self._dbi(table), keys, overlays)
 
     def entries(self, table: str) -> int:
         """Number of records in ``table`` (LMDB keeps the count: O(1))."""
-        return self._txn.entries(self._store._dbs[table])
+        return self._txn.entries(self._dbi(table))
 
     def last(self, table: str) -> tuple[Any, Any] | None:
         t = TABLES[table]
-        found = self._txn.last(self._store._dbs[table])
+        found = self._txn.last(self._dbi(table))
         if found is None:
             return None
         try:
@@ -134,10 +144,10 @@ class _Txn:
         then any bytes, then that tail: ``(the bytes between, decoded value)``, or None.
         One native pass over the prefix's records (``LmdbTxn.scan_tails``): for a table
         whose keys are looked up by their end when the middle is not known."""
-        if table not in self._store._dbs:  # tables_added_later, read-only
+        if (dbi := self._dbi(table, absent_ok=True)) is None:
             return [None] * len(tails)
         t = TABLES[table]
-        found = self._txn.scan_tails(self._store._dbs[table], prefix, tails)
+        found = self._txn.scan_tails(dbi, prefix, tails)
         try:
             return [None if f is None else (f[0], t.value.decode(f[1])) for f in found]
         except CodecError as exc:
@@ -145,9 +155,9 @@ class _Txn:
 
     def items(self, table: str, start: Any = None) -> Iterator[tuple[Any, Any]]:
         """Records from key ``start`` (default: the first) in key order, read a page at a time."""
-        if table not in self._store._dbs:  # tables_added_later, read-only
+        if (dbi := self._dbi(table, absent_ok=True)) is None:
             return
-        t, dbi = TABLES[table], self._store._dbs[table]
+        t = TABLES[table]
         after = None if start is None else t.key.encode(start)
         while True:
             page = self._txn.range(dbi, after, items_page)
@@ -161,7 +171,7 @@ class _Txn:
 class WriteTxn(_Txn):
     def put(self, table: str, key: Any, value: Any) -> None:
         t = TABLES[table]
-        self._txn.put(self._store._dbs[table], t.key.encode(key), t.value.encode(value))
+        self._txn.put(self._dbi(table), t.key.encode(key), t.value.encode(value))
 
     def put_many_raw(self, table: str, items: list[tuple[bytes, bytes]], append: bool = False) -> None:
         """Batch put of already-encoded pairs, for tables whose codecs only bound lengths.
@@ -193,7 +203,7 @@ class WriteTxn(_Txn):
         is written. Returns (puts, deletes)."""
         bounds = self._length_bounds(table)
         try:
-            return self._txn.put_merged(self._store._dbs[table], write_sets, *bounds)
+            return self._txn.put_merged(self._dbi(table), write_sets, *bounds)
         except ValueError as exc:
             raise CodecError(f"table {table!r}: {exc}") from exc
 
@@ -203,7 +213,7 @@ class WriteTxn(_Txn):
         ``StorageError``."""
         self._check_lengths(table, *spans)
         try:
-            put(self._store._dbs[table])
+            put(self._dbi(table))
         except LmdbKeyExists as exc:
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
 
@@ -241,7 +251,7 @@ class WriteTxn(_Txn):
         if len(keys) % sizes[0] or len(values) != len(keys) // sizes[0] * sizes[1]:
             raise CodecError(f"table {table!r}: packed keys and values are not whole pairs")
         try:
-            self._txn.put_packed(self._store._dbs[table], keys, sizes[0], values, sizes[1], append, sort)
+            self._txn.put_packed(self._dbi(table), keys, sizes[0], values, sizes[1], append, sort)
         except LmdbKeyExists as exc:
             raise StorageError(f"table {table!r}: append of keys out of order") from exc
 
@@ -252,7 +262,7 @@ class WriteTxn(_Txn):
         ``StorageError`` with nothing removed."""
         key_size, value_size = self._packed_sizes(table)
         try:
-            return self._txn.take_prefix(self._store._dbs[table], prefix, key_size, value_size, limit)
+            return self._txn.take_prefix(self._dbi(table), prefix, key_size, value_size, limit)
         except ValueError as exc:
             raise StorageError(f"table {table!r}: {exc}") from exc
 
@@ -271,7 +281,7 @@ class WriteTxn(_Txn):
         return sizes[0], sizes[1]
 
     def delete(self, table: str, key: Any) -> None:
-        self._txn.delete(self._store._dbs[table], TABLES[table].key.encode(key))
+        self._txn.delete(self._dbi(table), TABLES[table].key.encode(key))
 
 
 class Store:
