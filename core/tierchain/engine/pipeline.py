@@ -96,7 +96,7 @@ class _Executed:
     height: int
     timestamp_ms: int
     result: transition.Outcome  # receipts, writes, tx and receipt roots
-    index: tuple[bytes, bytes]  # the tx index: ids and their (height, pos) records, packed, block order
+    index: tuple[bytes, bytes]  # the block's tx_inbox records, packed (tx_index.block_pairs)
     # True: this block's commit merges the pending write sets into the state table
     # (state_log); False: it logs its own write set, packed here (``log``).
     flush: bool

@@ -1,9 +1,9 @@
 """The transaction index (tx id -> height and position), written through an inbox.
 
 Tx ids are hashes: put straight into ``tx_index`` (a B+tree in id order), a block's
-ids each land on a leaf page of their own once the table holds more than a few
-blocks, and LMDB copies and writes every page a transaction touches, so a block
-wrote about one 4 KiB page per transaction, more than all its other records
+ids each land on a leaf page of their own once the table has many more leaf pages
+than a block has ids, and LMDB copies and writes every page a transaction touches, so
+a block wrote up to one 4 KiB page per transaction, more than all its other records
 together (docs/architecture.md, "The tx index is written through an inbox").
 
 So a block puts its pairs in ``tx_inbox`` under ``partition ‖ height ‖ id`` (the
