@@ -102,7 +102,7 @@ bench-tiny: setup
 	$(PY) bench/suites.py --tiny --out bench/out/suites-tiny.json
 	$(PY) bench/finance.py --tiny --out bench/out/finance-tiny.json
 	$(PY) bench/state_tree.py --tiny --out bench/out/state_tree-tiny.json
-	$(PY) bench/tree_blocks.py --tiny --out bench/out/tree_blocks-tiny.json
+	$(PY) bench/tree_blocks.py --tiny --workers 2 --out bench/out/tree_blocks-tiny.json
 	$(PY) bench/admission.py --tiny --out bench/out/admission-tiny.json
 	$(PY) bench/verify_keys.py --tiny --out bench/out/verify_keys-tiny.json
 	$(PY) bench/rpc_burst.py --tiny --out bench/out/rpc_burst-tiny.json

@@ -14,8 +14,11 @@ the writes, taking the cached top of the tree), reading chunk levels (LMDB, the 
 below them), finishing (the new chunks, records and root, the cache's update) and
 the rest of the call (its Python result), with the chunks read per block.
 
+``--workers``: threads a finish may use (``StateTree(workers=...)``; 1, the default,
+builds on the calling thread only).
+
 Usage: python bench/tree_blocks.py [--sizes 10000,1000000] [--txs 3400] [--blocks 20]
-       [--tiny] [--out FILE.json]
+       [--workers 1] [--tiny] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -53,10 +56,10 @@ def _genesis(n: int, chunk: int = 1 << 16):
         yield [(k(i), _U64.pack(i)) for i in range(start, min(n, start + chunk)) for k in (_balance, _nonce)]
 
 
-def measure(n: int, txs: int, blocks: int, seed: int, workdir: Path | None) -> dict:
+def measure(n: int, txs: int, blocks: int, seed: int, workdir: Path | None, workers: int = 1) -> dict:
     rng = random.Random(seed)
     path = Path(tempfile.mkdtemp(prefix=f"tree-{n}-", dir=workdir))
-    tree = StateTree()
+    tree = StateTree(workers=workers)
     rows: list[dict] = []
     try:
         with Store(path, sync=False, map_size=256 << 30) as store:
@@ -98,7 +101,14 @@ def measure(n: int, txs: int, blocks: int, seed: int, workdir: Path | None) -> d
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     med["prepare_us_per_key"] = med["prepare_ms"] * 1e3 / med["keys"]
     med["cache_mib"] = tree.cache_bytes / 2**20
-    return {"accounts": n, "tree_keys": 2 * n, "txs": txs, "blocks": blocks, "median": med}
+    return {
+        "accounts": n,
+        "tree_keys": 2 * n,
+        "txs": txs,
+        "blocks": blocks,
+        "workers": workers,
+        "median": med,
+    }
 
 
 @click.command()
@@ -107,15 +117,26 @@ def measure(n: int, txs: int, blocks: int, seed: int, workdir: Path | None) -> d
 @click.option("--blocks", type=int, default=20, show_default=True)
 @click.option("--seed", type=int, default=1)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="threads a finish uses (StateTree)",
+)
 @click.option("--tiny", is_flag=True, help="small parameters (CI: the script must not rot)")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/out/tree_blocks.json")
 )
-def main(sizes: str, txs: int, blocks: int, seed: int, workdir: Path | None, tiny: bool, out: Path) -> None:
+def main(
+    sizes: str, txs: int, blocks: int, seed: int, workdir: Path | None, workers: int, tiny: bool, out: Path
+) -> None:
     if tiny:
-        sizes, txs, blocks = "2000", 200, 3
-    points = [measure(int(n), txs, blocks, seed, workdir) for n in sizes.split(",")]
-    table = Table(title=f"state tree per block ({txs} transfers), medians of {blocks} blocks")
+        sizes, txs, blocks = "2000", 1100, 3
+    points = [measure(int(n), txs, blocks, seed, workdir, workers) for n in sizes.split(",")]
+    table = Table(
+        title=f"state tree per block ({txs} transfers, {workers} worker(s)), medians of {blocks} blocks"
+    )
     for col in (
         "accounts",
         "keys",

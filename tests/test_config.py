@@ -42,6 +42,7 @@ TUNED = ChainConfig(
     state_cache_mb=0,
     state_flush_blocks=2,
     tree_stage="thread",
+    tree_workers=3,
     genesis_timestamp_ms=1_795_000_000_000,
     genesis_accounts=(GenesisAccount(KEY_A, ("registrar", "bank"), 10), GenesisAccount(KEY_B)),
     genesis_synthetic=SyntheticAccounts(accounts=9, seed=4, balance=3),

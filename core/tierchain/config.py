@@ -260,6 +260,7 @@ CHAIN_FIELDS = (
     Field("node.state_cache_mb", "state_cache_mb", int, 0, 1 << 20),
     Field("node.state_flush_blocks", "state_flush_blocks", int, 1, 1024),
     Field("node.tree_stage", "tree_stage", str, choices=("auto", "inline", "thread")),
+    Field("node.tree_workers", "tree_workers", int, 0, 64),
     Field("genesis.timestamp_ms", "genesis_timestamp_ms", int, 0, (1 << 63) - 1),
 )
 _KEY_BYTES = limits.public_key_bytes
@@ -309,6 +310,9 @@ class ChainConfig:
     state_cache_mb: int = 256  # bound of the in-memory state tree chunk cache; 0 disables it
     state_flush_blocks: int = 8  # the flat state table is written every K blocks (state_log)
     tree_stage: str = "auto"  # state tree version computed "inline" by the producer or on its own "thread"
+    # Threads a block's state tree is built on (StateTree.workers); 0: the cores when the tree has
+    # its own thread, else 1.
+    tree_workers: int = 0
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     genesis_synthetic: SyntheticAccounts | None = None
@@ -396,6 +400,8 @@ class ChainConfig:
                 "state_cache_mb": self.state_cache_mb,
                 "state_flush_blocks": self.state_flush_blocks,
                 "tree_stage": self.tree_stage,
+                # Only when set: documents of earlier versions (recorded vectors too) stay as they were.
+                **({"tree_workers": self.tree_workers} if self.tree_workers else {}),
             },
             "genesis": {
                 "timestamp_ms": self.genesis_timestamp_ms,

@@ -407,9 +407,24 @@ def test_tree_stage_auto_follows_the_state_size(chain_dir, monkeypatch):
         assert c.tree_threaded and c._tree_thread.is_alive()
         assert c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)[0].code == Reject.OK
     with Chain(chain_dir, small_config(tree_stage="inline"), NODE) as c:
-        assert not c.tree_threaded
+        assert not c.tree_threaded and c.commitment.tree.workers == 1
     with pytest.raises(ConfigError, match="tree_stage"):
         small_config(tree_stage="gpu")
+
+
+def test_tree_workers_default_to_the_cores_with_a_tree_thread(chain_dir, monkeypatch):
+    from tierchain.config import ConfigError
+
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    with Chain(chain_dir, small_config(tree_stage="thread"), NODE) as c:
+        assert c.commitment.tree.workers == 6
+        assert c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)[0].code == Reject.OK
+    with Chain(chain_dir, small_config(tree_stage="inline"), NODE) as c:
+        assert c.commitment.tree.workers == 1
+    with Chain(chain_dir, small_config(tree_stage="inline", tree_workers=3), NODE) as c:
+        assert c.commitment.tree.workers == 3
+    with pytest.raises(ConfigError, match="tree_workers"):
+        small_config(tree_workers=65)
 
 
 def test_state_scan_of_the_empty_prefix_is_the_whole_state(chain):

@@ -188,6 +188,31 @@ def test_node_cache_never_changes_a_result(tmp_path_factory, steps, cache_depth,
             assert dict(r1.items("smt_nodes")) == dict(r2.items("smt_nodes"))
 
 
+def test_workers_never_change_a_result(tmp_path):
+    """Batches above the parallel threshold (1,024 writes), built on 1 and on 3 threads:
+    the same roots, the same records and the same stale lists, height after height."""
+    rng = random.Random(7)
+    one, three = StateTree(workers=1), StateTree(workers=3)
+    state: dict[bytes, bytes] = {}
+    with Store(tmp_path / "one", sync=False) as a, Store(tmp_path / "three", sync=False) as b:
+        for height in range(6):
+            keys = [rng.randrange(6000).to_bytes(4, "big") for _ in range(2500)]
+            # A third deletions from the second block on: leaves move up, subtrees empty.
+            batch = {k: None if height and rng.random() < 0.33 else bytes([rng.randrange(256)]) for k in keys}
+            with a.write() as w:
+                root = one.apply(w, height, batch)
+            with b.write() as w:
+                assert three.apply(w, height, batch) == root
+            state = {k: v for k, v in {**state, **batch}.items() if v is not None}
+            assert root == reference_root(state)
+        with a.read() as r1, b.read() as r2:
+            assert dict(r1.items("smt_nodes")) == dict(r2.items("smt_nodes"))
+            assert dict(r1.items("smt_stale")) == dict(r2.items("smt_stale"))
+            assert len(dict(r1.items("smt_stale"))) == 5
+    with pytest.raises(ValueError, match="workers"):
+        StateTree(workers=0)
+
+
 def test_cache_is_warmed_by_build_and_restart_and_stays_in_budget(tmp_path):
     items = [(i.to_bytes(4, "big"), bytes([i % 5])) for i in range(5000)]
     with Store(tmp_path, sync=False) as store:

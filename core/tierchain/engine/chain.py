@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -187,7 +188,10 @@ class Chain(Pipeline, Queries):
         stage = config.tree_stage
         if stage == "auto":
             stage = "thread" if entries >= tree_thread_min_entries else "inline"
-        self._init_pipeline(pending, flushed, self.commitment.threadable and stage == "thread")
+        threaded = self.commitment.threadable and stage == "thread"
+        self._init_pipeline(pending, flushed, threaded)
+        if self.commitment.proves:  # a stored tree: how many threads build a block's new tree
+            self.commitment.tree.workers = config.tree_workers or ((os.cpu_count() or 1) if threaded else 1)
         if start:
             self.start()
 

@@ -216,6 +216,10 @@ class StateTree:
     ``hash``: the tree's hash, ``"blake3"`` (BLAKE3 derive-key, the default) or
     ``"sm3"`` (the national suite's domain-separated SM3), with the same five
     contexts; fixed for the life of the tree (its roots and records depend on it).
+
+    ``workers``: a large batch's new subtrees below the root chunk are built on
+    up to this many threads, the caller's included (``smt_apply``'s ``workers``);
+    the records and root do not depend on it. Settable between batches.
     """
 
     def __init__(
@@ -224,13 +228,17 @@ class StateTree:
         cache_depth: int = cache_depth_default,
         cache_mb: float = cache_mb_default,
         hash: str = "blake3",
+        workers: int = 1,
     ) -> None:
         if keep_heights < 0:
             raise ValueError("keep_heights must be >= 0 (0 keeps every version)")
         if cache_mb < 0:
             raise ValueError("cache_mb must be >= 0")
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
         self.keep_heights = keep_heights
         self.hash = hash
+        self.workers = workers
         # The empty tree of this hash (ValueError for an unknown hash).
         self._empty_root = (tierchain_native.smt_constants(hash)[0], 0)
         self._cache = (
@@ -302,6 +310,7 @@ class StateTree:
             txn=txn,
             dbi=dbi,
             overlay=list(overlay),
+            workers=self.workers,
         )
         return TreeUpdate(height, root, root_version, puts, stale_older, stale_now, stats)
 

@@ -110,7 +110,7 @@ impl From<smt::SmtError> for ReadError {
 }
 
 /// `smt_apply(root_hash, root_version, version, keys, values, fetch, cache=None,
-/// hash="blake3", txn=None, dbi=0, overlay=())
+/// hash="blake3", txn=None, dbi=0, overlay=(), workers=1)
 /// -> (root_hash, root_version, puts, stale_older, stale_now, stats)`: one batch
 /// update of the state tree (`smt/`). `values[i]` `None` deletes `keys[i]`.
 /// The batch reads the chunks it needs one chunk level (four tree levels) at
@@ -125,7 +125,10 @@ impl From<smt::SmtError> for ReadError {
 /// an earlier call for the same version: never part of a committed tree).
 /// With `cache` (an [`SmtCache`] of the same `hash`), chunks it holds are not
 /// asked for, and the cache is updated with the batch's outcome.
-/// `hash`: `"blake3"` or `"sm3"`, the tree's hash. `stats`: what the batch
+/// `hash`: `"blake3"` or `"sm3"`, the tree's hash. `workers`: the new tree's
+/// subtrees below the root chunk are built on up to this many threads (the
+/// calling one included) when the batch is large
+/// (`smt::PARALLEL_MIN_UPDATES`); the result does not depend on it. `stats`: what the batch
 /// cost, a dict: `read` chunks read (from storage or overlay; the cache's are
 /// not counted), `overlay` of them from the overlay, and the seconds of its
 /// phases: `setup_s` (hashing and sorting the writes, the cache's chunks),
@@ -133,7 +136,7 @@ impl From<smt::SmtError> for ReadError {
 /// `finish_s` (the new tree, its records and the cache's update) and
 /// `total_s` (the whole call, the Python objects of the result included).
 #[pyfunction]
-#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None, hash="blake3", txn=None, dbi=0, overlay=Vec::new()))]
+#[pyo3(signature = (root_hash, root_version, version, keys, values, fetch, cache=None, hash="blake3", txn=None, dbi=0, overlay=Vec::new(), workers=1))]
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn smt_apply<'py>(
     py: Python<'py>,
@@ -148,6 +151,7 @@ fn smt_apply<'py>(
     txn: Option<PyRef<'py, LmdbTxn>>,
     dbi: u32,
     overlay: Vec<Bound<'py, SmtRecords>>,
+    workers: usize,
 ) -> PyResult<(
     Bound<'py, PyBytes>,
     u64,
@@ -236,6 +240,7 @@ fn smt_apply<'py>(
             let updates = smt::Update::many(th, items);
             let mut updater = smt::Updater::with_hash(th, root, version, updates)?;
             updater.keep_chunks_below(keep_below);
+            updater.set_workers(workers);
             if let Some(inner) = inner {
                 updater.resolve_from(inner)?;
             }

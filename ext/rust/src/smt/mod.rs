@@ -71,7 +71,9 @@
 //! caller fetches a level in one cursor pass, then [`Updater::finish`]
 //! computes the new chunks and root from memory. Deletions need no extra
 //! reads: whether an untouched neighbour is a lone leaf (which must move up)
-//! is in its parent's slot.
+//! is in its parent's slot. A large batch's `finish` may build the root
+//! chunk's kid subtrees on several threads, with the same outcome
+//! ([`Updater::set_workers`]).
 //!
 //! # Files
 //!
@@ -105,4 +107,4 @@ pub use error::SmtError;
 pub use hash::*;
 pub use memory::{MemStore, root_of};
 pub use record::*;
-pub use update::{Outcome, Update, Updater};
+pub use update::{Outcome, PARALLEL_MIN_UPDATES, Update, Updater};

@@ -161,19 +161,7 @@ fn direct_encoding_equals_decoded(th: TreeHash) {
     for version in 1..=40u64 {
         let batch = rng.batch(200, 3000, 5, 9);
         let updates = || updates_of(th, &batch);
-        let run = |keep: u16| {
-            let mut up = Updater::with_hash(th, store.root(), version, updates()).unwrap();
-            up.keep_chunks_below(keep);
-            loop {
-                let want = up.wanted();
-                if want.is_empty() {
-                    break;
-                }
-                up.supply(want.iter().map(|k| store.nodes.get(k)).collect())
-                    .unwrap();
-            }
-            up.finish().unwrap()
-        };
+        let run = |keep: u16| finish_with(&store, version, updates(), keep, 1);
         let all = run(u16::MAX);
         for keep in [0u16, 4, 8] {
             let some = run(keep);
@@ -183,6 +171,93 @@ fn direct_encoding_equals_decoded(th: TreeHash) {
             assert!(some.chunks.iter().all(|(id, _)| id.depth < keep));
         }
         store.apply(version, updates()).unwrap();
+    }
+}
+
+/// One batch on `store`, its new chunks kept decoded below depth `keep`,
+/// finished on `workers` threads.
+fn finish_with(
+    store: &MemStore,
+    version: u64,
+    updates: Vec<Update>,
+    keep: u16,
+    workers: usize,
+) -> Outcome {
+    let mut up = Updater::with_hash(store.hash, store.root(), version, updates).unwrap();
+    up.keep_chunks_below(keep);
+    up.set_workers(workers);
+    loop {
+        let want = up.wanted();
+        if want.is_empty() {
+            break;
+        }
+        up.supply(want.iter().map(|k| store.nodes.get(k)).collect())
+            .unwrap();
+    }
+    up.finish().unwrap()
+}
+
+#[test]
+fn a_parallel_finish_equals_the_serial_one() {
+    for th in TreeHash::ALL {
+        parallel_finish_equals_serial(th);
+    }
+}
+
+fn parallel_finish_equals_serial(th: TreeHash) {
+    // Batches above and below the parallel threshold on a tree that starts
+    // empty (its first root chunks have leaves and empty slots above the
+    // split depth, built from scratch there) and later one that deletes
+    // nearly everything (subtrees of tasks shrink to a leaf that moves up
+    // into the root chunk, or to nothing). Every record, in the same order.
+    let mut rng = Rng(0x5151_2026_1207_0002);
+    let mut store = MemStore::new(th);
+    let mut state: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    for version in 1..=14u64 {
+        let batch = if version == 12 {
+            // Delete all but three keys.
+            let mut keys: Vec<_> = state.keys().cloned().collect();
+            keys.sort();
+            keys.into_iter().skip(3).map(|k| (k, None)).collect()
+        } else {
+            rng.batch(3000, 20_000, 4, 50)
+        };
+        let updates = || updates_of(th, &batch);
+        for keep in [0u16, 8, u16::MAX] {
+            let serial = finish_with(&store, version, updates(), keep, 1);
+            for workers in [2usize, 3, 16] {
+                let par = finish_with(&store, version, updates(), keep, workers);
+                let at = format!(
+                    "{} version {version} keep {keep} workers {workers}",
+                    th.name()
+                );
+                assert_eq!(par.root, serial.root, "{at}");
+                assert_eq!(par.puts, serial.puts, "{at}");
+                assert_eq!(par.stale, serial.stale, "{at}");
+                let ids = |o: &Outcome| {
+                    o.chunks
+                        .iter()
+                        .map(|(id, c)| (*id, c.encode()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(ids(&par), ids(&serial), "{at}");
+            }
+        }
+        for (k, v) in &batch {
+            match v {
+                Some(v) => state.insert(k.clone(), v.clone()),
+                None => state.remove(k),
+            };
+        }
+        store.apply(version, updates()).unwrap();
+        assert_eq!(
+            store.root().hash,
+            reference(th, &state),
+            "version {version}"
+        );
+        if version == 12 {
+            assert_eq!(state.len(), 3);
+        }
     }
 }
 

@@ -17,6 +17,14 @@
 //!    [`Outcome`]: the new root, the records to write in key order, and the
 //!    keys of the records replaced (stale).
 //!
+//! A large batch's finish may run on several threads
+//! ([`Updater::set_workers`]): the subtrees four levels down (the root
+//! chunk's kids) share nothing, so each is built, hashed and chunked by a
+//! builder of its own ([`Build`]; a thread takes a contiguous run of them),
+//! then the whole tree's builder builds the top and splices each subtree's
+//! records in where a serial finish makes them: the outcome is the same,
+//! record for record and in the same order.
+//!
 //! A batch's key, value and leaf hashes are computed in batches too
 //! ([`Update::many`], `new`), and a level of chunks read is decoded together
 //! ([`Chunk::decode_many`]): BLAKE3 trees hash eight messages at a time.
@@ -102,8 +110,11 @@ enum Sub {
         chunk: u32,
         idx: u8,
     },
-    /// An internal node of this batch (index into `Updater::fresh`).
+    /// An internal node of this batch (index into its builder's `fresh`).
     New(u32),
+    /// The new chunk at the top of a subtree another thread built (index into
+    /// the builder's `tasks`; a parallel finish).
+    Done(u32),
 }
 
 const ROOT: u32 = u32::MAX;
@@ -217,12 +228,18 @@ pub struct Updater {
     kid_at: Vec<[u32; 16]>,
     root_at: u32,
     level: Vec<Want>,
-    fresh: Vec<NewNode>,
-    out: Outcome,
-    leaf_puts: Vec<NodeWrite>, // the leaf records, in key order (appended to `out.puts` last)
+    leaf_puts: Vec<NodeWrite>, // the leaf records, in key order (appended to the puts last)
     keep_below: u16,
-    scratch: Vec<Chunk>, // one per nesting level of `emit_chunk`
+    workers: usize,
 }
+
+/// The depth of a parallel finish's tasks: the positions four levels down,
+/// the root chunk's kids (up to 16 subtrees, each independent of the others).
+const SPLIT: u16 = CHUNK_LEVELS;
+
+/// Batches smaller than this finish on the calling thread whatever
+/// [`Updater::set_workers`] says: threads would cost more than they save.
+pub const PARALLEL_MIN_UPDATES: usize = 1024;
 
 impl Updater {
     /// `root` is a BLAKE3 tree to update; new records are written at `version`.
@@ -294,11 +311,9 @@ impl Updater {
             kid_at: Vec::new(),
             root_at: NOT_LOADED,
             level,
-            fresh: Vec::new(),
-            out: Outcome::default(),
             leaf_puts,
             keep_below: u16::MAX,
-            scratch: Vec::new(),
+            workers: 1,
         })
     }
 
@@ -306,6 +321,14 @@ impl Updater {
     /// (what a [`NodeCache`] of that `depth_max` keeps); default: all.
     pub fn keep_chunks_below(&mut self, depth: u16) {
         self.keep_below = depth;
+    }
+
+    /// [`Self::finish`] builds the subtrees below the root chunk on up to
+    /// `workers` threads (the calling one included) when the batch has at
+    /// least [`PARALLEL_MIN_UPDATES`] updates; default 1. The outcome is the
+    /// same, record for record and in the same order, whatever the count.
+    pub fn set_workers(&mut self, workers: usize) {
+        self.workers = workers.max(1);
     }
 
     /// Chunk keys to fetch next (empty when everything needed is loaded).
@@ -417,30 +440,128 @@ impl Updater {
                 idx: 0,
             }
         };
-        let top = self.build(top, 0, [0u8; 32], 0, n)?;
-        self.hash_fresh();
+        let mut leaf_puts = std::mem::take(&mut self.leaf_puts);
+        let mut b = Build::new(&self);
+        if self.workers > 1 && n >= PARALLEL_MIN_UPDATES {
+            let mut plan = Vec::new();
+            self.plan(top, 0, [0u8; 32], 0, n, &mut plan);
+            b.tasks = self.run_tasks(&plan)?;
+        }
+        let top = b.build(top, 0, [0u8; 32], 0, n)?;
+        b.hash_fresh();
         let root = match top {
             Sub::Empty => Child::empty(self.hash),
             s @ Sub::Kid { .. } => self.kid_of(s),
             s @ (Sub::OldLeaf { .. } | Sub::NewLeaf(_) | Sub::New(_)) => {
-                self.emit_chunk(s, 0, [0u8; 32])?
+                b.emit_chunk(s, 0, [0u8; 32])?
             }
-            Sub::Old { .. } => return Err(SmtError::Protocol("old node at the root".into())),
+            Sub::Old { .. } | Sub::Done(_) => {
+                return Err(SmtError::Protocol("old node at the root".into()));
+            }
         };
-        self.out.root = Some(root);
         // Chunk keys sort by (depth, path); the leaf records (depth mark
         // 0xFFFF) follow them, already in key-hash order (updates are sorted).
-        self.out.puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        self.out.puts.append(&mut self.leaf_puts);
-        Ok(self.out)
+        let mut puts = b.puts;
+        puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        puts.append(&mut leaf_puts);
+        Ok(Outcome {
+            root: Some(root),
+            puts,
+            stale: b.stale,
+            chunks: b.chunks,
+        })
     }
 
-    fn to_sub(c: u32, s: Slot) -> Sub {
+    /// The subtrees at depth [`SPLIT`] the updates reach through loaded
+    /// chunks (`s`, its path and its updates), in tree order: what `build`
+    /// walks down to, each one independent of the others. A part of the top
+    /// built from scratch (an empty or leaf slot above `SPLIT`) has none.
+    fn plan(
+        &self,
+        s: Sub,
+        depth: u16,
+        path: Digest,
+        lo: usize,
+        hi: usize,
+        out: &mut Vec<(Sub, Digest, usize, usize)>,
+    ) {
+        if lo == hi {
+            return;
+        }
+        if depth == SPLIT {
+            out.push((s, path, lo, hi));
+            return;
+        }
         match s {
-            Slot::Empty => Sub::Empty,
-            Slot::Leaf(idx) => Sub::OldLeaf { chunk: c, idx },
-            Slot::Inner(idx) => Sub::Old { chunk: c, idx },
-            Slot::Chunk(idx) => Sub::Kid { chunk: c, idx },
+            Sub::Kid { .. } => {
+                let c = self.loaded(s);
+                if c != NOT_LOADED {
+                    let top = to_sub(c, self.chunks[c as usize].root);
+                    self.plan(top, depth, path, lo, hi, out);
+                }
+            }
+            Sub::Old { chunk, idx } => {
+                let node = self.chunks[chunk as usize].nodes[usize::from(idx)];
+                let mid = split(&self.updates, lo, hi, depth);
+                let (l, r) = (to_sub(chunk, node.left), to_sub(chunk, node.right));
+                self.plan(l, depth + 1, with_bit(&path, depth, false), lo, mid, out);
+                self.plan(r, depth + 1, with_bit(&path, depth, true), mid, hi, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Builds the `plan`'s subtrees on up to `self.workers` threads (the
+    /// calling one too), each thread a contiguous run of them of about equal
+    /// updates; their results in plan order.
+    fn run_tasks(&self, plan: &[(Sub, Digest, usize, usize)]) -> Result<Vec<Task>, SmtError> {
+        let total: usize = plan.iter().map(|t| t.3 - t.2).sum();
+        let workers = self.workers.min(plan.len()).max(1);
+        let mut runs = Vec::with_capacity(workers);
+        let (mut start, mut seen) = (0, 0);
+        for (i, t) in plan.iter().enumerate() {
+            seen += t.3 - t.2;
+            if seen * workers >= total * (runs.len() + 1) && runs.len() + 1 < workers {
+                runs.push(&plan[start..=i]);
+                start = i + 1;
+            }
+        }
+        runs.push(&plan[start..]);
+        on_threads(&runs, |tasks| {
+            tasks
+                .iter()
+                .map(|&(s, path, lo, hi)| self.task(s, path, lo, hi))
+                .collect()
+        })
+    }
+
+    /// One subtree of a parallel finish, built as `build` would build it in
+    /// place (its new top chunk emitted), by a builder of its own.
+    fn task(&self, s: Sub, path: Digest, lo: usize, hi: usize) -> Result<Task, SmtError> {
+        let mut b = Build::new(self);
+        let top = b.build(s, SPLIT, path, lo, hi)?;
+        b.hash_fresh();
+        let (top, child) = match top {
+            Sub::New(_) => (Sub::Done(0), b.emit_chunk(top, SPLIT, path)?),
+            other => (other, Child::empty(self.hash)),
+        };
+        Ok(Task {
+            lo,
+            hi,
+            top,
+            child,
+            puts: b.puts,
+            stale: b.stale,
+            chunks: b.chunks,
+        })
+    }
+
+    /// The loaded index of the chunk `s` (a `Sub::Kid`), or `NOT_LOADED`.
+    fn loaded(&self, s: Sub) -> u32 {
+        match s {
+            Sub::Kid { chunk: ROOT, .. } => self.root_at,
+            Sub::Kid { chunk, idx } => self.kid_at[chunk as usize][usize::from(idx)],
+            _ => unreachable!("a kid"),
         }
     }
 
@@ -467,16 +588,111 @@ impl Updater {
             _ => unreachable!("not a chunk"),
         }
     }
+}
+
+/// `f` of each of `runs`, the first on the calling thread and each other on
+/// a scoped thread of its own; the results joined in run order. The error is
+/// the first run's error in run order (as one call over all of them would
+/// give); a panic in any run is raised again here.
+fn on_threads<T: Sync, R: Send>(
+    runs: &[&[T]],
+    f: impl Fn(&[T]) -> Result<Vec<R>, SmtError> + Sync,
+) -> Result<Vec<R>, SmtError> {
+    let Some((first, rest)) = runs.split_first() else {
+        return Ok(Vec::new());
+    };
+    if rest.is_empty() {
+        return f(first);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = rest.iter().map(|run| scope.spawn(move || f(run))).collect();
+        let mut out = f(first);
+        for h in others {
+            let got = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            if let Ok(done) = &mut out {
+                done.extend(got?);
+            }
+        }
+        out
+    })
+}
+
+fn to_sub(c: u32, s: Slot) -> Sub {
+    match s {
+        Slot::Empty => Sub::Empty,
+        Slot::Leaf(idx) => Sub::OldLeaf { chunk: c, idx },
+        Slot::Inner(idx) => Sub::Old { chunk: c, idx },
+        Slot::Chunk(idx) => Sub::Kid { chunk: c, idx },
+    }
+}
+
+/// A subtree of a parallel finish, built (`Updater::task`): what it became
+/// (`Empty`, a leaf, or `Sub::Done`: the new chunk `child`) and its records,
+/// which the whole tree's builder splices in where a serial finish makes them.
+struct Task {
+    lo: usize,
+    hi: usize,
+    top: Sub,
+    child: Child,
+    puts: Vec<NodeWrite>,
+    stale: Vec<Vec<u8>>,
+    chunks: Vec<(ChunkId, Arc<Chunk>)>,
+}
+
+/// What one builder of a finish makes, over its [`Updater`]'s loaded chunks
+/// (read only): the whole tree, or one subtree of a parallel finish.
+struct Build<'u> {
+    u: &'u Updater,
+    fresh: Vec<NewNode>,
+    puts: Vec<NodeWrite>,
+    stale: Vec<Vec<u8>>,
+    chunks: Vec<(ChunkId, Arc<Chunk>)>,
+    scratch: Vec<Chunk>, // one per nesting level of `emit_chunk`
+    /// The subtrees other threads built, in tree order (`Updater::run_tasks`).
+    tasks: Vec<Task>,
+}
+
+impl<'u> Build<'u> {
+    fn new(u: &'u Updater) -> Build<'u> {
+        Build {
+            u,
+            fresh: Vec::new(),
+            puts: Vec::new(),
+            stale: Vec::new(),
+            chunks: Vec::new(),
+            scratch: Vec::new(),
+            tasks: Vec::new(),
+        }
+    }
 
     fn sub_hash(&self, s: Sub) -> Digest {
+        let u = self.u;
         match s {
-            Sub::Empty => self.hash.empty_hash(),
-            Sub::OldLeaf { chunk, idx } => self.chunks[chunk as usize].leaves[usize::from(idx)].lh,
-            Sub::NewLeaf(i) => self.lhs[i as usize],
-            Sub::Old { chunk, idx } => self.chunks[chunk as usize].nodes[usize::from(idx)].hash,
-            Sub::Kid { .. } => self.kid_of(s).hash,
+            Sub::Empty => u.hash.empty_hash(),
+            Sub::OldLeaf { chunk, idx } => u.chunks[chunk as usize].leaves[usize::from(idx)].lh,
+            Sub::NewLeaf(i) => u.lhs[i as usize],
+            Sub::Old { chunk, idx } => u.chunks[chunk as usize].nodes[usize::from(idx)].hash,
+            Sub::Kid { .. } => u.kid_of(s).hash,
             Sub::New(j) => self.fresh[j as usize].hash,
+            Sub::Done(t) => self.tasks[t as usize].child.hash,
         }
+    }
+
+    /// The task built at (`SPLIT`, its path) for the updates `lo..hi`, if
+    /// any: its stale records are spliced in here, where `build` would have
+    /// listed them.
+    fn done(&mut self, lo: usize, hi: usize) -> Option<Sub> {
+        let i = self.tasks.binary_search_by_key(&lo, |t| t.lo).ok()?;
+        let t = &mut self.tasks[i];
+        if t.hi != hi {
+            return None;
+        }
+        self.stale.append(&mut t.stale);
+        Some(match t.top {
+            Sub::Done(_) => Sub::Done(u32::try_from(i).expect("at most 16 tasks")),
+            other => other,
+        })
     }
 
     fn build(
@@ -490,33 +706,35 @@ impl Updater {
         if lo == hi {
             return Ok(s);
         }
+        if depth == SPLIT
+            && !self.tasks.is_empty()
+            && let Some(done) = self.done(lo, hi)
+        {
+            return Ok(done);
+        }
         match s {
             Sub::Empty => self.fresh(depth, path, lo, hi, None),
             Sub::OldLeaf { .. } | Sub::NewLeaf(_) => self.fresh(depth, path, lo, hi, Some(s)),
             Sub::Kid { .. } => {
-                let key = node_key(self.kid_of(s).version, depth, &path);
-                let c = match s {
-                    Sub::Kid { chunk: ROOT, .. } => self.root_at,
-                    Sub::Kid { chunk, idx } => self.kid_at[chunk as usize][usize::from(idx)],
-                    _ => unreachable!("a kid"),
-                };
+                let key = node_key(self.u.kid_of(s).version, depth, &path);
+                let c = self.u.loaded(s);
                 if c == NOT_LOADED {
                     return Err(SmtError::MissingNode(key));
                 }
-                self.out.stale.push(key);
-                let top = Self::to_sub(c, self.chunks[c as usize].root);
+                self.stale.push(key);
+                let top = to_sub(c, self.u.chunks[c as usize].root);
                 self.build(top, depth, path, lo, hi)
             }
             Sub::Old { chunk, idx } => {
-                let node = self.chunks[chunk as usize].nodes[usize::from(idx)];
-                let mid = split(&self.updates, lo, hi, depth);
-                let l = Self::to_sub(chunk, node.left);
-                let r = Self::to_sub(chunk, node.right);
+                let node = self.u.chunks[chunk as usize].nodes[usize::from(idx)];
+                let mid = split(&self.u.updates, lo, hi, depth);
+                let l = to_sub(chunk, node.left);
+                let r = to_sub(chunk, node.right);
                 let l = self.build(l, depth + 1, with_bit(&path, depth, false), lo, mid)?;
                 let r = self.build(r, depth + 1, with_bit(&path, depth, true), mid, hi)?;
                 Ok(self.combine(depth, path, l, r))
             }
-            Sub::New(_) => Err(SmtError::Protocol("new node revisited".into())),
+            Sub::New(_) | Sub::Done(_) => Err(SmtError::Protocol("new node revisited".into())),
         }
     }
 
@@ -530,21 +748,22 @@ impl Updater {
         hi: usize,
         old: Option<Sub>,
     ) -> Result<Sub, SmtError> {
+        let u = self.u;
         // The old leaf survives unless the batch writes its key; its record
         // is replaced either way then.
-        let old = old.map(|s| (s, self.leaf_of(s)));
+        let old = old.map(|s| (s, u.leaf_of(s)));
         let old = match old {
             Some((_, l))
-                if self.updates[lo..hi]
-                    .binary_search_by(|u| u.kh.cmp(&l.kh))
+                if u.updates[lo..hi]
+                    .binary_search_by(|x| x.kh.cmp(&l.kh))
                     .is_ok() =>
             {
-                self.out.stale.push(leaf_key(l.version, &l.kh));
+                self.stale.push(leaf_key(l.version, &l.kh));
                 None
             }
             other => other,
         };
-        let puts = self.puts_prefix[hi] - self.puts_prefix[lo] + usize::from(old.is_some());
+        let puts = u.puts_prefix[hi] - u.puts_prefix[lo] + usize::from(old.is_some());
         match puts {
             0 => return Ok(Sub::Empty),
             1 => {
@@ -552,7 +771,7 @@ impl Updater {
                     return Ok(s);
                 }
                 let i = (lo..hi)
-                    .find(|&i| self.updates[i].value.is_some())
+                    .find(|&i| u.updates[i].value.is_some())
                     .expect("one put");
                 return Ok(Sub::NewLeaf(i as u32));
             }
@@ -561,7 +780,7 @@ impl Updater {
         if depth >= DEPTH_MAX {
             return Err(SmtError::DuplicateKey);
         }
-        let mid = split(&self.updates, lo, hi, depth);
+        let mid = split(&u.updates, lo, hi, depth);
         let (lold, rold) = match old {
             Some((s, l)) if bit(&l.kh, depth) => (None, Some(s)),
             Some((s, _)) => (Some(s), None),
@@ -630,27 +849,35 @@ impl Updater {
             }));
             hashes.clear();
             hashes.resize(ids.len(), [0u8; 32]);
-            self.hash.hash_pairs(Ctx::Node, &pairs, &mut hashes);
+            self.u.hash.hash_pairs(Ctx::Node, &pairs, &mut hashes);
             for (&j, h) in ids.iter().zip(&hashes) {
                 self.fresh[j].hash = *h;
             }
         }
     }
 
+    /// The records of task `t` (a new chunk at `SPLIT` and what it wrote
+    /// below), spliced in where a serial finish emits them; its chunk.
+    fn splice(&mut self, t: u32) -> Child {
+        let t = &mut self.tasks[t as usize];
+        self.puts.append(&mut t.puts);
+        self.chunks.append(&mut t.chunks);
+        t.child
+    }
+
     /// Writes the chunk whose top is `top` (a new node, or a leaf at the
     /// root) at (`depth`, `path`), and every new chunk below it.
     fn emit_chunk(&mut self, top: Sub, depth: u16, path: Digest) -> Result<Child, SmtError> {
-        if depth >= self.keep_below {
+        let (th, version) = (self.u.hash, self.u.version);
+        if depth >= self.u.keep_below {
             // Not kept decoded: encode straight from the new nodes (no tables).
             let mut out = Vec::with_capacity(1024);
             out.push(TAG_CHUNK);
             self.encode_sub(top, 0, depth, &mut out)?;
-            self.out
-                .puts
-                .push((node_key(self.version, depth, &path), out));
+            self.puts.push((node_key(version, depth, &path), out));
             return Ok(Child {
                 hash: self.sub_hash(top),
-                version: self.version,
+                version,
             });
         }
         // Built in a reused scratch chunk, then copied to exactly sized tables
@@ -667,14 +894,11 @@ impl Updater {
             kids: scratch.kids.as_slice().to_vec(),
         };
         self.scratch.push(scratch);
-        let id = ChunkId::new(self.version, depth, &path);
-        let hash = c.hash(self.hash);
-        self.out.puts.push((id.key(), c.encode()));
-        self.out.chunks.push((id, Arc::new(c)));
-        Ok(Child {
-            hash,
-            version: self.version,
-        })
+        let id = ChunkId::new(version, depth, &path);
+        let hash = c.hash(th);
+        self.puts.push((id.key(), c.encode()));
+        self.chunks.push((id, Arc::new(c)));
+        Ok(Child { hash, version })
     }
 
     /// Appends the encoding of `s` at `rel` levels below the top of a chunk
@@ -686,31 +910,33 @@ impl Updater {
         depth: u16,
         out: &mut Vec<u8>,
     ) -> Result<(), SmtError> {
+        let push_kid = |out: &mut Vec<u8>, k: Child| {
+            out.push(SLOT_CHUNK);
+            out.extend_from_slice(&k.hash);
+            out.extend_from_slice(&k.version.to_le_bytes());
+        };
         match s {
             Sub::Empty => out.push(SLOT_EMPTY),
             Sub::OldLeaf { .. } | Sub::NewLeaf(_) => {
-                let l = self.leaf_of(s);
+                let l = self.u.leaf_of(s);
                 out.push(SLOT_LEAF);
                 out.extend_from_slice(&l.kh);
                 out.extend_from_slice(&l.vh);
                 out.extend_from_slice(&l.version.to_le_bytes());
             }
-            Sub::Kid { .. } if rel == CHUNK_LEVELS => {
-                let k = self.kid_of(s);
-                out.push(SLOT_CHUNK);
-                out.extend_from_slice(&k.hash);
-                out.extend_from_slice(&k.version.to_le_bytes());
+            Sub::Kid { .. } if rel == CHUNK_LEVELS => push_kid(out, self.u.kid_of(s)),
+            Sub::Done(t) if rel == CHUNK_LEVELS => {
+                let k = self.splice(t);
+                push_kid(out, k);
             }
             Sub::Old { chunk, idx } if rel > 0 && rel < CHUNK_LEVELS => {
-                self.chunks[chunk as usize].encode_slot(Slot::Inner(idx), out);
+                self.u.chunks[chunk as usize].encode_slot(Slot::Inner(idx), out);
             }
             Sub::New(j) => {
                 let n = self.fresh[j as usize];
                 if rel == CHUNK_LEVELS {
                     let child = self.emit_chunk(s, n.depth, n.path)?;
-                    out.push(SLOT_CHUNK);
-                    out.extend_from_slice(&child.hash);
-                    out.extend_from_slice(&child.version.to_le_bytes());
+                    push_kid(out, child);
                 } else {
                     out.push(SLOT_INNER);
                     self.encode_sub(n.left, rel + 1, depth + 1, out)?;
@@ -730,11 +956,14 @@ impl Updater {
     fn place(&mut self, c: &mut Chunk, s: Sub, rel: u16, depth: u16) -> Result<Slot, SmtError> {
         Ok(match s {
             Sub::Empty => Slot::Empty,
-            Sub::OldLeaf { .. } | Sub::NewLeaf(_) => c.push_leaf(self.leaf_of(s)),
-            Sub::Kid { .. } if rel == CHUNK_LEVELS => c.push_kid(self.kid_of(s)),
+            Sub::OldLeaf { .. } | Sub::NewLeaf(_) => c.push_leaf(self.u.leaf_of(s)),
+            Sub::Kid { .. } if rel == CHUNK_LEVELS => c.push_kid(self.u.kid_of(s)),
+            Sub::Done(t) if rel == CHUNK_LEVELS => {
+                let k = self.splice(t);
+                c.push_kid(k)
+            }
             Sub::Old { chunk, idx } if rel > 0 && rel < CHUNK_LEVELS => {
-                let from = Arc::clone(&self.chunks[chunk as usize]);
-                copy_old(c, &from, Slot::Inner(idx))
+                copy_old(c, &self.u.chunks[chunk as usize], Slot::Inner(idx))
             }
             Sub::New(j) => {
                 let n = self.fresh[j as usize];
@@ -768,5 +997,36 @@ fn copy_old(c: &mut Chunk, from: &Chunk, s: Slot) -> Slot {
             let right = copy_old(c, from, n.right);
             c.push_inner(n.hash, left, right)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_on_threads_join_in_order_and_the_first_error_wins() {
+        let data: Vec<i64> = (0..10).collect();
+        let runs: Vec<&[i64]> = data.chunks(3).collect();
+        let double = |run: &[i64]| Ok(run.iter().map(|x| x * 2).collect());
+        assert_eq!(
+            on_threads(&runs, double).unwrap(),
+            (0..10).map(|x| x * 2).collect::<Vec<_>>()
+        );
+        assert!(on_threads::<i64, i64>(&[], double).unwrap().is_empty());
+        // Errors in the second and the last run: the second's is the error, as
+        // one pass over everything would have said.
+        let data = [1, 2, 3, -4, 5, 6, -7];
+        let runs = [&data[..2], &data[2..5], &data[5..]];
+        let refuse = |run: &[i64]| -> Result<Vec<i64>, SmtError> {
+            match run.iter().find(|x| **x < 0) {
+                Some(x) => Err(SmtError::BadNode(x.to_string())),
+                None => Ok(run.to_vec()),
+            }
+        };
+        assert_eq!(
+            on_threads(&runs, refuse),
+            Err(SmtError::BadNode("-4".into()))
+        );
     }
 }
