@@ -53,8 +53,8 @@ class Chunk:
         return head
 
 
-# NonceBook.admit's verdicts (0..5) as admission codes.
-_VERDICT_CODES = np.array([
+# NonceBook.admit's (and NonceSequencer.check's) verdicts (0..5) as admission codes.
+VERDICT_CODES = np.array([
     Reject.OK, Reject.DUPLICATE, Reject.NONCE_TOO_LOW,
     Reject.NONCE_TOO_HIGH, Reject.MEMPOOL_FULL, Reject.SENDER_LIMIT,
 ])  # fmt: skip
@@ -217,7 +217,7 @@ class Mempool:
             committed = self._committed_nonces(split_rows(fresh, batch.sender.shape[1])) if fresh else []
             verdicts = self._book.admit(senders, ids, batch.nonce[idx], fresh, np.array(committed, np.uint64))
             verdict = np.frombuffer(verdicts, np.uint8)
-            codes[idx] = _VERDICT_CODES[verdict]
+            codes[idx] = VERDICT_CODES[verdict]
             accepted = idx[verdict == 0]
             if accepted.size:
                 self._waiting += len(accepted)

@@ -48,18 +48,19 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import tierchain_native
 
 from tierchain import limits
 from tierchain.config import ChainConfig
 from tierchain.crypto import DEFAULT_SUITE_NAME, suite_of
 from tierchain.crypto.keys import is_strong_public_key as is_strong_ed25519_key
 from tierchain.engine.apps import VALIDATOR_UPDATE_TOPIC
-from tierchain.engine.mempool import screen
+from tierchain.engine.mempool import VERDICT_CODES, screen
 from tierchain.errors import Reject
 from tierchain.replication import abci_pb
 from tierchain.replication.abci_server import Application
 from tierchain.replication.ledger import ReplicaChain
-from tierchain.wire.batch import Batch, decode_batch, row_bytes
+from tierchain.wire.batch import Batch, decode_batch, split_rows
 from tierchain.wire.tx import frame
 
 log = logging.getLogger("tierchain.replication")
@@ -125,14 +126,17 @@ class TierChainApp(Application):
         self.config = chain.config
         self.checks = chain.apps.checks  # the apps' batch checks: with the signatures, same rows
         self.fatal = threading.Event()  # set by the node runner when consensus handling failed
-        # CheckTx's view: the next nonce of each sender with checked, uncommitted txs.
+        # CheckTx's view: each sender with checked, uncommitted txs -> (committed, next nonce).
         # Reset at Commit; CometBFT then rechecks its whole mempool in order, rebuilding it.
-        self._check_nonces: dict[bytes, list[int]] = {}  # sender -> [committed, next]
+        self._check_nonces = tierchain_native.NonceSequencer(self.config.sender_pending_max)
         self._check_lock = threading.Lock()
         self._proposals: OrderedDict[bytes, Batch] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._verified: dict[bytes, None] = {}  # tx id + signature -> None, oldest first
-        self._local: dict[bytes, int] = {}  # tx id + signature admitted by admit_local
+        # Keys of tx id + signature (_signature_keys): the ones this node verified, oldest
+        # first, and the ones admit_local admitted whose CheckTx has not come yet.
+        key_bytes = self.suite.digest_bytes + self.suite.signature_bytes
+        self._verified = tierchain_native.SeenSet(key_bytes, verified_max)
+        self._local = tierchain_native.SeenSet(key_bytes, local_max)
         self._check_answers: dict[int, Any] = {}  # reject code -> its shared ResponseCheckTx
         self._set_powers(self._load_validators())
         self._next_powers: dict[bytes, int] | None = None  # what the finalized block makes them
@@ -299,7 +303,7 @@ class TierChainApp(Application):
         batch = self._decode(txs)
         keys = self._signature_keys(batch)
         with self._cache_lock:  # signatures this node verified at CheckTx are not verified again
-            verify = np.fromiter((k not in self._verified for k in keys), bool, len(keys))
+            verify = ~np.frombuffer(self._verified.contains(keys), bool)
         codes = screen(
             batch, height, chain_id=self.config.chain_id, suite=self.suite, verify=verify, checks=self.checks
         )
@@ -360,7 +364,7 @@ class TierChainApp(Application):
         keys = self._signature_keys(batch)
         with self._cache_lock:
             # Admitted through this node's API a moment ago (``admit_local``): checked then.
-            local = np.fromiter((self._local.pop(k, 0) for k in keys), bool, len(keys))
+            local = np.frombuffer(self._local.take(keys), bool)
         codes = self._admit(batch, keys, lenient=local)
         return [self._check_answer(int(c)) for c in codes.tolist()]
 
@@ -373,13 +377,9 @@ class TierChainApp(Application):
         keys = self._signature_keys(batch)
         codes = self._admit(batch, keys)
         with self._cache_lock:
-            local = self._local
-            for i in np.flatnonzero(codes == 0).tolist():
-                local[keys[i]] = 1
             # Bounded, oldest first: one whose CheckTx never came (CometBFT refused it before
             # CheckTx and nobody said so) must not hold a place forever.
-            while len(local) > local_max:
-                del local[next(iter(local))]
+            self._local.add(keys, (codes == 0).tobytes())
         return codes
 
     def forget_local(self, batch: Batch, rows: np.ndarray, absent: np.ndarray | None = None) -> None:
@@ -387,26 +387,20 @@ class TierChainApp(Application):
         or its cache has them), or never answered: their CheckTx will not come. The
         ``absent`` ones (a mask over ``rows``) are certainly not in its mempool (it was
         full): their nonces are given back, so the sender can resubmit them at once."""
-        keys = self._signature_keys(batch)
         with self._cache_lock:
-            for i in rows.tolist():
-                self._local.pop(keys[i], None)
+            self._local.take(self._signature_keys(batch, rows))
         if absent is None or not absent.any():
             return
         back = rows[absent]
-        with self._check_lock:
-            known = self._check_nonces
-            for sender, nonce in zip(row_bytes(batch.sender[back]), batch.nonce[back].tolist(), strict=True):
-                entry = known.get(sender)
-                if entry is not None and entry[0] <= nonce < entry[1]:
-                    entry[1] = nonce  # and the sender's later ones: a gap must not pass
+        with self._check_lock:  # and each sender's later ones: a gap must not pass
+            self._check_nonces.give_back(batch.sender[back].tobytes(), batch.nonce[back])
 
-    def _admit(self, batch: Batch, keys: list[bytes], lenient: np.ndarray | None = None) -> np.ndarray:
+    def _admit(self, batch: Batch, keys: bytes, lenient: np.ndarray | None = None) -> np.ndarray:
         """Admission (screen, then each sender's nonce sequence); signatures verified unless
         this node verified them before. ``lenient`` rows were admitted already: they pass,
         and still advance their sender's sequence."""
         with self._cache_lock:
-            known = np.fromiter((k in self._verified for k in keys), bool, len(keys))
+            known = np.frombuffer(self._verified.contains(keys), bool)
         verify = ~known if lenient is None else ~known & ~lenient
         codes = screen(
             batch,
@@ -423,18 +417,17 @@ class TierChainApp(Application):
         return codes
 
     @staticmethod
-    def _signature_keys(batch: Batch) -> list[bytes]:
-        """Per row, its tx id and signature: what a verification vouches for (the id alone
-        does not cover the signature)."""
-        return row_bytes(np.concatenate([batch.digest, batch.signature], axis=1))
+    def _signature_keys(batch: Batch, rows: np.ndarray | None = None) -> bytes:
+        """Per row (of ``rows``, default all), its tx id and signature, packed: what a
+        verification vouches for (the id alone does not cover the signature)."""
+        digest, signature = (
+            (batch.digest, batch.signature) if rows is None else (batch.digest[rows], batch.signature[rows])
+        )
+        return np.concatenate([digest, signature], axis=1).tobytes()
 
-    def _remember_verified(self, keys: list[bytes], ok: np.ndarray) -> None:
+    def _remember_verified(self, keys: bytes, ok: np.ndarray) -> None:
         with self._cache_lock:
-            verified = self._verified
-            for i in np.flatnonzero(ok).tolist():
-                verified[keys[i]] = None
-            while len(verified) > verified_max:
-                del verified[next(iter(verified))]
+            self._verified.add(keys, ok.tobytes())
 
     def _check_answer(self, code: int) -> Any:
         """The answer for ``code``: one shared message per code (never mutated), which the
@@ -456,44 +449,35 @@ class TierChainApp(Application):
         idx = np.flatnonzero(codes == 0)
         if not idx.size:
             return
-        senders = row_bytes(batch.sender[idx])
-        nonces = batch.nonce[idx].tolist()
-        soft = [False] * len(idx) if lenient is None else lenient[idx].tolist()
         with self._check_lock:
-            known = self._check_nonces
-            fresh = list(dict.fromkeys(s for s in senders if s not in known))
-            if fresh:
-                for sender, committed in zip(fresh, self.chain.nonces(fresh), strict=True):
-                    known[sender] = [committed, committed]
-            for i, sender, nonce, free in zip(idx.tolist(), senders, nonces, soft, strict=True):
-                entry = known[sender]
-                committed, expected = entry
-                if nonce == expected and (free or expected - committed < self.config.sender_pending_max):
-                    entry[1] = expected + 1
-                elif free:
-                    continue
-                elif nonce != expected:
-                    codes[i] = Reject.NONCE_TOO_LOW if nonce < expected else Reject.NONCE_TOO_HIGH
-                else:
-                    codes[i] = Reject.SENDER_LIMIT
+            codes[idx] = self._sequence(
+                self._check_nonces, batch, idx, None if lenient is None else lenient[idx]
+            )
 
     # --- helpers ---------------------------------------------------------------------
 
     def _decode(self, txs: list[bytes]) -> Batch:
         return decode_batch(frame(txs), suite=self.suite)
 
+    def _sequence(
+        self, seq: Any, batch: Batch, idx: np.ndarray, lenient: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Admission codes of rows ``idx`` sequenced by ``seq`` (a ``NonceSequencer``), the
+        committed nonces of the senders it does not know read in one lookup."""
+        senders = batch.sender[idx].tobytes()
+        fresh = seq.unknown(senders)
+        committed = self.chain.nonces(split_rows(fresh, batch.sender.shape[1])) if fresh else []
+        soft = None if lenient is None else lenient.tobytes()
+        verdicts = seq.check(senders, batch.nonce[idx], fresh, np.array(committed, np.uint64), soft)
+        return VERDICT_CODES[np.frombuffer(verdicts, np.uint8)]
+
     def _in_sequence(self, batch: Batch, candidates: np.ndarray) -> np.ndarray:
         """Which ``candidates`` rows carry their sender's next nonce, in block order, counting
         only earlier rows that are kept (a gap drops the sender's later rows)."""
         keep = np.zeros(len(batch), bool)
         idx = np.flatnonzero(candidates)
-        if not idx.size:
-            return keep
-        senders = row_bytes(batch.sender[idx])
-        unique = list(dict.fromkeys(senders))
-        expected = dict(zip(unique, self.chain.nonces(unique), strict=True))
-        for i, sender, nonce in zip(idx.tolist(), senders, batch.nonce[idx].tolist(), strict=True):
-            if nonce == expected[sender]:
-                keep[i] = True
-                expected[sender] = nonce + 1
+        if idx.size:  # a sequencer of its own, without a limit: a block may hold any run of them
+            keep[idx] = (
+                self._sequence(tierchain_native.NonceSequencer((1 << 64) - 1), batch, idx) == Reject.OK
+            )
         return keep

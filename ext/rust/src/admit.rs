@@ -11,9 +11,14 @@
 //! Keys are hashed with the standard library's SipHash under a per-process
 //! random key: sender keys and transaction ids are chosen by whoever
 //! submits, so the tables must not be open to collision flooding.
+//!
+//! A replicated node's CheckTx keeps its own, simpler view ([`check`]):
+//! CometBFT holds the mempool there.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+
+pub mod check;
 
 /// Width of a sender key and of a transaction id, in bytes.
 pub const WIDTH: usize = 32;

@@ -39,7 +39,8 @@
 //!   updated once per block: the caller fetches one tree level per round
 //!   (one LMDB cursor pass), Rust computes the new nodes and root.
 //! * **Admission's bookkeeping** — [`admit`]: the mempool's nonce sequence
-//!   per sender and its pending transaction ids, one call per batch.
+//!   per sender and its pending transaction ids, and a replicated node's
+//!   CheckTx view ([`admit::check`]), one call per batch.
 //! * **Thread pool** — [`pool`]: all parallel work runs on one private rayon
 //!   pool sized by the `TIERCHAIN_THREADS` environment variable (default:
 //!   all cores).

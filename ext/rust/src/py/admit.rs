@@ -1,15 +1,18 @@
-//! `NonceBook`: [`crate::admit::NonceBook`] for the mempool (`engine/mempool.py`).
+//! `NonceBook`: [`crate::admit::NonceBook`] for the mempool (`engine/mempool.py`);
+//! `NonceSequencer` and `SeenSet`: [`crate::admit::check`] for a replicated
+//! node's CheckTx (`replication/app.py`).
 //!
 //! Columns come packed: sender keys and tx ids as `bytes` of 32-byte rows,
-//! nonces as a uint64 buffer. The GIL is held: a batch's bookkeeping is a few
-//! tens of microseconds, and the mempool calls under its own lock.
+//! nonces as a uint64 buffer, masks as bool buffers; verdicts go back as one
+//! byte per row. The GIL is held: a batch's bookkeeping is a few tens of
+//! microseconds, and the callers call under their own locks.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::args::{byte_arg, typed_arg};
-use crate::admit::{self, DoneError, Key, WIDTH};
+use crate::admit::{self, DoneError, Key, WIDTH, check};
 
 fn keys(packed: &[u8], name: &str) -> PyResult<Vec<Key>> {
     if !packed.len().is_multiple_of(WIDTH) {
@@ -153,6 +156,202 @@ impl NonceBook {
     }
 }
 
+/// `mask`, one byte per row of `rows` (a numpy bool array's bytes: nonzero is
+/// set), as bools; `None`: empty, meaning "every row".
+fn mask_arg(mask: Option<&Bound<'_, PyAny>>, rows: usize, name: &str) -> PyResult<Vec<bool>> {
+    let Some(mask) = mask else {
+        return Ok(Vec::new());
+    };
+    let mask = byte_arg(mask, name)?;
+    if mask.len() != rows {
+        return Err(PyValueError::new_err(format!(
+            "{name}: {} values for {rows} rows",
+            mask.len()
+        )));
+    }
+    Ok(mask.iter().map(|&b| b != 0).collect())
+}
+
+/// A replicated node's CheckTx nonce view: each sender's committed nonce
+/// and the next one this node expects, since the last `clear` (module docs
+/// of `crate::admit::check`).
+#[pyclass(module = "tierchain_native")]
+pub(super) struct NonceSequencer {
+    seq: check::Sequencer,
+}
+
+#[pymethods]
+impl NonceSequencer {
+    /// At most `pending_max` checked transactions ahead of a sender's
+    /// committed nonce.
+    #[new]
+    fn new(pending_max: u64) -> NonceSequencer {
+        NonceSequencer {
+            seq: check::Sequencer::new(pending_max),
+        }
+    }
+
+    /// Senders with an entry.
+    fn __len__(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// `(committed, next)` of a sender with an entry, else `None`.
+    fn get(&self, sender: &[u8]) -> PyResult<Option<(u64, u64)>> {
+        let k = keys(sender, "sender")?;
+        let [k] = k.as_slice() else {
+            return Err(PyValueError::new_err("sender: one 32-byte key"));
+        };
+        Ok(self.seq.get(k))
+    }
+
+    /// The distinct senders of `senders` (packed) without an entry, packed,
+    /// in first-seen order.
+    fn unknown<'py>(
+        &self,
+        py: Python<'py>,
+        senders: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let senders = keys(&byte_arg(senders, "senders")?, "senders")?;
+        Ok(PyBytes::new(py, self.seq.unknown(&senders).as_flattened()))
+    }
+
+    /// A verdict byte per row (0 accepted, 2 nonce too low, 3 nonce too high,
+    /// 5 sender limit: `NonceBook.admit`'s numbering). `lenient` (a byte per
+    /// row, or `None`): rows admitted already, accepted whatever their nonce. `fresh`
+    /// (packed) and `committed` (uint64): the committed nonce of each sender
+    /// `unknown` listed.
+    #[pyo3(signature = (senders, nonces, fresh, committed, lenient=None))]
+    fn check<'py>(
+        &mut self,
+        py: Python<'py>,
+        senders: &Bound<'py, PyAny>,
+        nonces: &Bound<'py, PyAny>,
+        fresh: &Bound<'py, PyAny>,
+        committed: &Bound<'py, PyAny>,
+        lenient: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let senders = keys(&byte_arg(senders, "senders")?, "senders")?;
+        let nonces = typed_arg::<u64>(nonces, "nonces", "uint64")?;
+        let fresh = keys(&byte_arg(fresh, "fresh")?, "fresh")?;
+        let committed = typed_arg::<u64>(committed, "committed", "uint64")?;
+        if senders.len() != nonces.len() || fresh.len() != committed.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} senders, {} nonces; {} fresh senders, {} committed nonces",
+                senders.len(),
+                nonces.len(),
+                fresh.len(),
+                committed.len()
+            )));
+        }
+        let lenient = mask_arg(lenient, senders.len(), "lenient")?;
+        let fresh: Vec<(Key, u64)> = fresh.into_iter().zip(committed.iter().copied()).collect();
+        let verdicts = self.seq.check(&senders, &nonces, &lenient, &fresh);
+        let bytes: Vec<u8> = verdicts.into_iter().map(|v| v as u8).collect();
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// These checked transactions (packed `senders[i]`'s `nonces[i]`) will
+    /// not reach a block: each sender's sequence goes back to the lowest.
+    fn give_back(&mut self, senders: &Bound<'_, PyAny>, nonces: &Bound<'_, PyAny>) -> PyResult<()> {
+        let senders = keys(&byte_arg(senders, "senders")?, "senders")?;
+        let nonces = typed_arg::<u64>(nonces, "nonces", "uint64")?;
+        if senders.len() != nonces.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} senders, {} nonces",
+                senders.len(),
+                nonces.len()
+            )));
+        }
+        self.seq.give_back(&senders, &nonces);
+        Ok(())
+    }
+
+    /// Forgets every sender.
+    fn clear(&mut self) {
+        self.seq.clear();
+    }
+}
+
+/// `SeenSet(width, max)`: a set of `width`-byte keys, at most `max`, the
+/// oldest forgotten first; columns of keys come packed.
+#[pyclass(module = "tierchain_native")]
+pub(super) struct SeenSet {
+    set: check::SeenSet,
+}
+
+impl SeenSet {
+    fn rows<'a>(&self, packed: &'a [u8], name: &str) -> PyResult<&'a [u8]> {
+        let w = self.set.width();
+        if !packed.len().is_multiple_of(w) {
+            return Err(PyValueError::new_err(format!(
+                "{name}: {} bytes is not a whole number of {w}-byte keys",
+                packed.len()
+            )));
+        }
+        Ok(packed)
+    }
+}
+
+#[pymethods]
+impl SeenSet {
+    #[new]
+    fn new(width: usize, max: usize) -> PyResult<SeenSet> {
+        if width == 0 {
+            return Err(PyValueError::new_err("width must be at least 1"));
+        }
+        Ok(SeenSet {
+            set: check::SeenSet::new(width, max),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.set.len()
+    }
+
+    /// A bool per key of `keys` (packed): whether it is in the set.
+    fn contains<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let packed = byte_arg(keys, "keys")?;
+        let found = self.set.contains(self.rows(&packed, "keys")?);
+        Ok(PyBytes::new(
+            py,
+            &found.into_iter().map(u8::from).collect::<Vec<u8>>(),
+        ))
+    }
+
+    /// Adds the keys of `keys` (packed) whose `mask` (a byte per key, or
+    /// `None`: all) is set; then forgets the oldest beyond `max`.
+    #[pyo3(signature = (keys, mask=None))]
+    fn add(&mut self, keys: &Bound<'_, PyAny>, mask: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let packed = byte_arg(keys, "keys")?;
+        let rows = self.rows(&packed, "keys")?;
+        let mask = mask_arg(mask, rows.len() / self.set.width(), "mask")?;
+        self.set.add(rows, &mask);
+        Ok(())
+    }
+
+    /// Removes the keys of `keys` (packed); a bool per key: whether it was there.
+    fn take<'py>(
+        &mut self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let packed = byte_arg(keys, "keys")?;
+        let rows = self.rows(&packed, "keys")?;
+        let found = self.set.take(rows);
+        Ok(PyBytes::new(
+            py,
+            &found.into_iter().map(u8::from).collect::<Vec<u8>>(),
+        ))
+    }
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<NonceBook>()
+    m.add_class::<NonceBook>()?;
+    m.add_class::<NonceSequencer>()?;
+    m.add_class::<SeenSet>()
 }

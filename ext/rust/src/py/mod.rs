@@ -5,7 +5,7 @@
 //!
 //! | file | exports |
 //! |---|---|
-//! | `admit.rs` | `NonceBook` |
+//! | `admit.rs` | `NonceBook`, `NonceSequencer`, `SeenSet` |
 //! | `args.rs` | (shared) bytes/sequence/int64 arguments, copy-or-borrow |
 //! | `confidential.rs` | `pedersen_*`, `range_prove`, `range_verify`, `range_verify_batch`, `elgamal_*`, `validity_prove`, `validity_verify`, `validity_verify_batch`, `confidential_constants` |
 //! | `crypto.rs` | `verify`, `verify_batch`, `verify_batch_packed`, `hash_many`, `hash_one`, `merkle_root`, `merkle_root_packed`, `merkle_prove`, `merkle_verify` |
