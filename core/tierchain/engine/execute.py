@@ -450,11 +450,15 @@ def execute_block(
                     for i in run.tolist():
                         receipts[i] = _run_one(ctx, cols, i)
         nat.flush(receipts, encoded)
-    missing = [i for i, r in enumerate(receipts) if r is None]
-    if missing:
+    if None in receipts:  # a C-level scan; the rows are listed only when one is missing
+        missing = [i for i, r in enumerate(receipts) if r is None]
         raise InvariantViolation(f"scheduler left transactions unscheduled: {missing[:5]}", height=height)
     done = EncodedReceipts(receipts)
-    done.encoded = [r.encode() if e is None else e for r, e in zip(receipts, encoded, strict=True)]  # type: ignore[union-attr]
+    if None in encoded:  # the kernels encoded their rows' receipts; the Python handlers' here
+        for i, e in enumerate(encoded):
+            if e is None:
+                encoded[i] = receipts[i].encode()  # type: ignore[union-attr]
+    done.encoded = encoded
     return BlockResult(done, state.writes())
 
 
