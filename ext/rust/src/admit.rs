@@ -39,6 +39,16 @@ pub enum Verdict {
     SenderLimit = 5,
 }
 
+/// The distinct keys of `senders` that `map` lacks, in the order they first appear.
+fn missing_from<V>(map: &HashMap<Key, V>, senders: &[Key]) -> Vec<Key> {
+    let mut seen = HashSet::with_capacity(senders.len());
+    senders
+        .iter()
+        .filter(|s| !map.contains_key(*s) && seen.insert(**s))
+        .copied()
+        .collect()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pending {
     /// The sender's committed nonce, as this book knows it.
@@ -101,12 +111,7 @@ impl NonceBook {
     /// The distinct senders among `senders` without pending transactions,
     /// in the order they first appear: whose committed nonces `admit` needs.
     pub fn unknown(&self, senders: &[Key]) -> Vec<Key> {
-        let mut seen = HashSet::with_capacity(senders.len());
-        senders
-            .iter()
-            .filter(|s| !self.senders.contains_key(*s) && seen.insert(**s))
-            .copied()
-            .collect()
+        missing_from(&self.senders, senders)
     }
 
     /// A verdict per row (`senders[i]`, `ids[i]`, `nonces[i]`), in row order;

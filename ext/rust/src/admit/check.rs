@@ -11,7 +11,7 @@
 //! next nonce this node expects.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use super::{Key, Verdict};
 
@@ -49,12 +49,7 @@ impl Sequencer {
     /// The distinct senders of `senders` without an entry, in the order
     /// they first appear: whose committed nonces [`Self::check`] needs.
     pub fn unknown(&self, senders: &[Key]) -> Vec<Key> {
-        let mut seen = HashSet::with_capacity(senders.len());
-        senders
-            .iter()
-            .filter(|s| !self.senders.contains_key(*s) && seen.insert(**s))
-            .copied()
-            .collect()
+        super::missing_from(&self.senders, senders)
     }
 
     /// A verdict per row, in row order: `Accepted`, `NonceTooLow`,

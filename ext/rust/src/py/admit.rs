@@ -27,6 +27,26 @@ fn keys(packed: &[u8], name: &str) -> PyResult<Vec<Key>> {
         .collect())
 }
 
+/// `packed` as exactly one key (`ValueError` naming `name` otherwise).
+fn one_key(packed: &[u8], name: &str) -> PyResult<Key> {
+    match keys(packed, name)?.as_slice() {
+        [k] => Ok(*k),
+        _ => Err(PyValueError::new_err(format!(
+            "{name}: one {WIDTH}-byte key"
+        ))),
+    }
+}
+
+/// The keys of `senders` (packed) that `unknown` lists, packed.
+fn unknown_of<'py>(
+    py: Python<'py>,
+    senders: &Bound<'py, PyAny>,
+    unknown: impl FnOnce(&[Key]) -> Vec<Key>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let senders = keys(&byte_arg(senders, "senders")?, "senders")?;
+    Ok(PyBytes::new(py, unknown(&senders).as_flattened()))
+}
+
 fn hex(k: &Key) -> String {
     k.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -73,11 +93,8 @@ impl NonceBook {
 
     /// `(committed nonce, pending count)` of a sender with pending transactions, else `None`.
     fn pending(&self, sender: &[u8]) -> PyResult<Option<(u64, u32)>> {
-        let k = keys(sender, "sender")?;
-        let [k] = k.as_slice() else {
-            return Err(PyValueError::new_err("sender: one 32-byte key"));
-        };
-        Ok(self.book.pending(k).map(|p| (p.committed, p.count)))
+        let k = one_key(sender, "sender")?;
+        Ok(self.book.pending(&k).map(|p| (p.committed, p.count)))
     }
 
     /// Whether the tx id `tx_id` is pending.
@@ -93,8 +110,7 @@ impl NonceBook {
         py: Python<'py>,
         senders: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let senders = keys(&byte_arg(senders, "senders")?, "senders")?;
-        Ok(PyBytes::new(py, self.book.unknown(&senders).as_flattened()))
+        unknown_of(py, senders, |s| self.book.unknown(s))
     }
 
     /// A verdict byte per row (0 accepted, 1 duplicate id, 2 nonce too low,
@@ -198,11 +214,7 @@ impl NonceSequencer {
 
     /// `(committed, next)` of a sender with an entry, else `None`.
     fn get(&self, sender: &[u8]) -> PyResult<Option<(u64, u64)>> {
-        let k = keys(sender, "sender")?;
-        let [k] = k.as_slice() else {
-            return Err(PyValueError::new_err("sender: one 32-byte key"));
-        };
-        Ok(self.seq.get(k))
+        Ok(self.seq.get(&one_key(sender, "sender")?))
     }
 
     /// The distinct senders of `senders` (packed) without an entry, packed,
@@ -212,8 +224,7 @@ impl NonceSequencer {
         py: Python<'py>,
         senders: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let senders = keys(&byte_arg(senders, "senders")?, "senders")?;
-        Ok(PyBytes::new(py, self.seq.unknown(&senders).as_flattened()))
+        unknown_of(py, senders, |s| self.seq.unknown(s))
     }
 
     /// A verdict byte per row (0 accepted, 2 nonce too low, 3 nonce too high,
