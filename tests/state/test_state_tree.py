@@ -154,6 +154,18 @@ def test_damaged_node_is_refused(tmp_path):
             StateTree().apply(w, 1, {bytes([i]): b"w" for i in range(50)})
 
 
+def apply_to_both(
+    first: tuple[Store, StateTree], second: tuple[Store, StateTree], height: int, batch
+) -> bytes:
+    """``batch`` applied at ``height`` by each tree in its own store; the two roots agree."""
+    roots = []
+    for store, tree in (first, second):
+        with store.write() as w:
+            roots.append(tree.apply(w, height, batch))
+    assert roots[0] == roots[1]
+    return roots[0]
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.tuples(batch_st, st.sampled_from(["commit", "abort", "restart"])), min_size=1, max_size=10),
@@ -176,10 +188,7 @@ def test_node_cache_never_changes_a_result(tmp_path_factory, steps, cache_depth,
                     raise KeyError
             elif how == "restart":
                 cached = StateTree(cache_depth=cache_depth, cache_mb=cache_mb)
-            with a.write() as w:
-                root = cached.apply(w, height, batch)
-            with b.write() as w:
-                assert plain.apply(w, height, batch) == root
+            root = apply_to_both((a, cached), (b, plain), height, batch)
             state = {k: v for k, v in {**state, **batch}.items() if v is not None}
             assert root == reference_root(state)
             assert cached.cache_bytes <= cache_mb * 2**20
@@ -199,10 +208,7 @@ def test_workers_never_change_a_result(tmp_path):
             keys = [rng.randrange(6000).to_bytes(4, "big") for _ in range(2500)]
             # A third deletions from the second block on: leaves move up, subtrees empty.
             batch = {k: None if height and rng.random() < 0.33 else bytes([rng.randrange(256)]) for k in keys}
-            with a.write() as w:
-                root = one.apply(w, height, batch)
-            with b.write() as w:
-                assert three.apply(w, height, batch) == root
+            root = apply_to_both((a, one), (b, three), height, batch)
             state = {k: v for k, v in {**state, **batch}.items() if v is not None}
             assert root == reference_root(state)
         with a.read() as r1, b.read() as r2:
