@@ -310,8 +310,8 @@ class ChainConfig:
     state_cache_mb: int = 256  # bound of the in-memory state tree chunk cache; 0 disables it
     state_flush_blocks: int = 8  # the flat state table is written every K blocks (state_log)
     tree_stage: str = "auto"  # state tree version computed "inline" by the producer or on its own "thread"
-    # Threads a block's state tree is built on (StateTree.workers); 0: the cores when the tree has
-    # its own thread, else 1.
+    # Threads a block's state tree is built on (StateTree.workers); 0: the native pool's thread
+    # count (TIERCHAIN_THREADS, else the cores) when the tree has its own thread, else 1.
     tree_workers: int = 0
     genesis_timestamp_ms: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()

@@ -412,10 +412,10 @@ def test_tree_stage_auto_follows_the_state_size(chain_dir, monkeypatch):
         small_config(tree_stage="gpu")
 
 
-def test_tree_workers_default_to_the_cores_with_a_tree_thread(chain_dir, monkeypatch):
+def test_tree_workers_default_to_the_native_pool_with_a_tree_thread(chain_dir, monkeypatch):
     from tierchain.config import ConfigError
 
-    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    monkeypatch.setattr("tierchain_native.thread_count", lambda: 6)
     with Chain(chain_dir, small_config(tree_stage="thread"), NODE) as c:
         assert c.commitment.tree.workers == 6
         assert c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)[0].code == Reject.OK

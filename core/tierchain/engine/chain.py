@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+import tierchain_native
 
 from tierchain.config import ChainConfig
 from tierchain.crypto import KeyPair, suite_of
@@ -191,7 +192,9 @@ class Chain(Pipeline, Queries):
         threaded = self.commitment.threadable and stage == "thread"
         self._init_pipeline(pending, flushed, threaded)
         if self.commitment.proves:  # a stored tree: how many threads build a block's new tree
-            self.commitment.tree.workers = config.tree_workers or ((os.cpu_count() or 1) if threaded else 1)
+            self.commitment.tree.workers = config.tree_workers or (
+                tierchain_native.thread_count() if threaded else 1
+            )
         if start:
             self.start()
 
