@@ -1,18 +1,20 @@
 """The native finance kernels (ext/rust/src/exec/finance.rs: fin.split, fin.offer,
-fin.accept) against their Python handlers (apps/finance/voucher.py).
+fin.accept, fin.anchor) against their Python handlers (apps/finance/voucher.py,
+apps/finance/evidence.py).
 
 A consortium (tests/finance_world.py) issues vouchers and moves pieces into every state
 through the real ops; then records no op would write are added straight into the state:
 confidential pieces (amount 0), a piece with a full history, malformed pieces, keys,
 organizations, vouchers and registry entries, an overdue voucher, a voucher without a
 registry entry, a full registry, a taken child id, an organization without roles, an
-inactive one, a revoked key. Random blocks of splits, offers (every kind) and accepts by
-every sender, with good and bad amounts, ways, prices, due times and counterparties,
-wrong nonces, expiry, altered declared key sets, and Python-only ops between them
-(``fin.return``), run at block timestamps before, at and after a voucher's maturity and
-under different consortium parameters, each four ways: the scheduler's waves and serial
-block order, native ops on and off. Receipts and writes must be identical (serially, the
-writes' order too).
+inactive one, a revoked key. Random blocks of splits, offers (every kind), accepts and
+document anchors (every type and unknown ones, fingerprints already anchored or twice in a
+block, senders of every role) by every sender, with good and bad amounts, ways, prices,
+due times and counterparties, wrong nonces, expiry, altered declared key sets, and
+Python-only ops between them (``fin.return``), run at block timestamps before, at and
+after a voucher's maturity and under different consortium parameters, each four ways:
+the scheduler's waves and serial block order, native ops on and off. Receipts and writes
+must be identical (serially, the writes' order too).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from hypothesis import strategies as st
 
 from finance_world import CHAIN_ID, SECRET, MemLedger, admit_all, config, issue_voucher
 from tierchain.apps.finance import codes as c
-from tierchain.apps.finance import voucher
+from tierchain.apps.finance import evidence, voucher
 from tierchain.apps.finance.client import Finance
 from tierchain.apps.finance.codes import FinanceReject
 from tierchain.apps.finance.orgs import role_bits
@@ -47,7 +49,9 @@ MATURITY_SOON = 3_000_000  # voucher "soon" matures at this block time
 FAR = 10**12
 TIMESTAMPS = [2_000_000, MATURITY_SOON - 1, MATURITY_SOON, 4_000_000]
 DUES = [0, 2_500_000, 3_500_000, FAR]
-FINANCE_OPS = (c.OP_SPLIT, c.OP_OFFER, c.OP_ACCEPT)
+FINANCE_OPS = (c.OP_SPLIT, c.OP_OFFER, c.OP_ACCEPT, c.OP_ANCHOR)
+OPS_DRAWN = ["split"] * 4 + ["offer"] * 4 + ["accept"] * 4 + ["anchor"] * 3 + ["return"]
+DOC_TYPES = [*c.DocType, 0, 6]  # 0 and 6: no such type
 
 
 def _oid(name: str) -> bytes:
@@ -192,7 +196,8 @@ def base_for(params: int) -> dict[bytes, bytes]:
 def tx_spec(draw):
     w = world()
     return dict(
-        op=draw(st.sampled_from(["split"] * 4 + ["offer"] * 4 + ["accept"] * 4 + ["return"])),
+        op=draw(st.sampled_from(OPS_DRAWN)),
+        doc_type=draw(st.sampled_from(DOC_TYPES)),
         sender=draw(st.integers(0, len(w.senders) - 1)),
         piece=draw(st.integers(0, 10**6)),  # an index into the pool (base pieces and their children)
         n=draw(st.sampled_from([2, 2, 3, 8, 1, 9])),
@@ -218,6 +223,12 @@ def _pool() -> list[tuple[bytes, tuple[bytes, int, int]]]:
 
 
 POOL = None
+
+
+def _fingerprints() -> list[bytes]:
+    """Documents the world anchored (anchoring them again is DOC_EXISTS), then fresh ones."""
+    anchored = sorted(k[4:] for k in world().base if k.startswith(b"fd/"))
+    return anchored + [bytes([i]) * 32 for i in range(4)]
 
 
 def _tx(spec: dict, nonce: int, height: int, ts: int) -> bytes:
@@ -261,6 +272,11 @@ def _tx(spec: dict, nonce: int, height: int, ts: int) -> bytes:
         )
         hidden = amount == 0 and spec["right_kind"]
         t = voucher.accept(CHAIN_ID, me, org, nonce, vid, pid, k, w.blinded[vid], hidden)
+    elif spec["op"] == "anchor":
+        fps = _fingerprints()
+        t = evidence.anchor(CHAIN_ID, me, org, nonce, spec["doc_type"], fps[spec["piece"] % len(fps)])
+        if spec["split"] == "payload":
+            t = dataclasses.replace(t, payload=t.payload[: rng.choice([0, 1, 32])] + b"\0" * (spec["n"] == 9))
     else:
         t = voucher.return_offer(CHAIN_ID, me, org, nonce, pid)
     reads, writes = sorted(t.reads), sorted(t.writes)
@@ -372,7 +388,8 @@ def test_the_random_blocks_reach_every_code_the_kernels_return(monkeypatch):
 
 def _random_spec(rng: random.Random, w: World) -> dict:
     return dict(
-        op=rng.choice(["split"] * 4 + ["offer"] * 4 + ["accept"] * 4 + ["return"]),
+        op=rng.choice(OPS_DRAWN),
+        doc_type=rng.choice(DOC_TYPES),
         sender=rng.randrange(len(w.senders)),
         piece=rng.randrange(10**6),
         n=rng.choice([2, 2, 3, 8, 1, 9]),

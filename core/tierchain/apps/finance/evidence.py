@@ -42,7 +42,7 @@ _DOC = struct.Struct("<B32s")
 DOC_BYTES = _DOC.size  # one document of a list: type u8, fingerprint 32
 
 
-@OPS.op(c.OP_ANCHOR, "fin.anchor")
+@OPS.op(c.OP_ANCHOR, "fin.anchor", native="fin.anchor")
 def _anchor(ctx: TxContext) -> None:
     if len(ctx.payload) != _ANCHOR.size:
         raise OpFailed(Reject.BAD_PAYLOAD)

@@ -1,7 +1,8 @@
 //! The finance app's plaintext piece moves, as `tierchain.apps.finance.voucher` does them:
 //! `fin.split` (`_split`), `fin.offer` (`_offer`, every kind) and `fin.accept` (`_accept`:
 //! transfer, discount and pledge, the latter two counting against the duplicate-financing
-//! registry as `registry.add_financed` does). Every check, read and write is the handler's,
+//! registry as `registry.add_financed` does); and a document's anchoring, `fin.anchor`
+//! (`tierchain.apps.finance.evidence._anchor`). Every check, read and write is the handler's,
 //! in the handler's order (a read of an undeclared key is `UNDECLARED_ACCESS` where the
 //! handler reads it); records are decoded and encoded with the layouts of
 //! `tierchain.apps.finance.codes` (a record of the wrong length is the handler's
@@ -21,6 +22,7 @@ pub mod fcodes {
     pub const ROLE_MISSING: u16 = 98;
     pub const ORG_INACTIVE: u16 = 99;
     pub const NO_SUCH_ORG: u16 = 106;
+    pub const DOC_EXISTS: u16 = 109;
     pub const VOUCHER_EXISTS: u16 = 113;
     pub const NO_SUCH_VOUCHER: u16 = 114;
     pub const NO_SUCH_PIECE: u16 = 115;
@@ -40,12 +42,13 @@ pub mod fcodes {
     pub const BAD_COUNTERPARTY: u16 = 136;
     pub const CONFIDENTIAL_PIECE: u16 = 140;
     /// Every code above, by `FinanceReject` name.
-    pub const ALL: [(&str, u16); 23] = [
+    pub const ALL: [(&str, u16); 24] = [
         ("NOT_A_MEMBER", NOT_A_MEMBER),
         ("KEY_REVOKED", KEY_REVOKED),
         ("ROLE_MISSING", ROLE_MISSING),
         ("ORG_INACTIVE", ORG_INACTIVE),
         ("NO_SUCH_ORG", NO_SUCH_ORG),
+        ("DOC_EXISTS", DOC_EXISTS),
         ("VOUCHER_EXISTS", VOUCHER_EXISTS),
         ("NO_SUCH_VOUCHER", NO_SUCH_VOUCHER),
         ("NO_SUCH_PIECE", NO_SUCH_PIECE),
@@ -72,6 +75,7 @@ use fcodes as fc;
 pub const TOPIC_SPLIT: &[u8] = b"fin.piece.split";
 pub const TOPIC_OFFERED: &[u8] = b"fin.piece.offered";
 pub const TOPIC_ACCEPTED: &[u8] = b"fin.piece.accepted";
+pub const TOPIC_ANCHORED: &[u8] = b"fin.doc.anchored";
 
 /// `codes.FIN_PIECE_ID`: the hash domain of child piece ids.
 const FIN_PIECE_ID: &str = "tierchain 2026 finance piece id";
@@ -82,8 +86,11 @@ const SPLIT_WAYS_MAX: usize = 8;
 const PIECE_HISTORY_MAX: usize = 64;
 const COMPLETIONS_MAX: usize = 4;
 /// `codes.ROLES`: bits 2.. of the roles mask.
+const CORE_ENTERPRISE: u32 = 1 << 2;
 const SUPPLIER: u32 = 1 << 3;
 const BANK: u32 = 1 << 4;
+const WAREHOUSE: u32 = 1 << 5;
+const LOGISTICS: u32 = 1 << 6;
 const ORG_ACTIVE: u8 = 1;
 const KEY_ACTIVE: u8 = 1;
 const VOUCHER_ACTIVE: u8 = 1;
@@ -363,6 +370,16 @@ pub fn child_id(parent: &[u8; ID], index: u8) -> [u8; ID] {
     out
 }
 
+/// `orgs.member(ctx, roles)`: the sender's organization id and record, the
+/// organization holding one of `roles` (0: any role).
+fn member_with(tx: &TxView, roles: u32) -> Result<([u8; ID], OrgRecord), Fail> {
+    let (oid, org) = member(tx)?;
+    if roles != 0 && org.roles & roles == 0 {
+        return Err(Fail::Code(fc::ROLE_MISSING));
+    }
+    Ok((oid, org))
+}
+
 /// `orgs.member(ctx)` (any role): the sender's organization id and record.
 fn member(tx: &TxView) -> Result<([u8; ID], OrgRecord), Fail> {
     let raw = tx
@@ -617,6 +634,45 @@ pub(super) fn accept(tx: &mut TxView) -> Result<(&'static [u8], Vec<u8>), Fail> 
     data.extend_from_slice(&pid);
     data.extend_from_slice(&oid);
     Ok((TOPIC_ACCEPTED, data))
+}
+
+/// `evidence.ANCHOR_ROLES`: the roles that may anchor a document of `doc_type`
+/// (`DocType`), or `None` for a type that does not exist.
+fn anchor_roles(doc_type: u8) -> Option<u32> {
+    match doc_type {
+        1 | 2 | 5 => Some(CORE_ENTERPRISE | SUPPLIER), // contract, invoice, delivery note
+        3 => Some(LOGISTICS | SUPPLIER | CORE_ENTERPRISE), // waybill
+        4 => Some(WAREHOUSE),                          // warehouse receipt
+        _ => None,
+    }
+}
+
+/// `evidence._anchor`: a document's fingerprint recorded once, by a member whose
+/// organization may hold that type; `codes.DocRecord` (`<16s32sQQ32s16s`, no voucher yet).
+pub(super) fn anchor(tx: &mut TxView) -> Result<(&'static [u8], Vec<u8>), Fail> {
+    let payload = tx.payload();
+    if payload.len() != 33 {
+        return Err(Fail::Code(codes::BAD_PAYLOAD));
+    }
+    let roles = anchor_roles(payload[0]).ok_or(Fail::Code(codes::BAD_PAYLOAD))?;
+    let sender = tx.sender();
+    if sender.len() != 32 {
+        return Err(Fail::Defer); // the record's signer field is 32 bytes
+    }
+    let (oid, _) = member_with(tx, roles)?;
+    let doc = key(b"fd/", payload);
+    if tx.get(&doc)?.is_some() {
+        return Err(Fail::Code(fc::DOC_EXISTS));
+    }
+    let mut record = Vec::with_capacity(120);
+    record.extend_from_slice(&oid);
+    record.extend_from_slice(sender);
+    record.extend_from_slice(&tx.height.to_le_bytes());
+    record.extend_from_slice(&tx.timestamp_ms.to_le_bytes());
+    record.extend_from_slice(tx.tx_id());
+    record.extend_from_slice(&ZERO_ID);
+    tx.put(&doc, &record)?;
+    Ok((TOPIC_ANCHORED, payload.to_vec()))
 }
 
 #[cfg(test)]

@@ -75,17 +75,20 @@ pub enum Kernel {
     FinOffer = 2,
     /// `fin.accept` (op 35): an offer accepted (a confidential piece's is deferred).
     FinAccept = 3,
+    /// `fin.anchor`: a document's fingerprint anchored.
+    FinAnchor = 4,
     /// Tests only: defers every row whose payload starts with 0xff, else a transfer.
     #[cfg(test)]
     TestDefer = 254,
 }
 
 impl Kernel {
-    pub const ALL: [(&'static str, Kernel); 4] = [
+    pub const ALL: [(&'static str, Kernel); 5] = [
         ("accounts.transfer", Kernel::Transfer),
         ("fin.split", Kernel::FinSplit),
         ("fin.offer", Kernel::FinOffer),
         ("fin.accept", Kernel::FinAccept),
+        ("fin.anchor", Kernel::FinAnchor),
     ];
 
     pub fn from_id(id: u8) -> Option<Kernel> {
@@ -369,6 +372,10 @@ impl<'a> TxView<'a> {
         self.cols.payload(self.row)
     }
 
+    pub fn tx_id(&self) -> &'a [u8] {
+        self.cols.tx_id(self.row)
+    }
+
     fn declared_in(&self, range: std::ops::Range<usize>, key: &[u8]) -> bool {
         range.into_iter().any(|j| self.cols.key(j) == key)
     }
@@ -472,6 +479,7 @@ fn run_row(
         Kernel::FinSplit => finance::split(&mut tx),
         Kernel::FinOffer => finance::offer(&mut tx),
         Kernel::FinAccept => finance::accept(&mut tx),
+        Kernel::FinAnchor => finance::anchor(&mut tx),
         #[cfg(test)]
         Kernel::TestDefer if tx.payload().first() == Some(&0xff) => Err(Fail::Defer),
         #[cfg(test)]
