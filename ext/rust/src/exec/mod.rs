@@ -75,7 +75,7 @@ pub enum Kernel {
     FinOffer = 2,
     /// `fin.accept` (op 35): an offer accepted (a confidential piece's is deferred).
     FinAccept = 3,
-    /// `fin.anchor`: a document's fingerprint anchored.
+    /// `fin.anchor` (op 24): a document's fingerprint anchored.
     FinAnchor = 4,
     /// Tests only: defers every row whose payload starts with 0xff, else a transfer.
     #[cfg(test)]
