@@ -541,15 +541,14 @@ impl Updater {
         let mut b = Build::new(self);
         let top = b.build(s, SPLIT, path, lo, hi)?;
         b.hash_fresh();
-        let (top, child) = match top {
-            Sub::New(_) => (Sub::Done(0), b.emit_chunk(top, SPLIT, path)?),
-            other => (other, Child::empty(self.hash)),
+        let built = match top {
+            Sub::New(_) => Built::Chunk(b.emit_chunk(top, SPLIT, path)?),
+            other => Built::Sub(other),
         };
         Ok(Task {
             lo,
             hi,
-            top,
-            child,
+            built,
             puts: b.puts,
             stale: b.stale,
             chunks: b.chunks,
@@ -628,16 +627,34 @@ fn to_sub(c: u32, s: Slot) -> Sub {
 }
 
 /// A subtree of a parallel finish, built (`Updater::task`): what it became
-/// (`Empty`, a leaf, or `Sub::Done`: the new chunk `child`) and its records,
-/// which the whole tree's builder splices in where a serial finish makes them.
+/// and its records, which the whole tree's builder splices in where a serial
+/// finish makes them.
 struct Task {
     lo: usize,
     hi: usize,
-    top: Sub,
-    child: Child,
+    built: Built,
     puts: Vec<NodeWrite>,
     stale: Vec<Vec<u8>>,
     chunks: Vec<(ChunkId, Arc<Chunk>)>,
+}
+
+/// What a task's subtree became: a new chunk at [`SPLIT`] (the whole tree's
+/// builder refers to it as `Sub::Done`), or nothing to emit there (`Empty`, or
+/// a leaf that moves up).
+#[derive(Clone, Copy)]
+enum Built {
+    Chunk(Child),
+    Sub(Sub),
+}
+
+impl Task {
+    /// The new chunk of a task that made one.
+    fn chunk(&self) -> Child {
+        match self.built {
+            Built::Chunk(c) => c,
+            Built::Sub(_) => unreachable!("Sub::Done names a task that made a chunk"),
+        }
+    }
 }
 
 /// What one builder of a finish makes, over its [`Updater`]'s loaded chunks
@@ -675,7 +692,7 @@ impl<'u> Build<'u> {
             Sub::Old { chunk, idx } => u.chunks[chunk as usize].nodes[usize::from(idx)].hash,
             Sub::Kid { .. } => u.kid_of(s).hash,
             Sub::New(j) => self.fresh[j as usize].hash,
-            Sub::Done(t) => self.tasks[t as usize].child.hash,
+            Sub::Done(t) => self.tasks[t as usize].chunk().hash,
         }
     }
 
@@ -689,9 +706,9 @@ impl<'u> Build<'u> {
             return None;
         }
         self.stale.append(&mut t.stale);
-        Some(match t.top {
-            Sub::Done(_) => Sub::Done(u32::try_from(i).expect("at most 16 tasks")),
-            other => other,
+        Some(match t.built {
+            Built::Chunk(_) => Sub::Done(u32::try_from(i).expect("at most 16 tasks")),
+            Built::Sub(s) => s,
         })
     }
 
@@ -862,7 +879,7 @@ impl<'u> Build<'u> {
         let t = &mut self.tasks[t as usize];
         self.puts.append(&mut t.puts);
         self.chunks.append(&mut t.chunks);
-        t.child
+        t.chunk()
     }
 
     /// Writes the chunk whose top is `top` (a new node, or a leaf at the
