@@ -1,18 +1,22 @@
 """The native finance kernels (ext/rust/src/exec/finance.rs: fin.split, fin.offer,
-fin.accept, fin.anchor) against their Python handlers (apps/finance/voucher.py,
-apps/finance/evidence.py).
+fin.accept, fin.anchor, fin.confirm) against their Python handlers
+(apps/finance/voucher.py, apps/finance/evidence.py).
 
 A consortium (tests/finance_world.py) issues vouchers and moves pieces into every state
 through the real ops; then records no op would write are added straight into the state:
 confidential pieces (amount 0), a piece with a full history, malformed pieces, keys,
 organizations, vouchers and registry entries, an overdue voucher, a voucher without a
 registry entry, a full registry, a taken child id, an organization without roles, an
-inactive one, a revoked key. Random blocks of splits, offers (every kind), accepts and
-document anchors (every type and unknown ones, fingerprints already anchored or twice in a
-block, senders of every role) by every sender, with good and bad amounts, ways, prices,
-due times and counterparties, wrong nonces, expiry, altered declared key sets, and
-Python-only ops between them (``fin.return``), run at block timestamps before, at and
-after a voucher's maturity and under different consortium parameters, each four ways:
+inactive one, a revoked key, a malformed document record, vouchers at the ids some
+confirmations would take. Random blocks of splits, offers (every kind), accepts, document
+anchors (every type and unknown ones, fingerprints already anchored or twice in a block,
+senders of every role) and confirmations (documents unused, used, unanchored, of another
+party, listed twice, too many or none, no invoice, claimed from another shard; assets new,
+registered or repeated in a block; faces and maturities in and out of range) by every
+sender, with good and bad amounts, ways, prices, due times and counterparties, wrong
+nonces, expiry, altered declared key sets, and Python-only ops between them
+(``fin.return``), run at block timestamps before, at and after a voucher's maturity and
+under different consortium parameters, each four ways:
 the scheduler's waves and serial block order, native ops on and off. Receipts and writes
 must be identical (serially, the writes' order too).
 """
@@ -49,9 +53,12 @@ MATURITY_SOON = 3_000_000  # voucher "soon" matures at this block time
 FAR = 10**12
 TIMESTAMPS = [2_000_000, MATURITY_SOON - 1, MATURITY_SOON, 4_000_000]
 DUES = [0, 2_500_000, 3_500_000, FAR]
-FINANCE_OPS = (c.OP_SPLIT, c.OP_OFFER, c.OP_ACCEPT, c.OP_ANCHOR)
-OPS_DRAWN = ["split"] * 4 + ["offer"] * 4 + ["accept"] * 4 + ["anchor"] * 3 + ["return"]
+FINANCE_OPS = (c.OP_SPLIT, c.OP_OFFER, c.OP_ACCEPT, c.OP_ANCHOR, c.OP_CONFIRM)
+OPS_DRAWN = ["split"] * 4 + ["offer"] * 4 + ["accept"] * 4 + ["anchor"] * 3 + ["confirm"] * 3 + ["return"]
 DOC_TYPES = [*c.DocType, 0, 6]  # 0 and 6: no such type
+TAKEN = b"\x0c" * 32  # an asset whose voucher ids, for every sender's next nonces, are taken
+ASSETS = [bytes([0x30 + i]) * 32 for i in range(4)]  # unregistered (until a block confirms one)
+BAD_DOC = (c.DocType.INVOICE, b"\x0d" * 32)  # its record is malformed
 
 
 def _oid(name: str) -> bytes:
@@ -97,7 +104,15 @@ def world() -> World:
     bank_a.accept(f).check()  # financed
     t1.pledge(g, org["BankB"], 5000, 2_500_000).check()
     bank_b.accept(g).check()  # pledged; the asset is now fully financed
+    for i in range(4):  # unused documents for confirmations: Tier1's, and others' (not a party)
+        t1.anchor(c.DocType.INVOICE, b"spare invoice %d" % i).check()
+        t1.anchor(c.DocType.CONTRACT, b"spare contract %d" % i).check()
+    t1.anchor(c.DocType.WAYBILL, b"spare waybill").check()
+    w.p["Tier2"].anchor(c.DocType.INVOICE, b"tier2 invoice").check()
+    w.p["CoreCo"].anchor(c.DocType.INVOICE, b"core invoice").check()
+    w.p["Depot"].anchor(c.DocType.WAREHOUSE_RECEIPT, b"depot receipt").check()
     state = dict(ledger.state)
+    state[c.doc_key(*BAD_DOC)] = b"\x01" * 111  # not a DocRecord
     pieces = {pid: (vid, amt, kind) for pid, vid, amt, kind in (
         (far, far, 10_000, 0), (a, far, 3000, 0), (b, far, 3000, K.TRANSFER), (cc, far, 4000, K.DISCOUNT),
         (a0, far, 1000, K.TRANSFER), (a1, far, 2000, 0), (soon, soon, 10_000, 0), (d, soon, 5000, K.PLEDGE),
@@ -177,6 +192,12 @@ def world() -> World:
             (key_of("roleless", c.KeyRecord(roleless, c.KeyStatus.ACTIVE, 1).encode()), roleless),
         ]
     )
+    senders += [(w.p["CoreCo"].keys, org["CoreCo"])] * 6  # confirmations need a core enterprise
+    for k, _ in senders:
+        raw = state.get(nonce_key(k.public_key))
+        have = 0 if raw is None else struct.unpack("<Q", raw)[0]
+        for nonce in range(have, have + 60):
+            state[c.voucher_key(c.voucher_id(TAKEN, k.public_key, nonce))] = b"taken"
     orgs = [*org.values(), ghost, roleless, _oid("Broken"), _oid("Nobody")]
     return World(state, ledger.height, senders, pieces, blinded, orgs)
 
@@ -231,6 +252,46 @@ def _fingerprints() -> list[bytes]:
     return anchored + [bytes([i]) * 32 for i in range(4)]
 
 
+@functools.cache
+def _documents() -> list[tuple[int, bytes]]:
+    """What a confirmation may list: every anchored document, a malformed record, and
+    documents nobody anchored (of every type and none)."""
+    anchored = [(k[3], k[4:]) for k in world().base if k.startswith(b"fd/")]
+    return sorted(anchored) + [(t, bytes([0x0E]) * 32) for t in DOC_TYPES]
+
+
+@functools.cache
+def _spare_invoices() -> list[tuple[int, bytes]]:
+    """Invoices Tier1 anchored that back no voucher yet."""
+    tier1, invoices = world().orgs[1], []
+    for k, v in world().base.items():
+        if k.startswith(b"fd/") and k[3] == c.DocType.INVOICE and k != c.doc_key(*BAD_DOC):
+            rec = c.DocRecord.decode(v)
+            if rec.org == tier1 and rec.voucher == c.ZERO_ID:
+                invoices.append((k[3], k[4:]))
+    return sorted(invoices)
+
+
+def _confirmation(spec: dict, rng: random.Random, me: bytes, org: bytes, nonce: int, w: World) -> wtx.Tx:
+    """A confirmation, most of them by a core enterprise to an active supplier, in range."""
+    to = org if spec["to"] == len(w.orgs) else w.orgs[spec["to"]]
+    beneficiary = w.orgs[1] if rng.random() < 0.5 else to  # Tier1 anchored the spare documents
+    face = {"zero": 0, "one": 1, "all": 10_000, "over": c.amount_max + 1, "some": c.amount_max}
+    face = 10_000 if rng.random() < 0.5 else face[spec["price"]]
+    maturity = FAR if rng.random() < 0.5 else spec["due"]
+    docs = [rng.choice(_spare_invoices())] if rng.random() < 0.6 else []
+    docs += rng.sample(_documents(), rng.choice([0, 0, 1, 2, 7, 8]))
+    docs = docs[:9] if rng.random() < 0.1 else list(dict.fromkeys(docs))[:8]  # 9, or twice: BAD_PAYLOAD
+    blinded = rng.choice([*ASSETS, *ASSETS, TAKEN, *sorted(set(w.blinded.values()))])
+    claimed = docs[:1] if rng.random() < 0.05 else ()
+    t, _ = voucher.confirm(
+        CHAIN_ID, me, org, nonce, beneficiary, face, maturity, docs, blinded, claimed=claimed
+    )
+    if spec["split"] == "payload":
+        t = dataclasses.replace(t, payload=t.payload[: rng.choice([0, 64, 65, len(t.payload) - 1])])
+    return t
+
+
 def _tx(spec: dict, nonce: int, height: int, ts: int) -> bytes:
     global POOL
     POOL = POOL or _pool()
@@ -277,6 +338,8 @@ def _tx(spec: dict, nonce: int, height: int, ts: int) -> bytes:
         t = evidence.anchor(CHAIN_ID, me, org, nonce, spec["doc_type"], fps[spec["piece"] % len(fps)])
         if spec["split"] == "payload":
             t = dataclasses.replace(t, payload=t.payload[: rng.choice([0, 1, 32])] + b"\0" * (spec["n"] == 9))
+    elif spec["op"] == "confirm":
+        t = _confirmation(spec, rng, me, org, nonce, w)
     else:
         t = voucher.return_offer(CHAIN_ID, me, org, nonce, pid)
     reads, writes = sorted(t.reads), sorted(t.writes)
@@ -352,7 +415,8 @@ def test_the_finance_codes_are_finance_rejects():
 def test_the_random_blocks_reach_every_code_the_kernels_return(monkeypatch):
     """Long blocks of the generator, at every timestamp and parameter set: every code the
     kernels return occurs in a native row's receipt, and some rows were deferred to Python
-    (confidential accepts), with the four runs identical."""
+    (confidential accepts, confirmations citing a claimed document), with the four runs
+    identical."""
     deferred = []
     run_one = execute._run_one
 
@@ -382,7 +446,8 @@ def test_the_random_blocks_reach_every_code_the_kernels_return(monkeypatch):
             assert len(schedule.waves(batch)) > 1
     missing = {c.reject_of(code).name for code in KERNEL_CODES - seen}
     assert not missing
-    assert c.OP_ACCEPT in deferred  # confidential accepts ran their Python handler
+    assert c.OP_ACCEPT in deferred  # confidential accepts ran their Python handler,
+    assert c.OP_CONFIRM in deferred  # and confirmations citing claims
     assert len(deferred) < n_rows // 50  # and only they: the rest ran natively
 
 
@@ -435,19 +500,24 @@ def test_a_big_wave_of_finance_ops_runs_on_the_pool_and_equals_python():
     assert {r.code for r in native.receipts} == {Reject.OK, FinanceReject.BAD_COUNTERPARTY}
 
 
-def test_a_split_on_another_suite_is_deferred_and_equals_python():
-    """On an sm2-sm3 chain the child ids are SM3's: the kernel leaves the split to Python."""
+def test_a_split_and_a_confirmation_on_another_suite_are_deferred_and_equal_python():
+    """On an sm2-sm3 chain child and voucher ids are SM3's: the kernels leave a split and a
+    confirmation to Python."""
     ledger = MemLedger(config(crypto="sm2-sm3"), timestamp_ms=T_SETUP)
     w = admit_all(Finance(ledger, SECRET))
     vid, _ = issue_voucher(w, 10_000, FAR, b"sm")
-    t1, org = w.p["Tier1"], w.org("Tier1")
+    t1, org, core = w.p["Tier1"], w.org("Tier1"), w.p["CoreCo"]
+    invoice = [(c.DocType.INVOICE, t1.anchor(c.DocType.INVOICE, b"sm 2").check().id)]
     tx, kids = voucher.split(
         CHAIN_ID, t1.pk, org, ledger.nonce(t1.pk), vid, vid, [4000, 6000], suite=ledger.suite
     )
     tx2 = voucher.offer(CHAIN_ID, t1.pk, org, ledger.nonce(t1.pk) + 1, vid, kids[0], w.org("Tier2"))
-    batch = decode_batch(
-        frame([t1.keys.sign_tx(tx).encode(), t1.keys.sign_tx(tx2).encode()]), suite=ledger.suite
-    )
+    tx3, vid2 = voucher.confirm(
+        CHAIN_ID, core.pk, w.org("CoreCo"), ledger.nonce(core.pk), org, 500, FAR, invoice,
+        core.voucher_asset(invoice), suite=ledger.suite,
+    )  # fmt: skip
+    signed = [t1.keys.sign_tx(tx), t1.keys.sign_tx(tx2), core.keys.sign_tx(tx3)]
+    batch = decode_batch(frame([t.encode() for t in signed]), suite=ledger.suite)
     runs = {
         native: execute_block(
             batch, dict(ledger.state), ledger.height + 1, T_SETUP, suite=ledger.suite, native=native
@@ -455,8 +525,8 @@ def test_a_split_on_another_suite_is_deferred_and_equals_python():
         for native in (True, False)
     }
     assert runs[True].receipts == runs[False].receipts and runs[True].writes == runs[False].writes
-    assert [r.code for r in runs[True].receipts] == [Reject.OK, Reject.OK]
-    assert c.piece_key(kids[1]) in runs[True].writes
+    assert [r.code for r in runs[True].receipts] == [Reject.OK] * 3
+    assert c.piece_key(kids[1]) in runs[True].writes and c.piece_key(vid2) in runs[True].writes
 
 
 @pytest.mark.parametrize("name", sorted(tierchain_native.finance_codes()))

@@ -190,7 +190,7 @@ def test_an_op_naming_an_unknown_kernel_is_refused_and_the_codes_agree():
     with pytest.raises(apps.AppError, match="no native kernel"):
         apps.Op(99, "nothing", lambda ctx: None, native="no.such")
     kernels, codes = tierchain_native.exec_constants()
-    names = ["accounts.transfer", "fin.split", "fin.offer", "fin.accept", "fin.anchor"]
+    names = ["accounts.transfer", "fin.split", "fin.offer", "fin.accept", "fin.anchor", "fin.confirm"]
     assert kernels == {name: i for i, name in enumerate(names)}
     assert all(Reject[name] == code for name, code in codes.items())
 

@@ -239,7 +239,7 @@ def issue(
     put_piece(ctx, vid, log_event(ctx, root, c.Event.ISSUED, obligor, face))
 
 
-@OPS.op(c.OP_CONFIRM, "fin.confirm")
+@OPS.op(c.OP_CONFIRM, "fin.confirm", native="fin.confirm")
 def _confirm(ctx: TxContext) -> None:
     if len(ctx.payload) < _CONFIRM.size:
         raise OpFailed(Reject.BAD_PAYLOAD)

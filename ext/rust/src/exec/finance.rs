@@ -1,18 +1,22 @@
 //! The finance app's plaintext piece moves, as `tierchain.apps.finance.voucher` does them:
 //! `fin.split` (`_split`), `fin.offer` (`_offer`, every kind) and `fin.accept` (`_accept`:
 //! transfer, discount and pledge, the latter two counting against the duplicate-financing
-//! registry as `registry.add_financed` does); and a document's anchoring, `fin.anchor`
-//! (`tierchain.apps.finance.evidence._anchor`). Every check, read and write is the handler's,
+//! registry as `registry.add_financed` does); a document's anchoring, `fin.anchor`
+//! (`tierchain.apps.finance.evidence._anchor`); and a voucher's issue, `fin.confirm`
+//! ([`confirm`], `voucher._confirm`). Every check, read and write is the handler's,
 //! in the handler's order (a read of an undeclared key is `UNDECLARED_ACCESS` where the
 //! handler reads it); records are decoded and encoded with the layouts of
 //! `tierchain.apps.finance.codes` (a record of the wrong length is the handler's
 //! `RecordError`: `HANDLER_FAILED`). Left to the Python handler ([`Fail::Defer`]): the
 //! accept of a confidential piece (amount 0: its opening and offer records move), and a
 //! split on a chain whose crypto suite is not ed25519-blake3 (child ids are the suite's
-//! hash; only BLAKE3's is here).
+//! hash; only BLAKE3's is here), and what [`confirm`] leaves.
 
 use super::{Fail, TxView, codes};
 use crate::crypto::hash::hash_one;
+
+mod confirm;
+pub(super) use confirm::confirm;
 
 /// The finance app's refusal codes: `tierchain.apps.finance.codes.FinanceReject` (its
 /// numbers; tests/apps/test_finance_native.py checks [`fcodes::ALL`] against it).
@@ -23,6 +27,9 @@ pub mod fcodes {
     pub const ORG_INACTIVE: u16 = 99;
     pub const NO_SUCH_ORG: u16 = 106;
     pub const DOC_EXISTS: u16 = 109;
+    pub const NO_SUCH_DOC: u16 = 110;
+    pub const INVOICE_ALREADY_USED: u16 = 111;
+    pub const NO_INVOICE: u16 = 112;
     pub const VOUCHER_EXISTS: u16 = 113;
     pub const NO_SUCH_VOUCHER: u16 = 114;
     pub const NO_SUCH_PIECE: u16 = 115;
@@ -37,18 +44,23 @@ pub mod fcodes {
     pub const NOT_OFFERED: u16 = 124;
     pub const MATURED: u16 = 125;
     pub const EXCEEDS_ASSET_VALUE: u16 = 131;
+    pub const ASSET_EXISTS: u16 = 132;
     pub const NO_SUCH_ASSET: u16 = 133;
     pub const HISTORY_FULL: u16 = 135;
     pub const BAD_COUNTERPARTY: u16 = 136;
+    pub const DOC_NOT_FROM_PARTY: u16 = 139;
     pub const CONFIDENTIAL_PIECE: u16 = 140;
     /// Every code above, by `FinanceReject` name.
-    pub const ALL: [(&str, u16); 24] = [
+    pub const ALL: [(&str, u16); 29] = [
         ("NOT_A_MEMBER", NOT_A_MEMBER),
         ("KEY_REVOKED", KEY_REVOKED),
         ("ROLE_MISSING", ROLE_MISSING),
         ("ORG_INACTIVE", ORG_INACTIVE),
         ("NO_SUCH_ORG", NO_SUCH_ORG),
         ("DOC_EXISTS", DOC_EXISTS),
+        ("NO_SUCH_DOC", NO_SUCH_DOC),
+        ("INVOICE_ALREADY_USED", INVOICE_ALREADY_USED),
+        ("NO_INVOICE", NO_INVOICE),
         ("VOUCHER_EXISTS", VOUCHER_EXISTS),
         ("NO_SUCH_VOUCHER", NO_SUCH_VOUCHER),
         ("NO_SUCH_PIECE", NO_SUCH_PIECE),
@@ -63,9 +75,11 @@ pub mod fcodes {
         ("NOT_OFFERED", NOT_OFFERED),
         ("MATURED", MATURED),
         ("EXCEEDS_ASSET_VALUE", EXCEEDS_ASSET_VALUE),
+        ("ASSET_EXISTS", ASSET_EXISTS),
         ("NO_SUCH_ASSET", NO_SUCH_ASSET),
         ("HISTORY_FULL", HISTORY_FULL),
         ("BAD_COUNTERPARTY", BAD_COUNTERPARTY),
+        ("DOC_NOT_FROM_PARTY", DOC_NOT_FROM_PARTY),
         ("CONFIDENTIAL_PIECE", CONFIDENTIAL_PIECE),
     ];
 }
@@ -76,6 +90,7 @@ pub const TOPIC_SPLIT: &[u8] = b"fin.piece.split";
 pub const TOPIC_OFFERED: &[u8] = b"fin.piece.offered";
 pub const TOPIC_ACCEPTED: &[u8] = b"fin.piece.accepted";
 pub const TOPIC_ANCHORED: &[u8] = b"fin.doc.anchored";
+pub const TOPIC_ISSUED: &[u8] = b"fin.voucher.issued";
 
 /// `codes.FIN_PIECE_ID`: the hash domain of child piece ids.
 const FIN_PIECE_ID: &str = "tierchain 2026 finance piece id";
@@ -113,6 +128,7 @@ mod kind {
 
 /// `Event` (history entry kinds).
 mod event {
+    pub const ISSUED: u8 = 1;
     pub const CREATED_BY_SPLIT: u8 = 2;
     pub const SPLIT: u8 = 3;
     pub const OFFERED: u8 = 4;
@@ -399,6 +415,19 @@ fn member(tx: &TxView) -> Result<([u8; ID], OrgRecord), Fail> {
     Ok((k.org, org))
 }
 
+/// `orgs.active_org_with(ctx, oid, roles)`: a counterparty that exists, is active and
+/// holds one of `roles`.
+fn active_org_with(tx: &TxView, oid: &[u8; ID], roles: u32) -> Result<(), Fail> {
+    let org = match tx.get(&key(b"fo/", oid))? {
+        None => return Err(Fail::Code(fc::NO_SUCH_ORG)),
+        Some(raw) => OrgRecord::decode(raw)?,
+    };
+    if org.status != ORG_ACTIVE || org.roles & roles == 0 {
+        return Err(Fail::Code(fc::BAD_COUNTERPARTY));
+    }
+    Ok(())
+}
+
 fn load_piece(tx: &TxView, pid: &[u8]) -> Result<Piece, Fail> {
     Piece::decode(
         tx.get(&key(b"fx/", pid))?
@@ -530,14 +559,7 @@ pub(super) fn offer(tx: &mut TxView) -> Result<(&'static [u8], Vec<u8>), Fail> {
     if to == oid {
         return Err(Fail::Code(fc::BAD_COUNTERPARTY));
     }
-    // orgs.active_org_with(ctx, to, role)
-    let org = match tx.get(&key(b"fo/", &to))? {
-        None => return Err(Fail::Code(fc::NO_SUCH_ORG)),
-        Some(raw) => OrgRecord::decode(raw)?,
-    };
-    if org.status != ORG_ACTIVE || org.roles & role == 0 {
-        return Err(Fail::Code(fc::BAD_COUNTERPARTY));
-    }
+    active_org_with(tx, &to, role)?;
     if k == kind::TRANSFER {
         (price, due_ms) = (0, 0);
     } else if !(0 < price && price <= piece.amount)
@@ -664,7 +686,7 @@ pub(super) fn anchor(tx: &mut TxView) -> Result<(&'static [u8], Vec<u8>), Fail> 
     if tx.get(&doc)?.is_some() {
         return Err(Fail::Code(fc::DOC_EXISTS));
     }
-    let mut record = Vec::with_capacity(120);
+    let mut record = Vec::with_capacity(112);
     record.extend_from_slice(&oid);
     record.extend_from_slice(sender);
     record.extend_from_slice(&tx.height.to_le_bytes());

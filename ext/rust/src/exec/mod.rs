@@ -77,18 +77,21 @@ pub enum Kernel {
     FinAccept = 3,
     /// `fin.anchor` (op 24): a document's fingerprint anchored.
     FinAnchor = 4,
+    /// `fin.confirm` (op 32): a voucher issued (one citing a claimed document is deferred).
+    FinConfirm = 5,
     /// Tests only: defers every row whose payload starts with 0xff, else a transfer.
     #[cfg(test)]
     TestDefer = 254,
 }
 
 impl Kernel {
-    pub const ALL: [(&'static str, Kernel); 5] = [
+    pub const ALL: [(&'static str, Kernel); 6] = [
         ("accounts.transfer", Kernel::Transfer),
         ("fin.split", Kernel::FinSplit),
         ("fin.offer", Kernel::FinOffer),
         ("fin.accept", Kernel::FinAccept),
         ("fin.anchor", Kernel::FinAnchor),
+        ("fin.confirm", Kernel::FinConfirm),
     ];
 
     pub fn from_id(id: u8) -> Option<Kernel> {
@@ -376,14 +379,22 @@ impl<'a> TxView<'a> {
         self.cols.tx_id(self.row)
     }
 
+    pub fn nonce(&self) -> u64 {
+        self.cols.nonce[self.row]
+    }
+
+    /// `ctx.declares`: whether the transaction declared `key` (to read or to write).
+    pub fn declares(&self, key: &[u8]) -> bool {
+        self.declared_in(self.reads.clone(), key) || self.declared_in(self.writes.clone(), key)
+    }
+
     fn declared_in(&self, range: std::ops::Range<usize>, key: &[u8]) -> bool {
         range.into_iter().any(|j| self.cols.key(j) == key)
     }
 
     /// `ctx.get`: its own write first, then the block's state; undeclared -> UNDECLARED_ACCESS.
     pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>, Fail> {
-        if !self.declared_in(self.writes.clone(), key) && !self.declared_in(self.reads.clone(), key)
-        {
+        if !self.declares(key) {
             return Err(Fail::Code(codes::UNDECLARED_ACCESS));
         }
         if let Some((_, v)) = self.local.iter().rev().find(|(k, _)| k == key) {
@@ -480,6 +491,7 @@ fn run_row(
         Kernel::FinOffer => finance::offer(&mut tx),
         Kernel::FinAccept => finance::accept(&mut tx),
         Kernel::FinAnchor => finance::anchor(&mut tx),
+        Kernel::FinConfirm => finance::confirm(&mut tx),
         #[cfg(test)]
         Kernel::TestDefer if tx.payload().first() == Some(&0xff) => Err(Fail::Defer),
         #[cfg(test)]

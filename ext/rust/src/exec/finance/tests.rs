@@ -14,6 +14,8 @@
 //! c.Params(1, 5, 250, 86_400_000).encode().hex()
 //! c.RegistryEntry(10_000, 2_500).encode().hex()
 //! c.child_id(bytes(range(16)), 0).hex(), c.child_id(bytes(range(16)), 7).hex()
+//! c.voucher_id(bytes(range(100, 132)), bytes(range(32)), 7).hex()
+//! c.voucher_id(bytes(range(100, 132)), b"\x05" * 33, 2**64 - 1).hex()
 //! ```
 
 use super::*;
@@ -184,5 +186,19 @@ fn child_ids_are_pythons() {
     assert_eq!(
         child_id(&ids(0), 7).to_vec(),
         hex("0001020304050607485550ab2b4da352")
+    );
+}
+
+#[test]
+fn voucher_ids_are_pythons() {
+    let blinded: [u8; 32] = core::array::from_fn(|i| 100 + i as u8);
+    let sender: Vec<u8> = (0..32).collect();
+    assert_eq!(
+        confirm::voucher_id(&blinded, &sender, 7).to_vec(),
+        hex("6465666768696a6bb3e96cfb56fa74ed")
+    );
+    assert_eq!(
+        confirm::voucher_id(&blinded, &[5; 33], u64::MAX).to_vec(),
+        hex("6465666768696a6be036f6946f733456")
     );
 }
