@@ -98,7 +98,7 @@ class UndeclaredAccess(OpFailed):
 
 # Reads of state as of the block's start (the committed state, or a pipeline overlay): a
 # dict of prefetched values or a callable.
-BaseGet = Callable[[bytes], "bytes | None"] | dict
+BaseGet = Callable[[bytes], "bytes | None"] | dict  # or a prepared BlockState (execute_block)
 _TOMBSTONE = None
 
 
@@ -247,6 +247,21 @@ def declared_keys(cols: BlockColumns) -> list[bytes]:
     """Every key the block may read, sorted: declared keys and the senders' nonce keys (for
     prefetching; ``nonce_key``), listed natively."""
     return cols.native.declared_keys()
+
+
+def read_state(
+    reader: tuple[tierchain_native.LmdbTxn, int],
+    cols: BlockColumns,
+    overlays: list[dict[bytes, bytes | None]],
+) -> tierchain_native.BlockState:
+    """The parent state of the block ``cols`` as ``execute_block`` takes it (``base``): each
+    key the block may touch (``declared_keys``) valued from the newest of ``overlays`` holding
+    it (write sets not in the table yet, oldest first; ``None`` deletes), else from the table
+    ``reader`` names (a native read transaction of this thread and the table's handle:
+    ``storage``'s ``native``). One native call that reads the table without the GIL and makes
+    no Python object per value; what ``BlockState(keys, get_many_raw(keys, overlays))`` holds."""
+    txn, dbi = reader
+    return tierchain_native.BlockState.read(txn, dbi, cols.native, overlays)
 
 
 def _run_one(ctx: TxContext, cols: BlockColumns, i: int) -> Receipt:
@@ -403,8 +418,10 @@ def execute_block(
     """Execute every valid transaction of ``batch`` wave by wave, with the ops of
     ``app_set`` (default: the built-in apps, ``apps.DEFAULT_APPS``) on a chain of ``suite``.
 
-    ``base``: the parent state (a dict or a reader); ``keys``: every key the block may
-    touch (default: ``declared_keys(cols)``), read from ``base`` once up front. ``waves``:
+    ``base``: the parent state (a dict or a reader), or a ``BlockState`` of it that already
+    holds every key the block may touch (``read_state``; it becomes the block's state);
+    ``keys``: every key the block may touch (default: ``declared_keys(cols)``), read from a
+    dict or reader ``base`` once up front. ``waves``:
     the scheduler's when None (conflict-free: a native wave runs on all cores), else the
     caller's, run in exactly their order. ``native``: run ops that have a native kernel
     there (default: on unless ``TIERCHAIN_NATIVE_OPS=0``); off, every op runs its Python
@@ -413,7 +430,10 @@ def execute_block(
     if waves is not None:
         waves = _checked_waves(waves, len(batch))
     cols = BlockColumns(batch) if cols is None else cols
-    state = tierchain_native.BlockState(declared_keys(cols) if keys is None else keys, base)
+    if isinstance(base, tierchain_native.BlockState):
+        state = base
+    else:
+        state = tierchain_native.BlockState(declared_keys(cols) if keys is None else keys, base)
     ctx = TxContext(state, height, timestamp_ms, app_set, suite, shard)
     receipts: list[Receipt | None] = [None] * len(batch)
     encoded: list[bytes | None] = [None] * len(batch)  # the native rows' receipts, encoded by their kernels

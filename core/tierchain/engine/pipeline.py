@@ -39,8 +39,10 @@ import threading
 import time
 from collections import deque
 
+import tierchain_native
+
 from tierchain.engine import transition
-from tierchain.engine.execute import BlockColumns, declared_keys
+from tierchain.engine.execute import BlockColumns, read_state
 from tierchain.engine.mempool import Chunk
 from tierchain.engine.submission import ChainError, CommittedBlock
 from tierchain.errors import InvariantViolation, TierChainError
@@ -139,6 +141,9 @@ class Pipeline:
         # executed and uncommitted, or committed and logged but not flushed yet
         # (state_log); the committer drops them when it flushes them.
         self._uncommitted: deque[tuple[int, dict[bytes, bytes | None]]] = deque(pending)
+        # The producer's overlays: the BlockState that executed each uncommitted block it
+        # executed (the same writes, looked up natively by ``read_state``), by height.
+        self._executed_states: dict[int, tierchain_native.BlockState] = {}
         self._state_height = flushed  # the committer's: the height the state table holds
         # The producer's flush plan: blocks and writes pending since the last planned flush.
         self._plan = [len(pending), sum(len(w) for _, w in pending)]
@@ -237,25 +242,24 @@ class Pipeline:
         # Handlers can read only declared keys (and the executor the nonce keys), so
         # one prefetch of exactly those is every state read the block will make.
         cols = BlockColumns(batch)
-        keys = declared_keys(cols)
         # Overlay snapshot BEFORE the read txn begins: a block the committer drops from
         # it is already durable, so the read txn sees its writes; one still in the
         # snapshot is overlaid whether or not the read txn also sees it.
         with self._uncommitted_lock:
-            overlays = [writes for _, writes in self._uncommitted]
-        with self.store.read() as r:  # a key an overlay holds is not read (natively)
-            prefetched = r.get_many_raw("state", keys, overlays)
+            states = self._executed_states
+            overlays = [states.get(h, writes) for h, writes in self._uncommitted]
+        with self.store.read() as r:  # a key an overlay holds is not read
+            state = read_state(r.native("state"), cols, overlays)
         t0 = time.perf_counter()
         result = transition.execute(
             batch,
-            prefetched,
+            state,
             height,
             timestamp_ms,
             app_set=self.apps,
             suite=self.suite,
             cols=cols,
             shard=(self.config.shard_index, self.config.shard_count),
-            keys=keys,
         )
         execute_s = time.perf_counter() - t0
         # The tx index's inbox records, packed (the committer's put sorts them natively):
@@ -270,6 +274,7 @@ class Pipeline:
         log_blob = None if flush else writeback_log.encode(result.writes)
         with self._uncommitted_lock:
             self._uncommitted.append((height, result.writes))
+            self._executed_states[height] = state
         return _Executed(
             chunks, batch, height, timestamp_ms, result, index, flush, log_blob, None, execute_s=execute_s
         )
@@ -350,7 +355,7 @@ class Pipeline:
         with self._uncommitted_lock:
             if ex.flush:  # the state table now holds every block up to this one
                 while self._uncommitted and self._uncommitted[0][0] <= ex.height:
-                    self._uncommitted.popleft()
+                    self._executed_states.pop(self._uncommitted.popleft()[0], None)
                 self._state_height = ex.height
         self.commitment.committed(ex.version)
 

@@ -278,6 +278,14 @@ impl State {
         State::default()
     }
 
+    /// A state with room for `keys` prefetched values.
+    pub fn with_capacity(keys: usize) -> State {
+        State {
+            base: FastMap::with_capacity_and_hasher(keys, Default::default()),
+            ..State::default()
+        }
+    }
+
     /// Records the parent state's value of `key` (`None`: absent).
     pub fn prefetch(&mut self, key: &[u8], value: Option<&[u8]>) {
         self.base.insert(key.into(), value.map(Into::into));
@@ -297,6 +305,11 @@ impl State {
             Some(v) => Ok(v.as_deref()),
             None => Err(Broken(format!("key {key:02x?} was not prefetched"))),
         }
+    }
+
+    /// The block's write of `key` (`Some(None)`: deleted), or `None` if it wrote none.
+    pub fn written(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.index.get(key).map(|&at| self.writes[at].1.as_deref())
     }
 
     /// A write of the block (`None` deletes); a key keeps its first write's place.

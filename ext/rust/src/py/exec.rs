@@ -1,5 +1,6 @@
 //! Bindings of [`crate::exec`]: `BlockState` (the block's state: prefetched
-//! parent values and the block's writes; the Python executor's overlay too),
+//! parent values and the block's writes; the Python executor's overlay too; read
+//! straight from LMDB by `BlockState.read`),
 //! `BlockCols` (a block's columns, copied once per block) and
 //! `exec_constants` (kernel ids and refusal codes, checked against Python's at import).
 
@@ -9,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 use super::args::{byte_arg, seq_items, typed_arg};
+use super::lmdb::LmdbTxn;
 use crate::exec;
 
 /// `BlockCols(buf, key_first, key_start, key_len, n_read, n_write, sender,
@@ -131,6 +133,97 @@ impl BlockState {
         Ok(BlockState {
             inner,
             base: base.clone().unbind(),
+        })
+    }
+
+    /// `BlockState.read(txn, dbi, cols, overlays)`: the state of the block whose columns
+    /// are `cols` (a `BlockCols`) over database `dbi` of `txn` (a transaction of this
+    /// thread): each key the block may touch (`cols.declared_keys()`) valued from the
+    /// newest of `overlays` holding it, else from the database; a key outside them reads
+    /// as absent. `overlays`, oldest first: the writes of blocks not in the database yet,
+    /// each a dict (`None` is a deletion) or the `BlockState` that executed the block (its
+    /// writes, looked up natively). The state `BlockState(keys, txn.get_many(dbi, keys,
+    /// overlays))` holds, in one call, without a Python object per value (nor per key
+    /// unless an overlay is a dict); the database is read with the GIL released.
+    #[staticmethod]
+    fn read(
+        py: Python<'_>,
+        txn: PyRef<'_, LmdbTxn>,
+        dbi: u32,
+        cols: &Bound<'_, BlockCols>,
+        overlays: &Bound<'_, PyList>,
+    ) -> PyResult<BlockState> {
+        enum Overlay<'py> {
+            Native(PyRef<'py, BlockState>),
+            Dict(Bound<'py, PyDict>),
+        }
+        let mut sets = Vec::with_capacity(overlays.len());
+        for o in overlays.iter() {
+            sets.push(match o.cast_into::<BlockState>() {
+                Ok(state) => Overlay::Native(state.try_borrow()?),
+                Err(e) => {
+                    Overlay::Dict(e.into_inner().cast_into::<PyDict>().map_err(|_| {
+                        PyTypeError::new_err("overlays must be dicts or BlockStates")
+                    })?)
+                }
+            });
+        }
+        let cols = cols.get().cols();
+        // A dict overlay (a write-ahead log's, after a restart) is looked up holding the
+        // GIL: the newest dict holding each key, by overlay index. The rest (listing the
+        // keys, the executed blocks' writes, the database) runs without it.
+        let mut listed = None;
+        let mut dict_hits: Vec<Option<(usize, Option<Vec<u8>>)>> = Vec::new();
+        if sets.iter().any(|s| matches!(s, Overlay::Dict(_))) {
+            let keys = cols.declared_keys();
+            for key in &keys {
+                let k = PyBytes::new(py, key);
+                let mut hit = None;
+                for (j, set) in sets.iter().enumerate().rev() {
+                    if let Overlay::Dict(d) = set
+                        && let Some(v) = d.get_item(&k)?
+                    {
+                        hit = Some((j, value_of(&v)?));
+                        break;
+                    }
+                }
+                dict_hits.push(hit);
+            }
+            listed = Some(keys);
+        }
+        let natives: Vec<Option<&exec::State>> = sets
+            .iter()
+            .map(|s| match s {
+                Overlay::Native(state) => Some(&state.inner),
+                Overlay::Dict(_) => None,
+            })
+            .collect();
+        let inner = txn.with_reader(py, dbi, true, move |db| {
+            let keys = listed.unwrap_or_else(|| cols.declared_keys());
+            let mut inner = exec::State::with_capacity(keys.len());
+            for (i, key) in keys.iter().enumerate() {
+                let mut held = None;
+                for (j, state) in natives.iter().enumerate().rev() {
+                    held = match (state, dict_hits.get(i)) {
+                        (Some(state), _) => state.written(key),
+                        (None, Some(Some((at, v)))) if *at == j => Some(v.as_deref()),
+                        (None, _) => None,
+                    };
+                    if held.is_some() {
+                        break;
+                    }
+                }
+                let value = match held {
+                    Some(v) => v,
+                    None => db.get(key)?,
+                };
+                inner.prefetch(key, value);
+            }
+            Ok(inner)
+        })?;
+        Ok(BlockState {
+            inner,
+            base: PyDict::new(py).into_any().unbind(),
         })
     }
 

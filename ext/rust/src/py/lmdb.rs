@@ -264,6 +264,31 @@ impl Drop for LmdbEnv {
     }
 }
 
+/// Lookups in one database of a live transaction, for native code running without the
+/// GIL ([`LmdbTxn::with_reader`], which alone makes one, for the length of its call).
+pub(crate) struct Reader {
+    txn: usize, // *mut MDB_txn, live: this thread's, inside `with_reader`
+    dbi: u32,
+}
+
+impl Reader {
+    /// The value of `key` (`None`: absent), pointing into the transaction's pages while the
+    /// reader is borrowed; `Err`: LMDB's return code.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<&[u8]>, c_int> {
+        let mut k = val(key);
+        let mut v = ffi::MDB_val { mv_size: 0, mv_data: ptr::null_mut() };
+        // SAFETY: a reader exists only inside `with_reader`, on the thread of its live
+        // transaction, which nothing else uses or writes meanwhile; `key` outlives the call.
+        match unsafe { ffi::mdb_get(self.txn as *mut ffi::MDB_txn, self.dbi, &mut k, &mut v) } {
+            // SAFETY: as above: `v` points into the transaction's pages, unchanged while the
+            // reader (and so the transaction) is borrowed.
+            0 => Ok(Some(unsafe { slice(&v) })),
+            ffi::MDB_NOTFOUND => Ok(None),
+            rc => Err(rc),
+        }
+    }
+}
+
 /// A read or write transaction. Values it returns are copies (Python ``bytes``).
 #[pyclass(module = "tierchain_native")]
 pub struct LmdbTxn {
@@ -306,6 +331,21 @@ impl LmdbTxn {
             *e.writer.lock().expect("writer lock") = Some(me);
         }
         Ok(LmdbTxn { txn, env: env.clone().unbind(), write, owner: me })
+    }
+
+    /// Runs `work` with a [`Reader`] of database `dbi` of this live transaction (the GIL
+    /// released if `release_gil`): for a caller that keeps the values natively
+    /// (`BlockState.read`) where `get_many` makes Python objects. An error `work` returns
+    /// is LMDB's return code (`mdb_get`'s).
+    pub(crate) fn with_reader<R, F>(&self, py: Python<'_>, dbi: u32, release_gil: bool, work: F) -> PyResult<R>
+    where
+        R: Send,
+        F: FnOnce(&Reader) -> Result<R, c_int> + Send,
+    {
+        let reader = Reader { txn: self.live()? as usize, dbi };
+        let run = move || work(&reader);
+        let out = if release_gil { py.detach(run) } else { run() };
+        out.map_err(|rc| error("mdb_get", rc))
     }
 
     fn live(&self) -> PyResult<*mut ffi::MDB_txn> {
