@@ -328,6 +328,35 @@ impl Piece {
         })
     }
 
+    /// A new active piece of `voucher` (lineage `root`): `amount` held by `holder` from
+    /// `height`, no offer, no children, no history yet; a root piece (a split's child sets
+    /// its parent, depth and index).
+    fn active(
+        voucher: [u8; ID],
+        root: [u8; ID],
+        amount: u64,
+        holder: [u8; ID],
+        height: u64,
+    ) -> Piece {
+        Piece {
+            voucher,
+            parent: ZERO_ID,
+            root,
+            depth: 0,
+            index: 0,
+            amount,
+            holder,
+            state: state::ACTIVE,
+            offer_kind: 0,
+            counterparty: ZERO_ID,
+            price: 0,
+            due_ms: 0,
+            children: 0,
+            created_height: height,
+            history: Vec::with_capacity(Piece::HIST),
+        }
+    }
+
     pub fn history_len(&self) -> usize {
         self.history.len() / Self::HIST
     }
@@ -514,21 +543,10 @@ pub(super) fn split(tx: &mut TxView) -> Result<(&'static [u8], Vec<u8>), Fail> {
     let depth = piece.depth + 1;
     for (i, (kid, &amount)) in kids.iter().zip(&amounts).enumerate() {
         let mut child = Piece {
-            voucher: piece.voucher,
             parent: pid,
-            root: piece.root,
             depth,
             index: i as u8,
-            amount,
-            holder: oid,
-            state: state::ACTIVE,
-            offer_kind: 0,
-            counterparty: ZERO_ID,
-            price: 0,
-            due_ms: 0,
-            children: 0,
-            created_height: height,
-            history: Vec::with_capacity(Piece::HIST),
+            ..Piece::active(piece.voucher, piece.root, amount, oid, height)
         };
         child.log(event::CREATED_BY_SPLIT, height, &oid, amount)?;
         put_piece(tx, kid, &child)?;

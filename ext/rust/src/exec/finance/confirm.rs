@@ -8,7 +8,7 @@
 
 use super::{
     BAD_RECORD, CORE_ENTERPRISE, ID, LINEAGE_TAG, Piece, RegistryEntry, SUPPLIER, TOPIC_ISSUED,
-    VOUCHER_ACTIVE, ZERO_ID, active_org_with, event, fc, id_at, key, member_with, put_piece, state,
+    VOUCHER_ACTIVE, ZERO_ID, active_org_with, event, fc, id_at, key, member_with, put_piece,
     u64_at,
 };
 use crate::crypto::hash::hash_one;
@@ -131,23 +131,7 @@ pub(in crate::exec) fn confirm(tx: &mut TxView) -> Result<(&'static [u8], Vec<u8
     record.extend_from_slice(&blinded);
     record.extend_from_slice(&payload[HEAD - 1..]); // the count and the documents as listed
     tx.put(&vkey, &record)?;
-    let mut root = Piece {
-        voucher: vid,
-        parent: ZERO_ID,
-        root: vid,
-        depth: 0,
-        index: 0,
-        amount: face,
-        holder: beneficiary,
-        state: state::ACTIVE,
-        offer_kind: 0,
-        counterparty: ZERO_ID,
-        price: 0,
-        due_ms: 0,
-        children: 0,
-        created_height: height,
-        history: Vec::with_capacity(Piece::HIST),
-    };
+    let mut root = Piece::active(vid, vid, face, beneficiary, height);
     root.log(event::ISSUED, height, &obligor, face)?;
     put_piece(tx, &vid, &root)?;
     let data = [&vid[..], &beneficiary, &face.to_le_bytes()].concat();
