@@ -252,14 +252,16 @@ def declared_keys(cols: BlockColumns) -> list[bytes]:
 def read_state(
     reader: tuple[tierchain_native.LmdbTxn, int],
     cols: BlockColumns,
-    overlays: list[dict[bytes, bytes | None]],
+    overlays: list[dict[bytes, bytes | None] | tierchain_native.BlockState],
 ) -> tierchain_native.BlockState:
     """The parent state of the block ``cols`` as ``execute_block`` takes it (``base``): each
     key the block may touch (``declared_keys``) valued from the newest of ``overlays`` holding
-    it (write sets not in the table yet, oldest first; ``None`` deletes), else from the table
-    ``reader`` names (a native read transaction of this thread and the table's handle:
-    ``storage``'s ``native``). One native call that reads the table without the GIL and makes
-    no Python object per value; what ``BlockState(keys, get_many_raw(keys, overlays))`` holds."""
+    it, else from the table ``reader`` names (a native read transaction of this thread and the
+    table's handle: ``storage``'s ``native``). ``overlays``, oldest first: the writes of blocks
+    not in the table yet, each a dict (``None`` deletes) or the ``BlockState`` that executed
+    the block (looked up natively). One native call that reads the table without the GIL and
+    makes no Python object per value; with dict overlays, what ``BlockState(keys,
+    get_many_raw(keys, overlays))`` holds."""
     txn, dbi = reader
     return tierchain_native.BlockState.read(txn, dbi, cols.native, overlays)
 
