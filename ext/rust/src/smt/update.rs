@@ -356,7 +356,8 @@ impl Updater {
         // Decoded together: the level's hashes in a few batches.
         let chunks = Chunk::decode_many(&records, self.hash)?;
         for (want, chunk) in level.into_iter().zip(chunks) {
-            self.accept(want, Arc::new(chunk))?;
+            let hash = chunk.hash(self.hash);
+            self.accept(want, Arc::new(chunk), hash)?;
         }
         Ok(())
     }
@@ -377,14 +378,23 @@ impl Updater {
         }
         loop {
             let level = std::mem::take(&mut self.level);
+            // Every chunk of the level looked up (and its hash read) first: the lookups
+            // do not depend on each other, so their cache misses overlap, where one walk
+            // per chunk waited for each in turn.
+            let found: Vec<Option<(Arc<Chunk>, Digest)>> = level
+                .iter()
+                .map(|want| {
+                    let (chunk, _) = cache.chunks.get(&want.id)?;
+                    Some((Arc::clone(chunk), chunk.hash(self.hash)))
+                })
+                .collect();
             let mut misses = Vec::with_capacity(level.len());
             let mut hit = false;
-            for want in level {
-                match cache.chunks.get(&want.id) {
-                    Some((chunk, _)) => {
+            for (want, found) in level.into_iter().zip(found) {
+                match found {
+                    Some((chunk, hash)) => {
                         hit = true;
-                        let chunk = Arc::clone(chunk);
-                        self.accept(want, chunk)?;
+                        self.accept(want, chunk, hash)?;
                     }
                     None => misses.push(want),
                 }
@@ -396,8 +406,9 @@ impl Updater {
         }
     }
 
-    fn accept(&mut self, want: Want, chunk: Arc<Chunk>) -> Result<(), SmtError> {
-        if chunk.hash(self.hash) != want.hash {
+    /// Takes `chunk` (whose hash is `hash`) for `want`, checked against its parent's hash.
+    fn accept(&mut self, want: Want, chunk: Arc<Chunk>, hash: Digest) -> Result<(), SmtError> {
+        if hash != want.hash {
             return Err(SmtError::BadNode(format!(
                 "chunk {} does not match its parent's hash",
                 hex(&want.id.key())
