@@ -99,6 +99,7 @@ bench-tiny: setup
 	$(PY) bench/confidential_mix.py --tiny --out bench/out/confidential_mix-tiny.json
 	$(PY) bench/engine.py --tiny --out bench/out/engine-tiny.json
 	$(PY) bench/execute.py --tiny --out bench/out/execute-tiny.json
+	$(PY) bench/prefetch.py --tiny --out bench/out/prefetch-tiny.json
 	$(PY) bench/suites.py --tiny --out bench/out/suites-tiny.json
 	$(PY) bench/finance.py --tiny --out bench/out/finance-tiny.json
 	$(PY) bench/state_tree.py --tiny --out bench/out/state_tree-tiny.json

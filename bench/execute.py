@@ -35,7 +35,9 @@ from tierchain.wire.tx import frame
 console = Console()
 
 
-def _block(txs: int, n_accounts: int, seed: int = 1):
+def transfer_block(txs: int, n_accounts: int, seed: int = 1):
+    """``txs`` signed transfers from ``txs / 2`` senders (two each) to random registered
+    accounts among ``n_accounts``, and the genesis state holding them."""
     people = [KeyPair.from_seed(i.to_bytes(4, "little") * 8) for i in range(n_accounts)]
     config = ChainConfig(genesis_accounts=tuple(GenesisAccount(k.public_key, (), 10**12) for k in people))
     base = {k: v for k, v in genesis_writes(config).items() if v is not None}
@@ -73,7 +75,7 @@ def main(txs: int, n_accounts: int, rounds: int, tiny: bool, out: Path) -> None:
     gc_tuning.tune()  # as a node's process runs
     if tiny:
         txs, n_accounts, rounds = 256, 1_000, 3
-    batch, base = _block(txs, n_accounts)
+    batch, base = transfer_block(txs, n_accounts)
     waves = [len(w) for w in schedule.waves(batch)]
     times: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(rounds):
