@@ -14,7 +14,7 @@ each, alternated:
   ``BlockState(keys, that dict)``.
 
 Both states are checked equal key for key. Reported: median (min..max) ms per block of each
-and their ratio per round.
+and their ratio per round, as median (min..max).
 
 Usage: python bench/prefetch.py [--txs 4096] [--accounts 10000] [--overlays 2] [--rounds 40] [--tiny]
        [--out FILE.json]
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ import tierchain_native
 from rich.console import Console
 
 from execute import transfer_block
+from figures import fmt, spread
 from tierchain.engine import gc_tuning
 from tierchain.engine.execute import BlockColumns, declared_keys, execute_block, read_state
 from tierchain.state.storage import Store
@@ -92,33 +92,20 @@ def main(txs: int, n_accounts: int, n_overlays: int, rounds: int, tiny: bool, ou
             store.close()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    ratios = [o / n for n, o in zip(times["read_state"], times["replaced"], strict=True)]
-
-    def row(ts: list[float]) -> dict:
-        return {"ms_median": 1000 * statistics.median(ts), "ms_min": 1000 * min(ts), "ms_max": 1000 * max(ts)}
-
+    ms = {name: spread([1000 * t for t in ts]) for name, ts in times.items()}
+    ratio = spread([o / n for n, o in zip(times["read_state"], times["replaced"], strict=True)])
     report = {
         "txs": len(batch),
         "accounts": n_accounts,
         "keys": len(keys),
         "overlays": n_overlays,
         "rounds": rounds,
-        "read_state": row(times["read_state"]),
-        "replaced": row(times["replaced"]),
-        "replaced_over_read_state_median": statistics.median(ratios),
-        "replaced_over_read_state_min": min(ratios),
-        "replaced_over_read_state_max": max(ratios),
+        "ms": ms,
+        "replaced_over_read_state": ratio,
     }
-    for name in ("read_state", "replaced"):
-        r = report[name]
-        console.print(
-            f"{name:>10}: {r['ms_median']:.2f} ms per {len(keys):,}-key block "
-            f"({r['ms_min']:.2f}..{r['ms_max']:.2f}), {n_overlays} overlays"
-        )
-    console.print(
-        f"replaced / read_state: {report['replaced_over_read_state_median']:.2f}x "
-        f"({report['replaced_over_read_state_min']:.2f}..{report['replaced_over_read_state_max']:.2f})"
-    )
+    for name, s in ms.items():
+        console.print(f"{name:>10}: {fmt(s, '.2f')} ms per {len(keys):,}-key block, {n_overlays} overlays")
+    console.print(f"replaced / read_state: {fmt(ratio, '.2f')}x")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
 
