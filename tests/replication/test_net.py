@@ -274,9 +274,19 @@ def test_network_starts_makes_blocks_and_stops(tmp_path) -> None:
             "heights to grow",
             lambda: all(x["height"] > y["height"] for x, y in zip(status(d), first, strict=True)),
         )
-        rows = status(d)
-        assert [row["peers"] for row in rows] == [1, 1]
-        assert all(row["catching_up"] is False and row["block_hash"] and row["app_hash"] for row in rows)
+        # An observer started beside the validator may still be block-syncing (catching up
+        # in bursts) while the validator makes blocks: wait until both are live.
+        rows = wait_for(
+            "both nodes caught up, each with its peer",
+            lambda: (
+                (s := status(d))
+                and all(
+                    x["catching_up"] is False and x["peers"] == 1 and x["block_hash"] and x["app_hash"]
+                    for x in s
+                )
+                and s
+            ),
+        )
         # Both nodes hold the same block at a common height.
         h = min(row["height"] for row in rows)
         hashes = {netlib.rpc_get(n.spec, f"block?height={h}")["block_id"]["hash"] for n in net.nodes}
