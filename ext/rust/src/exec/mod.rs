@@ -392,6 +392,7 @@ impl<'a> TxView<'a> {
         self.cols.tx_id(self.row)
     }
 
+    /// The transaction's nonce (`ctx.nonce`).
     pub fn nonce(&self) -> u64 {
         self.cols.nonce[self.row]
     }
