@@ -452,10 +452,12 @@ def _workload_options(f):
               help="Write the flat state table every K blocks (docs/operations.md).")  # fmt: skip
 @click.option("--tree-workers", type=click.IntRange(0, 64), default=0, show_default=True,
               help="Threads building a block's state tree; 0: the node's default.")  # fmt: skip
+@click.option("--tree-stage", type=click.Choice(["auto", "inline", "thread"]), default="auto",
+              show_default=True, help="The state tree on the producer or its own thread.")  # fmt: skip
 @click.option("--quiet", is_flag=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup_s, rate, batch_txs, inflight,
-            sync, block_txs_max, block_interval_ms, state_flush_blocks, tree_workers, quiet,
+            sync, block_txs_max, block_interval_ms, state_flush_blocks, tree_workers, tree_stage, quiet,
             out) -> None:  # fmt: skip
     """One load run of a fresh solo chain; JSON to --out."""
     txs = txs or _txs_for(seconds + warmup_s, rate or closed_rate_guess)
@@ -470,7 +472,11 @@ def run_cmd(accounts, senders, txs, skew, hot_pct, mix, threads, seconds, warmup
         sync=sync,
         block_txs_max=block_txs_max,
         block_interval_ms=block_interval_ms,
-        node_settings={"state_flush_blocks": state_flush_blocks, "tree_workers": tree_workers},
+        node_settings={
+            "state_flush_blocks": state_flush_blocks,
+            "tree_workers": tree_workers,
+            "tree_stage": tree_stage,
+        },
         quiet=quiet,
     )
     if out:

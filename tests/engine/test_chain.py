@@ -394,18 +394,19 @@ def test_a_settled_submission_is_freed_without_the_cyclic_gc(chain):
         gc.enable()
 
 
-def test_tree_stage_auto_follows_the_state_size(chain_dir, monkeypatch):
+def test_tree_stage_auto_follows_the_cores(chain_dir, monkeypatch):
     from tierchain.config import ConfigError
-    from tierchain.engine import chain as chain_mod
 
-    with Chain(chain_dir, small_config(), NODE) as c:  # a few genesis entries: inline
+    monkeypatch.setattr("tierchain_native.thread_count", lambda: 1)
+    with Chain(chain_dir, small_config(), NODE) as c:  # one core: the producer builds the tree
         assert not c.tree_threaded and c._tree_thread is None
-        with c.store.read() as r:
-            entries = r.entries("state")
-    monkeypatch.setattr(chain_mod, "tree_thread_min_entries", entries)
+        assert c.commitment.tree.workers == 1
+        assert c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)[0].code == Reject.OK
+    monkeypatch.setattr("tierchain_native.thread_count", lambda: 2)
     with Chain(chain_dir, small_config(), NODE) as c:
         assert c.tree_threaded and c._tree_thread.is_alive()
-        assert c.submit([transfer(ALICE, 0, BOB, 1)]).wait(10)[0].code == Reject.OK
+        assert c.commitment.tree.workers == 2
+        assert c.submit([transfer(ALICE, 1, BOB, 1)]).wait(10)[0].code == Reject.OK
     with Chain(chain_dir, small_config(tree_stage="inline"), NODE) as c:
         assert not c.tree_threaded and c.commitment.tree.workers == 1
     with pytest.raises(ConfigError, match="tree_stage"):

@@ -10,7 +10,7 @@ accumulates, so blocks grow with the load), gathers the admitted rows' columns
 into the block (``batch.gather``: nothing is decoded twice) and runs the state
 transition (``tierchain.engine.transition``): ``execute`` wave by wave, then the state
 commitment's next version (``Commitment.prepare``; ``tierchain.state.commitment``) —
-or, with ``tree_stage = "thread"`` (the default for large states), hands the
+or, with ``tree_stage = "thread"`` (the default with two cores or more), hands the
 block to a tree thread that does, while the producer executes the next one.
 The committer thread commits each block, in height order, in one LMDB write
 transaction (``storage``); once that transaction's body is written, the producer
@@ -91,9 +91,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("tierchain.chain")
-# tree_stage = "auto": the tree gets its own thread from this many state entries at open
-# (measured closed loop: +12% TPS at 10M accounts, +8% at 1M, -10-25% at 10k; docs/operations.md).
-tree_thread_min_entries = 1_000_000
+# tree_stage = "auto": the tree gets its own thread when the native pool has this many
+# threads (the cores): closed loop at 10k accounts +20% TPS on two cores, -2 to -5% on one
+# (docs/operations.md).
+tree_thread_min_cores = 2
 
 
 SOLO = "solo"
@@ -158,7 +159,6 @@ class Chain(Pipeline, Queries):
                     pending = writeback_log.pending(r)
                 except (ValueError, TierChainError) as exc:  # checksum, codec, or a gap
                     raise ChainError(f"state log damaged: {exc}") from exc
-                entries = r.entries("state")
             if flushed is None:  # a database from before the state log: its table is current
                 with self.store.write() as w:
                     w.put("meta", writeback_log.STATE_HEIGHT, writeback_log.encode_height(self._head.height))
@@ -188,7 +188,7 @@ class Chain(Pipeline, Queries):
         self._sub_lock = threading.Lock()
         stage = config.tree_stage
         if stage == "auto":
-            stage = "thread" if entries >= tree_thread_min_entries else "inline"
+            stage = "thread" if tierchain_native.thread_count() >= tree_thread_min_cores else "inline"
         threaded = self.commitment.threadable and stage == "thread"
         self._init_pipeline(pending, flushed, threaded)
         if self.commitment.proves:  # a stored tree: how many threads build a block's new tree
