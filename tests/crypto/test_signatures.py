@@ -425,3 +425,18 @@ def test_thread_count_honours_environment():
             assert run.returncode == 0 and run.stdout.strip() == value
         else:
             assert run.returncode != 0 and "TIERCHAIN_THREADS" in run.stderr
+
+
+def test_allocator_purge_delay_is_set_unless_the_environment_sets_it():
+    code = "import tierchain_native as t; print(t.allocator_purge_delay_ms())"
+    base = {k: v for k, v in os.environ.items() if k not in ("MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY")}
+    for extra, want in [
+        ({}, tn.PURGE_DELAY_MS),
+        ({"MIMALLOC_PURGE_DELAY": "1234"}, 1234),  # lands in the option the module sets
+        ({"MIMALLOC_RESET_DELAY": "0"}, 0),  # the old name is honoured too
+    ]:
+        run = subprocess.run(
+            [sys.executable, "-c", code], env={**base, **extra}, capture_output=True, text=True, check=True
+        )
+        assert int(run.stdout) == want, extra
+    assert tn.PURGE_DELAY_MS > 1000  # longer than mimalloc's own default (1 s)

@@ -11,7 +11,7 @@
 //! | `crypto.rs` | `verify`, `verify_batch`, `verify_batch_packed`, `hash_many`, `hash_one`, `merkle_root`, `merkle_root_packed`, `merkle_prove`, `merkle_verify` |
 //! | `sm.rs` | `sm3`, `sm3_hash_one`, `sm3_hash_many`, `sm3_merkle_*`, `sm2_*` (keys, sign, verify, batch, packed), `sm4_encrypt_ecb`, `sm4_gcm_seal`, `sm4_gcm_open`, `pbkdf2_hmac_sm3`, `sm_constants` |
 //! | `exec.rs` | `BlockState`, `BlockCols`, `exec_constants` |
-//! | `runtime.rs` | `thread_count`, `release_memory`, `THREADS_ENV` |
+//! | `runtime.rs` | `thread_count`, `release_memory`, `allocator_purge_delay_ms`, `PURGE_DELAY_MS`, `THREADS_ENV` |
 //! | `smt.rs` | `smt_apply`, `SmtCache`, `SmtBuilder`, `smt_constants` |
 //! | `lmdb.rs` | `LmdbEnv`, `LmdbTxn`, `LmdbError`, `LmdbNotFound`, `LmdbKeyExists` |
 //!
