@@ -334,8 +334,7 @@ def shards_sweep(p: Params) -> dict:
 STAGES = (  # (label, frame substring): the first frame below _produce / _commit_loop that matches wins
     ("gathering the block from admitted columns (batch.gather)", "gather"),
     ("building block columns (BlockColumns)", "BlockColumns"),
-    ("prefetch: collecting declared keys", "declared_keys"),
-    ("prefetch: LMDB getmulti of declared keys", "get_many_raw"),
+    ("prefetch: the block's state read (read_state: declared keys, overlays, LMDB)", "read_state"),
     ("execution: native op kernels, Python handlers, nonce checks (execute_block)", "execute_block"),
     ("receipts: encode + Merkle root", "Receipt.encode"),
     ("tx/receipt Merkle roots", "merkle"),
